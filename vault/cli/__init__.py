@@ -1,0 +1,1 @@
+"""One thin module per vaultctl command (``<name>_cmd.py``); shared plumbing here."""

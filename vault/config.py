@@ -1,0 +1,154 @@
+"""One TOML file per vault; every key has an embedded default.
+
+A vault is a directory (``--home`` or ``VAULT_HOME``, default ``./vault-data``) holding
+``config.toml`` and the data the defaults point at. Relative paths in the config are
+relative to the home directory, so a vault can be moved or copied as one tree.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+CONFIG_NAME = "config.toml"
+DEFAULT_HOME = "vault-data"
+
+# Every key the code reads lives here, with the value that works on one machine
+# with no servers. Sections are owned by the module named in the comment.
+DEFAULTS: dict[str, dict[str, Any]] = {
+    # vault/store/cas.py and vault/store/backends/
+    "store": {
+        "backend": "local",  # local | s3
+        "path": "blobs",  # local backend root
+        "pack_size": 16 * 1024 * 1024,  # target bytes per pack object
+        "index_path": "store-index.sqlite",  # cache of blob -> pack locations
+    },
+    "s3": {
+        "endpoint_url": "",  # empty: AWS; else MinIO, Ceph RGW, moto ...
+        "bucket": "vault",
+        "region": "us-east-1",
+        "access_key_id": "",
+        "secret_access_key": "",
+        "prefix": "",
+        # boto3 >= 1.36 sends CRC32 checksums by default; some S3-compatible stores reject them.
+        "request_checksum_calculation": "when_supported",  # or when_required
+        "object_lock_mode": "",  # "", GOVERNANCE or COMPLIANCE: retention put on new blobs
+        "object_lock_days": 0,
+    },
+    "compression": {
+        "level": 3,
+        "dictionary_size": 112640,
+        "dictionary_samples": 1000,  # messages needed before a dictionary is trained
+    },
+    # vault/store/ledger.py
+    "ledger": {
+        "path": "ledger",
+        "origin": "vault.local/ledger",  # C2SP checkpoint origin line
+        "key_path": "keys/ledger.ed25519",
+        "segment_max_bytes": 64 * 1024 * 1024,
+        "segment_max_age_hours": 24,
+    },
+    # vault/store/catalog.py
+    "catalog": {
+        "path": "catalog.sqlite",
+    },
+    # vault/index/
+    "index": {
+        "path": "index",
+    },
+    # vault/ingest/
+    "import": {
+        "batch_messages": 500,  # messages per ledger commit
+    },
+    "quarantine": {
+        "path": "quarantine",
+    },
+}
+
+
+class ConfigError(Exception):
+    pass
+
+
+def _merge(base: dict, override: dict, where: str = "") -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        name = f"{where}{key}"
+        if key not in base:
+            raise ConfigError(f"unknown configuration key {name!r}")
+        if isinstance(base[key], dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{name!r} must be a table")
+            out[key] = _merge(base[key], value, f"{name}.")
+        else:
+            expected = type(base[key])
+            if expected is int and isinstance(value, bool) or not isinstance(value, expected):
+                if not (expected is float and isinstance(value, int)):
+                    raise ConfigError(
+                        f"{name!r} must be {expected.__name__}, not {type(value).__name__}"
+                    )
+            out[key] = value
+    return out
+
+
+class Config:
+    """The merged configuration of one vault home."""
+
+    def __init__(self, home: Path, values: dict[str, dict[str, Any]]):
+        self.home = home
+        self.values = values
+
+    def __getitem__(self, section: str) -> dict[str, Any]:
+        return self.values[section]
+
+    def path(self, section: str, key: str = "path") -> Path:
+        """A path setting resolved against the home directory."""
+        p = Path(self.values[section][key])
+        return p if p.is_absolute() else self.home / p
+
+    @classmethod
+    def load(cls, home: Path | str) -> "Config":
+        home = Path(home)
+        file = home / CONFIG_NAME
+        if not file.exists():
+            raise ConfigError(
+                f"no vault at {home} ({file} missing): run 'vaultctl init' or pass --home"
+            )
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{file}: {e}") from e
+        return cls(home, _merge(DEFAULTS, data))
+
+    @classmethod
+    def defaults(cls, home: Path | str) -> "Config":
+        return cls(Path(home), copy.deepcopy(DEFAULTS))
+
+
+def resolve_home(home: str | os.PathLike | None) -> Path:
+    return Path(home or os.environ.get("VAULT_HOME") or DEFAULT_HOME)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def render(values: dict[str, dict[str, Any]]) -> str:
+    """The config file ``vaultctl init`` writes: every key, explicit, editable."""
+    lines = ["# vault configuration: every key shown with its value; see DESIGN.md section 9."]
+    for section, table in values.items():
+        lines.append("")
+        lines.append(f"[{section}]")
+        for key, value in table.items():
+            lines.append(f"{key} = {_toml_value(value)}")
+    return "\n".join(lines) + "\n"

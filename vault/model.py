@@ -1,0 +1,136 @@
+"""Identifiers, times and ledger entry kinds shared by every part of vault (DESIGN.md 2, 4)."""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+# ---------------------------------------------------------------- identifiers
+
+BLOB_PREFIX = "sha256:"
+_BLOB_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def blob_id(data: bytes) -> str:
+    """The content address of exactly these bytes."""
+    return BLOB_PREFIX + hashlib.sha256(data).hexdigest()
+
+
+def is_blob_id(value: str) -> bool:
+    return bool(_BLOB_RE.match(value))
+
+
+def blob_hex(bid: str) -> str:
+    if not is_blob_id(bid):
+        raise ValueError(f"not a blob id: {bid!r}")
+    return bid[len(BLOB_PREFIX):]
+
+
+@dataclass(frozen=True, order=True)
+class ItemId:
+    """One message in one folder: (mailboxID, UIDVALIDITY, UID)."""
+
+    mailbox_id: str
+    uidvalidity: int
+    uid: int
+
+    def __str__(self) -> str:
+        return f"{self.mailbox_id}:{self.uidvalidity}:{self.uid}"
+
+    @classmethod
+    def parse(cls, text: str) -> "ItemId":
+        try:
+            mailbox_id, uidvalidity, uid = text.rsplit(":", 2)
+            return cls(mailbox_id, int(uidvalidity), int(uid))
+        except ValueError:
+            raise ValueError(f"not an item id (MAILBOXID:UIDVALIDITY:UID): {text!r}") from None
+
+
+# ---------------------------------------------------------------- time
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def format_time(when: datetime) -> str:
+    """Ledger/catalog time: UTC, microseconds, fixed width, so strings sort as times."""
+    if when.tzinfo is None:
+        raise ValueError("naive datetime: a time zone is required")
+    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str) -> datetime:
+    """ISO 8601 with a zone (``Z`` or ``+hh:mm``), or ``now``."""
+    text = text.strip()
+    if text.lower() == "now":
+        return now()
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"not an ISO 8601 time: {text!r} (example: 2026-11-01T12:00Z)") from None
+    if when.tzinfo is None:
+        raise ValueError(f"time {text!r} has no zone: add Z or +hh:mm")
+    return when
+
+
+# ---------------------------------------------------------------- flags
+
+SYSTEM_FLAGS = ("\\Answered", "\\Deleted", "\\Draft", "\\Flagged", "\\Seen")
+
+
+def normalise_flags(flags) -> list[str]:
+    """A sorted, de-duplicated flag list; system flags in their canonical case."""
+    canon = {f.lower(): f for f in SYSTEM_FLAGS}
+    out = set()
+    for flag in flags:
+        if not flag:
+            continue
+        out.add(canon.get(flag.lower(), flag) if flag.startswith("\\") else flag)
+    out.discard("\\Recent")
+    return sorted(out)
+
+
+# ---------------------------------------------------------------- ledger entry kinds
+
+class Kind:
+    """Ledger entry kinds: the per-item changelog and the audit trail (DESIGN.md 4).
+
+    ``item`` on an entry is an ItemId string for message kinds and a mailboxID for
+    folder kinds. Data fields per kind are documented where the catalog applies them
+    (vault/store/catalog.py).
+    """
+
+    MESSAGE_APPENDED = "message.appended"  # data: blob, size, internal_date, flags, mailbox, ...
+    MESSAGE_EXPUNGED = "message.expunged"
+    MESSAGE_COPIED = "message.copied"  # data as appended + source item
+    MESSAGE_MOVED = "message.moved"
+    FLAGS_SET = "flags.set"  # data: flags (added)
+    FLAGS_CLEARED = "flags.cleared"  # data: flags (removed)
+    FOLDER_CREATED = "folder.created"  # data: name, uidvalidity
+    FOLDER_RENAMED = "folder.renamed"  # data: old, name
+    FOLDER_DELETED = "folder.deleted"
+    FOLDER_ACL = "folder.acl"
+    FOLDER_METADATA = "folder.metadata"
+    SESSION_LOGIN = "session.login"
+    SESSION_LOGOUT = "session.logout"
+    HOLD_PLACED = "hold.placed"
+    HOLD_RELEASED = "hold.released"
+    RETENTION_PURGED = "retention.purged"
+    SEARCH_RUN = "search.run"
+    EXPORT_MADE = "export.made"
+    RESTORE_DONE = "restore.done"
+    IMPORT_RUN = "import.run"
+    RECONCILE_DIFFERENCE = "reconcile.difference"
+    ERASURE = "erasure.certified"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing verify (or an import, or a sweep) found wrong: where, and what."""
+
+    where: str  # e.g. "ledger entry 42", "blob sha256:...", "/path/to/file"
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.what}"

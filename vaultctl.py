@@ -1,0 +1,57 @@
+"""vaultctl: the command line of vault. Commands parse and print; vault/ does the work.
+
+Each command lives in its own module, vault/cli/<name>_cmd.py, exporting ``command``
+(a click command or group); dropping in the file is all it takes to add one. Modules are imported only when their command runs, so
+``vaultctl search`` does not pay for importing the ingest stack.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import click
+
+CLI_DIR = Path(__file__).resolve().parent / "vault" / "cli"
+
+
+def _commands() -> dict[str, str]:
+    """Command name -> module name, from the file names alone (no imports)."""
+    return {
+        f.name[: -len("_cmd.py")].replace("_", "-"): f.stem
+        for f in CLI_DIR.glob("*_cmd.py")
+    }
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(_commands())
+
+    def get_command(self, ctx, name):
+        module = _commands().get(name)
+        if module is None:
+            return None
+        return importlib.import_module(f"vault.cli.{module}").command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--home",
+    envvar="VAULT_HOME",
+    default="vault-data",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Vault directory (or VAULT_HOME).",
+)
+@click.pass_context
+def cli(ctx, home):
+    """vault: archive, restore and search Cyrus IMAP mail."""
+    ctx.obj = {"home": home}
+
+
+def main(argv=None):
+    return cli.main(args=argv, prog_name="vaultctl")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
