@@ -1,0 +1,1 @@
+"""Fixtures for a real cyrus server (see conftest.py)."""

@@ -1,0 +1,1 @@
+"""Fixtures for a real postfix server (see conftest.py)."""

@@ -1,0 +1,1 @@
+"""Fixtures for a real s3 server (see conftest.py)."""

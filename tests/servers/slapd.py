@@ -1,0 +1,1 @@
+"""Fixtures for a real slapd server (see conftest.py)."""
