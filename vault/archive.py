@@ -1,0 +1,124 @@
+"""The Vault: one home directory's store, ledger and catalog, opened together.
+
+Writers record ledger entries (with the payloads they reference) and ``commit``:
+blobs are flushed to the store first, then the ledger commits (its signed
+checkpoint is the commit point), then the catalog folds the new entries in. A crash
+anywhere leaves at worst unreferenced blobs, or a catalog that catches up on the next
+open: never an entry whose blob is missing.
+"""
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+
+from vault.config import CONFIG_NAME, DEFAULTS, Config, render
+from vault.store.cas import ContentStore
+from vault.store.catalog import Catalog
+from vault.store.ledger import Entry, Ledger, LedgerError
+
+
+class VaultBusy(Exception):
+    pass
+
+
+class VaultExists(Exception):
+    pass
+
+
+def default_actor() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry for this uid (containers)
+        return f"uid:{os.getuid()}"
+
+
+def _sealer(store: ContentStore):
+    """Sealed ledger segments go into the blob store, durably, before they count as sealed."""
+
+    def seal(segment: bytes) -> str:
+        bid = store.put(segment)
+        store.flush()
+        return bid
+
+    return seal
+
+
+class Vault:
+    def __init__(self, config: Config, store: ContentStore, ledger: Ledger, catalog: Catalog,
+                 writer: bool):
+        self.config = config
+        self.store = store
+        self.ledger = ledger
+        self.catalog = catalog
+        self.writer = writer
+        self._pending: list[Entry] = []
+        self._indexer = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def init(cls, home: Path | str) -> Config:
+        home = Path(home)
+        if (home / CONFIG_NAME).exists():
+            raise VaultExists(f"{home / CONFIG_NAME} exists: this is already a vault")
+        home.mkdir(parents=True, exist_ok=True)
+        (home / CONFIG_NAME).write_text(render(DEFAULTS), encoding="utf-8")
+        config = Config.load(home)
+        cls.open(config, writer=True).close()
+        return config
+
+    @classmethod
+    def open(cls, config: Config, *, writer: bool = False) -> "Vault":
+        store = ContentStore.from_config(config)
+        try:
+            ledger = Ledger.from_config(config, writable=writer, seal=_sealer(store))
+        except LedgerError as e:
+            store.close()
+            if "locked" in str(e):
+                raise VaultBusy(f"{config.home}: {e}; try again when it has finished") from None
+            raise
+        catalog = Catalog.from_config(config)
+        catalog.catch_up(ledger)
+        return cls(config, store, ledger, catalog, writer)
+
+    def close(self) -> None:
+        if self.writer and self._pending:
+            self.commit()
+        if self._indexer is not None:
+            self._indexer.close()
+        self.catalog.close()
+        self.ledger.close()
+        self.store.close()
+
+    def __enter__(self) -> "Vault":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self._pending.clear()  # uncommitted work is redone by the next run
+        self.close()
+
+    # ------------------------------------------------------------ writing
+
+    def record(self, kind: str, *, item: str | None = None, data: dict | None = None,
+               actor: str | None = None, time: str | None = None) -> Entry:
+        """Append one ledger entry; durable only after ``commit``."""
+        if not self.writer:
+            raise RuntimeError("vault opened read-only")
+        entry = self.ledger.append(kind, item=item, data=data, actor=actor or default_actor(),
+                                   time=time)
+        self._pending.append(entry)
+        return entry
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def commit(self) -> None:
+        if not self._pending:
+            return
+        self.store.flush()
+        self.ledger.commit()
+        entries, self._pending = self._pending, []
+        self.catalog.apply(entries)

@@ -1,0 +1,205 @@
+"""Offline import: one run of a source into a mailbox is a snapshot (issue: archive core).
+
+The run compares the source with what the archive believes the mailbox holds *from
+that same source*: new messages are appended, messages gone are expunged, changed
+flags become flag changes, all stamped with the run's time. Work is committed in
+batches; a run killed half-way leaves committed batches in place and the next run
+picks up the rest. Expunges are only inferred after a complete scan, so a crash, or an
+unreadable file, can never make a message look deleted.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+import secrets
+import time as _time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+from vault.archive import Vault
+from vault.ingest.importers import open_source
+from vault.ingest.importers.base import SourceMessage, SourceProblem
+from vault.model import ItemId, Kind, format_time, normalise_flags, now
+
+# Messages read up front to train the compression dictionary on a vault's first import.
+DICTIONARY_SAMPLE = 2000
+
+_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(?:\r?\n[ \t]+)?(<[^>\r\n]*>)", re.I | re.M)
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_MAILBOX_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def message_id_of(data: bytes) -> str | None:
+    end = _HEADER_END.search(data)
+    match = _MESSAGE_ID.search(data, 0, end.start() if end else len(data))
+    return match.group(1).decode("ascii", "replace") if match else None
+
+
+def new_mailbox_id() -> str:
+    """A fresh folder id in the shape of Cyrus's uniqueid (24 lowercase alphanumerics)."""
+    return "".join(secrets.choice(_MAILBOX_ALPHABET) for _ in range(24))
+
+
+@dataclass
+class ImportReport:
+    source: str
+    kind: str
+    mailbox: str
+    mailbox_id: str = ""
+    appended: int = 0
+    expunged: int = 0
+    flag_changes: int = 0
+    unchanged: int = 0
+    bytes_read: int = 0
+    problems: list[SourceProblem] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.appended or self.expunged or self.flag_changes)
+
+    def to_json(self) -> dict:
+        out = {k: v for k, v in self.__dict__.items() if k != "problems"}
+        out["problems"] = [{"path": p.path, "reason": p.reason} for p in self.problems]
+        return out
+
+
+class Importer:
+    def __init__(self, vault: Vault, source_path: str | Path, mailbox: str, *,
+                 kind: str | None = None, actor: str | None = None,
+                 clock: Callable[[], datetime] = now,
+                 progress: Callable[..., None] | None = None):
+        self.vault = vault
+        self.source = open_source(source_path, kind)
+        self.mailbox = mailbox
+        self.actor = actor
+        self.time = format_time(clock())
+        self.progress = progress or (lambda n=1, **kw: None)
+        self.batch = vault.config["import"]["batch_messages"]
+        self.origin = f"{self.source.kind}:{Path(self.source.path).resolve()}"
+        self.report = ImportReport(str(source_path), self.source.kind, mailbox)
+
+    def count(self) -> int:
+        return self.source.count()
+
+    # ------------------------------------------------------------ the run
+
+    def run(self) -> ImportReport:
+        started = _time.monotonic()
+        catalog = self.vault.catalog
+        self.mailbox_id, self.uidvalidity = self._folder()
+        self.report.mailbox_id = self.mailbox_id
+        self.next_uid = catalog.next_uid(self.mailbox_id)
+        live = {row["source_key"]: row for row in catalog.live_items(self.mailbox_id, self.origin)}
+        seen: set[str] = set()
+        for found in self._scan_with_dictionary():
+            if isinstance(found, SourceProblem):
+                self.report.problems.append(found)
+                if getattr(found, "key", None):
+                    seen.add(found.key)
+                continue
+            if found.key in seen:
+                self.report.problems.append(
+                    SourceProblem(found.path, f"same message key {found.key!r} seen twice; kept the first")
+                )
+                continue
+            seen.add(found.key)
+            existing = live.get(found.key)
+            if existing is None:
+                self._append(found)
+            else:
+                self._compare_flags(existing, found)
+            self.progress(1)
+            if self.vault.pending >= self.batch:
+                self.vault.commit()
+        for key, row in live.items():
+            if key not in seen:
+                self._record(Kind.MESSAGE_EXPUNGED, row["item"], None)
+                self.report.expunged += 1
+        if self.report.changed:
+            self._record(Kind.IMPORT_RUN, self.mailbox_id, {
+                "source": self.origin,
+                "mailbox": self.mailbox,
+                "appended": self.report.appended,
+                "expunged": self.report.expunged,
+                "flag_changes": self.report.flag_changes,
+                "problems": len(self.report.problems),
+            })
+        self.vault.commit()
+        self.report.seconds = _time.monotonic() - started
+        return self.report
+
+    def _record(self, kind: str, item: str, data: dict | None):
+        return self.vault.record(kind, item=item, data=data, actor=self.actor, time=self.time)
+
+    def _folder(self) -> tuple[str, int]:
+        catalog = self.vault.catalog
+        mailbox_id = catalog.folder_id(self.mailbox)
+        if mailbox_id is not None and catalog.folder(mailbox_id)["deleted_at"] is None:
+            return mailbox_id, catalog.folder(mailbox_id)["uidvalidity"]
+        mailbox_id = self.source.mailbox_id
+        if not mailbox_id or catalog.folder(mailbox_id) is not None:
+            mailbox_id = new_mailbox_id()
+        uidvalidity = self.source.uidvalidity or int(_time.time())
+        self._record(Kind.FOLDER_CREATED, mailbox_id, {"name": self.mailbox, "uidvalidity": uidvalidity})
+        return mailbox_id, uidvalidity
+
+    def _scan_with_dictionary(self):
+        """The source's scan; on a vault with no dictionary yet, the first messages are
+        read up front so one can be trained before anything is compressed."""
+        scan = iter(self.source.scan())
+        if self.vault.store.stats().get("dictionary"):
+            yield from scan
+            return
+        head = list(itertools.islice(scan, DICTIONARY_SAMPLE))
+        samples = []
+        for found in head:
+            if isinstance(found, SourceMessage):
+                try:
+                    samples.append(found.read())
+                except OSError:
+                    pass  # reported when the message itself is processed
+        self.vault.store.ensure_dictionary(samples)
+        yield from head
+        yield from scan
+
+    def _append(self, msg: SourceMessage) -> None:
+        try:
+            data = msg.read()
+        except OSError as e:
+            self.report.problems.append(SourceProblem(msg.path, f"cannot read: {e.strerror or e}"))
+            return
+        blob = self.vault.store.put(data)
+        if msg.uid is not None and self.source.kind == "cyrus":
+            uid = msg.uid
+            self.next_uid = max(self.next_uid, uid + 1)
+        else:
+            uid = self.next_uid
+            self.next_uid += 1
+        item = ItemId(self.mailbox_id, self.uidvalidity, uid)
+        self._record(Kind.MESSAGE_APPENDED, str(item), {
+            "blob": blob,
+            "size": len(data),
+            "internal_date": format_time(msg.internal_date),
+            "flags": normalise_flags(msg.flags),
+            "origin": self.origin,
+            "key": msg.key,
+            "message_id": message_id_of(data),
+            "mailbox": self.mailbox,
+        })
+        self.report.appended += 1
+        self.report.bytes_read += len(data)
+
+    def _compare_flags(self, existing: dict, msg: SourceMessage) -> None:
+        old = set(existing["flags"])
+        new = set(normalise_flags(msg.flags))
+        if old == new:
+            self.report.unchanged += 1
+            return
+        if new - old:
+            self._record(Kind.FLAGS_SET, existing["item"], {"flags": sorted(new - old)})
+        if old - new:
+            self._record(Kind.FLAGS_CLEARED, existing["item"], {"flags": sorted(old - new)})
+        self.report.flag_changes += 1

@@ -1,0 +1,410 @@
+"""The catalog: SQLite state derived from the ledger, for point-in-time questions (DESIGN.md 5).
+
+Nothing here is a source of truth. ``apply`` folds ledger entries into tables; a catalog
+remembers the last sequence number it applied, so it can catch up after a crash between
+a ledger commit and the catalog update, and ``vaultctl rebuild`` can throw it away and
+replay the ledger from 1.
+
+Entry data fields the catalog reads, per kind (others are kept only in the item log):
+  folder.created   item=mailboxID  data: name, uidvalidity
+  folder.renamed   item=mailboxID  data: name (new), old
+  folder.deleted   item=mailboxID
+  folder.acl       item=mailboxID  data: acl
+  folder.metadata  item=mailboxID  data: metadata
+  message.appended/.copied/.moved  item=ItemId  data: blob, size, internal_date, flags,
+                   and optionally origin, key (source identity), message_id
+  message.expunged item=ItemId
+  flags.set / flags.cleared  item=ItemId  data: flags
+  retention.purged item=ItemId
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Iterable
+
+from vault.model import ItemId, Kind
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS folders (
+    mailbox_id TEXT PRIMARY KEY,
+    uidvalidity INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    deleted_at TEXT,
+    next_uid INTEGER NOT NULL DEFAULT 1,
+    acl TEXT,
+    metadata TEXT
+);
+CREATE TABLE IF NOT EXISTS folder_names (
+    mailbox_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    valid_from TEXT NOT NULL,
+    valid_to TEXT,
+    seq INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS folder_names_name ON folder_names(name);
+CREATE INDEX IF NOT EXISTS folder_names_mailbox ON folder_names(mailbox_id);
+CREATE TABLE IF NOT EXISTS items (
+    item TEXT PRIMARY KEY,
+    mailbox_id TEXT NOT NULL,
+    uidvalidity INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
+    blob TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    internal_date TEXT,
+    appended_at TEXT NOT NULL,
+    appended_seq INTEGER NOT NULL,
+    expunged_at TEXT,
+    expunged_seq INTEGER,
+    purged_at TEXT,
+    origin TEXT,
+    source_key TEXT,
+    message_id TEXT
+);
+CREATE INDEX IF NOT EXISTS items_mailbox ON items(mailbox_id, appended_at);
+CREATE INDEX IF NOT EXISTS items_blob ON items(blob);
+CREATE INDEX IF NOT EXISTS items_message_id ON items(message_id);
+CREATE INDEX IF NOT EXISTS items_origin ON items(mailbox_id, origin, source_key);
+CREATE TABLE IF NOT EXISTS flag_history (
+    item TEXT NOT NULL,
+    time TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    flags TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS flag_history_item ON flag_history(item, time, seq);
+CREATE TABLE IF NOT EXISTS item_log (
+    mailbox_id TEXT,
+    item TEXT NOT NULL,
+    seq INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS item_log_item ON item_log(item, seq);
+CREATE INDEX IF NOT EXISTS item_log_mailbox ON item_log(mailbox_id, seq);
+"""
+
+_MESSAGE_ADDED = {Kind.MESSAGE_APPENDED, Kind.MESSAGE_COPIED, Kind.MESSAGE_MOVED}
+
+
+class CatalogError(Exception):
+    pass
+
+
+def _mailbox_of(item: str | None) -> str | None:
+    if item is None:
+        return None
+    try:
+        return ItemId.parse(item).mailbox_id
+    except ValueError:
+        return item  # folder entries name the mailboxID itself
+
+
+class Catalog:
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.db = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+
+    @classmethod
+    def from_config(cls, config) -> "Catalog":
+        return cls(config.path("catalog"))
+
+    def close(self) -> None:
+        self.db.close()
+
+    # ------------------------------------------------------------ applying the ledger
+
+    @property
+    def applied_seq(self) -> int:
+        row = self.db.execute("SELECT value FROM meta WHERE key='applied_seq'").fetchone()
+        return int(row[0]) if row else 0
+
+    def apply(self, entries: Iterable) -> int:
+        """Fold committed ledger entries in, in one transaction; entries already applied
+        are ignored, so two processes catching up at once cannot apply one twice."""
+        count = 0
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            applied = self.applied_seq
+            for entry in entries:
+                if entry.seq <= applied:
+                    continue
+                if entry.seq != applied + 1:
+                    raise CatalogError(
+                        f"ledger entry {entry.seq} follows {applied}: catalog out of step, "
+                        "run 'vaultctl rebuild'"
+                    )
+                self._apply_one(entry)
+                applied = entry.seq
+                count += 1
+            self.db.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES ('applied_seq', ?)", (str(applied),)
+            )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return count
+
+    def catch_up(self, ledger) -> int:
+        """Apply whatever the ledger committed that this catalog has not seen."""
+        if self.applied_seq >= ledger.size:
+            return 0
+        return self.apply(ledger.entries(self.applied_seq + 1))
+
+    def _apply_one(self, e) -> None:
+        db = self.db
+        data = e.data or {}
+        mailbox_id = _mailbox_of(e.item)
+        if e.item is not None:
+            db.execute(
+                "INSERT INTO item_log(mailbox_id, item, seq) VALUES (?,?,?)",
+                (mailbox_id, e.item, e.seq),
+            )
+        kind = e.kind
+        if kind == Kind.FOLDER_CREATED:
+            db.execute(
+                "INSERT OR IGNORE INTO folders(mailbox_id, uidvalidity, created_at) VALUES (?,?,?)",
+                (e.item, int(data["uidvalidity"]), e.time),
+            )
+            self._name_folder(e.item, data["name"], e.time, e.seq)
+        elif kind == Kind.FOLDER_RENAMED:
+            self._name_folder(e.item, data["name"], e.time, e.seq)
+        elif kind == Kind.FOLDER_DELETED:
+            db.execute("UPDATE folders SET deleted_at=? WHERE mailbox_id=?", (e.time, e.item))
+            db.execute(
+                "UPDATE folder_names SET valid_to=? WHERE mailbox_id=? AND valid_to IS NULL",
+                (e.time, e.item),
+            )
+        elif kind == Kind.FOLDER_ACL:
+            db.execute("UPDATE folders SET acl=? WHERE mailbox_id=?", (json.dumps(data.get("acl")), e.item))
+        elif kind == Kind.FOLDER_METADATA:
+            db.execute(
+                "UPDATE folders SET metadata=? WHERE mailbox_id=?",
+                (json.dumps(data.get("metadata")), e.item),
+            )
+        elif kind in _MESSAGE_ADDED:
+            item = ItemId.parse(e.item)
+            db.execute(
+                "INSERT OR REPLACE INTO items(item, mailbox_id, uidvalidity, uid, blob, size,"
+                " internal_date, appended_at, appended_seq, origin, source_key, message_id)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    e.item, item.mailbox_id, item.uidvalidity, item.uid, data["blob"],
+                    int(data.get("size", 0)), data.get("internal_date"), e.time, e.seq,
+                    data.get("origin"), data.get("key"), data.get("message_id"),
+                ),
+            )
+            db.execute(
+                "UPDATE folders SET next_uid = max(next_uid, ?) WHERE mailbox_id=?",
+                (item.uid + 1, item.mailbox_id),
+            )
+            self._record_flags(e.item, e.time, e.seq, data.get("flags") or [])
+        elif kind == Kind.MESSAGE_EXPUNGED:
+            db.execute(
+                "UPDATE items SET expunged_at=?, expunged_seq=? WHERE item=? AND expunged_at IS NULL",
+                (e.time, e.seq, e.item),
+            )
+        elif kind in (Kind.FLAGS_SET, Kind.FLAGS_CLEARED):
+            current = set(self.flags_at(e.item, None) or [])
+            change = set(data.get("flags") or [])
+            new = current | change if kind == Kind.FLAGS_SET else current - change
+            self._record_flags(e.item, e.time, e.seq, sorted(new))
+        elif kind == Kind.RETENTION_PURGED:
+            db.execute("UPDATE items SET purged_at=? WHERE item=?", (e.time, e.item))
+
+    def _name_folder(self, mailbox_id: str, name: str, time: str, seq: int) -> None:
+        self.db.execute(
+            "UPDATE folder_names SET valid_to=? WHERE mailbox_id=? AND valid_to IS NULL",
+            (time, mailbox_id),
+        )
+        self.db.execute(
+            "INSERT INTO folder_names(mailbox_id, name, valid_from, seq) VALUES (?,?,?,?)",
+            (mailbox_id, name, time, seq),
+        )
+
+    def _record_flags(self, item: str, time: str, seq: int, flags: list[str]) -> None:
+        self.db.execute(
+            "INSERT INTO flag_history(item, time, seq, flags) VALUES (?,?,?,?)",
+            (item, time, seq, json.dumps(sorted(flags))),
+        )
+
+    # ------------------------------------------------------------ folders
+
+    def folder_id(self, name: str, at: str | None = None) -> str | None:
+        """The mailboxID that carried ``name`` at time ``at`` (now when None).
+
+        A name asked for at a time when no folder carried it falls back to the folder
+        that carried it most recently, so a folder since deleted can still be found.
+        """
+        if at is None:
+            row = self.db.execute(
+                "SELECT mailbox_id FROM folder_names WHERE name=? AND valid_to IS NULL", (name,)
+            ).fetchone()
+        else:
+            row = self.db.execute(
+                "SELECT mailbox_id FROM folder_names WHERE name=? AND valid_from<=?"
+                " AND (valid_to IS NULL OR valid_to>?) ORDER BY seq DESC LIMIT 1",
+                (name, at, at),
+            ).fetchone()
+        if row is None:
+            row = self.db.execute(
+                "SELECT mailbox_id FROM folder_names WHERE name=? ORDER BY seq DESC LIMIT 1",
+                (name,),
+            ).fetchone()
+        return row[0] if row else None
+
+    def folder(self, mailbox_id: str) -> dict | None:
+        row = self.db.execute("SELECT * FROM folders WHERE mailbox_id=?", (mailbox_id,)).fetchone()
+        if row is None:
+            return None
+        out = dict(row)
+        out["name"] = self.folder_name(mailbox_id)
+        out["names"] = [
+            dict(r)
+            for r in self.db.execute(
+                "SELECT name, valid_from, valid_to FROM folder_names WHERE mailbox_id=? ORDER BY seq",
+                (mailbox_id,),
+            )
+        ]
+        return out
+
+    def folder_name(self, mailbox_id: str, at: str | None = None) -> str | None:
+        if at is None:
+            sql, args = (
+                "SELECT name FROM folder_names WHERE mailbox_id=? ORDER BY seq DESC LIMIT 1",
+                (mailbox_id,),
+            )
+        else:
+            sql, args = (
+                "SELECT name FROM folder_names WHERE mailbox_id=? AND valid_from<=?"
+                " ORDER BY seq DESC LIMIT 1",
+                (mailbox_id, at),
+            )
+        row = self.db.execute(sql, args).fetchone()
+        return row[0] if row else None
+
+    def folders(self, include_deleted: bool = True) -> list[dict]:
+        rows = self.db.execute(
+            "SELECT f.mailbox_id, f.uidvalidity, f.created_at, f.deleted_at,"
+            " (SELECT name FROM folder_names n WHERE n.mailbox_id=f.mailbox_id ORDER BY seq DESC LIMIT 1) AS name,"
+            " (SELECT count(*) FROM items i WHERE i.mailbox_id=f.mailbox_id AND i.expunged_at IS NULL) AS messages"
+            " FROM folders f ORDER BY name"
+        ).fetchall()
+        return [dict(r) for r in rows if include_deleted or r["deleted_at"] is None]
+
+    def next_uid(self, mailbox_id: str) -> int:
+        row = self.db.execute("SELECT next_uid FROM folders WHERE mailbox_id=?", (mailbox_id,)).fetchone()
+        return row[0] if row else 1
+
+    # ------------------------------------------------------------ items
+
+    def item(self, item: str) -> dict | None:
+        row = self.db.execute("SELECT * FROM items WHERE item=?", (item,)).fetchone()
+        if row is None:
+            return None
+        out = dict(row)
+        out["flags"] = self.flags_at(item, None) or []
+        out["mailbox"] = self.folder_name(out["mailbox_id"])
+        return out
+
+    def live_items(self, mailbox_id: str, origin: str | None = None) -> list[dict]:
+        """Items present now (not expunged) in a folder, optionally only from one source."""
+        sql = "SELECT * FROM items WHERE mailbox_id=? AND expunged_at IS NULL"
+        args: tuple = (mailbox_id,)
+        if origin is not None:
+            sql += " AND origin=?"
+            args += (origin,)
+        rows = [dict(r) for r in self.db.execute(sql, args)]
+        for r in rows:
+            r["flags"] = self.flags_at(r["item"], None) or []
+        return rows
+
+    def items_at(self, mailbox_id: str, at: str) -> list[dict]:
+        """The folder as it was at ``at``: items present then, with their flags then."""
+        rows = self.db.execute(
+            "SELECT * FROM items WHERE mailbox_id=? AND appended_at<=?"
+            " AND (expunged_at IS NULL OR expunged_at>?) ORDER BY uid",
+            (mailbox_id, at, at),
+        ).fetchall()
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["flags"] = self.flags_at(d["item"], at) or []
+            out.append(d)
+        return out
+
+    def flags_at(self, item: str, at: str | None) -> list[str] | None:
+        if at is None:
+            row = self.db.execute(
+                "SELECT flags FROM flag_history WHERE item=? ORDER BY seq DESC LIMIT 1", (item,)
+            ).fetchone()
+        else:
+            row = self.db.execute(
+                "SELECT flags FROM flag_history WHERE item=? AND time<=? ORDER BY time DESC, seq DESC LIMIT 1",
+                (item, at),
+            ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def items_by_message_id(self, message_id: str) -> list[dict]:
+        mid = message_id.strip()
+        if not mid.startswith("<"):
+            mid = f"<{mid}>"
+        rows = self.db.execute(
+            "SELECT item, mailbox_id, blob, appended_at, expunged_at, purged_at FROM items"
+            " WHERE message_id=? ORDER BY appended_seq",
+            (mid,),
+        ).fetchall()
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["mailbox"] = self.folder_name(d["mailbox_id"])
+            out.append(d)
+        return out
+
+    def items_by_blob(self, blob: str) -> list[dict]:
+        return [dict(r) for r in self.db.execute("SELECT * FROM items WHERE blob=?", (blob,))]
+
+    def referenced_blobs(self) -> Iterable[str]:
+        for (blob,) in self.db.execute("SELECT DISTINCT blob FROM items WHERE purged_at IS NULL"):
+            yield blob
+
+    # ------------------------------------------------------------ changelog
+
+    def log_seqs(self, *, item: str | None = None, mailbox_id: str | None = None) -> list[int]:
+        if item is not None:
+            rows = self.db.execute("SELECT seq FROM item_log WHERE item=? ORDER BY seq", (item,))
+        else:
+            rows = self.db.execute(
+                "SELECT seq FROM item_log WHERE mailbox_id=? ORDER BY seq", (mailbox_id,)
+            )
+        return [r[0] for r in rows]
+
+    # ------------------------------------------------------------ summary
+
+    def counts(self) -> dict:
+        q = lambda sql: self.db.execute(sql).fetchone()[0]  # noqa: E731
+        return {
+            "folders": q("SELECT count(*) FROM folders"),
+            "items": q("SELECT count(*) FROM items"),
+            "items_present": q("SELECT count(*) FROM items WHERE expunged_at IS NULL"),
+            "blobs": q("SELECT count(DISTINCT blob) FROM items"),
+            "applied_seq": self.applied_seq,
+        }
+
+    def dump(self) -> dict:
+        """Every table's rows in a stable order: what a rebuild must reproduce."""
+        out = {}
+        for table, order in (
+            ("folders", "mailbox_id"),
+            ("folder_names", "seq"),
+            ("items", "item"),
+            ("flag_history", "seq, item"),
+            ("item_log", "seq, item"),
+            ("meta", "key"),
+        ):
+            out[table] = [tuple(r) for r in self.db.execute(f"SELECT * FROM {table} ORDER BY {order}")]
+        return out
