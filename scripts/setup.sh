@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Install everything vault needs on a fresh Debian 12 machine: Debian packages, a virtualenv
+# in .venv with vault and its Python dependencies. Idempotent; safe to run again.
+#   scripts/setup.sh            runtime only (the demo)
+#   scripts/setup.sh test       + the real servers the tests start (Cyrus, slapd, Postfix...)
+#   scripts/setup.sh bench      + the peers the benchmarks compare against (borg, restic, notmuch)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+want=${1:-runtime}
+
+sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+packages=(python3 python3-venv python3-pip ca-certificates)
+add_list() { [ -f "$1" ] && while read -r p; do [ -n "$p" ] && [ "${p#\#}" = "$p" ] && packages+=("$p"); done < "$1"; return 0; }
+case "$want" in
+  test) add_list scripts/debian-packages-test.txt ;;
+  bench) add_list scripts/debian-packages-test.txt; add_list scripts/debian-packages-bench.txt ;;
+esac
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  # Postfix and slapd ask questions at install time; the tests configure private instances.
+  echo "postfix postfix/main_mailer_type select No configuration" | sudo_ debconf-set-selections
+  echo "slapd slapd/no_configuration boolean true" | sudo_ debconf-set-selections
+  sudo_ apt-get update -qq
+  sudo_ apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+extras=""
+[ "$want" != runtime ] && extras="[test]"
+.venv/bin/pip install -q --upgrade pip >/dev/null
+.venv/bin/pip install -q -e ".${extras}"
+echo "setup: ready ($(.venv/bin/python --version), vaultctl at .venv/bin/vaultctl)"
