@@ -65,6 +65,34 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "quarantine": {
         "path": "quarantine",
     },
+    # vault/policy/ (rules.py, scheduler.py)
+    "policy": {
+        "rules_path": "policies",  # directory of *.toml retention rule files
+        "sweep_schedule": "0 3 * * *",  # cron; "" disables the scheduled sweep
+        "reconcile_schedule": "*/30 * * * *",
+        "schedule_timezone": "UTC",  # zone the cron expressions are read in
+        "scheduler_state_path": "scheduler.sqlite",  # last run per job, for catch-up
+    },
+    # vault/directory.py
+    "ldap": {
+        "url": "",  # e.g. ldap://127.0.0.1:389; empty: no directory, users are their login names
+        "base_dn": "",
+        "bind_dn": "",  # empty: anonymous bind
+        "bind_password": "",
+        "start_tls": False,
+        "user_filter": "(|(uid={name})(mail={name}))",
+        "id_attribute": "entryUUID",  # OpenLDAP; 389-DS and Kolab: nsUniqueId
+        "login_attribute": "uid",
+        "display_name_attributes": ["displayName", "cn"],  # first one present wins
+        "mail_attributes": ["mail"],  # e.g. add mailAlternateAddress or alias
+        "group_base_dn": "",  # empty: base_dn
+        "group_membership": "member",  # member | uniqueMember | memberUid | memberOf
+        "group_name_attribute": "cn",
+        "timeout_seconds": 2.0,  # connect and receive; ingest never waits longer
+        "retry_seconds": 30.0,  # after a failure, name-only answers until this has passed
+        "cache_ttl_seconds": 3600.0,
+        "cache_path": "directory-cache.sqlite",
+    },
 }
 
 
