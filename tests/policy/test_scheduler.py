@@ -1,6 +1,6 @@
 """Scheduled jobs: the pure "what was missed" logic, and catch-up through a real APScheduler."""
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
