@@ -57,7 +57,9 @@ def format_time(when: datetime) -> str:
     """Ledger/catalog time: UTC, microseconds, fixed width, so strings sort as times."""
     if when.tzinfo is None:
         raise ValueError("naive datetime: a time zone is required")
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    u = when.astimezone(timezone.utc)
+    # strftime's %Y does not zero-pad years before 1000, which would break the sort order
+    return f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}.{u.microsecond:06d}Z"
 
 
 def parse_time(text: str) -> datetime:

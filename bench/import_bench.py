@@ -1,0 +1,148 @@
+"""Import speed and repository size: vault vs borg vs restic on the same Maildir trees.
+
+Two trees are built from the SpamAssassin corpus: *unique* (each message once) and *dedup*
+(8 mailboxes, each a seeded random half of the corpus). Each tool backs up each tree into
+a fresh repository, in this one process run, alternating tools; we print seconds,
+messages/s, repository bytes apparent (du -sb) and allocated (du -s), and vault/borg ratios.
+
+    .venv/bin/python bench/import_bench.py [--corpus PATH.tar.gz] [--rounds N]
+
+Targets (issue 2): dedup tree vault time / borg time <= 1.0; vault blob store allocated /
+borg repository allocated <= 0.70 on both trees.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "spamassassin-3250.tar.gz"
+
+
+def du(path: Path) -> tuple[int, int]:
+    """(apparent bytes, allocated bytes) as du reports them."""
+    apparent = int(subprocess.check_output(["du", "-sb", str(path)]).split()[0])
+    allocated = int(subprocess.check_output(["du", "-s", "--block-size=1", str(path)]).split()[0])
+    return apparent, allocated
+
+
+def build_trees(corpus: Path, work: Path) -> dict[str, tuple[Path, int]]:
+    raw = work / "corpus"
+    with tarfile.open(corpus) as tar:
+        tar.extractall(raw, filter="data")
+    files = sorted(p for p in raw.rglob("*.eml"))
+    trees = {}
+    unique = work / "unique" / "INBOX"
+    _maildir(unique, files)
+    trees["unique"] = (unique.parent, len(files))
+    rng = random.Random(42)
+    dedup = work / "dedup"
+    count = 0
+    for n in range(8):
+        half = sorted(rng.sample(files, len(files) // 2))
+        _maildir(dedup / f"user{n}", half)
+        count += len(half)
+    trees["dedup"] = (dedup, count)
+    return trees
+
+
+def _maildir(root: Path, files: list[Path]) -> None:
+    for sub in ("cur", "new", "tmp"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for n, f in enumerate(files):
+        shutil.copyfile(f, root / "cur" / f"{1030000000 + n}.{n}.bench:2,S")
+
+
+def run_vault(tree: Path, repo: Path) -> float:
+    env = dict(os.environ, VAULT_HOME=str(repo))
+    cmd = [sys.executable, str(REPO / "vaultctl.py")]
+    subprocess.run(cmd + ["init"], env=env, check=True, stdout=subprocess.DEVNULL)
+    boxes = sorted(p for p in tree.iterdir() if (p / "cur").is_dir())
+    started = time.perf_counter()
+    for box in boxes:
+        subprocess.run(cmd + ["import", str(box), "--mailbox", f"user/{box.name}/INBOX"],
+                       env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def run_borg(tree: Path, repo: Path) -> float:
+    env = dict(os.environ, BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK="yes", BORG_RELOCATED_REPO_ACCESS_IS_OK="yes")
+    subprocess.run(["borg", "init", "--encryption=none", str(repo)], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started = time.perf_counter()
+    subprocess.run(["borg", "create", "--compression", "zstd,3", f"{repo}::bench", "."], cwd=tree,
+                   env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def run_restic(tree: Path, repo: Path) -> float:
+    env = dict(os.environ, RESTIC_PASSWORD="bench", RESTIC_CACHE_DIR=str(repo) + "-cache")
+    subprocess.run(["restic", "init", "--repo", str(repo)], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started = time.perf_counter()
+    subprocess.run(["restic", "backup", "--repo", str(repo), "--compression", "auto", "."], cwd=tree,
+                   env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+TOOLS = {"vault": run_vault, "borg": run_borg, "restic": run_restic}
+
+
+def measured_size(tool: str, repo: Path) -> tuple[int, int]:
+    # vault's repository is the blob store; the catalog, ledger and index are derived or
+    # metadata, reported separately below.
+    return du(repo / "blobs") if tool == "vault" else du(repo)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    ap.add_argument("--rounds", type=int, default=3, help="paired runs per tool and tree")
+    args = ap.parse_args()
+    for tool in ("borg", "restic"):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} not installed: run scripts/setup.sh bench")
+    with tempfile.TemporaryDirectory(prefix="vault-bench-") as tmp:
+        work = Path(tmp)
+        trees = build_trees(args.corpus, work)
+        for name, (tree, messages) in trees.items():
+            src_apparent, src_alloc = du(tree)
+            print(f"\n## tree {name}: {messages} messages, {src_apparent:,} bytes apparent, "
+                  f"{src_alloc:,} allocated")
+            times: dict[str, list[float]] = {t: [] for t in TOOLS}
+            sizes: dict[str, tuple[int, int]] = {}
+            for rnd in range(args.rounds):
+                order = list(TOOLS) if rnd % 2 == 0 else list(reversed(TOOLS))
+                for tool in order:
+                    repo = work / f"repo-{name}-{tool}-{rnd}"
+                    times[tool].append(TOOLS[tool](tree, repo))
+                    sizes[tool] = measured_size(tool, repo)
+                    if tool == "vault":
+                        total = du(repo)
+                        sizes["vault (whole home)"] = total
+                    shutil.rmtree(repo, ignore_errors=True)
+                    shutil.rmtree(str(repo) + "-cache", ignore_errors=True)
+            print(f"{'tool':<20}{'seconds':>10}{'msg/s':>10}{'apparent':>14}{'allocated':>14}")
+            for tool in TOOLS:
+                sec = statistics.median(times[tool])
+                app, alloc = sizes[tool]
+                print(f"{tool:<20}{sec:>10.2f}{messages / sec:>10.0f}{app:>14,}{alloc:>14,}")
+            app, alloc = sizes["vault (whole home)"]
+            print(f"{'vault (whole home)':<20}{'':>10}{'':>10}{app:>14,}{alloc:>14,}")
+            t_ratio = statistics.median(times["vault"]) / statistics.median(times["borg"])
+            a_ratio = sizes["vault"][0] / sizes["borg"][0]
+            l_ratio = sizes["vault"][1] / sizes["borg"][1]
+            print(f"vault/borg: time {t_ratio:.2f}, apparent size {a_ratio:.2f}, allocated size {l_ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
