@@ -16,6 +16,7 @@ Entry data fields the catalog reads, per kind (others are kept only in the item 
   message.expunged item=ItemId
   flags.set / flags.cleared  item=ItemId  data: flags
   retention.purged item=ItemId
+Any entry whose data has "event" (the live-ingest event id) marks that event as recorded.
 """
 from __future__ import annotations
 
@@ -81,6 +82,7 @@ CREATE TABLE IF NOT EXISTS item_log (
 );
 CREATE INDEX IF NOT EXISTS item_log_item ON item_log(item, seq);
 CREATE INDEX IF NOT EXISTS item_log_mailbox ON item_log(mailbox_id, seq);
+CREATE TABLE IF NOT EXISTS events (event TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 """
 
 _MESSAGE_ADDED = {Kind.MESSAGE_APPENDED, Kind.MESSAGE_COPIED, Kind.MESSAGE_MOVED}
@@ -164,6 +166,8 @@ class Catalog:
                 "INSERT INTO item_log(mailbox_id, item, seq) VALUES (?,?,?)",
                 (mailbox_id, e.item, e.seq),
             )
+        if "event" in data:
+            db.execute("INSERT OR IGNORE INTO events(event, seq) VALUES (?,?)", (data["event"], e.seq))
         kind = e.kind
         if kind == Kind.FOLDER_CREATED:
             db.execute(
@@ -371,6 +375,10 @@ class Catalog:
     def referenced_blobs(self) -> Iterable[str]:
         for (blob,) in self.db.execute("SELECT DISTINCT blob FROM items WHERE purged_at IS NULL"):
             yield blob
+
+    def has_event(self, event_id: str) -> bool:
+        """Whether entries for this live-ingest event are already in the ledger (exactly once)."""
+        return self.db.execute("SELECT 1 FROM events WHERE event=?", (event_id,)).fetchone() is not None
 
     # ------------------------------------------------------------ changelog
 
