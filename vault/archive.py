@@ -69,7 +69,7 @@ class Vault:
         return config
 
     @classmethod
-    def open(cls, config: Config, *, writer: bool = False) -> "Vault":
+    def open(cls, config: Config, *, writer: bool = False, catch_up: bool = True) -> "Vault":
         store = ContentStore.from_config(config)
         try:
             ledger = Ledger.from_config(config, writable=writer, seal=_sealer(store))
@@ -79,7 +79,8 @@ class Vault:
                 raise VaultBusy(f"{config.home}: {e}; try again when it has finished") from None
             raise
         catalog = Catalog.from_config(config)
-        catalog.catch_up(ledger)
+        if catch_up:
+            catalog.catch_up(ledger)
         return cls(config, store, ledger, catalog, writer)
 
     def close(self) -> None:

@@ -34,7 +34,7 @@ def command(ctx, source, mailbox, kind, actor, as_json):
             f"{report.flag_changes} flag changes, {report.unchanged} unchanged "
             f"({report.seconds:.1f}s, {report.kind} source)"
         )
-        for p in report.problems:
-            click.echo(f"  problem: {p.path}: {p.reason}", err=True)
+    for p in report.problems:
+        click.echo(f"  problem: {p.path}: {p.reason}", err=True)
     if report.problems:
         click.echo(f"{len(report.problems)} problem(s); everything readable was archived", err=True)

@@ -3,7 +3,7 @@ import sys
 
 import click
 
-from vault.cli.common import open_vault, print_json, progress
+from vault.cli.common import print_json, progress
 
 
 @click.command("verify")
@@ -13,9 +13,11 @@ from vault.cli.common import open_vault, print_json, progress
 def command(ctx, read_data, as_json):
     """Check the hash chain, every signed checkpoint, and that every referenced blob is
     present (and, with --read-data, hashes back to its id). Exit 0 only when all holds."""
+    from vault.archive import Vault
+    from vault.cli.common import load_config
     from vault.store.check import check_vault
 
-    with open_vault(ctx, writer=False) as vault:
+    with Vault.open(load_config(ctx), catch_up=False) as vault:
         with progress("verifying", None, enabled=not as_json) as advance:
             problems = check_vault(vault, read_data=read_data, progress=advance)
         size = vault.ledger.size

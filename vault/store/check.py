@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from vault.archive import Vault
 from vault.model import Kind, Problem
+from vault.store.ledger import LedgerError
 
 _ADDS_BLOB = {Kind.MESSAGE_APPENDED, Kind.MESSAGE_COPIED, Kind.MESSAGE_MOVED}
 
@@ -12,11 +13,16 @@ def referenced_blobs(vault: Vault) -> set[str]:
     source of truth), not from the derived catalog."""
     item_blob: dict[str, str] = {}
     purged: set[str] = set()
-    for entry in vault.ledger.entries():
-        if entry.kind in _ADDS_BLOB:
-            item_blob[entry.item] = entry.data["blob"]
-        elif entry.kind == Kind.RETENTION_PURGED:
-            purged.add(entry.item)
+    try:
+        for entry in vault.ledger.entries():
+            if entry.kind in _ADDS_BLOB:
+                item_blob[entry.item] = entry.data["blob"]
+            elif entry.kind == Kind.RETENTION_PURGED:
+                purged.add(entry.item)
+    except LedgerError:
+        # the ledger itself is damaged (verify reports how); still check the blobs the
+        # catalog knows, so one report covers both
+        return set(vault.catalog.referenced_blobs())
     return {blob for item, blob in item_blob.items() if item not in purged}
 
 

@@ -1,0 +1,106 @@
+"""Helpers for archive-core tests: run vaultctl, build source mailboxes from corpus files."""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from click.testing import CliRunner
+
+import vaultctl
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Result:
+    def __init__(self, code: int, out: str, err: str):
+        self.code, self.out, self.err = code, out, err
+
+    def __repr__(self):
+        return f"<exit {self.code}\nstdout:\n{self.out}\nstderr:\n{self.err}>"
+
+
+def vaultctl_run(home: Path, *args: str) -> Result:
+    """vaultctl in this process, through its real argument parsing."""
+    runner = CliRunner()
+    r = runner.invoke(vaultctl.cli, ["--home", str(home), *args], catch_exceptions=False)
+    return Result(r.exit_code, r.stdout, r.stderr)
+
+
+def vaultctl_process(home: Path, *args: str, **kw) -> subprocess.Popen:
+    """vaultctl as a separate OS process (for kill tests)."""
+    return subprocess.Popen([sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+def init_vault(home: Path, **settings) -> Path:
+    """A fresh vault; settings as {"section.key": value} are written into its config."""
+    r = vaultctl_run(home, "init")
+    assert r.code == 0, r
+    if settings:
+        text = (home / "config.toml").read_text()
+        for dotted, value in settings.items():
+            section, key = dotted.split(".")
+            lines = text.splitlines()
+            start = lines.index(f"[{section}]")
+            for i in range(start + 1, len(lines)):
+                if lines[i].startswith(f"{key} = "):
+                    lines[i] = f"{key} = {value!r}" if not isinstance(value, str) else f'{key} = "{value}"'
+                    break
+            else:
+                raise KeyError(dotted)
+            text = "\n".join(lines) + "\n"
+        (home / "config.toml").write_text(text)
+    return home
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def epoch(n: int) -> float:
+    """A distinct, whole-second internal date per message (Maildir keeps mtimes in seconds)."""
+    return datetime(2002, 8, 1, tzinfo=timezone.utc).timestamp() + n * 3600
+
+
+MAILDIR_LETTERS = {"\\Draft": "D", "\\Flagged": "F", "\\Answered": "R", "\\Seen": "S", "\\Deleted": "T"}
+
+
+def make_maildir(root: Path, files: list[Path], flags: dict[int, list[str]] | None = None) -> Path:
+    """A Maildir holding copies of ``files``: message n is ``cur/<n>.test:2,<flags>``."""
+    for sub in ("cur", "new", "tmp"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for n, f in enumerate(files):
+        set_maildir_flags(root, n, (flags or {}).get(n, []), data=f.read_bytes())
+    return root
+
+
+def maildir_file(root: Path, n: int) -> Path | None:
+    found = list((root / "cur").glob(f"{n}.test:2,*"))
+    return found[0] if found else None
+
+
+def set_maildir_flags(root: Path, n: int, flags: list[str], data: bytes | None = None) -> Path:
+    letters = "".join(sorted(MAILDIR_LETTERS[f] for f in flags))
+    target = root / "cur" / f"{n}.test:2,{letters}"
+    old = maildir_file(root, n)
+    if data is not None:
+        target.write_bytes(data)
+    elif old is not None and old != target:
+        old.rename(target)
+    os.utime(target, (epoch(n), epoch(n)))
+    return target
+
+
+def read_maildir(root: Path) -> dict[str, list[tuple[list[str], float]]]:
+    """sha256 -> [(flags, mtime), ...] for every message in a Maildir (as restored by vault)."""
+    letters = {v: k for k, v in MAILDIR_LETTERS.items()}
+    out = {}
+    for p in list((root / "cur").iterdir()) + list((root / "new").iterdir()):
+        info = p.name.split(":2,")[1] if ":2," in p.name else ""
+        flags = sorted(letters[c] for c in info if c in letters)
+        out.setdefault(sha(p.read_bytes()), []).append((flags, p.stat().st_mtime))
+    return out

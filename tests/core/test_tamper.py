@@ -1,0 +1,110 @@
+"""verify detects every kind of tampering with a copy of a real vault, and names it."""
+from __future__ import annotations
+
+import json
+import random
+import shutil
+
+import pytest
+
+from tests.core.helpers import init_vault, make_maildir, maildir_file, set_maildir_flags, vaultctl_run
+from tests.fixtures.corpus import message_files
+
+
+def _segment_files(home):
+    """Ledger segment files: the files under ledger/ whose lines are entries."""
+    out = []
+    for p in sorted((home / "ledger").rglob("*")):
+        if not p.is_file():
+            continue
+        try:
+            first = json.loads(p.read_bytes().split(b"\n", 1)[0])
+        except (ValueError, UnicodeDecodeError):
+            continue
+        if isinstance(first, dict) and "seq" in json.dumps(first):
+            out.append(p)
+    return out
+
+
+def _lines(home):
+    seg = _segment_files(home)[-1]
+    return seg, seg.read_bytes().splitlines(keepends=True)
+
+
+def _pack_files(home):
+    return sorted(p for p in (home / "blobs").rglob("*") if p.is_file() and "pack" in str(p.relative_to(home / "blobs")))
+
+
+@pytest.fixture(scope="module")
+def real_vault(tmp_path_factory, spamassassin_dir):
+    base = tmp_path_factory.mktemp("tamper")
+    home = init_vault(base / "vault")
+    box = make_maildir(base / "Maildir", message_files(spamassassin_dir / "spam-1")[:40])
+    assert vaultctl_run(home, "import", str(box), "--mailbox", "user/jane/INBOX").code == 0
+    maildir_file(box, 3).unlink()
+    set_maildir_flags(box, 4, ["\\Seen"])
+    assert vaultctl_run(home, "import", str(box), "--mailbox", "user/jane/INBOX").code == 0
+    ok = vaultctl_run(home, "verify", "--read-data")
+    assert ok.code == 0, ok
+    return home
+
+
+@pytest.fixture
+def copy(real_vault, tmp_path):
+    target = tmp_path / "copy"
+    shutil.copytree(real_vault, target)
+    return target
+
+
+def _fails(home, *args) -> str:
+    r = vaultctl_run(home, "verify", *args)
+    assert r.code != 0, f"tampering went unnoticed: {r}"
+    return r.err
+
+
+def test_flip_a_byte_in_an_entry(copy):
+    seg, lines = _lines(copy)
+    line = bytearray(lines[10])
+    i = line.index(b"sha256:") + 10
+    line[i] = ord("0") if line[i] != ord("0") else ord("1")
+    lines[10] = bytes(line)
+    seg.write_bytes(b"".join(lines))
+    err = _fails(copy)
+    assert "entry 11" in err  # the first bad entry, by sequence number
+
+
+def test_delete_an_entry(copy):
+    seg, lines = _lines(copy)
+    del lines[20]
+    seg.write_bytes(b"".join(lines))
+    assert "entry 21" in _fails(copy)
+
+
+def test_swap_two_entries(copy):
+    seg, lines = _lines(copy)
+    lines[5], lines[6] = lines[6], lines[5]
+    seg.write_bytes(b"".join(lines))
+    assert "entry 6" in _fails(copy)
+
+
+def test_truncate_the_tail(copy):
+    seg, lines = _lines(copy)
+    seg.write_bytes(b"".join(lines[:-3]))
+    assert "truncated" in _fails(copy).lower()
+
+
+def test_replace_a_blobs_bytes(copy):
+    pack = random.Random(1).choice(_pack_files(copy))
+    data = bytearray(pack.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    pack.chmod(0o644)
+    pack.write_bytes(bytes(data))
+    err = _fails(copy, "--read-data")
+    assert "sha256:" in err
+
+
+def test_delete_a_blob(copy):
+    pack = _pack_files(copy)[0]
+    pack.unlink()
+    err = _fails(copy)
+    assert "sha256:" in err and "missing" in err.lower()

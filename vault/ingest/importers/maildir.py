@@ -1,0 +1,50 @@
+"""Maildir: cur/ and new/; flags from the ``:2,`` info suffix, internal date from mtime."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from vault.ingest.importers.base import (
+    Source, SourceError, SourceMessage, SourceProblem, looks_like_mail, read_file,
+)
+from vault.mailformat import maildir_flags, maildir_key
+
+
+class MaildirSource(Source):
+    kind = "maildir"
+
+    def __init__(self, path: Path):
+        super().__init__(path)
+        if not ((path / "cur").is_dir() or (path / "new").is_dir()):
+            raise SourceError(f"{path}: not a Maildir (no cur/ or new/)")
+
+    def _files(self) -> list[Path]:
+        files = []
+        for sub in ("cur", "new"):
+            d = self.path / sub
+            if d.is_dir():
+                files += sorted(p for p in d.iterdir() if not p.name.startswith("."))
+        return files
+
+    def count(self) -> int:
+        return len(self._files())
+
+    def scan(self) -> Iterator[SourceMessage | SourceProblem]:
+        for p in self._files():
+            key = maildir_key(p.name)
+            flags = maildir_flags(p.name) if p.parent.name == "cur" else []
+            try:
+                st = p.stat()
+                with open(p, "rb") as f:
+                    head = f.read(4096)
+            except OSError as e:
+                yield SourceProblem(str(p), f"cannot read: {e.strerror or e}", key)
+                continue
+            if st.st_size == 0:
+                yield SourceProblem(str(p), "empty file: not a message, skipped", key)
+                continue
+            if not looks_like_mail(head):
+                yield SourceProblem(str(p), "does not look like a mail message (binary?): archived as it is")
+            yield SourceMessage(key, str(p), flags, datetime.fromtimestamp(st.st_mtime, timezone.utc),
+                                loader=read_file(p))

@@ -1,0 +1,135 @@
+"""E-discovery export: the messages a search found, with a manifest a court can check.
+
+An export directory holds the messages (bytes identical to the archive), ``manifest.json``
+and ``manifest.csv`` (per item: id, blob sha256, custodians, folders, dates, subject, the
+ledger entry that recorded it with a Merkle inclusion proof to a signed checkpoint), the
+signed checkpoint itself, and ``manifest.sha256``, the hash of both manifests. It is
+checked offline by ``vault.restore.export_check`` with nothing but the export and the
+vault's public verifier key.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from vault.archive import Vault
+from vault.model import Kind, format_time, now, parse_time
+from vault.restore.targets import MboxTarget
+
+FORMAT = "vault-export/1"
+CSV_FIELDS = ["file", "item", "sha256", "custodians", "folders", "internal_date", "appended_at",
+              "subject", "from", "ledger_seq"]
+
+
+class ExportError(Exception):
+    pass
+
+
+@dataclass
+class ExportReport:
+    path: str
+    messages: int
+    items: int
+    manifest_sha256: str
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def collect(vault: Vault, hits, dedupe: bool) -> list[dict]:
+    """One record per archived item behind the hits (one per blob with ``dedupe``)."""
+    records: list[dict] = []
+    for hit in hits:
+        items = [vault.catalog.item(i) for i in hit.item_ids]
+        items = [i for i in items if i is not None and not i.get("purged_at")]
+        if dedupe and items:
+            items = items[:1]
+        for item in items:
+            records.append({
+                "item": item["item"],
+                "blob": item["blob"],
+                "custodians": sorted(hit.custodians),
+                "folders": sorted(hit.folders) if dedupe else [item["mailbox"]],
+                "internal_date": item["internal_date"],
+                "appended_at": item["appended_at"],
+                "subject": hit.subject,
+                "from": hit.from_,
+                "ledger_seq": item["appended_seq"],
+            })
+    return records
+
+
+def write_export(vault: Vault, records: list[dict], path: Path, fmt: str, *, query: str,
+                 actor: str | None) -> ExportReport:
+    if fmt not in ("eml", "mbox"):
+        raise ExportError(f"unknown export format {fmt!r} (eml or mbox)")
+    path = Path(path)
+    if path.exists() and any(path.iterdir()):
+        raise ExportError(f"{path} exists and is not empty: choose a new export directory")
+    (path / "messages").mkdir(parents=True, exist_ok=True)
+    checkpoint = vault.ledger.checkpoint()
+    if checkpoint is None:
+        raise ExportError("the ledger has no signed checkpoint yet")
+    mbox = MboxTarget(path / "messages" / "messages.mbox") if fmt == "mbox" else None
+    for n, rec in enumerate(records, 1):
+        data = vault.store.get(rec["blob"])
+        rec["sha256"] = _sha(data)
+        when = parse_time(rec["internal_date"]) if rec["internal_date"] else None
+        if mbox is not None:
+            mbox.add(data, flags=[], internal_date=when, uid=n)
+            rec["file"] = "messages/messages.mbox"
+        else:
+            rec["file"] = f"messages/{n:06d}-{rec['sha256'][:12]}.eml"
+            (path / rec["file"]).write_bytes(data)
+        entry = vault.ledger.get(rec["ledger_seq"])
+        rec["ledger"] = {
+            "seq": entry.seq,
+            "entry": entry.canonical().decode("utf-8"),
+            "leaf_index": entry.seq - 1,
+            "tree_size": checkpoint.size,
+            "proof": vault.ledger.inclusion_proof(entry.seq, checkpoint.size),
+        }
+    if mbox is not None:
+        mbox.close()
+    manifest = {
+        "format": FORMAT,
+        "query": query,
+        "created": format_time(now()),
+        "actor": actor,
+        "checkpoint": checkpoint.note.decode("utf-8"),
+        "verifier_key": vault.ledger.verifier_key(),
+        "items": records,
+    }
+    manifest_bytes = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False).encode()
+    (path / "manifest.json").write_bytes(manifest_bytes)
+    with (path / "manifest.csv").open("w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, CSV_FIELDS, extrasaction="ignore")
+        w.writeheader()
+        for rec in records:
+            w.writerow({**rec, "custodians": ";".join(rec["custodians"]),
+                        "folders": ";".join(rec["folders"])})
+    csv_bytes = (path / "manifest.csv").read_bytes()
+    (path / "checkpoint.txt").write_text(manifest["checkpoint"], encoding="utf-8")
+    (path / "verifier.key").write_text(manifest["verifier_key"] + "\n", encoding="utf-8")
+    digest = f"{_sha(manifest_bytes)}  manifest.json\n{_sha(csv_bytes)}  manifest.csv\n"
+    (path / "manifest.sha256").write_text(digest, encoding="utf-8")
+    return ExportReport(str(path), len({r["file"] for r in records}), len(records), _sha(digest.encode()))
+
+
+def search_and_export(vault: Vault, index, query: str, path: Path, fmt: str, *,
+                      custodian: str | None = None, dedupe: bool = False,
+                      actor: str | None = None) -> ExportReport:
+    hits = index.search(query, custodian=custodian, limit=1_000_000)
+    records = collect(vault, hits, dedupe)
+    report = write_export(vault, records, path, fmt, query=query, actor=actor)
+    vault.record(Kind.EXPORT_MADE, actor=actor, data={
+        "query": query, "custodian": custodian, "format": fmt, "dedupe": dedupe,
+        "path": str(Path(path).resolve()), "items": report.items,
+        "manifest_sha256": report.manifest_sha256,
+    })
+    vault.commit()
+    return report

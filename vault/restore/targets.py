@@ -1,0 +1,88 @@
+"""Restore targets: where restored messages are written (DESIGN.md 7)."""
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+from vault.mailformat import from_line, maildir_info, mboxrd_quote
+
+
+class TargetError(Exception):
+    pass
+
+
+class MaildirTarget:
+    """Messages go to cur/ with their flags in the info suffix and mtime = internal date."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        try:
+            for sub in ("cur", "new", "tmp"):
+                (self.path / sub).mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise TargetError(f"{self.path}: cannot create Maildir: {e.strerror or e}") from None
+        self.host = os.uname().nodename.replace("/", "_").replace(":", "_")
+        self.count = 0
+
+    def add(self, data: bytes, flags, internal_date: datetime | None, uid: int | None = None) -> Path:
+        when = (internal_date or datetime.now(timezone.utc)).timestamp()
+        self.count += 1
+        name = f"{int(when)}.V{uid or 0}I{self.count}.{self.host}"
+        tmp = self.path / "tmp" / name
+        final = self.path / "cur" / (name + maildir_info(flags))
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.utime(tmp, (when, when))
+            os.rename(tmp, final)
+        except OSError as e:
+            raise TargetError(f"{final}: {e.strerror or e}") from None
+        return final
+
+    def close(self) -> None:
+        pass
+
+
+class MboxTarget:
+    """mboxrd: From_ line, >From quoting, a blank line after every message.
+
+    The one thing mbox cannot keep: a message that does not end in a newline gains one.
+    """
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.file = open(self.path, "ab")
+        except OSError as e:
+            raise TargetError(f"{self.path}: {e.strerror or e}") from None
+
+    def add(self, data: bytes, flags, internal_date: datetime | None, uid: int | None = None) -> None:
+        body = mboxrd_quote(data)
+        if not body.endswith(b"\n"):
+            body += b"\n"
+        self.file.write(from_line(internal_date) + body + b"\n")
+
+    def close(self) -> None:
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        self.file.close()
+
+
+def open_target(spec: str):
+    kind, sep, rest = spec.partition(":")
+    if kind == "maildir" and sep and rest:
+        return MaildirTarget(rest)
+    if kind == "mbox" and sep and rest:
+        return MboxTarget(rest)
+    if kind in ("imap", "imaps") and rest.startswith("//"):
+        from vault.restore.imap_target import ImapTarget, ImapTargetError
+
+        try:
+            return ImapTarget(spec)
+        except ImapTargetError as e:
+            raise TargetError(str(e)) from None
+    raise TargetError(f"unknown restore target {spec!r}: use maildir:PATH, mbox:PATH or imap://USER@HOST/FOLDER")

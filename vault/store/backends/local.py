@@ -1,0 +1,106 @@
+"""Local-directory backend: the embedded default. Writes are atomic and never overwrite."""
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+from typing import Iterator
+
+from vault.store.backends.base import Backend, ObjectMissing, StoreError, StoreFull
+
+
+def _fail(e: OSError, path: Path) -> StoreError:
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StoreFull(f"{path}: disk full ({e.strerror}); free space and run again: nothing was lost")
+    return StoreError(f"{path}: {e.strerror or e}")
+
+
+class LocalBackend(Backend):
+    def __init__(self, root: Path | str):
+        self.root = Path(root)
+        self.name = f"local:{self.root}"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise _fail(e, self.root) from None
+
+    def _path(self, key: str) -> Path:
+        if not key or key.startswith("/") or ".." in key.split("/"):
+            raise StoreError(f"bad object key {key!r}")
+        return self.root / key
+
+    def put(self, key: str, data: bytes) -> bool:
+        path = self._path(key)
+        if path.exists():
+            return False
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, path)  # unlike rename, link never replaces an existing object
+                written = True
+            except FileExistsError:
+                written = False
+            os.unlink(tmp)
+            fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            return written
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise _fail(e, path) from None
+
+    def get(self, key: str) -> bytes:
+        path = self._path(key)
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise ObjectMissing(key, self.name) from None
+        except OSError as e:
+            raise _fail(e, path) from None
+
+    def get_range(self, key: str, offset: int, length: int) -> bytes:
+        path = self._path(key)
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                return f.read(length)
+        except FileNotFoundError:
+            raise ObjectMissing(key, self.name) from None
+        except OSError as e:
+            raise _fail(e, path) from None
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def size(self, key: str) -> int:
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError:
+            raise ObjectMissing(key, self.name) from None
+
+    def delete(self, key: str) -> None:
+        try:
+            self._path(key).unlink()
+        except FileNotFoundError:
+            raise ObjectMissing(key, self.name) from None
+
+    def list(self, prefix: str = "") -> Iterator[str]:
+        base = self.root / prefix.rsplit("/", 1)[0] if "/" in prefix else self.root
+        if not base.is_dir():
+            return iter(())
+        keys = []
+        for dirpath, _, files in os.walk(base):
+            for name in files:
+                if name.startswith("."):
+                    continue
+                key = os.path.relpath(os.path.join(dirpath, name), self.root)
+                if key.startswith(prefix):
+                    keys.append(key)
+        return iter(sorted(keys))

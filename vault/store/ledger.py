@@ -1,0 +1,454 @@
+"""The ledger: append-only, hash-chained, Merkle-checkpointed history of every change (DESIGN.md 4).
+
+Layout under the ledger directory:
+  segments/<first seq>.jsonl   one entry per line: the canonical entry object plus "hash"
+  leaves                       32-byte RFC 9162 leaf hash per entry, for proofs and fast opens
+  checkpoints/<size>.note      C2SP signed checkpoint for each committed size
+  sealed.json                  segments sealed into the blob store: file, range, blob id
+  lock                         the single writer's lock
+
+The signed checkpoint is the commit point. Appends are buffered; ``commit`` makes the
+entries and their leaf hashes durable, then signs the new tree. A writer that opens a
+ledger after a crash cuts whatever follows the last checkpoint (the caller redoes
+uncommitted work); readers simply ignore it.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import time as _time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from vault.model import Problem, format_time, now
+from vault.store import merkle
+from vault.store.checkpoint import (
+    Checkpoint, CheckpointError, load_or_create_key, sign, verifier_key, verify_checkpoint_note,
+)
+
+ZERO = "0" * 64
+
+
+class LedgerError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Entry:
+    seq: int
+    time: str
+    kind: str
+    item: str | None
+    actor: str | None
+    data: dict
+    prev: str
+    hash: str
+
+    def fields(self) -> dict:
+        return {"seq": self.seq, "time": self.time, "kind": self.kind, "item": self.item,
+                "actor": self.actor, "data": self.data, "prev": self.prev}
+
+    def canonical(self) -> bytes:
+        return canonical(self.fields())
+
+    def to_json(self) -> dict:
+        return {**self.fields(), "hash": self.hash}
+
+
+def canonical(fields: dict) -> bytes:
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def chain_hash(prev: str, canon: bytes) -> str:
+    return hashlib.sha256(bytes.fromhex(prev) + canon).hexdigest()
+
+
+def decode_line(line: bytes) -> Entry:
+    """One segment line -> Entry, with its hash re-derived; LedgerError on anything else."""
+    try:
+        obj = json.loads(line)
+        stored = obj.pop("hash")
+        entry = Entry(seq=obj["seq"], time=obj["time"], kind=obj["kind"], item=obj["item"],
+                      actor=obj["actor"], data=obj["data"], prev=obj["prev"], hash=stored)
+        if not (isinstance(entry.seq, int) and isinstance(entry.prev, str) and len(entry.prev) == 64
+                and isinstance(entry.data, dict) and isinstance(stored, str)):
+            raise TypeError("field types")
+        if set(obj) != {"seq", "time", "kind", "item", "actor", "data", "prev"}:
+            raise KeyError("unexpected fields")
+        computed = chain_hash(entry.prev, entry.canonical())
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as e:
+        raise LedgerError(f"unreadable entry line ({type(e).__name__}: {e})") from None
+    if computed != stored:
+        raise LedgerError("entry hash does not match its content")
+    return entry
+
+
+class _CompactRange:
+    """Perfect-subtree roots of the tree so far: appending and taking the root are O(log n)."""
+
+    def __init__(self):
+        self.stack: list[tuple[int, bytes]] = []
+        self.size = 0
+
+    def push(self, leaf: bytes) -> None:
+        self.stack.append((0, leaf))
+        self.size += 1
+        while len(self.stack) > 1 and self.stack[-1][0] == self.stack[-2][0]:
+            (h, right), (_, left) = self.stack.pop(), self.stack.pop()
+            self.stack.append((h + 1, merkle.node_hash(left, right)))
+
+    def root(self) -> bytes:
+        if not self.stack:
+            return merkle.root([])
+        r = self.stack[-1][1]
+        for _, h in reversed(self.stack[:-1]):
+            r = merkle.node_hash(h, r)
+        return r
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+class Ledger:
+    def __init__(self, path: Path, key, key_name: str, origin: str, writable: bool,
+                 segment_max_bytes: int, segment_max_age_hours: float,
+                 seal: Callable[[bytes], str] | None):
+        self.path = path
+        self.key = key
+        self.key_name = key_name
+        self.origin = origin
+        self.writable = writable
+        self.segment_max_bytes = segment_max_bytes
+        self.segment_max_age = segment_max_age_hours * 3600
+        self.seal = seal
+        self._lock_fd: int | None = None
+        self._recovered: list[str] = []
+        self._pending: list[Entry] = []
+        self._cache: tuple[Path, list[bytes]] | None = None
+
+    # ------------------------------------------------------------ opening
+
+    @classmethod
+    def open(cls, path: Path, *, key_path: Path, origin: str, writable: bool = True,
+             segment_max_bytes: int = 64 << 20, segment_max_age_hours: float = 24,
+             seal: Callable[[bytes], str] | None = None) -> "Ledger":
+        path = Path(path)
+        if writable:
+            (path / "segments").mkdir(parents=True, exist_ok=True)
+            (path / "checkpoints").mkdir(exist_ok=True)
+        elif not (path / "segments").is_dir():
+            raise LedgerError(f"no ledger at {path}")
+        try:
+            key = load_or_create_key(Path(key_path), origin, create=writable)
+        except CheckpointError as e:
+            raise LedgerError(str(e)) from None
+        ledger = cls(path, key, origin, origin, writable, segment_max_bytes, segment_max_age_hours, seal)
+        if writable:
+            ledger._lock()
+        ledger._load()
+        return ledger
+
+    @classmethod
+    def from_config(cls, config, *, writable: bool = True, seal=None) -> "Ledger":
+        c = config["ledger"]
+        return cls.open(config.path("ledger"), key_path=config.path("ledger", "key_path"),
+                        origin=c["origin"], writable=writable,
+                        segment_max_bytes=c["segment_max_bytes"],
+                        segment_max_age_hours=c["segment_max_age_hours"], seal=seal)
+
+    def _lock(self) -> None:
+        fd = os.open(self.path / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise LedgerError(f"ledger is locked by another writer (pid {holder})") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._lock_fd = fd
+
+    def _segments(self) -> list[Path]:
+        return sorted((self.path / "segments").glob("*.jsonl"))
+
+    def _checkpoint_files(self) -> list[Path]:
+        return sorted((self.path / "checkpoints").glob("*.note"))
+
+    def _load(self) -> None:
+        notes = self._checkpoint_files()
+        self._checkpoint = None
+        if notes:
+            try:
+                self._checkpoint = verify_checkpoint_note(notes[-1].read_bytes(), self.verifier_key())
+            except CheckpointError as e:
+                raise LedgerError(f"{notes[-1]}: {e}") from None
+        committed = self._checkpoint.size if self._checkpoint else 0
+        leaves_file = self.path / "leaves"
+        raw = leaves_file.read_bytes() if leaves_file.exists() else b""
+        if len(raw) < committed * 32:
+            raise LedgerError(f"{leaves_file} holds {len(raw) // 32} leaf hashes, the checkpoint "
+                              f"signs {committed}: run 'vaultctl verify'")
+        self.leaves = [raw[i: i + 32] for i in range(0, committed * 32, 32)]
+        self.range = _CompactRange()
+        for leaf in self.leaves:
+            self.range.push(leaf)
+        if self._checkpoint and self.range.root().hex() != self._checkpoint.root:
+            raise LedgerError("leaf hashes do not match the signed checkpoint: run 'vaultctl verify'")
+        self.size = committed
+        self.last_hash = ZERO
+        segments = self._segments()
+        self.segment: Path | None = segments[-1] if segments else None
+        if self.writable:
+            self._recover(raw, committed, segments)
+            if committed:  # only a writer needs the chain's tip; readers must open damaged ledgers
+                self.last_hash = self._read_entry(committed).hash
+        self._sealed = json.loads((self.path / "sealed.json").read_text()) if (self.path / "sealed.json").exists() else []
+
+    def _recover(self, leaves_raw: bytes, committed: int, segments: list[Path]) -> None:
+        """Cut everything after the last signed checkpoint."""
+        if len(leaves_raw) > committed * 32:
+            with open(self.path / "leaves", "r+b") as f:
+                f.truncate(committed * 32)
+                os.fsync(f.fileno())
+            self._recovered.append(f"dropped {len(leaves_raw) // 32 - committed} unsigned leaf hashes")
+        for seg in segments:
+            first = int(seg.stem)
+            if first > committed:
+                seg.unlink()
+                self._recovered.append(f"removed unsigned segment {seg.name}")
+                continue
+            data = seg.read_bytes()
+            lines = data.split(b"\n")
+            cut = sum(len(line) + 1 for line in lines[: committed - first + 1])
+            if cut < len(data):
+                with open(seg, "r+b") as f:
+                    f.truncate(cut)
+                    os.fsync(f.fileno())
+                self._recovered.append(f"cut {seg.name} after entry {committed}")
+        segments = self._segments()
+        self.segment = segments[-1] if segments else None
+
+    def recovered(self) -> list[str]:
+        return list(self._recovered)
+
+    def close(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # ------------------------------------------------------------ reading
+
+    def _segment_for(self, seq: int) -> Path:
+        candidates = [s for s in self._segments() if int(s.stem) <= seq]
+        if not candidates:
+            raise LedgerError(f"no segment holds entry {seq}")
+        return candidates[-1]
+
+    def _lines(self, seg: Path) -> list[bytes]:
+        if self._cache is None or self._cache[0] != seg or seg == self.segment:
+            self._cache = (seg, seg.read_bytes().split(b"\n"))
+        return self._cache[1]
+
+    def _read_entry(self, seq: int) -> Entry:
+        seg = self._segment_for(seq)
+        lines = self._lines(seg)
+        index = seq - int(seg.stem)
+        if index >= len(lines) or not lines[index]:
+            raise LedgerError(f"entry {seq} missing from {seg.name}")
+        entry = decode_line(lines[index])
+        if entry.seq != seq:
+            raise LedgerError(f"entry {seq}: {seg.name} line {index + 1} holds entry {entry.seq}")
+        return entry
+
+    def get(self, seq: int) -> Entry:
+        if not 1 <= seq <= self.size:
+            raise LedgerError(f"no committed entry {seq} (ledger size {self.size})")
+        return self._read_entry(seq)
+
+    def entries(self, start: int = 1, end: int | None = None) -> Iterator[Entry]:
+        end = self.size if end is None else min(end, self.size)
+        segments = self._segments()
+        for n, seg in enumerate(segments):
+            first = int(seg.stem)
+            nxt = int(segments[n + 1].stem) if n + 1 < len(segments) else None
+            if nxt is not None and nxt <= start:
+                continue
+            if first > end:
+                break
+            with open(seg, "rb") as f:
+                for i, line in enumerate(f):
+                    seq = first + i
+                    if seq < start:
+                        continue
+                    if seq > end:
+                        return
+                    entry = decode_line(line.rstrip(b"\n"))
+                    if entry.seq != seq:
+                        raise LedgerError(f"entry {seq}: {seg.name} line {i + 1} holds entry {entry.seq}")
+                    yield entry
+
+    def checkpoint(self) -> Checkpoint | None:
+        return self._checkpoint
+
+    def checkpoints(self) -> list[Checkpoint]:
+        return [verify_checkpoint_note(p.read_bytes(), self.verifier_key()) for p in self._checkpoint_files()]
+
+    def verifier_key(self) -> str:
+        return verifier_key(self.key_name, self.key.public_key())
+
+    def inclusion_proof(self, seq: int, tree_size: int | None = None) -> list[str]:
+        size = self.size if tree_size is None else tree_size
+        return [h.hex() for h in merkle.inclusion_proof(self.leaves, seq - 1, size)]
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[str]:
+        return [h.hex() for h in merkle.consistency_proof(self.leaves, old_size, new_size)]
+
+    # ------------------------------------------------------------ writing
+
+    def append(self, kind: str, *, item: str | None = None, data: dict | None = None,
+               actor: str | None = None, time: str | None = None) -> Entry:
+        if not self.writable:
+            raise LedgerError("ledger opened read-only")
+        seq = self.size + len(self._pending) + 1
+        prev = self._pending[-1].hash if self._pending else self.last_hash
+        fields = {"seq": seq, "time": time or format_time(now()), "kind": kind, "item": item,
+                  "actor": actor, "data": data or {}, "prev": prev}
+        canon = canonical(fields)
+        # normalise through JSON so the Entry holds exactly what a reader will decode
+        entry = Entry(**json.loads(canon), hash=chain_hash(prev, canon))
+        self._pending.append(entry)
+        return entry
+
+    def commit(self) -> Checkpoint | None:
+        if not self._pending:
+            return None
+        if self.segment is None:
+            self.segment = self.path / "segments" / f"{self._pending[0].seq:012d}.jsonl"
+        lines = b"".join(canonical(e.to_json()) + b"\n" for e in self._pending)
+        with open(self.segment, "ab") as f:
+            f.write(lines)
+            f.flush()
+            os.fsync(f.fileno())
+        new_leaves = [merkle.leaf_hash(e.canonical()) for e in self._pending]
+        with open(self.path / "leaves", "ab") as f:
+            f.write(b"".join(new_leaves))
+            f.flush()
+            os.fsync(f.fileno())
+        _fsync_dir(self.path / "segments")
+        for leaf in new_leaves:
+            self.range.push(leaf)
+        self.leaves.extend(new_leaves)
+        size = self.size + len(self._pending)
+        checkpoint = sign(self.origin, size, self.range.root(), self.key, self.key_name)
+        _atomic_write(self.path / "checkpoints" / f"{size:012d}.note", checkpoint.note)
+        self.size = size
+        self.last_hash = self._pending[-1].hash
+        self._pending = []
+        self._checkpoint = checkpoint
+        self._cache = None
+        self._maybe_seal()
+        return checkpoint
+
+    def _maybe_seal(self) -> None:
+        seg = self.segment
+        if seg is None or not seg.exists():
+            return
+        age = _time.time() - seg.stat().st_ctime
+        if seg.stat().st_size < self.segment_max_bytes and age < self.segment_max_age:
+            return
+        blob = self.seal(seg.read_bytes()) if self.seal else None
+        self._sealed.append({"file": seg.name, "first": int(seg.stem), "last": self.size, "blob": blob})
+        _atomic_write(self.path / "sealed.json", json.dumps(self._sealed, indent=1).encode())
+        self.segment = None  # the next commit starts a new segment
+
+    # ------------------------------------------------------------ verification
+
+    def verify(self, progress=None, blob_exists: Callable[[str], bool] | None = None) -> list[Problem]:
+        """Full read-only check: every line, the chain, leaf hashes, every checkpoint."""
+        advance = progress or (lambda n=1, **kw: None)
+        problems: list[Problem] = []
+        recomputed: list[bytes] = []
+        prev = ZERO
+        expected = 1
+        broken = False
+        stored_leaves = (self.path / "leaves").read_bytes() if (self.path / "leaves").exists() else b""
+        for seg in self._segments():
+            first = int(seg.stem)
+            if not broken and first != expected:
+                problems.append(Problem(f"ledger entry {expected}", f"segment {seg.name} starts at {first}: entries missing"))
+                broken = True
+            for i, line in enumerate(seg.read_bytes().split(b"\n")):
+                if not line:
+                    continue
+                if broken:
+                    break
+                where = f"ledger entry {expected} ({seg.name} line {i + 1})"
+                try:
+                    entry = decode_line(line)
+                except LedgerError as e:
+                    problems.append(Problem(where, str(e)))
+                    broken = True
+                    break
+                if entry.seq != expected:
+                    problems.append(Problem(where, f"found entry {entry.seq} where {expected} belongs: entries deleted, swapped or inserted"))
+                    broken = True
+                    break
+                if entry.prev != prev:
+                    problems.append(Problem(where, "does not chain to the entry before it"))
+                    broken = True
+                    break
+                leaf = merkle.leaf_hash(entry.canonical())
+                if stored_leaves[(expected - 1) * 32: expected * 32] != leaf:
+                    problems.append(Problem(where, "stored leaf hash differs from the entry"))
+                recomputed.append(leaf)
+                prev = entry.hash
+                expected += 1
+                advance(1)
+        present = len(recomputed)
+        notes = self._checkpoint_files()
+        if not notes and present:
+            problems.append(Problem("ledger", f"{present} entries but no signed checkpoint"))
+        latest = 0
+        for note in notes:
+            try:
+                cp = verify_checkpoint_note(note.read_bytes(), self.verifier_key())
+            except CheckpointError as e:
+                problems.append(Problem(f"checkpoint {note.name}", str(e)))
+                continue
+            if note.stem.lstrip("0") != str(cp.size) and cp.size != 0:
+                problems.append(Problem(f"checkpoint {note.name}", f"file name does not match its size {cp.size}"))
+            latest = max(latest, cp.size)
+            if cp.size > present:
+                if not broken:
+                    problems.append(Problem(f"checkpoint {note.name}",
+                                            f"truncated: checkpoint signs {cp.size} entries, only {present} present"))
+                continue
+            if merkle.root(recomputed[: cp.size]).hex() != cp.root:
+                problems.append(Problem(f"checkpoint {note.name}", f"Merkle root of the first {cp.size} entries differs from the signed root"))
+        if not broken and present > latest:
+            problems.append(Problem(f"ledger entry {latest + 1}", f"{present - latest} entries after the last signed checkpoint are not signed"))
+        if not broken and len(stored_leaves) != present * 32:
+            problems.append(Problem(f"{self.path / 'leaves'}", f"holds {len(stored_leaves) // 32} leaf hashes for {present} entries"))
+        if blob_exists is not None:
+            for s in self._sealed:
+                if s.get("blob") and not blob_exists(s["blob"]):
+                    problems.append(Problem(f"sealed segment {s['file']}", f"blob {s['blob']} missing from the store"))
+        return problems

@@ -1,0 +1,123 @@
+"""RFC 9162 (Certificate Transparency v2) Merkle tree hashing, proofs and their verification.
+
+Standalone on purpose (hashlib only): an export is checked offline with this module alone.
+"""
+from __future__ import annotations
+
+import hashlib
+
+
+def leaf_hash(data: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def _split(n: int) -> int:
+    """The largest power of two smaller than n (n > 1)."""
+    k = 1
+    while k << 1 < n:
+        k <<= 1
+    return k
+
+
+def root(leaves: list[bytes]) -> bytes:
+    """MTH over leaf hashes (already hashed with leaf_hash)."""
+    if not leaves:
+        return hashlib.sha256(b"").digest()
+    level = list(leaves)
+    # Bottom-up pairing reproduces MTH's left-heavy split: an odd node is promoted.
+    while len(level) > 1:
+        nxt = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
+
+
+def inclusion_proof(leaves: list[bytes], index: int, size: int | None = None) -> list[bytes]:
+    size = len(leaves) if size is None else size
+    if not 0 <= index < size <= len(leaves):
+        raise ValueError(f"leaf {index} is not in a tree of size {size}")
+
+    def path(m: int, lo: int, n: int) -> list[bytes]:
+        if n == 1:
+            return []
+        k = _split(n)
+        if m < k:
+            return path(m, lo, k) + [root(leaves[lo + k: lo + n])]
+        return path(m - k, lo + k, n - k) + [root(leaves[lo: lo + k])]
+
+    return path(index, 0, size)
+
+
+def verify_inclusion(leaf: bytes, index: int, size: int, proof: list[bytes], expected_root: bytes) -> bool:
+    """RFC 9162 section 2.1.3.2."""
+    if index >= size or index < 0:
+        return False
+    fn, sn = index, size - 1
+    r = leaf
+    for p in proof:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == expected_root
+
+
+def consistency_proof(leaves: list[bytes], old: int, new: int | None = None) -> list[bytes]:
+    new = len(leaves) if new is None else new
+    if not 0 < old <= new <= len(leaves):
+        raise ValueError(f"no consistency proof from {old} to {new}")
+
+    def subproof(m: int, lo: int, n: int, complete: bool) -> list[bytes]:
+        if m == n:
+            return [] if complete else [root(leaves[lo: lo + n])]
+        k = _split(n)
+        if m <= k:
+            return subproof(m, lo, k, complete) + [root(leaves[lo + k: lo + n])]
+        return subproof(m - k, lo + k, n - k, False) + [root(leaves[lo: lo + k])]
+
+    return subproof(old, 0, new, True)
+
+
+def verify_consistency(old: int, new: int, proof: list[bytes], old_root: bytes, new_root: bytes) -> bool:
+    """RFC 9162 section 2.1.4.2."""
+    if old == new:
+        return not proof and old_root == new_root
+    if old == 0 or old > new:
+        return False
+    if old & (old - 1) == 0:  # a power of two: the old root is the first proof node
+        proof = [old_root] + list(proof)
+    if not proof:
+        return False
+    fn, sn = old - 1, new - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = proof[0]
+    for c in proof[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            if not fn & 1:
+                while fn and not fn & 1:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and fr == old_root and sr == new_root
