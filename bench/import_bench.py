@@ -66,11 +66,10 @@ def run_vault(tree: Path, repo: Path) -> float:
     env = dict(os.environ, VAULT_HOME=str(repo))
     cmd = [sys.executable, str(REPO / "vaultctl.py")]
     subprocess.run(cmd + ["init"], env=env, check=True, stdout=subprocess.DEVNULL)
-    boxes = sorted(p for p in tree.iterdir() if (p / "cur").is_dir())
+    boxes = sorted(str(p) for p in tree.iterdir() if (p / "cur").is_dir())
     started = time.perf_counter()
-    for box in boxes:
-        subprocess.run(cmd + ["import", str(box), "--mailbox", f"user/{box.name}/INBOX"],
-                       env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(cmd + ["import", *boxes, "--mailbox", "user/{name}/INBOX"],
+                   env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - started
 
 

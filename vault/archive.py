@@ -8,6 +8,7 @@ open: never an entry whose blob is missing.
 """
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 from pathlib import Path
@@ -26,6 +27,7 @@ class VaultExists(Exception):
     pass
 
 
+@functools.cache
 def default_actor() -> str:
     try:
         return getpass.getuser()

@@ -38,8 +38,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "object_lock_days": 0,
     },
     "compression": {
-        "level": 3,
-        "dictionary_size": 112640,
+        "level": 3,  # plain frames (large blobs, everything before a dictionary exists)
+        "dictionary_level": 9,  # small frames with the dictionary: cheap at a few KiB each
+        "dictionary_size": 262144,
         "dictionary_samples": 1000,  # messages needed before a dictionary is trained
     },
     # vault/store/ledger.py

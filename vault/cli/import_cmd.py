@@ -1,40 +1,59 @@
-"""vaultctl import: one snapshot run of a Maildir, mbox, .eml directory or Cyrus folder."""
+"""vaultctl import: snapshot runs of Maildirs, mboxes, .eml directories or Cyrus folders."""
+from pathlib import Path
+
 import click
 
 from vault.cli.common import open_vault, print_json, progress
 
 
+def mailbox_for(template: str, source: str) -> str:
+    path = Path(source).resolve()
+    return template.format(name=path.name, parent=path.parent.name)
+
+
 @click.command("import")
-@click.argument("source", type=click.Path())
-@click.option("--mailbox", "-m", required=True, help="Archive folder, e.g. user/jane/INBOX.")
+@click.argument("sources", nargs=-1, required=True, type=click.Path())
+@click.option("--mailbox", "-m", required=True,
+              help="Archive folder, e.g. user/jane/INBOX. With several sources, a template: "
+                   "{name} is the source's own name, {parent} its directory's, e.g. 'user/{parent}/INBOX'.")
 @click.option("--format", "kind", type=click.Choice(["maildir", "mbox", "eml", "cyrus"]),
               help="Source format (default: detected).")
 @click.option("--actor", help="Who runs this (default: the OS user).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def command(ctx, source, mailbox, kind, actor, as_json):
-    """Import SOURCE into MAILBOX: new messages are appended, vanished ones expunged,
-    changed flags recorded. Re-running with nothing changed adds nothing."""
+def command(ctx, sources, mailbox, kind, actor, as_json):
+    """Import each SOURCE into its mailbox: new messages are appended, vanished ones
+    expunged, changed flags recorded. Re-running with nothing changed adds nothing."""
     from vault.ingest.importer import Importer
     from vault.ingest.importers.base import SourceError
 
+    targets = [(s, mailbox_for(mailbox, s)) for s in sources]
+    if len({m for _, m in targets}) < len(targets):
+        raise click.UsageError("several sources map to one mailbox: put {name} or {parent} in --mailbox")
+    reports, failed = [], []
     with open_vault(ctx, writer=True) as vault:
-        try:
-            importer = Importer(vault, source, mailbox, kind=kind, actor=actor)
-            with progress(f"importing {source}", importer.count(), enabled=not as_json) as advance:
-                importer.progress = advance
-                report = importer.run()
-        except SourceError as e:
-            raise click.ClickException(str(e)) from None
+        for source, box in targets:
+            try:
+                importer = Importer(vault, source, box, kind=kind, actor=actor)
+                with progress(f"importing {source}", importer.count(), enabled=not as_json) as advance:
+                    importer.progress = advance
+                    reports.append(importer.run())
+            except SourceError as e:
+                failed.append(str(e))
+                click.echo(f"error: {e}", err=True)
+    for report in reports:
+        if not as_json:
+            click.echo(
+                f"{report.mailbox}: {report.appended} appended, {report.expunged} expunged, "
+                f"{report.flag_changes} flag changes, {report.unchanged} unchanged "
+                f"({report.seconds:.1f}s, {report.kind} source)"
+            )
+        for p in report.problems:
+            click.echo(f"  problem: {p.path}: {p.reason}", err=True)
+        if report.problems:
+            click.echo(f"{len(report.problems)} problem(s) in {report.source}; everything readable was archived", err=True)
     if as_json:
-        print_json(report.to_json())
-    else:
-        click.echo(
-            f"{mailbox}: {report.appended} appended, {report.expunged} expunged, "
-            f"{report.flag_changes} flag changes, {report.unchanged} unchanged "
-            f"({report.seconds:.1f}s, {report.kind} source)"
-        )
-    for p in report.problems:
-        click.echo(f"  problem: {p.path}: {p.reason}", err=True)
-    if report.problems:
-        click.echo(f"{len(report.problems)} problem(s); everything readable was archived", err=True)
+        out = [r.to_json() for r in reports]
+        print_json(out[0] if len(sources) == 1 and out else {"imports": out, "errors": failed})
+    if failed:
+        raise click.ClickException(f"{len(failed)} source(s) could not be imported: " + "; ".join(failed))

@@ -20,20 +20,21 @@ from typing import Callable
 
 from vault.archive import Vault
 from vault.ingest.importers import open_source
-from vault.ingest.importers.base import SourceMessage, SourceProblem
+from vault.ingest.importers.base import SourceMessage, SourceProblem, looks_like_mail
 from vault.model import ItemId, Kind, format_time, normalise_flags, now
 
 # Messages read up front to train the compression dictionary on a vault's first import.
 DICTIONARY_SAMPLE = 2000
 
 _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(?:\r?\n[ \t]+)?(<[^>\r\n]*>)", re.I | re.M)
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
 _MAILBOX_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 def message_id_of(data: bytes) -> str | None:
-    end = _HEADER_END.search(data)
-    match = _MESSAGE_ID.search(data, 0, end.start() if end else len(data))
+    end = data.find(b"\n\n")
+    if end < 0:
+        end = data.find(b"\n\r\n")
+    match = _MESSAGE_ID.search(data, 0, end if end >= 0 else len(data))
     return match.group(1).decode("ascii", "replace") if match else None
 
 
@@ -171,6 +172,9 @@ class Importer:
         except OSError as e:
             self.report.problems.append(SourceProblem(msg.path, f"cannot read: {e.strerror or e}"))
             return
+        if not looks_like_mail(data):
+            self.report.problems.append(SourceProblem(
+                msg.path, "does not look like a mail message (binary?): archived as it is"))
         blob = self.vault.store.put(data)
         if msg.uid is not None and self.source.kind == "cyrus":
             uid = msg.uid

@@ -47,10 +47,12 @@ def index_key(pack: str) -> str:
 
 class ContentStore:
     def __init__(self, backend: Backend, index_path: Path, *, pack_size: int = 16 << 20,
-                 level: int = 3, dictionary_size: int = 112640, dictionary_samples: int = 1000):
+                 level: int = 3, dictionary_level: int = 9, dictionary_size: int = 262144,
+                 dictionary_samples: int = 1000):
         self.backend = backend
         self.pack_size = pack_size
         self.level = level
+        self.dictionary_level = dictionary_level
         self.dictionary_size = dictionary_size
         self.dictionary_samples = dictionary_samples
         self.db = sqlite3.connect(str(index_path), timeout=60)
@@ -73,7 +75,8 @@ class ContentStore:
     def from_config(cls, config) -> "ContentStore":
         c, z = config["store"], config["compression"]
         return cls(open_backend(config), config.path("store", "index_path"), pack_size=c["pack_size"],
-                   level=z["level"], dictionary_size=z["dictionary_size"],
+                   level=z["level"], dictionary_level=z["dictionary_level"],
+                   dictionary_size=z["dictionary_size"],
                    dictionary_samples=z["dictionary_samples"])
 
     # ------------------------------------------------------------ dictionaries
@@ -90,7 +93,8 @@ class ContentStore:
 
     def _use_dictionary(self, bid: str) -> None:
         self._dict_blob = bid
-        self._dict_compressor = zstandard.ZstdCompressor(level=self.level, dict_data=self._dictionary(bid))
+        self._dict_compressor = zstandard.ZstdCompressor(level=self.dictionary_level,
+                                                         dict_data=self._dictionary(bid))
 
     def ensure_dictionary(self, samples: Iterable[bytes]) -> str | None:
         """Train a dictionary from ``samples`` unless one exists or they are too few."""

@@ -36,7 +36,7 @@ class LedgerError(Exception):
     pass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Entry:
     seq: int
     time: str
@@ -52,7 +52,12 @@ class Entry:
                 "actor": self.actor, "data": self.data, "prev": self.prev}
 
     def canonical(self) -> bytes:
-        return canonical(self.fields())
+        # entries are immutable: serialise once (appends, leaf hashes and lines all need it)
+        cached = self.__dict__.get("_canonical")
+        if cached is None:
+            cached = canonical(self.fields())
+            object.__setattr__(self, "_canonical", cached)
+        return cached
 
     def to_json(self) -> dict:
         return {**self.fields(), "hash": self.hash}
@@ -334,6 +339,7 @@ class Ledger:
         canon = canonical(fields)
         # normalise through JSON so the Entry holds exactly what a reader will decode
         entry = Entry(**json.loads(canon), hash=chain_hash(prev, canon))
+        object.__setattr__(entry, "_canonical", canon)  # canonical form is idempotent
         self._pending.append(entry)
         return entry
 

@@ -1,13 +1,21 @@
-"""Pack index objects: which blob sits where in a pack, decodable without anything else."""
+"""Pack index objects: which blob sits where in a pack, decodable without anything else.
+
+Version 2: zstd-compressed JSON ``{"version", "pack", "dicts": [blob ids], "members":
+[[sha256 hex, offset, length, raw size, index into dicts or -1], ...]}``. Every field is
+checked on decoding, so a damaged index is a PackFormatError, never a wrong location.
+"""
 from __future__ import annotations
 
 import json
 import re
 from typing import NamedTuple
 
-VERSION = 1
+import zstandard
+
+VERSION = 2
+MAX_INDEX_BYTES = 256 << 20
+_HEX = re.compile(r"^[0-9a-f]{64}$")
 _BLOB = re.compile(r"^sha256:[0-9a-f]{64}$")
-_PACK = re.compile(r"^[0-9a-f]{64}$")
 
 
 class PackFormatError(Exception):
@@ -23,29 +31,38 @@ class Member(NamedTuple):
 
 
 def encode_pack_index(pack: str, members: list[Member]) -> bytes:
-    return json.dumps({"version": VERSION, "pack": pack, "members": [list(m) for m in members]},
-                      separators=(",", ":")).encode()
+    dicts = sorted({m.dict for m in members if m.dict})
+    slot = {d: i for i, d in enumerate(dicts)}
+    body = {"version": VERSION, "pack": pack, "dicts": dicts,
+            "members": [[m.blob[7:], m.offset, m.length, m.raw_size, slot.get(m.dict, -1)] for m in members]}
+    return zstandard.ZstdCompressor(level=9).compress(json.dumps(body, separators=(",", ":")).encode())
+
+
+def _int(x) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and x >= 0
 
 
 def decode_pack_index(data: bytes) -> tuple[str, list[Member]]:
     try:
-        obj = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise PackFormatError(f"pack index is not JSON: {e}") from None
+        text = zstandard.ZstdDecompressor().decompress(data, max_output_size=MAX_INDEX_BYTES)
+        obj = json.loads(text)
+    except (zstandard.ZstdError, ValueError, UnicodeDecodeError) as e:
+        raise PackFormatError(f"pack index unreadable: {e}") from None
     if not isinstance(obj, dict) or obj.get("version") != VERSION:
-        raise PackFormatError(f"unsupported pack index (version {obj.get('version') if isinstance(obj, dict) else '?'})")
-    pack, raw = obj.get("pack"), obj.get("members")
-    if not isinstance(pack, str) or not _PACK.match(pack) or not isinstance(raw, list):
-        raise PackFormatError("pack index lacks a pack id or member list")
+        raise PackFormatError(f"unsupported pack index version {obj.get('version') if isinstance(obj, dict) else '?'}")
+    pack, dicts, raw = obj.get("pack"), obj.get("dicts"), obj.get("members")
+    if not (isinstance(pack, str) and _HEX.match(pack) and isinstance(raw, list) and isinstance(dicts, list)
+            and all(isinstance(d, str) and _BLOB.match(d) for d in dicts)):
+        raise PackFormatError("pack index lacks a valid pack id, dictionary list or member list")
     members = []
     end = 0
     for m in raw:
-        if not (isinstance(m, list) and len(m) == 5 and isinstance(m[0], str) and _BLOB.match(m[0])
-                and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in m[1:4])
-                and (m[4] is None or (isinstance(m[4], str) and _BLOB.match(m[4])))):
+        if not (isinstance(m, list) and len(m) == 5 and isinstance(m[0], str) and _HEX.match(m[0])
+                and all(_int(x) for x in m[1:4]) and isinstance(m[4], int) and not isinstance(m[4], bool)
+                and -1 <= m[4] < len(dicts)):
             raise PackFormatError(f"bad pack member {m!r:.80}")
         if m[1] < end:
             raise PackFormatError("pack members overlap")
         end = m[1] + m[2]
-        members.append(Member(*m))
+        members.append(Member("sha256:" + m[0], m[1], m[2], m[3], dicts[m[4]] if m[4] >= 0 else None))
     return pack, members

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-from vault.ingest.importers.base import Source, SourceMessage, SourceProblem, looks_like_mail, read_file
+from vault.ingest.importers.base import Source, SourceMessage, SourceProblem, read_file
 
 
 class EmlDirSource(Source):
@@ -24,15 +24,11 @@ class EmlDirSource(Source):
             key = str(p.relative_to(self.path))
             try:
                 st = p.stat()
-                with open(p, "rb") as f:
-                    head = f.read(4096)
             except OSError as e:
                 yield SourceProblem(str(p), f"cannot read: {e.strerror or e}", key)
                 continue
             if st.st_size == 0:
                 yield SourceProblem(str(p), "empty file: not a message, skipped", key)
                 continue
-            if not looks_like_mail(head):
-                yield SourceProblem(str(p), "does not look like a mail message (binary?): archived as it is")
             yield SourceMessage(key, str(p), [], datetime.fromtimestamp(st.st_mtime, timezone.utc),
                                 loader=read_file(p))

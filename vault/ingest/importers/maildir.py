@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Iterator
 
 from vault.ingest.importers.base import (
-    Source, SourceError, SourceMessage, SourceProblem, looks_like_mail, read_file,
+    Source, SourceError, SourceMessage, SourceProblem, read_file,
 )
 from vault.mailformat import maildir_flags, maildir_key
 
@@ -36,15 +36,11 @@ class MaildirSource(Source):
             flags = maildir_flags(p.name) if p.parent.name == "cur" else []
             try:
                 st = p.stat()
-                with open(p, "rb") as f:
-                    head = f.read(4096)
             except OSError as e:
                 yield SourceProblem(str(p), f"cannot read: {e.strerror or e}", key)
                 continue
             if st.st_size == 0:
                 yield SourceProblem(str(p), "empty file: not a message, skipped", key)
                 continue
-            if not looks_like_mail(head):
-                yield SourceProblem(str(p), "does not look like a mail message (binary?): archived as it is")
             yield SourceMessage(key, str(p), flags, datetime.fromtimestamp(st.st_mtime, timezone.utc),
                                 loader=read_file(p))
