@@ -1,0 +1,129 @@
+"""The ledger through its Python API: append/commit/reopen, checkpoints, recovery, tampering."""
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from vault.store.checkpoint import CheckpointError, verify_checkpoint_note
+from vault.store.ledger import Ledger, LedgerError, decode_line
+
+
+def open_ledger(tmp_path, **kw):
+    return Ledger.open(tmp_path / "ledger", key_path=tmp_path / "key", origin="test.example/ledger", **kw)
+
+
+def fill(ledger, n, start=0):
+    for i in range(start, start + n):
+        ledger.append("message.appended", item=f"box:1:{i}", data={"blob": f"sha256:{i:064x}", "n": i})
+    return ledger.commit()
+
+
+def test_append_commit_reopen_and_read(tmp_path):
+    led = open_ledger(tmp_path)
+    fill(led, 30)
+    fill(led, 12, 30)
+    led.close()
+    again = open_ledger(tmp_path, writable=False)
+    entries = list(again.entries())
+    assert [e.seq for e in entries] == list(range(1, 43))
+    assert entries[5].data["n"] == 5 and again.get(40).item == "box:1:39"
+    assert [e.seq for e in again.entries(10, 12)] == [10, 11, 12]
+    assert again.verify() == []
+
+
+def test_checkpoint_is_a_c2sp_signed_note(tmp_path):
+    led = open_ledger(tmp_path)
+    cp = fill(led, 5)
+    text, _, sig = cp.note.decode().partition("\n\n")
+    origin, size, root = text.split("\n")
+    assert (origin, int(size), base64.b64decode(root).hex()) == ("test.example/ledger", 5, cp.root)
+    dash, name, blob = sig.strip().split(" ")
+    assert dash == "\u2014" and name == "test.example/ledger" and len(base64.b64decode(blob)) == 4 + 64
+    assert verify_checkpoint_note(cp.note, led.verifier_key()).size == 5
+    forged = cp.note.replace(b"\n5\n", b"\n6\n")
+    with pytest.raises(CheckpointError):
+        verify_checkpoint_note(forged, led.verifier_key())
+    other = Ledger.open(tmp_path / "other", key_path=tmp_path / "key2", origin="test.example/ledger")
+    with pytest.raises(CheckpointError):
+        verify_checkpoint_note(cp.note, other.verifier_key())
+
+
+def test_second_writer_is_refused(tmp_path):
+    led = open_ledger(tmp_path)
+    with pytest.raises(LedgerError, match="locked"):
+        open_ledger(tmp_path)
+    led.close()
+
+
+def test_uncommitted_tail_is_cut_after_sigkill(tmp_path):
+    led = open_ledger(tmp_path)
+    fill(led, 10)
+    led.close()
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        sys.path.insert(0, {os.getcwd()!r})
+        from vault.store.ledger import Ledger
+        from vault.store import ledger as mod
+        led = Ledger.open({str(tmp_path / 'ledger')!r}, key_path={str(tmp_path / 'key')!r}, origin="test.example/ledger")
+        for i in range(5):
+            led.append("message.appended", item=f"box:1:{{i}}", data={{}})
+        mod.sign = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)  # die before the checkpoint
+        led.commit()
+    """)
+    proc = subprocess.run([sys.executable, "-c", script])
+    assert proc.returncode == -signal.SIGKILL
+    read_only = open_ledger(tmp_path, writable=False)
+    assert read_only.size == 10
+    assert any("not signed" in p.what for p in read_only.verify())
+    led = open_ledger(tmp_path)
+    assert led.size == 10 and led.recovered()
+    assert led.verify() == []
+    fill(led, 3)
+    assert led.verify() == [] and led.size == 13
+
+
+def test_proofs_verify_against_the_checkpoint(tmp_path):
+    from vault.store import merkle
+
+    led = open_ledger(tmp_path)
+    fill(led, 20)
+    first = led.checkpoint()
+    cp = fill(led, 17, 20)
+    for seq in (1, 7, 20, 37):
+        proof = [bytes.fromhex(h) for h in led.inclusion_proof(seq)]
+        leaf = merkle.leaf_hash(led.get(seq).canonical())
+        assert merkle.verify_inclusion(leaf, seq - 1, cp.size, proof, bytes.fromhex(cp.root))
+    proof = [bytes.fromhex(h) for h in led.consistency_proof(20, 37)]
+    assert merkle.verify_consistency(20, 37, proof, bytes.fromhex(first.root), bytes.fromhex(cp.root))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=200))
+def test_line_decoder_only_raises_ledger_error(line):
+    try:
+        decode_line(line)
+    except LedgerError:
+        pass
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.data())
+def test_any_flipped_byte_in_a_segment_is_detected(tmp_path_factory, data):
+    base = tmp_path_factory.mktemp("flip")
+    led = open_ledger(base)
+    fill(led, 8)
+    led.close()
+    seg = next((base / "ledger" / "segments").iterdir())
+    raw = bytearray(seg.read_bytes())
+    pos = data.draw(st.integers(0, len(raw) - 1))
+    new = data.draw(st.integers(0, 255).filter(lambda b: b != raw[pos]))
+    raw[pos] = new
+    seg.write_bytes(bytes(raw))
+    assert open_ledger(base, writable=False).verify() != []
