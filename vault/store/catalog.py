@@ -34,7 +34,6 @@ CREATE TABLE IF NOT EXISTS folders (
     uidvalidity INTEGER NOT NULL,
     created_at TEXT NOT NULL,
     deleted_at TEXT,
-    next_uid INTEGER NOT NULL DEFAULT 1,
     acl TEXT,
     metadata TEXT
 );
@@ -65,6 +64,7 @@ CREATE TABLE IF NOT EXISTS items (
     message_id TEXT
 );
 CREATE INDEX IF NOT EXISTS items_mailbox ON items(mailbox_id, appended_at);
+CREATE INDEX IF NOT EXISTS items_uid ON items(mailbox_id, uid);
 CREATE INDEX IF NOT EXISTS items_blob ON items(blob);
 CREATE INDEX IF NOT EXISTS items_message_id ON items(message_id);
 CREATE INDEX IF NOT EXISTS items_origin ON items(mailbox_id, origin, source_key);
@@ -202,10 +202,6 @@ class Catalog:
                     data.get("origin"), data.get("key"), data.get("message_id"),
                 ),
             )
-            db.execute(
-                "UPDATE folders SET next_uid = max(next_uid, ?) WHERE mailbox_id=?",
-                (item.uid + 1, item.mailbox_id),
-            )
             self._record_flags(e.item, e.time, e.seq, data.get("flags") or [])
         elif kind == Kind.MESSAGE_EXPUNGED:
             db.execute(
@@ -301,8 +297,8 @@ class Catalog:
         return [dict(r) for r in rows if include_deleted or r["deleted_at"] is None]
 
     def next_uid(self, mailbox_id: str) -> int:
-        row = self.db.execute("SELECT next_uid FROM folders WHERE mailbox_id=?", (mailbox_id,)).fetchone()
-        return row[0] if row else 1
+        row = self.db.execute("SELECT max(uid) FROM items WHERE mailbox_id=?", (mailbox_id,)).fetchone()
+        return (row[0] or 0) + 1
 
     # ------------------------------------------------------------ items
 

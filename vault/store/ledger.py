@@ -348,7 +348,10 @@ class Ledger:
             return None
         if self.segment is None:
             self.segment = self.path / "segments" / f"{self._pending[0].seq:012d}.jsonl"
-        lines = b"".join(canonical(e.to_json()) + b"\n" for e in self._pending)
+        # a line is the canonical entry with its hash appended (the line itself need not be
+        # canonical: readers re-derive the canonical form and the hash from the fields)
+        lines = b"".join(e.canonical()[:-1] + b',"hash":"' + e.hash.encode() + b'"}\n'
+                         for e in self._pending)
         with open(self.segment, "ab") as f:
             f.write(lines)
             f.flush()

@@ -1,6 +1,7 @@
 """Maildir: cur/ and new/; flags from the ``:2,`` info suffix, internal date from mtime."""
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
@@ -24,7 +25,7 @@ class MaildirSource(Source):
         for sub in ("cur", "new"):
             d = self.path / sub
             if d.is_dir():
-                files += sorted(p for p in d.iterdir() if not p.name.startswith("."))
+                files += [d / name for name in sorted(os.listdir(d)) if not name.startswith(".")]
         return files
 
     def count(self) -> int:
