@@ -1,0 +1,79 @@
+"""Small process and socket helpers shared by the test servers."""
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Callable
+
+
+def free_port() -> int:
+    """A loopback TCP port that was free a moment ago (the caller binds it soon after)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def wait_until(predicate: Callable[[], object], seconds: float, step: float = 0.01):
+    """Poll ``predicate`` until it returns something truthy; return that, or None on timeout."""
+    deadline = time.monotonic() + seconds
+    while True:
+        result = predicate()
+        if result or time.monotonic() >= deadline:
+            return result
+        time.sleep(step)
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` runs. A zombie counts as gone: daemons reparented to an init that
+    does not reap them would otherwise look alive forever."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError, ProcessLookupError):
+        return False
+    return state != b"Z"
+
+
+def read_pidfile(path: os.PathLike) -> int | None:
+    try:
+        return int(open(path).read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def tcp_listener_inode(port: int, host_hex: str = "0100007F") -> int | None:
+    """Inode of the socket listening on 127.0.0.1:``port`` (from /proc/net/tcp), if any."""
+    wanted = f"{host_hex}:{port:04X}"
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if fields[1] == wanted and fields[3] == "0A":  # 0A: LISTEN
+                return int(fields[9])
+    return None
+
+
+def holds_socket(pid: int, inode: int) -> bool:
+    """True when process ``pid`` has socket ``inode`` open."""
+    target = f"socket:[{inode}]"
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
+                return True
+        except OSError:
+            continue
+    return False
