@@ -153,13 +153,14 @@ def test_stream_mode_sends_dlist_frames_and_waits_for_ok(cyrus_factory):
     assert [e["vnd.cmu.sessionId"] for e in new] == [sid]
 
 
-def test_none_mode_delivers_and_keeps_mail_across_restart(cyrus_factory):
+def test_none_mode_delivers_and_keeps_mail_and_users_across_restart(cyrus_factory):
     server = cyrus_factory(mode="none")
+    server.add_user("carol")
     body, msgid = message("no events")
-    server.lmtp_deliver("bob@vault.test", body)
+    server.lmtp_deliver("carol@vault.test", body)
     server.stop()
     server.start()
-    client = server.imap("bob")
+    client = server.imap("carol")
     try:
         client.select("INBOX", readonly=True)
         typ, data = client.fetch("1", "(BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")

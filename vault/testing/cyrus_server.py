@@ -242,12 +242,23 @@ class CyrusServer:
         sasldb = self.base / "sasldb2.new"
         sasldb.unlink(missing_ok=True)
         for user in (ADMIN, *self.users):
-            done = subprocess.run([str(SASLPASSWD2), "-p", "-c", "-u", self.servername, "-f", str(sasldb), user],
-                                  input=self.password(user), capture_output=True, text=True)
-            if done.returncode != 0:
-                raise CyrusError(f"saslpasswd2 failed for {user}: {done.stderr.strip()}")
+            self._set_password(sasldb, user)
         sasldb.chmod(0o640)
         sasldb.rename(self.base / "sasldb2")
+
+    def _set_password(self, sasldb: Path, login: str, as_cyrus: bool = False):
+        run_as = dict(user=CYRUS_USER, group=CYRUS_GROUP, extra_groups=[]) if as_cyrus else {}
+        done = subprocess.run([str(SASLPASSWD2), "-p", "-c", "-u", self.servername, "-f", str(sasldb), login],
+                              input=self.password(login), capture_output=True, text=True, **run_as)
+        if done.returncode != 0:
+            raise CyrusError(f"saslpasswd2 failed for {login}: {done.stderr.strip()}")
+
+    def add_user(self, user: str) -> None:
+        """Add a login (password ``password(user)``) and its INBOX to a running server."""
+        # as cyrus, so the database keeps its owner (Cyrus must read it)
+        self._set_password(self.base / "sasldb2", user, as_cyrus=True)
+        self.users += (user,)
+        self.create_mailbox(f"user/{user}")
 
     # ---------------------------------------------------------------- life cycle
     @property
@@ -384,7 +395,7 @@ class CyrusServer:
         which carries ``SESSIONID=<...>``. Cyrus silently drops a second delivery of the same
         Message-ID to a mailbox (still 250, but no new message and no event)."""
         with smtplib.LMTP("127.0.0.1", self.lmtp_port, timeout=60) as lmtp:
-            code, reply = lmtp.ehlo()
+            lmtp.ehlo()  # LHLO
             for step, (code, reply) in (("MAIL FROM", lmtp.mail(sender)), ("RCPT TO", lmtp.rcpt(rcpt))):
                 if code != 250:
                     raise CyrusError(f"LMTP {step} {rcpt}: {code} {_text([reply])}")
