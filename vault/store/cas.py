@@ -63,6 +63,7 @@ class ContentStore:
         self._members: list[Member] = []
         self._pending: dict[str, int] = {}  # blob -> index in _members
         self._samples: list[bytes] = []
+        self._known: set[str] | None = None
         self._dicts: dict[str, zstandard.ZstdCompressionDict] = {}
         self._decompressors: dict[str | None, zstandard.ZstdDecompressor] = {None: zstandard.ZstdDecompressor()}
         self._dict_blob: str | None = None
@@ -124,6 +125,12 @@ class ContentStore:
     def exists(self, bid: str) -> bool:
         if bid in self._pending:
             return True
+        if self._known is None:
+            # one scan instead of a query per put: imports check every message (~40 bytes a blob)
+            self._known = {row[0] for row in self.db.execute("SELECT blob FROM blobs")}
+        if bid in self._known:
+            return True
+        # another process (a second worker) may have stored it since
         return self.db.execute("SELECT 1 FROM blobs WHERE blob=?", (bid,)).fetchone() is not None
 
     def put(self, data: bytes) -> str:
@@ -172,6 +179,8 @@ class ContentStore:
             "INSERT OR IGNORE INTO blobs(blob, pack, offset, length, raw_size, dict) VALUES (?,?,?,?,?,?)",
             [(m.blob, pack, m.offset, m.length, m.raw_size, m.dict) for m in members])
         self.db.execute("INSERT OR IGNORE INTO packs(pack, size, members) VALUES (?,?,?)", (pack, size, len(members)))
+        if self._known is not None:
+            self._known.update(m.blob for m in members)
 
     def flush(self) -> None:
         """Make every blob put so far durable in the backend."""
@@ -240,6 +249,7 @@ class ContentStore:
         self.flush()
         self.db.execute("DELETE FROM blobs")
         self.db.execute("DELETE FROM packs")
+        self._known = None
         for key in self.backend.list("index/"):
             try:
                 pack, members = decode_pack_index(self.backend.get(key))

@@ -87,6 +87,15 @@ CREATE TABLE IF NOT EXISTS events (event TEXT PRIMARY KEY, seq INTEGER NOT NULL)
 
 _MESSAGE_ADDED = {Kind.MESSAGE_APPENDED, Kind.MESSAGE_COPIED, Kind.MESSAGE_MOVED}
 
+# Inserts that apply() collects and writes with executemany; any other statement flushes them first.
+_LOG_SQL = "INSERT INTO item_log(mailbox_id, item, seq) VALUES (?,?,?)"
+_EVENT_SQL = "INSERT OR IGNORE INTO events(event, seq) VALUES (?,?)"
+_ITEM_SQL = ("INSERT OR REPLACE INTO items(item, mailbox_id, uidvalidity, uid, blob, size,"
+             " internal_date, appended_at, appended_seq, origin, source_key, message_id)"
+             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
+_FLAGS_SQL = "INSERT INTO flag_history(item, time, seq, flags) VALUES (?,?,?,?)"
+_BATCHED = (_LOG_SQL, _EVENT_SQL, _ITEM_SQL, _FLAGS_SQL)
+
 
 class CatalogError(Exception):
     pass
@@ -128,6 +137,7 @@ class Catalog:
         """Fold committed ledger entries in, in one transaction; entries already applied
         are ignored, so two processes catching up at once cannot apply one twice."""
         count = 0
+        self._rows: dict[str, list[tuple]] = {sql: [] for sql in _BATCHED}
         self.db.execute("BEGIN IMMEDIATE")
         try:
             applied = self.applied_seq
@@ -142,6 +152,7 @@ class Catalog:
                 self._apply_one(entry)
                 applied = entry.seq
                 count += 1
+            self._flush_rows()
             self.db.execute(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES ('applied_seq', ?)", (str(applied),)
             )
@@ -157,20 +168,28 @@ class Catalog:
             return 0
         return self.apply(ledger.entries(self.applied_seq + 1))
 
+    def _flush_rows(self) -> None:
+        for sql, rows in self._rows.items():
+            if rows:
+                self.db.executemany(sql, rows)
+                rows.clear()
+
+    def _execute(self, sql: str, args: tuple = ()):
+        """A statement that may read or update rows still waiting in the batch."""
+        self._flush_rows()
+        return self.db.execute(sql, args)
+
     def _apply_one(self, e) -> None:
-        db = self.db
+
         data = e.data or {}
-        mailbox_id = _mailbox_of(e.item)
+        rows = self._rows
         if e.item is not None:
-            db.execute(
-                "INSERT INTO item_log(mailbox_id, item, seq) VALUES (?,?,?)",
-                (mailbox_id, e.item, e.seq),
-            )
+            rows[_LOG_SQL].append((_mailbox_of(e.item), e.item, e.seq))
         if "event" in data:
-            db.execute("INSERT OR IGNORE INTO events(event, seq) VALUES (?,?)", (data["event"], e.seq))
+            rows[_EVENT_SQL].append((data["event"], e.seq))
         kind = e.kind
         if kind == Kind.FOLDER_CREATED:
-            db.execute(
+            self._execute(
                 "INSERT OR IGNORE INTO folders(mailbox_id, uidvalidity, created_at) VALUES (?,?,?)",
                 (e.item, int(data["uidvalidity"]), e.time),
             )
@@ -178,46 +197,44 @@ class Catalog:
         elif kind == Kind.FOLDER_RENAMED:
             self._name_folder(e.item, data["name"], e.time, e.seq)
         elif kind == Kind.FOLDER_DELETED:
-            db.execute("UPDATE folders SET deleted_at=? WHERE mailbox_id=?", (e.time, e.item))
-            db.execute(
+            self._execute("UPDATE folders SET deleted_at=? WHERE mailbox_id=?", (e.time, e.item))
+            self._execute(
                 "UPDATE folder_names SET valid_to=? WHERE mailbox_id=? AND valid_to IS NULL",
                 (e.time, e.item),
             )
         elif kind == Kind.FOLDER_ACL:
-            db.execute("UPDATE folders SET acl=? WHERE mailbox_id=?", (json.dumps(data.get("acl")), e.item))
+            self._execute("UPDATE folders SET acl=? WHERE mailbox_id=?", (json.dumps(data.get("acl")), e.item))
         elif kind == Kind.FOLDER_METADATA:
-            db.execute(
+            self._execute(
                 "UPDATE folders SET metadata=? WHERE mailbox_id=?",
                 (json.dumps(data.get("metadata")), e.item),
             )
         elif kind in _MESSAGE_ADDED:
             item = ItemId.parse(e.item)
-            db.execute(
-                "INSERT OR REPLACE INTO items(item, mailbox_id, uidvalidity, uid, blob, size,"
-                " internal_date, appended_at, appended_seq, origin, source_key, message_id)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            rows[_ITEM_SQL].append(
                 (
                     e.item, item.mailbox_id, item.uidvalidity, item.uid, data["blob"],
                     int(data.get("size", 0)), data.get("internal_date"), e.time, e.seq,
                     data.get("origin"), data.get("key"), data.get("message_id"),
-                ),
+                )
             )
             self._record_flags(e.item, e.time, e.seq, data.get("flags") or [])
         elif kind == Kind.MESSAGE_EXPUNGED:
-            db.execute(
+            self._execute(
                 "UPDATE items SET expunged_at=?, expunged_seq=? WHERE item=? AND expunged_at IS NULL",
                 (e.time, e.seq, e.item),
             )
         elif kind in (Kind.FLAGS_SET, Kind.FLAGS_CLEARED):
+            self._flush_rows()
             current = set(self.flags_at(e.item, None) or [])
             change = set(data.get("flags") or [])
             new = current | change if kind == Kind.FLAGS_SET else current - change
             self._record_flags(e.item, e.time, e.seq, sorted(new))
         elif kind == Kind.RETENTION_PURGED:
-            db.execute("UPDATE items SET purged_at=? WHERE item=?", (e.time, e.item))
+            self._execute("UPDATE items SET purged_at=? WHERE item=?", (e.time, e.item))
 
     def _name_folder(self, mailbox_id: str, name: str, time: str, seq: int) -> None:
-        self.db.execute(
+        self._execute(
             "UPDATE folder_names SET valid_to=? WHERE mailbox_id=? AND valid_to IS NULL",
             (time, mailbox_id),
         )
@@ -227,10 +244,7 @@ class Catalog:
         )
 
     def _record_flags(self, item: str, time: str, seq: int, flags: list[str]) -> None:
-        self.db.execute(
-            "INSERT INTO flag_history(item, time, seq, flags) VALUES (?,?,?,?)",
-            (item, time, seq, json.dumps(sorted(flags))),
-        )
+        self._rows[_FLAGS_SQL].append((item, time, seq, json.dumps(sorted(flags))))
 
     # ------------------------------------------------------------ folders
 

@@ -334,12 +334,9 @@ class Ledger:
             raise LedgerError("ledger opened read-only")
         seq = self.size + len(self._pending) + 1
         prev = self._pending[-1].hash if self._pending else self.last_hash
-        fields = {"seq": seq, "time": time or format_time(now()), "kind": kind, "item": item,
-                  "actor": actor, "data": data or {}, "prev": prev}
-        canon = canonical(fields)
-        # normalise through JSON so the Entry holds exactly what a reader will decode
-        entry = Entry(**json.loads(canon), hash=chain_hash(prev, canon))
-        object.__setattr__(entry, "_canonical", canon)  # canonical form is idempotent
+        entry = Entry(seq, time or format_time(now()), kind, item, actor, data or {}, prev, "")
+        canon = entry.canonical()
+        object.__setattr__(entry, "hash", chain_hash(prev, canon))
         self._pending.append(entry)
         return entry
 
