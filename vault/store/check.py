@@ -28,5 +28,6 @@ def referenced_blobs(vault: Vault) -> set[str]:
 
 def check_vault(vault: Vault, *, read_data: bool = False, progress=None) -> list[Problem]:
     problems = list(vault.ledger.verify(progress=progress))
-    problems += vault.store.check(referenced_blobs(vault), read_data=read_data, progress=progress)
+    wanted = referenced_blobs(vault) | set(vault.ledger.sealed_blobs())
+    problems += vault.store.check(wanted, read_data=read_data, progress=progress)
     return problems

@@ -313,6 +313,10 @@ class Ledger:
     def checkpoint(self) -> Checkpoint | None:
         return self._checkpoint
 
+    def sealed_blobs(self) -> list[str]:
+        """Blob ids of the segments sealed into the store."""
+        return [s["blob"] for s in self._sealed if s.get("blob")]
+
     def checkpoints(self) -> list[Checkpoint]:
         return [verify_checkpoint_note(p.read_bytes(), self.verifier_key()) for p in self._checkpoint_files()]
 
