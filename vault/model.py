@@ -136,3 +136,11 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.where}: {self.what}"
+
+
+def custodian_of(folder: str | None) -> str | None:
+    """The user a folder belongs to: ``user/jane/Sent`` (or ``user.jane.Sent``) -> ``jane``."""
+    if not folder:
+        return None
+    parts = folder.replace(".", "/").split("/") if folder.startswith("user.") else folder.split("/")
+    return parts[1] if len(parts) > 1 and parts[0] == "user" and parts[1] else None

@@ -258,6 +258,43 @@ class ContentStore:
             self._record_pack(pack, self.backend.size(pack_key(pack)) if self.backend.exists(pack_key(pack)) else 0, members)
         self.db.commit()
 
+    def delete_blobs(self, bids: Iterable[str]) -> dict:
+        """Remove blobs (retention only): a pack left with no live member is deleted whole,
+        a pack with survivors is rewritten without the dead ones (repack) and the old one
+        deleted after the new one is durable. Returns counts."""
+        self.flush()
+        doomed = set(bids)
+        packs = {row[0] for b in doomed for row in self.db.execute("SELECT pack FROM blobs WHERE blob=?", (b,))}
+        deleted = repacked = 0
+        for pack in sorted(packs):
+            rows = self.db.execute("SELECT blob, offset, length, raw_size, dict FROM blobs WHERE pack=? ORDER BY offset",
+                                   (pack,)).fetchall()
+            members = [Member(*r) for r in rows]
+            survivors = [m for m in members if m.blob not in doomed]
+            if survivors:
+                data = self.backend.get(pack_key(pack))
+                for m in survivors:
+                    self._decode(m, data[m.offset: m.offset + m.length], pack)  # never copy damage
+                    self._members.append(Member(m.blob, len(self._buffer), m.length, m.raw_size, m.dict))
+                    self._pending[m.blob] = len(self._members) - 1
+                    self._buffer += data[m.offset: m.offset + m.length]
+                self.db.execute("DELETE FROM blobs WHERE pack=?", (pack,))
+                self._write_pack()
+                repacked += 1
+            else:
+                self.db.execute("DELETE FROM blobs WHERE pack=?", (pack,))
+            self.db.execute("DELETE FROM packs WHERE pack=?", (pack,))
+            self.db.commit()
+            for key in (index_key(pack), pack_key(pack)):
+                try:
+                    self.backend.delete(key)
+                except ObjectMissing:
+                    pass
+            deleted += 1
+        self._known = None
+        self.db.commit()
+        return {"blobs": len(doomed), "packs_removed": deleted, "packs_rewritten": repacked}
+
     def stats(self) -> dict:
         blobs, raw, stored = self.db.execute("SELECT count(*), coalesce(sum(raw_size),0), coalesce(sum(length),0) FROM blobs").fetchone()
         packs = self.db.execute("SELECT count(*) FROM packs").fetchone()[0]

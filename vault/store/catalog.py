@@ -16,6 +16,7 @@ Entry data fields the catalog reads, per kind (others are kept only in the item 
   message.expunged item=ItemId
   flags.set / flags.cleared  item=ItemId  data: flags
   retention.purged item=ItemId
+  hold.placed / hold.released  data: the hold (vault.policy.holds.Hold.to_data())
 Any entry whose data has "event" (the live-ingest event id) marks that event as recorded.
 """
 from __future__ import annotations
@@ -83,6 +84,7 @@ CREATE TABLE IF NOT EXISTS item_log (
 CREATE INDEX IF NOT EXISTS item_log_item ON item_log(item, seq);
 CREATE INDEX IF NOT EXISTS item_log_mailbox ON item_log(mailbox_id, seq);
 CREATE TABLE IF NOT EXISTS events (event TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS holds (matter TEXT PRIMARY KEY, data TEXT NOT NULL, seq INTEGER NOT NULL);
 """
 
 _MESSAGE_ADDED = {Kind.MESSAGE_APPENDED, Kind.MESSAGE_COPIED, Kind.MESSAGE_MOVED}
@@ -230,6 +232,12 @@ class Catalog:
             change = set(data.get("flags") or [])
             new = current | change if kind == Kind.FLAGS_SET else current - change
             self._record_flags(e.item, e.time, e.seq, sorted(new))
+        elif kind == Kind.HOLD_PLACED:
+            self._execute("INSERT OR REPLACE INTO holds(matter, data, seq) VALUES (?,?,?)",
+                          (data["matter"], json.dumps(data), e.seq))
+        elif kind == Kind.HOLD_RELEASED:
+            self._execute("UPDATE holds SET data=?, seq=? WHERE matter=?",
+                          (json.dumps(data), e.seq, data["matter"]))
         elif kind == Kind.RETENTION_PURGED:
             self._execute("UPDATE items SET purged_at=? WHERE item=?", (e.time, e.item))
 
@@ -386,6 +394,17 @@ class Catalog:
         for (blob,) in self.db.execute("SELECT DISTINCT blob FROM items WHERE purged_at IS NULL"):
             yield blob
 
+    def hold_data(self) -> list[dict]:
+        """Every hold ever placed (released ones carry released_at), oldest first."""
+        return [json.loads(r[0]) for r in self.db.execute("SELECT data FROM holds ORDER BY seq")]
+
+    def all_items(self, include_purged: bool = False) -> list[dict]:
+        sql = "SELECT * FROM items" + ("" if include_purged else " WHERE purged_at IS NULL")
+        rows = [dict(r) for r in self.db.execute(sql + " ORDER BY appended_seq")]
+        for r in rows:
+            r["flags"] = self.flags_at(r["item"], None) or []
+        return rows
+
     def has_event(self, event_id: str) -> bool:
         """Whether entries for this live-ingest event are already in the ledger (exactly once)."""
         return self.db.execute("SELECT 1 FROM events WHERE event=?", (event_id,)).fetchone() is not None
@@ -422,6 +441,7 @@ class Catalog:
             ("items", "item"),
             ("flag_history", "seq, item"),
             ("item_log", "seq, item"),
+            ("holds", "matter"),
             ("meta", "key"),
         ):
             out[table] = [tuple(r) for r in self.db.execute(f"SELECT * FROM {table} ORDER BY {order}")]

@@ -1,0 +1,103 @@
+"""Retention sweeps and holds through vaultctl, moving through time with --now (no sleeping)."""
+from __future__ import annotations
+
+import json
+import shutil
+
+from tests.core.helpers import init_vault, make_maildir, vaultctl_run
+from tests.fixtures.corpus import message_files
+
+JUNK_RULE = '''
+[[rule]]
+name = "junk"
+purge_after = "30d"
+[rule.match]
+junk = true
+'''
+KEEP_INBOX = '''
+[[rule]]
+name = "inbox"
+keep_for = "1y"
+[rule.match]
+folders = ["user/*/INBOX"]
+'''
+
+
+def _vault(tmp_path, spamassassin_dir, rules: str):
+    home = init_vault(tmp_path / "vault")
+    (home / "policies").mkdir(exist_ok=True)
+    (home / "policies" / "rules.toml").write_text(rules)
+    spam = message_files(spamassassin_dir / "spam-1")[:10]
+    ham = message_files(spamassassin_dir / "easy-ham-1")[:5]
+    # the same five ham messages sit in jane's INBOX and in bob's Junk: shared blobs
+    assert vaultctl_run(home, "import", str(make_maildir(tmp_path / "junk", spam + ham)),
+                        "--mailbox", "user/bob/Junk").code == 0
+    assert vaultctl_run(home, "import", str(make_maildir(tmp_path / "inbox", ham)),
+                        "--mailbox", "user/jane/INBOX").code == 0
+    return home
+
+
+def _sweep(home, now, *extra):
+    r = vaultctl_run(home, "retention", "sweep", "--now", now, "--json", *extra)
+    assert r.code == 0, r
+    return json.loads(r.out)
+
+
+def _present(home, mailbox, tmp_path):
+    out = tmp_path / f"r{len(list(tmp_path.iterdir()))}"
+    r = vaultctl_run(home, "restore", "--mailbox", mailbox, "--to", f"maildir:{out}", "--json")
+    return json.loads(r.out)
+
+
+def test_dry_run_changes_nothing_and_a_hold_wins(tmp_path, spamassassin_dir):
+    home = _vault(tmp_path, spamassassin_dir, JUNK_RULE)
+    later = "2003-01-01T00:00Z"  # the corpus is from 2002: everything is past 30 days
+    size = json.loads(vaultctl_run(home, "status", "--json").out)["ledger_entries"]
+    dry = _sweep(home, later, "--dry-run")
+    assert len(dry["purge"]) == 15
+    assert json.loads(vaultctl_run(home, "status", "--json").out)["ledger_entries"] == size
+
+    assert vaultctl_run(home, "hold", "create", "case-1", "--custodian", "bob", "--reason", "litigation",
+                        "--actor", "counsel").code == 0
+    held = _sweep(home, later)
+    assert held["purge"] == [] and len(held["held"]) == 15
+    assert all(h["holds"] == ["case-1"] for h in held["held"])
+    assert vaultctl_run(home, "verify", "--read-data").code == 0
+
+    assert vaultctl_run(home, "hold", "release", "case-1", "--actor", "counsel").code == 0
+    purged = _sweep(home, later)
+    assert len(purged["purge"]) == 15
+    # the five ham blobs are still referenced by jane's INBOX: only the ten spam blobs go
+    assert purged["blobs_deleted"] == 10
+    assert vaultctl_run(home, "verify", "--read-data").code == 0
+    assert _present(home, "user/jane/INBOX", tmp_path)["restored"] == 5
+    junk = _present(home, "user/bob/Junk", tmp_path)
+    assert junk["restored"] == 0 and len(junk["purged"]) == 15
+    audit = json.loads(vaultctl_run(home, "log", "--mailbox", "user/bob/Junk", "--json").out)
+    assert sum(e["kind"] == "retention.purged" for e in audit) == 15
+    holds = json.loads(vaultctl_run(home, "hold", "list", "--all", "--json").out)
+    assert holds[0]["owner"] == "counsel" and holds[0]["released_by"] == "counsel"
+
+
+def test_longest_retention_wins_and_explain_says_why(tmp_path, spamassassin_dir):
+    home = _vault(tmp_path, spamassassin_dir, JUNK_RULE + KEEP_INBOX)
+    early = _sweep(home, "2002-12-01T00:00Z", "--dry-run")
+    assert {p["mailbox"] for p in early["purge"]} == {"user/bob/Junk"}
+    item = json.loads(vaultctl_run(home, "log", "--mailbox", "user/jane/INBOX", "--json").out)[1]["item"]
+    text = vaultctl_run(home, "retention", "explain", item, "--now", "2002-12-01T00:00Z").out
+    assert "inbox" in text and "kept until" in text
+
+
+def test_erasure_refused_under_hold_then_certified(tmp_path, spamassassin_dir):
+    home = _vault(tmp_path, spamassassin_dir, "")
+    vaultctl_run(home, "hold", "create", "m-7", "--custodian", "jane", "--reason", "audit")
+    refused = vaultctl_run(home, "erase", "--custodian", "jane")
+    assert refused.code != 0 and "m-7" in refused.err
+    assert _present(home, "user/jane/INBOX", tmp_path)["restored"] == 5
+    vaultctl_run(home, "hold", "release", "m-7")
+    cert = json.loads(vaultctl_run(home, "erase", "--custodian", "jane", "--json").out)
+    assert len(cert["items"]) == 5
+    assert cert["blobs_deleted"] == 0  # bob's Junk still holds the same five messages
+    assert _present(home, "user/jane/INBOX", tmp_path)["restored"] == 0
+    assert _present(home, "user/bob/Junk", tmp_path)["restored"] == 15
+    assert vaultctl_run(home, "verify", "--read-data").code == 0

@@ -1,0 +1,90 @@
+"""vaultctl hold: legal holds (matters) that preserve mail regardless of retention."""
+import click
+
+from vault.cli.common import open_vault, print_json
+
+
+@click.group("hold")
+def command():
+    """Place, list, show and release legal holds. A hold always wins over retention."""
+
+
+@command.command("create")
+@click.argument("matter")
+@click.option("--custodian", "custodians", multiple=True, required=True, help="User whose mail is held (repeatable).")
+@click.option("--query", help="Only mail matching this search query.")
+@click.option("--from", "date_from", help="Internal date from (YYYY-MM-DD or ISO time).")
+@click.option("--to", "date_to", help="Internal date to (a bare day covers the whole day).")
+@click.option("--reason", required=True)
+@click.option("--actor", help="Who places it (default: the OS user).")
+@click.pass_context
+def create(ctx, matter, custodians, query, date_from, date_to, reason, actor):
+    from vault.archive import default_actor
+    from vault.model import Kind, now
+    from vault.policy.holds import Hold, HoldError, parse_date_bound
+    from vault.policy.sweep import holds_of
+
+    actor = actor or default_actor()
+    with open_vault(ctx, writer=True) as vault:
+        if any(h.matter == matter and h.active() for h in holds_of(vault)):
+            raise click.ClickException(f"hold {matter!r} exists and is active")
+        try:
+            hold = Hold(matter=matter, custodians=tuple(custodians), reason=reason, owner=actor,
+                        created_at=now(), query=query,
+                        date_from=parse_date_bound(date_from, end=False) if date_from else None,
+                        date_to=parse_date_bound(date_to, end=True) if date_to else None)
+        except (HoldError, ValueError) as e:
+            raise click.ClickException(str(e)) from None
+        vault.record(Kind.HOLD_PLACED, actor=actor, data=hold.to_data())
+        vault.commit()
+    click.echo(f"hold {matter!r} placed on {', '.join(custodians)}")
+
+
+@command.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include released holds.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def list_(ctx, show_all, as_json):
+    with open_vault(ctx) as vault:
+        holds = [d for d in vault.catalog.hold_data() if show_all or not d.get("released_at")]
+    if as_json:
+        print_json(holds)
+        return
+    for d in holds:
+        state = f"released {d['released_at']}" if d.get("released_at") else "active"
+        click.echo(f"{d['matter']:<24} {state:<34} {','.join(d['custodians']):<24} {d['reason']}")
+
+
+@command.command("show")
+@click.argument("matter")
+@click.pass_context
+def show(ctx, matter):
+    with open_vault(ctx) as vault:
+        found = [d for d in vault.catalog.hold_data() if d["matter"] == matter]
+    if not found:
+        raise click.ClickException(f"no hold named {matter!r}")
+    print_json(found[-1])
+
+
+@command.command("release")
+@click.argument("matter")
+@click.option("--actor", help="Who releases it (default: the OS user).")
+@click.pass_context
+def release(ctx, matter, actor):
+    from vault.archive import default_actor
+    from vault.model import Kind, now
+    from vault.policy.holds import HoldError
+    from vault.policy.sweep import holds_of
+
+    actor = actor or default_actor()
+    with open_vault(ctx, writer=True) as vault:
+        active = [h for h in holds_of(vault) if h.matter == matter and h.active()]
+        if not active:
+            raise click.ClickException(f"no active hold named {matter!r}")
+        try:
+            released = active[0].released(now(), actor)
+        except HoldError as e:
+            raise click.ClickException(str(e)) from None
+        vault.record(Kind.HOLD_RELEASED, actor=actor, data=released.to_data())
+        vault.commit()
+    click.echo(f"hold {matter!r} released")

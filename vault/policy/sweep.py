@@ -1,0 +1,79 @@
+"""Retention sweeps: decide per item, purge what retention allows and no hold forbids.
+
+Each purge is a ledger entry (rule, reason, blob); a blob leaves the store only when no
+item that references it is still retained or held. ``now`` is injectable so tests and
+what-if runs move through retention periods without sleeping.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from vault.archive import Vault
+from vault.model import Kind, custodian_of, now as utc_now, parse_time
+from vault.policy.holds import Hold, final_decision, holding
+from vault.policy.rules import PURGE, ItemFacts, evaluate, rules_from_config
+
+
+@dataclass
+class SweepReport:
+    now: str
+    dry_run: bool
+    purge: list[dict] = field(default_factory=list)  # {item, mailbox, rule, reason}
+    held: list[dict] = field(default_factory=list)  # would purge, but a hold wins
+    blobs_deleted: int = 0
+    store: dict = field(default_factory=dict)
+
+
+def facts_of(vault: Vault, row: dict) -> ItemFacts:
+    folder = vault.catalog.folder_name(row["mailbox_id"]) or row["mailbox_id"]
+    return ItemFacts(
+        item_id=row["item"], folder=folder, user=custodian_of(folder) or "",
+        internal_date=parse_time(row["internal_date"] or row["appended_at"]),
+        expunged_at=parse_time(row["expunged_at"]) if row["expunged_at"] else None,
+        flags=tuple(row["flags"]), blob=row["blob"])
+
+
+def holds_of(vault: Vault) -> list[Hold]:
+    return [Hold.from_data(d) for d in vault.catalog.hold_data()]
+
+
+def sweep(vault: Vault, *, now: datetime | None = None, dry_run: bool = False,
+          actor: str | None = None, query_matcher=None) -> SweepReport:
+    when = now or utc_now()
+    rules = rules_from_config(vault.config)
+    holds = [h for h in holds_of(vault) if h.active()]
+    report = SweepReport(when.isoformat(), dry_run)
+    items = vault.catalog.all_items()
+    purged: set[str] = set()
+    for row in items:
+        facts = facts_of(vault, row)
+        decision = evaluate(facts, rules, when)
+        if decision.action != PURGE:
+            continue
+        final = final_decision(decision, holding(facts, holds, query_matcher))
+        entry = {"item": row["item"], "mailbox": facts.folder, "rule": decision.rule.name,
+                 "reason": final.reason}
+        if final.action != PURGE:
+            report.held.append({**entry, "holds": list(final.held_by)})
+            continue
+        report.purge.append(entry)
+        purged.add(row["item"])
+    if dry_run or not purged:
+        return report
+    report.store = purge_items(vault, [r for r in items if r["item"] in purged],
+                               {e["item"]: e for e in report.purge}, actor)
+    report.blobs_deleted = report.store.get("blobs", 0)
+    return report
+
+
+def purge_items(vault: Vault, rows: list[dict], why: dict[str, dict], actor: str | None) -> dict:
+    """Record a purge per item, then delete the blobs no remaining item references."""
+    for row in rows:
+        entry = why[row["item"]]
+        vault.record(Kind.RETENTION_PURGED, item=row["item"], actor=actor, data={
+            "rule": entry.get("rule"), "reason": entry["reason"], "blob": row["blob"]})
+    vault.commit()
+    still_needed = {r["blob"] for r in vault.catalog.all_items()}
+    orphans = {r["blob"] for r in rows} - still_needed
+    return vault.store.delete_blobs(orphans) if orphans else {}
