@@ -22,7 +22,7 @@ def create(ctx, matter, custodians, query, date_from, date_to, reason, actor):
     from vault.archive import default_actor
     from vault.model import Kind, now
     from vault.policy.holds import Hold, HoldError, parse_date_bound
-    from vault.policy.sweep import holds_of
+    from vault.policy.sweep import holds_of, sync_storage_holds
 
     actor = actor or default_actor()
     with open_vault(ctx, writer=True) as vault:
@@ -37,6 +37,7 @@ def create(ctx, matter, custodians, query, date_from, date_to, reason, actor):
             raise click.ClickException(str(e)) from None
         vault.record(Kind.HOLD_PLACED, actor=actor, data=hold.to_data())
         vault.commit()
+        sync_storage_holds(vault)
     click.echo(f"hold {matter!r} placed on {', '.join(custodians)}")
 
 
@@ -74,7 +75,7 @@ def release(ctx, matter, actor):
     from vault.archive import default_actor
     from vault.model import Kind, now
     from vault.policy.holds import HoldError
-    from vault.policy.sweep import holds_of
+    from vault.policy.sweep import holds_of, sync_storage_holds
 
     actor = actor or default_actor()
     with open_vault(ctx, writer=True) as vault:
@@ -87,4 +88,5 @@ def release(ctx, matter, actor):
             raise click.ClickException(str(e)) from None
         vault.record(Kind.HOLD_RELEASED, actor=actor, data=released.to_data())
         vault.commit()
+        sync_storage_holds(vault)
     click.echo(f"hold {matter!r} released")

@@ -38,6 +38,18 @@ def holds_of(vault: Vault) -> list[Hold]:
     return [Hold.from_data(d) for d in vault.catalog.hold_data()]
 
 
+def held_blobs(vault: Vault, query_matcher=None) -> set[str]:
+    holds = [h for h in holds_of(vault) if h.active()]
+    if not holds:
+        return set()
+    return {r["blob"] for r in vault.catalog.all_items() if holding(facts_of(vault, r), holds, query_matcher)}
+
+
+def sync_storage_holds(vault: Vault) -> dict:
+    """Mirror the ledger's holds onto the store's own legal-hold flags (S3 Object Lock)."""
+    return vault.store.set_legal_holds(held_blobs(vault))
+
+
 def sweep(vault: Vault, *, now: datetime | None = None, dry_run: bool = False,
           actor: str | None = None, query_matcher=None) -> SweepReport:
     when = now or utc_now()

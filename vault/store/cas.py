@@ -295,6 +295,32 @@ class ContentStore:
         self.db.commit()
         return {"blobs": len(doomed), "packs_removed": deleted, "packs_rewritten": repacked}
 
+    def packs_of(self, bids: Iterable[str]) -> set[str]:
+        self.flush()
+        return {row[0] for b in set(bids) for row in self.db.execute("SELECT pack FROM blobs WHERE blob=?", (b,))}
+
+    def set_legal_holds(self, held_blobs: Iterable[str]) -> dict:
+        """Storage-level legal hold on exactly the packs holding a held blob (S3 Object
+        Lock); lifted from a pack only when none of its blobs is held any more."""
+        held = self.packs_of(held_blobs)
+        changed = 0
+        self.db.execute("CREATE TABLE IF NOT EXISTS legal_holds (pack TEXT PRIMARY KEY)")
+        before = {r[0] for r in self.db.execute("SELECT pack FROM legal_holds")}
+        for pack in sorted(held - before):
+            if not self.backend.set_legal_hold(pack_key(pack), True):
+                return {"supported": False}
+            self.db.execute("INSERT OR IGNORE INTO legal_holds(pack) VALUES (?)", (pack,))
+            changed += 1
+        for pack in sorted(before - held):
+            try:
+                self.backend.set_legal_hold(pack_key(pack), False)
+            except ObjectMissing:
+                pass
+            self.db.execute("DELETE FROM legal_holds WHERE pack=?", (pack,))
+            changed += 1
+        self.db.commit()
+        return {"supported": True, "held_packs": len(held), "changed": changed}
+
     def stats(self) -> dict:
         blobs, raw, stored = self.db.execute("SELECT count(*), coalesce(sum(raw_size),0), coalesce(sum(length),0) FROM blobs").fetchone()
         packs = self.db.execute("SELECT count(*) FROM packs").fetchone()[0]

@@ -49,3 +49,7 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def list(self, prefix: str = "") -> Iterator[str]:
         """Keys under prefix, sorted."""
+
+    def set_legal_hold(self, key: str, on: bool) -> bool:
+        """Put or lift a storage-level legal hold; False where the backend has none."""
+        return False
