@@ -66,6 +66,18 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "quarantine": {
         "path": "quarantine",
     },
+    # vault/ingest/dealer.py (+ spool, listeners, shipper): runs on the Cyrus host
+    "dealer": {
+        "mode": "stream",  # external | socket | stream (stream: acked, no datagram size limit)
+        "spool_path": "dealer-spool",  # durable event spool (tmp/ new/ bad/), writable by socket_owner
+        "listen_path": "dealer.sock",  # socket mode: notifysocket; stream mode: notifysocket: dlist:<this>
+        "broker": "tcp://127.0.0.1:5570",  # the broker's dealer router
+        "window": 100,  # events in flight to the broker, unacked
+        "ack_timeout_seconds": 5.0,  # resend an event not acked within this
+        "origin": "",  # sent with each event; empty: this host's name
+        "socket_owner": "cyrus",  # the user Cyrus runs as: owns the socket and the hook's spool
+        "hook_fsync": True,  # the external hook fsyncs each event (dd conv=fsync)
+    },
     # vault/policy/ (rules.py, scheduler.py)
     "policy": {
         "rules_path": "policies",  # directory of *.toml retention rule files

@@ -1,0 +1,166 @@
+"""The dealer: takes Cyrus's events into the local spool and keeps shipping them to the broker.
+
+Three ways in (DESIGN.md section 1, /work/shared/cyrus/README.md):
+
+- *external*: notifyd execs a program per event, serially, and Cyrus's delivery rate suffers for
+  every millisecond and every fork it costs. :func:`render_hook` writes that program as a /bin/sh
+  script that forks nothing (see vault/ingest/spool.py for how its files become events);
+  :func:`spool_stdin` is the same job in Python for sites that prefer ``vaultctl dealer``
+  itself (a Python start-up per event costs ~90% of the delivery rate).
+- *socket*: our daemon binds ``notifysocket`` (datagrams) instead of notifyd.
+- *stream*: our daemon serves ``notifysocket: dlist:PATH`` and acknowledges each event only
+  once it is durable: the only mode in which no event can be lost between Cyrus and the spool.
+
+:func:`serve` runs the daemon: the listener (none in external mode) and the shipper.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shlex
+import signal
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+from vault.ingest.listeners import DatagramListener, SpoolWriter, StreamListener
+from vault.ingest.shipper import Shipper
+from vault.ingest.spool import HOOK_PREFIX, Spool, normalise
+
+log = logging.getLogger(__name__)
+
+MODES = ("external", "socket", "stream")
+HOOK_SEQ = "hook.seq"
+
+HOOK_TEMPLATE = """\
+#!/bin/sh
+# vault dealer hook, written by 'vaultctl dealer install-hook' (re-run that instead of editing).
+# notifyd runs it once per event, serially, as user cyrus: argv -c EVENT -p '' -u '' -m '' -f,
+# the event's JSON plus a newline on stdin. Every fork here slows mail delivery, so the shell
+# forks nothing: builtins number the event and the shell replaces itself with dd, which copies
+# stdin into the spool's tmp/{fsync_note}. The dealer's shipper moves each file whose last byte
+# is the newline into new/, in modification-time order.
+S={spool}
+read n < "$S/{seq}" 2>/dev/null
+case $n in ''|*[!0-9]*) n=0 ;; esac
+n=$((n + 1))
+echo $n > "$S/{seq}"
+exec dd of="$S/tmp/{prefix}$$.$n" bs=1M conv={conv} status=none
+"""
+
+
+def render_hook(spool_root: str | os.PathLike, fsync: bool = True) -> str:
+    """The per-event /bin/sh hook writing into ``spool_root``."""
+    return HOOK_TEMPLATE.format(
+        spool=shlex.quote(str(Path(spool_root).absolute())),
+        seq=HOOK_SEQ,
+        prefix=HOOK_PREFIX,
+        conv="excl,fsync" if fsync else "excl",
+        fsync_note=" and fsyncs it" if fsync else " (no fsync: durable at the next writeback)",
+    )
+
+
+def install_hook(spool_root: str | os.PathLike, output: str | os.PathLike, owner: str | None = "cyrus",
+                 fsync: bool = True) -> Path:
+    """Create the spool (writable by ``owner``, the user notifyd runs as) and write the hook to
+    ``output`` (mode 0755, replaced atomically). Returns the hook's path."""
+    spool = Spool(spool_root)
+    seq = spool.root / HOOK_SEQ
+    seq.touch(mode=0o640, exist_ok=True)
+    if owner:
+        spool.grant(owner)
+        import pwd
+
+        entry = pwd.getpwnam(owner)
+        os.chown(seq, entry.pw_uid, entry.pw_gid)
+    output = Path(output)
+    tmp = output.with_name(f".{output.name}.{os.getpid()}")
+    tmp.write_text(render_hook(spool.root, fsync=fsync))
+    tmp.chmod(0o755)
+    os.replace(tmp, output)
+    return output
+
+
+def spool_stdin(spool_root: str | os.PathLike, stdin: BinaryIO) -> str:
+    """The external notifier in Python: stdin's event into the spool, durably; its name in new/
+    (or in bad/ when stdin held nothing)."""
+    spool = Spool(spool_root)
+    raw = stdin.read()
+    if not normalise(raw):
+        return spool.quarantine(raw, "external notifier got no event on stdin")
+    return spool.write(raw)
+
+
+@dataclass
+class DealerSettings:
+    mode: str
+    spool: Path
+    broker: str  # "" ships nothing (spool only)
+    listen: Path | None = None
+    window: int = 100
+    ack_timeout: float = 5.0
+    origin: str | None = None
+    socket_owner: str | None = None
+
+    def __post_init__(self):
+        if self.mode not in MODES:
+            raise ValueError(f"unknown dealer mode {self.mode!r} (one of {', '.join(MODES)})")
+        if self.mode != "external" and not self.listen:
+            raise ValueError(f"{self.mode} mode needs a socket path to listen on")
+
+
+class Dealer:
+    """The daemon: listener + spool writer + shipper, started and stopped together."""
+
+    def __init__(self, settings: DealerSettings):
+        self.settings = settings
+        self.spool = Spool(settings.spool)
+        self.shipper: Shipper | None = None
+        self.writer: SpoolWriter | None = None
+        self.listener = None
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def run(self, ready: Callable[[Dealer], None] | None = None, handle_signals: bool = True) -> None:
+        """Serve until SIGTERM/SIGINT (or :meth:`stop`); ``ready`` is called once listening."""
+        s = self.settings
+        if s.broker:
+            self.shipper = Shipper(self.spool, s.broker, origin=s.origin, window=s.window,
+                                   ack_timeout=s.ack_timeout)
+            self.shipper.start()
+        try:
+            asyncio.run(self._serve(ready, handle_signals))
+        finally:
+            if self.shipper is not None:
+                self.shipper.stop()
+
+    def stop(self) -> None:
+        """Thread-safe."""
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+
+    async def _serve(self, ready, handle_signals: bool) -> None:
+        s = self.settings
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        if handle_signals and threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._loop.add_signal_handler(sig, self._stop.set)
+        if s.mode != "external":
+            on_written = self.shipper.wake if self.shipper is not None else None
+            self.writer = SpoolWriter(self.spool, on_written=on_written)
+            kind = DatagramListener if s.mode == "socket" else StreamListener
+            self.listener = kind(s.listen, self.writer, owner=s.socket_owner)
+            await self.listener.start()
+        log.info("dealer (%s mode) spooling to %s%s%s", s.mode, self.spool.root,
+                 f", listening on {s.listen}" if self.listener else "",
+                 f", shipping to {s.broker}" if s.broker else ", not shipping")
+        if ready is not None:
+            ready(self)
+        await self._stop.wait()
+        if self.listener is not None:
+            await self.listener.close()
+        if self.writer is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.writer.close)

@@ -1,0 +1,343 @@
+"""Decoders (and encoders, for tests and tools) of the two ways Cyrus hands over an event.
+
+*Datagram* (``notifysocket: PATH``, unix datagram, what notifyd reads)::
+
+    method\\0class\\0priority\\0user\\0mailbox\\0nopt\\0[opt\\0 ...]JSON\\0
+
+*Stream* (``notifysocket: dlist:PATH``, one unix stream connection per event)::
+
+    NOTIFY %(METHOD external CLASS EVENT PRIORITY NIL USER NIL MAILBOX NIL OPTIONS ()
+            MESSAGE {954+}\\r\\n<JSON> FILEPATH NIL)\\r\\n
+
+answered with ``OK NIL\\r\\n`` (see /work/shared/cyrus/README.md). Both decode to a
+:class:`Notification`; anything else is a :class:`WireError` naming what is wrong, never another
+exception. The stream parser is incremental: bytes arrive in arbitrary pieces, a ``{N+}``
+literal may be split across any number of reads, and a literal's body is not re-scanned while
+it is still incomplete.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Cyrus caps a datagram at 64 KiB; a stream frame has no cap of its own, so we set one that no
+# real event reaches (a 1,520-message expunge is 130 KB) but that bounds memory per connection.
+MAX_FRAME = 64 * 1024 * 1024
+MAX_DATAGRAM_OPTIONS = 1024
+_MAX_NESTING = 16
+
+OK_REPLY = b"OK NIL\r\n"
+
+
+class WireError(ValueError):
+    """The bytes are not a notification; the message says why (and where)."""
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One event as Cyrus sent it. ``message`` is the JSON text, byte for byte; string fields are
+    ``""`` where Cyrus sent an empty string or NIL."""
+
+    message: bytes
+    method: str = ""
+    cls: str = ""
+    priority: str = ""
+    user: str = ""
+    mailbox: str = ""
+    options: tuple[str, ...] = ()
+    filepath: str = ""
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace")
+
+
+# ---------------------------------------------------------------------------- datagram
+def decode_datagram(data: bytes) -> Notification:
+    """Decode one datagram; a datagram cut short (Cyrus's own 21 KB truncation, a short read)
+    lacks its final NUL and is reported as truncated."""
+    if not data:
+        raise WireError("empty datagram")
+    if not data.endswith(b"\0"):
+        raise WireError(f"truncated datagram: {len(data)} bytes without the terminating NUL")
+    parts = data[:-1].split(b"\0")
+    if len(parts) < 7:
+        raise WireError(f"datagram has {len(parts)} NUL-separated fields, at least 7 expected "
+                        "(method, class, priority, user, mailbox, nopt, message)")
+    method, cls, priority, user, mailbox, nopt_raw = parts[:6]
+    if not nopt_raw.isdigit() or len(nopt_raw) > 6:
+        raise WireError(f"datagram option count is not a number: {nopt_raw[:20]!r}")
+    nopt = int(nopt_raw)
+    if nopt > MAX_DATAGRAM_OPTIONS:
+        raise WireError(f"datagram claims {nopt} options (more than {MAX_DATAGRAM_OPTIONS})")
+    if len(parts) != 7 + nopt:
+        raise WireError(f"datagram has {len(parts) - 7} option fields where its count says {nopt}, "
+                        "or the message contains a NUL")
+    return Notification(
+        message=parts[6 + nopt],
+        method=_text(method),
+        cls=_text(cls),
+        priority=_text(priority),
+        user=_text(user),
+        mailbox=_text(mailbox),
+        options=tuple(_text(o) for o in parts[6:6 + nopt]),
+    )
+
+
+def encode_datagram(n: Notification) -> bytes:
+    fields = [n.method, n.cls, n.priority, n.user, n.mailbox, str(len(n.options)), *n.options]
+    return b"".join(f.encode() + b"\0" for f in fields) + n.message + b"\0"
+
+
+# ---------------------------------------------------------------------------- dlist
+class _Incomplete(Exception):
+    """More bytes are needed; ``need`` is the buffer length below which retrying is pointless."""
+
+    def __init__(self, need: int):
+        self.need = need
+
+
+_NIL = object()
+_DELIMS = frozenset(b" ()\r\n\"{}")
+
+
+class _Reader:
+    """Recursive descent over one buffer; raises _Incomplete at the end of the data."""
+
+    def __init__(self, buf: bytes, pos: int = 0):
+        self.buf = buf
+        self.pos = pos
+
+    def peek(self) -> int:
+        if self.pos >= len(self.buf):
+            raise _Incomplete(self.pos + 1)
+        return self.buf[self.pos]
+
+    def expect(self, token: bytes, what: str):
+        end = self.pos + len(token)
+        have = self.buf[self.pos:end]
+        if not token.startswith(have):
+            raise WireError(f"expected {what} at byte {self.pos}, got {have!r}")
+        if len(have) < len(token):
+            raise _Incomplete(end)
+        self.pos = end
+
+    def atom(self) -> bytes:
+        start = self.pos
+        while True:
+            if self.pos >= len(self.buf):
+                raise _Incomplete(self.pos + 1)
+            c = self.buf[self.pos]
+            if c in _DELIMS or c < 0x20 or c == 0x7F:
+                break
+            self.pos += 1
+        if self.pos == start:
+            raise WireError(f"expected a value at byte {start}, got {self.buf[start:start + 1]!r}")
+        return self.buf[start:self.pos]
+
+    def quoted(self) -> bytes:
+        self.pos += 1  # opening quote
+        out = bytearray()
+        while True:
+            c = self.peek()
+            self.pos += 1
+            if c == 0x22:
+                return bytes(out)
+            if c == 0x5C:
+                out.append(self.peek())
+                self.pos += 1
+            elif c in (0x0D, 0x0A, 0x00):
+                raise WireError(f"line break or NUL inside a quoted string at byte {self.pos - 1}")
+            else:
+                out.append(c)
+
+    def literal(self) -> bytes:
+        start = self.pos
+        self.pos += 1  # {
+        digits = start + 1
+        while True:
+            c = self.peek()
+            if not 0x30 <= c <= 0x39:
+                break
+            self.pos += 1
+            if self.pos - digits > 10:
+                raise WireError(f"literal length at byte {start} has too many digits")
+        if self.pos == digits:
+            raise WireError(f"literal at byte {start} has no length")
+        size = int(self.buf[digits:self.pos])
+        if size > MAX_FRAME:
+            raise WireError(f"literal of {size} bytes at byte {start} exceeds {MAX_FRAME}")
+        if self.peek() == 0x2B:  # "+": non-synchronising, the only form Cyrus sends here
+            self.pos += 1
+        self.expect(b"}\r\n", "'}' and CRLF after a literal length")
+        end = self.pos + size
+        if end > len(self.buf):
+            raise _Incomplete(end)
+        body = self.buf[self.pos:end]
+        self.pos = end
+        return body
+
+    def sequence(self, depth: int) -> list:
+        """Values up to the closing ')', which is consumed."""
+        items = []
+        while True:
+            c = self.peek()
+            if c == 0x29:
+                self.pos += 1
+                return items
+            if items:
+                self.expect(b" ", "a space or ')'")
+            items.append(self.value(depth + 1))
+
+    def value(self, depth: int = 0):
+        if depth > _MAX_NESTING:
+            raise WireError(f"lists nested deeper than {_MAX_NESTING} at byte {self.pos}")
+        c = self.peek()
+        if c == 0x25:  # %
+            self.expect(b"%(", "'%(' (only kvlists are valid here; '%{' file values are not)")
+            items = self.sequence(depth)
+            if len(items) % 2:
+                raise WireError(f"kvlist ending at byte {self.pos} has a key without a value")
+            kv = {}
+            for key, val in zip(items[0::2], items[1::2]):
+                if not isinstance(key, bytes):
+                    raise WireError(f"kvlist key is not an atom (ending at byte {self.pos})")
+                kv[_text(key).upper()] = val
+            return kv
+        if c == 0x28:  # (
+            self.pos += 1
+            return self.sequence(depth)
+        if c == 0x7B:  # {
+            return self.literal()
+        if c == 0x22:  # "
+            return self.quoted()
+        word = self.atom()
+        return _NIL if word == b"NIL" else word
+
+
+def _string(kv: dict, key: str) -> str:
+    value = kv.get(key, _NIL)
+    if value is _NIL:
+        return ""
+    if not isinstance(value, bytes):
+        raise WireError(f"NOTIFY field {key} is a list, a string was expected")
+    return _text(value)
+
+
+def _notification(kv) -> Notification:
+    if not isinstance(kv, dict):
+        raise WireError("NOTIFY must be followed by a kvlist '%(...)'")
+    message = kv.get("MESSAGE", _NIL)
+    if message is _NIL:
+        raise WireError("NOTIFY frame has no MESSAGE")
+    if not isinstance(message, bytes):
+        raise WireError("NOTIFY MESSAGE is a list, a string was expected")
+    options = kv.get("OPTIONS", [])
+    if options is _NIL:
+        options = []
+    if not isinstance(options, list) or not all(isinstance(o, bytes) for o in options):
+        raise WireError("NOTIFY OPTIONS must be a list of strings")
+    return Notification(
+        message=message,
+        method=_string(kv, "METHOD"),
+        cls=_string(kv, "CLASS"),
+        priority=_string(kv, "PRIORITY"),
+        user=_string(kv, "USER"),
+        mailbox=_string(kv, "MAILBOX"),
+        options=tuple(_text(o) for o in options),
+        filepath=_string(kv, "FILEPATH"),
+    )
+
+
+def _parse_frame(buf: bytes) -> tuple[Notification, int]:
+    """One frame from the start of ``buf``: (notification, bytes consumed)."""
+    r = _Reader(buf)
+    command = r.atom()
+    if command.upper() != b"NOTIFY":
+        raise WireError(f"unexpected command {command[:40]!r}, NOTIFY expected")
+    r.expect(b" ", "a space after NOTIFY")
+    n = _notification(r.value())
+    r.expect(b"\r\n", "CRLF at the end of the NOTIFY frame")
+    return n, r.pos
+
+
+class DlistFrameParser:
+    """Incremental parser of NOTIFY frames on one connection.
+
+    ``feed(data)`` returns the notifications completed by ``data`` (possibly none). When the
+    bytes cannot be a frame, ``error`` is set (the frames completed before it are still
+    returned) and every later ``feed`` raises it: a byte stream cannot be resynchronised.
+    ``pending`` holds the bytes of the unfinished or failed frame, for quarantine.
+    """
+
+    def __init__(self, max_frame: int = MAX_FRAME):
+        self.max_frame = max_frame
+        self.error: WireError | None = None
+        self._buf = bytearray()
+        self._need = 1
+
+    @property
+    def pending(self) -> bytes:
+        return bytes(self._buf)
+
+    def feed(self, data: bytes) -> list[Notification]:
+        if self.error is not None:
+            raise WireError(f"connection already failed: {self.error}")
+        self._buf += data
+        done: list[Notification] = []
+        while self._buf and len(self._buf) >= self._need:
+            try:
+                n, used = _parse_frame(bytes(self._buf))
+            except _Incomplete as inc:
+                if inc.need > self.max_frame:
+                    self.error = WireError(f"frame larger than {self.max_frame} bytes")
+                self._need = inc.need
+                break
+            except WireError as e:
+                self.error = e
+                break
+            del self._buf[:used]
+            self._need = 1
+            done.append(n)
+        return done
+
+    def close(self) -> None:
+        """The peer closed: raise WireError if the stream failed or was left mid-frame."""
+        if self.error is not None:
+            raise self.error
+        if self._buf:
+            raise WireError(f"connection closed in the middle of a frame ({len(self._buf)} bytes)")
+
+
+def decode_dlist_frame(frame: bytes) -> Notification:
+    """Exactly one complete frame."""
+    parser = DlistFrameParser()
+    found = parser.feed(frame)
+    parser.close()
+    if len(found) != 1:
+        raise WireError(f"expected one NOTIFY frame, found {len(found)}")
+    return found[0]
+
+
+def _dlist_string(value: str) -> bytes:
+    if not value:
+        return b"NIL"
+    raw = value.encode()
+    if value != "NIL" and not any(c in _DELIMS or c < 0x21 or c > 0x7E or c in b"%\\" for c in raw):
+        return raw
+    return b"{%d+}\r\n" % len(raw) + raw
+
+
+def encode_dlist_notify(n: Notification) -> bytes:
+    """The frame Cyrus 3.6 writes for ``n`` (the message always as a literal, like Cyrus)."""
+    options = b" ".join(_dlist_string(o) for o in n.options)
+    return (
+        b"NOTIFY %(METHOD " + _dlist_string(n.method)
+        + b" CLASS " + _dlist_string(n.cls)
+        + b" PRIORITY " + _dlist_string(n.priority)
+        + b" USER " + _dlist_string(n.user)
+        + b" MAILBOX " + _dlist_string(n.mailbox)
+        + b" OPTIONS (" + options + b")"
+        + b" MESSAGE {%d+}\r\n" % len(n.message) + n.message
+        + b" FILEPATH " + _dlist_string(n.filepath)
+        + b")\r\n"
+    )

@@ -1,0 +1,265 @@
+"""The dealer's durable local spool: one file per event, written before anyone is told "got it".
+
+Layout (see notes/ingest-spec.md)::
+
+    SPOOL/tmp/   files being written (and the shell hook's output, see below)
+    SPOOL/new/   complete, durable events: <time_ns>.<pid>.<counter>, sorting by arrival
+    SPOOL/bad/   things that are not even events, each with <name>.reason beside it
+
+A file holds the notification's JSON exactly as Cyrus sent it, without the trailing NUL or
+newline. Python writers write tmp/<name>, fsync, rename to new/<name> and fsync new/.
+
+The per-event shell hook (vault/ingest/dealer.py) cannot afford the fork of ``mv``: it writes
+``tmp/hook.<pid>.<n>`` with one exec of ``dd`` and exits. notifyd's input always ends with the
+newline it appends, and Cyrus's JSON never contains a raw newline, so such a file is complete
+exactly when its last byte is ``\\n``; :meth:`Spool.promote` (run by the shipper) renames
+complete hook files into new/ under their modification time, which preserves arrival order
+because notifyd runs the hook serially.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+
+HOOK_PREFIX = "hook."
+REASON_SUFFIX = ".reason"
+# A tmp/ file untouched this long belongs to a writer that died (a live one needs milliseconds).
+STALE_SECONDS = 300.0
+FILE_MODE = 0o640
+
+_counter = itertools.count()
+
+
+class SpoolError(OSError):
+    """The spool cannot be used (missing, unwritable, disk full); the message names the path."""
+
+
+def normalise(raw: bytes) -> bytes:
+    """The event bytes as the spool keeps them: without the transport's trailing NUL/newline."""
+    return raw.rstrip(b"\r\n\0")
+
+
+def event_id(raw: bytes) -> str:
+    """The id the broker deduplicates on (``raw`` as stored, i.e. normalised)."""
+    return hashlib.sha256(raw).hexdigest()
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    name: str
+    reason: str
+    size: int
+    time_ns: int
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_close(fd: int) -> None:
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _looks_like_json(raw: bytes) -> bool:
+    try:
+        json.loads(raw)
+    except (ValueError, RecursionError):
+        return False
+    return True
+
+
+class Spool:
+    def __init__(self, root: str | os.PathLike, create: bool = True):
+        self.root = Path(root)
+        self.tmp = self.root / "tmp"
+        self.new = self.root / "new"
+        self.bad = self.root / "bad"
+        try:
+            for d in (self.tmp, self.new, self.bad):
+                if create:
+                    d.mkdir(parents=True, exist_ok=True)
+                elif not d.is_dir():
+                    raise SpoolError(f"{d}: not a spool directory (missing)")
+        except OSError as e:
+            if isinstance(e, SpoolError):
+                raise
+            raise SpoolError(f"cannot create spool {self.root}: {e}") from e
+
+    def __repr__(self) -> str:
+        return f"Spool({str(self.root)!r})"
+
+    def grant(self, user: str) -> None:
+        """Make the spool writable by ``user`` (the hook runs as ``cyrus``): owner of every
+        spool directory, group its primary group, no access for others."""
+        import pwd
+
+        entry = pwd.getpwnam(user)
+        for d in (self.root, self.tmp, self.new, self.bad):
+            os.chown(d, entry.pw_uid, entry.pw_gid)
+            d.chmod(0o750)
+
+    @staticmethod
+    def new_name() -> str:
+        return f"{time.time_ns()}.{os.getpid()}.{next(_counter)}"
+
+    # ------------------------------------------------------------------ writing
+    def write(self, raw: bytes) -> str:
+        """Store one event durably; return its name in new/."""
+        return self.write_many([raw])[0]
+
+    def write_many(self, raws: list[bytes], fsync_pool: Executor | None = None) -> list[str]:
+        """Store events durably with one directory fsync for the lot (group commit); the file
+        fsyncs run on ``fsync_pool`` when given, so the journal commits them together."""
+        names: list[str] = []
+        fds: list[int] = []
+        try:
+            for raw in raws:
+                name = self.new_name()
+                fd = os.open(self.tmp / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+                names.append(name)
+                fds.append(fd)
+                data = memoryview(normalise(raw))
+                while data:
+                    data = data[os.write(fd, data):]
+            pending, fds = fds, []
+            if fsync_pool is not None and len(pending) > 1:
+                list(fsync_pool.map(_fsync_close, pending))
+            else:
+                for fd in pending:
+                    _fsync_close(fd)
+            for name in names:
+                os.rename(self.tmp / name, self.new / name)
+            _fsync_dir(self.new)
+        except OSError as e:
+            for fd in fds:
+                os.close(fd)
+            for name in names:
+                (self.tmp / name).unlink(missing_ok=True)
+            raise SpoolError(f"cannot write to spool {self.root}: {e}") from e
+        return names
+
+    def quarantine(self, raw: bytes, reason: str) -> str:
+        """Keep bytes that are not an event in bad/, with the reason beside them."""
+        name = self.new_name()
+        try:
+            for path, data in ((self.bad / name, raw), (self.bad / (name + REASON_SUFFIX), reason.encode())):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
+                try:
+                    os.write(fd, data)
+                finally:
+                    _fsync_close(fd)
+            _fsync_dir(self.bad)
+        except OSError as e:
+            raise SpoolError(f"cannot quarantine in {self.bad}: {e}") from e
+        return name
+
+    # ------------------------------------------------------------------ reading
+    def pending(self) -> list[str]:
+        """Names in new/, oldest first."""
+        return sorted(e.name for e in os.scandir(self.new) if not e.name.startswith("."))
+
+    def read(self, name: str) -> bytes:
+        """The event bytes of new/``name`` (FileNotFoundError once removed)."""
+        with open(self.new / name, "rb") as f:
+            return normalise(f.read())
+
+    def remove(self, name: str) -> None:
+        # No fsync: a removal lost in a crash only means the broker sees a duplicate it ignores.
+        (self.new / name).unlink(missing_ok=True)
+
+    def promote(self, stale_after: float = STALE_SECONDS) -> tuple[list[str], list[str]]:
+        """Move finished files from tmp/ into new/: complete hook files at once, and files left
+        by a writer that died, if they hold a whole JSON value (else quarantine them).
+        Returns (promoted names, quarantined names)."""
+        promoted, quarantined = [], []
+        now = time.time_ns()
+        for entry in os.scandir(self.tmp):
+            try:
+                st = entry.stat()
+                stale = now - st.st_mtime_ns > stale_after * 1e9
+                hook = entry.name.startswith(HOOK_PREFIX)
+                if hook and st.st_size and self._ends_with_newline(entry.path):
+                    complete = True
+                elif stale:
+                    with open(entry.path, "rb") as f:
+                        raw = f.read()
+                    complete = bool(normalise(raw)) and _looks_like_json(normalise(raw))
+                    if not complete:
+                        quarantined.append(self.quarantine(
+                            raw, f"left incomplete in {self.tmp} as {entry.name} by a writer that stopped "
+                                 f"({len(raw)} bytes, last written {st.st_mtime:.0f})"))
+                        os.unlink(entry.path)
+                        continue
+                else:
+                    continue  # still being written
+                if complete:
+                    name = self._promoted_name(entry.name, st.st_mtime_ns)
+                    os.rename(entry.path, self.new / name)
+                    promoted.append(name)
+            except FileNotFoundError:
+                continue  # another shipper or writer got there first
+        if promoted:
+            _fsync_dir(self.new)
+        return promoted, quarantined
+
+    @staticmethod
+    def _ends_with_newline(path: str) -> bool:
+        with open(path, "rb") as f:
+            f.seek(-1, os.SEEK_END)
+            return f.read(1) == b"\n"
+
+    def _promoted_name(self, tmp_name: str, mtime_ns: int) -> str:
+        parts = tmp_name[len(HOOK_PREFIX):].split(".") if tmp_name.startswith(HOOK_PREFIX) else tmp_name.split(".")
+        tail = ".".join(p for p in parts[-2:] if p.isdigit()) or "0"
+        name = f"{mtime_ns}.{tail}"
+        while (self.new / name).exists():
+            name = f"{mtime_ns}.{tail}.{next(_counter)}"
+        return name
+
+    # ------------------------------------------------------------------ inspection
+    def quarantined(self) -> list[Quarantined]:
+        out = []
+        for entry in sorted(os.scandir(self.bad), key=lambda e: e.name):
+            if entry.name.endswith(REASON_SUFFIX):
+                continue
+            try:
+                reason = (self.bad / (entry.name + REASON_SUFFIX)).read_text(errors="replace")
+            except FileNotFoundError:
+                reason = "(no reason recorded)"
+            st = entry.stat()
+            out.append(Quarantined(entry.name, reason, st.st_size, st.st_mtime_ns))
+        return out
+
+    def stats(self) -> dict:
+        def count(d: Path, skip_reason: bool = False) -> int:
+            return sum(1 for e in os.scandir(d) if not (skip_reason and e.name.endswith(REASON_SUFFIX)))
+
+        return {"pending": count(self.new), "in_tmp": count(self.tmp), "quarantined": count(self.bad, True)}
+
+
+def spool_status(root: str | os.PathLike) -> dict:
+    """What ``vaultctl status`` shows about a dealer spool: counts and each quarantined item's
+    reason (empty counts when the spool does not exist yet)."""
+    try:
+        spool = Spool(root, create=False)
+    except SpoolError:
+        return {"spool": str(root), "exists": False}
+    return {
+        "spool": str(root),
+        "exists": True,
+        **spool.stats(),
+        "quarantine": [{"name": q.name, "reason": q.reason, "size": q.size} for q in spool.quarantined()],
+    }
