@@ -10,6 +10,8 @@ unreadable file, can never make a message look deleted.
 from __future__ import annotations
 
 import itertools
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 import re
 import secrets
 import time as _time
@@ -21,10 +23,12 @@ from typing import Callable
 from vault.archive import Vault
 from vault.ingest.importers import open_source
 from vault.ingest.importers.base import SourceMessage, SourceProblem, looks_like_mail
-from vault.model import ItemId, Kind, format_time, normalise_flags, now
+from vault.model import ItemId, Kind, blob_id, format_time, normalise_flags, now
 
 # Messages read up front to train the compression dictionary on a vault's first import.
 DICTIONARY_SAMPLE = 2000
+PREFETCH_THREADS = 2
+PREFETCH_WINDOW = 64
 
 _MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(?:\r?\n[ \t]+)?(<[^>\r\n]*>)", re.I | re.M)
 _MAILBOX_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -36,6 +40,11 @@ def message_id_of(data: bytes) -> str | None:
         end = data.find(b"\n\r\n")
     match = _MESSAGE_ID.search(data, 0, end if end >= 0 else len(data))
     return match.group(1).decode("ascii", "replace") if match else None
+
+
+def _read_and_hash(msg: SourceMessage) -> tuple[bytes, str]:
+    data = msg.read()
+    return data, blob_id(data)
 
 
 def new_mailbox_id() -> str:
@@ -95,7 +104,7 @@ class Importer:
         self.next_uid = catalog.next_uid(self.mailbox_id)
         live = {row["source_key"]: row for row in catalog.live_items(self.mailbox_id, self.origin)}
         seen: set[str] = set()
-        for found in self._scan_with_dictionary():
+        for found, payload in self._prefetched(self._scan_with_dictionary(), live):
             if isinstance(found, SourceProblem):
                 self.report.problems.append(found)
                 if getattr(found, "key", None):
@@ -109,7 +118,7 @@ class Importer:
             seen.add(found.key)
             existing = live.get(found.key)
             if existing is None:
-                self._append(found)
+                self._append(found, payload)
             else:
                 self._compare_flags(existing, found)
             self.progress(1)
@@ -166,16 +175,31 @@ class Importer:
         yield from head
         yield from scan
 
-    def _append(self, msg: SourceMessage) -> None:
+    def _prefetched(self, found_iter, live: dict):
+        """(found, future of (bytes, blob id) or None): new messages are read and hashed a
+        little ahead on two threads (file reads and SHA-256 release the GIL), in order."""
+        window: deque = deque()
+        with ThreadPoolExecutor(max_workers=PREFETCH_THREADS) as pool:
+            for found in found_iter:
+                future = None
+                if isinstance(found, SourceMessage) and found.key not in live:
+                    future = pool.submit(_read_and_hash, found)
+                window.append((found, future))
+                if len(window) > PREFETCH_WINDOW:
+                    yield window.popleft()
+            while window:
+                yield window.popleft()
+
+    def _append(self, msg: SourceMessage, payload: Future | None = None) -> None:
         try:
-            data = msg.read()
+            data, bid = payload.result() if payload is not None else _read_and_hash(msg)
         except OSError as e:
             self.report.problems.append(SourceProblem(msg.path, f"cannot read: {e.strerror or e}"))
             return
         if not looks_like_mail(data):
             self.report.problems.append(SourceProblem(
                 msg.path, "does not look like a mail message (binary?): archived as it is"))
-        blob = self.vault.store.put(data)
+        blob = self.vault.store.put(data, bid=bid)
         if msg.uid is not None and self.source.kind == "cyrus":
             uid = msg.uid
             self.next_uid = max(self.next_uid, uid + 1)

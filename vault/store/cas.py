@@ -133,9 +133,10 @@ class ContentStore:
         # another process (a second worker) may have stored it since
         return self.db.execute("SELECT 1 FROM blobs WHERE blob=?", (bid,)).fetchone() is not None
 
-    def put(self, data: bytes) -> str:
-        """Store these bytes (once); the blob is durable after the next ``flush``."""
-        bid = blob_id(data)
+    def put(self, data: bytes, bid: str | None = None) -> str:
+        """Store these bytes (once); the blob is durable after the next ``flush``.
+        ``bid``: the caller's blob_id(data), when it already computed it."""
+        bid = bid or blob_id(data)
         if self.exists(bid):
             return bid
         self._put_frame(data, dictionary=True, bid=bid)
