@@ -234,7 +234,10 @@ def _notification(kv) -> Notification:
     options = kv.get("OPTIONS", [])
     if options is _NIL:
         options = []
-    if not isinstance(options, list) or not all(isinstance(o, bytes) for o in options):
+    if not isinstance(options, list):
+        raise WireError("NOTIFY OPTIONS must be a list")
+    options = [b"" if o is _NIL else o for o in options]
+    if not all(isinstance(o, bytes) for o in options):
         raise WireError("NOTIFY OPTIONS must be a list of strings")
     return Notification(
         message=message,

@@ -1,0 +1,214 @@
+"""Test-side peers of the dealer: a broker ROUTER that follows the spec, Cyrus's samples, a
+dealer daemon run through the real CLI."""
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import zmq
+
+REPO = Path(__file__).resolve().parents[3]
+CYRUS_NOTES = Path("/work/shared/cyrus")
+
+
+def wait_for(predicate, seconds: float = 10.0, step: float = 0.01, what: str = "condition"):
+    deadline = time.monotonic() + seconds
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+        time.sleep(step)
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------------------- samples
+def event_lines() -> list[bytes]:
+    """The 39 raw events notifyd handed to an external program, newline stripped."""
+    return [line for line in (CYRUS_NOTES / "cyrus-events.jsonl").read_bytes().split(b"\n") if line]
+
+
+def dlist_frames() -> list[bytes]:
+    """The complete dlist frames of dlist-samples.txt (the long ones are abridged there)."""
+    text = (CYRUS_NOTES / "dlist-samples.txt").read_text()
+    parts = re.split(r"^## (\d+) bytes\n", text, flags=re.M)
+    frames = []
+    for size, body in zip(parts[1::2], parts[2::2]):
+        body = body.strip()
+        if "\n" in body:  # "... [N bytes omitted] ..."
+            continue
+        frame = ast.literal_eval(body)
+        assert len(frame) == int(size)
+        frames.append(frame)
+    return frames
+
+
+def datagram(json_bytes: bytes) -> bytes:
+    """Spelled out from the README's example, not from our encoder."""
+    return b"external\x00EVENT\x00\x00\x00\x000\x00" + json_bytes + b"\x00"
+
+
+def sha(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+# ---------------------------------------------------------------------------- broker side
+class TestBroker:
+    """The broker's dealer router, as notes/ingest-spec.md describes it: records every EVENT and
+    answers ACK when ``acking`` (a bool, or a predicate over the event id)."""
+
+    __test__ = False
+
+    def __init__(self, port: int | None = None, acking=True):
+        self.port = port or free_tcp_port()
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        self.acking = acking
+        self.received: list[tuple[str, bytes, bytes]] = []  # (event id, raw, origin)
+        self.problems: list[str] = []
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> TestBroker:
+        self._thread.start()
+        self._ready.wait(5)
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(5)
+
+    def _should_ack(self, eid: str) -> bool:
+        return self.acking(eid) if callable(self.acking) else bool(self.acking)
+
+    def _run(self):
+        ctx = zmq.Context.instance()
+        sock = ctx.socket(zmq.ROUTER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.bind(self.address)
+        self._ready.set()
+        try:
+            while not self._stop.is_set():
+                if not sock.poll(20):
+                    continue
+                frames = sock.recv_multipart()
+                peer, body = frames[0], frames[1:]
+                if len(body) != 4 or body[0] != b"EVENT":
+                    self.problems.append(f"bad message {body[:2]!r}")
+                    continue
+                eid = body[1].decode()
+                if eid != sha(body[2]):
+                    self.problems.append(f"event id {eid} is not sha256 of the raw bytes")
+                self.received.append((eid, body[2], body[3]))
+                if self._should_ack(eid):
+                    sock.send_multipart([peer, b"ACK", body[1]])
+        finally:
+            sock.close(0)
+
+    def ids(self) -> list[str]:
+        return [eid for eid, _, _ in self.received]
+
+    def raws(self) -> list[bytes]:
+        return [raw for _, raw, _ in self.received]
+
+
+# ---------------------------------------------------------------------------- dealer daemon
+class DealerProcess:
+    """``vaultctl dealer serve ...`` as a child process; ready once it says so."""
+
+    def __init__(self, *args: str, home: Path | None = None):
+        self._own_home = home is None
+        self.home = home or Path(tempfile.mkdtemp(prefix="dealer-home-"))
+        self.argv = [sys.executable, str(REPO / "vaultctl.py"), "--home", str(self.home), "dealer", "serve", *args]
+        self.lines: list[str] = []
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, ready_within: float = 20) -> DealerProcess:
+        self.proc = subprocess.Popen(self.argv, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True)
+        threading.Thread(target=self._read, daemon=True).start()
+        wait_for(lambda: "dealer ready" in self.output() or self.proc.poll() is not None, ready_within,
+                 what="the dealer to start")
+        if self.proc.poll() is not None:
+            raise AssertionError(f"dealer exited {self.proc.returncode}:\n{self.output()}")
+        return self
+
+    def _read(self):
+        for line in self.proc.stderr:
+            self.lines.append(line)
+
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.stop()
+
+    def stop(self) -> int:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if self._own_home:
+            shutil.rmtree(self.home, ignore_errors=True)
+        return self.proc.returncode if self.proc else 0
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def spool_files(root: Path, sub: str = "new") -> list[Path]:
+    d = Path(root) / sub
+    return sorted(p for p in d.iterdir()) if d.exists() else []
+
+
+def events_in(raws) -> list[str]:
+    return [json.loads(r)["event"] for r in raws]
+
+
+def as_user(user: str, fn) -> int:
+    """Run ``fn()`` in a forked child with the uid/gid of ``user`` (e.g. cyrus, who cannot exec
+    this Python under /root); return the child's exit status (0: fn returned)."""
+    import pwd
+
+    entry = pwd.getpwnam(user)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.setgroups([])
+            os.setgid(entry.pw_gid)
+            os.setuid(entry.pw_uid)
+            fn()
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)

@@ -1,0 +1,181 @@
+"""The daemon's listeners over real unix sockets: acks after durability, quarantine, no stalls."""
+import json
+import os
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.ingest.dealer.helpers import (
+    DealerProcess, TestBroker, as_user, datagram, dlist_frames, event_lines, free_tcp_port, wait_for)
+from vault.ingest.dealer import Dealer, DealerSettings
+from vault.ingest.notify_wire import Notification, encode_dlist_notify
+from vault.ingest.spool import Spool
+
+EVENTS = event_lines()
+FRAMES = dlist_frames()
+
+
+@pytest.fixture
+def short_dir():
+    # unix socket paths must stay under 108 bytes; pytest's tmp paths can be longer
+    import tempfile, shutil
+    d = tempfile.mkdtemp(prefix="dl-", dir="/tmp")
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+class Running:
+    def __init__(self, settings):
+        self.dealer = Dealer(settings)
+        self.ready = threading.Event()
+        self.thread = threading.Thread(
+            target=self.dealer.run, kwargs={"ready": lambda d: self.ready.set(), "handle_signals": False}, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        assert self.ready.wait(10), "dealer did not start"
+        return self.dealer
+
+    def __exit__(self, *exc):
+        self.dealer.stop()
+        self.thread.join(10)
+
+
+def dealer(mode, short_dir, broker="", **kw):
+    return Running(DealerSettings(mode=mode, spool=os.path.join(short_dir, "spool"), broker=broker,
+                                  listen=os.path.join(short_dir, "n.sock"), **kw))
+
+
+def notify(path, frame: bytes, chunk: int = 0) -> bytes:
+    """Be Cyrus for one event: connect, send the frame, read the one-line reply."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(10)
+        s.connect(path)
+        if chunk:
+            for i in range(0, len(frame), chunk):
+                s.sendall(frame[i:i + chunk])
+                time.sleep(0.001)
+        else:
+            s.sendall(frame)
+        reply = b""
+        while not reply.endswith(b"\r\n"):
+            got = s.recv(100)
+            if not got:
+                break
+            reply += got
+        return reply
+
+
+def send_datagram(path, data: bytes):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.sendto(data, path)
+
+
+def stored(spool: Spool) -> list[bytes]:
+    return [spool.read(n) for n in spool.pending()]
+
+
+# ---------------------------------------------------------------------------- stream
+def test_stream_acks_each_real_frame_only_once_it_is_in_the_spool(short_dir):
+    with dealer("stream", short_dir) as d:
+        for i, frame in enumerate(FRAMES):
+            assert notify(str(d.settings.listen), frame) == b"OK NIL\r\n"
+            assert len(d.spool.pending()) == i + 1  # already there when Cyrus is told OK
+        assert notify(str(d.settings.listen), FRAMES[1], chunk=7) == b"OK NIL\r\n"
+    messages = [json.loads(r)["event"] for r in stored(d.spool)]
+    assert messages == [json.loads(f[f.index(b"}\r\n") + 3:].rsplit(b" FILEPATH", 1)[0])["event"]
+                        for f in FRAMES + [FRAMES[1]]]
+
+
+def test_stream_carries_events_far_beyond_the_datagram_limit(short_dir):
+    message = json.dumps({"event": "MessageExpunge", "vnd.cmu.midset": [f"<m{i}-{'x' * 70}@e>" for i in range(2000)]}).encode()
+    with dealer("stream", short_dir) as d:
+        assert notify(str(d.settings.listen), encode_dlist_notify(Notification(message, "external", "EVENT")),
+                      chunk=65536) == b"OK NIL\r\n"
+    assert stored(d.spool) == [message] and len(message) > 150_000
+
+
+def test_stream_garbage_is_refused_quarantined_and_the_listener_lives_on(short_dir):
+    with dealer("stream", short_dir) as d:
+        path = str(d.settings.listen)
+        reply = notify(path, b"HELLO there\r\n")
+        assert reply.startswith(b'NO "') and b"NOTIFY expected" in reply
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:  # Cyrus dies mid-frame
+            s.connect(path)
+            s.sendall(FRAMES[0][:200])
+        wait_for(lambda: len(d.spool.quarantined()) == 2, what="both quarantined")
+        assert notify(path, FRAMES[0]) == b"OK NIL\r\n"
+    reasons = sorted(q.reason for q in d.spool.quarantined())
+    assert "middle of a frame" in " ".join(reasons) and "NOTIFY expected" in " ".join(reasons)
+    assert {(d.spool.bad / q.name).read_bytes() for q in d.spool.quarantined()} == {b"HELLO there\r\n", FRAMES[0][:200]}
+    assert len(stored(d.spool)) == 1
+
+
+def test_stream_many_concurrent_connections(short_dir):
+    frames = [encode_dlist_notify(Notification(json.dumps({"event": "MessageNew", "n": i}).encode()))
+              for i in range(300)]
+    with dealer("stream", short_dir) as d:
+        with ThreadPoolExecutor(24) as pool:
+            replies = list(pool.map(lambda f: notify(str(d.settings.listen), f), frames))
+    assert replies == [b"OK NIL\r\n"] * 300
+    assert sorted(json.loads(r)["n"] for r in stored(d.spool)) == list(range(300))
+
+
+def test_a_dead_broker_never_delays_the_ack(short_dir):
+    nobody = f"tcp://127.0.0.1:{free_tcp_port()}"
+    with dealer("stream", short_dir, broker=nobody, ack_timeout=0.1) as d:
+        for i in range(100):
+            assert notify(str(d.settings.listen), FRAMES[i % len(FRAMES)]) == b"OK NIL\r\n"
+    assert len(d.spool.pending()) == 100
+
+
+def test_stream_events_reach_the_broker_and_leave_the_spool(short_dir):
+    with TestBroker() as broker, dealer("stream", short_dir, broker=broker.address) as d:
+        for frame in FRAMES:
+            assert notify(str(d.settings.listen), frame) == b"OK NIL\r\n"
+        wait_for(lambda: len(broker.received) == len(FRAMES) and d.spool.pending() == [], what="shipping")
+    assert [json.loads(r)["event"] for r in broker.raws()] == [
+        json.loads(f[f.index(b"}\r\n") + 3:].rsplit(b" FILEPATH", 1)[0])["event"] for f in FRAMES]
+
+
+# ---------------------------------------------------------------------------- datagram
+def test_datagrams_spooled_truncated_ones_quarantined(short_dir):
+    with dealer("socket", short_dir) as d:
+        path = str(d.settings.listen)
+        for line in EVENTS:
+            send_datagram(path, datagram(line))
+        send_datagram(path, datagram(EVENTS[0])[:-20])  # what Cyrus does past ~21 KB
+        send_datagram(path, b"\xff\xfe")
+        wait_for(lambda: len(d.spool.pending()) == len(EVENTS) and len(d.spool.quarantined()) == 2,
+                 what="all datagrams handled")
+        send_datagram(path, datagram(EVENTS[1]))
+        wait_for(lambda: len(d.spool.pending()) == len(EVENTS) + 1, what="the listener to carry on")
+    assert stored(d.spool) == EVENTS + [EVENTS[1]]
+    reasons = {q.reason.split(": ", 1)[1] for q in d.spool.quarantined()}
+    assert any("truncated" in r for r in reasons) and len(reasons) == 2
+
+
+def test_datagram_burst(short_dir):
+    with dealer("socket", short_dir) as d:
+        path = str(d.settings.listen)
+        for i in range(2000):
+            send_datagram(path, datagram(json.dumps({"event": "FlagsSet", "n": i}).encode()))
+        wait_for(lambda: len(d.spool.pending()) == 2000, 30, what="the burst to be spooled")
+    assert [json.loads(r)["n"] for r in stored(d.spool)] == list(range(2000))
+
+
+def test_cli_daemon_socket_reachable_by_user_cyrus(short_dir):
+    import pwd
+    os.chmod(short_dir, 0o755)
+    sock = os.path.join(short_dir, "n.sock")
+    spool = os.path.join(short_dir, "spool")
+    with DealerProcess("--mode", "socket", "--listen", sock, "--spool", spool, "--no-ship",
+                       "--socket-owner", "cyrus"):
+        st = os.stat(sock)
+        assert st.st_uid == pwd.getpwnam("cyrus").pw_uid and st.st_mode & 0o777 == 0o660
+        assert as_user("cyrus", lambda: send_datagram(sock, datagram(EVENTS[2]))) == 0
+        wait_for(lambda: stored(Spool(spool)) == [EVENTS[2]], what="cyrus's datagram")
+    assert not os.path.exists(sock)  # removed on SIGTERM
