@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -17,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-import zmq
+from vault.testing.broker_standin import StandInBroker, free_tcp_port  # noqa: F401 (re-exported)
 
 REPO = Path(__file__).resolve().parents[3]
 CYRUS_NOTES = Path("/work/shared/cyrus")
@@ -32,12 +31,6 @@ def wait_for(predicate, seconds: float = 10.0, step: float = 0.01, what: str = "
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {seconds} s waiting for {what}")
         time.sleep(step)
-
-
-def free_tcp_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # ---------------------------------------------------------------------------- samples
@@ -71,66 +64,8 @@ def sha(raw: bytes) -> str:
 
 
 # ---------------------------------------------------------------------------- broker side
-class TestBroker:
-    """The broker's dealer router, as notes/ingest-spec.md describes it: records every EVENT and
-    answers ACK when ``acking`` (a bool, or a predicate over the event id)."""
-
-    __test__ = False
-
-    def __init__(self, port: int | None = None, acking=True):
-        self.port = port or free_tcp_port()
-        self.address = f"tcp://127.0.0.1:{self.port}"
-        self.acking = acking
-        self.received: list[tuple[str, bytes, bytes]] = []  # (event id, raw, origin)
-        self.problems: list[str] = []
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> TestBroker:
-        self._thread.start()
-        self._ready.wait(5)
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def close(self):
-        self._stop.set()
-        self._thread.join(5)
-
-    def _should_ack(self, eid: str) -> bool:
-        return self.acking(eid) if callable(self.acking) else bool(self.acking)
-
-    def _run(self):
-        ctx = zmq.Context.instance()
-        sock = ctx.socket(zmq.ROUTER)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.bind(self.address)
-        self._ready.set()
-        try:
-            while not self._stop.is_set():
-                if not sock.poll(20):
-                    continue
-                frames = sock.recv_multipart()
-                peer, body = frames[0], frames[1:]
-                if len(body) != 4 or body[0] != b"EVENT":
-                    self.problems.append(f"bad message {body[:2]!r}")
-                    continue
-                eid = body[1].decode()
-                if eid != sha(body[2]):
-                    self.problems.append(f"event id {eid} is not sha256 of the raw bytes")
-                self.received.append((eid, body[2], body[3]))
-                if self._should_ack(eid):
-                    sock.send_multipart([peer, b"ACK", body[1]])
-        finally:
-            sock.close(0)
-
-    def ids(self) -> list[str]:
-        return [eid for eid, _, _ in self.received]
-
-    def raws(self) -> list[bytes]:
-        return [raw for _, raw, _ in self.received]
+# The broker's dealer router as the spec describes it (shared with bench/ingest_bench.py).
+TestBroker = StandInBroker
 
 
 # ---------------------------------------------------------------------------- dealer daemon

@@ -2,7 +2,6 @@
 the spool; an event past the ~21 KB datagram limit is lost by Cyrus in the datagram modes and
 arrives whole in stream mode."""
 import json
-import os
 import shutil
 import subprocess
 import sys

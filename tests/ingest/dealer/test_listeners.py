@@ -1,7 +1,10 @@
 """The daemon's listeners over real unix sockets: acks after durability, quarantine, no stalls."""
 import json
 import os
+import pwd
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -21,7 +24,6 @@ FRAMES = dlist_frames()
 @pytest.fixture
 def short_dir():
     # unix socket paths must stay under 108 bytes; pytest's tmp paths can be longer
-    import tempfile, shutil
     d = tempfile.mkdtemp(prefix="dl-", dir="/tmp")
     yield d
     shutil.rmtree(d, ignore_errors=True)
@@ -168,7 +170,6 @@ def test_datagram_burst(short_dir):
 
 
 def test_cli_daemon_socket_reachable_by_user_cyrus(short_dir):
-    import pwd
     os.chmod(short_dir, 0o755)
     sock = os.path.join(short_dir, "n.sock")
     spool = os.path.join(short_dir, "spool")

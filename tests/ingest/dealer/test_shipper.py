@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from tests.ingest.dealer.helpers import DealerProcess, TestBroker, event_lines, sha, spool_files, wait_for
+from tests.ingest.dealer.helpers import DealerProcess, TestBroker, event_lines, sha, wait_for
 from vault.ingest.shipper import Shipper, ShipperBusy
 from vault.ingest.spool import Spool
 

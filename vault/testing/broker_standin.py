@@ -1,0 +1,83 @@
+"""A stand-in for the broker's dealer router (notes/ingest-spec.md), for tests and benchmarks.
+
+It records every ``[EVENT, id, raw, origin]`` with the time it arrived and answers
+``[ACK, id]`` when told to; it stores nothing. The real broker is vault/ingest/broker.py.
+"""
+from __future__ import annotations
+
+import hashlib
+import socket
+import threading
+import time
+
+import zmq
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class StandInBroker:
+    """The broker's dealer router, as notes/ingest-spec.md describes it: records every EVENT and
+    answers ACK when ``acking`` (a bool, or a predicate over the event id)."""
+
+    __test__ = False  # not a test class, whatever its users call it
+
+    def __init__(self, port: int | None = None, acking=True):
+        self.port = port or free_tcp_port()
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        self.acking = acking
+        self.received: list[tuple[str, bytes, bytes]] = []  # (event id, raw, origin)
+        self.arrived: list[float] = []  # wall-clock arrival time of each received entry
+        self.problems: list[str] = []
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> StandInBroker:
+        self._thread.start()
+        self._ready.wait(5)
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(5)
+
+    def _should_ack(self, eid: str) -> bool:
+        return self.acking(eid) if callable(self.acking) else bool(self.acking)
+
+    def _run(self):
+        ctx = zmq.Context.instance()
+        sock = ctx.socket(zmq.ROUTER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.bind(self.address)
+        self._ready.set()
+        try:
+            while not self._stop.is_set():
+                if not sock.poll(20):
+                    continue
+                frames = sock.recv_multipart()
+                peer, body = frames[0], frames[1:]
+                if len(body) != 4 or body[0] != b"EVENT":
+                    self.problems.append(f"bad message {body[:2]!r}")
+                    continue
+                eid = body[1].decode()
+                if eid != hashlib.sha256(body[2]).hexdigest():
+                    self.problems.append(f"event id {eid} is not sha256 of the raw bytes")
+                self.received.append((eid, body[2], body[3]))
+                self.arrived.append(time.time())
+                if self._should_ack(eid):
+                    sock.send_multipart([peer, b"ACK", body[1]])
+        finally:
+            sock.close(0)
+
+    def ids(self) -> list[str]:
+        return [eid for eid, _, _ in self.received]
+
+    def raws(self) -> list[bytes]:
+        return [raw for _, raw, _ in self.received]
