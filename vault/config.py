@@ -78,6 +78,18 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "socket_owner": "cyrus",  # the user Cyrus runs as: owns the socket and the hook's spool
         "hook_fsync": True,  # the external hook fsyncs each event (dd conv=fsync)
     },
+    # vault/ingest/collector.py: the server runs on the Cyrus host; workers and reconcile
+    # connect to "address"
+    "collector": {
+        "bind": "tcp://127.0.0.1:5574",  # where `vaultctl collector` listens
+        "address": "tcp://127.0.0.1:5574",  # where clients reach it
+        "imapd_conf": "/etc/imapd.conf",  # partitions (spool paths) come from here
+        "imap_host": "127.0.0.1",
+        "imap_port": 143,
+        "imap_admin": "cyrus",  # an admins: user; "" disables name lookups and metadata
+        "imap_password": "",  # or the VAULT_COLLECTOR_PASSWORD environment variable
+        "timeout_seconds": 30.0,  # client: answer within this, else retry later
+    },
     # vault/policy/ (rules.py, scheduler.py)
     "policy": {
         "rules_path": "policies",  # directory of *.toml retention rule files
