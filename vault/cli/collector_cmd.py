@@ -1,0 +1,108 @@
+"""vaultctl collector: serve FETCH / FOLDER / ENUMERATE on the Cyrus host."""
+from __future__ import annotations
+
+import logging
+import signal
+from pathlib import Path
+
+import click
+
+from vault.cli.common import home_of, print_json
+from vault.config import CONFIG_NAME, Config, ConfigError
+
+
+def _config(ctx: click.Context) -> Config:
+    """The vault's config, or the built-in defaults: the Cyrus host need not hold a vault."""
+    home = home_of(ctx)
+    if not (Path(home) / CONFIG_NAME).exists():
+        return Config.defaults(home)
+    try:
+        return Config.load(home)
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _collector(ctx, imapd_conf, imap_port, imap_admin):
+    from vault.ingest.collector import Collector
+    from vault.ingest.cyrus_spool import SpoolError
+
+    config = _config(ctx)
+    section = config["collector"]
+    for key, value in (("imapd_conf", imapd_conf), ("imap_port", imap_port),
+                       ("imap_admin", imap_admin)):
+        if value is not None:
+            section[key] = value
+    try:
+        return config, Collector.from_config(config)
+    except SpoolError as e:
+        raise click.ClickException(str(e)) from None
+
+
+_common = [
+    click.option("--imapd-conf", type=click.Path(dir_okay=False),
+                 help="Cyrus's imapd.conf (default: [collector] imapd_conf)."),
+    click.option("--imap-port", type=int, help="Cyrus IMAP port for the admin connection."),
+    click.option("--imap-admin", help="Admin user ('' for none); password from "
+                                      "[collector] imap_password or VAULT_COLLECTOR_PASSWORD."),
+]
+
+
+def _with_common(f):
+    for option in reversed(_common):
+        f = option(f)
+    return f
+
+
+@click.group("collector", invoke_without_command=True)
+@click.option("--bind", help="ZeroMQ endpoint to listen on (default: [collector] bind).")
+@_with_common
+@click.pass_context
+def command(ctx, bind, imapd_conf, imap_port, imap_admin):
+    """Answer workers and reconciliation from the Cyrus spool (run on the Cyrus host, as
+    root or as user cyrus). Stops on SIGTERM or SIGINT."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from vault.ingest.collector import CollectorServer
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s collector %(message)s")
+    config, collector = _collector(ctx, imapd_conf, imap_port, imap_admin)
+    try:
+        server = CollectorServer(collector, bind or config["collector"]["bind"])
+    except Exception as e:  # zmq.ZMQError: address in use, bad endpoint
+        raise click.ClickException(f"cannot listen on {bind or config['collector']['bind']}: {e}")
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    click.echo(f"collector listening on {server.address}", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        collector.close()
+
+
+@command.command("ask")
+@click.argument("request", type=click.Choice(["folder", "enumerate", "fetch"]))
+@click.argument("mailbox")
+@click.argument("uid", type=int, required=False)
+@click.option("--address", help="Collector endpoint (default: [collector] address).")
+@click.pass_context
+def ask(ctx, request, mailbox, uid, address):
+    """Ask a running collector (a check from the vault host): FOLDER, ENUMERATE or FETCH."""
+    import sys
+
+    from vault.ingest.collector import CollectorClient, CollectorError, CollectorRefused
+
+    config = _config(ctx)
+    with CollectorClient(address or config["collector"]["address"],
+                         timeout=config["collector"]["timeout_seconds"]) as client:
+        try:
+            if request == "fetch":
+                if uid is None:
+                    raise click.UsageError("fetch needs MAILBOXID UID")
+                sys.stdout.buffer.write(client.fetch(mailbox, uid))
+            elif request == "folder":
+                print_json(client.folder(mailbox))
+            else:
+                print_json(client.mailbox_state(mailbox))
+        except (CollectorError, CollectorRefused) as e:
+            raise click.ClickException(str(e)) from None
