@@ -16,6 +16,7 @@ Entry data fields the catalog reads, per kind (others are kept only in the item 
   message.expunged item=ItemId
   flags.set / flags.cleared  item=ItemId  data: flags
   retention.purged item=ItemId
+  session.login    item=session:<id>  data: user     (session.logout closes it)
   hold.placed / hold.released  data: the hold (vault.policy.holds.Hold.to_data())
 Any entry whose data has "event" (the live-ingest event id) marks that event as recorded.
 """
@@ -85,6 +86,14 @@ CREATE INDEX IF NOT EXISTS item_log_item ON item_log(item, seq);
 CREATE INDEX IF NOT EXISTS item_log_mailbox ON item_log(mailbox_id, seq);
 CREATE TABLE IF NOT EXISTS events (event TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS holds (matter TEXT PRIMARY KEY, data TEXT NOT NULL, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    session TEXT PRIMARY KEY,
+    user TEXT,
+    login_at TEXT NOT NULL,
+    login_seq INTEGER NOT NULL,
+    logout_at TEXT,
+    logout_seq INTEGER
+);
 """
 
 _MESSAGE_ADDED = {Kind.MESSAGE_APPENDED, Kind.MESSAGE_COPIED, Kind.MESSAGE_MOVED}
@@ -240,6 +249,12 @@ class Catalog:
                           (json.dumps(data), e.seq, data["matter"]))
         elif kind == Kind.RETENTION_PURGED:
             self._execute("UPDATE items SET purged_at=? WHERE item=?", (e.time, e.item))
+        elif kind == Kind.SESSION_LOGIN:
+            self._execute("INSERT OR IGNORE INTO sessions(session, user, login_at, login_seq)"
+                          " VALUES (?,?,?,?)", (e.item, data.get("user"), e.time, e.seq))
+        elif kind == Kind.SESSION_LOGOUT:
+            self._execute("UPDATE sessions SET logout_at=?, logout_seq=? WHERE session=?",
+                          (e.time, e.seq, e.item))
 
     def _name_folder(self, mailbox_id: str, name: str, time: str, seq: int) -> None:
         self._execute(
@@ -405,6 +420,11 @@ class Catalog:
             r["flags"] = self.flags_at(r["item"], None) or []
         return rows
 
+    def session(self, session: str) -> dict | None:
+        """A login session (item ``session:<id>``): user, login_at, logout_at (None: open)."""
+        row = self.db.execute("SELECT * FROM sessions WHERE session=?", (session,)).fetchone()
+        return dict(row) if row else None
+
     def has_event(self, event_id: str) -> bool:
         """Whether entries for this live-ingest event are already in the ledger (exactly once)."""
         return self.db.execute("SELECT 1 FROM events WHERE event=?", (event_id,)).fetchone() is not None
@@ -442,6 +462,7 @@ class Catalog:
             ("flag_history", "seq, item"),
             ("item_log", "seq, item"),
             ("holds", "matter"),
+            ("sessions", "session"),
             ("meta", "key"),
         ):
             out[table] = [tuple(r) for r in self.db.execute(f"SELECT * FROM {table} ORDER BY {order}")]
