@@ -101,3 +101,23 @@ def test_erasure_refused_under_hold_then_certified(tmp_path, spamassassin_dir):
     assert _present(home, "user/jane/INBOX", tmp_path)["restored"] == 0
     assert _present(home, "user/bob/Junk", tmp_path)["restored"] == 15
     assert vaultctl_run(home, "verify", "--read-data").code == 0
+
+
+def test_serve_catches_up_a_missed_sweep_once(tmp_path, spamassassin_dir):
+    from datetime import datetime, timezone
+
+    from vault.config import Config
+    from vault.policy.scheduler import RunLog
+
+    home = _vault(tmp_path, spamassassin_dir, JUNK_RULE)
+    first = vaultctl_run(home, "serve", "--once")
+    assert first.code == 0 and "nothing missed" in first.out
+    state = Config.load(home).path("policy", "scheduler_state_path")
+    RunLog(state).set_covered("sweep", datetime(2026, 1, 1, tzinfo=timezone.utc))  # down for months
+    second = vaultctl_run(home, "serve", "--once")
+    assert second.code == 0 and "sweep" in second.out
+    log = json.loads(vaultctl_run(home, "log", "--mailbox", "user/bob/Junk", "--json").out)
+    purges = [e for e in log if e["kind"] == "retention.purged"]
+    assert len(purges) == 15 and {e["actor"] for e in purges} == {"vault-scheduler"}
+    third = vaultctl_run(home, "serve", "--once")  # caught up: not run again
+    assert "nothing missed" in third.out
