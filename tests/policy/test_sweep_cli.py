@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import json
-import shutil
+
+import pytest
 
 from tests.core.helpers import init_vault, make_maildir, vaultctl_run
 from tests.fixtures.corpus import message_files
@@ -121,3 +122,31 @@ def test_serve_catches_up_a_missed_sweep_once(tmp_path, spamassassin_dir):
     assert len(purges) == 15 and {e["actor"] for e in purges} == {"vault-scheduler"}
     third = vaultctl_run(home, "serve", "--once")  # caught up: not run again
     assert "nothing missed" in third.out
+
+
+GROUP_RULE = '''
+[[rule]]
+name = "legal-team-short"
+purge_after = "30d"
+[rule.match]
+groups = ["legal"]
+'''
+
+
+@pytest.mark.slapd
+def test_rule_by_ldap_group_and_hold_by_login_with_a_directory(tmp_path, spamassassin_dir, slapd):
+    from tests.servers.slapd import ADMIN_DN, ADMIN_PASSWORD, SUFFIX
+
+    home = init_vault(tmp_path / "vault", **{
+        "ldap.url": slapd.url, "ldap.base_dn": SUFFIX, "ldap.bind_dn": ADMIN_DN,
+        "ldap.bind_password": ADMIN_PASSWORD})
+    (home / "policies").mkdir(exist_ok=True)
+    (home / "policies" / "rules.toml").write_text(GROUP_RULE)
+    for user in ("alice", "carol"):  # alice is in group legal, carol is not
+        box = make_maildir(tmp_path / user, message_files(spamassassin_dir / "spam-1")[:3])
+        assert vaultctl_run(home, "import", str(box), "--mailbox", f"user/{user}/INBOX").code == 0
+    dry = _sweep(home, "2003-01-01T00:00Z", "--dry-run")
+    assert {p["mailbox"] for p in dry["purge"]} == {"user/alice/INBOX"}
+    vaultctl_run(home, "hold", "create", "m", "--custodian", "alice", "--reason", "r")
+    held = _sweep(home, "2003-01-01T00:00Z", "--dry-run")
+    assert held["purge"] == [] and len(held["held"]) == 3

@@ -25,13 +25,28 @@ class SweepReport:
     store: dict = field(default_factory=dict)
 
 
-def facts_of(vault: Vault, row: dict) -> ItemFacts:
+def facts_of(vault: Vault, row: dict, directory=None) -> ItemFacts:
+    """What rules and holds see of an item; with a directory, the custodian's stable id,
+    groups and aliases too (rules by LDAP group, holds written with a login)."""
     folder = vault.catalog.folder_name(row["mailbox_id"]) or row["mailbox_id"]
+    login = custodian_of(folder) or ""
+    user, groups, aliases = login, (), ()
+    if directory is not None and login:
+        found = directory.resolve(login)  # never raises: name-only when LDAP is down
+        user, groups, aliases = found.id, found.groups, (found.login, login, *found.mails)
     return ItemFacts(
-        item_id=row["item"], folder=folder, user=custodian_of(folder) or "",
+        item_id=row["item"], folder=folder, user=user, groups=tuple(groups), user_aliases=tuple(aliases),
         internal_date=parse_time(row["internal_date"] or row["appended_at"]),
         expunged_at=parse_time(row["expunged_at"]) if row["expunged_at"] else None,
         flags=tuple(row["flags"]), blob=row["blob"])
+
+
+def directory_of(vault: Vault):
+    """The configured LDAP directory, or None when [ldap] url is empty."""
+    from vault.directory import Directory
+
+    directory = Directory.from_config(vault.config)
+    return directory if directory.configured else None
 
 
 def holds_of(vault: Vault) -> list[Hold]:
@@ -58,8 +73,9 @@ def sweep(vault: Vault, *, now: datetime | None = None, dry_run: bool = False,
     report = SweepReport(when.isoformat(), dry_run)
     items = vault.catalog.all_items()
     purged: set[str] = set()
+    directory = directory_of(vault)
     for row in items:
-        facts = facts_of(vault, row)
+        facts = facts_of(vault, row, directory)
         decision = evaluate(facts, rules, when)
         if decision.action != PURGE:
             continue
