@@ -85,6 +85,7 @@ CREATE TABLE IF NOT EXISTS item_log (
 CREATE INDEX IF NOT EXISTS item_log_item ON item_log(item, seq);
 CREATE INDEX IF NOT EXISTS item_log_mailbox ON item_log(mailbox_id, seq);
 CREATE TABLE IF NOT EXISTS events (event TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS events_seq ON events(seq);
 CREATE TABLE IF NOT EXISTS holds (matter TEXT PRIMARY KEY, data TEXT NOT NULL, seq INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS sessions (
     session TEXT PRIMARY KEY,
@@ -249,7 +250,7 @@ class Catalog:
                           (json.dumps(data), e.seq, data["matter"]))
         elif kind == Kind.RETENTION_PURGED:
             self._execute("UPDATE items SET purged_at=? WHERE item=?", (e.time, e.item))
-        elif kind == Kind.SESSION_LOGIN:
+        elif kind == Kind.SESSION_LOGIN and e.item:
             self._execute("INSERT OR IGNORE INTO sessions(session, user, login_at, login_seq)"
                           " VALUES (?,?,?,?)", (e.item, data.get("user"), e.time, e.seq))
         elif kind == Kind.SESSION_LOGOUT:
@@ -424,6 +425,13 @@ class Catalog:
         """A login session (item ``session:<id>``): user, login_at, logout_at (None: open)."""
         row = self.db.execute("SELECT * FROM sessions WHERE session=?", (session,)).fetchone()
         return dict(row) if row else None
+
+    def has_events_for(self, mailbox_id: str) -> bool:
+        """Whether live ingest ever recorded anything about this folder (imported folders
+        are not live: reconciling them against the mail server would be wrong)."""
+        return self.db.execute(
+            "SELECT 1 FROM item_log l JOIN events e ON e.seq = l.seq WHERE l.mailbox_id=? LIMIT 1",
+            (mailbox_id,)).fetchone() is not None
 
     def has_event(self, event_id: str) -> bool:
         """Whether entries for this live-ingest event are already in the ledger (exactly once)."""
