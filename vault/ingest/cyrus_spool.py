@@ -154,6 +154,8 @@ def parse_index(data: bytes, where: str = "cyrus.index") -> MailboxIndex:
     if start != 160 or record_size != 112:
         raise SpoolFormatError(f"{where}: header size {start} / record size {record_size}, "
                                "expected 160 / 112 for version 17")
+    if len(data) < start:
+        raise SpoolFormatError(f"{where}: {len(data)} bytes, too short for a {start}-byte header")
     if not _crc_ok(data[:start]):
         raise SpoolFormatError(f"{where}: header CRC mismatch (torn read or damage)")
     if len(data) < start + count * record_size:
