@@ -20,12 +20,14 @@ import logging
 import os
 import shlex
 import signal
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from vault.ingest.listeners import DatagramListener, SpoolWriter, StreamListener
+from vault.ingest.journal import Journal
+from vault.ingest.listeners import DatagramListener, JournaledSpool, SpoolWriter, StreamListener
 from vault.ingest.shipper import Shipper
 from vault.ingest.spool import HOOK_PREFIX, Spool, normalise
 
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 
 MODES = ("external", "socket", "stream")
 HOOK_SEQ = "hook.seq"
+JOURNAL_NAME = "journal"  # stream mode's write-ahead journal, inside the spool directory
 
 HOOK_TEMPLATE = """\
 #!/bin/sh
@@ -119,6 +122,7 @@ class Dealer:
         self.spool = Spool(settings.spool)
         self.shipper: Shipper | None = None
         self.writer: SpoolWriter | None = None
+        self.journaled: JournaledSpool | None = None
         self.listener = None
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -126,6 +130,9 @@ class Dealer:
     def run(self, ready: Callable[[Dealer], None] | None = None, handle_signals: bool = True) -> None:
         """Serve until SIGTERM/SIGINT (or :meth:`stop`); ``ready`` is called once listening."""
         s = self.settings
+        # Cyrus waits on the loop thread for every stream event; when the shipper or the
+        # materialiser holds the GIL, the default 5 ms switch interval is what that wait costs.
+        sys.setswitchinterval(0.0002)
         if s.broker:
             self.shipper = Shipper(self.spool, s.broker, origin=s.origin, window=s.window,
                                    ack_timeout=s.ack_timeout)
@@ -148,11 +155,18 @@ class Dealer:
         if handle_signals and threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 self._loop.add_signal_handler(sig, self._stop.set)
-        if s.mode != "external":
-            on_written = self.shipper.wake if self.shipper is not None else None
+        on_written = self.shipper.wake if self.shipper is not None else None
+        if s.mode == "socket":
             self.writer = SpoolWriter(self.spool, on_written=on_written)
-            kind = DatagramListener if s.mode == "socket" else StreamListener
-            self.listener = kind(s.listen, self.writer, owner=s.socket_owner)
+            self.listener = DatagramListener(s.listen, self.writer, owner=s.socket_owner)
+        elif s.mode == "stream":
+            self.journaled = JournaledSpool(self.spool, Journal(self.spool.root / JOURNAL_NAME), on_written)
+            recovered = self.journaled.recover()
+            if recovered:
+                log.info("recovered %d event(s) from the journal", recovered)
+            self.journaled.start()
+            self.listener = StreamListener(s.listen, self.spool, self.journaled.commit, owner=s.socket_owner)
+        if self.listener is not None:
             await self.listener.start()
         log.info("dealer (%s mode) spooling to %s%s%s", s.mode, self.spool.root,
                  f", listening on {s.listen}" if self.listener else "",
@@ -164,3 +178,5 @@ class Dealer:
             await self.listener.close()
         if self.writer is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.writer.close)
+        if self.journaled is not None:
+            self.journaled.close()

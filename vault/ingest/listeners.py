@@ -15,10 +15,12 @@ import queue
 import socket
 import stat
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
+from vault.ingest.journal import Journal, JournalError, JournalFull
 from vault.ingest.notify_wire import OK_REPLY, DlistFrameParser, WireError, decode_datagram
 from vault.ingest.spool import Spool, SpoolError
 
@@ -117,6 +119,118 @@ class SpoolWriter:
         except SpoolError as e:
             log.error("%s", e)
             fut.set_exception(e)
+
+
+class JournaledSpool:
+    """Stream mode's durable commit: the journal first (one fdatasync, in the caller's thread),
+    spool files afterwards on a thread of its own, fsynced in batches, after which the journal's
+    checkpoint moves on (see vault/ingest/journal.py for why)."""
+
+    def __init__(self, spool: Spool, journal: Journal, on_written: Callable[[list[str]], None] | None = None,
+                 checkpoint_interval: float = 0.2):
+        self.spool = spool
+        self.journal = journal
+        self.on_written = on_written
+        self.checkpoint_interval = checkpoint_interval
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def recover(self) -> int:
+        """Spool whatever the journal holds past its checkpoint (before serving)."""
+        payloads = self.journal.recover()
+        if payloads:
+            self._written(self.spool.write_many(payloads))
+        self.journal.checkpoint(self.journal.seq, self.journal.pos)
+        return len(payloads)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="spool-materializer", daemon=True)
+        self._thread.start()
+
+    def commit(self, raws: list[bytes]) -> None:
+        """Return once ``raws`` are durable; raises SpoolError/JournalError if they cannot be."""
+        names = [self.spool.new_name() for _ in raws]  # arrival order, whenever they are written
+        if max(map(len, raws)) <= self.journal.max_record:
+            try:
+                mark = self.journal.append(raws)[-1]
+            except JournalFull:
+                self.sync_now()
+                try:
+                    mark = self.journal.append(raws)[-1]
+                except JournalFull:
+                    mark = None
+            except OSError as e:
+                raise JournalError(f"{self.journal.path}: {e}") from e
+            if mark is not None:
+                self._queue.put((names, raws, mark))
+                return
+        # Too big for the journal (or it cannot take them): the slow, direct way.
+        self.sync_now()
+        self._written(self.spool.write_many(raws, names=names))
+
+    def sync_now(self) -> None:
+        """Materialise and checkpoint everything committed so far."""
+        done = threading.Event()
+        self._queue.put(done)
+        done.wait()
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        unsynced: list[str] = []
+        mark = None
+        next_sync = time.monotonic() + self.checkpoint_interval
+        while True:
+            try:
+                item = self._queue.get(timeout=max(0.0, next_sync - time.monotonic()))
+            except queue.Empty:
+                item = "tick"
+            waiters, stop = [], False
+            while True:  # everything queued so far, in one go
+                if item is None:
+                    stop = True
+                elif isinstance(item, threading.Event):
+                    waiters.append(item)
+                elif item != "tick":
+                    names, raws, mark = item
+                    self._materialise(names, raws, unsynced)
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if unsynced and (waiters or stop or time.monotonic() >= next_sync):
+                try:
+                    self.spool.sync(unsynced)
+                    self.journal.checkpoint(*mark)
+                    unsynced = []
+                except OSError as e:  # the journal still holds them; try again next time
+                    log.error("checkpoint of %s: %s", self.journal.path, e)
+            if time.monotonic() >= next_sync:
+                next_sync = time.monotonic() + self.checkpoint_interval
+            for waiter in waiters:
+                waiter.set()
+            if stop:
+                return
+
+    def _materialise(self, names: list[str], raws: list[bytes], unsynced: list[str]) -> None:
+        try:
+            written = self.spool.write_many(raws, durable=False, names=names)
+        except SpoolError as e:  # still safe in the journal; recovered at the next start
+            log.error("%s", e)
+            return
+        unsynced.extend(written)
+        self._written(written)
+
+    def _written(self, names: list[str]) -> None:
+        if self.on_written is not None:
+            try:
+                self.on_written(names)
+            except Exception:
+                log.exception("on_written callback failed")
 
 
 def _prepare_path(path: Path) -> None:
@@ -218,73 +332,137 @@ class DatagramListener:
             self.path.unlink(missing_ok=True)
 
 
-class _NotifyConnection(asyncio.Protocol):
-    """One Cyrus connection: NOTIFY frames in, ``OK NIL`` out once each event is durable."""
+class _Connection:
+    """One Cyrus connection: its socket, its frame parser, replies not yet sent."""
 
-    def __init__(self, listener: StreamListener):
-        self.listener = listener
+    __slots__ = ("sock", "parser", "closed")
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
         self.parser = DlistFrameParser()
-        self.transport: asyncio.Transport | None = None
-        self.loop = asyncio.get_running_loop()
-
-    def connection_made(self, transport):
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        if self.parser.error is not None:
-            return
-        for notification in self.parser.feed(data):
-            self.listener.received += 1
-            future = self.listener.writer.submit(notification.message)
-            future.add_done_callback(lambda f: self.loop.call_soon_threadsafe(self._written, f))
-        if self.parser.error is not None:
-            self._reject(f"dlist frame on {self.listener.path}: {self.parser.error}")
-
-    def _written(self, future: Future) -> None:
-        if self.transport is None or self.transport.is_closing():
-            return  # durable all the same; nobody left to tell
-        if future.exception() is not None:
-            self.transport.write(_reason_text(f"vault dealer could not spool the event: {future.exception()}"))
-        else:
-            self.transport.write(OK_REPLY)
-
-    def _reject(self, reason: str) -> None:
-        self.listener.writer.submit_bad(self.parser.pending, reason)
-        self.transport.write(_reason_text(reason))
-        self.transport.close()
-
-    def eof_received(self):
-        if self.parser.error is None and self.parser.pending:
-            self.listener.writer.submit_bad(
-                self.parser.pending,
-                f"dlist frame on {self.listener.path}: connection closed in the middle of a frame "
-                f"({len(self.parser.pending)} bytes)")
-        return False
-
-    def connection_lost(self, exc) -> None:
-        self.transport = None
+        self.closed = False
 
 
 class StreamListener:
-    """Serves ``notifysocket: dlist:PATH``: one unix stream connection per event."""
+    """Serves ``notifysocket: dlist:PATH``: one unix stream connection per event, answered
+    ``OK NIL`` once the event is durable.
 
-    def __init__(self, path: str | os.PathLike, writer: SpoolWriter, owner: str | None = None):
+    Cyrus sends one event and waits, serially per delivery, so latency is what costs delivery
+    rate: no transports, tasks or threads per event. Frames that complete in the same turn of
+    the event loop are committed together (one batch, one group of fsyncs) right there in the
+    loop, and answered. The loop is busy for one commit at most; every Cyrus process waiting on
+    us is waiting for exactly that commit anyway, and new connections queue in the kernel
+    meanwhile (and join the next batch).
+    """
+
+    def __init__(self, path: str | os.PathLike, spool: Spool, commit: Callable[[list[bytes]], None],
+                 owner: str | None = None):
         self.path = Path(path)
-        self.writer = writer
+        self.spool = spool  # for quarantine
+        self.commit = commit  # returns once the events are durable
         self.owner = owner
         self.received = 0
-        self._server: asyncio.AbstractServer | None = None
+        self._sock: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._conns: dict[int, _Connection] = {}
+        self._batch: list[tuple[_Connection, bytes]] = []
 
     async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         _prepare_path(self.path)
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_unix_server(lambda: _NotifyConnection(self), path=str(self.path),
-                                                     backlog=1024)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        sock.bind(str(self.path))
+        sock.listen(1024)
         _grant(self.path, self.owner)
+        self._sock = sock
+        self._loop.add_reader(sock.fileno(), self._on_accept)
+
+    def _on_accept(self) -> None:
+        for _ in range(256):
+            try:
+                conn, _ = self._sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:  # EMFILE and friends: the connection waits in the backlog
+                log.error("accepting on %s: %s", self.path, e)
+                return
+            conn.setblocking(False)
+            c = _Connection(conn)
+            self._conns[conn.fileno()] = c
+            self._loop.add_reader(conn.fileno(), self._on_data, c)
+
+    def _on_data(self, c: _Connection) -> None:
+        try:
+            data = c.sock.recv(256 * 1024)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            if c.parser.error is None and c.parser.pending:
+                self._quarantine(c.parser.pending, f"dlist frame on {self.path}: connection closed in the middle "
+                                                   f"of a frame ({len(c.parser.pending)} bytes)")
+            self._close(c)
+            return
+        if c.parser.error is not None:
+            return  # refused already; waiting for the peer to go
+        for notification in c.parser.feed(data):
+            self.received += 1
+            if not self._batch:
+                self._loop.call_soon(self._commit)
+            self._batch.append((c, notification.message))
+        if c.parser.error is not None:
+            reason = f"dlist frame on {self.path}: {c.parser.error}"
+            self._quarantine(c.parser.pending, reason)
+            self._send(c, _reason_text(reason))
+            self._close(c)
+
+    def _commit(self) -> None:
+        batch, self._batch = self._batch, []
+        try:
+            self.commit([message for _, message in batch])
+        except OSError as e:
+            log.error("%s", e)
+            reply = _reason_text(f"vault dealer could not spool the event: {e}")
+            for c, _ in batch:
+                self._send(c, reply)
+            return
+        for c, _ in batch:
+            self._send(c, OK_REPLY)
+
+    def _send(self, c: _Connection, reply: bytes) -> None:
+        if c.closed:
+            return  # durable all the same; nobody left to tell
+        try:
+            c.sock.send(reply)  # a few bytes into an idle socket: never would block in practice
+        except OSError as e:
+            log.warning("replying on %s: %s", self.path, e)
+            self._close(c)
+
+    def _quarantine(self, raw: bytes, reason: str) -> None:
+        log.warning("quarantined %d bytes in %s: %s", len(raw), self.spool.bad, reason)
+        try:
+            self.spool.quarantine(raw, reason)
+        except SpoolError as e:
+            log.error("%s", e)
+
+    def _close(self, c: _Connection) -> None:
+        if c.closed:
+            return
+        c.closed = True
+        fd = c.sock.fileno()
+        self._loop.remove_reader(fd)
+        self._conns.pop(fd, None)
+        c.sock.close()
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+        if self._batch:
+            self._commit()
+        if self._sock is not None:
+            self._loop.remove_reader(self._sock.fileno())
+            self._sock.close()
+            self._sock = None
             self.path.unlink(missing_ok=True)
+        for c in list(self._conns.values()):
+            self._close(c)

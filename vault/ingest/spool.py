@@ -120,14 +120,18 @@ class Spool:
         """Store one event durably; return its name in new/."""
         return self.write_many([raw])[0]
 
-    def write_many(self, raws: list[bytes], fsync_pool: Executor | None = None) -> list[str]:
-        """Store events durably with one directory fsync for the lot (group commit); the file
-        fsyncs run on ``fsync_pool`` when given, so the journal commits them together."""
-        names: list[str] = []
+    def write_many(self, raws: list[bytes], fsync_pool: Executor | None = None, durable: bool = True,
+                   names: list[str] | None = None) -> list[str]:
+        """Store events with one directory fsync for the lot (group commit); the file fsyncs
+        run on ``fsync_pool`` when given, so the filesystem commits them together. With
+        ``durable=False`` nothing is fsynced (the caller has the events safe elsewhere and
+        calls :meth:`sync` later). ``names`` (from :meth:`new_name`) fixes their names, e.g.
+        to their arrival time."""
+        wanted = list(names) if names is not None else [self.new_name() for _ in raws]
+        names = []
         fds: list[int] = []
         try:
-            for raw in raws:
-                name = self.new_name()
+            for raw, name in zip(raws, wanted):
                 fd = os.open(self.tmp / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, FILE_MODE)
                 names.append(name)
                 fds.append(fd)
@@ -135,14 +139,18 @@ class Spool:
                 while data:
                     data = data[os.write(fd, data):]
             pending, fds = fds, []
-            if fsync_pool is not None and len(pending) > 1:
+            if not durable:
+                for fd in pending:
+                    os.close(fd)
+            elif fsync_pool is not None and len(pending) > 1:
                 list(fsync_pool.map(_fsync_close, pending))
             else:
                 for fd in pending:
                     _fsync_close(fd)
             for name in names:
                 os.rename(self.tmp / name, self.new / name)
-            _fsync_dir(self.new)
+            if durable:
+                _fsync_dir(self.new)
         except OSError as e:
             for fd in fds:
                 os.close(fd)
@@ -150,6 +158,20 @@ class Spool:
                 (self.tmp / name).unlink(missing_ok=True)
             raise SpoolError(f"cannot write to spool {self.root}: {e}") from e
         return names
+
+    def sync(self, names: list[str]) -> None:
+        """Make files written with ``durable=False`` durable (those already shipped and removed
+        need nothing)."""
+        try:
+            for name in names:
+                try:
+                    fd = os.open(self.new / name, os.O_RDONLY | os.O_CLOEXEC)
+                except FileNotFoundError:
+                    continue
+                _fsync_close(fd)
+            _fsync_dir(self.new)
+        except OSError as e:
+            raise SpoolError(f"cannot sync spool {self.root}: {e}") from e
 
     def quarantine(self, raw: bytes, reason: str) -> str:
         """Keep bytes that are not an event in bad/, with the reason beside them."""
