@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -49,6 +49,19 @@ class Source(abc.ABC):
 
 def read_file(path: Path) -> Callable[[], bytes]:
     return lambda: path.read_bytes()
+
+
+def file_message(path: Path, key: str, flags: list[str], uid: int | None = None) -> SourceMessage | SourceProblem:
+    """A message stored as one file, dated by its mtime; a problem if it cannot be
+    stat'ed or is empty (the key is kept, so the message is not taken for deleted)."""
+    try:
+        st = path.stat()
+    except OSError as e:
+        return SourceProblem(str(path), f"cannot read: {e.strerror or e}", key)
+    if st.st_size == 0:
+        return SourceProblem(str(path), "empty file: not a message, skipped", key)
+    return SourceMessage(key, str(path), flags, datetime.fromtimestamp(st.st_mtime, timezone.utc),
+                         uid=uid, loader=read_file(path))
 
 
 def looks_like_mail(head: bytes) -> bool:

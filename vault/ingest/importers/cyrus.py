@@ -7,11 +7,16 @@ which this reader does not parse yet: imported messages carry no flags.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-from vault.ingest.importers.base import Source, SourceError, SourceMessage, SourceProblem, read_file
+from vault.ingest.importers.base import (
+    Source,
+    SourceError,
+    SourceMessage,
+    SourceProblem,
+    file_message,
+)
 
 HEADER_MAGIC = b"\xa1\x02\x8b\x0dCyrus mailbox header\n"
 _UID_FILE = re.compile(r"^([1-9][0-9]*)\.$")
@@ -63,13 +68,4 @@ class CyrusSource(Source):
 
     def scan(self) -> Iterator[SourceMessage | SourceProblem]:
         for uid, p in self._files():
-            try:
-                st = p.stat()
-            except OSError as e:
-                yield SourceProblem(str(p), f"cannot read: {e.strerror or e}", str(uid))
-                continue
-            if st.st_size == 0:
-                yield SourceProblem(str(p), "empty spool file: skipped", str(uid))
-                continue
-            yield SourceMessage(str(uid), str(p), [], datetime.fromtimestamp(st.st_mtime, timezone.utc),
-                                uid=uid, loader=read_file(p))
+            yield file_message(p, str(uid), [], uid=uid)

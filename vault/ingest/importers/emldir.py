@@ -1,11 +1,15 @@
 """A directory of message files (.eml or any name): one message per file, recursively."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-from vault.ingest.importers.base import Source, SourceMessage, SourceProblem, read_file
+from vault.ingest.importers.base import (
+    Source,
+    SourceMessage,
+    SourceProblem,
+    file_message,
+)
 
 
 class EmlDirSource(Source):
@@ -21,14 +25,4 @@ class EmlDirSource(Source):
 
     def scan(self) -> Iterator[SourceMessage | SourceProblem]:
         for p in self._files():
-            key = str(p.relative_to(self.path))
-            try:
-                st = p.stat()
-            except OSError as e:
-                yield SourceProblem(str(p), f"cannot read: {e.strerror or e}", key)
-                continue
-            if st.st_size == 0:
-                yield SourceProblem(str(p), "empty file: not a message, skipped", key)
-                continue
-            yield SourceMessage(key, str(p), [], datetime.fromtimestamp(st.st_mtime, timezone.utc),
-                                loader=read_file(p))
+            yield file_message(p, str(p.relative_to(self.path)), [])

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
 from vault.ingest.importers.base import (
-    Source, SourceError, SourceMessage, SourceProblem, read_file,
+    Source,
+    SourceError,
+    SourceMessage,
+    SourceProblem,
+    file_message,
 )
 from vault.mailformat import maildir_flags, maildir_key
 
@@ -34,14 +37,4 @@ class MaildirSource(Source):
     def scan(self) -> Iterator[SourceMessage | SourceProblem]:
         for p in self._files():
             key = maildir_key(p.name)
-            flags = maildir_flags(p.name) if p.parent.name == "cur" else []
-            try:
-                st = p.stat()
-            except OSError as e:
-                yield SourceProblem(str(p), f"cannot read: {e.strerror or e}", key)
-                continue
-            if st.st_size == 0:
-                yield SourceProblem(str(p), "empty file: not a message, skipped", key)
-                continue
-            yield SourceMessage(key, str(p), flags, datetime.fromtimestamp(st.st_mtime, timezone.utc),
-                                loader=read_file(p))
+            yield file_message(p, key, maildir_flags(p.name) if p.parent.name == "cur" else [])

@@ -14,7 +14,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-from vault.ingest.importers.base import Source, SourceError, SourceMessage, SourceProblem
+from vault.ingest.importers.base import (
+    Source,
+    SourceError,
+    SourceMessage,
+    SourceProblem,
+)
 from vault.mailformat import mbox_flags, mboxrd_unquote, parse_from_line
 
 _HEADER_END = (b"\n\n", b"\r\n\r\n")
