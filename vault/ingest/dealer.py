@@ -156,15 +156,16 @@ class Dealer:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 self._loop.add_signal_handler(sig, self._stop.set)
         on_written = self.shipper.wake if self.shipper is not None else None
-        if s.mode == "socket":
-            self.writer = SpoolWriter(self.spool, on_written=on_written)
-            self.listener = DatagramListener(s.listen, self.writer, owner=s.socket_owner)
-        elif s.mode == "stream":
+        if s.mode != "external":
             self.journaled = JournaledSpool(self.spool, Journal(self.spool.root / JOURNAL_NAME), on_written)
             recovered = self.journaled.recover()
             if recovered:
                 log.info("recovered %d event(s) from the journal", recovered)
             self.journaled.start()
+        if s.mode == "socket":
+            self.writer = SpoolWriter(self.spool, self.journaled.commit)
+            self.listener = DatagramListener(s.listen, self.writer, owner=s.socket_owner)
+        elif s.mode == "stream":
             self.listener = StreamListener(s.listen, self.spool, self.journaled.commit, owner=s.socket_owner)
         if self.listener is not None:
             await self.listener.start()

@@ -1,10 +1,17 @@
 """The dealer daemon's listeners: Cyrus's notify socket in datagram or dlist-stream form.
 
-Cyrus waits on us: in stream mode lmtpd/imapd block until we answer each frame, and with no
-timeout; in datagram mode the socket queues only ~10 datagrams before senders stall. So the
-event loop (asyncio, one thread) never touches the disk: it decodes and hands each event to a
-:class:`SpoolWriter` thread, which writes whatever has queued up as one group commit (files
-fsynced together, one directory fsync) and only then lets the loop answer ``OK NIL``.
+Cyrus waits on us: in stream mode lmtpd/imapd block on each frame until we answer, with no
+timeout; in datagram mode the socket queues only ~10 datagrams before senders stall. Both
+listeners make events durable through :class:`JournaledSpool` (one journal write + fdatasync
+per batch; the spool files follow in the background, see vault/ingest/journal.py).
+
+- :class:`StreamListener` commits the frames completed in one turn of the asyncio loop right
+  there, then answers ``OK NIL``: latency is what Cyrus pays, so no threads on that path.
+- :class:`DatagramListener` only decodes and hands over to a :class:`SpoolWriter` thread, so
+  the loop keeps draining the socket while the disk works.
+
+Bytes that are not an event (garbage, truncated datagrams, frames cut off) go to the spool's
+quarantine with the reason; a stream peer is told ``NO "<reason>"``.
 """
 from __future__ import annotations
 
@@ -16,7 +23,7 @@ import socket
 import stat
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Callable
 
@@ -34,16 +41,23 @@ WRITER_HIGH_WATER = 20000
 SOCKET_MODE = 0o660
 
 
-class SpoolWriter:
-    """Writes submitted events to the spool on its own thread, in batches."""
+def _notify(on_written: Callable[[list[str]], None] | None, names: list[str]) -> None:
+    if on_written is not None and names:
+        try:
+            on_written(names)
+        except Exception:  # a shipper problem must not stop the spooling
+            log.exception("on_written callback failed")
 
-    def __init__(self, spool: Spool, on_written: Callable[[list[str]], None] | None = None,
-                 max_batch: int = 512, fsync_threads: int = 4):
-        self.spool = spool
-        self.on_written = on_written
+
+class SpoolWriter:
+    """Commits submitted events on its own thread, in batches (for the datagram listener,
+    which must keep draining Cyrus's short socket queue while the disk works)."""
+
+    def __init__(self, spool: Spool, commit: Callable[[list[bytes]], None], max_batch: int = 512):
+        self.spool = spool  # for quarantine
+        self.commit = commit
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._pool = ThreadPoolExecutor(fsync_threads, thread_name_prefix="spool-fsync")
         self._backlog = 0
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="spool-writer", daemon=True)
@@ -54,7 +68,7 @@ class SpoolWriter:
         return self._backlog
 
     def submit(self, raw: bytes) -> Future:
-        """Future of the event's name in new/, resolved once it is durable."""
+        """Future resolved once the event is durable."""
         return self._put(raw, None)
 
     def submit_bad(self, raw: bytes, reason: str) -> Future:
@@ -68,10 +82,9 @@ class SpoolWriter:
         return future
 
     def close(self) -> None:
-        """Write everything submitted so far, then stop."""
+        """Commit everything submitted so far, then stop."""
         self._queue.put(None)
         self._thread.join()
-        self._pool.shutdown()
 
     def _run(self) -> None:
         stopping = False
@@ -93,36 +106,30 @@ class SpoolWriter:
         good = [(raw, fut) for raw, reason, fut in batch if reason is None]
         for raw, reason, fut in batch:
             if reason is not None:
-                self._settle(fut, lambda: self.spool.quarantine(raw, reason))
                 log.warning("quarantined %d bytes in %s: %s", len(raw), self.spool.bad, reason)
-        if not good:
-            return
-        try:
-            names = self.spool.write_many([raw for raw, _ in good], fsync_pool=self._pool)
-        except SpoolError as e:
-            log.error("%s", e)
-            for _, fut in good:
-                fut.set_exception(e)
-            return
-        for (_, fut), name in zip(good, names):
-            fut.set_result(name)
-        if self.on_written is not None:
-            try:
-                self.on_written(names)
-            except Exception:  # a shipper problem must not stop the writing
-                log.exception("on_written callback failed")
+                self._settle(fut, lambda: self.spool.quarantine(raw, reason))
+        if good:
+            self._settle_all([fut for _, fut in good], lambda: self.commit([raw for raw, _ in good]))
 
     @staticmethod
     def _settle(fut: Future, work) -> None:
+        SpoolWriter._settle_all([fut], work)
+
+    @staticmethod
+    def _settle_all(futures: list[Future], work) -> None:
         try:
-            fut.set_result(work())
-        except SpoolError as e:
+            result = work()
+        except OSError as e:
             log.error("%s", e)
-            fut.set_exception(e)
+            for fut in futures:
+                fut.set_exception(e)
+        else:
+            for fut in futures:
+                fut.set_result(result)
 
 
 class JournaledSpool:
-    """Stream mode's durable commit: the journal first (one fdatasync, in the caller's thread),
+    """The listeners' durable commit: the journal first (one fdatasync, in the caller's thread),
     spool files afterwards on a thread of its own, fsynced in batches, after which the journal's
     checkpoint moves on (see vault/ingest/journal.py for why)."""
 
@@ -226,11 +233,7 @@ class JournaledSpool:
         self._written(written)
 
     def _written(self, names: list[str]) -> None:
-        if self.on_written is not None:
-            try:
-                self.on_written(names)
-            except Exception:
-                log.exception("on_written callback failed")
+        _notify(self.on_written, names)
 
 
 def _prepare_path(path: Path) -> None:
