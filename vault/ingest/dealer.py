@@ -3,8 +3,8 @@
 Three ways in (DESIGN.md section 1, /work/shared/cyrus/README.md):
 
 - *external*: notifyd execs a program per event, serially, and Cyrus's delivery rate suffers for
-  every millisecond and every fork it costs. :func:`render_hook` writes that program as a /bin/sh
-  script that forks nothing (see vault/ingest/spool.py for how its files become events);
+  every millisecond, fork and file creation it costs. :func:`render_hook` writes that program as
+  a /bin/sh script that forks nothing and appends to one log (see vault/ingest/hook_log.py);
   :func:`spool_stdin` is the same job in Python for sites that prefer ``vaultctl dealer``
   itself (a Python start-up per event costs ~90% of the delivery rate).
 - *socket*: our daemon binds ``notifysocket`` (datagrams) instead of notifyd.
@@ -29,38 +29,30 @@ from typing import BinaryIO, Callable
 from vault.ingest.journal import Journal
 from vault.ingest.listeners import DatagramListener, JournaledSpool, SpoolWriter, StreamListener
 from vault.ingest.shipper import Shipper
-from vault.ingest.spool import HOOK_PREFIX, Spool, normalise
+from vault.ingest.hook_log import LOG_NAME as HOOK_LOG
+from vault.ingest.spool import Spool, normalise
 
 log = logging.getLogger(__name__)
 
 MODES = ("external", "socket", "stream")
-HOOK_SEQ = "hook.seq"
-JOURNAL_NAME = "journal"  # stream mode's write-ahead journal, inside the spool directory
+JOURNAL_NAME = "journal"  # the listeners' write-ahead journal, inside the spool directory
 
 HOOK_TEMPLATE = """\
 #!/bin/sh
 # vault dealer hook, written by 'vaultctl dealer install-hook' (re-run that instead of editing).
 # notifyd runs it once per event, serially, as user cyrus: argv -c EVENT -p '' -u '' -m '' -f,
-# the event's JSON plus a newline on stdin. Every fork here slows mail delivery, so the shell
-# forks nothing: builtins number the event and the shell replaces itself with dd, which copies
-# stdin into the spool's tmp/{fsync_note}. The dealer's shipper moves each file whose last byte
-# is the newline into new/, in modification-time order.
-S={spool}
-read n < "$S/{seq}" 2>/dev/null
-case $n in ''|*[!0-9]*) n=0 ;; esac
-n=$((n + 1))
-echo $n > "$S/{seq}"
-exec dd of="$S/tmp/{prefix}$$.$n" bs=1M conv={conv} status=none
+# the event's JSON plus a newline on stdin. Every fork and every file created here slows mail
+# delivery, so the shell replaces itself with dd, which appends stdin to the spool's hook
+# log{fsync_note}; the dealer's shipper turns the log into spool files (vault/ingest/hook_log.py).
+exec dd of={log} oflag=append conv={conv} bs=64k status=none
 """
 
 
 def render_hook(spool_root: str | os.PathLike, fsync: bool = True) -> str:
-    """The per-event /bin/sh hook writing into ``spool_root``."""
+    """The per-event /bin/sh hook appending to ``spool_root``'s hook log."""
     return HOOK_TEMPLATE.format(
-        spool=shlex.quote(str(Path(spool_root).absolute())),
-        seq=HOOK_SEQ,
-        prefix=HOOK_PREFIX,
-        conv="excl,fsync" if fsync else "excl",
+        log=shlex.quote(str(Path(spool_root).absolute() / HOOK_LOG)),
+        conv="notrunc,fsync" if fsync else "notrunc",
         fsync_note=" and fsyncs it" if fsync else " (no fsync: durable at the next writeback)",
     )
 
@@ -70,14 +62,8 @@ def install_hook(spool_root: str | os.PathLike, output: str | os.PathLike, owner
     """Create the spool (writable by ``owner``, the user notifyd runs as) and write the hook to
     ``output`` (mode 0755, replaced atomically). Returns the hook's path."""
     spool = Spool(spool_root)
-    seq = spool.root / HOOK_SEQ
-    seq.touch(mode=0o640, exist_ok=True)
     if owner:
         spool.grant(owner)
-        import pwd
-
-        entry = pwd.getpwnam(owner)
-        os.chown(seq, entry.pw_uid, entry.pw_gid)
     output = Path(output)
     tmp = output.with_name(f".{output.name}.{os.getpid()}")
     tmp.write_text(render_hook(spool.root, fsync=fsync))

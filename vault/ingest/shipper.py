@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import zmq
 
+from vault.ingest.hook_log import HookLog
 from vault.ingest.spool import Spool, event_id
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class ShipperStats:
 
 class Shipper:
     def __init__(self, spool: Spool, broker: str, *, origin: str | None = None, window: int = 100,
-                 ack_timeout: float = 5.0, scan_interval: float = 0.2, promote_hook_files: bool = True,
+                 ack_timeout: float = 5.0, scan_interval: float = 0.2,
                  context: zmq.Context | None = None):
         self.spool = spool
         self.broker = broker
@@ -65,7 +66,7 @@ class Shipper:
         self.window = window
         self.ack_timeout = ack_timeout
         self.scan_interval = scan_interval
-        self.promote_hook_files = promote_hook_files
+        self.hook_log = HookLog(spool)
         self.stats = ShipperStats()
         self._context = context or zmq.Context.instance()
         self._backlog: deque[str] = deque()
@@ -175,9 +176,13 @@ class Shipper:
                 self._backlog.append(name)
 
     def _scan(self) -> None:
-        if self.promote_hook_files:
-            promoted, quarantined = self.spool.promote()
-            self.stats.promoted += len(promoted)
+        for collect in (self.hook_log.collect, self.spool.promote):
+            try:
+                spooled, quarantined = collect()
+            except OSError as e:  # a bad disk day must not stop shipping what is spooled
+                log.error("collecting events in %s: %s", self.spool.root, e)
+                continue
+            self.stats.promoted += len(spooled)
             self.stats.quarantined += len(quarantined)
         for name in self.spool.pending():
             if name not in self._known:

@@ -2,19 +2,14 @@
 
 Layout (see notes/ingest-spec.md)::
 
-    SPOOL/tmp/   files being written (and the shell hook's output, see below)
+    SPOOL/tmp/   files being written
     SPOOL/new/   complete, durable events: <time_ns>.<pid>.<counter>, sorting by arrival
     SPOOL/bad/   things that are not even events, each with <name>.reason beside it
 
 A file holds the notification's JSON exactly as Cyrus sent it, without the trailing NUL or
-newline. Python writers write tmp/<name>, fsync, rename to new/<name> and fsync new/.
-
-The per-event shell hook (vault/ingest/dealer.py) cannot afford the fork of ``mv``: it writes
-``tmp/hook.<pid>.<n>`` with one exec of ``dd`` and exits. notifyd's input always ends with the
-newline it appends, and Cyrus's JSON never contains a raw newline, so such a file is complete
-exactly when its last byte is ``\\n``; :meth:`Spool.promote` (run by the shipper) renames
-complete hook files into new/ under their modification time, which preserves arrival order
-because notifyd runs the hook serially.
+newline. Writers write tmp/<name>, fsync, rename to new/<name> and fsync new/ (or, with
+``durable=False``, leave the fsyncs to a later :meth:`Spool.sync` when the event is safe
+elsewhere meanwhile: the listeners' journal, the hook's log).
 """
 from __future__ import annotations
 
@@ -27,7 +22,6 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
-HOOK_PREFIX = "hook."
 REASON_SUFFIX = ".reason"
 # A tmp/ file untouched this long belongs to a writer that died (a live one needs milliseconds).
 STALE_SECONDS = 300.0
@@ -203,53 +197,31 @@ class Spool:
         (self.new / name).unlink(missing_ok=True)
 
     def promote(self, stale_after: float = STALE_SECONDS) -> tuple[list[str], list[str]]:
-        """Move finished files from tmp/ into new/: complete hook files at once, and files left
-        by a writer that died, if they hold a whole JSON value (else quarantine them).
-        Returns (promoted names, quarantined names)."""
+        """Deal with files a writer left in tmp/ when it died: into new/ if they hold a whole
+        JSON value, else into quarantine. Returns (promoted names, quarantined names)."""
         promoted, quarantined = [], []
         now = time.time_ns()
         for entry in os.scandir(self.tmp):
             try:
                 st = entry.stat()
-                stale = now - st.st_mtime_ns > stale_after * 1e9
-                hook = entry.name.startswith(HOOK_PREFIX)
-                if hook and st.st_size and self._ends_with_newline(entry.path):
-                    complete = True
-                elif stale:
-                    with open(entry.path, "rb") as f:
-                        raw = f.read()
-                    complete = bool(normalise(raw)) and _looks_like_json(normalise(raw))
-                    if not complete:
-                        quarantined.append(self.quarantine(
-                            raw, f"left incomplete in {self.tmp} as {entry.name} by a writer that stopped "
-                                 f"({len(raw)} bytes, last written {st.st_mtime:.0f})"))
-                        os.unlink(entry.path)
-                        continue
-                else:
+                if now - st.st_mtime_ns <= stale_after * 1e9:
                     continue  # still being written
-                if complete:
-                    name = self._promoted_name(entry.name, st.st_mtime_ns)
+                with open(entry.path, "rb") as f:
+                    raw = normalise(f.read())
+                if raw and _looks_like_json(raw):
+                    name = entry.name if not (self.new / entry.name).exists() else self.new_name()
                     os.rename(entry.path, self.new / name)
                     promoted.append(name)
+                else:
+                    quarantined.append(self.quarantine(
+                        raw, f"left incomplete in {self.tmp} as {entry.name} by a writer that stopped "
+                             f"({len(raw)} bytes, last written {st.st_mtime:.0f})"))
+                    os.unlink(entry.path)
             except FileNotFoundError:
-                continue  # another shipper or writer got there first
+                continue  # its writer finished after all
         if promoted:
             _fsync_dir(self.new)
         return promoted, quarantined
-
-    @staticmethod
-    def _ends_with_newline(path: str) -> bool:
-        with open(path, "rb") as f:
-            f.seek(-1, os.SEEK_END)
-            return f.read(1) == b"\n"
-
-    def _promoted_name(self, tmp_name: str, mtime_ns: int) -> str:
-        parts = tmp_name[len(HOOK_PREFIX):].split(".") if tmp_name.startswith(HOOK_PREFIX) else tmp_name.split(".")
-        tail = ".".join(p for p in parts[-2:] if p.isdigit()) or "0"
-        name = f"{mtime_ns}.{tail}"
-        while (self.new / name).exists():
-            name = f"{mtime_ns}.{tail}.{next(_counter)}"
-        return name
 
     # ------------------------------------------------------------------ inspection
     def quarantined(self) -> list[Quarantined]:

@@ -108,17 +108,19 @@ def test_the_same_bytes_twice_are_one_event(spool):
     assert broker.raws() == [EVENTS[0]]
 
 
-def test_hook_files_are_promoted_and_shipped_without_their_newline(spool):
-    (spool.tmp / "hook.41.1").write_bytes(EVENTS[7] + b"\n")
-    (spool.tmp / "hook.41.2").write_bytes(EVENTS[8][:30])  # dd still copying
+def test_the_hook_log_is_shipped_line_by_line_without_newlines(spool):
+    log = spool.root / "hook.log"
+    log.write_bytes(EVENTS[7] + b"\n" + EVENTS[8][:30])  # the second hook still copying
     with TestBroker() as broker:
         shipper = shipping(spool, broker)
         try:
-            wait_for(lambda: broker.raws() == [EVENTS[7]], what="the complete hook file")
-            with open(spool.tmp / "hook.41.2", "ab") as f:
+            wait_for(lambda: broker.raws() == [EVENTS[7]], what="the complete line")
+            with open(next(spool.root.glob("hook-*.log")), "ab") as f:  # rotated under the writer
                 f.write(EVENTS[8][30:] + b"\n")
-            wait_for(lambda: broker.raws() == [EVENTS[7], EVENTS[8]], what="the completed hook file")
-            wait_for(lambda: spool.pending() == [] and os.listdir(spool.tmp) == [], what="an empty spool")
+            with open(log, "ab") as f:  # the next hook run starts a new log
+                f.write(EVENTS[9] + b"\n")
+            wait_for(lambda: broker.raws() == [EVENTS[7], EVENTS[8], EVENTS[9]], what="the rest")
+            wait_for(lambda: spool.pending() == [], what="an empty spool")
         finally:
             shipper.stop()
 

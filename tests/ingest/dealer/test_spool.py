@@ -1,4 +1,4 @@
-"""The durable spool: arrival order, atomic visibility, hook files, quarantine with reasons."""
+"""The durable spool: arrival order, atomic visibility, leftovers, quarantine with reasons."""
 import json
 import os
 import re
@@ -77,42 +77,25 @@ def test_write_failure_leaves_nothing_half_done(tmp_path):
         os.chmod(spool.new, 0o700)
 
 
-def _hook_file(spool, pid, n, data, age=0.0):
-    path = spool.tmp / f"hook.{pid}.{n}"
+def _left_in_tmp(spool, name, data, age):
+    path = spool.tmp / name
     path.write_bytes(data)
-    if age:
-        t = time.time() - age
-        os.utime(path, (t, t))
+    t = time.time() - age
+    os.utime(path, (t, t))
     return path
-
-
-def test_hook_files_are_promoted_when_complete_in_mtime_order(tmp_path):
-    spool = Spool(tmp_path)
-    # written out of name order: pid 900 first, then pid 12
-    _hook_file(spool, 900, 7, EVENTS[0] + b"\n", age=2)
-    _hook_file(spool, 12, 8, EVENTS[1] + b"\n", age=1)
-    half = _hook_file(spool, 13, 9, EVENTS[2][:40])
-    promoted, bad = spool.promote()
-    assert (len(promoted), bad) == (2, [])
-    assert [spool.read(n) for n in spool.pending()] == [EVENTS[0], EVENTS[1]]
-    assert os.listdir(spool.tmp) == [half.name]  # still being written
-    with open(half, "ab") as f:
-        f.write(EVENTS[2][40:] + b"\n")
-    spool.promote()
-    assert [spool.read(n) for n in spool.pending()] == EVENTS[:3]
 
 
 def test_leftovers_of_dead_writers(tmp_path):
     spool = Spool(tmp_path)
-    _hook_file(spool, 5, 1, EVENTS[3][:50], age=3600)  # dd died mid-copy
-    (spool.tmp / "1795000000000000000.77.3").write_bytes(EVENTS[4])  # written, never renamed
-    os.utime(spool.tmp / "1795000000000000000.77.3", (time.time() - 3600,) * 2)
+    _left_in_tmp(spool, "1795000000000000000.76.1", EVENTS[3][:50], age=3600)  # died mid-write
+    _left_in_tmp(spool, "1795000000000000000.77.3", EVENTS[4], age=3600)  # written, never renamed
+    fresh = _left_in_tmp(spool, "1795000000000000000.78.1", EVENTS[5][:20], age=0)  # being written
     promoted, bad = spool.promote()
     assert [spool.read(n) for n in promoted] == [EVENTS[4]]
     [q] = spool.quarantined()
-    assert q.name == bad[0] and "incomplete" in q.reason and "hook.5.1" in q.reason
+    assert q.name == bad[0] and "incomplete" in q.reason and "76.1" in q.reason
     assert (spool.bad / q.name).read_bytes() == EVENTS[3][:50]
-    assert os.listdir(spool.tmp) == []
+    assert os.listdir(spool.tmp) == [fresh.name]
 
 
 WRITER = """
