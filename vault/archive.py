@@ -99,7 +99,9 @@ class Vault:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
-            self._pending.clear()  # uncommitted work is redone by the next run
+            # uncommitted work is redone by the next run; nothing half-done is written now
+            self._pending.clear()
+            self.store.discard()
         self.close()
 
     # ------------------------------------------------------------ writing

@@ -101,3 +101,25 @@ def test_unreadable_message_is_reported_not_expunged(vault_with_mail, tmp_path, 
     assert report["appended"] == 1
     assert any("dangling.eml" in p["path"] for p in report["problems"])
     _intact(home, tmp_path, expected)
+
+
+
+@pytest.mark.s3
+def test_dead_store_fails_clearly_and_a_later_run_completes(tmp_path, spamassassin_dir, s3_bucket):
+    from tests.servers.s3 import free_port
+
+    endpoint, bucket = s3_bucket
+    dead = f"http://127.0.0.1:{free_port()}"
+    home = init_vault(tmp_path / "vault", **{
+        "store.backend": "s3", "s3.endpoint_url": dead, "s3.bucket": bucket,
+        "s3.access_key_id": "t", "s3.secret_access_key": "t"})
+    box = make_maildir(tmp_path / "Maildir", message_files(spamassassin_dir / "easy-ham-1")[:30])
+    r = vaultctl_run(home, "import", str(box), "--mailbox", "user/jane/INBOX")
+    assert r.code != 0
+    assert dead.split("//")[1] in r.err and "run the import again" in r.err
+    assert json.loads(vaultctl_run(home, "status", "--json").out)["ledger_entries"] == 0
+    config = (home / "config.toml").read_text().replace(dead, endpoint.url)
+    (home / "config.toml").write_text(config)
+    again = json.loads(vaultctl_run(home, "import", str(box), "--mailbox", "user/jane/INBOX", "--json").out)
+    assert again["appended"] == 30
+    assert vaultctl_run(home, "verify", "--read-data").code == 0

@@ -24,23 +24,17 @@ def mailbox_for(template: str, source: str) -> str:
 def command(ctx, sources, mailbox, kind, actor, as_json):
     """Import each SOURCE into its mailbox: new messages are appended, vanished ones
     expunged, changed flags recorded. Re-running with nothing changed adds nothing."""
-    from vault.ingest.importer import Importer
-    from vault.ingest.importers.base import SourceError
+    from vault.store.backends.base import StoreError
 
     targets = [(s, mailbox_for(mailbox, s)) for s in sources]
     if len({m for _, m in targets}) < len(targets):
         raise click.UsageError("several sources map to one mailbox: put {name} or {parent} in --mailbox")
     reports, failed = [], []
-    with open_vault(ctx, writer=True) as vault:
-        for source, box in targets:
-            try:
-                importer = Importer(vault, source, box, kind=kind, actor=actor)
-                with progress(f"importing {source}", importer.count(), enabled=not as_json) as advance:
-                    importer.progress = advance
-                    reports.append(importer.run())
-            except SourceError as e:
-                failed.append(str(e))
-                click.echo(f"error: {e}", err=True)
+    try:
+        _run(ctx, targets, kind, actor, as_json, reports, failed)
+    except StoreError as e:
+        # full disk, dead S3 endpoint...: committed batches stay; a re-run resumes after them
+        raise click.ClickException(f"{e}\nnothing committed was lost: run the import again to resume") from None
     for report in reports:
         if not as_json:
             click.echo(
@@ -57,3 +51,19 @@ def command(ctx, sources, mailbox, kind, actor, as_json):
         print_json(out[0] if len(sources) == 1 and out else {"imports": out, "errors": failed})
     if failed:
         raise click.ClickException(f"{len(failed)} source(s) could not be imported: " + "; ".join(failed))
+
+
+def _run(ctx, targets, kind, actor, as_json, reports, failed):
+    from vault.ingest.importer import Importer
+    from vault.ingest.importers.base import SourceError
+
+    with open_vault(ctx, writer=True) as vault:
+        for source, box in targets:
+            try:
+                importer = Importer(vault, source, box, kind=kind, actor=actor)
+                with progress(f"importing {source}", importer.count(), enabled=not as_json) as advance:
+                    importer.progress = advance
+                    reports.append(importer.run())
+            except SourceError as e:
+                failed.append(str(e))
+                click.echo(f"error: {e}", err=True)

@@ -183,6 +183,12 @@ class ContentStore:
         if self._known is not None:
             self._known.update(m.blob for m in members)
 
+    def discard(self) -> None:
+        """Forget blobs put since the last flush (the work that referenced them failed)."""
+        self._buffer = bytearray()
+        self._members = []
+        self._pending = {}
+
     def flush(self) -> None:
         """Make every blob put so far durable in the backend."""
         self._write_pack()
