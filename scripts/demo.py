@@ -14,10 +14,11 @@ import sys
 import tarfile
 import time
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from vault.mailformat import from_line, mboxrd_quote, parse_from_line  # noqa: E402
 WORK = Path(os.environ.get("VAULT_DEMO_DIR", REPO / "demo-work"))
 HOME = WORK / "vault"
 SOURCES = WORK / "sources"
@@ -54,15 +55,11 @@ def fetch_corpus() -> Path:
 
 
 def split_from_line(raw: bytes) -> tuple[bytes, datetime]:
-    """The corpus files begin with an mbox From_ line: the message follows it."""
+    """Most corpus files begin with an mbox From_ line: the message follows it."""
     first, _, rest = raw.partition(b"\n")
-    when = datetime(2002, 1, 1, tzinfo=timezone.utc)
-    parts = first.decode("latin-1").split()
-    if len(parts) >= 7:
-        try:
-            when = parsedate_to_datetime(" ".join(parts[2:7]) + " +0000")
-        except (TypeError, ValueError):
-            pass
+    when = parse_from_line(first)
+    if when is None:  # no From_ line: the whole file is the message
+        return raw, datetime(2002, 1, 1, tzinfo=timezone.utc)
     return rest, when
 
 
@@ -78,13 +75,13 @@ def build_sources(data: Path) -> dict[str, Path]:
         path.write_bytes(body)
         os.utime(path, (when.timestamp(), when.timestamp()))
     mbox = SOURCES / "alice-junk.mbox"
-    with mbox.open("wb") as out:  # mboxrd: quote body lines that look like From_ lines
+    with mbox.open("wb") as out:  # the corpus's own From_ lines, mboxrd-quoted bodies
         for f in sorted((data / "spam-1").glob("*.txt")):
-            first, _, rest = f.read_bytes().partition(b"\n")
-            out.write(first + b"\n")
-            for line in rest.splitlines(keepends=True):
-                stripped = line.lstrip(b">")
-                out.write(b">" + line if stripped.startswith(b"From ") else line)
+            raw = f.read_bytes()
+            first, _, rest = raw.partition(b"\n")
+            if parse_from_line(first) is None:  # a few corpus files lack the From_ line
+                first, rest = from_line(None).rstrip(b"\n"), raw
+            out.write(first + b"\n" + mboxrd_quote(rest))
             out.write(b"\n" if rest.endswith(b"\n") else b"\n\n")
     emls = SOURCES / "bob-inbox"
     emls.mkdir()
