@@ -17,10 +17,11 @@ def flags_changed(kind: str, fixed: list[str] | None = None):
 
     def handle(ev: Event, ctx) -> list:
         flags = normalise_flags(fixed if fixed is not None else ev.flag_names())
+        targets = uids(ev.text("uidset"))  # a malformed event is rejected before any lookup
         folder, entries = folder_of(ctx, ev)
         if not flags:
             return entries  # only \Recent, which no client sets or clears
-        for uid in uids(ev.text("uidset")):
+        for uid in targets:
             entries.append(entry(ctx, ev, kind, folder.item(uid),
                                  {"flags": flags, "mailbox": folder.name}))
         return entries

@@ -43,10 +43,10 @@ def _extras(ev: Event) -> dict:
 
 def appended(ev: Event, ctx) -> list:
     """MessageNew / MessageAppend: one message, its UID in the URI."""
-    folder, entries = folder_of(ctx, ev)
     uid = ev.url.uid
     if uid is None:
         raise EventError(f"{ev.name} without ;UID= in its uri {ev.get('uri')!r}")
+    folder, entries = folder_of(ctx, ev)
     if _present(ctx, folder.item(uid)):
         return entries  # reconciliation got here first
     data = _fetched_data(ctx, ev, folder, uid)
@@ -78,11 +78,11 @@ def _copied(kind: str):
     in order with vnd.cmu.oldUidset in the source named by oldMailboxID."""
 
     def handle(ev: Event, ctx) -> list:
-        folder, entries = folder_of(ctx, ev)
         targets = uids(ev.text("uidset"))
-        source_id, source_uidvalidity, source_name = _source_folder(ctx, ev)
         old = ev.get("vnd.cmu.oldUidset")
         sources = uids(old) if old else []
+        folder, entries = folder_of(ctx, ev)
+        source_id, source_uidvalidity, source_name = _source_folder(ctx, ev)
         if len(sources) != len(targets):
             sources = [None] * len(targets)  # cannot pair them: fetch every copy
         for uid, source_uid in zip(targets, sources):
@@ -114,8 +114,9 @@ moved = _copied(Kind.MESSAGE_MOVED)
 
 def expunged(ev: Event, ctx) -> list:
     """MessageExpunge: message.expunged for every UID in uidset."""
+    targets = uids(ev.text("uidset"))
     folder, entries = folder_of(ctx, ev)
-    for uid in uids(ev.text("uidset")):
+    for uid in targets:
         row = ctx.catalog.item(folder.item(uid))
         if row is not None and row["expunged_at"] is not None:
             continue  # reconciliation got here first
