@@ -37,7 +37,7 @@ _URL = re.compile(r"^imap://(?:[^/@]*@)?(?P<host>[^/]*)(?:/(?P<path>.*))?$", re.
 
 
 def _number(text: str, what: str, url: str) -> int:
-    if not text.isdigit() or len(text) > 10 or not 0 < int(text) <= MAX_UID:
+    if not (text.isascii() and text.isdigit()) or len(text) > 10 or not 0 < int(text) <= MAX_UID:
         raise EventError(f"{what} {text!r} in {url!r} is not a 32-bit number above 0")
     return int(text)
 
