@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tests.ingest.collector.conftest import start_collector
 from vault.archive import Vault
-from vault.config import Config
+from vault.config import DEFAULTS, Config
 from vault.ingest.context import HandlerContext, Postpone, Quarantine
 from vault.ingest.handlers import handle
 
@@ -32,11 +32,16 @@ def hook_lines(server) -> list[bytes]:
 class LiveArchive:
     def __init__(self, home: Path, cyrus, directory=None):
         self.home = Path(home)
-        Vault.init(self.home)
-        self.config = Config.load(self.home)
-        self.vault = Vault.open(self.config, writer=True)
         self.cyrus = cyrus
         self.collector_server, self.collector = start_collector(cyrus)
+        Vault.init(self.home)
+        config_file = self.home / "config.toml"
+        default = f'address = "{DEFAULTS["collector"]["address"]}"'
+        text = config_file.read_text()
+        assert default in text
+        config_file.write_text(text.replace(default, f'address = "{self.collector_server.address}"'))
+        self.config = Config.load(self.home)
+        self.vault = Vault.open(self.config, writer=True)
         self.directory = directory
         self.quarantined: list[tuple[dict, str]] = []
         self.postponed: list[tuple[bytes, str]] = []
@@ -94,6 +99,15 @@ class LiveArchive:
                                "log", "--json", *args], capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
+
+    def vaultctl(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        """Run a vaultctl command on this vault, our writer lock released meanwhile."""
+        self.vault.close()
+        try:
+            return subprocess.run([sys.executable, str(REPO / "vaultctl.py"), "--home", str(self.home),
+                                   *args], capture_output=True, text=True, timeout=timeout)
+        finally:
+            self.vault = Vault.open(self.config, writer=True)
 
     def close(self) -> None:
         self.collector.close()

@@ -1,0 +1,167 @@
+"""vaultctl reconcile against a real Cyrus: every change the archive did not hear about (new
+and expunged messages, flags, renames, ACL, metadata, deleted folders, folders never seen) is
+found, recorded behind a reconcile.difference entry, and the archive then equals the server."""
+from __future__ import annotations
+
+import imaplib
+import json
+import time
+import uuid
+
+import pytest
+
+from tests.ingest.collector.test_collector_cyrus import imap_view, uniqueid
+from tests.ingest.handlers.live import LiveArchive, quiet, wait_for_event
+from tests.ingest.handlers.test_handlers_cyrus import mail
+
+pytestmark = pytest.mark.cyrus
+imaplib.Commands.setdefault("SETMETADATA", ("AUTH", "SELECTED"))
+
+
+@pytest.fixture
+def archive(tmp_path, cyrus_factory):
+    live = LiveArchive(tmp_path / "vault", cyrus_factory())
+    yield live
+    live.close()
+
+
+def in_step(archive, folders: list[tuple[str, str]]) -> None:
+    """The archive's present messages, flags, internal dates and bytes are the server's."""
+    catalog = archive.vault.catalog
+    client = archive.cyrus.imap("alice")
+    try:
+        for mailbox_id, imap_name in folders:
+            view = imap_view(client, imap_name)
+            live = {i["uid"]: i for i in catalog.live_items(mailbox_id)}
+            assert sorted(live) == sorted(view), imap_name
+            for uid, seen in view.items():
+                assert (sorted(live[uid]["flags"]), live[uid]["internal_date"]) == \
+                    (seen["flags"], seen["internal_date"]), (imap_name, uid)
+                typ, data = client.uid("FETCH", str(uid), "(BODY.PEEK[])")
+                assert archive.vault.store.get(live[uid]["blob"]) == data[0][1]
+    finally:
+        client.logout()
+
+
+def reconcile(archive, *args) -> list[dict]:
+    done = archive.vaultctl("reconcile", "--json", *args)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def settle(archive, user="alice"):
+    wait_for_event(archive.cyrus, lambda e: e["event"] == "Logout" and e.get("user") == user)
+    quiet(archive.cyrus)
+
+
+def test_reconcile_records_every_missed_change_and_then_nothing(archive):
+    server = archive.cyrus
+    alice = server.imap("alice")
+    alice.create("INBOX/Rec")
+    dates = [imaplib.Time2Internaldate(time.time() - 86400 * (i + 1)) for i in range(4)]
+    for i, flags in enumerate([None, None, r"(\Seen)", None]):
+        alice.append("INBOX/Rec", flags, dates[i], mail(f"r{i}"))
+    alice.logout()
+    settle(archive)
+    archive.feed_new_hook_events()
+    assert archive.quarantined == []
+    mailbox_id = uniqueid(server, "user/alice/Rec")
+    in_step(archive, [(mailbox_id, "INBOX/Rec")])
+
+    # changes whose events the archive never gets
+    alice = server.imap("alice")
+    alice.append("INBOX/Rec", r"(\Flagged)", imaplib.Time2Internaldate(time.time() - 7 * 86400), mail("new"))
+    alice.select("INBOX/Rec")
+    alice.uid("STORE", "2", "+FLAGS", r"(\Answered)")
+    alice.uid("STORE", "3", "-FLAGS", r"(\Seen)")
+    alice.uid("STORE", "4", "+FLAGS", r"(\Deleted)")
+    alice.expunge()
+    alice.unselect()
+    alice.setacl("INBOX/Rec", "bob", "lr")
+    alice._simple_command("SETMETADATA", "INBOX/Rec", '(/shared/comment "reconciled")')
+    alice.rename("INBOX/Rec", "INBOX/Rec2")
+    alice.logout()
+    settle(archive)
+    archive.skip_hook_events()
+    before = archive.vault.ledger.size
+
+    reports = {r["mailbox_id"]: r for r in reconcile(archive)}
+    rec = reports[mailbox_id]
+    assert (rec["mailbox"], rec["appended"], rec["expunged"], sorted(rec["flag_changes"])) == \
+        ("user/alice/Rec2", [5], [4], [2, 3])
+    assert sorted(rec["folder_changes"]) == ["acl", "metadata", "renamed"]
+    assert all(r["differences"] == 0 for m, r in reports.items() if m != mailbox_id)
+    in_step(archive, [(mailbox_id, "INBOX/Rec2")])
+    folder = archive.vault.catalog.folder(mailbox_id)
+    assert folder["name"] == "user/alice/Rec2" and json.loads(folder["acl"])["bob"] == "lr"
+    assert json.loads(folder["metadata"])["/shared/comment"] == "reconciled"
+
+    # every fix is preceded by a reconcile.difference on the same item naming what differed
+    entries = [archive.vault.ledger.get(s) for s in range(before + 1, archive.vault.ledger.size + 1)]
+    named = []
+    for n, e in enumerate(entries):
+        assert e.data["reconciled"] is True and e.actor == "vault-reconcile"
+        if e.kind == "reconcile.difference":
+            named.append(e.data["difference"])
+            continue
+        previous = next(p for p in reversed(entries[:n]) if p.kind == "reconcile.difference")
+        assert previous.item == e.item
+    assert sorted(named) == sorted(["missing", "expunged", "flags", "flags", "acl", "metadata", "name"])
+
+    # run again: nothing differs, nothing is written
+    size = archive.vault.ledger.size
+    assert all(r["differences"] == 0 and not r["problems"] for r in reconcile(archive))
+    assert archive.vault.ledger.size == size
+
+
+def test_a_folder_deleted_without_an_event_is_closed(archive):
+    server = archive.cyrus
+    alice = server.imap("alice")
+    alice.create("INBOX/Gone")
+    alice.append("INBOX/Gone", None, None, mail("g1"))
+    alice.append("INBOX/Gone", None, None, mail("g2"))
+    alice.logout()
+    settle(archive)
+    archive.feed_new_hook_events()
+    mailbox_id = uniqueid(server, "user/alice/Gone")
+    alice = server.imap("alice")
+    alice.delete("INBOX/Gone")
+    alice.logout()
+    settle(archive)
+    archive.skip_hook_events()
+
+    report = next(r for r in reconcile(archive) if r["mailbox_id"] == mailbox_id)
+    assert report["expunged"] == [1, 2] and report["folder_changes"] == ["deleted"]
+    assert archive.vault.catalog.folder(mailbox_id)["deleted_at"] is not None
+    assert archive.vault.catalog.live_items(mailbox_id) == []
+
+
+def test_a_named_mailbox_the_archive_never_saw_is_archived_whole(archive):
+    server = archive.cyrus
+    alice = server.imap("alice")
+    alice.create("INBOX/Unseen")
+    for i in range(3):
+        alice.append("INBOX/Unseen", r"(\Seen)" if i else None, None, mail(f"u{i}"))
+    alice.logout()
+    settle(archive)
+    archive.skip_hook_events()
+    [report] = reconcile(archive, "--mailbox", "user/alice/Unseen")
+    assert report["folder_changes"][0] == "created" and report["appended"] == [1, 2, 3]
+    in_step(archive, [(uniqueid(server, "user/alice/Unseen"), "INBOX/Unseen")])
+    [again] = reconcile(archive, "--mailbox", "user/alice/Unseen")
+    assert again["differences"] == 0
+    [ghost] = reconcile(archive, "--mailbox", "user/alice/NoSuchFolder")
+    assert ghost["differences"] == 0 and "not on the server" in ghost["problems"][0]
+
+
+def test_imported_folders_are_left_alone(archive, tmp_path):
+    maildir = tmp_path / "md"
+    for sub in ("cur", "new", "tmp"):
+        (maildir / sub).mkdir(parents=True)
+    (maildir / "cur" / "1.1.host:2,S").write_bytes(mail("imported"))
+    done = archive.vaultctl("import", str(maildir), "--mailbox", "user/jane/INBOX")
+    assert done.returncode == 0, done.stderr
+    jane = archive.vault.catalog.folder_id("user/jane/INBOX")
+    reports = reconcile(archive)
+    assert jane not in {r["mailbox_id"] for r in reports}
+    assert len(archive.vault.catalog.live_items(jane)) == 1
