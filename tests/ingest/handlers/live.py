@@ -47,18 +47,22 @@ class LiveArchive:
         self.postponed: list[tuple[bytes, str]] = []
         self.handled: list[dict] = []
         self._seen = 0
+        self.batch, self._uncommitted = 1, 0
 
     def context(self, event_id: str) -> HandlerContext:
         return HandlerContext(catalog=self.vault.catalog, store=self.vault.store,
                               collector=self.collector, directory=self.directory,
                               event_id=event_id, config=self.config)
 
-    def feed(self, raws: list[bytes]) -> None:
+    def feed(self, raws: list[bytes], batch: int = 1) -> None:
+        """Handle ``raws`` in order, committing every ``batch`` events (the committer batches)."""
+        self.batch = batch
         waiting = [raw for raw, _ in self.postponed] + list(raws)
         self.postponed = []
         for _round in range(2):
             for raw in waiting:
                 self._one(raw)
+            self.vault.commit()
             waiting, self.postponed = [raw for raw, _ in self.postponed], []
             if not waiting:
                 return
@@ -80,7 +84,10 @@ class LiveArchive:
         for spec in specs:
             self.vault.record(spec.kind, item=spec.item, data=spec.data, time=spec.time,
                               actor=spec.actor)
-        self.vault.commit()
+        self._uncommitted += 1
+        if self._uncommitted >= self.batch:
+            self.vault.commit()
+            self._uncommitted = 0
         self.handled.append(event)
 
     def feed_new_hook_events(self) -> list[dict]:
