@@ -190,6 +190,7 @@ class JournaledSpool:
     def _run(self) -> None:
         unsynced: list[str] = []
         mark = None
+        stuck = False
         next_sync = time.monotonic() + self.checkpoint_interval
         while True:
             try:
@@ -202,14 +203,17 @@ class JournaledSpool:
                     stop = True
                 elif isinstance(item, threading.Event):
                     waiters.append(item)
-                elif item != "tick":
-                    names, raws, mark = item
-                    self._materialise(names, raws, unsynced)
+                elif item != "tick" and not stuck:
+                    names, raws, item_mark = item
+                    if self._materialise(names, raws, unsynced):
+                        mark = item_mark
+                    else:  # keep the checkpoint before them: the next start recovers them
+                        stuck = True
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-            if unsynced and (waiters or stop or time.monotonic() >= next_sync):
+            if unsynced and mark is not None and (waiters or stop or time.monotonic() >= next_sync):
                 try:
                     self.spool.sync(unsynced)
                     self.journal.checkpoint(*mark)
@@ -223,14 +227,15 @@ class JournaledSpool:
             if stop:
                 return
 
-    def _materialise(self, names: list[str], raws: list[bytes], unsynced: list[str]) -> None:
+    def _materialise(self, names: list[str], raws: list[bytes], unsynced: list[str]) -> bool:
         try:
             written = self.spool.write_many(raws, durable=False, names=names)
         except SpoolError as e:  # still safe in the journal; recovered at the next start
-            log.error("%s", e)
-            return
+            log.error("%s; the journal keeps these events until the dealer restarts", e)
+            return False
         unsynced.extend(written)
         self._written(written)
+        return True
 
     def _written(self, names: list[str]) -> None:
         _notify(self.on_written, names)

@@ -1,0 +1,265 @@
+"""Live ingest: what attaching vault costs Cyrus's mail delivery, per dealer mode, and the lag.
+
+Delivery rate (the protocol of /work/shared/cyrus/notifier-rates.txt): a fresh Cyrus per run,
+ONE LMTP connection, ``--warmup`` transactions then ``--messages`` timed ones. Modes:
+
+    none           no events at all (the baseline)
+    external       notifyd + the fork-free /bin/sh hook (``vaultctl dealer install-hook``)
+    external-nosync  the same hook without fsync
+    external-cat   reference, no vault: notifyd + the harness's hook appending to one file
+                   (like notifier-rates.txt's ext_sh)
+    <mode>-noship  external, socket or stream with the dealer spooling but not shipping: the
+                   listener's share of the cost, without the shipper and the broker on this host
+    socket         our daemon on notifysocket (datagrams), no notifyd
+    stream         our daemon on ``notifysocket: dlist:`` (acked after fsync), no notifyd
+
+Every mode but ``none`` runs the whole dealer daemon (``vaultctl dealer serve``: listener,
+spool, shipper) shipping to a broker. Rounds run the modes in rotating order and ratios are
+paired within a round (the machine is noisy); we print median msg/s, the range, the median
+paired ratio to ``none``, the end-to-end rate (until the last MessageNew reached the broker)
+and how many MessageNew events arrived.
+
+Lag: deliveries paced at ``--lag-rate``/s for ``--lag-seconds`` per mode; for each MessageNew,
+the time from Cyrus's event timestamp to its arrival at the broker (p50/p95).
+
+    python bench/ingest_bench.py [--rounds 5] [--messages 500] [--modes none,external,socket,stream]
+
+Targets (issue 3, item 8): rate with vault / without >= 0.9 in socket mode, >= 0.85 in stream
+mode; event-to-archived lag p95 <= 1 s at 100 deliveries/s. See ARCHIVE PIPELINE HOOK below:
+until the broker and workers exist, the broker is a stand-in router that acks on receipt, so
+the lag printed is event-to-broker, and archived events/s is not measured.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import smtplib
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from vault.testing.broker_standin import StandInBroker  # noqa: E402
+from vault.testing.cyrus_server import CyrusServer, new_base_dir  # noqa: E402
+
+MODES = ("none", "external", "external-nosync", "external-cat", "socket", "stream",
+         "external-noship", "socket-noship", "stream-noship")
+CYRUS_MODE = {mode: mode.split("-")[0] for mode in MODES}
+NO_DEALER = ("none", "external-cat")
+NO_EVENTS_COUNTED = NO_DEALER + ("external-noship", "socket-noship", "stream-noship")
+
+
+# ---------------------------------------------------------------------------- ARCHIVE PIPELINE HOOK
+# For the broker/worker engineer: make attach_archive_pipeline() start the real broker (dealer
+# router at the returned address), workers and committer against a fresh vault, and return an
+# object with
+#     .address                      the broker's dealer-router address the dealer ships to
+#     .archived_times() -> {event_id: unix time the committer recorded it}   (all so far)
+#     .close()
+# The benchmark then reports events archived per second and event-to-archived lag p50/p95 in
+# place of the event-to-broker numbers. Returning None keeps the stand-in router.
+def attach_archive_pipeline(work: Path):
+    return None
+# ---------------------------------------------------------------------------- end of hook
+
+
+def message(msgid: str) -> bytes:
+    return (f"From: Dave <dave@example.org>\r\nTo: alice@vault.test\r\nSubject: bench {msgid}\r\n"
+            f"Message-ID: {msgid}\r\nDate: Sun, 22 Nov 2026 12:00:00 +0000\r\n\r\n"
+            + "A line of body text for the benchmark.\r\n" * 8).encode()
+
+
+class Run:
+    """One fresh Cyrus in ``mode`` with the dealer attached (unless ``none``)."""
+
+    def __init__(self, mode: str, work: Path):
+        self.mode = mode
+        self.base = new_base_dir("bench")
+        self.base.chmod(0o755)
+        self.spool = self.base / "spool"
+        self.broker = None
+        self.pipeline = attach_archive_pipeline(work) if mode not in NO_DEALER else None
+        self.dealer = None
+        target = None
+        if CYRUS_MODE[mode] == "external" and mode != "external-cat":
+            target = self.base / "notify-hook"
+            subprocess.run([sys.executable, str(REPO / "vaultctl.py"), "dealer", "install-hook", "--spool",
+                            str(self.spool), "--output", str(target), "--owner", "cyrus",
+                            "--no-fsync" if mode.endswith("nosync") else "--fsync"],
+                           check=True, capture_output=True, cwd=REPO)
+        self.cyrus = CyrusServer(self.base / "cyrus", mode=CYRUS_MODE[mode], notify_target=target,
+                                 users=("alice",))
+
+    def __enter__(self):
+        self.cyrus.start()
+        if self.mode in NO_DEALER:
+            return self
+        cyrus_mode = CYRUS_MODE[self.mode]
+        args = ["--mode", cyrus_mode, "--spool", str(self.spool), "--socket-owner", "cyrus"]
+        if self.mode.endswith("-noship"):
+            args.append("--no-ship")
+        else:
+            if self.pipeline is None:
+                self.broker = StandInBroker().__enter__()
+            args += ["--broker", self.pipeline.address if self.pipeline else self.broker.address]
+        if cyrus_mode != "external":
+            args += ["--listen", str(self.cyrus.notify_target)]
+        self.dealer = subprocess.Popen([sys.executable, str(REPO / "vaultctl.py"), "dealer", "serve", *args],
+                                       cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.PIPE, text=True)
+        for line in self.dealer.stderr:
+            if "dealer ready" in line:
+                break
+        else:
+            raise RuntimeError(f"dealer did not start in {self.mode} mode")
+        return self
+
+    def __exit__(self, *exc):
+        if self.dealer is not None:
+            self.dealer.terminate()
+            self.dealer.wait(10)
+        if self.broker is not None:
+            self.broker.close()
+        if self.pipeline is not None:
+            self.pipeline.close()
+        self.cyrus.cleanup(remove=True)
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    # ------------------------------------------------------------------ measurements
+    def arrivals(self) -> dict[str, tuple[float, dict]]:
+        """Message-ID -> (time it reached the broker / was archived, MessageNew event)."""
+        out = {}
+        if self.pipeline is not None:
+            times = self.pipeline.archived_times()
+            raise NotImplementedError("wire the pipeline's archived events here", times)
+        for (eid, raw, _), at in zip(list(self.broker.received), list(self.broker.arrived)):
+            event = json.loads(raw)
+            if event.get("event") == "MessageNew":
+                for msgid in event.get("vnd.cmu.midset", []):
+                    out.setdefault(msgid, (at, event))
+        return out
+
+    def deliver(self, msgids: list[str], rate: float | None = None) -> float:
+        """Deliver over one LMTP connection; seconds taken. ``rate``: pace to that many per s."""
+        with smtplib.LMTP("127.0.0.1", self.cyrus.lmtp_port, timeout=120) as lmtp:
+            lmtp.ehlo()
+            start = time.perf_counter()
+            for i, msgid in enumerate(msgids):
+                if rate:
+                    delay = start + i / rate - time.perf_counter()
+                    if delay > 0:
+                        time.sleep(delay)
+                lmtp.mail("sender@example.org")
+                lmtp.rcpt("alice@vault.test")
+                code, reply = lmtp.data(message(msgid))
+                if code != 250:
+                    raise RuntimeError(f"LMTP {code} {reply!r}")
+            return time.perf_counter() - start
+
+    def wait_events(self, msgids: list[str], seconds: float = 60) -> dict:
+        deadline = time.monotonic() + seconds
+        wanted = set(msgids)
+        while True:
+            got = self.arrivals()
+            if wanted <= got.keys() or time.monotonic() > deadline:
+                return {m: got[m] for m in wanted if m in got}
+            time.sleep(0.05)
+
+
+def rate_run(mode: str, work: Path, messages: int, warmup: int) -> dict:
+    tag = uuid.uuid4().hex[:10]
+    with Run(mode, work) as run:
+        run.deliver([f"<w{tag}-{i}@bench>" for i in range(warmup)])
+        timed = [f"<t{tag}-{i}@bench>" for i in range(messages)]
+        started = time.time()
+        seconds = run.deliver(timed)
+        result = {"mode": mode, "rate": messages / seconds}
+        if mode not in NO_EVENTS_COUNTED:
+            got = run.wait_events(timed)
+            result["events"] = len(got)
+            if got:
+                result["e2e_rate"] = messages / (max(at for at, _ in got.values()) - started)
+    return result
+
+
+def _event_time(event: dict) -> float:
+    return datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00")).timestamp()
+
+
+def lag_run(mode: str, work: Path, rate: float, seconds: float) -> dict:
+    tag = uuid.uuid4().hex[:10]
+    with Run(mode, work) as run:
+        msgids = [f"<l{tag}-{i}@bench>" for i in range(int(rate * seconds))]
+        took = run.deliver(msgids, rate=rate)
+        got = run.wait_events(msgids)
+    lags = sorted(at - _event_time(event) for at, event in got.values())
+    q = statistics.quantiles(lags, n=100) if len(lags) > 1 else lags * 99
+    return {"mode": mode, "to": "archived" if run.pipeline else "broker (stand-in, acks on receipt)",
+            "offered": rate, "achieved": len(msgids) / took, "events": len(got),
+            "of": len(msgids), "p50": q[49], "p95": q[94], "max": lags[-1] if lags else None}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--messages", type=int, default=500)
+    ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--modes", default="none,external,external-nosync,socket,stream")
+    ap.add_argument("--lag-rate", type=float, default=100.0)
+    ap.add_argument("--lag-seconds", type=float, default=10.0)
+    ap.add_argument("--lag-modes", default="external,socket,stream", help="'' skips the lag part")
+    ap.add_argument("--json", type=Path, help="also write the raw results here")
+    args = ap.parse_args(argv)
+    modes = [m for m in args.modes.split(",") if m]
+    unknown = set(modes) - set(MODES)
+    if unknown:
+        ap.error(f"unknown modes {sorted(unknown)}; known: {', '.join(MODES)}")
+    work = Path(new_base_dir("bench-work"))
+    results, lags = [], []
+    try:
+        for r in range(args.rounds):
+            order = modes[r % len(modes):] + modes[:r % len(modes)]
+            for mode in order:
+                res = rate_run(mode, work, args.messages, args.warmup)
+                res["round"] = r
+                results.append(res)
+                print(f"round {r} {mode:16} {res['rate']:7.1f} msg/s"
+                      + (f"  events {res['events']}/{args.messages}" if "events" in res else ""), flush=True)
+        for mode in [m for m in args.lag_modes.split(",") if m]:
+            lags.append(lag_run(mode, work, args.lag_rate, args.lag_seconds))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    print(f"\nONE LMTP connection, {args.messages} transactions after {args.warmup} warm-up, fresh Cyrus per run, "
+          f"{args.rounds} paired rounds")
+    print(f"{'mode':16} {'median msg/s':>12} {'range':>13} {'ratio(paired)':>14} {'e2e msg/s':>10}  MessageNew")
+    base = {res["round"]: res["rate"] for res in results if res["mode"] == "none"}
+    for mode in modes:
+        rows = [res for res in results if res["mode"] == mode]
+        rates = [res["rate"] for res in rows]
+        ratios = [res["rate"] / base[res["round"]] for res in rows if res["round"] in base]
+        e2e = [res["e2e_rate"] for res in rows if "e2e_rate" in res]
+        events = [res["events"] for res in rows if "events" in res]
+        print(f"{mode:16} {statistics.median(rates):12.1f} {min(rates):6.0f}-{max(rates):<6.0f}"
+              f" {statistics.median(ratios) if ratios else float('nan'):14.2f}"
+              f" {statistics.median(e2e) if e2e else float('nan'):10.1f}  {events or '-'}")
+    if lags:
+        print(f"\nLag from Cyrus's event timestamp to {lags[0]['to']}, deliveries paced at {args.lag_rate:.0f}/s for {args.lag_seconds:.0f} s")
+        print(f"{'mode':16} {'achieved/s':>10} {'events':>11} {'p50 s':>7} {'p95 s':>7} {'max s':>7}")
+        for lag in lags:
+            print(f"{lag['mode']:16} {lag['achieved']:10.1f} {lag['events']:>5}/{lag['of']:<5} {lag['p50']:7.3f}"
+                  f" {lag['p95']:7.3f} {lag['max']:7.3f}")
+    if args.json:
+        args.json.write_text(json.dumps({"rates": results, "lags": lags}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
