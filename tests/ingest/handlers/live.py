@@ -4,6 +4,7 @@ and collector (talking to a real Cyrus), its entries recorded and committed; an 
 id the catalog knows is skipped; postponed events are retried after the others."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import subprocess
@@ -107,14 +108,20 @@ class LiveArchive:
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
 
-    def vaultctl(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-        """Run a vaultctl command on this vault, our writer lock released meanwhile."""
+    @contextlib.contextmanager
+    def released(self):
+        """Our writer lock released meanwhile (for vaultctl commands that write)."""
         self.vault.close()
         try:
-            return subprocess.run([sys.executable, str(REPO / "vaultctl.py"), "--home", str(self.home),
-                                   *args], capture_output=True, text=True, timeout=timeout)
+            yield
         finally:
             self.vault = Vault.open(self.config, writer=True)
+
+    def vaultctl(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        """Run a vaultctl command on this vault, our writer lock released meanwhile."""
+        with self.released():
+            return subprocess.run([sys.executable, str(REPO / "vaultctl.py"), "--home", str(self.home),
+                                   *args], capture_output=True, text=True, timeout=timeout)
 
     def close(self) -> None:
         self.collector.close()
