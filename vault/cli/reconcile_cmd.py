@@ -9,20 +9,32 @@ from vault.cli.common import load_config, open_vault, print_json, progress
 @click.option("--mailbox", "-m", "mailboxes", multiple=True,
               help="Folder name or mailboxID (repeatable); default: every live folder.")
 @click.option("--collector", "address", help="Collector endpoint (default: [collector] address).")
+@click.option("--via-broker", is_flag=True,
+              help="Queue the work with the broker ([dealer] broker) for its workers; done "
+                   "anyway when the broker's committer holds the vault.")
 @click.option("--actor", default="vault-reconcile", show_default=True, help="Recorded as the actor.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def command(ctx, mailboxes, address, actor, as_json):
+def command(ctx, mailboxes, address, via_broker, actor, as_json):
     """Ask the collector what each mailbox holds and record every difference with the archive
     as a ledger entry: messages the archive never saw are fetched and archived, messages gone
     from the server are expunged, flags, names and ACLs are brought in line."""
+    from vault.archive import Vault, VaultBusy
     from vault.ingest.collector import CollectorClient, CollectorError, CollectorRefused
     from vault.ingest.reconcile import live_folders, reconcile
 
     config = load_config(ctx)
+    if not via_broker:
+        try:
+            vault = Vault.open(config, writer=True)
+        except VaultBusy:
+            via_broker = True
+    if via_broker:
+        _queue(ctx, config, mailboxes, actor, as_json)
+        return
     client = CollectorClient(address or config["collector"]["address"],
                              timeout=config["collector"]["timeout_seconds"])
-    with client, open_vault(ctx, writer=True) as vault:
+    with client, vault:
         targets = list(mailboxes) or live_folders(vault.catalog)
         try:
             with progress("reconciling", len(targets), enabled=not as_json) as advance:
@@ -39,3 +51,25 @@ def command(ctx, mailboxes, address, actor, as_json):
         click.echo(f"{r.mailbox}: {what if r.differences else 'in step'}")
         for p in r.problems:
             click.echo(f"  problem: {p}", err=True)
+
+
+def _queue(ctx, config, mailboxes, actor, as_json):
+    from vault.ingest.reconcile import BrokerUnavailable, queue_with_broker, reconcile_event
+
+    with open_vault(ctx) as reader:
+        catalog = reader.catalog
+        if mailboxes:
+            targets = [(m, m if catalog.folder(m) else catalog.folder_id(m)) for m in mailboxes]
+        else:
+            targets = [(f["name"] or f["mailbox_id"], f["mailbox_id"])
+                       for f in catalog.folders(include_deleted=False)
+                       if catalog.has_events_for(f["mailbox_id"])]
+    events = [reconcile_event(name, mailbox_id, actor) for name, mailbox_id in targets]
+    try:
+        queued = queue_with_broker(config["dealer"]["broker"], events)
+    except BrokerUnavailable as e:
+        raise click.ClickException(str(e)) from None
+    if as_json:
+        print_json([{"mailbox": name, "queued": eid} for (name, _), eid in zip(targets, queued)])
+        return
+    click.echo(f"queued {len(queued)} reconciliation(s) with the broker {config['dealer']['broker']}")

@@ -20,10 +20,15 @@ knows are reconciled by default: an imported folder has nothing on the server to
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import socket
 import uuid
 from dataclasses import dataclass, field
+from urllib.parse import quote
+
+import zmq
 
 from vault.ingest.collector import CollectorClient, MailboxUnknown, SpoolFileGone
 from vault.ingest.context import EntrySpec
@@ -33,6 +38,9 @@ from vault.model import ItemId, Kind, format_time, normalise_flags, now
 log = logging.getLogger(__name__)
 
 ACTOR = "vault-reconcile"
+# A reconciliation queued with the broker travels as an event of its own, so it is ordered
+# with the mailbox's other events and recorded exactly once by the committer.
+RECONCILE_EVENT = "vnd.vault.Reconcile"
 
 
 @dataclass
@@ -239,8 +247,70 @@ def reconcile(vault, collector, mailboxes: list[str] | None = None, *, actor: st
 
 
 def reconcile_all(config) -> list[dict]:
-    """The scheduled job: every live folder, through the collector in [collector] address."""
-    from vault.archive import Vault
+    """The scheduled job: every live folder, through the collector in [collector] address;
+    queued with the broker (``[dealer] broker``) when the broker's committer holds the vault."""
+    from vault.archive import Vault, VaultBusy
 
-    with CollectorClient.from_config(config) as collector, Vault.open(config, writer=True) as vault:
+    try:
+        vault = Vault.open(config, writer=True)
+    except VaultBusy:
+        with Vault.open(config) as reader:
+            events = [reconcile_event(f["name"] or f["mailbox_id"], f["mailbox_id"])
+                      for f in reader.catalog.folders(include_deleted=False)
+                      if reader.catalog.has_events_for(f["mailbox_id"])]
+        queued = queue_with_broker(config["dealer"]["broker"], events)
+        return [{"queued": eid} for eid in queued]
+    with CollectorClient.from_config(config) as collector, vault:
         return [r.to_json() for r in reconcile(vault, collector)]
+
+
+# ================================================================ through the broker
+
+def reconcile_event(target: str, mailbox_id: str | None = None, actor: str = ACTOR) -> bytes:
+    """The raw event that asks a worker to reconcile ``target`` (name or mailboxID); unique
+    per call, so each request is a job of its own."""
+    fields = {"event": RECONCILE_EVENT, "target": target, "actor": actor,
+              "timestamp": format_time(now()), "nonce": uuid.uuid4().hex}
+    if mailbox_id:
+        fields["mailboxID"] = mailbox_id  # the broker's per-mailbox ordering key
+    if "/" in target:
+        fields["uri"] = f"imap://vault/{quote(target, safe='/')}"
+    return json.dumps(fields, sort_keys=True).encode()
+
+
+def handle_reconcile(ev, ctx) -> list[EntrySpec]:
+    """The worker's side: plan the mailbox's reconciliation; the committer records it."""
+    target = ev.text("target")
+    entries, report = plan_mailbox(ctx, target, run_id=ctx.event_id, time=format_time(now()),
+                                   actor=ev.text("actor", required=False) or ACTOR)
+    if report.problems:
+        log.warning("reconcile %s: %s", target, "; ".join(report.problems))
+    return entries
+
+
+class BrokerUnavailable(Exception):
+    pass
+
+
+def queue_with_broker(address: str, events: list[bytes], timeout: float = 10.0,
+                      origin: str | None = None) -> list[str]:
+    """Send events to the broker's dealer router (the dealer's wire) and wait for every ACK;
+    returns their ids. Raises BrokerUnavailable naming what was not acknowledged."""
+    pending = {hashlib.sha256(raw).hexdigest(): raw for raw in events}
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(address)
+    try:
+        for eid, raw in pending.items():
+            sock.send_multipart([b"EVENT", eid.encode(), raw, (origin or socket.gethostname()).encode()])
+        waiting = set(pending)
+        while waiting and sock.poll(int(timeout * 1000)):
+            frames = sock.recv_multipart()
+            if len(frames) == 2 and frames[0] == b"ACK":
+                waiting.discard(frames[1].decode(errors="replace"))
+        if waiting:
+            raise BrokerUnavailable(f"broker {address}: {len(waiting)} of {len(pending)} "
+                                    f"reconciliation requests not acknowledged within {timeout:g} s")
+    finally:
+        sock.close(0)
+    return list(pending)

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import imaplib
 import json
+import subprocess
+import sys
 import time
 import uuid
 
 import pytest
 
 from tests.ingest.collector.test_collector_cyrus import imap_view, uniqueid
-from tests.ingest.handlers.live import LiveArchive, quiet, wait_for_event
+from tests.ingest.handlers.live import REPO, LiveArchive, quiet, wait_for_event
 from tests.ingest.handlers.test_handlers_cyrus import mail
 
 pytestmark = pytest.mark.cyrus
@@ -165,3 +167,39 @@ def test_imported_folders_are_left_alone(archive, tmp_path):
     reports = reconcile(archive)
     assert jane not in {r["mailbox_id"] for r in reports}
     assert len(archive.vault.catalog.live_items(jane)) == 1
+
+
+def test_while_the_broker_holds_the_vault_reconcile_is_queued_as_a_job(archive):
+    from vault.config import DEFAULTS
+    from vault.testing.broker_standin import StandInBroker
+
+    server = archive.cyrus
+    archive.feed_new_hook_events()
+    alice = server.imap("alice")
+    alice.append("INBOX", r"(\Seen)", None, mail("missed"))
+    alice.logout()
+    settle(archive)
+    archive.skip_hook_events()
+    inbox = uniqueid(server, "user/alice")
+    with StandInBroker() as broker:
+        config = archive.home / "config.toml"
+        default = f'broker = "{DEFAULTS["dealer"]["broker"]}"'
+        config.write_text(config.read_text().replace(default, f'broker = "{broker.address}"'))
+        # our writer plays the committer: the command cannot open the vault, so it queues
+        done = subprocess.run([sys.executable, str(REPO / "vaultctl.py"), "--home", str(archive.home),
+                               "reconcile", "--mailbox", "user/alice", "--json"],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        [queued] = json.loads(done.stdout)
+        [(eid, raw, origin)] = broker.received
+    assert queued == {"mailbox": "user/alice", "queued": eid}
+    event = json.loads(raw)
+    assert event["event"] == "vnd.vault.Reconcile" and event["mailboxID"] == inbox
+    archive.feed([raw])  # what a worker and the committer do with the job
+    assert archive.quarantined == []
+    appended = [e for e in archive.vault.ledger.entries() if e.kind == "message.appended"
+                and e.data.get("reconciled")]
+    assert len(appended) == 1 and appended[0].data["event"] == eid
+    assert appended[0].data["flags"] == ["\\Seen"]
+    archive.feed([raw])  # the same job again: recorded once
+    assert len([e for e in archive.vault.ledger.entries() if e.data.get("event") == eid]) == 2

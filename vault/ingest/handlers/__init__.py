@@ -15,6 +15,7 @@ from vault.ingest.collector import CollectorError, CollectorRefused
 from vault.ingest.context import Postpone, Quarantine
 from vault.ingest.handlers import flags, mailboxes, messages, sessions
 from vault.ingest.handlers.event import Event, EventError
+from vault.ingest.reconcile import RECONCILE_EVENT, handle_reconcile
 
 
 def _guarded(handler: Callable) -> Callable:
@@ -57,6 +58,7 @@ HANDLERS: dict[str, Callable] = {name: _guarded(fn) for name, fn in {
     "QuotaWithin": mailboxes.quota_within,
     "Login": sessions.login,
     "Logout": sessions.logout,
+    RECONCILE_EVENT: handle_reconcile,  # ours: vaultctl reconcile while the broker holds the vault
 }.items()}
 
 ALIASES: dict[str, str] = {
