@@ -196,7 +196,12 @@ class CollectorServer:
                 except ValueError:
                     continue  # not a REQ envelope: nothing we can answer
                 envelope, request = frames[:split + 1], frames[split + 1:]
-                sock.send_multipart(envelope + self.collector.handle(request), copy=False)
+                try:
+                    reply = self.collector.handle(request)
+                except Exception as e:  # a bug must cost one answer, not the collector
+                    log.exception("collector request %r failed", request[:1])
+                    reply = [b"ERR", f"{FAIL}: {type(e).__name__}: {e}".encode()]
+                sock.send_multipart(envelope + reply, copy=False)
         finally:
             sock.close(0)
 
