@@ -9,6 +9,8 @@ Up to ``window`` events are in flight; one not acked within ``ack_timeout`` is s
 broker may have restarted and lost what was on the wire). A dead or absent broker only means the
 spool grows: nothing here ever waits on the broker while holding anything a listener needs, and
 the shipper runs on its own thread. After a restart everything still in new/ is sent again.
+Each scan also turns the external hook's log into spool files (hook_log.py) and settles files
+a dead writer left in tmp/.
 """
 from __future__ import annotations
 

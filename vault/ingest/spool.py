@@ -5,11 +5,13 @@ Layout (see notes/ingest-spec.md)::
     SPOOL/tmp/   files being written
     SPOOL/new/   complete, durable events: <time_ns>.<pid>.<counter>, sorting by arrival
     SPOOL/bad/   things that are not even events, each with <name>.reason beside it
+    SPOOL/journal, SPOOL/hook.log, SPOOL/hook-*.log, SPOOL/shipper.lock: see journal.py,
+                 hook_log.py and shipper.py
 
 A file holds the notification's JSON exactly as Cyrus sent it, without the trailing NUL or
 newline. Writers write tmp/<name>, fsync, rename to new/<name> and fsync new/ (or, with
-``durable=False``, leave the fsyncs to a later :meth:`Spool.sync` when the event is safe
-elsewhere meanwhile: the listeners' journal, the hook's log).
+``durable=False``, leave the fsyncs to a later :meth:`Spool.sync` because the event is safe
+elsewhere meanwhile: the listeners' write-ahead journal).
 """
 from __future__ import annotations
 
