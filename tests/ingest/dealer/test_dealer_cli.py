@@ -94,3 +94,16 @@ def test_serve_refuses_a_second_shipper_on_the_same_spool(tmp_path):
         second = DealerProcess("--mode", "external", "--spool", str(tmp_path), "--broker", "tcp://127.0.0.1:9")
         with pytest.raises(AssertionError, match="another shipper"):
             second.start()
+
+
+def test_vaultctl_status_shows_the_dealer_quarantine(tmp_path):
+    home = tmp_path / "vault"
+    assert vaultctl("init", home=home).returncode == 0
+    spool = Spool(home / "dealer-spool")  # the [dealer] spool_path default
+    spool.write(EVENTS[0])
+    spool.quarantine(b"\xff", "datagram on /run/n.sock: truncated datagram: 1 bytes without the terminating NUL")
+    done = vaultctl("status", home=home)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.decode()
+    assert "dealer_spool_pending: 1" in out and "dealer_spool_quarantined: 1" in out
+    assert "truncated datagram" in out
