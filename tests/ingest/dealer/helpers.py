@@ -86,6 +86,7 @@ class DealerProcess:
         wait_for(lambda: "dealer ready" in self.output() or self.proc.poll() is not None, ready_within,
                  what="the dealer to start")
         if self.proc.poll() is not None:
+            self.stop()
             raise AssertionError(f"dealer exited {self.proc.returncode}:\n{self.output()}")
         return self
 
