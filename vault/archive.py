@@ -99,10 +99,14 @@ class Vault:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
-            # uncommitted work is redone by the next run; nothing half-done is written now
-            self._pending.clear()
-            self.store.discard()
+            self.abandon()
         self.close()
+
+    def abandon(self) -> None:
+        """Forget what was recorded since the last commit (the next run redoes it); the
+        ledger's unsigned tail is cut when the vault is next opened."""
+        self._pending.clear()
+        self.store.discard()
 
     # ------------------------------------------------------------ writing
 

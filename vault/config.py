@@ -78,6 +78,28 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "socket_owner": "cyrus",  # the user Cyrus runs as: owns the socket and the hook's spool
         "hook_fsync": True,  # the external hook fsyncs each event (dd conv=fsync)
     },
+    # vault/ingest/broker.py (+ jobs, committer): the one process that writes the vault live
+    "broker": {
+        "dealer_bind": "tcp://127.0.0.1:5570",  # dealers' events in ([dealer] broker points here)
+        "worker_bind": "tcp://127.0.0.1:5571",  # job payloads out
+        "control_bind": "tcp://127.0.0.1:5572",  # READY / heartbeats / outcomes
+        "worker_address": "tcp://127.0.0.1:5571",  # where workers reach worker_bind
+        "control_address": "tcp://127.0.0.1:5572",  # where workers reach control_bind
+        "jobs_path": "broker-jobs.sqlite",  # the durable job queue
+        "worker_timeout_seconds": 10.0,  # a worker silent this long is dropped, its jobs requeued
+        "postpone_seconds": 5.0,  # a postponed job is due again after this
+        "max_postpones": 100,  # then it goes to the dead-letter list (FAILED)
+        "commit_batch": 500,  # jobs per ledger commit at most
+        "commit_delay_ms": 5.0,  # gather results this long before committing
+        "keep_done_hours": 24.0,  # DONE jobs are forgotten after this (the ledger keeps them)
+    },
+    # vault/ingest/worker.py
+    "worker": {
+        "heartbeat_interval_seconds": 1.0,
+        "flush_delay_ms": 5.0,  # wait this long for more jobs before flushing blobs and reporting
+        "flush_max_jobs": 200,  # flush at least every this many jobs
+        "job_wait_seconds": 10.0,  # a payload not received within this: ask for another job
+    },
     # vault/ingest/collector.py: the server runs on the Cyrus host; workers and reconcile
     # connect to "address"
     "collector": {

@@ -1,0 +1,40 @@
+"""vaultctl worker: run event handlers for the broker (start as many as you like)."""
+import click
+
+from vault.cli.common import load_config
+
+
+@click.command("worker")
+@click.option("--processes", "-n", default=1, show_default=True,
+              help="Worker processes to run from this command.")
+@click.pass_context
+def command(ctx, processes):
+    """Take jobs from the broker ([broker] control_address / worker_address), fetch what
+    events lack from the collector, store blobs, and hand the ledger entries back."""
+    import logging
+    import multiprocessing
+    import signal
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    config = load_config(ctx)
+    if processes <= 1:
+        _run(config)
+        return
+    children = [multiprocessing.get_context("spawn").Process(target=_run, args=(config,), daemon=False)
+                for _ in range(processes)]
+    for child in children:
+        child.start()
+    signal.signal(signal.SIGTERM, lambda *a: [c.terminate() for c in children])
+    for child in children:
+        child.join()
+
+
+def _run(config) -> None:
+    import signal
+
+    from vault.ingest.worker import Worker
+
+    worker = Worker(config)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *a: worker.stop())
+    worker.run()

@@ -1,0 +1,299 @@
+"""The broker: events in from dealers, jobs out to workers, results into the committer.
+
+Three ZeroMQ ROUTER sockets (frames in vault/ingest/protocol.py): the dealer router persists
+each event as a job before it acks (a SIGKILLed broker loses nothing the dealer let go of);
+the control router hears workers' READY, heartbeats and job outcomes and sends TAKE; the
+worker router hands out job payloads. Jobs of one mailbox go out one at a time, in arrival
+order (JobStore.dispatchable). A worker silent for ``worker_timeout`` is dropped and its
+jobs go back to PENDING. Results go to the committer thread; jobs become DONE only once
+their entries are committed.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import zmq
+
+from vault.ingest import protocol as p
+from vault.ingest.committer import COMMITTED, UNCOMMITTED, Committer
+from vault.ingest.jobs import BUSY, JobStore
+
+log = logging.getLogger(__name__)
+
+DRAIN = 1000  # messages read from one socket before the others get a turn
+
+
+@dataclass
+class WorkerState:
+    name: bytes
+    last_seen: float
+    credits: int = 0
+    taken: set[str] = field(default_factory=set)
+
+
+@dataclass
+class BrokerStats:
+    events: int = 0
+    duplicates: int = 0
+    dispatched: int = 0
+    done: int = 0
+    failed: int = 0
+    postponed: int = 0
+    released: int = 0
+    workers_lost: int = 0
+    commit_failures: int = 0
+
+
+class Broker:
+    def __init__(self, config, *, context: zmq.Context | None = None):
+        section = config["broker"]
+        self.config = config
+        self.dealer_bind = section["dealer_bind"]
+        self.worker_bind = section["worker_bind"]
+        self.control_bind = section["control_bind"]
+        self.worker_timeout = float(section["worker_timeout_seconds"])
+        self.postpone_delay = float(section["postpone_seconds"])
+        self.max_postpones = int(section["max_postpones"])
+        self.keep_done = float(section["keep_done_hours"]) * 3600
+        self.context = context or zmq.Context.instance()
+        self.jobs = JobStore.from_config(config)
+        self.committer = Committer(config, f"inproc://committer-{uuid.uuid4().hex}",
+                                   batch_max=int(section["commit_batch"]),
+                                   batch_delay=float(section["commit_delay_ms"]) / 1000,
+                                   context=self.context)
+        self.workers: dict[bytes, WorkerState] = {}
+        self.stats = BrokerStats()
+        self._stop = threading.Event()
+        self._sockets: list[zmq.Socket] = []
+        self._dispatch_due = True
+        self._next_housekeeping = 0.0
+        self._next_forget = 0.0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # ------------------------------------------------------------ lifecycle
+
+    def _socket(self, kind: int, bind: str) -> zmq.Socket:
+        sock = self.context.socket(kind)
+        sock.setsockopt(zmq.LINGER, 0)
+        if kind == zmq.ROUTER:
+            sock.setsockopt(zmq.ROUTER_MANDATORY, 0)  # a vanished peer's replies are dropped
+        sock.bind(bind)
+        self._sockets.append(sock)
+        return sock
+
+    def run(self, ready: threading.Event | None = None) -> None:
+        """Serve until :meth:`stop`. Raises VaultBusy when another process writes the vault."""
+        recovered = self.jobs.recover()
+        if recovered:
+            log.info("%d job(s) were BUSY when the broker stopped: back to PENDING", recovered)
+        report = self.context.socket(zmq.PAIR)
+        report.bind(self.committer.report_address)
+        self._sockets.append(report)
+        self.committer.start()
+        try:
+            self.dealers = self._socket(zmq.ROUTER, self.dealer_bind)
+            self.control = self._socket(zmq.ROUTER, self.control_bind)
+            self.work = self._socket(zmq.ROUTER, self.worker_bind)
+            self.report = report
+            poller = zmq.Poller()
+            for sock in (self.dealers, self.control, self.work, self.report):
+                poller.register(sock, zmq.POLLIN)
+            if ready is not None:
+                ready.set()
+            log.info("broker: dealers %s, workers %s, control %s", self.dealer_bind,
+                     self.worker_bind, self.control_bind)
+            while not self._stop.is_set():
+                events = dict(poller.poll(100))
+                if self.report in events:
+                    self._on_reports()
+                if self.dealers in events:
+                    self._on_dealers()
+                if self.control in events:
+                    self._on_control()
+                if self.work in events:
+                    self._on_work()
+                self._housekeeping()
+                self._dispatch()
+        finally:
+            self.committer.stop()
+            # what the committer finished while stopping
+            while self.report.poll(0):
+                self._on_reports()
+            for sock in self._sockets:
+                sock.close(0)
+            self.jobs.close()
+
+    # ------------------------------------------------------------ dealers
+
+    def _on_dealers(self) -> None:
+        batch, peers = [], []
+        while len(batch) < DRAIN and self.dealers.poll(0):
+            frames = self.dealers.recv_multipart()
+            peer, body = frames[0], frames[1:]
+            if len(body) != 4 or body[0] != p.EVENT:
+                log.warning("dealer %r sent a malformed message (%d frames): ignored", peer, len(body))
+                continue
+            try:
+                eid, origin = body[1].decode("ascii"), body[3].decode("utf-8", "replace")
+            except UnicodeDecodeError:
+                log.warning("dealer %r sent a non-ASCII event id: ignored", peer)
+                continue
+            batch.append((eid, body[2], origin))
+            peers.append(peer)
+        if not batch:
+            return
+        new = self.jobs.add_many(batch)  # durable before any ack leaves
+        for peer, (eid, _, _), fresh in zip(peers, batch, new):
+            self.dealers.send_multipart([peer, p.ACK, eid.encode()])
+            if fresh:
+                self.stats.events += 1
+            else:
+                self.stats.duplicates += 1
+        self._dispatch_due = True
+
+    # ------------------------------------------------------------ workers
+
+    def _worker(self, identity: bytes) -> WorkerState:
+        name = p.worker_name(identity)
+        state = self.workers.get(name)
+        if state is None:
+            state = self.workers[name] = WorkerState(name, time.monotonic())
+            log.info("worker %s joined", name.decode(errors="replace"))
+        state.last_seen = time.monotonic()
+        return state
+
+    def _on_control(self) -> None:
+        for _ in range(DRAIN):
+            if not self.control.poll(0):
+                return
+            frames = self.control.recv_multipart()
+            identity, body = frames[0], frames[1:]
+            if not body:
+                continue
+            known = p.worker_name(identity) in self.workers
+            worker = self._worker(identity)
+            verb = body[0]
+            if verb == p.READY:
+                worker.credits += 1
+                self._dispatch_due = True
+            elif verb == p.HEARTBEAT:
+                if not known and len(body) > 1 and body[1] == b"1":
+                    worker.credits = max(worker.credits, 1)  # we restarted while it waited
+                    self._dispatch_due = True
+            elif verb in (p.DONE, p.FAILED, p.POSTPONE) and len(body) >= 3:
+                self._on_outcome(worker, verb, body[1].decode("ascii", "replace"), body[2])
+            else:
+                log.warning("worker %r sent %r: ignored", identity, verb[:20])
+
+    def _owned(self, worker: WorkerState, job_id: str) -> bool:
+        """Whether this worker still holds the job (not timed out and given to another)."""
+        job = self.jobs.get(job_id)
+        return job is not None and job.state == BUSY and job.worker == worker.name.decode()
+
+    def _on_outcome(self, worker: WorkerState, verb: bytes, job_id: str, payload: bytes) -> None:
+        worker.taken.discard(job_id)
+        if not self._owned(worker, job_id):
+            log.info("late %s for job %s from %s: ignored", verb.decode(), job_id[:12], worker.name)
+            return
+        if verb == p.DONE:
+            try:
+                entries = p.decode_result(payload)
+            except p.ProtocolError as e:
+                self.jobs.fail(job_id, str(e))
+                self.stats.failed += 1
+                return
+            self.jobs.handed_to_committer(job_id)
+            self.committer.submit(job_id, entries)
+        elif verb == p.FAILED:
+            reason = payload.decode("utf-8", "replace")
+            log.warning("job %s failed: %s", job_id[:12], reason)
+            self.jobs.fail(job_id, reason)
+            self.stats.failed += 1
+            self._dispatch_due = True
+        else:
+            reason = payload.decode("utf-8", "replace")
+            self.jobs.postpone(job_id, reason, self.postpone_delay, self.max_postpones)
+            self.stats.postponed += 1
+            self._dispatch_due = True
+
+    def _on_work(self) -> None:
+        for _ in range(DRAIN):
+            if not self.work.poll(0):
+                return
+            frames = self.work.recv_multipart()
+            identity, body = frames[0], frames[1:]
+            if len(body) != 2 or body[0] != p.GET:
+                continue
+            worker = self._worker(identity)
+            job_id = body[1].decode("ascii", "replace")
+            job = self.jobs.get(job_id)
+            if job is not None and job.state == BUSY and job.worker == worker.name.decode():
+                self.work.send_multipart([identity, p.JOB, body[1], job.raw])
+            else:
+                worker.taken.discard(job_id)
+                self.work.send_multipart([identity, p.GONE, body[1]])
+
+    def _dispatch(self) -> None:
+        if not self._dispatch_due:
+            return
+        ready = [w for w in self.workers.values() if w.credits > 0]
+        if not ready:
+            return
+        self._dispatch_due = False
+        jobs = self.jobs.dispatchable(sum(w.credits for w in ready))
+        turn = 0
+        for job in jobs:
+            while ready and ready[turn % len(ready)].credits <= 0:
+                ready.pop(turn % len(ready))
+            if not ready:
+                break
+            worker = ready[turn % len(ready)]
+            turn += 1
+            if not self.jobs.take(job.id, worker.name.decode()):
+                continue
+            worker.credits -= 1
+            worker.taken.add(job.id)
+            self.control.send_multipart([worker.name, p.TAKE, job.id.encode()])
+            self.stats.dispatched += 1
+
+    # ------------------------------------------------------------ committer
+
+    def _on_reports(self) -> None:
+        while self.report.poll(0):
+            frames = self.report.recv_multipart()
+            ids = json.loads(frames[1])
+            if frames[0] == COMMITTED:
+                self.jobs.done(ids)
+                self.stats.done += len(ids)
+            elif frames[0] == UNCOMMITTED:
+                reason = frames[2].decode("utf-8", "replace")
+                self.jobs.release(ids, reason)
+                self.stats.commit_failures += 1
+            self._dispatch_due = True
+
+    # ------------------------------------------------------------ timers
+
+    def _housekeeping(self) -> None:
+        now = time.monotonic()
+        if now < self._next_housekeeping:
+            return
+        self._next_housekeeping = now + min(1.0, self.worker_timeout / 4)
+        self._dispatch_due = True  # postponed jobs come due with time
+        for name, worker in list(self.workers.items()):
+            if now - worker.last_seen > self.worker_timeout:
+                released = self.jobs.release_worker(name.decode(), f"worker {name.decode()} went silent")
+                log.warning("worker %s silent for %.0f s: dropped, %d job(s) back to PENDING",
+                            name.decode(errors="replace"), now - worker.last_seen, len(released))
+                del self.workers[name]
+                self.stats.workers_lost += 1
+                self.stats.released += len(released)
+        if now >= self._next_forget:
+            self._next_forget = now + 3600
+            self.jobs.forget_done(time.time() - self.keep_done)

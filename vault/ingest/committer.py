@@ -1,0 +1,148 @@
+"""The broker's committer: the one writer of the vault during live ingest.
+
+Workers do the parallel work (fetch, parse, hash, compress, upload blobs) and hand back
+ledger entry specs; the committer appends them, commits (ledger checkpoint, then catalog)
+in batches, and only then reports the jobs done. Exactly once: every entry of a job carries
+``"event": <job id>``, and a job whose id the catalog already knows (committed before a
+crash lost the DONE mark) is skipped. A commit that fails (disk full, S3 down) leaves the
+ledger as it was: the vault is reopened (recovery cuts the unsigned tail) and the batch's jobs
+go back to the queue.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+
+import zmq
+
+from vault.archive import Vault
+from vault.ingest.context import EntrySpec
+
+log = logging.getLogger(__name__)
+
+COMMITTED, UNCOMMITTED = b"COMMITTED", b"UNCOMMITTED"
+
+
+class Committer:
+    """Runs on its own thread; reports to the broker loop over an inproc PAIR socket:
+    ``[COMMITTED, json(job ids)]`` or ``[UNCOMMITTED, json(job ids), reason]``."""
+
+    def __init__(self, config, report_address: str, *, batch_max: int = 500,
+                 batch_delay: float = 0.005, context: zmq.Context | None = None):
+        self.config = config
+        self.report_address = report_address
+        self.batch_max = batch_max
+        self.batch_delay = batch_delay
+        self._context = context or zmq.Context.instance()
+        self._queue: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+        self._opened = threading.Event()
+        self._open_error: Exception | None = None
+        self._thread = threading.Thread(target=self._run, name="committer", daemon=True)
+        self.vault: Vault | None = None
+        self.committed_jobs = 0
+        self.skipped_jobs = 0
+        self.commits = 0
+
+    def start(self) -> None:
+        """Open the vault as its writer (raises VaultBusy if someone else holds it)."""
+        self._thread.start()
+        self._opened.wait()
+        if self._open_error is not None:
+            raise self._open_error
+
+    def submit(self, job_id: str, entries: list[EntrySpec]) -> None:
+        self._queue.put((job_id, entries))
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Commit what was submitted, then close the vault."""
+        self._stop.set()
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    # ------------------------------------------------------------ the thread
+
+    def _run(self) -> None:
+        try:
+            self.vault = Vault.open(self.config, writer=True)
+        except Exception as e:  # VaultBusy, a broken ledger: the broker must not start
+            self._open_error = e
+            self._opened.set()
+            return
+        self._opened.set()
+        report = self._context.socket(zmq.PAIR)
+        report.connect(self.report_address)
+        try:
+            while True:
+                batch = self._next_batch()
+                if batch is None:
+                    break
+                if batch:
+                    report.send_multipart(self._commit(batch))
+        finally:
+            report.close(linger=1000)
+            if self.vault is not None:
+                self.vault.close()
+
+    def _next_batch(self) -> list | None:
+        """Wait for work, then gather what else arrives within ``batch_delay`` (a burst of
+        deliveries becomes one ledger commit, one checkpoint signature)."""
+        first = self._queue.get()
+        if first is None:
+            return None
+        batch = [first]
+        deadline = time.monotonic() + self.batch_delay
+        while len(batch) < self.batch_max:
+            try:
+                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            if item is None:
+                self._queue.put(None)  # stop after this batch
+                break
+            batch.append(item)
+        return batch
+
+    def _commit(self, batch: list[tuple[str, list[EntrySpec]]]) -> list[bytes]:
+        ids = [job_id for job_id, _ in batch]
+        vault = self.vault
+        if vault is None:
+            return [UNCOMMITTED, json.dumps(ids).encode(), b"the vault is not open"]
+        try:
+            seen: set[str] = set()
+            for job_id, entries in batch:
+                if job_id in seen or vault.catalog.has_event(job_id):
+                    self.skipped_jobs += 1
+                    continue
+                seen.add(job_id)
+                for spec in entries:
+                    data = dict(spec.data or {})
+                    data.setdefault("event", job_id)
+                    vault.record(spec.kind, item=spec.item, data=data, time=spec.time, actor=spec.actor)
+            vault.commit()
+        except Exception as e:
+            log.error("commit of %d job(s) failed: %s", len(ids), e)
+            self._reopen()
+            return [UNCOMMITTED, json.dumps(ids).encode(), f"commit failed: {e}".encode()]
+        self.commits += 1
+        self.committed_jobs += len(ids)
+        return [COMMITTED, json.dumps(ids).encode()]
+
+    def _reopen(self) -> None:
+        """Throw away what this batch appended: recovery cuts the ledger's unsigned tail."""
+        vault, self.vault = self.vault, None
+        try:
+            vault.abandon()
+            vault.close()
+        except Exception as e:
+            log.warning("closing the vault after a failed commit: %s", e)
+        while not self._stop.is_set():
+            try:
+                self.vault = Vault.open(self.config, writer=True)
+                return
+            except Exception as e:
+                log.error("cannot reopen the vault: %s; retrying", e)
+                time.sleep(1.0)

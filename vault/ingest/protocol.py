@@ -1,0 +1,56 @@
+"""The frames the broker, its workers and the dealers exchange (ZeroMQ multipart).
+
+Dealer router (dealer DEALER -> broker ROUTER)::
+
+    D->B [EVENT, event_id, raw, origin]      B->D [ACK, event_id]   once the job is durable
+
+Control router (worker DEALER, routing id = the worker's name)::
+
+    W->B [READY]                  one more job welcome
+    W->B [HEARTBEAT, idle]        liveness, from the worker's heartbeat socket ("<name>/hb");
+                                  idle "1"/"0" lets a restarted broker re-learn who waits
+    W->B [DONE, job_id, result]   result: JSON {"entries": [...]}; blobs already flushed
+    W->B [FAILED, job_id, reason] the event cannot be processed: dead-letter list
+    W->B [POSTPONE, job_id, reason]  try again later
+    B->W [TAKE, job_id]
+
+Worker router (worker DEALER, same routing id)::
+
+    W->B [GET, job_id]            B->W [JOB, job_id, raw] | [GONE, job_id] (no longer yours)
+"""
+from __future__ import annotations
+
+import json
+
+from vault.ingest.context import EntrySpec
+
+EVENT, ACK = b"EVENT", b"ACK"
+READY, HEARTBEAT, DONE, FAILED, POSTPONE, TAKE = (
+    b"READY", b"HEARTBEAT", b"DONE", b"FAILED", b"POSTPONE", b"TAKE")
+GET, JOB, GONE = b"GET", b"JOB", b"GONE"
+HEARTBEAT_SUFFIX = b"/hb"
+
+
+class ProtocolError(ValueError):
+    pass
+
+
+def encode_result(entries: list[EntrySpec]) -> bytes:
+    return json.dumps({"entries": [
+        {"kind": e.kind, "item": e.item, "data": e.data, "time": e.time, "actor": e.actor}
+        for e in entries]}, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def decode_result(raw: bytes) -> list[EntrySpec]:
+    try:
+        result = json.loads(raw)
+        entries = result["entries"]
+        return [EntrySpec(e["kind"], e.get("item"), e.get("data") or {}, e.get("time"), e.get("actor"))
+                for e in entries]
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise ProtocolError(f"malformed job result: {e}") from None
+
+
+def worker_name(identity: bytes) -> bytes:
+    """The worker a routing id belongs to (its heartbeat socket carries a suffix)."""
+    return identity[:-len(HEARTBEAT_SUFFIX)] if identity.endswith(HEARTBEAT_SUFFIX) else identity

@@ -1,0 +1,207 @@
+"""The whole live-ingest pipeline as separate processes, for tests and benchmarks.
+
+Cyrus (already running, in stream or socket mode) -> ``vaultctl dealer serve`` ->
+``vaultctl broker`` -> N x ``vaultctl worker`` <-> ``vaultctl collector``, all with one vault
+home whose config points every component at free loopback ports. Each component can be
+SIGKILLed and restarted on its own, which is what the nothing-lost tests do.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from vault.archive import Vault
+from vault.config import CONFIG_NAME, DEFAULTS, render
+from vault.testing.broker_standin import free_tcp_port
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _listening(address: str) -> bool:
+    host, port = address.rsplit("//", 1)[1].rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+class Component:
+    def __init__(self, name: str, argv: list[str], log_path: Path, env: dict):
+        self.name = name
+        self.argv = argv
+        self.log_path = log_path
+        self.env = env
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "Component":
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(self.argv, cwd=REPO, stdin=subprocess.DEVNULL, stdout=log,
+                                     stderr=subprocess.STDOUT, env=self.env)
+        log.close()
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up, no last commit, no goodbye."""
+        if self.alive:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(30)
+
+    def stop(self, timeout: float = 30) -> None:
+        if self.alive:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+
+class Pipeline:
+    """``Pipeline(home, cyrus, spool_dir, workers=2).start()``; ``spool_dir`` must be
+    writable by the user Cyrus runs as (the dealer's socket lives beside Cyrus's)."""
+
+    def __init__(self, home: Path, cyrus, spool_dir: Path, *, workers: int = 2, mode: str | None = None):
+        self.home = Path(home)
+        self.cyrus = cyrus
+        self.spool_dir = Path(spool_dir)
+        self.mode = mode or cyrus.mode
+        self.worker_count = workers
+        self.components: dict[str, Component] = {}
+        self.logs = self.home / "logs"
+        ports = [free_tcp_port() for _ in range(4)]
+        self.addresses = {name: f"tcp://127.0.0.1:{port}"
+                          for name, port in zip(("dealer", "worker", "control", "collector"), ports)}
+        self._write_config()
+        self.env = {**os.environ, "VAULT_COLLECTOR_PASSWORD": cyrus.admin_password,
+                    "PYTHONUNBUFFERED": "1"}
+
+    def _write_config(self) -> None:
+        values = copy.deepcopy(DEFAULTS)
+        a = self.addresses
+        values["broker"].update(dealer_bind=a["dealer"], worker_bind=a["worker"], control_bind=a["control"],
+                                worker_address=a["worker"], control_address=a["control"],
+                                worker_timeout_seconds=5.0, postpone_seconds=1.0)
+        values["dealer"].update(mode=self.mode, broker=a["dealer"], spool_path=str(self.spool_dir),
+                                listen_path=str(self.cyrus.notify_target), socket_owner="cyrus")
+        values["collector"].update(bind=a["collector"], address=a["collector"],
+                                   imapd_conf=str(self.cyrus.config_path), imap_port=self.cyrus.imap_port,
+                                   imap_admin=self.cyrus.admin, timeout_seconds=10.0)
+        Vault.init(self.home)  # keys, ledger, catalog; then our ports and paths
+        (self.home / CONFIG_NAME).write_text(render(values), encoding="utf-8")
+        self.logs.mkdir(exist_ok=True)
+
+    def vaultctl(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(REPO / "vaultctl.py"), "--home", str(self.home), *args],
+                              capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+    def _component(self, name: str, *args: str) -> Component:
+        argv = [sys.executable, str(REPO / "vaultctl.py"), "--home", str(self.home), *args]
+        component = Component(name, argv, self.logs / f"{name}.log", self.env)
+        self.components[name] = component
+        return component
+
+    # ------------------------------------------------------------ starting
+
+    def start(self) -> "Pipeline":
+        self.start_collector()
+        self.start_broker()
+        for i in range(self.worker_count):
+            self.start_worker(i)
+        self.start_dealer()
+        return self
+
+    def _wait(self, what: str, predicate, component: Component, seconds: float = 30) -> None:
+        deadline = time.monotonic() + seconds
+        while not predicate():
+            if not component.alive:
+                raise RuntimeError(f"{what} exited {component.proc.returncode}:\n{component.log()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} not ready within {seconds} s:\n{component.log()[-3000:]}")
+            time.sleep(0.05)
+
+    def start_collector(self) -> None:
+        c = self._component("collector", "collector").start()
+        self._wait("the collector", lambda: _listening(self.addresses["collector"]), c)
+
+    def start_broker(self) -> None:
+        c = self._component("broker", "broker").start()
+        self._wait("the broker", lambda: _listening(self.addresses["control"]), c)
+
+    def start_worker(self, i: int) -> None:
+        self._component(f"worker{i}", "worker").start()
+
+    def start_dealer(self) -> None:
+        c = self._component("dealer", "dealer", "serve").start()
+        self._wait("the dealer", lambda: "dealer ready" in c.log(), c)
+
+    def restart(self, name: str) -> None:
+        self.components[name].stop()
+        {"collector": self.start_collector, "broker": self.start_broker,
+         "dealer": self.start_dealer}.get(name, lambda: self.start_worker(int(name[6:])))()
+
+    def kill(self, name: str) -> None:
+        self.components[name].kill()
+
+    def stop(self) -> None:
+        for name in ["dealer", *[n for n in self.components if n.startswith("worker")], "broker", "collector"]:
+            if name in self.components:
+                self.components[name].stop()
+
+    def __enter__(self) -> "Pipeline":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------ watching
+
+    def job_counts(self) -> dict[str, int]:
+        path = self.home / DEFAULTS["broker"]["jobs_path"]
+        if not path.exists():
+            return {}
+        db = sqlite3.connect(str(path), timeout=30)
+        try:
+            return dict(db.execute("SELECT state, count(*) FROM jobs GROUP BY state").fetchall())
+        except sqlite3.OperationalError:
+            return {}
+        finally:
+            db.close()
+
+    def spooled(self) -> int:
+        new = self.spool_dir / "new"
+        return len(os.listdir(new)) if new.exists() else 0
+
+    def settled(self) -> bool:
+        """Nothing waiting in the spool, nothing PENDING or BUSY at the broker."""
+        counts = self.job_counts()
+        return self.spooled() == 0 and not counts.get("PENDING") and not counts.get("BUSY")
+
+    def wait_settled(self, seconds: float = 120, quiet: float = 1.0) -> None:
+        """Until settled and still settled ``quiet`` seconds later (events may trickle in)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.settled():
+                time.sleep(quiet)
+                if self.settled():
+                    return
+            time.sleep(0.1)
+        logs = "\n".join(f"--- {n}\n{c.log()[-2000:]}" for n, c in self.components.items())
+        raise AssertionError(f"pipeline not settled within {seconds} s: spool {self.spooled()}, "
+                             f"jobs {self.job_counts()}\n{logs}")
