@@ -16,6 +16,7 @@ from vault.cli.common import open_vault, print_json, progress
 def command(ctx, mailbox, at, target, uid, actor, as_json):
     """Write MAILBOX as it was at AT: exactly the messages present then, byte-identical,
     with their flags then and their internal dates. Recorded in the ledger."""
+    from vault.audit import AuditUnrecorded
     from vault.model import parse_time
     from vault.restore.pointintime import RestoreError, restore, snapshot
     from vault.restore.targets import TargetError
@@ -24,12 +25,12 @@ def command(ctx, mailbox, at, target, uid, actor, as_json):
         when = parse_time(at)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--at") from None
-    with open_vault(ctx, writer=True) as vault:
+    with open_vault(ctx) as vault:  # the audit entry takes the writer lock, or goes via the broker
         try:
             _, items = snapshot(vault, mailbox, when, uid)
             with progress(f"restoring {mailbox}", len(items), enabled=not as_json) as advance:
                 report = restore(vault, mailbox, when, target, uid=uid, actor=actor, progress=advance)
-        except (RestoreError, TargetError) as e:
+        except (RestoreError, TargetError, AuditUnrecorded) as e:
             raise click.ClickException(str(e)) from None
     if as_json:
         print_json(report.to_json())

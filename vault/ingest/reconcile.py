@@ -20,19 +20,17 @@ knows are reconciled by default: an imported folder has nothing on the server to
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import socket
 import uuid
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-import zmq
 
 from vault.ingest.collector import CollectorClient, MailboxUnknown, SpoolFileGone
 from vault.ingest.context import EntrySpec
 from vault.ingest.importer import message_id_of
+from vault.ingest.submit import BrokerUnavailable, queue_with_broker  # noqa: F401 (re-exported)
 from vault.model import ItemId, Kind, format_time, normalise_flags, now
 
 log = logging.getLogger(__name__)
@@ -286,31 +284,3 @@ def handle_reconcile(ev, ctx) -> list[EntrySpec]:
     if report.problems:
         log.warning("reconcile %s: %s", target, "; ".join(report.problems))
     return entries
-
-
-class BrokerUnavailable(Exception):
-    pass
-
-
-def queue_with_broker(address: str, events: list[bytes], timeout: float = 10.0,
-                      origin: str | None = None) -> list[str]:
-    """Send events to the broker's dealer router (the dealer's wire) and wait for every ACK;
-    returns their ids. Raises BrokerUnavailable naming what was not acknowledged."""
-    pending = {hashlib.sha256(raw).hexdigest(): raw for raw in events}
-    sock = zmq.Context.instance().socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(address)
-    try:
-        for eid, raw in pending.items():
-            sock.send_multipart([b"EVENT", eid.encode(), raw, (origin or socket.gethostname()).encode()])
-        waiting = set(pending)
-        while waiting and sock.poll(int(timeout * 1000)):
-            frames = sock.recv_multipart()
-            if len(frames) == 2 and frames[0] == b"ACK":
-                waiting.discard(frames[1].decode(errors="replace"))
-        if waiting:
-            raise BrokerUnavailable(f"broker {address}: {len(waiting)} of {len(pending)} "
-                                    f"reconciliation requests not acknowledged within {timeout:g} s")
-    finally:
-        sock.close(0)
-    return list(pending)

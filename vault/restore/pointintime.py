@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from vault.archive import Vault
+from vault.audit import record_audit
 from vault.model import Kind, format_time, parse_time
 from vault.restore.targets import open_target
 
@@ -28,6 +29,7 @@ class RestoreReport:
     bytes: int = 0
     purged: list[str] = field(default_factory=list)  # items present at T whose content was purged
     items: list[str] = field(default_factory=list)
+    audit: str = ""  # "recorded" in the ledger, or "queued" with the broker (live ingest holds it)
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -77,7 +79,7 @@ def restore(vault: Vault, mailbox: str, at: datetime | str, target: str, *,
             advance(1)
     finally:
         out.close()
-    vault.record(Kind.RESTORE_DONE, item=mailbox_id, actor=actor, data={
+    report.audit = record_audit(vault, Kind.RESTORE_DONE, item=mailbox_id, actor=actor, data={
         "mailbox": mailbox,
         "at": report.at,
         "target": target,
@@ -85,5 +87,4 @@ def restore(vault: Vault, mailbox: str, at: datetime | str, target: str, *,
         "purged": len(report.purged),
         "uid": uid,
     })
-    vault.commit()
     return report

@@ -2,6 +2,8 @@
 workers <-> collector, each its own process; then the changelog and point-in-time restores."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.ingest.e2e.scenario import check_changelog, check_restore, tell
@@ -16,3 +18,9 @@ def test_story_through_the_pipeline(tmp_path, pipeline_factory):
     assert pipeline.job_counts().get("FAILED", 0) == 0, pipeline.vaultctl("retry", "--list").stdout
     check_changelog(pipeline.home, story)
     check_restore(pipeline.home, pipeline.cyrus, story, tmp_path)
+    # both restores ran while the broker held the vault: their audit entries went through it
+    pipeline.wait_settled()
+    restores = [e for e in json.loads(pipeline.vaultctl("audit", "--json").stdout)
+                if e["kind"] == "restore.done"]
+    assert [(e["data"]["mailbox"], e["data"]["uid"]) for e in restores] == \
+        [("user/alice/Project2", None), ("user/alice/Project2", 1)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from typing import Callable
 
+from vault.audit import AUDIT_EVENT, handle_audit
 from vault.ingest.collector import CollectorError, CollectorRefused
 from vault.ingest.context import Postpone, Quarantine
 from vault.ingest.handlers import flags, mailboxes, messages, sessions
@@ -60,6 +61,7 @@ HANDLERS: dict[str, Callable] = {name: _guarded(fn) for name, fn in {
     "Logout": sessions.logout,
     RECONCILE_EVENT: handle_reconcile,  # ours: vaultctl reconcile while the broker holds the vault
 }.items()}
+HANDLERS[AUDIT_EVENT] = handle_audit  # ours: searches/exports/restores while the broker holds it
 
 ALIASES: dict[str, str] = {
     "QuotaExceeded": "QuotaExceed",

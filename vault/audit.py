@@ -1,0 +1,69 @@
+"""The audit trail's writer: searches, exports and restores are ledger entries, always.
+
+Whoever runs them records the entry directly when it holds (or can take) the vault's writer
+lock. While live ingest runs, the broker's committer holds it: the entry then travels to the
+broker as a ``vnd.vault.Audit`` event on the dealer wire, is persisted before the ack, and
+is committed by the committer like any event (exactly once). Only audit kinds travel this
+way: the dealer wire must not become a way to write arbitrary ledger entries.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+
+from vault.ingest.context import EntrySpec, Quarantine
+from vault.model import Kind, format_time, now
+
+AUDIT_EVENT = "vnd.vault.Audit"
+AUDIT_KINDS = frozenset({Kind.SEARCH_RUN, Kind.EXPORT_MADE, Kind.RESTORE_DONE})
+
+
+class AuditUnrecorded(Exception):
+    """Neither the vault nor the broker would take the entry."""
+
+
+def audit_event(kind: str, *, item: str | None, data: dict, actor: str) -> bytes:
+    if kind not in AUDIT_KINDS:
+        raise ValueError(f"{kind} is not an audit entry")
+    return json.dumps({"event": AUDIT_EVENT, "kind": kind, "item": item, "data": data, "actor": actor,
+                       "timestamp": format_time(now()), "nonce": uuid.uuid4().hex},
+                      sort_keys=True, ensure_ascii=False).encode()
+
+
+def handle_audit(event: dict, ctx) -> list[EntrySpec]:
+    """The worker's side: the entry as the requester described it."""
+    kind, data, actor = event.get("kind"), event.get("data"), event.get("actor")
+    if kind not in AUDIT_KINDS or not isinstance(data, dict) or not isinstance(actor, str):
+        raise Quarantine(f"malformed {AUDIT_EVENT}: kind {kind!r}")
+    item = event.get("item") if isinstance(event.get("item"), str) else None
+    return [EntrySpec(kind, item, {**data, "event": ctx.event_id}, time=event.get("timestamp"), actor=actor)]
+
+
+def record_audit(vault, kind: str, *, item: str | None = None, data: dict, actor: str | None = None) -> str:
+    """Record the entry: ``"recorded"`` in the ledger now, or ``"queued"`` with the broker.
+    ``vault`` may be read-only: then the writer lock is tried, and the broker is the fallback."""
+    from vault.archive import Vault, VaultBusy, default_actor
+
+    actor = actor or default_actor()
+    if vault.writer:
+        vault.record(kind, item=item, data=data, actor=actor)
+        vault.commit()
+        return "recorded"
+    try:
+        writer = Vault.open(vault.config, writer=True)
+    except VaultBusy:
+        return _queue(vault.config, audit_event(kind, item=item, data=data, actor=actor))
+    with writer:
+        writer.record(kind, item=item, data=data, actor=actor)
+        writer.commit()
+    return "recorded"
+
+
+def _queue(config, raw: bytes) -> str:
+    from vault.ingest.submit import BrokerUnavailable, queue_with_broker
+
+    try:
+        queue_with_broker(config["dealer"]["broker"], [raw])
+    except BrokerUnavailable as e:
+        raise AuditUnrecorded(f"the vault is busy and {e}") from None
+    return "queued"
