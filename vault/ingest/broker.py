@@ -60,6 +60,8 @@ class Broker:
         self.postpone_delay = float(section["postpone_seconds"])
         self.max_postpones = int(section["max_postpones"])
         self.keep_done = float(section["keep_done_hours"]) * 3600
+        # an idle worker's job older than this was never received (3 heartbeats: no race)
+        self.lost_take_after = 3 * float(config["worker"]["heartbeat_interval_seconds"])
         self.context = context or zmq.Context.instance()
         self.jobs = JobStore.from_config(config)
         self.committer = Committer(config, f"inproc://committer-{uuid.uuid4().hex}",
@@ -83,7 +85,8 @@ class Broker:
         sock = self.context.socket(kind)
         sock.setsockopt(zmq.LINGER, 0)
         if kind == zmq.ROUTER:
-            sock.setsockopt(zmq.ROUTER_MANDATORY, 0)  # a vanished peer's replies are dropped
+            # a message to a peer that is not connected (yet) raises instead of vanishing
+            sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
         sock.bind(bind)
         self._sockets.append(sock)
         return sock
@@ -130,6 +133,15 @@ class Broker:
                 sock.close(0)
             self.jobs.close()
 
+    @staticmethod
+    def _send(sock: zmq.Socket, frames: list[bytes]) -> bool:
+        try:
+            sock.send_multipart(frames, flags=zmq.NOBLOCK)
+            return True
+        except zmq.ZMQError as e:  # EHOSTUNREACH: peer gone; EAGAIN: its queue is full
+            log.info("cannot send %s to %r: %s", frames[1][:10], frames[0], e)
+            return False
+
     # ------------------------------------------------------------ dealers
 
     def _on_dealers(self) -> None:
@@ -151,7 +163,7 @@ class Broker:
             return
         new = self.jobs.add_many(batch)  # durable before any ack leaves
         for peer, (eid, _, _), fresh in zip(peers, batch, new):
-            self.dealers.send_multipart([peer, p.ACK, eid.encode()])
+            self._send(self.dealers, [peer, p.ACK, eid.encode()])  # a gone dealer resends
             if fresh:
                 self.stats.events += 1
             else:
@@ -184,13 +196,27 @@ class Broker:
                 worker.credits += 1
                 self._dispatch_due = True
             elif verb == p.HEARTBEAT:
-                if not known and len(body) > 1 and body[1] == b"1":
-                    worker.credits = max(worker.credits, 1)  # we restarted while it waited
-                    self._dispatch_due = True
+                if len(body) > 1 and body[1] == b"1":
+                    self._idle_worker(worker, known)
             elif verb in (p.DONE, p.FAILED, p.POSTPONE) and len(body) >= 3:
                 self._on_outcome(worker, verb, body[1].decode("ascii", "replace"), body[2])
             else:
                 log.warning("worker %r sent %r: ignored", identity, verb[:20])
+
+    def _idle_worker(self, worker: WorkerState, known: bool) -> None:
+        """A worker says it holds nothing. If we think it holds jobs it took a while ago, the
+        TAKE was lost (say, sent while it reconnected to a restarted broker): requeue them."""
+        if not known:
+            worker.credits = max(worker.credits, 1)  # we restarted while it waited
+        lost = self.jobs.release_worker(worker.name.decode(), "TAKE lost on the way to the worker",
+                                        taken_before=time.time() - self.lost_take_after)
+        if lost:
+            log.warning("worker %s is idle but held %d job(s): requeued", worker.name.decode(errors="replace"),
+                        len(lost))
+            worker.taken.difference_update(lost)
+            worker.credits = max(worker.credits, 1)
+            self.stats.released += len(lost)
+        self._dispatch_due = True
 
     def _owned(self, worker: WorkerState, job_id: str) -> bool:
         """Whether this worker still holds the job (not timed out and given to another)."""
@@ -235,10 +261,10 @@ class Broker:
             job_id = body[1].decode("ascii", "replace")
             job = self.jobs.get(job_id)
             if job is not None and job.state == BUSY and job.worker == worker.name.decode():
-                self.work.send_multipart([identity, p.JOB, body[1], job.raw])
+                self._send(self.work, [identity, p.JOB, body[1], job.raw])
             else:
                 worker.taken.discard(job_id)
-                self.work.send_multipart([identity, p.GONE, body[1]])
+                self._send(self.work, [identity, p.GONE, body[1]])
 
     def _dispatch(self) -> None:
         if not self._dispatch_due:
@@ -258,9 +284,12 @@ class Broker:
             turn += 1
             if not self.jobs.take(job.id, worker.name.decode()):
                 continue
+            if not self._send(self.control, [worker.name, p.TAKE, job.id.encode()]):
+                self.jobs.release([job.id], "worker unreachable")
+                worker.credits = 0
+                continue
             worker.credits -= 1
             worker.taken.add(job.id)
-            self.control.send_multipart([worker.name, p.TAKE, job.id.encode()])
             self.stats.dispatched += 1
 
     # ------------------------------------------------------------ committer

@@ -191,8 +191,11 @@ class JobStore:
         self.db.executemany("UPDATE jobs SET state='PENDING', worker=NULL, reason=?, updated=? "
                             "WHERE id=? AND state='BUSY'", [(reason, now, j) for j in job_ids])
 
-    def release_worker(self, worker: str, reason: str) -> list[str]:
-        ids = [r[0] for r in self.db.execute("SELECT id FROM jobs WHERE state='BUSY' AND worker=?", (worker,))]
+    def release_worker(self, worker: str, reason: str, taken_before: float | None = None) -> list[str]:
+        """The worker's BUSY jobs (those it took before ``taken_before``) back to PENDING."""
+        ids = [r[0] for r in self.db.execute(
+            "SELECT id FROM jobs WHERE state='BUSY' AND worker=? AND updated<?",
+            (worker, float("inf") if taken_before is None else taken_before))]
         self.release(ids, reason)
         return ids
 

@@ -119,7 +119,8 @@ class Worker:
         sock = self._connect(self.config["broker"]["control_address"], self.name + p.HEARTBEAT_SUFFIX)
         try:
             while not self._stop.wait(self.heartbeat_interval):
-                sock.send_multipart([p.HEARTBEAT, b"1" if self._idle else b"0"])
+                idle = self._idle and not self._unflushed
+                sock.send_multipart([p.HEARTBEAT, b"1" if idle else b"0"])
         finally:
             sock.close(0)
 
@@ -163,10 +164,12 @@ class Worker:
 
     def _flush(self) -> None:
         """Make the blobs durable, then report the jobs that reference them."""
-        done, self._unflushed = self._unflushed, []
+        done = self._unflushed
+        self._idle = False  # holding these jobs until their DONE leaves
         try:
             self.store.flush()
         except StoreError as e:
+            self._unflushed, self._idle = [], True
             self.store.discard()
             for job_id, _ in done:
                 self._send(p.POSTPONE, job_id, f"store: {e}")
@@ -175,6 +178,7 @@ class Worker:
         for job_id, entries in done:
             self.control.send_multipart([p.DONE, job_id.encode(), p.encode_result(entries)])
             self.stats.done += 1
+        self._unflushed, self._idle = [], True
 
     def _send(self, verb: bytes, job_id: str, reason: str) -> None:
         if verb == p.FAILED:

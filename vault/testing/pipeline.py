@@ -185,8 +185,11 @@ class Pipeline:
             db.close()
 
     def spooled(self) -> int:
+        """Events in the spool, and hook logs not yet fully spooled (external mode)."""
         new = self.spool_dir / "new"
-        return len(os.listdir(new)) if new.exists() else 0
+        waiting = len(os.listdir(new)) if new.exists() else 0
+        logs = list(self.spool_dir.glob("hook*.log")) if self.spool_dir.exists() else []
+        return waiting + sum(1 for log in logs if log.stat().st_size > 0)
 
     def settled(self) -> bool:
         """Nothing waiting in the spool, nothing PENDING or BUSY at the broker."""

@@ -3,25 +3,37 @@ run as separate ``vaultctl`` processes on one vault."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 
 import pytest
 
 from vault.testing.cyrus_server import new_base_dir
-from vault.testing.pipeline import Pipeline
+from vault.testing.pipeline import REPO, Pipeline
 
 
 @pytest.fixture
 def pipeline_factory(tmp_path, cyrus_factory):
-    """``make(workers=2, mode="stream", start=True) -> Pipeline`` over a fresh Cyrus."""
+    """``make(workers=2, mode="stream", start=True, **cyrus_kwargs) -> Pipeline`` over a fresh
+    Cyrus; in ``external`` mode with the /bin/sh hook spooling for the dealer to ship."""
     made: list[Pipeline] = []
     dirs = []
 
-    def make(workers: int = 2, mode: str = "stream", start: bool = True) -> Pipeline:
-        server = cyrus_factory(mode=mode)
-        spool = new_base_dir("spool")
-        spool.chmod(0o755)
-        dirs.append(spool)
-        pipeline = Pipeline(tmp_path / f"vault{len(made)}", server, spool / "spool", workers=workers)
+    def make(workers: int = 2, mode: str = "stream", start: bool = True, **cyrus) -> Pipeline:
+        base = new_base_dir("spool")
+        base.chmod(0o755)
+        dirs.append(base)
+        spool = base / "spool"
+        if mode == "external":
+            hook = base / "notify-hook"
+            done = subprocess.run([sys.executable, str(REPO / "vaultctl.py"), "dealer", "install-hook",
+                                   "--spool", str(spool), "--output", str(hook), "--owner", "cyrus"],
+                                  capture_output=True, text=True, cwd=REPO)
+            assert done.returncode == 0, done.stderr
+            server = cyrus_factory(mode=mode, notify_target=hook, **cyrus)
+        else:
+            server = cyrus_factory(mode=mode, **cyrus)
+        pipeline = Pipeline(tmp_path / f"vault{len(made)}", server, spool, workers=workers)
         made.append(pipeline)
         return pipeline.start() if start else pipeline
 
