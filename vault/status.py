@@ -12,7 +12,27 @@ def vault_status(vault: Vault) -> dict:
     status["checkpoint"] = f"size {checkpoint.size} root {checkpoint.root[:16]}…" if checkpoint else "none"
     status.update({f"store_{k}": v for k, v in vault.store.stats().items()})
     status.update(_dealer_spool(vault))
+    status.update(_broker_queue(vault))
     return status
+
+
+def _broker_queue(vault: Vault) -> dict:
+    """The live-ingest job queue, when the broker runs on this host: counts by state and the
+    dead-letter list with each reason (``vaultctl retry`` puts them back)."""
+    from vault.ingest.jobs import FAILED, JobStore
+
+    path = vault.config.path("broker", "jobs_path")
+    if not path.exists():
+        return {}
+    jobs = JobStore(path)
+    try:
+        out = {f"broker_jobs_{state.lower()}": n for state, n in jobs.counts().items()}
+        failed = jobs.jobs(FAILED, limit=20)
+        if failed:
+            out["broker_failed"] = "; ".join(f"{j.id[:12]} {j.event or '?'}: {j.reason}" for j in failed)
+    finally:
+        jobs.close()
+    return out
 
 
 def _dealer_spool(vault: Vault) -> dict:
