@@ -1,0 +1,95 @@
+"""The broker's job queue: durable, per-mailbox ordered, postponed jobs don't block, failed
+jobs wait in the dead-letter list until retried."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vault.ingest.jobs import BUSY, DONE, FAILED, PENDING, JobStore, describe
+
+
+def event(mailbox_id: str | None, n: int, name: str = "MessageNew") -> tuple[str, bytes, str]:
+    fields = {"event": name, "n": n, "uri": f"imap://u@h/{mailbox_id or 'x'};UID={n}"}
+    if mailbox_id:
+        fields["mailboxID"] = mailbox_id
+    raw = json.dumps(fields).encode()
+    return hashlib.sha256(raw).hexdigest(), raw, "host"
+
+
+def test_jobs_survive_reopening_and_duplicates_are_stored_once(tmp_path):
+    jobs = JobStore(tmp_path / "jobs.sqlite")
+    a, b = event("m1", 1), event("m1", 2)
+    assert jobs.add_many([a, b, a]) == [True, True, False]
+    jobs.close()
+    jobs = JobStore(tmp_path / "jobs.sqlite")
+    assert [j.id for j in jobs.jobs()] == [a[0], b[0]]
+    assert jobs.get(a[0]).raw == a[1] and jobs.get(a[0]).mailbox == "m1"
+
+
+def test_one_busy_job_per_mailbox_in_arrival_order(tmp_path):
+    jobs = JobStore(tmp_path / "jobs.sqlite")
+    m1 = [event("m1", i) for i in range(3)]
+    m2 = [event("m2", i) for i in range(2)]
+    jobs.add_many([m1[0], m2[0], m1[1], m2[1], m1[2]])
+    first = jobs.dispatchable(10)
+    assert [j.id for j in first] == [m1[0][0], m2[0][0]]
+    assert jobs.take(m1[0][0], "w1")
+    assert [j.id for j in jobs.dispatchable(10)] == [m2[0][0]]  # m1 waits for its BUSY job
+    jobs.done([m1[0][0]])
+    assert [j.id for j in jobs.dispatchable(10)] == [m2[0][0], m1[1][0]]
+
+
+def test_postponed_job_does_not_block_its_mailbox(tmp_path):
+    jobs = JobStore(tmp_path / "jobs.sqlite")
+    logout, login = event(None, 1, "Logout"), event(None, 2, "Login")
+    jobs.add_many([logout, login])
+    assert jobs.take(logout[0], "w")
+    assert jobs.postpone(logout[0], "Logout before its Login", delay=60, max_postpones=5)
+    assert [j.id for j in jobs.dispatchable(10)] == [login[0]]
+    assert [j.id for j in jobs.dispatchable(10, now=jobs.get(logout[0]).updated + 61)] == [logout[0]]
+
+
+def test_postponed_too_often_fails_and_retry_brings_it_back(tmp_path):
+    jobs = JobStore(tmp_path / "jobs.sqlite")
+    job = event("m", 1)
+    jobs.add(*job)
+    for _ in range(2):
+        jobs.take(job[0], "w")
+        jobs.postpone(job[0], "collector down", delay=0, max_postpones=3)
+    jobs.take(job[0], "w")
+    assert not jobs.postpone(job[0], "collector down", delay=0, max_postpones=3)
+    failed = jobs.get(job[0])
+    assert failed.state == FAILED and "postponed 3 times" in failed.reason
+    assert jobs.retry() == 1
+    assert jobs.get(job[0]).state == PENDING and jobs.get(job[0]).postponed == 0
+
+
+def test_recover_and_lost_worker(tmp_path):
+    jobs = JobStore(tmp_path / "jobs.sqlite")
+    a, b = event("m1", 1), event("m2", 1)
+    jobs.add_many([a, b])
+    jobs.take(a[0], "w1")
+    jobs.take(b[0], "w2")
+    assert jobs.release_worker("w1", "silent") == [a[0]]
+    assert jobs.get(a[0]).state == PENDING and jobs.get(b[0]).state == BUSY
+    jobs.handed_to_committer(b[0])
+    assert jobs.release_worker("w2", "silent") == []  # its result is with the committer
+    assert jobs.recover() == 1
+    assert jobs.counts() == {PENDING: 2, BUSY: 0, DONE: 0, FAILED: 0}
+
+
+def test_describe_orders_by_mailbox_id_then_uri():
+    assert describe(b'{"event":"FlagsSet","mailboxID":"abc","uri":"imap://u@h/user/x"}') == ("abc", "FlagsSet")
+    assert describe(b'{"event":"Login","uri":"imap://u@h/user%2Fx;UIDVALIDITY=1/;UID=2"}')[0] == "user/x"
+    assert describe(b'{"event":"Login"}') == ("-", "Login")
+    assert describe(b"not json") == ("-", None)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_describe_never_raises(raw):
+    key, name = describe(raw)
+    assert isinstance(key, str) and key
