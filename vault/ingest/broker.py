@@ -49,6 +49,16 @@ class BrokerStats:
     commit_failures: int = 0
 
 
+def _round_robin(workers: list[WorkerState]):
+    """Each worker once per turn while it has credits left."""
+    left = {id(w): w.credits for w in workers}
+    while any(left.values()):
+        for w in workers:
+            if left[id(w)] > 0:
+                left[id(w)] -= 1
+                yield w
+
+
 class Broker:
     def __init__(self, config, *, context: zmq.Context | None = None):
         section = config["broker"]
@@ -274,22 +284,17 @@ class Broker:
             return
         self._dispatch_due = False
         jobs = self.jobs.dispatchable(sum(w.credits for w in ready))
-        turn = 0
-        for job in jobs:
-            while ready and ready[turn % len(ready)].credits <= 0:
-                ready.pop(turn % len(ready))
-            if not ready:
-                break
-            worker = ready[turn % len(ready)]
-            turn += 1
-            if not self.jobs.take(job.id, worker.name.decode()):
+        assignments = list(zip((j.id for j in jobs), _round_robin(ready)))
+        taken = set(self.jobs.take_many([(jid, w.name.decode()) for jid, w in assignments]))
+        for job_id, worker in assignments:
+            if job_id not in taken:
                 continue
-            if not self._send(self.control, [worker.name, p.TAKE, job.id.encode()]):
-                self.jobs.release([job.id], "worker unreachable")
+            if not self._send(self.control, [worker.name, p.TAKE, job_id.encode()]):
+                self.jobs.release([job_id], "worker unreachable")
                 worker.credits = 0
                 continue
             worker.credits -= 1
-            worker.taken.add(job.id)
+            worker.taken.add(job_id)
             self.stats.dispatched += 1
 
     # ------------------------------------------------------------ committer

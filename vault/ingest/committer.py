@@ -20,10 +20,26 @@ import zmq
 
 from vault.archive import Vault
 from vault.ingest.context import EntrySpec
+from vault.model import Kind
 
 log = logging.getLogger(__name__)
 
 COMMITTED, UNCOMMITTED = b"COMMITTED", b"UNCOMMITTED"
+
+
+def _discovered_once(entries: list[EntrySpec], created: set[str], catalog) -> list[EntrySpec]:
+    """New messages of one mailbox are handled side by side (jobs.COMMUTING), so two of them
+    may both discover a folder the archive did not know: the folder is created once; the
+    later discovery's folder.created and the folder state that came with it are dropped."""
+    again = {e.item for e in entries if e.kind == Kind.FOLDER_CREATED
+             and (e.item in created or catalog.folder(e.item) is not None)}
+    created.update(e.item for e in entries if e.kind == Kind.FOLDER_CREATED)
+    if not again:
+        return entries
+    return [e for e in entries if not (e.item in again and e.kind in _FOLDER_DISCOVERY)]
+
+
+_FOLDER_DISCOVERY = {Kind.FOLDER_CREATED, Kind.FOLDER_ACL, Kind.FOLDER_METADATA}
 
 
 class Committer:
@@ -113,12 +129,13 @@ class Committer:
             return [UNCOMMITTED, json.dumps(ids).encode(), b"the vault is not open"]
         try:
             seen: set[str] = set()
+            created: set[str] = set()
             for job_id, entries in batch:
                 if job_id in seen or vault.catalog.has_event(job_id):
                     self.skipped_jobs += 1
                     continue
                 seen.add(job_id)
-                for spec in entries:
+                for spec in _discovered_once(entries, created, vault.catalog):
                     data = dict(spec.data or {})
                     data.setdefault("event", job_id)
                     vault.record(spec.kind, item=spec.item, data=data, time=spec.time, actor=spec.actor)

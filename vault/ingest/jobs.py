@@ -6,9 +6,11 @@ host and the ordering key (the event's mailboxID, else the mailbox named in its 
 "-"). States: PENDING -> BUSY -> DONE, or FAILED (the dead-letter list, with the reason,
 until ``retry``). A job is BUSY from the moment a worker takes it until the committer has
 recorded its entries, so at most one job per mailbox key is BUSY and the next one sees the
-catalog its predecessor left. A postponed job is PENDING with a ``not_before`` time and does
-not hold up its mailbox (a Logout postponed until its Login is archived must let the Login
-pass).
+catalog its predecessor left. One exception: new messages (MessageNew, MessageAppend) commute
+with each other (each makes its own item; MailboxModseq records nothing), so consecutive ones of a mailbox run side by side;
+any other event waits for everything before it, and everything after it waits for it. A
+postponed job is PENDING with a ``not_before`` time and does not hold up its mailbox (a Logout
+postponed until its Login is archived must let the Login pass).
 
 The broker process owns the queue; ``vaultctl retry`` and ``vaultctl status`` open the same
 file from other processes, which SQLite's locking makes safe.
@@ -25,6 +27,9 @@ from urllib.parse import unquote, urlsplit
 PENDING, BUSY, DONE, FAILED = "PENDING", "BUSY", "DONE", "FAILED"
 STATES = (PENDING, BUSY, DONE, FAILED)
 NO_MAILBOX = "-"
+# events that only add an item of their own: they may overtake each other within a mailbox
+COMMUTING = ("MessageNew", "MessageAppend", "MailboxModseq")  # Modseq: recorded by the change it follows
+_COMMUTING_SQL = "(" + ",".join(f"'{e}'" for e in COMMUTING) + ")"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -102,7 +107,9 @@ class JobStore:
         self.path = Path(path)
         self.db = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")  # the dealer deletes its copy on our ack
+        # Only new jobs must survive a power cut (the dealer deletes its copy on our ack):
+        # add_many syncs; a lost state change merely redoes a job, which the committer skips.
+        self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
 
     @classmethod
@@ -119,6 +126,7 @@ class JobStore:
         (a duplicate id, a replay, is already safe and is not stored twice)."""
         now = time.time()
         new = []
+        self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("BEGIN IMMEDIATE")
         try:
             for eid, raw, origin in events:
@@ -131,6 +139,8 @@ class JobStore:
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
+        finally:
+            self.db.execute("PRAGMA synchronous=NORMAL")
         return new
 
     def add(self, eid: str, raw: bytes, origin: str = "") -> bool:
@@ -141,18 +151,46 @@ class JobStore:
         mailboxes with nothing BUSY, and each its mailbox's oldest job that is due."""
         now = time.time() if now is None else now
         rows = self.db.execute(
-            f"SELECT {_COLUMNS} FROM jobs j WHERE state='PENDING' AND not_before<=:now "
-            "AND NOT EXISTS (SELECT 1 FROM jobs b WHERE b.mailbox=j.mailbox AND b.state='BUSY') "
-            "AND NOT EXISTS (SELECT 1 FROM jobs k WHERE k.mailbox=j.mailbox AND k.state='PENDING' "
-            "                AND k.seq<j.seq AND k.not_before<=:now) "
-            "ORDER BY seq LIMIT :limit", {"now": now, "limit": limit}).fetchall()
-        return [_job(r) for r in rows]
+            f"SELECT {_COLUMNS} FROM jobs j WHERE state='PENDING' AND not_before<=:now AND ("
+            # a new message: nothing but new messages BUSY or due before it in its mailbox
+            f" (j.event IN {_COMMUTING_SQL} AND NOT EXISTS (SELECT 1 FROM jobs k WHERE k.mailbox=j.mailbox"
+            "   AND k.seq<j.seq AND (k.state='BUSY' OR (k.state='PENDING' AND k.not_before<=:now))"
+            f"   AND (k.event IS NULL OR k.event NOT IN {_COMMUTING_SQL})))"
+            # anything else: nothing BUSY in its mailbox, nothing due before it
+            " OR (NOT EXISTS (SELECT 1 FROM jobs b WHERE b.mailbox=j.mailbox AND b.state='BUSY')"
+            "  AND NOT EXISTS (SELECT 1 FROM jobs k WHERE k.mailbox=j.mailbox AND k.state='PENDING'"
+            "                  AND k.seq<j.seq AND k.not_before<=:now))"
+            ") ORDER BY seq LIMIT :limit", {"now": now, "limit": limit}).fetchall()
+        jobs, barrier = [], set()
+        for job in (_job(r) for r in rows):
+            # within one answer, a non-commuting job is its mailbox's last: later ones wait for it
+            if job.mailbox in barrier:
+                continue
+            if job.event not in COMMUTING:
+                barrier.add(job.mailbox)
+            jobs.append(job)
+        return jobs
 
     def take(self, job_id: str, worker: str) -> bool:
-        cur = self.db.execute(
-            "UPDATE jobs SET state='BUSY', worker=?, attempts=attempts+1, updated=? "
-            "WHERE id=? AND state='PENDING'", (worker, time.time(), job_id))
-        return cur.rowcount == 1
+        return self.take_many([(job_id, worker)]) == [job_id]
+
+    def take_many(self, assignments: list[tuple[str, str]]) -> list[str]:
+        """Mark (job id, worker) pairs BUSY in one transaction; the ids that were PENDING."""
+        now = time.time()
+        taken = []
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            for job_id, worker in assignments:
+                cur = self.db.execute(
+                    "UPDATE jobs SET state='BUSY', worker=?, attempts=attempts+1, updated=? "
+                    "WHERE id=? AND state='PENDING'", (worker, now, job_id))
+                if cur.rowcount == 1:
+                    taken.append(job_id)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return taken
 
     def handed_to_committer(self, job_id: str) -> None:
         """The worker's part is done: the job no longer depends on that worker being alive."""

@@ -31,8 +31,8 @@ def test_jobs_survive_reopening_and_duplicates_are_stored_once(tmp_path):
 
 def test_one_busy_job_per_mailbox_in_arrival_order(tmp_path):
     jobs = JobStore(tmp_path / "jobs.sqlite")
-    m1 = [event("m1", i) for i in range(3)]
-    m2 = [event("m2", i) for i in range(2)]
+    m1 = [event("m1", i, "FlagsSet") for i in range(3)]
+    m2 = [event("m2", i, "FlagsSet") for i in range(2)]
     jobs.add_many([m1[0], m2[0], m1[1], m2[1], m1[2]])
     first = jobs.dispatchable(10)
     assert [j.id for j in first] == [m1[0][0], m2[0][0]]
@@ -40,6 +40,23 @@ def test_one_busy_job_per_mailbox_in_arrival_order(tmp_path):
     assert [j.id for j in jobs.dispatchable(10)] == [m2[0][0]]  # m1 waits for its BUSY job
     jobs.done([m1[0][0]])
     assert [j.id for j in jobs.dispatchable(10)] == [m2[0][0], m1[1][0]]
+
+
+def test_new_messages_overtake_each_other_but_nothing_else(tmp_path):
+    jobs = JobStore(tmp_path / "jobs.sqlite")
+    new1, new2, flags, new3 = (event("m", 1), event("m", 2), event("m", 3, "FlagsSet"), event("m", 4))
+    jobs.add_many([new1, new2, flags, new3])
+    assert [j.id for j in jobs.dispatchable(10)] == [new1[0], new2[0]]  # the flags change waits
+    jobs.take_many([(new1[0], "w1"), (new2[0], "w2")])
+    assert jobs.dispatchable(10) == []
+    jobs.done([new1[0]])
+    assert jobs.dispatchable(10) == []  # new2 still BUSY
+    jobs.done([new2[0]])
+    assert [j.id for j in jobs.dispatchable(10)] == [flags[0]]  # new3 waits behind it
+    jobs.take(flags[0], "w1")
+    assert jobs.dispatchable(10) == []
+    jobs.done([flags[0]])
+    assert [j.id for j in jobs.dispatchable(10)] == [new3[0]]
 
 
 def test_postponed_job_does_not_block_its_mailbox(tmp_path):
