@@ -25,16 +25,18 @@ def message(msgid: str) -> bytes:
 
 
 class Deliverer(threading.Thread):
-    def __init__(self, server, msgids):
+    """Delivers each Message-ID over LMTP in turn, round robin over ``users``."""
+
+    def __init__(self, server, msgids, users=USERS):
         super().__init__(daemon=True)
-        self.server, self.msgids = server, msgids
+        self.server, self.msgids, self.users = server, msgids, users
         self.delivered = 0
         self.error: Exception | None = None
 
     def run(self):
         try:
             for i, msgid in enumerate(self.msgids):
-                self.server.lmtp_deliver(f"{USERS[i % len(USERS)]}@vault.test", message(msgid))
+                self.server.lmtp_deliver(f"{self.users[i % len(self.users)]}@vault.test", message(msgid))
                 self.delivered += 1
         except Exception as e:  # reported by the test
             self.error = e
