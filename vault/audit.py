@@ -1,10 +1,13 @@
-"""The audit trail's writer: searches, exports and restores are ledger entries, always.
+"""The audit trail's writer: searches, exports, restores and legal holds are ledger entries,
+always, whether or not live ingest holds the vault.
 
 Whoever runs them records the entry directly when it holds (or can take) the vault's writer
 lock. While live ingest runs, the broker's committer holds it: the entry then travels to the
 broker as a ``vnd.vault.Audit`` event on the dealer wire, is persisted before the ack, and
-is committed by the committer like any event (exactly once). Only audit kinds travel this
-way: the dealer wire must not become a way to write arbitrary ledger entries.
+is committed by the committer like any event (exactly once). Only these kinds travel this
+way: the dealer wire must not become a way to write arbitrary ledger entries. What must
+follow such an entry once committed (a hold's S3 Object Lock flags) is :func:`after_commit`,
+run by whichever writer committed it.
 """
 from __future__ import annotations
 
@@ -15,7 +18,9 @@ from vault.ingest.context import EntrySpec, Quarantine
 from vault.model import Kind, format_time, now
 
 AUDIT_EVENT = "vnd.vault.Audit"
-AUDIT_KINDS = frozenset({Kind.SEARCH_RUN, Kind.EXPORT_MADE, Kind.RESTORE_DONE})
+AUDIT_KINDS = frozenset({Kind.SEARCH_RUN, Kind.EXPORT_MADE, Kind.RESTORE_DONE,
+                         Kind.HOLD_PLACED, Kind.HOLD_RELEASED})
+_HOLD_KINDS = frozenset({Kind.HOLD_PLACED, Kind.HOLD_RELEASED})
 
 
 class AuditUnrecorded(Exception):
@@ -39,6 +44,15 @@ def handle_audit(event: dict, ctx) -> list[EntrySpec]:
     return [EntrySpec(kind, item, {**data, "event": ctx.event_id}, time=event.get("timestamp"), actor=actor)]
 
 
+def after_commit(vault, kinds) -> None:
+    """Once entries of these kinds are committed: holds changed, so the store's legal-hold
+    flags follow (vault/policy/sweep.py)."""
+    if _HOLD_KINDS & set(kinds):
+        from vault.policy.sweep import sync_storage_holds
+
+        sync_storage_holds(vault)
+
+
 def record_audit(vault, kind: str, *, item: str | None = None, data: dict, actor: str | None = None) -> str:
     """Record the entry: ``"recorded"`` in the ledger now, or ``"queued"`` with the broker.
     ``vault`` may be read-only: then the writer lock is tried, and the broker is the fallback."""
@@ -48,6 +62,7 @@ def record_audit(vault, kind: str, *, item: str | None = None, data: dict, actor
     if vault.writer:
         vault.record(kind, item=item, data=data, actor=actor)
         vault.commit()
+        after_commit(vault, {kind})
         return "recorded"
     try:
         writer = Vault.open(vault.config, writer=True)
@@ -56,6 +71,7 @@ def record_audit(vault, kind: str, *, item: str | None = None, data: dict, actor
     with writer:
         writer.record(kind, item=item, data=data, actor=actor)
         writer.commit()
+        after_commit(writer, {kind})
     return "recorded"
 
 

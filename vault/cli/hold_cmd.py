@@ -22,10 +22,10 @@ def create(ctx, matter, custodians, query, date_from, date_to, reason, actor):
     from vault.archive import default_actor
     from vault.model import Kind, now
     from vault.policy.holds import Hold, HoldError, parse_date_bound
-    from vault.policy.sweep import holds_of, sync_storage_holds
+    from vault.policy.sweep import holds_of
 
     actor = actor or default_actor()
-    with open_vault(ctx, writer=True) as vault:
+    with open_vault(ctx) as vault:  # recorded directly, or through the broker while it runs
         if any(h.matter == matter and h.active() for h in holds_of(vault)):
             raise click.ClickException(f"hold {matter!r} exists and is active")
         try:
@@ -35,10 +35,8 @@ def create(ctx, matter, custodians, query, date_from, date_to, reason, actor):
                         date_to=parse_date_bound(date_to, end=True) if date_to else None)
         except (HoldError, ValueError) as e:
             raise click.ClickException(str(e)) from None
-        vault.record(Kind.HOLD_PLACED, actor=actor, data=hold.to_data())
-        vault.commit()
-        sync_storage_holds(vault)
-    click.echo(f"hold {matter!r} placed on {', '.join(custodians)}")
+        how = _record(vault, Kind.HOLD_PLACED, hold.to_data(), actor)
+    click.echo(f"hold {matter!r} placed on {', '.join(custodians)}{how}")
 
 
 @command.command("list")
@@ -75,10 +73,10 @@ def release(ctx, matter, actor):
     from vault.archive import default_actor
     from vault.model import Kind, now
     from vault.policy.holds import HoldError
-    from vault.policy.sweep import holds_of, sync_storage_holds
+    from vault.policy.sweep import holds_of
 
     actor = actor or default_actor()
-    with open_vault(ctx, writer=True) as vault:
+    with open_vault(ctx) as vault:
         active = [h for h in holds_of(vault) if h.matter == matter and h.active()]
         if not active:
             raise click.ClickException(f"no active hold named {matter!r}")
@@ -86,7 +84,16 @@ def release(ctx, matter, actor):
             released = active[0].released(now(), actor)
         except HoldError as e:
             raise click.ClickException(str(e)) from None
-        vault.record(Kind.HOLD_RELEASED, actor=actor, data=released.to_data())
-        vault.commit()
-        sync_storage_holds(vault)
-    click.echo(f"hold {matter!r} released")
+        how = _record(vault, Kind.HOLD_RELEASED, released.to_data(), actor)
+    click.echo(f"hold {matter!r} released{how}")
+
+
+def _record(vault, kind: str, data: dict, actor: str) -> str:
+    """The hold entry, in the ledger now or queued with the broker; what to tell the user."""
+    from vault.audit import AuditUnrecorded, record_audit
+
+    try:
+        how = record_audit(vault, kind, data=data, actor=actor)
+    except AuditUnrecorded as e:
+        raise click.ClickException(str(e)) from None
+    return "" if how == "recorded" else " (queued with the broker: live ingest holds the vault)"

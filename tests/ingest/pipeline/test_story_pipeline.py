@@ -24,3 +24,9 @@ def test_story_through_the_pipeline(tmp_path, pipeline_factory):
                 if e["kind"] == "restore.done"]
     assert [(e["data"]["mailbox"], e["data"]["uid"]) for e in restores] == \
         [("user/alice/Project2", None), ("user/alice/Project2", 1)]
+    # so does a legal hold placed meanwhile
+    placed = pipeline.vaultctl("hold", "create", "matter-1", "--custodian", "alice", "--reason", "litigation")
+    assert placed.returncode == 0 and "queued with the broker" in placed.stdout, placed.stderr
+    pipeline.wait_settled()
+    holds = json.loads(pipeline.vaultctl("hold", "list", "--json").stdout)
+    assert [(h["matter"], h["custodians"]) for h in holds] == [("matter-1", ["alice"])]
