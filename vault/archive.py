@@ -83,7 +83,28 @@ class Vault:
         catalog = Catalog.from_config(config)
         if catch_up:
             catalog.catch_up(ledger)
-        return cls(config, store, ledger, catalog, writer)
+        vault = cls(config, store, ledger, catalog, writer)
+        if writer:
+            vault._open_index(catch_up)
+        return vault
+
+    def _open_index(self, catch_up: bool) -> None:
+        """The writer keeps the search index in step with the ledger (vault/index/)."""
+        from vault.index.indexer import SearchIndex
+
+        self._indexer = SearchIndex.open(self.config.path("index"), writable=True)
+        if catch_up:
+            self._indexer.catch_up(self.ledger, self.store.get, self.catalog)
+
+    @property
+    def index(self):
+        """The search index, writable (writers only)."""
+        return self._indexer
+
+    def offer_content(self, blob: str, data: bytes) -> None:
+        """Bytes just stored, so the index need not read them back after the commit."""
+        if self._indexer is not None:
+            self._indexer.offer(blob, data)
 
     def close(self) -> None:
         if self.writer and self._pending:
@@ -131,3 +152,5 @@ class Vault:
         self.ledger.commit()
         entries, self._pending = self._pending, []
         self.catalog.apply(entries)
+        if self._indexer is not None:
+            self._indexer.apply(entries, self.store.get, self.catalog)

@@ -16,4 +16,6 @@ def rebuild(config: Config) -> dict:
 
         vault.catalog = Catalog(catalog_path)
         vault.catalog.catch_up(vault.ledger)
-        return vault.catalog.counts()
+        vault.index.clear()
+        vault.index.catch_up(vault.ledger, vault.store.get, vault.catalog)
+        return {**vault.catalog.counts(), "indexed": len(vault.index)}

@@ -200,6 +200,7 @@ class Importer:
             self.report.problems.append(SourceProblem(
                 msg.path, "does not look like a mail message (binary?): archived as it is"))
         blob = self.vault.store.put(data, bid=bid)
+        self.vault.offer_content(blob, data)
         if msg.uid is not None and self.source.kind == "cyrus":
             uid = msg.uid
             self.next_uid = max(self.next_uid, uid + 1)

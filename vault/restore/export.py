@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vault.archive import Vault
+from vault.audit import record_audit
 from vault.model import Kind, format_time, now, parse_time
 from vault.restore.targets import MboxTarget
 
@@ -34,6 +35,7 @@ class ExportReport:
     messages: int
     items: int
     manifest_sha256: str
+    audit: str = ""
 
 
 def _sha(data: bytes) -> str:
@@ -123,13 +125,14 @@ def write_export(vault: Vault, records: list[dict], path: Path, fmt: str, *, que
 def search_and_export(vault: Vault, index, query: str, path: Path, fmt: str, *,
                       custodian: str | None = None, dedupe: bool = False,
                       actor: str | None = None) -> ExportReport:
-    hits = index.search(query, custodian=custodian, limit=1_000_000)
+    """Export what ``query`` finds; the export is recorded in the audit trail (directly, or
+    through the broker while live ingest holds the vault: ``report.audit`` says which)."""
+    hits = index.search(query, vault.catalog, custodian=custodian, limit=max(1, index.count(query, vault.catalog, custodian)))
     records = collect(vault, hits, dedupe)
     report = write_export(vault, records, path, fmt, query=query, actor=actor)
-    vault.record(Kind.EXPORT_MADE, actor=actor, data={
+    report.audit = record_audit(vault, Kind.EXPORT_MADE, actor=actor, data={
         "query": query, "custodian": custodian, "format": fmt, "dedupe": dedupe,
         "path": str(Path(path).resolve()), "items": report.items,
         "manifest_sha256": report.manifest_sha256,
     })
-    vault.commit()
     return report

@@ -406,6 +406,37 @@ class Catalog:
     def items_by_blob(self, blob: str) -> list[dict]:
         return [dict(r) for r in self.db.execute("SELECT * FROM items WHERE blob=?", (blob,))]
 
+    def folder_names(self) -> list[tuple[str, str]]:
+        """(mailboxID, name) for every name any folder ever had."""
+        return [tuple(r) for r in self.db.execute("SELECT DISTINCT mailbox_id, name FROM folder_names")]
+
+    def blobs_in(self, mailbox_ids: Iterable[str]) -> set[str]:
+        """The blobs of the (not purged) items of these folders."""
+        ids, out = list(mailbox_ids), set()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            out.update(r[0] for r in self.db.execute(
+                f"SELECT DISTINCT blob FROM items WHERE purged_at IS NULL AND mailbox_id IN ({','.join('?' * len(chunk))})",
+                chunk))
+        return out
+
+    def items_of_blobs(self, blobs: Iterable[str]) -> dict[str, list[dict]]:
+        """blob -> its items (item, mailbox_id, internal_date, appended_at, expunged_at, purged_at)."""
+        wanted, out = list(blobs), {}
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i:i + 500]
+            for r in self.db.execute(
+                    "SELECT blob, item, mailbox_id, internal_date, appended_at, expunged_at, purged_at "
+                    f"FROM items WHERE blob IN ({','.join('?' * len(chunk))}) ORDER BY appended_seq", chunk):
+                out.setdefault(r[0], []).append(dict(r))
+        return out
+
+    def blobs_referenced(self, blobs: Iterable[str]) -> set[str]:
+        """Those of ``blobs`` some item not purged still points to."""
+        wanted = list(blobs)
+        return {b for b in wanted if self.db.execute(
+            "SELECT 1 FROM items WHERE blob=? AND purged_at IS NULL LIMIT 1", (b,)).fetchone()}
+
     def referenced_blobs(self) -> Iterable[str]:
         for (blob,) in self.db.execute("SELECT DISTINCT blob FROM items WHERE purged_at IS NULL"):
             yield blob

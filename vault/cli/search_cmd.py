@@ -1,0 +1,67 @@
+"""vaultctl search: find archived mail; optionally export it with a verifiable manifest."""
+import click
+
+from vault.cli.common import load_config, print_json
+
+
+@click.command("search")
+@click.argument("query")
+@click.option("--custodian", help="Only mail held by this user.")
+@click.option("--limit", default=50, show_default=True, help="Rows to print.")
+@click.option("--export", "export_path", type=click.Path(file_okay=False), help="Export the results to this new directory.")
+@click.option("--format", "fmt", type=click.Choice(["eml", "mbox"]), default="eml", show_default=True)
+@click.option("--dedupe", is_flag=True, help="One copy per distinct message content.")
+@click.option("--actor", help="Who runs this (default: the OS user); recorded in the audit trail.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def command(ctx, query, custodian, limit, export_path, fmt, dedupe, actor, as_json):
+    """Search with from: to: cc: bcc: subject: body: filename: has:attachment size:>1M
+    before: after: in: custodian: messageid: "phrases" AND OR NOT ( ). Every search and
+    export is recorded in the ledger."""
+    from vault.archive import Vault, default_actor
+    from vault.audit import AuditUnrecorded, record_audit
+    from vault.index.indexer import SearchIndex
+    from vault.index.query import QuerySyntaxError
+    from vault.model import Kind
+    from vault.restore.export import ExportError, search_and_export
+
+    config = load_config(ctx)
+    actor = actor or default_actor()
+    try:
+        index = SearchIndex.open(config.path("index"))
+    except FileNotFoundError as e:
+        raise click.ClickException(str(e)) from None
+    with Vault.open(config, catch_up=False) as vault:
+        try:
+            if export_path:
+                report = search_and_export(vault, index, query, export_path, fmt,
+                                           custodian=custodian, dedupe=dedupe, actor=actor)
+                if as_json:
+                    print_json(report.__dict__)
+                else:
+                    click.echo(f"exported {report.items} item(s) in {report.messages} file(s) to {report.path}; "
+                               f"manifest sha256 {report.manifest_sha256}")
+                return
+            total = index.count(query, vault.catalog, custodian)
+            hits = index.search(query, vault.catalog, custodian=custodian, limit=limit)
+            record_audit(vault, Kind.SEARCH_RUN, actor=actor,
+                         data={"query": query, "custodian": custodian, "results": total})
+        except QuerySyntaxError as e:
+            raise click.ClickException(f"bad query: {e}") from None
+        except (ExportError, AuditUnrecorded) as e:
+            raise click.ClickException(str(e)) from None
+    if as_json:
+        print_json({"total": total, "hits": [h.__dict__ for h in hits]})
+        return
+    from rich.table import Table
+
+    from vault.cli.common import console
+
+    table = Table(show_lines=False, box=None)
+    for col in ("date", "from", "subject", "custodians / folders", "item"):
+        table.add_column(col, overflow="fold")
+    for h in hits:
+        table.add_row((h.date or "")[:16], h.from_[:40], h.subject[:60],
+                      ", ".join(h.folders), "\n".join(h.item_ids))
+    console().print(table)
+    click.echo(f"{len(hits)} of {total} shown")

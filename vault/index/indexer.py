@@ -1,0 +1,224 @@
+"""The search index: Tantivy on disk, one document per unique message content.
+
+It follows the ledger as the catalog does: ``apply(entries)`` after each commit indexes the
+blob of every new message (once, however many folders hold it) and drops the document of a
+blob retention purged for good; ``applied_seq`` (a file beside the index, written after each
+Tantivy commit) lets a writer that opens it catch up on whatever it missed, so an index that
+fell behind (a crash, a full disk) heals on the next open and ``vaultctl rebuild`` recreates
+it from the ledger and the blobs. Tantivy allows one writer per directory across processes:
+only the vault's writer opens it writable; searches open it read-only and see every commit.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import tantivy
+
+from vault.index import schema as index_schema
+from vault.index.query import compile_query, parse
+from vault.index.text import extract
+from vault.model import Kind, custodian_of, format_time
+
+MESSAGE_KINDS = {Kind.MESSAGE_APPENDED, Kind.MESSAGE_COPIED, Kind.MESSAGE_MOVED}
+SEQ_FILE = "applied_seq"
+WRITER_HEAP = 64 << 20
+
+
+@dataclass
+class Hit:
+    blob: str
+    date: str | None
+    from_: str
+    subject: str
+    custodians: list[str] = field(default_factory=list)
+    folders: list[str] = field(default_factory=list)
+    item_ids: list[str] = field(default_factory=list)
+    score: float = 0.0
+
+
+class SearchIndex:
+    def __init__(self, path: Path, index: tantivy.Index, writable: bool):
+        self.path = path
+        self.index = index
+        self.schema = index.schema
+        self.writable = writable
+        self._writer = index.writer(WRITER_HEAP, 1) if writable else None
+        self._pending: set[str] = set()
+        self._data: dict[str, bytes] = {}
+
+    @classmethod
+    def open(cls, path: Path | str, writable: bool = False) -> "SearchIndex":
+        path = Path(path)
+        if writable:
+            path.mkdir(parents=True, exist_ok=True)
+        elif not (path / "meta.json").exists():
+            raise FileNotFoundError(f"no search index at {path}: run 'vaultctl rebuild' (or any import)")
+        index = tantivy.Index(index_schema.build(), path=str(path), reuse=True)
+        return cls(path, index, writable)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.wait_merging_threads()
+            self._writer = None
+
+    # ------------------------------------------------------------ writing
+
+    @property
+    def applied_seq(self) -> int:
+        try:
+            return int((self.path / SEQ_FILE).read_text())
+        except (FileNotFoundError, ValueError):
+            return 0
+
+    def _set_applied_seq(self, seq: int) -> None:
+        tmp = self.path / f"{SEQ_FILE}.tmp"
+        tmp.write_text(str(seq))
+        os.replace(tmp, self.path / SEQ_FILE)
+
+    def indexed(self, blob: str) -> bool:
+        if blob in self._pending:
+            return True
+        query = tantivy.Query.term_query(self.schema, "blob", blob)
+        return self.index.searcher().search(query, 1, count=True).count > 0
+
+    def offer(self, blob: str, data: bytes) -> None:
+        """Bytes the caller already holds, for an ``apply`` soon (spares a store read)."""
+        self._data[blob] = data
+
+    def add(self, blob: str, data: bytes) -> bool:
+        """Index this content unless it already is; False when it was."""
+        if self.indexed(blob):
+            return False
+        f = extract(data)
+        doc = tantivy.Document(blob=blob, subject=f.subject, body=f.body, size=f.size,
+                               attachment=1 if f.has_attachment else 0)
+        doc.add_text("from", f.from_)
+        for name, value in (("to", f.to), ("cc", f.cc), ("bcc", f.bcc)):
+            if value:
+                doc.add_text(name, value)
+        for name in f.filenames:
+            doc.add_text("filename", name)
+        if f.message_id:
+            doc.add_text("messageid", f.message_id)
+        if f.date is not None:
+            doc.add_date("date", f.date)
+        self._writer.add_document(doc)
+        self._pending.add(blob)
+        return True
+
+    def remove(self, blob: str) -> None:
+        self._writer.delete_documents_by_term("blob", blob)
+        self._pending.discard(blob)
+
+    def commit(self, applied_seq: int | None = None) -> None:
+        self._writer.commit()
+        self.index.reload()
+        self._pending.clear()
+        if applied_seq is not None:
+            self._set_applied_seq(applied_seq)
+
+    def apply(self, entries: Iterable, read_blob: Callable[[str], bytes], catalog) -> int:
+        """Follow committed ledger entries (after the catalog applied them); commit. Returns
+        the number of documents added."""
+        added, last = 0, None
+        applied = self.applied_seq
+        for entry in entries:
+            last = entry.seq
+            if entry.seq <= applied:
+                continue
+            data = entry.data or {}
+            blob = data.get("blob")
+            if not blob:
+                continue
+            if entry.kind in MESSAGE_KINDS:
+                if not self.indexed(blob):
+                    content = self._data.pop(blob, None)
+                    self.add(blob, content if content is not None else read_blob(blob))
+                    added += 1
+            elif entry.kind == Kind.RETENTION_PURGED and not catalog.blobs_referenced([blob]):
+                self.remove(blob)
+        self._data.clear()
+        if last is not None and last > applied:
+            self.commit(last)
+        return added
+
+    def catch_up(self, ledger, read_blob: Callable[[str], bytes], catalog) -> int:
+        if self.applied_seq >= ledger.size:
+            return 0
+        return self.apply(ledger.entries(self.applied_seq + 1), read_blob, catalog)
+
+    def clear(self) -> None:
+        self._writer.delete_all_documents()
+        self.commit(0)
+
+    # ------------------------------------------------------------ reading
+
+    def __len__(self) -> int:
+        return self.index.searcher().num_docs
+
+    def _query(self, text: str, catalog, custodian: str | None):
+        node = parse(text)
+        query = compile_query(node, self.schema, lambda kind, value: resolve(catalog, kind, value))
+        if custodian:
+            blobs = sorted(resolve(catalog, "custodian", custodian))
+            scope = tantivy.Query.term_set_query(self.schema, "blob", blobs) if blobs else tantivy.Query.empty_query()
+            query = tantivy.Query.boolean_query([(tantivy.Occur.Must, query), (tantivy.Occur.Must, scope)])
+        return query
+
+    def count(self, text: str, catalog, custodian: str | None = None) -> int:
+        return self.index.searcher().search(self._query(text, catalog, custodian), 1, count=True).count
+
+    def search(self, text: str, catalog, custodian: str | None = None, limit: int = 50) -> list[Hit]:
+        """Newest first (by the message's Date); raises QuerySyntaxError on a bad query."""
+        searcher = self.index.searcher()
+        result = searcher.search(self._query(text, catalog, custodian), limit, count=False,
+                                 order_by_field="date")
+        hits = []
+        for _, address in result.hits:
+            doc = searcher.doc(address)
+            date = doc.get_first("date")
+            hits.append(Hit(doc.get_first("blob"), format_time(date) if date else None,
+                            doc.get_first("from") or "", doc.get_first("subject") or ""))
+        _locate(hits, catalog)
+        return hits
+
+
+def _locate(hits: list[Hit], catalog) -> None:
+    """Where each hit's content lives: items, folders by current name, custodians."""
+    items = catalog.items_of_blobs(h.blob for h in hits)
+    names: dict[str, str] = {}
+    for hit in hits:
+        for row in items.get(hit.blob, []):
+            if row["purged_at"]:
+                continue
+            mailbox = row["mailbox_id"]
+            if mailbox not in names:
+                names[mailbox] = catalog.folder_name(mailbox) or mailbox
+            hit.item_ids.append(row["item"])
+            if names[mailbox] not in hit.folders:
+                hit.folders.append(names[mailbox])
+            owner = custodian_of(names[mailbox])
+            if owner and owner not in hit.custodians:
+                hit.custodians.append(owner)
+
+
+def matching_folders(folder_names: Iterable[tuple[str, str]], kind: str, value: str) -> set[str]:
+    """mailboxIDs that in:VALUE or custodian:VALUE stands for, over every name a folder had."""
+    out = set()
+    v = value.strip().strip("/")
+    low = v.lower()
+    for mailbox_id, name in folder_names:
+        n = name.replace(".", "/") if name.startswith("user.") else name
+        if kind == "custodian":
+            if custodian_of(n) == v:
+                out.add(mailbox_id)
+        elif n == v or n.endswith("/" + v) or (low == "inbox" and custodian_of(n) and n.count("/") == 1):
+            out.add(mailbox_id)
+    return out
+
+
+def resolve(catalog, kind: str, value: str) -> set[str]:
+    return catalog.blobs_in(matching_folders(catalog.folder_names(), kind, value))

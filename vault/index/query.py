@@ -1,0 +1,355 @@
+"""The search language, parsed by us: Gmail/Google Vault style.
+
+    from: to: cc: bcc: subject: body: filename: messageid:   words or "phrases"
+    has:attachment   size:>1M (<, >=, <=, =; K M G are powers of 1024; bare: at least)
+    before:D after:D  D a day (YYYY-MM-DD, in UTC unless a zone follows: 2026-01-02+02:00)
+                      or an ISO time with zone; before: is exclusive, after: inclusive
+    in:<folder>       any name the folder ever had, or its last component (in:Sent, in:INBOX)
+    custodian:<user>  mail in that user's folders
+    bare words and "phrases" (in from, to, cc, subject, body and attachment names)
+    AND OR NOT - ( )  implicit AND between terms; NOT binds tightest, then AND, then OR
+
+``parse(text)`` gives an AST or raises ``QuerySyntaxError`` naming the position and the reason;
+``compile_query(ast, schema, resolve)`` makes a Tantivy query, with ``resolve`` answering
+in:/custodian: as sets of blob ids from the catalog.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Union
+
+TEXT_OPERATORS = ("from", "to", "cc", "bcc", "subject", "body", "filename")
+OPERATORS = (*TEXT_OPERATORS, "messageid", "has", "size", "before", "after", "in", "custodian")
+_SIZE = re.compile(r"^(>=|<=|>|<|=)?(\d+(?:\.\d+)?)([kmg]b?|b)?$", re.I)
+_UNITS = {None: 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+_DAY = re.compile(r"^(\d{4})[-/](\d{2})[-/](\d{2})(?:([+-])(\d{2}):?(\d{2})|Z)?$")
+_WORDS = re.compile(r"[^\W_]+")
+
+
+class QuerySyntaxError(ValueError):
+    def __init__(self, position: int, reason: str):
+        super().__init__(f"position {position}: {reason}")
+        self.position = position
+        self.reason = reason
+
+
+# ------------------------------------------------------------ AST
+
+@dataclass(frozen=True)
+class Words:
+    field: str | None  # None: the bare-word fields
+    text: str
+    phrase: bool = False
+
+
+@dataclass(frozen=True)
+class Size:
+    op: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class When:
+    op: str  # "before" | "after"
+    at: datetime
+
+
+@dataclass(frozen=True)
+class HasAttachment:
+    pass
+
+
+@dataclass(frozen=True)
+class MessageId:
+    value: str
+
+
+@dataclass(frozen=True)
+class Where:
+    kind: str  # "in" | "custodian"
+    value: str
+
+
+@dataclass(frozen=True)
+class Not:
+    node: "Node"
+
+
+@dataclass(frozen=True)
+class And:
+    nodes: tuple
+
+
+@dataclass(frozen=True)
+class Or:
+    nodes: tuple
+
+
+Node = Union[Words, Size, When, HasAttachment, MessageId, Where, Not, And, Or]
+
+
+# ------------------------------------------------------------ lexer
+
+@dataclass(frozen=True)
+class Token:
+    kind: str  # WORD QUOTED LPAREN RPAREN
+    text: str
+    pos: int  # 1-based, for people
+    glued: bool = False  # QUOTED right after a "field:" WORD
+
+
+def tokens(text: str) -> list[Token]:
+    out: list[Token] = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c.isspace():
+            i += 1
+        elif c in "()":
+            out.append(Token("LPAREN" if c == "(" else "RPAREN", c, i + 1))
+            i += 1
+        elif c == '"':
+            end = text.find('"', i + 1)
+            if end < 0:
+                raise QuerySyntaxError(i + 1, 'unclosed quote (")')
+            glued = bool(out) and out[-1].kind == "WORD" and out[-1].text.endswith(":") \
+                and out[-1].pos + len(out[-1].text) - 1 == i
+            out.append(Token("QUOTED", text[i + 1:end], i + 1, glued))
+            i = end + 1
+        else:
+            j = i
+            while j < n and not text[j].isspace() and text[j] not in '()"':
+                j += 1
+            out.append(Token("WORD", text[i:j], i + 1))
+            i = j
+    return out
+
+
+# ------------------------------------------------------------ parser
+
+class _Parser:
+    def __init__(self, text: str):
+        self.text = text
+        self.toks = tokens(text)
+        self.i = 0
+
+    def peek(self) -> Token | None:
+        return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def take(self) -> Token:
+        tok = self.toks[self.i]
+        self.i += 1
+        return tok
+
+    def end(self) -> int:
+        return len(self.text) + 1
+
+    def parse(self) -> Node:
+        if not self.toks:
+            raise QuerySyntaxError(1, "empty query")
+        node = self.or_expr()
+        tok = self.peek()
+        if tok is not None:
+            raise QuerySyntaxError(tok.pos, "unexpected ')'" if tok.kind == "RPAREN" else f"unexpected {tok.text!r}")
+        return node
+
+    def _is(self, tok: Token | None, word: str) -> bool:
+        return tok is not None and tok.kind == "WORD" and tok.text == word
+
+    def or_expr(self) -> Node:
+        nodes = [self.and_expr()]
+        while self._is(self.peek(), "OR"):
+            op = self.take()
+            if self._ends_operand(self.peek()):
+                raise QuerySyntaxError(op.pos, "OR needs something on its right")
+            nodes.append(self.and_expr())
+        return nodes[0] if len(nodes) == 1 else Or(tuple(nodes))
+
+    def _ends_operand(self, tok: Token | None) -> bool:
+        return tok is None or tok.kind == "RPAREN" or self._is(tok, "OR") or self._is(tok, "AND")
+
+    def and_expr(self) -> Node:
+        nodes = [self.unary()]
+        while True:
+            tok = self.peek()
+            if tok is None or tok.kind == "RPAREN" or self._is(tok, "OR"):
+                break
+            if self._is(tok, "AND"):
+                self.take()
+                if self._ends_operand(self.peek()):
+                    raise QuerySyntaxError(tok.pos, "AND needs something on its right")
+            nodes.append(self.unary())
+        return nodes[0] if len(nodes) == 1 else And(tuple(nodes))
+
+    def unary(self) -> Node:
+        tok = self.peek()
+        if tok is None:
+            raise QuerySyntaxError(self.end(), "query ends where a term was expected")
+        if self._is(tok, "NOT"):
+            self.take()
+            if self._ends_operand(self.peek()):
+                raise QuerySyntaxError(tok.pos, "NOT needs something to negate")
+            return Not(self.unary())
+        if tok.kind == "WORD" and tok.text.startswith("-") and len(tok.text) > 1:
+            self.take()
+            inner = Token("WORD", tok.text[1:], tok.pos + 1)
+            self.toks.insert(self.i, inner)
+            return Not(self.unary())
+        if self._is(tok, "AND") or self._is(tok, "OR"):
+            raise QuerySyntaxError(tok.pos, f"{tok.text} needs something on its left")
+        return self.primary()
+
+    def primary(self) -> Node:
+        tok = self.take()
+        if tok.kind == "LPAREN":
+            if self.peek() is not None and self.peek().kind == "RPAREN":
+                raise QuerySyntaxError(tok.pos, "empty parentheses")
+            node = self.or_expr()
+            close = self.peek()
+            if close is None or close.kind != "RPAREN":
+                raise QuerySyntaxError(tok.pos, 'unclosed "("')
+            self.take()
+            return node
+        if tok.kind == "RPAREN":
+            raise QuerySyntaxError(tok.pos, "unexpected ')'")
+        if tok.kind == "QUOTED":
+            return self.words(None, tok.text, True, tok.pos)
+        if ":" in tok.text and not tok.text.startswith(":"):
+            name, value = tok.text.split(":", 1)
+            name = name.lower()
+            if name not in OPERATORS:
+                raise QuerySyntaxError(tok.pos, f"unknown operator {name + ':'!r} (known: {', '.join(o + ':' for o in OPERATORS)})")
+            phrase = False
+            if not value:
+                nxt = self.peek()
+                if nxt is not None and nxt.kind == "QUOTED" and nxt.glued:
+                    self.take()
+                    value, phrase = nxt.text, True
+                else:
+                    raise QuerySyntaxError(tok.pos, f"{name}: needs a value")
+            return self.operator(name, value, phrase, tok.pos)
+        return self.words(None, tok.text, False, tok.pos)
+
+    def words(self, field: str | None, text: str, phrase: bool, pos: int) -> Node:
+        if not _WORDS.search(text):
+            raise QuerySyntaxError(pos, f"nothing searchable in {text!r}")
+        return Words(field, text, phrase)
+
+    def operator(self, name: str, value: str, phrase: bool, pos: int) -> Node:
+        vpos = pos + len(name) + 1
+        if name in TEXT_OPERATORS:
+            return self.words(name, value, phrase, vpos)
+        if name == "messageid":
+            return MessageId(value.strip().strip("<>"))
+        if name == "has":
+            if value.lower() not in ("attachment", "attachments"):
+                raise QuerySyntaxError(vpos, f"has:{value} is not known (has:attachment is)")
+            return HasAttachment()
+        if name == "size":
+            return parse_size(value, vpos)
+        if name in ("before", "after"):
+            return When(name, parse_when(value, vpos))
+        if not value.strip():
+            raise QuerySyntaxError(vpos, f"{name}: needs a value")
+        return Where(name, value)
+
+
+def parse_size(value: str, pos: int) -> Size:
+    m = _SIZE.match(value.strip())
+    if not m:
+        raise QuerySyntaxError(pos, f"size:{value} is not a size (e.g. size:>1M, size:<500K)")
+    op, number, unit = m.group(1) or ">=", float(m.group(2)), m.group(3)
+    scale = _UNITS[unit[0].lower() if unit else None]
+    return Size(op, int(number * scale))
+
+
+def parse_when(value: str, pos: int) -> datetime:
+    """A day (its start; in UTC unless a zone is given) or an exact ISO time with zone."""
+    m = _DAY.match(value)
+    if m:
+        zone = timezone.utc
+        if m.group(4):
+            offset = timedelta(hours=int(m.group(5)), minutes=int(m.group(6)))
+            zone = timezone(-offset if m.group(4) == "-" else offset)
+        try:
+            return datetime(int(m.group(1)), int(m.group(2)), int(m.group(3)), tzinfo=zone).astimezone(timezone.utc)
+        except ValueError as e:
+            raise QuerySyntaxError(pos, f"{value}: {e}") from None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise QuerySyntaxError(pos, f"{value!r} is not a date (YYYY-MM-DD, or an ISO time with zone)") from None
+    if when.tzinfo is None:
+        raise QuerySyntaxError(pos, f"{value!r} has a time but no zone: add Z or +HH:MM")
+    return when.astimezone(timezone.utc)
+
+
+def parse(text: str) -> Node:
+    return _Parser(text).parse()
+
+
+# ------------------------------------------------------------ to Tantivy
+
+def analyse(text: str) -> list[str]:
+    """As Tantivy's default tokenizer does: alphanumeric runs, lower-cased, long ones dropped."""
+    return [w for w in (m.group(0).lower() for m in _WORDS.finditer(text)) if len(w.encode()) < 40]
+
+
+def compile_query(node: Node, schema, resolve: Callable[[str, str], set[str]]):
+    """``resolve(kind, value)``: the blob ids in:/custodian: stand for."""
+    import tantivy
+
+    Q, Occur = tantivy.Query, tantivy.Occur
+
+    def words(field: str, text: str):
+        terms = analyse(text)
+        if not terms:
+            return Q.empty_query()
+        if len(terms) == 1:
+            return Q.term_query(schema, field, terms[0])
+        # several tokens in one value ("a phrase", an address, a hyphenated word): in order
+        return Q.phrase_query(schema, field, terms)
+
+    def build(n: Node):
+        if isinstance(n, Words):
+            if n.field is not None:
+                return words(n.field, n.text)
+            from vault.index.schema import BARE_WORD_FIELDS
+
+            return Q.boolean_query([(Occur.Should, words(f, n.text)) for f in BARE_WORD_FIELDS])
+        if isinstance(n, MessageId):
+            return Q.term_query(schema, "messageid", n.value)
+        if isinstance(n, HasAttachment):
+            return Q.term_query(schema, "attachment", 1)
+        if isinstance(n, Size):
+            lo = hi = None
+            inc_lo = inc_hi = True
+            if n.op in (">", ">="):
+                lo, inc_lo = n.bytes, n.op == ">="
+            elif n.op in ("<", "<="):
+                hi, inc_hi = n.bytes, n.op == "<="
+            else:
+                lo = hi = n.bytes
+            return Q.range_query(schema, "size", tantivy.FieldType.Integer, lo, hi, inc_lo, inc_hi)
+        if isinstance(n, When):
+            if n.op == "before":
+                return Q.range_query(schema, "date", tantivy.FieldType.Date, None, n.at, True, False)
+            return Q.range_query(schema, "date", tantivy.FieldType.Date, n.at, None, True, True)
+        if isinstance(n, Where):
+            blobs = sorted(resolve(n.kind, n.value))
+            return Q.term_set_query(schema, "blob", blobs) if blobs else Q.empty_query()
+        if isinstance(n, Not):
+            return Q.boolean_query([(Occur.Must, Q.all_query()), (Occur.MustNot, build(n.node))])
+        if isinstance(n, And):
+            positives = [(Occur.MustNot, build(c.node)) if isinstance(c, Not) else (Occur.Must, build(c))
+                         for c in n.nodes]
+            if all(o == Occur.MustNot for o, _ in positives):
+                positives.append((Occur.Must, Q.all_query()))
+            return Q.boolean_query(positives)
+        if isinstance(n, Or):
+            return Q.boolean_query([(Occur.Should, build(c)) for c in n.nodes])
+        raise TypeError(f"not a query node: {n!r}")
+
+    return build(node)
