@@ -110,8 +110,8 @@ def _date(msg: Message, problems: list[str]) -> datetime | None:
         when = when.replace(tzinfo=timezone.utc)
     when = when.astimezone(timezone.utc)
     if not DATE_RANGE[0] <= when <= DATE_RANGE[1]:  # what the index can hold (ns since 1970, 64 bit)
-        problems.append(f"Date out of range: {str(raw)[:60]!r}")
-        return None
+        problems.append(f"Date out of range, kept as the nearest bound: {str(raw)[:60]!r}")
+        return min(max(when, DATE_RANGE[0]), DATE_RANGE[1])  # year 0102 still sorts as very old
     return when
 
 

@@ -1,0 +1,75 @@
+"""The query language: precedence, operators, dates with zones, and errors that say where."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vault.index.query import (And, HasAttachment, MessageId, Not, Or, QuerySyntaxError, Size, When, Where,
+                               Words, parse)
+
+
+def test_precedence_not_and_or():
+    assert parse("a b OR c -d") == Or((And((Words(None, "a"), Words(None, "b"))),
+                                      And((Words(None, "c"), Not(Words(None, "d"))))))
+    assert parse("a AND (b OR NOT c)") == And((Words(None, "a"), Or((Words(None, "b"), Not(Words(None, "c"))))))
+
+
+def test_operators():
+    assert parse('subject:"quarterly report"') == Words("subject", "quarterly report", True)
+    assert parse("from:erin@example.org") == Words("from", "erin@example.org")
+    assert parse("has:attachment") == HasAttachment()
+    assert parse("size:>1M") == Size(">", 1 << 20)
+    assert parse("size:500k") == Size(">=", 500 << 10)
+    assert parse("messageid:<abc@x>") == MessageId("abc@x")
+    assert parse("in:Sent custodian:jane") == And((Where("in", "Sent"), Where("custodian", "jane")))
+
+
+def test_dates_are_exact_and_zone_aware():
+    assert parse("before:2026-01-02") == When("before", datetime(2026, 1, 2, tzinfo=timezone.utc))
+    assert parse("after:2026-01-02+02:00") == When("after", datetime(2026, 1, 1, 22, tzinfo=timezone.utc))
+    assert parse("after:2026-01-02T10:30:00-05:00") == When("after", datetime(2026, 1, 2, 15, 30, tzinfo=timezone.utc))
+
+
+@pytest.mark.parametrize("query,position,reason", [
+    ("", 1, "empty query"),
+    ("(budget", 1, 'unclosed "("'),
+    ("budget)", 7, "unexpected ')'"),
+    ('subject:"budget', 9, "unclosed quote"),
+    ("frm:erin", 1, "unknown operator 'frm:'"),
+    ("budget AND", 8, "AND needs something on its right"),
+    ("OR budget", 1, "OR needs something on its left"),
+    ("budget NOT", 8, "NOT needs something to negate"),
+    ("size:big", 6, "not a size"),
+    ("before:2026-13-01", 8, "month must be in 1..12"),
+    ("after:2026-01-02T10:00", 7, "has a time but no zone"),
+    ("has:pictures", 5, "has:pictures is not known"),
+    ("subject:", 1, "subject: needs a value"),
+    ("()", 1, "empty parentheses"),
+])
+def test_errors_name_position_and_reason(query, position, reason):
+    with pytest.raises(QuerySyntaxError) as e:
+        parse(query)
+    assert e.value.position == position and reason in e.value.reason
+    assert str(e.value).startswith(f"position {position}: ")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(list('ab :()"-<>*') + [" AND ", " OR ", " NOT ", "from:", "size:", "before:"]),
+                max_size=20).map("".join))
+def test_parser_raises_nothing_but_syntax_errors(text):
+    try:
+        parse(text)
+    except QuerySyntaxError as e:
+        assert 1 <= e.position <= len(text) + 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60))
+def test_parser_on_any_text(text):
+    try:
+        parse(text)
+    except QuerySyntaxError as e:
+        assert 1 <= e.position <= len(text) + 1
