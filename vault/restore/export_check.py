@@ -48,6 +48,13 @@ def check_export(path: Path | str, verifier_key: str) -> list[str]:
         checkpoint = verify_checkpoint_note(manifest["checkpoint"].encode("utf-8"), verifier_key.strip())
     except Exception as e:  # any failure to verify is the verdict, not a crash
         return problems + [f"checkpoint signature does not verify with the given key: {e}"]
+    # the two convenience copies must say what the manifest says, or they are altered files
+    for name, value in (("checkpoint.txt", manifest["checkpoint"]), ("verifier.key", manifest.get("verifier_key", ""))):
+        try:
+            if (path / name).read_text(encoding="utf-8").strip() != value.strip():
+                problems.append(f"{name} differs from the copy in the manifest")
+        except (OSError, UnicodeDecodeError):
+            problems.append(f"{name} is missing or unreadable")
     root = bytes.fromhex(checkpoint.root)
     files: dict[str, list[str]] = {}
     for rec in manifest.get("items", []):
