@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from datetime import datetime, timezone
 
@@ -133,12 +134,16 @@ def test_rebuild_gives_identical_answers(tmp_path, corpus_300):
     def answers():
         from vault.archive import Vault
         from vault.config import Config
+        from vault.index.indexer import SearchIndex
 
         with Vault.open(Config.load(home)) as v:
             return (v.catalog.dump(), v.catalog.items_at(v.catalog.folder_id("user/jane/INBOX"), t1),
-                    json.loads(vaultctl_run(home, "ls", "--json").out))
+                    json.loads(vaultctl_run(home, "ls", "--json").out),
+                    SearchIndex.open(home / "index").search("size:>0", v.catalog, limit=1000))
 
     before = answers()
+    assert len(before[3]) == 60
+    shutil.rmtree(home / "index")  # the index too is derived: rebuild recreates it
     r = vaultctl_run(home, "rebuild")
     assert r.code == 0, r
     assert answers() == before

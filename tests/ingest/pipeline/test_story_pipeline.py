@@ -30,3 +30,8 @@ def test_story_through_the_pipeline(tmp_path, pipeline_factory):
     pipeline.wait_settled()
     holds = json.loads(pipeline.vaultctl("hold", "list", "--json").stdout)
     assert [(h["matter"], h["custodians"]) for h in holds] == [("matter-1", ["alice"])]
+    # live ingest indexes what it archives; a renamed folder is found by its old and new name
+    for query in ("in:Project subject:appended", "in:Project2 subject:appended"):
+        out = json.loads(pipeline.vaultctl("search", query, "--json").stdout)
+        assert [h["subject"] for h in out["hits"]] == ["appended"], query
+        assert "user/alice/Project2" in out["hits"][0]["folders"]  # (and Restored, where it was restored to)
