@@ -150,3 +150,54 @@ def test_rule_by_ldap_group_and_hold_by_login_with_a_directory(tmp_path, spamass
     vaultctl_run(home, "hold", "create", "m", "--custodian", "alice", "--reason", "r")
     held = _sweep(home, "2003-01-01T00:00Z", "--dry-run")
     assert held["purge"] == [] and len(held["held"]) == 3
+
+
+def _subjects(spamassassin_dir):
+    """Subject words of the ten spam messages in bob's Junk, read with the standard library."""
+    import email
+    import email.policy
+    import re
+
+    out = {}
+    for path in message_files(spamassassin_dir / "spam-1")[:10]:
+        msg = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        out[path] = {w.lower() for w in re.findall(r"[^\W_]+", str(msg["subject"] or ""))}
+    return out
+
+
+def test_a_hold_with_a_query_keeps_only_what_matches(tmp_path, spamassassin_dir):
+    home = _vault(tmp_path, spamassassin_dir, JUNK_RULE)
+    words = _subjects(spamassassin_dir)
+    # a word in some spam subjects but not all
+    word = next(w for s in words.values() for w in sorted(s)
+                if len(w) > 3 and 0 < sum(w in t for t in words.values()) < len(words))
+    matching = sum(word in t for t in words.values())
+    assert vaultctl_run(home, "hold", "create", "case-q", "--custodian", "bob", "--query", f"subject:{word}",
+                        "--reason", "litigation").code == 0
+    swept = _sweep(home, "2003-01-01T00:00Z")
+    assert len(swept["held"]) == matching
+    assert len(swept["purge"]) == 15 - matching
+    assert vaultctl_run(home, "verify", "--read-data").code == 0
+
+
+def test_erase_by_query_is_refused_under_hold_then_erases_only_matches(tmp_path, spamassassin_dir):
+    home = init_vault(tmp_path / "vault")
+    spam = message_files(spamassassin_dir / "spam-1")[:10]
+    assert vaultctl_run(home, "import", str(make_maildir(tmp_path / "junk", spam)),
+                        "--mailbox", "user/bob/Junk").code == 0
+    words = _subjects(spamassassin_dir)
+    word = next(w for s in words.values() for w in sorted(s)
+                if len(w) > 3 and 0 < sum(w in t for t in words.values()) < len(words))
+    matching = sum(word in t for t in words.values())
+    assert vaultctl_run(home, "hold", "create", "case-e", "--custodian", "bob", "--reason", "r").code == 0
+    refused = vaultctl_run(home, "erase", "--query", f"subject:{word}")
+    assert refused.code != 0 and "case-e" in refused.err
+    assert vaultctl_run(home, "hold", "release", "case-e").code == 0
+    done = vaultctl_run(home, "erase", "--query", f"subject:{word}", "--json")
+    assert done.code == 0, done
+    cert = json.loads(done.out)
+    assert len(cert["items"]) == matching and cert["query"] == f"subject:{word}"
+    left = json.loads(vaultctl_run(home, "search", "custodian:bob size:>0", "--json").out)
+    assert left["total"] == 10 - matching
+    gone = json.loads(vaultctl_run(home, "search", f"subject:{word}", "--json").out)
+    assert gone["total"] == 0  # erased content leaves the index too

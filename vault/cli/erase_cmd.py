@@ -5,23 +5,30 @@ from vault.cli.common import open_vault, print_json
 
 
 @click.command("erase")
-@click.option("--custodian", required=True, help="The user whose archived mail is erased.")
+@click.option("--custodian", help="The user whose archived mail is erased.")
+@click.option("--query", help="Erase the mail this search finds (with --custodian: only theirs).")
 @click.option("--actor", help="Who requests it (default: the OS user).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def command(ctx, custodian, actor, as_json):
-    """Purge every item of CUSTODIAN and write a certificate (ids and hashes, no content)
-    to the ledger. Refused, naming the holds, while any hold applies."""
+def command(ctx, custodian, query, actor, as_json):
+    """Purge every item of CUSTODIAN (or matching QUERY) and write a certificate (ids and
+    hashes, no content) to the ledger. Refused, naming the holds, while any hold applies."""
     from vault.archive import default_actor
+    from vault.index.query import QuerySyntaxError
     from vault.policy.erase import ErasureRefused, erase_custodian
 
+    if not custodian and not query:
+        raise click.UsageError("give --custodian, --query, or both")
     with open_vault(ctx, writer=True) as vault:
         try:
-            cert = erase_custodian(vault, custodian, actor=actor or default_actor())
-        except ErasureRefused as e:
+            cert = erase_custodian(vault, custodian, query=query, actor=actor or default_actor())
+        except (ErasureRefused, FileNotFoundError) as e:
             raise click.ClickException(str(e)) from None
+        except QuerySyntaxError as e:
+            raise click.ClickException(f"bad query: {e}") from None
     if as_json:
         print_json(cert)
     else:
-        click.echo(f"erased {len(cert['items'])} item(s) of {custodian}; {cert['blobs_deleted']} blob(s) deleted; "
+        whose = " and ".join(x for x in (custodian, query and repr(query)) if x)
+        click.echo(f"erased {len(cert['items'])} item(s) of {whose}; {cert['blobs_deleted']} blob(s) deleted; "
                    "certificate recorded in the ledger")

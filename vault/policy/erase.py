@@ -7,6 +7,7 @@ with the blocking holds named, and nothing is changed.
 from __future__ import annotations
 
 from vault.archive import Vault
+from vault.index.matcher import index_matcher
 from vault.model import Kind
 from vault.policy.holds import holding
 from vault.policy.sweep import facts_of, holds_of, purge_items
@@ -18,16 +19,38 @@ class ErasureRefused(Exception):
         self.holds = holds
 
 
-def erase_custodian(vault: Vault, custodian: str, *, actor: str | None = None) -> dict:
+def erase_custodian(vault: Vault, custodian: str | None = None, *, query: str | None = None,
+                    actor: str | None = None) -> dict:
+    """Erase the items of ``custodian``, or those whose content matches ``query`` (both:
+    the custodian's items that match). The query is the search language (vault/index)."""
+    if not custodian and not query:
+        raise ValueError("an erasure needs a custodian or a query")
     holds = [h for h in holds_of(vault) if h.active()]
-    rows = [r for r in vault.catalog.all_items() if facts_of(vault, r).user.casefold() == custodian.casefold()]
-    blocking = sorted({h.matter for r in rows for h in holding(facts_of(vault, r), holds)})
+    matcher = index_matcher(vault)
+    rows = vault.catalog.all_items()
+    if custodian:
+        rows = [r for r in rows if facts_of(vault, r).user.casefold() == custodian.casefold()]
+    if query:
+        matching = _matching_blobs(vault, query)
+        rows = [r for r in rows if r["blob"] in matching]
+    blocking = sorted({h.matter for r in rows for h in holding(facts_of(vault, r), holds, matcher)})
     if blocking:
         raise ErasureRefused(blocking)
-    why = {r["item"]: {"rule": None, "reason": f"erasure request for {custodian}"} for r in rows}
+    who = " and ".join(x for x in (custodian and f"custodian {custodian}", query and f"query {query!r}") if x)
+    why = {r["item"]: {"rule": None, "reason": f"erasure request for {who}"} for r in rows}
     store = purge_items(vault, rows, why, actor) if rows else {}
-    certificate = {"custodian": custodian, "items": [r["item"] for r in rows],
+    certificate = {"custodian": custodian, "query": query, "items": [r["item"] for r in rows],
                    "blobs": sorted({r["blob"] for r in rows}), "blobs_deleted": store.get("blobs", 0)}
     vault.record(Kind.ERASURE, actor=actor, data=certificate)
     vault.commit()
     return certificate
+
+
+def _matching_blobs(vault: Vault, query: str) -> set[str]:
+    """Every blob the query finds; a query the index cannot answer stops the erasure
+    (erasing on a guess is not an option)."""
+    from vault.index.indexer import SearchIndex
+
+    index = vault.index or SearchIndex.open(vault.config.path("index"))
+    total = index.count(query, vault.catalog)
+    return {h.blob for h in index.search(query, vault.catalog, limit=max(total, 1))}

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from vault.archive import Vault
+from vault.index.matcher import index_matcher
 from vault.model import Kind, custodian_of, now as utc_now, parse_time
 from vault.policy.holds import Hold, final_decision, holding
 from vault.policy.rules import PURGE, ItemFacts, evaluate, rules_from_config
@@ -57,6 +58,7 @@ def held_blobs(vault: Vault, query_matcher=None) -> set[str]:
     holds = [h for h in holds_of(vault) if h.active()]
     if not holds:
         return set()
+    query_matcher = query_matcher or index_matcher(vault)
     return {r["blob"] for r in vault.catalog.all_items() if holding(facts_of(vault, r), holds, query_matcher)}
 
 
@@ -68,6 +70,7 @@ def sync_storage_holds(vault: Vault) -> dict:
 def sweep(vault: Vault, *, now: datetime | None = None, dry_run: bool = False,
           actor: str | None = None, query_matcher=None) -> SweepReport:
     when = now or utc_now()
+    query_matcher = query_matcher or index_matcher(vault)  # holds with --query
     rules = rules_from_config(vault.config)
     holds = [h for h in holds_of(vault) if h.active()]
     report = SweepReport(when.isoformat(), dry_run)
