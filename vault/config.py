@@ -112,6 +112,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "imap_password": "",  # or the VAULT_COLLECTOR_PASSWORD environment variable
         "timeout_seconds": 30.0,  # client: answer within this, else retry later
     },
+    # vault/ingest/maillog.py, maillog_store.py, vault/trace.py
+    "maillog": {
+        "path": "maillog.sqlite",  # hop records from imported mail logs
+        "timezone": "",  # zone of RFC 3164 log times (syslog writes local time); "" = this host's
+    },
     # vault/policy/ (rules.py, scheduler.py)
     "policy": {
         "rules_path": "policies",  # directory of *.toml retention rule files
