@@ -56,6 +56,27 @@ def test_utf7_body_html_and_attachment_names():
     assert fields.filenames == ["Rechnung März.pdf"] and fields.has_attachment
 
 
+def test_raw_8bit_headers_and_file_names():
+    msg = ("Subject: Grüße =?utf-8?q?caf=C3=A9?= =?utf-8?b?5Lit5paH?= 東京\r\nFrom: Jörg <j@example.de>\r\n"
+           'Content-Type: text/plain\r\nContent-Disposition: inline; filename="März.txt"\r\n\r\nx\r\n').encode()
+    fields = extract(msg)
+    assert fields.subject == "Grüße café中文 東京"  # no space between adjacent encoded words
+    assert fields.from_ == "Jörg <j@example.de>"
+    assert fields.filenames == ["März.txt"]
+    assert extract("Subject: Grüße\r\n\r\n".encode("latin-1")).subject == "Grüße"
+
+
+def test_malformed_encoded_words_are_kept_as_written():
+    assert extract(b"Subject: =?utf-8?B?###?= =?utf-8?x?y?= ok\r\n\r\n").subject == "=?utf-8?B?###?= =?utf-8?x?y?= ok"
+
+
+def test_html_quoted_angle_brackets_and_stray_less_than():
+    msg = (b"Content-Type: text/html\r\n\r\n"
+           b'<p title="a>hidden">shown &amp; seen</p>1 < 2<script>var secret;</script>')
+    words = extract(msg).body.split()
+    assert words == ["shown", "&", "seen", "1", "<", "2"]
+
+
 def test_unknown_charset_and_bad_date_still_index():
     msg = (b"Subject: =?x-no-such-charset?Q?caf=E9?=\r\nDate: the day after tomorrow\r\n"
            b"Content-Type: text/plain; charset=x-klingon\r\n\r\nplain words\r\n")

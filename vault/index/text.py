@@ -4,24 +4,31 @@ Never raises: a message that fails to parse is still indexed on what could be re
 thing that went wrong is listed in ``problems``. Headers are decoded from RFC 2047 encoded
 words (and raw 8-bit, tried as UTF-8 then Latin-1); bodies from their transfer encoding and
 charset (anything Python's codecs know: ISO-2022-JP, Shift_JIS, UTF-7 ...; an unknown charset
-falls back to UTF-8 with replacement); HTML is reduced to its text.
+is read as UTF-8, else Latin-1); HTML is reduced to its text.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import codecs
 import email
-import email.header
 import email.utils
 import html
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from email.policy import Compat32
 from email.message import Message
 
 MAX_BODY_CHARS = 1 << 20  # text indexed per message; the rest is rarely what anyone searches
-_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->|<[^>]*>", re.S | re.I)
+# script/style with their content, comments, then any tag; a ">" inside a quoted attribute
+# value does not end the tag, a "<" not followed by a letter (or ! / ?) is text
+_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->|</?[A-Za-z!?][^>\"']*(?:(?:\"[^\"]*\"|'[^']*')[^>\"']*)*>",
+                  re.S | re.I)
 _SPACE = re.compile(r"\s+")
 _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([qQbB])\?([^?\s]*)\?=")
+_QP_ESCAPE = re.compile(rb"=([0-9A-Fa-f]{2})")
 DATE_RANGE = (datetime(1678, 1, 1, tzinfo=timezone.utc), datetime(2262, 1, 1, tzinfo=timezone.utc))
 
 
@@ -64,30 +71,58 @@ def charset_decode(raw: bytes, charset: str | None) -> str:
 
 
 def decode_header(value) -> str:
-    """An RFC 2047 header value as text (None and oddities give what can be read)."""
+    """A header value as text: RFC 2047 encoded words decoded in their charsets, raw 8-bit
+    read as UTF-8 (else Latin-1); malformed words are kept as written."""
     if value is None:
         return ""
-    if isinstance(value, email.header.Header):
-        value = str(value)
-    text = str(value)
+    text = _unsurrogate(str(value))
     if "=?" not in text:
-        return _SPACE.sub(" ", _unsurrogate(text)).strip()
-    try:
-        parts = email.header.decode_header(text)
-    except Exception:  # malformed encoded words: keep the raw text
-        return _SPACE.sub(" ", _unsurrogate(text)).strip()
-    out = []
-    for chunk, charset in parts:
-        out.append(charset_decode(chunk, charset) if isinstance(chunk, bytes) else chunk)
+        return _SPACE.sub(" ", text).strip()
+    out, last, after_word = [], 0, False
+    for m in _ENCODED_WORD.finditer(text):
+        between = text[last:m.start()]
+        if not (after_word and not between.strip()):  # RFC 2047: space between words is dropped
+            out.append(between)
+        out.append(_decode_word(m))
+        last, after_word = m.end(), True
+    out.append(text[last:])
     return _SPACE.sub(" ", "".join(out)).strip()
 
 
+def _decode_word(m: re.Match) -> str:
+    charset, encoding, payload = m.group(1).split("*")[0], m.group(2).lower(), m.group(3)
+    try:
+        if encoding == "b":
+            raw = base64.b64decode(payload + "=" * (-len(payload) % 4), validate=True)
+        else:
+            raw = _QP_ESCAPE.sub(lambda e: bytes([int(e.group(1), 16)]), payload.replace("_", " ").encode())
+    except (binascii.Error, ValueError):
+        return m.group(0)
+    return charset_decode(raw, charset)
+
+
 def _unsurrogate(text: str) -> str:
-    """compat32 keeps undecodable header bytes as surrogates: read them as UTF-8 or Latin-1."""
-    if not any("\udc80" <= c <= "\udcff" for c in text):
+    """Undecodable header bytes arrive as surrogates (surrogateescape): read them as UTF-8,
+    else Latin-1."""
+    try:
+        text.encode("utf-8")
         return text
+    except UnicodeEncodeError:
+        pass
     raw = text.encode("utf-8", "surrogateescape")
     return charset_decode(raw, None)
+
+
+class _Policy(Compat32):
+    """compat32, except that a header with raw 8-bit bytes reads as text (UTF-8, else Latin-1)
+    where compat32 would turn every such byte into U+FFFD; parameters (file names, charsets)
+    are read through it too."""
+
+    def header_fetch_parse(self, name, value):
+        return _unsurrogate(value) if isinstance(value, str) else value
+
+
+POLICY = _Policy()
 
 
 def _addresses(msg: Message, name: str) -> str:
@@ -116,6 +151,9 @@ def _date(msg: Message, problems: list[str]) -> datetime | None:
 
 
 def html_text(markup: str) -> str:
+    """The words of an HTML part. One regular expression rather than html.parser: on the
+    SpamAssassin corpus html.parser costs ~13x as much (0.8 s of a 2.4 s index build), and
+    for words alone the difference is nil."""
     return html.unescape(_TAG.sub(" ", markup))
 
 
@@ -147,7 +185,7 @@ def extract(data: bytes) -> Fields:
     fields = Fields(size=len(data))
     problems = fields.problems
     try:
-        msg = email.message_from_bytes(data)
+        msg = email.message_from_bytes(data, policy=POLICY)
     except Exception as e:  # the parser is lenient; this is for the truly broken
         problems.append(f"unparseable: {e}")
         fields.body = charset_decode(data[:MAX_BODY_CHARS], None)
@@ -176,5 +214,5 @@ def extract(data: bytes) -> Fields:
             size += len(text)
     for defect in msg.defects:
         problems.append(type(defect).__name__)
-    fields.body = _SPACE.sub(" ", " ".join(texts))[:MAX_BODY_CHARS]
+    fields.body = " ".join(texts)[:MAX_BODY_CHARS]  # runs of spaces: the tokenizer skips them
     return fields
