@@ -7,14 +7,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vault.index.query import (And, HasAttachment, MessageId, Not, Or, QuerySyntaxError, Size, When, Where,
-                               Words, parse)
+from vault.index.query import (MAX_SIZE, And, HasAttachment, MessageId, Not, Or, QuerySyntaxError, Size, When,
+                               Where, Words, parse)
 
 
 def test_precedence_not_and_or():
     assert parse("a b OR c -d") == Or((And((Words(None, "a"), Words(None, "b"))),
                                       And((Words(None, "c"), Not(Words(None, "d"))))))
     assert parse("a AND (b OR NOT c)") == And((Words(None, "a"), Or((Words(None, "b"), Not(Words(None, "c"))))))
+
+
+def test_minus_negates_words_phrases_groups_and_operators():
+    assert parse('a -"b c" -(d OR e) -from:f') == And((
+        Words(None, "a"), Not(Words(None, "b c", True)), Not(Or((Words(None, "d"), Words(None, "e")))),
+        Not(Words("from", "f"))))
+    assert parse("well-known") == Words(None, "well-known")  # inside a word it is a word's hyphen
 
 
 def test_operators():
@@ -24,6 +31,8 @@ def test_operators():
     assert parse("size:>1M") == Size(">", 1 << 20)
     assert parse("size:500k") == Size(">=", 500 << 10)
     assert parse("messageid:<abc@x>") == MessageId("abc@x")
+    assert parse("size:<1.5K") == Size("<", 1536)
+    assert parse("size:>" + "9" * 400 + "G") == Size(">", MAX_SIZE)  # beyond any message: still a size
     assert parse("in:Sent custodian:jane") == And((Where("in", "Sent"), Where("custodian", "jane")))
 
 
@@ -48,6 +57,8 @@ def test_dates_are_exact_and_zone_aware():
     ("has:pictures", 5, "has:pictures is not known"),
     ("subject:", 1, "subject: needs a value"),
     ("()", 1, "empty parentheses"),
+    ("budget -)", 8, "- needs something to negate"),
+    ("after:0001-01-01T00:00:00+14:00", 7, "out of range"),
 ])
 def test_errors_name_position_and_reason(query, position, reason):
     with pytest.raises(QuerySyntaxError) as e:
@@ -73,3 +84,14 @@ def test_parser_on_any_text(text):
         parse(text)
     except QuerySyntaxError as e:
         assert 1 <= e.position <= len(text) + 1
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(["size:", "before:", "after:", "has:", "in:", "messageid:", "from:"]),
+       st.one_of(st.text(max_size=30), st.from_regex(r"[<>=]{0,2}\d{1,30}(\.\d{0,5})?[kKmMgGbB]{0,2}", fullmatch=True),
+                 st.from_regex(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?)?([+-]\d{2}:\d{2}|Z)?", fullmatch=True)))
+def test_operator_values_raise_nothing_but_syntax_errors(operator, value):
+    try:
+        parse(operator + value)
+    except QuerySyntaxError as e:
+        assert 1 <= e.position <= len(operator + value) + 1

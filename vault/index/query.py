@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from datetime import datetime, timedelta, timezone
 from typing import Callable, Union
 
@@ -26,6 +27,7 @@ _SIZE = re.compile(r"^(>=|<=|>|<|=)?(\d+(?:\.\d+)?)([kmg]b?|b)?$", re.I)
 _UNITS = {None: 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 _DAY = re.compile(r"^(\d{4})[-/](\d{2})[-/](\d{2})(?:([+-])(\d{2}):?(\d{2})|Z)?$")
 _WORDS = re.compile(r"[^\W_]+")
+MAX_SIZE = (1 << 63) - 1  # Tantivy's integers are i64; "bigger than that" matches nothing anyway
 
 
 class QuerySyntaxError(ValueError):
@@ -94,7 +96,7 @@ Node = Union[Words, Size, When, HasAttachment, MessageId, Where, Not, And, Or]
 
 @dataclass(frozen=True)
 class Token:
-    kind: str  # WORD QUOTED LPAREN RPAREN
+    kind: str  # WORD QUOTED LPAREN RPAREN MINUS
     text: str
     pos: int  # 1-based, for people
     glued: bool = False  # QUOTED right after a "field:" WORD
@@ -109,6 +111,10 @@ def tokens(text: str) -> list[Token]:
             i += 1
         elif c in "()":
             out.append(Token("LPAREN" if c == "(" else "RPAREN", c, i + 1))
+            i += 1
+        elif c == "-" and i + 1 < n and not text[i + 1].isspace():
+            # "-" starting a term negates it: -word, -"a phrase", -(a OR b), -from:x
+            out.append(Token("MINUS", c, i + 1))
             i += 1
         elif c == '"':
             end = text.find('"', i + 1)
@@ -192,10 +198,10 @@ class _Parser:
             if self._ends_operand(self.peek()):
                 raise QuerySyntaxError(tok.pos, "NOT needs something to negate")
             return Not(self.unary())
-        if tok.kind == "WORD" and tok.text.startswith("-") and len(tok.text) > 1:
+        if tok.kind == "MINUS":
             self.take()
-            inner = Token("WORD", tok.text[1:], tok.pos + 1)
-            self.toks.insert(self.i, inner)
+            if self._ends_operand(self.peek()):
+                raise QuerySyntaxError(tok.pos, "- needs something to negate")
             return Not(self.unary())
         if self._is(tok, "AND") or self._is(tok, "OR"):
             raise QuerySyntaxError(tok.pos, f"{tok.text} needs something on its left")
@@ -260,9 +266,9 @@ def parse_size(value: str, pos: int) -> Size:
     m = _SIZE.match(value.strip())
     if not m:
         raise QuerySyntaxError(pos, f"size:{value} is not a size (e.g. size:>1M, size:<500K)")
-    op, number, unit = m.group(1) or ">=", float(m.group(2)), m.group(3)
+    op, number, unit = m.group(1) or ">=", Decimal(m.group(2)), m.group(3)
     scale = _UNITS[unit[0].lower() if unit else None]
-    return Size(op, int(number * scale))
+    return Size(op, min(int(number * scale), MAX_SIZE))
 
 
 def parse_when(value: str, pos: int) -> datetime:
@@ -274,7 +280,7 @@ def parse_when(value: str, pos: int) -> datetime:
             offset = timedelta(hours=int(m.group(5)), minutes=int(m.group(6)))
             zone = timezone(-offset if m.group(4) == "-" else offset)
         try:
-            return datetime(int(m.group(1)), int(m.group(2)), int(m.group(3)), tzinfo=zone).astimezone(timezone.utc)
+            return _utc(datetime(int(m.group(1)), int(m.group(2)), int(m.group(3)), tzinfo=zone), value, pos)
         except ValueError as e:
             raise QuerySyntaxError(pos, f"{value}: {e}") from None
     try:
@@ -283,7 +289,14 @@ def parse_when(value: str, pos: int) -> datetime:
         raise QuerySyntaxError(pos, f"{value!r} is not a date (YYYY-MM-DD, or an ISO time with zone)") from None
     if when.tzinfo is None:
         raise QuerySyntaxError(pos, f"{value!r} has a time but no zone: add Z or +HH:MM")
-    return when.astimezone(timezone.utc)
+    return _utc(when, value, pos)
+
+
+def _utc(when: datetime, value: str, pos: int) -> datetime:
+    try:
+        return when.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01 east of UTC is in year 0
+        raise QuerySyntaxError(pos, f"{value!r} is out of range") from None
 
 
 def parse(text: str) -> Node:
@@ -295,6 +308,15 @@ def parse(text: str) -> Node:
 def analyse(text: str) -> list[str]:
     """As Tantivy's default tokenizer does: alphanumeric runs, lower-cased, long ones dropped."""
     return [w for w in (m.group(0).lower() for m in _WORDS.finditer(text)) if len(w.encode()) < 40]
+
+
+# What Tantivy's date field can hold (ns since 1970 in an i64); text.py keeps every indexed
+# Date inside it, so clamping a bound to it changes no answer.
+DATE_LIMITS = (datetime(1677, 9, 22, tzinfo=timezone.utc), datetime(2262, 4, 11, tzinfo=timezone.utc))
+
+
+def _clamp(when: datetime) -> datetime:
+    return min(max(when, DATE_LIMITS[0]), DATE_LIMITS[1])
 
 
 def compile_query(node: Node, schema, resolve: Callable[[str, str], set[str]]):
@@ -334,9 +356,10 @@ def compile_query(node: Node, schema, resolve: Callable[[str, str], set[str]]):
                 lo = hi = n.bytes
             return Q.range_query(schema, "size", tantivy.FieldType.Integer, lo, hi, inc_lo, inc_hi)
         if isinstance(n, When):
+            at = _clamp(n.at)
             if n.op == "before":
-                return Q.range_query(schema, "date", tantivy.FieldType.Date, None, n.at, True, False)
-            return Q.range_query(schema, "date", tantivy.FieldType.Date, n.at, None, True, True)
+                return Q.range_query(schema, "date", tantivy.FieldType.Date, None, at, True, False)
+            return Q.range_query(schema, "date", tantivy.FieldType.Date, at, None, True, True)
         if isinstance(n, Where):
             blobs = sorted(resolve(n.kind, n.value))
             return Q.term_set_query(schema, "blob", blobs) if blobs else Q.empty_query()
