@@ -127,3 +127,53 @@ def test_any_flipped_byte_in_a_segment_is_detected(tmp_path_factory, data):
     raw[pos] = new
     seg.write_bytes(bytes(raw))
     assert open_ledger(base, writable=False).verify() != []
+
+
+def _stamp(hours_ago: float) -> str:
+    from datetime import timedelta
+
+    from vault.model import format_time, now
+
+    return format_time(now() - timedelta(hours=hours_ago))
+
+
+def _sealing_ledger(tmp_path, max_age_hours: float, sealed: dict):
+    from vault.model import blob_id
+
+    def seal(data: bytes) -> str:
+        sealed[blob_id(data)] = data
+        return blob_id(data)
+
+    return open_ledger(tmp_path, segment_max_age_hours=max_age_hours, seal=seal)
+
+
+def test_a_segment_seals_by_the_age_of_its_first_entry(tmp_path):
+    sealed: dict[str, bytes] = {}
+    led = _sealing_ledger(tmp_path, 1, sealed)
+    for i in range(3):
+        led.append("message.appended", item=f"box:1:{i}", time=_stamp(2))
+    led.commit()
+    assert len(led.sealed_blobs()) == 1, "a segment whose first entry is 2 h old outlived a 1 h limit"
+    first_segment = sealed[led.sealed_blobs()[0]]
+    assert [decode_line(line).seq for line in first_segment.splitlines()] == [1, 2, 3]
+    # the next commit starts a young segment, which stays open however often it is appended to
+    for i in range(3, 6):
+        led.append("message.appended", item=f"box:1:{i}", time=_stamp(0))
+        led.commit()
+    assert len(led.sealed_blobs()) == 1
+    assert led.verify(blob_exists=sealed.__contains__) == []
+
+
+def test_age_is_read_from_the_segment_after_a_reopen(tmp_path):
+    sealed: dict[str, bytes] = {}
+    led = _sealing_ledger(tmp_path, 24, sealed)
+    led.append("message.appended", item="box:1:1", time=_stamp(2))
+    led.commit()
+    led.close()
+    assert sealed == {}
+    # appending touches the file (fresh ctime and mtime): only the first entry knows its age
+    led = _sealing_ledger(tmp_path, 1, sealed)
+    led.append("message.appended", item="box:1:2", time=_stamp(0))
+    led.commit()
+    assert len(led.sealed_blobs()) == 1
+    assert [decode_line(line).seq for line in sealed[led.sealed_blobs()[0]].splitlines()] == [1, 2]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from vault.model import Problem, format_time, now
+from vault.model import Problem, format_time, now, parse_time
 from vault.store import merkle
 from vault.store.checkpoint import (
     Checkpoint, CheckpointError, load_or_create_key, sign, verifier_key, verify_checkpoint_note,
@@ -148,6 +148,7 @@ class Ledger:
         self._recovered: list[str] = []
         self._pending: list[Entry] = []
         self._cache: tuple[Path, list[bytes]] | None = None
+        self._started: tuple[Path, float | None] | None = None  # segment -> its first entry's time
 
     # ------------------------------------------------------------ opening
 
@@ -377,12 +378,26 @@ class Ledger:
         self._maybe_seal()
         return checkpoint
 
+    def _segment_started(self, seg: Path) -> float | None:
+        """When the segment's first entry was made (epoch seconds), None if unreadable.
+        The file's own times are no use: every append refreshes them."""
+        if self._started is None or self._started[0] != seg:
+            try:
+                with open(seg, "rb") as f:
+                    first = json.loads(f.readline())
+                started = parse_time(first["time"]).timestamp()
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                started = None  # verify names a damaged line; sealing then waits for the size limit
+            self._started = (seg, started)
+        return self._started[1]
+
     def _maybe_seal(self) -> None:
         seg = self.segment
         if seg is None or not seg.exists():
             return
-        age = _time.time() - seg.stat().st_ctime
-        if seg.stat().st_size < self.segment_max_bytes and age < self.segment_max_age:
+        started = self._segment_started(seg)
+        old = started is not None and _time.time() - started >= self.segment_max_age
+        if seg.stat().st_size < self.segment_max_bytes and not old:
             return
         blob = self.seal(seg.read_bytes()) if self.seal else None
         self._sealed.append({"file": seg.name, "first": int(seg.stem), "last": self.size, "blob": blob})
