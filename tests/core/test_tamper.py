@@ -113,11 +113,13 @@ def test_delete_a_blob(copy):
 def test_sealed_segments_live_in_the_store_and_are_checked(tmp_path, spamassassin_dir):
     home = init_vault(tmp_path / "vault", **{"ledger.segment_max_bytes": 4096})
     box = make_maildir(tmp_path / "Maildir", message_files(spamassassin_dir / "spam-1")[:30])
-    for n in range(3):  # several commits, each sealing the segment it filled
-        set_maildir_flags(box, n, ["\\Seen"])
+    for flags in ([], ["\\Seen"], ["\\Flagged"]):  # runs that each fill (and seal) a segment
+        for n in range(30):
+            set_maildir_flags(box, n, flags)
         assert vaultctl_run(home, "import", str(box), "--mailbox", "user/jane/INBOX").code == 0
     sealed = json.loads((home / "ledger" / "sealed.json").read_text())
-    assert len(sealed) >= 2 and all(s["blob"].startswith("sha256:") for s in sealed)
+    assert len(sealed) == 3 and all(s["blob"].startswith("sha256:") for s in sealed)
+    assert len({s["file"] for s in sealed}) == 3, "a sealed segment was appended to and sealed again"
     assert vaultctl_run(home, "verify", "--read-data").code == 0
     assert json.loads(vaultctl_run(home, "log", "--mailbox", "user/jane/INBOX", "--json").out)
     for pack in _pack_files(home):

@@ -177,3 +177,22 @@ def test_age_is_read_from_the_segment_after_a_reopen(tmp_path):
     led.commit()
     assert len(led.sealed_blobs()) == 1
     assert [decode_line(line).seq for line in sealed[led.sealed_blobs()[0]].splitlines()] == [1, 2]
+
+
+def test_a_sealed_segment_is_never_appended_to_after_a_reopen(tmp_path):
+    sealed: dict[str, bytes] = {}
+    led = _sealing_ledger(tmp_path, 1, sealed)
+    led.append("message.appended", item="box:1:1", time=_stamp(2))
+    led.commit()
+    led.close()
+    led = _sealing_ledger(tmp_path, 1, sealed)
+    for i in (2, 3):
+        led.append("message.appended", item=f"box:1:{i}", time=_stamp(0))
+        led.commit()
+    segments = sorted((tmp_path / "ledger" / "segments").iterdir())
+    assert [p.name for p in segments] == ["000000000001.jsonl", "000000000002.jsonl"]
+    # what was sealed is still exactly the file, and sealed once
+    assert list(sealed.values()) == [segments[0].read_bytes()]
+    assert len(led.sealed_blobs()) == 1
+    assert [e.seq for e in led.entries()] == [1, 2, 3]
+    assert led.verify(blob_exists=sealed.__contains__) == []

@@ -227,6 +227,8 @@ class Ledger:
             if committed:  # only a writer needs the chain's tip; readers must open damaged ledgers
                 self.last_hash = self._read_entry(committed).hash
         self._sealed = json.loads((self.path / "sealed.json").read_text()) if (self.path / "sealed.json").exists() else []
+        if self.segment is not None and any(s["file"] == self.segment.name for s in self._sealed):
+            self.segment = None  # sealed is final: the next commit starts a new segment
 
     def _recover(self, leaves_raw: bytes, committed: int, segments: list[Path]) -> None:
         """Cut everything after the last signed checkpoint."""
