@@ -4,9 +4,11 @@ not from the index."""
 from __future__ import annotations
 
 import email
+import email.header
 import email.policy
 import email.utils
 import hashlib
+import html.parser
 import json
 import re
 import subprocess
@@ -39,11 +41,40 @@ class Known:
         self.data = path.read_bytes()
         self.blob = "sha256:" + hashlib.sha256(self.data).hexdigest()
         self.msg = email.message_from_bytes(self.data, policy=email.policy.default)
+        self.raw = email.message_from_bytes(self.data)
 
     def header_words(self, name: str) -> list[str]:
+        """Words of the header as written (encoded words decoded), not as re-rendered by the
+        address parser, which turns "To: <Undisclosed-Recipient:;@example.org>" into a group."""
+        words = []
+        for value in self.raw.get_all(name) or []:
+            try:
+                text = str(email.header.make_header(email.header.decode_header(value)))
+            except Exception:
+                text = str(value)
+            words += [w.lower() for w in WORD.findall(text)]
+        return words
+
+    def body_words(self) -> list[str]:
+        """Words of the inline text parts; HTML read with html.parser, script and style left out."""
+        words = []
+        for part in self.msg.walk():
+            if part.is_multipart() or part.get_content_maintype() != "text" or part.get_content_disposition() == "attachment":
+                continue
+            try:
+                text = part.get_content()
+            except Exception:
+                raw = part.get_payload(decode=True) or b""
+                text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+            if part.get_content_subtype() == "html":
+                text = HtmlWords.text(text)
+            words += [w.lower() for w in WORD.findall(text)]
+        return words
+
+    def filenames(self) -> list[str]:
         try:
-            values = self.msg.get_all(name) or []
-            return [w.lower() for v in values for w in WORD.findall(str(v))]
+            return [w.lower() for part in self.msg.walk() if not part.is_multipart() and part.get_filename()
+                    for w in WORD.findall(part.get_filename())]
         except Exception:
             return []
 
@@ -59,6 +90,31 @@ class Known:
         except Exception:
             return None
         return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+class HtmlWords(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.chunks: list[str] = []
+        self.hidden = 0
+
+    def handle_starttag(self, tag, attrs):
+        self.hidden += tag in ("script", "style")
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style") and self.hidden:
+            self.hidden -= 1
+
+    def handle_data(self, data):
+        if not self.hidden:
+            self.chunks.append(data)
+
+    @classmethod
+    def text(cls, markup: str) -> str:
+        parser = cls()
+        parser.feed(markup)
+        parser.close()
+        return " ".join(parser.chunks)
 
 
 def contains(words: list[str], phrase: list[str]) -> bool:
@@ -110,6 +166,31 @@ def test_from_address_as_phrase(corpus):
     expected = {k.blob for k in every(corpus) if contains(k.header_words("from"), ["yahoo", "com"])}
     assert len(expected) > 5
     assert found(corpus, "from:yahoo.com") == expected
+
+
+def test_body_word_and_bare_phrase(corpus):
+    expected = {k.blob for k in every(corpus) if "unsubscribe" in k.body_words()}
+    assert len(expected) > 100
+    assert found(corpus, "body:unsubscribe") == expected
+    phrase = ["mailing", "list"]
+    fields = ("from", "to", "cc", "subject")
+    expected = {k.blob for k in every(corpus)
+                if contains(k.body_words(), phrase) or contains(k.filenames(), phrase)
+                or any(contains(k.header_words(f), phrase) for f in fields)}
+    assert len(expected) > 50
+    assert found(corpus, '"mailing list"') == expected
+    assert found(corpus, "mailing list") >= expected  # both words, anywhere
+
+
+def test_to_cc_and_filename(corpus):
+    for field in ("to", "cc"):
+        expected = {k.blob for k in every(corpus) if "spamassassin" in k.header_words(field)}
+        assert len(expected) > 10, field
+        assert found(corpus, f"{field}:spamassassin") == expected
+    named = [k for k in every(corpus) if k.filenames()]
+    word = max({w for k in named for w in k.filenames()}, key=lambda w: sum(w in k.filenames() for k in named))
+    expected = {k.blob for k in named if word in k.filenames()}
+    assert found(corpus, f"filename:{word}") == expected
 
 
 def test_has_attachment(corpus):

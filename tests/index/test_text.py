@@ -72,9 +72,10 @@ def test_malformed_encoded_words_are_kept_as_written():
 
 def test_html_quoted_angle_brackets_and_stray_less_than():
     msg = (b"Content-Type: text/html\r\n\r\n"
-           b'<p title="a>hidden">shown &amp; seen</p>1 < 2<script>var secret;</script>')
+           b'<p title="a>hidden">shown &amp; seen</p>1 < 2<script>var secret;</script>'
+           b'<a href="x"">after</a> a stray " quote <i>kept</i>')
     words = extract(msg).body.split()
-    assert words == ["shown", "&", "seen", "1", "<", "2"]
+    assert words == ["shown", "&", "seen", "1", "<", "2", "after", "a", "stray", '"', "quote", "kept"]
 
 
 def test_unknown_charset_and_bad_date_still_index():

@@ -18,7 +18,8 @@ from typing import Callable, Iterable
 import tantivy
 
 from vault.index import schema as index_schema
-from vault.index.query import compile_query, parse
+from vault.index.query import And, Where, parse
+from vault.index.scope import Scope
 from vault.index.text import extract
 from vault.model import Kind, custodian_of, format_time
 
@@ -84,12 +85,18 @@ class SearchIndex:
         query = tantivy.Query.term_query(self.schema, "blob", blob)
         return self.index.searcher().search(query, 1, count=True).count > 0
 
+    def _writer_or_fail(self) -> tantivy.IndexWriter:
+        if self._writer is None:
+            raise RuntimeError(f"search index {self.path} is open read-only (or closed)")
+        return self._writer
+
     def offer(self, blob: str, data: bytes) -> None:
         """Bytes the caller already holds, for an ``apply`` soon (spares a store read)."""
         self._data[blob] = data
 
     def add(self, blob: str, data: bytes) -> bool:
         """Index this content unless it already is; False when it was."""
+        writer = self._writer_or_fail()
         if self.indexed(blob):
             return False
         f = extract(data)
@@ -105,16 +112,16 @@ class SearchIndex:
             doc.add_text("messageid", f.message_id)
         if f.date is not None:
             doc.add_date("date", f.date)
-        self._writer.add_document(doc)
+        writer.add_document(doc)
         self._pending.add(blob)
         return True
 
     def remove(self, blob: str) -> None:
-        self._writer.delete_documents_by_term("blob", blob)
+        self._writer_or_fail().delete_documents_by_term("blob", blob)
         self._pending.discard(blob)
 
     def commit(self, applied_seq: int | None = None) -> None:
-        self._writer.commit()
+        self._writer_or_fail().commit()
         self.index.reload()
         self._pending.clear()
         if applied_seq is not None:
@@ -151,49 +158,56 @@ class SearchIndex:
         return self.apply(ledger.entries(self.applied_seq + 1), read_blob, catalog)
 
     def clear(self) -> None:
-        self._writer.delete_all_documents()
+        self._writer_or_fail().delete_all_documents()
         self.commit(0)
 
     # ------------------------------------------------------------ reading
 
-    def __len__(self) -> int:
-        return self.index.searcher().num_docs
+    def _searcher(self) -> tantivy.Searcher:
+        """A reader sees what another process (the vault's writer) committed since it opened:
+        Tantivy's own reload follows commits only after a delay, a reload now costs ~0.1 ms."""
+        if self._writer is None:
+            self.index.reload()
+        return self.index.searcher()
 
-    def _query(self, text: str, catalog, custodian: str | None):
+    def __len__(self) -> int:
+        return self._searcher().num_docs
+
+    def _scope(self, text: str, catalog, custodian: str | None) -> Scope:
         node = parse(text)
-        query = compile_query(node, self.schema, lambda kind, value: resolve(catalog, kind, value))
         if custodian:
-            blobs = sorted(resolve(catalog, "custodian", custodian))
-            scope = tantivy.Query.term_set_query(self.schema, "blob", blobs) if blobs else tantivy.Query.empty_query()
-            query = tantivy.Query.boolean_query([(tantivy.Occur.Must, query), (tantivy.Occur.Must, scope)])
-        return query
+            node = And((node, Where("custodian", custodian)))
+        return Scope(node, catalog, self.schema)
 
     def count(self, text: str, catalog, custodian: str | None = None) -> int:
-        return self.index.searcher().search(self._query(text, catalog, custodian), 1, count=True).count
+        query = self._scope(text, catalog, custodian).query()
+        return self._searcher().search(query, 1, count=True).count
 
     def search(self, text: str, catalog, custodian: str | None = None, limit: int = 50) -> list[Hit]:
-        """Newest first (by the message's Date); raises QuerySyntaxError on a bad query."""
-        searcher = self.index.searcher()
-        result = searcher.search(self._query(text, catalog, custodian), limit, count=False,
-                                 order_by_field="date")
+        """Newest first (by the message's Date), each with the items, folders (current names)
+        and custodians that satisfy the query; raises QuerySyntaxError on a bad query."""
+        scope = self._scope(text, catalog, custodian)
+        searcher = self._searcher()
+        result = searcher.search(scope.query(), limit, count=False, order_by_field="date")
         hits = []
         for _, address in result.hits:
             doc = searcher.doc(address)
             date = doc.get_first("date")
             hits.append(Hit(doc.get_first("blob"), format_time(date) if date else None,
                             doc.get_first("from") or "", doc.get_first("subject") or ""))
-        _locate(hits, catalog)
+
+        def run(query: tantivy.Query, limit: int) -> set[str]:
+            return {searcher.doc(a).get_first("blob") for _, a in searcher.search(query, limit).hits}
+
+        _locate(hits, scope.items([h.blob for h in hits], run), catalog)
         return hits
 
 
-def _locate(hits: list[Hit], catalog) -> None:
+def _locate(hits: list[Hit], items: dict[str, list[dict]], catalog) -> None:
     """Where each hit's content lives: items, folders by current name, custodians."""
-    items = catalog.items_of_blobs(h.blob for h in hits)
     names: dict[str, str] = {}
     for hit in hits:
         for row in items.get(hit.blob, []):
-            if row["purged_at"]:
-                continue
             mailbox = row["mailbox_id"]
             if mailbox not in names:
                 names[mailbox] = catalog.folder_name(mailbox) or mailbox
@@ -203,22 +217,3 @@ def _locate(hits: list[Hit], catalog) -> None:
             owner = custodian_of(names[mailbox])
             if owner and owner not in hit.custodians:
                 hit.custodians.append(owner)
-
-
-def matching_folders(folder_names: Iterable[tuple[str, str]], kind: str, value: str) -> set[str]:
-    """mailboxIDs that in:VALUE or custodian:VALUE stands for, over every name a folder had."""
-    out = set()
-    v = value.strip().strip("/")
-    low = v.lower()
-    for mailbox_id, name in folder_names:
-        n = name.replace(".", "/") if name.startswith("user.") else name
-        if kind == "custodian":
-            if custodian_of(n) == v:
-                out.add(mailbox_id)
-        elif n == v or n.endswith("/" + v) or (low == "inbox" and custodian_of(n) and n.count("/") == 1):
-            out.add(mailbox_id)
-    return out
-
-
-def resolve(catalog, kind: str, value: str) -> set[str]:
-    return catalog.blobs_in(matching_folders(catalog.folder_names(), kind, value))

@@ -9,9 +9,10 @@
     bare words and "phrases" (in from, to, cc, subject, body and attachment names)
     AND OR NOT - ( )  implicit AND between terms; NOT binds tightest, then AND, then OR
 
-``parse(text)`` gives an AST or raises ``QuerySyntaxError`` naming the position and the reason;
-``compile_query(ast, schema, resolve)`` makes a Tantivy query, with ``resolve`` answering
-in:/custodian: as sets of blob ids from the catalog.
+``parse(text)`` gives an AST or raises ``QuerySyntaxError`` naming the position and the reason.
+in:/custodian: are about where an archived copy sits, not about the content: ``bind`` replaces
+them with true/false for one group of folders (scope.py), and ``compile_query(ast, schema)``
+makes a Tantivy query of what is left.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Union
+from typing import Union
 
 TEXT_OPERATORS = ("from", "to", "cc", "bcc", "subject", "body", "filename")
 OPERATORS = (*TEXT_OPERATORS, "messageid", "has", "size", "before", "after", "in", "custodian")
@@ -303,6 +304,49 @@ def parse(text: str) -> Node:
     return _Parser(text).parse()
 
 
+# ------------------------------------------------------------ location clauses
+
+def location_clauses(node: Node) -> list[Where]:
+    """The in:/custodian: clauses of a query, each once, in order."""
+    found: list[Where] = []
+
+    def walk(n: Node) -> None:
+        if isinstance(n, Where):
+            if n not in found:
+                found.append(n)
+        elif isinstance(n, Not):
+            walk(n.node)
+        elif isinstance(n, (And, Or)):
+            for c in n.nodes:
+                walk(c)
+
+    walk(node)
+    return found
+
+
+def bind(node: Node, truth: dict[Where, bool]) -> Node | bool:
+    """The query with each location clause replaced by its truth for one folder, simplified:
+    True or False when the content no longer matters, else a content-only query."""
+    if isinstance(node, Where):
+        return truth[node]
+    if isinstance(node, Not):
+        inner = bind(node.node, truth)
+        return (not inner) if isinstance(inner, bool) else Not(inner)
+    if isinstance(node, (And, Or)):
+        absorbing = isinstance(node, Or)  # True absorbs an OR, False an AND
+        rest = []
+        for child in node.nodes:
+            b = bind(child, truth)
+            if b is absorbing:
+                return absorbing
+            if not isinstance(b, bool):
+                rest.append(b)
+        if not rest:
+            return not absorbing
+        return rest[0] if len(rest) == 1 else type(node)(tuple(rest))
+    return node
+
+
 # ------------------------------------------------------------ to Tantivy
 
 def analyse(text: str) -> list[str]:
@@ -319,8 +363,8 @@ def _clamp(when: datetime) -> datetime:
     return min(max(when, DATE_LIMITS[0]), DATE_LIMITS[1])
 
 
-def compile_query(node: Node, schema, resolve: Callable[[str, str], set[str]]):
-    """``resolve(kind, value)``: the blob ids in:/custodian: stand for."""
+def compile_query(node: Node | bool, schema):
+    """A Tantivy query for a content-only query (location clauses bound: see ``bind``)."""
     import tantivy
 
     Q, Occur = tantivy.Query, tantivy.Occur
@@ -360,9 +404,10 @@ def compile_query(node: Node, schema, resolve: Callable[[str, str], set[str]]):
             if n.op == "before":
                 return Q.range_query(schema, "date", tantivy.FieldType.Date, None, at, True, False)
             return Q.range_query(schema, "date", tantivy.FieldType.Date, at, None, True, True)
+        if isinstance(n, bool):
+            return Q.all_query() if n else Q.empty_query()
         if isinstance(n, Where):
-            blobs = sorted(resolve(n.kind, n.value))
-            return Q.term_set_query(schema, "blob", blobs) if blobs else Q.empty_query()
+            raise TypeError(f"{n.kind}:{n.value} is about folders: bind it first")
         if isinstance(n, Not):
             return Q.boolean_query([(Occur.Must, Q.all_query()), (Occur.MustNot, build(n.node))])
         if isinstance(n, And):

@@ -21,10 +21,12 @@ from email.policy import Compat32
 from email.message import Message
 
 MAX_BODY_CHARS = 1 << 20  # text indexed per message; the rest is rarely what anyone searches
-# script/style with their content, comments, then any tag; a ">" inside a quoted attribute
-# value does not end the tag, a "<" not followed by a letter (or ! / ?) is text
-_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->|</?[A-Za-z!?][^>\"']*(?:(?:\"[^\"]*\"|'[^']*')[^>\"']*)*>",
-                  re.S | re.I)
+# script/style with their content, comments, then any tag. As in a browser, a quoted attribute
+# value (after "=") may hold ">", a quote anywhere else is just a character, and a "<" not
+# followed by a letter (or ! / ?) is text. Atomic and possessive: no backtracking, whatever the
+# markup; a value longer than 2000 characters is scanned as plain characters.
+_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->"
+                  r"|</?[A-Za-z!?](?>[^>\"'=]++|=\s*\"[^\"]{0,2000}\"|=\s*'[^']{0,2000}'|[^>])*+>", re.S | re.I)
 _SPACE = re.compile(r"\s+")
 _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([qQbB])\?([^?\s]*)\?=")
