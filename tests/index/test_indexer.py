@@ -133,7 +133,9 @@ def test_locations_narrow_to_the_items_that_satisfy_the_query(vault_home):
             ("custodian:jane", None, ["user/jane/INBOX"]),
             ("size:>0 -in:Archive", None, ["user/jane/INBOX"]),
             ("custodian:john OR in:INBOX", None, ["user/jane/INBOX", "user/john/Archive"]),
-            ("(custodian:john in:Archive) OR (custodian:jane in:INBOX)", None, ["user/jane/INBOX", "user/john/Archive"])]:
+            ("(custodian:john in:Archive) OR (custodian:jane in:INBOX)", None, ["user/jane/INBOX", "user/john/Archive"]),
+            ("(custodian:jane size:>0) OR (custodian:john size:<1)", None, ["user/jane/INBOX"]),  # john's: no
+            ("(custodian:jane size:<1) OR custodian:john", None, ["user/john/Archive"])]:
         hits = search(home, query, custodian)
         assert {h.blob for h in hits} == blobs, query
         for hit in hits:
@@ -184,3 +186,13 @@ def test_any_parsed_query_runs(opened, query):
         return
     assert {h.blob for h in hits} <= blobs
     assert index.count(query, vault.catalog) == len(hits)
+
+
+def test_second_writer_is_refused_clearly(tmp_path):
+    from vault.index.indexer import IndexBusy
+
+    first = SearchIndex.open(tmp_path / "index", writable=True)
+    with pytest.raises(IndexBusy, match="one writer at a time"):
+        SearchIndex.open(tmp_path / "index", writable=True)
+    first.close()
+    SearchIndex.open(tmp_path / "index", writable=True).close()

@@ -28,6 +28,10 @@ SEQ_FILE = "applied_seq"
 WRITER_HEAP = 64 << 20
 
 
+class IndexBusy(RuntimeError):
+    """Another writer (in this process or another) has the index open."""
+
+
 @dataclass
 class Hit:
     blob: str
@@ -46,7 +50,12 @@ class SearchIndex:
         self.index = index
         self.schema = index.schema
         self.writable = writable
-        self._writer = index.writer(WRITER_HEAP, 1) if writable else None
+        try:
+            self._writer = index.writer(WRITER_HEAP, 1) if writable else None
+        except ValueError as e:
+            if "LockBusy" not in str(e):
+                raise
+            raise IndexBusy(f"search index {path} is open for writing elsewhere (one writer at a time)") from None
         self._pending: set[str] = set()
         self._data: dict[str, bytes] = {}
 

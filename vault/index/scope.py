@@ -108,16 +108,20 @@ class Scope:
         if not self.clauses:
             return live
         checks: dict[Node, set[str]] = {}
+        sure: set[str] = set()
         for blob, items in live.items():
-            for r in items:
-                bound = self.named.get(r["mailbox_id"], self.default)
-                if not isinstance(bound, bool):
-                    checks.setdefault(bound, set()).add(blob)
+            bounds = {self.named.get(r["mailbox_id"], self.default) for r in items} - {False}
+            content = [b for b in bounds if not isinstance(b, bool)]
+            if len(content) == 1 and len(bounds) == 1:
+                sure.add(blob)  # a hit, and only this one query could have made it one
+                continue
+            for bound in content:
+                checks.setdefault(bound, set()).add(blob)
         satisfied = {bound: run(self._both(compile_query(bound, self.schema), self._blobs(found)), len(found))
                      for bound, found in checks.items()}
 
         def keep(blob: str, r: dict) -> bool:
             bound = self.named.get(r["mailbox_id"], self.default)
-            return bound if isinstance(bound, bool) else blob in satisfied[bound]
+            return bound if isinstance(bound, bool) else blob in sure or blob in satisfied[bound]
 
         return {blob: [r for r in items if keep(blob, r)] for blob, items in live.items()}
