@@ -57,6 +57,19 @@ def test_dictionary_beats_plain_zstd_and_old_frames_stay_readable(make_store, ma
     assert [store.get(i) for i in early] == mail[:50]
 
 
+def test_the_dictionary_in_use_is_known_and_survives_a_reopen(make_store, mail):
+    store = make_store(dictionary_samples=100)
+    assert store.dictionary is None
+    store.put(mail[0])
+    assert store.dictionary is None  # one sample is too few to train on
+    trained = store.ensure_dictionary(mail[:300])
+    assert trained is not None and store.dictionary == trained
+    assert store.ensure_dictionary(mail[300:]) == trained  # never a second one
+    store.close()
+    again = make_store(dictionary_samples=100)
+    assert again.dictionary == trained and again.get(trained)
+
+
 def test_reads_verify_the_hash(tmp_path, mail):
     store = ContentStore(LocalBackend(tmp_path / "blobs"), tmp_path / "i.sqlite", dictionary_samples=10_000)
     ids = [store.put(m) for m in mail[:20]]

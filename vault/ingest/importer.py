@@ -147,8 +147,9 @@ class Importer:
     def _folder(self) -> tuple[str, int]:
         catalog = self.vault.catalog
         mailbox_id = catalog.folder_id(self.mailbox)
-        if mailbox_id is not None and catalog.folder(mailbox_id)["deleted_at"] is None:
-            return mailbox_id, catalog.folder(mailbox_id)["uidvalidity"]
+        folder = catalog.folder(mailbox_id) if mailbox_id is not None else None
+        if folder is not None and folder["deleted_at"] is None:
+            return mailbox_id, folder["uidvalidity"]
         mailbox_id = self.source.mailbox_id
         if not mailbox_id or catalog.folder(mailbox_id) is not None:
             mailbox_id = new_mailbox_id()
@@ -160,7 +161,7 @@ class Importer:
         """The source's scan; on a vault with no dictionary yet, the first messages are
         read up front so one can be trained before anything is compressed."""
         scan = iter(self.source.scan())
-        if self.vault.store.stats().get("dictionary"):
+        if self.vault.store.dictionary:
             yield from scan
             return
         head = list(itertools.islice(scan, DICTIONARY_SAMPLE))

@@ -97,6 +97,11 @@ class ContentStore:
         self._dict_compressor = zstandard.ZstdCompressor(level=self.dictionary_level,
                                                          dict_data=self._dictionary(bid))
 
+    @property
+    def dictionary(self) -> str | None:
+        """Blob id of the dictionary new frames are compressed with; None until one is trained."""
+        return self._dict_blob
+
     def ensure_dictionary(self, samples: Iterable[bytes]) -> str | None:
         """Train a dictionary from ``samples`` unless one exists or they are too few."""
         if self._dict_blob is not None:
@@ -332,7 +337,7 @@ class ContentStore:
         blobs, raw, stored = self.db.execute("SELECT count(*), coalesce(sum(raw_size),0), coalesce(sum(length),0) FROM blobs").fetchone()
         packs = self.db.execute("SELECT count(*) FROM packs").fetchone()[0]
         return {"blobs": blobs, "packs": packs, "raw_bytes": raw, "stored_bytes": stored,
-                "dictionary": self._dict_blob}
+                "dictionary": self.dictionary}
 
     def close(self) -> None:
         self.flush()
