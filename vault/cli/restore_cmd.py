@@ -18,7 +18,7 @@ def command(ctx, mailbox, at, target, uid, actor, as_json):
     with their flags then and their internal dates. Recorded in the ledger."""
     from vault.audit import AuditUnrecorded
     from vault.model import parse_time
-    from vault.restore.pointintime import RestoreError, restore, snapshot
+    from vault.restore.pointintime import RestoreError, restore_snapshot, snapshot
     from vault.restore.targets import TargetError
 
     try:
@@ -27,9 +27,9 @@ def command(ctx, mailbox, at, target, uid, actor, as_json):
         raise click.BadParameter(str(e), param_hint="--at") from None
     with open_vault(ctx) as vault:  # the audit entry takes the writer lock, or goes via the broker
         try:
-            _, items = snapshot(vault, mailbox, when, uid)
-            with progress(f"restoring {mailbox}", len(items), enabled=not as_json) as advance:
-                report = restore(vault, mailbox, when, target, uid=uid, actor=actor, progress=advance)
+            snap = snapshot(vault, mailbox, when, uid)
+            with progress(f"restoring {mailbox}", len(snap.items), enabled=not as_json) as advance:
+                report = restore_snapshot(vault, snap, target, actor=actor, progress=advance)
         except (RestoreError, TargetError, AuditUnrecorded) as e:
             raise click.ClickException(str(e)) from None
     if as_json:

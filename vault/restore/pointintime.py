@@ -43,8 +43,17 @@ def resolve_folder(vault: Vault, mailbox: str, at: str) -> str:
     return mailbox_id
 
 
-def snapshot(vault: Vault, mailbox: str, at: datetime, uid: int | None = None) -> tuple[str, list[dict]]:
-    """(mailboxID, items present at ``at`` with their flags then)."""
+@dataclass(frozen=True)
+class Snapshot:
+    """A folder as it was at one time: what a restore writes, computed once."""
+    mailbox: str
+    mailbox_id: str
+    at: str  # vault time string
+    uid: int | None
+    items: list[dict]  # items present then, with their flags then
+
+
+def snapshot(vault: Vault, mailbox: str, at: datetime, uid: int | None = None) -> Snapshot:
     when = format_time(at)
     mailbox_id = resolve_folder(vault, mailbox, when)
     items = vault.catalog.items_at(mailbox_id, when)
@@ -52,19 +61,25 @@ def snapshot(vault: Vault, mailbox: str, at: datetime, uid: int | None = None) -
         items = [i for i in items if i["uid"] == uid]
         if not items:
             raise RestoreError(f"{mailbox}: no message with UID {uid} at {when}")
-    return mailbox_id, items
+    return Snapshot(mailbox, mailbox_id, when, uid, items)
 
 
 def restore(vault: Vault, mailbox: str, at: datetime | str, target: str, *,
             uid: int | None = None, actor: str | None = None, progress=None) -> RestoreReport:
     if isinstance(at, str):
         at = parse_time(at)
-    mailbox_id, items = snapshot(vault, mailbox, at, uid)
-    report = RestoreReport(mailbox, mailbox_id, format_time(at), target)
+    return restore_snapshot(vault, snapshot(vault, mailbox, at, uid), target, actor=actor, progress=progress)
+
+
+def restore_snapshot(vault: Vault, snap: Snapshot, target: str, *, actor: str | None = None,
+                     progress=None) -> RestoreReport:
+    """Write a snapshot's messages into ``target`` (callers that show progress need the
+    count first: they take the snapshot once and pass it here)."""
+    report = RestoreReport(snap.mailbox, snap.mailbox_id, snap.at, target)
     advance = progress or (lambda n=1, **kw: None)
     out = open_target(target)
     try:
-        for item in items:
+        for item in snap.items:
             if item.get("purged_at"):
                 report.purged.append(item["item"])
                 advance(1)
@@ -79,12 +94,12 @@ def restore(vault: Vault, mailbox: str, at: datetime | str, target: str, *,
             advance(1)
     finally:
         out.close()
-    report.audit = record_audit(vault, Kind.RESTORE_DONE, item=mailbox_id, actor=actor, data={
-        "mailbox": mailbox,
+    report.audit = record_audit(vault, Kind.RESTORE_DONE, item=snap.mailbox_id, actor=actor, data={
+        "mailbox": snap.mailbox,
         "at": report.at,
         "target": target,
         "restored": report.restored,
         "purged": len(report.purged),
-        "uid": uid,
+        "uid": snap.uid,
     })
     return report
