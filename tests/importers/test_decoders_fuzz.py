@@ -6,9 +6,10 @@ from datetime import datetime, timezone
 
 from hypothesis import given, settings, strategies as st
 
+from tests.ingest.collector.test_spool_formats import _index
 from vault.ingest.importers import open_source
 from vault.ingest.importers.base import SourceError, SourceMessage
-from vault.ingest.importers.cyrus import HEADER_MAGIC, parse_cyrus_header
+from vault.ingest.importers.cyrus import HEADER_MAGIC, CyrusSource, parse_cyrus_header
 from vault.ingest.importers.mbox import split_mbox
 from vault.mailformat import maildir_flags, mbox_flags, parse_from_line
 from vault.restore.targets import MboxTarget
@@ -66,3 +67,51 @@ def test_mboxrd_round_trip(tmp_path_factory, messages):
     target.close()
     back = [m.read() for m in open_source(path).scan() if isinstance(m, SourceMessage)]
     assert back == bodies
+
+
+# cyrus-imapd imap/mailbox.h, written out here rather than taken from the reader under test
+CYRUS_SYSTEM_FLAGS = {1: "\\Answered", 2: "\\Flagged", 4: "\\Deleted", 8: "\\Draft", 16: "\\Seen"}
+CYRUS_EXPUNGED = 1 << 31
+USER_FLAG_NAMES = ("$Work", "Custom2")
+CYRUS_DLIST_HEADER = (HEADER_MAGIC + b'"quote"\n\t--someone\n'
+                      b"%(T e N user.jane I fngchpsey72ifuhlby002uup A %(jane lrswipkxtecdan) U ($Work Custom2))\n")
+
+cyrus_records = st.dictionaries(
+    st.integers(1, 60),
+    st.tuples(st.integers(0, 31), st.booleans(), st.integers(0, 7)),  # system flags, expunged, user flag bits
+    max_size=6)
+
+
+@settings(max_examples=80, deadline=None)
+@given(cyrus_records, st.one_of(st.none(), st.integers(0, 10_000)), st.binary(max_size=60))
+def test_cyrus_folder_reader_maps_the_index_or_names_it(tmp_path_factory, records, flip, junk_header):
+    box = tmp_path_factory.mktemp("cyrus")
+    header = CYRUS_DLIST_HEADER if flip is None else junk_header
+    (box / "cyrus.header").write_bytes(header)
+    rows = [(uid, 1_700_000_000 + uid, 100, system | (CYRUS_EXPUNGED if gone else 0), user, uid)
+            for uid, (system, gone, user) in sorted(records.items())]
+    index = bytearray(_index(4242, 99, rows))
+    if flip is not None:
+        index[flip % len(index)] ^= 0x5A
+    (box / "cyrus.index").write_bytes(bytes(index))
+    for uid in records:
+        (box / f"{uid}.").write_bytes(f"Subject: {uid}\r\n\r\nbody\r\n".encode())
+
+    source = CyrusSource(box)  # never raises on what the files hold
+    found = list(source.scan())
+    messages = {m.uid: m for m in found if isinstance(m, SourceMessage)}
+    index_problems = [p for p in found if not isinstance(p, SourceMessage) and p.path == str(box / "cyrus.index")]
+    if index_problems:  # fell back to the files alone: all of them, without flags
+        assert sorted(messages) == sorted(records) and all(m.flags == [] for m in messages.values())
+        assert source.uidvalidity is None
+        return
+    names = USER_FLAG_NAMES if header == CYRUS_DLIST_HEADER else ()
+    present = {uid: v for uid, v in records.items() if not v[1]}
+    assert sorted(messages) == sorted(present) and source.count() == len(present)
+    if flip is None:
+        assert source.uidvalidity == 4242 and source.mailbox_id == "fngchpsey72ifuhlby002uup"
+        for uid, (system, _, user) in present.items():
+            expected = [n for bit, n in CYRUS_SYSTEM_FLAGS.items() if system & bit]
+            expected += [n for i, n in enumerate(names) if user >> i & 1]
+            assert sorted(messages[uid].flags) == sorted(expected)
+            assert messages[uid].internal_date.timestamp() == 1_700_000_000 + uid

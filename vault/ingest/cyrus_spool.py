@@ -271,15 +271,19 @@ class Spool:
         return parse_mailbox_header(_read(path), str(path))
 
     def index(self, mailbox_id: str) -> MailboxIndex:
-        path = self.meta_file(mailbox_id, "cyrus.index")
-        for attempt in range(self.READ_ATTEMPTS):
-            try:
-                return parse_index(_read(path), str(path))
-            except SpoolFormatError as e:
-                if "CRC" not in str(e) or attempt == self.READ_ATTEMPTS - 1:
-                    raise
-                time.sleep(0.01 * (attempt + 1))  # Cyrus is rewriting it: read again
-        raise AssertionError("unreachable")
+        return read_index(self.meta_file(mailbox_id, "cyrus.index"), self.READ_ATTEMPTS)
+
+
+def read_index(path: Path, attempts: int = 5) -> MailboxIndex:
+    """One cyrus.index file, read again while a CRC says it was caught mid-rewrite."""
+    for attempt in range(attempts):
+        try:
+            return parse_index(_read(path), str(path))
+        except SpoolFormatError as e:
+            if "CRC" not in str(e) or attempt == attempts - 1:
+                raise
+            time.sleep(0.01 * (attempt + 1))  # Cyrus is rewriting it: read again
+    raise AssertionError("unreachable")
 
 
 def _read(path: Path) -> bytes:

@@ -101,6 +101,10 @@ class Importer:
         catalog = self.vault.catalog
         self.mailbox_id, self.uidvalidity = self._folder()
         self.report.mailbox_id = self.mailbox_id
+        if self.source.uidvalidity and self.source.uidvalidity != self.uidvalidity:
+            self.report.problems.append(SourceProblem(str(self.source.path), (
+                f"UIDVALIDITY is {self.source.uidvalidity}, the archive's {self.mailbox} has "
+                f"{self.uidvalidity}: UIDs are kept in the archive's numbering")))
         self.next_uid = catalog.next_uid(self.mailbox_id)
         live = {row["source_key"]: row for row in catalog.live_items(self.mailbox_id, self.origin)}
         seen: set[str] = set()

@@ -1,15 +1,28 @@
 """A Cyrus 3.x mailbox directory: ``<UID>.`` files beside cyrus.header / cyrus.index.
 
-The UID comes from the file name, the internal date from the file's mtime (Cyrus sets it
-to the internal date), the mailboxID from cyrus.header. Flags would need cyrus.index,
-which this reader does not parse yet: imported messages carry no flags.
+cyrus.index (version 17, Cyrus 3.6) gives the mailbox's UIDVALIDITY and, per message, its
+UID, flags (system flags and user flags, named in cyrus.header) and internal date; only the
+messages it lists as present are imported, so files Cyrus keeps for a while after an expunge
+(delayed expunge) are left out. Without a readable index the reader falls back to the files
+alone, and says so: UIDs from the file names, internal dates from the files' mtimes (Cyrus
+sets them to the internal date), no flags, and the importer makes up a UIDVALIDITY.
+The mailboxID comes from cyrus.header (the dlist of 3.x, or the tab-separated line of 2.x).
 """
 from __future__ import annotations
 
 import re
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
+from vault.ingest.cyrus_spool import (
+    MailboxIndex,
+    SpoolError,
+    SpoolFormatError,
+    parse_mailbox_header,
+    read_index,
+    valid_mailbox_id,
+)
 from vault.ingest.importers.base import (
     Source,
     SourceError,
@@ -20,10 +33,11 @@ from vault.ingest.importers.base import (
 
 HEADER_MAGIC = b"\xa1\x02\x8b\x0dCyrus mailbox header\n"
 _UID_FILE = re.compile(r"^([1-9][0-9]*)\.$")
+FALLBACK = "UIDs from file names, internal dates from file times, no flags, a made-up UIDVALIDITY"
 
 
 def parse_cyrus_header(data: bytes) -> str | None:
-    """The mailbox uniqueid from cyrus.header, or None when the file is not one."""
+    """The mailbox uniqueid from a Cyrus 2.x cyrus.header, or None when the file is not one."""
     if not data.startswith(HEADER_MAGIC):
         return None
     lines = data[len(HEADER_MAGIC):].split(b"\n")
@@ -43,17 +57,60 @@ def is_cyrus_folder(path: Path) -> bool:
     return any(_UID_FILE.match(p.name) for p in path.iterdir())
 
 
+def _without_path(error: Exception, path: Path) -> str:
+    # spool errors name their file; a SourceProblem names it already
+    return str(error).removeprefix(f"{path}: ")
+
+
 class CyrusSource(Source):
     kind = "cyrus"
 
     def __init__(self, path: Path):
         super().__init__(path)
-        header = path / "cyrus.header"
-        if header.exists():
-            try:
-                self.mailbox_id = parse_cyrus_header(header.read_bytes())
-            except OSError as e:
-                raise SourceError(f"{header}: cannot read: {e.strerror or e}") from None
+        self.user_flags: tuple[str, ...] = ()
+        self.problems: list[SourceProblem] = []  # about the folder as a whole, reported by scan()
+        self._read_header()
+        self.index: MailboxIndex | None = self._read_index()
+        if self.index is not None:
+            self.uidvalidity = self.index.uidvalidity
+            self._check_user_flag_names()
+
+    def _read_header(self) -> None:
+        header = self.path / "cyrus.header"
+        if not header.exists():
+            return
+        try:
+            data = header.read_bytes()
+        except OSError as e:
+            raise SourceError(f"{header}: cannot read: {e.strerror or e}") from None
+        try:
+            parsed = parse_mailbox_header(data, str(header))
+        except SpoolFormatError as e:
+            self.mailbox_id = parse_cyrus_header(data)
+            if self.mailbox_id is None:
+                self.problems.append(SourceProblem(
+                    str(header), f"{_without_path(e, header)}: no mailboxID, the archive makes one up"))
+            return
+        self.mailbox_id = parsed.uniqueid if valid_mailbox_id(parsed.uniqueid) else None
+        self.user_flags = parsed.user_flags
+
+    def _read_index(self) -> MailboxIndex | None:
+        path = self.path / "cyrus.index"
+        if not path.exists():
+            self.problems.append(SourceProblem(str(path), f"missing: {FALLBACK}"))
+            return None
+        try:
+            return read_index(path)
+        except SpoolError as e:
+            self.problems.append(SourceProblem(str(path), f"{_without_path(e, path)}: {FALLBACK}"))
+            return None
+
+    def _check_user_flag_names(self) -> None:
+        unnamed = sum(1 for r in self.index.present if r.user_flags >> len(self.user_flags))
+        if unnamed:
+            self.problems.append(SourceProblem(
+                str(self.path / "cyrus.header"),
+                f"{unnamed} message(s) carry user flags cyrus.header does not name: those flags are left out"))
 
     def _files(self) -> list[tuple[int, Path]]:
         out = []
@@ -64,8 +121,27 @@ class CyrusSource(Source):
         return sorted(out)
 
     def count(self) -> int:
-        return len(self._files())
+        return len(self.index.present) if self.index is not None else len(self._files())
 
     def scan(self) -> Iterator[SourceMessage | SourceProblem]:
-        for uid, p in self._files():
-            yield file_message(p, str(uid), [], uid=uid)
+        yield from self.problems
+        if self.index is None:
+            for uid, p in self._files():
+                yield file_message(p, str(uid), [], uid=uid)
+            return
+        files = dict(self._files())
+        for record in sorted(self.index.present, key=lambda r: r.uid):
+            p = files.pop(record.uid, None)
+            if p is None:
+                yield SourceProblem(str(self.path / f"{record.uid}."),
+                                    "listed in cyrus.index, but the file is missing", str(record.uid))
+                continue
+            found = file_message(p, str(record.uid), record.flags(self.user_flags), uid=record.uid)
+            if isinstance(found, SourceMessage):
+                found.internal_date = datetime.fromtimestamp(record.internal_date, timezone.utc)
+            yield found
+        expunged = {r.uid for r in self.index.records if r.expunged}
+        for uid, p in files.items():
+            if uid not in expunged:  # expunged files wait on disk for Cyrus's delayed expunge
+                yield SourceProblem(str(p), "not in cyrus.index (still being delivered, or the index "
+                                            "is stale): left for the next run", str(uid))
