@@ -147,28 +147,35 @@ def replicate(files: list[Path], scale: int, seed: int = 7) -> list[list[bytes]]
     return boxes
 
 
-def latency(files: list[Path], scale: int, repeat: int) -> None:
+def scale_vault(files: list[Path], scale: int, home: Path, work: Path) -> str:
+    """The replicated corpus imported into a vault at ``home`` (kept if it is already there)."""
+    if (home / "config.toml").exists():
+        return f"reusing {home}"
+    vaultctl(home, "init")
+    start = time.perf_counter()
+    for user, messages in enumerate(replicate(files, scale)):
+        folder = "Junk" if user % 5 == 0 else "INBOX"
+        box = maildir(work / f"user{user}", messages)
+        vaultctl(home, "import", str(box), "--mailbox", f"user/user{user}/{folder}")
+        shutil.rmtree(box)
+    took = time.perf_counter() - start
+    return f"{scale} messages imported in {took:.0f} s, {scale / took:.0f} msg/s"
+
+
+def latency(files: list[Path], scale: int, repeat: int, keep: Path | None) -> None:
     from vault.archive import Vault
     from vault.config import Config
     from vault.index.indexer import SearchIndex
 
     work = Path(tempfile.mkdtemp(prefix="index-scale-"))
     try:
-        home = work / "vault"
-        vaultctl(home, "init")
-        start = time.perf_counter()
-        for user, messages in enumerate(replicate(files, scale)):
-            folder = "Junk" if user % 5 == 0 else "INBOX"
-            box = maildir(work / f"user{user}", messages)
-            vaultctl(home, "import", str(box), "--mailbox", f"user/user{user}/{folder}")
-            shutil.rmtree(box)
-        took = time.perf_counter() - start
+        home = keep or work / "vault"
+        how = scale_vault(files, scale, home, work)
         config = Config.load(home)
         with Vault.open(config) as vault:
             index = SearchIndex.open(config.path("index"))
             docs = len(index)
-            print(f"\nLatency: {docs} documents ({scale} messages imported in {took:.0f} s, "
-                  f"{scale / took:.0f} msg/s; index {du(config.path('index')) / 1e6:.0f} MB)")
+            print(f"\nLatency: {docs} documents ({how}; index {du(config.path('index')) / 1e6:.0f} MB)")
             times: dict[str, list[float]] = {q: [] for q in QUERIES}
             counts = {}
             for _ in range(repeat):
@@ -202,6 +209,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--skip-build", action="store_true")
     ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument("--keep", type=Path, help="Build the scaled vault here (or reuse it) and keep it.")
     args = ap.parse_args(argv)
     if not shutil.which("notmuch") and not args.skip_build:
         ap.error("notmuch is not installed: scripts/setup.sh bench (or apt-get install notmuch)")
@@ -211,7 +219,7 @@ def main(argv=None) -> int:
         if not args.skip_build:
             build_rounds(files, args.rounds)
         if not args.skip_latency:
-            latency(files, args.scale, args.repeat)
+            latency(files, args.scale, args.repeat, args.keep)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

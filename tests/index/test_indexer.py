@@ -169,6 +169,43 @@ QUERY_PIECES = ["money", "razor", '"mailing list"', "from:yahoo.com", "subject:r
                 "AND", "OR", "NOT", "-", "(", ")", '"', "size:>" + "9" * 30, "before:9999-12-31", "after:1000-01-01"]
 
 
+@pytest.mark.parametrize("query,custodian", [
+    ("size:>0", "john"), ("custodian:jane", None), ("in:INBOX spamassassin", None), ("custodian:jane -subject:re", None),
+    ("(custodian:jane size:>0) OR (custodian:john size:<1)", None), ("in:Archive size:<3000", "john")])
+def test_both_ways_of_finding_in_folders_agree(vault_home, monkeypatch, query, custodian):
+    """Walking the content's hits and asking Tantivy for a term set give the same answer."""
+    from vault.index import scope
+
+    answers = []
+    for cost in (0, 10 ** 9):  # 0: term sets always cheaper; 10**9: walking always cheaper
+        monkeypatch.setattr(scope, "TERM_SET_COST", cost)
+        config = Config.load(vault_home[0])
+        with Vault.open(config) as vault:
+            index = SearchIndex.open(config.path("index"))
+            answers.append((index.count(query, vault.catalog, custodian),
+                            index.search(query, vault.catalog, custodian=custodian, limit=1000)))
+    assert answers[0] == answers[1]
+    assert 0 < answers[0][0] == len(answers[0][1])
+
+
+def test_long_lived_reader_sees_new_mail_in_known_folders(vault_home, spamassassin_dir, tmp_path):
+    home = tmp_path / "growing"
+    shutil.copytree(vault_home[0], home)
+    config = Config.load(home)
+    with Vault.open(config) as vault:
+        index = SearchIndex.open(config.path("index"))
+        before = {h.blob for h in index.search("custodian:jane", vault.catalog, limit=1000)}
+        assert before == vault_home[1]
+        more = tmp_path / "more"
+        more.mkdir()
+        for path in message_files(spamassassin_dir / "easy-ham-1")[60:65]:
+            shutil.copy(path, more / path.name)
+        vaultctl(home, "import", str(more), "--mailbox", "user/jane/INBOX")
+        after = {h.blob for h in index.search("custodian:jane", vault.catalog, limit=1000)}
+        assert after == before | {blob_of(p.read_bytes()) for p in more.iterdir()}
+        assert index.count("custodian:john", vault.catalog) == len(before)
+
+
 @pytest.fixture(scope="module")
 def opened(vault_home):
     config = Config.load(vault_home[0])

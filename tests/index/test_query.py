@@ -59,6 +59,8 @@ def test_dates_are_exact_and_zone_aware():
     ("()", 1, "empty parentheses"),
     ("budget -)", 8, "- needs something to negate"),
     ("after:0001-01-01T00:00:00+14:00", 7, "out of range"),
+    ("before:2026-01-01+30:00", 8, "zone in '2026-01-01+30:00' is out of range"),
+    ("before:२०२६-01-01", 8, "is not a date"),  # Unicode digits are not ASCII ones
 ])
 def test_errors_name_position_and_reason(query, position, reason):
     with pytest.raises(QuerySyntaxError) as e:

@@ -10,7 +10,9 @@ only the vault's writer opens it writable; searches open it read-only and see ev
 """
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -19,13 +21,18 @@ import tantivy
 
 from vault.index import schema as index_schema
 from vault.index.query import And, Where, parse
-from vault.index.scope import Scope
+from vault.index.scope import FolderKeys, Scope
 from vault.index.text import extract
 from vault.model import Kind, custodian_of, format_time
 
+log = logging.getLogger(__name__)
 MESSAGE_KINDS = {Kind.MESSAGE_APPENDED, Kind.MESSAGE_COPIED, Kind.MESSAGE_MOVED}
 SEQ_FILE = "applied_seq"
 WRITER_HEAP = 64 << 20
+
+
+class IndexOutdated(RuntimeError):
+    """The index on disk has another schema; only its writer may rebuild it."""
 
 
 class IndexBusy(RuntimeError):
@@ -58,6 +65,7 @@ class SearchIndex:
             raise IndexBusy(f"search index {path} is open for writing elsewhere (one writer at a time)") from None
         self._pending: set[str] = set()
         self._data: dict[str, bytes] = {}
+        self._folder_keys = FolderKeys()
 
     @classmethod
     def open(cls, path: Path | str, writable: bool = False) -> "SearchIndex":
@@ -66,7 +74,18 @@ class SearchIndex:
             path.mkdir(parents=True, exist_ok=True)
         elif not (path / "meta.json").exists():
             raise FileNotFoundError(f"no search index at {path}: run 'vaultctl rebuild' (or any import)")
-        index = tantivy.Index(index_schema.build(), path=str(path), reuse=True)
+        try:
+            index = tantivy.Index(index_schema.build(), path=str(path), reuse=True)
+        except ValueError as e:
+            if "schema does not match" not in str(e):
+                raise
+            if not writable:
+                raise IndexOutdated(f"search index {path} was built by another version of vault: the vault's "
+                                    "writer rebuilds it when it next opens (or run 'vaultctl rebuild')") from None
+            log.warning("search index %s was built by another version of vault: rebuilding it from the ledger", path)
+            for child in path.iterdir():
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+            index = tantivy.Index(index_schema.build(), path=str(path), reuse=True)
         return cls(path, index, writable)
 
     def close(self) -> None:
@@ -109,8 +128,8 @@ class SearchIndex:
         if self.indexed(blob):
             return False
         f = extract(data)
-        doc = tantivy.Document(blob=blob, subject=f.subject, body=f.body, size=f.size,
-                               attachment=1 if f.has_attachment else 0)
+        doc = tantivy.Document(blob=blob, key=index_schema.blob_key(blob), subject=f.subject, body=f.body,
+                               size=f.size, attachment=1 if f.has_attachment else 0)
         doc.add_text("from", f.from_)
         for name, value in (("to", f.to), ("cc", f.cc), ("bcc", f.bcc)):
             if value:
@@ -186,20 +205,18 @@ class SearchIndex:
         node = parse(text)
         if custodian:
             node = And((node, Where("custodian", custodian)))
-        return Scope(node, catalog, self.schema)
+        return Scope(node, catalog, self.schema, self._folder_keys)
 
     def count(self, text: str, catalog, custodian: str | None = None) -> int:
-        query = self._scope(text, catalog, custodian).query()
-        return self._searcher().search(query, 1, count=True).count
+        return self._scope(text, catalog, custodian).find(self._searcher(), 0)[0]
 
     def search(self, text: str, catalog, custodian: str | None = None, limit: int = 50) -> list[Hit]:
         """Newest first (by the message's Date), each with the items, folders (current names)
         and custodians that satisfy the query; raises QuerySyntaxError on a bad query."""
         scope = self._scope(text, catalog, custodian)
         searcher = self._searcher()
-        result = searcher.search(scope.query(), limit, count=False, order_by_field="date")
         hits = []
-        for _, address in result.hits:
+        for address in scope.find(searcher, limit)[1]:
             doc = searcher.doc(address)
             date = doc.get_first("date")
             hits.append(Hit(doc.get_first("blob"), format_time(date) if date else None,

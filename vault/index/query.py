@@ -24,9 +24,9 @@ from typing import Union
 
 TEXT_OPERATORS = ("from", "to", "cc", "bcc", "subject", "body", "filename")
 OPERATORS = (*TEXT_OPERATORS, "messageid", "has", "size", "before", "after", "in", "custodian")
-_SIZE = re.compile(r"^(>=|<=|>|<|=)?(\d+(?:\.\d+)?)([kmg]b?|b)?$", re.I)
+_SIZE = re.compile(r"^(>=|<=|>|<|=)?(\d+(?:\.\d+)?)([kmg]b?|b)?$", re.I | re.A)
 _UNITS = {None: 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-_DAY = re.compile(r"^(\d{4})[-/](\d{2})[-/](\d{2})(?:([+-])(\d{2}):?(\d{2})|Z)?$")
+_DAY = re.compile(r"^(\d{4})[-/](\d{2})[-/](\d{2})(?:([+-])(\d{2}):?(\d{2})|Z)?$", re.A)
 _WORDS = re.compile(r"[^\W_]+")
 MAX_SIZE = (1 << 63) - 1  # Tantivy's integers are i64; "bigger than that" matches nothing anyway
 
@@ -277,10 +277,12 @@ def parse_when(value: str, pos: int) -> datetime:
     m = _DAY.match(value)
     if m:
         zone = timezone.utc
-        if m.group(4):
-            offset = timedelta(hours=int(m.group(5)), minutes=int(m.group(6)))
-            zone = timezone(-offset if m.group(4) == "-" else offset)
         try:
+            if m.group(4):
+                offset = timedelta(hours=int(m.group(5)), minutes=int(m.group(6)))
+                if offset >= timedelta(hours=24):
+                    raise QuerySyntaxError(pos, f"the zone in {value!r} is out of range (-23:59 to +23:59)")
+                zone = timezone(-offset if m.group(4) == "-" else offset)
             return _utc(datetime(int(m.group(1)), int(m.group(2)), int(m.group(3)), tzinfo=zone), value, pos)
         except ValueError as e:
             raise QuerySyntaxError(pos, f"{value}: {e}") from None

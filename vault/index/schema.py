@@ -1,9 +1,15 @@
 """The Tantivy schema: one document per unique message content (blob).
 
-Text fields use Tantivy's default tokenizer (split on anything not alphanumeric, lower-cased),
-with positions so phrases work; addresses are indexed as "Display Name <addr>" text, so
-``from:erin@example.org`` is the phrase erin example org. Custodians and folders are not here:
-they change with renames and live in the catalog (see query.py).
+Text fields use Tantivy's default tokenizer (split on anything not alphanumeric, lower-cased,
+tokens of 40 bytes or more dropped), with positions so phrases work; addresses are indexed as
+"Display Name <addr>" text, so ``from:erin@example.org`` is the phrase erin example org.
+Custodians and folders are not here: they change with renames, copies and moves and live in
+the catalog (see scope.py).
+
+``key`` is the blob's first 64 bits as a number: in:/custodian: restrict to a set of blobs, and
+Tantivy looks up a set of numbers 4x faster than a set of 71-character strings (and reads
+them per hit from a fast field). Two contents sharing a key (odds ~1e-7 at ten million
+messages) would only make a location clause admit the other one too.
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ STORED_TEXT = {"from", "subject"}  # what a result row shows
 def build() -> tantivy.Schema:
     sb = tantivy.SchemaBuilder()
     sb.add_text_field("blob", stored=True, tokenizer_name="raw", index_option="basic")
+    sb.add_integer_field("key", indexed=True, fast=True)
     for name in TEXT_FIELDS:
         sb.add_text_field(name, stored=name in STORED_TEXT, tokenizer_name="default", index_option="position")
     sb.add_text_field("messageid", tokenizer_name="raw", index_option="basic")
@@ -24,3 +31,9 @@ def build() -> tantivy.Schema:
     sb.add_integer_field("size", indexed=True, fast=True)
     sb.add_integer_field("attachment", indexed=True)
     return sb.build()
+
+
+def blob_key(blob: str) -> int:
+    """``sha256:<hex>`` -> its first 8 bytes as a signed 64-bit integer (Tantivy's i64)."""
+    n = int(blob[7:23], 16)
+    return n - (1 << 64) if n >= 1 << 63 else n
