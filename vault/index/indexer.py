@@ -208,7 +208,7 @@ class SearchIndex:
         return Scope(node, catalog, self.schema, self._folder_keys)
 
     def count(self, text: str, catalog, custodian: str | None = None) -> int:
-        return self._scope(text, catalog, custodian).find(self._searcher(), 0)[0]
+        return self._scope(text, catalog, custodian).count(self._searcher())
 
     def search(self, text: str, catalog, custodian: str | None = None, limit: int = 50) -> list[Hit]:
         """Newest first (by the message's Date), each with the items, folders (current names)
@@ -216,7 +216,7 @@ class SearchIndex:
         scope = self._scope(text, catalog, custodian)
         searcher = self._searcher()
         hits = []
-        for address in scope.find(searcher, limit)[1]:
+        for address in scope.find(searcher, limit):
             doc = searcher.doc(address)
             date = doc.get_first("date")
             hits.append(Hit(doc.get_first("blob"), format_time(date) if date else None,

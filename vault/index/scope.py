@@ -125,31 +125,39 @@ class Scope:
     def _folder_keys(self, mailboxes: Iterable[str]) -> set[int] | frozenset[int]:
         return self.folder_keys.keys(self.catalog, mailboxes)
 
-    def find(self, searcher: tantivy.Searcher, limit: int) -> tuple[int, list]:
-        """How many contents match, and the DocAddresses of the first ``limit``, newest first."""
-        if not self.clauses:
-            return _top(searcher, compile_query(self.default, self.schema), limit)
-        groups = self._groups()
-        if self.default is False and len(groups) == 1:  # custodian:jane ..., in:Sent ...
-            (bound, mailboxes), = groups.items()
-            return self._find_in(searcher, bound, mailboxes, limit)
-        return _top(searcher, self.query(), limit)
+    def count(self, searcher: tantivy.Searcher) -> int:
+        """How many contents match."""
+        plan = self._plan(searcher, None)
+        if isinstance(plan, tantivy.Query):
+            return searcher.search(plan, 1, count=True).count
+        return len(_walk(searcher, *plan, None))
 
-    def _find_in(self, searcher: tantivy.Searcher, bound: Node | bool, mailboxes: list[str], limit: int):
-        """One group of folders: walk the content's hits keeping those in the folders, or ask
-        Tantivy for the content within the folders' keys, whichever costs less."""
+    def find(self, searcher: tantivy.Searcher, limit: int) -> list:
+        """DocAddresses of the first ``limit`` matching contents, newest first."""
+        plan = self._plan(searcher, limit)
+        if isinstance(plan, tantivy.Query):
+            return [a for _, a in searcher.search(plan, max(limit, 1), count=False, order_by_field="date").hits][:limit]
+        return _walk(searcher, *plan, limit)
+
+    def _plan(self, searcher: tantivy.Searcher, limit: int | None):
+        """A Tantivy query, or (content query, folder keys, its matches) to walk the content's
+        hits newest first keeping those in the folders: for one group of folders, when that
+        costs less than a term set of the folders' keys."""
+        if not self.clauses:
+            return compile_query(self.default, self.schema)
+        groups = self._groups()
+        if self.default is not False or len(groups) != 1:
+            return self.query()
+        (bound, mailboxes), = groups.items()  # custodian:jane ..., in:Sent ...
         keys = self._folder_keys(mailboxes)
         if not keys:
-            return 0, []
+            return tantivy.Query.empty_query()
         content = compile_query(bound, self.schema)
         matches = searcher.num_docs if bound is True else searcher.search(content, 1, count=True).count
-        if matches * WALK_COST > len(keys) * TERM_SET_COST:
-            return _top(searcher, self._both(content, self._keys(keys)), limit)
-        if not matches:
-            return 0, []
-        found = [a for _, a in searcher.search(content, matches, count=False, order_by_field="date").hits]
-        kept = [a for a, k in zip(found, searcher.fast_field_values("key", found)) if k in keys]
-        return len(kept), kept[:limit]
+        walked = matches if limit is None else min(matches, _first_chunk(limit, len(keys), searcher.num_docs))
+        if walked * WALK_COST > len(keys) * TERM_SET_COST:
+            return self._both(content, self._keys(keys))
+        return content, keys, matches
 
     def query(self) -> tantivy.Query:
         """The whole query as one Tantivy query (any number of folder groups)."""
@@ -205,6 +213,24 @@ class Scope:
         return {blob: [r for r in items if keep(blob, r)] for blob, items in live.items()}
 
 
-def _top(searcher: tantivy.Searcher, query: tantivy.Query, limit: int) -> tuple[int, list]:
-    result = searcher.search(query, max(limit, 1), count=True, order_by_field="date")
-    return result.count, [a for _, a in result.hits][:limit]
+def _first_chunk(limit: int, folder_docs: int, all_docs: int) -> int:
+    """Content hits to walk for ``limit`` in the folders, if the folders hold a random share."""
+    share = max(folder_docs / max(all_docs, 1), 1e-9)
+    return max(2 * limit, int(1.5 * limit / share))
+
+
+def _walk(searcher: tantivy.Searcher, content: tantivy.Query, keys, matches: int, limit: int | None) -> list:
+    """The content's hits newest first, those whose key is one of the folders' (``limit`` of
+    them, or all). Chunks grow 4x: a chunk re-collects the hits before it, at most 1/3 more."""
+    kept: list = []
+    offset = 0
+    chunk = matches if limit is None else min(matches, _first_chunk(limit, len(keys), searcher.num_docs))
+    while offset < matches and (limit is None or len(kept) < limit):
+        found = [a for _, a in searcher.search(content, chunk, count=False, offset=offset,
+                                                   order_by_field="date").hits]
+        if not found:
+            break
+        kept += [a for a, k in zip(found, searcher.fast_field_values("key", found)) if k in keys]
+        offset += len(found)
+        chunk *= 4
+    return kept if limit is None else kept[:limit]
