@@ -205,6 +205,14 @@ def test_both_ways_of_finding_in_folders_agree(mixed_home, monkeypatch, query, c
     assert 0 < total == len(every) and one == every[:1] and seven == every[:7]
 
 
+def test_negated_folders_exclude_content_held_only_there(mixed_home, vault_home):
+    kim = {h.blob for h in search(mixed_home, "custodian:kim")}
+    assert len(kim) == 140 and not kim & vault_home[1]
+    assert {h.blob for h in search(mixed_home, "size:>0 -custodian:kim")} == vault_home[1]
+    assert {h.blob for h in search(mixed_home, "-in:kim/INBOX OR custodian:kim")} == vault_home[1] | kim
+    assert search(mixed_home, "-custodian:kim -custodian:jane -custodian:john") == []
+
+
 def test_long_lived_reader_sees_new_mail_in_known_folders(vault_home, spamassassin_dir, tmp_path):
     home = tmp_path / "growing"
     shutil.copytree(vault_home[0], home)

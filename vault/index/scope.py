@@ -8,11 +8,16 @@ folder, and only such items are reported. So ``custodian:jane in:Sent`` is jane'
 of the same message.
 
 How: folders are grouped by what the query becomes in them once its location clauses are
-replaced by true/false (``bind``); each group contributes "its blobs AND that content query".
-Folders no clause names share one group whose blobs are never listed (that would be the whole
-archive): a blob belongs to it unless all its items sit in named folders, a set no bigger than
-the named folders' blobs, and computed only when that group can match at all (``-in:Junk``,
-``money OR custodian:jane``; not ``custodian:jane money``).
+replaced by true/false (``bind``); each group contributes "its blobs AND that content query",
+the blobs as a term set on the numeric ``key`` field. Folders no clause names share one group
+whose blobs are never listed (that would be the whole archive): a blob belongs to it unless
+all its items sit in named folders, a set no bigger than the named folders' blobs, and computed
+only when that group can match at all (``-in:Junk``, ``money OR custodian:jane``; not
+``custodian:jane money``).
+
+The common case, one group and nothing elsewhere (``custodian:jane money``, ``in:Sent``), may
+instead walk the content's hits newest first and keep those whose key is in the folders,
+when that is cheaper than the term set (it usually is when only the first rows are wanted).
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ from typing import Callable, Iterable
 
 import tantivy
 
-from vault.index.query import Node, Where, bind, compile_query, location_clauses
+from vault.index.query import Node, bind, compile_query, location_clauses
 from vault.index.schema import blob_key
 from vault.model import custodian_of
 
