@@ -25,7 +25,8 @@ class Route:
 
     @property
     def message_ids(self) -> list[str]:
-        return sorted({h.message_id for h in self.hops if h.message_id})
+        """In order of appearance: the traced message's own first, then its bounces'."""
+        return list(dict.fromkeys(h.message_id for h in self.hops if h.message_id))
 
     @property
     def queue_ids(self) -> list[str]:
