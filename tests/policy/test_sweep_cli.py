@@ -201,3 +201,22 @@ def test_erase_by_query_is_refused_under_hold_then_erases_only_matches(tmp_path,
     assert left["total"] == 10 - matching
     gone = json.loads(vaultctl_run(home, "search", f"subject:{word}", "--json").out)
     assert gone["total"] == 0  # erased content leaves the index too
+
+
+def test_queries_scoped_to_folders_hold_and_erase_those_copies_only(tmp_path, spamassassin_dir):
+    home = _vault(tmp_path, spamassassin_dir, JUNK_RULE)
+    # the five ham messages in bob's Junk are also in jane's INBOX: a hold on bob's mail for
+    # 'in:INBOX' holds none of bob's copies (bob has no INBOX), whatever jane holds
+    assert vaultctl_run(home, "hold", "create", "case-i", "--custodian", "bob", "--query", "in:INBOX",
+                        "--reason", "r").code == 0
+    dry = _sweep(home, "2003-01-01T00:00Z", "--dry-run")
+    assert dry["held"] == [] and len(dry["purge"]) == 15
+    assert vaultctl_run(home, "hold", "release", "case-i").code == 0
+
+    done = vaultctl_run(home, "erase", "--query", "in:Junk", "--json")
+    assert done.code == 0, done
+    cert = json.loads(done.out)
+    assert len(cert["items"]) == 15 and cert["blobs_deleted"] == 10  # the shared five stay for jane
+    assert _present(home, "user/jane/INBOX", tmp_path)["restored"] == 5
+    left = json.loads(vaultctl_run(home, "search", "size:>0", "--json").out)
+    assert left["total"] == 5 and {c for h in left["hits"] for c in h["custodians"]} == {"jane"}

@@ -1,4 +1,5 @@
-"""Hold queries answered by the search index: does a held item's content match the query?
+"""Hold and erasure queries answered by the search index, per archived item: a query with
+``in:`` or ``custodian:`` matches the copies in those folders, not every copy of the content.
 
 Holds err on the side of keeping: when the index cannot answer (no index yet, a query it
 rejects), the hold applies to every item of its custodians and dates, as it did before the
@@ -14,26 +15,27 @@ from vault.index.query import QuerySyntaxError
 log = logging.getLogger(__name__)
 
 
+def matching_items(vault, query: str) -> set[str]:
+    """Ids of every archived item (expunged included, purged not) the query finds. Raises
+    FileNotFoundError without an index, QuerySyntaxError on a bad query."""
+    index = vault.index if vault.index is not None else SearchIndex.open(vault.config.path("index"))
+    total = index.count(query, vault.catalog)
+    return {i for h in index.search(query, vault.catalog, limit=max(total, 1)) for i in h.item_ids}
+
+
 def index_matcher(vault):
     """A ``QueryMatcher`` (vault/policy/holds.py) over the vault's index; one search per query."""
     answers: dict[str, set[str] | None] = {}
 
-    def index():
-        if vault.index is not None:
-            return vault.index
-        return SearchIndex.open(vault.config.path("index"))
-
     def matches(query: str, item) -> bool:
         if query not in answers:
             try:
-                idx = index()
-                total = idx.count(query, vault.catalog)
-                answers[query] = {h.blob for h in idx.search(query, vault.catalog, limit=max(total, 1))}
+                answers[query] = matching_items(vault, query)
             except (FileNotFoundError, QuerySyntaxError, ValueError) as e:
                 log.warning("hold query %r cannot be answered by the index (%s): the hold keeps "
                             "every item of its custodians", query, e)
                 answers[query] = None
         found = answers[query]
-        return True if found is None else item.blob in found
+        return True if found is None else item.item_id in found
 
     return matches

@@ -7,7 +7,7 @@ with the blocking holds named, and nothing is changed.
 from __future__ import annotations
 
 from vault.archive import Vault
-from vault.index.matcher import index_matcher
+from vault.index.matcher import index_matcher, matching_items
 from vault.model import Kind
 from vault.policy.holds import holding
 from vault.policy.sweep import facts_of, holds_of, purge_items
@@ -30,9 +30,9 @@ def erase_custodian(vault: Vault, custodian: str | None = None, *, query: str | 
     rows = vault.catalog.all_items()
     if custodian:
         rows = [r for r in rows if facts_of(vault, r).user.casefold() == custodian.casefold()]
-    if query:
-        matching = _matching_blobs(vault, query)
-        rows = [r for r in rows if r["blob"] in matching]
+    if query:  # a query the index cannot answer stops the erasure: erasing on a guess is not an option
+        matching = matching_items(vault, query)
+        rows = [r for r in rows if r["item"] in matching]
     blocking = sorted({h.matter for r in rows for h in holding(facts_of(vault, r), holds, matcher)})
     if blocking:
         raise ErasureRefused(blocking)
@@ -45,12 +45,3 @@ def erase_custodian(vault: Vault, custodian: str | None = None, *, query: str | 
     vault.commit()
     return certificate
 
-
-def _matching_blobs(vault: Vault, query: str) -> set[str]:
-    """Every blob the query finds; a query the index cannot answer stops the erasure
-    (erasing on a guess is not an option)."""
-    from vault.index.indexer import SearchIndex
-
-    index = vault.index or SearchIndex.open(vault.config.path("index"))
-    total = index.count(query, vault.catalog)
-    return {h.blob for h in index.search(query, vault.catalog, limit=max(total, 1))}
