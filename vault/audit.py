@@ -6,20 +6,23 @@ lock. While live ingest runs, the broker's committer holds it: the entry then tr
 broker as a ``vnd.vault.Audit`` event on the dealer wire, is persisted before the ack, and
 is committed by the committer like any event (exactly once). Only these kinds travel this
 way: the dealer wire must not become a way to write arbitrary ledger entries. What must
-follow such an entry once committed (a hold's S3 Object Lock flags) is :func:`after_commit`,
-run by whichever writer committed it.
+follow such an entry once committed (a hold's S3 Object Lock flags; the retention sweep a
+sweep request asks for) is :func:`after_commit`, run by whichever writer committed it.
 """
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 
 from vault.ingest.context import EntrySpec, Quarantine
-from vault.model import Kind, format_time, now
+from vault.model import Kind, format_time, now, parse_time
+
+log = logging.getLogger(__name__)
 
 AUDIT_EVENT = "vnd.vault.Audit"
 AUDIT_KINDS = frozenset({Kind.SEARCH_RUN, Kind.EXPORT_MADE, Kind.RESTORE_DONE,
-                         Kind.HOLD_PLACED, Kind.HOLD_RELEASED})
+                         Kind.HOLD_PLACED, Kind.HOLD_RELEASED, Kind.SWEEP_REQUESTED})
 _HOLD_KINDS = frozenset({Kind.HOLD_PLACED, Kind.HOLD_RELEASED})
 
 
@@ -44,12 +47,18 @@ def handle_audit(event: dict, ctx) -> list[EntrySpec]:
     return [EntrySpec(kind, item, {**data, "event": ctx.event_id}, time=event.get("timestamp"), actor=actor)]
 
 
-def after_commit(vault, kinds) -> None:
-    """Once entries of these kinds are committed: holds changed, so the store's legal-hold
-    flags follow (vault/policy/sweep.py)."""
-    if _HOLD_KINDS & set(kinds):
-        from vault.policy.sweep import sync_storage_holds
+def after_commit(vault, entries: list[EntrySpec]) -> None:
+    """Once these entries are committed: holds changed, so the store's legal-hold flags follow
+    (vault/policy/sweep.py); a sweep was requested, so the writer sweeps now."""
+    from vault.policy.sweep import sweep, sync_storage_holds
 
+    for spec in entries:
+        if spec.kind == Kind.SWEEP_REQUESTED:
+            as_of = (spec.data or {}).get("as_of")
+            report = sweep(vault, now=parse_time(as_of) if as_of else None, actor=spec.actor)
+            log.info("requested retention sweep: %d purged, %d held, %d blobs deleted",
+                     len(report.purge), len(report.held), report.blobs_deleted)
+    if _HOLD_KINDS & {spec.kind for spec in entries}:
         sync_storage_holds(vault)
 
 
@@ -59,27 +68,29 @@ def record_audit(vault, kind: str, *, item: str | None = None, data: dict, actor
     from vault.archive import Vault, VaultBusy, default_actor
 
     actor = actor or default_actor()
+    spec = EntrySpec(kind, item, data, actor=actor)
     if vault.writer:
         vault.record(kind, item=item, data=data, actor=actor)
         vault.commit()
-        after_commit(vault, {kind})
+        after_commit(vault, [spec])
         return "recorded"
     try:
         writer = Vault.open(vault.config, writer=True)
     except VaultBusy:
-        return _queue(vault.config, audit_event(kind, item=item, data=data, actor=actor))
+        return queue_entry(vault.config, kind, item=item, data=data, actor=actor)
     with writer:
         writer.record(kind, item=item, data=data, actor=actor)
         writer.commit()
-        after_commit(writer, {kind})
+        after_commit(writer, [spec])
     return "recorded"
 
 
-def _queue(config, raw: bytes) -> str:
+def queue_entry(config, kind: str, *, item: str | None = None, data: dict, actor: str) -> str:
+    """Hand the entry to the broker (the vault's writer while live ingest runs): ``"queued"``."""
     from vault.ingest.submit import BrokerUnavailable, queue_with_broker
 
     try:
-        queue_with_broker(config["dealer"]["broker"], [raw])
+        queue_with_broker(config["dealer"]["broker"], [audit_event(kind, item=item, data=data, actor=actor)])
     except BrokerUnavailable as e:
         raise AuditUnrecorded(f"the vault is busy and {e}") from None
     return "queued"

@@ -119,6 +119,7 @@ class Kind:
     HOLD_PLACED = "hold.placed"
     HOLD_RELEASED = "hold.released"
     RETENTION_PURGED = "retention.purged"
+    SWEEP_REQUESTED = "retention.sweep_requested"  # data: as_of (optional); the broker's committer sweeps
     SEARCH_RUN = "search.run"
     EXPORT_MADE = "export.made"
     RESTORE_DONE = "restore.done"

@@ -1,7 +1,7 @@
 """vaultctl retention: explain an item's retention, and sweep (purge) what rules allow."""
 import click
 
-from vault.cli.common import open_vault, print_json
+from vault.cli.common import load_config, open_vault, print_json
 
 
 def _now(value):
@@ -47,15 +47,29 @@ def explain_(ctx, item, as_of):
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def sweep_(ctx, dry_run, as_of, actor, as_json):
-    """Purge every item whose retention has run out and that no hold protects."""
+    """Purge every item whose retention has run out and that no hold protects. While live
+    ingest holds the vault, the broker sweeps (the purges appear in 'vaultctl audit')."""
+    from vault.archive import default_actor
+    from vault.audit import AuditUnrecorded
     from vault.policy.rules import RulesError
+    from vault.policy.service import sweep_or_request
     from vault.policy.sweep import sweep
 
-    with open_vault(ctx, writer=not dry_run) as vault:
-        try:
-            report = sweep(vault, now=_now(as_of), dry_run=dry_run, actor=actor)
-        except RulesError as e:
-            raise click.ClickException(str(e)) from None
+    try:
+        if dry_run:
+            with open_vault(ctx) as vault:
+                report = sweep(vault, now=_now(as_of), dry_run=True, actor=actor)
+        else:
+            report = sweep_or_request(load_config(ctx), actor=actor or default_actor(),
+                                      now=_now(as_of) if as_of else None)
+    except (RulesError, AuditUnrecorded) as e:
+        raise click.ClickException(str(e)) from None
+    if report is None:
+        if as_json:
+            print_json({"queued": True})
+        else:
+            click.echo("live ingest holds the vault: the broker sweeps now; 'vaultctl audit' shows the purges")
+        return
     if as_json:
         print_json(report.__dict__)
         return

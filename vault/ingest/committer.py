@@ -131,7 +131,7 @@ class Committer:
         try:
             seen: set[str] = set()
             created: set[str] = set()
-            kinds: set[str] = set()
+            committed: list[EntrySpec] = []
             for job_id, entries in batch:
                 if job_id in seen or vault.catalog.has_event(job_id):
                     self.skipped_jobs += 1
@@ -141,15 +141,15 @@ class Committer:
                     data = dict(spec.data or {})
                     data.setdefault("event", job_id)
                     vault.record(spec.kind, item=spec.item, data=data, time=spec.time, actor=spec.actor)
-                    kinds.add(spec.kind)
+                    committed.append(spec)
             vault.commit()
         except Exception as e:
             log.error("commit of %d job(s) failed: %s", len(ids), e)
             self._reopen()
             return [UNCOMMITTED, json.dumps(ids).encode(), f"commit failed: {e}".encode()]
         try:
-            after_commit(vault, kinds)
-        except Exception as e:  # committed is committed; the next hold change syncs again
+            after_commit(vault, committed)
+        except Exception as e:  # committed is committed; the next hold change or sweep runs again
             log.error("after commit: %s", e)
         self.commits += 1
         self.committed_jobs += len(ids)

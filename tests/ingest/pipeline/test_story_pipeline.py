@@ -35,3 +35,22 @@ def test_story_through_the_pipeline(tmp_path, pipeline_factory):
         out = json.loads(pipeline.vaultctl("search", query, "--json").stdout)
         assert [h["subject"] for h in out["hits"]] == ["appended"], query
         assert "user/alice/Project2" in out["hits"][0]["folders"]  # (and Restored, where it was restored to)
+    # a retention sweep asked for while the broker holds the vault is run by the broker's
+    # committer; the hold wins until it is released
+    (pipeline.home / "policies").mkdir(exist_ok=True)
+    (pipeline.home / "policies" / "all.toml").write_text(
+        '[[rule]]\nname = "everything"\npurge_after = "1d"\n[rule.match]\nfolders = ["user/alice/**"]\n')
+
+    def sweep_through_broker() -> list[dict]:
+        r = pipeline.vaultctl("retention", "sweep", "--now", "2100-01-01T00:00Z", "--json")
+        assert r.returncode == 0 and json.loads(r.stdout) == {"queued": True}, r.stderr
+        pipeline.wait_settled()
+        return [e for e in json.loads(pipeline.vaultctl("audit", "--json").stdout) if e["kind"] == "retention.purged"]
+
+    held = json.loads(pipeline.vaultctl("search", "custodian:alice", "--json").stdout)["total"]
+    assert held > 0 and sweep_through_broker() == []
+    assert pipeline.vaultctl("hold", "release", "matter-1").returncode == 0
+    pipeline.wait_settled()
+    purged = sweep_through_broker()
+    assert purged and all(e["actor"] for e in purged)
+    assert json.loads(pipeline.vaultctl("search", "custodian:alice", "--json").stdout)["total"] == 0
