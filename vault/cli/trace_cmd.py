@@ -64,7 +64,7 @@ def _print_route(route) -> None:
                                      f"delay={h.delay:g}s" if h.delay is not None else "",
                                      f"-> {h.next_queue_id}" if h.next_queue_id else "",
                                      f"session={h.session_id}" if h.session_id else "") if x)
-        click.echo(f"  {h.time[:23]}  {h.host:<10} {h.program:<16} {h.queue_id or '-':<12} {what:<13} {who} {extra}")
+        click.echo(f"  {h.time[:23]}  {h.host:<10} {h.program:<16} {h.queue_id or '-':<12} {what:<13} {who} {extra}".rstrip())
     for a in route.archived:
         state = " (expunged)" if a["expunged_at"] else ""
         click.echo(f"  archived: {a['mailbox']}  item {a['item']}{state}  [{a['linked_by']}]")
