@@ -83,7 +83,7 @@ def test_uncommitted_tail_is_cut_after_sigkill(tmp_path):
     assert read_only.size == 10
     assert any("not signed" in p.what for p in read_only.verify())
     led = open_ledger(tmp_path)
-    assert led.size == 10 and led.recovered()
+    assert led.size == 10 and led.recovered() and not led.resumed  # tree.json is stale: rebuilt
     assert led.verify() == []
     fill(led, 3)
     assert led.verify() == [] and led.size == 13
@@ -196,3 +196,118 @@ def test_a_sealed_segment_is_never_appended_to_after_a_reopen(tmp_path):
     assert len(led.sealed_blobs()) == 1
     assert [e.seq for e in led.entries()] == [1, 2, 3]
     assert led.verify(blob_exists=sealed.__contains__) == []
+
+
+# ------------------------------------------------------------ the compact range kept in tree.json
+
+def _root_of_all(tmp_path) -> str:
+    from vault.store import merkle
+
+    raw = (tmp_path / "ledger" / "leaves").read_bytes()
+    return merkle.root([raw[i: i + 32] for i in range(0, len(raw), 32)]).hex()
+
+
+@pytest.mark.parametrize("first, more", [(1, 1), (2, 5), (7, 1), (8, 8), (33, 31), (100, 28)])
+def test_a_writer_resumes_from_the_saved_range_to_the_same_root(tmp_path, first, more):
+    led = open_ledger(tmp_path)
+    fill(led, first)
+    led.close()
+    assert (tmp_path / "ledger" / "tree.json").exists()
+    led = open_ledger(tmp_path)
+    assert led.resumed and led.size == first
+    cp = fill(led, more, first)
+    led.close()
+    # the same tree grown by a writer that rebuilt the range from every leaf hash
+    assert cp.root == _root_of_all(tmp_path)
+    assert open_ledger(tmp_path, writable=False).verify() == []
+
+
+def _ledger_with_stale_state(tmp_path):
+    led = open_ledger(tmp_path)
+    fill(led, 9)
+    stale = (tmp_path / "ledger" / "tree.json").read_bytes()
+    fill(led, 4, 9)
+    led.close()
+    return stale
+
+
+def _good_state(tmp_path) -> dict:
+    import json
+
+    return json.loads((tmp_path / "ledger" / "tree.json").read_text())
+
+
+def _corruptions(tmp_path, stale: bytes):
+    import json
+
+    good = _good_state(tmp_path)
+    flipped = list(good["range"])
+    flipped[0] = ("0" if flipped[0][0] != "0" else "1") + flipped[0][1:]
+    yield "garbage", b"\x00not json"
+    yield "empty", b""
+    yield "stale (an earlier commit's)", stale
+    yield "a subtree hash changed", json.dumps({**good, "range": flipped}).encode()
+    yield "a subtree hash missing", json.dumps({**good, "range": good["range"][1:]}).encode()
+    yield "another last entry", json.dumps({**good, "last": "ab" * 32}).encode()
+    yield "another size", json.dumps({**good, "size": good["size"] + 1}).encode()
+    yield "another segment length", json.dumps({**good, "length": good["length"] - 1}).encode()
+    yield "wrong types", json.dumps({**good, "range": 5}).encode()
+
+
+def test_a_damaged_or_stale_range_is_ignored(tmp_path):
+    import shutil
+
+    stale = _ledger_with_stale_state(tmp_path)
+    for what, content in list(_corruptions(tmp_path, stale)):
+        base = tmp_path / what.replace(" ", "_").replace("'", "")
+        shutil.copytree(tmp_path / "ledger", base / "ledger")
+        shutil.copy(tmp_path / "key", base / "key")
+        (base / "ledger" / "tree.json").write_bytes(content)
+        led = open_ledger(base)
+        assert not led.resumed, what
+        assert led.size == 13 and led.recovered() == [], what
+        cp = fill(led, 6, 13)
+        led.close()
+        assert cp.root == _root_of_all(base), what
+        assert open_ledger(base, writable=False).verify() == [], what
+        # the fallback wrote a good range again: the next writer resumes
+        assert open_ledger(base).resumed, what
+
+
+def test_a_missing_range_is_rebuilt_and_the_next_writer_resumes(tmp_path):
+    led = open_ledger(tmp_path)
+    fill(led, 21)
+    led.close()
+    (tmp_path / "ledger" / "tree.json").unlink()
+    led = open_ledger(tmp_path)
+    assert not led.resumed
+    led.close()
+    assert open_ledger(tmp_path).resumed
+
+
+def test_an_edited_last_entry_is_not_resumed_from(tmp_path):
+    led = open_ledger(tmp_path)
+    fill(led, 5)
+    led.close()
+    seg = next((tmp_path / "ledger" / "segments").iterdir())
+    lines = seg.read_bytes().splitlines(keepends=True)
+    lines[-1] = lines[-1].replace(b'"n":4', b'"n":5')
+    seg.write_bytes(b"".join(lines))  # same length: only the entry's content tells
+    with pytest.raises(LedgerError, match="entry hash"):
+        open_ledger(tmp_path)
+    problems = open_ledger(tmp_path, writable=False).verify()
+    assert any("entry 5" in p.where for p in problems)
+
+
+def test_a_reader_checks_leaf_hashes_when_a_proof_needs_them(tmp_path):
+    led = open_ledger(tmp_path)
+    fill(led, 6)
+    led.close()
+    leaves = tmp_path / "ledger" / "leaves"
+    raw = bytearray(leaves.read_bytes())
+    raw[40] ^= 1
+    leaves.write_bytes(bytes(raw))
+    reader = open_ledger(tmp_path, writable=False)
+    with pytest.raises(LedgerError, match="leaf hashes do not match"):
+        reader.inclusion_proof(3)
+    assert any("leaf hash" in p.what for p in reader.verify())
