@@ -70,6 +70,9 @@ class MaillogStore:
         self.db = sqlite3.connect(str(path), timeout=60)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
+        # the hop indexes take random keys (hashes, queue IDs): with SQLite's 2 MB default cache
+        # a million-line import spends most of its time re-reading index pages (63 s -> 43 s)
+        self.db.execute("PRAGMA cache_size=-262144")
         self.db.executescript(SCHEMA)
 
     @classmethod
