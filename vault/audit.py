@@ -50,15 +50,17 @@ def handle_audit(event: dict, ctx) -> list[EntrySpec]:
 def after_commit(vault, entries: list[EntrySpec]) -> None:
     """Once these entries are committed: holds changed, so the store's legal-hold flags follow
     (vault/policy/sweep.py); a sweep was requested, so the writer sweeps now."""
-    from vault.policy.sweep import sweep, sync_storage_holds
-
     for spec in entries:
         if spec.kind == Kind.SWEEP_REQUESTED:
+            from vault.policy.sweep import sweep
+
             as_of = (spec.data or {}).get("as_of")
             report = sweep(vault, now=parse_time(as_of) if as_of else None, actor=spec.actor)
             log.info("requested retention sweep: %d purged, %d held, %d blobs deleted",
                      len(report.purge), len(report.held), report.blobs_deleted)
     if _HOLD_KINDS & {spec.kind for spec in entries}:
+        from vault.policy.sweep import sync_storage_holds  # not for every search's entry
+
         sync_storage_holds(vault)
 
 

@@ -22,7 +22,6 @@ import tantivy
 from vault.index import schema as index_schema
 from vault.index.query import And, Where, parse
 from vault.index.scope import FolderKeys, Scope
-from vault.index.text import extract
 from vault.model import Kind, custodian_of, format_time
 
 log = logging.getLogger(__name__)
@@ -64,6 +63,7 @@ class SearchIndex:
                 raise
             raise IndexBusy(f"search index {path} is open for writing elsewhere (one writer at a time)") from None
         self._pending: set[str] = set()
+        self._dirty = False  # documents added or deleted since the last commit
         self._data: dict[str, bytes] = {}
         self._folder_keys = FolderKeys()
 
@@ -124,6 +124,8 @@ class SearchIndex:
 
     def add(self, blob: str, data: bytes) -> bool:
         """Index this content unless it already is; False when it was."""
+        from vault.index.text import extract  # the email package: only writers pay for it
+
         writer = self._writer_or_fail()
         if self.indexed(blob):
             return False
@@ -142,16 +144,19 @@ class SearchIndex:
             doc.add_date("date", f.date)
         writer.add_document(doc)
         self._pending.add(blob)
+        self._dirty = True
         return True
 
     def remove(self, blob: str) -> None:
         self._writer_or_fail().delete_documents_by_term("blob", blob)
         self._pending.discard(blob)
+        self._dirty = True
 
     def commit(self, applied_seq: int | None = None) -> None:
         self._writer_or_fail().commit()
         self.index.reload()
         self._pending.clear()
+        self._dirty = False
         if applied_seq is not None:
             self._set_applied_seq(applied_seq)
 
@@ -177,7 +182,10 @@ class SearchIndex:
                 self.remove(blob)
         self._data.clear()
         if last is not None and last > applied:
-            self.commit(last)
+            if self._dirty:
+                self.commit(last)
+            else:  # nothing to index (an audit entry, a flag change): no Tantivy commit
+                self._set_applied_seq(last)
         return added
 
     def catch_up(self, ledger, read_blob: Callable[[str], bytes], catalog) -> int:
@@ -187,6 +195,7 @@ class SearchIndex:
 
     def clear(self) -> None:
         self._writer_or_fail().delete_all_documents()
+        self._dirty = True
         self.commit(0)
 
     # ------------------------------------------------------------ reading
