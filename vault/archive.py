@@ -80,12 +80,20 @@ class Vault:
             if "locked" in str(e):
                 raise VaultBusy(f"{config.home}: {e}; try again when it has finished") from None
             raise
-        catalog = Catalog.from_config(config)
-        if catch_up:
-            catalog.catch_up(ledger)
-        vault = cls(config, store, ledger, catalog, writer)
-        if writer:
-            vault._open_index(catch_up)
+        catalog = vault = None
+        try:
+            catalog = Catalog.from_config(config)
+            if catch_up:
+                catalog.catch_up(ledger)
+            vault = cls(config, store, ledger, catalog, writer)
+            if writer:
+                vault._open_index(catch_up)
+        except BaseException:
+            # release the writer lock (an open that failed, e.g. IndexBusy, must not keep it)
+            for part in (vault and vault._indexer, catalog, ledger, store):
+                if part is not None:
+                    part.close()
+            raise
         return vault
 
     def _open_index(self, catch_up: bool) -> None:

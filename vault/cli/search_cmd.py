@@ -1,7 +1,7 @@
 """vaultctl search: find archived mail; optionally export it with a verifiable manifest."""
 import click
 
-from vault.cli.common import load_config, print_json
+from vault.cli.common import load_config, print_json, print_table
 
 
 @click.command("search")
@@ -20,22 +20,26 @@ def command(ctx, query, custodian, limit, export_path, fmt, dedupe, actor, as_js
     export is recorded in the ledger."""
     from vault.archive import Vault, default_actor
     from vault.audit import AuditUnrecorded, record_audit
-    from vault.index.indexer import SearchIndex
+    from vault.index.indexer import IndexBusy, IndexOutdated, SearchIndex
     from vault.index.query import QuerySyntaxError
     from vault.model import Kind
-    from vault.restore.export import ExportError, search_and_export
 
     config = load_config(ctx)
     actor = actor or default_actor()
     try:
         index = SearchIndex.open(config.path("index"))
-    except FileNotFoundError as e:
+    except (FileNotFoundError, IndexOutdated) as e:
         raise click.ClickException(str(e)) from None
     with Vault.open(config, catch_up=False) as vault:
         try:
             if export_path:
-                report = search_and_export(vault, index, query, export_path, fmt,
-                                           custodian=custodian, dedupe=dedupe, actor=actor)
+                from vault.restore.export import ExportError, search_and_export
+
+                try:
+                    report = search_and_export(vault, index, query, export_path, fmt,
+                                               custodian=custodian, dedupe=dedupe, actor=actor)
+                except ExportError as e:
+                    raise click.ClickException(str(e)) from None
                 if as_json:
                     print_json(report.__dict__)
                 else:
@@ -48,20 +52,15 @@ def command(ctx, query, custodian, limit, export_path, fmt, dedupe, actor, as_js
                          data={"query": query, "custodian": custodian, "results": total})
         except QuerySyntaxError as e:
             raise click.ClickException(f"bad query: {e}") from None
-        except (ExportError, AuditUnrecorded) as e:
+        except IndexBusy as e:
+            # the audit entry's writer found the index held by another writer (a rebuild)
+            raise click.ClickException(f"{e}; try again when it has finished") from None
+        except (IndexOutdated, AuditUnrecorded) as e:
             raise click.ClickException(str(e)) from None
     if as_json:
         print_json({"total": total, "hits": [h.__dict__ for h in hits]})
         return
-    from rich.table import Table
-
-    from vault.cli.common import console
-
-    table = Table(show_lines=False, box=None)
-    for col in ("date", "from", "subject", "custodians / folders", "item"):
-        table.add_column(col, overflow="fold")
-    for h in hits:
-        table.add_row((h.date or "")[:16], h.from_[:40], h.subject[:60],
-                      ", ".join(h.folders), "\n".join(h.item_ids))
-    console().print(table)
+    print_table(["date", "from", "subject", "custodians / folders", "item"],
+                [[(h.date or "")[:16], h.from_[:40], h.subject[:60], ", ".join(h.folders), "\n".join(h.item_ids)]
+                 for h in hits])
     click.echo(f"{len(hits)} of {total} shown")
