@@ -35,6 +35,23 @@ def default_actor() -> str:
         return f"uid:{os.getuid()}"
 
 
+def actor_of(config: Config, name: str | None = None) -> str:
+    """Who acts, as the ledger records it: ``name`` (default: the OS user), or that person's
+    stable directory id when ``[ldap] url`` is set and the directory knows the name (names
+    change, ids don't). An unreachable directory costs one short timeout and records the name."""
+    name = name or default_actor()
+    if not config["ldap"]["url"]:
+        return name
+    from vault.directory import LDAP, Directory
+
+    directory = Directory.from_config(config)
+    try:
+        user = directory.resolve(name)
+    finally:
+        directory.close()
+    return user.id if user.source == LDAP else name
+
+
 def _sealer(store: ContentStore):
     """Sealed ledger segments go into the blob store, durably, before they count as sealed."""
 
@@ -56,6 +73,7 @@ class Vault:
         self.writer = writer
         self._pending: list[Entry] = []
         self._indexer = None
+        self._actor: str | None = None  # who records entries that name no actor (actor_of)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -144,8 +162,11 @@ class Vault:
         """Append one ledger entry; durable only after ``commit``."""
         if not self.writer:
             raise RuntimeError("vault opened read-only")
-        entry = self.ledger.append(kind, item=item, data=data, actor=actor or default_actor(),
-                                   time=time)
+        if actor is None:
+            if self._actor is None:
+                self._actor = actor_of(self.config)
+            actor = self._actor
+        entry = self.ledger.append(kind, item=item, data=data, actor=actor, time=time)
         self._pending.append(entry)
         return entry
 

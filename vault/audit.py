@@ -67,9 +67,9 @@ def after_commit(vault, entries: list[EntrySpec]) -> None:
 def record_audit(vault, kind: str, *, item: str | None = None, data: dict, actor: str | None = None) -> str:
     """Record the entry: ``"recorded"`` in the ledger now, or ``"queued"`` with the broker.
     ``vault`` may be read-only: then the writer lock is tried, and the broker is the fallback."""
-    from vault.archive import Vault, VaultBusy, default_actor
+    from vault.archive import Vault, VaultBusy, actor_of
 
-    actor = actor or default_actor()
+    actor = actor_of(vault.config, actor)
     spec = EntrySpec(kind, item, data, actor=actor)
     if vault.writer:
         vault.record(kind, item=item, data=data, actor=actor)

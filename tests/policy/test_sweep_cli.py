@@ -147,9 +147,16 @@ def test_rule_by_ldap_group_and_hold_by_login_with_a_directory(tmp_path, spamass
         assert vaultctl_run(home, "import", str(box), "--mailbox", f"user/{user}/INBOX").code == 0
     dry = _sweep(home, "2003-01-01T00:00Z", "--dry-run")
     assert {p["mailbox"] for p in dry["purge"]} == {"user/alice/INBOX"}
-    vaultctl_run(home, "hold", "create", "m", "--custodian", "alice", "--reason", "r")
+    vaultctl_run(home, "hold", "create", "m", "--custodian", "alice", "--reason", "r", "--actor", "carol")
     held = _sweep(home, "2003-01-01T00:00Z", "--dry-run")
     assert held["purge"] == [] and len(held["held"]) == 3
+    # ledger actors the directory knows are recorded by their stable id, others by name
+    entries = json.loads(vaultctl_run(home, "audit", "--json").out)
+    placed = [e["actor"] for e in entries if e["kind"] == "hold.placed"]
+    assert placed == [slapd.entry_uuid(f"uid=carol,ou=people,{SUFFIX}")]
+    assert vaultctl_run(home, "hold", "release", "m", "--actor", "nobody-known").code == 0
+    entries = json.loads(vaultctl_run(home, "audit", "--json").out)
+    assert [e["actor"] for e in entries if e["kind"] == "hold.released"] == ["nobody-known"]
 
 
 def _subjects(spamassassin_dir):

@@ -13,7 +13,7 @@ from vault.cli.common import open_vault, print_json
 def command(ctx, custodian, query, actor, as_json):
     """Purge every item of CUSTODIAN (or matching QUERY) and write a certificate (ids and
     hashes, no content) to the ledger. Refused, naming the holds, while any hold applies."""
-    from vault.archive import default_actor
+    from vault.archive import actor_of
     from vault.index.query import QuerySyntaxError
     from vault.policy.erase import ErasureRefused, erase_custodian
 
@@ -21,7 +21,7 @@ def command(ctx, custodian, query, actor, as_json):
         raise click.UsageError("give --custodian, --query, or both")
     with open_vault(ctx, writer=True) as vault:
         try:
-            cert = erase_custodian(vault, custodian, query=query, actor=actor or default_actor())
+            cert = erase_custodian(vault, custodian, query=query, actor=actor_of(vault.config, actor))
         except (ErasureRefused, FileNotFoundError) as e:
             raise click.ClickException(str(e)) from None
         except QuerySyntaxError as e:

@@ -19,13 +19,13 @@ def command():
 @click.option("--actor", help="Who places it (default: the OS user).")
 @click.pass_context
 def create(ctx, matter, custodians, query, date_from, date_to, reason, actor):
-    from vault.archive import default_actor
+    from vault.archive import actor_of
     from vault.model import Kind, now
     from vault.policy.holds import Hold, HoldError, parse_date_bound
     from vault.policy.sweep import holds_of
 
-    actor = actor or default_actor()
     with open_vault(ctx) as vault:  # recorded directly, or through the broker while it runs
+        actor = actor_of(vault.config, actor)
         if any(h.matter == matter and h.active() for h in holds_of(vault)):
             raise click.ClickException(f"hold {matter!r} exists and is active")
         try:
@@ -70,13 +70,13 @@ def show(ctx, matter):
 @click.option("--actor", help="Who releases it (default: the OS user).")
 @click.pass_context
 def release(ctx, matter, actor):
-    from vault.archive import default_actor
+    from vault.archive import actor_of
     from vault.model import Kind, now
     from vault.policy.holds import HoldError
     from vault.policy.sweep import holds_of
 
-    actor = actor or default_actor()
     with open_vault(ctx) as vault:
+        actor = actor_of(vault.config, actor)
         active = [h for h in holds_of(vault) if h.matter == matter and h.active()]
         if not active:
             raise click.ClickException(f"no active hold named {matter!r}")

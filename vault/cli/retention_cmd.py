@@ -49,18 +49,19 @@ def explain_(ctx, item, as_of):
 def sweep_(ctx, dry_run, as_of, actor, as_json):
     """Purge every item whose retention has run out and that no hold protects. While live
     ingest holds the vault, the broker sweeps (the purges appear in 'vaultctl audit')."""
-    from vault.archive import default_actor
+    from vault.archive import actor_of
     from vault.audit import AuditUnrecorded
     from vault.policy.rules import RulesError
     from vault.policy.service import sweep_or_request
     from vault.policy.sweep import sweep
 
+    config = load_config(ctx)
     try:
         if dry_run:
             with open_vault(ctx) as vault:
                 report = sweep(vault, now=_now(as_of), dry_run=True, actor=actor)
         else:
-            report = sweep_or_request(load_config(ctx), actor=actor or default_actor(),
+            report = sweep_or_request(config, actor=actor_of(config, actor),
                                       now=_now(as_of) if as_of else None)
     except (RulesError, AuditUnrecorded) as e:
         raise click.ClickException(str(e)) from None

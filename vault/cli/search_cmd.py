@@ -18,14 +18,14 @@ def command(ctx, query, custodian, limit, export_path, fmt, dedupe, actor, as_js
     """Search with from: to: cc: bcc: subject: body: filename: has:attachment size:>1M
     before: after: in: custodian: messageid: "phrases" AND OR NOT ( ). Every search and
     export is recorded in the ledger."""
-    from vault.archive import Vault, default_actor
+    from vault.archive import Vault, actor_of
     from vault.audit import AuditUnrecorded, record_audit
     from vault.index.indexer import IndexBusy, IndexOutdated, SearchIndex
     from vault.index.query import QuerySyntaxError
     from vault.model import Kind
 
     config = load_config(ctx)
-    actor = actor or default_actor()
+    actor = actor_of(config, actor)
     try:
         index = SearchIndex.open(config.path("index"))
     except (FileNotFoundError, IndexOutdated) as e:
