@@ -227,3 +227,13 @@ def test_queries_scoped_to_folders_hold_and_erase_those_copies_only(tmp_path, sp
     assert _present(home, "user/jane/INBOX", tmp_path)["restored"] == 5
     left = json.loads(vaultctl_run(home, "search", "size:>0", "--json").out)
     assert left["total"] == 5 and {c for h in left["hits"] for c in h["custodians"]} == {"jane"}
+
+
+def test_erase_while_another_writer_holds_the_vault_says_what_to_do(tmp_path):
+    from vault.archive import Vault
+    from vault.config import Config
+
+    home = init_vault(tmp_path / "vault")
+    with Vault.open(Config.load(home), writer=True):  # as the broker holds it while live ingest runs
+        r = vaultctl_run(home, "erase", "--custodian", "jane")
+    assert r.code != 0 and "stop 'vaultctl broker' for the erasure" in r.err, r

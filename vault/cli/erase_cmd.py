@@ -1,7 +1,7 @@
 """vaultctl erase: a data-subject erasure request, refused while any hold applies."""
 import click
 
-from vault.cli.common import open_vault, print_json
+from vault.cli.common import load_config, print_json
 
 
 @click.command("erase")
@@ -19,7 +19,15 @@ def command(ctx, custodian, query, actor, as_json):
 
     if not custodian and not query:
         raise click.UsageError("give --custodian, --query, or both")
-    with open_vault(ctx, writer=True) as vault:
+    from vault.archive import Vault, VaultBusy
+
+    try:
+        vault = Vault.open(load_config(ctx), writer=True)
+    except VaultBusy as e:  # an erasure must answer now (refused or certified): it cannot queue
+        raise click.ClickException(f"{e}. While live ingest runs the broker holds the vault: stop "
+                                   "'vaultctl broker' for the erasure (events wait at the dealer) and "
+                                   "start it again after") from None
+    with vault:
         try:
             cert = erase_custodian(vault, custodian, query=query, actor=actor_of(vault.config, actor))
         except (ErasureRefused, FileNotFoundError) as e:
