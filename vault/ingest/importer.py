@@ -101,12 +101,9 @@ class Importer:
         catalog = self.vault.catalog
         self.mailbox_id, self.uidvalidity = self._folder()
         self.report.mailbox_id = self.mailbox_id
-        if self.source.uidvalidity and self.source.uidvalidity != self.uidvalidity:
-            self.report.problems.append(SourceProblem(str(self.source.path), (
-                f"UIDVALIDITY is {self.source.uidvalidity}, the archive's {self.mailbox} has "
-                f"{self.uidvalidity}: UIDs are kept in the archive's numbering")))
         self.next_uid = catalog.next_uid(self.mailbox_id)
         live = {row["source_key"]: row for row in catalog.live_items(self.mailbox_id, self.origin)}
+        renumbered = self._renumbered(live)
         seen: set[str] = set()
         for found, payload in self._prefetched(self._scan_with_dictionary(), live):
             if isinstance(found, SourceProblem):
@@ -128,7 +125,7 @@ class Importer:
             self.progress(1)
             if self.vault.pending >= self.batch:
                 self.vault.commit()
-        for key, row in live.items():
+        for key, row in [*live.items(), *renumbered]:
             if key not in seen:
                 self._record(Kind.MESSAGE_EXPUNGED, row["item"], None)
                 self.report.expunged += 1
@@ -144,6 +141,27 @@ class Importer:
         self.vault.commit()
         self.report.seconds = _time.monotonic() - started
         return self.report
+
+    def _renumbered(self, live: dict) -> list[tuple[None, dict]]:
+        """A Cyrus folder whose UIDVALIDITY changed was recreated or reconstructed: its UIDs
+        (our keys) now name other messages. Archived items of the old numbering leave ``live``
+        (to be recorded as expunged) and the folder's messages are archived again under the
+        new one, content stored once."""
+        source = self.source.uidvalidity
+        if not source:
+            return []
+        old = {k: r for k, r in live.items() if ItemId.parse(r["item"]).uidvalidity != source}
+        if not old:
+            self.uidvalidity = source  # new items follow the server's numbering
+            return []
+        self.report.problems.append(SourceProblem(str(self.source.path), (
+            f"UIDVALIDITY is {source}, the archive's {self.mailbox} had {self.uidvalidity}: the folder was "
+            f"recreated on the server; {len(old)} archived message(s) recorded as expunged under the old "
+            "numbering, the folder's messages archived again under the new one")))
+        self.uidvalidity = source
+        for key in old:
+            del live[key]
+        return [(None, row) for row in old.values()]
 
     def _record(self, kind: str, item: str, data: dict | None):
         return self.vault.record(kind, item=item, data=data, actor=self.actor, time=self.time)
