@@ -113,9 +113,20 @@ class Tracer:
                 if h.next_queue_id:
                     if h.status == "bounce notice":
                         todo.append(("qid", (h.host, h.next_queue_id)))
-                    else:  # queued as: wherever that queue ID was logged (the next host)
-                        todo.extend(("qid", (n.host, n.queue_id)) for n in self.store.by_queue_id(h.next_queue_id))
+                    else:  # queued as: on the next host, named by the relay address
+                        todo.extend(("qid", (host, h.next_queue_id)) for host in self._next_hosts(h))
         return list(hops.values()), seen
+
+    def _next_hosts(self, hop: Hop) -> list[str]:
+        """Hosts that logged ``hop``'s "queued as" ID; when several did (short queue IDs of
+        different hosts can collide), the one the relay address names."""
+        hosts = sorted({n.host for n in self.store.by_queue_id(hop.next_queue_id)})
+        if len(hosts) > 1 and hop.relay:
+            relay = hop.relay.split("[", 1)[0].lower().rstrip(".")
+            named = [h for h in hosts if relay == h.lower() or relay.split(".", 1)[0] == h.lower().split(".", 1)[0]]
+            if named:
+                return named
+        return hosts
 
     def _archived(self, route: Route) -> list[dict]:
         if self.vault is None:

@@ -129,3 +129,14 @@ def test_follow_from_the_command_line_until_interrupted(tmp_path):
     assert follower.returncode == 0, err
     report = json.loads(out)
     assert (report["lines"], report["stored"]) == (19, 11)
+
+
+def test_a_queue_id_logged_on_two_hosts_is_followed_to_the_relay_named(home, tmp_path):
+    other = tmp_path / "other.log"  # another host that happened to use the mx's queue ID
+    other.write_text(f"Nov 22 12:57:05 backup postfix/qmgr[5]: {MX_QID}: from=<zed@example.net>, size=1, nrcpt=1 (queue active)\n"
+                     f"Nov 22 12:57:06 backup postfix/smtp[6]: {MX_QID}: to=<zed@example.com>, relay=none, delay=1, "
+                     "delays=0/0/1/0, dsn=4.4.1, status=deferred (connect refused)\n")
+    assert vaultctl_run(home, "maillog", "import", str(other), "--timezone", "UTC").code == 0
+    [route] = trace(home, EDGE_QID)  # the edge relayed to mx.feas.local
+    assert "backup" not in {h["host"] for h in route["hops"]}
+    assert f"mx:{MX_QID}" in route["queue_ids"]
