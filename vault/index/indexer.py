@@ -10,6 +10,7 @@ only the vault's writer opens it writable; searches open it read-only and see ev
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import shutil
@@ -22,6 +23,7 @@ import tantivy
 from vault.index import schema as index_schema
 from vault.index.query import And, Where, parse
 from vault.index.scope import FolderKeys, Scope
+from vault.index.words import has_cjk, index_tokens
 from vault.model import Kind, custodian_of, format_time
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,7 @@ class SearchIndex:
             for child in path.iterdir():
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
             index = tantivy.Index(index_schema.build(), path=str(path), reuse=True)
+        index_schema.register(index)
         return cls(path, index, writable)
 
     def close(self) -> None:
@@ -130,14 +133,15 @@ class SearchIndex:
         if self.indexed(blob):
             return False
         f = extract(data)
-        doc = tantivy.Document(blob=blob, key=index_schema.blob_key(blob), subject=f.subject, body=f.body,
-                               size=f.size, attachment=1 if f.has_attachment else 0)
-        doc.add_text("from", f.from_)
+        doc = tantivy.Document(blob=blob, key=index_schema.blob_key(blob), size=f.size,
+                               attachment=1 if f.has_attachment else 0)
+        for name, value in (("subject", f.subject), ("body", f.body), ("from", f.from_)):
+            _add_text(doc, name, value)
         for name, value in (("to", f.to), ("cc", f.cc), ("bcc", f.bcc)):
             if value:
-                doc.add_text(name, value)
+                _add_text(doc, name, value)
         for name in f.filenames:
-            doc.add_text("filename", name)
+            _add_text(doc, "filename", name)
         if f.message_id:
             doc.add_text("messageid", f.message_id)
         if f.date is not None:
@@ -236,6 +240,15 @@ class SearchIndex:
 
         _locate(hits, scope.items([h.blob for h in hits], run), catalog)
         return hits
+
+
+def _add_text(doc: tantivy.Document, name: str, value: str) -> None:
+    """A text value, tokenised by Tantivy, or by words.py when it holds CJK (stored as is)."""
+    if has_cjk(value):
+        tokens = list(itertools.starmap(tantivy.Token, index_tokens(value)))
+        doc.add_pre_tokenized_text(name, tantivy.PreTokenizedString(value, tokens))
+    else:
+        doc.add_text(name, value)
 
 
 def _locate(hits: list[Hit], items: dict[str, list[dict]], catalog) -> None:

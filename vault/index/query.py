@@ -22,6 +22,8 @@ from decimal import Decimal
 from datetime import datetime, timedelta, timezone
 from typing import Union
 
+from vault.index.words import query_terms
+
 TEXT_OPERATORS = ("from", "to", "cc", "bcc", "subject", "body", "filename")
 OPERATORS = (*TEXT_OPERATORS, "messageid", "has", "size", "before", "after", "in", "custodian")
 _SIZE = re.compile(r"^(>=|<=|>|<|=)?(\d+(?:\.\d+)?)([kmg]b?|b)?$", re.I | re.A)
@@ -351,9 +353,10 @@ def bind(node: Node, truth: dict[Where, bool]) -> Node | bool:
 
 # ------------------------------------------------------------ to Tantivy
 
-def analyse(text: str) -> list[str]:
-    """As Tantivy's default tokenizer does: alphanumeric runs, lower-cased, long ones dropped."""
-    return [w for w in (m.group(0).lower() for m in _WORDS.finditer(text)) if len(w.encode()) < 40]
+def analyse(text: str) -> list[tuple[int, str]]:
+    """(position, term) as the index holds them (words.py): alphanumeric runs, lower-cased, long
+    ones dropped (their positions left empty, as in the index); CJK runs as their bigrams."""
+    return query_terms(text)
 
 
 # What Tantivy's date field can hold (ns since 1970 in an i64); text.py keeps every indexed
@@ -376,8 +379,9 @@ def compile_query(node: Node | bool, schema):
         if not terms:
             return Q.empty_query()
         if len(terms) == 1:
-            return Q.term_query(schema, field, terms[0])
-        # several tokens in one value ("a phrase", an address, a hyphenated word): in order
+            return Q.term_query(schema, field, terms[0][1])
+        # several tokens in one value ("a phrase", an address, a hyphenated word, a CJK word's
+        # bigrams): in order, at their positions
         return Q.phrase_query(schema, field, terms)
 
     def build(n: Node):
