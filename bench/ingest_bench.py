@@ -17,7 +17,10 @@ Every mode but ``none`` runs the whole dealer daemon (``vaultctl dealer serve``:
 spool, shipper) shipping to a broker. Rounds run the modes in rotating order and ratios are
 paired within a round (the machine is noisy); we print median msg/s, the range, the median
 paired ratio to ``none``, the end-to-end rate (until the last MessageNew reached the broker)
-and how many MessageNew events arrived.
+and how many MessageNew events arrived; then CPU ms per delivered message per component (each
+vault process from /proc, all threads; ``cyrus`` = its processes with the children they reaped),
+counted from the first timed delivery until every event arrived (and the pipeline settled): on
+a 2-core host every ms of ours is taken from Cyrus.
 
 Lag: deliveries paced at ``--lag-rate``/s for ``--lag-seconds`` per mode; for each MessageNew,
 the time from Cyrus's event timestamp to its arrival at the broker (p50/p95).
@@ -33,6 +36,7 @@ router that acks on receipt instead, to isolate the dealer's cost.
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import shutil
 import smtplib
@@ -77,6 +81,22 @@ def archived_times(pipeline: Pipeline) -> dict[str, tuple[float, dict]]:
         for msgid in event.get("vnd.cmu.midset", []):
             out.setdefault(msgid, (updated, event))
     return out
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User + system CPU of a process (all its threads; with ``children``, also the reaped
+    children it waited for), from /proc; 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    if children:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return ticks / _TICK
 
 
 def message(msgid: str) -> bytes:
@@ -147,6 +167,19 @@ class Run:
         shutil.rmtree(self.base, ignore_errors=True)
 
     # ------------------------------------------------------------------ measurements
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds used so far per component: each vault process, and Cyrus (its master
+        with the children it reaped plus the live ones)."""
+        out = {}
+        if self.pipeline is not None:
+            for name, component in self.pipeline.components.items():
+                if component.proc is not None:
+                    out[name] = cpu_seconds(component.proc.pid)
+        if self.dealer is not None:
+            out["dealer"] = cpu_seconds(self.dealer.pid)
+        out["cyrus"] = sum(cpu_seconds(pid, children=True) for pid in self.cyrus._our_processes())
+        return out
+
     def arrivals(self) -> dict[str, tuple[float, dict]]:
         """Message-ID -> (time it reached the broker / was archived, MessageNew event)."""
         out = {}
@@ -191,6 +224,7 @@ def rate_run(mode: str, work: Path, messages: int, warmup: int, archive: bool) -
     with Run(mode, work, archive) as run:
         run.deliver([f"<w{tag}-{i}@bench>" for i in range(warmup)])
         timed = [f"<t{tag}-{i}@bench>" for i in range(messages)]
+        cpu_before = run.cpu()
         started = time.time()
         seconds = run.deliver(timed)
         result = {"mode": mode, "rate": messages / seconds}
@@ -199,6 +233,15 @@ def rate_run(mode: str, work: Path, messages: int, warmup: int, archive: bool) -
             result["events"] = len(got)
             if got:
                 result["e2e_rate"] = messages / (max(at for at, _ in got.values()) - started)
+            if run.pipeline is not None:
+                try:  # the MailboxModseq jobs too
+                    run.pipeline.wait_settled(30, quiet=0.2)
+                except AssertionError:
+                    pass
+        cpu_after = run.cpu()
+        # CPU ms per delivered message, timed part until everything arrived/settled
+        result["cpu_ms"] = {name: 1000 * (cpu_after[name] - cpu_before.get(name, 0.0)) / messages
+                            for name in cpu_after}
     return result
 
 
@@ -265,6 +308,12 @@ def main(argv=None) -> int:
         print(f"{mode:16} {statistics.median(rates):12.1f} {min(rates):6.0f}-{max(rates):<6.0f}"
               f" {statistics.median(ratios) if ratios else float('nan'):14.2f}"
               f" {statistics.median(e2e) if e2e else float('nan'):10.1f}  {events or '-'}")
+    print("\nCPU ms per delivered message (median over rounds; timed part until all events arrived)")
+    for mode in modes:
+        rows = [res["cpu_ms"] for res in results if res["mode"] == mode and "cpu_ms" in res]
+        names = sorted({n for row in rows for n in row}, key=lambda n: (n != "cyrus", n))
+        cells = [f"{n} {statistics.median(row.get(n, 0.0) for row in rows):.2f}" for n in names]
+        print(f"{mode:16} " + "  ".join(cells))
     if lags:
         print(f"\nLag from Cyrus's event timestamp to {lags[0]['to']}, deliveries paced at {args.lag_rate:.0f}/s for {args.lag_seconds:.0f} s")
         print(f"{'mode':16} {'achieved/s':>10} {'events':>11} {'p50 s':>7} {'p95 s':>7} {'max s':>7}")
