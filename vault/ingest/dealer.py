@@ -92,6 +92,9 @@ class DealerSettings:
     ack_timeout: float = 5.0
     origin: str | None = None
     socket_owner: str | None = None
+    # seconds an event shipped from memory may wait for the broker's ack before it is written
+    # to the spool anyway (listeners.JournaledSpool)
+    ship_grace: float = 0.5
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -143,7 +146,12 @@ class Dealer:
                 self._loop.add_signal_handler(sig, self._stop.set)
         on_written = self.shipper.wake if self.shipper is not None else None
         if s.mode != "external":
-            self.journaled = JournaledSpool(self.spool, Journal(self.spool.root / JOURNAL_NAME), on_written)
+            # shipping straight from memory: most events never need a spool file (listeners.py)
+            ship = self.shipper.offer if self.shipper is not None else None
+            self.journaled = JournaledSpool(self.spool, Journal(self.spool.root / JOURNAL_NAME), on_written,
+                                            ship=ship, grace=s.ship_grace)
+            if self.shipper is not None:
+                self.shipper.on_acked = self.journaled.acked
             recovered = self.journaled.recover()
             if recovered:
                 log.info("recovered %d event(s) from the journal", recovered)

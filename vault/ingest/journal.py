@@ -9,7 +9,9 @@ batch here, answers, and lets a background thread turn the records into ordinary
 (without fsync); that thread fsyncs the files it made every so often and then advances the
 journal's checkpoint. After a crash, :meth:`Journal.recover` returns every record past the
 checkpoint, to be spooled again (a duplicate of an event that had already been spooled or even
-shipped is harmless: the broker deduplicates by event id).
+shipped is harmless: the broker deduplicates by event id). When the dealer ships, the shipper
+takes the events from memory and a record the broker acks in time needs no spool file at all:
+the checkpoint passes records that are acked or durable in the spool (listeners.JournaledSpool).
 
 Layout: a 4 KiB header block holding the checkpoint ``(seq, pos)`` with a CRC, then records
 ``magic, length, seq, crc32`` + payload, written one after another and wrapping to the start of

@@ -3,7 +3,8 @@
 Cyrus waits on us: in stream mode lmtpd/imapd block on each frame until we answer, with no
 timeout; in datagram mode the socket queues only ~10 datagrams before senders stall. Both
 listeners make events durable through :class:`JournaledSpool` (one journal write + fdatasync
-per batch; the spool files follow in the background, see vault/ingest/journal.py).
+per batch, see vault/ingest/journal.py); the shipper gets them from memory right away, and only
+those the broker has not acked within a grace period become spool files, in the background.
 
 - :class:`StreamListener` commits the frames completed in one turn of the asyncio loop right
   there, then answers ``OK NIL``: latency is what Cyrus pays, so no threads on that path.
@@ -23,13 +24,14 @@ import socket
 import stat
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Callable
 
 from vault.ingest.journal import Journal, JournalError, JournalFull
 from vault.ingest.notify_wire import OK_REPLY, DlistFrameParser, WireError, decode_datagram
-from vault.ingest.spool import Spool, SpoolError
+from vault.ingest.spool import Spool, SpoolError, normalise
 
 log = logging.getLogger(__name__)
 
@@ -131,16 +133,31 @@ class SpoolWriter:
 class JournaledSpool:
     """The listeners' durable commit: the journal first (one fdatasync, in the caller's thread),
     spool files afterwards on a thread of its own, fsynced in batches, after which the journal's
-    checkpoint moves on (see vault/ingest/journal.py for why)."""
+    checkpoint moves on (see vault/ingest/journal.py for why).
+
+    With ``ship`` (the shipper's :meth:`~vault.ingest.shipper.Shipper.offer`), committed events
+    go to the shipper straight from memory, and the journal is their spool meanwhile: an event
+    the broker acks within ``grace`` seconds never becomes a spool file at all (no create,
+    write, rename, fsync, read back and unlink per event, all of which compete with Cyrus for
+    the disk and the CPU). Whatever is not acked by then is written to new/ as before, and the
+    checkpoint never passes an event that is neither acked nor durable in new/, so a crash
+    replays it from the journal. The shipper reports acks through :meth:`acked`."""
 
     def __init__(self, spool: Spool, journal: Journal, on_written: Callable[[list[str]], None] | None = None,
-                 checkpoint_interval: float = 0.2):
+                 checkpoint_interval: float = 0.2, ship: Callable[[list[tuple[str, bytes]]], None] | None = None,
+                 grace: float = 0.5):
         self.spool = spool
         self.journal = journal
         self.on_written = on_written
         self.checkpoint_interval = checkpoint_interval
+        self.ship = ship
+        self.grace = grace if ship is not None else 0.0
+        self.files_written = 0
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._acked: set[str] = set()  # shipped from memory and acked before being settled here
+        self._filed: set[str] = set()  # shipped from memory, written to new/, not acked yet
 
     def recover(self) -> int:
         """Spool whatever the journal holds past its checkpoint (before serving)."""
@@ -169,11 +186,30 @@ class JournaledSpool:
             except OSError as e:
                 raise JournalError(f"{self.journal.path}: {e}") from e
             if mark is not None:
-                self._queue.put((names, raws, mark))
+                self._queue.put((names, raws, mark, time.monotonic() + self.grace))
+                if self.ship is not None:
+                    try:
+                        self.ship([(name, normalise(raw)) for name, raw in zip(names, raws)])
+                    except Exception:  # they are durable; the spool files will carry them
+                        log.exception("handing events to the shipper failed")
                 return
         # Too big for the journal (or it cannot take them): the slow, direct way.
         self.sync_now()
         self._written(self.spool.write_many(raws, names=names))
+
+    def acked(self, names: list[str]) -> None:
+        """The broker has these events (shipped from memory): no spool file needed, and the one
+        already written goes (thread-safe; called by the shipper)."""
+        remove = []
+        with self._lock:
+            for name in names:
+                if name in self._filed:
+                    self._filed.discard(name)
+                    remove.append(name)
+                else:
+                    self._acked.add(name)
+        for name in remove:
+            self.spool.remove(name)
 
     def sync_now(self) -> None:
         """Materialise and checkpoint everything committed so far."""
@@ -188,13 +224,15 @@ class JournaledSpool:
             self._thread = None
 
     def _run(self) -> None:
+        held: deque = deque()  # committed, neither acked nor written to new/ yet, oldest first
         unsynced: list[str] = []
-        mark = None
+        mark = None  # the last settled event's journal mark, not checkpointed yet
         stuck = False
         next_sync = time.monotonic() + self.checkpoint_interval
         while True:
+            timeout = max(0.0, next_sync - time.monotonic()) if (held or mark is not None) else None
             try:
-                item = self._queue.get(timeout=max(0.0, next_sync - time.monotonic()))
+                item = self._queue.get(timeout=timeout)
             except queue.Empty:
                 item = "tick"
             waiters, stop = [], False
@@ -203,38 +241,68 @@ class JournaledSpool:
                     stop = True
                 elif isinstance(item, threading.Event):
                     waiters.append(item)
-                elif item != "tick" and not stuck:
-                    names, raws, item_mark = item
-                    if self._materialise(names, raws, unsynced):
-                        mark = item_mark
-                    else:  # keep the checkpoint before them: the next start recovers them
-                        stuck = True
+                elif item != "tick":
+                    held.append(item)
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-            if unsynced and mark is not None and (waiters or stop or time.monotonic() >= next_sync):
+            now = time.monotonic()
+            force = bool(waiters) or stop
+            while held and not stuck:
+                names, raws, item_mark, due = held[0]
+                if not force and due > now and not self._all_acked(names):
+                    break
+                if not self._settle(names, raws, unsynced):
+                    stuck = True  # keep the checkpoint before them: the next start recovers them
+                    break
+                held.popleft()
+                mark = item_mark
+            if mark is not None and (force or now >= next_sync):
                 try:
-                    self.spool.sync(unsynced)
+                    if unsynced:
+                        self.spool.sync(unsynced)
                     self.journal.checkpoint(*mark)
-                    unsynced = []
+                    unsynced, mark = [], None
                 except OSError as e:  # the journal still holds them; try again next time
                     log.error("checkpoint of %s: %s", self.journal.path, e)
-            if time.monotonic() >= next_sync:
+            if now >= next_sync:
                 next_sync = time.monotonic() + self.checkpoint_interval
             for waiter in waiters:
                 waiter.set()
             if stop:
                 return
 
-    def _materialise(self, names: list[str], raws: list[bytes], unsynced: list[str]) -> bool:
+    def _all_acked(self, names: list[str]) -> bool:
+        with self._lock:
+            return all(name in self._acked for name in names)
+
+    def _settle(self, names: list[str], raws: list[bytes], unsynced: list[str]) -> bool:
+        """Write the events the broker has not acked to new/ (without fsync; ``unsynced``)."""
+        with self._lock:
+            todo = [(name, raw) for name, raw in zip(names, raws) if name not in self._acked]
+            self._acked.difference_update(names)
+            if self.ship is not None:
+                self._filed.update(name for name, _ in todo)
+        if not todo:
+            return True
         try:
-            written = self.spool.write_many(raws, durable=False, names=names)
+            written = self.spool.write_many([raw for _, raw in todo], durable=False, names=[n for n, _ in todo])
         except SpoolError as e:  # still safe in the journal; recovered at the next start
             log.error("%s; the journal keeps these events until the dealer restarts", e)
+            with self._lock:
+                self._filed.difference_update(name for name, _ in todo)
             return False
-        unsynced.extend(written)
-        self._written(written)
+        self.files_written += len(written)
+        if self.ship is None:
+            unsynced.extend(written)
+            self._written(written)
+            return True
+        with self._lock:  # acked while we wrote them: acked() may have missed the file
+            gone = {name for name in written if name not in self._filed}
+        for name in gone:
+            self.spool.remove(name)
+        unsynced.extend(name for name in written if name not in gone)
         return True
 
     def _written(self, names: list[str]) -> None:

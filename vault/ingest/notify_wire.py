@@ -17,6 +17,7 @@ it is still incomplete.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # Cyrus caps a datagram at 64 KiB; a stream frame has no cap of its own, so we set one that no
@@ -263,6 +264,34 @@ def _parse_frame(buf: bytes) -> tuple[Notification, int]:
     return n, r.pos
 
 
+_ATOM = rb'([^ ()\r\n"{}\x00-\x20\x7f]+)'
+# The one shape Cyrus 3.6 writes (encode_dlist_notify), matched in one go; anything else, or a
+# frame not complete yet, goes to the general parser (same result, ~10x the time).
+_CYRUS_HEAD = re.compile(rb"NOTIFY %\(METHOD " + _ATOM + rb" CLASS " + _ATOM + rb" PRIORITY " + _ATOM
+                         + rb" USER " + _ATOM + rb" MAILBOX " + _ATOM + rb" OPTIONS \(\) MESSAGE \{([0-9]{1,10})\+?\}\r\n")
+_CYRUS_TAIL = re.compile(rb" FILEPATH " + _ATOM + rb"\)\r\n")
+
+
+def _nil_text(raw: bytes) -> str:
+    return "" if raw == b"NIL" else _text(raw)
+
+
+def _fast_frame(buf, max_frame: int = MAX_FRAME) -> tuple[Notification, int] | None:
+    head = _CYRUS_HEAD.match(buf)
+    if head is None:
+        return None
+    size = int(head.group(6))
+    start = head.end()
+    if size > max_frame or start + size > len(buf):
+        return None
+    tail = _CYRUS_TAIL.match(buf, start + size)
+    if tail is None:
+        return None
+    method, cls, priority, user, mailbox = (_nil_text(g) for g in head.group(1, 2, 3, 4, 5))
+    return Notification(message=bytes(buf[start:start + size]), method=method, cls=cls, priority=priority,
+                        user=user, mailbox=mailbox, options=(), filepath=_nil_text(tail.group(1))), tail.end()
+
+
 class DlistFrameParser:
     """Incremental parser of NOTIFY frames on one connection.
 
@@ -288,8 +317,9 @@ class DlistFrameParser:
         self._buf += data
         done: list[Notification] = []
         while self._buf and len(self._buf) >= self._need:
+            fast = _fast_frame(self._buf, self.max_frame)
             try:
-                n, used = _parse_frame(bytes(self._buf))
+                n, used = fast if fast is not None else _parse_frame(bytes(self._buf))
             except _Incomplete as inc:
                 if inc.need > self.max_frame:
                     self.error = WireError(f"frame larger than {self.max_frame} bytes")

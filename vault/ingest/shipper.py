@@ -11,6 +11,13 @@ spool grows: nothing here ever waits on the broker while holding anything a list
 the shipper runs on its own thread. After a restart everything still in new/ is sent again.
 Each scan also turns the external hook's log into spool files (hook_log.py) and settles files
 a dead writer left in tmp/.
+
+The listeners hand their events over from memory (:meth:`Shipper.offer`) as soon as they are in
+the dealer's journal, before any spool file exists; their acks go back through ``on_acked`` so
+that most events never need a file (listeners.JournaledSpool). Such an event is read from its
+spool file only when its bytes were not kept (more than ``MEMORY_EVENTS`` waiting: a broker
+that is away must not make us hold the whole backlog in memory); until that file exists the
+shipper waits for it, so events still go out in arrival order.
 """
 from __future__ import annotations
 
@@ -22,6 +29,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
+from typing import Callable
 
 import zmq
 
@@ -31,6 +39,7 @@ from vault.ingest.spool import Spool, event_id
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "shipper.lock"
+MEMORY_EVENTS = 5000  # offered events whose bytes are kept in memory while they wait
 
 
 class ShipperBusy(RuntimeError):
@@ -74,7 +83,12 @@ class Shipper:
         self._backlog: deque[str] = deque()
         self._known: set[str] = set()  # in the backlog or in flight
         self._inflight: OrderedDict[str, _InFlight] = OrderedDict()  # event id -> sent, oldest first
-        self._woken: deque[str] = deque()
+        # (name, bytes) from offer(), (name, None) from wake(): one queue, so arrival order holds
+        self._woken: deque[tuple[str, bytes | None]] = deque()
+        self._memory: dict[str, bytes | None] = {}  # offered names not acked yet -> bytes (None: read the file)
+        self._raws_held = 0
+        # names shipped from memory and acked (the listeners' JournaledSpool.acked)
+        self.on_acked: Callable[[list[str]], None] | None = None
         self._stop = threading.Event()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -103,7 +117,13 @@ class Shipper:
     def wake(self, names: list[str] | None = None) -> None:
         """New files in new/ (thread-safe; called by the spool writer)."""
         if names:
-            self._woken.extend(names)
+            self._woken.extend((name, None) for name in names)
+        self._poke()
+
+    def offer(self, events: list[tuple[str, bytes]]) -> None:
+        """Events (spool name, normalised bytes) durable elsewhere but not (yet) in new/; their
+        acks go to ``on_acked`` (thread-safe; called by the listeners)."""
+        self._woken.extend(events)
         self._poke()
 
     @property
@@ -172,10 +192,17 @@ class Shipper:
 
     def _take_woken(self) -> None:
         while self._woken:
-            name = self._woken.popleft()
+            name, raw = self._woken.popleft()
             if name not in self._known:
                 self._known.add(name)
                 self._backlog.append(name)
+                if raw is None:
+                    continue  # a spool file
+                if self._raws_held < MEMORY_EVENTS:
+                    self._memory[name] = raw
+                    self._raws_held += 1
+                else:
+                    self._memory[name] = None
 
     def _scan(self) -> None:
         for collect in (self.hook_log.collect, self.spool.promote):
@@ -194,12 +221,16 @@ class Shipper:
     def _fill(self, sock: zmq.Socket) -> None:
         while self._backlog and len(self._inflight) < self.window:
             name = self._backlog[0]
-            try:
-                raw = self.spool.read(name)
-            except FileNotFoundError:
-                self._backlog.popleft()
-                self._known.discard(name)
-                continue
+            raw = self._memory.get(name, b"") if self._memory else b""
+            if not raw:
+                try:
+                    raw = self.spool.read(name)
+                except FileNotFoundError:
+                    if name in self._memory:
+                        return  # offered, its spool file not written yet: wait for it (order)
+                    self._backlog.popleft()
+                    self._known.discard(name)
+                    continue
             eid = event_id(raw)
             entry = self._inflight.get(eid)
             if entry is not None:  # same bytes spooled twice: one send, both files go on its ACK
@@ -232,6 +263,16 @@ class Shipper:
             self._inflight.move_to_end(eid)
             self.stats.resent += 1
 
+    def _acked_offered(self, names: list[str]) -> None:
+        if self.on_acked is None:
+            for name in names:
+                self.spool.remove(name)
+            return
+        try:
+            self.on_acked(names)
+        except Exception:  # at worst a spool file stays and is shipped again (deduplicated)
+            log.exception("on_acked callback failed")
+
     def _drain_replies(self, sock: zmq.Socket) -> None:
         while True:
             try:
@@ -246,8 +287,16 @@ class Shipper:
             if entry is None:
                 self.stats.duplicate_acks += 1  # the ACK of a resend we had already settled
                 continue
+            offered = []
             for name in entry.names:
-                self.spool.remove(name)
                 self._known.discard(name)
+                if name in self._memory:
+                    if self._memory.pop(name) is not None:
+                        self._raws_held -= 1
+                    offered.append(name)
+                else:
+                    self.spool.remove(name)
+            if offered:
+                self._acked_offered(offered)
             self.stats.acked += 1
             self.stats.last_ack_at = time.time()

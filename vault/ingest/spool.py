@@ -1,4 +1,6 @@
-"""The dealer's durable local spool: one file per event, written before anyone is told "got it".
+"""The dealer's durable local spool: one file per event, written before anyone is told "got it"
+(in socket and stream mode the listeners' journal is the first durable copy, and only events the
+broker has not acked within a grace period get a file here: listeners.JournaledSpool).
 
 Layout (see notes/ingest-spec.md)::
 

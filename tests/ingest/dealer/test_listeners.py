@@ -142,6 +142,30 @@ def test_stream_events_reach_the_broker_and_leave_the_spool(short_dir):
         json.loads(f[f.index(b"}\r\n") + 3:].rsplit(b" FILEPATH", 1)[0])["event"] for f in FRAMES]
 
 
+def test_events_acked_in_time_never_become_spool_files(short_dir):
+    with TestBroker() as broker, dealer("stream", short_dir, broker=broker.address, ship_grace=10.0) as d:
+        for frame in FRAMES:
+            assert notify(str(d.settings.listen), frame) == b"OK NIL\r\n"
+        wait_for(lambda: len(broker.received) == len(FRAMES) and d.shipper.in_flight == 0, what="shipping")
+        wait_for(lambda: d.journaled.journal.checkpoint_seq == d.journaled.journal.seq, what="the checkpoint")
+        assert d.journaled.files_written == 0 and d.spool.pending() == []
+    assert d.spool.pending() == [] and len(set(broker.ids())) == len(FRAMES)
+
+
+def test_events_not_acked_in_time_are_spooled_then_removed_once_acked(short_dir):
+    acking = threading.Event()
+    with TestBroker(acking=lambda eid: acking.is_set()) as broker, \
+            dealer("stream", short_dir, broker=broker.address, ship_grace=0.1, ack_timeout=0.3) as d:
+        for frame in FRAMES:
+            assert notify(str(d.settings.listen), frame) == b"OK NIL\r\n"
+        wait_for(lambda: len(d.spool.pending()) == len(FRAMES), what="the unacked events to be spooled")
+        assert [json.loads(r)["event"] for r in stored(d.spool)] == [json.loads(r)["event"] for r in broker.raws()]
+        wait_for(lambda: d.journaled.journal.checkpoint_seq == d.journaled.journal.seq, what="the checkpoint")
+        acking.set()
+        wait_for(lambda: d.spool.pending() == [] and d.shipper.in_flight == 0, what="late acks to clear the spool")
+    assert d.spool.pending() == [] and len(set(broker.ids())) == len(FRAMES)  # resent, never lost
+
+
 # ---------------------------------------------------------------------------- datagram
 def test_datagrams_spooled_truncated_ones_quarantined(short_dir):
     with dealer("socket", short_dir) as d:

@@ -15,6 +15,7 @@ from vault.ingest.notify_wire import (
     encode_datagram,
     encode_dlist_notify,
 )
+from vault.ingest.notify_wire import _fast_frame, _parse_frame
 
 FRAMES = dlist_frames()
 
@@ -220,3 +221,17 @@ def test_mutated_datagrams_never_raise_anything_else(line, at, junk):
         decode_datagram(whole[:at] + junk + whole[at + 1:])
     except WireError as e:
         assert str(e)
+
+
+@given(st.one_of(notifications.map(encode_dlist_notify),
+                 st.tuples(st.sampled_from(FRAMES), st.integers(0, 10_000), st.binary(min_size=1, max_size=8))
+                 .map(lambda t: t[0][:t[1] % len(t[0])] + t[2] + t[0][t[1] % len(t[0]) + len(t[2]):])))
+def test_the_fast_path_for_cyrus_frames_agrees_with_the_general_parser(frame):
+    fast = _fast_frame(frame)
+    if fast is None:
+        return
+    assert fast == _parse_frame(frame)
+
+
+def test_real_frames_take_the_fast_path():
+    assert all(_fast_frame(f) == _parse_frame(f) for f in FRAMES)
