@@ -82,7 +82,13 @@ class Broker:
         self.stats = BrokerStats()
         self._stop = threading.Event()
         self._sockets: list[zmq.Socket] = []
+        # Whether a job may have become dispatchable since the last look (new, released,
+        # postponed, failed or committed jobs, time passing): a READY alone changes nothing
+        # unless the last look found more jobs than there were credits (``_starved``).
         self._dispatch_due = True
+        self._starved = False
+        # jobs whose entries are with the committer: no worker's silence can take them back
+        self._committing: set[str] = set()
         self._next_housekeeping = 0.0
         self._next_forget = 0.0
 
@@ -156,8 +162,11 @@ class Broker:
 
     def _on_dealers(self) -> None:
         batch, peers = [], []
-        while len(batch) < DRAIN and self.dealers.poll(0):
-            frames = self.dealers.recv_multipart()
+        for _ in range(DRAIN):
+            try:
+                frames = self.dealers.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
             peer, body = frames[0], frames[1:]
             if len(body) != 4 or body[0] != p.EVENT:
                 log.warning("dealer %r sent a malformed message (%d frames): ignored", peer, len(body))
@@ -178,7 +187,8 @@ class Broker:
                 self.stats.events += 1
             else:
                 self.stats.duplicates += 1
-        self._dispatch_due = True
+        if self.jobs.added_pending:
+            self._dispatch_due = True
 
     # ------------------------------------------------------------ workers
 
@@ -193,9 +203,10 @@ class Broker:
 
     def _on_control(self) -> None:
         for _ in range(DRAIN):
-            if not self.control.poll(0):
+            try:
+                frames = self.control.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
                 return
-            frames = self.control.recv_multipart()
             identity, body = frames[0], frames[1:]
             if not body:
                 continue
@@ -204,7 +215,8 @@ class Broker:
             verb = body[0]
             if verb == p.READY:
                 worker.credits += 1
-                self._dispatch_due = True
+                if self._starved:
+                    self._dispatch_due = True
             elif verb == p.HEARTBEAT:
                 if len(body) > 1 and body[1] == b"1":
                     self._idle_worker(worker, known)
@@ -218,20 +230,26 @@ class Broker:
         TAKE was lost (say, sent while it reconnected to a restarted broker): requeue them."""
         if not known:
             worker.credits = max(worker.credits, 1)  # we restarted while it waited
+            self._dispatch_due = True
+        if not worker.taken:
+            return  # nothing of ours it could hold
         lost = self.jobs.release_worker(worker.name.decode(), "TAKE lost on the way to the worker",
-                                        taken_before=time.time() - self.lost_take_after)
+                                        taken_before=time.time() - self.lost_take_after,
+                                        keep=self._committing)
         if lost:
             log.warning("worker %s is idle but held %d job(s): requeued", worker.name.decode(errors="replace"),
                         len(lost))
             worker.taken.difference_update(lost)
             worker.credits = max(worker.credits, 1)
             self.stats.released += len(lost)
-        self._dispatch_due = True
+            self._dispatch_due = True
 
     def _owned(self, worker: WorkerState, job_id: str) -> bool:
         """Whether this worker still holds the job (not timed out and given to another)."""
-        job = self.jobs.get(job_id)
-        return job is not None and job.state == BUSY and job.worker == worker.name.decode()
+        if job_id in self._committing:
+            return False  # its outcome is in already
+        state = self.jobs.state_of(job_id)
+        return state is not None and state == (BUSY, worker.name.decode())
 
     def _on_outcome(self, worker: WorkerState, verb: bytes, job_id: str, payload: bytes) -> None:
         worker.taken.discard(job_id)
@@ -245,7 +263,9 @@ class Broker:
                 self.jobs.fail(job_id, str(e))
                 self.stats.failed += 1
                 return
-            self.jobs.handed_to_committer(job_id)
+            # BUSY until committed; no longer this worker's to lose (kept in memory: a broker
+            # restart requeues every BUSY job anyway, and the committer skips what it has)
+            self._committing.add(job_id)
             self.committer.submit(job_id, entries)
         elif verb == p.FAILED:
             reason = payload.decode("utf-8", "replace")
@@ -261,15 +281,16 @@ class Broker:
 
     def _on_work(self) -> None:
         for _ in range(DRAIN):
-            if not self.work.poll(0):
+            try:
+                frames = self.work.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
                 return
-            frames = self.work.recv_multipart()
             identity, body = frames[0], frames[1:]
             if len(body) != 2 or body[0] != p.GET:
                 continue
             worker = self._worker(identity)
             job_id = body[1].decode("ascii", "replace")
-            job = self.jobs.get(job_id)
+            job = self.jobs.get(job_id) if job_id not in self._committing else None
             if job is not None and job.state == BUSY and job.worker == worker.name.decode():
                 self._send(self.work, [identity, p.JOB, body[1], job.raw])
             else:
@@ -283,7 +304,9 @@ class Broker:
         if not ready:
             return
         self._dispatch_due = False
-        jobs = self.jobs.dispatchable(sum(w.credits for w in ready))
+        limit = sum(w.credits for w in ready)
+        jobs = self.jobs.dispatchable(limit)
+        self._starved = len(jobs) >= limit
         assignments = list(zip((j.id for j in jobs), _round_robin(ready)))
         taken = set(self.jobs.take_many([(jid, w.name.decode()) for jid, w in assignments]))
         for job_id, worker in assignments:
@@ -292,6 +315,7 @@ class Broker:
             if not self._send(self.control, [worker.name, p.TAKE, job_id.encode()]):
                 self.jobs.release([job_id], "worker unreachable")
                 worker.credits = 0
+                self._dispatch_due = True  # for another worker
                 continue
             worker.credits -= 1
             worker.taken.add(job_id)
@@ -300,9 +324,13 @@ class Broker:
     # ------------------------------------------------------------ committer
 
     def _on_reports(self) -> None:
-        while self.report.poll(0):
-            frames = self.report.recv_multipart()
+        while True:
+            try:
+                frames = self.report.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
             ids = json.loads(frames[1])
+            self._committing.difference_update(ids)
             if frames[0] == COMMITTED:
                 self.jobs.done(ids)
                 self.stats.done += len(ids)
@@ -322,7 +350,8 @@ class Broker:
         self._dispatch_due = True  # postponed jobs come due with time
         for name, worker in list(self.workers.items()):
             if now - worker.last_seen > self.worker_timeout:
-                released = self.jobs.release_worker(name.decode(), f"worker {name.decode()} went silent")
+                released = self.jobs.release_worker(name.decode(), f"worker {name.decode()} went silent",
+                                                    keep=self._committing)
                 log.warning("worker %s silent for %.0f s: dropped, %d job(s) back to PENDING",
                             name.decode(errors="replace"), now - worker.last_seen, len(released))
                 del self.workers[name]

@@ -30,6 +30,10 @@ NO_MAILBOX = "-"
 # events that only add an item of their own: they may overtake each other within a mailbox
 COMMUTING = ("MessageNew", "MessageAppend", "MailboxModseq")  # Modseq: recorded by the change it follows
 _COMMUTING_SQL = "(" + ",".join(f"'{e}'" for e in COMMUTING) + ")"
+# events whose handler records nothing, whatever they hold (Cyrus emits a MailboxModseq after
+# every change, and the change's own event says what it was): DONE as they are stored, so they
+# cost no dispatch, no worker and no commit (vault/ingest/handlers/mailboxes.py: modseq)
+NOTHING_TO_RECORD = ("MailboxModseq",)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -111,6 +115,7 @@ class JobStore:
         # add_many syncs; a lost state change merely redoes a job, which the committer skips.
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
+        self.added_pending = 0  # new PENDING jobs in the last add_many (the rest: duplicates, DONE)
 
     @classmethod
     def from_config(cls, config) -> "JobStore":
@@ -123,24 +128,29 @@ class JobStore:
 
     def add_many(self, events: list[tuple[str, bytes, str]]) -> list[bool]:
         """Persist (id, raw, origin) events in one transaction; True for each one that is new
-        (a duplicate id, a replay, is already safe and is not stored twice)."""
+        (a duplicate id, a replay, is already safe and is not stored twice). Events in
+        ``NOTHING_TO_RECORD`` are stored DONE."""
         now = time.time()
         new = []
+        pending = 0
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("BEGIN IMMEDIATE")
         try:
             for eid, raw, origin in events:
                 mailbox, name = describe(raw)
+                state = DONE if name in NOTHING_TO_RECORD else PENDING
                 cur = self.db.execute(
                     "INSERT OR IGNORE INTO jobs(id, raw, origin, mailbox, event, state, created, updated) "
-                    "VALUES (?,?,?,?,?,?,?,?)", (eid, raw, origin, mailbox, name, PENDING, now, now))
+                    "VALUES (?,?,?,?,?,?,?,?)", (eid, raw, origin, mailbox, name, state, now, now))
                 new.append(cur.rowcount == 1)
+                pending += cur.rowcount == 1 and state == PENDING
             self.db.execute("COMMIT")
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
         finally:
             self.db.execute("PRAGMA synchronous=NORMAL")
+        self.added_pending = pending
         return new
 
     def add(self, eid: str, raw: bytes, origin: str = "") -> bool:
@@ -192,11 +202,6 @@ class JobStore:
             raise
         return taken
 
-    def handed_to_committer(self, job_id: str) -> None:
-        """The worker's part is done: the job no longer depends on that worker being alive."""
-        self.db.execute("UPDATE jobs SET worker=NULL, updated=? WHERE id=? AND state='BUSY'",
-                        (time.time(), job_id))
-
     def done(self, job_ids: list[str]) -> None:
         now = time.time()
         self.db.execute("BEGIN IMMEDIATE")
@@ -229,11 +234,13 @@ class JobStore:
         self.db.executemany("UPDATE jobs SET state='PENDING', worker=NULL, reason=?, updated=? "
                             "WHERE id=? AND state='BUSY'", [(reason, now, j) for j in job_ids])
 
-    def release_worker(self, worker: str, reason: str, taken_before: float | None = None) -> list[str]:
-        """The worker's BUSY jobs (those it took before ``taken_before``) back to PENDING."""
+    def release_worker(self, worker: str, reason: str, taken_before: float | None = None,
+                       keep: set[str] | frozenset[str] = frozenset()) -> list[str]:
+        """The worker's BUSY jobs (those it took before ``taken_before``, except those in
+        ``keep``: its results are being committed) back to PENDING."""
         ids = [r[0] for r in self.db.execute(
             "SELECT id FROM jobs WHERE state='BUSY' AND worker=? AND updated<?",
-            (worker, float("inf") if taken_before is None else taken_before))]
+            (worker, float("inf") if taken_before is None else taken_before)) if r[0] not in keep]
         self.release(ids, reason)
         return ids
 
@@ -253,6 +260,11 @@ class JobStore:
     def get(self, job_id: str) -> Job | None:
         row = self.db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id=?", (job_id,)).fetchone()
         return _job(row) if row else None
+
+    def state_of(self, job_id: str) -> tuple[str, str | None] | None:
+        """(state, worker) of a job, None if there is none."""
+        row = self.db.execute("SELECT state, worker FROM jobs WHERE id=?", (job_id,)).fetchone()
+        return (row[0], row[1]) if row else None
 
     def find(self, prefix: str) -> list[Job]:
         """Jobs whose id starts with ``prefix`` (operators type short ids)."""

@@ -92,8 +92,8 @@ def test_recover_and_lost_worker(tmp_path):
     jobs.take(b[0], "w2")
     assert jobs.release_worker("w1", "silent") == [a[0]]
     assert jobs.get(a[0]).state == PENDING and jobs.get(b[0]).state == BUSY
-    jobs.handed_to_committer(b[0])
-    assert jobs.release_worker("w2", "silent") == []  # its result is with the committer
+    # its result is with the committer (the broker keeps that set in memory)
+    assert jobs.release_worker("w2", "silent", keep={b[0]}) == []
     assert jobs.recover() == 1
     assert jobs.counts() == {PENDING: 2, BUSY: 0, DONE: 0, FAILED: 0}
 
@@ -110,3 +110,27 @@ def test_describe_orders_by_mailbox_id_then_uri():
 def test_describe_never_raises(raw):
     key, name = describe(raw)
     assert isinstance(key, str) and key
+
+
+def test_events_with_nothing_to_record_are_done_on_arrival_and_hold_nothing_up(tmp_path):
+    jobs = JobStore(tmp_path / "jobs.sqlite")
+    flags, modseq, new = event("m", 1, "FlagsSet"), event("m", 2, "MailboxModseq"), event("m", 3)
+    assert jobs.add_many([flags, modseq, new, modseq]) == [True, True, True, False]
+    assert jobs.get(modseq[0]).state == DONE
+    assert [j.id for j in jobs.dispatchable(10)] == [flags[0]]
+    jobs.take(flags[0], "w1")
+    jobs.done([flags[0]])
+    assert [j.id for j in jobs.dispatchable(10)] == [new[0]]
+
+
+def test_what_the_broker_skips_records_nothing_in_the_handlers():
+    """NOTHING_TO_RECORD must stay true of the handlers: each real such event, handled, yields
+    no entries (no catalog, store or collector needed)."""
+    from tests.ingest.dealer.helpers import event_lines
+    from vault.ingest.handlers import handle
+    from vault.ingest.jobs import NOTHING_TO_RECORD
+
+    samples = [json.loads(line) for line in event_lines() if json.loads(line)["event"] in NOTHING_TO_RECORD]
+    assert samples
+    for ev in samples:
+        assert handle(ev, None) == []
