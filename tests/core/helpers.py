@@ -78,6 +78,15 @@ def make_maildir(root: Path, files: list[Path], flags: dict[int, list[str]] | No
     return root
 
 
+def write_maildir(root: Path, messages: dict[str, bytes]) -> Path:
+    """A Maildir holding ``messages`` (file name in cur/ -> bytes)."""
+    for sub in ("cur", "new", "tmp"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    for name, data in messages.items():
+        (root / "cur" / name).write_bytes(data)
+    return root
+
+
 def maildir_file(root: Path, n: int) -> Path | None:
     found = list((root / "cur").glob(f"{n}.test:2,*"))
     return found[0] if found else None

@@ -23,7 +23,7 @@ import tantivy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.core.helpers import vaultctl_run
+from tests.core.helpers import vaultctl_run, write_maildir
 from vault.index import schema as index_schema
 from vault.index.words import has_cjk, index_tokens, query_terms
 
@@ -94,11 +94,7 @@ class Decoded:
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> Path:
     work = tmp_path_factory.mktemp("cjk")
-    box = work / "box"
-    for sub in ("cur", "new", "tmp"):
-        (box / sub).mkdir(parents=True)
-    for name, data in MESSAGES.items():
-        (box / "cur" / f"{name}:2,S").write_bytes(data)
+    box = write_maildir(work / "box", {f"{name}:2,S": data for name, data in MESSAGES.items()})
     home = work / "vault"
     assert vaultctl_run(home, "init").code == 0
     r = vaultctl_run(home, "import", str(box), "--mailbox", "user/review/INBOX")

@@ -36,7 +36,7 @@ import tempfile
 from pathlib import Path
 
 from vault.testing import syslogd
-from vault.testing.net import (free_port, holds_socket, pid_alive, port_free, read_pidfile,
+from vault.testing.net import (free_port, holds_socket, live_pids, pid_alive, port_free, read_pidfile,
                                tcp_listener_inode, wait_until)
 
 MODES = ("external", "socket", "stream", "none")
@@ -351,17 +351,7 @@ class CyrusServer:
 
     def _our_processes(self) -> list[int]:
         needle = str(self.config_path).encode()
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                argv = (entry / "cmdline").read_bytes().split(b"\0")
-            except OSError:
-                continue
-            if needle in argv and pid_alive(int(entry.name)):
-                pids.append(int(entry.name))
-        return pids
+        return live_pids(lambda proc: needle in (proc / "cmdline").read_bytes().split(b"\0"))
 
     def __enter__(self) -> CyrusServer:
         self.start()

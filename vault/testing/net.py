@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from pathlib import Path
 from typing import Callable
 
 
@@ -77,3 +78,19 @@ def holds_socket(pid: int, inode: int) -> bool:
         except OSError:
             continue
     return False
+
+
+def live_pids(match) -> list[int]:
+    """Live processes (not this one) for which ``match(proc_dir)`` is true; a process that
+    ends while being looked at, or whose files cannot be read, is skipped."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            matched = match(entry)
+        except OSError:
+            continue
+        if matched and pid_alive(int(entry.name)):
+            pids.append(int(entry.name))
+    return pids

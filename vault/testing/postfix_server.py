@@ -28,7 +28,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from vault.testing.net import free_port, pid_alive, port_free, read_pidfile, wait_until
+from vault.testing.net import free_port, live_pids, pid_alive, port_free, read_pidfile, wait_until
 
 POSTFIX = Path("/usr/sbin/postfix")
 POSTCONF = Path("/usr/sbin/postconf")
@@ -260,17 +260,13 @@ class PostfixServer:
 
     def _our_processes(self) -> list[int]:
         """Processes of this instance: Postfix daemons chdir to the queue directory."""
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == os.getpid():
-                continue
-            try:
-                cwd = os.readlink(entry / "cwd")
-            except OSError:
-                continue
-            if (cwd == str(self.queue_dir) or cwd.startswith(f"{self.queue_dir}/")) and pid_alive(int(entry.name)):
-                pids.append(int(entry.name))
-        return pids
+        queue = str(self.queue_dir)
+
+        def ours(proc: Path) -> bool:
+            cwd = os.readlink(proc / "cwd")
+            return cwd == queue or cwd.startswith(f"{queue}/")
+
+        return live_pids(ours)
 
     def __enter__(self) -> PostfixServer:
         self.start()
