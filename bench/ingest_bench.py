@@ -262,39 +262,7 @@ def lag_run(mode: str, work: Path, rate: float, seconds: float, archive: bool) -
             "of": len(msgids), "p50": q[49], "p95": q[94], "max": lags[-1] if lags else None}
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--messages", type=int, default=500)
-    ap.add_argument("--warmup", type=int, default=20)
-    ap.add_argument("--modes", default="none,external,external-nosync,socket,stream")
-    ap.add_argument("--lag-rate", type=float, default=100.0)
-    ap.add_argument("--lag-seconds", type=float, default=10.0)
-    ap.add_argument("--lag-modes", default="external,socket,stream", help="'' skips the lag part")
-    ap.add_argument("--json", type=Path, help="also write the raw results here")
-    ap.add_argument("--stand-in", dest="archive", action="store_false",
-                    help="ship to a stand-in broker that acks on receipt instead of the whole vault")
-    args = ap.parse_args(argv)
-    modes = [m for m in args.modes.split(",") if m]
-    unknown = set(modes) - set(MODES)
-    if unknown:
-        ap.error(f"unknown modes {sorted(unknown)}; known: {', '.join(MODES)}")
-    work = Path(new_base_dir("bench-work"))
-    results, lags = [], []
-    try:
-        for r in range(args.rounds):
-            order = modes[r % len(modes):] + modes[:r % len(modes)]
-            for mode in order:
-                res = rate_run(mode, work, args.messages, args.warmup, args.archive)
-                res["round"] = r
-                results.append(res)
-                print(f"round {r} {mode:16} {res['rate']:7.1f} msg/s"
-                      + (f"  events {res['events']}/{args.messages}" if "events" in res else ""), flush=True)
-        for mode in [m for m in args.lag_modes.split(",") if m]:
-            lags.append(lag_run(mode, work, args.lag_rate, args.lag_seconds, args.archive))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
+def report_rates(args, modes: list[str], results: list[dict]) -> None:
     print(f"\nONE LMTP connection, {args.messages} transactions after {args.warmup} warm-up, fresh Cyrus per run, "
           f"{args.rounds} paired rounds")
     print(f"{'mode':16} {'median msg/s':>12} {'range':>13} {'ratio(paired)':>14} {'e2e msg/s':>10}  MessageNew")
@@ -314,6 +282,43 @@ def main(argv=None) -> int:
         names = sorted({n for row in rows for n in row}, key=lambda n: (n != "cyrus", n))
         cells = [f"{n} {statistics.median(row.get(n, 0.0) for row in rows):.2f}" for n in names]
         print(f"{mode:16} " + "  ".join(cells))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--messages", type=int, default=500)
+    ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--modes", default="none,external,external-nosync,socket,stream", help="'' skips the rate part")
+    ap.add_argument("--lag-rate", type=float, default=100.0)
+    ap.add_argument("--lag-seconds", type=float, default=10.0)
+    ap.add_argument("--lag-modes", default="external,socket,stream", help="'' skips the lag part")
+    ap.add_argument("--json", type=Path, help="also write the raw results here")
+    ap.add_argument("--stand-in", dest="archive", action="store_false",
+                    help="ship to a stand-in broker that acks on receipt instead of the whole vault")
+    args = ap.parse_args(argv)
+    modes = [m for m in args.modes.split(",") if m]
+    unknown = set(modes) - set(MODES)
+    if unknown:
+        ap.error(f"unknown modes {sorted(unknown)}; known: {', '.join(MODES)}")
+    work = Path(new_base_dir("bench-work"))
+    results, lags = [], []
+    try:
+        for r in range(args.rounds if modes else 0):
+            order = modes[r % len(modes):] + modes[:r % len(modes)]
+            for mode in order:
+                res = rate_run(mode, work, args.messages, args.warmup, args.archive)
+                res["round"] = r
+                results.append(res)
+                print(f"round {r} {mode:16} {res['rate']:7.1f} msg/s"
+                      + (f"  events {res['events']}/{args.messages}" if "events" in res else ""), flush=True)
+        for mode in [m for m in args.lag_modes.split(",") if m]:
+            lags.append(lag_run(mode, work, args.lag_rate, args.lag_seconds, args.archive))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    if modes:
+        report_rates(args, modes, results)
     if lags:
         print(f"\nLag from Cyrus's event timestamp to {lags[0]['to']}, deliveries paced at {args.lag_rate:.0f}/s for {args.lag_seconds:.0f} s")
         print(f"{'mode':16} {'achieved/s':>10} {'events':>11} {'p50 s':>7} {'p95 s':>7} {'max s':>7}")
