@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import getpass
 import os
+import time as _time
 from pathlib import Path
 
 from vault.config import CONFIG_NAME, DEFAULTS, Config, render
@@ -74,6 +75,11 @@ class Vault:
         self._pending: list[Entry] = []
         self._indexer = None
         self._actor: str | None = None  # who records entries that name no actor (actor_of)
+        # seconds between search-index commits (0: with every ledger commit). A Tantivy commit
+        # costs ~2 ms of short-lived threads and a new segment: live ingest's committer commits
+        # the index at most this often, and when idle (flush_index)
+        self.index_commit_interval = 0.0
+        self._index_due = 0.0
 
     # ------------------------------------------------------------ lifecycle
 
@@ -132,10 +138,17 @@ class Vault:
         if self._indexer is not None:
             self._indexer.offer(blob, data)
 
+    def flush_index(self) -> None:
+        """Commit what the search index was given since its last commit."""
+        if self._indexer is not None:
+            self._indexer.flush()
+            self._index_due = _time.monotonic() + self.index_commit_interval
+
     def close(self) -> None:
         if self.writer and self._pending:
             self.commit()
         if self._indexer is not None:
+            self._indexer.flush()
             self._indexer.close()
         self.catalog.close()
         self.ledger.close()
@@ -182,4 +195,7 @@ class Vault:
         entries, self._pending = self._pending, []
         self.catalog.apply(entries)
         if self._indexer is not None:
-            self._indexer.apply(entries, self.store.get, self.catalog)
+            due = _time.monotonic() >= self._index_due
+            self._indexer.apply(entries, self.store.get, self.catalog, commit=due)
+            if due:
+                self._index_due = _time.monotonic() + self.index_commit_interval

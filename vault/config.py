@@ -91,6 +91,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "max_postpones": 100,  # then it goes to the dead-letter list (FAILED)
         "commit_batch": 500,  # jobs per ledger commit at most
         "commit_delay_ms": 5.0,  # gather results this long before committing
+        "index_commit_ms": 300.0,  # new mail is searchable within this (index commits cost CPU)
         "keep_done_hours": 24.0,  # DONE jobs are forgotten after this (the ledger keeps them)
     },
     # vault/ingest/worker.py

@@ -258,3 +258,39 @@ def test_second_writer_is_refused_clearly(tmp_path):
         SearchIndex.open(tmp_path / "index", writable=True)
     first.close()
     SearchIndex.open(tmp_path / "index", writable=True).close()
+
+
+DEFERRING_WRITER = """
+import os, sys
+from pathlib import Path
+from vault.archive import Vault
+from vault.config import Config
+from vault.ingest.importer import Importer
+
+vault = Vault.open(Config.load(sys.argv[1]), writer=True)
+vault.index_commit_interval = 3600  # as live ingest's committer: the index commits later
+for n, box in enumerate(sys.argv[2:]):
+    Importer(vault, box, f"user/jane/box{n}").run()
+if os.environ.get("FLUSH"):
+    vault.flush_index()
+os._exit(0)  # dies without closing: whatever was not flushed is not in the index's files
+"""
+
+
+def test_deferred_index_commits_are_flushed_or_caught_up_after_a_crash(tmp_path):
+    from tests.core.helpers import init_vault, write_maildir
+
+    boxes = [write_maildir(tmp_path / f"box{b}", {f"{n}.test:2,S": mail(10 * b + n, f"batch{b}") for n in range(3)})
+             for b in range(3)]
+
+    def searchable(home) -> int:
+        return SearchIndex.open(Config.load(home).path("index")).count("body", Vault.open(Config.load(home)).catalog)
+
+    for flush, expected in (("1", 9), ("", 3)):  # the first import's commit was due, the others deferred
+        home = init_vault(tmp_path / f"vault{flush or 0}")
+        done = subprocess.run([sys.executable, "-c", DEFERRING_WRITER, str(home), *map(str, boxes)], cwd=REPO,
+                              env={**__import__("os").environ, "FLUSH": flush}, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert searchable(home) == expected
+        Vault.open(Config.load(home), writer=True).close()  # the next writer catches the index up
+        assert searchable(home) == 9

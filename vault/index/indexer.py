@@ -66,6 +66,7 @@ class SearchIndex:
             raise IndexBusy(f"search index {path} is open for writing elsewhere (one writer at a time)") from None
         self._pending: set[str] = set()
         self._dirty = False  # documents added or deleted since the last commit
+        self._unflushed: int | None = None  # the last entry applied but not yet committed
         self._data: dict[str, bytes] = {}
         self._folder_keys = FolderKeys()
 
@@ -164,9 +165,11 @@ class SearchIndex:
         if applied_seq is not None:
             self._set_applied_seq(applied_seq)
 
-    def apply(self, entries: Iterable, read_blob: Callable[[str], bytes], catalog) -> int:
-        """Follow committed ledger entries (after the catalog applied them); commit. Returns
-        the number of documents added."""
+    def apply(self, entries: Iterable, read_blob: Callable[[str], bytes], catalog, *, commit: bool = True) -> int:
+        """Follow committed ledger entries (after the catalog applied them); commit, or with
+        ``commit=False`` leave the documents for a later apply or :meth:`flush` to commit
+        (``applied_seq`` stays behind them, so a crash meanwhile re-applies them on the next
+        open). Returns the number of documents added."""
         added, last = 0, None
         applied = self.applied_seq
         for entry in entries:
@@ -187,10 +190,18 @@ class SearchIndex:
         self._data.clear()
         if last is not None and last > applied:
             if self._dirty:
-                self.commit(last)
+                self._unflushed = last
+                if commit:
+                    self.flush()
             else:  # nothing to index (an audit entry, a flag change): no Tantivy commit
                 self._set_applied_seq(last)
         return added
+
+    def flush(self) -> None:
+        """Commit what :meth:`apply` left uncommitted."""
+        if self._dirty and self._unflushed is not None:
+            self.commit(self._unflushed)
+        self._unflushed = None
 
     def catch_up(self, ledger, read_blob: Callable[[str], bytes], catalog) -> int:
         if self.applied_seq >= ledger.size:

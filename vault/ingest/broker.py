@@ -77,6 +77,7 @@ class Broker:
         self.committer = Committer(config, f"inproc://committer-{uuid.uuid4().hex}",
                                    batch_max=int(section["commit_batch"]),
                                    batch_delay=float(section["commit_delay_ms"]) / 1000,
+                                   index_interval=float(section["index_commit_ms"]) / 1000,
                                    context=self.context)
         self.workers: dict[bytes, WorkerState] = {}
         self.stats = BrokerStats()

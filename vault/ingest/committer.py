@@ -48,11 +48,13 @@ class Committer:
     ``[COMMITTED, json(job ids)]`` or ``[UNCOMMITTED, json(job ids), reason]``."""
 
     def __init__(self, config, report_address: str, *, batch_max: int = 500,
-                 batch_delay: float = 0.005, context: zmq.Context | None = None):
+                 batch_delay: float = 0.005, index_interval: float = 0.0,
+                 context: zmq.Context | None = None):
         self.config = config
         self.report_address = report_address
         self.batch_max = batch_max
         self.batch_delay = batch_delay
+        self.index_interval = index_interval  # search-index commits at most this often (seconds)
         self._context = context or zmq.Context.instance()
         self._queue: queue.Queue = queue.Queue()
         self._stop = threading.Event()
@@ -85,6 +87,7 @@ class Committer:
     def _run(self) -> None:
         try:
             self.vault = Vault.open(self.config, writer=True)
+            self.vault.index_commit_interval = self.index_interval
         except Exception as e:  # VaultBusy, a broken ledger: the broker must not start
             self._open_error = e
             self._opened.set()
@@ -106,8 +109,14 @@ class Committer:
 
     def _next_batch(self) -> list | None:
         """Wait for work, then gather what else arrives within ``batch_delay`` (a burst of
-        deliveries becomes one ledger commit, one checkpoint signature)."""
-        first = self._queue.get()
+        deliveries becomes one ledger commit, one checkpoint signature). While no work comes,
+        the search index's deferred commit is made."""
+        while True:
+            try:
+                first = self._queue.get(timeout=self.index_interval or None)
+                break
+            except queue.Empty:
+                self._flush_index()
         if first is None:
             return None
         batch = [first]
@@ -122,6 +131,13 @@ class Committer:
                 break
             batch.append(item)
         return batch
+
+    def _flush_index(self) -> None:
+        try:
+            if self.vault is not None:
+                self.vault.flush_index()
+        except Exception as e:  # the index follows the ledger: the next open catches up
+            log.error("search index commit failed: %s", e)
 
     def _commit(self, batch: list[tuple[str, list[EntrySpec]]]) -> list[bytes]:
         ids = [job_id for job_id, _ in batch]
