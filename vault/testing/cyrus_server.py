@@ -36,8 +36,8 @@ import tempfile
 from pathlib import Path
 
 from vault.testing import syslogd
-from vault.testing.net import (free_port, holds_socket, live_pids, pid_alive, port_free, read_pidfile,
-                               tcp_listener_inode, wait_until)
+from vault.testing.net import (free_port, holds_socket, kill_leftovers, live_pids, pid_alive, port_free,
+                               read_pidfile, tcp_listener_inode, wait_until)
 
 MODES = ("external", "socket", "stream", "none")
 PACKAGES = ("cyrus-imapd", "cyrus-admin", "cyrus-clients", "sasl2-bin", "rsyslog")
@@ -332,12 +332,7 @@ class CyrusServer:
             os.kill(pid, signal.SIGTERM)
             if not wait_until(lambda: not pid_alive(pid), 10, step=0.02):
                 os.kill(pid, signal.SIGKILL)
-        for child in self._our_processes():
-            try:
-                os.kill(child, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        wait_until(lambda: not self._our_processes(), 5, step=0.02)
+        kill_leftovers(self._our_processes, step=0.02)
         self.pidfile.unlink(missing_ok=True)
 
     def cleanup(self, remove: bool = False) -> None:

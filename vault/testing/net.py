@@ -94,3 +94,15 @@ def live_pids(match) -> list[int]:
         if matched and pid_alive(int(entry.name)):
             pids.append(int(entry.name))
     return pids
+
+
+def kill_leftovers(find: Callable[[], list[int]], seconds: float = 5, step: float = 0.02) -> bool:
+    """SIGKILL every process ``find()`` names until it names none (or ``seconds`` pass)."""
+    import signal
+
+    for pid in find():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return wait_until(lambda: not find(), seconds, step=step)

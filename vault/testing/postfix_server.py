@@ -28,7 +28,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from vault.testing.net import free_port, live_pids, pid_alive, port_free, read_pidfile, wait_until
+from vault.testing.net import free_port, kill_leftovers, live_pids, pid_alive, port_free, read_pidfile, wait_until
 
 POSTFIX = Path("/usr/sbin/postfix")
 POSTCONF = Path("/usr/sbin/postconf")
@@ -245,12 +245,7 @@ class PostfixServer:
             pid = self.master_pid
             if pid is not None and not wait_until(lambda: not pid_alive(pid), 10, step=0.05):
                 os.kill(pid, signal.SIGKILL)
-        for pid in self._our_processes():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        wait_until(lambda: not self._our_processes(), 5, step=0.05)
+        kill_leftovers(self._our_processes, step=0.05)
 
     def cleanup(self, remove: bool = False) -> None:
         """Stop; with ``remove``, delete ``base`` (configuration, queue, maillog)."""
