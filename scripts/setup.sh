@@ -31,8 +31,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   sudo_ apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null
 fi
 
+# Debian's own interpreter (3.11.2 on Debian 12), the one users have, not a newer one on PATH.
+py=/usr/bin/python3
+[ -x "$py" ] || py=$(command -v python3)
+if [ -x .venv/bin/python ] && [ "$(readlink -f .venv/bin/python)" != "$(readlink -f "$py")" ]; then
+  echo "setup: .venv was built from $(readlink -f .venv/bin/python), rebuilding it from $py"
+  rm -rf .venv
+fi
 if [ ! -x .venv/bin/python ]; then
-  python3 -m venv .venv
+  "$py" -m venv .venv
 fi
 extras=""
 [ "$want" != runtime ] && extras="[test]"

@@ -6,6 +6,7 @@ checkpoint is the commit point), then the catalog folds the new entries in. A cr
 anywhere leaves at worst unreferenced blobs, or a catalog that catches up on the next
 open: never an entry whose blob is missing.
 """
+
 from __future__ import annotations
 
 import functools
@@ -65,8 +66,7 @@ def _sealer(store: ContentStore):
 
 
 class Vault:
-    def __init__(self, config: Config, store: ContentStore, ledger: Ledger, catalog: Catalog,
-                 writer: bool):
+    def __init__(self, config: Config, store: ContentStore, ledger: Ledger, catalog: Catalog, writer: bool):
         self.config = config
         self.store = store
         self.ledger = ledger
@@ -95,7 +95,7 @@ class Vault:
         return config
 
     @classmethod
-    def open(cls, config: Config, *, writer: bool = False, catch_up: bool = True) -> "Vault":
+    def open(cls, config: Config, *, writer: bool = False, catch_up: bool = True) -> Vault:
         store = ContentStore.from_config(config)
         try:
             ledger = Ledger.from_config(config, writable=writer, seal=_sealer(store))
@@ -154,7 +154,7 @@ class Vault:
         self.ledger.close()
         self.store.close()
 
-    def __enter__(self) -> "Vault":
+    def __enter__(self) -> Vault:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -170,8 +170,15 @@ class Vault:
 
     # ------------------------------------------------------------ writing
 
-    def record(self, kind: str, *, item: str | None = None, data: dict | None = None,
-               actor: str | None = None, time: str | None = None) -> Entry:
+    def record(
+        self,
+        kind: str,
+        *,
+        item: str | None = None,
+        data: dict | None = None,
+        actor: str | None = None,
+        time: str | None = None,
+    ) -> Entry:
         """Append one ledger entry; durable only after ``commit``."""
         if not self.writer:
             raise RuntimeError("vault opened read-only")

@@ -9,6 +9,7 @@ way: the dealer wire must not become a way to write arbitrary ledger entries. Wh
 follow such an entry once committed (a hold's S3 Object Lock flags; the retention sweep a
 sweep request asks for) is :func:`after_commit`, run by whichever writer committed it.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,16 @@ from vault.model import Kind, format_time, now, parse_time
 log = logging.getLogger(__name__)
 
 AUDIT_EVENT = "vnd.vault.Audit"
-AUDIT_KINDS = frozenset({Kind.SEARCH_RUN, Kind.EXPORT_MADE, Kind.RESTORE_DONE,
-                         Kind.HOLD_PLACED, Kind.HOLD_RELEASED, Kind.SWEEP_REQUESTED})
+AUDIT_KINDS = frozenset(
+    {
+        Kind.SEARCH_RUN,
+        Kind.EXPORT_MADE,
+        Kind.RESTORE_DONE,
+        Kind.HOLD_PLACED,
+        Kind.HOLD_RELEASED,
+        Kind.SWEEP_REQUESTED,
+    }
+)
 _HOLD_KINDS = frozenset({Kind.HOLD_PLACED, Kind.HOLD_RELEASED})
 
 
@@ -33,9 +42,19 @@ class AuditUnrecorded(Exception):
 def audit_event(kind: str, *, item: str | None, data: dict, actor: str) -> bytes:
     if kind not in AUDIT_KINDS:
         raise ValueError(f"{kind} is not an audit entry")
-    return json.dumps({"event": AUDIT_EVENT, "kind": kind, "item": item, "data": data, "actor": actor,
-                       "timestamp": format_time(now()), "nonce": uuid.uuid4().hex},
-                      sort_keys=True, ensure_ascii=False).encode()
+    return json.dumps(
+        {
+            "event": AUDIT_EVENT,
+            "kind": kind,
+            "item": item,
+            "data": data,
+            "actor": actor,
+            "timestamp": format_time(now()),
+            "nonce": uuid.uuid4().hex,
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+    ).encode()
 
 
 def handle_audit(event: dict, ctx) -> list[EntrySpec]:
@@ -56,8 +75,12 @@ def after_commit(vault, entries: list[EntrySpec]) -> None:
 
             as_of = (spec.data or {}).get("as_of")
             report = sweep(vault, now=parse_time(as_of) if as_of else None, actor=spec.actor)
-            log.info("requested retention sweep: %d purged, %d held, %d blobs deleted",
-                     len(report.purge), len(report.held), report.blobs_deleted)
+            log.info(
+                "requested retention sweep: %d purged, %d held, %d blobs deleted",
+                len(report.purge),
+                len(report.held),
+                report.blobs_deleted,
+            )
     if _HOLD_KINDS & {spec.kind for spec in entries}:
         from vault.policy.sweep import sync_storage_holds  # not for every search's entry
 

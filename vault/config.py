@@ -4,6 +4,7 @@ A vault is a directory (``--home`` or ``VAULT_HOME``, default ``./vault-data``) 
 ``config.toml`` and the data the defaults point at. Relative paths in the config are
 relative to the home directory, so a vault can be moved or copied as one tree.
 """
+
 from __future__ import annotations
 
 import copy
@@ -167,9 +168,7 @@ def _merge(base: dict, override: dict, where: str = "") -> dict:
             expected = type(base[key])
             if expected is int and isinstance(value, bool) or not isinstance(value, expected):
                 if not (expected is float and isinstance(value, int)):
-                    raise ConfigError(
-                        f"{name!r} must be {expected.__name__}, not {type(value).__name__}"
-                    )
+                    raise ConfigError(f"{name!r} must be {expected.__name__}, not {type(value).__name__}")
             out[key] = value
     return out
 
@@ -190,13 +189,11 @@ class Config:
         return p if p.is_absolute() else self.home / p
 
     @classmethod
-    def load(cls, home: Path | str) -> "Config":
+    def load(cls, home: Path | str) -> Config:
         home = Path(home)
         file = home / CONFIG_NAME
         if not file.exists():
-            raise ConfigError(
-                f"no vault at {home} ({file} missing): run 'vaultctl init' or pass --home"
-            )
+            raise ConfigError(f"no vault at {home} ({file} missing): run 'vaultctl init' or pass --home")
         try:
             data = tomllib.loads(file.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
@@ -204,7 +201,7 @@ class Config:
         return cls(home, _merge(DEFAULTS, data))
 
     @classmethod
-    def defaults(cls, home: Path | str) -> "Config":
+    def defaults(cls, home: Path | str) -> Config:
         return cls(Path(home), copy.deepcopy(DEFAULTS))
 
 

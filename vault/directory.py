@@ -17,6 +17,7 @@ too, cached for the TTL, and not queued for backfill.
 
 With ``url = ""`` there is no directory: every user is name-only and nothing is queued.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,10 +25,11 @@ import logging
 import math
 import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ldap3 import NONE as NO_SERVER_INFO
 from ldap3 import SUBTREE, Connection, Server
@@ -36,7 +38,8 @@ from ldap3.operation.search import parse_filter
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import parse_dn
 
-from vault.model import format_time, now as utc_now, parse_time
+from vault.model import format_time, parse_time
+from vault.model import now as utc_now
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +65,7 @@ class User:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "User":
+    def from_json(cls, text: str) -> User:
         data = json.loads(text)
         return cls(**{**data, "mails": tuple(data["mails"]), "groups": tuple(data["groups"])})
 
@@ -115,8 +118,9 @@ class LdapSettings:
         if not self.base_dn:
             problems.append("base_dn is empty")
         if self.group_membership not in MEMBERSHIP_STYLES:
-            problems.append(f"group_membership must be one of {list(MEMBERSHIP_STYLES)}, "
-                            f"not {self.group_membership!r}")
+            problems.append(
+                f"group_membership must be one of {list(MEMBERSHIP_STYLES)}, not {self.group_membership!r}"
+            )
         if self.timeout_seconds <= 0:
             problems.append("timeout_seconds must be positive")
         if problems:
@@ -135,12 +139,12 @@ class _Cache:
         self.db = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
-                                      timeout=30)
-            self.db.execute("CREATE TABLE IF NOT EXISTS users "
-                            "(key TEXT PRIMARY KEY, user TEXT NOT NULL, fetched_at TEXT NOT NULL)")
-            self.db.execute("CREATE TABLE IF NOT EXISTS pending "
-                            "(name TEXT PRIMARY KEY, since TEXT NOT NULL)")
+            self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+            self.db.execute(
+                "CREATE TABLE IF NOT EXISTS users "
+                "(key TEXT PRIMARY KEY, user TEXT NOT NULL, fetched_at TEXT NOT NULL)"
+            )
+            self.db.execute("CREATE TABLE IF NOT EXISTS pending (name TEXT PRIMARY KEY, since TEXT NOT NULL)")
         self.pending_memory: dict[str, datetime] = {}
 
     def get(self, key: str) -> tuple[User, datetime] | None:
@@ -171,8 +175,9 @@ class _Cache:
         if self.db is None:
             self.pending_memory.setdefault(name, when)
         else:
-            self.db.execute("INSERT OR IGNORE INTO pending (name, since) VALUES (?, ?)",
-                            (name, format_time(when)))
+            self.db.execute(
+                "INSERT OR IGNORE INTO pending (name, since) VALUES (?, ?)", (name, format_time(when))
+            )
 
     def remove_pending(self, name: str):
         self.pending_memory.pop(name, None)
@@ -191,8 +196,9 @@ class _Cache:
 
 
 class Directory:
-    def __init__(self, settings: LdapSettings, cache_path: Path | None = None,
-                 clock: Callable[[], datetime] = utc_now):
+    def __init__(
+        self, settings: LdapSettings, cache_path: Path | None = None, clock: Callable[[], datetime] = utc_now
+    ):
         self.settings = settings
         self.clock = clock
         self._cache = _Cache(cache_path)
@@ -201,13 +207,12 @@ class Directory:
         self._down_until: datetime | None = None
 
     @classmethod
-    def from_config(cls, config, clock: Callable[[], datetime] = utc_now) -> "Directory":
+    def from_config(cls, config, clock: Callable[[], datetime] = utc_now) -> Directory:
         section = dict(config["ldap"])
         cache_path = config.path("ldap", "cache_path")
         section.pop("cache_path", None)
         known = LdapSettings.__dataclass_fields__
-        return cls(LdapSettings(**{k: v for k, v in section.items() if k in known}),
-                   cache_path, clock)
+        return cls(LdapSettings(**{k: v for k, v in section.items() if k in known}), cache_path, clock)
 
     # ------------------------------------------------------------ public
 
@@ -269,9 +274,14 @@ class Directory:
         except Exception as e:  # noqa: BLE001 - whatever breaks, ingest goes on with names
             self._disconnect()
             self._down_until = self.clock() + timedelta(seconds=self.settings.retry_seconds)
-            log.warning("directory %s unavailable (%s: %s); using names only until %s",
-                        self.settings.url, type(e).__name__, e, format_time(self._down_until),
-                        exc_info=not isinstance(e, LDAPException))
+            log.warning(
+                "directory %s unavailable (%s: %s); using names only until %s",
+                self.settings.url,
+                type(e).__name__,
+                e,
+                format_time(self._down_until),
+                exc_info=not isinstance(e, LDAPException),
+            )
             raise _Unavailable() from e
         self._down_until = None
         now = self.clock()
@@ -288,11 +298,15 @@ class Directory:
         if self._conn is None or self._conn.closed:
             s = self.settings
             server = Server(s.url, connect_timeout=s.timeout_seconds, get_info=NO_SERVER_INFO)
-            conn = Connection(server, user=s.bind_dn or None, password=s.bind_password or None,
-                              # ldap3 packs this into SO_RCVTIMEO as whole seconds
-                              receive_timeout=max(1, math.ceil(s.timeout_seconds)),
-                              raise_exceptions=True,
-                              read_only=True)
+            conn = Connection(
+                server,
+                user=s.bind_dn or None,
+                password=s.bind_password or None,
+                # ldap3 packs this into SO_RCVTIMEO as whole seconds
+                receive_timeout=max(1, math.ceil(s.timeout_seconds)),
+                raise_exceptions=True,
+                read_only=True,
+            )
             conn.open()
             if s.start_tls:
                 conn.start_tls()
@@ -325,8 +339,12 @@ class Directory:
         search_filter = s.user_filter.replace("{name}", escape_filter_chars(key))
         entries = self._search(s.base_dn, search_filter, wanted)
         if len(entries) > 1:
-            log.warning("directory: %r matches %d entries (%s); treating it as unknown",
-                        key, len(entries), ", ".join(e["dn"] for e in entries))
+            log.warning(
+                "directory: %r matches %d entries (%s); treating it as unknown",
+                key,
+                len(entries),
+                ", ".join(e["dn"] for e in entries),
+            )
             return None
         if not entries:
             return None
@@ -334,12 +352,17 @@ class Directory:
         attrs = entry["attrs"]
         ids = attrs.get(s.id_attribute.lower())
         if not ids:
-            log.error("directory: entry %s has no %s attribute (check [ldap] id_attribute); "
-                      "using the name", entry["dn"], s.id_attribute)
+            log.error(
+                "directory: entry %s has no %s attribute (check [ldap] id_attribute); using the name",
+                entry["dn"],
+                s.id_attribute,
+            )
             return None
         login = _first(attrs, [s.login_attribute]) or key
-        mails = sorted({m.lower(): m for a in s.mail_attributes for m in attrs.get(a.lower(), [])}
-                       .values(), key=str.lower)
+        mails = sorted(
+            {m.lower(): m for a in s.mail_attributes for m in attrs.get(a.lower(), [])}.values(),
+            key=str.lower,
+        )
         return User(
             id=ids[0],
             login=login,

@@ -1,14 +1,21 @@
 """Small pieces of the on-disk mail formats shared by importers and restore targets."""
+
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from vault.model import normalise_flags
 
 # Maildir info letters (https://cr.yp.to/proto/maildir.html); P ("passed") is $Forwarded in IMAP.
-MAILDIR_LETTERS = {"D": "\\Draft", "F": "\\Flagged", "P": "$Forwarded", "R": "\\Answered",
-                   "S": "\\Seen", "T": "\\Deleted"}
+MAILDIR_LETTERS = {
+    "D": "\\Draft",
+    "F": "\\Flagged",
+    "P": "$Forwarded",
+    "R": "\\Answered",
+    "S": "\\Seen",
+    "T": "\\Deleted",
+}
 LETTER_OF = {flag: letter for letter, flag in MAILDIR_LETTERS.items()}
 
 
@@ -35,9 +42,14 @@ _FROM_QUOTED = re.compile(rb"^>*From ")
 # "From sender Thu Aug 22 12:36:23 2002" (asctime; some writers add a zone or omit seconds)
 FROM_LINE = re.compile(
     rb"^From \S*\s+(?:[A-Z][a-z]{2} )?([A-Z][a-z]{2}) +(\d{1,2}) (\d{1,2}):(\d\d)(?::(\d\d))?"
-    rb"(?: +[A-Z]{3,4}| +[+-]\d{4})? +(\d{4})(?: +[+-]\d{4})?\s*$")
-_MONTHS = {m: i for i, m in enumerate(
-    [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"], 1)}
+    rb"(?: +[A-Z]{3,4}| +[+-]\d{4})? +(\d{4})(?: +[+-]\d{4})?\s*$"
+)
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        [b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"], 1
+    )
+}
 
 
 def parse_from_line(line: bytes) -> datetime | None:
@@ -47,13 +59,13 @@ def parse_from_line(line: bytes) -> datetime | None:
         return None
     mon, day, hh, mm, ss, year = m.groups()
     try:
-        return datetime(int(year), _MONTHS[mon], int(day), int(hh), int(mm), int(ss or 0), tzinfo=timezone.utc)
+        return datetime(int(year), _MONTHS[mon], int(day), int(hh), int(mm), int(ss or 0), tzinfo=UTC)
     except (KeyError, ValueError):
         return None
 
 
 def from_line(when: datetime | None, sender: str = "MAILER-DAEMON") -> bytes:
-    when = (when or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    when = (when or datetime.now(UTC)).astimezone(UTC)
     return f"From {sender} {when.strftime('%a %b %e %H:%M:%S %Y')}\n".encode()
 
 
@@ -61,20 +73,28 @@ def mboxrd_quote(data: bytes) -> bytes:
     """Add one '>' to every line that begins with optional '>'s then "From "."""
     if b"From " not in data:
         return data
-    return b"".join(b">" + line if _FROM_QUOTED.match(line) else line
-                    for line in data.splitlines(keepends=True))
+    return b"".join(
+        b">" + line if _FROM_QUOTED.match(line) else line for line in data.splitlines(keepends=True)
+    )
 
 
 def mboxrd_unquote(data: bytes) -> bytes:
     if b">From " not in data:
         return data
-    return b"".join(line[1:] if line.startswith(b">") and _FROM_QUOTED.match(line[1:]) else line
-                    for line in data.splitlines(keepends=True))
+    return b"".join(
+        line[1:] if line.startswith(b">") and _FROM_QUOTED.match(line[1:]) else line
+        for line in data.splitlines(keepends=True)
+    )
 
 
 _STATUS = re.compile(rb"^(X-Status|Status|X-Keywords):[ \t]*([^\r\n]*)", re.I | re.M)
-_STATUS_LETTERS = {ord("R"): "\\Seen", ord("A"): "\\Answered", ord("F"): "\\Flagged",
-                   ord("D"): "\\Deleted", ord("T"): "\\Draft"}
+_STATUS_LETTERS = {
+    ord("R"): "\\Seen",
+    ord("A"): "\\Answered",
+    ord("F"): "\\Flagged",
+    ord("D"): "\\Deleted",
+    ord("T"): "\\Draft",
+}
 
 
 def mbox_flags(headers: bytes) -> list[str]:

@@ -1,10 +1,11 @@
 """Identifiers, times and ledger entry kinds shared by every part of vault (DESIGN.md 2, 4)."""
+
 from __future__ import annotations
 
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 # ---------------------------------------------------------------- identifiers
 
@@ -24,7 +25,7 @@ def is_blob_id(value: str) -> bool:
 def blob_hex(bid: str) -> str:
     if not is_blob_id(bid):
         raise ValueError(f"not a blob id: {bid!r}")
-    return bid[len(BLOB_PREFIX):]
+    return bid[len(BLOB_PREFIX) :]
 
 
 @dataclass(frozen=True, order=True)
@@ -39,7 +40,7 @@ class ItemId:
         return f"{self.mailbox_id}:{self.uidvalidity}:{self.uid}"
 
     @classmethod
-    def parse(cls, text: str) -> "ItemId":
+    def parse(cls, text: str) -> ItemId:
         try:
             mailbox_id, uidvalidity, uid = text.rsplit(":", 2)
             return cls(mailbox_id, int(uidvalidity), int(uid))
@@ -49,15 +50,16 @@ class ItemId:
 
 # ---------------------------------------------------------------- time
 
+
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def format_time(when: datetime) -> str:
     """Ledger/catalog time: UTC, microseconds, fixed width, so strings sort as times."""
     if when.tzinfo is None:
         raise ValueError("naive datetime: a time zone is required")
-    u = when.astimezone(timezone.utc)
+    u = when.astimezone(UTC)
     # strftime's %Y does not zero-pad years before 1000, which would break the sort order
     return f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}.{u.microsecond:06d}Z"
 
@@ -94,6 +96,7 @@ def normalise_flags(flags) -> list[str]:
 
 
 # ---------------------------------------------------------------- ledger entry kinds
+
 
 class Kind:
     """Ledger entry kinds: the per-item changelog and the audit trail (DESIGN.md 4).

@@ -1,4 +1,5 @@
 """Regenerate every derived view from the sources of truth: the ledger and the blobs."""
+
 from __future__ import annotations
 
 from vault.archive import Vault

@@ -1,4 +1,5 @@
 """A vault's vital signs, for ``vaultctl status`` and the demo summary."""
+
 from __future__ import annotations
 
 from vault.archive import Vault

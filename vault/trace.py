@@ -6,6 +6,7 @@ host logged that ID: the relay), to a bounce by ``sender non-delivery notificati
 across hosts and programs by Message-ID, and to the archive by Message-ID, confirmed by the
 LMTP ``SESSIONID=<...>`` that equals the archived MessageNew event's ``vnd.cmu.sessionId``.
 """
+
 from __future__ import annotations
 
 import re
@@ -35,10 +36,20 @@ class Route:
     def summary(self) -> dict:
         first = self.hops[0] if self.hops else None
         senders = [h.from_ for h in self.hops if h.from_]  # not a bounce's empty sender
-        deliveries = [h for h in self.hops if h.to and h.status in ("sent", "bounced", "deferred", "delivered", "expired")]
-        return {"first_seen": first.time if first else None, "from": senders[0] if senders else None,
-                "message_ids": self.message_ids, "queue_ids": self.queue_ids,
-                "deliveries": [{"to": h.to, "status": h.status, "dsn": h.dsn, "host": h.host} for h in deliveries]}
+        deliveries = [
+            h
+            for h in self.hops
+            if h.to and h.status in ("sent", "bounced", "deferred", "delivered", "expired")
+        ]
+        return {
+            "first_seen": first.time if first else None,
+            "from": senders[0] if senders else None,
+            "message_ids": self.message_ids,
+            "queue_ids": self.queue_ids,
+            "deliveries": [
+                {"to": h.to, "status": h.status, "dsn": h.dsn, "host": h.host} for h in deliveries
+            ],
+        }
 
     def to_json(self) -> dict:
         return {**self.summary(), "hops": [_hop_json(h) for h in self.hops], "archived": self.archived}
@@ -84,7 +95,9 @@ class Tracer:
                 continue
             hops, keys = self._expand(seed)
             seen_keys |= keys
-            hops = [h for h in hops if (since is None or h.time >= since) and (until is None or h.time <= until)]
+            hops = [
+                h for h in hops if (since is None or h.time >= since) and (until is None or h.time <= until)
+            ]
             if hops:
                 route = Route(sorted(hops, key=lambda h: (h.time, h.seq)))
                 route.archived = self._archived(route)
@@ -123,7 +136,9 @@ class Tracer:
         hosts = sorted({n.host for n in self.store.by_queue_id(hop.next_queue_id)})
         if len(hosts) > 1 and hop.relay:
             relay = hop.relay.split("[", 1)[0].lower().rstrip(".")
-            named = [h for h in hosts if relay == h.lower() or relay.split(".", 1)[0] == h.lower().split(".", 1)[0]]
+            named = [
+                h for h in hosts if relay == h.lower() or relay.split(".", 1)[0] == h.lower().split(".", 1)[0]
+            ]
             if named:
                 return named
         return hosts
@@ -141,7 +156,15 @@ class Tracer:
                     entry = self.vault.ledger.get(row["appended_seq"])
                     if (entry.data or {}).get("session") in sessions:
                         linked = "message-id + LMTP session"
-                out.append({"mailbox": item["mailbox"], "item": item["item"], "message_id": mid,
-                            "appended_at": item["appended_at"], "expunged_at": item["expunged_at"],
-                            "purged": bool(item["purged_at"]), "linked_by": linked})
+                out.append(
+                    {
+                        "mailbox": item["mailbox"],
+                        "item": item["item"],
+                        "message_id": mid,
+                        "appended_at": item["appended_at"],
+                        "expunged_at": item["expunged_at"],
+                        "purged": bool(item["purged_at"]),
+                        "linked_by": linked,
+                    }
+                )
         return out

@@ -1,11 +1,12 @@
 """Helpers for archive-core tests: run vaultctl, build source mailboxes from corpus files."""
+
 from __future__ import annotations
 
 import hashlib
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -32,8 +33,12 @@ def vaultctl_run(home: Path, *args: str) -> Result:
 
 def vaultctl_process(home: Path, *args: str, **kw) -> subprocess.Popen:
     """vaultctl as a separate OS process (for kill tests)."""
-    return subprocess.Popen([sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+    return subprocess.Popen(
+        [sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kw,
+    )
 
 
 def init_vault(home: Path, **settings) -> Path:
@@ -63,7 +68,7 @@ def sha(data: bytes) -> str:
 
 def epoch(n: int) -> float:
     """A distinct, whole-second internal date per message (Maildir keeps mtimes in seconds)."""
-    return datetime(2002, 8, 1, tzinfo=timezone.utc).timestamp() + n * 3600
+    return datetime(2002, 8, 1, tzinfo=UTC).timestamp() + n * 3600
 
 
 MAILDIR_LETTERS = {"\\Draft": "D", "\\Flagged": "F", "\\Answered": "R", "\\Seen": "S", "\\Deleted": "T"}

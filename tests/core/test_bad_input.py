@@ -1,4 +1,5 @@
 """Bad sources get a clear message naming the file; nothing already archived is harmed."""
+
 from __future__ import annotations
 
 import json
@@ -37,11 +38,16 @@ def test_missing_source_names_it(vault_with_mail, tmp_path):
     _intact(home, tmp_path, expected)
 
 
-@pytest.mark.parametrize("content,label", [
-    (b"", "empty"),
-    (bytes(range(256)) * 8, "binary"),
-])
-def test_odd_files_in_an_eml_directory_are_reported_and_kept(vault_with_mail, tmp_path, content, label, spamassassin_dir):
+@pytest.mark.parametrize(
+    "content,label",
+    [
+        (b"", "empty"),
+        (bytes(range(256)) * 8, "binary"),
+    ],
+)
+def test_odd_files_in_an_eml_directory_are_reported_and_kept(
+    vault_with_mail, tmp_path, content, label, spamassassin_dir
+):
     home, expected = vault_with_mail
     emls = tmp_path / "emls"
     emls.mkdir()
@@ -65,8 +71,12 @@ def test_truncated_mbox_keeps_what_it_has_and_says_so(vault_with_mail, tmp_path,
         for f in files:
             out.write(b"From someone@example.org Thu Aug 22 12:36:23 2002\n")
             data = f.read_bytes()
-            out.write(b"".join(b">" + l if l.lstrip(b">").startswith(b"From ") else l
-                               for l in data.splitlines(keepends=True)))
+            out.write(
+                b"".join(
+                    b">" + ln if ln.lstrip(b">").startswith(b"From ") else ln
+                    for ln in data.splitlines(keepends=True)
+                )
+            )
             out.write(b"\n")
     whole = mbox.read_bytes()
     mbox.write_bytes(whole[: len(whole) - 500])  # the last message loses its end
@@ -103,16 +113,22 @@ def test_unreadable_message_is_reported_not_expunged(vault_with_mail, tmp_path, 
     _intact(home, tmp_path, expected)
 
 
-
 @pytest.mark.s3
 def test_dead_store_fails_clearly_and_a_later_run_completes(tmp_path, spamassassin_dir, s3_bucket):
     from tests.servers.s3 import free_port
 
     endpoint, bucket = s3_bucket
     dead = f"http://127.0.0.1:{free_port()}"
-    home = init_vault(tmp_path / "vault", **{
-        "store.backend": "s3", "s3.endpoint_url": dead, "s3.bucket": bucket,
-        "s3.access_key_id": "t", "s3.secret_access_key": "t"})
+    home = init_vault(
+        tmp_path / "vault",
+        **{
+            "store.backend": "s3",
+            "s3.endpoint_url": dead,
+            "s3.bucket": bucket,
+            "s3.access_key_id": "t",
+            "s3.secret_access_key": "t",
+        },
+    )
     box = make_maildir(tmp_path / "Maildir", message_files(spamassassin_dir / "easy-ham-1")[:30])
     r = vaultctl_run(home, "import", str(box), "--mailbox", "user/jane/INBOX")
     assert r.code != 0

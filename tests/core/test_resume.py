@@ -1,4 +1,5 @@
 """An import killed with SIGKILL resumes cleanly: every message archived exactly once."""
+
 from __future__ import annotations
 
 import json
@@ -46,7 +47,12 @@ def test_sigkill_mid_import_then_rerun(tmp_path, spamassassin_dir):
     entries = json.loads(vaultctl_run(home, "log", "--mailbox", "user/jane/INBOX", "--json").out)
     keys = [e["data"]["key"] for e in entries if e["kind"] == "message.appended"]
     assert len(keys) == len(set(keys)) == len(files)
-    assert vaultctl_run(home, "restore", "--mailbox", "user/jane/INBOX", "--to", f"maildir:{tmp_path/'out'}").code == 0
+    assert (
+        vaultctl_run(
+            home, "restore", "--mailbox", "user/jane/INBOX", "--to", f"maildir:{tmp_path / 'out'}"
+        ).code
+        == 0
+    )
     restored = read_maildir(tmp_path / "out")
     assert sum(map(len, restored.values())) == len(files)
     assert set(restored) == {sha(f.read_bytes()) for f in files}

@@ -1,15 +1,22 @@
 """Import as a backup run: snapshots, idempotency, point-in-time restore, changelog, rebuild."""
+
 from __future__ import annotations
 
 import json
 import shutil
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from tests.core.helpers import (
-    epoch, init_vault, make_maildir, maildir_file, read_maildir, set_maildir_flags, sha,
+    epoch,
+    init_vault,
+    maildir_file,
+    make_maildir,
+    read_maildir,
+    set_maildir_flags,
+    sha,
     vaultctl_run,
 )
 from tests.fixtures.corpus import message_files
@@ -17,7 +24,7 @@ from tests.fixtures.corpus import message_files
 
 def _now() -> str:
     time.sleep(0.002)  # entries carry microsecond times: make "before" and "after" distinct
-    stamp = datetime.now(timezone.utc).isoformat()
+    stamp = datetime.now(UTC).isoformat()
     time.sleep(0.002)
     return stamp
 
@@ -59,7 +66,9 @@ def test_snapshot_runs_record_appends_expunges_and_flag_changes(tmp_path, corpus
     t2 = _now()
 
     # Restore as at t1: all 300, byte-identical, flags and internal dates as they were.
-    r = vaultctl_run(home, "restore", "--mailbox", "user/jane/INBOX", "--at", t1, "--to", f"maildir:{tmp_path/'at-t1'}")
+    r = vaultctl_run(
+        home, "restore", "--mailbox", "user/jane/INBOX", "--at", t1, "--to", f"maildir:{tmp_path / 'at-t1'}"
+    )
     assert r.code == 0, r
     at_t1 = read_maildir(tmp_path / "at-t1")
     assert set(at_t1) == original and sum(map(len, at_t1.values())) == 300
@@ -68,7 +77,9 @@ def test_snapshot_runs_record_appends_expunges_and_flag_changes(tmp_path, corpus
     assert at_t1[sha(corpus_300[5].read_bytes())] == [([], epoch(5))]
 
     # Restore now: the deleted ones are gone, flags as changed.
-    r = vaultctl_run(home, "restore", "--mailbox", "user/jane/INBOX", "--at", t2, "--to", f"maildir:{tmp_path/'at-t2'}")
+    r = vaultctl_run(
+        home, "restore", "--mailbox", "user/jane/INBOX", "--at", t2, "--to", f"maildir:{tmp_path / 'at-t2'}"
+    )
     assert r.code == 0, r
     at_t2 = read_maildir(tmp_path / "at-t2")
     assert set(at_t2) == original - gone
@@ -110,7 +121,9 @@ def test_restore_one_uid_to_mbox(tmp_path, corpus_300):
     appended = [e for e in entries if e["kind"] == "message.appended"]
     wanted = appended[3]
     uid = wanted["item"].rsplit(":", 1)[1]
-    r = vaultctl_run(home, "restore", "--mailbox", "user/jane/INBOX", "--uid", uid, "--to", f"mbox:{tmp_path/'one.mbox'}")
+    r = vaultctl_run(
+        home, "restore", "--mailbox", "user/jane/INBOX", "--uid", uid, "--to", f"mbox:{tmp_path / 'one.mbox'}"
+    )
     assert r.code == 0, r
     from vault.ingest.importers import open_source
 
@@ -137,9 +150,12 @@ def test_rebuild_gives_identical_answers(tmp_path, corpus_300):
         from vault.index.indexer import SearchIndex
 
         with Vault.open(Config.load(home)) as v:
-            return (v.catalog.dump(), v.catalog.items_at(v.catalog.folder_id("user/jane/INBOX"), t1),
-                    json.loads(vaultctl_run(home, "ls", "--json").out),
-                    SearchIndex.open(home / "index").search("size:>0", v.catalog, limit=1000))
+            return (
+                v.catalog.dump(),
+                v.catalog.items_at(v.catalog.folder_id("user/jane/INBOX"), t1),
+                json.loads(vaultctl_run(home, "ls", "--json").out),
+                SearchIndex.open(home / "index").search("size:>0", v.catalog, limit=1000),
+            )
 
     before = answers()
     assert len(before[3]) == 60

@@ -1,4 +1,5 @@
 """verify detects every kind of tampering with a copy of a real vault, and names it."""
+
 from __future__ import annotations
 
 import json
@@ -7,7 +8,7 @@ import shutil
 
 import pytest
 
-from tests.core.helpers import init_vault, make_maildir, maildir_file, set_maildir_flags, vaultctl_run
+from tests.core.helpers import init_vault, maildir_file, make_maildir, set_maildir_flags, vaultctl_run
 from tests.fixtures.corpus import message_files
 
 
@@ -32,7 +33,9 @@ def _lines(home):
 
 
 def _pack_files(home):
-    return sorted(p for p in (home / "blobs").rglob("*") if p.is_file() and "pack" in str(p.relative_to(home / "blobs")))
+    return sorted(
+        p for p in (home / "blobs").rglob("*") if p.is_file() and "pack" in str(p.relative_to(home / "blobs"))
+    )
 
 
 @pytest.fixture(scope="module")

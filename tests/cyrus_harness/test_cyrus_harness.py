@@ -4,6 +4,7 @@ What Cyrus 3.6 sends in each notifier mode, checked against a real server: the e
 argv and JSON events, the notifysocket datagram layout, and the dlist NOTIFY frame on a stream
 socket with its ``OK NIL`` reply. See /work/shared/cyrus/README.md.
 """
+
 from __future__ import annotations
 
 import json
@@ -22,9 +23,11 @@ SESSION_ID = re.compile(r"SESSIONID=<([^>]+)>")
 def message(subject: str) -> tuple[bytes, str]:
     """A small message with a Message-ID never used before (Cyrus drops repeats silently)."""
     msgid = f"<{uuid.uuid4().hex}@example.org>"
-    text = (f"From: Dave <dave@example.org>\r\nTo: alice@vault.test\r\nSubject: {subject}\r\n"
-            f"Message-ID: {msgid}\r\nDate: Sun, 22 Nov 2026 12:00:00 +0000\r\n\r\n"
-            f"Body of {subject}.\r\n")
+    text = (
+        f"From: Dave <dave@example.org>\r\nTo: alice@vault.test\r\nSubject: {subject}\r\n"
+        f"Message-ID: {msgid}\r\nDate: Sun, 22 Nov 2026 12:00:00 +0000\r\n\r\n"
+        f"Body of {subject}.\r\n"
+    )
     return text.encode(), msgid
 
 
@@ -63,8 +66,13 @@ def test_external_hook_sees_every_kind_of_change(cyrus_server):
     def mine(events, kind, mailbox_id):
         return [e for e in events if e["event"] == kind and e.get("mailboxID") == mailbox_id]
 
-    wanted = [("MessageNew", inbox_id), ("MessageAppend", folder_id), ("FlagsSet", folder_id),
-              ("MessageExpunge", folder_id), ("MailboxRename", folder_id)]
+    wanted = [
+        ("MessageNew", inbox_id),
+        ("MessageAppend", folder_id),
+        ("FlagsSet", folder_id),
+        ("MessageExpunge", folder_id),
+        ("MailboxRename", folder_id),
+    ]
     events = server.wait_hook_events(lambda ev: all(mine(ev, k, m) for k, m in wanted))
 
     new = [e for e in mine(events, "MessageNew", inbox_id) if e["vnd.cmu.sessionId"] == sid]
@@ -115,8 +123,11 @@ def _serve_dlist(listener: socket.socket, frames: list[bytes]):
             return
         with conn:
             data = b""
-            while not ((m := header.search(data)) and data.endswith(b")\r\n")
-                       and len(data) >= m.end() + int(m.group(1))):
+            while not (
+                (m := header.search(data))
+                and data.endswith(b")\r\n")
+                and len(data) >= m.end() + int(m.group(1))
+            ):
                 chunk = conn.recv(65536)
                 if not chunk:
                     break
@@ -141,15 +152,18 @@ def test_stream_mode_sends_dlist_frames_and_waits_for_ok(cyrus_factory):
         listener.shutdown(socket.SHUT_RDWR)
     worker.join(10)
 
-    frame = re.compile(rb"NOTIFY %\(METHOD external CLASS EVENT PRIORITY NIL USER NIL MAILBOX NIL "
-                       rb"OPTIONS \(\) MESSAGE \{(\d+)\+\}\r\n(.*) FILEPATH NIL\)\r\n", re.S)
+    frame = re.compile(
+        rb"NOTIFY %\(METHOD external CLASS EVENT PRIORITY NIL USER NIL MAILBOX NIL "
+        rb"OPTIONS \(\) MESSAGE \{(\d+)\+\}\r\n(.*) FILEPATH NIL\)\r\n",
+        re.S,
+    )
     events = []
     for data in frames:
         m = frame.fullmatch(data)
         assert m, f"unexpected frame {data[:200]!r}"
         assert int(m.group(1)) == len(m.group(2))
         events.append(json.loads(m.group(2)))
-    new = [e for e in events[:len(seen_before_250)] if e["event"] == "MessageNew"]
+    new = [e for e in events[: len(seen_before_250)] if e["event"] == "MessageNew"]
     assert [e["vnd.cmu.sessionId"] for e in new] == [sid]
 
 

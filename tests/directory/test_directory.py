@@ -1,5 +1,6 @@
 """vault.directory against a real OpenLDAP slapd (fixture in tests/servers/slapd.py)."""
-from datetime import datetime, timedelta, timezone
+
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,7 +12,7 @@ pytestmark = pytest.mark.slapd
 
 class FakeClock:
     def __init__(self):
-        self.now = datetime(2024, 1, 1, tzinfo=timezone.utc)
+        self.now = datetime(2024, 1, 1, tzinfo=UTC)
 
     def __call__(self):
         return self.now
@@ -22,8 +23,9 @@ class FakeClock:
 
 def directory(home, slapd, clock=None, **ldap) -> Directory:
     config = Config.defaults(home)
-    settings = dict(url=slapd.url, base_dn=slapd.suffix, bind_dn=slapd.admin_dn,
-                    bind_password=slapd.admin_password)
+    settings = dict(
+        url=slapd.url, base_dn=slapd.suffix, bind_dn=slapd.admin_dn, bind_password=slapd.admin_password
+    )
     config.values["ldap"].update({**settings, **ldap})
     return Directory.from_config(config, clock=clock or FakeClock())
 

@@ -1,4 +1,5 @@
 """Directory behaviour that needs no server: no directory configured, bad settings."""
+
 import pytest
 
 from vault.config import Config
@@ -20,14 +21,17 @@ def test_empty_names_are_refused(tmp_path, name):
         d.resolve(name)
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"user_filter": "(uid=alice)"}, "{name}"),
-    ({"user_filter": "(uid={name}"}, "not an LDAP filter"),
-    ({"id_attribute": ""}, "nsUniqueId"),
-    ({"base_dn": ""}, "base_dn"),
-    ({"group_membership": "members"}, "group_membership"),
-    ({"timeout_seconds": 0}, "timeout_seconds"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"user_filter": "(uid=alice)"}, "{name}"),
+        ({"user_filter": "(uid={name}"}, "not an LDAP filter"),
+        ({"id_attribute": ""}, "nsUniqueId"),
+        ({"base_dn": ""}, "base_dn"),
+        ({"group_membership": "members"}, "group_membership"),
+        ({"timeout_seconds": 0}, "timeout_seconds"),
+    ],
+)
 def test_bad_settings_name_the_key(changes, message):
     values = {"url": "ldap://127.0.0.1:1", "base_dn": "dc=example,dc=org", **changes}
     with pytest.raises(DirectoryConfigError, match=r"\[ldap\].*" + message.replace("{", r"\{")):

@@ -1,6 +1,7 @@
 """A Cyrus folder built offline (cyrus.index written to the v17 layout): what the server
 changes between runs reaches the archive; a changed UIDVALIDITY (the folder recreated on the
 server, its UIDs now naming other messages) is reported and archived under the new numbering."""
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,11 @@ def test_a_changed_uidvalidity_is_reported_and_renumbers(tmp_path):
     box = _folder(tmp_path / "box", 4242)
     first = json.loads(vaultctl_run(home, "import", str(box), "--mailbox", "user/jane/INBOX", "--json").out)
     assert (first["appended"], first["problems"]) == (1, [])
-    [entry] = [e for e in json.loads(vaultctl_run(home, "log", "--mailbox", "user/jane/INBOX", "--json").out)
-               if e["kind"] == "message.appended"]
+    [entry] = [
+        e
+        for e in json.loads(vaultctl_run(home, "log", "--mailbox", "user/jane/INBOX", "--json").out)
+        if e["kind"] == "message.appended"
+    ]
     assert entry["item"] == "fngchpsey72ifuhlby002uup:4242:7"
     assert sorted(entry["data"]["flags"]) == ["Custom2", "\\Seen"]
     _folder(box, 4343)  # the mailbox was reconstructed: a new UIDVALIDITY
@@ -36,7 +40,8 @@ def test_a_changed_uidvalidity_is_reported_and_renumbers(tmp_path):
     log = json.loads(vaultctl_run(home, "log", "--mailbox", "user/jane/INBOX", "--json").out)
     assert [(e["kind"], e["item"]) for e in log if e["kind"].startswith("message.")][-2:] == [
         ("message.appended", "fngchpsey72ifuhlby002uup:4343:7"),
-        ("message.expunged", "fngchpsey72ifuhlby002uup:4242:7")]
+        ("message.expunged", "fngchpsey72ifuhlby002uup:4242:7"),
+    ]
     # unchanged since: nothing recorded, nothing reported; UID 7 now another message: a new item
     third = json.loads(vaultctl_run(home, "import", str(box), "--mailbox", "user/jane/INBOX", "--json").out)
     assert (third["appended"], third["expunged"], third["problems"]) == (0, 0, [])
@@ -44,5 +49,9 @@ def test_a_changed_uidvalidity_is_reported_and_renumbers(tmp_path):
     fourth = json.loads(vaultctl_run(home, "import", str(box), "--mailbox", "user/jane/INBOX", "--json").out)
     assert (fourth["appended"], fourth["expunged"]) == (1, 1)
     restored = tmp_path / "restored"
-    assert vaultctl_run(home, "restore", "--mailbox", "user/jane/INBOX", "--to", f"maildir:{restored}").code == 0
-    assert [p.read_bytes() for p in (restored / "cur").iterdir()] == [b"Subject: another seven\r\n\r\nother\r\n"]
+    assert (
+        vaultctl_run(home, "restore", "--mailbox", "user/jane/INBOX", "--to", f"maildir:{restored}").code == 0
+    )
+    assert [p.read_bytes() for p in (restored / "cur").iterdir()] == [
+        b"Subject: another seven\r\n\r\nother\r\n"
+    ]

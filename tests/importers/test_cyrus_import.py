@@ -1,6 +1,7 @@
 """Import of a real Cyrus 3.6 mailbox directory: UIDVALIDITY, UIDs, flags and internal dates
 are the server's own (what it answers over IMAP), read from cyrus.index; without a readable
 index the import falls back to the files alone and says so."""
+
 from __future__ import annotations
 
 import imaplib
@@ -9,7 +10,7 @@ import re
 import shutil
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -29,8 +30,10 @@ EXPUNGED = 4
 
 
 def message(subject: str) -> bytes:
-    return (f"From: Dave <dave@example.org>\r\nTo: someone@vault.test\r\nSubject: {subject}\r\n"
-            f"Message-ID: <{uuid.uuid4().hex}@example.org>\r\n\r\nBody of {subject}.\r\n").encode()
+    return (
+        f"From: Dave <dave@example.org>\r\nTo: someone@vault.test\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{uuid.uuid4().hex}@example.org>\r\n\r\nBody of {subject}.\r\n"
+    ).encode()
 
 
 def server_view(server, user: str, folder: str = "INBOX") -> dict[int, dict]:
@@ -49,9 +52,12 @@ def server_view(server, user: str, folder: str = "INBOX") -> dict[int, dict]:
         head = part[0].decode()
         uid = int(re.search(r"UID (\d+)", head).group(1))
         flags = re.search(r"FLAGS \(([^)]*)\)", head).group(1).split()
-        when = datetime.fromtimestamp(time.mktime(imaplib.Internaldate2tuple(part[0])), timezone.utc)
-        out[uid] = {"flags": sorted(f for f in flags if f != "\\Recent"),
-                    "internal_date": format_time(when), "data": part[1]}
+        when = datetime.fromtimestamp(time.mktime(imaplib.Internaldate2tuple(part[0])), UTC)
+        out[uid] = {
+            "flags": sorted(f for f in flags if f != "\\Recent"),
+            "internal_date": format_time(when),
+            "data": part[1],
+        }
     return out
 
 
@@ -91,7 +97,9 @@ def appended_entries(home, folder: str) -> dict[int, dict]:
     return {int(e["item"].rsplit(":", 1)[1]): e["data"] for e in entries if e["kind"] == "message.appended"}
 
 
-def test_import_keeps_the_servers_uidvalidity_uids_flags_and_dates(cyrus_server, mailbox, tmp_path, monkeypatch):
+def test_import_keeps_the_servers_uidvalidity_uids_flags_and_dates(
+    cyrus_server, mailbox, tmp_path, monkeypatch
+):
     user, spool = mailbox
     view = server_view(cyrus_server, user)
     assert sorted(view) == [1, 2, 3, 5, 6]
@@ -105,10 +113,12 @@ def test_import_keeps_the_servers_uidvalidity_uids_flags_and_dates(cyrus_server,
     folders = json.loads(vaultctl_run(home, "ls", "--json").out)
     uniqueid = next(m["uniqueid"] for m in cyrus_server.mailbox_list() if m["name"] == f"user.{user}")
     assert [(f["name"], f["mailbox_id"], f["uidvalidity"]) for f in folders] == [
-        (folder, uniqueid, uidvalidity(cyrus_server, user))]
+        (folder, uniqueid, uidvalidity(cyrus_server, user))
+    ]
     archived = appended_entries(home, folder)
     assert {uid: (sorted(d["flags"]), d["internal_date"]) for uid, d in archived.items()} == {
-        uid: (v["flags"], v["internal_date"]) for uid, v in view.items()}
+        uid: (v["flags"], v["internal_date"]) for uid, v in view.items()
+    }
 
     # restored into the same server, the copies carry the same flags, dates and bytes
     monkeypatch.setenv("VAULT_IMAP_PASSWORD", cyrus_server.password(user))
@@ -117,7 +127,8 @@ def test_import_keeps_the_servers_uidvalidity_uids_flags_and_dates(cyrus_server,
     assert r.code == 0, r
     restored = server_view(cyrus_server, user, "INBOX/Restored")
     assert sorted((v["data"], v["flags"], v["internal_date"]) for v in restored.values()) == sorted(
-        (v["data"], v["flags"], v["internal_date"]) for v in view.values())
+        (v["data"], v["flags"], v["internal_date"]) for v in view.values()
+    )
 
     # flags changed and a message expunged on the server: the next run records exactly that
     client = cyrus_server.imap(user)
@@ -132,15 +143,22 @@ def test_import_keeps_the_servers_uidvalidity_uids_flags_and_dates(cyrus_server,
     r = json.loads(vaultctl_run(home, "import", str(spool), "--mailbox", folder, "--json").out)
     assert (r["appended"], r["expunged"], r["flag_changes"], r["problems"]) == (0, 1, 2, [])
     entries = json.loads(vaultctl_run(home, "log", "--mailbox", folder, "--json").out)
-    changes = sorted((e["kind"], int(e["item"].rsplit(":", 1)[1]), e["data"].get("flags"))
-                     for e in entries if e["kind"] in ("flags.set", "flags.cleared", "message.expunged"))
-    assert changes == [("flags.cleared", 2, ["$Work"]), ("flags.set", 5, ["\\Flagged"]),
-                       ("message.expunged", 1, None)]
+    changes = sorted(
+        (e["kind"], int(e["item"].rsplit(":", 1)[1]), e["data"].get("flags"))
+        for e in entries
+        if e["kind"] in ("flags.set", "flags.cleared", "message.expunged")
+    )
+    assert changes == [
+        ("flags.cleared", 2, ["$Work"]),
+        ("flags.set", 5, ["\\Flagged"]),
+        ("message.expunged", 1, None),
+    ]
 
 
 @pytest.mark.parametrize("damage", ["missing", "torn"])
 def test_without_a_readable_index_the_files_alone_are_imported_and_the_problem_named(
-        cyrus_server, mailbox, tmp_path, damage):
+    cyrus_server, mailbox, tmp_path, damage
+):
     user, spool = mailbox
     copy = tmp_path / "copy"
     shutil.copytree(spool, copy)

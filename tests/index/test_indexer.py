@@ -1,6 +1,7 @@
 """The index as a store of documents: one per content however often it is imported, readers in
 other processes seeing the writer's commits, folders found by every name they had, and any
 query that parses runs against a real index without errors."""
+
 from __future__ import annotations
 
 import hashlib
@@ -34,9 +35,11 @@ def vaultctl(home: Path, *args: str) -> None:
 
 
 def mail(n: int, subject: str) -> bytes:
-    return (f"From: sender{n}@example.org\r\nTo: jane@example.org\r\nSubject: {subject}\r\n"
-            f"Message-ID: <m{n}@example.org>\r\nDate: Mon, {n % 28 + 1} Feb 2026 10:00:00 +0000\r\n\r\n"
-            f"body {n} {subject}\r\n").encode()
+    return (
+        f"From: sender{n}@example.org\r\nTo: jane@example.org\r\nSubject: {subject}\r\n"
+        f"Message-ID: <m{n}@example.org>\r\nDate: Mon, {n % 28 + 1} Feb 2026 10:00:00 +0000\r\n\r\n"
+        f"body {n} {subject}\r\n"
+    ).encode()
 
 
 def test_add_once_and_read_only_refuses_writes(tmp_path):
@@ -75,8 +78,12 @@ def test_reader_in_another_process_sees_commits_at_once(tmp_path):
     writer = SearchIndex.open(path, writable=True)
     writer.add(blob_of(mail(1, "a")), mail(1, "a"))
     writer.commit()
-    reader = subprocess.Popen([sys.executable, "-c", READER.format(repo=str(REPO), path=str(path))],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    reader = subprocess.Popen(
+        [sys.executable, "-c", READER.format(repo=str(REPO), path=str(path))],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert reader.stdout.readline().strip() == "1"
         for n in range(2, 5):
@@ -129,18 +136,25 @@ def test_one_document_per_content_however_often_imported(vault_home):
 def test_locations_narrow_to_the_items_that_satisfy_the_query(vault_home):
     home, blobs = vault_home
     for query, custodian, folders in [
-            ("size:>0", "john", ["user/john/Archive"]),            # john's copies only, never jane's
-            ("custodian:jane", None, ["user/jane/INBOX"]),
-            ("size:>0 -in:Archive", None, ["user/jane/INBOX"]),
-            ("custodian:john OR in:INBOX", None, ["user/jane/INBOX", "user/john/Archive"]),
-            ("(custodian:john in:Archive) OR (custodian:jane in:INBOX)", None, ["user/jane/INBOX", "user/john/Archive"]),
-            ("(custodian:jane size:>0) OR (custodian:john size:<1)", None, ["user/jane/INBOX"]),  # john's: no
-            ("(custodian:jane size:<1) OR custodian:john", None, ["user/john/Archive"])]:
+        ("size:>0", "john", ["user/john/Archive"]),  # john's copies only, never jane's
+        ("custodian:jane", None, ["user/jane/INBOX"]),
+        ("size:>0 -in:Archive", None, ["user/jane/INBOX"]),
+        ("custodian:john OR in:INBOX", None, ["user/jane/INBOX", "user/john/Archive"]),
+        (
+            "(custodian:john in:Archive) OR (custodian:jane in:INBOX)",
+            None,
+            ["user/jane/INBOX", "user/john/Archive"],
+        ),
+        ("(custodian:jane size:>0) OR (custodian:john size:<1)", None, ["user/jane/INBOX"]),  # john's: no
+        ("(custodian:jane size:<1) OR custodian:john", None, ["user/john/Archive"]),
+    ]:
         hits = search(home, query, custodian)
         assert {h.blob for h in hits} == blobs, query
         for hit in hits:
             assert sorted(hit.folders) == folders, query
-            assert len(hit.item_ids) == len(folders) and sorted(hit.custodians) == sorted({f.split("/")[1] for f in folders})
+            assert len(hit.item_ids) == len(folders) and sorted(hit.custodians) == sorted(
+                {f.split("/")[1] for f in folders}
+            )
     # a folder of one user and a folder name of another: no single copy is both
     assert search(home, "custodian:jane in:Archive") == []
     assert search(home, "in:Archive", custodian="jane") == []
@@ -153,7 +167,9 @@ def test_renamed_folder_found_by_old_and_new_name(vault_home, tmp_path):
     config = Config.load(home)
     with Vault.open(config, writer=True) as vault:
         archive = vault.catalog.folder_id("user/john/Archive")
-        vault.record(Kind.FOLDER_RENAMED, item=archive, data={"old": "user/john/Archive", "name": "user/jack/Old"})
+        vault.record(
+            Kind.FOLDER_RENAMED, item=archive, data={"old": "user/john/Archive", "name": "user/jack/Old"}
+        )
         vault.commit()
     blobs = vault_home[1]
     for query in ("in:user/john/Archive", "in:Archive", "in:user/jack/Old", "in:Old", "custodian:jack"):
@@ -163,10 +179,36 @@ def test_renamed_folder_found_by_old_and_new_name(vault_home, tmp_path):
     assert search(home, "custodian:john") == search(home, "custodian:jack")  # an LDAP rename: both names
 
 
-QUERY_PIECES = ["money", "razor", '"mailing list"', "from:yahoo.com", "subject:re", "body:the", "filename:x.pdf",
-                "has:attachment", "size:>2K", "size:<=1", "before:2002-08-01", "after:2002-08-01T12:00:00-07:00",
-                "in:INBOX", "in:Archive", "custodian:jane", "custodian:nobody", "messageid:<x@y>", "bcc:a",
-                "AND", "OR", "NOT", "-", "(", ")", '"', "size:>" + "9" * 30, "before:9999-12-31", "after:1000-01-01"]
+QUERY_PIECES = [
+    "money",
+    "razor",
+    '"mailing list"',
+    "from:yahoo.com",
+    "subject:re",
+    "body:the",
+    "filename:x.pdf",
+    "has:attachment",
+    "size:>2K",
+    "size:<=1",
+    "before:2002-08-01",
+    "after:2002-08-01T12:00:00-07:00",
+    "in:INBOX",
+    "in:Archive",
+    "custodian:jane",
+    "custodian:nobody",
+    "messageid:<x@y>",
+    "bcc:a",
+    "AND",
+    "OR",
+    "NOT",
+    "-",
+    "(",
+    ")",
+    '"',
+    "size:>" + "9" * 30,
+    "before:9999-12-31",
+    "after:1000-01-01",
+]
 
 
 @pytest.fixture(scope="module")
@@ -182,10 +224,19 @@ def mixed_home(vault_home, spamassassin_dir, tmp_path_factory):
     return home
 
 
-@pytest.mark.parametrize("query,custodian", [
-    ("size:>0", "john"), ("custodian:jane", None), ("in:INBOX spamassassin", None), ("custodian:kim -subject:re", None),
-    ("custodian:jane OR custodian:kim", None), ("(custodian:jane size:>0) OR (custodian:john size:<1)", None),
-    ("in:Archive size:<3000", "john"), ("size:>0 -in:Archive", None)])
+@pytest.mark.parametrize(
+    "query,custodian",
+    [
+        ("size:>0", "john"),
+        ("custodian:jane", None),
+        ("in:INBOX spamassassin", None),
+        ("custodian:kim -subject:re", None),
+        ("custodian:jane OR custodian:kim", None),
+        ("(custodian:jane size:>0) OR (custodian:john size:<1)", None),
+        ("in:Archive size:<3000", "john"),
+        ("size:>0 -in:Archive", None),
+    ],
+)
 def test_both_ways_of_finding_in_folders_agree(mixed_home, monkeypatch, query, custodian):
     """Walking the content's hits (in chunks, for few rows) and asking Tantivy for a term set
     give the same answers."""
@@ -194,12 +245,17 @@ def test_both_ways_of_finding_in_folders_agree(mixed_home, monkeypatch, query, c
     config = Config.load(mixed_home)
     with Vault.open(config) as vault:
         answers = []
-        for cost in (0, 10 ** 9):  # 0: a term set always looks cheaper; 10**9: walking always does
+        for cost in (0, 10**9):  # 0: a term set always looks cheaper; 10**9: walking always does
             monkeypatch.setattr(scope, "TERM_SET_COST", cost)
             index = SearchIndex.open(config.path("index"))
             total = index.count(query, vault.catalog, custodian)
-            answers.append([total] + [index.search(query, vault.catalog, custodian=custodian, limit=n)
-                                      for n in (1, 7, total + 1)])
+            answers.append(
+                [total]
+                + [
+                    index.search(query, vault.catalog, custodian=custodian, limit=n)
+                    for n in (1, 7, total + 1)
+                ]
+            )
     assert answers[0] == answers[1]
     total, one, seven, every = answers[0]
     assert 0 < total == len(every) and one == every[:1] and seven == every[:7]
@@ -280,16 +336,27 @@ os._exit(0)  # dies without closing: whatever was not flushed is not in the inde
 def test_deferred_index_commits_are_flushed_or_caught_up_after_a_crash(tmp_path):
     from tests.core.helpers import init_vault, write_maildir
 
-    boxes = [write_maildir(tmp_path / f"box{b}", {f"{n}.test:2,S": mail(10 * b + n, f"batch{b}") for n in range(3)})
-             for b in range(3)]
+    boxes = [
+        write_maildir(
+            tmp_path / f"box{b}", {f"{n}.test:2,S": mail(10 * b + n, f"batch{b}") for n in range(3)}
+        )
+        for b in range(3)
+    ]
 
     def searchable(home) -> int:
-        return SearchIndex.open(Config.load(home).path("index")).count("body", Vault.open(Config.load(home)).catalog)
+        return SearchIndex.open(Config.load(home).path("index")).count(
+            "body", Vault.open(Config.load(home)).catalog
+        )
 
     for flush, expected in (("1", 9), ("", 3)):  # the first import's commit was due, the others deferred
         home = init_vault(tmp_path / f"vault{flush or 0}")
-        done = subprocess.run([sys.executable, "-c", DEFERRING_WRITER, str(home), *map(str, boxes)], cwd=REPO,
-                              env={**__import__("os").environ, "FLUSH": flush}, capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-c", DEFERRING_WRITER, str(home), *map(str, boxes)],
+            cwd=REPO,
+            env={**__import__("os").environ, "FLUSH": flush},
+            capture_output=True,
+            text=True,
+        )
         assert done.returncode == 0, done.stderr
         assert searchable(home) == expected
         Vault.open(Config.load(home), writer=True).close()  # the next writer catches the index up

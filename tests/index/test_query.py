@@ -1,26 +1,47 @@
 """The query language: precedence, operators, dates with zones, and errors that say where."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vault.index.query import (MAX_SIZE, And, HasAttachment, MessageId, Not, Or, QuerySyntaxError, Size, When,
-                               Where, Words, parse)
+from vault.index.query import (
+    MAX_SIZE,
+    And,
+    HasAttachment,
+    MessageId,
+    Not,
+    Or,
+    QuerySyntaxError,
+    Size,
+    When,
+    Where,
+    Words,
+    parse,
+)
 
 
 def test_precedence_not_and_or():
-    assert parse("a b OR c -d") == Or((And((Words(None, "a"), Words(None, "b"))),
-                                      And((Words(None, "c"), Not(Words(None, "d"))))))
-    assert parse("a AND (b OR NOT c)") == And((Words(None, "a"), Or((Words(None, "b"), Not(Words(None, "c"))))))
+    assert parse("a b OR c -d") == Or(
+        (And((Words(None, "a"), Words(None, "b"))), And((Words(None, "c"), Not(Words(None, "d")))))
+    )
+    assert parse("a AND (b OR NOT c)") == And(
+        (Words(None, "a"), Or((Words(None, "b"), Not(Words(None, "c")))))
+    )
 
 
 def test_minus_negates_words_phrases_groups_and_operators():
-    assert parse('a -"b c" -(d OR e) -from:f') == And((
-        Words(None, "a"), Not(Words(None, "b c", True)), Not(Or((Words(None, "d"), Words(None, "e")))),
-        Not(Words("from", "f"))))
+    assert parse('a -"b c" -(d OR e) -from:f') == And(
+        (
+            Words(None, "a"),
+            Not(Words(None, "b c", True)),
+            Not(Or((Words(None, "d"), Words(None, "e")))),
+            Not(Words("from", "f")),
+        )
+    )
     assert parse("well-known") == Words(None, "well-known")  # inside a word it is a word's hyphen
 
 
@@ -37,31 +58,34 @@ def test_operators():
 
 
 def test_dates_are_exact_and_zone_aware():
-    assert parse("before:2026-01-02") == When("before", datetime(2026, 1, 2, tzinfo=timezone.utc))
-    assert parse("after:2026-01-02+02:00") == When("after", datetime(2026, 1, 1, 22, tzinfo=timezone.utc))
-    assert parse("after:2026-01-02T10:30:00-05:00") == When("after", datetime(2026, 1, 2, 15, 30, tzinfo=timezone.utc))
+    assert parse("before:2026-01-02") == When("before", datetime(2026, 1, 2, tzinfo=UTC))
+    assert parse("after:2026-01-02+02:00") == When("after", datetime(2026, 1, 1, 22, tzinfo=UTC))
+    assert parse("after:2026-01-02T10:30:00-05:00") == When("after", datetime(2026, 1, 2, 15, 30, tzinfo=UTC))
 
 
-@pytest.mark.parametrize("query,position,reason", [
-    ("", 1, "empty query"),
-    ("(budget", 1, 'unclosed "("'),
-    ("budget)", 7, "unexpected ')'"),
-    ('subject:"budget', 9, "unclosed quote"),
-    ("frm:erin", 1, "unknown operator 'frm:'"),
-    ("budget AND", 8, "AND needs something on its right"),
-    ("OR budget", 1, "OR needs something on its left"),
-    ("budget NOT", 8, "NOT needs something to negate"),
-    ("size:big", 6, "not a size"),
-    ("before:2026-13-01", 8, "month must be in 1..12"),
-    ("after:2026-01-02T10:00", 7, "has a time but no zone"),
-    ("has:pictures", 5, "has:pictures is not known"),
-    ("subject:", 1, "subject: needs a value"),
-    ("()", 1, "empty parentheses"),
-    ("budget -)", 8, "- needs something to negate"),
-    ("after:0001-01-01T00:00:00+14:00", 7, "out of range"),
-    ("before:2026-01-01+30:00", 8, "zone in '2026-01-01+30:00' is out of range"),
-    ("before:२०२६-01-01", 8, "is not a date"),  # Unicode digits are not ASCII ones
-])
+@pytest.mark.parametrize(
+    "query,position,reason",
+    [
+        ("", 1, "empty query"),
+        ("(budget", 1, 'unclosed "("'),
+        ("budget)", 7, "unexpected ')'"),
+        ('subject:"budget', 9, "unclosed quote"),
+        ("frm:erin", 1, "unknown operator 'frm:'"),
+        ("budget AND", 8, "AND needs something on its right"),
+        ("OR budget", 1, "OR needs something on its left"),
+        ("budget NOT", 8, "NOT needs something to negate"),
+        ("size:big", 6, "not a size"),
+        ("before:2026-13-01", 8, "month must be in 1..12"),
+        ("after:2026-01-02T10:00", 7, "has a time but no zone"),
+        ("has:pictures", 5, "has:pictures is not known"),
+        ("subject:", 1, "subject: needs a value"),
+        ("()", 1, "empty parentheses"),
+        ("budget -)", 8, "- needs something to negate"),
+        ("after:0001-01-01T00:00:00+14:00", 7, "out of range"),
+        ("before:2026-01-01+30:00", 8, "zone in '2026-01-01+30:00' is out of range"),
+        ("before:२०२६-01-01", 8, "is not a date"),  # Unicode digits are not ASCII ones
+    ],
+)
 def test_errors_name_position_and_reason(query, position, reason):
     with pytest.raises(QuerySyntaxError) as e:
         parse(query)
@@ -70,8 +94,12 @@ def test_errors_name_position_and_reason(query, position, reason):
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.lists(st.sampled_from(list('ab :()"-<>*') + [" AND ", " OR ", " NOT ", "from:", "size:", "before:"]),
-                max_size=20).map("".join))
+@given(
+    st.lists(
+        st.sampled_from(list('ab :()"-<>*') + [" AND ", " OR ", " NOT ", "from:", "size:", "before:"]),
+        max_size=20,
+    ).map("".join)
+)
 def test_parser_raises_nothing_but_syntax_errors(text):
     try:
         parse(text)
@@ -89,9 +117,14 @@ def test_parser_on_any_text(text):
 
 
 @settings(max_examples=500, deadline=None)
-@given(st.sampled_from(["size:", "before:", "after:", "has:", "in:", "messageid:", "from:"]),
-       st.one_of(st.text(max_size=30), st.from_regex(r"[<>=]{0,2}\d{1,30}(\.\d{0,5})?[kKmMgGbB]{0,2}", fullmatch=True),
-                 st.from_regex(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?)?([+-]\d{2}:\d{2}|Z)?", fullmatch=True)))
+@given(
+    st.sampled_from(["size:", "before:", "after:", "has:", "in:", "messageid:", "from:"]),
+    st.one_of(
+        st.text(max_size=30),
+        st.from_regex(r"[<>=]{0,2}\d{1,30}(\.\d{0,5})?[kKmMgGbB]{0,2}", fullmatch=True),
+        st.from_regex(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?)?([+-]\d{2}:\d{2}|Z)?", fullmatch=True),
+    ),
+)
 def test_operator_values_raise_nothing_but_syntax_errors(operator, value):
     try:
         parse(operator + value)

@@ -1,5 +1,6 @@
 """vaultctl search when the index cannot be used: a clear message, never a traceback, and no
 search goes unrecorded."""
+
 from __future__ import annotations
 
 import shutil
@@ -15,9 +16,11 @@ from vault.store.ledger import Ledger
 
 
 def mail(n: int) -> bytes:
-    return (f"From: sender{n}@example.org\r\nTo: jane@example.org\r\nSubject: money {n}\r\n"
-            f"Message-ID: <m{n}@example.org>\r\nDate: Mon, {n + 1} Feb 2026 10:00:00 +0000\r\n\r\n"
-            f"body {n}\r\n").encode()
+    return (
+        f"From: sender{n}@example.org\r\nTo: jane@example.org\r\nSubject: money {n}\r\n"
+        f"Message-ID: <m{n}@example.org>\r\nDate: Mon, {n + 1} Feb 2026 10:00:00 +0000\r\n\r\n"
+        f"body {n}\r\n"
+    ).encode()
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """Search over the SpamAssassin corpus imported into a real vault. Every expected result set is
 computed here from the message files with the standard library's own parser (email.policy.default),
 not from the index."""
+
 from __future__ import annotations
 
 import email
@@ -13,7 +14,7 @@ import json
 import re
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -28,8 +29,12 @@ WORD = re.compile(r"[^\W_]+")
 
 
 def vaultctl(home, *args):
-    done = subprocess.run([sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), *args],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     return done
 
@@ -59,7 +64,11 @@ class Known:
         """Words of the inline text parts; HTML read with html.parser, script and style left out."""
         words = []
         for part in self.msg.walk():
-            if part.is_multipart() or part.get_content_maintype() != "text" or part.get_content_disposition() == "attachment":
+            if (
+                part.is_multipart()
+                or part.get_content_maintype() != "text"
+                or part.get_content_disposition() == "attachment"
+            ):
                 continue
             try:
                 text = part.get_content()
@@ -73,8 +82,12 @@ class Known:
 
     def filenames(self) -> list[str]:
         try:
-            return [w.lower() for part in self.msg.walk() if not part.is_multipart() and part.get_filename()
-                    for w in WORD.findall(part.get_filename())]
+            return [
+                w.lower()
+                for part in self.msg.walk()
+                if not part.is_multipart() and part.get_filename()
+                for w in WORD.findall(part.get_filename())
+            ]
         except Exception:
             return []
 
@@ -89,7 +102,7 @@ class Known:
             when = email.utils.parsedate_to_datetime(self.msg["date"])
         except Exception:
             return None
-        return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+        return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 class HtmlWords(html.parser.HTMLParser):
@@ -119,15 +132,18 @@ class HtmlWords(html.parser.HTMLParser):
 
 def contains(words: list[str], phrase: list[str]) -> bool:
     n = len(phrase)
-    return any(words[i:i + n] == phrase for i in range(len(words) - n + 1))
+    return any(words[i : i + n] == phrase for i in range(len(words) - n + 1))
 
 
 @pytest.fixture(scope="module")
 def corpus(spamassassin_dir, tmp_path_factory):
     home = tmp_path_factory.mktemp("search") / "vault"
     vaultctl(home, "init")
-    folders = {"easy-ham-1": ["user/alice/INBOX"], "spam-1": ["user/bob/Junk"],
-               "hard-ham-1": ["user/alice/Archive", "user/bob/INBOX"]}
+    folders = {
+        "easy-ham-1": ["user/alice/INBOX"],
+        "spam-1": ["user/bob/Junk"],
+        "hard-ham-1": ["user/alice/Archive", "user/bob/INBOX"],
+    }
     known: dict[str, list[Known]] = {}
     for source, mailboxes in folders.items():
         for mailbox in mailboxes:
@@ -174,9 +190,13 @@ def test_body_word_and_bare_phrase(corpus):
     assert found(corpus, "body:unsubscribe") == expected
     phrase = ["mailing", "list"]
     fields = ("from", "to", "cc", "subject")
-    expected = {k.blob for k in every(corpus)
-                if contains(k.body_words(), phrase) or contains(k.filenames(), phrase)
-                or any(contains(k.header_words(f), phrase) for f in fields)}
+    expected = {
+        k.blob
+        for k in every(corpus)
+        if contains(k.body_words(), phrase)
+        or contains(k.filenames(), phrase)
+        or any(contains(k.header_words(f), phrase) for f in fields)
+    }
     assert len(expected) > 50
     assert found(corpus, '"mailing list"') == expected
     assert found(corpus, "mailing list") >= expected  # both words, anywhere
@@ -188,7 +208,9 @@ def test_to_cc_and_filename(corpus):
         assert len(expected) > 10, field
         assert found(corpus, f"{field}:spamassassin") == expected
     named = [k for k in every(corpus) if k.filenames()]
-    word = max({w for k in named for w in k.filenames()}, key=lambda w: sum(w in k.filenames() for k in named))
+    word = max(
+        {w for k in named for w in k.filenames()}, key=lambda w: sum(w in k.filenames() for k in named)
+    )
     expected = {k.blob for k in named if word in k.filenames()}
     assert found(corpus, f"filename:{word}") == expected
 
@@ -205,7 +227,7 @@ def test_size(corpus):
 
 
 def test_before_and_after_are_exact(corpus):
-    cut = datetime(2002, 8, 1, tzinfo=timezone.utc)
+    cut = datetime(2002, 8, 1, tzinfo=UTC)
     dated = [k for k in every(corpus) if k.date() is not None]
     before = {k.blob for k in dated if k.date() < cut}
     after = {k.blob for k in dated if k.date() >= cut}
@@ -232,21 +254,30 @@ def test_custodian_folder_and_boolean(corpus):
 def test_messageid(corpus):
     k = every(corpus, "easy-ham-1")[7]
     mid = k.msg["message-id"].strip().strip("<>")
-    assert found(corpus, f"messageid:<{mid}>") == {x.blob for x in every(corpus)
-                                                   if (x.msg["message-id"] or "").strip().strip("<>") == mid}
+    assert found(corpus, f"messageid:<{mid}>") == {
+        x.blob for x in every(corpus) if (x.msg["message-id"] or "").strip().strip("<>") == mid
+    }
 
 
 def test_cli_table_json_and_bad_query(corpus):
     home = corpus[0]
-    out = json.loads(vaultctl(home, "search", "subject:money", "--custodian", "bob", "--json", "--limit", "3").stdout)
+    out = json.loads(
+        vaultctl(home, "search", "subject:money", "--custodian", "bob", "--json", "--limit", "3").stdout
+    )
     assert len(out["hits"]) == 3 and out["total"] >= 3
     assert all("bob" in h["custodians"] for h in out["hits"])
     dates = [h["date"] for h in out["hits"]]
     assert dates == sorted(dates, reverse=True)  # newest first
     table = vaultctl(home, "search", "subject:money").stdout
     assert "shown" in table
-    bad = subprocess.run([sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), "search", "(money"],
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), "search", "(money"],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode != 0 and 'position 1: unclosed "("' in bad.stderr
     audit = json.loads(vaultctl(home, "audit", "--json").stdout)
-    assert [e["data"]["query"] for e in audit if e["kind"] == "search.run"] == ["subject:money", "subject:money"]
+    assert [e["data"]["query"] for e in audit if e["kind"] == "search.run"] == [
+        "subject:money",
+        "subject:money",
+    ]

@@ -1,5 +1,6 @@
 """Mail logs for the store, trace and CLI tests: the real Postfix log captured beside Cyrus (host
 ``mx``), and an edge relay (host ``edge``) that handed the same message to ``mx``."""
+
 from __future__ import annotations
 
 from pathlib import Path

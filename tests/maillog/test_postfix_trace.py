@@ -6,6 +6,7 @@ Expected values come from elsewhere than the code under test: queue IDs, the ses
 the bounce's queue ID from the raw log lines (simple regexes), the archived copy from the
 vault's catalog (Python API) and from Cyrus itself (mailbox uniqueid, UIDVALIDITY, UID).
 """
+
 from __future__ import annotations
 
 import json
@@ -22,9 +23,11 @@ pytestmark = [pytest.mark.postfix, pytest.mark.cyrus]
 
 
 def message(mid: str, sender: str, rcpt: str, subject: str) -> bytes:
-    return (f"From: Erin <{sender}>\r\nTo: <{rcpt}>\r\nSubject: {subject}\r\n"
-            f"Message-ID: <{mid}>\r\nDate: Thu, 01 Jan 2026 00:00:00 +0000\r\n\r\n"
-            f"Body of {subject}.\r\n").encode()
+    return (
+        f"From: Erin <{sender}>\r\nTo: <{rcpt}>\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{mid}>\r\nDate: Thu, 01 Jan 2026 00:00:00 +0000\r\n\r\n"
+        f"Body of {subject}.\r\n"
+    ).encode()
 
 
 def queue_id_of(lines: list[str], mid: str) -> str | None:
@@ -66,7 +69,9 @@ def hop_rows(out: str) -> list[tuple[str, str, str, str, str]]:
     return rows
 
 
-def test_delivered_and_bounced_mail_traced_through_postfix_to_the_archive(cyrus_server, postfix_server, tmp_path):
+def test_delivered_and_bounced_mail_traced_through_postfix_to_the_archive(
+    cyrus_server, postfix_server, tmp_path
+):
     tag = uuid.uuid4().hex[:8]
     user = f"pf{tag}"
     cyrus_server.add_user(user)
@@ -79,18 +84,27 @@ def test_delivered_and_bounced_mail_traced_through_postfix_to_the_archive(cyrus_
     # ---- wait for the log: delivery, bounce, the non-delivery report's own delivery attempt
     def settled(lines):
         sent, bounced = queue_id_of(lines, delivered_mid), queue_id_of(lines, bounced_mid)
-        notice = [re.search(r"sender non-delivery notification: ([0-9A-F]+)$", line)
-                  for line in lines_of(lines, bounced)]
+        notice = [
+            re.search(r"sender non-delivery notification: ([0-9A-F]+)$", line)
+            for line in lines_of(lines, bounced)
+        ]
         ndr = next((m.group(1) for m in notice if m), None)
-        return (any(f"to=<{rcpt}>" in line and "status=sent" in line for line in lines_of(lines, sent))
-                and any(f"to=<{unknown}>" in line and "status=bounced" in line for line in lines_of(lines, bounced))
-                and any(f"to=<{sender}>" in line and "status=" in line for line in lines_of(lines, ndr)))
+        return (
+            any(f"to=<{rcpt}>" in line and "status=sent" in line for line in lines_of(lines, sent))
+            and any(
+                f"to=<{unknown}>" in line and "status=bounced" in line for line in lines_of(lines, bounced)
+            )
+            and any(f"to=<{sender}>" in line and "status=" in line for line in lines_of(lines, ndr))
+        )
 
     raw = postfix_server.wait_log(settled, seconds=60)
     sent_qid, bounced_qid = queue_id_of(raw, delivered_mid), queue_id_of(raw, bounced_mid)
     assert sent_qid != bounced_qid
-    ndr_qid = next(re.search(r"notification: ([0-9A-F]+)$", line).group(1)
-                   for line in lines_of(raw, bounced_qid) if "sender non-delivery notification" in line)
+    ndr_qid = next(
+        re.search(r"notification: ([0-9A-F]+)$", line).group(1)
+        for line in lines_of(raw, bounced_qid)
+        if "sender non-delivery notification" in line
+    )
     lmtp_sent = next(line for line in lines_of(raw, sent_qid) if "postfix/lmtp" in line)
     session = re.search(r"SESSIONID=<([^>]+)>", lmtp_sent).group(1)
     host = lmtp_sent.split()[3]  # the syslog header's host field
@@ -99,7 +113,9 @@ def test_delivered_and_bounced_mail_traced_through_postfix_to_the_archive(cyrus_
     # ---- archive the Cyrus user's INBOX, import the maillog
     home = init_vault(tmp_path / "vault")
     folder = f"user/{user}/INBOX"
-    r = vaultctl_run(home, "import", str(cyrus_server.mailbox_path(f"user/{user}")), "--mailbox", folder, "--json")
+    r = vaultctl_run(
+        home, "import", str(cyrus_server.mailbox_path(f"user/{user}")), "--mailbox", folder, "--json"
+    )
     assert r.code == 0, r
     assert (json.loads(r.out)["appended"], json.loads(r.out)["problems"]) == (1, [])
     r = vaultctl_run(home, "maillog", "import", str(postfix_server.maillog), "--json")
@@ -116,7 +132,10 @@ def test_delivered_and_bounced_mail_traced_through_postfix_to_the_archive(cyrus_
         item = vault.catalog.item(copies[0]["item"])
     uniqueid = next(m["uniqueid"] for m in cyrus_server.mailbox_list() if m["name"] == f"user.{user}")
     assert (item["mailbox"], item["mailbox_id"], (item["uidvalidity"], item["uid"])) == (
-        folder, uniqueid, imap_uid(cyrus_server, user, delivered_mid))
+        folder,
+        uniqueid,
+        imap_uid(cyrus_server, user, delivered_mid),
+    )
 
     # ---- the delivered message: smtpd -> cleanup -> qmgr -> lmtp (sent) -> removed, and the copy
     r = vaultctl_run(home, "trace", f"<{delivered_mid}>")
@@ -144,12 +163,19 @@ def test_delivered_and_bounced_mail_traced_through_postfix_to_the_archive(cyrus_
     route = routes[0]
     assert route["from"] == sender and route["archived"] == []
     assert route["queue_ids"] == sorted([f"{host}:{bounced_qid}", f"{host}:{ndr_qid}"])
-    ndr_mid = next(re.search(r"message-id=<(.*)>$", line).group(1)
-                   for line in lines_of(raw, ndr_qid) if "postfix/cleanup" in line)
+    ndr_mid = next(
+        re.search(r"message-id=<(.*)>$", line).group(1)
+        for line in lines_of(raw, ndr_qid)
+        if "postfix/cleanup" in line
+    )
     assert route["message_ids"] == [bounced_mid, ndr_mid]  # its own first, then the report's
     by = {(h["queue_id"], h["program"], h.get("status")): h for h in route["hops"]}
     lmtp = by[(bounced_qid, "postfix/lmtp", "bounced")]
-    assert (lmtp["to"], lmtp["dsn"], lmtp["relay"]) == (unknown, "5.1.1", f"127.0.0.1[127.0.0.1]:{cyrus_server.lmtp_port}")
+    assert (lmtp["to"], lmtp["dsn"], lmtp["relay"]) == (
+        unknown,
+        "5.1.1",
+        f"127.0.0.1[127.0.0.1]:{cyrus_server.lmtp_port}",
+    )
     assert "User unknown" in lmtp["detail"] and "session_id" not in lmtp
     notice = by[(bounced_qid, "postfix/bounce", "bounce notice")]
     assert notice["next_queue_id"] == ndr_qid

@@ -1,11 +1,12 @@
 """The hop store: a line imported twice is stored once; a growing log is read on from where the
 last import stopped; rotated, truncated and compressed logs; a live log followed."""
+
 from __future__ import annotations
 
 import gzip
 import threading
 import time
-from datetime import timezone
+from datetime import UTC
 
 from vault.ingest.maillog_store import MaillogStore
 
@@ -21,14 +22,14 @@ def store(tmp_path) -> MaillogStore:
 def test_import_twice_stores_once(tmp_path):
     mx, edge = write_logs(tmp_path)
     s = store(tmp_path)
-    first = s.import_file(mx, zone=timezone.utc)
+    first = s.import_file(mx, zone=UTC)
     assert first.stats.lines == 19 and first.stored == first.stats.hops == 11
     mx.touch()  # same inode, same size: nothing new to read
-    assert s.import_file(mx, zone=timezone.utc).stats.lines == 0
+    assert s.import_file(mx, zone=UTC).stats.lines == 0
     # the same lines under another file name (a copy) are recognised as already stored
     copy = tmp_path / "copy.log"
     copy.write_text(mx.read_text())
-    again = s.import_file(copy, zone=timezone.utc)
+    again = s.import_file(copy, zone=UTC)
     assert again.stats.hops == 11 and again.stored == 0 and s.count() == 11
 
 
@@ -67,8 +68,8 @@ def test_gzip_logs(tmp_path):
     with gzip.open(gz, "wt") as f:
         f.write(REAL.read_text())
     s = store(tmp_path)
-    assert s.import_file(gz, zone=timezone.utc).stored == 11
-    again = s.import_file(gz, zone=timezone.utc)  # compressed logs are read whole, stored once
+    assert s.import_file(gz, zone=UTC).stored == 11
+    again = s.import_file(gz, zone=UTC)  # compressed logs are read whole, stored once
     assert again.stats.lines == 19 and again.stored == 0
 
 
@@ -79,8 +80,14 @@ def test_follow_picks_up_appends_and_rotation(tmp_path):
 
     def follow():  # SQLite connections belong to one thread: the follower opens its own
         s = store(tmp_path)
-        batches.append(("total", s.follow(log, interval=0.02, stop=stop.is_set,
-                                          on_batch=lambda r: batches.append(r.stored)).stored))
+        batches.append(
+            (
+                "total",
+                s.follow(
+                    log, interval=0.02, stop=stop.is_set, on_batch=lambda r: batches.append(r.stored)
+                ).stored,
+            )
+        )
         s.close()
 
     def stored():

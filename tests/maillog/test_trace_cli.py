@@ -1,6 +1,7 @@
 """vaultctl maillog import and vaultctl trace over two hosts' logs: a message relayed from an edge
 host to the mail host, delivered to one recipient and bounced for another, and an archived copy
 of it found by Message-ID."""
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,10 @@ def archive(home, tmp_path) -> str:
     """Import a copy of the traced message; returns its item id as the catalog knows it."""
     source = tmp_path / "eml"
     source.mkdir()
-    (source / "1.eml").write_bytes(f"From: erin@example.org\r\nTo: alice@feas.local\r\nMessage-ID: <{MESSAGE_ID}>\r\n"
-                                   "Subject: traced\r\n\r\nhello\r\n".encode())
+    (source / "1.eml").write_bytes(
+        f"From: erin@example.org\r\nTo: alice@feas.local\r\nMessage-ID: <{MESSAGE_ID}>\r\n"
+        "Subject: traced\r\n\r\nhello\r\n".encode()
+    )
     assert vaultctl_run(home, "import", str(source), "--mailbox", "user/alice/INBOX").code == 0
     with Vault.open(Config.load(home)) as vault:
         [item] = vault.catalog.items_by_message_id(MESSAGE_ID)
@@ -44,7 +47,9 @@ def trace(home, *args) -> list[dict]:
 
 
 def test_import_is_idempotent_and_counts_what_it_skips(home, tmp_path):
-    r = vaultctl_run(home, "maillog", "import", str(tmp_path / "mx.log"), str(tmp_path / "edge.log"), "--timezone", "UTC")
+    r = vaultctl_run(
+        home, "maillog", "import", str(tmp_path / "mx.log"), str(tmp_path / "edge.log"), "--timezone", "UTC"
+    )
     assert r.code == 0 and "29 line(s) read from 2 file(s)" not in r.out  # nothing new: nothing read
     (tmp_path / "junk.log").write_bytes(b"\x00\xff garbage\nNov 22 12:57:03 mx kernel: eth0 up\nNov 99 x\n")
     r = vaultctl_run(home, "maillog", "import", str(tmp_path / "junk.log"))
@@ -60,10 +65,12 @@ def test_trace_follows_the_message_across_hosts_and_to_its_bounce(home, tmp_path
         assert route["queue_ids"] == sorted([f"edge:{EDGE_QID}", f"mx:{MX_QID}", f"mx:{NDR_QID}"]), target
         assert route["from"] == "erin@example.org" and route["message_ids"][0] == MESSAGE_ID
         outcome = {(d["host"], d["to"], d["status"], d["dsn"]) for d in route["deliveries"]}
-        assert outcome == {("edge", "alice@feas.local", "sent", "2.0.0"),
-                           ("mx", "alice@feas.local", "sent", "2.1.5"),
-                           ("mx", "nosuchuser@feas.local", "bounced", "5.1.1"),
-                           ("mx", "erin@example.org", "bounced", "5.4.4")}  # the NDR itself bounced
+        assert outcome == {
+            ("edge", "alice@feas.local", "sent", "2.0.0"),
+            ("mx", "alice@feas.local", "sent", "2.1.5"),
+            ("mx", "nosuchuser@feas.local", "bounced", "5.1.1"),
+            ("mx", "erin@example.org", "bounced", "5.4.4"),
+        }  # the NDR itself bounced
         assert [(a["mailbox"], a["item"]) for a in route["archived"]] == [("user/alice/INBOX", item)]
         times = [h["time"] for h in route["hops"]]
         assert times == sorted(times) and times[0].startswith("2026-11-22T12:57:01")
@@ -75,9 +82,9 @@ def test_trace_prints_hops_and_archived_copy(home, tmp_path):
     assert r.code == 0, r
     lines = r.out.splitlines()
     assert lines[0].startswith(f"== <{MESSAGE_ID}>")
-    assert any("postfix/smtp" in l and "edge" in l and f"-> {MX_QID}" in l for l in lines)
-    assert any("bounce notice" in l and f"-> {NDR_QID}" in l for l in lines)
-    assert any("bounced" in l and "to=<nosuchuser@feas.local>" in l and "dsn=5.1.1" in l for l in lines)
+    assert any("postfix/smtp" in ln and "edge" in ln and f"-> {MX_QID}" in ln for ln in lines)
+    assert any("bounce notice" in ln and f"-> {NDR_QID}" in ln for ln in lines)
+    assert any("bounced" in ln and "to=<nosuchuser@feas.local>" in ln and "dsn=5.1.1" in ln for ln in lines)
     assert f"archived: user/alice/INBOX  item {item}  [message-id]" in r.out
 
 
@@ -85,7 +92,9 @@ def test_trace_user_and_time_window(home):
     [alice] = trace(home, "--user", "alice@feas.local")
     assert alice["message_ids"] == [MESSAGE_ID, f"20261122125706.{NDR_QID}@mx.feas.local"]  # and its bounce
     carol = trace(home, "--user", "carol@example.com")
-    assert [(d["to"], d["status"]) for r in carol for d in r["deliveries"]] == [("carol@example.com", "deferred")]
+    assert [(d["to"], d["status"]) for r in carol for d in r["deliveries"]] == [
+        ("carol@example.com", "deferred")
+    ]
     assert trace(home, "--user", "carol@example.com", "--until", "2026-11-22T13:00:00Z") == []
     assert len(trace(home, "--user", "erin@example.org", "--since", "2026-11-22T12:00:00Z")) == 1
     r = vaultctl_run(home, "trace", "--user", "carol@example.com")
@@ -133,9 +142,11 @@ def test_follow_from_the_command_line_until_interrupted(tmp_path):
 
 def test_a_queue_id_logged_on_two_hosts_is_followed_to_the_relay_named(home, tmp_path):
     other = tmp_path / "other.log"  # another host that happened to use the mx's queue ID
-    other.write_text(f"Nov 22 12:57:05 backup postfix/qmgr[5]: {MX_QID}: from=<zed@example.net>, size=1, nrcpt=1 (queue active)\n"
-                     f"Nov 22 12:57:06 backup postfix/smtp[6]: {MX_QID}: to=<zed@example.com>, relay=none, delay=1, "
-                     "delays=0/0/1/0, dsn=4.4.1, status=deferred (connect refused)\n")
+    other.write_text(
+        f"Nov 22 12:57:05 backup postfix/qmgr[5]: {MX_QID}: from=<zed@example.net>, size=1, nrcpt=1 (queue active)\n"
+        f"Nov 22 12:57:06 backup postfix/smtp[6]: {MX_QID}: to=<zed@example.com>, relay=none, delay=1, "
+        "delays=0/0/1/0, dsn=4.4.1, status=deferred (connect refused)\n"
+    )
     assert vaultctl_run(home, "maillog", "import", str(other), "--timezone", "UTC").code == 0
     [route] = trace(home, EDGE_QID)  # the edge relayed to mx.feas.local
     assert "backup" not in {h["host"] for h in route["hops"]}

@@ -1,9 +1,10 @@
 """Small builders for policy tests."""
-from datetime import datetime, timezone
+
+from datetime import UTC, datetime
 
 from vault.policy.rules import ItemFacts, parse_rules
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def at(*parts) -> datetime:
@@ -11,8 +12,13 @@ def at(*parts) -> datetime:
 
 
 def item(folder="user/jane/INBOX", user="jane", internal_date=at(2024, 1, 1), **extra) -> ItemFacts:
-    return ItemFacts(item_id=extra.pop("item_id", "mbox-1:1:1"), folder=folder, user=user,
-                     internal_date=internal_date, **extra)
+    return ItemFacts(
+        item_id=extra.pop("item_id", "mbox-1:1:1"),
+        folder=folder,
+        user=user,
+        internal_date=internal_date,
+        **extra,
+    )
 
 
 def rules(text: str, source: str = "test.toml"):

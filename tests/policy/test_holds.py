@@ -1,4 +1,5 @@
 """Legal holds: who and what they cover, adding up, releases, and winning over retention."""
+
 import json
 from datetime import datetime
 
@@ -6,8 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vault.policy.holds import (Hold, HoldError, applies_to, final_decision, holding,
-                                parse_date_bound)
+from vault.policy.holds import Hold, HoldError, applies_to, final_decision, holding, parse_date_bound
 from vault.policy.rules import KEEP, PURGE, evaluate
 
 from .helpers import UTC, at, item, rule, rules
@@ -26,15 +26,19 @@ def test_custodians_case_insensitive_and_aliases():
     assert not applies_to(h, item(user="carol"))
 
 
-@pytest.mark.parametrize("internal, expected", [
-    (at(2023, 12, 31, 23, 59, 59), False),
-    (at(2024, 1, 1), True),  # from is inclusive
-    (at(2024, 6, 30, 23, 59, 59), True),  # a day as --to covers the whole day
-    (at(2024, 7, 1), False),
-])
+@pytest.mark.parametrize(
+    "internal, expected",
+    [
+        (at(2023, 12, 31, 23, 59, 59), False),
+        (at(2024, 1, 1), True),  # from is inclusive
+        (at(2024, 6, 30, 23, 59, 59), True),  # a day as --to covers the whole day
+        (at(2024, 7, 1), False),
+    ],
+)
 def test_date_range(internal, expected):
-    h = hold(date_from=parse_date_bound("2024-01-01", end=False),
-             date_to=parse_date_bound("2024-06-30", end=True))
+    h = hold(
+        date_from=parse_date_bound("2024-01-01", end=False), date_to=parse_date_bound("2024-06-30", end=True)
+    )
     assert applies_to(h, item(internal_date=internal)) is expected
 
 
@@ -96,16 +100,19 @@ def test_hold_wins_over_retention():
     assert final_decision(decision, []) == decision
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"custodians": ()}, "custodian"),
-    ({"custodians": "jane"}, "custodian"),
-    ({"reason": " "}, "reason"),
-    ({"owner": ""}, "owner"),
-    ({"matter": ""}, "matter"),
-    ({"matter": "a\nb"}, "matter"),
-    ({"created_at": None}, "created_at"),
-    ({"date_from": at(2024, 2, 1), "date_to": at(2024, 1, 1)}, "starts after it ends"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"custodians": ()}, "custodian"),
+        ({"custodians": "jane"}, "custodian"),
+        ({"reason": " "}, "reason"),
+        ({"owner": ""}, "owner"),
+        ({"matter": ""}, "matter"),
+        ({"matter": "a\nb"}, "matter"),
+        ({"created_at": None}, "created_at"),
+        ({"date_from": at(2024, 2, 1), "date_to": at(2024, 1, 1)}, "starts after it ends"),
+    ],
+)
 def test_invalid_holds_are_clear_errors(changes, message):
     values = dict(matter="m", custodians=("jane",), reason="r", owner="o", created_at=at(2024, 1, 1))
     values.update(changes)
@@ -118,11 +125,14 @@ def test_naive_times_are_refused():
         hold(date_from=datetime(2024, 1, 1))
 
 
-@pytest.mark.parametrize("text, end, expected", [
-    ("2024-03-01", False, at(2024, 3, 1)),
-    ("2024-03-01", True, at(2024, 3, 1, 23, 59, 59, 999999)),
-    ("2024-03-01T12:00Z", True, at(2024, 3, 1, 12)),
-])
+@pytest.mark.parametrize(
+    "text, end, expected",
+    [
+        ("2024-03-01", False, at(2024, 3, 1)),
+        ("2024-03-01", True, at(2024, 3, 1, 23, 59, 59, 999999)),
+        ("2024-03-01T12:00Z", True, at(2024, 3, 1, 12)),
+    ],
+)
 def test_date_bounds(text, end, expected):
     assert parse_date_bound(text, end=end) == expected
 
@@ -144,24 +154,47 @@ def test_date_bound_parser_never_raises_anything_else(text, end):
 
 # format_time (vault.model) writes fixed-width years: 1000..9999
 times = st.datetimes(min_value=datetime(1900, 1, 1), timezones=st.just(UTC))
-names = st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=20).filter(
-    str.strip)
+names = st.text(st.characters(blacklist_categories=("Cc", "Cs")), min_size=1, max_size=20).filter(str.strip)
 
 
-@given(names, st.lists(names, min_size=1, max_size=4), names, names, times,
-       st.one_of(st.none(), names), st.one_of(st.none(), times), st.one_of(st.none(), times))
+@given(
+    names,
+    st.lists(names, min_size=1, max_size=4),
+    names,
+    names,
+    times,
+    st.one_of(st.none(), names),
+    st.one_of(st.none(), times),
+    st.one_of(st.none(), times),
+)
 def test_ledger_data_round_trip(matter, custodians, reason, owner, created, query, start, released):
-    h = Hold(matter, tuple(custodians), reason, owner, created, query=query, date_from=start,
-             released_at=released, released_by="x" if released else None)
+    h = Hold(
+        matter,
+        tuple(custodians),
+        reason,
+        owner,
+        created,
+        query=query,
+        date_from=start,
+        released_at=released,
+        released_by="x" if released else None,
+    )
     data = json.loads(json.dumps(h.to_data()))
     assert Hold.from_data(data) == h
 
 
-@given(st.one_of(st.none(), st.integers(), st.text(), st.lists(st.integers()),
-                 st.dictionaries(st.sampled_from(["matter", "custodians", "reason", "owner",
-                                                  "created_at", "date_from", "query"]),
-                                 st.one_of(st.none(), st.text(max_size=30), st.integers(),
-                                           st.lists(st.text(max_size=5))))))
+@given(
+    st.one_of(
+        st.none(),
+        st.integers(),
+        st.text(),
+        st.lists(st.integers()),
+        st.dictionaries(
+            st.sampled_from(["matter", "custodians", "reason", "owner", "created_at", "date_from", "query"]),
+            st.one_of(st.none(), st.text(max_size=30), st.integers(), st.lists(st.text(max_size=5))),
+        ),
+    )
+)
 def test_bad_ledger_data_is_a_hold_error(data):
     try:
         Hold.from_data(data)

@@ -1,4 +1,5 @@
 """Retention rules: matching, age bases, conflict resolution, explain, invalid files."""
+
 from datetime import timedelta
 from pathlib import Path
 
@@ -9,8 +10,16 @@ from hypothesis import strategies as st
 from vault.config import Config
 from vault.policy.explain import explain
 from vault.policy.holds import Hold
-from vault.policy.rules import (KEEP, NONE, PURGE, RulesError, evaluate, load_rules,
-                                parse_rules, rules_from_config)
+from vault.policy.rules import (
+    KEEP,
+    NONE,
+    PURGE,
+    RulesError,
+    evaluate,
+    load_rules,
+    parse_rules,
+    rules_from_config,
+)
 
 from .helpers import at, item, rule, rules
 
@@ -23,22 +32,26 @@ def matches(rule_text: str, facts) -> bool:
 
 # ---------------------------------------------------------------- match dimensions
 
-@pytest.mark.parametrize("pattern, folder, expected", [
-    ("user/*/Junk", "user/jane/Junk", True),
-    ("user/*/Junk", "user/jane/Junk/old", False),  # * stays in one level
-    ("user/*/Junk", "user/jane/junk", False),  # folder names are case-sensitive
-    ("user/*", "user/jane/INBOX", False),
-    ("user/**", "user/jane/INBOX/sub", True),
-    ("user/*/Junk/**", "user/jane/Junk", True),  # trailing /** includes the folder itself
-    ("user/*/Junk/**", "user/jane/Junk/2024/q1", True),
-    ("user/*/Junk/**", "user/jane/Junky", False),
-    ("**/Archive", "user/jane/Archive", True),
-    ("**/Archive", "Archive", True),
-    ("user/j?ne/INBOX", "user/jane/INBOX", True),
-    ("user/j?ne/INBOX", "user/j/ne/INBOX", False),
-    ("shared/a+b (x)", "shared/a+b (x)", True),  # regex characters are literal
-    ("shared/a+b (x)", "shared/aab (x)", False),
-])
+
+@pytest.mark.parametrize(
+    "pattern, folder, expected",
+    [
+        ("user/*/Junk", "user/jane/Junk", True),
+        ("user/*/Junk", "user/jane/Junk/old", False),  # * stays in one level
+        ("user/*/Junk", "user/jane/junk", False),  # folder names are case-sensitive
+        ("user/*", "user/jane/INBOX", False),
+        ("user/**", "user/jane/INBOX/sub", True),
+        ("user/*/Junk/**", "user/jane/Junk", True),  # trailing /** includes the folder itself
+        ("user/*/Junk/**", "user/jane/Junk/2024/q1", True),
+        ("user/*/Junk/**", "user/jane/Junky", False),
+        ("**/Archive", "user/jane/Archive", True),
+        ("**/Archive", "Archive", True),
+        ("user/j?ne/INBOX", "user/jane/INBOX", True),
+        ("user/j?ne/INBOX", "user/j/ne/INBOX", False),
+        ("shared/a+b (x)", "shared/a+b (x)", True),  # regex characters are literal
+        ("shared/a+b (x)", "shared/aab (x)", False),
+    ],
+)
 def test_folder_globs(pattern, folder, expected):
     assert matches(rule(folders=[pattern]), item(folder=folder)) is expected
 
@@ -72,15 +85,18 @@ def test_flags_any_of_with_canonical_system_flags():
     assert not matches(text, item(flags=("\\Seen",)))
 
 
-@pytest.mark.parametrize("folder, is_junk", [
-    ("user/jane/Junk", True),
-    ("user/jane/Spam", True),
-    ("user/jane/Junk E-mail", True),
-    ("user/jane/SPAM/2024", True),  # below a junk folder
-    ("user/spam/INBOX", False),  # a user called spam
-    ("user/jane/INBOX", False),
-    ("user/jane/Junkyard", False),
-])
+@pytest.mark.parametrize(
+    "folder, is_junk",
+    [
+        ("user/jane/Junk", True),
+        ("user/jane/Spam", True),
+        ("user/jane/Junk E-mail", True),
+        ("user/jane/SPAM/2024", True),  # below a junk folder
+        ("user/spam/INBOX", False),  # a user called spam
+        ("user/jane/INBOX", False),
+        ("user/jane/Junkyard", False),
+    ],
+)
 def test_junk_folders(folder, is_junk):
     assert matches(rule(junk=True), item(folder=folder)) is is_junk
     assert matches(rule(junk=False), item(folder=folder)) is not is_junk
@@ -99,6 +115,7 @@ def test_rule_without_match_matches_everything():
 
 
 # ---------------------------------------------------------------- age bases
+
 
 def test_internal_date_basis():
     rs = rules(rule("j", "purge_after", "30d"))
@@ -120,12 +137,12 @@ def test_expunged_basis_counts_from_the_expunge_and_needs_one():
 
 # ---------------------------------------------------------------- conflicts
 
+
 def test_keep_beats_shorter_purge_then_purge_applies():
     rs = rules(rule("default", "keep_for", "7y") + rule("junk", "purge_after", "30d", junk=True))
     junk = item(folder="user/jane/Junk", internal_date=at(2020, 1, 1))
     d = evaluate(junk, rs, now=at(2021, 1, 1))
-    assert (d.action, d.rule.name, d.purge_rule.name, d.purge_at) == (KEEP, "default", "junk",
-                                                                    at(2027, 1, 1))
+    assert (d.action, d.rule.name, d.purge_rule.name, d.purge_at) == (KEEP, "default", "junk", at(2027, 1, 1))
     assert evaluate(junk, rs, now=at(2027, 1, 1)).action == PURGE
     inbox = item(internal_date=at(2020, 1, 1))
     assert evaluate(inbox, rs, now=at(2030, 1, 1)).action == NONE  # kept 7y, nothing purges
@@ -169,18 +186,23 @@ def test_no_rules_is_none():
 
 
 rule_specs = st.lists(
-    st.tuples(st.sampled_from(["keep_for", "purge_after"]),
-              st.sampled_from(["30d", "90d", "3m", "1y", "12m", "365d", "7y"]),
-              st.sampled_from([None, "expunged"]),
-              st.booleans()),
-    min_size=1, max_size=6)
+    st.tuples(
+        st.sampled_from(["keep_for", "purge_after"]),
+        st.sampled_from(["30d", "90d", "3m", "1y", "12m", "365d", "7y"]),
+        st.sampled_from([None, "expunged"]),
+        st.booleans(),
+    ),
+    min_size=1,
+    max_size=6,
+)
 
 
 @settings(max_examples=60, deadline=None)
 @given(rule_specs, st.randoms(use_true_random=False))
 def test_decision_is_independent_of_rule_order(specs, rnd):
-    text = "".join(rule(f"r{i}", a, d, b, **({"junk": True} if j else {}))
-                   for i, (a, d, b, j) in enumerate(specs))
+    text = "".join(
+        rule(f"r{i}", a, d, b, **({"junk": True} if j else {})) for i, (a, d, b, j) in enumerate(specs)
+    )
     rs = rules(text)
     facts = item(folder="user/jane/Junk", internal_date=at(2020, 1, 1), expunged_at=at(2021, 1, 1))
     shuffled = list(rs)
@@ -194,9 +216,14 @@ def test_decision_is_independent_of_rule_order(specs, rnd):
 
 # ---------------------------------------------------------------- explain
 
+
 def test_explain_names_the_winner_the_losers_and_the_hold():
-    rs = rules(rule("default", "keep_for", "7y") + rule("junk", "purge_after", "30d", junk=True)
-               + rule("deleted", "purge_after", "90d", basis="expunged"), "policies/x.toml")
+    rs = rules(
+        rule("default", "keep_for", "7y")
+        + rule("junk", "purge_after", "30d", junk=True)
+        + rule("deleted", "purge_after", "90d", basis="expunged"),
+        "policies/x.toml",
+    )
     facts = item(folder="user/jane/Junk", internal_date=at(2024, 1, 1))
     text = explain(facts, rs, at(2024, 6, 1))
     lines = text.splitlines()
@@ -220,12 +247,18 @@ BAD = {
     "bad duration": ('[[rule]]\nname = "a"\nkeep_for = "seven years"\n', "keep_for: not a duration"),
     "bad basis": ('[[rule]]\nname = "a"\nkeep_for = "1y"\nbasis = "arrival"\n', "basis must be"),
     "unknown key": ('[[rule]]\nname = "a"\nkeep_for = "1y"\nkeepfor = "2y"\n', "unknown key"),
-    "unknown match": ('[[rule]]\nname = "a"\nkeep_for = "1y"\n[rule.match]\nfolder = ["x"]\n',
-                      "unknown match key"),
-    "flags not list": ('[[rule]]\nname = "a"\nkeep_for = "1y"\n[rule.match]\nflags = 3\n',
-                       "match.flags must be a list"),
-    "junk not bool": ('[[rule]]\nname = "a"\nkeep_for = "1y"\n[rule.match]\njunk = "yes"\n',
-                      "match.junk must be true or false"),
+    "unknown match": (
+        '[[rule]]\nname = "a"\nkeep_for = "1y"\n[rule.match]\nfolder = ["x"]\n',
+        "unknown match key",
+    ),
+    "flags not list": (
+        '[[rule]]\nname = "a"\nkeep_for = "1y"\n[rule.match]\nflags = 3\n',
+        "match.flags must be a list",
+    ),
+    "junk not bool": (
+        '[[rule]]\nname = "a"\nkeep_for = "1y"\n[rule.match]\njunk = "yes"\n',
+        "match.junk must be true or false",
+    ),
     "no name": ('[[rule]]\nkeep_for = "1y"\n', "needs a name"),
     "bad name": ('[[rule]]\nname = "a b"\nkeep_for = "1y"\n', "needs a name"),
     "top level": ('keep_for = "1y"\n', "unknown top-level key"),
@@ -274,14 +307,19 @@ def test_arbitrary_text_is_rules_or_a_rules_error(text):
         assert "fuzz.toml" in str(e)
 
 
-toml_values = st.one_of(st.text(max_size=8), st.integers(), st.booleans(),
-                        st.lists(st.text(max_size=5), max_size=3))
+toml_values = st.one_of(
+    st.text(max_size=8), st.integers(), st.booleans(), st.lists(st.text(max_size=5), max_size=3)
+)
 
 
 @settings(max_examples=200)
-@given(st.dictionaries(st.sampled_from(["name", "keep_for", "purge_after", "basis", "match",
-                                        "description", "extra"]),
-                       toml_values, max_size=5))
+@given(
+    st.dictionaries(
+        st.sampled_from(["name", "keep_for", "purge_after", "basis", "match", "description", "extra"]),
+        toml_values,
+        max_size=5,
+    )
+)
 def test_arbitrary_rule_tables_are_rules_or_errors(table):
     def render(v):
         if isinstance(v, bool):
@@ -301,6 +339,7 @@ def test_arbitrary_rule_tables_are_rules_or_errors(table):
 
 # ---------------------------------------------------------------- shipped examples
 
+
 def test_example_policies_load_and_do_what_they_say(tmp_path):
     rs = load_rules(REPO / "policies")
     assert {r.name for r in rs} >= {"default", "junk", "deleted"}
@@ -311,8 +350,7 @@ def test_example_policies_load_and_do_what_they_say(tmp_path):
     inbox = item(internal_date=received)
     assert evaluate(inbox, rs, at(2030, 12, 31)).action == KEEP
     assert evaluate(inbox, rs, at(2031, 1, 1)).action == NONE
-    expunged_junk = item(folder="user/jane/Junk", internal_date=received,
-                         expunged_at=at(2024, 1, 10))
+    expunged_junk = item(folder="user/jane/Junk", internal_date=received, expunged_at=at(2024, 1, 10))
     d = evaluate(expunged_junk, rs, at(2024, 3, 1))
     assert (d.action, d.rule.name, d.purge_at) == (KEEP, "deleted", at(2024, 4, 9))
 

@@ -1,4 +1,5 @@
 """Scheduled jobs: the pure "what was missed" logic, and catch-up through a real APScheduler."""
+
 import threading
 from datetime import datetime, timedelta
 
@@ -7,8 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vault.config import Config
-from vault.policy.scheduler import (ScheduleError, Scheduler, cron_trigger, latest_missed,
-                                    scheduler_from_config)
+from vault.policy.scheduler import (
+    ScheduleError,
+    Scheduler,
+    cron_trigger,
+    latest_missed,
+    scheduler_from_config,
+)
 
 from .helpers import UTC, at
 
@@ -26,23 +32,27 @@ class FakeClock:
 
 # ---------------------------------------------------------------- latest_missed (pure)
 
-@pytest.mark.parametrize("cron, since, now, expected", [
-    # daily at 03:00, down for four days: one catch-up, for the latest fire
-    ("0 3 * * *", at(2024, 1, 1, 3), at(2024, 1, 5, 12), at(2024, 1, 5, 3)),
-    ("0 3 * * *", at(2024, 1, 1, 3), at(2024, 1, 2, 2, 59), None),
-    ("0 3 * * *", at(2024, 1, 1, 3), at(2024, 1, 2, 3), at(2024, 1, 2, 3)),  # now inclusive
-    ("0 3 * * *", at(2024, 1, 1, 3), at(2024, 1, 1, 3), None),  # since exclusive
-    ("*/30 * * * *", at(2024, 1, 1, 0, 0), at(2024, 3, 1, 10, 59), at(2024, 3, 1, 10, 30)),
-    ("0 0 29 2 *", at(2021, 1, 1), at(2027, 1, 1), at(2024, 2, 29)),  # rare fire, years back
-    # crontab weekdays: 1 = Monday, 0 and 7 = Sunday (2024-01-15 is a Monday)
-    ("15 4 * * 1", at(2024, 1, 1), at(2024, 1, 20), at(2024, 1, 15, 4, 15)),
-    ("15 4 * * 0", at(2024, 1, 1), at(2024, 1, 20), at(2024, 1, 14, 4, 15)),
-    ("15 4 * * 7", at(2024, 1, 1), at(2024, 1, 20), at(2024, 1, 14, 4, 15)),
-    ("15 4 * * 1-5", at(2024, 1, 1), at(2024, 1, 20), at(2024, 1, 19, 4, 15)),  # Friday
-    ("15 4 * * 6,0", at(2024, 1, 1), at(2024, 1, 19), at(2024, 1, 14, 4, 15)),
-    ("15 4 * * */3", at(2024, 1, 1), at(2024, 1, 19), at(2024, 1, 17, 4, 15)),  # Sun,Wed,Sat
-    ("15 4 * * sat", at(2024, 1, 1), at(2024, 1, 19), at(2024, 1, 13, 4, 15)),
-])
+
+@pytest.mark.parametrize(
+    "cron, since, now, expected",
+    [
+        # daily at 03:00, down for four days: one catch-up, for the latest fire
+        ("0 3 * * *", at(2024, 1, 1, 3), at(2024, 1, 5, 12), at(2024, 1, 5, 3)),
+        ("0 3 * * *", at(2024, 1, 1, 3), at(2024, 1, 2, 2, 59), None),
+        ("0 3 * * *", at(2024, 1, 1, 3), at(2024, 1, 2, 3), at(2024, 1, 2, 3)),  # now inclusive
+        ("0 3 * * *", at(2024, 1, 1, 3), at(2024, 1, 1, 3), None),  # since exclusive
+        ("*/30 * * * *", at(2024, 1, 1, 0, 0), at(2024, 3, 1, 10, 59), at(2024, 3, 1, 10, 30)),
+        ("0 0 29 2 *", at(2021, 1, 1), at(2027, 1, 1), at(2024, 2, 29)),  # rare fire, years back
+        # crontab weekdays: 1 = Monday, 0 and 7 = Sunday (2024-01-15 is a Monday)
+        ("15 4 * * 1", at(2024, 1, 1), at(2024, 1, 20), at(2024, 1, 15, 4, 15)),
+        ("15 4 * * 0", at(2024, 1, 1), at(2024, 1, 20), at(2024, 1, 14, 4, 15)),
+        ("15 4 * * 7", at(2024, 1, 1), at(2024, 1, 20), at(2024, 1, 14, 4, 15)),
+        ("15 4 * * 1-5", at(2024, 1, 1), at(2024, 1, 20), at(2024, 1, 19, 4, 15)),  # Friday
+        ("15 4 * * 6,0", at(2024, 1, 1), at(2024, 1, 19), at(2024, 1, 14, 4, 15)),
+        ("15 4 * * */3", at(2024, 1, 1), at(2024, 1, 19), at(2024, 1, 17, 4, 15)),  # Sun,Wed,Sat
+        ("15 4 * * sat", at(2024, 1, 1), at(2024, 1, 19), at(2024, 1, 13, 4, 15)),
+    ],
+)
 def test_latest_missed_examples(cron, since, now, expected):
     assert latest_missed(cron, since, now) == expected
 
@@ -65,11 +75,21 @@ def brute_force(trigger, since, now):
     return last
 
 
-crons = st.sampled_from(["*/30 * * * *", "0 3 * * *", "30 2 * * *", "5,35 */2 * * *",
-                         "0 0 * * 0", "59 23 31 * *", "*/7 9-17 * * 1-5"])
+crons = st.sampled_from(
+    [
+        "*/30 * * * *",
+        "0 3 * * *",
+        "30 2 * * *",
+        "5,35 */2 * * *",
+        "0 0 * * 0",
+        "59 23 31 * *",
+        "*/7 9-17 * * 1-5",
+    ]
+)
 zones = st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata"])
-moments = st.datetimes(min_value=datetime(2023, 1, 1), max_value=datetime(2025, 12, 31),
-                       timezones=st.just(UTC))
+moments = st.datetimes(
+    min_value=datetime(2023, 1, 1), max_value=datetime(2025, 12, 31), timezones=st.just(UTC)
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -84,8 +104,20 @@ def test_latest_missed_agrees_with_walking_every_fire(cron, tz, since, length):
         assert since < got <= now
 
 
-@pytest.mark.parametrize("cron", ["", "0 3 * *", "61 * * * *", "every day", "* * * * * * *",
-                                  "0 3 * * 8", "0 3 * * 5-2", "0 3 * * */0", "0 3 * * funday"])
+@pytest.mark.parametrize(
+    "cron",
+    [
+        "",
+        "0 3 * *",
+        "61 * * * *",
+        "every day",
+        "* * * * * * *",
+        "0 3 * * 8",
+        "0 3 * * 5-2",
+        "0 3 * * */0",
+        "0 3 * * funday",
+    ],
+)
 def test_bad_cron_is_a_clear_error(cron):
     with pytest.raises(ScheduleError, match="cron"):
         cron_trigger(cron, what="[policy] sweep_schedule")
@@ -97,6 +129,7 @@ def test_bad_time_zone():
 
 
 # ---------------------------------------------------------------- Scheduler
+
 
 def run_service(path, clock, func, cron="0 3 * * *"):
     scheduler = Scheduler(path, "UTC", clock)

@@ -1,27 +1,29 @@
 """Retention sweeps and holds through vaultctl, moving through time with --now (no sleeping)."""
+
 from __future__ import annotations
 
 import json
+from datetime import UTC
 
 import pytest
 
 from tests.core.helpers import init_vault, make_maildir, vaultctl_run
 from tests.fixtures.corpus import message_files
 
-JUNK_RULE = '''
+JUNK_RULE = """
 [[rule]]
 name = "junk"
 purge_after = "30d"
 [rule.match]
 junk = true
-'''
-KEEP_INBOX = '''
+"""
+KEEP_INBOX = """
 [[rule]]
 name = "inbox"
 keep_for = "1y"
 [rule.match]
 folders = ["user/*/INBOX"]
-'''
+"""
 
 
 def _vault(tmp_path, spamassassin_dir, rules: str):
@@ -31,10 +33,18 @@ def _vault(tmp_path, spamassassin_dir, rules: str):
     spam = message_files(spamassassin_dir / "spam-1")[:10]
     ham = message_files(spamassassin_dir / "easy-ham-1")[:5]
     # the same five ham messages sit in jane's INBOX and in bob's Junk: shared blobs
-    assert vaultctl_run(home, "import", str(make_maildir(tmp_path / "junk", spam + ham)),
-                        "--mailbox", "user/bob/Junk").code == 0
-    assert vaultctl_run(home, "import", str(make_maildir(tmp_path / "inbox", ham)),
-                        "--mailbox", "user/jane/INBOX").code == 0
+    assert (
+        vaultctl_run(
+            home, "import", str(make_maildir(tmp_path / "junk", spam + ham)), "--mailbox", "user/bob/Junk"
+        ).code
+        == 0
+    )
+    assert (
+        vaultctl_run(
+            home, "import", str(make_maildir(tmp_path / "inbox", ham)), "--mailbox", "user/jane/INBOX"
+        ).code
+        == 0
+    )
     return home
 
 
@@ -58,8 +68,21 @@ def test_dry_run_changes_nothing_and_a_hold_wins(tmp_path, spamassassin_dir):
     assert len(dry["purge"]) == 15
     assert json.loads(vaultctl_run(home, "status", "--json").out)["ledger_entries"] == size
 
-    assert vaultctl_run(home, "hold", "create", "case-1", "--custodian", "bob", "--reason", "litigation",
-                        "--actor", "counsel").code == 0
+    assert (
+        vaultctl_run(
+            home,
+            "hold",
+            "create",
+            "case-1",
+            "--custodian",
+            "bob",
+            "--reason",
+            "litigation",
+            "--actor",
+            "counsel",
+        ).code
+        == 0
+    )
     held = _sweep(home, later)
     assert held["purge"] == [] and len(held["held"]) == 15
     assert all(h["holds"] == ["case-1"] for h in held["held"])
@@ -105,7 +128,7 @@ def test_erasure_refused_under_hold_then_certified(tmp_path, spamassassin_dir):
 
 
 def test_serve_catches_up_a_missed_sweep_once(tmp_path, spamassassin_dir):
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from vault.config import Config
     from vault.policy.scheduler import RunLog
@@ -114,7 +137,7 @@ def test_serve_catches_up_a_missed_sweep_once(tmp_path, spamassassin_dir):
     first = vaultctl_run(home, "serve", "--once")
     assert first.code == 0 and "nothing missed" in first.out
     state = Config.load(home).path("policy", "scheduler_state_path")
-    RunLog(state).set_covered("sweep", datetime(2026, 1, 1, tzinfo=timezone.utc))  # down for months
+    RunLog(state).set_covered("sweep", datetime(2026, 1, 1, tzinfo=UTC))  # down for months
     second = vaultctl_run(home, "serve", "--once")
     assert second.code == 0 and "sweep" in second.out
     log = json.loads(vaultctl_run(home, "log", "--mailbox", "user/bob/Junk", "--json").out)
@@ -124,22 +147,28 @@ def test_serve_catches_up_a_missed_sweep_once(tmp_path, spamassassin_dir):
     assert "nothing missed" in third.out
 
 
-GROUP_RULE = '''
+GROUP_RULE = """
 [[rule]]
 name = "legal-team-short"
 purge_after = "30d"
 [rule.match]
 groups = ["legal"]
-'''
+"""
 
 
 @pytest.mark.slapd
 def test_rule_by_ldap_group_and_hold_by_login_with_a_directory(tmp_path, spamassassin_dir, slapd):
     from tests.servers.slapd import ADMIN_DN, ADMIN_PASSWORD, SUFFIX
 
-    home = init_vault(tmp_path / "vault", **{
-        "ldap.url": slapd.url, "ldap.base_dn": SUFFIX, "ldap.bind_dn": ADMIN_DN,
-        "ldap.bind_password": ADMIN_PASSWORD})
+    home = init_vault(
+        tmp_path / "vault",
+        **{
+            "ldap.url": slapd.url,
+            "ldap.base_dn": SUFFIX,
+            "ldap.bind_dn": ADMIN_DN,
+            "ldap.bind_password": ADMIN_PASSWORD,
+        },
+    )
     (home / "policies").mkdir(exist_ok=True)
     (home / "policies" / "rules.toml").write_text(GROUP_RULE)
     for user in ("alice", "carol"):  # alice is in group legal, carol is not
@@ -176,11 +205,28 @@ def test_a_hold_with_a_query_keeps_only_what_matches(tmp_path, spamassassin_dir)
     home = _vault(tmp_path, spamassassin_dir, JUNK_RULE)
     words = _subjects(spamassassin_dir)
     # a word in some spam subjects but not all
-    word = next(w for s in words.values() for w in sorted(s)
-                if len(w) > 3 and 0 < sum(w in t for t in words.values()) < len(words))
+    word = next(
+        w
+        for s in words.values()
+        for w in sorted(s)
+        if len(w) > 3 and 0 < sum(w in t for t in words.values()) < len(words)
+    )
     matching = sum(word in t for t in words.values())
-    assert vaultctl_run(home, "hold", "create", "case-q", "--custodian", "bob", "--query", f"subject:{word}",
-                        "--reason", "litigation").code == 0
+    assert (
+        vaultctl_run(
+            home,
+            "hold",
+            "create",
+            "case-q",
+            "--custodian",
+            "bob",
+            "--query",
+            f"subject:{word}",
+            "--reason",
+            "litigation",
+        ).code
+        == 0
+    )
     swept = _sweep(home, "2003-01-01T00:00Z")
     assert len(swept["held"]) == matching
     assert len(swept["purge"]) == 15 - matching
@@ -190,11 +236,19 @@ def test_a_hold_with_a_query_keeps_only_what_matches(tmp_path, spamassassin_dir)
 def test_erase_by_query_is_refused_under_hold_then_erases_only_matches(tmp_path, spamassassin_dir):
     home = init_vault(tmp_path / "vault")
     spam = message_files(spamassassin_dir / "spam-1")[:10]
-    assert vaultctl_run(home, "import", str(make_maildir(tmp_path / "junk", spam)),
-                        "--mailbox", "user/bob/Junk").code == 0
+    assert (
+        vaultctl_run(
+            home, "import", str(make_maildir(tmp_path / "junk", spam)), "--mailbox", "user/bob/Junk"
+        ).code
+        == 0
+    )
     words = _subjects(spamassassin_dir)
-    word = next(w for s in words.values() for w in sorted(s)
-                if len(w) > 3 and 0 < sum(w in t for t in words.values()) < len(words))
+    word = next(
+        w
+        for s in words.values()
+        for w in sorted(s)
+        if len(w) > 3 and 0 < sum(w in t for t in words.values()) < len(words)
+    )
     matching = sum(word in t for t in words.values())
     assert vaultctl_run(home, "hold", "create", "case-e", "--custodian", "bob", "--reason", "r").code == 0
     refused = vaultctl_run(home, "erase", "--query", f"subject:{word}")
@@ -214,8 +268,12 @@ def test_queries_scoped_to_folders_hold_and_erase_those_copies_only(tmp_path, sp
     home = _vault(tmp_path, spamassassin_dir, JUNK_RULE)
     # the five ham messages in bob's Junk are also in jane's INBOX: a hold on bob's mail for
     # 'in:INBOX' holds none of bob's copies (bob has no INBOX), whatever jane holds
-    assert vaultctl_run(home, "hold", "create", "case-i", "--custodian", "bob", "--query", "in:INBOX",
-                        "--reason", "r").code == 0
+    assert (
+        vaultctl_run(
+            home, "hold", "create", "case-i", "--custodian", "bob", "--query", "in:INBOX", "--reason", "r"
+        ).code
+        == 0
+    )
     dry = _sweep(home, "2003-01-01T00:00Z", "--dry-run")
     assert dry["held"] == [] and len(dry["purge"]) == 15
     assert vaultctl_run(home, "hold", "release", "case-i").code == 0

@@ -1,6 +1,7 @@
 """E-discovery exports: the messages a search found, byte-identical, with a manifest that
 ``vaultctl verify-export`` checks offline with nothing but the export and the public key;
 any changed, missing or extra file is caught."""
+
 from __future__ import annotations
 
 import email
@@ -21,8 +22,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def run(home, *args, check=True):
-    done = subprocess.run([sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), *args],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if check:
         assert done.returncode == 0, done.stderr
     return done
@@ -35,14 +40,27 @@ def vault(spamassassin_dir, tmp_path_factory):
     run(home, "import", str(spamassassin_dir / "spam-1"), "--mailbox", "user/bob/Junk")
     run(home, "import", str(spamassassin_dir / "hard-ham-1"), "--mailbox", "user/alice/Archive")
     run(home, "import", str(spamassassin_dir / "hard-ham-1"), "--mailbox", "user/bob/INBOX")
-    originals = {hashlib.sha256(p.read_bytes()).hexdigest(): p.read_bytes()
-                 for d in ("spam-1", "hard-ham-1") for p in message_files(spamassassin_dir / d)}
+    originals = {
+        hashlib.sha256(p.read_bytes()).hexdigest(): p.read_bytes()
+        for d in ("spam-1", "hard-ham-1")
+        for p in message_files(spamassassin_dir / d)
+    }
     return home, originals
 
 
 def verify(home, path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "vaultctl.py"), "verify-export", str(path),
-                           "--key", str(home / "keys" / "ledger.ed25519.pub")], capture_output=True, text=True)
+    return subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "vaultctl.py"),
+            "verify-export",
+            str(path),
+            "--key",
+            str(home / "keys" / "ledger.ed25519.pub"),
+        ],
+        capture_output=True,
+        text=True,
+    )
 
 
 def export(home, tmp_path, query, *extra):
@@ -90,8 +108,10 @@ def test_mbox_export_opens_as_an_mbox(vault, tmp_path):
     assert verify(home, target).returncode == 0
 
 
-@pytest.mark.parametrize("tamper", ["change a message", "delete a message", "add a file", "edit the manifest",
-                                    "swap the checkpoint"])
+@pytest.mark.parametrize(
+    "tamper",
+    ["change a message", "delete a message", "add a file", "edit the manifest", "swap the checkpoint"],
+)
 def test_tampered_export_is_rejected(vault, tmp_path, tamper):
     home, _ = vault
     target, _ = export(home, tmp_path, "subject:money")

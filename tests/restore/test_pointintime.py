@@ -1,10 +1,10 @@
 """Point-in-time restore through its Python API: a snapshot is computed once and restored as it is."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import pytest
 
-from tests.core.helpers import init_vault, make_maildir, maildir_file, read_maildir, sha, vaultctl_run
+from tests.core.helpers import init_vault, maildir_file, make_maildir, read_maildir, sha, vaultctl_run
 from tests.fixtures.corpus import message_files
 from vault.archive import Vault
 from vault.config import Config
@@ -34,7 +34,8 @@ def test_a_snapshot_is_restored_as_taken(tmp_path, spamassassin_dir):
     assert restored[sha(files[3].read_bytes())][0][0] == ["\\Seen"]
     assert restored[sha(files[4].read_bytes())][0][0] == ["\\Flagged"]
     assert [(e.item, e.actor, e.data["restored"], e.data["at"]) for e in audit] == [
-        (snap.mailbox_id, "tester", 20, snap.at)]
+        (snap.mailbox_id, "tester", 20, snap.at)
+    ]
 
 
 def test_a_snapshot_of_an_unknown_folder_or_uid_is_refused(tmp_path, spamassassin_dir):

@@ -11,6 +11,7 @@
 Servers live in /tmp/vault-test-cyrus (a symlink ``cyrus-<n>`` in the test's tmp dir points
 there). Installs the Debian packages when missing; fails, never skips, when Cyrus cannot start.
 """
+
 from __future__ import annotations
 
 import pytest

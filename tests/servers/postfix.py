@@ -13,6 +13,7 @@ Instances live in /tmp/vault-test-postfix (a symlink ``postfix-<n>`` in the test
 points there). Installs Debian's postfix when missing; fails, never skips, when Postfix cannot
 start. A system Postfix (``/etc/postfix``, port 25) is neither used nor disturbed.
 """
+
 from __future__ import annotations
 
 import pytest

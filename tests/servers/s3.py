@@ -1,4 +1,5 @@
 """A real S3-compatible HTTP endpoint for tests: moto_server on a free loopback port."""
+
 from __future__ import annotations
 
 import socket
@@ -22,9 +23,13 @@ class S3Endpoint:
     def client(self):
         import boto3
 
-        return boto3.client("s3", endpoint_url=self.url, region_name=self.region,
-                            aws_access_key_id=self.access_key_id,
-                            aws_secret_access_key=self.secret_access_key)
+        return boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            region_name=self.region,
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=self.secret_access_key,
+        )
 
     def new_bucket(self, object_lock: bool = False) -> str:
         name = f"vault-{uuid.uuid4().hex[:12]}"
@@ -43,8 +48,11 @@ def s3_endpoint(tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:

@@ -19,6 +19,7 @@ Tests that change entries should add their own users (``slapd.add_user``) rather
 the seed ones: the server lives for the whole session. A test may ``stop()`` the server;
 the ``slapd`` fixture starts it again before the next test.
 """
+
 from __future__ import annotations
 
 import os
@@ -46,8 +47,21 @@ def _install():
     sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
     steps = [
         (sudo + ["debconf-set-selections"], "slapd slapd/no_configuration boolean true\n"),
-        (sudo + ["apt-get", "install", "-y", "-q", "--no-install-recommends",
-                 "-o", "DPkg::Lock::Timeout=600", "slapd", "ldap-utils"], None),
+        (
+            sudo
+            + [
+                "apt-get",
+                "install",
+                "-y",
+                "-q",
+                "--no-install-recommends",
+                "-o",
+                "DPkg::Lock::Timeout=600",
+                "slapd",
+                "ldap-utils",
+            ],
+            None,
+        ),
     ]
     for argv, stdin in steps:
         done = subprocess.run(argv, input=stdin, env=env, capture_output=True, text=True)
@@ -122,11 +136,14 @@ class SlapdServer:
         with open(self.log, "ab") as log:
             done = subprocess.run(
                 [SLAPD, "-f", str(self.root / "slapd.conf"), "-h", f"{self.url}/"],
-                stdout=log, stderr=log,
+                stdout=log,
+                stderr=log,
             )
         if done.returncode != 0:
-            pytest.fail(f"slapd did not start (exit {done.returncode}): "
-                        f"{self.log.read_text(errors='replace')[-2000:]}")
+            pytest.fail(
+                f"slapd did not start (exit {done.returncode}): "
+                f"{self.log.read_text(errors='replace')[-2000:]}"
+            )
         _wait(lambda: _port_open(self.port), f"port {self.port} not open")
 
     def stop(self):
@@ -151,8 +168,7 @@ class SlapdServer:
 
     def admin(self) -> Connection:
         """A connection bound as the directory manager (independent of vault's code)."""
-        return Connection(Server(self.url), ADMIN_DN, ADMIN_PASSWORD, auto_bind=True,
-                          raise_exceptions=True)
+        return Connection(Server(self.url), ADMIN_DN, ADMIN_PASSWORD, auto_bind=True, raise_exceptions=True)
 
     def add_user(self, uid: str, cn: str, mails=(), **extra) -> str:
         dn = f"uid={uid},{PEOPLE}"
@@ -177,16 +193,27 @@ class SlapdServer:
             conn.add(SUFFIX, ["dcObject", "organization"], {"o": "Example", "dc": "example"})
             for ou in ("people", "groups"):
                 conn.add(f"ou={ou},{SUFFIX}", ["organizationalUnit"], {"ou": ou})
-        self.add_user("alice", "Alice Example", ["alice@feas.local", "alice.example@feas.local"],
-                      displayName="Alice Example", employeeNumber="E-1001")
+        self.add_user(
+            "alice",
+            "Alice Example",
+            ["alice@feas.local", "alice.example@feas.local"],
+            displayName="Alice Example",
+            employeeNumber="E-1001",
+        )
         self.add_user("bob", "Bob Builder", ["bob@feas.local"])
         self.add_user("carol", "Carol Cash", ["carol@feas.local"])
         with self.admin() as conn:
             for group, members in (("legal", ["alice", "bob"]), ("finance", ["carol"])):
-                conn.add(f"cn={group},{GROUPS}", ["groupOfNames"],
-                         {"cn": group, "member": [f"uid={m},{PEOPLE}" for m in members]})
-            conn.add(f"cn=staff,{GROUPS}", ["posixGroup"],
-                     {"cn": "staff", "gidNumber": 5000, "memberUid": ["alice", "carol"]})
+                conn.add(
+                    f"cn={group},{GROUPS}",
+                    ["groupOfNames"],
+                    {"cn": group, "member": [f"uid={m},{PEOPLE}" for m in members]},
+                )
+            conn.add(
+                f"cn=staff,{GROUPS}",
+                ["posixGroup"],
+                {"cn": "staff", "gidNumber": 5000, "memberUid": ["alice", "carol"]},
+            )
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
 """One contract, two backends: the local directory and S3 over HTTP (moto_server)."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,9 +15,14 @@ def backend(request, tmp_path):
     if request.param == "local":
         return LocalBackend(tmp_path / "blobs")
     endpoint, bucket = request.getfixturevalue("s3_bucket")
-    return S3Backend(bucket=bucket, endpoint_url=endpoint.url, region=endpoint.region,
-                     access_key_id=endpoint.access_key_id, secret_access_key=endpoint.secret_access_key,
-                     prefix="vault")
+    return S3Backend(
+        bucket=bucket,
+        endpoint_url=endpoint.url,
+        region=endpoint.region,
+        access_key_id=endpoint.access_key_id,
+        secret_access_key=endpoint.secret_access_key,
+        prefix="vault",
+    )
 
 
 def test_put_get_range_size(backend):
@@ -54,7 +60,8 @@ def test_missing_and_delete(backend):
 
 @pytest.mark.s3
 def test_dead_endpoint_is_reported_as_unavailable():
-    dead = S3Backend(bucket="b", endpoint_url=f"http://127.0.0.1:{free_port()}",
-                     access_key_id="x", secret_access_key="y")
+    dead = S3Backend(
+        bucket="b", endpoint_url=f"http://127.0.0.1:{free_port()}", access_key_id="x", secret_access_key="y"
+    )
     with pytest.raises(BackendUnavailable):
         dead.get("anything")

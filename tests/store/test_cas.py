@@ -1,4 +1,5 @@
 """The content-addressed store on both backends, with real mail."""
+
 from __future__ import annotations
 
 import hashlib
@@ -19,7 +20,9 @@ def make_store(request, tmp_path):
         backend = LocalBackend(tmp_path / "blobs")
     else:
         endpoint, bucket = request.getfixturevalue("s3_bucket")
-        backend = S3Backend(bucket=bucket, endpoint_url=endpoint.url, access_key_id="t", secret_access_key="t")
+        backend = S3Backend(
+            bucket=bucket, endpoint_url=endpoint.url, access_key_id="t", secret_access_key="t"
+        )
 
     def make(**kw):
         return ContentStore(backend, tmp_path / f"index-{len(kw)}.sqlite", **kw)
@@ -51,7 +54,8 @@ def test_dictionary_beats_plain_zstd_and_old_frames_stay_readable(make_store, ma
     plain = zstandard.ZstdCompressor(level=3)
     plain_size = sum(len(plain.compress(m)) for m in mail[300:])
     stored = store.db.execute(
-        f"SELECT sum(length) FROM blobs WHERE blob IN ({','.join('?' * len(later))})", later).fetchone()[0]
+        f"SELECT sum(length) FROM blobs WHERE blob IN ({','.join('?' * len(later))})", later
+    ).fetchone()[0]
     print(f"\nwith dictionary {stored} bytes vs plain zstd {plain_size} bytes ({plain_size / stored:.2f}x)")
     assert stored < 0.85 * plain_size
     assert [store.get(i) for i in early] == mail[:50]

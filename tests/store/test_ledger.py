@@ -1,4 +1,5 @@
 """The ledger through its Python API: append/commit/reopen, checkpoints, recovery, tampering."""
+
 from __future__ import annotations
 
 import base64
@@ -9,7 +10,8 @@ import sys
 import textwrap
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vault.store.checkpoint import CheckpointError, verify_checkpoint_note
 from vault.store.ledger import Ledger, LedgerError, decode_line
@@ -71,7 +73,7 @@ def test_uncommitted_tail_is_cut_after_sigkill(tmp_path):
         sys.path.insert(0, {os.getcwd()!r})
         from vault.store.ledger import Ledger
         from vault.store import ledger as mod
-        led = Ledger.open({str(tmp_path / 'ledger')!r}, key_path={str(tmp_path / 'key')!r}, origin="test.example/ledger")
+        led = Ledger.open({str(tmp_path / "ledger")!r}, key_path={str(tmp_path / "key")!r}, origin="test.example/ledger")
         for i in range(5):
             led.append("message.appended", item=f"box:1:{{i}}", data={{}})
         mod.sign = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)  # die before the checkpoint
@@ -200,11 +202,12 @@ def test_a_sealed_segment_is_never_appended_to_after_a_reopen(tmp_path):
 
 # ------------------------------------------------------------ the compact range kept in tree.json
 
+
 def _root_of_all(tmp_path) -> str:
     from vault.store import merkle
 
     raw = (tmp_path / "ledger" / "leaves").read_bytes()
-    return merkle.root([raw[i: i + 32] for i in range(0, len(raw), 32)]).hex()
+    return merkle.root([raw[i : i + 32] for i in range(0, len(raw), 32)]).hex()
 
 
 @pytest.mark.parametrize("first, more", [(1, 1), (2, 5), (7, 1), (8, 8), (33, 31), (100, 28)])

@@ -1,7 +1,9 @@
 """RFC 9162 tree: roots against an independent naive MTH; every proof verifies, wrong ones fail."""
+
 import hashlib
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from vault.store import merkle
 
@@ -35,7 +37,7 @@ def test_roots_and_all_proofs_for_sizes_1_to_70():
             old = naive_mth(data[:m])
             assert merkle.verify_consistency(m, n, proof, old, root)
             if m < n:
-                assert not merkle.verify_consistency(m, n, proof, naive_mth(data[:m - 1] + [b"x"]), root)
+                assert not merkle.verify_consistency(m, n, proof, naive_mth(data[: m - 1] + [b"x"]), root)
 
 
 @given(st.integers(1, 300), st.data())

@@ -1,5 +1,7 @@
 """The pack-index decoder never fails except with PackFormatError, and round-trips."""
-from hypothesis import given, strategies as st
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from vault.store.pack import Member, PackFormatError, decode_pack_index, encode_pack_index
 
@@ -16,7 +18,9 @@ def test_garbage_is_a_clear_error(data):
 def test_round_trip(sizes):
     members, offset = [], 0
     for n, (length, raw, has_dict) in enumerate(sizes):
-        members.append(Member(f"sha256:{n:064x}", offset, length, raw, f"sha256:{'d' * 64}" if has_dict else None))
+        members.append(
+            Member(f"sha256:{n:064x}", offset, length, raw, f"sha256:{'d' * 64}" if has_dict else None)
+        )
         offset += length
     pack = "a" * 64
     assert decode_pack_index(encode_pack_index(pack, members)) == (pack, members)

@@ -1,10 +1,19 @@
 """vaultctl audit: who searched, exported and restored what, from the ledger."""
+
 import click
 
 from vault.cli.common import open_vault, print_json
 
-AUDIT_KINDS = ("search.run", "export.made", "restore.done", "hold.placed", "hold.released",
-               "retention.purged", "erasure.certified", "import.run")
+AUDIT_KINDS = (
+    "search.run",
+    "export.made",
+    "restore.done",
+    "hold.placed",
+    "hold.released",
+    "retention.purged",
+    "erasure.certified",
+    "import.run",
+)
 
 
 @click.command("audit")

@@ -1,4 +1,5 @@
 """vaultctl broker: the live-ingest queue and the vault's one writer while it runs."""
+
 import click
 
 from vault.cli.common import load_config
@@ -24,5 +25,8 @@ def command(ctx):
     except VaultBusy as e:
         raise click.ClickException(str(e)) from None
     s = broker.stats
-    click.echo(f"broker stopped: {s.events} event(s) in, {s.done} done, {s.failed} failed, "
-               f"{s.postponed} postponement(s), {s.workers_lost} worker(s) lost", err=True)
+    click.echo(
+        f"broker stopped: {s.events} event(s) in, {s.done} done, {s.failed} failed, "
+        f"{s.postponed} postponement(s), {s.workers_lost} worker(s) lost",
+        err=True,
+    )

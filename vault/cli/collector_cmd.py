@@ -1,4 +1,5 @@
 """vaultctl collector: serve FETCH / FOLDER / ENUMERATE on the Cyrus host."""
+
 from __future__ import annotations
 
 import logging
@@ -28,8 +29,7 @@ def _collector(ctx, imapd_conf, imap_port, imap_admin):
 
     config = _config(ctx)
     section = config["collector"]
-    for key, value in (("imapd_conf", imapd_conf), ("imap_port", imap_port),
-                       ("imap_admin", imap_admin)):
+    for key, value in (("imapd_conf", imapd_conf), ("imap_port", imap_port), ("imap_admin", imap_admin)):
         if value is not None:
             section[key] = value
     try:
@@ -39,11 +39,16 @@ def _collector(ctx, imapd_conf, imap_port, imap_admin):
 
 
 _common = [
-    click.option("--imapd-conf", type=click.Path(dir_okay=False),
-                 help="Cyrus's imapd.conf (default: [collector] imapd_conf)."),
+    click.option(
+        "--imapd-conf",
+        type=click.Path(dir_okay=False),
+        help="Cyrus's imapd.conf (default: [collector] imapd_conf).",
+    ),
     click.option("--imap-port", type=int, help="Cyrus IMAP port for the admin connection."),
-    click.option("--imap-admin", help="Admin user ('' for none); password from "
-                                      "[collector] imap_password or VAULT_COLLECTOR_PASSWORD."),
+    click.option(
+        "--imap-admin",
+        help="Admin user ('' for none); password from [collector] imap_password or VAULT_COLLECTOR_PASSWORD.",
+    ),
 ]
 
 
@@ -69,7 +74,7 @@ def command(ctx, bind, imapd_conf, imap_port, imap_admin):
     try:
         server = CollectorServer(collector, bind or config["collector"]["bind"])
     except Exception as e:  # zmq.ZMQError: address in use, bad endpoint
-        raise click.ClickException(f"cannot listen on {bind or config['collector']['bind']}: {e}")
+        raise click.ClickException(f"cannot listen on {bind or config['collector']['bind']}: {e}") from e
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     click.echo(f"collector listening on {server.address}", err=True)
     try:
@@ -93,8 +98,9 @@ def ask(ctx, request, mailbox, uid, address):
     from vault.ingest.collector import CollectorClient, CollectorError, CollectorRefused
 
     config = _config(ctx)
-    with CollectorClient(address or config["collector"]["address"],
-                         timeout=config["collector"]["timeout_seconds"]) as client:
+    with CollectorClient(
+        address or config["collector"]["address"], timeout=config["collector"]["timeout_seconds"]
+    ) as client:
         try:
             if request == "fetch":
                 if uid is None:

@@ -1,4 +1,5 @@
 """Plumbing shared by the vaultctl command modules: opening the vault, output, progress."""
+
 from __future__ import annotations
 
 import json
@@ -61,8 +62,12 @@ def print_table(headers: list[str], rows: list[list[str]], min_width: int = 8) -
             out.append("  ".join(parts).rstrip())
 
     for row in [[[h] for h in headers], *cells]:
-        emit([[piece for line in cell for piece in (textwrap.wrap(line, w, break_on_hyphens=False) or [""])]
-              for cell, w in zip(row, widths)])
+        emit(
+            [
+                [piece for line in cell for piece in (textwrap.wrap(line, w, break_on_hyphens=False) or [""])]
+                for cell, w in zip(row, widths)
+            ]
+        )
     sys.stdout.write("\n".join(out) + "\n")
 
 

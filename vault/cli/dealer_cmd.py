@@ -4,6 +4,7 @@
 event and exits; ``install-hook`` writes the fork-free /bin/sh equivalent for notify_external;
 ``serve`` runs the daemon (socket/stream listener and the shipper); ``status`` shows the spool.
 """
+
 from __future__ import annotations
 
 import logging
@@ -49,8 +50,12 @@ class _DealerGroup(click.Group):
         return super().parse_args(ctx, [])
 
 
-@click.group("dealer", cls=_DealerGroup, invoke_without_command=True,
-             context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    "dealer",
+    cls=_DealerGroup,
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.pass_context
 def command(ctx):
     """Spool one event from stdin (as Cyrus notifyd's external notifier: vaultctl dealer
@@ -70,7 +75,8 @@ def command(ctx):
         if not (Path(home_of(ctx)) / CONFIG_NAME).exists():
             raise click.ClickException(
                 f"no spool: pass --spool DIR, set {SPOOL_ENV}, or point --home/VAULT_HOME at a vault "
-                f"(no {CONFIG_NAME} in {home_of(ctx)})")
+                f"(no {CONFIG_NAME} in {home_of(ctx)})"
+            )
         spool = str(_config(ctx, required=True).path("dealer", "spool_path"))
     from vault.ingest.dealer import spool_stdin
     from vault.ingest.spool import SpoolError
@@ -82,10 +88,18 @@ def command(ctx):
 
 
 @command.command("install-hook")
-@click.option("--spool", type=click.Path(file_okay=False), help="Spool directory (default: [dealer] spool_path).")
-@click.option("--output", required=True, type=click.Path(dir_okay=False),
-              help="Where to write the hook: the path to give Cyrus's notify_external.")
-@click.option("--owner", help="User notifyd runs as; owns the spool (default: [dealer] socket_owner; '' for none).")
+@click.option(
+    "--spool", type=click.Path(file_okay=False), help="Spool directory (default: [dealer] spool_path)."
+)
+@click.option(
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the hook: the path to give Cyrus's notify_external.",
+)
+@click.option(
+    "--owner", help="User notifyd runs as; owns the spool (default: [dealer] socket_owner; '' for none)."
+)
 @click.option("--fsync/--no-fsync", default=None, help="fsync each event (default: [dealer] hook_fsync).")
 @click.pass_context
 def install_hook_cmd(ctx, spool, output, owner, fsync):
@@ -124,8 +138,11 @@ def serve_cmd(ctx, mode, listen, spool, broker, no_ship, window, ack_timeout, or
     from vault.ingest.dealer import Dealer, DealerSettings
     from vault.ingest.shipper import ShipperBusy
 
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
     cfg = _config(ctx)
     d = cfg["dealer"]
     mode = mode or d["mode"]
@@ -134,7 +151,9 @@ def serve_cmd(ctx, mode, listen, spool, broker, no_ship, window, ack_timeout, or
             mode=mode,
             spool=Path(spool) if spool else cfg.path("dealer", "spool_path"),
             broker="" if no_ship else (broker or d["broker"]),
-            listen=None if mode == "external" else (Path(listen) if listen else cfg.path("dealer", "listen_path")),
+            listen=None
+            if mode == "external"
+            else (Path(listen) if listen else cfg.path("dealer", "listen_path")),
             window=window or d["window"],
             ack_timeout=ack_timeout or d["ack_timeout_seconds"],
             origin=(origin if origin is not None else d["origin"]) or None,
@@ -160,7 +179,9 @@ def status_cmd(ctx, spool, as_json):
     if not status["exists"]:
         click.echo(f"no spool at {status['spool']}")
         return
-    click.echo(f"spool {status['spool']}: {status['pending']} waiting to ship, {status['in_tmp']} being "
-               f"written, {status['quarantined']} quarantined")
+    click.echo(
+        f"spool {status['spool']}: {status['pending']} waiting to ship, {status['in_tmp']} being "
+        f"written, {status['quarantined']} quarantined"
+    )
     for q in status["quarantine"]:
         click.echo(f"  bad/{q['name']} ({q['size']} bytes): {q['reason']}")

@@ -1,4 +1,5 @@
 """vaultctl erase: a data-subject erasure request, refused while any hold applies."""
+
 import click
 
 from vault.cli.common import load_config, print_json
@@ -24,9 +25,11 @@ def command(ctx, custodian, query, actor, as_json):
     try:
         vault = Vault.open(load_config(ctx), writer=True)
     except VaultBusy as e:  # an erasure must answer now (refused or certified): it cannot queue
-        raise click.ClickException(f"{e}. While live ingest runs the broker holds the vault: stop "
-                                   "'vaultctl broker' for the erasure (events wait at the dealer) and "
-                                   "start it again after") from None
+        raise click.ClickException(
+            f"{e}. While live ingest runs the broker holds the vault: stop "
+            "'vaultctl broker' for the erasure (events wait at the dealer) and "
+            "start it again after"
+        ) from None
     with vault:
         try:
             cert = erase_custodian(vault, custodian, query=query, actor=actor_of(vault.config, actor))
@@ -38,5 +41,7 @@ def command(ctx, custodian, query, actor, as_json):
         print_json(cert)
     else:
         whose = " and ".join(x for x in (custodian, query and repr(query)) if x)
-        click.echo(f"erased {len(cert['items'])} item(s) of {whose}; {cert['blobs_deleted']} blob(s) deleted; "
-                   "certificate recorded in the ledger")
+        click.echo(
+            f"erased {len(cert['items'])} item(s) of {whose}; {cert['blobs_deleted']} blob(s) deleted; "
+            "certificate recorded in the ledger"
+        )

@@ -1,4 +1,5 @@
 """vaultctl hold: legal holds (matters) that preserve mail regardless of retention."""
+
 import click
 
 from vault.cli.common import open_vault, print_json
@@ -11,7 +12,9 @@ def command():
 
 @command.command("create")
 @click.argument("matter")
-@click.option("--custodian", "custodians", multiple=True, required=True, help="User whose mail is held (repeatable).")
+@click.option(
+    "--custodian", "custodians", multiple=True, required=True, help="User whose mail is held (repeatable)."
+)
 @click.option("--query", help="Only mail matching this search query.")
 @click.option("--from", "date_from", help="Internal date from (YYYY-MM-DD or ISO time).")
 @click.option("--to", "date_to", help="Internal date to (a bare day covers the whole day).")
@@ -29,10 +32,16 @@ def create(ctx, matter, custodians, query, date_from, date_to, reason, actor):
         if any(h.matter == matter and h.active() for h in holds_of(vault)):
             raise click.ClickException(f"hold {matter!r} exists and is active")
         try:
-            hold = Hold(matter=matter, custodians=tuple(custodians), reason=reason, owner=actor,
-                        created_at=now(), query=query,
-                        date_from=parse_date_bound(date_from, end=False) if date_from else None,
-                        date_to=parse_date_bound(date_to, end=True) if date_to else None)
+            hold = Hold(
+                matter=matter,
+                custodians=tuple(custodians),
+                reason=reason,
+                owner=actor,
+                created_at=now(),
+                query=query,
+                date_from=parse_date_bound(date_from, end=False) if date_from else None,
+                date_to=parse_date_bound(date_to, end=True) if date_to else None,
+            )
         except (HoldError, ValueError) as e:
             raise click.ClickException(str(e)) from None
         how = _record(vault, Kind.HOLD_PLACED, hold.to_data(), actor)

@@ -1,4 +1,5 @@
 """vaultctl import: snapshot runs of Maildirs, mboxes, .eml directories or Cyrus folders."""
+
 from pathlib import Path
 
 import click
@@ -13,11 +14,19 @@ def mailbox_for(template: str, source: str) -> str:
 
 @click.command("import")
 @click.argument("sources", nargs=-1, required=True, type=click.Path())
-@click.option("--mailbox", "-m", required=True,
-              help="Archive folder, e.g. user/jane/INBOX. With several sources, a template: "
-                   "{name} is the source's own name, {parent} its directory's, e.g. 'user/{parent}/INBOX'.")
-@click.option("--format", "kind", type=click.Choice(["maildir", "mbox", "eml", "cyrus"]),
-              help="Source format (default: detected).")
+@click.option(
+    "--mailbox",
+    "-m",
+    required=True,
+    help="Archive folder, e.g. user/jane/INBOX. With several sources, a template: "
+    "{name} is the source's own name, {parent} its directory's, e.g. 'user/{parent}/INBOX'.",
+)
+@click.option(
+    "--format",
+    "kind",
+    type=click.Choice(["maildir", "mbox", "eml", "cyrus"]),
+    help="Source format (default: detected).",
+)
 @click.option("--actor", help="Who runs this (default: the OS user).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
@@ -34,7 +43,9 @@ def command(ctx, sources, mailbox, kind, actor, as_json):
         _run(ctx, targets, kind, actor, as_json, reports, failed)
     except StoreError as e:
         # full disk, dead S3 endpoint...: committed batches stay; a re-run resumes after them
-        raise click.ClickException(f"{e}\nnothing committed was lost: run the import again to resume") from None
+        raise click.ClickException(
+            f"{e}\nnothing committed was lost: run the import again to resume"
+        ) from None
     for report in reports:
         if not as_json:
             click.echo(
@@ -45,7 +56,10 @@ def command(ctx, sources, mailbox, kind, actor, as_json):
         for p in report.problems:
             click.echo(f"  problem: {p.path}: {p.reason}", err=True)
         if report.problems:
-            click.echo(f"{len(report.problems)} problem(s) in {report.source}; everything readable was archived", err=True)
+            click.echo(
+                f"{len(report.problems)} problem(s) in {report.source}; everything readable was archived",
+                err=True,
+            )
     if as_json:
         out = [r.to_json() for r in reports]
         print_json(out[0] if len(sources) == 1 and out else {"imports": out, "errors": failed})

@@ -1,4 +1,5 @@
 """vaultctl init: create a vault (config with every default, signing key, empty ledger)."""
+
 import click
 
 from vault.cli.common import home_of
@@ -17,5 +18,7 @@ def command(ctx):
         raise click.ClickException(str(e)) from None
     click.echo(f"vault created in {config.home}")
     click.echo(f"  config:  {config.home / 'config.toml'}")
-    click.echo(f"  signing key: {config.path('ledger', 'key_path')} (keep it private; "
-               f"{config.path('ledger', 'key_path')}.pub verifies exports)")
+    click.echo(
+        f"  signing key: {config.path('ledger', 'key_path')} (keep it private; "
+        f"{config.path('ledger', 'key_path')}.pub verifies exports)"
+    )

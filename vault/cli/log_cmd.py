@@ -1,4 +1,5 @@
 """vaultctl log: the per-item changelog (ledger entries) of a folder or one item."""
+
 import click
 
 from vault.cli.common import open_vault, print_json
@@ -39,4 +40,6 @@ def command(ctx, mailbox, item, as_json):
         print_json([e.to_json() for e in entries])
         return
     for e in entries:
-        click.echo(f"{e.seq:>8}  {e.time}  {e.kind:<18} {e.item or '-':<40} {e.actor or '-':<10} {_summary(e)}")
+        click.echo(
+            f"{e.seq:>8}  {e.time}  {e.kind:<18} {e.item or '-':<40} {e.actor or '-':<10} {_summary(e)}"
+        )

@@ -1,4 +1,5 @@
 """vaultctl ls: the archive's folders (current names, ids, message counts)."""
+
 import click
 
 from vault.cli.common import open_vault, print_json

@@ -1,18 +1,20 @@
 """vaultctl maillog: import Postfix / Sendmail / Cyrus mail logs for queue-ID chasing."""
+
+from datetime import UTC
+
 import click
 
 from vault.cli.common import load_config, print_json, progress
 
 
 def _zone(config, name: str | None):
-    from datetime import timezone
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     name = name or config["maillog"]["timezone"]
     if not name:
         return None  # this host's local zone
     if name.upper() == "UTC":
-        return timezone.utc
+        return UTC
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -27,9 +29,17 @@ def command():
 @command.command("import")
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False))
 @click.option("--host", help="Host name for these lines (default: each line's syslog host).")
-@click.option("--follow", "follow", type=click.Path(dir_okay=False),
-              help="Keep reading this growing log (across rotations) until interrupted.")
-@click.option("--timezone", "zone", help="Zone of RFC 3164 times, e.g. Europe/Berlin (default: [maillog] timezone or this host's).")
+@click.option(
+    "--follow",
+    "follow",
+    type=click.Path(dir_okay=False),
+    help="Keep reading this growing log (across rotations) until interrupted.",
+)
+@click.option(
+    "--timezone",
+    "zone",
+    help="Zone of RFC 3164 times, e.g. Europe/Berlin (default: [maillog] timezone or this host's).",
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def import_(ctx, files, host, follow, zone, as_json):
@@ -69,7 +79,9 @@ def import_(ctx, files, host, follow, zone, as_json):
     if as_json:
         print_json(out)
         return
-    click.echo(f"{out['lines']} line(s) read from {len(report.files)} file(s): {out['hops']} hop(s), "
-               f"{out['stored']} new; {out['ignored']} about no message; {out['unparsed']} unreadable")
+    click.echo(
+        f"{out['lines']} line(s) read from {len(report.files)} file(s): {out['hops']} hop(s), "
+        f"{out['stored']} new; {out['ignored']} about no message; {out['unparsed']} unreadable"
+    )
     for reason, n in out["unparsed_by_reason"].items():
         click.echo(f"  unreadable: {n} x {reason}")

@@ -1,4 +1,5 @@
 """vaultctl rebuild: regenerate the derived views (catalog, store index) from ledger + blobs."""
+
 import click
 
 from vault.cli.common import load_config

@@ -1,17 +1,26 @@
 """vaultctl reconcile: compare the archive with the mailboxes on the server, record the
 differences (also run on [policy] reconcile_schedule by 'vaultctl serve')."""
+
 import click
 
 from vault.cli.common import load_config, open_vault, print_json, progress
 
 
 @click.command("reconcile")
-@click.option("--mailbox", "-m", "mailboxes", multiple=True,
-              help="Folder name or mailboxID (repeatable); default: every live folder.")
+@click.option(
+    "--mailbox",
+    "-m",
+    "mailboxes",
+    multiple=True,
+    help="Folder name or mailboxID (repeatable); default: every live folder.",
+)
 @click.option("--collector", "address", help="Collector endpoint (default: [collector] address).")
-@click.option("--via-broker", is_flag=True,
-              help="Queue the work with the broker ([dealer] broker) for its workers; done "
-                   "anyway when the broker's committer holds the vault.")
+@click.option(
+    "--via-broker",
+    is_flag=True,
+    help="Queue the work with the broker ([dealer] broker) for its workers; done "
+    "anyway when the broker's committer holds the vault.",
+)
 @click.option("--actor", default="vault-reconcile", show_default=True, help="Recorded as the actor.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
@@ -32,8 +41,9 @@ def command(ctx, mailboxes, address, via_broker, actor, as_json):
     if via_broker:
         _queue(ctx, config, mailboxes, actor, as_json)
         return
-    client = CollectorClient(address or config["collector"]["address"],
-                             timeout=config["collector"]["timeout_seconds"])
+    client = CollectorClient(
+        address or config["collector"]["address"], timeout=config["collector"]["timeout_seconds"]
+    )
     with client, vault:
         targets = list(mailboxes) or live_folders(vault.catalog)
         try:
@@ -45,9 +55,11 @@ def command(ctx, mailboxes, address, via_broker, actor, as_json):
         print_json([r.to_json() for r in reports])
         return
     for r in reports:
-        what = (f"{len(r.appended)} appended, {len(r.expunged)} expunged, "
-                f"{len(r.flag_changes)} flag changes"
-                + (f", folder: {', '.join(r.folder_changes)}" if r.folder_changes else ""))
+        what = (
+            f"{len(r.appended)} appended, {len(r.expunged)} expunged, "
+            f"{len(r.flag_changes)} flag changes"
+            + (f", folder: {', '.join(r.folder_changes)}" if r.folder_changes else "")
+        )
         click.echo(f"{r.mailbox}: {what if r.differences else 'in step'}")
         for p in r.problems:
             click.echo(f"  problem: {p}", err=True)
@@ -61,9 +73,11 @@ def _queue(ctx, config, mailboxes, actor, as_json):
         if mailboxes:
             targets = [(m, m if catalog.folder(m) else catalog.folder_id(m)) for m in mailboxes]
         else:
-            targets = [(f["name"] or f["mailbox_id"], f["mailbox_id"])
-                       for f in catalog.folders(include_deleted=False)
-                       if catalog.has_events_for(f["mailbox_id"])]
+            targets = [
+                (f["name"] or f["mailbox_id"], f["mailbox_id"])
+                for f in catalog.folders(include_deleted=False)
+                if catalog.has_events_for(f["mailbox_id"])
+            ]
     events = [reconcile_event(name, mailbox_id, actor) for name, mailbox_id in targets]
     try:
         queued = queue_with_broker(config["dealer"]["broker"], events)

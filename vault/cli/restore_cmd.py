@@ -1,4 +1,5 @@
 """vaultctl restore: a folder as it was at a point in time, into a target."""
+
 import click
 
 from vault.cli.common import open_vault, print_json, progress
@@ -6,8 +7,13 @@ from vault.cli.common import open_vault, print_json, progress
 
 @click.command("restore")
 @click.option("--mailbox", "-m", required=True, help="Folder name as it was at --at.")
-@click.option("--at", "at", default="now", show_default=True,
-              help="ISO 8601 time with zone (2026-11-01T12:00Z) or 'now'.")
+@click.option(
+    "--at",
+    "at",
+    default="now",
+    show_default=True,
+    help="ISO 8601 time with zone (2026-11-01T12:00Z) or 'now'.",
+)
 @click.option("--to", "target", required=True, help="maildir:PATH or mbox:PATH.")
 @click.option("--uid", type=int, help="Restore only this UID.")
 @click.option("--actor", help="Who runs this (default: the OS user).")
@@ -35,8 +41,13 @@ def command(ctx, mailbox, at, target, uid, actor, as_json):
     if as_json:
         print_json(report.to_json())
         return
-    click.echo(f"restored {report.restored} messages ({report.bytes} bytes) of {mailbox} "
-               f"as at {report.at} to {target}")
+    click.echo(
+        f"restored {report.restored} messages ({report.bytes} bytes) of {mailbox} "
+        f"as at {report.at} to {target}"
+    )
     if report.purged:
-        click.echo(f"{len(report.purged)} message(s) present then were purged by retention: "
-                   + ", ".join(report.purged), err=True)
+        click.echo(
+            f"{len(report.purged)} message(s) present then were purged by retention: "
+            + ", ".join(report.purged),
+            err=True,
+        )

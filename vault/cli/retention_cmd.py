@@ -1,4 +1,5 @@
 """vaultctl retention: explain an item's retention, and sweep (purge) what rules allow."""
+
 import click
 
 from vault.cli.common import load_config, open_vault, print_json
@@ -36,8 +37,9 @@ def explain_(ctx, item, as_of):
             rules = rules_from_config(vault.config)
         except RulesError as e:
             raise click.ClickException(str(e)) from None
-        click.echo(explain(facts_of(vault, row), rules, _now(as_of),
-                           [h for h in holds_of(vault) if h.active()]))
+        click.echo(
+            explain(facts_of(vault, row), rules, _now(as_of), [h for h in holds_of(vault) if h.active()])
+        )
 
 
 @command.command("sweep")
@@ -61,15 +63,18 @@ def sweep_(ctx, dry_run, as_of, actor, as_json):
             with open_vault(ctx) as vault:
                 report = sweep(vault, now=_now(as_of), dry_run=True, actor=actor)
         else:
-            report = sweep_or_request(config, actor=actor_of(config, actor),
-                                      now=_now(as_of) if as_of else None)
+            report = sweep_or_request(
+                config, actor=actor_of(config, actor), now=_now(as_of) if as_of else None
+            )
     except (RulesError, AuditUnrecorded) as e:
         raise click.ClickException(str(e)) from None
     if report is None:
         if as_json:
             print_json({"queued": True})
         else:
-            click.echo("live ingest holds the vault: the broker sweeps now; 'vaultctl audit' shows the purges")
+            click.echo(
+                "live ingest holds the vault: the broker sweeps now; 'vaultctl audit' shows the purges"
+            )
         return
     if as_json:
         print_json(report.__dict__)

@@ -1,4 +1,5 @@
 """vaultctl retry: put failed live-ingest jobs (the dead-letter list) back in the queue."""
+
 import click
 
 from vault.cli.common import load_config, print_json
@@ -24,7 +25,9 @@ def command(ctx, jobs, every, listing, as_json):
             elif not failed:
                 click.echo("no failed jobs")
             for job in failed if not as_json else []:
-                click.echo(f"{job['id'][:16]}  {job['event'] or '?':<20} {job['mailbox'][:36]:<36} {job['reason']}")
+                click.echo(
+                    f"{job['id'][:16]}  {job['event'] or '?':<20} {job['mailbox'][:36]:<36} {job['reason']}"
+                )
             return
         ids = None
         if not every:
@@ -33,7 +36,8 @@ def command(ctx, jobs, every, listing, as_json):
                 found = [j for j in store.find(prefix) if j.state == FAILED]
                 if len(found) != 1:
                     raise click.ClickException(
-                        f"{prefix}: {'no failed job' if not found else f'{len(found)} failed jobs'} with this id")
+                        f"{prefix}: {'no failed job' if not found else f'{len(found)} failed jobs'} with this id"
+                    )
                 ids.append(found[0].id)
         count = store.retry(ids)
     finally:

@@ -1,4 +1,5 @@
 """vaultctl search: find archived mail; optionally export it with a verifiable manifest."""
+
 import click
 
 from vault.cli.common import load_config, print_json, print_table
@@ -8,7 +9,12 @@ from vault.cli.common import load_config, print_json, print_table
 @click.argument("query")
 @click.option("--custodian", help="Only mail held by this user.")
 @click.option("--limit", default=50, show_default=True, help="Rows to print.")
-@click.option("--export", "export_path", type=click.Path(file_okay=False), help="Export the results to this new directory.")
+@click.option(
+    "--export",
+    "export_path",
+    type=click.Path(file_okay=False),
+    help="Export the results to this new directory.",
+)
 @click.option("--format", "fmt", type=click.Choice(["eml", "mbox"]), default="eml", show_default=True)
 @click.option("--dedupe", is_flag=True, help="One copy per distinct message content.")
 @click.option("--actor", help="Who runs this (default: the OS user); recorded in the audit trail.")
@@ -36,20 +42,27 @@ def command(ctx, query, custodian, limit, export_path, fmt, dedupe, actor, as_js
                 from vault.restore.export import ExportError, search_and_export
 
                 try:
-                    report = search_and_export(vault, index, query, export_path, fmt,
-                                               custodian=custodian, dedupe=dedupe, actor=actor)
+                    report = search_and_export(
+                        vault, index, query, export_path, fmt, custodian=custodian, dedupe=dedupe, actor=actor
+                    )
                 except ExportError as e:
                     raise click.ClickException(str(e)) from None
                 if as_json:
                     print_json(report.__dict__)
                 else:
-                    click.echo(f"exported {report.items} item(s) in {report.messages} file(s) to {report.path}; "
-                               f"manifest sha256 {report.manifest_sha256}")
+                    click.echo(
+                        f"exported {report.items} item(s) in {report.messages} file(s) to {report.path}; "
+                        f"manifest sha256 {report.manifest_sha256}"
+                    )
                 return
             total = index.count(query, vault.catalog, custodian)
             hits = index.search(query, vault.catalog, custodian=custodian, limit=limit)
-            record_audit(vault, Kind.SEARCH_RUN, actor=actor,
-                         data={"query": query, "custodian": custodian, "results": total})
+            record_audit(
+                vault,
+                Kind.SEARCH_RUN,
+                actor=actor,
+                data={"query": query, "custodian": custodian, "results": total},
+            )
         except QuerySyntaxError as e:
             raise click.ClickException(f"bad query: {e}") from None
         except IndexBusy as e:
@@ -60,7 +73,11 @@ def command(ctx, query, custodian, limit, export_path, fmt, dedupe, actor, as_js
     if as_json:
         print_json({"total": total, "hits": [h.__dict__ for h in hits]})
         return
-    print_table(["date", "from", "subject", "custodians / folders", "item"],
-                [[(h.date or "")[:16], h.from_[:40], h.subject[:60], ", ".join(h.folders), "\n".join(h.item_ids)]
-                 for h in hits])
+    print_table(
+        ["date", "from", "subject", "custodians / folders", "item"],
+        [
+            [(h.date or "")[:16], h.from_[:40], h.subject[:60], ", ".join(h.folders), "\n".join(h.item_ids)]
+            for h in hits
+        ],
+    )
     click.echo(f"{len(hits)} of {total} shown")

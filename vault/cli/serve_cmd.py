@@ -1,4 +1,5 @@
 """vaultctl serve: the long-running service: scheduled retention sweeps (cron from config)."""
+
 import click
 
 from vault.cli.common import load_config

@@ -1,4 +1,5 @@
 """vaultctl status: what the vault holds and whether anything needs attention."""
+
 import click
 
 from vault.cli.common import open_vault, print_json

@@ -1,4 +1,5 @@
 """vaultctl trace: a message's path through the mail system, and where the archive holds it."""
+
 import click
 
 from vault.cli.common import load_config, print_json
@@ -44,8 +45,10 @@ def command(ctx, target, user, since, until, as_json):
             s = r.summary()
             outcome = ", ".join(f"{d['to']} {d['status']}" for d in s["deliveries"]) or "no delivery logged"
             archived = f"  archived: {', '.join(a['mailbox'] for a in r.archived)}" if r.archived else ""
-            click.echo(f"{(s['first_seen'] or '')[:19]}  from {s['from'] or '?'}  "
-                       f"{', '.join('<' + m + '>' for m in s['message_ids'])}  {outcome}{archived}")
+            click.echo(
+                f"{(s['first_seen'] or '')[:19]}  from {s['from'] or '?'}  "
+                f"{', '.join('<' + m + '>' for m in s['message_ids'])}  {outcome}{archived}"
+            )
         click.echo(f"{len(routes)} message(s)")
         return
     for r in routes:
@@ -54,17 +57,35 @@ def command(ctx, target, user, since, until, as_json):
 
 def _print_route(route) -> None:
     s = route.summary()
-    click.echo(f"== {', '.join('<' + m + '>' for m in s['message_ids']) or '(no Message-ID)'}  "
-               f"queue IDs {', '.join(s['queue_ids'])}")
+    click.echo(
+        f"== {', '.join('<' + m + '>' for m in s['message_ids']) or '(no Message-ID)'}  "
+        f"queue IDs {', '.join(s['queue_ids'])}"
+    )
     for h in route.hops:
         what = h.status or ""
-        who = f"to=<{h.to}>" if h.to else f"from=<{h.from_}>" if h.from_ is not None else \
-            f"message-id=<{h.message_id}>" if h.message_id else ""
-        extra = " ".join(x for x in (f"relay={h.relay}" if h.relay else "", f"dsn={h.dsn}" if h.dsn else "",
-                                     f"delay={h.delay:g}s" if h.delay is not None else "",
-                                     f"-> {h.next_queue_id}" if h.next_queue_id else "",
-                                     f"session={h.session_id}" if h.session_id else "") if x)
-        click.echo(f"  {h.time[:23]}  {h.host:<10} {h.program:<16} {h.queue_id or '-':<12} {what:<13} {who} {extra}".rstrip())
+        who = (
+            f"to=<{h.to}>"
+            if h.to
+            else f"from=<{h.from_}>"
+            if h.from_ is not None
+            else f"message-id=<{h.message_id}>"
+            if h.message_id
+            else ""
+        )
+        extra = " ".join(
+            x
+            for x in (
+                f"relay={h.relay}" if h.relay else "",
+                f"dsn={h.dsn}" if h.dsn else "",
+                f"delay={h.delay:g}s" if h.delay is not None else "",
+                f"-> {h.next_queue_id}" if h.next_queue_id else "",
+                f"session={h.session_id}" if h.session_id else "",
+            )
+            if x
+        )
+        click.echo(
+            f"  {h.time[:23]}  {h.host:<10} {h.program:<16} {h.queue_id or '-':<12} {what:<13} {who} {extra}".rstrip()
+        )
     for a in route.archived:
         state = " (expunged)" if a["expunged_at"] else ""
         click.echo(f"  archived: {a['mailbox']}  item {a['item']}{state}  [{a['linked_by']}]")

@@ -1,4 +1,5 @@
 """vaultctl verify: prove the ledger and the blobs it references are intact."""
+
 import sys
 
 import click
@@ -22,13 +23,20 @@ def command(ctx, read_data, as_json):
             problems = check_vault(vault, read_data=read_data, progress=advance)
         size = vault.ledger.size
     if as_json:
-        print_json({"ok": not problems, "entries": size, "problems": [
-            {"where": p.where, "what": p.what} for p in problems]})
+        print_json(
+            {
+                "ok": not problems,
+                "entries": size,
+                "problems": [{"where": p.where, "what": p.what} for p in problems],
+            }
+        )
     elif problems:
         click.echo(f"FAILED: {len(problems)} problem(s); first: {problems[0]}", err=True)
         for p in problems[1:20]:
             click.echo(f"  {p}", err=True)
     else:
-        click.echo(f"ok: {size} ledger entries, chain and signatures intact, "
-                   f"every referenced blob present{' and re-hashed' if read_data else ''}")
+        click.echo(
+            f"ok: {size} ledger entries, chain and signatures intact, "
+            f"every referenced blob present{' and re-hashed' if read_data else ''}"
+        )
     sys.exit(1 if problems else 0)

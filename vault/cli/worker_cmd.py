@@ -1,12 +1,14 @@
 """vaultctl worker: run event handlers for the broker (start as many as you like)."""
+
 import click
 
 from vault.cli.common import load_config
 
 
 @click.command("worker")
-@click.option("--processes", "-n", default=1, show_default=True,
-              help="Worker processes to run from this command.")
+@click.option(
+    "--processes", "-n", default=1, show_default=True, help="Worker processes to run from this command."
+)
 @click.pass_context
 def command(ctx, processes):
     """Take jobs from the broker ([broker] control_address / worker_address), fetch what
@@ -20,8 +22,10 @@ def command(ctx, processes):
     if processes <= 1:
         _run(config)
         return
-    children = [multiprocessing.get_context("spawn").Process(target=_run, args=(config,), daemon=False)
-                for _ in range(processes)]
+    children = [
+        multiprocessing.get_context("spawn").Process(target=_run, args=(config,), daemon=False)
+        for _ in range(processes)
+    ]
     for child in children:
         child.start()
     signal.signal(signal.SIGTERM, lambda *a: [c.terminate() for c in children])

@@ -8,15 +8,16 @@ fell behind (a crash, a full disk) heals on the next open and ``vaultctl rebuild
 it from the ledger and the blobs. Tantivy allows one writer per directory across processes:
 only the vault's writer opens it writable; searches open it read-only and see every commit.
 """
+
 from __future__ import annotations
 
 import itertools
 import logging
 import os
 import shutil
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 import tantivy
 
@@ -63,7 +64,9 @@ class SearchIndex:
         except ValueError as e:
             if "LockBusy" not in str(e):
                 raise
-            raise IndexBusy(f"search index {path} is open for writing elsewhere (one writer at a time)") from None
+            raise IndexBusy(
+                f"search index {path} is open for writing elsewhere (one writer at a time)"
+            ) from None
         self._pending: set[str] = set()
         self._dirty = False  # documents added or deleted since the last commit
         self._unflushed: int | None = None  # the last entry applied but not yet committed
@@ -71,7 +74,7 @@ class SearchIndex:
         self._folder_keys = FolderKeys()
 
     @classmethod
-    def open(cls, path: Path | str, writable: bool = False) -> "SearchIndex":
+    def open(cls, path: Path | str, writable: bool = False) -> SearchIndex:
         path = Path(path)
         if writable:
             path.mkdir(parents=True, exist_ok=True)
@@ -83,9 +86,13 @@ class SearchIndex:
             if "schema does not match" not in str(e):
                 raise
             if not writable:
-                raise IndexOutdated(f"search index {path} was built by another version of vault: the vault's "
-                                    "writer rebuilds it when it next opens (or run 'vaultctl rebuild')") from None
-            log.warning("search index %s was built by another version of vault: rebuilding it from the ledger", path)
+                raise IndexOutdated(
+                    f"search index {path} was built by another version of vault: the vault's "
+                    "writer rebuilds it when it next opens (or run 'vaultctl rebuild')"
+                ) from None
+            log.warning(
+                "search index %s was built by another version of vault: rebuilding it from the ledger", path
+            )
             for child in path.iterdir():
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
             index = tantivy.Index(index_schema.build(), path=str(path), reuse=True)
@@ -134,8 +141,9 @@ class SearchIndex:
         if self.indexed(blob):
             return False
         f = extract(data)
-        doc = tantivy.Document(blob=blob, key=index_schema.blob_key(blob), size=f.size,
-                               attachment=1 if f.has_attachment else 0)
+        doc = tantivy.Document(
+            blob=blob, key=index_schema.blob_key(blob), size=f.size, attachment=1 if f.has_attachment else 0
+        )
         for name, value in (("subject", f.subject), ("body", f.body), ("from", f.from_)):
             _add_text(doc, name, value)
         for name, value in (("to", f.to), ("cc", f.cc), ("bcc", f.bcc)):
@@ -165,7 +173,9 @@ class SearchIndex:
         if applied_seq is not None:
             self._set_applied_seq(applied_seq)
 
-    def apply(self, entries: Iterable, read_blob: Callable[[str], bytes], catalog, *, commit: bool = True) -> int:
+    def apply(
+        self, entries: Iterable, read_blob: Callable[[str], bytes], catalog, *, commit: bool = True
+    ) -> int:
         """Follow committed ledger entries (after the catalog applied them); commit, or with
         ``commit=False`` leave the documents for a later apply or :meth:`flush` to commit
         (``applied_seq`` stays behind them, so a crash meanwhile re-applies them on the next
@@ -243,8 +253,14 @@ class SearchIndex:
         for address in scope.find(searcher, limit):
             doc = searcher.doc(address)
             date = doc.get_first("date")
-            hits.append(Hit(doc.get_first("blob"), format_time(date) if date else None,
-                            doc.get_first("from") or "", doc.get_first("subject") or ""))
+            hits.append(
+                Hit(
+                    doc.get_first("blob"),
+                    format_time(date) if date else None,
+                    doc.get_first("from") or "",
+                    doc.get_first("subject") or "",
+                )
+            )
 
         def run(query: tantivy.Query, limit: int) -> set[str]:
             return {searcher.doc(a).get_first("blob") for _, a in searcher.search(query, limit).hits}

@@ -5,6 +5,7 @@ Holds err on the side of keeping: when the index cannot answer (no index yet, a 
 rejects), the hold applies to every item of its custodians and dates, as it did before the
 index existed; the reason is logged.
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,8 +33,12 @@ def index_matcher(vault):
             try:
                 answers[query] = matching_items(vault, query)
             except (FileNotFoundError, QuerySyntaxError, ValueError) as e:
-                log.warning("hold query %r cannot be answered by the index (%s): the hold keeps "
-                            "every item of its custodians", query, e)
+                log.warning(
+                    "hold query %r cannot be answered by the index (%s): the hold keeps "
+                    "every item of its custodians",
+                    query,
+                    e,
+                )
                 answers[query] = None
         found = answers[query]
         return True if found is None else item.item_id in found

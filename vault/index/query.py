@@ -14,13 +14,13 @@ in:/custodian: are about where an archived copy sits, not about the content: ``b
 them with true/false for one group of folders (scope.py), and ``compile_query(ast, schema)``
 makes a Tantivy query of what is left.
 """
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from datetime import datetime, timedelta, timezone
-from typing import Union
 
 from vault.index.words import query_terms
 
@@ -41,6 +41,7 @@ class QuerySyntaxError(ValueError):
 
 
 # ------------------------------------------------------------ AST
+
 
 @dataclass(frozen=True)
 class Words:
@@ -79,7 +80,7 @@ class Where:
 
 @dataclass(frozen=True)
 class Not:
-    node: "Node"
+    node: Node
 
 
 @dataclass(frozen=True)
@@ -92,10 +93,11 @@ class Or:
     nodes: tuple
 
 
-Node = Union[Words, Size, When, HasAttachment, MessageId, Where, Not, And, Or]
+Node = Words | Size | When | HasAttachment | MessageId | Where | Not | And | Or
 
 
 # ------------------------------------------------------------ lexer
+
 
 @dataclass(frozen=True)
 class Token:
@@ -123,9 +125,13 @@ def tokens(text: str) -> list[Token]:
             end = text.find('"', i + 1)
             if end < 0:
                 raise QuerySyntaxError(i + 1, 'unclosed quote (")')
-            glued = bool(out) and out[-1].kind == "WORD" and out[-1].text.endswith(":") \
+            glued = (
+                bool(out)
+                and out[-1].kind == "WORD"
+                and out[-1].text.endswith(":")
                 and out[-1].pos + len(out[-1].text) - 1 == i
-            out.append(Token("QUOTED", text[i + 1:end], i + 1, glued))
+            )
+            out.append(Token("QUOTED", text[i + 1 : end], i + 1, glued))
             i = end + 1
         else:
             j = i
@@ -137,6 +143,7 @@ def tokens(text: str) -> list[Token]:
 
 
 # ------------------------------------------------------------ parser
+
 
 class _Parser:
     def __init__(self, text: str):
@@ -161,7 +168,9 @@ class _Parser:
         node = self.or_expr()
         tok = self.peek()
         if tok is not None:
-            raise QuerySyntaxError(tok.pos, "unexpected ')'" if tok.kind == "RPAREN" else f"unexpected {tok.text!r}")
+            raise QuerySyntaxError(
+                tok.pos, "unexpected ')'" if tok.kind == "RPAREN" else f"unexpected {tok.text!r}"
+            )
         return node
 
     def _is(self, tok: Token | None, word: str) -> bool:
@@ -229,7 +238,10 @@ class _Parser:
             name, value = tok.text.split(":", 1)
             name = name.lower()
             if name not in OPERATORS:
-                raise QuerySyntaxError(tok.pos, f"unknown operator {name + ':'!r} (known: {', '.join(o + ':' for o in OPERATORS)})")
+                raise QuerySyntaxError(
+                    tok.pos,
+                    f"unknown operator {name + ':'!r} (known: {', '.join(o + ':' for o in OPERATORS)})",
+                )
             phrase = False
             if not value:
                 nxt = self.peek()
@@ -278,7 +290,7 @@ def parse_when(value: str, pos: int) -> datetime:
     """A day (its start; in UTC unless a zone is given) or an exact ISO time with zone."""
     m = _DAY.match(value)
     if m:
-        zone = timezone.utc
+        zone = UTC
         try:
             if m.group(4):
                 offset = timedelta(hours=int(m.group(5)), minutes=int(m.group(6)))
@@ -291,7 +303,9 @@ def parse_when(value: str, pos: int) -> datetime:
     try:
         when = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise QuerySyntaxError(pos, f"{value!r} is not a date (YYYY-MM-DD, or an ISO time with zone)") from None
+        raise QuerySyntaxError(
+            pos, f"{value!r} is not a date (YYYY-MM-DD, or an ISO time with zone)"
+        ) from None
     if when.tzinfo is None:
         raise QuerySyntaxError(pos, f"{value!r} has a time but no zone: add Z or +HH:MM")
     return _utc(when, value, pos)
@@ -299,7 +313,7 @@ def parse_when(value: str, pos: int) -> datetime:
 
 def _utc(when: datetime, value: str, pos: int) -> datetime:
     try:
-        return when.astimezone(timezone.utc)
+        return when.astimezone(UTC)
     except OverflowError:  # 0001-01-01 east of UTC is in year 0
         raise QuerySyntaxError(pos, f"{value!r} is out of range") from None
 
@@ -309,6 +323,7 @@ def parse(text: str) -> Node:
 
 
 # ------------------------------------------------------------ location clauses
+
 
 def location_clauses(node: Node) -> list[Where]:
     """The in:/custodian: clauses of a query, each once, in order."""
@@ -353,6 +368,7 @@ def bind(node: Node, truth: dict[Where, bool]) -> Node | bool:
 
 # ------------------------------------------------------------ to Tantivy
 
+
 def analyse(text: str) -> list[tuple[int, str]]:
     """(position, term) as the index holds them (words.py): alphanumeric runs, lower-cased, long
     ones dropped (their positions left empty, as in the index); CJK runs as their bigrams."""
@@ -361,7 +377,7 @@ def analyse(text: str) -> list[tuple[int, str]]:
 
 # What Tantivy's date field can hold (ns since 1970 in an i64); text.py keeps every indexed
 # Date inside it, so clamping a bound to it changes no answer.
-DATE_LIMITS = (datetime(1677, 9, 22, tzinfo=timezone.utc), datetime(2262, 4, 11, tzinfo=timezone.utc))
+DATE_LIMITS = (datetime(1677, 9, 22, tzinfo=UTC), datetime(2262, 4, 11, tzinfo=UTC))
 
 
 def _clamp(when: datetime) -> datetime:
@@ -417,8 +433,10 @@ def compile_query(node: Node | bool, schema):
         if isinstance(n, Not):
             return Q.boolean_query([(Occur.Must, Q.all_query()), (Occur.MustNot, build(n.node))])
         if isinstance(n, And):
-            positives = [(Occur.MustNot, build(c.node)) if isinstance(c, Not) else (Occur.Must, build(c))
-                         for c in n.nodes]
+            positives = [
+                (Occur.MustNot, build(c.node)) if isinstance(c, Not) else (Occur.Must, build(c))
+                for c in n.nodes
+            ]
             if all(o == Occur.MustNot for o, _ in positives):
                 positives.append((Occur.Must, Q.all_query()))
             return Q.boolean_query(positives)

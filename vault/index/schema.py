@@ -13,6 +13,7 @@ Tantivy looks up a set of numbers 4x faster than a set of 71-character strings (
 them per hit from a fast field). Two contents sharing a key (odds ~1e-7 at ten million
 messages) would only make a location clause admit the other one too.
 """
+
 from __future__ import annotations
 
 import tantivy
@@ -28,8 +29,13 @@ TOKENIZER = "words_cjk_bigrams_1"
 
 def register(index: tantivy.Index) -> None:
     """Tantivy's default analyzer under ``TOKENIZER``; every opener registers it."""
-    index.register_tokenizer(TOKENIZER, tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
-                             .filter(tantivy.Filter.remove_long(40)).filter(tantivy.Filter.lowercase()).build())
+    index.register_tokenizer(
+        TOKENIZER,
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.remove_long(40))
+        .filter(tantivy.Filter.lowercase())
+        .build(),
+    )
 
 
 def build() -> tantivy.Schema:

@@ -19,10 +19,11 @@ The common case, one group and nothing elsewhere (``custodian:jane money``, ``in
 instead walk the content's hits newest first and keep those whose key is in the folders,
 when that is cheaper than the term set (it usually is when only the first rows are wanted).
 """
+
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import tantivy
 
@@ -111,10 +112,18 @@ class Scope:
 
     def _blobs(self, blobs: Iterable[str]) -> tantivy.Query:
         wanted = sorted(blobs)
-        return tantivy.Query.term_set_query(self.schema, "blob", wanted) if wanted else tantivy.Query.empty_query()
+        return (
+            tantivy.Query.term_set_query(self.schema, "blob", wanted)
+            if wanted
+            else tantivy.Query.empty_query()
+        )
 
     def _keys(self, keys: set[int]) -> tantivy.Query:
-        return tantivy.Query.term_set_query(self.schema, "key", sorted(keys)) if keys else tantivy.Query.empty_query()
+        return (
+            tantivy.Query.term_set_query(self.schema, "key", sorted(keys))
+            if keys
+            else tantivy.Query.empty_query()
+        )
 
     def _both(self, a: tantivy.Query, b: tantivy.Query) -> tantivy.Query:
         return tantivy.Query.boolean_query([(tantivy.Occur.Must, a), (tantivy.Occur.Must, b)])
@@ -141,7 +150,9 @@ class Scope:
         """DocAddresses of the first ``limit`` matching contents, newest first."""
         plan = self._plan(searcher, limit)
         if isinstance(plan, tantivy.Query):
-            return [a for _, a in searcher.search(plan, max(limit, 1), count=False, order_by_field="date").hits][:limit]
+            return [
+                a for _, a in searcher.search(plan, max(limit, 1), count=False, order_by_field="date").hits
+            ][:limit]
         return _walk(searcher, *plan, limit)
 
     def _plan(self, searcher: tantivy.Searcher, limit: int | None):
@@ -153,7 +164,7 @@ class Scope:
         groups = self._groups()
         if self.default is not False or len(groups) != 1:
             return self.query()
-        (bound, mailboxes), = groups.items()  # custodian:jane ..., in:Sent ...
+        ((bound, mailboxes),) = groups.items()  # custodian:jane ..., in:Sent ...
         keys = self._folder_keys(mailboxes)
         if not keys:
             return tantivy.Query.empty_query()
@@ -189,8 +200,11 @@ class Scope:
         if not mailboxes:
             return set()
         items = self.catalog.items_of_blobs(self.catalog.blobs_in(mailboxes))
-        return {blob for blob, rows in items.items()
-                if all(r["mailbox_id"] in mailboxes for r in rows if not r["purged_at"])}
+        return {
+            blob
+            for blob, rows in items.items()
+            if all(r["mailbox_id"] in mailboxes for r in rows if not r["purged_at"])
+        }
 
     def items(self, blobs: list[str], run: Run) -> dict[str, list[dict]]:
         """blob -> its items (not purged) that satisfy the query, in the order archived."""
@@ -208,8 +222,10 @@ class Scope:
                 continue
             for bound in content:
                 checks.setdefault(bound, set()).add(blob)
-        satisfied = {bound: run(self._both(compile_query(bound, self.schema), self._blobs(found)), len(found))
-                     for bound, found in checks.items()}
+        satisfied = {
+            bound: run(self._both(compile_query(bound, self.schema), self._blobs(found)), len(found))
+            for bound, found in checks.items()
+        }
 
         def keep(blob: str, r: dict) -> bool:
             bound = self.named.get(r["mailbox_id"], self.default)
@@ -231,8 +247,12 @@ def _walk(searcher: tantivy.Searcher, content: tantivy.Query, keys, matches: int
     offset = 0
     chunk = matches if limit is None else min(matches, _first_chunk(limit, len(keys), searcher.num_docs))
     while offset < matches and (limit is None or len(kept) < limit):
-        found = [a for _, a in searcher.search(content, chunk, count=False, offset=offset,
-                                                   order_by_field="date").hits]
+        found = [
+            a
+            for _, a in searcher.search(
+                content, chunk, count=False, offset=offset, order_by_field="date"
+            ).hits
+        ]
         if not found:
             break
         kept += [a for a, k in zip(found, searcher.fast_field_values("key", found)) if k in keys]

@@ -6,6 +6,7 @@ words (and raw 8-bit, tried as UTF-8 then Latin-1); bodies from their transfer e
 charset (anything Python's codecs know: ISO-2022-JP, Shift_JIS, UTF-7 ...; an unknown charset
 is read as UTF-8, else Latin-1); HTML is reduced to its text.
 """
+
 from __future__ import annotations
 
 import base64
@@ -16,22 +17,25 @@ import email.utils
 import html
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from email.policy import Compat32
+from datetime import UTC, datetime
 from email.message import Message
+from email.policy import Compat32
 
 MAX_BODY_CHARS = 1 << 20  # text indexed per message; the rest is rarely what anyone searches
 # script/style with their content, comments, then any tag. As in a browser, a quoted attribute
 # value (after "=") may hold ">", a quote anywhere else is just a character, and a "<" not
 # followed by a letter (or ! / ?) is text. Atomic and possessive: no backtracking, whatever the
 # markup; a value longer than 2000 characters is scanned as plain characters.
-_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->"
-                  r"|</?[A-Za-z!?](?>[^>\"'=]++|=\s*\"[^\"]{0,2000}\"|=\s*'[^']{0,2000}'|[^>])*+>", re.S | re.I)
+_TAG = re.compile(
+    r"<(script|style)\b.*?</\1\s*>|<!--.*?-->"
+    r"|</?[A-Za-z!?](?>[^>\"'=]++|=\s*\"[^\"]{0,2000}\"|=\s*'[^']{0,2000}'|[^>])*+>",
+    re.S | re.I,
+)
 _SPACE = re.compile(r"\s+")
 _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([qQbB])\?([^?\s]*)\?=")
 _QP_ESCAPE = re.compile(rb"=([0-9A-Fa-f]{2})")
-DATE_RANGE = (datetime(1678, 1, 1, tzinfo=timezone.utc), datetime(2262, 1, 1, tzinfo=timezone.utc))
+DATE_RANGE = (datetime(1678, 1, 1, tzinfo=UTC), datetime(2262, 1, 1, tzinfo=UTC))
 
 
 @dataclass
@@ -82,7 +86,7 @@ def decode_header(value) -> str:
         return _SPACE.sub(" ", text).strip()
     out, last, after_word = [], 0, False
     for m in _ENCODED_WORD.finditer(text):
-        between = text[last:m.start()]
+        between = text[last : m.start()]
         if not (after_word and not between.strip()):  # RFC 2047: space between words is dropped
             out.append(between)
         out.append(_decode_word(m))
@@ -144,8 +148,8 @@ def _date(msg: Message, problems: list[str]) -> datetime | None:
     if when is None:
         return None
     if when.tzinfo is None:  # "-0000" or no zone: RFC 5322 says UTC
-        when = when.replace(tzinfo=timezone.utc)
-    when = when.astimezone(timezone.utc)
+        when = when.replace(tzinfo=UTC)
+    when = when.astimezone(UTC)
     if not DATE_RANGE[0] <= when <= DATE_RANGE[1]:  # what the index can hold (ns since 1970, 64 bit)
         problems.append(f"Date out of range, kept as the nearest bound: {str(raw)[:60]!r}")
         return min(max(when, DATE_RANGE[0]), DATE_RANGE[1])  # year 0102 still sorts as very old

@@ -12,6 +12,7 @@ where its characters stand together as written, never where they occur only apar
 else in such a value is split as the default tokenizer splits it; a value without CJK (nearly
 every one in Latin mail) is left to Tantivy, untouched.
 """
+
 from __future__ import annotations
 
 import re
@@ -21,9 +22,11 @@ MAX_WORD_BYTES = 40  # Tantivy's default RemoveLongFilter: words this long or lo
 # Han (with radicals, compatibility forms and extensions B-G), Hiragana, Katakana (with
 # half-width forms and the kana supplements), Bopomofo, Hangul syllables and jamo, and the
 # marks written within such words (々 〆 〇 〻 ゝ ー).
-_CJK = ("\u1100-\u11ff\u2e80-\u2fdf\u3005-\u3007\u3021-\u3029\u3031-\u3035\u303b\u303c\u3040-\u30ff"
-        "\u3100-\u312f\u3130-\u318f\u31a0-\u31bf\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f"
-        "\uac00-\ud7ff\uf900-\ufaff\uff66-\uffdc\U0001b000-\U0001b2ff\U00020000-\U0003ffff")
+_CJK = (
+    "\u1100-\u11ff\u2e80-\u2fdf\u3005-\u3007\u3021-\u3029\u3031-\u3035\u303b\u303c\u3040-\u30ff"
+    "\u3100-\u312f\u3130-\u318f\u31a0-\u31bf\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f"
+    "\uac00-\ud7ff\uf900-\ufaff\uff66-\uffdc\U0001b000-\U0001b2ff\U00020000-\U0003ffff"
+)
 _CJK_CHAR = re.compile(f"[{_CJK}]")
 _CJK_OR_NOT = re.compile(f"([{_CJK}]+)|[^{_CJK}]+")
 
@@ -62,7 +65,7 @@ def _split(text: str, unigrams: bool) -> list[tuple[str, int, int, int]]:
             if n == 1:
                 out.append((piece, position, start, start + 1))
             else:
-                bigrams = [(piece[i:i + 2], position + i, start + i, start + i + 2) for i in range(n - 1)]
+                bigrams = [(piece[i : i + 2], position + i, start + i, start + i + 2) for i in range(n - 1)]
                 if unigrams:  # each character, then the bigram it starts
                     grams = [None] * (2 * n - 1)
                     grams[0::2] = [(c, position + i, start + i, start + i + 1) for i, c in enumerate(piece)]

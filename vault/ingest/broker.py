@@ -8,6 +8,7 @@ order (JobStore.dispatchable). A worker silent for ``worker_timeout`` is dropped
 jobs go back to PENDING. Results go to the committer thread; jobs become DONE only once
 their entries are committed.
 """
+
 from __future__ import annotations
 
 import json
@@ -74,11 +75,14 @@ class Broker:
         self.lost_take_after = 3 * float(config["worker"]["heartbeat_interval_seconds"])
         self.context = context or zmq.Context.instance()
         self.jobs = JobStore.from_config(config)
-        self.committer = Committer(config, f"inproc://committer-{uuid.uuid4().hex}",
-                                   batch_max=int(section["commit_batch"]),
-                                   batch_delay=float(section["commit_delay_ms"]) / 1000,
-                                   index_interval=float(section["index_commit_ms"]) / 1000,
-                                   context=self.context)
+        self.committer = Committer(
+            config,
+            f"inproc://committer-{uuid.uuid4().hex}",
+            batch_max=int(section["commit_batch"]),
+            batch_delay=float(section["commit_delay_ms"]) / 1000,
+            index_interval=float(section["index_commit_ms"]) / 1000,
+            context=self.context,
+        )
         self.workers: dict[bytes, WorkerState] = {}
         self.stats = BrokerStats()
         self._stop = threading.Event()
@@ -127,8 +131,12 @@ class Broker:
                 poller.register(sock, zmq.POLLIN)
             if ready is not None:
                 ready.set()
-            log.info("broker: dealers %s, workers %s, control %s", self.dealer_bind,
-                     self.worker_bind, self.control_bind)
+            log.info(
+                "broker: dealers %s, workers %s, control %s",
+                self.dealer_bind,
+                self.worker_bind,
+                self.control_bind,
+            )
             while not self._stop.is_set():
                 events = dict(poller.poll(100))
                 if self.report in events:
@@ -234,12 +242,18 @@ class Broker:
             self._dispatch_due = True
         if not worker.taken:
             return  # nothing of ours it could hold
-        lost = self.jobs.release_worker(worker.name.decode(), "TAKE lost on the way to the worker",
-                                        taken_before=time.time() - self.lost_take_after,
-                                        keep=self._committing)
+        lost = self.jobs.release_worker(
+            worker.name.decode(),
+            "TAKE lost on the way to the worker",
+            taken_before=time.time() - self.lost_take_after,
+            keep=self._committing,
+        )
         if lost:
-            log.warning("worker %s is idle but held %d job(s): requeued", worker.name.decode(errors="replace"),
-                        len(lost))
+            log.warning(
+                "worker %s is idle but held %d job(s): requeued",
+                worker.name.decode(errors="replace"),
+                len(lost),
+            )
             worker.taken.difference_update(lost)
             worker.credits = max(worker.credits, 1)
             self.stats.released += len(lost)
@@ -351,10 +365,15 @@ class Broker:
         self._dispatch_due = True  # postponed jobs come due with time
         for name, worker in list(self.workers.items()):
             if now - worker.last_seen > self.worker_timeout:
-                released = self.jobs.release_worker(name.decode(), f"worker {name.decode()} went silent",
-                                                    keep=self._committing)
-                log.warning("worker %s silent for %.0f s: dropped, %d job(s) back to PENDING",
-                            name.decode(errors="replace"), now - worker.last_seen, len(released))
+                released = self.jobs.release_worker(
+                    name.decode(), f"worker {name.decode()} went silent", keep=self._committing
+                )
+                log.warning(
+                    "worker %s silent for %.0f s: dropped, %d job(s) back to PENDING",
+                    name.decode(errors="replace"),
+                    now - worker.last_seen,
+                    len(released),
+                )
                 del self.workers[name]
                 self.stats.workers_lost += 1
                 self.stats.released += len(released)

@@ -18,6 +18,7 @@ ZeroMQ ROUTER (clients use REQ), multipart frames (docs: /work/notes/ingest-spec
 Messages, flags and UIDs come from the spool files (no IMAP session, so no side effects);
 names are resolved to ids and metadata read over IMAP as the admin.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,12 +26,11 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import zmq
 
-from vault.ingest.cyrus_spool import (MailboxNotFound, MessageGone, Spool, SpoolError,
-                                      valid_mailbox_id)
+from vault.ingest.cyrus_spool import MailboxNotFound, MessageGone, Spool, SpoolError, valid_mailbox_id
 from vault.ingest.imap_admin import ImapAdmin, ImapAdminError, NoSuchMailbox, folder_metadata
 from vault.model import format_time
 
@@ -41,6 +41,7 @@ PASSWORD_ENV = "VAULT_COLLECTOR_PASSWORD"
 
 
 # ================================================================ server side
+
 
 class _Refusal(Exception):
     def __init__(self, code: str, text: str):
@@ -56,14 +57,15 @@ class Collector:
         self.admin = admin
 
     @classmethod
-    def from_config(cls, config) -> "Collector":
+    def from_config(cls, config) -> Collector:
         c = config["collector"]
         spool = Spool.from_imapd_conf(c["imapd_conf"])
         admin = None
         if c["imap_admin"]:
             password = c["imap_password"] or os.environ.get(PASSWORD_ENV, "")
-            admin = ImapAdmin(c["imap_host"], c["imap_port"], c["imap_admin"], password,
-                              timeout=c["timeout_seconds"])
+            admin = ImapAdmin(
+                c["imap_host"], c["imap_port"], c["imap_admin"], password, timeout=c["timeout_seconds"]
+            )
         return cls(spool, admin)
 
     def close(self) -> None:
@@ -110,8 +112,11 @@ class Collector:
             except MailboxNotFound:
                 pass  # a one-word mailbox name: look it up below
         if self.admin is None:
-            raise _Refusal(FAIL, f"cannot resolve mailbox name {name_or_id!r}: "
-                                 "no IMAP admin configured ([collector] imap_admin)")
+            raise _Refusal(
+                FAIL,
+                f"cannot resolve mailbox name {name_or_id!r}: "
+                "no IMAP admin configured ([collector] imap_admin)",
+            )
         mailbox_id = self.admin.uniqueid(name_or_id)
         if not mailbox_id:
             raise _Refusal(NOMAILBOX, f"{name_or_id}: the server reports no uniqueid")
@@ -138,16 +143,24 @@ class Collector:
         mailbox_id = self.resolve(name_or_id)
         header = self.spool.header(mailbox_id)
         index = self.spool.index(mailbox_id)
-        messages = [{
-            "uid": r.uid,
-            "flags": r.flags(header.user_flags),
-            "internal_date": format_time(datetime.fromtimestamp(r.internal_date, timezone.utc)),
-            "modseq": r.modseq,
-            "size": r.size,
-        } for r in index.present]
-        return {"mailbox_id": mailbox_id, "name": header.name, "uidvalidity": index.uidvalidity,
-                "highestmodseq": index.highestmodseq, "deleted": header.deleted,
-                "messages": messages}
+        messages = [
+            {
+                "uid": r.uid,
+                "flags": r.flags(header.user_flags),
+                "internal_date": format_time(datetime.fromtimestamp(r.internal_date, UTC)),
+                "modseq": r.modseq,
+                "size": r.size,
+            }
+            for r in index.present
+        ]
+        return {
+            "mailbox_id": mailbox_id,
+            "name": header.name,
+            "uidvalidity": index.uidvalidity,
+            "highestmodseq": index.highestmodseq,
+            "deleted": header.deleted,
+            "messages": messages,
+        }
 
 
 def _text(frame: bytes) -> str:
@@ -195,7 +208,7 @@ class CollectorServer:
                     split = frames.index(b"", 1)
                 except ValueError:
                     continue  # not a REQ envelope: nothing we can answer
-                envelope, request = frames[:split + 1], frames[split + 1:]
+                envelope, request = frames[: split + 1], frames[split + 1 :]
                 try:
                     reply = self.collector.handle(request)
                 except Exception as e:  # a bug must cost one answer, not the collector
@@ -205,7 +218,7 @@ class CollectorServer:
         finally:
             sock.close(0)
 
-    def start(self) -> "CollectorServer":
+    def start(self) -> CollectorServer:
         self._thread = threading.Thread(target=self.serve_forever, name="collector", daemon=True)
         self._thread.start()
         return self
@@ -217,6 +230,7 @@ class CollectorServer:
 
 
 # ================================================================ client side
+
 
 class CollectorError(Exception):
     """The collector could not answer (unreachable, timed out, failed on its host):
@@ -251,7 +265,7 @@ class CollectorClient:
         self._socket: zmq.Socket | None = None
 
     @classmethod
-    def from_config(cls, config) -> "CollectorClient":
+    def from_config(cls, config) -> CollectorClient:
         c = config["collector"]
         return cls(c["address"], timeout=c["timeout_seconds"])
 
@@ -260,7 +274,7 @@ class CollectorClient:
             self._socket.close(0)
             self._socket = None
 
-    def __enter__(self) -> "CollectorClient":
+    def __enter__(self) -> CollectorClient:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -275,8 +289,10 @@ class CollectorClient:
         sock.send_multipart(frames)
         if not sock.poll(self.timeout_ms, zmq.POLLIN):
             self.close()
-            raise CollectorError(f"collector {self.address}: no answer within "
-                                 f"{self.timeout_ms / 1000:g} s to {frames[0].decode()}")
+            raise CollectorError(
+                f"collector {self.address}: no answer within "
+                f"{self.timeout_ms / 1000:g} s to {frames[0].decode()}"
+            )
         reply = sock.recv_multipart()
         if reply and reply[0] == b"OK" and len(reply) >= 2:
             return reply[1:]

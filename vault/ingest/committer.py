@@ -8,6 +8,7 @@ crash lost the DONE mark) is skipped. A commit that fails (disk full, S3 down) l
 ledger as it was: the vault is reopened (recovery cuts the unsigned tail) and the batch's jobs
 go back to the queue.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,11 @@ def _discovered_once(entries: list[EntrySpec], created: set[str], catalog) -> li
     """New messages of one mailbox are handled side by side (jobs.COMMUTING), so two of them
     may both discover a folder the archive did not know: the folder is created once; the
     later discovery's folder.created and the folder state that came with it are dropped."""
-    again = {e.item for e in entries if e.kind == Kind.FOLDER_CREATED
-             and (e.item in created or catalog.folder(e.item) is not None)}
+    again = {
+        e.item
+        for e in entries
+        if e.kind == Kind.FOLDER_CREATED and (e.item in created or catalog.folder(e.item) is not None)
+    }
     created.update(e.item for e in entries if e.kind == Kind.FOLDER_CREATED)
     if not again:
         return entries
@@ -47,9 +51,16 @@ class Committer:
     """Runs on its own thread; reports to the broker loop over an inproc PAIR socket:
     ``[COMMITTED, json(job ids)]`` or ``[UNCOMMITTED, json(job ids), reason]``."""
 
-    def __init__(self, config, report_address: str, *, batch_max: int = 500,
-                 batch_delay: float = 0.005, index_interval: float = 0.0,
-                 context: zmq.Context | None = None):
+    def __init__(
+        self,
+        config,
+        report_address: str,
+        *,
+        batch_max: int = 500,
+        batch_delay: float = 0.005,
+        index_interval: float = 0.0,
+        context: zmq.Context | None = None,
+    ):
         self.config = config
         self.report_address = report_address
         self.batch_max = batch_max

@@ -7,6 +7,7 @@ a test) records them with ``Vault.record`` and commits. A handler that cannot pr
 raises ``Quarantine`` (the event is kept with the reason and never retried by itself) or
 ``Postpone`` (try again later, e.g. a Logout before its Login is archived).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -38,4 +39,3 @@ class HandlerContext:
     directory: Any = None  # vault.directory.Directory, or None: users by login name
     event_id: str | None = None
     config: Any = None
-

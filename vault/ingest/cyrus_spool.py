@@ -11,6 +11,7 @@ and no \\Recent or \\Seen changes), no ACL needed. Cyrus rewrites index records 
 a record may be read half-written: the per-record and header CRCs catch that and the read is
 retried (:func:`read_index`).
 """
+
 from __future__ import annotations
 
 import os
@@ -19,7 +20,7 @@ import struct
 import time
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from vault.ingest import imap_syntax
@@ -31,8 +32,13 @@ _HEADER_FIELDS = struct.Struct(">IIIIII")  # generation, format, minor, start, r
 _MAILBOX_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 # cyrus-imapd imap/mailbox.h
-SYSTEM_FLAG_BITS = ((1 << 0, "\\Answered"), (1 << 1, "\\Flagged"), (1 << 2, "\\Deleted"),
-                    (1 << 3, "\\Draft"), (1 << 4, "\\Seen"))
+SYSTEM_FLAG_BITS = (
+    (1 << 0, "\\Answered"),
+    (1 << 1, "\\Flagged"),
+    (1 << 2, "\\Deleted"),
+    (1 << 3, "\\Draft"),
+    (1 << 4, "\\Seen"),
+)
 FLAG_INTERNAL_UNLINKED = 1 << 30
 FLAG_INTERNAL_EXPUNGED = 1 << 31
 MAX_USER_FLAGS = 128
@@ -57,6 +63,7 @@ class MessageGone(SpoolError):
 
 # ---------------------------------------------------------------- names
 
+
 def external_name(internal: str) -> str:
     """``user.alice.Sub^dir`` -> ``user/alice/Sub.dir`` (unixhierarchysep: '.' inside a name
     is stored as '^')."""
@@ -68,6 +75,7 @@ def valid_mailbox_id(mailbox_id: str) -> bool:
 
 
 # ---------------------------------------------------------------- cyrus.header
+
 
 @dataclass(frozen=True)
 class MailboxHeader:
@@ -85,7 +93,7 @@ class MailboxHeader:
 def parse_mailbox_header(data: bytes, where: str = "cyrus.header") -> MailboxHeader:
     if not data.startswith(HEADER_MAGIC):
         raise SpoolFormatError(f"{where}: not a Cyrus mailbox header (bad magic)")
-    body = data[len(HEADER_MAGIC):]
+    body = data[len(HEADER_MAGIC) :]
     start = body.find(b"%(")
     if start < 0:
         raise SpoolFormatError(f"{where}: no dlist record (Cyrus before 3.0 is not supported)")
@@ -94,8 +102,11 @@ def parse_mailbox_header(data: bytes, where: str = "cyrus.header") -> MailboxHea
     except imap_syntax.SyntaxProblem as e:
         raise SpoolFormatError(f"{where}: {e}") from None
     record = values[0] if values else None
-    if not isinstance(record, dict) or not isinstance(record.get("N"), str) \
-            or not isinstance(record.get("I"), str):
+    if (
+        not isinstance(record, dict)
+        or not isinstance(record.get("N"), str)
+        or not isinstance(record.get("I"), str)
+    ):
         raise SpoolFormatError(f"{where}: dlist record without name (N) and uniqueid (I)")
     acl = record.get("A") or {}
     flags = record.get("U") or []
@@ -107,6 +118,7 @@ def parse_mailbox_header(data: bytes, where: str = "cyrus.header") -> MailboxHea
 
 
 # ---------------------------------------------------------------- cyrus.index
+
 
 @dataclass(frozen=True)
 class IndexRecord:
@@ -149,37 +161,42 @@ def parse_index(data: bytes, where: str = "cyrus.index") -> MailboxIndex:
         raise SpoolFormatError(f"{where}: {len(data)} bytes, too short for an index header")
     _, _, minor, start, record_size, count = _HEADER_FIELDS.unpack_from(data)
     if minor not in INDEX_MINOR_VERSIONS:
-        raise SpoolFormatError(f"{where}: index version {minor}; this reader knows "
-                               f"{', '.join(map(str, INDEX_MINOR_VERSIONS))} (Cyrus 3.6)")
+        raise SpoolFormatError(
+            f"{where}: index version {minor}; this reader knows "
+            f"{', '.join(map(str, INDEX_MINOR_VERSIONS))} (Cyrus 3.6)"
+        )
     if start != 160 or record_size != 112:
-        raise SpoolFormatError(f"{where}: header size {start} / record size {record_size}, "
-                               "expected 160 / 112 for version 17")
+        raise SpoolFormatError(
+            f"{where}: header size {start} / record size {record_size}, expected 160 / 112 for version 17"
+        )
     if len(data) < start:
         raise SpoolFormatError(f"{where}: {len(data)} bytes, too short for a {start}-byte header")
     if not _crc_ok(data[:start]):
         raise SpoolFormatError(f"{where}: header CRC mismatch (torn read or damage)")
     if len(data) < start + count * record_size:
-        raise SpoolFormatError(f"{where}: header promises {count} records, file holds "
-                               f"{(len(data) - start) // record_size}")
-    uidvalidity, = struct.unpack_from(">I", data, 44)
-    last_uid, = struct.unpack_from(">I", data, 28)
-    highestmodseq, = struct.unpack_from(">Q", data, 68)
+        raise SpoolFormatError(
+            f"{where}: header promises {count} records, file holds {(len(data) - start) // record_size}"
+        )
+    (uidvalidity,) = struct.unpack_from(">I", data, 44)
+    (last_uid,) = struct.unpack_from(">I", data, 28)
+    (highestmodseq,) = struct.unpack_from(">Q", data, 68)
     records = []
     for n in range(count):
         offset = start + n * record_size
-        chunk = data[offset:offset + record_size]
+        chunk = data[offset : offset + record_size]
         if not _crc_ok(chunk):
             raise SpoolFormatError(f"{where}: record {n + 1} CRC mismatch (torn read or damage)")
         uid, internal_date, _, size = struct.unpack_from(">IIII", chunk, 0)
-        system_flags, = struct.unpack_from(">I", chunk, 32)
+        (system_flags,) = struct.unpack_from(">I", chunk, 32)
         words = struct.unpack_from(">IIII", chunk, 36)
         user_flags = sum(w << (32 * i) for i, w in enumerate(words))
-        modseq, = struct.unpack_from(">Q", chunk, 80)
+        (modseq,) = struct.unpack_from(">Q", chunk, 80)
         records.append(IndexRecord(uid, internal_date, size, system_flags, user_flags, modseq))
     return MailboxIndex(minor, uidvalidity, highestmodseq, last_uid, records)
 
 
 # ---------------------------------------------------------------- imapd.conf
+
 
 def read_imapd_conf(path: Path | str) -> dict[str, str]:
     """``key: value`` lines; '#' comments. Raises SpoolError naming the file."""
@@ -200,6 +217,7 @@ def read_imapd_conf(path: Path | str) -> dict[str, str]:
 
 # ---------------------------------------------------------------- the spool
 
+
 class Spool:
     """The message and metadata directories of every partition in one imapd.conf."""
 
@@ -212,7 +230,7 @@ class Spool:
         self.meta_partitions = [Path(p) for p in meta_partitions]
 
     @classmethod
-    def from_imapd_conf(cls, path: Path | str) -> "Spool":
+    def from_imapd_conf(cls, path: Path | str) -> Spool:
         conf = read_imapd_conf(path)
         data = [Path(v) for k, v in sorted(conf.items()) if k.startswith("partition-") and v]
         meta = [Path(v) for k, v in sorted(conf.items()) if k.startswith("metapartition-") and v]
@@ -238,8 +256,9 @@ class Spool:
     def data_dir(self, mailbox_id: str) -> Path:
         found = self._find(mailbox_id, self.partitions)
         if found is None:
-            raise MailboxNotFound(f"mailbox {mailbox_id}: no spool directory in "
-                                  f"{', '.join(map(str, self.partitions))}")
+            raise MailboxNotFound(
+                f"mailbox {mailbox_id}: no spool directory in {', '.join(map(str, self.partitions))}"
+            )
         return found
 
     def meta_file(self, mailbox_id: str, name: str) -> Path:
@@ -264,7 +283,7 @@ class Spool:
             raise MessageGone(f"{path}: spool file gone") from None
         except OSError as e:
             raise SpoolError(f"{path}: cannot read: {e.strerror or e}") from None
-        return data, format_time(datetime.fromtimestamp(int(mtime), timezone.utc))
+        return data, format_time(datetime.fromtimestamp(int(mtime), UTC))
 
     def header(self, mailbox_id: str) -> MailboxHeader:
         path = self.meta_file(mailbox_id, "cyrus.header")

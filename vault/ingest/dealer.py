@@ -13,6 +13,7 @@ Three ways in (DESIGN.md section 1, /work/shared/cyrus/README.md):
 
 :func:`serve` runs the daemon: the listener (none in external mode) and the shipper.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -22,14 +23,15 @@ import shlex
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
+from vault.ingest.hook_log import LOG_NAME as HOOK_LOG
 from vault.ingest.journal import Journal
 from vault.ingest.listeners import DatagramListener, JournaledSpool, SpoolWriter, StreamListener
 from vault.ingest.shipper import Shipper
-from vault.ingest.hook_log import LOG_NAME as HOOK_LOG
 from vault.ingest.spool import Spool, normalise
 
 log = logging.getLogger(__name__)
@@ -57,8 +59,9 @@ def render_hook(spool_root: str | os.PathLike, fsync: bool = True) -> str:
     )
 
 
-def install_hook(spool_root: str | os.PathLike, output: str | os.PathLike, owner: str | None = "cyrus",
-                 fsync: bool = True) -> Path:
+def install_hook(
+    spool_root: str | os.PathLike, output: str | os.PathLike, owner: str | None = "cyrus", fsync: bool = True
+) -> Path:
     """Create the spool (writable by ``owner``, the user notifyd runs as) and write the hook to
     ``output`` (mode 0755, replaced atomically). Returns the hook's path."""
     spool = Spool(spool_root)
@@ -123,8 +126,9 @@ class Dealer:
         # materialiser holds the GIL, the default 5 ms switch interval is what that wait costs.
         sys.setswitchinterval(0.0002)
         if s.broker:
-            self.shipper = Shipper(self.spool, s.broker, origin=s.origin, window=s.window,
-                                   ack_timeout=s.ack_timeout)
+            self.shipper = Shipper(
+                self.spool, s.broker, origin=s.origin, window=s.window, ack_timeout=s.ack_timeout
+            )
             self.shipper.start()
         try:
             asyncio.run(self._serve(ready, handle_signals))
@@ -148,8 +152,9 @@ class Dealer:
         if s.mode != "external":
             # shipping straight from memory: most events never need a spool file (listeners.py)
             ship = self.shipper.offer if self.shipper is not None else None
-            self.journaled = JournaledSpool(self.spool, Journal(self.spool.root / JOURNAL_NAME), on_written,
-                                            ship=ship, grace=s.ship_grace)
+            self.journaled = JournaledSpool(
+                self.spool, Journal(self.spool.root / JOURNAL_NAME), on_written, ship=ship, grace=s.ship_grace
+            )
             if self.shipper is not None:
                 self.shipper.on_acked = self.journaled.acked
             recovered = self.journaled.recover()
@@ -163,9 +168,13 @@ class Dealer:
             self.listener = StreamListener(s.listen, self.spool, self.journaled.commit, owner=s.socket_owner)
         if self.listener is not None:
             await self.listener.start()
-        log.info("dealer (%s mode) spooling to %s%s%s", s.mode, self.spool.root,
-                 f", listening on {s.listen}" if self.listener else "",
-                 f", shipping to {s.broker}" if s.broker else ", not shipping")
+        log.info(
+            "dealer (%s mode) spooling to %s%s%s",
+            s.mode,
+            self.spool.root,
+            f", listening on {s.listen}" if self.listener else "",
+            f", shipping to {s.broker}" if s.broker else ", not shipping",
+        )
         if ready is not None:
             ready(self)
         await self._stop.wait()

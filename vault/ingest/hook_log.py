@@ -14,6 +14,7 @@ opened the log just before the rename may still be appending to it. A partial la
 stays partial that long is quarantined. After a restart, rotated logs still present are read
 again from the start; their events may be spooled twice, which the broker deduplicates.
 """
+
 from __future__ import annotations
 
 import os
@@ -71,8 +72,12 @@ class HookLog:
         if st.st_size != done + len(carry) or time.time() - max(mtime, st.st_mtime) < self.grace:
             return  # a hook may still be appending
         if carry:
-            quarantined.append(self.spool.quarantine(
-                carry, f"{path}: the last {len(carry)} bytes are not a whole event "
-                       "(no final newline: the hook stopped mid-write)"))
+            quarantined.append(
+                self.spool.quarantine(
+                    carry,
+                    f"{path}: the last {len(carry)} bytes are not a whole event "
+                    "(no final newline: the hook stopped mid-write)",
+                )
+            )
         path.unlink()
         del self._done[name]

@@ -5,6 +5,7 @@ may not SELECT it, which is why messages and flags come from the spool instead).
 connection is kept open and reopened once when it breaks, so the admin appears as one
 session in the event stream, not one per request.
 """
+
 from __future__ import annotations
 
 import imaplib
@@ -16,12 +17,18 @@ imaplib.Commands.setdefault("GETMETADATA", ("AUTH", "SELECTED"))
 
 UNIQUEID_ENTRY = "/shared/vendor/cmu/cyrus-imapd/uniqueid"
 # Server bookkeeping that changes with every message: not folder state worth a ledger entry.
-VOLATILE_METADATA = frozenset({
-    "/shared/vendor/cmu/cyrus-imapd/size", "/shared/vendor/cmu/cyrus-imapd/lastupdate",
-    "/shared/vendor/cmu/cyrus-imapd/synccrcs", "/shared/vendor/cmu/cyrus-imapd/foldermodseq",
-    "/shared/vendor/cmu/cyrus-imapd/annotsize", "/shared/vendor/cmu/cyrus-imapd/uniqueid",
-    "/shared/vendor/cmu/cyrus-imapd/lastpop", "/shared/vendor/cmu/cyrus-imapd/hasalarms",
-})
+VOLATILE_METADATA = frozenset(
+    {
+        "/shared/vendor/cmu/cyrus-imapd/size",
+        "/shared/vendor/cmu/cyrus-imapd/lastupdate",
+        "/shared/vendor/cmu/cyrus-imapd/synccrcs",
+        "/shared/vendor/cmu/cyrus-imapd/foldermodseq",
+        "/shared/vendor/cmu/cyrus-imapd/annotsize",
+        "/shared/vendor/cmu/cyrus-imapd/uniqueid",
+        "/shared/vendor/cmu/cyrus-imapd/lastpop",
+        "/shared/vendor/cmu/cyrus-imapd/hasalarms",
+    }
+)
 
 
 _RESPONSE = {"GETMETADATA": "METADATA", "GETACL": "ACL"}

@@ -6,10 +6,11 @@ atoms, ``"quoted"`` strings, ``{N}``/``{N+}`` literals followed by CRLF and N by
 (UTF-8, undecodable bytes replaced), ``NIL`` as ``None``, lists as ``list``, maps as ``dict``.
 Anything else is a :class:`SyntaxProblem` naming the offset, never another exception.
 """
+
 from __future__ import annotations
 
 MAX_NESTING = 32
-_ATOM_END = b" ()%{\"\r\n"
+_ATOM_END = b' ()%{"\r\n'
 
 
 class SyntaxProblem(ValueError):
@@ -47,7 +48,7 @@ class _Parser:
         data, pos = self.data, self.pos
         if pos >= len(data):
             self.fail("value expected, end of data")
-        c = data[pos:pos + 1]
+        c = data[pos : pos + 1]
         if c == b"(":
             self.pos += 1
             return self.sequence(depth)
@@ -78,7 +79,7 @@ class _Parser:
             self.skip_space()
             if self.pos >= len(self.data):
                 self.fail("')' expected, end of data")
-            if self.data[self.pos:self.pos + 1] == b")":
+            if self.data[self.pos : self.pos + 1] == b")":
                 self.pos += 1
                 return out
             out.append(self.value(depth + 1))
@@ -108,7 +109,7 @@ class _Parser:
         close = data.find(b"}", self.pos)
         if close < 0:
             self.fail("unterminated literal length")
-        size_text = data[self.pos + 1:close].rstrip(b"+")
+        size_text = data[self.pos + 1 : close].rstrip(b"+")
         if not size_text.isdigit() or len(size_text) > 12:
             self.fail("bad literal length")
         size = int(size_text)
@@ -122,7 +123,7 @@ class _Parser:
         if start + size > len(data):
             self.fail(f"literal of {size} bytes cut short")
         self.pos = start + size
-        return data[start:start + size].decode("utf-8", "replace")
+        return data[start : start + size].decode("utf-8", "replace")
 
 
 def _key(value, parser: _Parser) -> str:

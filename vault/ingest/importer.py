@@ -7,18 +7,19 @@ batches; a run killed half-way leaves committed batches in place and the next ru
 picks up the rest. Expunges are only inferred after a complete scan, so a crash, or an
 unreadable file, can never make a message look deleted.
 """
+
 from __future__ import annotations
 
 import itertools
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 import re
 import secrets
 import time as _time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
 
 from vault.archive import Vault
 from vault.ingest.importers import open_source
@@ -77,10 +78,17 @@ class ImportReport:
 
 
 class Importer:
-    def __init__(self, vault: Vault, source_path: str | Path, mailbox: str, *,
-                 kind: str | None = None, actor: str | None = None,
-                 clock: Callable[[], datetime] = now,
-                 progress: Callable[..., None] | None = None):
+    def __init__(
+        self,
+        vault: Vault,
+        source_path: str | Path,
+        mailbox: str,
+        *,
+        kind: str | None = None,
+        actor: str | None = None,
+        clock: Callable[[], datetime] = now,
+        progress: Callable[..., None] | None = None,
+    ):
         self.vault = vault
         self.source = open_source(source_path, kind)
         self.mailbox = mailbox
@@ -130,14 +138,18 @@ class Importer:
                 self._record(Kind.MESSAGE_EXPUNGED, row["item"], None)
                 self.report.expunged += 1
         if self.report.changed:
-            self._record(Kind.IMPORT_RUN, self.mailbox_id, {
-                "source": self.origin,
-                "mailbox": self.mailbox,
-                "appended": self.report.appended,
-                "expunged": self.report.expunged,
-                "flag_changes": self.report.flag_changes,
-                "problems": len(self.report.problems),
-            })
+            self._record(
+                Kind.IMPORT_RUN,
+                self.mailbox_id,
+                {
+                    "source": self.origin,
+                    "mailbox": self.mailbox,
+                    "appended": self.report.appended,
+                    "expunged": self.report.expunged,
+                    "flag_changes": self.report.flag_changes,
+                    "problems": len(self.report.problems),
+                },
+            )
         self.vault.commit()
         self.report.seconds = _time.monotonic() - started
         return self.report
@@ -154,10 +166,16 @@ class Importer:
         if not old:
             self.uidvalidity = source  # new items follow the server's numbering
             return []
-        self.report.problems.append(SourceProblem(str(self.source.path), (
-            f"UIDVALIDITY is {source}, the archive's {self.mailbox} had {self.uidvalidity}: the folder was "
-            f"recreated on the server; {len(old)} archived message(s) recorded as expunged under the old "
-            "numbering, the folder's messages archived again under the new one")))
+        self.report.problems.append(
+            SourceProblem(
+                str(self.source.path),
+                (
+                    f"UIDVALIDITY is {source}, the archive's {self.mailbox} had {self.uidvalidity}: the folder was "
+                    f"recreated on the server; {len(old)} archived message(s) recorded as expunged under the old "
+                    "numbering, the folder's messages archived again under the new one"
+                ),
+            )
+        )
         self.uidvalidity = source
         for key in old:
             del live[key]
@@ -220,8 +238,9 @@ class Importer:
             self.report.problems.append(SourceProblem(msg.path, f"cannot read: {e.strerror or e}"))
             return
         if not looks_like_mail(data):
-            self.report.problems.append(SourceProblem(
-                msg.path, "does not look like a mail message (binary?): archived as it is"))
+            self.report.problems.append(
+                SourceProblem(msg.path, "does not look like a mail message (binary?): archived as it is")
+            )
         blob = self.vault.store.put(data, bid=bid)
         self.vault.offer_content(blob, data)
         if msg.uid is not None and self.source.kind == "cyrus":
@@ -231,16 +250,20 @@ class Importer:
             uid = self.next_uid
             self.next_uid += 1
         item = ItemId(self.mailbox_id, self.uidvalidity, uid)
-        self._record(Kind.MESSAGE_APPENDED, str(item), {
-            "blob": blob,
-            "size": len(data),
-            "internal_date": format_time(msg.internal_date),
-            "flags": normalise_flags(msg.flags),
-            "origin": self.origin,
-            "key": msg.key,
-            "message_id": message_id_of(data),
-            "mailbox": self.mailbox,
-        })
+        self._record(
+            Kind.MESSAGE_APPENDED,
+            str(item),
+            {
+                "blob": blob,
+                "size": len(data),
+                "internal_date": format_time(msg.internal_date),
+                "flags": normalise_flags(msg.flags),
+                "origin": self.origin,
+                "key": msg.key,
+                "message_id": message_id_of(data),
+                "mailbox": self.mailbox,
+            },
+        )
         self.report.appended += 1
         self.report.bytes_read += len(data)
 

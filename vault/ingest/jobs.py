@@ -15,6 +15,7 @@ postponed until its Login is archived must let the Login pass).
 The broker process owns the queue; ``vaultctl retry`` and ``vaultctl status`` open the same
 file from other processes, which SQLite's locking makes safe.
 """
+
 from __future__ import annotations
 
 import json
@@ -73,9 +74,18 @@ class Job:
     updated: float
 
     def summary(self) -> dict:
-        return {"id": self.id, "event": self.event, "mailbox": self.mailbox, "state": self.state,
-                "origin": self.origin, "attempts": self.attempts, "postponed": self.postponed,
-                "reason": self.reason, "created": self.created, "updated": self.updated}
+        return {
+            "id": self.id,
+            "event": self.event,
+            "mailbox": self.mailbox,
+            "state": self.state,
+            "origin": self.origin,
+            "attempts": self.attempts,
+            "postponed": self.postponed,
+            "reason": self.reason,
+            "created": self.created,
+            "updated": self.updated,
+        }
 
 
 _COLUMNS = "id, raw, origin, mailbox, event, state, worker, attempts, postponed, reason, created, updated"
@@ -118,7 +128,7 @@ class JobStore:
         self.added_pending = 0  # new PENDING jobs in the last add_many (the rest: duplicates, DONE)
 
     @classmethod
-    def from_config(cls, config) -> "JobStore":
+    def from_config(cls, config) -> JobStore:
         return cls(config.path("broker", "jobs_path"))
 
     def close(self) -> None:
@@ -141,7 +151,9 @@ class JobStore:
                 state = DONE if name in NOTHING_TO_RECORD else PENDING
                 cur = self.db.execute(
                     "INSERT OR IGNORE INTO jobs(id, raw, origin, mailbox, event, state, created, updated) "
-                    "VALUES (?,?,?,?,?,?,?,?)", (eid, raw, origin, mailbox, name, state, now, now))
+                    "VALUES (?,?,?,?,?,?,?,?)",
+                    (eid, raw, origin, mailbox, name, state, now, now),
+                )
                 new.append(cur.rowcount == 1)
                 pending += cur.rowcount == 1 and state == PENDING
             self.db.execute("COMMIT")
@@ -170,7 +182,9 @@ class JobStore:
             " OR (NOT EXISTS (SELECT 1 FROM jobs b WHERE b.mailbox=j.mailbox AND b.state='BUSY')"
             "  AND NOT EXISTS (SELECT 1 FROM jobs k WHERE k.mailbox=j.mailbox AND k.state='PENDING'"
             "                  AND k.seq<j.seq AND k.not_before<=:now))"
-            ") ORDER BY seq LIMIT :limit", {"now": now, "limit": limit}).fetchall()
+            ") ORDER BY seq LIMIT :limit",
+            {"now": now, "limit": limit},
+        ).fetchall()
         jobs, barrier = [], set()
         for job in (_job(r) for r in rows):
             # within one answer, a non-commuting job is its mailbox's last: later ones wait for it
@@ -193,7 +207,9 @@ class JobStore:
             for job_id, worker in assignments:
                 cur = self.db.execute(
                     "UPDATE jobs SET state='BUSY', worker=?, attempts=attempts+1, updated=? "
-                    "WHERE id=? AND state='PENDING'", (worker, now, job_id))
+                    "WHERE id=? AND state='PENDING'",
+                    (worker, now, job_id),
+                )
                 if cur.rowcount == 1:
                     taken.append(job_id)
             self.db.execute("COMMIT")
@@ -205,13 +221,17 @@ class JobStore:
     def done(self, job_ids: list[str]) -> None:
         now = time.time()
         self.db.execute("BEGIN IMMEDIATE")
-        self.db.executemany("UPDATE jobs SET state='DONE', worker=NULL, reason=NULL, updated=? WHERE id=?",
-                            [(now, j) for j in job_ids])
+        self.db.executemany(
+            "UPDATE jobs SET state='DONE', worker=NULL, reason=NULL, updated=? WHERE id=?",
+            [(now, j) for j in job_ids],
+        )
         self.db.execute("COMMIT")
 
     def fail(self, job_id: str, reason: str) -> None:
-        self.db.execute("UPDATE jobs SET state='FAILED', worker=NULL, reason=?, updated=? WHERE id=?",
-                        (reason, time.time(), job_id))
+        self.db.execute(
+            "UPDATE jobs SET state='FAILED', worker=NULL, reason=?, updated=? WHERE id=?",
+            (reason, time.time(), job_id),
+        )
 
     def postpone(self, job_id: str, reason: str, delay: float, max_postpones: int) -> bool:
         """Back to PENDING, due after ``delay``; FAILED instead once it has been postponed
@@ -225,29 +245,44 @@ class JobStore:
         now = time.time()
         self.db.execute(
             "UPDATE jobs SET state='PENDING', worker=NULL, postponed=postponed+1, reason=?, "
-            "not_before=?, updated=? WHERE id=?", (reason, now + delay, now, job_id))
+            "not_before=?, updated=? WHERE id=?",
+            (reason, now + delay, now, job_id),
+        )
         return True
 
     def release(self, job_ids: list[str], reason: str | None = None) -> None:
         """Back to PENDING now (a dead worker's jobs; a commit that failed)."""
         now = time.time()
-        self.db.executemany("UPDATE jobs SET state='PENDING', worker=NULL, reason=?, updated=? "
-                            "WHERE id=? AND state='BUSY'", [(reason, now, j) for j in job_ids])
+        self.db.executemany(
+            "UPDATE jobs SET state='PENDING', worker=NULL, reason=?, updated=? WHERE id=? AND state='BUSY'",
+            [(reason, now, j) for j in job_ids],
+        )
 
-    def release_worker(self, worker: str, reason: str, taken_before: float | None = None,
-                       keep: set[str] | frozenset[str] = frozenset()) -> list[str]:
+    def release_worker(
+        self,
+        worker: str,
+        reason: str,
+        taken_before: float | None = None,
+        keep: set[str] | frozenset[str] = frozenset(),
+    ) -> list[str]:
         """The worker's BUSY jobs (those it took before ``taken_before``, except those in
         ``keep``: its results are being committed) back to PENDING."""
-        ids = [r[0] for r in self.db.execute(
-            "SELECT id FROM jobs WHERE state='BUSY' AND worker=? AND updated<?",
-            (worker, float("inf") if taken_before is None else taken_before)) if r[0] not in keep]
+        ids = [
+            r[0]
+            for r in self.db.execute(
+                "SELECT id FROM jobs WHERE state='BUSY' AND worker=? AND updated<?",
+                (worker, float("inf") if taken_before is None else taken_before),
+            )
+            if r[0] not in keep
+        ]
         self.release(ids, reason)
         return ids
 
     def recover(self) -> int:
         """At broker start: nothing is BUSY (no worker and no committer survived us)."""
-        cur = self.db.execute("UPDATE jobs SET state='PENDING', worker=NULL, updated=? WHERE state='BUSY'",
-                              (time.time(),))
+        cur = self.db.execute(
+            "UPDATE jobs SET state='PENDING', worker=NULL, updated=? WHERE state='BUSY'", (time.time(),)
+        )
         return cur.rowcount
 
     def forget_done(self, older_than: float) -> int:
@@ -268,8 +303,9 @@ class JobStore:
 
     def find(self, prefix: str) -> list[Job]:
         """Jobs whose id starts with ``prefix`` (operators type short ids)."""
-        rows = self.db.execute(f"SELECT {_COLUMNS} FROM jobs WHERE id >= ? AND id < ? ORDER BY seq",
-                               (prefix, prefix + "\uffff")).fetchall()
+        rows = self.db.execute(
+            f"SELECT {_COLUMNS} FROM jobs WHERE id >= ? AND id < ? ORDER BY seq", (prefix, prefix + "\uffff")
+        ).fetchall()
         return [_job(r) for r in rows]
 
     def jobs(self, state: str | None = None, limit: int | None = None) -> list[Job]:
@@ -292,8 +328,10 @@ class JobStore:
     def retry(self, job_ids: list[str] | None = None) -> int:
         """FAILED jobs (these, or all) back to PENDING, due now, their postpone count reset."""
         now = time.time()
-        sql = ("UPDATE jobs SET state='PENDING', worker=NULL, postponed=0, not_before=0, "
-               "reason=NULL, updated=? WHERE state='FAILED'")
+        sql = (
+            "UPDATE jobs SET state='PENDING', worker=NULL, postponed=0, not_before=0, "
+            "reason=NULL, updated=? WHERE state='FAILED'"
+        )
         if job_ids is None:
             return self.db.execute(sql, (now,)).rowcount
         return sum(self.db.execute(sql + " AND id=?", (now, j)).rowcount for j in job_ids)

@@ -18,6 +18,7 @@ Layout: a 4 KiB header block holding the checkpoint ``(seq, pos)`` with a CRC, t
 the data area when the end is reached. A record is valid when its magic, its sequence number
 (the next expected) and its CRC all match, so a torn write ends the recovery scan.
 """
+
 from __future__ import annotations
 
 import os
@@ -92,8 +93,10 @@ class Journal:
         magic, seq, pos, crc = CHECKPOINT.unpack(os.pread(self.fd, CHECKPOINT.size, 0))
         body = CHECKPOINT_MAGIC + seq.to_bytes(8, "little") + pos.to_bytes(8, "little")
         if magic != CHECKPOINT_MAGIC or crc != zlib.crc32(body) or not DATA_START <= pos <= self.size:
-            raise JournalError(f"{self.path}: damaged checkpoint header; move the file aside to start afresh "
-                               "(events it held past the checkpoint would be lost)")
+            raise JournalError(
+                f"{self.path}: damaged checkpoint header; move the file aside to start afresh "
+                "(events it held past the checkpoint would be lost)"
+            )
         return seq, pos
 
     # ------------------------------------------------------------------ writing

@@ -14,6 +14,7 @@ those the broker has not acked within a grace period become spool files, in the 
 Bytes that are not an event (garbage, truncated datagrams, frames cut off) go to the spool's
 quarantine with the reason; a stream peer is told ``NO "<reason>"``.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -25,9 +26,9 @@ import stat
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Callable
 
 from vault.ingest.journal import Journal, JournalError, JournalFull
 from vault.ingest.notify_wire import OK_REPLY, DlistFrameParser, WireError, decode_datagram
@@ -109,7 +110,7 @@ class SpoolWriter:
         for raw, reason, fut in batch:
             if reason is not None:
                 log.warning("quarantined %d bytes in %s: %s", len(raw), self.spool.bad, reason)
-                self._settle(fut, lambda: self.spool.quarantine(raw, reason))
+                self._settle(fut, lambda raw=raw, reason=reason: self.spool.quarantine(raw, reason))
         if good:
             self._settle_all([fut for _, fut in good], lambda: self.commit([raw for raw, _ in good]))
 
@@ -143,9 +144,15 @@ class JournaledSpool:
     checkpoint never passes an event that is neither acked nor durable in new/, so a crash
     replays it from the journal. The shipper reports acks through :meth:`acked`."""
 
-    def __init__(self, spool: Spool, journal: Journal, on_written: Callable[[list[str]], None] | None = None,
-                 checkpoint_interval: float = 0.2, ship: Callable[[list[tuple[str, bytes]]], None] | None = None,
-                 grace: float = 0.5):
+    def __init__(
+        self,
+        spool: Spool,
+        journal: Journal,
+        on_written: Callable[[list[str]], None] | None = None,
+        checkpoint_interval: float = 0.2,
+        ship: Callable[[list[tuple[str, bytes]]], None] | None = None,
+        grace: float = 0.5,
+    ):
         self.spool = spool
         self.journal = journal
         self.on_written = on_written
@@ -287,7 +294,9 @@ class JournaledSpool:
         if not todo:
             return True
         try:
-            written = self.spool.write_many([raw for _, raw in todo], durable=False, names=[n for n, _ in todo])
+            written = self.spool.write_many(
+                [raw for _, raw in todo], durable=False, names=[n for n, _ in todo]
+            )
         except SpoolError as e:  # still safe in the journal; recovered at the next start
             log.error("%s; the journal keeps these events until the dealer restarts", e)
             with self._lock:
@@ -431,8 +440,13 @@ class StreamListener:
     meanwhile (and join the next batch).
     """
 
-    def __init__(self, path: str | os.PathLike, spool: Spool, commit: Callable[[list[bytes]], None],
-                 owner: str | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        spool: Spool,
+        commit: Callable[[list[bytes]], None],
+        owner: str | None = None,
+    ):
         self.path = Path(path)
         self.spool = spool  # for quarantine
         self.commit = commit  # returns once the events are durable
@@ -477,8 +491,11 @@ class StreamListener:
             data = b""
         if not data:
             if c.parser.error is None and c.parser.pending:
-                self._quarantine(c.parser.pending, f"dlist frame on {self.path}: connection closed in the middle "
-                                                   f"of a frame ({len(c.parser.pending)} bytes)")
+                self._quarantine(
+                    c.parser.pending,
+                    f"dlist frame on {self.path}: connection closed in the middle "
+                    f"of a frame ({len(c.parser.pending)} bytes)",
+                )
             self._close(c)
             return
         if c.parser.error is not None:

@@ -12,19 +12,28 @@ them (``2026-11-22T12:57:03.123+00:00 host prog[pid]: ...``).
 Speed matters (a busy relay logs millions of lines a day): one header regex, dispatch on the
 program's last path component, one key=value scan.
 """
+
 from __future__ import annotations
 
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from vault.model import format_time
 
-MONTHS = {m: i for i, m in enumerate(
-    ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
-_RFC3164 = re.compile(r"^([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d) (\S+) ([^\s\[:]+)(?:\[(\d+)\])?: ?(.*)$")
-_ISO = re.compile(r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?) (\S+) ([^\s\[:]+)(?:\[(\d+)\])?: ?(.*)$")
+MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1
+    )
+}
+_RFC3164 = re.compile(
+    r"^([A-Z][a-z]{2}) {1,2}(\d{1,2}) (\d\d):(\d\d):(\d\d) (\S+) ([^\s\[:]+)(?:\[(\d+)\])?: ?(.*)$"
+)
+_ISO = re.compile(
+    r"^(\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?) (\S+) ([^\s\[:]+)(?:\[(\d+)\])?: ?(.*)$"
+)
 _RFC5424 = re.compile(r"^<\d{1,3}>1 (\S+) (\S+) (\S+) (\S+) \S+ (?:-|\[.*?\](?:\[.*?\])*) ?(.*)$")
 _POSTFIX_QID = re.compile(r"^([0-9A-F]{6,20}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,20}): (.*)$")
 _SENDMAIL_QID = re.compile(r"^([0-9A-Za-z]{8,20}): (.*)$")
@@ -35,8 +44,27 @@ _NDR = re.compile(r"^sender (?:non-delivery|delivery status|delay) notification:
 _CYRUS_DELIVERED = re.compile(r"^Delivered: (<[^>]*>|\S+) to mailbox: (\S+)")
 _DURATION = re.compile(r"^(?:(\d+)\+)?(\d\d):(\d\d):(\d\d)$")  # sendmail delay=[days+]HH:MM:SS
 
-POSTFIX = {"smtpd", "cleanup", "qmgr", "pickup", "smtp", "lmtp", "local", "bounce", "defer", "error",
-           "virtual", "pipe", "discard", "postsuper", "trace", "expire", "retry", "sendmail", "postdrop"}
+POSTFIX = {
+    "smtpd",
+    "cleanup",
+    "qmgr",
+    "pickup",
+    "smtp",
+    "lmtp",
+    "local",
+    "bounce",
+    "defer",
+    "error",
+    "virtual",
+    "pipe",
+    "discard",
+    "postsuper",
+    "trace",
+    "expire",
+    "retry",
+    "sendmail",
+    "postdrop",
+}
 SENDMAIL = {"sendmail", "sm-mta", "sm-msp-queue"}
 CYRUS = {"lmtpd", "lmtp", "imapd", "imap", "pop3d", "pop3", "lmtpunix"}
 
@@ -72,7 +100,7 @@ class ParseStats:
     ignored: Counter = field(default_factory=Counter)  # about no message: by reason
     unparsed: Counter = field(default_factory=Counter)  # could not read: by reason
 
-    def merge(self, other: "ParseStats") -> None:
+    def merge(self, other: ParseStats) -> None:
         self.lines += other.lines
         self.hops += other.hops
         self.ignored.update(other.ignored)
@@ -90,8 +118,10 @@ class LineParser:
     time the log was current (file mtime, now): it gives RFC 3164 lines their year.
     ``zone`` is the zone RFC 3164 times are in (syslog writes local time)."""
 
-    def __init__(self, reference: datetime | None = None, zone: tzinfo | None = None, host: str | None = None):
-        self.reference = (reference or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    def __init__(
+        self, reference: datetime | None = None, zone: tzinfo | None = None, host: str | None = None
+    ):
+        self.reference = (reference or datetime.now(UTC)).astimezone(UTC)
         self.zone = zone or datetime.now().astimezone().tzinfo
         self.host = host  # overrides the header's host name (--host)
         self.stats = ParseStats()
@@ -107,7 +137,7 @@ class LineParser:
             ref = self.reference
             year = ref.year
             try:
-                if datetime(year, month, day, tzinfo=timezone.utc) > ref + timedelta(days=2):
+                if datetime(year, month, day, tzinfo=UTC) > ref + timedelta(days=2):
                     year -= 1  # a date "in the future": last year's (December read in January)
             except ValueError:  # Feb 29 in a year without it: the previous leap year's
                 year -= 1
@@ -152,7 +182,7 @@ class LineParser:
                     return None
                 d = int(day)
                 local = datetime(self._year(month, d), month, d, int(hh), int(mm), int(ss), tzinfo=self.zone)
-                self._last_stamp, self._last_time = stamp, format_time(local.astimezone(timezone.utc))
+                self._last_stamp, self._last_time = stamp, format_time(local.astimezone(UTC))
             return self._last_time, host, tag, msg
         if c.isdigit():
             m = _ISO.match(line)
@@ -198,11 +228,13 @@ class LineParser:
             return self._hop(when, host, tag, line, queue_id=qid, status="removed")
         ndr = _NDR.match(rest)
         if ndr:
-            return self._hop(when, host, tag, line, queue_id=qid, status="bounce notice", next_queue_id=ndr.group(1))
+            return self._hop(
+                when, host, tag, line, queue_id=qid, status="bounce notice", next_queue_id=ndr.group(1)
+            )
         detail = None
         paren = rest.find(" (")
         if paren >= 0 and "status=" in rest[:paren]:
-            detail = _unparen(rest[paren + 2:])
+            detail = _unparen(rest[paren + 2 :])
             rest = rest[:paren]
         kv = dict(_KV.findall(rest))
         if not kv:
@@ -217,8 +249,15 @@ class LineParser:
         hop.to = _angle(kv.get("to"))
         hop.relay = kv.get("relay") or kv.get("client")
         hop.dsn = kv.get("dsn")
-        hop.status = kv.get("status") or ("received" if "client" in kv else "queued" if "from" in kv else
-                                          "cleanup" if hop.message_id else None)
+        hop.status = kv.get("status") or (
+            "received"
+            if "client" in kv
+            else "queued"
+            if "from" in kv
+            else "cleanup"
+            if hop.message_id
+            else None
+        )
         if "delay" in kv:
             hop.delay = float(kv["delay"])
         if "size" in kv:
@@ -276,8 +315,16 @@ class LineParser:
             return None
         mid, mailbox = m.groups()
         session = _SESSION.search(message)
-        return self._hop(when, host, tag, line, message_id=_angle(mid), to=mailbox, status="delivered",
-                         session_id=session.group(1) if session else None)
+        return self._hop(
+            when,
+            host,
+            tag,
+            line,
+            message_id=_angle(mid),
+            to=mailbox,
+            status="delivered",
+            session_id=session.group(1) if session else None,
+        )
 
 
 def _unparen(text: str) -> str:
@@ -289,4 +336,4 @@ def _iso(stamp: str, zone: tzinfo) -> datetime:
     when = datetime.fromisoformat(stamp.replace("Z", "+00:00").replace(" ", "T", 1))
     if when.tzinfo is None:
         when = when.replace(tzinfo=zone)
-    return when.astimezone(timezone.utc)
+    return when.astimezone(UTC)

@@ -6,6 +6,7 @@ of a growing log reads only what is new, and a rotated or truncated file is read
 the start (safe: duplicates are ignored). ``.gz`` files are read whole each time (they do not
 grow). ``follow`` tails a live log across rotations.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -13,10 +14,10 @@ import hashlib
 import os
 import sqlite3
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterable
 
 from vault.ingest.maillog import Hop, LineParser, ParseStats
 
@@ -34,8 +35,24 @@ CREATE INDEX IF NOT EXISTS hops_sender ON hops(sender);
 CREATE INDEX IF NOT EXISTS hops_session ON hops(session_id);
 CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, inode INTEGER, offset INTEGER NOT NULL, updated REAL);
 """
-COLUMNS = ("host", "time", "program", "queue_id", "message_id", "sender", "recipient", "relay", "status",
-           "dsn", "delay", "size", "session_id", "next_queue_id", "detail", "raw")
+COLUMNS = (
+    "host",
+    "time",
+    "program",
+    "queue_id",
+    "message_id",
+    "sender",
+    "recipient",
+    "relay",
+    "status",
+    "dsn",
+    "delay",
+    "size",
+    "session_id",
+    "next_queue_id",
+    "detail",
+    "raw",
+)
 BATCH = 5000
 
 
@@ -47,16 +64,41 @@ class ImportReport:
 
     def to_json(self) -> dict:
         s = self.stats
-        return {"files": self.files, "lines": s.lines, "hops": s.hops, "stored": self.stored,
-                "ignored": sum(s.ignored.values()), "unparsed": sum(s.unparsed.values()),
-                "ignored_by_reason": dict(s.ignored.most_common()),
-                "unparsed_by_reason": dict(s.unparsed.most_common())}
+        return {
+            "files": self.files,
+            "lines": s.lines,
+            "hops": s.hops,
+            "stored": self.stored,
+            "ignored": sum(s.ignored.values()),
+            "unparsed": sum(s.unparsed.values()),
+            "ignored_by_reason": dict(s.ignored.most_common()),
+            "unparsed_by_reason": dict(s.unparsed.most_common()),
+        }
 
 
 def _row(hop: Hop) -> tuple:
-    key = hashlib.sha1(f"{hop.host}\0{hop.time}\0{hop.program}\0{hop.raw}".encode("utf-8", "replace")).digest()
-    return (key, hop.host, hop.time, hop.program, hop.queue_id, hop.message_id, hop.from_, hop.to, hop.relay,
-            hop.status, hop.dsn, hop.delay, hop.size, hop.session_id, hop.next_queue_id, hop.detail, hop.raw)
+    key = hashlib.sha1(
+        f"{hop.host}\0{hop.time}\0{hop.program}\0{hop.raw}".encode("utf-8", "replace")
+    ).digest()
+    return (
+        key,
+        hop.host,
+        hop.time,
+        hop.program,
+        hop.queue_id,
+        hop.message_id,
+        hop.from_,
+        hop.to,
+        hop.relay,
+        hop.status,
+        hop.dsn,
+        hop.delay,
+        hop.size,
+        hop.session_id,
+        hop.next_queue_id,
+        hop.detail,
+        hop.raw,
+    )
 
 
 def hop_of(row) -> Hop:
@@ -76,7 +118,7 @@ class MaillogStore:
         self.db.executescript(SCHEMA)
 
     @classmethod
-    def from_config(cls, config) -> "MaillogStore":
+    def from_config(cls, config) -> MaillogStore:
         return cls(config.path("maillog"))
 
     def close(self) -> None:
@@ -86,17 +128,27 @@ class MaillogStore:
 
     def store(self, hops: Iterable[Hop]) -> int:
         before = self.db.total_changes
-        self.db.executemany(f"INSERT OR IGNORE INTO hops(key, {', '.join(COLUMNS)}) "
-                            f"VALUES ({', '.join('?' * (len(COLUMNS) + 1))})", [_row(h) for h in hops])
+        self.db.executemany(
+            f"INSERT OR IGNORE INTO hops(key, {', '.join(COLUMNS)}) "
+            f"VALUES ({', '.join('?' * (len(COLUMNS) + 1))})",
+            [_row(h) for h in hops],
+        )
         return self.db.total_changes - before
 
-    def import_file(self, path: Path | str, *, host: str | None = None, zone=None,
-                    progress: Callable[[int], None] | None = None, report: ImportReport | None = None) -> ImportReport:
+    def import_file(
+        self,
+        path: Path | str,
+        *,
+        host: str | None = None,
+        zone=None,
+        progress: Callable[[int], None] | None = None,
+        report: ImportReport | None = None,
+    ) -> ImportReport:
         """Read what is new in ``path`` (all of it the first time, or after rotation)."""
         path = Path(path)
         report = report or ImportReport()
         st = path.stat()
-        reference = datetime.fromtimestamp(st.st_mtime, timezone.utc)
+        reference = datetime.fromtimestamp(st.st_mtime, UTC)
         parser = LineParser(reference=reference, zone=zone, host=host)
         gz = path.suffix == ".gz"
         start = 0 if gz else self._resume_offset(path, st)
@@ -130,17 +182,29 @@ class MaillogStore:
         return offset
 
     def _resume_offset(self, path: Path, st: os.stat_result) -> int:
-        row = self.db.execute("SELECT inode, offset FROM files WHERE path=?", (str(path.resolve()),)).fetchone()
+        row = self.db.execute(
+            "SELECT inode, offset FROM files WHERE path=?", (str(path.resolve()),)
+        ).fetchone()
         if row is None or row[0] != st.st_ino or row[1] > st.st_size:
             return 0  # new, rotated (another inode) or truncated: from the start
         return row[1]
 
     def _remember(self, path: Path, inode: int, offset: int) -> None:
-        self.db.execute("INSERT OR REPLACE INTO files(path, inode, offset, updated) VALUES (?,?,?,?)",
-                        (str(path.resolve()), inode, offset, time.time()))
+        self.db.execute(
+            "INSERT OR REPLACE INTO files(path, inode, offset, updated) VALUES (?,?,?,?)",
+            (str(path.resolve()), inode, offset, time.time()),
+        )
 
-    def follow(self, path: Path | str, *, host: str | None = None, zone=None, interval: float = 0.5,
-               stop: Callable[[], bool] = lambda: False, on_batch: Callable[[ImportReport], None] | None = None) -> ImportReport:
+    def follow(
+        self,
+        path: Path | str,
+        *,
+        host: str | None = None,
+        zone=None,
+        interval: float = 0.5,
+        stop: Callable[[], bool] = lambda: False,
+        on_batch: Callable[[ImportReport], None] | None = None,
+    ) -> ImportReport:
         """Import what the log gains until ``stop()``; a rotated file is picked up from its start."""
         total = ImportReport()
         while not stop():
@@ -160,7 +224,9 @@ class MaillogStore:
     # ------------------------------------------------------------ reading
 
     def _select(self, where: str, args: tuple) -> list[Hop]:
-        rows = self.db.execute(f"SELECT rowid, {', '.join(COLUMNS)} FROM hops WHERE {where} ORDER BY time, rowid", args)
+        rows = self.db.execute(
+            f"SELECT rowid, {', '.join(COLUMNS)} FROM hops WHERE {where} ORDER BY time, rowid", args
+        )
         return [hop_of(r) for r in rows]
 
     def by_queue_id(self, queue_id: str, host: str | None = None) -> list[Hop]:
@@ -190,4 +256,3 @@ class MaillogStore:
 
     def count(self) -> int:
         return self.db.execute("SELECT count(*) FROM hops").fetchone()[0]
-

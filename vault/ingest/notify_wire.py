@@ -15,6 +15,7 @@ exception. The stream parser is incremental: bytes arrive in arbitrary pieces, a
 literal may be split across any number of reads, and a literal's body is not re-scanned while
 it is still incomplete.
 """
+
 from __future__ import annotations
 
 import re
@@ -62,8 +63,10 @@ def decode_datagram(data: bytes) -> Notification:
         raise WireError(f"truncated datagram: {len(data)} bytes without the terminating NUL")
     parts = data[:-1].split(b"\0")
     if len(parts) < 7:
-        raise WireError(f"datagram has {len(parts)} NUL-separated fields, at least 7 expected "
-                        "(method, class, priority, user, mailbox, nopt, message)")
+        raise WireError(
+            f"datagram has {len(parts)} NUL-separated fields, at least 7 expected "
+            "(method, class, priority, user, mailbox, nopt, message)"
+        )
     method, cls, priority, user, mailbox, nopt_raw = parts[:6]
     if not nopt_raw.isdigit() or len(nopt_raw) > 6:
         raise WireError(f"datagram option count is not a number: {nopt_raw[:20]!r}")
@@ -71,8 +74,10 @@ def decode_datagram(data: bytes) -> Notification:
     if nopt > MAX_DATAGRAM_OPTIONS:
         raise WireError(f"datagram claims {nopt} options (more than {MAX_DATAGRAM_OPTIONS})")
     if len(parts) != 7 + nopt:
-        raise WireError(f"datagram has {len(parts) - 7} option fields where its count says {nopt}, "
-                        "or the message contains a NUL")
+        raise WireError(
+            f"datagram has {len(parts) - 7} option fields where its count says {nopt}, "
+            "or the message contains a NUL"
+        )
     return Notification(
         message=parts[6 + nopt],
         method=_text(method),
@@ -80,7 +85,7 @@ def decode_datagram(data: bytes) -> Notification:
         priority=_text(priority),
         user=_text(user),
         mailbox=_text(mailbox),
-        options=tuple(_text(o) for o in parts[6:6 + nopt]),
+        options=tuple(_text(o) for o in parts[6 : 6 + nopt]),
     )
 
 
@@ -98,7 +103,7 @@ class _Incomplete(Exception):
 
 
 _NIL = object()
-_DELIMS = frozenset(b" ()\r\n\"{}")
+_DELIMS = frozenset(b' ()\r\n"{}')
 
 
 class _Reader:
@@ -115,7 +120,7 @@ class _Reader:
 
     def expect(self, token: bytes, what: str):
         end = self.pos + len(token)
-        have = self.buf[self.pos:end]
+        have = self.buf[self.pos : end]
         if not token.startswith(have):
             raise WireError(f"expected {what} at byte {self.pos}, got {have!r}")
         if len(have) < len(token):
@@ -132,8 +137,8 @@ class _Reader:
                 break
             self.pos += 1
         if self.pos == start:
-            raise WireError(f"expected a value at byte {start}, got {self.buf[start:start + 1]!r}")
-        return self.buf[start:self.pos]
+            raise WireError(f"expected a value at byte {start}, got {self.buf[start : start + 1]!r}")
+        return self.buf[start : self.pos]
 
     def quoted(self) -> bytes:
         self.pos += 1  # opening quote
@@ -164,7 +169,7 @@ class _Reader:
                 raise WireError(f"literal length at byte {start} has too many digits")
         if self.pos == digits:
             raise WireError(f"literal at byte {start} has no length")
-        size = int(self.buf[digits:self.pos])
+        size = int(self.buf[digits : self.pos])
         if size > MAX_FRAME:
             raise WireError(f"literal of {size} bytes at byte {start} exceeds {MAX_FRAME}")
         if self.peek() == 0x2B:  # "+": non-synchronising, the only form Cyrus sends here
@@ -173,7 +178,7 @@ class _Reader:
         end = self.pos + size
         if end > len(self.buf):
             raise _Incomplete(end)
-        body = self.buf[self.pos:end]
+        body = self.buf[self.pos : end]
         self.pos = end
         return body
 
@@ -267,8 +272,19 @@ def _parse_frame(buf: bytes) -> tuple[Notification, int]:
 _ATOM = rb'([^ ()\r\n"{}\x00-\x20\x7f]+)'
 # The one shape Cyrus 3.6 writes (encode_dlist_notify), matched in one go; anything else, or a
 # frame not complete yet, goes to the general parser (same result, ~10x the time).
-_CYRUS_HEAD = re.compile(rb"NOTIFY %\(METHOD " + _ATOM + rb" CLASS " + _ATOM + rb" PRIORITY " + _ATOM
-                         + rb" USER " + _ATOM + rb" MAILBOX " + _ATOM + rb" OPTIONS \(\) MESSAGE \{([0-9]{1,10})\+?\}\r\n")
+_CYRUS_HEAD = re.compile(
+    rb"NOTIFY %\(METHOD "
+    + _ATOM
+    + rb" CLASS "
+    + _ATOM
+    + rb" PRIORITY "
+    + _ATOM
+    + rb" USER "
+    + _ATOM
+    + rb" MAILBOX "
+    + _ATOM
+    + rb" OPTIONS \(\) MESSAGE \{([0-9]{1,10})\+?\}\r\n"
+)
 _CYRUS_TAIL = re.compile(rb" FILEPATH " + _ATOM + rb"\)\r\n")
 
 
@@ -288,8 +304,16 @@ def _fast_frame(buf, max_frame: int = MAX_FRAME) -> tuple[Notification, int] | N
     if tail is None:
         return None
     method, cls, priority, user, mailbox = (_nil_text(g) for g in head.group(1, 2, 3, 4, 5))
-    return Notification(message=bytes(buf[start:start + size]), method=method, cls=cls, priority=priority,
-                        user=user, mailbox=mailbox, options=(), filepath=_nil_text(tail.group(1))), tail.end()
+    return Notification(
+        message=bytes(buf[start : start + size]),
+        method=method,
+        cls=cls,
+        priority=priority,
+        user=user,
+        mailbox=mailbox,
+        options=(),
+        filepath=_nil_text(tail.group(1)),
+    ), tail.end()
 
 
 class DlistFrameParser:
@@ -364,13 +388,22 @@ def encode_dlist_notify(n: Notification) -> bytes:
     """The frame Cyrus 3.6 writes for ``n`` (the message always as a literal, like Cyrus)."""
     options = b" ".join(_dlist_string(o) for o in n.options)
     return (
-        b"NOTIFY %(METHOD " + _dlist_string(n.method)
-        + b" CLASS " + _dlist_string(n.cls)
-        + b" PRIORITY " + _dlist_string(n.priority)
-        + b" USER " + _dlist_string(n.user)
-        + b" MAILBOX " + _dlist_string(n.mailbox)
-        + b" OPTIONS (" + options + b")"
-        + b" MESSAGE {%d+}\r\n" % len(n.message) + n.message
-        + b" FILEPATH " + _dlist_string(n.filepath)
+        b"NOTIFY %(METHOD "
+        + _dlist_string(n.method)
+        + b" CLASS "
+        + _dlist_string(n.cls)
+        + b" PRIORITY "
+        + _dlist_string(n.priority)
+        + b" USER "
+        + _dlist_string(n.user)
+        + b" MAILBOX "
+        + _dlist_string(n.mailbox)
+        + b" OPTIONS ("
+        + options
+        + b")"
+        + b" MESSAGE {%d+}\r\n" % len(n.message)
+        + n.message
+        + b" FILEPATH "
+        + _dlist_string(n.filepath)
         + b")\r\n"
     )

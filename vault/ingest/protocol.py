@@ -18,6 +18,7 @@ Worker router (worker DEALER, same routing id)::
 
     W->B [GET, job_id]            B->W [JOB, job_id, raw] | [GONE, job_id] (no longer yours)
 """
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,13 @@ from vault.ingest.context import EntrySpec
 
 EVENT, ACK = b"EVENT", b"ACK"
 READY, HEARTBEAT, DONE, FAILED, POSTPONE, TAKE = (
-    b"READY", b"HEARTBEAT", b"DONE", b"FAILED", b"POSTPONE", b"TAKE")
+    b"READY",
+    b"HEARTBEAT",
+    b"DONE",
+    b"FAILED",
+    b"POSTPONE",
+    b"TAKE",
+)
 GET, JOB, GONE = b"GET", b"JOB", b"GONE"
 HEARTBEAT_SUFFIX = b"/hb"
 
@@ -36,21 +43,30 @@ class ProtocolError(ValueError):
 
 
 def encode_result(entries: list[EntrySpec]) -> bytes:
-    return json.dumps({"entries": [
-        {"kind": e.kind, "item": e.item, "data": e.data, "time": e.time, "actor": e.actor}
-        for e in entries]}, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(
+        {
+            "entries": [
+                {"kind": e.kind, "item": e.item, "data": e.data, "time": e.time, "actor": e.actor}
+                for e in entries
+            ]
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode()
 
 
 def decode_result(raw: bytes) -> list[EntrySpec]:
     try:
         result = json.loads(raw)
         entries = result["entries"]
-        return [EntrySpec(e["kind"], e.get("item"), e.get("data") or {}, e.get("time"), e.get("actor"))
-                for e in entries]
+        return [
+            EntrySpec(e["kind"], e.get("item"), e.get("data") or {}, e.get("time"), e.get("actor"))
+            for e in entries
+        ]
     except (ValueError, TypeError, KeyError, AttributeError) as e:
         raise ProtocolError(f"malformed job result: {e}") from None
 
 
 def worker_name(identity: bytes) -> bytes:
     """The worker a routing id belongs to (its heartbeat socket carries a suffix)."""
-    return identity[:-len(HEARTBEAT_SUFFIX)] if identity.endswith(HEARTBEAT_SUFFIX) else identity
+    return identity[: -len(HEARTBEAT_SUFFIX)] if identity.endswith(HEARTBEAT_SUFFIX) else identity

@@ -18,6 +18,7 @@ Entries are stamped with the run's time (when the archive learnt it; the true ti
 known) and carry ``"event": <run id>`` like live-ingest entries. Only folders live ingest
 knows are reconciled by default: an imported folder has nothing on the server to match.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,7 +26,6 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from urllib.parse import quote
-
 
 from vault.ingest.collector import CollectorClient, MailboxUnknown, SpoolFileGone
 from vault.ingest.context import EntrySpec
@@ -53,8 +53,7 @@ class MailboxReport:
 
     @property
     def differences(self) -> int:
-        return (len(self.appended) + len(self.expunged) + len(self.flag_changes)
-                + len(self.folder_changes))
+        return len(self.appended) + len(self.expunged) + len(self.flag_changes) + len(self.folder_changes)
 
     def to_json(self) -> dict:
         return {**self.__dict__, "differences": self.differences}
@@ -78,8 +77,9 @@ class _Plan:
         self.add(Kind.RECONCILE_DIFFERENCE, item, {"difference": what, "mailbox": mailbox, **details})
 
 
-def plan_mailbox(ctx, target: str, *, run_id: str, time: str, actor: str = ACTOR
-                 ) -> tuple[list[EntrySpec], MailboxReport]:
+def plan_mailbox(
+    ctx, target: str, *, run_id: str, time: str, actor: str = ACTOR
+) -> tuple[list[EntrySpec], MailboxReport]:
     """The entries that bring the archive's view of ``target`` (a mailboxID the catalog
     knows, or a name) in line with the server. ``ctx`` gives catalog, collector, store."""
     catalog = ctx.catalog
@@ -115,15 +115,21 @@ def _folder(plan: _Plan, report: MailboxReport, row: dict | None, server: dict) 
     mailbox_id, name = server["mailbox_id"], server["name"]
     if row is None:
         plan.difference(mailbox_id, "folder missing", name, server={"name": name})
-        plan.add(Kind.FOLDER_CREATED, mailbox_id, {"name": name, "uidvalidity": server["uidvalidity"],
-                                                   "discovered": True})
+        plan.add(
+            Kind.FOLDER_CREATED,
+            mailbox_id,
+            {"name": name, "uidvalidity": server["uidvalidity"], "discovered": True},
+        )
         report.folder_changes.append("created")
         archive_acl = archive_metadata = None
     else:
         if row["name"] != name:
             plan.difference(mailbox_id, "name", name, archive=row["name"], server=name)
-            plan.add(Kind.FOLDER_RENAMED, mailbox_id, {"old": row["name"], "name": name,
-                                                       "uidvalidity": server["uidvalidity"]})
+            plan.add(
+                Kind.FOLDER_RENAMED,
+                mailbox_id,
+                {"old": row["name"], "name": name, "uidvalidity": server["uidvalidity"]},
+            )
             report.folder_changes.append("renamed")
         archive_acl = json.loads(row["acl"]) if row.get("acl") else None
         archive_metadata = json.loads(row["metadata"]) if row.get("metadata") else None
@@ -161,7 +167,9 @@ def _messages(plan: _Plan, report: MailboxReport, server: dict) -> None:
         if item["uidvalidity"] == uidvalidity and item["uid"] in on_server:
             archived[item["uid"]] = item
             continue
-        plan.difference(item["item"], "expunged", name, archive={"uid": item["uid"], "uidvalidity": item["uidvalidity"]})
+        plan.difference(
+            item["item"], "expunged", name, archive={"uid": item["uid"], "uidvalidity": item["uidvalidity"]}
+        )
         plan.add(Kind.MESSAGE_EXPUNGED, item["item"], {"mailbox": name})
         report.expunged.append(item["uid"])
     for uid in sorted(on_server):
@@ -181,31 +189,42 @@ def _messages(plan: _Plan, report: MailboxReport, server: dict) -> None:
             report.flag_changes.append(uid)
 
 
-def _missing(plan: _Plan, report: MailboxReport, item: str, name: str, mailbox_id: str,
-             message: dict, flags: list[str]) -> None:
+def _missing(
+    plan: _Plan, report: MailboxReport, item: str, name: str, mailbox_id: str, message: dict, flags: list[str]
+) -> None:
     try:
         fetched = plan.ctx.collector.fetch_message(mailbox_id, message["uid"])
     except SpoolFileGone:
         report.problems.append(f"{name} UID {message['uid']}: expunged before it could be fetched")
         return
-    plan.difference(item, "missing", name, server={k: message[k] for k in
-                                                   ("uid", "flags", "internal_date", "size", "modseq")})
-    plan.add(Kind.MESSAGE_APPENDED, item, {
-        "blob": plan.ctx.store.put(fetched.data),
-        "size": len(fetched.data),
-        "internal_date": message["internal_date"] or fetched.internal_date,
-        "flags": flags,
-        "message_id": message_id_of(fetched.data),
-        "mailbox": name,
-    })
+    plan.difference(
+        item,
+        "missing",
+        name,
+        server={k: message[k] for k in ("uid", "flags", "internal_date", "size", "modseq")},
+    )
+    plan.add(
+        Kind.MESSAGE_APPENDED,
+        item,
+        {
+            "blob": plan.ctx.store.put(fetched.data),
+            "size": len(fetched.data),
+            "internal_date": message["internal_date"] or fetched.internal_date,
+            "flags": flags,
+            "message_id": message_id_of(fetched.data),
+            "mailbox": name,
+        },
+    )
     report.appended.append(message["uid"])
 
 
 # ================================================================ running it
 
+
 @dataclass
 class _Context:
     """What plan_mailbox needs, from an open vault and a collector client."""
+
     catalog: object
     store: object
     collector: object
@@ -216,12 +235,16 @@ class _Context:
 
 def live_folders(catalog) -> list[str]:
     """mailboxIDs of the folders live ingest knows and has not seen deleted."""
-    return [f["mailbox_id"] for f in catalog.folders(include_deleted=False)
-            if catalog.has_events_for(f["mailbox_id"])]
+    return [
+        f["mailbox_id"]
+        for f in catalog.folders(include_deleted=False)
+        if catalog.has_events_for(f["mailbox_id"])
+    ]
 
 
-def reconcile(vault, collector, mailboxes: list[str] | None = None, *, actor: str = ACTOR,
-              progress=None) -> list[MailboxReport]:
+def reconcile(
+    vault, collector, mailboxes: list[str] | None = None, *, actor: str = ACTOR, progress=None
+) -> list[MailboxReport]:
     """Reconcile ``mailboxes`` (names or ids; default: every live folder), recording the
     differences in ``vault`` (opened as the writer) and committing per mailbox."""
     ctx = _Context(vault.catalog, vault.store, collector)
@@ -234,10 +257,15 @@ def reconcile(vault, collector, mailboxes: list[str] | None = None, *, actor: st
             vault.record(spec.kind, item=spec.item, data=spec.data, time=spec.time, actor=spec.actor)
         vault.commit()
         if report.differences or report.problems:
-            log.info("reconcile %s: %d appended, %d expunged, %d flag changes, folder %s%s",
-                     report.mailbox, len(report.appended), len(report.expunged),
-                     len(report.flag_changes), report.folder_changes or "unchanged",
-                     f"; problems: {report.problems}" if report.problems else "")
+            log.info(
+                "reconcile %s: %d appended, %d expunged, %d flag changes, folder %s%s",
+                report.mailbox,
+                len(report.appended),
+                len(report.expunged),
+                len(report.flag_changes),
+                report.folder_changes or "unchanged",
+                f"; problems: {report.problems}" if report.problems else "",
+            )
         reports.append(report)
         if progress:
             progress(1)
@@ -253,9 +281,11 @@ def reconcile_all(config) -> list[dict]:
         vault = Vault.open(config, writer=True)
     except VaultBusy:
         with Vault.open(config) as reader:
-            events = [reconcile_event(f["name"] or f["mailbox_id"], f["mailbox_id"])
-                      for f in reader.catalog.folders(include_deleted=False)
-                      if reader.catalog.has_events_for(f["mailbox_id"])]
+            events = [
+                reconcile_event(f["name"] or f["mailbox_id"], f["mailbox_id"])
+                for f in reader.catalog.folders(include_deleted=False)
+                if reader.catalog.has_events_for(f["mailbox_id"])
+            ]
         queued = queue_with_broker(config["dealer"]["broker"], events)
         return [{"queued": eid} for eid in queued]
     with CollectorClient.from_config(config) as collector, vault:
@@ -264,11 +294,17 @@ def reconcile_all(config) -> list[dict]:
 
 # ================================================================ through the broker
 
+
 def reconcile_event(target: str, mailbox_id: str | None = None, actor: str = ACTOR) -> bytes:
     """The raw event that asks a worker to reconcile ``target`` (name or mailboxID); unique
     per call, so each request is a job of its own."""
-    fields = {"event": RECONCILE_EVENT, "target": target, "actor": actor,
-              "timestamp": format_time(now()), "nonce": uuid.uuid4().hex}
+    fields = {
+        "event": RECONCILE_EVENT,
+        "target": target,
+        "actor": actor,
+        "timestamp": format_time(now()),
+        "nonce": uuid.uuid4().hex,
+    }
     if mailbox_id:
         fields["mailboxID"] = mailbox_id  # the broker's per-mailbox ordering key
     if "/" in target:
@@ -279,8 +315,13 @@ def reconcile_event(target: str, mailbox_id: str | None = None, actor: str = ACT
 def handle_reconcile(ev, ctx) -> list[EntrySpec]:
     """The worker's side: plan the mailbox's reconciliation; the committer records it."""
     target = ev.text("target")
-    entries, report = plan_mailbox(ctx, target, run_id=ctx.event_id, time=format_time(now()),
-                                   actor=ev.text("actor", required=False) or ACTOR)
+    entries, report = plan_mailbox(
+        ctx,
+        target,
+        run_id=ctx.event_id,
+        time=format_time(now()),
+        actor=ev.text("actor", required=False) or ACTOR,
+    )
     if report.problems:
         log.warning("reconcile %s: %s", target, "; ".join(report.problems))
     return entries

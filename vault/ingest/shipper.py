@@ -19,6 +19,7 @@ spool file only when its bytes were not kept (more than ``MEMORY_EVENTS`` waitin
 that is away must not make us hold the whole backlog in memory); until that file exists the
 shipper waits for it, so events still go out in arrival order.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -28,8 +29,8 @@ import socket
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import zmq
 
@@ -68,9 +69,17 @@ class ShipperStats:
 
 
 class Shipper:
-    def __init__(self, spool: Spool, broker: str, *, origin: str | None = None, window: int = 100,
-                 ack_timeout: float = 5.0, scan_interval: float = 0.2,
-                 context: zmq.Context | None = None):
+    def __init__(
+        self,
+        spool: Spool,
+        broker: str,
+        *,
+        origin: str | None = None,
+        window: int = 100,
+        ack_timeout: float = 5.0,
+        scan_interval: float = 0.2,
+        context: zmq.Context | None = None,
+    ):
         self.spool = spool
         self.broker = broker
         self.origin = (origin or socket.gethostname()).encode()
@@ -85,7 +94,9 @@ class Shipper:
         self._inflight: OrderedDict[str, _InFlight] = OrderedDict()  # event id -> sent, oldest first
         # (name, bytes) from offer(), (name, None) from wake(): one queue, so arrival order holds
         self._woken: deque[tuple[str, bytes | None]] = deque()
-        self._memory: dict[str, bytes | None] = {}  # offered names not acked yet -> bytes (None: read the file)
+        self._memory: dict[
+            str, bytes | None
+        ] = {}  # offered names not acked yet -> bytes (None: read the file)
         self._raws_held = 0
         # names shipped from memory and acked (the listeners' JournaledSpool.acked)
         self.on_acked: Callable[[list[str]], None] | None = None
@@ -143,7 +154,9 @@ class Shipper:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise ShipperBusy(f"another shipper is already shipping {self.spool.root} (lock {path})") from None
+            raise ShipperBusy(
+                f"another shipper is already shipping {self.spool.root} (lock {path})"
+            ) from None
         self._lock_fd = fd
 
     # ------------------------------------------------------------------ loop
@@ -246,7 +259,9 @@ class Shipper:
 
     def _send(self, sock: zmq.Socket, eid: str, entry: _InFlight) -> bool:
         try:
-            sock.send_multipart([b"EVENT", eid.encode(), entry.raw, self.origin], flags=zmq.NOBLOCK, copy=False)
+            sock.send_multipart(
+                [b"EVENT", eid.encode(), entry.raw, self.origin], flags=zmq.NOBLOCK, copy=False
+            )
         except zmq.Again:
             return False
         entry.sent_at = time.monotonic()
@@ -281,7 +296,9 @@ class Shipper:
                 return
             if len(frames) != 2 or frames[0] != b"ACK":
                 self.stats.bad_replies += 1
-                log.warning("broker %s sent an unexpected reply %r", self.broker, [f[:40] for f in frames[:3]])
+                log.warning(
+                    "broker %s sent an unexpected reply %r", self.broker, [f[:40] for f in frames[:3]]
+                )
                 continue
             entry = self._inflight.pop(frames[1].decode("ascii", "replace"), None)
             if entry is None:

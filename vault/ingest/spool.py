@@ -15,6 +15,7 @@ newline. Writers write tmp/<name>, fsync, rename to new/<name> and fsync new/ (o
 ``durable=False``, leave the fsyncs to a later :meth:`Spool.sync` because the event is safe
 elsewhere meanwhile: the listeners' write-ahead journal).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -118,8 +119,13 @@ class Spool:
         """Store one event durably; return its name in new/."""
         return self.write_many([raw])[0]
 
-    def write_many(self, raws: list[bytes], fsync_pool: Executor | None = None, durable: bool = True,
-                   names: list[str] | None = None) -> list[str]:
+    def write_many(
+        self,
+        raws: list[bytes],
+        fsync_pool: Executor | None = None,
+        durable: bool = True,
+        names: list[str] | None = None,
+    ) -> list[str]:
         """Store events with one directory fsync for the lot (group commit); the file fsyncs
         run on ``fsync_pool`` when given, so the filesystem commits them together. With
         ``durable=False`` nothing is fsynced (the caller has the events safe elsewhere and
@@ -135,7 +141,7 @@ class Spool:
                 fds.append(fd)
                 data = memoryview(normalise(raw))
                 while data:
-                    data = data[os.write(fd, data):]
+                    data = data[os.write(fd, data) :]
             pending, fds = fds, []
             if not durable:
                 for fd in pending:
@@ -217,9 +223,13 @@ class Spool:
                     os.rename(entry.path, self.new / name)
                     promoted.append(name)
                 else:
-                    quarantined.append(self.quarantine(
-                        raw, f"left incomplete in {self.tmp} as {entry.name} by a writer that stopped "
-                             f"({len(raw)} bytes, last written {st.st_mtime:.0f})"))
+                    quarantined.append(
+                        self.quarantine(
+                            raw,
+                            f"left incomplete in {self.tmp} as {entry.name} by a writer that stopped "
+                            f"({len(raw)} bytes, last written {st.st_mtime:.0f})",
+                        )
+                    )
                     os.unlink(entry.path)
             except FileNotFoundError:
                 continue  # its writer finished after all

@@ -3,6 +3,7 @@
 For what other processes need recorded while the broker's committer holds the vault:
 reconciliation requests, audit entries. An ack means the broker persisted the job.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,8 +18,9 @@ class BrokerUnavailable(Exception):
     pass
 
 
-def queue_with_broker(address: str, events: list[bytes], timeout: float = 10.0,
-                      origin: str | None = None) -> list[str]:
+def queue_with_broker(
+    address: str, events: list[bytes], timeout: float = 10.0, origin: str | None = None
+) -> list[str]:
     """Send events to the broker's dealer router (the dealer's wire) and wait for every ACK;
     returns their ids. Raises BrokerUnavailable naming what was not acknowledged."""
     pending = {hashlib.sha256(raw).hexdigest(): raw for raw in events}
@@ -34,8 +36,10 @@ def queue_with_broker(address: str, events: list[bytes], timeout: float = 10.0,
             if len(frames) == 2 and frames[0] == ACK:
                 waiting.discard(frames[1].decode(errors="replace"))
         if waiting:
-            raise BrokerUnavailable(f"broker {address}: {len(waiting)} of {len(pending)} "
-                                    f"events not acknowledged within {timeout:g} s")
+            raise BrokerUnavailable(
+                f"broker {address}: {len(waiting)} of {len(pending)} "
+                f"events not acknowledged within {timeout:g} s"
+            )
     finally:
         sock.close(0)
     return list(pending)

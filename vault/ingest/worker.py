@@ -9,6 +9,7 @@ for an event that cannot be processed (malformed, unknown type, mailbox unknown 
 server, spool file gone, or a handler bug: kept in the dead-letter list, retried by
 ``vaultctl retry``); POSTPONE for what may work later (collector down, store unwritable).
 """
+
 from __future__ import annotations
 
 import json
@@ -95,7 +96,9 @@ class Worker:
             while not self._stop.is_set():
                 timeout = 500
                 if self._unflushed:
-                    timeout = max(0, int((self._oldest_unflushed + self.flush_delay - time.monotonic()) * 1000))
+                    timeout = max(
+                        0, int((self._oldest_unflushed + self.flush_delay - time.monotonic()) * 1000)
+                    )
                 if self.control.poll(timeout):
                     frames = self.control.recv_multipart()
                     if len(frames) == 2 and frames[0] == p.TAKE:
@@ -145,8 +148,14 @@ class Worker:
             event = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as e:
             return self._send(p.FAILED, job_id, f"malformed event JSON: {e}")
-        ctx = HandlerContext(catalog=self.catalog, store=self.store, collector=self.collector,
-                             directory=self.directory, event_id=job_id, config=self.config)
+        ctx = HandlerContext(
+            catalog=self.catalog,
+            store=self.store,
+            collector=self.collector,
+            directory=self.directory,
+            event_id=job_id,
+            config=self.config,
+        )
         try:
             entries = handle(event, ctx)
         except Quarantine as e:

@@ -5,6 +5,7 @@ Years and months are calendar units, not fixed day counts: seven years after 202
 schedule means by "seven years". Because of that, two durations only compare for a given
 start time; :meth:`Duration.after` is the one operation the rule engine needs.
 """
+
 from __future__ import annotations
 
 import calendar
@@ -51,10 +52,10 @@ class Duration:
 def parse_duration(text: str) -> Duration:
     """``<number><unit>`` groups, units y(ears), m(onths), w(eeks), d(ays); e.g. ``1y6m``."""
     if not isinstance(text, str):
-        raise DurationError(f"duration must be a string like \"7y\" or \"90d\", not {text!r}")
+        raise DurationError(f'duration must be a string like "7y" or "90d", not {text!r}')
     if not _WHOLE.fullmatch(text):
         raise DurationError(
-            f"not a duration: {text!r} (use a number and a unit y/m/w/d, e.g. \"7y\", \"90d\", \"1y6m\")"
+            f'not a duration: {text!r} (use a number and a unit y/m/w/d, e.g. "7y", "90d", "1y6m")'
         )
     totals = {"y": 0, "m": 0, "w": 0, "d": 0}
     for number, unit in _PART.findall(text):

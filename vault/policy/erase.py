@@ -4,6 +4,7 @@ The certificate is a ledger entry naming what was erased (item ids and content h
 never content), who asked and when; a request that any active hold blocks is refused
 with the blocking holds named, and nothing is changed.
 """
+
 from __future__ import annotations
 
 from vault.archive import Vault
@@ -19,8 +20,9 @@ class ErasureRefused(Exception):
         self.holds = holds
 
 
-def erase_custodian(vault: Vault, custodian: str | None = None, *, query: str | None = None,
-                    actor: str | None = None) -> dict:
+def erase_custodian(
+    vault: Vault, custodian: str | None = None, *, query: str | None = None, actor: str | None = None
+) -> dict:
     """Erase the items of ``custodian``, or those whose content matches ``query`` (both:
     the custodian's items that match). The query is the search language (vault/index)."""
     if not custodian and not query:
@@ -39,9 +41,13 @@ def erase_custodian(vault: Vault, custodian: str | None = None, *, query: str | 
     who = " and ".join(x for x in (custodian and f"custodian {custodian}", query and f"query {query!r}") if x)
     why = {r["item"]: {"rule": None, "reason": f"erasure request for {who}"} for r in rows}
     store = purge_items(vault, rows, why, actor) if rows else {}
-    certificate = {"custodian": custodian, "query": query, "items": [r["item"] for r in rows],
-                   "blobs": sorted({r["blob"] for r in rows}), "blobs_deleted": store.get("blobs", 0)}
+    certificate = {
+        "custodian": custodian,
+        "query": query,
+        "items": [r["item"] for r in rows],
+        "blobs": sorted({r["blob"] for r in rows}),
+        "blobs_deleted": store.get("blobs", 0),
+    }
     vault.record(Kind.ERASURE, actor=actor, data=certificate)
     vault.commit()
     return certificate
-

@@ -18,13 +18,15 @@ and a hold always wins over retention (:func:`final_decision`).
 Holds and releases are ledger entries: :meth:`Hold.to_data` / :meth:`Hold.from_data`
 give the entry data (times as ``vault.model.format_time`` strings).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
-from typing import Any, Callable, Iterable
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
 
 from vault.model import format_time, parse_time
 from vault.policy.rules import KEEP, Decision, ItemFacts
@@ -55,8 +57,10 @@ class Hold:
     def __post_init__(self):
         if not isinstance(self.matter, str) or not self.matter.strip() or _CONTROL.search(self.matter):
             raise HoldError(f"matter name {self.matter!r} must be non-empty printable text")
-        if isinstance(self.custodians, str) or not self.custodians or not all(
-            isinstance(c, str) and c.strip() for c in self.custodians
+        if (
+            isinstance(self.custodians, str)
+            or not self.custodians
+            or not all(isinstance(c, str) and c.strip() for c in self.custodians)
         ):
             raise HoldError(f"hold {self.matter!r}: needs at least one custodian")
         if not isinstance(self.reason, str) or not self.reason.strip():
@@ -83,7 +87,7 @@ class Hold:
             return self.released_at is None
         return self.created_at <= at and (self.released_at is None or at < self.released_at)
 
-    def released(self, when: datetime, actor: str) -> "Hold":
+    def released(self, when: datetime, actor: str) -> Hold:
         if self.released_at is not None:
             raise HoldError(f"hold {self.matter!r} was already released at {format_time(self.released_at)}")
         if not actor or not actor.strip():
@@ -108,7 +112,7 @@ class Hold:
         }
 
     @classmethod
-    def from_data(cls, data: Any) -> "Hold":
+    def from_data(cls, data: Any) -> Hold:
         """Inverse of :meth:`to_data`; HoldError naming the matter on bad data."""
         if not isinstance(data, dict):
             raise HoldError(f"hold data must be an object, not {type(data).__name__}")
@@ -117,6 +121,7 @@ class Hold:
         if not isinstance(custodians, list):
             raise HoldError(f"hold {matter!r}: custodians must be a list")
         try:
+
             def t(key):
                 value = data.get(key)
                 return parse_time(value) if value is not None else None
@@ -148,7 +153,7 @@ def parse_date_bound(text: str, *, end: bool) -> datetime:
             day = datetime.strptime(text, "%Y-%m-%d").date()
         except ValueError:
             raise HoldError(f"not a date: {text!r} (example: 2024-12-31)") from None
-        start = datetime.combine(day, time(0), tzinfo=timezone.utc)
+        start = datetime.combine(day, time(0), tzinfo=UTC)
         return start + timedelta(days=1, microseconds=-1) if end else start
     try:
         return parse_time(text)
@@ -156,8 +161,9 @@ def parse_date_bound(text: str, *, end: bool) -> datetime:
         raise HoldError(str(e)) from None
 
 
-def applies_to(hold: Hold, item: ItemFacts, query_matcher: QueryMatcher | None = None,
-               at: datetime | None = None) -> bool:
+def applies_to(
+    hold: Hold, item: ItemFacts, query_matcher: QueryMatcher | None = None, at: datetime | None = None
+) -> bool:
     if not hold.active(at):
         return False
     if not item.user_names() & {c.casefold() for c in hold.custodians}:
@@ -171,11 +177,14 @@ def applies_to(hold: Hold, item: ItemFacts, query_matcher: QueryMatcher | None =
     return True
 
 
-def holding(item: ItemFacts, holds: Iterable[Hold], query_matcher: QueryMatcher | None = None,
-            at: datetime | None = None) -> list[Hold]:
+def holding(
+    item: ItemFacts,
+    holds: Iterable[Hold],
+    query_matcher: QueryMatcher | None = None,
+    at: datetime | None = None,
+) -> list[Hold]:
     """Every hold that preserves ``item``, sorted by matter."""
-    return sorted((h for h in holds if applies_to(h, item, query_matcher, at)),
-                  key=lambda h: h.matter)
+    return sorted((h for h in holds if applies_to(h, item, query_matcher, at)), key=lambda h: h.matter)
 
 
 def final_decision(decision: Decision, holds: Iterable[Hold]) -> Decision:

@@ -41,14 +41,16 @@ Conflicts (the Microsoft Purview principles, made deterministic):
 Holds are not part of this module: they always win over any decision made here
 (``vault.policy.holds.final_decision``).
 """
+
 from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from vault.model import Problem, normalise_flags
 from vault.policy.duration import Duration, DurationError, parse_duration
@@ -150,9 +152,7 @@ class Match:
             return f"folder {item.folder!r} matches none of {list(self.folders)}"
         if self.users and not item.user_names() & {u.casefold() for u in self.users}:
             return f"custodian {item.user!r} is none of {list(self.users)}"
-        if self.groups and not {g.casefold() for g in item.groups} & {
-            g.casefold() for g in self.groups
-        }:
+        if self.groups and not {g.casefold() for g in item.groups} & {g.casefold() for g in self.groups}:
             return f"custodian groups {sorted(item.groups)} include none of {list(self.groups)}"
         if self.flags and not {f.casefold() for f in normalise_flags(item.flags)} & {
             f.casefold() for f in self.flags
@@ -222,23 +222,34 @@ def evaluate(item: ItemFacts, rules: Iterable[Rule], now: datetime) -> Decision:
     purges = [m for m in matches if m[0].action == PURGE]
     if not purges:
         if now < end:
-            return Decision(KEEP, winner, f"kept until {show_time(end)} by rule {winner.name!r} "
-                            f"({winner.describe()})", retain_until=end)
-        return Decision(NONE, winner, f"retention by rule {winner.name!r} ({winner.describe()}) "
-                        f"ended {show_time(end)}; no rule purges it", retain_until=end)
+            return Decision(
+                KEEP,
+                winner,
+                f"kept until {show_time(end)} by rule {winner.name!r} ({winner.describe()})",
+                retain_until=end,
+            )
+        return Decision(
+            NONE,
+            winner,
+            f"retention by rule {winner.name!r} ({winner.describe()}) "
+            f"ended {show_time(end)}; no rule purges it",
+            retain_until=end,
+        )
     purge_rule, _ = _latest(purges)
     if winner is purge_rule:
         why = f"rule {winner.name!r} ({winner.describe()})"
     else:
-        why = (f"rule {winner.name!r} ({winner.describe()}) has the longest retention; "
-               f"then rule {purge_rule.name!r} ({purge_rule.describe()}) purges")
+        why = (
+            f"rule {winner.name!r} ({winner.describe()}) has the longest retention; "
+            f"then rule {purge_rule.name!r} ({purge_rule.describe()}) purges"
+        )
     action = PURGE if now >= end else KEEP
     when = f"purgeable since {show_time(end)}" if action == PURGE else f"kept until {show_time(end)}"
-    return Decision(action, winner, f"{when}: {why}", purge_at=end, retain_until=end,
-                    purge_rule=purge_rule)
+    return Decision(action, winner, f"{when}: {why}", purge_at=end, retain_until=end, purge_rule=purge_rule)
 
 
 # ---------------------------------------------------------------- rule files
+
 
 def _string_list(value: Any, what: str) -> tuple[str, ...]:
     if isinstance(value, str):
@@ -299,8 +310,9 @@ def _parse_text(text: str, source: str) -> tuple[list[Rule], list[Problem]]:
         return [], [Problem(source, f"not valid TOML: {e}")]
     unknown = set(data) - {"rule"}
     if unknown:
-        return [], [Problem(source, f"unknown top-level key(s) {sorted(unknown)}; "
-                                    "rules go in [[rule]] tables")]
+        return [], [
+            Problem(source, f"unknown top-level key(s) {sorted(unknown)}; rules go in [[rule]] tables")
+        ]
     tables = data.get("rule", [])
     if not isinstance(tables, list):
         return [], [Problem(source, "'rule' must be an array of tables: write [[rule]]")]
@@ -309,8 +321,7 @@ def _parse_text(text: str, source: str) -> tuple[list[Rule], list[Problem]]:
         name = table.get("name") if isinstance(table, dict) else None
         label = f"rule {name!r}" if isinstance(name, str) else f"rule #{n}"
         if not isinstance(name, str) or not _NAME_RE.match(name):
-            problems.append(Problem(f"{source}: {label}",
-                                    "needs a name of letters, digits, '_', '.' or '-'"))
+            problems.append(Problem(f"{source}: {label}", "needs a name of letters, digits, '_', '.' or '-'"))
             continue
         try:
             rules.append(_parse_rule(table, source))
@@ -351,8 +362,9 @@ def load_rules(directory: Path | str) -> list[Rule]:
         problems.extend(file_problems)
         for rule in found:
             if rule.name in seen:
-                problems.append(Problem(f"{file}: rule {rule.name!r}",
-                                        f"name already used in {seen[rule.name]}"))
+                problems.append(
+                    Problem(f"{file}: rule {rule.name!r}", f"name already used in {seen[rule.name]}")
+                )
             else:
                 seen[rule.name] = str(file)
                 rules.append(rule)

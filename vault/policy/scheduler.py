@@ -18,23 +18,25 @@ The decision "what was missed" is :func:`latest_missed`, a pure function of the 
 expression and two times; :class:`Scheduler` takes an injectable ``clock`` so tests can
 move through days without sleeping.
 """
+
 from __future__ import annotations
 
 import logging
 import re
 import sqlite3
 import threading
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Callable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from vault.model import format_time, now as utc_now, parse_time
+from vault.model import format_time, parse_time
+from vault.model import now as utc_now
 
 log = logging.getLogger(__name__)
 
@@ -99,17 +101,23 @@ def cron_trigger(expression: str, tz: str | ZoneInfo = "UTC", what: str = "sched
         if len(fields) != 5:
             raise ValueError(f"{len(fields)} fields instead of 5")
         minute, hour, day, month, weekday = fields
-        return CronTrigger(minute=minute, hour=hour, day=day, month=month,
-                           day_of_week=_crontab_weekdays(weekday), timezone=tz)
+        return CronTrigger(
+            minute=minute,
+            hour=hour,
+            day=day,
+            month=month,
+            day_of_week=_crontab_weekdays(weekday),
+            timezone=tz,
+        )
     except (ValueError, TypeError) as e:
         raise ScheduleError(
-            f"{what}: not a cron expression: {expression!r} ({e}); example: \"0 3 * * *\""
+            f'{what}: not a cron expression: {expression!r} ({e}); example: "0 3 * * *"'
         ) from None
 
 
 def _next_fire(trigger: CronTrigger, at_or_after: datetime) -> datetime | None:
     fire = trigger.get_next_fire_time(None, at_or_after)
-    return fire.astimezone(timezone.utc) if fire is not None else None
+    return fire.astimezone(UTC) if fire is not None else None
 
 
 def latest_missed(trigger: CronTrigger | str, since: datetime, now: datetime) -> datetime | None:
@@ -120,7 +128,7 @@ def latest_missed(trigger: CronTrigger | str, since: datetime, now: datetime) ->
     """
     if isinstance(trigger, str):
         trigger = cron_trigger(trigger)
-    since, now = since.astimezone(timezone.utc), now.astimezone(timezone.utc)
+    since, now = since.astimezone(UTC), now.astimezone(UTC)
     first = _next_fire(trigger, since + _TICK)
     if first is None or first > now:
         return None
@@ -189,8 +197,9 @@ class RunLog:
         self._upsert(name, last_started=format_time(when))
 
     def finished(self, name: str, when: datetime, covered: datetime, outcome: str):
-        self._upsert(name, covered=format_time(covered), last_finished=format_time(when),
-                     last_outcome=outcome)
+        self._upsert(
+            name, covered=format_time(covered), last_finished=format_time(when), last_outcome=outcome
+        )
 
 
 @dataclass
@@ -203,8 +212,9 @@ class _Job:
 class Scheduler:
     """Named cron jobs with catch-up of runs missed while the service was down."""
 
-    def __init__(self, state_path: Path | str, timezone_name: str = "UTC",
-                 clock: Callable[[], datetime] = utc_now):
+    def __init__(
+        self, state_path: Path | str, timezone_name: str = "UTC", clock: Callable[[], datetime] = utc_now
+    ):
         self.tz = zone(timezone_name)
         self.clock = clock
         self.runs = RunLog(state_path)
@@ -243,13 +253,22 @@ class Scheduler:
                 self.runs.set_covered(job.name, now)
             extra = {}
             if job.name in missed:
-                log.info("job %s missed its run at %s: catching up once", job.name,
-                         format_time(missed[job.name]))
+                log.info(
+                    "job %s missed its run at %s: catching up once", job.name, format_time(missed[job.name])
+                )
                 # APScheduler's own clock decides when "now" is for it, not ours.
                 extra["next_run_time"] = datetime.now(self.tz)
-            self._aps.add_job(self.run, job.trigger, args=[job.name], id=job.name,
-                              name=job.name, coalesce=True, misfire_grace_time=None,
-                              max_instances=1, **extra)
+            self._aps.add_job(
+                self.run,
+                job.trigger,
+                args=[job.name],
+                id=job.name,
+                name=job.name,
+                coalesce=True,
+                misfire_grace_time=None,
+                max_instances=1,
+                **extra,
+            )
         self._aps.start()
 
     def shutdown(self, wait: bool = True):
@@ -279,15 +298,14 @@ class Scheduler:
             self.runs.finished(name, self.clock(), covered, outcome)
 
 
-def scheduler_from_config(config, jobs: dict[str, Callable[[], object]],
-                          clock: Callable[[], datetime] = utc_now) -> Scheduler:
+def scheduler_from_config(
+    config, jobs: dict[str, Callable[[], object]], clock: Callable[[], datetime] = utc_now
+) -> Scheduler:
     """A Scheduler for the standard jobs (``sweep``, ``reconcile``) on their [policy] crons."""
     policy = config["policy"]
-    scheduler = Scheduler(config.path("policy", "scheduler_state_path"),
-                          policy["schedule_timezone"], clock)
+    scheduler = Scheduler(config.path("policy", "scheduler_state_path"), policy["schedule_timezone"], clock)
     for name, func in sorted(jobs.items()):
         if name not in CONFIG_JOBS:
-            raise ScheduleError(f"no schedule configured for job {name!r}; "
-                                f"known: {sorted(CONFIG_JOBS)}")
+            raise ScheduleError(f"no schedule configured for job {name!r}; known: {sorted(CONFIG_JOBS)}")
         scheduler.add_job(name, policy[CONFIG_JOBS[name]], func)
     return scheduler

@@ -1,10 +1,11 @@
 """The scheduled jobs ``vaultctl serve`` runs: retention sweeps (and reconciliation, when
 the live-ingest collector is configured)."""
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
 from vault.archive import Vault
 from vault.config import Config
@@ -25,7 +26,9 @@ def sweep_or_request(config: Config, *, actor: str, now: datetime | None = None)
         # opened per run: between runs the single-writer lock stays free for imports
         vault = Vault.open(config, writer=True)
     except VaultBusy:
-        queue_entry(config, Kind.SWEEP_REQUESTED, data={"as_of": format_time(now)} if now else {}, actor=actor)
+        queue_entry(
+            config, Kind.SWEEP_REQUESTED, data={"as_of": format_time(now)} if now else {}, actor=actor
+        )
         return None
     with vault:
         report = sweep(vault, now=now, actor=actor)
@@ -39,8 +42,12 @@ def sweep_job(config: Config) -> Callable[[], dict]:
         if report is None:
             log.info("retention sweep: live ingest holds the vault; the broker sweeps")
             return {"queued": True}
-        log.info("retention sweep: %d purged, %d held, %d blobs deleted",
-                 len(report.purge), len(report.held), report.blobs_deleted)
+        log.info(
+            "retention sweep: %d purged, %d held, %d blobs deleted",
+            len(report.purge),
+            len(report.held),
+            report.blobs_deleted,
+        )
         return report.__dict__
 
     return run

@@ -4,6 +4,7 @@ Each purge is a ledger entry (rule, reason, blob); a blob leaves the store only 
 item that references it is still retained or held. ``now`` is injectable so tests and
 what-if runs move through retention periods without sleeping.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -11,7 +12,8 @@ from datetime import datetime
 
 from vault.archive import Vault
 from vault.index.matcher import index_matcher
-from vault.model import Kind, custodian_of, now as utc_now, parse_time
+from vault.model import Kind, custodian_of, parse_time
+from vault.model import now as utc_now
 from vault.policy.holds import Hold, final_decision, holding
 from vault.policy.rules import PURGE, ItemFacts, evaluate, rules_from_config
 
@@ -36,10 +38,16 @@ def facts_of(vault: Vault, row: dict, directory=None) -> ItemFacts:
         found = directory.resolve(login)  # never raises: name-only when LDAP is down
         user, groups, aliases = found.id, found.groups, (found.login, login, *found.mails)
     return ItemFacts(
-        item_id=row["item"], folder=folder, user=user, groups=tuple(groups), user_aliases=tuple(aliases),
+        item_id=row["item"],
+        folder=folder,
+        user=user,
+        groups=tuple(groups),
+        user_aliases=tuple(aliases),
         internal_date=parse_time(row["internal_date"] or row["appended_at"]),
         expunged_at=parse_time(row["expunged_at"]) if row["expunged_at"] else None,
-        flags=tuple(row["flags"]), blob=row["blob"])
+        flags=tuple(row["flags"]),
+        blob=row["blob"],
+    )
 
 
 def directory_of(vault: Vault):
@@ -67,8 +75,14 @@ def sync_storage_holds(vault: Vault) -> dict:
     return vault.store.set_legal_holds(held_blobs(vault))
 
 
-def sweep(vault: Vault, *, now: datetime | None = None, dry_run: bool = False,
-          actor: str | None = None, query_matcher=None) -> SweepReport:
+def sweep(
+    vault: Vault,
+    *,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    actor: str | None = None,
+    query_matcher=None,
+) -> SweepReport:
     when = now or utc_now()
     query_matcher = query_matcher or index_matcher(vault)  # holds with --query
     rules = rules_from_config(vault.config)
@@ -83,8 +97,12 @@ def sweep(vault: Vault, *, now: datetime | None = None, dry_run: bool = False,
         if decision.action != PURGE:
             continue
         final = final_decision(decision, holding(facts, holds, query_matcher))
-        entry = {"item": row["item"], "mailbox": facts.folder, "rule": decision.rule.name,
-                 "reason": final.reason}
+        entry = {
+            "item": row["item"],
+            "mailbox": facts.folder,
+            "rule": decision.rule.name,
+            "reason": final.reason,
+        }
         if final.action != PURGE:
             report.held.append({**entry, "holds": list(final.held_by)})
             continue
@@ -92,8 +110,9 @@ def sweep(vault: Vault, *, now: datetime | None = None, dry_run: bool = False,
         purged.add(row["item"])
     if dry_run or not purged:
         return report
-    report.store = purge_items(vault, [r for r in items if r["item"] in purged],
-                               {e["item"]: e for e in report.purge}, actor)
+    report.store = purge_items(
+        vault, [r for r in items if r["item"] in purged], {e["item"]: e for e in report.purge}, actor
+    )
     report.blobs_deleted = report.store.get("blobs", 0)
     return report
 
@@ -102,8 +121,12 @@ def purge_items(vault: Vault, rows: list[dict], why: dict[str, dict], actor: str
     """Record a purge per item, then delete the blobs no remaining item references."""
     for row in rows:
         entry = why[row["item"]]
-        vault.record(Kind.RETENTION_PURGED, item=row["item"], actor=actor, data={
-            "rule": entry.get("rule"), "reason": entry["reason"], "blob": row["blob"]})
+        vault.record(
+            Kind.RETENTION_PURGED,
+            item=row["item"],
+            actor=actor,
+            data={"rule": entry.get("rule"), "reason": entry["reason"], "blob": row["blob"]},
+        )
     vault.commit()
     still_needed = {r["blob"] for r in vault.catalog.all_items()}
     orphans = {r["blob"] for r in rows} - still_needed

@@ -7,6 +7,7 @@ signed checkpoint itself, and ``manifest.sha256``, the hash of both manifests. I
 checked offline by ``vault.restore.export_check`` with nothing but the export and the
 vault's public verifier key.
 """
+
 from __future__ import annotations
 
 import csv
@@ -21,8 +22,18 @@ from vault.model import Kind, format_time, now, parse_time
 from vault.restore.targets import MboxTarget
 
 FORMAT = "vault-export/1"
-CSV_FIELDS = ["file", "item", "sha256", "custodians", "folders", "internal_date", "appended_at",
-              "subject", "from", "ledger_seq"]
+CSV_FIELDS = [
+    "file",
+    "item",
+    "sha256",
+    "custodians",
+    "folders",
+    "internal_date",
+    "appended_at",
+    "subject",
+    "from",
+    "ledger_seq",
+]
 
 
 class ExportError(Exception):
@@ -51,22 +62,25 @@ def collect(vault: Vault, hits, dedupe: bool) -> list[dict]:
         if dedupe and items:
             items = items[:1]
         for item in items:
-            records.append({
-                "item": item["item"],
-                "blob": item["blob"],
-                "custodians": sorted(hit.custodians),
-                "folders": sorted(hit.folders) if dedupe else [item["mailbox"]],
-                "internal_date": item["internal_date"],
-                "appended_at": item["appended_at"],
-                "subject": hit.subject,
-                "from": hit.from_,
-                "ledger_seq": item["appended_seq"],
-            })
+            records.append(
+                {
+                    "item": item["item"],
+                    "blob": item["blob"],
+                    "custodians": sorted(hit.custodians),
+                    "folders": sorted(hit.folders) if dedupe else [item["mailbox"]],
+                    "internal_date": item["internal_date"],
+                    "appended_at": item["appended_at"],
+                    "subject": hit.subject,
+                    "from": hit.from_,
+                    "ledger_seq": item["appended_seq"],
+                }
+            )
     return records
 
 
-def write_export(vault: Vault, records: list[dict], path: Path, fmt: str, *, query: str,
-                 actor: str | None) -> ExportReport:
+def write_export(
+    vault: Vault, records: list[dict], path: Path, fmt: str, *, query: str, actor: str | None
+) -> ExportReport:
     if fmt not in ("eml", "mbox"):
         raise ExportError(f"unknown export format {fmt!r} (eml or mbox)")
     path = Path(path)
@@ -112,8 +126,9 @@ def write_export(vault: Vault, records: list[dict], path: Path, fmt: str, *, que
         w = csv.DictWriter(f, CSV_FIELDS, extrasaction="ignore")
         w.writeheader()
         for rec in records:
-            w.writerow({**rec, "custodians": ";".join(rec["custodians"]),
-                        "folders": ";".join(rec["folders"])})
+            w.writerow(
+                {**rec, "custodians": ";".join(rec["custodians"]), "folders": ";".join(rec["folders"])}
+            )
     csv_bytes = (path / "manifest.csv").read_bytes()
     (path / "checkpoint.txt").write_text(manifest["checkpoint"], encoding="utf-8")
     (path / "verifier.key").write_text(manifest["verifier_key"] + "\n", encoding="utf-8")
@@ -122,17 +137,36 @@ def write_export(vault: Vault, records: list[dict], path: Path, fmt: str, *, que
     return ExportReport(str(path), len({r["file"] for r in records}), len(records), _sha(digest.encode()))
 
 
-def search_and_export(vault: Vault, index, query: str, path: Path, fmt: str, *,
-                      custodian: str | None = None, dedupe: bool = False,
-                      actor: str | None = None) -> ExportReport:
+def search_and_export(
+    vault: Vault,
+    index,
+    query: str,
+    path: Path,
+    fmt: str,
+    *,
+    custodian: str | None = None,
+    dedupe: bool = False,
+    actor: str | None = None,
+) -> ExportReport:
     """Export what ``query`` finds; the export is recorded in the audit trail (directly, or
     through the broker while live ingest holds the vault: ``report.audit`` says which)."""
-    hits = index.search(query, vault.catalog, custodian=custodian, limit=max(1, index.count(query, vault.catalog, custodian)))
+    hits = index.search(
+        query, vault.catalog, custodian=custodian, limit=max(1, index.count(query, vault.catalog, custodian))
+    )
     records = collect(vault, hits, dedupe)
     report = write_export(vault, records, path, fmt, query=query, actor=actor)
-    report.audit = record_audit(vault, Kind.EXPORT_MADE, actor=actor, data={
-        "query": query, "custodian": custodian, "format": fmt, "dedupe": dedupe,
-        "path": str(Path(path).resolve()), "items": report.items,
-        "manifest_sha256": report.manifest_sha256,
-    })
+    report.audit = record_audit(
+        vault,
+        Kind.EXPORT_MADE,
+        actor=actor,
+        data={
+            "query": query,
+            "custodian": custodian,
+            "format": fmt,
+            "dedupe": dedupe,
+            "path": str(Path(path).resolve()),
+            "items": report.items,
+            "manifest_sha256": report.manifest_sha256,
+        },
+    )
     return report

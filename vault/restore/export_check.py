@@ -5,6 +5,7 @@ given key; every item's ledger entry is included in that checkpoint's tree (RFC 
 inclusion proof) and names the blob whose sha256 the item claims; every message file
 hashes as the manifest says; no file is missing and none is extra.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -49,7 +50,10 @@ def check_export(path: Path | str, verifier_key: str) -> list[str]:
     except Exception as e:  # any failure to verify is the verdict, not a crash
         return problems + [f"checkpoint signature does not verify with the given key: {e}"]
     # the two convenience copies must say what the manifest says, or they are altered files
-    for name, value in (("checkpoint.txt", manifest["checkpoint"]), ("verifier.key", manifest.get("verifier_key", ""))):
+    for name, value in (
+        ("checkpoint.txt", manifest["checkpoint"]),
+        ("verifier.key", manifest.get("verifier_key", "")),
+    ):
         try:
             if (path / name).read_text(encoding="utf-8").strip() != value.strip():
                 problems.append(f"{name} differs from the copy in the manifest")
@@ -61,10 +65,17 @@ def check_export(path: Path | str, verifier_key: str) -> list[str]:
         ledger = rec["ledger"]
         entry = json.loads(ledger["entry"])
         if ledger["tree_size"] != checkpoint.size:
-            problems.append(f"item {rec['item']}: proof is for tree size {ledger['tree_size']}, "
-                            f"checkpoint signs {checkpoint.size}")
-        elif not verify_inclusion(leaf_hash(ledger["entry"].encode("utf-8")), ledger["leaf_index"],
-                                  checkpoint.size, [bytes.fromhex(h) for h in ledger["proof"]], root):
+            problems.append(
+                f"item {rec['item']}: proof is for tree size {ledger['tree_size']}, "
+                f"checkpoint signs {checkpoint.size}"
+            )
+        elif not verify_inclusion(
+            leaf_hash(ledger["entry"].encode("utf-8")),
+            ledger["leaf_index"],
+            checkpoint.size,
+            [bytes.fromhex(h) for h in ledger["proof"]],
+            root,
+        ):
             problems.append(f"item {rec['item']}: ledger entry {ledger['seq']} is not in the signed tree")
         if entry.get("item") != rec["item"] or entry.get("data", {}).get("blob") != "sha256:" + rec["sha256"]:
             problems.append(f"item {rec['item']}: ledger entry {ledger['seq']} records another item or blob")

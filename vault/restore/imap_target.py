@@ -4,11 +4,12 @@ Target spec: ``imap://USER[:PASSWORD]@HOST[:PORT]/FOLDER`` (``imaps://`` for TLS
 The password may instead come from the VAULT_IMAP_PASSWORD environment variable, so it
 need not appear in a process listing. The folder is created when missing.
 """
+
 from __future__ import annotations
 
 import imaplib
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import unquote, urlsplit
 
 from vault.model import SYSTEM_FLAGS
@@ -47,7 +48,7 @@ class ImapTarget:
     def add(self, data: bytes, flags, internal_date: datetime | None, uid: int | None = None) -> None:
         # \Recent cannot be set by a client, and servers reject unknown system flags.
         allowed = [f for f in flags if not f.startswith("\\") or f in SYSTEM_FLAGS]
-        when = internal_date or datetime.now(timezone.utc)
+        when = internal_date or datetime.now(UTC)
         typ, resp = self.imap.append(
             _quote_mailbox(self.folder),
             "(" + " ".join(allowed) + ")" if allowed else None,

@@ -4,6 +4,7 @@ The catalog says which items were present at T and with which flags; the store g
 back their bytes (hash-verified on read); a target writes them. Every restore is a
 ledger entry.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -46,6 +47,7 @@ def resolve_folder(vault: Vault, mailbox: str, at: str) -> str:
 @dataclass(frozen=True)
 class Snapshot:
     """A folder as it was at one time: what a restore writes, computed once."""
+
     mailbox: str
     mailbox_id: str
     at: str  # vault time string
@@ -64,15 +66,24 @@ def snapshot(vault: Vault, mailbox: str, at: datetime, uid: int | None = None) -
     return Snapshot(mailbox, mailbox_id, when, uid, items)
 
 
-def restore(vault: Vault, mailbox: str, at: datetime | str, target: str, *,
-            uid: int | None = None, actor: str | None = None, progress=None) -> RestoreReport:
+def restore(
+    vault: Vault,
+    mailbox: str,
+    at: datetime | str,
+    target: str,
+    *,
+    uid: int | None = None,
+    actor: str | None = None,
+    progress=None,
+) -> RestoreReport:
     if isinstance(at, str):
         at = parse_time(at)
     return restore_snapshot(vault, snapshot(vault, mailbox, at, uid), target, actor=actor, progress=progress)
 
 
-def restore_snapshot(vault: Vault, snap: Snapshot, target: str, *, actor: str | None = None,
-                     progress=None) -> RestoreReport:
+def restore_snapshot(
+    vault: Vault, snap: Snapshot, target: str, *, actor: str | None = None, progress=None
+) -> RestoreReport:
     """Write a snapshot's messages into ``target`` (callers that show progress need the
     count first: they take the snapshot once and pass it here)."""
     report = RestoreReport(snap.mailbox, snap.mailbox_id, snap.at, target)
@@ -86,20 +97,30 @@ def restore_snapshot(vault: Vault, snap: Snapshot, target: str, *, actor: str | 
                 continue
             data = vault.store.get(item["blob"])  # verifies the sha256 on every read
             internal = item["internal_date"]
-            out.add(data, flags=item["flags"], uid=item["uid"],
-                    internal_date=parse_time(internal) if internal else None)
+            out.add(
+                data,
+                flags=item["flags"],
+                uid=item["uid"],
+                internal_date=parse_time(internal) if internal else None,
+            )
             report.restored += 1
             report.bytes += len(data)
             report.items.append(item["item"])
             advance(1)
     finally:
         out.close()
-    report.audit = record_audit(vault, Kind.RESTORE_DONE, item=snap.mailbox_id, actor=actor, data={
-        "mailbox": snap.mailbox,
-        "at": report.at,
-        "target": target,
-        "restored": report.restored,
-        "purged": len(report.purged),
-        "uid": snap.uid,
-    })
+    report.audit = record_audit(
+        vault,
+        Kind.RESTORE_DONE,
+        item=snap.mailbox_id,
+        actor=actor,
+        data={
+            "mailbox": snap.mailbox,
+            "at": report.at,
+            "target": target,
+            "restored": report.restored,
+            "purged": len(report.purged),
+            "uid": snap.uid,
+        },
+    )
     return report

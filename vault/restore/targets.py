@@ -1,8 +1,9 @@
 """Restore targets: where restored messages are written (DESIGN.md 7)."""
+
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from vault.mailformat import from_line, maildir_info, mboxrd_quote
@@ -26,7 +27,7 @@ class MaildirTarget:
         self.count = 0
 
     def add(self, data: bytes, flags, internal_date: datetime | None, uid: int | None = None) -> Path:
-        when = (internal_date or datetime.now(timezone.utc)).timestamp()
+        when = (internal_date or datetime.now(UTC)).timestamp()
         self.count += 1
         name = f"{int(when)}.V{uid or 0}I{self.count}.{self.host}"
         tmp = self.path / "tmp" / name
@@ -85,4 +86,6 @@ def open_target(spec: str):
             return ImapTarget(spec)
         except ImapTargetError as e:
             raise TargetError(str(e)) from None
-    raise TargetError(f"unknown restore target {spec!r}: use maildir:PATH, mbox:PATH or imap://USER@HOST/FOLDER")
+    raise TargetError(
+        f"unknown restore target {spec!r}: use maildir:PATH, mbox:PATH or imap://USER@HOST/FOLDER"
+    )

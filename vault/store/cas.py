@@ -8,12 +8,13 @@ the dictionary blob its frame needs. The pack indexes alone rebuild the local lo
 index, and every frame stays decodable forever because dictionaries are blobs too.
 Reads always re-hash; writes decompress and compare every frame before it is stored.
 """
+
 from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import zstandard
 
@@ -46,9 +47,17 @@ def index_key(pack: str) -> str:
 
 
 class ContentStore:
-    def __init__(self, backend: Backend, index_path: Path, *, pack_size: int = 16 << 20,
-                 level: int = 3, dictionary_level: int = 6, dictionary_size: int = 262144,
-                 dictionary_samples: int = 1000):
+    def __init__(
+        self,
+        backend: Backend,
+        index_path: Path,
+        *,
+        pack_size: int = 16 << 20,
+        level: int = 3,
+        dictionary_level: int = 6,
+        dictionary_size: int = 262144,
+        dictionary_samples: int = 1000,
+    ):
         self.backend = backend
         self.pack_size = pack_size
         self.level = level
@@ -65,7 +74,9 @@ class ContentStore:
         self._samples: list[bytes] = []
         self._known: set[str] | None = None
         self._dicts: dict[str, zstandard.ZstdCompressionDict] = {}
-        self._decompressors: dict[str | None, zstandard.ZstdDecompressor] = {None: zstandard.ZstdDecompressor()}
+        self._decompressors: dict[str | None, zstandard.ZstdDecompressor] = {
+            None: zstandard.ZstdDecompressor()
+        }
         self._dict_blob: str | None = None
         self._dict_compressor: zstandard.ZstdCompressor | None = None
         row = self.db.execute("SELECT blob FROM dictionaries ORDER BY seq DESC LIMIT 1").fetchone()
@@ -73,12 +84,17 @@ class ContentStore:
             self._use_dictionary(row[0])
 
     @classmethod
-    def from_config(cls, config) -> "ContentStore":
+    def from_config(cls, config) -> ContentStore:
         c, z = config["store"], config["compression"]
-        return cls(open_backend(config), config.path("store", "index_path"), pack_size=c["pack_size"],
-                   level=z["level"], dictionary_level=z["dictionary_level"],
-                   dictionary_size=z["dictionary_size"],
-                   dictionary_samples=z["dictionary_samples"])
+        return cls(
+            open_backend(config),
+            config.path("store", "index_path"),
+            pack_size=c["pack_size"],
+            level=z["level"],
+            dictionary_level=z["dictionary_level"],
+            dictionary_size=z["dictionary_size"],
+            dictionary_samples=z["dictionary_samples"],
+        )
 
     # ------------------------------------------------------------ dictionaries
 
@@ -94,8 +110,9 @@ class ContentStore:
 
     def _use_dictionary(self, bid: str) -> None:
         self._dict_blob = bid
-        self._dict_compressor = zstandard.ZstdCompressor(level=self.dictionary_level,
-                                                         dict_data=self._dictionary(bid))
+        self._dict_compressor = zstandard.ZstdCompressor(
+            level=self.dictionary_level, dict_data=self._dictionary(bid)
+        )
 
     @property
     def dictionary(self) -> str | None:
@@ -114,12 +131,14 @@ class ContentStore:
     def _train(self, samples: list[bytes]) -> str | None:
         try:
             # fixed COVER parameters: as good as zstd's parameter search on mail, 5x faster
-            trained = zstandard.train_dictionary(self.dictionary_size, samples, level=self.level,
-                                                 k=1024, d=8)
+            trained = zstandard.train_dictionary(self.dictionary_size, samples, level=self.level, k=1024, d=8)
         except zstandard.ZstdError:
             return None  # too little material: plain frames until more arrives
         bid = self._put_frame(trained.as_bytes(), dictionary=False)
-        self.db.execute("INSERT OR IGNORE INTO dictionaries(blob, seq) VALUES (?, (SELECT count(*) FROM dictionaries))", (bid,))
+        self.db.execute(
+            "INSERT OR IGNORE INTO dictionaries(blob, seq) VALUES (?, (SELECT count(*) FROM dictionaries))",
+            (bid,),
+        )
         self._dicts[bid] = trained
         self._use_dictionary(bid)
         self._samples = []
@@ -183,8 +202,11 @@ class ContentStore:
     def _record_pack(self, pack: str, size: int, members: list[Member]) -> None:
         self.db.executemany(
             "INSERT OR IGNORE INTO blobs(blob, pack, offset, length, raw_size, dict) VALUES (?,?,?,?,?,?)",
-            [(m.blob, pack, m.offset, m.length, m.raw_size, m.dict) for m in members])
-        self.db.execute("INSERT OR IGNORE INTO packs(pack, size, members) VALUES (?,?,?)", (pack, size, len(members)))
+            [(m.blob, pack, m.offset, m.length, m.raw_size, m.dict) for m in members],
+        )
+        self.db.execute(
+            "INSERT OR IGNORE INTO packs(pack, size, members) VALUES (?,?,?)", (pack, size, len(members))
+        )
         if self._known is not None:
             self._known.update(m.blob for m in members)
 
@@ -204,10 +226,12 @@ class ContentStore:
     def get(self, bid: str) -> bytes:
         if bid in self._pending:
             m = self._members[self._pending[bid]]
-            frame = bytes(self._buffer[m.offset: m.offset + m.length])
+            frame = bytes(self._buffer[m.offset : m.offset + m.length])
             pack = "(unflushed)"
         else:
-            row = self.db.execute("SELECT pack, offset, length, raw_size, dict FROM blobs WHERE blob=?", (bid,)).fetchone()
+            row = self.db.execute(
+                "SELECT pack, offset, length, raw_size, dict FROM blobs WHERE blob=?", (bid,)
+            ).fetchone()
             if row is None:
                 raise ObjectMissing(bid, self.backend.name)
             pack = row[0]
@@ -233,11 +257,15 @@ class ContentStore:
         packs = {k.rsplit("/", 1)[-1] for k in self.backend.list("packs/")}
         wanted: dict[str, list[Member]] = {}
         for bid in sorted(set(referenced)):
-            row = self.db.execute("SELECT pack, offset, length, raw_size, dict FROM blobs WHERE blob=?", (bid,)).fetchone()
+            row = self.db.execute(
+                "SELECT pack, offset, length, raw_size, dict FROM blobs WHERE blob=?", (bid,)
+            ).fetchone()
             if row is None:
                 problems.append(Problem(f"blob {bid}", "missing: no pack holds it"))
             elif row[0] not in packs:
-                problems.append(Problem(f"blob {bid}", f"missing: pack {row[0]} is not in {self.backend.name}"))
+                problems.append(
+                    Problem(f"blob {bid}", f"missing: pack {row[0]} is not in {self.backend.name}")
+                )
             else:
                 wanted.setdefault(row[0], []).append(Member(bid, row[1], row[2], row[3], row[4]))
             advance(1)
@@ -250,7 +278,7 @@ class ContentStore:
                     continue
                 for m in members:
                     try:
-                        self._decode(m, data[m.offset: m.offset + m.length], pack)
+                        self._decode(m, data[m.offset : m.offset + m.length], pack)
                     except BlobCorrupt as e:
                         problems.append(Problem(f"blob {m.blob}", f"corrupt: {e}"))
                     advance(1)
@@ -267,7 +295,9 @@ class ContentStore:
                 pack, members = decode_pack_index(self.backend.get(key))
             except PackFormatError as e:
                 raise StoreError(f"{self.backend.name}{key}: {e}") from None
-            self._record_pack(pack, self.backend.size(pack_key(pack)) if self.backend.exists(pack_key(pack)) else 0, members)
+            self._record_pack(
+                pack, self.backend.size(pack_key(pack)) if self.backend.exists(pack_key(pack)) else 0, members
+            )
         self.db.commit()
 
     def delete_blobs(self, bids: Iterable[str]) -> dict:
@@ -276,20 +306,23 @@ class ContentStore:
         deleted after the new one is durable. Returns counts."""
         self.flush()
         doomed = set(bids)
-        packs = {row[0] for b in doomed for row in self.db.execute("SELECT pack FROM blobs WHERE blob=?", (b,))}
+        packs = {
+            row[0] for b in doomed for row in self.db.execute("SELECT pack FROM blobs WHERE blob=?", (b,))
+        }
         deleted = repacked = 0
         for pack in sorted(packs):
-            rows = self.db.execute("SELECT blob, offset, length, raw_size, dict FROM blobs WHERE pack=? ORDER BY offset",
-                                   (pack,)).fetchall()
+            rows = self.db.execute(
+                "SELECT blob, offset, length, raw_size, dict FROM blobs WHERE pack=? ORDER BY offset", (pack,)
+            ).fetchall()
             members = [Member(*r) for r in rows]
             survivors = [m for m in members if m.blob not in doomed]
             if survivors:
                 data = self.backend.get(pack_key(pack))
                 for m in survivors:
-                    self._decode(m, data[m.offset: m.offset + m.length], pack)  # never copy damage
+                    self._decode(m, data[m.offset : m.offset + m.length], pack)  # never copy damage
                     self._members.append(Member(m.blob, len(self._buffer), m.length, m.raw_size, m.dict))
                     self._pending[m.blob] = len(self._members) - 1
-                    self._buffer += data[m.offset: m.offset + m.length]
+                    self._buffer += data[m.offset : m.offset + m.length]
                 self.db.execute("DELETE FROM blobs WHERE pack=?", (pack,))
                 self._write_pack()
                 repacked += 1
@@ -309,7 +342,9 @@ class ContentStore:
 
     def packs_of(self, bids: Iterable[str]) -> set[str]:
         self.flush()
-        return {row[0] for b in set(bids) for row in self.db.execute("SELECT pack FROM blobs WHERE blob=?", (b,))}
+        return {
+            row[0] for b in set(bids) for row in self.db.execute("SELECT pack FROM blobs WHERE blob=?", (b,))
+        }
 
     def set_legal_holds(self, held_blobs: Iterable[str]) -> dict:
         """Storage-level legal hold on exactly the packs holding a held blob (S3 Object
@@ -334,10 +369,17 @@ class ContentStore:
         return {"supported": True, "held_packs": len(held), "changed": changed}
 
     def stats(self) -> dict:
-        blobs, raw, stored = self.db.execute("SELECT count(*), coalesce(sum(raw_size),0), coalesce(sum(length),0) FROM blobs").fetchone()
+        blobs, raw, stored = self.db.execute(
+            "SELECT count(*), coalesce(sum(raw_size),0), coalesce(sum(length),0) FROM blobs"
+        ).fetchone()
         packs = self.db.execute("SELECT count(*) FROM packs").fetchone()[0]
-        return {"blobs": blobs, "packs": packs, "raw_bytes": raw, "stored_bytes": stored,
-                "dictionary": self.dictionary}
+        return {
+            "blobs": blobs,
+            "packs": packs,
+            "raw_bytes": raw,
+            "stored_bytes": stored,
+            "dictionary": self.dictionary,
+        }
 
     def close(self) -> None:
         self.flush()

@@ -20,12 +20,13 @@ Entry data fields the catalog reads, per kind (others are kept only in the item 
   hold.placed / hold.released  data: the hold (vault.policy.holds.Hold.to_data())
 Any entry whose data has "event" (the live-ingest event id) marks that event as recorded.
 """
+
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from vault.model import ItemId, Kind
 
@@ -102,9 +103,11 @@ _MESSAGE_ADDED = {Kind.MESSAGE_APPENDED, Kind.MESSAGE_COPIED, Kind.MESSAGE_MOVED
 # Inserts that apply() collects and writes with executemany; any other statement flushes them first.
 _LOG_SQL = "INSERT INTO item_log(mailbox_id, item, seq) VALUES (?,?,?)"
 _EVENT_SQL = "INSERT OR IGNORE INTO events(event, seq) VALUES (?,?)"
-_ITEM_SQL = ("INSERT OR REPLACE INTO items(item, mailbox_id, uidvalidity, uid, blob, size,"
-             " internal_date, appended_at, appended_seq, origin, source_key, message_id)"
-             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
+_ITEM_SQL = (
+    "INSERT OR REPLACE INTO items(item, mailbox_id, uidvalidity, uid, blob, size,"
+    " internal_date, appended_at, appended_seq, origin, source_key, message_id)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+)
 _FLAGS_SQL = "INSERT INTO flag_history(item, time, seq, flags) VALUES (?,?,?,?)"
 _BATCHED = (_LOG_SQL, _EVENT_SQL, _ITEM_SQL, _FLAGS_SQL)
 
@@ -132,7 +135,7 @@ class Catalog:
         self.db.executescript(SCHEMA)
 
     @classmethod
-    def from_config(cls, config) -> "Catalog":
+    def from_config(cls, config) -> Catalog:
         return cls(config.path("catalog"))
 
     def close(self) -> None:
@@ -215,7 +218,9 @@ class Catalog:
                 (e.time, e.item),
             )
         elif kind == Kind.FOLDER_ACL:
-            self._execute("UPDATE folders SET acl=? WHERE mailbox_id=?", (json.dumps(data.get("acl")), e.item))
+            self._execute(
+                "UPDATE folders SET acl=? WHERE mailbox_id=?", (json.dumps(data.get("acl")), e.item)
+            )
         elif kind == Kind.FOLDER_METADATA:
             self._execute(
                 "UPDATE folders SET metadata=? WHERE mailbox_id=?",
@@ -225,9 +230,18 @@ class Catalog:
             item = ItemId.parse(e.item)
             rows[_ITEM_SQL].append(
                 (
-                    e.item, item.mailbox_id, item.uidvalidity, item.uid, data["blob"],
-                    int(data.get("size", 0)), data.get("internal_date"), e.time, e.seq,
-                    data.get("origin"), data.get("key"), data.get("message_id"),
+                    e.item,
+                    item.mailbox_id,
+                    item.uidvalidity,
+                    item.uid,
+                    data["blob"],
+                    int(data.get("size", 0)),
+                    data.get("internal_date"),
+                    e.time,
+                    e.seq,
+                    data.get("origin"),
+                    data.get("key"),
+                    data.get("message_id"),
                 )
             )
             self._record_flags(e.item, e.time, e.seq, data.get("flags") or [])
@@ -243,19 +257,25 @@ class Catalog:
             new = current | change if kind == Kind.FLAGS_SET else current - change
             self._record_flags(e.item, e.time, e.seq, sorted(new))
         elif kind == Kind.HOLD_PLACED:
-            self._execute("INSERT OR REPLACE INTO holds(matter, data, seq) VALUES (?,?,?)",
-                          (data["matter"], json.dumps(data), e.seq))
+            self._execute(
+                "INSERT OR REPLACE INTO holds(matter, data, seq) VALUES (?,?,?)",
+                (data["matter"], json.dumps(data), e.seq),
+            )
         elif kind == Kind.HOLD_RELEASED:
-            self._execute("UPDATE holds SET data=?, seq=? WHERE matter=?",
-                          (json.dumps(data), e.seq, data["matter"]))
+            self._execute(
+                "UPDATE holds SET data=?, seq=? WHERE matter=?", (json.dumps(data), e.seq, data["matter"])
+            )
         elif kind == Kind.RETENTION_PURGED:
             self._execute("UPDATE items SET purged_at=? WHERE item=?", (e.time, e.item))
         elif kind == Kind.SESSION_LOGIN and e.item:
-            self._execute("INSERT OR IGNORE INTO sessions(session, user, login_at, login_seq)"
-                          " VALUES (?,?,?,?)", (e.item, data.get("user"), e.time, e.seq))
+            self._execute(
+                "INSERT OR IGNORE INTO sessions(session, user, login_at, login_seq) VALUES (?,?,?,?)",
+                (e.item, data.get("user"), e.time, e.seq),
+            )
         elif kind == Kind.SESSION_LOGOUT:
-            self._execute("UPDATE sessions SET logout_at=?, logout_seq=? WHERE session=?",
-                          (e.time, e.seq, e.item))
+            self._execute(
+                "UPDATE sessions SET logout_at=?, logout_seq=? WHERE session=?", (e.time, e.seq, e.item)
+            )
 
     def _name_folder(self, mailbox_id: str, name: str, time: str, seq: int) -> None:
         self._execute(
@@ -415,34 +435,48 @@ class Catalog:
         temporary B-tree for it costs 3x the query, the set removes repeats for free."""
         ids, out = list(mailbox_ids), set()
         for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
-            out.update(blob for blob, purged in self.db.execute(
-                f"SELECT blob, purged_at FROM items WHERE mailbox_id IN ({','.join('?' * len(chunk))})", chunk)
-                if purged is None)
+            chunk = ids[i : i + 500]
+            out.update(
+                blob
+                for blob, purged in self.db.execute(
+                    f"SELECT blob, purged_at FROM items WHERE mailbox_id IN ({','.join('?' * len(chunk))})",
+                    chunk,
+                )
+                if purged is None
+            )
         return out
 
     def folder_versions(self, mailbox_ids: Iterable[str]) -> dict[str, int]:
         """mailboxID -> seq of the last ledger entry about the folder or one of its items (0 if
         none): what a reader derived from a folder's items holds while this is unchanged."""
-        return {m: self.db.execute("SELECT max(seq) FROM item_log WHERE mailbox_id=?", (m,)).fetchone()[0] or 0
-                for m in mailbox_ids}
+        return {
+            m: self.db.execute("SELECT max(seq) FROM item_log WHERE mailbox_id=?", (m,)).fetchone()[0] or 0
+            for m in mailbox_ids
+        }
 
     def items_of_blobs(self, blobs: Iterable[str]) -> dict[str, list[dict]]:
         """blob -> its items (item, mailbox_id, internal_date, appended_at, expunged_at, purged_at)."""
         wanted, out = list(blobs), {}
         for i in range(0, len(wanted), 500):
-            chunk = wanted[i:i + 500]
+            chunk = wanted[i : i + 500]
             for r in self.db.execute(
-                    "SELECT blob, item, mailbox_id, internal_date, appended_at, expunged_at, purged_at "
-                    f"FROM items WHERE blob IN ({','.join('?' * len(chunk))}) ORDER BY appended_seq", chunk):
+                "SELECT blob, item, mailbox_id, internal_date, appended_at, expunged_at, purged_at "
+                f"FROM items WHERE blob IN ({','.join('?' * len(chunk))}) ORDER BY appended_seq",
+                chunk,
+            ):
                 out.setdefault(r[0], []).append(dict(r))
         return out
 
     def blobs_referenced(self, blobs: Iterable[str]) -> set[str]:
         """Those of ``blobs`` some item not purged still points to."""
         wanted = list(blobs)
-        return {b for b in wanted if self.db.execute(
-            "SELECT 1 FROM items WHERE blob=? AND purged_at IS NULL LIMIT 1", (b,)).fetchone()}
+        return {
+            b
+            for b in wanted
+            if self.db.execute(
+                "SELECT 1 FROM items WHERE blob=? AND purged_at IS NULL LIMIT 1", (b,)
+            ).fetchone()
+        }
 
     def referenced_blobs(self) -> Iterable[str]:
         for (blob,) in self.db.execute("SELECT DISTINCT blob FROM items WHERE purged_at IS NULL"):
@@ -467,9 +501,13 @@ class Catalog:
     def has_events_for(self, mailbox_id: str) -> bool:
         """Whether live ingest ever recorded anything about this folder (imported folders
         are not live: reconciling them against the mail server would be wrong)."""
-        return self.db.execute(
-            "SELECT 1 FROM item_log l JOIN events e ON e.seq = l.seq WHERE l.mailbox_id=? LIMIT 1",
-            (mailbox_id,)).fetchone() is not None
+        return (
+            self.db.execute(
+                "SELECT 1 FROM item_log l JOIN events e ON e.seq = l.seq WHERE l.mailbox_id=? LIMIT 1",
+                (mailbox_id,),
+            ).fetchone()
+            is not None
+        )
 
     def has_event(self, event_id: str) -> bool:
         """Whether entries for this live-ingest event are already in the ledger (exactly once)."""
@@ -481,9 +519,7 @@ class Catalog:
         if item is not None:
             rows = self.db.execute("SELECT seq FROM item_log WHERE item=? ORDER BY seq", (item,))
         else:
-            rows = self.db.execute(
-                "SELECT seq FROM item_log WHERE mailbox_id=? ORDER BY seq", (mailbox_id,)
-            )
+            rows = self.db.execute("SELECT seq FROM item_log WHERE mailbox_id=? ORDER BY seq", (mailbox_id,))
         return [r[0] for r in rows]
 
     # ------------------------------------------------------------ summary

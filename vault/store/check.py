@@ -1,4 +1,5 @@
 """Whole-vault verification: the ledger's chain and signatures, and every blob it references."""
+
 from __future__ import annotations
 
 from vault.archive import Vault

@@ -5,6 +5,7 @@ Body: ``<origin>\\n<tree size>\\n<base64 root>\\n``; signature line:
 ``— <key name> <base64(4-byte key id || signature)>``; key id = SHA-256(name || "\\n" || 0x01 ||
 public key)[:4]; verifier key string ``<name>+<hex key id>+<base64(0x01 || public key)>``.
 """
+
 from __future__ import annotations
 
 import base64
@@ -59,8 +60,9 @@ def load_or_create_key(path: Path, name: str, create: bool) -> Ed25519PrivateKey
         raise CheckpointError(f"signing key {path} missing")
     path.parent.mkdir(parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(pem)

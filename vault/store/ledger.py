@@ -26,6 +26,7 @@ rebuild nothing at open: the leaf hashes are read, and checked against the check
 proof first needs them.
 ``verify`` never uses the cache: it re-derives every hash from the segments.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -33,14 +34,19 @@ import hashlib
 import json
 import os
 import time as _time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 from vault.model import Problem, format_time, now, parse_time
 from vault.store import merkle
 from vault.store.checkpoint import (
-    Checkpoint, CheckpointError, load_or_create_key, sign, verifier_key, verify_checkpoint_note,
+    Checkpoint,
+    CheckpointError,
+    load_or_create_key,
+    sign,
+    verifier_key,
+    verify_checkpoint_note,
 )
 
 ZERO = "0" * 64
@@ -63,8 +69,15 @@ class Entry:
     hash: str
 
     def fields(self) -> dict:
-        return {"seq": self.seq, "time": self.time, "kind": self.kind, "item": self.item,
-                "actor": self.actor, "data": self.data, "prev": self.prev}
+        return {
+            "seq": self.seq,
+            "time": self.time,
+            "kind": self.kind,
+            "item": self.item,
+            "actor": self.actor,
+            "data": self.data,
+            "prev": self.prev,
+        }
 
     def canonical(self) -> bytes:
         # entries are immutable: serialise once (appends, leaf hashes and lines all need it)
@@ -91,10 +104,23 @@ def decode_line(line: bytes) -> Entry:
     try:
         obj = json.loads(line)
         stored = obj.pop("hash")
-        entry = Entry(seq=obj["seq"], time=obj["time"], kind=obj["kind"], item=obj["item"],
-                      actor=obj["actor"], data=obj["data"], prev=obj["prev"], hash=stored)
-        if not (isinstance(entry.seq, int) and isinstance(entry.prev, str) and len(entry.prev) == 64
-                and isinstance(entry.data, dict) and isinstance(stored, str)):
+        entry = Entry(
+            seq=obj["seq"],
+            time=obj["time"],
+            kind=obj["kind"],
+            item=obj["item"],
+            actor=obj["actor"],
+            data=obj["data"],
+            prev=obj["prev"],
+            hash=stored,
+        )
+        if not (
+            isinstance(entry.seq, int)
+            and isinstance(entry.prev, str)
+            and len(entry.prev) == 64
+            and isinstance(entry.data, dict)
+            and isinstance(stored, str)
+        ):
             raise TypeError("field types")
         if set(obj) != {"seq", "time", "kind", "item", "actor", "data", "prev"}:
             raise KeyError("unexpected fields")
@@ -129,7 +155,7 @@ class _CompactRange:
         return r
 
     @classmethod
-    def resume(cls, size: int, hashes: list[bytes]) -> "_CompactRange | None":
+    def resume(cls, size: int, hashes: list[bytes]) -> _CompactRange | None:
         """The range of a tree of ``size`` leaves from its subtree roots, biggest first (the
         heights are the bits of ``size``); None when they cannot be that."""
         heights = [h for h in range(size.bit_length() - 1, -1, -1) if size >> h & 1]
@@ -166,7 +192,7 @@ def _last_line(path: Path) -> tuple[bytes, int]:
             tail = f.read(size - 1 - start)
             cut = tail.rfind(b"\n")
             if cut >= 0:
-                return tail[cut + 1:], size
+                return tail[cut + 1 :], size
             if start == 0:
                 return tail, size
             chunk *= 4
@@ -193,9 +219,17 @@ def _atomic_write(path: Path, data: bytes) -> None:
 
 
 class Ledger:
-    def __init__(self, path: Path, key, key_name: str, origin: str, writable: bool,
-                 segment_max_bytes: int, segment_max_age_hours: float,
-                 seal: Callable[[bytes], str] | None):
+    def __init__(
+        self,
+        path: Path,
+        key,
+        key_name: str,
+        origin: str,
+        writable: bool,
+        segment_max_bytes: int,
+        segment_max_age_hours: float,
+        seal: Callable[[bytes], str] | None,
+    ):
         self.path = path
         self.key = key
         self.key_name = key_name
@@ -216,9 +250,17 @@ class Ledger:
     # ------------------------------------------------------------ opening
 
     @classmethod
-    def open(cls, path: Path, *, key_path: Path, origin: str, writable: bool = True,
-             segment_max_bytes: int = 64 << 20, segment_max_age_hours: float = 24,
-             seal: Callable[[bytes], str] | None = None) -> "Ledger":
+    def open(
+        cls,
+        path: Path,
+        *,
+        key_path: Path,
+        origin: str,
+        writable: bool = True,
+        segment_max_bytes: int = 64 << 20,
+        segment_max_age_hours: float = 24,
+        seal: Callable[[bytes], str] | None = None,
+    ) -> Ledger:
         path = Path(path)
         if writable:
             (path / "segments").mkdir(parents=True, exist_ok=True)
@@ -236,12 +278,17 @@ class Ledger:
         return ledger
 
     @classmethod
-    def from_config(cls, config, *, writable: bool = True, seal=None) -> "Ledger":
+    def from_config(cls, config, *, writable: bool = True, seal=None) -> Ledger:
         c = config["ledger"]
-        return cls.open(config.path("ledger"), key_path=config.path("ledger", "key_path"),
-                        origin=c["origin"], writable=writable,
-                        segment_max_bytes=c["segment_max_bytes"],
-                        segment_max_age_hours=c["segment_max_age_hours"], seal=seal)
+        return cls.open(
+            config.path("ledger"),
+            key_path=config.path("ledger", "key_path"),
+            origin=c["origin"],
+            writable=writable,
+            segment_max_bytes=c["segment_max_bytes"],
+            segment_max_age_hours=c["segment_max_age_hours"],
+            seal=seal,
+        )
 
     def _lock(self) -> None:
         fd = os.open(self.path / "lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -277,8 +324,10 @@ class Ledger:
         leaves_file = self.path / "leaves"
         leaves_bytes = leaves_file.stat().st_size if leaves_file.exists() else 0
         if leaves_bytes < committed * 32:
-            raise LedgerError(f"{leaves_file} holds {leaves_bytes // 32} leaf hashes, the checkpoint "
-                              f"signs {committed}: run 'vaultctl verify'")
+            raise LedgerError(
+                f"{leaves_file} holds {leaves_bytes // 32} leaf hashes, the checkpoint "
+                f"signs {committed}: run 'vaultctl verify'"
+            )
         self.size = committed
         self.last_hash = ZERO
         segments = self._segments()
@@ -290,7 +339,11 @@ class Ledger:
                 if committed:  # only a writer needs the chain's tip; readers must open damaged ledgers
                     self.last_hash = self._read_entry(committed).hash
                 self._save_state()
-        self._sealed = json.loads((self.path / "sealed.json").read_text()) if (self.path / "sealed.json").exists() else []
+        self._sealed = (
+            json.loads((self.path / "sealed.json").read_text())
+            if (self.path / "sealed.json").exists()
+            else []
+        )
         if self.segment is not None and any(s["file"] == self.segment.name for s in self._sealed):
             self.segment = None  # sealed is final: the next commit starts a new segment
 
@@ -301,7 +354,7 @@ class Ledger:
                 raw = f.read(self.size * 32)
         if len(raw) < self.size * 32:
             raise LedgerError("leaf hashes do not match the signed checkpoint: run 'vaultctl verify'")
-        return [raw[i: i + 32] for i in range(0, self.size * 32, 32)]
+        return [raw[i : i + 32] for i in range(0, self.size * 32, 32)]
 
     def _rebuild_range(self) -> None:
         """The compact range from every leaf hash, checked against the signed checkpoint."""
@@ -347,8 +400,12 @@ class Ledger:
                 last_leaf = f.read(32)
         except (OSError, LedgerError):
             return False
-        if (seg_bytes != length or entry.seq != committed or entry.hash != last
-                or merkle.leaf_hash(entry.canonical()) != last_leaf):
+        if (
+            seg_bytes != length
+            or entry.seq != committed
+            or entry.hash != last
+            or merkle.leaf_hash(entry.canonical()) != last_leaf
+        ):
             return False
         self.range = tree
         self.last_hash = entry.hash
@@ -362,9 +419,13 @@ class Ledger:
         if not self.size or segment is None:
             return
         try:
-            state = {"size": self.size, "last": self.last_hash, "segment": segment.name,
-                     "length": segment.stat().st_size,
-                     "range": [h.hex() for _, h in self.range.stack]}
+            state = {
+                "size": self.size,
+                "last": self.last_hash,
+                "segment": segment.name,
+                "length": segment.stat().st_size,
+                "range": [h.hex() for _, h in self.range.stack],
+            }
             tmp = self.path / (STATE_FILE + ".tmp")
             tmp.write_text(json.dumps(state))
             os.replace(tmp, self.path / STATE_FILE)
@@ -476,8 +537,15 @@ class Ledger:
 
     # ------------------------------------------------------------ writing
 
-    def append(self, kind: str, *, item: str | None = None, data: dict | None = None,
-               actor: str | None = None, time: str | None = None) -> Entry:
+    def append(
+        self,
+        kind: str,
+        *,
+        item: str | None = None,
+        data: dict | None = None,
+        actor: str | None = None,
+        time: str | None = None,
+    ) -> Entry:
         if not self.writable:
             raise LedgerError("ledger opened read-only")
         seq = self.size + len(self._pending) + 1
@@ -495,8 +563,7 @@ class Ledger:
             self.segment = self.path / "segments" / f"{self._pending[0].seq:012d}.jsonl"
         # a line is the canonical entry with its hash appended (the line itself need not be
         # canonical: readers re-derive the canonical form and the hash from the fields)
-        lines = b"".join(e.canonical()[:-1] + b',"hash":"' + e.hash.encode() + b'"}\n'
-                         for e in self._pending)
+        lines = b"".join(e.canonical()[:-1] + b',"hash":"' + e.hash.encode() + b'"}\n' for e in self._pending)
         new_segment = not self.segment.exists()
         with open(self.segment, "ab") as f:
             f.write(lines)
@@ -570,7 +637,11 @@ class Ledger:
         for seg in self._segments():
             first = int(seg.stem)
             if not broken and first != expected:
-                problems.append(Problem(f"ledger entry {expected}", f"segment {seg.name} starts at {first}: entries missing"))
+                problems.append(
+                    Problem(
+                        f"ledger entry {expected}", f"segment {seg.name} starts at {first}: entries missing"
+                    )
+                )
                 broken = True
             for i, line in enumerate(seg.read_bytes().split(b"\n")):
                 if not line:
@@ -585,7 +656,12 @@ class Ledger:
                     broken = True
                     break
                 if entry.seq != expected:
-                    problems.append(Problem(where, f"found entry {entry.seq} where {expected} belongs: entries deleted, swapped or inserted"))
+                    problems.append(
+                        Problem(
+                            where,
+                            f"found entry {entry.seq} where {expected} belongs: entries deleted, swapped or inserted",
+                        )
+                    )
                     broken = True
                     break
                 if entry.prev != prev:
@@ -593,7 +669,7 @@ class Ledger:
                     broken = True
                     break
                 leaf = merkle.leaf_hash(entry.canonical())
-                if stored_leaves[(expected - 1) * 32: expected * 32] != leaf:
+                if stored_leaves[(expected - 1) * 32 : expected * 32] != leaf:
                     problems.append(Problem(where, "stored leaf hash differs from the entry"))
                 recomputed.append(leaf)
                 prev = entry.hash
@@ -611,21 +687,44 @@ class Ledger:
                 problems.append(Problem(f"checkpoint {note.name}", str(e)))
                 continue
             if note.stem.lstrip("0") != str(cp.size) and cp.size != 0:
-                problems.append(Problem(f"checkpoint {note.name}", f"file name does not match its size {cp.size}"))
+                problems.append(
+                    Problem(f"checkpoint {note.name}", f"file name does not match its size {cp.size}")
+                )
             latest = max(latest, cp.size)
             if cp.size > present:
                 if not broken:
-                    problems.append(Problem(f"checkpoint {note.name}",
-                                            f"truncated: checkpoint signs {cp.size} entries, only {present} present"))
+                    problems.append(
+                        Problem(
+                            f"checkpoint {note.name}",
+                            f"truncated: checkpoint signs {cp.size} entries, only {present} present",
+                        )
+                    )
                 continue
             if merkle.root(recomputed[: cp.size]).hex() != cp.root:
-                problems.append(Problem(f"checkpoint {note.name}", f"Merkle root of the first {cp.size} entries differs from the signed root"))
+                problems.append(
+                    Problem(
+                        f"checkpoint {note.name}",
+                        f"Merkle root of the first {cp.size} entries differs from the signed root",
+                    )
+                )
         if not broken and present > latest:
-            problems.append(Problem(f"ledger entry {latest + 1}", f"{present - latest} entries after the last signed checkpoint are not signed"))
+            problems.append(
+                Problem(
+                    f"ledger entry {latest + 1}",
+                    f"{present - latest} entries after the last signed checkpoint are not signed",
+                )
+            )
         if not broken and len(stored_leaves) != present * 32:
-            problems.append(Problem(f"{self.path / 'leaves'}", f"holds {len(stored_leaves) // 32} leaf hashes for {present} entries"))
+            problems.append(
+                Problem(
+                    f"{self.path / 'leaves'}",
+                    f"holds {len(stored_leaves) // 32} leaf hashes for {present} entries",
+                )
+            )
         if blob_exists is not None:
             for s in self._sealed:
                 if s.get("blob") and not blob_exists(s["blob"]):
-                    problems.append(Problem(f"sealed segment {s['file']}", f"blob {s['blob']} missing from the store"))
+                    problems.append(
+                        Problem(f"sealed segment {s['file']}", f"blob {s['blob']} missing from the store")
+                    )
         return problems

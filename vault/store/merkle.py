@@ -2,6 +2,7 @@
 
 Standalone on purpose (hashlib only): an export is checked offline with this module alone.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -47,8 +48,8 @@ def inclusion_proof(leaves: list[bytes], index: int, size: int | None = None) ->
             return []
         k = _split(n)
         if m < k:
-            return path(m, lo, k) + [root(leaves[lo + k: lo + n])]
-        return path(m - k, lo + k, n - k) + [root(leaves[lo: lo + k])]
+            return path(m, lo, k) + [root(leaves[lo + k : lo + n])]
+        return path(m - k, lo + k, n - k) + [root(leaves[lo : lo + k])]
 
     return path(index, 0, size)
 
@@ -82,11 +83,11 @@ def consistency_proof(leaves: list[bytes], old: int, new: int | None = None) -> 
 
     def subproof(m: int, lo: int, n: int, complete: bool) -> list[bytes]:
         if m == n:
-            return [] if complete else [root(leaves[lo: lo + n])]
+            return [] if complete else [root(leaves[lo : lo + n])]
         k = _split(n)
         if m <= k:
-            return subproof(m, lo, k, complete) + [root(leaves[lo + k: lo + n])]
-        return subproof(m - k, lo + k, n - k, False) + [root(leaves[lo: lo + k])]
+            return subproof(m, lo, k, complete) + [root(leaves[lo + k : lo + n])]
+        return subproof(m - k, lo + k, n - k, False) + [root(leaves[lo : lo + k])]
 
     return subproof(old, 0, new, True)
 

@@ -4,6 +4,7 @@ Version 2: zstd-compressed JSON ``{"version", "pack", "dicts": [blob ids], "memb
 [[sha256 hex, offset, length, raw size, index into dicts or -1], ...]}``. Every field is
 checked on decoding, so a damaged index is a PackFormatError, never a wrong location.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,12 @@ class Member(NamedTuple):
 def encode_pack_index(pack: str, members: list[Member]) -> bytes:
     dicts = sorted({m.dict for m in members if m.dict})
     slot = {d: i for i, d in enumerate(dicts)}
-    body = {"version": VERSION, "pack": pack, "dicts": dicts,
-            "members": [[m.blob[7:], m.offset, m.length, m.raw_size, slot.get(m.dict, -1)] for m in members]}
+    body = {
+        "version": VERSION,
+        "pack": pack,
+        "dicts": dicts,
+        "members": [[m.blob[7:], m.offset, m.length, m.raw_size, slot.get(m.dict, -1)] for m in members],
+    }
     return zstandard.ZstdCompressor(level=9).compress(json.dumps(body, separators=(",", ":")).encode())
 
 
@@ -49,17 +54,31 @@ def decode_pack_index(data: bytes) -> tuple[str, list[Member]]:
     except (zstandard.ZstdError, ValueError, UnicodeDecodeError) as e:
         raise PackFormatError(f"pack index unreadable: {e}") from None
     if not isinstance(obj, dict) or obj.get("version") != VERSION:
-        raise PackFormatError(f"unsupported pack index version {obj.get('version') if isinstance(obj, dict) else '?'}")
+        raise PackFormatError(
+            f"unsupported pack index version {obj.get('version') if isinstance(obj, dict) else '?'}"
+        )
     pack, dicts, raw = obj.get("pack"), obj.get("dicts"), obj.get("members")
-    if not (isinstance(pack, str) and _HEX.match(pack) and isinstance(raw, list) and isinstance(dicts, list)
-            and all(isinstance(d, str) and _BLOB.match(d) for d in dicts)):
+    if not (
+        isinstance(pack, str)
+        and _HEX.match(pack)
+        and isinstance(raw, list)
+        and isinstance(dicts, list)
+        and all(isinstance(d, str) and _BLOB.match(d) for d in dicts)
+    ):
         raise PackFormatError("pack index lacks a valid pack id, dictionary list or member list")
     members = []
     end = 0
     for m in raw:
-        if not (isinstance(m, list) and len(m) == 5 and isinstance(m[0], str) and _HEX.match(m[0])
-                and all(_int(x) for x in m[1:4]) and isinstance(m[4], int) and not isinstance(m[4], bool)
-                and -1 <= m[4] < len(dicts)):
+        if not (
+            isinstance(m, list)
+            and len(m) == 5
+            and isinstance(m[0], str)
+            and _HEX.match(m[0])
+            and all(_int(x) for x in m[1:4])
+            and isinstance(m[4], int)
+            and not isinstance(m[4], bool)
+            and -1 <= m[4] < len(dicts)
+        ):
             raise PackFormatError(f"bad pack member {m!r:.80}")
         if m[1] < end:
             raise PackFormatError("pack members overlap")

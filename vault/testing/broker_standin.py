@@ -3,6 +3,7 @@
 It records every ``[EVENT, id, raw, origin]`` with the time it arrived and answers
 ``[ACK, id]`` when told to; it stores nothing. The real broker is vault/ingest/broker.py.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -19,6 +19,7 @@ Event notification modes (``mode``), see ``/work/shared/cyrus/README.md`` for th
 For ``socket`` and ``stream`` without a target, ``notify_target`` defaults to ``dealer.sock``
 in the server's socket directory (``socket_dir``, short enough for a unix socket path).
 """
+
 from __future__ import annotations
 
 import grp
@@ -36,8 +37,17 @@ import tempfile
 from pathlib import Path
 
 from vault.testing import syslogd
-from vault.testing.net import (free_port, holds_socket, kill_leftovers, live_pids, pid_alive, port_free,
-                               read_pidfile, tcp_listener_inode, wait_until)
+from vault.testing.net import (
+    free_port,
+    holds_socket,
+    kill_leftovers,
+    live_pids,
+    pid_alive,
+    port_free,
+    read_pidfile,
+    tcp_listener_inode,
+    wait_until,
+)
 
 MODES = ("external", "socket", "stream", "none")
 PACKAGES = ("cyrus-imapd", "cyrus-admin", "cyrus-clients", "sasl2-bin", "rsyslog")
@@ -86,8 +96,15 @@ def new_base_dir(label: str = "cyrus") -> Path:
 
 
 class CyrusServer:
-    def __init__(self, base: Path, *, mode: str = "external", notify_target: str | os.PathLike | None = None,
-                 users=("alice", "bob"), servername: str = "vault.test"):
+    def __init__(
+        self,
+        base: Path,
+        *,
+        mode: str = "external",
+        notify_target: str | os.PathLike | None = None,
+        users=("alice", "bob"),
+        servername: str = "vault.test",
+    ):
         if mode not in MODES:
             raise ValueError(f"unknown Cyrus notifier mode {mode!r} (one of {', '.join(MODES)})")
         self.base = Path(base).absolute()
@@ -115,18 +132,29 @@ class CyrusServer:
         """apt-get install the Cyrus packages (and rsyslog) when cyrmaster (or any syslog) is
         missing."""
         have_cyrus = CYRMASTER.exists() and SASLPASSWD2.exists() and (CYRUS_BIN / "mbpath").exists()
-        have_syslog = syslogd.DEV_LOG.exists() or shutil.which("rsyslogd") or Path("/usr/sbin/rsyslogd").exists()
+        have_syslog = (
+            syslogd.DEV_LOG.exists() or shutil.which("rsyslogd") or Path("/usr/sbin/rsyslogd").exists()
+        )
         if have_cyrus and have_syslog:
             return
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        argv = ["apt-get", "install", "-y", "-q", "--no-install-recommends",
-                "-o", "DPkg::Lock::Timeout=600", *PACKAGES]
+        argv = [
+            "apt-get",
+            "install",
+            "-y",
+            "-q",
+            "--no-install-recommends",
+            "-o",
+            "DPkg::Lock::Timeout=600",
+            *PACKAGES,
+        ]
         if os.geteuid() != 0:
             argv = ["sudo", "-n", *argv]
         done = subprocess.run(argv, env=env, capture_output=True, text=True)
         if done.returncode != 0 or not CYRMASTER.exists():
-            raise CyrusError(f"cannot install Cyrus ({' '.join(argv)}): "
-                             f"{(done.stdout + done.stderr).strip()[-2000:]}")
+            raise CyrusError(
+                f"cannot install Cyrus ({' '.join(argv)}): {(done.stdout + done.stderr).strip()[-2000:]}"
+            )
 
     def _choose_socket_dir(self) -> Path:
         inside = self.base / "sock"
@@ -173,24 +201,27 @@ class CyrusServer:
             f"syslog_prefix: {self.syslog_prefix}",
         ]
         if self.mode == "external":
-            lines += [f"notifysocket: {self.socket_dir / 'notify'}",
-                      f"notify_external: {self.notify_target}"]
+            lines += [f"notifysocket: {self.socket_dir / 'notify'}", f"notify_external: {self.notify_target}"]
         elif self.mode == "socket":
             lines.append(f"notifysocket: {self.notify_target}")
         elif self.mode == "stream":
             lines.append(f"notifysocket: dlist:{self.notify_target}")
         if self.mode != "none":
             # In socket and stream mode the word only becomes the METHOD field of each event.
-            lines += ["event_notifier: external", f"event_groups: {EVENT_GROUPS}",
-                      f"event_extra_params: {EVENT_EXTRA_PARAMS}"]
+            lines += [
+                "event_notifier: external",
+                f"event_groups: {EVENT_GROUPS}",
+                f"event_extra_params: {EVENT_EXTRA_PARAMS}",
+            ]
         return "\n".join(lines) + "\n"
 
     def _cyrus_conf(self) -> str:
         c = f"-C {self.config_path}"  # every cmd needs its own -C
         notify = ""
         if self.mode == "external":
-            notify = (f'  notify    cmd="notifyd {c}" listen="{self.socket_dir / "notify"}" '
-                      f'proto="udp" prefork=1\n')
+            notify = (
+                f'  notify    cmd="notifyd {c}" listen="{self.socket_dir / "notify"}" proto="udp" prefork=1\n'
+            )
         return (
             "START {\n"
             f'  recover   cmd="ctl_cyrusdb {c} -r"\n'
@@ -219,15 +250,27 @@ class CyrusServer:
             self.lmtp_port = free_port()
 
     def _prepare(self):
-        for d in ("lib/db", "lib/socket", "lib/log", "lib/msg", "lib/user", "lib/quota", "spool", "run/proc", "run/lock", "hook"):
+        for d in (
+            "lib/db",
+            "lib/socket",
+            "lib/log",
+            "lib/msg",
+            "lib/user",
+            "lib/quota",
+            "spool",
+            "run/proc",
+            "run/lock",
+            "hook",
+        ):
             (self.base / d).mkdir(parents=True, exist_ok=True)
         self.socket_dir.mkdir(parents=True, exist_ok=True)
         self._choose_ports()
         self.config_path.write_text(self._imapd_conf())
         self.cyrus_conf_path.write_text(self._cyrus_conf())
         if self.mode == "external" and self.notify_target == self.base / "hook" / "notify-hook.sh":
-            self.notify_target.write_text(DEFAULT_HOOK.format(argv=self.hook_argv_path,
-                                                              events=self.hook_events_path))
+            self.notify_target.write_text(
+                DEFAULT_HOOK.format(argv=self.hook_argv_path, events=self.hook_events_path)
+            )
             self.notify_target.chmod(0o755)
         if not self._initialised:
             self._make_sasldb()
@@ -248,8 +291,13 @@ class CyrusServer:
 
     def _set_password(self, sasldb: Path, login: str, as_cyrus: bool = False):
         run_as = dict(user=CYRUS_USER, group=CYRUS_GROUP, extra_groups=[]) if as_cyrus else {}
-        done = subprocess.run([str(SASLPASSWD2), "-p", "-c", "-u", self.servername, "-f", str(sasldb), login],
-                              input=self.password(login), capture_output=True, text=True, **run_as)
+        done = subprocess.run(
+            [str(SASLPASSWD2), "-p", "-c", "-u", self.servername, "-f", str(sasldb), login],
+            input=self.password(login),
+            capture_output=True,
+            text=True,
+            **run_as,
+        )
         if done.returncode != 0:
             raise CyrusError(f"saslpasswd2 failed for {login}: {done.stderr.strip()}")
 
@@ -279,7 +327,7 @@ class CyrusServer:
         except syslogd.SyslogError as e:
             raise CyrusError(f"no syslog for Cyrus's log: {e}") from e
         first = not self._initialised
-        for attempt in range(3):
+        for _attempt in range(3):
             try:
                 self._launch()
                 break
@@ -299,8 +347,20 @@ class CyrusServer:
     def _launch(self):
         self._prepare()
         self.pidfile.unlink(missing_ok=True)
-        done = subprocess.run([str(CYRMASTER), "-d", "-C", str(self.config_path), "-M", str(self.cyrus_conf_path),
-                               "-p", str(self.pidfile)], capture_output=True, text=True)
+        done = subprocess.run(
+            [
+                str(CYRMASTER),
+                "-d",
+                "-C",
+                str(self.config_path),
+                "-M",
+                str(self.cyrus_conf_path),
+                "-p",
+                str(self.pidfile),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             self._fail(f"cyrmaster exited {done.returncode}: {(done.stdout + done.stderr).strip()}")
         if not wait_until(self._greets, 20, step=0.02):
@@ -393,8 +453,15 @@ class CyrusServer:
     def run_tool(self, tool: str, *args: str) -> str:
         """Run a Cyrus command-line tool from /usr/lib/cyrus/bin as user cyrus; return stdout."""
         argv = [str(CYRUS_BIN / tool), "-C", str(self.config_path), *args]
-        done = subprocess.run(argv, capture_output=True, text=True, user=CYRUS_USER, group=CYRUS_GROUP,
-                              extra_groups=[], cwd=self.base)
+        done = subprocess.run(
+            argv,
+            capture_output=True,
+            text=True,
+            user=CYRUS_USER,
+            group=CYRUS_GROUP,
+            extra_groups=[],
+            cwd=self.base,
+        )
         if done.returncode != 0:
             raise CyrusError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr.strip()}")
         return done.stdout
@@ -424,6 +491,7 @@ class CyrusServer:
     def wait_hook_events(self, predicate, seconds: float = 10) -> list[dict]:
         """Wait until ``predicate(events)`` holds for the hook's events (notifyd runs the hook
         after the client got its reply); return the events, or raise CyrusError on timeout."""
+
         def ready():
             events = self.hook_events()
             return events if predicate(events) else None

@@ -1,11 +1,12 @@
 """Small process and socket helpers shared by the test servers."""
+
 from __future__ import annotations
 
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 
 def free_port() -> int:

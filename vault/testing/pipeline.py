@@ -5,6 +5,7 @@ Cyrus (already running, in stream or socket mode) -> ``vaultctl dealer serve`` -
 home whose config points every component at free loopback ports. Each component can be
 SIGKILLed and restarted on its own, which is what the nothing-lost tests do.
 """
+
 from __future__ import annotations
 
 import copy
@@ -41,10 +42,11 @@ class Component:
         self.env = env
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "Component":
+    def start(self) -> Component:
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen(self.argv, cwd=REPO, stdin=subprocess.DEVNULL, stdout=log,
-                                     stderr=subprocess.STDOUT, env=self.env)
+        self.proc = subprocess.Popen(
+            self.argv, cwd=REPO, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=self.env
+        )
         log.close()
         return self
 
@@ -86,30 +88,52 @@ class Pipeline:
         self.components: dict[str, Component] = {}
         self.logs = self.home / "logs"
         ports = [free_tcp_port() for _ in range(4)]
-        self.addresses = {name: f"tcp://127.0.0.1:{port}"
-                          for name, port in zip(("dealer", "worker", "control", "collector"), ports)}
+        self.addresses = {
+            name: f"tcp://127.0.0.1:{port}"
+            for name, port in zip(("dealer", "worker", "control", "collector"), ports)
+        }
         self._write_config()
-        self.env = {**os.environ, "VAULT_COLLECTOR_PASSWORD": cyrus.admin_password,
-                    "PYTHONUNBUFFERED": "1"}
+        self.env = {**os.environ, "VAULT_COLLECTOR_PASSWORD": cyrus.admin_password, "PYTHONUNBUFFERED": "1"}
 
     def _write_config(self) -> None:
         values = copy.deepcopy(DEFAULTS)
         a = self.addresses
-        values["broker"].update(dealer_bind=a["dealer"], worker_bind=a["worker"], control_bind=a["control"],
-                                worker_address=a["worker"], control_address=a["control"],
-                                worker_timeout_seconds=5.0, postpone_seconds=1.0)
-        values["dealer"].update(mode=self.mode, broker=a["dealer"], spool_path=str(self.spool_dir),
-                                listen_path=str(self.cyrus.notify_target), socket_owner="cyrus")
-        values["collector"].update(bind=a["collector"], address=a["collector"],
-                                   imapd_conf=str(self.cyrus.config_path), imap_port=self.cyrus.imap_port,
-                                   imap_admin=self.cyrus.admin, timeout_seconds=10.0)
+        values["broker"].update(
+            dealer_bind=a["dealer"],
+            worker_bind=a["worker"],
+            control_bind=a["control"],
+            worker_address=a["worker"],
+            control_address=a["control"],
+            worker_timeout_seconds=5.0,
+            postpone_seconds=1.0,
+        )
+        values["dealer"].update(
+            mode=self.mode,
+            broker=a["dealer"],
+            spool_path=str(self.spool_dir),
+            listen_path=str(self.cyrus.notify_target),
+            socket_owner="cyrus",
+        )
+        values["collector"].update(
+            bind=a["collector"],
+            address=a["collector"],
+            imapd_conf=str(self.cyrus.config_path),
+            imap_port=self.cyrus.imap_port,
+            imap_admin=self.cyrus.admin,
+            timeout_seconds=10.0,
+        )
         Vault.init(self.home)  # keys, ledger, catalog; then our ports and paths
         (self.home / CONFIG_NAME).write_text(render(values), encoding="utf-8")
         self.logs.mkdir(exist_ok=True)
 
     def vaultctl(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, str(REPO / "vaultctl.py"), "--home", str(self.home), *args],
-                              capture_output=True, text=True, timeout=timeout, cwd=REPO)
+        return subprocess.run(
+            [sys.executable, str(REPO / "vaultctl.py"), "--home", str(self.home), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=REPO,
+        )
 
     def _component(self, name: str, *args: str) -> Component:
         argv = [sys.executable, str(REPO / "vaultctl.py"), "--home", str(self.home), *args]
@@ -119,7 +143,7 @@ class Pipeline:
 
     # ------------------------------------------------------------ starting
 
-    def start(self) -> "Pipeline":
+    def start(self) -> Pipeline:
         self.start_collector()
         self.start_broker()
         for i in range(self.worker_count):
@@ -153,18 +177,24 @@ class Pipeline:
 
     def restart(self, name: str) -> None:
         self.components[name].stop()
-        {"collector": self.start_collector, "broker": self.start_broker,
-         "dealer": self.start_dealer}.get(name, lambda: self.start_worker(int(name[6:])))()
+        {"collector": self.start_collector, "broker": self.start_broker, "dealer": self.start_dealer}.get(
+            name, lambda: self.start_worker(int(name[6:]))
+        )()
 
     def kill(self, name: str) -> None:
         self.components[name].kill()
 
     def stop(self) -> None:
-        for name in ["dealer", *[n for n in self.components if n.startswith("worker")], "broker", "collector"]:
+        for name in [
+            "dealer",
+            *[n for n in self.components if n.startswith("worker")],
+            "broker",
+            "collector",
+        ]:
             if name in self.components:
                 self.components[name].stop()
 
-    def __enter__(self) -> "Pipeline":
+    def __enter__(self) -> Pipeline:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -206,5 +236,7 @@ class Pipeline:
                     return
             time.sleep(0.1)
         logs = "\n".join(f"--- {n}\n{c.log()[-2000:]}" for n, c in self.components.items())
-        raise AssertionError(f"pipeline not settled within {seconds} s: spool {self.spooled()}, "
-                             f"jobs {self.job_counts()}\n{logs}")
+        raise AssertionError(
+            f"pipeline not settled within {seconds} s: spool {self.spooled()}, "
+            f"jobs {self.job_counts()}\n{logs}"
+        )

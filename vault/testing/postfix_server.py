@@ -16,6 +16,7 @@ Mail routing, chosen so that nothing leaves the machine and nothing needs DNS:
   senders are "bounced" at once instead of waiting on DNS.
 - no local delivery (``mydestination`` empty).
 """
+
 from __future__ import annotations
 
 import os
@@ -28,7 +29,15 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from vault.testing.net import free_port, kill_leftovers, live_pids, pid_alive, port_free, read_pidfile, wait_until
+from vault.testing.net import (
+    free_port,
+    kill_leftovers,
+    live_pids,
+    pid_alive,
+    port_free,
+    read_pidfile,
+    wait_until,
+)
 
 POSTFIX = Path("/usr/sbin/postfix")
 POSTCONF = Path("/usr/sbin/postconf")
@@ -86,8 +95,15 @@ def _run(argv: list[str], **kw) -> subprocess.CompletedProcess:
 
 
 class PostfixServer:
-    def __init__(self, base: Path, *, lmtp_port: int, domain: str = "vault.test",
-                 myhostname: str = "mx.vault.test", lmtp_host: str = "127.0.0.1"):
+    def __init__(
+        self,
+        base: Path,
+        *,
+        lmtp_port: int,
+        domain: str = "vault.test",
+        myhostname: str = "mx.vault.test",
+        lmtp_host: str = "127.0.0.1",
+    ):
         self.base = Path(base).absolute()
         self.domain = domain
         self.myhostname = myhostname
@@ -111,15 +127,24 @@ class PostfixServer:
         done = _run(["debconf-set-selections"], input=PRESEED)
         if done.returncode != 0:
             raise PostfixError(f"debconf-set-selections failed: {done.stderr.strip()}")
-        install = ["apt-get", "install", "-y", "-q", "--no-install-recommends",
-                   "-o", "DPkg::Lock::Timeout=600", "postfix"]
+        install = [
+            "apt-get",
+            "install",
+            "-y",
+            "-q",
+            "--no-install-recommends",
+            "-o",
+            "DPkg::Lock::Timeout=600",
+            "postfix",
+        ]
         done = _run(install)
         if done.returncode != 0:
             _run(["apt-get", "update", "-q", "-o", "DPkg::Lock::Timeout=600"])
             done = _run(install)
         if done.returncode != 0 or not POSTFIX.exists():
-            raise PostfixError(f"cannot install postfix ({' '.join(install)}): "
-                               f"{(done.stdout + done.stderr).strip()[-2000:]}")
+            raise PostfixError(
+                f"cannot install postfix ({' '.join(install)}): {(done.stdout + done.stderr).strip()[-2000:]}"
+            )
 
     def _main_cf(self) -> str:
         settings = {
@@ -169,7 +194,8 @@ class PostfixServer:
         self.config_dir.mkdir(parents=True, exist_ok=True)
         (self.config_dir / "main.cf").write_text(self._main_cf())
         (self.config_dir / "master.cf").write_text(
-            MASTER_CF.format(smtp_listen=f"127.0.0.1:{self.smtp_port}"))
+            MASTER_CF.format(smtp_listen=f"127.0.0.1:{self.smtp_port}")
+        )
         pw = pwd.getpwnam(MAIL_OWNER)
         self.queue_dir.mkdir(mode=0o755, exist_ok=True)  # root-owned; post-install makes the rest
         self.data_dir.mkdir(mode=0o700, exist_ok=True)
@@ -189,8 +215,9 @@ class PostfixServer:
         """``postfix -c <config_dir> ARGS`` (start, stop, flush, ...)."""
         done = _run([str(POSTFIX), "-c", str(self.config_dir), *args], timeout=120)
         if check and done.returncode != 0:
-            raise PostfixError(f"postfix {' '.join(args)} exited {done.returncode}: "
-                               f"{(done.stdout + done.stderr).strip()}")
+            raise PostfixError(
+                f"postfix {' '.join(args)} exited {done.returncode}: {(done.stdout + done.stderr).strip()}"
+            )
         return done
 
     def postconf(self, *args: str) -> str:
@@ -273,7 +300,9 @@ class PostfixServer:
     # ---------------------------------------------------------------- clients
     def send(self, sender: str, recipients: list[str] | str, message: bytes) -> dict:
         """One SMTP transaction; returns smtplib's refused-recipients dict (empty: all accepted)."""
-        with smtplib.SMTP("127.0.0.1", self.smtp_port, local_hostname="client.vault.test", timeout=60) as smtp:
+        with smtplib.SMTP(
+            "127.0.0.1", self.smtp_port, local_hostname="client.vault.test", timeout=60
+        ) as smtp:
             return smtp.sendmail(sender, recipients, message)
 
     def flush(self) -> None:
@@ -294,6 +323,7 @@ class PostfixServer:
     def wait_log(self, predicate, seconds: float = 30) -> list[str]:
         """Wait until ``predicate(lines)`` holds for the maillog; return the lines, or raise
         PostfixError with the tail on timeout."""
+
         def ready():
             lines = self.log_lines()
             return lines if predicate(lines) else None
@@ -301,5 +331,7 @@ class PostfixServer:
         lines = wait_until(ready, seconds, step=0.05)
         if lines is None:
             tail = "\n".join(self.log_lines()[-30:])
-            raise PostfixError(f"maillog did not show what was awaited within {seconds} s\n--- tail ---\n{tail}")
+            raise PostfixError(
+                f"maillog did not show what was awaited within {seconds} s\n--- tail ---\n{tail}"
+            )
         return lines

@@ -7,6 +7,7 @@ pytest sessions may run at once), reuse it. ``/dev/log`` is one per machine, hen
 one file: readers filter lines by their own syslog tag. Each calling process holds a lease
 (``SHARED_DIR/leases/<pid>``); the last one to exit stops the daemon.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -105,11 +106,16 @@ def ensure_syslog() -> None:
         if LOGFILE.exists():
             LOGFILE.replace(LOGFILE.with_suffix(".log.1"))  # nobody reads it now: keep it bounded
         (SHARED_DIR / "rsyslog.conf").write_text(CONFIG)
-        done = subprocess.run([rsyslogd, "-f", str(SHARED_DIR / "rsyslog.conf"), "-i", str(PIDFILE)],
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [rsyslogd, "-f", str(SHARED_DIR / "rsyslog.conf"), "-i", str(PIDFILE)],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0 or not wait_until(_dev_log_answers, 10):
-            raise SyslogError(f"rsyslogd did not start (exit {done.returncode}): "
-                              f"{(done.stdout + done.stderr).strip()[-2000:]}")
+            raise SyslogError(
+                f"rsyslogd did not start (exit {done.returncode}): "
+                f"{(done.stdout + done.stderr).strip()[-2000:]}"
+            )
         wait_until(lambda: read_pidfile(PIDFILE), 5)
 
 

@@ -1,5 +1,6 @@
 """The broker's job queue: durable, per-mailbox ordered, postponed jobs don't block, failed
 jobs wait in the dead-letter list until retried."""
+
 from __future__ import annotations
 
 import hashlib
@@ -99,7 +100,10 @@ def test_recover_and_lost_worker(tmp_path):
 
 
 def test_describe_orders_by_mailbox_id_then_uri():
-    assert describe(b'{"event":"FlagsSet","mailboxID":"abc","uri":"imap://u@h/user/x"}') == ("abc", "FlagsSet")
+    assert describe(b'{"event":"FlagsSet","mailboxID":"abc","uri":"imap://u@h/user/x"}') == (
+        "abc",
+        "FlagsSet",
+    )
     assert describe(b'{"event":"Login","uri":"imap://u@h/user%2Fx;UIDVALIDITY=1/;UID=2"}')[0] == "user/x"
     assert describe(b'{"event":"Login"}') == ("-", "Login")
     assert describe(b"not json") == ("-", None)

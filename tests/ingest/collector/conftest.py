@@ -1,4 +1,5 @@
 """A collector (the real server class, on a loopback port, in a thread) for a real Cyrus."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,8 +11,9 @@ from vault.ingest.imap_admin import ImapAdmin
 
 def start_collector(server) -> tuple[CollectorServer, CollectorClient]:
     admin = ImapAdmin("127.0.0.1", server.imap_port, server.admin, server.admin_password)
-    running = CollectorServer(Collector(Spool.from_imapd_conf(server.config_path), admin),
-                              "tcp://127.0.0.1:0").start()
+    running = CollectorServer(
+        Collector(Spool.from_imapd_conf(server.config_path), admin), "tcp://127.0.0.1:0"
+    ).start()
     return running, CollectorClient(running.address, timeout=20)
 
 

@@ -1,6 +1,7 @@
 """The collector against a real Cyrus 3.6: its answers equal what the server itself says over
 IMAP (the user's own session), for bytes, flags, internal dates, sizes, modseqs, ACLs and
 metadata, across renames and deletes."""
+
 from __future__ import annotations
 
 import imaplib
@@ -11,13 +12,18 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from vault.ingest.collector import (CollectorClient, CollectorError, CollectorRefused,
-                                    MailboxUnknown, SpoolFileGone)
+from vault.ingest.collector import (
+    CollectorClient,
+    CollectorError,
+    CollectorRefused,
+    MailboxUnknown,
+    SpoolFileGone,
+)
 from vault.model import format_time
 
 pytestmark = pytest.mark.cyrus
@@ -26,8 +32,10 @@ imaplib.Commands.setdefault("SETMETADATA", ("AUTH", "SELECTED"))
 
 
 def message(subject: str) -> bytes:
-    return (f"From: Dave <dave@example.org>\r\nTo: alice@vault.test\r\nSubject: {subject}\r\n"
-            f"Message-ID: <{uuid.uuid4().hex}@example.org>\r\n\r\nBody of {subject}.\r\n").encode()
+    return (
+        f"From: Dave <dave@example.org>\r\nTo: alice@vault.test\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{uuid.uuid4().hex}@example.org>\r\n\r\nBody of {subject}.\r\n"
+    ).encode()
 
 
 def uniqueid(server, name: str) -> str:
@@ -49,7 +57,7 @@ def imap_view(client: imaplib.IMAP4, folder: str) -> dict[int, dict]:
         when = imaplib.Internaldate2tuple(line)
         out[uid] = {
             "flags": sorted(f for f in flags if f != "\\Recent"),
-            "internal_date": format_time(datetime.fromtimestamp(time.mktime(when), timezone.utc)),
+            "internal_date": format_time(datetime.fromtimestamp(time.mktime(when), UTC)),
             "size": int(re.search(r"RFC822.SIZE (\d+)", text).group(1)),
             "modseq": int(re.search(r"MODSEQ \((\d+)\)", text).group(1)),
         }
@@ -77,9 +85,13 @@ def test_fetch_and_enumerate_equal_the_servers_view(cyrus_server, collector):
 
         state = collector.mailbox_state(mailbox_id)
         assert state["mailbox_id"] == mailbox_id and state["name"] == f"user/alice/{folder[6:]}"
-        got = {m["uid"]: {k: (sorted(m[k]) if k == "flags" else m[k])
-                          for k in ("flags", "internal_date", "size", "modseq")}
-               for m in state["messages"]}
+        got = {
+            m["uid"]: {
+                k: (sorted(m[k]) if k == "flags" else m[k])
+                for k in ("flags", "internal_date", "size", "modseq")
+            }
+            for m in state["messages"]
+        }
         assert got == view and sorted(view) == [2, 3, 4]
         assert collector.enumerate(f"user/alice/{folder[6:]}") == state["messages"]  # by name
 
@@ -100,19 +112,20 @@ def test_folder_acl_metadata_rename_delete(cyrus_server, collector):
     try:
         assert alice.create(f"INBOX/{name}")[0] == "OK"
         assert alice.setacl(f"INBOX/{name}", "bob", "lrs")[0] == "OK"
-        assert alice._simple_command("SETMETADATA", f"INBOX/{name}",
-                                     '(/shared/comment "a comment")')[0] == "OK"
+        assert (
+            alice._simple_command("SETMETADATA", f"INBOX/{name}", '(/shared/comment "a comment")')[0] == "OK"
+        )
         mailbox_id = uniqueid(cyrus_server, f"user/alice/{name}")
         by_name = collector.folder(f"user/alice/{name}")
         by_id = collector.folder(mailbox_id)
         assert by_name == by_id
         typ, acl = admin.getacl(f'"user/alice/{name}"')
         words = acl[0].decode().split()[1:]
-        assert by_id["acl"] == dict(zip(words[::2], words[1::2])) == \
-            {"alice": "lrswipkxtecdan", "bob": "lrs"}
+        assert by_id["acl"] == dict(zip(words[::2], words[1::2])) == {"alice": "lrswipkxtecdan", "bob": "lrs"}
         assert by_id["metadata"]["/shared/comment"] == "a comment"
         assert by_id["uidvalidity"] == int(
-            re.search(rb"UIDVALIDITY (\d+)", alice.status(f"INBOX/{name}", "(UIDVALIDITY)")[1][0]).group(1))
+            re.search(rb"UIDVALIDITY (\d+)", alice.status(f"INBOX/{name}", "(UIDVALIDITY)")[1][0]).group(1)
+        )
         assert not by_id["deleted"]
 
         assert alice.rename(f"INBOX/{name}", f"INBOX/{name}-2")[0] == "OK"
@@ -157,15 +170,41 @@ def test_vaultctl_collector_serves_and_stops(cyrus_server, tmp_path):
     port = free_port()
     env = {**os.environ, "VAULT_COLLECTOR_PASSWORD": cyrus_server.admin_password}
     proc = subprocess.Popen(
-        [sys.executable, str(REPO / "vaultctl.py"), "--home", str(tmp_path / "none"), "collector",
-         "--bind", f"tcp://127.0.0.1:{port}", "--imapd-conf", str(cyrus_server.config_path),
-         "--imap-port", str(cyrus_server.imap_port)],
-        env=env, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            str(REPO / "vaultctl.py"),
+            "--home",
+            str(tmp_path / "none"),
+            "collector",
+            "--bind",
+            f"tcp://127.0.0.1:{port}",
+            "--imapd-conf",
+            str(cyrus_server.config_path),
+            "--imap-port",
+            str(cyrus_server.imap_port),
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         ask = subprocess.run(
-            [sys.executable, str(REPO / "vaultctl.py"), "--home", str(tmp_path / "none"), "collector",
-             "ask", "folder", "user/alice", "--address", f"tcp://127.0.0.1:{port}"],
-            capture_output=True, text=True, timeout=60)
+            [
+                sys.executable,
+                str(REPO / "vaultctl.py"),
+                "--home",
+                str(tmp_path / "none"),
+                "collector",
+                "ask",
+                "folder",
+                "user/alice",
+                "--address",
+                f"tcp://127.0.0.1:{port}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert ask.returncode == 0, ask.stderr
         assert '"name": "user/alice"' in ask.stdout
         assert uniqueid(cyrus_server, "user/alice") in ask.stdout
@@ -175,7 +214,18 @@ def test_vaultctl_collector_serves_and_stops(cyrus_server, tmp_path):
 
 
 def test_vaultctl_collector_refuses_a_bad_imapd_conf(tmp_path):
-    done = subprocess.run([sys.executable, str(REPO / "vaultctl.py"), "--home", str(tmp_path),
-                           "collector", "--imapd-conf", str(tmp_path / "nope.conf")],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "vaultctl.py"),
+            "--home",
+            str(tmp_path),
+            "collector",
+            "--imapd-conf",
+            str(tmp_path / "nope.conf"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode != 0 and "nope.conf" in done.stderr

@@ -1,5 +1,6 @@
 """Test-side peers of the dealer: a broker ROUTER that follows the spec, Cyrus's samples, a
 dealer daemon run through the real CLI."""
+
 from __future__ import annotations
 
 import ast
@@ -75,16 +76,33 @@ class DealerProcess:
     def __init__(self, *args: str, home: Path | None = None):
         self._own_home = home is None
         self.home = home or Path(tempfile.mkdtemp(prefix="dealer-home-"))
-        self.argv = [sys.executable, str(REPO / "vaultctl.py"), "--home", str(self.home), "dealer", "serve", *args]
+        self.argv = [
+            sys.executable,
+            str(REPO / "vaultctl.py"),
+            "--home",
+            str(self.home),
+            "dealer",
+            "serve",
+            *args,
+        ]
         self.lines: list[str] = []
         self.proc: subprocess.Popen | None = None
 
     def start(self, ready_within: float = 20) -> DealerProcess:
-        self.proc = subprocess.Popen(self.argv, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            self.argv,
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         threading.Thread(target=self._read, daemon=True).start()
-        wait_for(lambda: "dealer ready" in self.output() or self.proc.poll() is not None, ready_within,
-                 what="the dealer to start")
+        wait_for(
+            lambda: "dealer ready" in self.output() or self.proc.poll() is not None,
+            ready_within,
+            what="the dealer to start",
+        )
         if self.proc.poll() is not None:
             self.stop()
             raise AssertionError(f"dealer exited {self.proc.returncode}:\n{self.output()}")

@@ -1,6 +1,7 @@
 """Each dealer mode against a real Cyrus 3.6: every delivery's event reaches the broker and leaves
 the spool; an event past the ~21 KB datagram limit is lost by Cyrus in the datagram modes and
 arrives whole in stream mode."""
+
 import json
 import shutil
 import subprocess
@@ -19,8 +20,10 @@ BULK = 300  # x ~85-byte Message-IDs in vnd.cmu.midset: ~26 KB, past the 21,267-
 
 
 def message(msgid: str, rcpt: str) -> bytes:
-    return (f"From: Dave <dave@example.org>\r\nTo: {rcpt}\r\nSubject: {msgid}\r\nMessage-ID: {msgid}\r\n"
-            f"Date: Sun, 22 Nov 2026 12:00:00 +0000\r\n\r\nBody.\r\n").encode()
+    return (
+        f"From: Dave <dave@example.org>\r\nTo: {rcpt}\r\nSubject: {msgid}\r\nMessage-ID: {msgid}\r\n"
+        f"Date: Sun, 22 Nov 2026 12:00:00 +0000\r\n\r\nBody.\r\n"
+    ).encode()
 
 
 def events(broker, kind):
@@ -42,15 +45,39 @@ def test_mode_end_to_end(mode, cyrus_factory, reachable_dir):
     with TestBroker() as broker:
         if mode == "external":
             hook = reachable_dir / "notify-hook"
-            done = subprocess.run([sys.executable, str(REPO / "vaultctl.py"), "dealer", "install-hook", "--spool",
-                                   str(spool), "--output", str(hook), "--owner", "cyrus"], capture_output=True, cwd=REPO)
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    str(REPO / "vaultctl.py"),
+                    "dealer",
+                    "install-hook",
+                    "--spool",
+                    str(spool),
+                    "--output",
+                    str(hook),
+                    "--owner",
+                    "cyrus",
+                ],
+                capture_output=True,
+                cwd=REPO,
+            )
             assert done.returncode == 0, done.stderr
             server = cyrus_factory(mode="external", notify_target=hook)
             dealer = DealerProcess("--mode", "external", "--spool", str(spool), "--broker", broker.address)
         else:
             server = cyrus_factory(mode=mode)
-            dealer = DealerProcess("--mode", mode, "--listen", str(server.notify_target), "--spool", str(spool),
-                                   "--broker", broker.address, "--socket-owner", "cyrus")
+            dealer = DealerProcess(
+                "--mode",
+                mode,
+                "--listen",
+                str(server.notify_target),
+                "--spool",
+                str(spool),
+                "--broker",
+                broker.address,
+                "--socket-owner",
+                "cyrus",
+            )
         with dealer:
             tag = uuid.uuid4().hex[:8]
             sent = [f"<{tag}-{i}@example.org>" for i in range(DELIVERIES)]
@@ -62,8 +89,11 @@ def test_mode_end_to_end(mode, cyrus_factory, reachable_dir):
                 return all(m in got for m in sent)
 
             wait_for(delivered, 30, what=f"{DELIVERIES} MessageNew events at the broker")
-            wait_for(lambda: not spool_files(spool) and not spool_files(spool, "tmp"), 10,
-                     what="the spool to empty once everything is acked")
+            wait_for(
+                lambda: not spool_files(spool) and not spool_files(spool, "tmp"),
+                10,
+                what="the spool to empty once everything is acked",
+            )
             assert broker.problems == [] and spool_files(spool, "bad") == []
 
             # One event far past the datagram limit: \Deleted on BULK messages with long ids.
@@ -78,9 +108,15 @@ def test_mode_end_to_end(mode, cyrus_factory, reachable_dir):
                 assert client.store("1", "+FLAGS", r"(\Flagged)")[0] == "OK"
             finally:
                 client.logout()
-            wait_for(lambda: any("\\Flagged" in e.get("flagNames", "") for e in events(broker, "FlagsSet")
-                                 if e["uri"].startswith("imap://vault.test/user/bob")), 60,
-                     what="the FlagsSet after the bulk change")
+            wait_for(
+                lambda: any(
+                    "\\Flagged" in e.get("flagNames", "")
+                    for e in events(broker, "FlagsSet")
+                    if e["uri"].startswith("imap://vault.test/user/bob")
+                ),
+                60,
+                what="the FlagsSet after the bulk change",
+            )
             trash = [e for e in events(broker, "MessageTrash") if bulk[0] in e.get("vnd.cmu.midset", [])]
             if mode == "stream":
                 [whole] = trash
@@ -88,6 +124,9 @@ def test_mode_end_to_end(mode, cyrus_factory, reachable_dir):
                 assert max(len(raw) for raw in broker.raws()) > 21_300
             else:
                 assert trash == []
-                wait_for(lambda: any("datagram too large" in line for line in server.log_lines()), 10,
-                         what="Cyrus to log the dropped datagram")
+                wait_for(
+                    lambda: any("datagram too large" in line for line in server.log_lines()),
+                    10,
+                    what="Cyrus to log the dropped datagram",
+                )
         assert dealer.proc.returncode == 0, dealer.output()

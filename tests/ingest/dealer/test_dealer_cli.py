@@ -1,4 +1,5 @@
 """vaultctl dealer as notifyd runs it, the installed /bin/sh hook run as user cyrus, status."""
+
 import os
 import pwd
 import shutil
@@ -16,8 +17,13 @@ NOTIFYD_ARGV = ["-c", "EVENT", "-p", "", "-u", "", "-m", "", "-f"]
 
 
 def vaultctl(*args, stdin=b"", env=None, home=None):
-    return subprocess.run([sys.executable, str(REPO / "vaultctl.py"), "--home", str(home or "/nonexistent-vault"), *args],
-                          input=stdin, capture_output=True, env={**os.environ, **(env or {})}, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, str(REPO / "vaultctl.py"), "--home", str(home or "/nonexistent-vault"), *args],
+        input=stdin,
+        capture_output=True,
+        env={**os.environ, **(env or {})},
+        cwd=REPO,
+    )
 
 
 @pytest.fixture
@@ -40,8 +46,23 @@ def test_notifyd_argv_with_its_bare_trailing_f(tmp_path):
 
 
 def test_notifyd_argv_with_options_after_f(tmp_path):
-    done = vaultctl("dealer", "--spool", str(tmp_path), "-c", "EVENT", "-p", "low", "-u", "u", "-m", "m", "-f", "opt1",
-                    "opt2", stdin=EVENTS[3] + b"\n")
+    done = vaultctl(
+        "dealer",
+        "--spool",
+        str(tmp_path),
+        "-c",
+        "EVENT",
+        "-p",
+        "low",
+        "-u",
+        "u",
+        "-m",
+        "m",
+        "-f",
+        "opt1",
+        "opt2",
+        stdin=EVENTS[3] + b"\n",
+    )
     assert done.returncode == 0, done.stderr
     assert [Spool(tmp_path).read(n) for n in Spool(tmp_path).pending()] == [EVENTS[3]]
 
@@ -66,8 +87,15 @@ def test_empty_stdin_is_quarantined_and_reported(tmp_path):
 
 
 def run_hook(hook, raw: bytes):
-    done = subprocess.run([hook, *NOTIFYD_ARGV], input=raw, capture_output=True, user="cyrus", group="mail",
-                          extra_groups=[], cwd="/")
+    done = subprocess.run(
+        [hook, *NOTIFYD_ARGV],
+        input=raw,
+        capture_output=True,
+        user="cyrus",
+        group="mail",
+        extra_groups=[],
+        cwd="/",
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -85,13 +113,18 @@ def test_installed_hook_as_user_cyrus_then_shipped_in_order(cyrus_dir, fsync):
     assert os.stat(log).st_uid == pwd.getpwnam("cyrus").pw_uid
     with TestBroker() as broker:
         with DealerProcess("--mode", "external", "--spool", spool, "--broker", broker.address):
-            wait_for(lambda: len(broker.received) == 12 and not spool_files(spool), what="the hook's events to ship")
+            wait_for(
+                lambda: len(broker.received) == 12 and not spool_files(spool),
+                what="the hook's events to ship",
+            )
     assert broker.raws() == EVENTS[:12]
 
 
 def test_serve_refuses_a_second_shipper_on_the_same_spool(tmp_path):
     with DealerProcess("--mode", "external", "--spool", str(tmp_path), "--broker", "tcp://127.0.0.1:9"):
-        second = DealerProcess("--mode", "external", "--spool", str(tmp_path), "--broker", "tcp://127.0.0.1:9")
+        second = DealerProcess(
+            "--mode", "external", "--spool", str(tmp_path), "--broker", "tcp://127.0.0.1:9"
+        )
         with pytest.raises(AssertionError, match="another shipper"):
             second.start()
 
@@ -101,7 +134,9 @@ def test_vaultctl_status_shows_the_dealer_quarantine(tmp_path):
     assert vaultctl("init", home=home).returncode == 0
     spool = Spool(home / "dealer-spool")  # the [dealer] spool_path default
     spool.write(EVENTS[0])
-    spool.quarantine(b"\xff", "datagram on /run/n.sock: truncated datagram: 1 bytes without the terminating NUL")
+    spool.quarantine(
+        b"\xff", "datagram on /run/n.sock: truncated datagram: 1 bytes without the terminating NUL"
+    )
     done = vaultctl("status", home=home)
     assert done.returncode == 0, done.stderr
     out = done.stdout.decode()

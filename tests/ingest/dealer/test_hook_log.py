@@ -1,4 +1,5 @@
 """The hook's append-only log becomes spool files: rotation under a writer, partial lines, restarts."""
+
 import os
 import time
 

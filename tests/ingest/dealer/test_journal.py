@@ -1,8 +1,10 @@
 """The stream mode's write-ahead journal: recovery past the checkpoint, torn writes, wrapping."""
+
 import os
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vault.ingest.journal import DATA_START, Journal, JournalError, JournalFull
 
@@ -72,11 +74,14 @@ def test_damaged_header_is_a_clear_error(tmp_path):
         Journal(path, 1 << 20)
 
 
-ops = st.lists(st.one_of(
-    st.lists(st.binary(min_size=0, max_size=2500), min_size=1, max_size=4).map(lambda b: ("append", b)),
-    st.integers(0, 1000).map(lambda k: ("checkpoint", k)),
-    st.just(("reopen", None)),
-), max_size=40)
+ops = st.lists(
+    st.one_of(
+        st.lists(st.binary(min_size=0, max_size=2500), min_size=1, max_size=4).map(lambda b: ("append", b)),
+        st.integers(0, 1000).map(lambda k: ("checkpoint", k)),
+        st.just(("reopen", None)),
+    ),
+    max_size=40,
+)
 
 
 @given(ops)
@@ -96,7 +101,7 @@ def test_recovery_matches_a_model(tmp_path_factory, operations):
         elif op == "checkpoint" and pending:
             k = arg % len(pending)
             j.checkpoint(*pending[k][0])
-            pending = pending[k + 1:]
+            pending = pending[k + 1 :]
         elif op == "reopen":
             j.close()
             j = Journal(path, size)

@@ -1,4 +1,5 @@
 """The daemon's listeners over real unix sockets: acks after durability, quarantine, no stalls."""
+
 import json
 import os
 import pwd
@@ -12,7 +13,15 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.ingest.dealer.helpers import (
-    DealerProcess, TestBroker, as_user, datagram, dlist_frames, event_lines, free_tcp_port, wait_for)
+    DealerProcess,
+    TestBroker,
+    as_user,
+    datagram,
+    dlist_frames,
+    event_lines,
+    free_tcp_port,
+    wait_for,
+)
 from vault.ingest.dealer import Dealer, DealerSettings
 from vault.ingest.notify_wire import Notification, encode_dlist_notify
 from vault.ingest.spool import Spool
@@ -34,7 +43,10 @@ class Running:
         self.dealer = Dealer(settings)
         self.ready = threading.Event()
         self.thread = threading.Thread(
-            target=self.dealer.run, kwargs={"ready": lambda d: self.ready.set(), "handle_signals": False}, daemon=True)
+            target=self.dealer.run,
+            kwargs={"ready": lambda d: self.ready.set(), "handle_signals": False},
+            daemon=True,
+        )
 
     def __enter__(self):
         self.thread.start()
@@ -47,8 +59,15 @@ class Running:
 
 
 def dealer(mode, short_dir, broker="", **kw):
-    return Running(DealerSettings(mode=mode, spool=os.path.join(short_dir, "spool"), broker=broker,
-                                  listen=os.path.join(short_dir, "n.sock"), **kw))
+    return Running(
+        DealerSettings(
+            mode=mode,
+            spool=os.path.join(short_dir, "spool"),
+            broker=broker,
+            listen=os.path.join(short_dir, "n.sock"),
+            **kw,
+        )
+    )
 
 
 def notify(path, frame: bytes, chunk: int = 0) -> bytes:
@@ -58,7 +77,7 @@ def notify(path, frame: bytes, chunk: int = 0) -> bytes:
         s.connect(path)
         if chunk:
             for i in range(0, len(frame), chunk):
-                s.sendall(frame[i:i + chunk])
+                s.sendall(frame[i : i + chunk])
                 time.sleep(0.001)
         else:
             s.sendall(frame)
@@ -87,15 +106,25 @@ def test_stream_acks_each_real_frame_and_spools_it(short_dir):
             assert notify(str(d.settings.listen), frame) == b"OK NIL\r\n"
         assert notify(str(d.settings.listen), FRAMES[1], chunk=7) == b"OK NIL\r\n"
     messages = [json.loads(r)["event"] for r in stored(d.spool)]
-    assert messages == [json.loads(f[f.index(b"}\r\n") + 3:].rsplit(b" FILEPATH", 1)[0])["event"]
-                        for f in FRAMES + [FRAMES[1]]]
+    assert messages == [
+        json.loads(f[f.index(b"}\r\n") + 3 :].rsplit(b" FILEPATH", 1)[0])["event"]
+        for f in FRAMES + [FRAMES[1]]
+    ]
 
 
 def test_stream_carries_events_far_beyond_the_datagram_limit(short_dir):
-    message = json.dumps({"event": "MessageExpunge", "vnd.cmu.midset": [f"<m{i}-{'x' * 70}@e>" for i in range(2000)]}).encode()
+    message = json.dumps(
+        {"event": "MessageExpunge", "vnd.cmu.midset": [f"<m{i}-{'x' * 70}@e>" for i in range(2000)]}
+    ).encode()
     with dealer("stream", short_dir) as d:
-        assert notify(str(d.settings.listen), encode_dlist_notify(Notification(message, "external", "EVENT")),
-                      chunk=65536) == b"OK NIL\r\n"
+        assert (
+            notify(
+                str(d.settings.listen),
+                encode_dlist_notify(Notification(message, "external", "EVENT")),
+                chunk=65536,
+            )
+            == b"OK NIL\r\n"
+        )
     assert stored(d.spool) == [message] and len(message) > 150_000
 
 
@@ -111,13 +140,18 @@ def test_stream_garbage_is_refused_quarantined_and_the_listener_lives_on(short_d
         assert notify(path, FRAMES[0]) == b"OK NIL\r\n"
     reasons = sorted(q.reason for q in d.spool.quarantined())
     assert "middle of a frame" in " ".join(reasons) and "NOTIFY expected" in " ".join(reasons)
-    assert {(d.spool.bad / q.name).read_bytes() for q in d.spool.quarantined()} == {b"HELLO there\r\n", FRAMES[0][:200]}
+    assert {(d.spool.bad / q.name).read_bytes() for q in d.spool.quarantined()} == {
+        b"HELLO there\r\n",
+        FRAMES[0][:200],
+    }
     assert len(stored(d.spool)) == 1
 
 
 def test_stream_many_concurrent_connections(short_dir):
-    frames = [encode_dlist_notify(Notification(json.dumps({"event": "MessageNew", "n": i}).encode()))
-              for i in range(300)]
+    frames = [
+        encode_dlist_notify(Notification(json.dumps({"event": "MessageNew", "n": i}).encode()))
+        for i in range(300)
+    ]
     with dealer("stream", short_dir) as d:
         with ThreadPoolExecutor(24) as pool:
             replies = list(pool.map(lambda f: notify(str(d.settings.listen), f), frames))
@@ -139,7 +173,8 @@ def test_stream_events_reach_the_broker_and_leave_the_spool(short_dir):
             assert notify(str(d.settings.listen), frame) == b"OK NIL\r\n"
         wait_for(lambda: len(broker.received) == len(FRAMES) and d.spool.pending() == [], what="shipping")
     assert [json.loads(r)["event"] for r in broker.raws()] == [
-        json.loads(f[f.index(b"}\r\n") + 3:].rsplit(b" FILEPATH", 1)[0])["event"] for f in FRAMES]
+        json.loads(f[f.index(b"}\r\n") + 3 :].rsplit(b" FILEPATH", 1)[0])["event"] for f in FRAMES
+    ]
 
 
 def test_events_acked_in_time_never_become_spool_files(short_dir):
@@ -154,15 +189,21 @@ def test_events_acked_in_time_never_become_spool_files(short_dir):
 
 def test_events_not_acked_in_time_are_spooled_then_removed_once_acked(short_dir):
     acking = threading.Event()
-    with TestBroker(acking=lambda eid: acking.is_set()) as broker, \
-            dealer("stream", short_dir, broker=broker.address, ship_grace=0.1, ack_timeout=0.3) as d:
+    with (
+        TestBroker(acking=lambda eid: acking.is_set()) as broker,
+        dealer("stream", short_dir, broker=broker.address, ship_grace=0.1, ack_timeout=0.3) as d,
+    ):
         for frame in FRAMES:
             assert notify(str(d.settings.listen), frame) == b"OK NIL\r\n"
         wait_for(lambda: len(d.spool.pending()) == len(FRAMES), what="the unacked events to be spooled")
-        assert [json.loads(r)["event"] for r in stored(d.spool)] == [json.loads(r)["event"] for r in broker.raws()]
+        assert [json.loads(r)["event"] for r in stored(d.spool)] == [
+            json.loads(r)["event"] for r in broker.raws()
+        ]
         wait_for(lambda: d.journaled.journal.checkpoint_seq == d.journaled.journal.seq, what="the checkpoint")
         acking.set()
-        wait_for(lambda: d.spool.pending() == [] and d.shipper.in_flight == 0, what="late acks to clear the spool")
+        wait_for(
+            lambda: d.spool.pending() == [] and d.shipper.in_flight == 0, what="late acks to clear the spool"
+        )
     assert d.spool.pending() == [] and len(set(broker.ids())) == len(FRAMES)  # resent, never lost
 
 
@@ -174,8 +215,10 @@ def test_datagrams_spooled_truncated_ones_quarantined(short_dir):
             send_datagram(path, datagram(line))
         send_datagram(path, datagram(EVENTS[0])[:-20])  # what Cyrus does past ~21 KB
         send_datagram(path, b"\xff\xfe")
-        wait_for(lambda: len(d.spool.pending()) == len(EVENTS) and len(d.spool.quarantined()) == 2,
-                 what="all datagrams handled")
+        wait_for(
+            lambda: len(d.spool.pending()) == len(EVENTS) and len(d.spool.quarantined()) == 2,
+            what="all datagrams handled",
+        )
         send_datagram(path, datagram(EVENTS[1]))
         wait_for(lambda: len(d.spool.pending()) == len(EVENTS) + 1, what="the listener to carry on")
     assert stored(d.spool) == EVENTS + [EVENTS[1]]
@@ -196,8 +239,9 @@ def test_cli_daemon_socket_reachable_by_user_cyrus(short_dir):
     os.chmod(short_dir, 0o755)
     sock = os.path.join(short_dir, "n.sock")
     spool = os.path.join(short_dir, "spool")
-    with DealerProcess("--mode", "socket", "--listen", sock, "--spool", spool, "--no-ship",
-                       "--socket-owner", "cyrus"):
+    with DealerProcess(
+        "--mode", "socket", "--listen", sock, "--spool", spool, "--no-ship", "--socket-owner", "cyrus"
+    ):
         st = os.stat(sock)
         assert st.st_uid == pwd.getpwnam("cyrus").pw_uid and st.st_mode & 0o777 == 0o660
         assert as_user("cyrus", lambda: send_datagram(sock, datagram(EVENTS[2]))) == 0
@@ -208,14 +252,18 @@ def test_cli_daemon_socket_reachable_by_user_cyrus(short_dir):
 def test_every_acked_event_survives_a_sigkill_right_after_its_ack(short_dir):
     sock, spool = os.path.join(short_dir, "n.sock"), os.path.join(short_dir, "spool")
     sent = [json.dumps({"event": "MessageNew", "n": i}).encode() for i in range(400)]
-    proc = DealerProcess("--mode", "stream", "--listen", sock, "--spool", spool, "--no-ship", "--socket-owner", "")
+    proc = DealerProcess(
+        "--mode", "stream", "--listen", sock, "--spool", spool, "--no-ship", "--socket-owner", ""
+    )
     proc.start()
     try:
         for raw in sent:
             assert notify(sock, encode_dlist_notify(Notification(raw))) == b"OK NIL\r\n"
     finally:
         proc.kill()
-    with DealerProcess("--mode", "stream", "--listen", sock, "--spool", spool, "--no-ship", "--socket-owner", ""):
+    with DealerProcess(
+        "--mode", "stream", "--listen", sock, "--spool", spool, "--no-ship", "--socket-owner", ""
+    ):
         pass  # recovery happens before it says ready
     got = stored(Spool(spool))
     assert set(got) == set(sent)  # (recovery may spool an event twice: the broker deduplicates)

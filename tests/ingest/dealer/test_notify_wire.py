@@ -1,21 +1,24 @@
 """The two wire decoders against Cyrus's real bytes, split reads, truncation and garbage."""
+
 import dataclasses
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.ingest.dealer.helpers import datagram, dlist_frames, event_lines
 from vault.ingest.notify_wire import (
     DlistFrameParser,
     Notification,
     WireError,
+    _fast_frame,
+    _parse_frame,
     decode_datagram,
     decode_dlist_frame,
     encode_datagram,
     encode_dlist_notify,
 )
-from vault.ingest.notify_wire import _fast_frame, _parse_frame
 
 FRAMES = dlist_frames()
 
@@ -28,10 +31,17 @@ def test_samples_are_there():
 def test_real_dlist_frames_decode(frame):
     n = decode_dlist_frame(frame)
     assert (n.method, n.cls, n.priority, n.user, n.mailbox, n.options, n.filepath) == (
-        "external", "EVENT", "", "", "", (), "")
+        "external",
+        "EVENT",
+        "",
+        "",
+        "",
+        (),
+        "",
+    )
     start = frame.index(b"}\r\n") + 3
-    assert n.message == frame[start:start + len(n.message)]
-    assert frame[start + len(n.message):] == b" FILEPATH NIL)\r\n"
+    assert n.message == frame[start : start + len(n.message)]
+    assert frame[start + len(n.message) :] == b" FILEPATH NIL)\r\n"
     assert json.loads(n.message)["event"]
 
 
@@ -56,7 +66,7 @@ def test_byte_by_byte_and_back_to_back_frames():
     stream = b"".join(FRAMES)
     got = []
     for i in range(len(stream)):
-        got += parser.feed(stream[i:i + 1])
+        got += parser.feed(stream[i : i + 1])
     assert [n.message for n in got] == [decode_dlist_frame(f).message for f in FRAMES]
 
 
@@ -68,7 +78,7 @@ def test_large_literal_in_many_reads():
     parser = DlistFrameParser()
     got = []
     for i in range(0, len(frame), 1000):
-        got += parser.feed(frame[i:i + 1000])
+        got += parser.feed(frame[i : i + 1000])
     assert [n.message for n in got] == [message]
 
 
@@ -78,17 +88,20 @@ def test_frame_larger_than_the_limit_is_an_error():
     assert "larger than 1000" in str(parser.error)
 
 
-@pytest.mark.parametrize("bad, words", [
-    (b"HELLO %(MESSAGE {2+}\r\n{})\r\n", "NOTIFY expected"),
-    (b"NOTIFY %(METHOD external)\r\n", "no MESSAGE"),
-    (b"NOTIFY (MESSAGE {2+}\r\n{})\r\n", "kvlist"),
-    (b"NOTIFY %(MESSAGE {2+}\r\n{}) junk\r\n", "CRLF"),
-    (b"NOTIFY %(MESSAGE {x+}\r\n{})\r\n", "no length"),
-    (b"NOTIFY %(MESSAGE)\r\n", "without a value"),
-    (b"NOTIFY %(MESSAGE (a b))\r\n", "MESSAGE is a list"),
-    (b"NOTIFY %{default 1 2}\r\n", "file values"),
-    (b"NOTIFY %(OPTIONS " + b"(" * 40 + b")\r\n", "nested"),
-])
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        (b"HELLO %(MESSAGE {2+}\r\n{})\r\n", "NOTIFY expected"),
+        (b"NOTIFY %(METHOD external)\r\n", "no MESSAGE"),
+        (b"NOTIFY (MESSAGE {2+}\r\n{})\r\n", "kvlist"),
+        (b"NOTIFY %(MESSAGE {2+}\r\n{}) junk\r\n", "CRLF"),
+        (b"NOTIFY %(MESSAGE {x+}\r\n{})\r\n", "no length"),
+        (b"NOTIFY %(MESSAGE)\r\n", "without a value"),
+        (b"NOTIFY %(MESSAGE (a b))\r\n", "MESSAGE is a list"),
+        (b"NOTIFY %{default 1 2}\r\n", "file values"),
+        (b"NOTIFY %(OPTIONS " + b"(" * 40 + b")\r\n", "nested"),
+    ],
+)
 def test_malformed_frames_name_the_problem(bad, words):
     with pytest.raises(WireError, match=words):
         decode_dlist_frame(bad)
@@ -110,8 +123,10 @@ def test_connection_closed_mid_frame():
 
 
 def test_quoted_strings_and_synchronising_literals():
-    frame = (b'NOTIFY %(METHOD "ext \\"q\\"" CLASS EVENT USER {5}\r\nalice OPTIONS (a "b c") '
-             b'MESSAGE "{}" FILEPATH NIL)\r\n')
+    frame = (
+        b'NOTIFY %(METHOD "ext \\"q\\"" CLASS EVENT USER {5}\r\nalice OPTIONS (a "b c") '
+        b'MESSAGE "{}" FILEPATH NIL)\r\n'
+    )
     n = decode_dlist_frame(frame)
     assert (n.method, n.user, n.options, n.message) == ('ext "q"', "alice", ("a", "b c"), b"{}")
 
@@ -127,7 +142,14 @@ def test_datagram_with_options():
     raw = b"m\0c\0p\0u\0box\0" + b"2\0o1\0o2\0" + b'{"a":1}\0'
     n = decode_datagram(raw)
     assert (n.method, n.cls, n.priority, n.user, n.mailbox, n.options, n.message) == (
-        "m", "c", "p", "u", "box", ("o1", "o2"), b'{"a":1}')
+        "m",
+        "c",
+        "p",
+        "u",
+        "box",
+        ("o1", "o2"),
+        b'{"a":1}',
+    )
 
 
 def test_every_truncation_of_a_datagram_is_an_error():
@@ -140,13 +162,16 @@ def test_every_truncation_of_a_datagram_is_an_error():
         decode_datagram(whole[:-5])
 
 
-@pytest.mark.parametrize("bad, words", [
-    (b"", "empty"),
-    (b"a\0b\0\0", "at least 7"),
-    (b"a\0b\0c\0d\0e\0x\0{}\0", "not a number"),
-    (b"a\0b\0c\0d\0e\x002\0{}\0", "count says 2"),
-    (b"a\0b\0c\0d\0e\x00999999\0{}\0", "options"),
-])
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        (b"", "empty"),
+        (b"a\0b\0\0", "at least 7"),
+        (b"a\0b\0c\0d\0e\0x\0{}\0", "not a number"),
+        (b"a\0b\0c\0d\0e\x002\0{}\0", "count says 2"),
+        (b"a\0b\0c\0d\0e\x00999999\0{}\0", "options"),
+    ],
+)
 def test_malformed_datagrams_name_the_problem(bad, words):
     with pytest.raises(WireError, match=words):
         decode_datagram(bad)
@@ -157,7 +182,11 @@ text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters=
 notifications = st.builds(
     Notification,
     message=st.binary(max_size=300),
-    method=text, cls=text, priority=text, user=text, mailbox=text,
+    method=text,
+    cls=text,
+    priority=text,
+    user=text,
+    mailbox=text,
     options=st.lists(text, max_size=4).map(tuple),
     filepath=text,
 )
@@ -198,7 +227,7 @@ def test_dlist_garbage_is_a_clear_error_or_a_frame(data):
 @given(st.sampled_from(FRAMES), st.integers(0, 10_000), st.binary(min_size=1, max_size=8), st.booleans())
 def test_mutated_real_frames_never_raise_anything_else(frame, at, junk, replace):
     at %= len(frame)
-    data = frame[:at] + junk + frame[at + (len(junk) if replace else 0):]
+    data = frame[:at] + junk + frame[at + (len(junk) if replace else 0) :]
     try:
         decode_dlist_frame(data)
     except WireError as e:
@@ -218,14 +247,19 @@ def test_mutated_datagrams_never_raise_anything_else(line, at, junk):
     whole = datagram(line)
     at %= len(whole)
     try:
-        decode_datagram(whole[:at] + junk + whole[at + 1:])
+        decode_datagram(whole[:at] + junk + whole[at + 1 :])
     except WireError as e:
         assert str(e)
 
 
-@given(st.one_of(notifications.map(encode_dlist_notify),
-                 st.tuples(st.sampled_from(FRAMES), st.integers(0, 10_000), st.binary(min_size=1, max_size=8))
-                 .map(lambda t: t[0][:t[1] % len(t[0])] + t[2] + t[0][t[1] % len(t[0]) + len(t[2]):])))
+@given(
+    st.one_of(
+        notifications.map(encode_dlist_notify),
+        st.tuples(st.sampled_from(FRAMES), st.integers(0, 10_000), st.binary(min_size=1, max_size=8)).map(
+            lambda t: t[0][: t[1] % len(t[0])] + t[2] + t[0][t[1] % len(t[0]) + len(t[2]) :]
+        ),
+    )
+)
 def test_the_fast_path_for_cyrus_frames_agrees_with_the_general_parser(frame):
     fast = _fast_frame(frame)
     if fast is None:

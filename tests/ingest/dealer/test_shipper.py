@@ -1,6 +1,6 @@
 """Shipping to a broker ROUTER that follows the spec: acks, window, resend, restarts, no broker."""
+
 import json
-import os
 import time
 
 import pytest
@@ -141,8 +141,18 @@ def test_sigkilled_shipper_replays_unacked_events_after_restart(tmp_path):
         spool.write(raw)
     acked_first = {sha(r) for r in numbered[:10]}
     with TestBroker(acking=lambda eid: eid in acked_first) as broker:
-        dealer = DealerProcess("--mode", "external", "--spool", str(spool.root), "--broker", broker.address,
-                               "--window", "100", "--ack-timeout", "60").start()
+        dealer = DealerProcess(
+            "--mode",
+            "external",
+            "--spool",
+            str(spool.root),
+            "--broker",
+            broker.address,
+            "--window",
+            "100",
+            "--ack-timeout",
+            "60",
+        ).start()
         try:
             wait_for(lambda: len(broker.received) >= 30 and len(spool.pending()) == 20, what="first shipping")
         finally:

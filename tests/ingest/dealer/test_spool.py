@@ -1,4 +1,5 @@
 """The durable spool: arrival order, atomic visibility, leftovers, quarantine with reasons."""
+
 import json
 import os
 import re
@@ -9,7 +10,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.ingest.dealer.helpers import REPO, event_lines, sha, wait_for
 from vault.ingest.spool import Spool, SpoolError, event_id, spool_status

@@ -1,6 +1,7 @@
 """The end-to-end story (issue 3 item 6), told to a real Cyrus, and what the archive must
 show afterwards: shared by the in-process run (handlers applied directly) and the full run
 (dealer -> broker -> workers)."""
+
 from __future__ import annotations
 
 import email.utils
@@ -12,7 +13,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.ingest.collector.test_collector_cyrus import uniqueid
@@ -22,10 +23,12 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def mail(subject: str) -> bytes:
-    return (f"From: Erin <erin@example.org>\r\nTo: alice@vault.test\r\nSubject: {subject}\r\n"
-            f"Message-ID: <{uuid.uuid4().hex}@example.org>\r\n"
-            f"Date: {email.utils.format_datetime(datetime.now(timezone.utc))}\r\n\r\n"
-            f"The text of {subject}.\r\n").encode()
+    return (
+        f"From: Erin <erin@example.org>\r\nTo: alice@vault.test\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{uuid.uuid4().hex}@example.org>\r\n"
+        f"Date: {email.utils.format_datetime(datetime.now(UTC))}\r\n\r\n"
+        f"The text of {subject}.\r\n"
+    ).encode()
 
 
 @dataclass
@@ -57,9 +60,13 @@ def tell(server) -> Story:
     server.lmtp_deliver("alice", story.delivered)  # INBOX UID 1
     story.appended = mail("appended")
     when = time.time() - 3 * 86400
-    story.appended_date = format_time(datetime.fromtimestamp(int(when), timezone.utc))
-    assert alice.append("INBOX/Project", r"(\Flagged $Important)", imaplib.Time2Internaldate(when),
-                        story.appended)[0] == "OK"  # Project UID 1
+    story.appended_date = format_time(datetime.fromtimestamp(int(when), UTC))
+    assert (
+        alice.append(
+            "INBOX/Project", r"(\Flagged $Important)", imaplib.Time2Internaldate(when), story.appended
+        )[0]
+        == "OK"
+    )  # Project UID 1
     story.doomed = mail("in a folder that will be deleted")
     assert alice.append("INBOX/Old", None, None, story.doomed)[0] == "OK"
     alice.select("INBOX/Project")
@@ -72,7 +79,7 @@ def tell(server) -> Story:
     alice.select("INBOX")
     assert alice.uid("MOVE", "2", "INBOX/Project")[0] == "OK"  # Project UID 3
     time.sleep(1.1)  # event times have millisecond resolution: leave a clear gap
-    story.before_expunge = format_time(datetime.now(timezone.utc))
+    story.before_expunge = format_time(datetime.now(UTC))
     time.sleep(1.1)
     alice.select("INBOX/Project")
     assert alice.uid("STORE", "1", "+FLAGS", r"(\Deleted)")[0] == "OK"
@@ -81,7 +88,7 @@ def tell(server) -> Story:
     assert alice.rename("INBOX/Project", "INBOX/Project2")[0] == "OK"
     for folder in ("user/alice", "user/alice/Project2", "user/alice/Old"):
         story.ids[folder] = uniqueid(server, folder)
-        imap_name = "INBOX" + folder[len("user/alice"):]
+        imap_name = "INBOX" + folder[len("user/alice") :]
         status = alice.status(imap_name, "(UIDVALIDITY)")[1][0]
         story.uidvalidity[folder] = int(re.search(rb"UIDVALIDITY (\d+)", status).group(1))
     assert alice.delete("INBOX/Old")[0] == "OK"
@@ -90,8 +97,12 @@ def tell(server) -> Story:
 
 
 def vaultctl(home: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), *args],
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def log(home: Path, *args: str) -> list[dict]:
@@ -105,8 +116,12 @@ def check_changelog(home: Path, story: Story) -> None:
     project = "user/alice/Project2"
     kinds = lambda item: [(e["kind"], e["data"].get("flags")) for e in log(home, "--item", item)]  # noqa: E731
     assert kinds(story.item(project, 1)) == [
-        ("message.appended", ["$Important", "\\Flagged"]), ("flags.set", ["\\Answered"]),
-        ("flags.cleared", ["\\Flagged"]), ("flags.set", ["\\Deleted"]), ("message.expunged", None)]
+        ("message.appended", ["$Important", "\\Flagged"]),
+        ("flags.set", ["\\Answered"]),
+        ("flags.cleared", ["\\Flagged"]),
+        ("flags.set", ["\\Deleted"]),
+        ("message.expunged", None),
+    ]
     first = story.item("user/alice", 1)
     copy = log(home, "--item", story.item(project, 2))
     assert [e["kind"] for e in copy] == ["message.copied"] and copy[0]["data"]["source"] == first
@@ -114,15 +129,20 @@ def check_changelog(home: Path, story: Story) -> None:
     moved = log(home, "--item", story.item(project, 3))
     assert [e["kind"] for e in moved] == ["message.moved"]
     assert moved[0]["data"]["source"] == story.item("user/alice", 2)
-    assert [e["kind"] for e in log(home, "--item", story.item("user/alice", 2))] == \
-        ["message.appended", "message.expunged"]
-    assert [e["kind"] for e in log(home, "--item", story.item("user/alice/Old", 1))] == \
-        ["message.appended", "message.expunged"]
+    assert [e["kind"] for e in log(home, "--item", story.item("user/alice", 2))] == [
+        "message.appended",
+        "message.expunged",
+    ]
+    assert [e["kind"] for e in log(home, "--item", story.item("user/alice/Old", 1))] == [
+        "message.appended",
+        "message.expunged",
+    ]
     folder = [e["kind"] for e in log(home, "--mailbox", "user/alice/Old")]
     assert folder[0] == "folder.created" and folder[-1] == "folder.deleted"
     renamed = [e for e in log(home, "--mailbox", "user/alice/Project") if e["kind"] == "folder.renamed"]
-    assert [(e["data"]["old"], e["data"]["name"]) for e in renamed] == \
-        [("user/alice/Project", "user/alice/Project2")]
+    assert [(e["data"]["old"], e["data"]["name"]) for e in renamed] == [
+        ("user/alice/Project", "user/alice/Project2")
+    ]
     every = log(home, "--mailbox", "user/alice")  # the INBOX's log
     assert all(e["data"]["event"] for e in every)
     session = log(home, "--item", f"session:{story.session}")
@@ -135,21 +155,41 @@ def check_restore(home: Path, server, story: Story, tmp_path: Path) -> None:
     """restore --mailbox <renamed folder> --at <before the expunge> gives the expunged message
     back byte-identical, to maildir: and to imap:// (APPEND with flags and internal date)."""
     maildir = tmp_path / "restored"
-    done = vaultctl(home, "restore", "--mailbox", "user/alice/Project2", "--at", story.before_expunge,
-                    "--to", f"maildir:{maildir}", "--json")
+    done = vaultctl(
+        home,
+        "restore",
+        "--mailbox",
+        "user/alice/Project2",
+        "--at",
+        story.before_expunge,
+        "--to",
+        f"maildir:{maildir}",
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["restored"] == 3
     files = {p.read_bytes(): p for p in (maildir / "cur").iterdir()}
     assert story.appended in files
     restored = files[story.appended]
     assert restored.name.endswith(":2,R")  # \Answered then; $Important has no Maildir letter
-    assert int(restored.stat().st_mtime) == int(datetime.fromisoformat(
-        story.appended_date.replace("Z", "+00:00")).timestamp())
+    assert int(restored.stat().st_mtime) == int(
+        datetime.fromisoformat(story.appended_date.replace("Z", "+00:00")).timestamp()
+    )
     assert any(data.endswith(story.moved) for data in files)  # lmtpd prepends its headers
 
     target = f"imap://alice:{server.password('alice')}@127.0.0.1:{server.imap_port}/INBOX/Restored"
-    done = vaultctl(home, "restore", "--mailbox", "user/alice/Project2", "--at", story.before_expunge,
-                    "--to", target, "--uid", "1")
+    done = vaultctl(
+        home,
+        "restore",
+        "--mailbox",
+        "user/alice/Project2",
+        "--at",
+        story.before_expunge,
+        "--to",
+        target,
+        "--uid",
+        "1",
+    )
     assert done.returncode == 0, done.stderr
     alice = server.imap("alice")
     try:
@@ -161,5 +201,5 @@ def check_restore(home: Path, server, story: Story, tmp_path: Path) -> None:
     assert body == story.appended
     flags = set(re.search(rb"FLAGS \(([^)]*)\)", head).group(1).decode().split()) - {"\\Recent"}
     assert flags == {"\\Answered", "$Important"}
-    when = datetime.fromtimestamp(time.mktime(imaplib.Internaldate2tuple(head)), timezone.utc)
+    when = datetime.fromtimestamp(time.mktime(imaplib.Internaldate2tuple(head)), UTC)
     assert format_time(when) == story.appended_date

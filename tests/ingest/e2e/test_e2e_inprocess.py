@@ -1,6 +1,7 @@
 """The end-to-end story with the handlers applied in-process (as the broker's committer
 will): every event a real Cyrus emitted, handled through the collector into a real vault;
 then the changelog and point-in-time restores to maildir: and into the real Cyrus."""
+
 from __future__ import annotations
 
 import pytest

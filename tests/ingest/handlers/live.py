@@ -2,6 +2,7 @@
 events in arrival order, each handled with a HandlerContext over a real Vault, ContentStore
 and collector (talking to a real Cyrus), its entries recorded and committed; an event whose
 id the catalog knows is skipped; postponed events are retried after the others."""
+
 from __future__ import annotations
 
 import contextlib
@@ -51,9 +52,14 @@ class LiveArchive:
         self.batch, self._uncommitted = 1, 0
 
     def context(self, event_id: str) -> HandlerContext:
-        return HandlerContext(catalog=self.vault.catalog, store=self.vault.store,
-                              collector=self.collector, directory=self.directory,
-                              event_id=event_id, config=self.config)
+        return HandlerContext(
+            catalog=self.vault.catalog,
+            store=self.vault.store,
+            collector=self.collector,
+            directory=self.directory,
+            event_id=event_id,
+            config=self.config,
+        )
 
     def feed(self, raws: list[bytes], batch: int = 1) -> None:
         """Handle ``raws`` in order, committing every ``batch`` events (the committer batches)."""
@@ -83,8 +89,7 @@ class LiveArchive:
             self.postponed.append((raw, str(e)))
             return
         for spec in specs:
-            self.vault.record(spec.kind, item=spec.item, data=spec.data, time=spec.time,
-                              actor=spec.actor)
+            self.vault.record(spec.kind, item=spec.item, data=spec.data, time=spec.time, actor=spec.actor)
         self._uncommitted += 1
         if self._uncommitted >= self.batch:
             self.vault.commit()
@@ -94,7 +99,7 @@ class LiveArchive:
     def feed_new_hook_events(self) -> list[dict]:
         """Handle whatever the Cyrus hook received since the last call."""
         lines = hook_lines(self.cyrus)
-        new, self._seen = lines[self._seen:], len(lines)
+        new, self._seen = lines[self._seen :], len(lines)
         self.feed(new)
         return [json.loads(line) for line in new]
 
@@ -103,8 +108,12 @@ class LiveArchive:
 
     def log(self, *args: str) -> list[dict]:
         """``vaultctl log --json`` run as a user would, after closing our writer's batch."""
-        done = subprocess.run([sys.executable, str(REPO / "vaultctl.py"), "--home", str(self.home),
-                               "log", "--json", *args], capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, str(REPO / "vaultctl.py"), "--home", str(self.home), "log", "--json", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
 
@@ -120,8 +129,12 @@ class LiveArchive:
     def vaultctl(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
         """Run a vaultctl command on this vault, our writer lock released meanwhile."""
         with self.released():
-            return subprocess.run([sys.executable, str(REPO / "vaultctl.py"), "--home", str(self.home),
-                                   *args], capture_output=True, text=True, timeout=timeout)
+            return subprocess.run(
+                [sys.executable, str(REPO / "vaultctl.py"), "--home", str(self.home), *args],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+            )
 
     def close(self) -> None:
         self.collector.close()

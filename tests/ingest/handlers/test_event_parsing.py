@@ -1,4 +1,5 @@
 """Parsing Cyrus events: IMAP URLs, UID sets, ACL strings, on Cyrus's own samples and fuzzed."""
+
 from __future__ import annotations
 
 import json
@@ -6,10 +7,19 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from vault.ingest.handlers.event import (Event, EventError, ImapUrl, expand_uidset, parse_acl,
-                                         parse_uidset, parse_url, uids)
+from vault.ingest.handlers.event import (
+    Event,
+    EventError,
+    ImapUrl,
+    expand_uidset,
+    parse_acl,
+    parse_uidset,
+    parse_url,
+    uids,
+)
 
 SAMPLES = Path("/work/shared/cyrus/cyrus-events.jsonl")
 
@@ -29,13 +39,16 @@ def test_every_sample_uri_parses():
 def test_uri_shapes_from_the_samples():
     assert parse_url("imap://feas.local") == ImapUrl("feas.local")
     assert parse_url("imap://feas.local/user/alice") == ImapUrl("feas.local", "user/alice")
-    assert parse_url("imap://feas.local/user/alice;UIDVALIDITY=1795352107/;UID=1") == \
-        ImapUrl("feas.local", "user/alice", 1795352107, 1)
-    assert parse_url("imap://feas.local/user/alice/Archive;UIDVALIDITY=1795352110") == \
-        ImapUrl("feas.local", "user/alice/Archive", 1795352110)
+    assert parse_url("imap://feas.local/user/alice;UIDVALIDITY=1795352107/;UID=1") == ImapUrl(
+        "feas.local", "user/alice", 1795352107, 1
+    )
+    assert parse_url("imap://feas.local/user/alice/Archive;UIDVALIDITY=1795352110") == ImapUrl(
+        "feas.local", "user/alice/Archive", 1795352110
+    )
     # RFC 5092 percent-encoding of names with spaces and non-ASCII
-    assert parse_url("imap://h/user/alice/My%20Stuff%20%C3%A9;UIDVALIDITY=5").mailbox == \
-        "user/alice/My Stuff é"
+    assert (
+        parse_url("imap://h/user/alice/My%20Stuff%20%C3%A9;UIDVALIDITY=5").mailbox == "user/alice/My Stuff é"
+    )
 
 
 def test_old_mailbox_id_is_a_uri():
@@ -45,10 +58,20 @@ def test_old_mailbox_id_is_a_uri():
     assert uids(ev.get("vnd.cmu.oldUidset")) == [2] and uids(ev.get("uidset")) == [2]
 
 
-@pytest.mark.parametrize("bad", [None, 42, "", "http://x/y", "imap://h/;UIDVALIDITY=3",
-                                 "imap://h/user/a;UIDVALIDITY=x", "imap://h/user/a;UIDVALIDITY=0",
-                                 "imap://h/user/a;UIDVALIDITY=1/;UID=99999999999",
-                                 "imap://h/user/%ff%fe"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        None,
+        42,
+        "",
+        "http://x/y",
+        "imap://h/;UIDVALIDITY=3",
+        "imap://h/user/a;UIDVALIDITY=x",
+        "imap://h/user/a;UIDVALIDITY=0",
+        "imap://h/user/a;UIDVALIDITY=1/;UID=99999999999",
+        "imap://h/user/%ff%fe",
+    ],
+)
 def test_bad_uris(bad):
     with pytest.raises(EventError):
         parse_url(bad)
@@ -80,9 +103,9 @@ def test_event_fields():
     ev = Event({"event": "MessageNew", "timestamp": "2026-11-22T12:55:11.910Z", "user": ""})
     assert ev.time == "2026-11-22T12:55:11.910000Z" and ev.user is None
     with pytest.raises(EventError, match="mailboxID"):
-        ev.mailbox_id
+        _ = ev.mailbox_id
     with pytest.raises(EventError, match="timestamp"):
-        Event({"event": "X", "timestamp": "yesterday"}).time
+        _ = Event({"event": "X", "timestamp": "yesterday"}).time
 
 
 # ---------------------------------------------------------------- fuzz

@@ -1,6 +1,7 @@
 """The handlers' edge cases, each on events a real Cyrus emitted: folders the archive never
 saw, mailboxes the server does not know, spool files already gone, a Logout before its
 Login, old event names, users by stable directory id."""
+
 from __future__ import annotations
 
 import json
@@ -13,10 +14,10 @@ from tests.ingest.handlers.live import LiveArchive, hook_lines, quiet, wait_for_
 from tests.ingest.handlers.test_handlers_cyrus import mail
 from vault.ingest.context import Postpone, Quarantine
 from vault.ingest.handlers import ALIASES, HANDLERS, handle
-from vault.model import ItemId
 
-SAMPLE_NAMES = {json.loads(line)["event"] for line in
-                open("/work/shared/cyrus/cyrus-events.jsonl") if line.strip()}
+SAMPLE_NAMES = {
+    json.loads(line)["event"] for line in open("/work/shared/cyrus/cyrus-events.jsonl") if line.strip()
+}
 
 
 def test_registry_covers_every_event_cyrus_sent_and_the_old_names():
@@ -26,15 +27,26 @@ def test_registry_covers_every_event_cyrus_sent_and_the_old_names():
         assert new in HANDLERS and old not in HANDLERS
 
 
-@pytest.mark.parametrize("event, why", [
-    ({"event": "NoSuchThing"}, "unknown event type"),
-    ({"no": "name"}, "unknown event type"),
-    (["a", "list"], "not a JSON object"),
-    ({"event": "MessageNew", "uri": "imap://h/user/a;UIDVALIDITY=1/;UID=1"}, "mailboxID"),
-    ({"event": "MessageExpunge", "mailboxID": "x", "uri": "http://nope", "uidset": "1"}, "imap://"),
-    ({"event": "FlagsSet", "mailboxID": "x", "uri": "imap://h/user/a;UIDVALIDITY=1",
-      "uidset": "1:*", "flagNames": "\\Seen"}, "UID"),
-])
+@pytest.mark.parametrize(
+    "event, why",
+    [
+        ({"event": "NoSuchThing"}, "unknown event type"),
+        ({"no": "name"}, "unknown event type"),
+        (["a", "list"], "not a JSON object"),
+        ({"event": "MessageNew", "uri": "imap://h/user/a;UIDVALIDITY=1/;UID=1"}, "mailboxID"),
+        ({"event": "MessageExpunge", "mailboxID": "x", "uri": "http://nope", "uidset": "1"}, "imap://"),
+        (
+            {
+                "event": "FlagsSet",
+                "mailboxID": "x",
+                "uri": "imap://h/user/a;UIDVALIDITY=1",
+                "uidset": "1:*",
+                "flagNames": "\\Seen",
+            },
+            "UID",
+        ),
+    ],
+)
 def test_bad_events_are_quarantined_with_the_reason(event, why, tmp_path):
     class Nothing:  # nothing is asked of the context before the event is rejected
         catalog = store = collector = directory = config = None
@@ -70,8 +82,9 @@ def test_a_folder_the_archive_never_saw_is_discovered(archive):
     archive.feed_new_hook_events()
     assert archive.quarantined == []
     mailbox_id = uniqueid(server, f"user/alice/{folder}")
-    kinds = [(e["kind"], e["data"].get("discovered")) for e in
-             archive.log("--mailbox", f"user/alice/{folder}")]
+    kinds = [
+        (e["kind"], e["data"].get("discovered")) for e in archive.log("--mailbox", f"user/alice/{folder}")
+    ]
     assert kinds[:2] == [("folder.created", True), ("folder.acl", None)]
     assert kinds[-1] == ("message.appended", None)
     assert archive.vault.catalog.folder(mailbox_id)["name"] == f"user/alice/{folder}"
@@ -142,7 +155,7 @@ def test_old_spellings_are_handled_like_cyrus_names(archive):
     wait_for_event(server, lambda e: e["event"] == "MailboxUnSubscribe" and folder in e["uri"])
     quiet(server)
     renamed = []
-    for raw in hook_lines(server)[archive._seen:]:
+    for raw in hook_lines(server)[archive._seen :]:
         event = json.loads(raw)
         if event["event"] == "vnd.cmu.MessageCopy":
             event["event"] = "MessageCopy"  # what Bonnie listened for
@@ -161,8 +174,9 @@ def test_users_are_recorded_by_stable_directory_id(tmp_path, cyrus_server, slapd
     from vault.directory import Directory
 
     config = Config.defaults(tmp_path / "dir")
-    config.values["ldap"].update(url=slapd.url, base_dn=slapd.suffix, bind_dn=slapd.admin_dn,
-                                 bind_password=slapd.admin_password)
+    config.values["ldap"].update(
+        url=slapd.url, base_dn=slapd.suffix, bind_dn=slapd.admin_dn, bind_password=slapd.admin_password
+    )
     directory = Directory.from_config(config)
     live = LiveArchive(tmp_path / "vault", cyrus_server, directory=directory)
     live.skip_hook_events()

@@ -1,5 +1,6 @@
 """Every handler on the events a real Cyrus 3.6 emitted for real IMAP/LMTP steps, applied to a
 real vault through the collector; the archive's state is then compared with the server's."""
+
 from __future__ import annotations
 
 import hashlib
@@ -8,21 +9,23 @@ import json
 import re
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from tests.ingest.collector.test_collector_cyrus import imap_view, uniqueid
-from tests.ingest.handlers.live import LiveArchive, hook_lines, quiet, wait_for_event
+from tests.ingest.handlers.live import LiveArchive, quiet, wait_for_event
 from vault.model import ItemId, format_time
 
 pytestmark = pytest.mark.cyrus
 
 
 def mail(subject: str) -> bytes:
-    return (f"From: Dave <dave@example.org>\r\nTo: alice@vault.test\r\nSubject: {subject}\r\n"
-            f"Message-ID: <{uuid.uuid4().hex}@example.org>\r\nDate: Sun, 22 Nov 2026 12:00:00 +0000\r\n"
-            f"\r\nBody of {subject}.\r\n").encode()
+    return (
+        f"From: Dave <dave@example.org>\r\nTo: alice@vault.test\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{uuid.uuid4().hex}@example.org>\r\nDate: Sun, 22 Nov 2026 12:00:00 +0000\r\n"
+        f"\r\nBody of {subject}.\r\n"
+    ).encode()
 
 
 def sha(data: bytes) -> str:
@@ -78,10 +81,27 @@ def test_every_event_type_on_a_real_server(archive):
     events = archive.feed_new_hook_events()
     assert archive.quarantined == [] and archive.postponed == []
     names = {e["event"] for e in events}
-    assert names >= {"Login", "Logout", "MailboxCreate", "MailboxSubscribe", "MailboxUnSubscribe",
-                     "MessageNew", "MessageAppend", "FlagsSet", "FlagsClear", "MessageRead",
-                     "vnd.cmu.MessageCopy", "vnd.cmu.MessageMove", "MessageTrash", "MessageExpunge",
-                     "MailboxRename", "AclChange", "MailboxDelete", "QuotaChange", "MailboxModseq"}
+    assert names >= {
+        "Login",
+        "Logout",
+        "MailboxCreate",
+        "MailboxSubscribe",
+        "MailboxUnSubscribe",
+        "MessageNew",
+        "MessageAppend",
+        "FlagsSet",
+        "FlagsClear",
+        "MessageRead",
+        "vnd.cmu.MessageCopy",
+        "vnd.cmu.MessageMove",
+        "MessageTrash",
+        "MessageExpunge",
+        "MailboxRename",
+        "AclChange",
+        "MailboxDelete",
+        "QuotaChange",
+        "MailboxModseq",
+    }
     assert len(archive.handled) == len(events)
 
     catalog = archive.vault.catalog
@@ -119,10 +139,13 @@ def test_every_event_type_on_a_real_server(archive):
     expunged = catalog.item(str(ItemId(work, uv_work, 1)))
     assert expunged["expunged_at"] and expunged["blob"] == sha(appended)
     assert expunged["internal_date"] == format_time(
-        datetime.fromtimestamp(time.mktime(imaplib.Internaldate2tuple(b'INTERNALDATE ' + when.encode())),
-                               timezone.utc))
-    assert [e["kind"] for e in archive.log("--item", expunged["item"])] == \
-        ["message.appended", "flags.set", "message.expunged"]
+        datetime.fromtimestamp(time.mktime(imaplib.Internaldate2tuple(b"INTERNALDATE " + when.encode())), UTC)
+    )
+    assert [e["kind"] for e in archive.log("--item", expunged["item"])] == [
+        "message.appended",
+        "flags.set",
+        "message.expunged",
+    ]
     copy = archive.log("--item", str(ItemId(work, uv_work, 2)))[0]
     assert copy["kind"] == "message.copied" and copy["data"]["source"] == first
     assert copy["data"]["blob"] == catalog.item(first)["blob"]
@@ -142,6 +165,11 @@ def test_every_event_type_on_a_real_server(archive):
     assert 0 < logout[1]["data"]["duration_seconds"] < 600
 
     kinds = [e["kind"] for e in archive.log("--mailbox", "user/alice/Work2")]
-    assert {"folder.created", "folder.subscribed", "folder.renamed", "folder.acl",
-            "folder.unsubscribed"} <= set(kinds)
+    assert {
+        "folder.created",
+        "folder.subscribed",
+        "folder.renamed",
+        "folder.acl",
+        "folder.unsubscribed",
+    } <= set(kinds)
     assert "quota.changed" in [e["kind"] for e in archive.log("--mailbox", "user/alice")]

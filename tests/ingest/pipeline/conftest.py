@@ -1,5 +1,6 @@
 """A real Cyrus in stream mode feeding the whole pipeline (dealer, broker, workers, collector)
 run as separate ``vaultctl`` processes on one vault."""
+
 from __future__ import annotations
 
 import shutil
@@ -26,9 +27,23 @@ def pipeline_factory(tmp_path, cyrus_factory):
         spool = base / "spool"
         if mode == "external":
             hook = base / "notify-hook"
-            done = subprocess.run([sys.executable, str(REPO / "vaultctl.py"), "dealer", "install-hook",
-                                   "--spool", str(spool), "--output", str(hook), "--owner", "cyrus"],
-                                  capture_output=True, text=True, cwd=REPO)
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    str(REPO / "vaultctl.py"),
+                    "dealer",
+                    "install-hook",
+                    "--spool",
+                    str(spool),
+                    "--output",
+                    str(hook),
+                    "--owner",
+                    "cyrus",
+                ],
+                capture_output=True,
+                text=True,
+                cwd=REPO,
+            )
             assert done.returncode == 0, done.stderr
             server = cyrus_factory(mode=mode, notify_target=hook, **cyrus)
         else:

@@ -2,6 +2,7 @@
 event for a mailbox neither the archive nor the server knows. Each is kept with its reason
 (dead-letter list, ``vaultctl status``, ``vaultctl retry --list``), nothing crashes, good events
 keep flowing, and ``vaultctl retry`` puts them back in the queue."""
+
 from __future__ import annotations
 
 import json
@@ -18,17 +19,28 @@ def test_bad_events_are_kept_with_their_reason(pipeline_factory):
     pipeline = pipeline_factory(workers=1)
     bad = {
         "malformed": b'{"event": "MessageNew", "uri": ',
-        "unknown type": json.dumps({"event": "MessageTeleported", "uri": "imap://alice@vault.test/INBOX"}).encode(),
-        "unknown mailbox": json.dumps({
-            "event": "MessageNew", "uri": "imap://alice@vault.test/INBOX.Nowhere;UIDVALIDITY=1/;UID=1",
-            "mailboxID": f"no-such-{uuid.uuid4().hex}", "user": "alice",
-            "timestamp": "2026-11-22T12:00:00.000+00:00"}).encode(),
+        "unknown type": json.dumps(
+            {"event": "MessageTeleported", "uri": "imap://alice@vault.test/INBOX"}
+        ).encode(),
+        "unknown mailbox": json.dumps(
+            {
+                "event": "MessageNew",
+                "uri": "imap://alice@vault.test/INBOX.Nowhere;UIDVALIDITY=1/;UID=1",
+                "mailboxID": f"no-such-{uuid.uuid4().hex}",
+                "user": "alice",
+                "timestamp": "2026-11-22T12:00:00.000+00:00",
+            }
+        ).encode(),
     }
     ids = dict(zip(bad, queue_with_broker(pipeline.addresses["dealer"], list(bad.values()))))
     msgid = f"<{uuid.uuid4().hex}@example.org>"
-    pipeline.cyrus.lmtp_deliver("alice@vault.test", (
-        f"From: a@example.org\r\nTo: alice@vault.test\r\nMessage-ID: {msgid}\r\n"
-        f"Subject: still flowing\r\n\r\nBody.\r\n").encode())
+    pipeline.cyrus.lmtp_deliver(
+        "alice@vault.test",
+        (
+            f"From: a@example.org\r\nTo: alice@vault.test\r\nMessage-ID: {msgid}\r\n"
+            f"Subject: still flowing\r\n\r\nBody.\r\n"
+        ).encode(),
+    )
     pipeline.wait_settled()
 
     listed = json.loads(pipeline.vaultctl("retry", "--list", "--json").stdout)
@@ -41,13 +53,18 @@ def test_bad_events_are_kept_with_their_reason(pipeline_factory):
     status = json.loads(pipeline.vaultctl("status", "--json").stdout)
     assert status["broker_jobs_failed"] == 3
     assert all(eid[:12] in status["broker_failed"] for eid in ids.values())
-    appended = [e for e in json.loads(pipeline.vaultctl("log", "--json", "--mailbox", "user/alice").stdout)
-                if e["kind"] == "message.appended"]
+    appended = [
+        e
+        for e in json.loads(pipeline.vaultctl("log", "--json", "--mailbox", "user/alice").stdout)
+        if e["kind"] == "message.appended"
+    ]
     assert [e["data"]["message_id"] for e in appended] == [msgid]
     assert all(c.alive for c in pipeline.components.values())
 
     retried = pipeline.vaultctl("retry", ids["malformed"][:10])
     assert retried.returncode == 0 and "1 job(s) back" in retried.stdout, retried.stderr
     pipeline.wait_settled()  # processed again, and kept again: still malformed
-    assert {j["id"] for j in json.loads(pipeline.vaultctl("retry", "--list", "--json").stdout)} == set(ids.values())
+    assert {j["id"] for j in json.loads(pipeline.vaultctl("retry", "--list", "--json").stdout)} == set(
+        ids.values()
+    )
     assert pipeline.vaultctl("retry", "--all").stdout.strip() == "3 job(s) back in the queue"

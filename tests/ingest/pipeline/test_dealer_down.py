@@ -1,6 +1,7 @@
 """The dealer daemon down in stream mode: Cyrus cannot hand over the events of that moment
 (nobody listens), so they are never spooled; reconciliation, queued through the running
 broker, finds the messages the archive missed and archives each exactly once."""
+
 from __future__ import annotations
 
 import time

@@ -1,5 +1,6 @@
 """Nothing lost (issue 3 item 7): SIGKILL the broker, a worker and the shipper in the middle of
 2,000 LMTP deliveries, restart each, and every message is archived exactly once."""
+
 from __future__ import annotations
 
 import threading
@@ -19,9 +20,11 @@ DELIVERIES = 2000
 
 
 def message(msgid: str) -> bytes:
-    return (f"From: Fay <fay@example.org>\r\nTo: team@vault.test\r\nSubject: {msgid}\r\n"
-            f"Message-ID: {msgid}\r\nDate: Sun, 22 Nov 2026 12:00:00 +0000\r\n\r\n"
-            f"Body of {msgid}.\r\n").encode()
+    return (
+        f"From: Fay <fay@example.org>\r\nTo: team@vault.test\r\nSubject: {msgid}\r\n"
+        f"Message-ID: {msgid}\r\nDate: Sun, 22 Nov 2026 12:00:00 +0000\r\n\r\n"
+        f"Body of {msgid}.\r\n"
+    ).encode()
 
 
 class Deliverer(threading.Thread):

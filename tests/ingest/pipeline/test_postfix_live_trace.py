@@ -2,6 +2,7 @@
 that live ingest watches is traced from Postfix's log to the archived copy, and the link is
 confirmed by the LMTP session (Postfix's ``SESSIONID=<...>`` is the MessageNew event's
 ``vnd.cmu.sessionId``, which the archive records)."""
+
 from __future__ import annotations
 
 import json
@@ -21,11 +22,15 @@ def test_live_copy_linked_to_the_postfix_route_by_lmtp_session(pipeline_factory,
     user, mid = f"live{tag}", f"live-{tag}@example.invalid"
     cyrus.add_user(user)
     rcpt, sender = f"{user}@{cyrus.servername}", f"erin{tag}@example.invalid"
-    raw = (f"From: <{sender}>\r\nTo: <{rcpt}>\r\nSubject: live {tag}\r\nMessage-ID: <{mid}>\r\n"
-           f"Date: Thu, 01 Jan 2026 00:00:00 +0000\r\n\r\nlive body\r\n").encode()
+    raw = (
+        f"From: <{sender}>\r\nTo: <{rcpt}>\r\nSubject: live {tag}\r\nMessage-ID: <{mid}>\r\n"
+        f"Date: Thu, 01 Jan 2026 00:00:00 +0000\r\n\r\nlive body\r\n"
+    ).encode()
     assert postfix.send(sender, [rcpt], raw) == {}
-    lines = postfix.wait_log(lambda lines: any(f"to=<{rcpt}>" in l and "status=sent" in l for l in lines), seconds=60)
-    session = next(re.search(r"SESSIONID=<([^>]+)>", l).group(1) for l in lines if f"to=<{rcpt}>" in l)
+    lines = postfix.wait_log(
+        lambda lines: any(f"to=<{rcpt}>" in ln and "status=sent" in ln for ln in lines), seconds=60
+    )
+    session = next(re.search(r"SESSIONID=<([^>]+)>", ln).group(1) for ln in lines if f"to=<{rcpt}>" in ln)
     pipeline.wait_settled()
 
     assert pipeline.vaultctl("maillog", "import", str(postfix.maillog)).returncode == 0
@@ -34,7 +39,10 @@ def test_live_copy_linked_to_the_postfix_route_by_lmtp_session(pipeline_factory,
     [route] = json.loads(done.stdout)
     assert [h["session_id"] for h in route["hops"] if h.get("session_id")] == [session]
     [copy] = route["archived"]
-    assert (copy["mailbox"], copy["linked_by"]) == (f"user/{user}", "message-id + LMTP session")  # Cyrus names INBOX user/<u>
+    assert (copy["mailbox"], copy["linked_by"]) == (
+        f"user/{user}",
+        "message-id + LMTP session",
+    )  # Cyrus names INBOX user/<u>
     # the item the trace names is the one live ingest recorded for that delivery
     log = json.loads(pipeline.vaultctl("log", "--item", copy["item"], "--json").stdout)
     assert [e["data"].get("session") for e in log if e["kind"] == "message.appended"] == [session]

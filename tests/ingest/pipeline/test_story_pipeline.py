@@ -1,5 +1,6 @@
 """The end-to-end story through the real pipeline: Cyrus -> dealer (stream) -> broker ->
 workers <-> collector, each its own process; then the changelog and point-in-time restores."""
+
 from __future__ import annotations
 
 import json
@@ -20,10 +21,13 @@ def test_story_through_the_pipeline(tmp_path, pipeline_factory):
     check_restore(pipeline.home, pipeline.cyrus, story, tmp_path)
     # both restores ran while the broker held the vault: their audit entries went through it
     pipeline.wait_settled()
-    restores = [e for e in json.loads(pipeline.vaultctl("audit", "--json").stdout)
-                if e["kind"] == "restore.done"]
-    assert [(e["data"]["mailbox"], e["data"]["uid"]) for e in restores] == \
-        [("user/alice/Project2", None), ("user/alice/Project2", 1)]
+    restores = [
+        e for e in json.loads(pipeline.vaultctl("audit", "--json").stdout) if e["kind"] == "restore.done"
+    ]
+    assert [(e["data"]["mailbox"], e["data"]["uid"]) for e in restores] == [
+        ("user/alice/Project2", None),
+        ("user/alice/Project2", 1),
+    ]
     # so does a legal hold placed meanwhile
     placed = pipeline.vaultctl("hold", "create", "matter-1", "--custodian", "alice", "--reason", "litigation")
     assert placed.returncode == 0 and "queued with the broker" in placed.stdout, placed.stderr
@@ -39,13 +43,18 @@ def test_story_through_the_pipeline(tmp_path, pipeline_factory):
     # committer; the hold wins until it is released
     (pipeline.home / "policies").mkdir(exist_ok=True)
     (pipeline.home / "policies" / "all.toml").write_text(
-        '[[rule]]\nname = "everything"\npurge_after = "1d"\n[rule.match]\nfolders = ["user/alice/**"]\n')
+        '[[rule]]\nname = "everything"\npurge_after = "1d"\n[rule.match]\nfolders = ["user/alice/**"]\n'
+    )
 
     def sweep_through_broker() -> list[dict]:
         r = pipeline.vaultctl("retention", "sweep", "--now", "2100-01-01T00:00Z", "--json")
         assert r.returncode == 0 and json.loads(r.stdout) == {"queued": True}, r.stderr
         pipeline.wait_settled()
-        return [e for e in json.loads(pipeline.vaultctl("audit", "--json").stdout) if e["kind"] == "retention.purged"]
+        return [
+            e
+            for e in json.loads(pipeline.vaultctl("audit", "--json").stdout)
+            if e["kind"] == "retention.purged"
+        ]
 
     held = json.loads(pipeline.vaultctl("search", "custodian:alice", "--json").stdout)["total"]
     assert held > 0 and sweep_through_broker() == []

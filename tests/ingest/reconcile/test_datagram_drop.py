@@ -1,6 +1,7 @@
 """Cyrus drops event datagrams over ~21 KB: a bulk \\Deleted + EXPUNGE of 1,300 messages
 (the events list every Message-ID) never reaches a socket-mode listener, so the archive
 misses the expunges; vaultctl reconcile finds and records every one of them."""
+
 from __future__ import annotations
 
 import json
@@ -39,7 +40,7 @@ class DatagramReceiver:
         while not self._stop.is_set():
             try:
                 data = self.sock.recv(1 << 20)
-            except socket.timeout:
+            except TimeoutError:
                 continue
             self.events.append(decode_datagram(data).message)
 
@@ -74,8 +75,9 @@ def test_bulk_expunge_events_are_dropped_and_reconcile_heals(tmp_path, cyrus_fac
         assert alice.expunge()[0] == "OK"
         alice.logout()
         assert wait_until(lambda: "Logout" in receiver.names()[seen:], 20, step=0.1)
-        assert wait_until(lambda: any("datagram too large" in line for line in server.log_lines()),
-                          20, step=0.1), "Cyrus did not log the dropped datagram"
+        assert wait_until(
+            lambda: any("datagram too large" in line for line in server.log_lines()), 20, step=0.1
+        ), "Cyrus did not log the dropped datagram"
         missed = receiver.events[seen:]
         assert not [e for e in missed if json.loads(e)["event"] in ("MessageExpunge", "MessageTrash")]
         archive.feed(missed)
@@ -86,8 +88,11 @@ def test_bulk_expunge_events_are_dropped_and_reconcile_heals(tmp_path, cyrus_fac
         [report] = json.loads(done.stdout)
         assert report["expunged"] == list(range(1, MESSAGES + 1)) and report["appended"] == []
         assert archive.vault.catalog.live_items(inbox) == []
-        differences = [e for e in archive.vault.ledger.entries()
-                       if e.kind == "reconcile.difference" and e.data["difference"] == "expunged"]
+        differences = [
+            e
+            for e in archive.vault.ledger.entries()
+            if e.kind == "reconcile.difference" and e.data["difference"] == "expunged"
+        ]
         assert len(differences) == MESSAGES
     finally:
         archive.close()

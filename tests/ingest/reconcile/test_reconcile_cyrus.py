@@ -1,6 +1,7 @@
 """vaultctl reconcile against a real Cyrus: every change the archive did not hear about (new
 and expunged messages, flags, renames, ACL, metadata, deleted folders, folders never seen) is
 found, recorded behind a reconcile.difference entry, and the archive then equals the server."""
+
 from __future__ import annotations
 
 import imaplib
@@ -8,7 +9,6 @@ import json
 import subprocess
 import sys
 import time
-import uuid
 
 import pytest
 
@@ -37,8 +37,10 @@ def in_step(archive, folders: list[tuple[str, str]]) -> None:
             live = {i["uid"]: i for i in catalog.live_items(mailbox_id)}
             assert sorted(live) == sorted(view), imap_name
             for uid, seen in view.items():
-                assert (sorted(live[uid]["flags"]), live[uid]["internal_date"]) == \
-                    (seen["flags"], seen["internal_date"]), (imap_name, uid)
+                assert (sorted(live[uid]["flags"]), live[uid]["internal_date"]) == (
+                    seen["flags"],
+                    seen["internal_date"],
+                ), (imap_name, uid)
                 typ, data = client.uid("FETCH", str(uid), "(BODY.PEEK[])")
                 assert archive.vault.store.get(live[uid]["blob"]) == data[0][1]
     finally:
@@ -89,8 +91,12 @@ def test_reconcile_records_every_missed_change_and_then_nothing(archive):
 
     reports = {r["mailbox_id"]: r for r in reconcile(archive)}
     rec = reports[mailbox_id]
-    assert (rec["mailbox"], rec["appended"], rec["expunged"], sorted(rec["flag_changes"])) == \
-        ("user/alice/Rec2", [5], [4], [2, 3])
+    assert (rec["mailbox"], rec["appended"], rec["expunged"], sorted(rec["flag_changes"])) == (
+        "user/alice/Rec2",
+        [5],
+        [4],
+        [2, 3],
+    )
     assert sorted(rec["folder_changes"]) == ["acl", "metadata", "renamed"]
     assert all(r["differences"] == 0 for m, r in reports.items() if m != mailbox_id)
     in_step(archive, [(mailbox_id, "INBOX/Rec2")])
@@ -186,9 +192,21 @@ def test_while_the_broker_holds_the_vault_reconcile_is_queued_as_a_job(archive):
         default = f'broker = "{DEFAULTS["dealer"]["broker"]}"'
         config.write_text(config.read_text().replace(default, f'broker = "{broker.address}"'))
         # our writer plays the committer: the command cannot open the vault, so it queues
-        done = subprocess.run([sys.executable, str(REPO / "vaultctl.py"), "--home", str(archive.home),
-                               "reconcile", "--mailbox", "user/alice", "--json"],
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [
+                sys.executable,
+                str(REPO / "vaultctl.py"),
+                "--home",
+                str(archive.home),
+                "reconcile",
+                "--mailbox",
+                "user/alice",
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
         [queued] = json.loads(done.stdout)
         [(eid, raw, origin)] = broker.received
@@ -197,8 +215,9 @@ def test_while_the_broker_holds_the_vault_reconcile_is_queued_as_a_job(archive):
     assert event["event"] == "vnd.vault.Reconcile" and event["mailboxID"] == inbox
     archive.feed([raw])  # what a worker and the committer do with the job
     assert archive.quarantined == []
-    appended = [e for e in archive.vault.ledger.entries() if e.kind == "message.appended"
-                and e.data.get("reconciled")]
+    appended = [
+        e for e in archive.vault.ledger.entries() if e.kind == "message.appended" and e.data.get("reconciled")
+    ]
     assert len(appended) == 1 and appended[0].data["event"] == eid
     assert appended[0].data["flags"] == ["\\Seen"]
     archive.feed([raw])  # the same job again: recorded once

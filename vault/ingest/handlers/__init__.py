@@ -6,10 +6,11 @@ what a worker calls. Every handler raises ``Quarantine`` for a malformed event, 
 unknown to the server or a spool file already gone, and ``Postpone`` for what may succeed
 later (a Logout before its Login, the collector not answering).
 """
+
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from collections.abc import Callable
 
 from vault.audit import AUDIT_EVENT, handle_audit
 from vault.ingest.collector import CollectorError, CollectorRefused
@@ -28,7 +29,9 @@ def _guarded(handler: Callable) -> Callable:
         try:
             return handler(Event(event), ctx)
         except EventError as e:
-            raise Quarantine(f"bad {event.get('event', 'event') if isinstance(event, dict) else 'event'}: {e}") from None
+            raise Quarantine(
+                f"bad {event.get('event', 'event') if isinstance(event, dict) else 'event'}: {e}"
+            ) from None
         except CollectorRefused as e:
             raise Quarantine(f"collector refused: {e}") from None
         except CollectorError as e:
@@ -37,30 +40,33 @@ def _guarded(handler: Callable) -> Callable:
     return handle
 
 
-HANDLERS: dict[str, Callable] = {name: _guarded(fn) for name, fn in {
-    "MessageNew": messages.appended,
-    "MessageAppend": messages.appended,
-    "MessageExpunge": messages.expunged,
-    "MessageTrash": messages.trashed,
-    "MessageRead": messages.read,
-    "vnd.cmu.MessageCopy": messages.copied,
-    "vnd.cmu.MessageMove": messages.moved,
-    "FlagsSet": flags.flags_set,
-    "FlagsClear": flags.flags_cleared,
-    "MailboxCreate": mailboxes.created,
-    "MailboxRename": mailboxes.renamed,
-    "MailboxDelete": mailboxes.deleted,
-    "MailboxSubscribe": mailboxes.subscribed,
-    "MailboxUnSubscribe": mailboxes.unsubscribed,
-    "MailboxModseq": mailboxes.modseq,
-    "AclChange": mailboxes.acl_changed,
-    "QuotaChange": mailboxes.quota_changed,
-    "QuotaExceed": mailboxes.quota_exceeded,
-    "QuotaWithin": mailboxes.quota_within,
-    "Login": sessions.login,
-    "Logout": sessions.logout,
-    RECONCILE_EVENT: handle_reconcile,  # ours: vaultctl reconcile while the broker holds the vault
-}.items()}
+HANDLERS: dict[str, Callable] = {
+    name: _guarded(fn)
+    for name, fn in {
+        "MessageNew": messages.appended,
+        "MessageAppend": messages.appended,
+        "MessageExpunge": messages.expunged,
+        "MessageTrash": messages.trashed,
+        "MessageRead": messages.read,
+        "vnd.cmu.MessageCopy": messages.copied,
+        "vnd.cmu.MessageMove": messages.moved,
+        "FlagsSet": flags.flags_set,
+        "FlagsClear": flags.flags_cleared,
+        "MailboxCreate": mailboxes.created,
+        "MailboxRename": mailboxes.renamed,
+        "MailboxDelete": mailboxes.deleted,
+        "MailboxSubscribe": mailboxes.subscribed,
+        "MailboxUnSubscribe": mailboxes.unsubscribed,
+        "MailboxModseq": mailboxes.modseq,
+        "AclChange": mailboxes.acl_changed,
+        "QuotaChange": mailboxes.quota_changed,
+        "QuotaExceed": mailboxes.quota_exceeded,
+        "QuotaWithin": mailboxes.quota_within,
+        "Login": sessions.login,
+        "Logout": sessions.logout,
+        RECONCILE_EVENT: handle_reconcile,  # ours: vaultctl reconcile while the broker holds the vault
+    }.items()
+}
 HANDLERS[AUDIT_EVENT] = handle_audit  # ours: searches/exports/restores while the broker holds it
 
 ALIASES: dict[str, str] = {

@@ -1,6 +1,7 @@
 """What every handler does the same way: entries stamped with the event, the actor by stable
 user id, the folder an event is about (discovered from the server when the archive has never
 seen it), and fetching a payload."""
+
 from __future__ import annotations
 
 import json
@@ -59,24 +60,36 @@ def folder_of(ctx, ev: Event) -> tuple[Folder, list[EntrySpec]]:
     url = ev.url
     known = ctx.catalog.folder(mailbox_id)
     if known is not None:
-        return Folder(mailbox_id, url.uidvalidity or known["uidvalidity"],
-                      url.mailbox or known["name"]), []
+        return Folder(mailbox_id, url.uidvalidity or known["uidvalidity"], url.mailbox or known["name"]), []
     try:
         info = ctx.collector.folder(mailbox_id)
     except MailboxUnknown as e:
-        raise Quarantine(f"{ev.name} for mailbox {mailbox_id} ({url.mailbox or 'no name'}): "
-                         f"unknown to the archive and to the server ({e})") from None
+        raise Quarantine(
+            f"{ev.name} for mailbox {mailbox_id} ({url.mailbox or 'no name'}): "
+            f"unknown to the archive and to the server ({e})"
+        ) from None
     name = url.mailbox or info["name"]
     folder = Folder(mailbox_id, url.uidvalidity or int(info["uidvalidity"]), name)
-    created = entry(ctx, ev, Kind.FOLDER_CREATED, mailbox_id, {
-        "name": name, "uidvalidity": folder.uidvalidity, "discovered": True,
-    })
-    return folder, [created, *folder_state(ctx, ev, mailbox_id, info.get("acl") or {},
-                                          info.get("metadata") or {}, None)]
+    created = entry(
+        ctx,
+        ev,
+        Kind.FOLDER_CREATED,
+        mailbox_id,
+        {
+            "name": name,
+            "uidvalidity": folder.uidvalidity,
+            "discovered": True,
+        },
+    )
+    return folder, [
+        created,
+        *folder_state(ctx, ev, mailbox_id, info.get("acl") or {}, info.get("metadata") or {}, None),
+    ]
 
 
-def folder_state(ctx, ev: Event, mailbox_id: str, acl: dict | None, metadata: dict | None,
-                 row: dict | None) -> list[EntrySpec]:
+def folder_state(
+    ctx, ev: Event, mailbox_id: str, acl: dict | None, metadata: dict | None, row: dict | None
+) -> list[EntrySpec]:
     """folder.acl / folder.metadata entries for whatever differs from ``row``, the folder as
     the catalog has it (None: not in the catalog yet). ``None`` arguments are not known."""
     out = []
@@ -104,5 +117,6 @@ def fetch(ctx, folder: Folder, uid: int):
     except SpoolFileGone as e:
         raise Quarantine(f"spool file gone: {folder.name or folder.mailbox_id} UID {uid} ({e})") from None
     except MailboxUnknown as e:
-        raise Quarantine(f"mailbox {folder.mailbox_id} ({folder.name}) unknown to the server "
-                         f"when fetching UID {uid} ({e})") from None
+        raise Quarantine(
+            f"mailbox {folder.mailbox_id} ({folder.name}) unknown to the server when fetching UID {uid} ({e})"
+        ) from None

@@ -7,6 +7,7 @@ mailbox name percent-encoded); ``oldMailboxID`` is such a URI too, not an id; ``
 ``vnd.cmu.oldUidset`` are IMAP sequence sets of UIDs (``1:3,7``).
 Everything malformed raises :class:`EventError` with what was wrong.
 """
+
 from __future__ import annotations
 
 import re
@@ -24,6 +25,7 @@ class EventError(ValueError):
 
 
 # ---------------------------------------------------------------- IMAP URLs
+
 
 @dataclass(frozen=True)
 class ImapUrl:
@@ -73,6 +75,7 @@ def parse_url(url) -> ImapUrl:
 
 # ---------------------------------------------------------------- UID sets
 
+
 def parse_uidset(text) -> list[tuple[int, int]]:
     """``1:3,7`` -> ``[(1, 3), (7, 7)]``: ranges as written, each low <= high."""
     if not isinstance(text, str) or not text:
@@ -106,6 +109,7 @@ def uids(text) -> list[int]:
 
 
 # ---------------------------------------------------------------- the event
+
 
 class Event:
     """One notification's fields, checked as they are read."""

@@ -4,6 +4,7 @@ Cyrus reports some flag changes under other names (see messages.py): ``+FLAGS \\
 is MessageTrash, a first ``\\Seen`` is MessageRead, so ``+FLAGS (\\Seen \\Answered)`` arrives
 as MessageRead plus FlagsSet.
 """
+
 from __future__ import annotations
 
 from vault.ingest.handlers.common import entry, folder_of
@@ -22,8 +23,7 @@ def flags_changed(kind: str, fixed: list[str] | None = None):
         if not flags:
             return entries  # only \Recent, which no client sets or clears
         for uid in targets:
-            entries.append(entry(ctx, ev, kind, folder.item(uid),
-                                 {"flags": flags, "mailbox": folder.name}))
+            entries.append(entry(ctx, ev, kind, folder.item(uid), {"flags": flags, "mailbox": folder.name}))
         return entries
 
     return handle

@@ -5,6 +5,7 @@ metadata, as the seed design kept them) is recorded as folder.acl / folder.metad
 whenever it differs from what the catalog holds; metadata has no event of its own in Cyrus,
 so it is read from the collector on create, rename and ACL change.
 """
+
 from __future__ import annotations
 
 from vault.ingest.collector import MailboxUnknown
@@ -39,9 +40,19 @@ def created(ev: Event, ctx) -> list:
         return []  # already discovered through an earlier event: nothing new
     if not url.mailbox or url.uidvalidity is None:
         raise EventError(f"MailboxCreate uri {ev.get('uri')!r} lacks the name or UIDVALIDITY")
-    entries = [entry(ctx, ev, Kind.FOLDER_CREATED, mailbox_id, {
-        "name": url.mailbox, "uidvalidity": url.uidvalidity, "mbtype": ev.get("vnd.cmu.mbtype"),
-    })]
+    entries = [
+        entry(
+            ctx,
+            ev,
+            Kind.FOLDER_CREATED,
+            mailbox_id,
+            {
+                "name": url.mailbox,
+                "uidvalidity": url.uidvalidity,
+                "mbtype": ev.get("vnd.cmu.mbtype"),
+            },
+        )
+    ]
     entries += folder_state(ctx, ev, mailbox_id, event_acl(ev), _server_metadata(ctx, mailbox_id), None)
     return entries
 
@@ -50,8 +61,13 @@ def renamed(ev: Event, ctx) -> list:
     """MailboxRename: the same mailboxID under a new name."""
     folder, discovered = folder_of(ctx, ev)
     old = ev.old_url.mailbox
-    rename = entry(ctx, ev, Kind.FOLDER_RENAMED, folder.mailbox_id,
-                   {"old": old, "name": folder.name, "uidvalidity": folder.uidvalidity})
+    rename = entry(
+        ctx,
+        ev,
+        Kind.FOLDER_RENAMED,
+        folder.mailbox_id,
+        {"old": old, "name": folder.name, "uidvalidity": folder.uidvalidity},
+    )
     if discovered:
         if old:
             discovered[0].data["name"] = old  # it existed under the old name until now
@@ -59,8 +75,12 @@ def renamed(ev: Event, ctx) -> list:
     row = ctx.catalog.folder(folder.mailbox_id)
     if row["name"] == folder.name:
         return []  # already carries the name: nothing changed
-    return [rename, *folder_state(ctx, ev, folder.mailbox_id, event_acl(ev),
-                                  _server_metadata(ctx, folder.mailbox_id), row)]
+    return [
+        rename,
+        *folder_state(
+            ctx, ev, folder.mailbox_id, event_acl(ev), _server_metadata(ctx, folder.mailbox_id), row
+        ),
+    ]
 
 
 def deleted(ev: Event, ctx) -> list:
@@ -71,9 +91,10 @@ def deleted(ev: Event, ctx) -> list:
     if row is None or row["deleted_at"] is not None:
         return []
     name = ev.url.mailbox or row["name"]
-    entries = [entry(ctx, ev, Kind.MESSAGE_EXPUNGED, item["item"],
-                     {"mailbox": name, "reason": "folder deleted"})
-               for item in sorted(ctx.catalog.live_items(mailbox_id), key=lambda i: i["uid"])]
+    entries = [
+        entry(ctx, ev, Kind.MESSAGE_EXPUNGED, item["item"], {"mailbox": name, "reason": "folder deleted"})
+        for item in sorted(ctx.catalog.live_items(mailbox_id), key=lambda i: i["uid"])
+    ]
     entries.append(entry(ctx, ev, Kind.FOLDER_DELETED, mailbox_id, {"name": name}))
     return entries
 
@@ -85,13 +106,28 @@ def acl_changed(ev: Event, ctx) -> list:
     acl = event_acl(ev)
     if acl is None:
         raise EventError("AclChange without vnd.cmu.mailboxACL")
-    entries.append(entry(ctx, ev, Kind.FOLDER_ACL, folder.mailbox_id, {
-        "acl": acl, "subject": ev.get("aclSubject"), "rights": ev.get("aclRights") or "",
-        "mailbox": folder.name,
-    }))
-    entries += folder_state(ctx, ev, folder.mailbox_id, None,
-                            _server_metadata(ctx, folder.mailbox_id),
-                            ctx.catalog.folder(folder.mailbox_id))
+    entries.append(
+        entry(
+            ctx,
+            ev,
+            Kind.FOLDER_ACL,
+            folder.mailbox_id,
+            {
+                "acl": acl,
+                "subject": ev.get("aclSubject"),
+                "rights": ev.get("aclRights") or "",
+                "mailbox": folder.name,
+            },
+        )
+    )
+    entries += folder_state(
+        ctx,
+        ev,
+        folder.mailbox_id,
+        None,
+        _server_metadata(ctx, folder.mailbox_id),
+        ctx.catalog.folder(folder.mailbox_id),
+    )
     return entries
 
 

@@ -5,6 +5,7 @@ come from the spool through the collector, and the internal date with them (the 
 file's mtime). A MOVE is a vnd.cmu.MessageMove on the destination plus a MessageExpunge on
 the source; a COPY's source is resolved in the catalog so its blob is reused, else fetched.
 """
+
 from __future__ import annotations
 
 from vault.ingest.handlers.common import Folder, entry, fetch, folder_of
@@ -91,16 +92,25 @@ def _copied(kind: str):
                 source = str(ItemId(source_id, source_uidvalidity, source_uid))
             row = ctx.catalog.item(source) if source else None
             if row is not None and not row.get("purged_at"):
-                data = {"blob": row["blob"], "size": row["size"],
-                        "internal_date": row["internal_date"], "message_id": row["message_id"],
-                        "flags": row["flags"]}
+                data = {
+                    "blob": row["blob"],
+                    "size": row["size"],
+                    "internal_date": row["internal_date"],
+                    "message_id": row["message_id"],
+                    "flags": row["flags"],
+                }
             else:
                 # the archive never had the source (or retention purged it): the copy's own
                 # spool file; COPY keeps flags, but which ones only reconciliation can tell
                 data = _fetched_data(ctx, ev, folder, uid)
                 data["flags"] = []
-            data.update(mailbox=folder.name, source=source, source_mailbox=source_name,
-                        source_uid=source_uid, **_extras(ev))
+            data.update(
+                mailbox=folder.name,
+                source=source,
+                source_mailbox=source_name,
+                source_uid=source_uid,
+                **_extras(ev),
+            )
             entries.append(entry(ctx, ev, kind, folder.item(uid), data))
         return entries
 
@@ -120,8 +130,7 @@ def expunged(ev: Event, ctx) -> list:
         row = ctx.catalog.item(folder.item(uid))
         if row is not None and row["expunged_at"] is not None:
             continue  # reconciliation got here first
-        entries.append(entry(ctx, ev, Kind.MESSAGE_EXPUNGED, folder.item(uid),
-                             {"mailbox": folder.name}))
+        entries.append(entry(ctx, ev, Kind.MESSAGE_EXPUNGED, folder.item(uid), {"mailbox": folder.name}))
     return entries
 
 

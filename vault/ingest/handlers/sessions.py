@@ -5,6 +5,7 @@ closes it and carries the login time and the duration. A Logout whose Login the 
 does not hold yet is postponed (the Login may still be on its way); after
 ``LOGIN_WAIT_SECONDS`` it is recorded unpaired (a Login Cyrus never delivered).
 """
+
 from __future__ import annotations
 
 from vault.ingest.context import Postpone
@@ -42,5 +43,6 @@ def logout(ev: Event, ctx) -> list:
         data["login_time"] = opened["login_at"]
         if ev.time:
             data["duration_seconds"] = round(
-                (parse_time(ev.time) - parse_time(opened["login_at"])).total_seconds(), 3)
+                (parse_time(ev.time) - parse_time(opened["login_at"])).total_seconds(), 3
+            )
     return [entry(ctx, ev, Kind.SESSION_LOGOUT, item, data)]

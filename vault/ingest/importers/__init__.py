@@ -1,4 +1,5 @@
 """Source readers for offline import: Maildir, mbox, a directory of .eml files, Cyrus folders."""
+
 from __future__ import annotations
 
 from pathlib import Path

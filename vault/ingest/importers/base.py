@@ -1,11 +1,12 @@
 """What every source format yields: messages with a stable key, flags and internal date."""
+
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Iterator
 
 
 class SourceError(Exception):
@@ -51,7 +52,9 @@ def read_file(path: Path) -> Callable[[], bytes]:
     return lambda: path.read_bytes()
 
 
-def file_message(path: Path, key: str, flags: list[str], uid: int | None = None) -> SourceMessage | SourceProblem:
+def file_message(
+    path: Path, key: str, flags: list[str], uid: int | None = None
+) -> SourceMessage | SourceProblem:
     """A message stored as one file, dated by its mtime; a problem if it cannot be
     stat'ed or is empty (the key is kept, so the message is not taken for deleted)."""
     try:
@@ -60,8 +63,9 @@ def file_message(path: Path, key: str, flags: list[str], uid: int | None = None)
         return SourceProblem(str(path), f"cannot read: {e.strerror or e}", key)
     if st.st_size == 0:
         return SourceProblem(str(path), "empty file: not a message, skipped", key)
-    return SourceMessage(key, str(path), flags, datetime.fromtimestamp(st.st_mtime, timezone.utc),
-                         uid=uid, loader=read_file(path))
+    return SourceMessage(
+        key, str(path), flags, datetime.fromtimestamp(st.st_mtime, UTC), uid=uid, loader=read_file(path)
+    )
 
 
 def looks_like_mail(head: bytes) -> bool:

@@ -8,12 +8,13 @@ alone, and says so: UIDs from the file names, internal dates from the files' mti
 sets them to the internal date), no flags, and the importer makes up a UIDVALIDITY.
 The mailboxID comes from cyrus.header (the dlist of 3.x, or the tab-separated line of 2.x).
 """
+
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 from vault.ingest.cyrus_spool import (
     MailboxIndex,
@@ -40,7 +41,7 @@ def parse_cyrus_header(data: bytes) -> str | None:
     """The mailbox uniqueid from a Cyrus 2.x cyrus.header, or None when the file is not one."""
     if not data.startswith(HEADER_MAGIC):
         return None
-    lines = data[len(HEADER_MAGIC):].split(b"\n")
+    lines = data[len(HEADER_MAGIC) :].split(b"\n")
     # two quote lines, then "quotaroot\tuniqueid"
     if len(lines) < 3:
         return None
@@ -88,8 +89,11 @@ class CyrusSource(Source):
         except SpoolFormatError as e:
             self.mailbox_id = parse_cyrus_header(data)
             if self.mailbox_id is None:
-                self.problems.append(SourceProblem(
-                    str(header), f"{_without_path(e, header)}: no mailboxID, the archive makes one up"))
+                self.problems.append(
+                    SourceProblem(
+                        str(header), f"{_without_path(e, header)}: no mailboxID, the archive makes one up"
+                    )
+                )
             return
         self.mailbox_id = parsed.uniqueid if valid_mailbox_id(parsed.uniqueid) else None
         self.user_flags = parsed.user_flags
@@ -108,9 +112,12 @@ class CyrusSource(Source):
     def _check_user_flag_names(self) -> None:
         unnamed = sum(1 for r in self.index.present if r.user_flags >> len(self.user_flags))
         if unnamed:
-            self.problems.append(SourceProblem(
-                str(self.path / "cyrus.header"),
-                f"{unnamed} message(s) carry user flags cyrus.header does not name: those flags are left out"))
+            self.problems.append(
+                SourceProblem(
+                    str(self.path / "cyrus.header"),
+                    f"{unnamed} message(s) carry user flags cyrus.header does not name: those flags are left out",
+                )
+            )
 
     def _files(self) -> list[tuple[int, Path]]:
         out = []
@@ -133,15 +140,22 @@ class CyrusSource(Source):
         for record in sorted(self.index.present, key=lambda r: r.uid):
             p = files.pop(record.uid, None)
             if p is None:
-                yield SourceProblem(str(self.path / f"{record.uid}."),
-                                    "listed in cyrus.index, but the file is missing", str(record.uid))
+                yield SourceProblem(
+                    str(self.path / f"{record.uid}."),
+                    "listed in cyrus.index, but the file is missing",
+                    str(record.uid),
+                )
                 continue
             found = file_message(p, str(record.uid), record.flags(self.user_flags), uid=record.uid)
             if isinstance(found, SourceMessage):
-                found.internal_date = datetime.fromtimestamp(record.internal_date, timezone.utc)
+                found.internal_date = datetime.fromtimestamp(record.internal_date, UTC)
             yield found
         expunged = {r.uid for r in self.index.records if r.expunged}
         for uid, p in files.items():
             if uid not in expunged:  # expunged files wait on disk for Cyrus's delayed expunge
-                yield SourceProblem(str(p), "not in cyrus.index (still being delivered, or the index "
-                                            "is stale): left for the next run", str(uid))
+                yield SourceProblem(
+                    str(p),
+                    "not in cyrus.index (still being delivered, or the index "
+                    "is stale): left for the next run",
+                    str(uid),
+                )

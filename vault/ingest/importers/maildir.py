@@ -1,9 +1,10 @@
 """Maildir: cur/ and new/; flags from the ``:2,`` info suffix, internal date from mtime."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from vault.ingest.importers.base import (
     Source,

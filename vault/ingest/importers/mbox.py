@@ -6,13 +6,14 @@ between separators, minus the blank separator line, with one level of >From quot
 removed (mboxrd). A file that ends without a newline is reported as probably truncated;
 its last message is kept as it is.
 """
+
 from __future__ import annotations
 
 import hashlib
 import os
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 from vault.ingest.importers.base import (
     Source,
@@ -76,7 +77,7 @@ class MboxSource(Source):
         return mboxrd_unquote(raw)
 
     def scan(self) -> Iterator[SourceMessage | SourceProblem]:
-        mtime = datetime.fromtimestamp(os.stat(self.path).st_mtime, timezone.utc)
+        mtime = datetime.fromtimestamp(os.stat(self.path).st_mtime, UTC)
         seen: dict[str, int] = {}
         try:
             with open(self.path, "rb") as f:
@@ -96,7 +97,14 @@ class MboxSource(Source):
                     break
             last = n == len(spans) - 1
             if last and not data.endswith(b"\n"):
-                yield SourceProblem(f"{self.path}@{start}",
-                                    "file ends in the middle of a line: the mbox looks truncated; the last message was kept as it is")
-            yield SourceMessage(f"{digest}#{seen[digest]}", f"{self.path}@{start}", mbox_flags(head),
-                                when or mtime, loader=lambda s=start, e=end: self._body(s, e))
+                yield SourceProblem(
+                    f"{self.path}@{start}",
+                    "file ends in the middle of a line: the mbox looks truncated; the last message was kept as it is",
+                )
+            yield SourceMessage(
+                f"{digest}#{seen[digest]}",
+                f"{self.path}@{start}",
+                mbox_flags(head),
+                when or mtime,
+                loader=lambda s=start, e=end: self._body(s, e),
+            )

@@ -1,4 +1,5 @@
 """Blob-store backends behind one contract (base.Backend): local directory and S3."""
+
 from __future__ import annotations
 
 from vault.store.backends.base import Backend, StoreError

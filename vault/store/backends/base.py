@@ -1,8 +1,9 @@
 """The blob-store backend contract: immutable objects under string keys (DESIGN.md 3)."""
+
 from __future__ import annotations
 
 import abc
-from typing import Iterator
+from collections.abc import Iterator
 
 
 class StoreError(Exception):

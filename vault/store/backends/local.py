@@ -1,10 +1,11 @@
 """Local-directory backend: the embedded default. Writes are atomic and never overwrite."""
+
 from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from vault.store.backends.base import Backend, ObjectMissing, StoreError, StoreFull
 

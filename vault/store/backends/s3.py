@@ -1,10 +1,11 @@
 """S3 backend (boto3): AWS, MinIO, Ceph RGW, moto — anything speaking the S3 REST API."""
+
 from __future__ import annotations
 
 import base64
 import hashlib
-from datetime import datetime, timedelta, timezone
-from typing import Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import boto3
 from botocore.config import Config as BotoConfig
@@ -16,10 +17,19 @@ _MISSING = {"404", "NoSuchKey", "NotFound"}
 
 
 class S3Backend(Backend):
-    def __init__(self, *, bucket: str, endpoint_url: str = "", region: str = "us-east-1",
-                 access_key_id: str = "", secret_access_key: str = "", prefix: str = "",
-                 request_checksum_calculation: str = "when_supported",
-                 object_lock_mode: str = "", object_lock_days: int = 0):
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        endpoint_url: str = "",
+        region: str = "us-east-1",
+        access_key_id: str = "",
+        secret_access_key: str = "",
+        prefix: str = "",
+        request_checksum_calculation: str = "when_supported",
+        object_lock_mode: str = "",
+        object_lock_days: int = 0,
+    ):
         self.bucket = bucket
         self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
         self.name = f"s3://{bucket}/{self.prefix}"
@@ -56,7 +66,7 @@ class S3Backend(Backend):
         extra = {}
         if self.lock_mode:
             extra["ObjectLockMode"] = self.lock_mode
-            extra["ObjectLockRetainUntilDate"] = datetime.now(timezone.utc) + timedelta(days=self.lock_days)
+            extra["ObjectLockRetainUntilDate"] = datetime.now(UTC) + timedelta(days=self.lock_days)
             extra["ContentMD5"] = base64.b64encode(hashlib.md5(data).digest()).decode()
         self._call("put", key, self.client.put_object, Key=self.prefix + key, Body=data, **extra)
         return True
@@ -67,8 +77,13 @@ class S3Backend(Backend):
     def get_range(self, key: str, offset: int, length: int) -> bytes:
         if length <= 0:
             return b""
-        r = self._call("get", key, self.client.get_object, Key=self.prefix + key,
-                       Range=f"bytes={offset}-{offset + length - 1}")
+        r = self._call(
+            "get",
+            key,
+            self.client.get_object,
+            Key=self.prefix + key,
+            Range=f"bytes={offset}-{offset + length - 1}",
+        )
         return r["Body"].read()
 
     def exists(self, key: str) -> bool:
@@ -88,8 +103,13 @@ class S3Backend(Backend):
 
     def set_legal_hold(self, key: str, on: bool) -> bool:
         """S3 Object Lock legal hold (the bucket must have Object Lock enabled)."""
-        self._call("legal hold", key, self.client.put_object_legal_hold, Key=self.prefix + key,
-                   LegalHold={"Status": "ON" if on else "OFF"})
+        self._call(
+            "legal hold",
+            key,
+            self.client.put_object_legal_hold,
+            Key=self.prefix + key,
+            LegalHold={"Status": "ON" if on else "OFF"},
+        )
         return True
 
     def legal_hold(self, key: str) -> bool:
@@ -99,11 +119,12 @@ class S3Backend(Backend):
 
     def list(self, prefix: str = "") -> Iterator[str]:
         pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=self.prefix + prefix)
+            Bucket=self.bucket, Prefix=self.prefix + prefix
+        )
         keys = []
         try:
             for page in pages:
-                keys += [o["Key"][len(self.prefix):] for o in page.get("Contents", [])]
+                keys += [o["Key"][len(self.prefix) :] for o in page.get("Contents", [])]
         except ClientError as e:
             raise StoreError(f"{self.name}: list failed: {e}") from None
         except (EndpointConnectionError, BotoCoreError) as e:
