@@ -31,9 +31,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vault.ingest.maillog import LineParser  # noqa: E402
-from vault.ingest.maillog_store import MaillogStore  # noqa: E402
-from vault.trace import Tracer  # noqa: E402
+from vault.trace.hops import MaillogStore  # noqa: E402
+from vault.trace.maillog import LineParser  # noqa: E402
+from vault.trace.tracer import Tracer  # noqa: E402
 
 QID_CHARS = "0123456789ABCDEF"
 

@@ -16,7 +16,7 @@ import json
 import logging
 import uuid
 
-from vault.ingest.context import EntrySpec, Quarantine
+from vault.ingest.worker.context import EntrySpec, Quarantine
 from vault.model import Kind, format_time, now, parse_time
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,7 @@ def record_audit(vault, kind: str, *, item: str | None = None, data: dict, actor
 
 def queue_entry(config, kind: str, *, item: str | None = None, data: dict, actor: str) -> str:
     """Hand the entry to the broker (the vault's writer while live ingest runs): ``"queued"``."""
-    from vault.ingest.submit import BrokerUnavailable, queue_with_broker
+    from vault.ingest.broker.submit import BrokerUnavailable, queue_with_broker
 
     try:
         queue_with_broker(config["dealer"]["broker"], [audit_event(kind, item=item, data=data, actor=actor)])

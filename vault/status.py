@@ -20,7 +20,7 @@ def vault_status(vault: Vault) -> dict:
 def _broker_queue(vault: Vault) -> dict:
     """The live-ingest job queue, when the broker runs on this host: counts by state and the
     dead-letter list with each reason (``vaultctl retry`` puts them back)."""
-    from vault.ingest.jobs import FAILED, JobStore
+    from vault.ingest.broker.jobs import FAILED, JobStore
 
     path = vault.config.path("broker", "jobs_path")
     if not path.exists():
@@ -38,7 +38,7 @@ def _broker_queue(vault: Vault) -> dict:
 
 def _dealer_spool(vault: Vault) -> dict:
     """The live-ingest dealer's spool, when it lives on this host: waiting and quarantined events."""
-    from vault.ingest.spool import spool_status
+    from vault.ingest.dealer.spool import spool_status
 
     spool = spool_status(vault.config.path("dealer", "spool_path"))
     if not spool["exists"]:

@@ -321,7 +321,7 @@ import os, sys
 from pathlib import Path
 from vault.archive import Vault
 from vault.config import Config
-from vault.ingest.importer import Importer
+from vault.ingest.importers.importer import Importer
 
 vault = Vault.open(Config.load(sys.argv[1]), writer=True)
 vault.index_commit_interval = 3600  # as live ingest's committer: the index commits later

@@ -14,7 +14,7 @@ def command(ctx):
     import signal
 
     from vault.archive import VaultBusy
-    from vault.ingest.broker import Broker
+    from vault.ingest.broker.broker import Broker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s broker %(levelname)s %(message)s")
     broker = Broker(load_config(ctx))

@@ -78,8 +78,8 @@ def command(ctx):
                 f"(no {CONFIG_NAME} in {home_of(ctx)})"
             )
         spool = str(_config(ctx, required=True).path("dealer", "spool_path"))
-    from vault.ingest.dealer import spool_stdin
-    from vault.ingest.spool import SpoolError
+    from vault.ingest.dealer.dealer import spool_stdin
+    from vault.ingest.dealer.spool import SpoolError
 
     try:
         spool_stdin(spool, sys.stdin.buffer)
@@ -105,7 +105,7 @@ def command(ctx):
 def install_hook_cmd(ctx, spool, output, owner, fsync):
     """Write the per-event /bin/sh hook for notify_external and prepare its spool. Run
     'vaultctl dealer serve --mode external' to ship what it spools."""
-    from vault.ingest.dealer import install_hook
+    from vault.ingest.dealer.dealer import install_hook
 
     cfg = _config(ctx)
     spool = spool or str(cfg.path("dealer", "spool_path"))
@@ -135,8 +135,8 @@ def serve_cmd(ctx, mode, listen, spool, broker, no_ship, window, ack_timeout, or
     """Run the dealer daemon: listen on Cyrus's notify socket (socket: datagrams, stream: dlist
     with acknowledgements; external: no listener, the hook spools) and ship the spool to the
     broker until SIGTERM."""
-    from vault.ingest.dealer import Dealer, DealerSettings
-    from vault.ingest.shipper import ShipperBusy
+    from vault.ingest.dealer.dealer import Dealer, DealerSettings
+    from vault.ingest.dealer.shipper import ShipperBusy
 
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -170,7 +170,7 @@ def serve_cmd(ctx, mode, listen, spool, broker, no_ship, window, ack_timeout, or
 @click.pass_context
 def status_cmd(ctx, spool, as_json):
     """Events waiting in the spool and everything quarantined, with the reason."""
-    from vault.ingest.spool import spool_status
+    from vault.ingest.dealer.spool import spool_status
 
     status = spool_status(spool or _config(ctx).path("dealer", "spool_path"))
     if as_json:

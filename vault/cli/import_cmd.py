@@ -68,8 +68,8 @@ def command(ctx, sources, mailbox, kind, actor, as_json):
 
 
 def _run(ctx, targets, kind, actor, as_json, reports, failed):
-    from vault.ingest.importer import Importer
     from vault.ingest.importers.base import SourceError
+    from vault.ingest.importers.importer import Importer
 
     with open_vault(ctx, writer=True) as vault:
         for source, box in targets:

@@ -47,7 +47,7 @@ def import_(ctx, files, host, follow, zone, as_json):
     stored, and the lines skipped with the reason."""
     import signal
 
-    from vault.ingest.maillog_store import ImportReport, MaillogStore
+    from vault.trace.hops import ImportReport, MaillogStore
 
     if not files and not follow:
         raise click.UsageError("give FILE... or --follow FILE")

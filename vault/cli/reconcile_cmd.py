@@ -29,7 +29,7 @@ def command(ctx, mailboxes, address, via_broker, actor, as_json):
     as a ledger entry: messages the archive never saw are fetched and archived, messages gone
     from the server are expunged, flags, names and ACLs are brought in line."""
     from vault.archive import Vault, VaultBusy
-    from vault.ingest.collector import CollectorClient, CollectorError, CollectorRefused
+    from vault.ingest.collector.collector import CollectorClient, CollectorError, CollectorRefused
     from vault.ingest.reconcile import live_folders, reconcile
 
     config = load_config(ctx)

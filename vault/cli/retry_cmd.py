@@ -14,7 +14,7 @@ from vault.cli.common import load_config, print_json
 def command(ctx, jobs, every, listing, as_json):
     """Retry failed jobs by id (a unique prefix will do), or --all; --list shows them.
     The broker picks retried jobs up while it runs, or when it next starts."""
-    from vault.ingest.jobs import FAILED, JobStore
+    from vault.ingest.broker.jobs import FAILED, JobStore
 
     store = JobStore.from_config(load_config(ctx))
     try:

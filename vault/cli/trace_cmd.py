@@ -16,9 +16,9 @@ def command(ctx, target, user, since, until, as_json):
     """TARGET is a Message-ID, a queue ID or an address. Hops come from 'vaultctl maillog
     import'; archived copies (mailbox, item id) from the vault."""
     from vault.archive import Vault
-    from vault.ingest.maillog_store import MaillogStore
     from vault.model import format_time, parse_time
-    from vault.trace import Tracer
+    from vault.trace.hops import MaillogStore
+    from vault.trace.tracer import Tracer
 
     if not target and not user:
         raise click.UsageError("give a Message-ID, queue ID or address, or --user ADDRESS")

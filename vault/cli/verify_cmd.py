@@ -16,7 +16,7 @@ def command(ctx, read_data, as_json):
     present (and, with --read-data, hashes back to its id). Exit 0 only when all holds."""
     from vault.archive import Vault
     from vault.cli.common import load_config
-    from vault.store.check import check_vault
+    from vault.verify import check_vault
 
     with Vault.open(load_config(ctx), catch_up=False) as vault:
         with progress("verifying", None, enabled=not as_json) as advance:

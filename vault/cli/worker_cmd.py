@@ -36,7 +36,7 @@ def command(ctx, processes):
 def _run(config) -> None:
     import signal
 
-    from vault.ingest.worker import Worker
+    from vault.ingest.worker.worker import Worker
 
     worker = Worker(config)
     for sig in (signal.SIGTERM, signal.SIGINT):

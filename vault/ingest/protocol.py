@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 
-from vault.ingest.context import EntrySpec
+from vault.ingest.worker.context import EntrySpec
 
 EVENT, ACK = b"EVENT", b"ACK"
 READY, HEARTBEAT, DONE, FAILED, POSTPONE, TAKE = (

@@ -27,10 +27,10 @@ import uuid
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from vault.ingest.collector import CollectorClient, MailboxUnknown, SpoolFileGone
-from vault.ingest.context import EntrySpec
-from vault.ingest.importer import message_id_of
-from vault.ingest.submit import BrokerUnavailable, queue_with_broker  # noqa: F401 (re-exported)
+from vault.ingest.broker.submit import BrokerUnavailable, queue_with_broker  # noqa: F401 (re-exported)
+from vault.ingest.collector.collector import CollectorClient, MailboxUnknown, SpoolFileGone
+from vault.ingest.importers.importer import message_id_of
+from vault.ingest.worker.context import EntrySpec
 from vault.model import ItemId, Kind, format_time, normalise_flags, now
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vault.ingest.jobs import BUSY, DONE, FAILED, PENDING, JobStore, describe
+from vault.ingest.broker.jobs import BUSY, DONE, FAILED, PENDING, JobStore, describe
 
 
 def event(mailbox_id: str | None, n: int, name: str = "MessageNew") -> tuple[str, bytes, str]:
@@ -131,8 +131,8 @@ def test_what_the_broker_skips_records_nothing_in_the_handlers():
     """NOTHING_TO_RECORD must stay true of the handlers: each real such event, handled, yields
     no entries (no catalog, store or collector needed)."""
     from tests.ingest.dealer.helpers import event_lines
-    from vault.ingest.handlers import handle
-    from vault.ingest.jobs import NOTHING_TO_RECORD
+    from vault.ingest.broker.jobs import NOTHING_TO_RECORD
+    from vault.ingest.worker.handlers import handle
 
     samples = [json.loads(line) for line in event_lines() if json.loads(line)["event"] in NOTHING_TO_RECORD]
     assert samples

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from vault.ingest.collector import Collector, CollectorClient, CollectorServer
-from vault.ingest.cyrus_spool import Spool
-from vault.ingest.imap_admin import ImapAdmin
+from vault.ingest.collector.collector import Collector, CollectorClient, CollectorServer
+from vault.ingest.cyrus.imap_admin import ImapAdmin
+from vault.ingest.cyrus.spool import Spool
 
 
 def start_collector(server) -> tuple[CollectorServer, CollectorClient]:

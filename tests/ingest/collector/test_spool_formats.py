@@ -14,8 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vault.ingest import imap_syntax
-from vault.ingest.cyrus_spool import (
+from vault.ingest.cyrus import syntax as imap_syntax
+from vault.ingest.cyrus.spool import (
     HEADER_MAGIC,
     MailboxNotFound,
     MessageGone,
@@ -268,7 +268,7 @@ def test_spool_paths_from_imapd_conf(tmp_path):
 
 
 def test_imapd_conf_problems_are_named(tmp_path):
-    from vault.ingest.cyrus_spool import SpoolError
+    from vault.ingest.cyrus.spool import SpoolError
 
     with pytest.raises(SpoolError, match="missing.conf"):
         read_imapd_conf(tmp_path / "missing.conf")

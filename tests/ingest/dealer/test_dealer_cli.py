@@ -10,7 +10,7 @@ import tempfile
 import pytest
 
 from tests.ingest.dealer.helpers import REPO, DealerProcess, TestBroker, event_lines, spool_files, wait_for
-from vault.ingest.spool import Spool
+from vault.ingest.dealer.spool import Spool
 
 EVENTS = event_lines()
 NOTIFYD_ARGV = ["-c", "EVENT", "-p", "", "-u", "", "-m", "", "-f"]

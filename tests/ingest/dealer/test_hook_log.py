@@ -4,8 +4,8 @@ import os
 import time
 
 from tests.ingest.dealer.helpers import event_lines
-from vault.ingest.hook_log import HookLog
-from vault.ingest.spool import Spool
+from vault.ingest.dealer.hook_log import HookLog
+from vault.ingest.dealer.spool import Spool
 
 EVENTS = event_lines()
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vault.ingest.journal import DATA_START, Journal, JournalError, JournalFull
+from vault.ingest.dealer.journal import DATA_START, Journal, JournalError, JournalFull
 
 
 def reopened(path, size):

@@ -22,9 +22,9 @@ from tests.ingest.dealer.helpers import (
     free_tcp_port,
     wait_for,
 )
-from vault.ingest.dealer import Dealer, DealerSettings
-from vault.ingest.notify_wire import Notification, encode_dlist_notify
-from vault.ingest.spool import Spool
+from vault.ingest.cyrus.notify import Notification, encode_dlist_notify
+from vault.ingest.dealer.dealer import Dealer, DealerSettings
+from vault.ingest.dealer.spool import Spool
 
 EVENTS = event_lines()
 FRAMES = dlist_frames()

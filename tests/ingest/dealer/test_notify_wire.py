@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.ingest.dealer.helpers import datagram, dlist_frames, event_lines
-from vault.ingest.notify_wire import (
+from vault.ingest.cyrus.notify import (
     DlistFrameParser,
     Notification,
     WireError,

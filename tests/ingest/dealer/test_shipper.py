@@ -6,8 +6,8 @@ import time
 import pytest
 
 from tests.ingest.dealer.helpers import DealerProcess, TestBroker, event_lines, sha, wait_for
-from vault.ingest.shipper import Shipper, ShipperBusy
-from vault.ingest.spool import Spool
+from vault.ingest.dealer.shipper import Shipper, ShipperBusy
+from vault.ingest.dealer.spool import Spool
 
 EVENTS = event_lines()
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.ingest.dealer.helpers import REPO, event_lines, sha, wait_for
-from vault.ingest.spool import Spool, SpoolError, event_id, spool_status
+from vault.ingest.dealer.spool import Spool, SpoolError, event_id, spool_status
 
 EVENTS = event_lines()
 
@@ -102,7 +102,7 @@ def test_leftovers_of_dead_writers(tmp_path):
 
 WRITER = """
 import sys
-from vault.ingest.spool import Spool
+from vault.ingest.dealer.spool import Spool
 spool = Spool(sys.argv[1])
 print("go", flush=True)
 i = 0

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vault.ingest.handlers.event import (
+from vault.ingest.worker.handlers.event import (
     Event,
     EventError,
     ImapUrl,

@@ -12,8 +12,8 @@ import pytest
 from tests.ingest.collector.test_collector_cyrus import uniqueid
 from tests.ingest.handlers.live import LiveArchive, hook_lines, quiet, wait_for_event
 from tests.ingest.handlers.test_handlers_cyrus import mail
-from vault.ingest.context import Postpone, Quarantine
-from vault.ingest.handlers import ALIASES, HANDLERS, handle
+from vault.ingest.worker.context import Postpone, Quarantine
+from vault.ingest.worker.handlers import ALIASES, HANDLERS, handle
 
 SAMPLE_NAMES = {
     json.loads(line)["event"] for line in open("/work/shared/cyrus/cyrus-events.jsonl") if line.strip()

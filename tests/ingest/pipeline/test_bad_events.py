@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from vault.ingest.submit import queue_with_broker
+from vault.ingest.broker.submit import queue_with_broker
 
 pytestmark = pytest.mark.cyrus
 

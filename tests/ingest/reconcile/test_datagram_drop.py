@@ -15,7 +15,7 @@ import pytest
 from tests.ingest.collector.test_collector_cyrus import uniqueid
 from tests.ingest.handlers.live import LiveArchive
 from tests.ingest.handlers.test_handlers_cyrus import mail
-from vault.ingest.notify_wire import decode_datagram
+from vault.ingest.cyrus.notify import decode_datagram
 from vault.testing.net import wait_until
 
 pytestmark = [pytest.mark.cyrus, pytest.mark.slow]

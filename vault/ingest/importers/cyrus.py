@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from vault.ingest.cyrus_spool import (
+from vault.ingest.cyrus.spool import (
     MailboxIndex,
     SpoolError,
     SpoolFormatError,

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import zmq
 
 from vault.ingest import protocol as p
-from vault.ingest.committer import COMMITTED, UNCOMMITTED, Committer
-from vault.ingest.jobs import BUSY, JobStore
+from vault.ingest.broker.committer import COMMITTED, UNCOMMITTED, Committer
+from vault.ingest.broker.jobs import BUSY, JobStore
 
 log = logging.getLogger(__name__)
 

@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 
 import zmq
 
-from vault.ingest.hook_log import HookLog
-from vault.ingest.spool import Spool, event_id
+from vault.ingest.dealer.hook_log import HookLog
+from vault.ingest.dealer.spool import Spool, event_id
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ so it is read from the collector on create, rename and ACL change.
 
 from __future__ import annotations
 
-from vault.ingest.collector import MailboxUnknown
-from vault.ingest.handlers.common import entry, event_acl, folder_of, folder_state
-from vault.ingest.handlers.event import Event, EventError
+from vault.ingest.collector.collector import MailboxUnknown
+from vault.ingest.worker.handlers.common import entry, event_acl, folder_of, folder_state
+from vault.ingest.worker.handlers.event import Event, EventError
 from vault.model import Kind
 
 # Audit kinds that only this module writes (the catalog keeps them in the item log).

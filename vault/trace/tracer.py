@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from vault.ingest.maillog import Hop
-from vault.ingest.maillog_store import MaillogStore
+from vault.trace.hops import MaillogStore
+from vault.trace.maillog import Hop
 
 _QID = re.compile(r"^[0-9A-Za-z]{6,20}$")
 MAX_HOPS = 10_000  # a trace that grows past this is a loop or a mailing list: stop there

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 import zmq
 
 from vault.ingest import protocol as p
-from vault.ingest.collector import CollectorClient
-from vault.ingest.context import EntrySpec, HandlerContext, Postpone, Quarantine
-from vault.ingest.handlers import handle
+from vault.ingest.collector.collector import CollectorClient
+from vault.ingest.worker.context import EntrySpec, HandlerContext, Postpone, Quarantine
+from vault.ingest.worker.handlers import handle
 from vault.store.backends.base import StoreError
 from vault.store.cas import ContentStore
 from vault.store.catalog import Catalog

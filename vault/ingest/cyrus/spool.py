@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from vault.ingest import imap_syntax
+from vault.ingest.cyrus import syntax as imap_syntax
 from vault.model import format_time
 
 INDEX_MINOR_VERSIONS = (17,)

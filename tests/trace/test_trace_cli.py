@@ -117,7 +117,7 @@ def test_follow_from_the_command_line_until_interrupted(tmp_path):
     import time
 
     from tests.core.helpers import vaultctl_process
-    from vault.ingest.maillog_store import MaillogStore
+    from vault.trace.hops import MaillogStore
 
     home = init_vault(tmp_path / "vault")
     log = tmp_path / "mail.log"

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from vault.ingest.collector import MailboxUnknown, SpoolFileGone
-from vault.ingest.context import EntrySpec, Quarantine
-from vault.ingest.handlers.event import Event, parse_acl
+from vault.ingest.collector.collector import MailboxUnknown, SpoolFileGone
+from vault.ingest.worker.context import EntrySpec, Quarantine
+from vault.ingest.worker.handlers.event import Event, parse_acl
 from vault.model import ItemId, Kind
 
 SERVER_ACTOR = "cyrus"  # events no user caused (MailboxModseq carries user "")

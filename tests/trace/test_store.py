@@ -8,7 +8,7 @@ import threading
 import time
 from datetime import UTC
 
-from vault.ingest.maillog_store import MaillogStore
+from vault.trace.hops import MaillogStore
 
 from .logs import REAL, write_logs
 

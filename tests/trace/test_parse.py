@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vault.ingest.maillog import LineParser
+from vault.trace.maillog import LineParser
 
 REAL = "/work/shared/cyrus/postfix-maillog.txt"
 

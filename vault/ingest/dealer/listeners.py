@@ -30,9 +30,9 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 
-from vault.ingest.journal import Journal, JournalError, JournalFull
-from vault.ingest.notify_wire import OK_REPLY, DlistFrameParser, WireError, decode_datagram
-from vault.ingest.spool import Spool, SpoolError, normalise
+from vault.ingest.cyrus.notify import OK_REPLY, DlistFrameParser, WireError, decode_datagram
+from vault.ingest.dealer.journal import Journal, JournalError, JournalFull
+from vault.ingest.dealer.spool import Spool, SpoolError, normalise
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ class JournaledSpool:
     spool files afterwards on a thread of its own, fsynced in batches, after which the journal's
     checkpoint moves on (see vault/ingest/journal.py for why).
 
-    With ``ship`` (the shipper's :meth:`~vault.ingest.shipper.Shipper.offer`), committed events
+    With ``ship`` (the shipper's :meth:`~vault.ingest.dealer.shipper.Shipper.offer`), committed events
     go to the shipper straight from memory, and the journal is their spool meanwhile: an event
     the broker acks within ``grace`` seconds never becomes a spool file at all (no create,
     write, rename, fsync, read back and unlink per event, all of which compete with Cyrus for

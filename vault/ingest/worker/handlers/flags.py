@@ -7,8 +7,8 @@ as MessageRead plus FlagsSet.
 
 from __future__ import annotations
 
-from vault.ingest.handlers.common import entry, folder_of
-from vault.ingest.handlers.event import Event, uids
+from vault.ingest.worker.handlers.common import entry, folder_of
+from vault.ingest.worker.handlers.event import Event, uids
 from vault.model import Kind, normalise_flags
 
 

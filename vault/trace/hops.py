@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from vault.ingest.maillog import Hop, LineParser, ParseStats
+from vault.trace.maillog import Hop, LineParser, ParseStats
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS hops (

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import time
 
-from vault.ingest.spool import Spool
+from vault.ingest.dealer.spool import Spool
 
 LOG_NAME = "hook.log"
 ROTATED_PREFIX = "hook-"

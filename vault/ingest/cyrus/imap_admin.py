@@ -11,7 +11,7 @@ from __future__ import annotations
 import imaplib
 import threading
 
-from vault.ingest import imap_syntax
+from vault.ingest.cyrus import syntax as imap_syntax
 
 imaplib.Commands.setdefault("GETMETADATA", ("AUTH", "SELECTED"))
 

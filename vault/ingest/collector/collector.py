@@ -30,8 +30,8 @@ from datetime import UTC, datetime
 
 import zmq
 
-from vault.ingest.cyrus_spool import MailboxNotFound, MessageGone, Spool, SpoolError, valid_mailbox_id
-from vault.ingest.imap_admin import ImapAdmin, ImapAdminError, NoSuchMailbox, folder_metadata
+from vault.ingest.cyrus.imap_admin import ImapAdmin, ImapAdminError, NoSuchMailbox, folder_metadata
+from vault.ingest.cyrus.spool import MailboxNotFound, MessageGone, Spool, SpoolError, valid_mailbox_id
 from vault.model import format_time
 
 log = logging.getLogger(__name__)

@@ -28,11 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from vault.ingest.hook_log import LOG_NAME as HOOK_LOG
-from vault.ingest.journal import Journal
-from vault.ingest.listeners import DatagramListener, JournaledSpool, SpoolWriter, StreamListener
-from vault.ingest.shipper import Shipper
-from vault.ingest.spool import Spool, normalise
+from vault.ingest.dealer.hook_log import LOG_NAME as HOOK_LOG
+from vault.ingest.dealer.journal import Journal
+from vault.ingest.dealer.listeners import DatagramListener, JournaledSpool, SpoolWriter, StreamListener
+from vault.ingest.dealer.shipper import Shipper
+from vault.ingest.dealer.spool import Spool, normalise
 
 log = logging.getLogger(__name__)
 

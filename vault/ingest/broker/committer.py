@@ -21,7 +21,7 @@ import zmq
 
 from vault.archive import Vault
 from vault.audit import after_commit
-from vault.ingest.context import EntrySpec
+from vault.ingest.worker.context import EntrySpec
 from vault.model import Kind
 
 log = logging.getLogger(__name__)

@@ -13,11 +13,11 @@ import functools
 from collections.abc import Callable
 
 from vault.audit import AUDIT_EVENT, handle_audit
-from vault.ingest.collector import CollectorError, CollectorRefused
-from vault.ingest.context import Postpone, Quarantine
-from vault.ingest.handlers import flags, mailboxes, messages, sessions
-from vault.ingest.handlers.event import Event, EventError
+from vault.ingest.collector.collector import CollectorError, CollectorRefused
 from vault.ingest.reconcile import RECONCILE_EVENT, handle_reconcile
+from vault.ingest.worker.context import Postpone, Quarantine
+from vault.ingest.worker.handlers import flags, mailboxes, messages, sessions
+from vault.ingest.worker.handlers.event import Event, EventError
 
 
 def _guarded(handler: Callable) -> Callable:

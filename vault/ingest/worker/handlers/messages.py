@@ -8,10 +8,10 @@ the source; a COPY's source is resolved in the catalog so its blob is reused, el
 
 from __future__ import annotations
 
-from vault.ingest.handlers.common import Folder, entry, fetch, folder_of
-from vault.ingest.handlers.event import Event, EventError, uids
-from vault.ingest.handlers.flags import flags_changed
-from vault.ingest.importer import message_id_of
+from vault.ingest.importers.importer import message_id_of
+from vault.ingest.worker.handlers.common import Folder, entry, fetch, folder_of
+from vault.ingest.worker.handlers.event import Event, EventError, uids
+from vault.ingest.worker.handlers.flags import flags_changed
 from vault.model import ItemId, Kind, normalise_flags
 
 
