@@ -60,14 +60,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "index": {
         "path": "index",
     },
-    # vault/ingest/
+    # vault/ingest/importers/
     "import": {
         "batch_messages": 500,  # messages per ledger commit
     },
-    "quarantine": {
-        "path": "quarantine",
-    },
-    # vault/ingest/dealer.py (+ spool, listeners, shipper): runs on the Cyrus host
+    # vault/ingest/dealer/: runs on the Cyrus host
     "dealer": {
         "mode": "stream",  # external | socket | stream (stream: acked, no datagram size limit)
         "spool_path": "dealer-spool",  # durable event spool (tmp/ new/ bad/), writable by socket_owner
@@ -79,7 +76,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "socket_owner": "cyrus",  # the user Cyrus runs as: owns the socket and the hook's spool
         "hook_fsync": True,  # the external hook fsyncs each event (dd conv=fsync)
     },
-    # vault/ingest/broker.py (+ jobs, committer): the one process that writes the vault live
+    # vault/ingest/broker/: the one process that writes the vault live
     "broker": {
         "dealer_bind": "tcp://127.0.0.1:5570",  # dealers' events in ([dealer] broker points here)
         "worker_bind": "tcp://127.0.0.1:5571",  # job payloads out
@@ -95,14 +92,14 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "index_commit_ms": 300.0,  # new mail is searchable within this (index commits cost CPU)
         "keep_done_hours": 24.0,  # DONE jobs are forgotten after this (the ledger keeps them)
     },
-    # vault/ingest/worker.py
+    # vault/ingest/worker/
     "worker": {
         "heartbeat_interval_seconds": 1.0,
         "flush_delay_ms": 5.0,  # wait this long for more jobs before flushing blobs and reporting
         "flush_max_jobs": 200,  # flush at least every this many jobs
         "job_wait_seconds": 10.0,  # a payload not received within this: ask for another job
     },
-    # vault/ingest/collector.py: the server runs on the Cyrus host; workers and reconcile
+    # vault/ingest/collector/: the server runs on the Cyrus host; workers and reconcile
     # connect to "address"
     "collector": {
         "bind": "tcp://127.0.0.1:5574",  # where `vaultctl collector` listens
@@ -114,12 +111,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "imap_password": "",  # or the VAULT_COLLECTOR_PASSWORD environment variable
         "timeout_seconds": 30.0,  # client: answer within this, else retry later
     },
-    # vault/ingest/maillog.py, maillog_store.py, vault/trace.py
+    # vault/trace/ (maillog parser, hop store, tracer)
     "maillog": {
         "path": "maillog.sqlite",  # hop records from imported mail logs
         "timezone": "",  # zone of RFC 3164 log times (syslog writes local time); "" = this host's
     },
-    # vault/policy/ (rules.py, scheduler.py)
+    # vault/policy/ (rules) and vault/service/ (the scheduler)
     "policy": {
         "rules_path": "policies",  # directory of *.toml retention rule files
         "sweep_schedule": "0 3 * * *",  # cron; "" disables the scheduled sweep
@@ -150,6 +147,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+# Keys earlier versions wrote into config.toml that nothing reads any more: accepted and
+# ignored, so an upgrade does not refuse an existing vault's configuration.
+RETIRED = frozenset({"quarantine"})
+
+
 class ConfigError(Exception):
     pass
 
@@ -158,6 +160,8 @@ def _merge(base: dict, override: dict, where: str = "") -> dict:
     out = copy.deepcopy(base)
     for key, value in override.items():
         name = f"{where}{key}"
+        if name in RETIRED:
+            continue
         if key not in base:
             raise ConfigError(f"unknown configuration key {name!r}")
         if isinstance(base[key], dict):
@@ -223,7 +227,7 @@ def _toml_value(value: Any) -> str:
 
 def render(values: dict[str, dict[str, Any]]) -> str:
     """The config file ``vaultctl init`` writes: every key, explicit, editable."""
-    lines = ["# vault configuration: every key shown with its value; see DESIGN.md section 9."]
+    lines = ["# vault configuration: every key shown with its value; see docs/architecture.md."]
     for section, table in values.items():
         lines.append("")
         lines.append(f"[{section}]")

@@ -106,3 +106,15 @@ def mbox_flags(headers: bytes) -> list[str]:
         else:
             flags += [_STATUS_LETTERS[c] for c in value if c in _STATUS_LETTERS]
     return normalise_flags(flags)
+
+
+_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(?:\r?\n[ \t]+)?(<[^>\r\n]*>)", re.I | re.M)
+
+
+def message_id_of(data: bytes) -> str | None:
+    """The Message-ID header's <id> (folded or not) from the header block, or None."""
+    end = data.find(b"\n\n")
+    if end < 0:
+        end = data.find(b"\n\r\n")
+    match = _MESSAGE_ID.search(data, 0, end if end >= 0 else len(data))
+    return match.group(1).decode("ascii", "replace") if match else None

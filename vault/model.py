@@ -1,4 +1,6 @@
-"""Identifiers, times and ledger entry kinds shared by every part of vault (DESIGN.md 2, 4)."""
+"""Identifiers, times and flags shared by every part of vault (docs/architecture.md, "Identifiers").
+
+Ledger entry kinds live in vault/entries.py."""
 
 from __future__ import annotations
 
@@ -93,42 +95,6 @@ def normalise_flags(flags) -> list[str]:
         out.add(canon.get(flag.lower(), flag) if flag.startswith("\\") else flag)
     out.discard("\\Recent")
     return sorted(out)
-
-
-# ---------------------------------------------------------------- ledger entry kinds
-
-
-class Kind:
-    """Ledger entry kinds: the per-item changelog and the audit trail (DESIGN.md 4).
-
-    ``item`` on an entry is an ItemId string for message kinds and a mailboxID for
-    folder kinds. Data fields per kind are documented where the catalog applies them
-    (vault/store/catalog.py).
-    """
-
-    MESSAGE_APPENDED = "message.appended"  # data: blob, size, internal_date, flags, mailbox, ...
-    MESSAGE_EXPUNGED = "message.expunged"
-    MESSAGE_COPIED = "message.copied"  # data as appended + source item
-    MESSAGE_MOVED = "message.moved"
-    FLAGS_SET = "flags.set"  # data: flags (added)
-    FLAGS_CLEARED = "flags.cleared"  # data: flags (removed)
-    FOLDER_CREATED = "folder.created"  # data: name, uidvalidity
-    FOLDER_RENAMED = "folder.renamed"  # data: old, name
-    FOLDER_DELETED = "folder.deleted"
-    FOLDER_ACL = "folder.acl"
-    FOLDER_METADATA = "folder.metadata"
-    SESSION_LOGIN = "session.login"
-    SESSION_LOGOUT = "session.logout"
-    HOLD_PLACED = "hold.placed"
-    HOLD_RELEASED = "hold.released"
-    RETENTION_PURGED = "retention.purged"
-    SWEEP_REQUESTED = "retention.sweep_requested"  # data: as_of (optional); the broker's committer sweeps
-    SEARCH_RUN = "search.run"
-    EXPORT_MADE = "export.made"
-    RESTORE_DONE = "restore.done"
-    IMPORT_RUN = "import.run"
-    RECONCILE_DIFFERENCE = "reconcile.difference"
-    ERASURE = "erasure.certified"
 
 
 @dataclass(frozen=True)

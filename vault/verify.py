@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from vault.archive import Vault
-from vault.model import Kind, Problem
+from vault.entries import CONTENT_KINDS, Kind
+from vault.model import Problem
 from vault.store.ledger import LedgerError
-
-_ADDS_BLOB = {Kind.MESSAGE_APPENDED, Kind.MESSAGE_COPIED, Kind.MESSAGE_MOVED}
 
 
 def referenced_blobs(vault: Vault) -> set[str]:
@@ -16,7 +15,7 @@ def referenced_blobs(vault: Vault) -> set[str]:
     purged: set[str] = set()
     try:
         for entry in vault.ledger.entries():
-            if entry.kind in _ADDS_BLOB:
+            if entry.kind in CONTENT_KINDS:
                 item_blob[entry.item] = entry.data["blob"]
             elif entry.kind == Kind.RETENTION_PURGED:
                 purged.add(entry.item)

@@ -18,9 +18,9 @@ from tests.core.helpers import vaultctl_run
 from tests.fixtures.corpus import message_files
 from vault.archive import Vault
 from vault.config import Config
+from vault.entries import Kind
 from vault.index.indexer import SearchIndex
 from vault.index.query import QuerySyntaxError
-from vault.model import Kind
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -131,7 +131,7 @@ def test_serve_catches_up_a_missed_sweep_once(tmp_path, spamassassin_dir):
     from datetime import datetime
 
     from vault.config import Config
-    from vault.policy.scheduler import RunLog
+    from vault.service.scheduler import RunLog
 
     home = _vault(tmp_path, spamassassin_dir, JUNK_RULE)
     first = vaultctl_run(home, "serve", "--once")

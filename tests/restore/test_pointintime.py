@@ -8,7 +8,8 @@ from tests.core.helpers import init_vault, maildir_file, make_maildir, read_mail
 from tests.fixtures.corpus import message_files
 from vault.archive import Vault
 from vault.config import Config
-from vault.model import Kind, now
+from vault.entries import Kind
+from vault.model import now
 from vault.restore.pointintime import RestoreError, restore_snapshot, snapshot
 
 

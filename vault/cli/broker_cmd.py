@@ -15,9 +15,10 @@ def command(ctx):
 
     from vault.archive import VaultBusy
     from vault.ingest.broker.broker import Broker
+    from vault.policy.follow import after_commit
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s broker %(levelname)s %(message)s")
-    broker = Broker(load_config(ctx))
+    broker = Broker(load_config(ctx), after_commit=after_commit)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *a: broker.stop())
     try:

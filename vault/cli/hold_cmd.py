@@ -22,30 +22,25 @@ def command():
 @click.option("--actor", help="Who places it (default: the OS user).")
 @click.pass_context
 def create(ctx, matter, custodians, query, date_from, date_to, reason, actor):
-    from vault.archive import actor_of
-    from vault.model import Kind, now
-    from vault.policy.holds import Hold, HoldError, parse_date_bound
-    from vault.policy.sweep import holds_of
+    from vault.policy.holds import HoldError
+    from vault.policy.place import place_hold
+    from vault.recording import Unrecorded
 
     with open_vault(ctx) as vault:  # recorded directly, or through the broker while it runs
-        actor = actor_of(vault.config, actor)
-        if any(h.matter == matter and h.active() for h in holds_of(vault)):
-            raise click.ClickException(f"hold {matter!r} exists and is active")
         try:
-            hold = Hold(
-                matter=matter,
-                custodians=tuple(custodians),
+            change = place_hold(
+                vault,
+                matter,
+                custodians=custodians,
                 reason=reason,
-                owner=actor,
-                created_at=now(),
+                actor=actor,
                 query=query,
-                date_from=parse_date_bound(date_from, end=False) if date_from else None,
-                date_to=parse_date_bound(date_to, end=True) if date_to else None,
+                date_from=date_from,
+                date_to=date_to,
             )
-        except (HoldError, ValueError) as e:
+        except (HoldError, Unrecorded) as e:
             raise click.ClickException(str(e)) from None
-        how = _record(vault, Kind.HOLD_PLACED, hold.to_data(), actor)
-    click.echo(f"hold {matter!r} placed on {', '.join(custodians)}{how}")
+    click.echo(f"hold {matter!r} placed on {', '.join(custodians)}{_how(change.how)}")
 
 
 @command.command("list")
@@ -79,30 +74,17 @@ def show(ctx, matter):
 @click.option("--actor", help="Who releases it (default: the OS user).")
 @click.pass_context
 def release(ctx, matter, actor):
-    from vault.archive import actor_of
-    from vault.model import Kind, now
     from vault.policy.holds import HoldError
-    from vault.policy.sweep import holds_of
+    from vault.policy.place import release_hold
+    from vault.recording import Unrecorded
 
     with open_vault(ctx) as vault:
-        actor = actor_of(vault.config, actor)
-        active = [h for h in holds_of(vault) if h.matter == matter and h.active()]
-        if not active:
-            raise click.ClickException(f"no active hold named {matter!r}")
         try:
-            released = active[0].released(now(), actor)
-        except HoldError as e:
+            change = release_hold(vault, matter, actor=actor)
+        except (HoldError, Unrecorded) as e:
             raise click.ClickException(str(e)) from None
-        how = _record(vault, Kind.HOLD_RELEASED, released.to_data(), actor)
-    click.echo(f"hold {matter!r} released{how}")
+    click.echo(f"hold {matter!r} released{_how(change.how)}")
 
 
-def _record(vault, kind: str, data: dict, actor: str) -> str:
-    """The hold entry, in the ledger now or queued with the broker; what to tell the user."""
-    from vault.audit import AuditUnrecorded, record_audit
-
-    try:
-        how = record_audit(vault, kind, data=data, actor=actor)
-    except AuditUnrecorded as e:
-        raise click.ClickException(str(e)) from None
+def _how(how: str) -> str:
     return "" if how == "recorded" else " (queued with the broker: live ingest holds the vault)"

@@ -3,7 +3,7 @@ differences (also run on [policy] reconcile_schedule by 'vaultctl serve')."""
 
 import click
 
-from vault.cli.common import load_config, open_vault, print_json, progress
+from vault.cli.common import load_config, print_json, progress
 
 
 @click.command("reconcile")
@@ -28,29 +28,40 @@ def command(ctx, mailboxes, address, via_broker, actor, as_json):
     """Ask the collector what each mailbox holds and record every difference with the archive
     as a ledger entry: messages the archive never saw are fetched and archived, messages gone
     from the server are expunged, flags, names and ACLs are brought in line."""
-    from vault.archive import Vault, VaultBusy
     from vault.ingest.collector.collector import CollectorClient, CollectorError, CollectorRefused
     from vault.ingest.reconcile import live_folders, reconcile
+    from vault.recording import Unrecorded, write_or_queue
+    from vault.service.schedule import reconcile_requests
 
     config = load_config(ctx)
-    if not via_broker:
-        try:
-            vault = Vault.open(config, writer=True)
-        except VaultBusy:
-            via_broker = True
-    if via_broker:
-        _queue(ctx, config, mailboxes, actor, as_json)
+
+    def write(vault):
+        client = CollectorClient(
+            address or config["collector"]["address"], timeout=config["collector"]["timeout_seconds"]
+        )
+        with client:
+            targets = list(mailboxes) or live_folders(vault.catalog)
+            try:
+                with progress("reconciling", len(targets), enabled=not as_json) as advance:
+                    return reconcile(vault, client, targets, actor=actor, progress=advance)
+            except (CollectorError, CollectorRefused) as e:
+                raise click.ClickException(f"{e} (differences found so far are recorded)") from None
+
+    names: list[str] = []
+
+    def queue() -> list[bytes]:
+        requests = reconcile_requests(config, list(mailboxes), actor)
+        names.extend(name for name, _ in requests)
+        return [event for _, event in requests]
+
+    try:
+        outcome = write_or_queue(config, write, queue, queue_only=via_broker)
+    except Unrecorded as e:
+        raise click.ClickException(str(e)) from None
+    if outcome.result is None:
+        _print_queued(config, names, outcome.queued, as_json)
         return
-    client = CollectorClient(
-        address or config["collector"]["address"], timeout=config["collector"]["timeout_seconds"]
-    )
-    with client, vault:
-        targets = list(mailboxes) or live_folders(vault.catalog)
-        try:
-            with progress("reconciling", len(targets), enabled=not as_json) as advance:
-                reports = reconcile(vault, client, targets, actor=actor, progress=advance)
-        except (CollectorError, CollectorRefused) as e:
-            raise click.ClickException(f"{e} (differences found so far are recorded)") from None
+    reports = outcome.result
     if as_json:
         print_json([r.to_json() for r in reports])
         return
@@ -65,25 +76,8 @@ def command(ctx, mailboxes, address, via_broker, actor, as_json):
             click.echo(f"  problem: {p}", err=True)
 
 
-def _queue(ctx, config, mailboxes, actor, as_json):
-    from vault.ingest.reconcile import BrokerUnavailable, queue_with_broker, reconcile_event
-
-    with open_vault(ctx) as reader:
-        catalog = reader.catalog
-        if mailboxes:
-            targets = [(m, m if catalog.folder(m) else catalog.folder_id(m)) for m in mailboxes]
-        else:
-            targets = [
-                (f["name"] or f["mailbox_id"], f["mailbox_id"])
-                for f in catalog.folders(include_deleted=False)
-                if catalog.has_events_for(f["mailbox_id"])
-            ]
-    events = [reconcile_event(name, mailbox_id, actor) for name, mailbox_id in targets]
-    try:
-        queued = queue_with_broker(config["dealer"]["broker"], events)
-    except BrokerUnavailable as e:
-        raise click.ClickException(str(e)) from None
+def _print_queued(config, names: list[str], queued: list[str], as_json: bool) -> None:
     if as_json:
-        print_json([{"mailbox": name, "queued": eid} for (name, _), eid in zip(targets, queued)])
+        print_json([{"mailbox": name, "queued": eid} for name, eid in zip(names, queued)])
         return
     click.echo(f"queued {len(queued)} reconciliation(s) with the broker {config['dealer']['broker']}")

@@ -22,8 +22,8 @@ from vault.cli.common import open_vault, print_json, progress
 def command(ctx, mailbox, at, target, uid, actor, as_json):
     """Write MAILBOX as it was at AT: exactly the messages present then, byte-identical,
     with their flags then and their internal dates. Recorded in the ledger."""
-    from vault.audit import AuditUnrecorded
     from vault.model import parse_time
+    from vault.recording import Unrecorded
     from vault.restore.pointintime import RestoreError, restore_snapshot, snapshot
     from vault.restore.targets import TargetError
 
@@ -36,7 +36,7 @@ def command(ctx, mailbox, at, target, uid, actor, as_json):
             snap = snapshot(vault, mailbox, when, uid)
             with progress(f"restoring {mailbox}", len(snap.items), enabled=not as_json) as advance:
                 report = restore_snapshot(vault, snap, target, actor=actor, progress=advance)
-        except (RestoreError, TargetError, AuditUnrecorded) as e:
+        except (RestoreError, TargetError, Unrecorded) as e:
             raise click.ClickException(str(e)) from None
     if as_json:
         print_json(report.to_json())

@@ -52,10 +52,10 @@ def sweep_(ctx, dry_run, as_of, actor, as_json):
     """Purge every item whose retention has run out and that no hold protects. While live
     ingest holds the vault, the broker sweeps (the purges appear in 'vaultctl audit')."""
     from vault.archive import actor_of
-    from vault.audit import AuditUnrecorded
     from vault.policy.rules import RulesError
-    from vault.policy.service import sweep_or_request
     from vault.policy.sweep import sweep
+    from vault.recording import Unrecorded
+    from vault.service.schedule import sweep_or_request
 
     config = load_config(ctx)
     try:
@@ -66,7 +66,7 @@ def sweep_(ctx, dry_run, as_of, actor, as_json):
             report = sweep_or_request(
                 config, actor=actor_of(config, actor), now=_now(as_of) if as_of else None
             )
-    except (RulesError, AuditUnrecorded) as e:
+    except (RulesError, Unrecorded) as e:
         raise click.ClickException(str(e)) from None
     if report is None:
         if as_json:

@@ -25,10 +25,10 @@ def command(ctx, query, custodian, limit, export_path, fmt, dedupe, actor, as_js
     before: after: in: custodian: messageid: "phrases" AND OR NOT ( ). Every search and
     export is recorded in the ledger."""
     from vault.archive import Vault, actor_of
-    from vault.audit import AuditUnrecorded, record_audit
     from vault.index.indexer import IndexBusy, IndexOutdated, SearchIndex
     from vault.index.query import QuerySyntaxError
-    from vault.model import Kind
+    from vault.recording import Unrecorded
+    from vault.search import search
 
     config = load_config(ctx)
     actor = actor_of(config, actor)
@@ -55,29 +55,22 @@ def command(ctx, query, custodian, limit, export_path, fmt, dedupe, actor, as_js
                         f"manifest sha256 {report.manifest_sha256}"
                     )
                 return
-            total = index.count(query, vault.catalog, custodian)
-            hits = index.search(query, vault.catalog, custodian=custodian, limit=limit)
-            record_audit(
-                vault,
-                Kind.SEARCH_RUN,
-                actor=actor,
-                data={"query": query, "custodian": custodian, "results": total},
-            )
+            found = search(vault, index, query, custodian=custodian, limit=limit, actor=actor)
         except QuerySyntaxError as e:
             raise click.ClickException(f"bad query: {e}") from None
         except IndexBusy as e:
             # the audit entry's writer found the index held by another writer (a rebuild)
             raise click.ClickException(f"{e}; try again when it has finished") from None
-        except (IndexOutdated, AuditUnrecorded) as e:
+        except (IndexOutdated, Unrecorded) as e:
             raise click.ClickException(str(e)) from None
     if as_json:
-        print_json({"total": total, "hits": [h.__dict__ for h in hits]})
+        print_json({"total": found.total, "hits": [h.__dict__ for h in found.hits]})
         return
     print_table(
         ["date", "from", "subject", "custodians / folders", "item"],
         [
             [(h.date or "")[:16], h.from_[:40], h.subject[:60], ", ".join(h.folders), "\n".join(h.item_ids)]
-            for h in hits
+            for h in found.hits
         ],
     )
-    click.echo(f"{len(hits)} of {total} shown")
+    click.echo(f"{len(found.hits)} of {found.total} shown")

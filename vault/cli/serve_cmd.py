@@ -15,8 +15,8 @@ def command(ctx, once):
     import signal
     import threading
 
-    from vault.policy.scheduler import scheduler_from_config
-    from vault.policy.service import scheduled_jobs
+    from vault.service.schedule import scheduled_jobs
+    from vault.service.scheduler import scheduler_from_config
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     config = load_config(ctx)

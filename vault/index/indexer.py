@@ -21,14 +21,14 @@ from pathlib import Path
 
 import tantivy
 
+from vault.entries import CONTENT_KINDS, Kind
 from vault.index import schema as index_schema
 from vault.index.query import And, Where, parse
 from vault.index.scope import FolderKeys, Scope
 from vault.index.words import has_cjk, index_tokens
-from vault.model import Kind, custodian_of, format_time
+from vault.model import custodian_of, format_time
 
 log = logging.getLogger(__name__)
-MESSAGE_KINDS = {Kind.MESSAGE_APPENDED, Kind.MESSAGE_COPIED, Kind.MESSAGE_MOVED}
 SEQ_FILE = "applied_seq"
 WRITER_HEAP = 64 << 20
 
@@ -190,7 +190,7 @@ class SearchIndex:
             blob = data.get("blob")
             if not blob:
                 continue
-            if entry.kind in MESSAGE_KINDS:
+            if entry.kind in CONTENT_KINDS:
                 if not self.indexed(blob):
                     content = self._data.pop(blob, None)
                     self.add(blob, content if content is not None else read_blob(blob))

@@ -22,8 +22,10 @@ Worker router (worker DEALER, same routing id)::
 from __future__ import annotations
 
 import json
+import uuid
 
-from vault.ingest.worker.context import EntrySpec
+from vault.entries import EntrySpec, Kind
+from vault.model import format_time, now
 
 EVENT, ACK = b"EVENT", b"ACK"
 READY, HEARTBEAT, DONE, FAILED, POSTPONE, TAKE = (
@@ -40,6 +42,43 @@ HEARTBEAT_SUFFIX = b"/hb"
 
 class ProtocolError(ValueError):
     pass
+
+
+# ---------------------------------------------------------------- vnd.vault.Audit events
+# Entries other processes need recorded while the broker's committer holds the vault travel
+# to it on the dealer wire as this event (a closed list of kinds: the wire must not become
+# a way to write arbitrary ledger entries). Encoded by vault/recording.py, handled by
+# vault/ingest/worker/handlers/audit.py.
+AUDIT_EVENT = "vnd.vault.Audit"
+AUDIT_KINDS = frozenset(
+    {
+        Kind.SEARCH_RUN,
+        Kind.EXPORT_MADE,
+        Kind.RESTORE_DONE,
+        Kind.HOLD_PLACED,
+        Kind.HOLD_RELEASED,
+        Kind.SWEEP_REQUESTED,
+    }
+)
+
+
+def audit_event(kind: str, *, item: str | None, data: dict, actor: str) -> bytes:
+    """The raw event asking the broker to record one audit-trail entry."""
+    if kind not in AUDIT_KINDS:
+        raise ValueError(f"{kind} is not an audit entry")
+    return json.dumps(
+        {
+            "event": AUDIT_EVENT,
+            "kind": kind,
+            "item": item,
+            "data": data,
+            "actor": actor,
+            "timestamp": format_time(now()),
+            "nonce": uuid.uuid4().hex,
+        },
+        sort_keys=True,
+        ensure_ascii=False,
+    ).encode()
 
 
 def encode_result(entries: list[EntrySpec]) -> bytes:

@@ -27,11 +27,11 @@ import uuid
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from vault.ingest.broker.submit import BrokerUnavailable, queue_with_broker  # noqa: F401 (re-exported)
-from vault.ingest.collector.collector import CollectorClient, MailboxUnknown, SpoolFileGone
-from vault.ingest.importers.importer import message_id_of
-from vault.ingest.worker.context import EntrySpec
-from vault.model import ItemId, Kind, format_time, normalise_flags, now
+from vault.entries import EntrySpec, Kind, message_data
+from vault.ingest.collector.collector import MailboxUnknown, SpoolFileGone
+from vault.ingest.context import HandlerContext
+from vault.mailformat import message_id_of
+from vault.model import ItemId, format_time, normalise_flags, now
 
 log = logging.getLogger(__name__)
 
@@ -206,31 +206,19 @@ def _missing(
     plan.add(
         Kind.MESSAGE_APPENDED,
         item,
-        {
-            "blob": plan.ctx.store.put(fetched.data),
-            "size": len(fetched.data),
-            "internal_date": message["internal_date"] or fetched.internal_date,
-            "flags": flags,
-            "message_id": message_id_of(fetched.data),
-            "mailbox": name,
-        },
+        message_data(
+            blob=plan.ctx.store.put(fetched.data),
+            size=len(fetched.data),
+            internal_date=message["internal_date"] or fetched.internal_date,
+            flags=flags,
+            mailbox=name,
+            message_id=message_id_of(fetched.data),
+        ),
     )
     report.appended.append(message["uid"])
 
 
 # ================================================================ running it
-
-
-@dataclass
-class _Context:
-    """What plan_mailbox needs, from an open vault and a collector client."""
-
-    catalog: object
-    store: object
-    collector: object
-    event_id: str = ""
-    directory: object = None
-    config: object = None
 
 
 def live_folders(catalog) -> list[str]:
@@ -242,12 +230,23 @@ def live_folders(catalog) -> list[str]:
     ]
 
 
+def live_folder_targets(catalog, mailboxes: list[str] | None = None) -> list[tuple[str, str | None]]:
+    """(name, mailboxID) of each of ``mailboxes`` (names or ids), or of every live folder."""
+    if mailboxes:
+        return [(m, m if catalog.folder(m) else catalog.folder_id(m)) for m in mailboxes]
+    return [
+        (f["name"] or f["mailbox_id"], f["mailbox_id"])
+        for f in catalog.folders(include_deleted=False)
+        if catalog.has_events_for(f["mailbox_id"])
+    ]
+
+
 def reconcile(
     vault, collector, mailboxes: list[str] | None = None, *, actor: str = ACTOR, progress=None
 ) -> list[MailboxReport]:
     """Reconcile ``mailboxes`` (names or ids; default: every live folder), recording the
     differences in ``vault`` (opened as the writer) and committing per mailbox."""
-    ctx = _Context(vault.catalog, vault.store, collector)
+    ctx = HandlerContext(vault.catalog, vault.store, collector)
     targets = mailboxes if mailboxes else live_folders(vault.catalog)
     reports = []
     for target in targets:
@@ -270,26 +269,6 @@ def reconcile(
         if progress:
             progress(1)
     return reports
-
-
-def reconcile_all(config) -> list[dict]:
-    """The scheduled job: every live folder, through the collector in [collector] address;
-    queued with the broker (``[dealer] broker``) when the broker's committer holds the vault."""
-    from vault.archive import Vault, VaultBusy
-
-    try:
-        vault = Vault.open(config, writer=True)
-    except VaultBusy:
-        with Vault.open(config) as reader:
-            events = [
-                reconcile_event(f["name"] or f["mailbox_id"], f["mailbox_id"])
-                for f in reader.catalog.folders(include_deleted=False)
-                if reader.catalog.has_events_for(f["mailbox_id"])
-            ]
-        queued = queue_with_broker(config["dealer"]["broker"], events)
-        return [{"queued": eid} for eid in queued]
-    with CollectorClient.from_config(config) as collector, vault:
-        return [r.to_json() for r in reconcile(vault, collector)]
 
 
 # ================================================================ through the broker

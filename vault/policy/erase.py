@@ -8,8 +8,8 @@ with the blocking holds named, and nothing is changed.
 from __future__ import annotations
 
 from vault.archive import Vault
+from vault.entries import Kind
 from vault.index.matcher import index_matcher, matching_items
-from vault.model import Kind
 from vault.policy.holds import holding
 from vault.policy.sweep import facts_of, holds_of, purge_items
 

@@ -1,4 +1,4 @@
-"""Legal holds: named matters that preserve items regardless of retention (DESIGN.md 8).
+"""Legal holds: named matters that preserve items regardless of retention (docs/architecture.md 1.9).
 
 A hold applies to an item when all of these are true:
 

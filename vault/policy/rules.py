@@ -1,4 +1,4 @@
-"""Retention rules: the TOML rule language and the decision for one item (DESIGN.md 8).
+"""Retention rules: the TOML rule language and the decision for one item (docs/architecture.md 1.9).
 
 Rule files live in one directory (``[policy] rules_path``, default ``policies/`` under the
 vault home); every ``*.toml`` file there holds any number of ``[[rule]]`` tables::

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from vault.archive import Vault
+from vault.entries import Kind
 from vault.index.matcher import index_matcher
-from vault.model import Kind, custodian_of, parse_time
+from vault.model import custodian_of, parse_time
 from vault.model import now as utc_now
 from vault.policy.holds import Hold, final_decision, holding
 from vault.policy.rules import PURGE, ItemFacts, evaluate, rules_from_config

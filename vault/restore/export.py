@@ -18,7 +18,8 @@ from pathlib import Path
 
 from vault.archive import Vault
 from vault.audit import record_audit
-from vault.model import Kind, format_time, now, parse_time
+from vault.entries import Kind
+from vault.model import format_time, now, parse_time
 from vault.restore.targets import MboxTarget
 
 FORMAT = "vault-export/1"

@@ -1,4 +1,4 @@
-"""Point-in-time restore: a folder exactly as it was at time T (DESIGN.md 7).
+"""Point-in-time restore: a folder exactly as it was at time T (docs/architecture.md 1.8).
 
 The catalog says which items were present at T and with which flags; the store gives
 back their bytes (hash-verified on read); a target writes them. Every restore is a
@@ -12,7 +12,8 @@ from datetime import datetime
 
 from vault.archive import Vault
 from vault.audit import record_audit
-from vault.model import Kind, format_time, parse_time
+from vault.entries import Kind
+from vault.model import format_time, parse_time
 from vault.restore.targets import open_target
 
 
@@ -64,21 +65,6 @@ def snapshot(vault: Vault, mailbox: str, at: datetime, uid: int | None = None) -
         if not items:
             raise RestoreError(f"{mailbox}: no message with UID {uid} at {when}")
     return Snapshot(mailbox, mailbox_id, when, uid, items)
-
-
-def restore(
-    vault: Vault,
-    mailbox: str,
-    at: datetime | str,
-    target: str,
-    *,
-    uid: int | None = None,
-    actor: str | None = None,
-    progress=None,
-) -> RestoreReport:
-    if isinstance(at, str):
-        at = parse_time(at)
-    return restore_snapshot(vault, snapshot(vault, mailbox, at, uid), target, actor=actor, progress=progress)
 
 
 def restore_snapshot(

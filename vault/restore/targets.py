@@ -1,4 +1,4 @@
-"""Restore targets: where restored messages are written (DESIGN.md 7)."""
+"""Restore targets: where restored messages are written (docs/architecture.md 1.8)."""
 
 from __future__ import annotations
 

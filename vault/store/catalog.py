@@ -1,4 +1,4 @@
-"""The catalog: SQLite state derived from the ledger, for point-in-time questions (DESIGN.md 5).
+"""The catalog: SQLite state derived from the ledger, for point-in-time questions (docs/architecture.md 1.1, 4.1).
 
 Nothing here is a source of truth. ``apply`` folds ledger entries into tables; a catalog
 remembers the last sequence number it applied, so it can catch up after a crash between
@@ -28,7 +28,8 @@ import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
-from vault.model import ItemId, Kind
+from vault.entries import CONTENT_KINDS, Kind
+from vault.model import ItemId
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -98,7 +99,6 @@ CREATE TABLE IF NOT EXISTS sessions (
 );
 """
 
-_MESSAGE_ADDED = {Kind.MESSAGE_APPENDED, Kind.MESSAGE_COPIED, Kind.MESSAGE_MOVED}
 
 # Inserts that apply() collects and writes with executemany; any other statement flushes them first.
 _LOG_SQL = "INSERT INTO item_log(mailbox_id, item, seq) VALUES (?,?,?)"
@@ -226,7 +226,7 @@ class Catalog:
                 "UPDATE folders SET metadata=? WHERE mailbox_id=?",
                 (json.dumps(data.get("metadata")), e.item),
             )
-        elif kind in _MESSAGE_ADDED:
+        elif kind in CONTENT_KINDS:
             item = ItemId.parse(e.item)
             rows[_ITEM_SQL].append(
                 (

@@ -1,4 +1,4 @@
-"""The ledger: append-only, hash-chained, Merkle-checkpointed history of every change (DESIGN.md 4).
+"""The ledger: append-only, hash-chained, Merkle-checkpointed history of every change (docs/architecture.md 3).
 
 Layout under the ledger directory:
   segments/<first seq>.jsonl   one entry per line: the canonical entry object plus "hash"
@@ -521,9 +521,6 @@ class Ledger:
     def sealed_blobs(self) -> list[str]:
         """Blob ids of the segments sealed into the store."""
         return [s["blob"] for s in self._sealed if s.get("blob")]
-
-    def checkpoints(self) -> list[Checkpoint]:
-        return [verify_checkpoint_note(p.read_bytes(), self.verifier_key()) for p in self._checkpoint_files()]
 
     def verifier_key(self) -> str:
         return verifier_key(self.key_name, self.key.public_key())

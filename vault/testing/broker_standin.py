@@ -1,4 +1,4 @@
-"""A stand-in for the broker's dealer router (notes/ingest-spec.md), for tests and benchmarks.
+"""A stand-in for the broker's dealer router (vault/ingest/protocol.py), for tests and benchmarks.
 
 It records every ``[EVENT, id, raw, origin]`` with the time it arrived and answers
 ``[ACK, id]`` when told to; it stores nothing. The real broker is vault/ingest/broker.py.
@@ -21,7 +21,7 @@ def free_tcp_port() -> int:
 
 
 class StandInBroker:
-    """The broker's dealer router, as notes/ingest-spec.md describes it: records every EVENT and
+    """The broker's dealer router, as vault/ingest/protocol.py describes it: records every EVENT and
     answers ACK when ``acking`` (a bool, or a predicate over the event id)."""
 
     __test__ = False  # not a test class, whatever its users call it

@@ -16,7 +16,7 @@ from pathlib import Path
 from tests.ingest.collector.conftest import start_collector
 from vault.archive import Vault
 from vault.config import DEFAULTS, Config
-from vault.ingest.worker.context import HandlerContext, Postpone, Quarantine
+from vault.ingest.context import HandlerContext, Postpone, Quarantine
 from vault.ingest.worker.handlers import handle
 
 REPO = Path(__file__).resolve().parents[3]

@@ -11,7 +11,7 @@ import pytest
 
 from vault.archive import Vault
 from vault.config import Config
-from vault.model import Kind
+from vault.entries import Kind
 
 pytestmark = [pytest.mark.cyrus, pytest.mark.slow]
 

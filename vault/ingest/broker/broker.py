@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import zmq
@@ -61,7 +62,9 @@ def _round_robin(workers: list[WorkerState]):
 
 
 class Broker:
-    def __init__(self, config, *, context: zmq.Context | None = None):
+    def __init__(self, config, *, after_commit: Callable, context: zmq.Context | None = None):
+        """``after_commit(vault, entries)`` runs after each commit (the policy's follow-up:
+        vault.policy.follow.after_commit)."""
         section = config["broker"]
         self.config = config
         self.dealer_bind = section["dealer_bind"]
@@ -82,6 +85,7 @@ class Broker:
             batch_delay=float(section["commit_delay_ms"]) / 1000,
             index_interval=float(section["index_commit_ms"]) / 1000,
             context=self.context,
+            after_commit=after_commit,
         )
         self.workers: dict[bytes, WorkerState] = {}
         self.stats = BrokerStats()

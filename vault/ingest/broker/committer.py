@@ -16,13 +16,12 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 
 import zmq
 
 from vault.archive import Vault
-from vault.audit import after_commit
-from vault.ingest.worker.context import EntrySpec
-from vault.model import Kind
+from vault.entries import EntrySpec, Kind
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +59,12 @@ class Committer:
         batch_delay: float = 0.005,
         index_interval: float = 0.0,
         context: zmq.Context | None = None,
+        after_commit: Callable[[Vault, list[EntrySpec]], None] | None = None,
     ):
         self.config = config
+        # what must follow committed entries (vault.policy.follow.after_commit): holds' storage
+        # flags, requested sweeps; given by whoever runs the broker, the ingest knows no policy
+        self.after_commit = after_commit
         self.report_address = report_address
         self.batch_max = batch_max
         self.batch_delay = batch_delay
@@ -175,7 +178,8 @@ class Committer:
             self._reopen()
             return [UNCOMMITTED, json.dumps(ids).encode(), f"commit failed: {e}".encode()]
         try:
-            after_commit(vault, committed)
+            if self.after_commit is not None:
+                self.after_commit(vault, committed)
         except Exception as e:  # committed is committed; the next hold change or sweep runs again
             log.error("after commit: %s", e)
         self.commits += 1

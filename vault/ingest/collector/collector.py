@@ -1,6 +1,6 @@
 """The collector: runs on the Cyrus host and answers what workers and reconciliation need.
 
-ZeroMQ ROUTER (clients use REQ), multipart frames (docs: /work/notes/ingest-spec.md):
+ZeroMQ ROUTER (clients use REQ), multipart frames (docs/architecture.md 1.2, 5):
 
 - ``[FETCH, mailboxID, UID]`` -> ``[OK, bytes, json {internal_date, size}]``: the message
   exactly as stored in ``{partition}/uuid/a/b/<mailboxID>/<UID>.``, its internal date from

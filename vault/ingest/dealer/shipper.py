@@ -1,6 +1,6 @@
 """Ships spooled events to the broker and deletes each only after the broker's ACK.
 
-Wire (notes/ingest-spec.md), ZeroMQ DEALER -> the broker's dealer ROUTER, multipart::
+Wire (vault/ingest/protocol.py), ZeroMQ DEALER -> the broker's dealer ROUTER, multipart::
 
     D->B  [b"EVENT", event_id, raw, origin]
     B->D  [b"ACK", event_id]        once the job row is committed; duplicates are acked again

@@ -2,7 +2,7 @@
 (in socket and stream mode the listeners' journal is the first durable copy, and only events the
 broker has not acked within a grace period get a file here: listeners.JournaledSpool).
 
-Layout (see notes/ingest-spec.md)::
+Layout (docs/architecture.md 4.2)::
 
     SPOOL/tmp/   files being written
     SPOOL/new/   complete, durable events: <time_ns>.<pid>.<counter>, sorting by arrival

@@ -11,7 +11,6 @@ unreadable file, can never make a message look deleted.
 from __future__ import annotations
 
 import itertools
-import re
 import secrets
 import time as _time
 from collections import deque
@@ -22,25 +21,18 @@ from datetime import datetime
 from pathlib import Path
 
 from vault.archive import Vault
+from vault.entries import Kind, message_data
 from vault.ingest.importers import open_source
 from vault.ingest.importers.base import SourceMessage, SourceProblem, looks_like_mail
-from vault.model import ItemId, Kind, blob_id, format_time, normalise_flags, now
+from vault.mailformat import message_id_of
+from vault.model import ItemId, blob_id, format_time, normalise_flags, now
 
 # Messages read up front to train the compression dictionary on a vault's first import.
 DICTIONARY_SAMPLE = 2000
 PREFETCH_THREADS = 2
 PREFETCH_WINDOW = 64
 
-_MESSAGE_ID = re.compile(rb"^message-id:[ \t]*(?:\r?\n[ \t]+)?(<[^>\r\n]*>)", re.I | re.M)
 _MAILBOX_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
-
-
-def message_id_of(data: bytes) -> str | None:
-    end = data.find(b"\n\n")
-    if end < 0:
-        end = data.find(b"\n\r\n")
-    match = _MESSAGE_ID.search(data, 0, end if end >= 0 else len(data))
-    return match.group(1).decode("ascii", "replace") if match else None
 
 
 def _read_and_hash(msg: SourceMessage) -> tuple[bytes, str]:
@@ -253,16 +245,16 @@ class Importer:
         self._record(
             Kind.MESSAGE_APPENDED,
             str(item),
-            {
-                "blob": blob,
-                "size": len(data),
-                "internal_date": format_time(msg.internal_date),
-                "flags": normalise_flags(msg.flags),
-                "origin": self.origin,
-                "key": msg.key,
-                "message_id": message_id_of(data),
-                "mailbox": self.mailbox,
-            },
+            message_data(
+                blob=blob,
+                size=len(data),
+                internal_date=format_time(msg.internal_date),
+                flags=normalise_flags(msg.flags),
+                mailbox=self.mailbox,
+                message_id=message_id_of(data),
+                origin=self.origin,
+                key=msg.key,
+            ),
         )
         self.report.appended += 1
         self.report.bytes_read += len(data)

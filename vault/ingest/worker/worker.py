@@ -24,9 +24,10 @@ from dataclasses import dataclass
 
 import zmq
 
+from vault.entries import EntrySpec
 from vault.ingest import protocol as p
 from vault.ingest.collector.collector import CollectorClient
-from vault.ingest.worker.context import EntrySpec, HandlerContext, Postpone, Quarantine
+from vault.ingest.context import HandlerContext, Postpone, Quarantine
 from vault.ingest.worker.handlers import handle
 from vault.store.backends.base import StoreError
 from vault.store.cas import ContentStore

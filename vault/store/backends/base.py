@@ -1,4 +1,4 @@
-"""The blob-store backend contract: immutable objects under string keys (DESIGN.md 3)."""
+"""The blob-store backend contract: immutable objects under string keys (docs/architecture.md 4.1)."""
 
 from __future__ import annotations
 

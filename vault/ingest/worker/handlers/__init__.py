@@ -1,4 +1,4 @@
-"""Event handlers, one per Cyrus event type, by Cyrus's own names (/work/notes/ingest-spec.md).
+"""Event handlers, one per Cyrus event type, by Cyrus's own names (docs/architecture.md, "Live ingest").
 
 ``HANDLERS[name](event: dict, ctx: HandlerContext) -> list[EntrySpec]``; ``ALIASES`` maps the
 spellings older tools used (Bonnie's) to Cyrus's. :func:`handle` looks a handler up and is
@@ -12,11 +12,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-from vault.audit import AUDIT_EVENT, handle_audit
 from vault.ingest.collector.collector import CollectorError, CollectorRefused
+from vault.ingest.context import Postpone, Quarantine
+from vault.ingest.protocol import AUDIT_EVENT
 from vault.ingest.reconcile import RECONCILE_EVENT, handle_reconcile
-from vault.ingest.worker.context import Postpone, Quarantine
 from vault.ingest.worker.handlers import flags, mailboxes, messages, sessions
+from vault.ingest.worker.handlers.audit import handle_audit
 from vault.ingest.worker.handlers.event import Event, EventError
 
 

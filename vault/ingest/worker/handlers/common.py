@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from vault.entries import EntrySpec, Kind
 from vault.ingest.collector.collector import MailboxUnknown, SpoolFileGone
-from vault.ingest.worker.context import EntrySpec, Quarantine
+from vault.ingest.context import Quarantine
 from vault.ingest.worker.handlers.event import Event, parse_acl
-from vault.model import ItemId, Kind
+from vault.model import ItemId
 
 SERVER_ACTOR = "cyrus"  # events no user caused (MailboxModseq carries user "")
 

@@ -7,9 +7,10 @@ as MessageRead plus FlagsSet.
 
 from __future__ import annotations
 
+from vault.entries import Kind
 from vault.ingest.worker.handlers.common import entry, folder_of
 from vault.ingest.worker.handlers.event import Event, uids
-from vault.model import Kind, normalise_flags
+from vault.model import normalise_flags
 
 
 def flags_changed(kind: str, fixed: list[str] | None = None):

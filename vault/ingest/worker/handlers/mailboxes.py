@@ -8,17 +8,10 @@ so it is read from the collector on create, rename and ACL change.
 
 from __future__ import annotations
 
+from vault.entries import Kind
 from vault.ingest.collector.collector import MailboxUnknown
 from vault.ingest.worker.handlers.common import entry, event_acl, folder_of, folder_state
 from vault.ingest.worker.handlers.event import Event, EventError
-from vault.model import Kind
-
-# Audit kinds that only this module writes (the catalog keeps them in the item log).
-FOLDER_SUBSCRIBED = "folder.subscribed"
-FOLDER_UNSUBSCRIBED = "folder.unsubscribed"
-QUOTA_CHANGED = "quota.changed"
-QUOTA_EXCEEDED = "quota.exceeded"
-QUOTA_WITHIN = "quota.within"
 
 QUOTA_FIELDS = ("diskQuota", "diskUsed", "maxMessages", "messages")
 
@@ -152,11 +145,11 @@ def _audit(kind: str, fields: tuple[str, ...] = ()):
     return handle
 
 
-subscribed = _audit(FOLDER_SUBSCRIBED)
-unsubscribed = _audit(FOLDER_UNSUBSCRIBED)
-quota_changed = _audit(QUOTA_CHANGED, QUOTA_FIELDS)
-quota_exceeded = _audit(QUOTA_EXCEEDED, QUOTA_FIELDS)
-quota_within = _audit(QUOTA_WITHIN, QUOTA_FIELDS)
+subscribed = _audit(Kind.FOLDER_SUBSCRIBED)
+unsubscribed = _audit(Kind.FOLDER_UNSUBSCRIBED)
+quota_changed = _audit(Kind.QUOTA_CHANGED, QUOTA_FIELDS)
+quota_exceeded = _audit(Kind.QUOTA_EXCEEDED, QUOTA_FIELDS)
+quota_within = _audit(Kind.QUOTA_WITHIN, QUOTA_FIELDS)
 
 
 def modseq(ev: Event, ctx) -> list:

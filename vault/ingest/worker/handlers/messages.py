@@ -8,11 +8,12 @@ the source; a COPY's source is resolved in the catalog so its blob is reused, el
 
 from __future__ import annotations
 
-from vault.ingest.importers.importer import message_id_of
+from vault.entries import Kind, message_data
 from vault.ingest.worker.handlers.common import Folder, entry, fetch, folder_of
 from vault.ingest.worker.handlers.event import Event, EventError, uids
 from vault.ingest.worker.handlers.flags import flags_changed
-from vault.model import ItemId, Kind, normalise_flags
+from vault.mailformat import message_id_of
+from vault.model import ItemId, normalise_flags
 
 
 def _message_id(ev: Event, data: bytes) -> str | None:
@@ -25,7 +26,8 @@ def _message_id(ev: Event, data: bytes) -> str | None:
     return None
 
 
-def _fetched_data(ctx, ev: Event, folder: Folder, uid: int) -> dict:
+def _fetched(ctx, ev: Event, folder: Folder, uid: int) -> dict:
+    """The content half of a content entry's data, from the message's spool file."""
     message = fetch(ctx, folder, uid)
     return {
         "blob": ctx.store.put(message.data),
@@ -50,8 +52,12 @@ def appended(ev: Event, ctx) -> list:
     folder, entries = folder_of(ctx, ev)
     if _present(ctx, folder.item(uid)):
         return entries  # reconciliation got here first
-    data = _fetched_data(ctx, ev, folder, uid)
-    data.update(flags=normalise_flags(ev.flag_names()), mailbox=folder.name, **_extras(ev))
+    data = message_data(
+        **_fetched(ctx, ev, folder, uid),
+        flags=normalise_flags(ev.flag_names()),
+        mailbox=folder.name,
+        **_extras(ev),
+    )
     entries.append(entry(ctx, ev, Kind.MESSAGE_APPENDED, folder.item(uid), data))
     return entries
 
@@ -92,19 +98,20 @@ def _copied(kind: str):
                 source = str(ItemId(source_id, source_uidvalidity, source_uid))
             row = ctx.catalog.item(source) if source else None
             if row is not None and not row.get("purged_at"):
-                data = {
+                content = {
                     "blob": row["blob"],
                     "size": row["size"],
                     "internal_date": row["internal_date"],
                     "message_id": row["message_id"],
-                    "flags": row["flags"],
                 }
+                flags = row["flags"]
             else:
                 # the archive never had the source (or retention purged it): the copy's own
                 # spool file; COPY keeps flags, but which ones only reconciliation can tell
-                data = _fetched_data(ctx, ev, folder, uid)
-                data["flags"] = []
-            data.update(
+                content, flags = _fetched(ctx, ev, folder, uid), []
+            data = message_data(
+                **content,
+                flags=flags,
                 mailbox=folder.name,
                 source=source,
                 source_mailbox=source_name,

@@ -8,10 +8,11 @@ does not hold yet is postponed (the Login may still be on its way); after
 
 from __future__ import annotations
 
-from vault.ingest.worker.context import Postpone
+from vault.entries import Kind
+from vault.ingest.context import Postpone
 from vault.ingest.worker.handlers.common import entry
 from vault.ingest.worker.handlers.event import Event
-from vault.model import Kind, now, parse_time
+from vault.model import now, parse_time
 
 LOGIN_WAIT_SECONDS = 600
 SESSION_FIELDS = ("service", "clientIP", "clientPort", "serverDomain", "serverPort", "pid")

@@ -7,16 +7,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.policy.helpers import UTC, at
 from vault.config import Config
-from vault.policy.scheduler import (
+from vault.service.scheduler import (
     ScheduleError,
     Scheduler,
     cron_trigger,
     latest_missed,
     scheduler_from_config,
 )
-
-from .helpers import UTC, at
 
 
 class FakeClock:

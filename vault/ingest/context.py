@@ -1,4 +1,4 @@
-"""What a live-ingest handler receives and returns (contracts in the ingest spec).
+"""What a live-ingest handler receives and returns (docs/architecture.md 1.2).
 
 A handler is ``handle(event: dict, ctx: HandlerContext) -> list[EntrySpec]``: it reads the
 catalog, writes blobs to the store (idempotent puts), asks the collector for what the event
@@ -10,8 +10,15 @@ raises ``Quarantine`` (the event is kept with the reason and never retried by it
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from vault.config import Config
+    from vault.directory import Directory
+    from vault.ingest.collector.collector import CollectorClient
+    from vault.store.cas import ContentStore
+    from vault.store.catalog import Catalog
 
 
 class Quarantine(Exception):
@@ -23,19 +30,13 @@ class Postpone(Exception):
 
 
 @dataclass
-class EntrySpec:
-    kind: str
-    item: str | None
-    data: dict = field(default_factory=dict)
-    time: str | None = None
-    actor: str | None = None
-
-
-@dataclass
 class HandlerContext:
-    catalog: Any  # vault.store.catalog.Catalog (read)
-    store: Any  # vault.store.cas.ContentStore
-    collector: Any = None  # vault.ingest.collector.CollectorClient
-    directory: Any = None  # vault.directory.Directory, or None: users by login name
+    """What a handler may use: the catalog (read), the store (idempotent puts), the
+    collector, the directory (None: users by login name), the event's id."""
+
+    catalog: Catalog
+    store: ContentStore
+    collector: CollectorClient | None = None
+    directory: Directory | None = None
     event_id: str | None = None
-    config: Any = None
+    config: Config | None = None

@@ -1,0 +1,89 @@
+"""Every ledger entry kind, and the data the content entries carry (docs/architecture.md,
+"The ledger").
+
+The one home of the kinds: the importer, the live handlers, reconciliation, the catalog, the
+indexer and verify take the kinds, the set of content-bearing kinds and the data of a
+message entry from here, so the three writers of ``message.appended`` cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class Kind:
+    """Ledger entry kinds: the per-item changelog and the audit trail (docs/architecture.md, "The ledger").
+
+    ``item`` on an entry is an ItemId string for message kinds and a mailboxID for
+    folder kinds. Data fields per kind are documented where the catalog applies them
+    (vault/store/catalog.py); content entries' data is built by :func:`message_data`.
+    """
+
+    MESSAGE_APPENDED = "message.appended"  # data: blob, size, internal_date, flags, mailbox, ...
+    MESSAGE_EXPUNGED = "message.expunged"
+    MESSAGE_COPIED = "message.copied"  # data as appended + source item
+    MESSAGE_MOVED = "message.moved"
+    FLAGS_SET = "flags.set"  # data: flags (added)
+    FLAGS_CLEARED = "flags.cleared"  # data: flags (removed)
+    FOLDER_CREATED = "folder.created"  # data: name, uidvalidity
+    FOLDER_RENAMED = "folder.renamed"  # data: old, name
+    FOLDER_DELETED = "folder.deleted"
+    FOLDER_ACL = "folder.acl"
+    FOLDER_METADATA = "folder.metadata"
+    FOLDER_SUBSCRIBED = "folder.subscribed"  # data: mailbox (audit only: kept in the item log)
+    FOLDER_UNSUBSCRIBED = "folder.unsubscribed"
+    QUOTA_CHANGED = "quota.changed"  # data: mailbox, diskQuota, diskUsed, maxMessages, messages
+    QUOTA_EXCEEDED = "quota.exceeded"
+    QUOTA_WITHIN = "quota.within"
+    SESSION_LOGIN = "session.login"
+    SESSION_LOGOUT = "session.logout"
+    HOLD_PLACED = "hold.placed"
+    HOLD_RELEASED = "hold.released"
+    RETENTION_PURGED = "retention.purged"
+    SWEEP_REQUESTED = "retention.sweep_requested"  # data: as_of (optional); the broker's committer sweeps
+    SEARCH_RUN = "search.run"
+    EXPORT_MADE = "export.made"
+    RESTORE_DONE = "restore.done"
+    IMPORT_RUN = "import.run"
+    RECONCILE_DIFFERENCE = "reconcile.difference"
+    ERASURE = "erasure.certified"
+
+
+CONTENT_KINDS = frozenset({Kind.MESSAGE_APPENDED, Kind.MESSAGE_COPIED, Kind.MESSAGE_MOVED})
+"""Entries that put a message's content (a blob) into a folder."""
+
+
+@dataclass
+class EntrySpec:
+    """One ledger entry to record: what a handler, reconciliation or an importer returns."""
+
+    kind: str
+    item: str | None
+    data: dict = field(default_factory=dict)
+    time: str | None = None
+    actor: str | None = None
+
+
+def message_data(
+    *,
+    blob: str,
+    size: int,
+    internal_date: str | None,
+    flags: list[str],
+    mailbox: str,
+    message_id: str | None,
+    **extra: object,
+) -> dict:
+    """The data of a content entry (one of :data:`CONTENT_KINDS`): the blob and what the
+    catalog keeps per archived copy. ``extra`` names where it came from: ``origin`` and
+    ``key`` for an import, ``service`` and ``emailid`` for a live event, ``source``,
+    ``source_mailbox`` and ``source_uid`` for a copy or a move."""
+    return {
+        "blob": blob,
+        "size": size,
+        "internal_date": internal_date,
+        "flags": flags,
+        "mailbox": mailbox,
+        "message_id": message_id,
+        **extra,
+    }

@@ -1,0 +1,84 @@
+"""Record now, or queue through the broker: the one place that decides.
+
+The vault has one writer. While live ingest runs, that is the broker's committer; any other
+process that must change the archive (an audit entry, a hold, a sweep, a reconciliation)
+then hands the broker events on the dealer wire instead, which the broker persists before
+it acknowledges and its workers turn into entries the committer records (exactly once).
+When nobody holds the vault, the caller takes the writer lock and does the work itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from vault.archive import Vault, VaultBusy
+from vault.config import Config
+from vault.entries import EntrySpec
+
+T = TypeVar("T")
+
+
+class Unrecorded(Exception):
+    """Neither the vault nor the broker would take the work."""
+
+
+@dataclass
+class Outcome(Generic[T]):
+    """What the writer's work returned, or (``queued``) the ids of the events the broker took."""
+
+    result: T | None = None
+    queued: list[str] = field(default_factory=list)
+
+
+def write_or_queue(
+    config: Config,
+    write: Callable[[Vault], T],
+    queue: Callable[[], list[bytes]],
+    *,
+    queue_only: bool = False,
+) -> Outcome[T]:
+    """Run ``write`` with the vault opened as its writer; while another process (the broker's
+    committer) holds it, or with ``queue_only``, hand the events ``queue()`` makes to the
+    broker (``[dealer] broker``) and wait for its acks. Raises :class:`Unrecorded` when the
+    broker does not acknowledge them."""
+    if not queue_only:
+        try:
+            vault = Vault.open(config, writer=True)
+        except VaultBusy:
+            pass
+        else:
+            with vault:
+                return Outcome(result=write(vault))
+    from vault.ingest.broker.submit import BrokerUnavailable, queue_with_broker
+
+    try:
+        return Outcome(queued=queue_with_broker(config["dealer"]["broker"], queue()))
+    except BrokerUnavailable as e:
+        raise Unrecorded(f"the vault is busy and {e}") from None
+
+
+def record_entry(
+    vault: Vault, spec: EntrySpec, *, follow: Callable[[Vault, list[EntrySpec]], None] | None = None
+) -> str:
+    """Record one audit-trail entry (a kind of vault/ingest/protocol.py's AUDIT_KINDS) and run
+    ``follow`` after its commit: ``"recorded"`` in the ledger now, or ``"queued"`` with the
+    broker (whose committer runs the follow-up). ``vault`` may be read-only: then the writer
+    lock is tried, and the broker is the fallback."""
+    from vault.ingest.protocol import audit_event
+
+    def write(writer: Vault) -> None:
+        writer.record(spec.kind, item=spec.item, data=spec.data, actor=spec.actor)
+        writer.commit()
+        if follow is not None:
+            follow(writer, [spec])
+
+    if vault.writer:
+        write(vault)
+        return "recorded"
+    actor = spec.actor or "unknown"
+    outcome = write_or_queue(
+        vault.config, write, lambda: [audit_event(spec.kind, item=spec.item, data=spec.data, actor=actor)]
+    )
+    return "queued" if outcome.queued else "recorded"

@@ -1,0 +1,1 @@
+"""What ``vaultctl serve`` runs: the scheduled jobs and their scheduler."""
