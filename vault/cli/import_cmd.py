@@ -1,10 +1,14 @@
 """vaultctl import: snapshot runs of Maildirs, mboxes, .eml directories or Cyrus folders."""
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from vault.cli.common import open_vault, print_json, progress
+
+if TYPE_CHECKING:  # the CLI imports engines lazily, when a command runs
+    from vault.ingest.importers.importer import ImportReport
 
 
 def mailbox_for(template: str, source: str) -> str:
@@ -38,7 +42,8 @@ def command(ctx, sources, mailbox, kind, actor, as_json):
     targets = [(s, mailbox_for(mailbox, s)) for s in sources]
     if len({m for _, m in targets}) < len(targets):
         raise click.UsageError("several sources map to one mailbox: put {name} or {parent} in --mailbox")
-    reports, failed = [], []
+    reports: list[ImportReport] = []
+    failed: list[str] = []  # one error line per source that could not be read
     try:
         _run(ctx, targets, kind, actor, as_json, reports, failed)
     except StoreError as e:

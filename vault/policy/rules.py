@@ -348,7 +348,9 @@ def load_rules(directory: Path | str) -> list[Rule]:
         return []
     if not directory.is_dir():
         raise RulesError([Problem(str(directory), "rules path is not a directory")])
-    rules, problems, seen = [], [], {}
+    rules: list[Rule] = []
+    problems: list[Problem] = []
+    seen: dict[str, str] = {}  # rule name -> file that defined it
     for file in sorted(directory.glob("*.toml")):
         try:
             text = file.read_text(encoding="utf-8")

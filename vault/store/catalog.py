@@ -433,7 +433,7 @@ class Catalog:
     def blobs_in(self, mailbox_ids: Iterable[str]) -> set[str]:
         """The blobs of the (not purged) items of these folders. No DISTINCT: SQLite's
         temporary B-tree for it costs 3x the query, the set removes repeats for free."""
-        ids, out = list(mailbox_ids), set()
+        ids, out = list(mailbox_ids), set[str]()
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             out.update(
@@ -456,7 +456,8 @@ class Catalog:
 
     def items_of_blobs(self, blobs: Iterable[str]) -> dict[str, list[dict]]:
         """blob -> its items (item, mailbox_id, internal_date, appended_at, expunged_at, purged_at)."""
-        wanted, out = list(blobs), {}
+        wanted = list(blobs)
+        out: dict[str, list[dict]] = {}
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
             for r in self.db.execute(

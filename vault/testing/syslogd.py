@@ -130,7 +130,7 @@ def _take_lease():
 def lines_tagged(tag_prefix: str) -> list[str]:
     """Lines whose syslog tag starts with ``tag_prefix`` (e.g. a Cyrus ``syslog_prefix``)."""
     needle = f" {tag_prefix}"
-    out = []
+    out: list[str] = []
     for path in log_files():
         try:
             text = path.read_text(errors="replace")

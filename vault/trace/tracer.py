@@ -105,7 +105,8 @@ class Tracer:
         return sorted(routes, key=lambda r: r.hops[0].time)
 
     def _expand(self, seed) -> tuple[list[Hop], set]:
-        todo, seen, hops = [seed], set(), {}
+        todo, seen = [seed], set()
+        hops: dict[tuple, Hop] = {}  # Hop.key() -> hop: each log line once
         while todo and len(hops) < MAX_HOPS:
             key = todo.pop()
             if key in seen:
@@ -133,6 +134,8 @@ class Tracer:
     def _next_hosts(self, hop: Hop) -> list[str]:
         """Hosts that logged ``hop``'s "queued as" ID; when several did (short queue IDs of
         different hosts can collide), the one the relay address names."""
+        if hop.next_queue_id is None:  # not "queued as" anything: no next host
+            return []
         hosts = sorted({n.host for n in self.store.by_queue_id(hop.next_queue_id)})
         if len(hosts) > 1 and hop.relay:
             relay = hop.relay.split("[", 1)[0].lower().rstrip(".")

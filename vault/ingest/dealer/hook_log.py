@@ -43,7 +43,8 @@ class HookLog:
                 os.rename(self.path, self.spool.root / f"{ROTATED_PREFIX}{time.time_ns()}{ROTATED_SUFFIX}")
         except FileNotFoundError:
             pass
-        spooled, quarantined = [], []
+        spooled: list[str] = []
+        quarantined: list[str] = []
         for name in sorted(os.listdir(self.spool.root)):
             if name.startswith(ROTATED_PREFIX) and name.endswith(ROTATED_SUFFIX):
                 self._collect_one(name, spooled, quarantined)

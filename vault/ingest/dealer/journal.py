@@ -103,7 +103,8 @@ class Journal:
     def append(self, payloads: list[bytes]) -> list[tuple[int, int]]:
         """Make ``payloads`` durable; returns each one's (seq, position after it), which
         :meth:`checkpoint` takes once the record has been spooled durably elsewhere."""
-        records, marks = [], []
+        records: list[bytes] = []
+        marks: list[tuple[int, int]] = []
         with self._lock:
             seq, pos, wrapped = self.seq, self.pos, self.wrapped
             start = pos
