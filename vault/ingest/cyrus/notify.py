@@ -184,7 +184,7 @@ class _Reader:
 
     def sequence(self, depth: int) -> list:
         """Values up to the closing ')', which is consumed."""
-        items = []
+        items: list = []
         while True:
             c = self.peek()
             if c == 0x29:

@@ -19,6 +19,7 @@ import re
 import struct
 import time
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -223,7 +224,7 @@ class Spool:
 
     READ_ATTEMPTS = 5
 
-    def __init__(self, partitions: list[Path], meta_partitions: list[Path] = ()):
+    def __init__(self, partitions: list[Path], meta_partitions: Sequence[Path] = ()):
         if not partitions:
             raise SpoolError("no partitions (partition-<name>: PATH) configured")
         self.partitions = [Path(p) for p in partitions]

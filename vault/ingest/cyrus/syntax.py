@@ -9,6 +9,8 @@ Anything else is a :class:`SyntaxProblem` naming the offset, never another excep
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 MAX_NESTING = 32
 _ATOM_END = b' ()%{"\r\n'
 
@@ -20,7 +22,7 @@ class SyntaxProblem(ValueError):
 def parse(data: bytes) -> list:
     """Every value in ``data``, in order, as a list (whitespace between values is skipped)."""
     parser = _Parser(data)
-    values = []
+    values: list = []
     while True:
         parser.skip_space()
         if parser.pos >= len(data):
@@ -35,7 +37,7 @@ class _Parser:
         self.data = bytes(data)
         self.pos = 0
 
-    def fail(self, what: str):
+    def fail(self, what: str) -> NoReturn:
         raise SyntaxProblem(f"{what} at offset {self.pos}")
 
     def skip_space(self) -> None:
@@ -74,7 +76,7 @@ class _Parser:
         return None if atom == "NIL" else atom
 
     def sequence(self, depth: int) -> list:
-        out = []
+        out: list = []
         while True:
             self.skip_space()
             if self.pos >= len(self.data):
