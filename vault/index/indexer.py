@@ -24,7 +24,7 @@ import tantivy
 from vault.entries import CONTENT_KINDS, Kind
 from vault.index import schema as index_schema
 from vault.index.query import And, Where, parse
-from vault.index.scope import FolderKeys, Scope
+from vault.index.scope import FolderKeys, Scope, count_matches
 from vault.index.words import has_cjk, index_tokens
 from vault.model import custodian_of, format_time
 
@@ -122,7 +122,7 @@ class SearchIndex:
         if blob in self._pending:
             return True
         query = tantivy.Query.term_query(self.schema, "blob", blob)
-        return self.index.searcher().search(query, 1, count=True).count > 0
+        return count_matches(self.index.searcher(), query) > 0
 
     def _writer_or_fail(self) -> tantivy.IndexWriter:
         if self._writer is None:
@@ -255,7 +255,7 @@ class SearchIndex:
             date = doc.get_first("date")
             hits.append(
                 Hit(
-                    doc.get_first("blob"),
+                    _blob_of(doc),
                     format_time(date) if date else None,
                     doc.get_first("from") or "",
                     doc.get_first("subject") or "",
@@ -263,10 +263,18 @@ class SearchIndex:
             )
 
         def run(query: tantivy.Query, limit: int) -> set[str]:
-            return {searcher.doc(a).get_first("blob") for _, a in searcher.search(query, limit).hits}
+            return {_blob_of(searcher.doc(a)) for _, a in searcher.search(query, limit).hits}
 
         _locate(hits, scope.items([h.blob for h in hits], run), catalog)
         return hits
+
+
+def _blob_of(doc: tantivy.Document) -> str:
+    """The content ID every document is added with (see ``add``)."""
+    blob = doc.get_first("blob")
+    if not isinstance(blob, str):
+        raise RuntimeError(f"search index document without a blob ID ({blob!r}): run 'vaultctl rebuild'")
+    return blob
 
 
 def _add_text(doc: tantivy.Document, name: str, value: str) -> None:

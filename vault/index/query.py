@@ -222,7 +222,8 @@ class _Parser:
     def primary(self) -> Node:
         tok = self.take()
         if tok.kind == "LPAREN":
-            if self.peek() is not None and self.peek().kind == "RPAREN":
+            after = self.peek()
+            if after is not None and after.kind == "RPAREN":
                 raise QuerySyntaxError(tok.pos, "empty parentheses")
             node = self.or_expr()
             close = self.peek()
@@ -397,10 +398,10 @@ def compile_query(node: Node | bool, schema):
         if len(terms) == 1:
             return Q.term_query(schema, field, terms[0][1])
         # several tokens in one value ("a phrase", an address, a hyphenated word, a CJK word's
-        # bigrams): in order, at their positions
-        return Q.phrase_query(schema, field, terms)
+        # bigrams): in order, at their positions (a copy: the stub wants list[str | (pos, term)])
+        return Q.phrase_query(schema, field, [*terms])
 
-    def build(n: Node):
+    def build(n: Node | bool):
         if isinstance(n, Words):
             if n.field is not None:
                 return words(n.field, n.text)

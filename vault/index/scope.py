@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 
 import tantivy
 
@@ -33,6 +34,10 @@ from vault.model import custodian_of
 
 # (tantivy query, limit) -> the blobs it finds
 Run = Callable[[tantivy.Query, int], set[str]]
+# A folder group's blob keys, as FolderKeys holds them
+Keys = AbstractSet[int]
+# Scope._plan: one Tantivy query, or (content query, folder keys, content matches) to walk
+Plan = tantivy.Query | tuple[tantivy.Query, Keys, int]
 
 # What one more element costs, measured at 100k documents: a key in a Tantivy term set ~3 us,
 # a content hit walked newest first and checked against the folders' keys ~0.35 us.
@@ -118,7 +123,7 @@ class Scope:
             else tantivy.Query.empty_query()
         )
 
-    def _keys(self, keys: set[int]) -> tantivy.Query:
+    def _keys(self, keys: Keys) -> tantivy.Query:
         return (
             tantivy.Query.term_set_query(self.schema, "key", sorted(keys))
             if keys
@@ -143,7 +148,7 @@ class Scope:
         """How many contents match."""
         plan = self._plan(searcher, None)
         if isinstance(plan, tantivy.Query):
-            return searcher.search(plan, 1, count=True).count
+            return count_matches(searcher, plan)
         return len(_walk(searcher, *plan, None))
 
     def find(self, searcher: tantivy.Searcher, limit: int) -> list:
@@ -155,7 +160,7 @@ class Scope:
             ][:limit]
         return _walk(searcher, *plan, limit)
 
-    def _plan(self, searcher: tantivy.Searcher, limit: int | None):
+    def _plan(self, searcher: tantivy.Searcher, limit: int | None) -> Plan:
         """A Tantivy query, or (content query, folder keys, its matches) to walk the content's
         hits newest first keeping those in the folders: for one group of folders, when that
         costs less than a term set of the folders' keys."""
@@ -169,7 +174,7 @@ class Scope:
         if not keys:
             return tantivy.Query.empty_query()
         content = compile_query(bound, self.schema)
-        matches = searcher.num_docs if bound is True else searcher.search(content, 1, count=True).count
+        matches = searcher.num_docs if bound is True else count_matches(searcher, content)
         walked = matches if limit is None else min(matches, _first_chunk(limit, len(keys), searcher.num_docs))
         if walked * WALK_COST > len(keys) * TERM_SET_COST:
             return self._both(content, self._keys(keys))
@@ -240,7 +245,15 @@ def _first_chunk(limit: int, folder_docs: int, all_docs: int) -> int:
     return max(2 * limit, int(1.5 * limit / share))
 
 
-def _walk(searcher: tantivy.Searcher, content: tantivy.Query, keys, matches: int, limit: int | None) -> list:
+def count_matches(searcher: tantivy.Searcher, query: tantivy.Query) -> int:
+    """How many documents ``query`` matches (Tantivy counts them; one hit is collected)."""
+    # SearchResult.count exists (tantivy-py's search(count=True)); its stub omits it
+    return searcher.search(query, 1, count=True).count  # type: ignore[attr-defined]
+
+
+def _walk(
+    searcher: tantivy.Searcher, content: tantivy.Query, keys: Keys, matches: int, limit: int | None
+) -> list:
     """The content's hits newest first, those whose key is one of the folders' (``limit`` of
     them, or all). Chunks grow 4x: a chunk re-collects the hits before it, at most 1/3 more."""
     kept: list = []

@@ -64,7 +64,7 @@ def charset_decode(raw: bytes, charset: str | None) -> str:
         try:
             codecs.lookup(name)
         except LookupError:
-            name = None
+            name = ""  # unknown: fall back below
         if name:
             try:
                 return raw.decode(name)
@@ -181,9 +181,11 @@ def _filename(part: Message) -> str | None:
     except Exception:
         name = None
     if name is None:
-        name = part.get_param("name", header="content-type")
-        if isinstance(name, tuple):  # RFC 2231 (charset, language, value)
-            name = email.utils.collapse_rfc2231_value(name)
+        param = part.get_param("name", header="content-type")
+        if isinstance(param, tuple):  # RFC 2231 (charset, language, value)
+            name = email.utils.collapse_rfc2231_value(param)
+        else:
+            name = param
     return decode_header(name) if name else None
 
 

@@ -67,10 +67,9 @@ def _split(text: str, unigrams: bool) -> list[tuple[str, int, int, int]]:
             else:
                 bigrams = [(piece[i : i + 2], position + i, start + i, start + i + 2) for i in range(n - 1)]
                 if unigrams:  # each character, then the bigram it starts
-                    grams = [None] * (2 * n - 1)
-                    grams[0::2] = [(c, position + i, start + i, start + i + 1) for i, c in enumerate(piece)]
-                    grams[1::2] = bigrams
-                    out += grams
+                    chars = [(c, position + i, start + i, start + i + 1) for i, c in enumerate(piece)]
+                    out += [gram for pair in zip(chars, bigrams) for gram in pair]
+                    out.append(chars[-1])
                 else:
                     out += bigrams
             position += n
