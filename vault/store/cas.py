@@ -104,7 +104,7 @@ class ContentStore:
         return self._dicts[bid]
 
     def _decompressor(self, dict_blob: str | None) -> zstandard.ZstdDecompressor:
-        if dict_blob not in self._decompressors:
+        if dict_blob is not None and dict_blob not in self._decompressors:  # None: from __init__
             self._decompressors[dict_blob] = zstandard.ZstdDecompressor(dict_data=self._dictionary(dict_blob))
         return self._decompressors[dict_blob]
 
@@ -131,7 +131,10 @@ class ContentStore:
     def _train(self, samples: list[bytes]) -> str | None:
         try:
             # fixed COVER parameters: as good as zstd's parameter search on mail, 5x faster
-            trained = zstandard.train_dictionary(self.dictionary_size, samples, level=self.level, k=1024, d=8)
+            # [*samples]: the stub wants a list of any ByteString, a list[bytes] is not one
+            trained = zstandard.train_dictionary(
+                self.dictionary_size, [*samples], level=self.level, k=1024, d=8
+            )
         except zstandard.ZstdError:
             return None  # too little material: plain frames until more arrives
         bid = self._put_frame(trained.as_bytes(), dictionary=False)
@@ -172,10 +175,10 @@ class ContentStore:
 
     def _put_frame(self, data: bytes, *, dictionary: bool, bid: str | None = None) -> str:
         bid = bid or blob_id(data)
-        use_dict = dictionary and self._dict_compressor is not None and len(data) <= DICT_MAX_BLOB
-        compressor = self._dict_compressor if use_dict else self._plain
+        compressor, dict_blob = self._plain, None
+        if dictionary and self._dict_compressor is not None and len(data) <= DICT_MAX_BLOB:
+            compressor, dict_blob = self._dict_compressor, self._dict_blob
         frame = compressor.compress(data)
-        dict_blob = self._dict_blob if use_dict else None
         # Round-trip check before anything is stored (restic 0.16.0-0.16.3 lost data to a
         # compressor bug only such a check would have caught).
         if self._decompressor(dict_blob).decompress(frame) != data:

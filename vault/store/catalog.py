@@ -331,6 +331,7 @@ class Catalog:
         return out
 
     def folder_name(self, mailbox_id: str, at: str | None = None) -> str | None:
+        args: tuple[str, ...]
         if at is None:
             sql, args = (
                 "SELECT name FROM folder_names WHERE mailbox_id=? ORDER BY seq DESC LIMIT 1",

@@ -412,19 +412,26 @@ class Ledger:
         self.resumed = True
         return True
 
+    def _writer_range(self) -> _CompactRange:
+        """The compact range a writable ledger builds (or resumes) when it opens."""
+        if self.range is None:
+            raise LedgerError("ledger opened read-only")
+        return self.range
+
     def _save_state(self, segment: Path | None = None) -> None:
         """tree.json for the next writer (``segment``: the one the last entry is in). A cache
         checked on every use: no fsync, and a failure to write it costs only a rebuild."""
         segment = segment or self.segment
         if not self.size or segment is None:
             return
+        tree = self._writer_range()
         try:
             state = {
                 "size": self.size,
                 "last": self.last_hash,
                 "segment": segment.name,
                 "length": segment.stat().st_size,
-                "range": [h.hex() for _, h in self.range.stack],
+                "range": [h.hex() for _, h in tree.stack],
             }
             tmp = self.path / (STATE_FILE + ".tmp")
             tmp.write_text(json.dumps(state))
@@ -556,6 +563,7 @@ class Ledger:
     def commit(self) -> Checkpoint | None:
         if not self._pending:
             return None
+        tree = self._writer_range()
         if self.segment is None:
             self.segment = self.path / "segments" / f"{self._pending[0].seq:012d}.jsonl"
         # a line is the canonical entry with its hash appended (the line itself need not be
@@ -578,11 +586,11 @@ class Ledger:
         if new_leaves_file:
             _fsync_dir(self.path)
         for leaf in new_leaves:
-            self.range.push(leaf)
+            tree.push(leaf)
         if self._leaves is not None:
             self._leaves.extend(new_leaves)
         size = self.size + len(self._pending)
-        checkpoint = sign(self.origin, size, self.range.root(), self.key, self.key_name)
+        checkpoint = sign(self.origin, size, tree.root(), self.key, self.key_name)
         _atomic_write(self.path / "checkpoints" / f"{size:012d}.note", checkpoint.note)
         self.size = size
         self.last_hash = self._pending[-1].hash

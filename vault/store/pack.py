@@ -38,7 +38,9 @@ def encode_pack_index(pack: str, members: list[Member]) -> bytes:
         "version": VERSION,
         "pack": pack,
         "dicts": dicts,
-        "members": [[m.blob[7:], m.offset, m.length, m.raw_size, slot.get(m.dict, -1)] for m in members],
+        "members": [
+            [m.blob[7:], m.offset, m.length, m.raw_size, slot[m.dict] if m.dict else -1] for m in members
+        ],
     }
     return zstandard.ZstdCompressor(level=9).compress(json.dumps(body, separators=(",", ":")).encode())
 
