@@ -14,11 +14,15 @@ import getpass
 import os
 import time as _time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vault.config import CONFIG_NAME, DEFAULTS, Config, render
 from vault.store.cas import ContentStore
 from vault.store.catalog import Catalog
 from vault.store.ledger import Entry, Ledger, LedgerError
+
+if TYPE_CHECKING:  # Tantivy loads only when a writer opens the index
+    from vault.index.indexer import SearchIndex
 
 
 class VaultBusy(Exception):
@@ -73,7 +77,7 @@ class Vault:
         self.catalog = catalog
         self.writer = writer
         self._pending: list[Entry] = []
-        self._indexer = None
+        self._indexer: SearchIndex | None = None  # writers only (_open_index)
         self._actor: str | None = None  # who records entries that name no actor (actor_of)
         # seconds between search-index commits (0: with every ledger commit). A Tantivy commit
         # costs ~2 ms of short-lived threads and a new segment: live ingest's committer commits
@@ -124,13 +128,15 @@ class Vault:
         """The writer keeps the search index in step with the ledger (vault/index/)."""
         from vault.index.indexer import SearchIndex
 
-        self._indexer = SearchIndex.open(self.config.path("index"), writable=True)
+        self._indexer = indexer = SearchIndex.open(self.config.path("index"), writable=True)
         if catch_up:
-            self._indexer.catch_up(self.ledger, self.store.get, self.catalog)
+            indexer.catch_up(self.ledger, self.store.get, self.catalog)
 
     @property
-    def index(self):
+    def index(self) -> SearchIndex:
         """The search index, writable (writers only)."""
+        if self._indexer is None:
+            raise RuntimeError(f"{self.config.home}: opened read-only, the search index is a writer's")
         return self._indexer
 
     def offer_content(self, blob: str, data: bytes) -> None:

@@ -6,7 +6,7 @@ from vault.archive import Vault
 
 
 def vault_status(vault: Vault) -> dict:
-    status = {"home": str(vault.config.home)}
+    status: dict[str, str | int] = {"home": str(vault.config.home)}
     status.update(vault.catalog.counts())
     status["ledger_entries"] = vault.ledger.size
     checkpoint = vault.ledger.checkpoint()
@@ -27,7 +27,7 @@ def _broker_queue(vault: Vault) -> dict:
         return {}
     jobs = JobStore(path)
     try:
-        out = {f"broker_jobs_{state.lower()}": n for state, n in jobs.counts().items()}
+        out: dict[str, int | str] = {f"broker_jobs_{state.lower()}": n for state, n in jobs.counts().items()}
         failed = jobs.jobs(FAILED, limit=20)
         if failed:
             out["broker_failed"] = "; ".join(f"{j.id[:12]} {j.event or '?'}: {j.reason}" for j in failed)

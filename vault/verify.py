@@ -11,8 +11,9 @@ from vault.store.ledger import LedgerError
 def referenced_blobs(vault: Vault) -> set[str]:
     """Blobs that some item not yet purged points to, read from the ledger itself (the
     source of truth), not from the derived catalog."""
-    item_blob: dict[str, str] = {}
-    purged: set[str] = set()
+    # keyed by Entry.item as recorded (content and purge entries always name one)
+    item_blob: dict[str | None, str] = {}
+    purged: set[str | None] = set()
     try:
         for entry in vault.ledger.entries():
             if entry.kind in CONTENT_KINDS:

@@ -58,8 +58,8 @@ def collect(vault: Vault, hits, dedupe: bool) -> list[dict]:
     """One record per archived item behind the hits (one per blob with ``dedupe``)."""
     records: list[dict] = []
     for hit in hits:
-        items = [vault.catalog.item(i) for i in hit.item_ids]
-        items = [i for i in items if i is not None and not i.get("purged_at")]
+        found = [vault.catalog.item(i) for i in hit.item_ids]
+        items = [i for i in found if i is not None and not i.get("purged_at")]
         if dedupe and items:
             items = items[:1]
         for item in items:
@@ -112,13 +112,14 @@ def write_export(
         }
     if mbox is not None:
         mbox.close()
+    note, verifier_key = checkpoint.note.decode("utf-8"), vault.ledger.verifier_key()
     manifest = {
         "format": FORMAT,
         "query": query,
         "created": format_time(now()),
         "actor": actor,
-        "checkpoint": checkpoint.note.decode("utf-8"),
-        "verifier_key": vault.ledger.verifier_key(),
+        "checkpoint": note,
+        "verifier_key": verifier_key,
         "items": records,
     }
     manifest_bytes = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False).encode()
@@ -131,8 +132,8 @@ def write_export(
                 {**rec, "custodians": ";".join(rec["custodians"]), "folders": ";".join(rec["folders"])}
             )
     csv_bytes = (path / "manifest.csv").read_bytes()
-    (path / "checkpoint.txt").write_text(manifest["checkpoint"], encoding="utf-8")
-    (path / "verifier.key").write_text(manifest["verifier_key"] + "\n", encoding="utf-8")
+    (path / "checkpoint.txt").write_text(note, encoding="utf-8")
+    (path / "verifier.key").write_text(verifier_key + "\n", encoding="utf-8")
     digest = f"{_sha(manifest_bytes)}  manifest.json\n{_sha(csv_bytes)}  manifest.csv\n"
     (path / "manifest.sha256").write_text(digest, encoding="utf-8")
     return ExportReport(str(path), len({r["file"] for r in records}), len(records), _sha(digest.encode()))
