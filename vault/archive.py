@@ -133,10 +133,8 @@ class Vault:
             indexer.catch_up(self.ledger, self.store.get, self.catalog)
 
     @property
-    def index(self) -> SearchIndex:
-        """The search index, writable (writers only)."""
-        if self._indexer is None:
-            raise RuntimeError(f"{self.config.home}: opened read-only, the search index is a writer's")
+    def index(self) -> SearchIndex | None:
+        """The search index, writable (writers only; None when opened read-only)."""
         return self._indexer
 
     def offer_content(self, blob: str, data: bytes) -> None:

@@ -17,6 +17,9 @@ def rebuild(config: Config) -> dict:
 
         vault.catalog = Catalog(catalog_path)
         vault.catalog.catch_up(vault.ledger)
-        vault.index.clear()
-        vault.index.catch_up(vault.ledger, vault.store.get, vault.catalog)
-        return {**vault.catalog.counts(), "indexed": len(vault.index)}
+        index = vault.index
+        if index is None:  # a writer always opens it
+            raise RuntimeError(f"{config.home}: the vault opened without its search index")
+        index.clear()
+        index.catch_up(vault.ledger, vault.store.get, vault.catalog)
+        return {**vault.catalog.counts(), "indexed": len(index)}
