@@ -325,9 +325,12 @@ class Directory:
     def _search(self, base: str, search_filter: str, attributes: list[str]) -> list[dict]:
         conn = self._connection()
         conn.search(base, search_filter, SUBTREE, attributes=attributes)
+        response = conn.response
+        if response is None:  # set by every search that completed (failures raise)
+            raise LDAPException(f"search of {base} returned no response")
         return [
             {"dn": r["dn"], "attrs": _lower_keys(r.get("raw_attributes", {}))}
-            for r in conn.response
+            for r in response
             if r.get("type") == "searchResEntry"
         ]
 
@@ -386,8 +389,8 @@ class Directory:
         member = login if s.group_membership == "memberUid" else dn
         search_filter = f"({s.group_membership}={escape_filter_chars(member)})"
         groups = self._search(s.group_base_dn or s.base_dn, search_filter, [s.group_name_attribute])
-        names = {_first(g["attrs"], [s.group_name_attribute]) for g in groups}
-        return sorted((n for n in names if n), key=str.lower)
+        found = {_first(g["attrs"], [s.group_name_attribute]) for g in groups}
+        return sorted((n for n in found if n), key=str.lower)
 
 
 def _lower_keys(raw: dict[str, Any]) -> dict[str, list[str]]:

@@ -122,21 +122,24 @@ class Hold:
             raise HoldError(f"hold {matter!r}: custodians must be a list")
         try:
 
+            def raw(key: str) -> Any:  # unchecked JSON: __post_init__ checks every field
+                return data.get(key)
+
             def t(key):
                 value = data.get(key)
                 return parse_time(value) if value is not None else None
 
             return cls(
-                matter=matter,
+                matter=raw("matter"),
                 custodians=tuple(custodians),
-                query=data.get("query"),
+                query=raw("query"),
                 date_from=t("date_from"),
                 date_to=t("date_to"),
-                reason=data.get("reason"),
-                owner=data.get("owner"),
+                reason=raw("reason"),
+                owner=raw("owner"),
                 created_at=t("created_at"),
                 released_at=t("released_at"),
-                released_by=data.get("released_by"),
+                released_by=raw("released_by"),
             )
         except HoldError:
             raise

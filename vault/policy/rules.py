@@ -141,7 +141,7 @@ class Match:
     groups: tuple[str, ...] = ()
     flags: tuple[str, ...] = ()
     junk: bool | None = None
-    _folder_res: tuple[re.Pattern, ...] = field(default=(), repr=False, compare=False)
+    _folder_res: tuple[re.Pattern, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self):
         object.__setattr__(self, "_folder_res", tuple(glob_to_regex(p) for p in self.folders))
@@ -184,7 +184,12 @@ class Rule:
         return self.match.why_not(item)
 
     def ends_at(self, item: ItemFacts) -> datetime:
+        """When this rule's period ends for ``item``; only for an item it matches (why_not)."""
         start = item.expunged_at if self.basis == EXPUNGED else item.internal_date
+        if start is None:
+            raise ValueError(
+                f"rule {self.name!r} counts from the expunge; item {item.item_id} is not expunged"
+            )
         return self.duration.after(start)
 
 

@@ -97,6 +97,8 @@ def sweep(
         decision = evaluate(facts, rules, when)
         if decision.action != PURGE:
             continue
+        if decision.rule is None:  # evaluate() names the rule of every PURGE
+            raise RuntimeError(f"item {row['item']}: a purge decision without its rule")
         final = final_decision(decision, holding(facts, holds, query_matcher))
         entry = {
             "item": row["item"],

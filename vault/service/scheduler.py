@@ -165,7 +165,7 @@ class RunLog:
                 "last_started TEXT, last_finished TEXT, last_outcome TEXT)"
             )
 
-    def _connect(self) -> sqlite3.Connection:
+    def _connect(self) -> closing[sqlite3.Connection]:
         return closing(sqlite3.connect(self.path, timeout=30, isolation_level=None))
 
     def get(self, name: str) -> JobState:
@@ -176,8 +176,8 @@ class RunLog:
             ).fetchone()
         if row is None:
             return JobState(name, None, None, None, None)
-        times = [parse_time(v) if v else None for v in row[:3]]
-        return JobState(name, *times, row[3])
+        covered, started, finished = (parse_time(v) if v else None for v in row[:3])
+        return JobState(name, covered, started, finished, row[3])
 
     def _upsert(self, name: str, **values):
         cols = ", ".join(values)

@@ -122,7 +122,8 @@ class LineParser:
         self, reference: datetime | None = None, zone: tzinfo | None = None, host: str | None = None
     ):
         self.reference = (reference or datetime.now(UTC)).astimezone(UTC)
-        self.zone = zone or datetime.now().astimezone().tzinfo
+        # the local zone: astimezone() always sets one (UTC only satisfies its Optional type)
+        self.zone: tzinfo = zone or datetime.now().astimezone().tzinfo or UTC
         self.host = host  # overrides the header's host name (--host)
         self.stats = ParseStats()
         self._year_cache: dict[tuple[int, int], int] = {}
