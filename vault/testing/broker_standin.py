@@ -53,7 +53,7 @@ class StandInBroker:
         return self.acking(eid) if callable(self.acking) else bool(self.acking)
 
     def _run(self):
-        ctx = zmq.Context.instance()
+        ctx: zmq.Context = zmq.Context.instance()
         sock = ctx.socket(zmq.ROUTER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.bind(self.address)

@@ -276,10 +276,10 @@ class CyrusServer:
             self._make_sasldb()
             # Only on the first start: later the spool may be large, and Cyrus owns it already.
             uid, gid = pwd.getpwnam(CYRUS_USER).pw_uid, grp.getgrnam(CYRUS_GROUP).gr_gid
-            for d in (self.base, self.socket_dir):
-                _chown_tree(d, uid, gid)
-        for d in (self.base, self.socket_dir):
-            _make_traversable(d)
+            for tree in (self.base, self.socket_dir):
+                _chown_tree(tree, uid, gid)
+        for tree in (self.base, self.socket_dir):
+            _make_traversable(tree)
 
     def _make_sasldb(self):
         sasldb = self.base / "sasldb2.new"
@@ -290,13 +290,15 @@ class CyrusServer:
         sasldb.rename(self.base / "sasldb2")
 
     def _set_password(self, sasldb: Path, login: str, as_cyrus: bool = False):
-        run_as = dict(user=CYRUS_USER, group=CYRUS_GROUP, extra_groups=[]) if as_cyrus else {}
         done = subprocess.run(
             [str(SASLPASSWD2), "-p", "-c", "-u", self.servername, "-f", str(sasldb), login],
             input=self.password(login),
             capture_output=True,
             text=True,
-            **run_as,
+            # as_cyrus: drop to Cyrus's user and group (None: run as we are)
+            user=CYRUS_USER if as_cyrus else None,
+            group=CYRUS_GROUP if as_cyrus else None,
+            extra_groups=[] if as_cyrus else None,
         )
         if done.returncode != 0:
             raise CyrusError(f"saslpasswd2 failed for {login}: {done.stderr.strip()}")

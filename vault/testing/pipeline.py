@@ -50,21 +50,27 @@ class Component:
         log.close()
         return self
 
+    def _running(self) -> subprocess.Popen | None:
+        """The process, while it runs."""
+        return self.proc if self.proc is not None and self.proc.poll() is None else None
+
     @property
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self._running() is not None
 
     def kill(self) -> None:
         """SIGKILL: no clean-up, no last commit, no goodbye."""
-        if self.alive:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(30)
+        proc = self._running()
+        if proc is not None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(30)
 
     def stop(self, timeout: float = 30) -> None:
-        if self.alive:
-            self.proc.send_signal(signal.SIGTERM)
+        proc = self._running()
+        if proc is not None:
+            proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout)
+                proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.kill()
 
@@ -155,7 +161,8 @@ class Pipeline:
         deadline = time.monotonic() + seconds
         while not predicate():
             if not component.alive:
-                raise RuntimeError(f"{what} exited {component.proc.returncode}:\n{component.log()[-3000:]}")
+                code = component.proc.returncode if component.proc is not None else "(never started)"
+                raise RuntimeError(f"{what} exited {code}:\n{component.log()[-3000:]}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{what} not ready within {seconds} s:\n{component.log()[-3000:]}")
             time.sleep(0.05)

@@ -24,7 +24,7 @@ def queue_with_broker(
     """Send events to the broker's dealer router (the dealer's wire) and wait for every ACK;
     returns their ids. Raises BrokerUnavailable naming what was not acknowledged."""
     pending = {hashlib.sha256(raw).hexdigest(): raw for raw in events}
-    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock: zmq.Socket = zmq.Context.instance().socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(address)
     try:
