@@ -115,7 +115,7 @@ class Dealer:
         self.shipper: Shipper | None = None
         self.writer: SpoolWriter | None = None
         self.journaled: JournaledSpool | None = None
-        self.listener = None
+        self.listener: DatagramListener | StreamListener | None = None
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -150,22 +150,24 @@ class Dealer:
                 self._loop.add_signal_handler(sig, self._stop.set)
         on_written = self.shipper.wake if self.shipper is not None else None
         if s.mode != "external":
+            if s.listen is None:  # DealerSettings refuses this
+                raise ValueError(f"{s.mode} mode needs a socket path to listen on")
             # shipping straight from memory: most events never need a spool file (listeners.py)
             ship = self.shipper.offer if self.shipper is not None else None
-            self.journaled = JournaledSpool(
+            self.journaled = journaled = JournaledSpool(
                 self.spool, Journal(self.spool.root / JOURNAL_NAME), on_written, ship=ship, grace=s.ship_grace
             )
             if self.shipper is not None:
-                self.shipper.on_acked = self.journaled.acked
-            recovered = self.journaled.recover()
+                self.shipper.on_acked = journaled.acked
+            recovered = journaled.recover()
             if recovered:
                 log.info("recovered %d event(s) from the journal", recovered)
-            self.journaled.start()
-        if s.mode == "socket":
-            self.writer = SpoolWriter(self.spool, self.journaled.commit)
-            self.listener = DatagramListener(s.listen, self.writer, owner=s.socket_owner)
-        elif s.mode == "stream":
-            self.listener = StreamListener(s.listen, self.spool, self.journaled.commit, owner=s.socket_owner)
+            journaled.start()
+            if s.mode == "socket":
+                self.writer = SpoolWriter(self.spool, journaled.commit)
+                self.listener = DatagramListener(s.listen, self.writer, owner=s.socket_owner)
+            elif s.mode == "stream":
+                self.listener = StreamListener(s.listen, self.spool, journaled.commit, owner=s.socket_owner)
         if self.listener is not None:
             await self.listener.start()
         log.info(

@@ -343,6 +343,13 @@ def _grant(path: Path, owner: str | None) -> None:
     path.chmod(SOCKET_MODE)
 
 
+def _started(loop: asyncio.AbstractEventLoop | None, path: Path) -> asyncio.AbstractEventLoop:
+    """The loop ``start()`` bound a listener to (its callbacks run only after that)."""
+    if loop is None:
+        raise RuntimeError(f"listener on {path} used before start()")
+    return loop
+
+
 def _reason_text(reason: str) -> bytes:
     safe = reason.replace("\\", "/").replace('"', "'").replace("\r", " ").replace("\n", " ")
     return b'NO "' + safe[:200].encode("utf-8", "replace") + b'"\r\n'
@@ -375,9 +382,12 @@ class DatagramListener:
         self._loop.add_reader(sock.fileno(), self._on_readable)
 
     def _on_readable(self) -> None:
+        sock, loop = self._sock, _started(self._loop, self.path)
+        if sock is None:  # closed
+            return
         for _ in range(512):  # then let the loop breathe
             try:
-                data, _, flags, _ = self._sock.recvmsg(DATAGRAM_BUFFER)
+                data, _, flags, _ = sock.recvmsg(DATAGRAM_BUFFER)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as e:
@@ -395,23 +405,24 @@ class DatagramListener:
             self.writer.submit(notification.message)
             if self.writer.backlog > WRITER_HIGH_WATER and not self._paused:
                 self._paused = True
-                self._loop.remove_reader(self._sock.fileno())
-                self._loop.call_later(0.01, self._maybe_resume)
+                loop.remove_reader(sock.fileno())
+                loop.call_later(0.01, self._maybe_resume)
                 return
 
     def _maybe_resume(self) -> None:
-        if self._sock is None:
+        sock, loop = self._sock, _started(self._loop, self.path)
+        if sock is None:
             return
         if self.writer.backlog > WRITER_HIGH_WATER // 2:
-            self._loop.call_later(0.01, self._maybe_resume)
+            loop.call_later(0.01, self._maybe_resume)
             return
         self._paused = False
-        self._loop.add_reader(self._sock.fileno(), self._on_readable)
+        loop.add_reader(sock.fileno(), self._on_readable)
 
     async def close(self) -> None:
         if self._sock is not None:
             if not self._paused:
-                self._loop.remove_reader(self._sock.fileno())
+                _started(self._loop, self.path).remove_reader(self._sock.fileno())
             self._sock.close()
             self._sock = None
             self.path.unlink(missing_ok=True)
@@ -469,9 +480,12 @@ class StreamListener:
         self._loop.add_reader(sock.fileno(), self._on_accept)
 
     def _on_accept(self) -> None:
+        sock, loop = self._sock, _started(self._loop, self.path)
+        if sock is None:  # closed
+            return
         for _ in range(256):
             try:
-                conn, _ = self._sock.accept()
+                conn, _ = sock.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as e:  # EMFILE and friends: the connection waits in the backlog
@@ -480,7 +494,7 @@ class StreamListener:
             conn.setblocking(False)
             c = _Connection(conn)
             self._conns[conn.fileno()] = c
-            self._loop.add_reader(conn.fileno(), self._on_data, c)
+            loop.add_reader(conn.fileno(), self._on_data, c)
 
     def _on_data(self, c: _Connection) -> None:
         try:
@@ -503,7 +517,7 @@ class StreamListener:
         for notification in c.parser.feed(data):
             self.received += 1
             if not self._batch:
-                self._loop.call_soon(self._commit)
+                _started(self._loop, self.path).call_soon(self._commit)
             self._batch.append((c, notification.message))
         if c.parser.error is not None:
             reason = f"dlist frame on {self.path}: {c.parser.error}"
@@ -545,7 +559,7 @@ class StreamListener:
             return
         c.closed = True
         fd = c.sock.fileno()
-        self._loop.remove_reader(fd)
+        _started(self._loop, self.path).remove_reader(fd)
         self._conns.pop(fd, None)
         c.sock.close()
 
@@ -553,7 +567,7 @@ class StreamListener:
         if self._batch:
             self._commit()
         if self._sock is not None:
-            self._loop.remove_reader(self._sock.fileno())
+            _started(self._loop, self.path).remove_reader(self._sock.fileno())
             self._sock.close()
             self._sock = None
             self.path.unlink(missing_ok=True)

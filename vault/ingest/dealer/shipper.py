@@ -185,7 +185,7 @@ class Shipper:
                 if self._inflight:
                     oldest = next(iter(self._inflight.values()))
                     timeout = min(timeout, max(0.0, oldest.sent_at + self.ack_timeout - time.monotonic()))
-                for polled, _ in poller.poll(timeout * 1000 + 1):
+                for polled, _ in poller.poll(int(timeout * 1000 + 1)):  # ms (pyzmq truncates floats too)
                     if polled is sock:
                         self._drain_replies(sock)
                     else:
