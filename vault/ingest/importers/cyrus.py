@@ -74,7 +74,7 @@ class CyrusSource(Source):
         self.index: MailboxIndex | None = self._read_index()
         if self.index is not None:
             self.uidvalidity = self.index.uidvalidity
-            self._check_user_flag_names()
+            self._check_user_flag_names(self.index)
 
     def _read_header(self) -> None:
         header = self.path / "cyrus.header"
@@ -109,8 +109,8 @@ class CyrusSource(Source):
             self.problems.append(SourceProblem(str(path), f"{_without_path(e, path)}: {FALLBACK}"))
             return None
 
-    def _check_user_flag_names(self) -> None:
-        unnamed = sum(1 for r in self.index.present if r.user_flags >> len(self.user_flags))
+    def _check_user_flag_names(self, index: MailboxIndex) -> None:
+        unnamed = sum(1 for r in index.present if r.user_flags >> len(self.user_flags))
         if unnamed:
             self.problems.append(
                 SourceProblem(
@@ -133,8 +133,8 @@ class CyrusSource(Source):
     def scan(self) -> Iterator[SourceMessage | SourceProblem]:
         yield from self.problems
         if self.index is None:
-            for uid, p in self._files():
-                yield file_message(p, str(uid), [], uid=uid)
+            for uid, file in self._files():
+                yield file_message(file, str(uid), [], uid=uid)
             return
         files = dict(self._files())
         for record in sorted(self.index.present, key=lambda r: r.uid):
