@@ -23,6 +23,8 @@ class SourceMessage:
     loader: Callable[[], bytes] | None = field(default=None, repr=False)
 
     def read(self) -> bytes:
+        if self.loader is None:  # every source gives one (file_message, mbox)
+            raise TypeError(f"{self.path}: a SourceMessage made without a loader cannot be read")
         return self.loader()
 
 

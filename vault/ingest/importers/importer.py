@@ -108,7 +108,7 @@ class Importer:
         for found, payload in self._prefetched(self._scan_with_dictionary(), live):
             if isinstance(found, SourceProblem):
                 self.report.problems.append(found)
-                if getattr(found, "key", None):
+                if found.key:
                     seen.add(found.key)
                 continue
             if found.key in seen:
@@ -178,10 +178,10 @@ class Importer:
 
     def _folder(self) -> tuple[str, int]:
         catalog = self.vault.catalog
-        mailbox_id = catalog.folder_id(self.mailbox)
-        folder = catalog.folder(mailbox_id) if mailbox_id is not None else None
-        if folder is not None and folder["deleted_at"] is None:
-            return mailbox_id, folder["uidvalidity"]
+        archived = catalog.folder_id(self.mailbox)
+        folder = catalog.folder(archived) if archived is not None else None
+        if archived is not None and folder is not None and folder["deleted_at"] is None:
+            return archived, folder["uidvalidity"]
         mailbox_id = self.source.mailbox_id
         if not mailbox_id or catalog.folder(mailbox_id) is not None:
             mailbox_id = new_mailbox_id()

@@ -9,6 +9,7 @@ its last message is kept as it is.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Iterator
@@ -106,5 +107,5 @@ class MboxSource(Source):
                 f"{self.path}@{start}",
                 mbox_flags(head),
                 when or mtime,
-                loader=lambda s=start, e=end: self._body(s, e),
+                loader=functools.partial(self._body, start, end),
             )
