@@ -47,7 +47,7 @@ def entry(ctx, ev: Event, kind: str, item: str | None, data: dict) -> EntrySpec:
 class Folder:
     mailbox_id: str
     uidvalidity: int
-    name: str | None
+    name: str  # the event's name for it, else the archive's or the server's
 
     def item(self, uid: int) -> str:
         return str(ItemId(self.mailbox_id, self.uidvalidity, uid))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal, overload
 from urllib.parse import unquote
 
 from vault.model import format_time, parse_time
@@ -126,7 +127,12 @@ class Event:
     def get(self, key: str, default=None):
         return self.fields.get(key, default)
 
+    @overload
+    def text(self, key: str, required: Literal[True] = True) -> str: ...
+    @overload
+    def text(self, key: str, required: bool) -> str | None: ...
     def text(self, key: str, required: bool = True) -> str | None:
+        """The field's non-empty text; EventError when ``required``, else None, if it has none."""
         value = self.fields.get(key)
         if isinstance(value, str) and value:
             return value

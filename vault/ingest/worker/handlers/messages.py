@@ -8,6 +8,8 @@ the source; a COPY's source is resolved in the catalog so its blob is reused, el
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from vault.entries import Kind, message_data
 from vault.ingest.worker.handlers.common import Folder, entry, fetch, folder_of
 from vault.ingest.worker.handlers.event import Event, EventError, uids
@@ -87,7 +89,7 @@ def _copied(kind: str):
     def handle(ev: Event, ctx) -> list:
         targets = uids(ev.text("uidset"))
         old = ev.get("vnd.cmu.oldUidset")
-        sources = uids(old) if old else []
+        sources: Sequence[int | None] = uids(old) if old else []
         folder, entries = folder_of(ctx, ev)
         source_id, source_uidvalidity, source_name = _source_folder(ctx, ev)
         if len(sources) != len(targets):
