@@ -1,8 +1,13 @@
 """vaultctl retention: explain an item's retention, and sweep (purge) what rules allow."""
 
+from typing import TYPE_CHECKING
+
 import click
 
 from vault.cli.common import load_config, open_vault, print_json
+
+if TYPE_CHECKING:  # the CLI imports engines lazily, when a command runs
+    from vault.policy.sweep import SweepReport
 
 
 def _now(value):
@@ -58,6 +63,7 @@ def sweep_(ctx, dry_run, as_of, actor, as_json):
     from vault.service.schedule import sweep_or_request
 
     config = load_config(ctx)
+    report: SweepReport | None  # None: queued for the running broker to sweep
     try:
         if dry_run:
             with open_vault(ctx) as vault:

@@ -28,7 +28,12 @@ def command(ctx, processes):
     ]
     for child in children:
         child.start()
-    signal.signal(signal.SIGTERM, lambda *a: [c.terminate() for c in children])
+
+    def terminate(*_) -> None:
+        for c in children:
+            c.terminate()
+
+    signal.signal(signal.SIGTERM, terminate)
     for child in children:
         child.join()
 

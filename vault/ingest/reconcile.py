@@ -89,18 +89,18 @@ def plan_mailbox(
         row = None  # the folder that last carried this name is gone: ask about the name
     plan = _Plan(ctx, run_id, time, actor)
     report = MailboxReport(row["name"] if row else target, row["mailbox_id"] if row else None)
-    live = row is not None and row["deleted_at"] is None
+    live = row if row is not None and row["deleted_at"] is None else None  # the folder, if not deleted
     try:
         server = ctx.collector.folder(row["mailbox_id"] if row else target)
     except MailboxUnknown as e:
-        if live:
-            _folder_gone(plan, report, row, str(e))
+        if live is not None:
+            _folder_gone(plan, report, live, str(e))
         else:
             report.problems.append(f"{target}: not on the server")
         return plan.entries, report
     if server.get("deleted"):
-        if live:
-            _folder_gone(plan, report, row, f"deleted on the server ({server['name']})")
+        if live is not None:
+            _folder_gone(plan, report, live, f"deleted on the server ({server['name']})")
         return plan.entries, report
     if row is None or row["mailbox_id"] != server["mailbox_id"]:
         row = catalog.folder(server["mailbox_id"])

@@ -37,7 +37,8 @@ def _discovered_once(entries: list[EntrySpec], created: set[str], catalog) -> li
         for e in entries
         if e.kind == Kind.FOLDER_CREATED and (e.item in created or catalog.folder(e.item) is not None)
     }
-    created.update(e.item for e in entries if e.kind == Kind.FOLDER_CREATED)
+    # (a folder.created always names its folder: the item is its mailboxID)
+    created.update(e.item for e in entries if e.kind == Kind.FOLDER_CREATED and e.item is not None)
     if not again:
         return entries
     return [e for e in entries if not (e.item in again and e.kind in _FOLDER_DISCOVERY)]
@@ -175,7 +176,7 @@ class Committer:
             vault.commit()
         except Exception as e:
             log.error("commit of %d job(s) failed: %s", len(ids), e)
-            self._reopen()
+            self._reopen(vault)
             return [UNCOMMITTED, json.dumps(ids).encode(), f"commit failed: {e}".encode()]
         try:
             if self.after_commit is not None:
@@ -186,9 +187,10 @@ class Committer:
         self.committed_jobs += len(ids)
         return [COMMITTED, json.dumps(ids).encode()]
 
-    def _reopen(self) -> None:
-        """Throw away what this batch appended: recovery cuts the ledger's unsigned tail."""
-        vault, self.vault = self.vault, None
+    def _reopen(self, vault: Vault) -> None:
+        """Throw away what this batch appended to ``vault`` (the open one): recovery cuts the
+        ledger's unsigned tail."""
+        self.vault = None
         try:
             vault.abandon()
             vault.close()
