@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from vault.ingest.cyrus.spool import (
+    CyrusSpoolError,
     MailboxIndex,
-    SpoolError,
     SpoolFormatError,
     parse_mailbox_header,
     read_index,
@@ -105,7 +105,7 @@ class CyrusSource(Source):
             return None
         try:
             return read_index(path)
-        except SpoolError as e:
+        except CyrusSpoolError as e:
             self.problems.append(SourceProblem(str(path), f"{_without_path(e, path)}: {FALLBACK}"))
             return None
 
