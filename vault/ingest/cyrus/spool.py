@@ -91,6 +91,8 @@ class MailboxHeader:
 
 
 def parse_mailbox_header(data: bytes, where: str = "cyrus.header") -> MailboxHeader:
+    """The dlist record of a Cyrus 3.x cyrus.header; SpoolFormatError naming ``where`` if the
+    file is anything else (a 2.x header included: see :func:`parse_legacy_header`)."""
     if not data.startswith(HEADER_MAGIC):
         raise SpoolFormatError(f"{where}: not a Cyrus mailbox header (bad magic)")
     body = data[len(HEADER_MAGIC) :]
@@ -115,6 +117,22 @@ def parse_mailbox_header(data: bytes, where: str = "cyrus.header") -> MailboxHea
     if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
         raise SpoolFormatError(f"{where}: user flags (U) is not a list of names")
     return MailboxHeader(external_name(record["N"]), record["I"], dict(acl), tuple(flags))
+
+
+def parse_legacy_header(data: bytes) -> str | None:
+    """The uniqueid a Cyrus 2.x cyrus.header names, or None when ``data`` is not one (or names
+    none that is valid). 2.x wrote lines, not a dlist: the magic, two quote lines, then
+    ``quotaroot<TAB>uniqueid``. Only imports of old spools meet it; the collector reads 3.6."""
+    if not data.startswith(HEADER_MAGIC):
+        return None
+    lines = data[len(HEADER_MAGIC) :].split(b"\n")
+    if len(lines) < 3:
+        return None
+    fields = lines[2].split(b"\t")
+    if len(fields) < 2:
+        return None
+    uniqueid = fields[1].strip().decode("ascii", "replace")
+    return uniqueid if valid_mailbox_id(uniqueid) else None
 
 
 # ---------------------------------------------------------------- cyrus.index
