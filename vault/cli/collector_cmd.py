@@ -25,7 +25,7 @@ def _config(ctx: click.Context) -> Config:
 
 def _collector(ctx, imapd_conf, imap_port, imap_admin):
     from vault.ingest.collector.collector import Collector
-    from vault.ingest.cyrus.spool import SpoolError
+    from vault.ingest.cyrus.spool import CyrusSpoolError
 
     config = _config(ctx)
     section = config["collector"]
@@ -34,7 +34,7 @@ def _collector(ctx, imapd_conf, imap_port, imap_admin):
             section[key] = value
     try:
         return config, Collector.from_config(config)
-    except SpoolError as e:
+    except CyrusSpoolError as e:
         raise click.ClickException(str(e)) from None
 
 

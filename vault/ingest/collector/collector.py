@@ -31,7 +31,13 @@ from datetime import UTC, datetime
 import zmq
 
 from vault.ingest.cyrus.imap_admin import ImapAdmin, ImapAdminError, NoSuchMailbox, folder_metadata
-from vault.ingest.cyrus.spool import MailboxNotFound, MessageGone, Spool, SpoolError, valid_mailbox_id
+from vault.ingest.cyrus.spool import (
+    CyrusSpool,
+    CyrusSpoolError,
+    MailboxNotFound,
+    MessageGone,
+    valid_mailbox_id,
+)
 from vault.model import format_time
 
 log = logging.getLogger(__name__)
@@ -52,14 +58,14 @@ class _Refusal(Exception):
 class Collector:
     """The answers, without the transport: ``handle(frames) -> frames``."""
 
-    def __init__(self, spool: Spool, admin: ImapAdmin | None = None):
+    def __init__(self, spool: CyrusSpool, admin: ImapAdmin | None = None):
         self.spool = spool
         self.admin = admin
 
     @classmethod
     def from_config(cls, config) -> Collector:
         c = config["collector"]
-        spool = Spool.from_imapd_conf(c["imapd_conf"])
+        spool = CyrusSpool.from_imapd_conf(c["imapd_conf"])
         admin = None
         if c["imap_admin"]:
             password = c["imap_password"] or os.environ.get(PASSWORD_ENV, "")
@@ -93,7 +99,7 @@ class Collector:
             return [b"ERR", f"{GONE}: {e}".encode()]
         except (MailboxNotFound, NoSuchMailbox) as e:
             return [b"ERR", f"{NOMAILBOX}: {e}".encode()]
-        except (SpoolError, ImapAdminError, OSError) as e:
+        except (CyrusSpoolError, ImapAdminError, OSError) as e:
             log.warning("collector request failed: %s", e)
             return [b"ERR", f"{FAIL}: {e}".encode()]
 
