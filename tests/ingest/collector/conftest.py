@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vault.ingest.collector.collector import Collector, CollectorClient, CollectorServer
+from vault.ingest.collector.client import CollectorClient
+from vault.ingest.collector.server import Collector, CollectorServer
 from vault.ingest.cyrus.imap_admin import ImapAdmin
 from vault.ingest.cyrus.spool import CyrusSpool
 
