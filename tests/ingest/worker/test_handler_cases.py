@@ -10,8 +10,8 @@ import uuid
 import pytest
 
 from tests.ingest.collector.test_collector_cyrus import uniqueid
-from tests.ingest.handlers.live import LiveArchive, hook_lines, quiet, wait_for_event
-from tests.ingest.handlers.test_handlers_cyrus import mail
+from tests.ingest.worker.live import LiveArchive, hook_lines, quiet, wait_for_event
+from tests.ingest.worker.test_handlers_cyrus import mail
 from vault.ingest.context import Postpone, Quarantine
 from vault.ingest.worker.handlers import ALIASES, HANDLERS, handle
 
