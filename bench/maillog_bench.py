@@ -4,7 +4,7 @@ The log imitates a busy Postfix relay in front of Cyrus: per message the smtpd c
 client, cleanup message-id, qmgr from, one to three lmtp deliveries (some bounced, some
 deferred, Cyrus's SESSIONID in the reply), removed, disconnect; a share of Sendmail and Cyrus
 lmtpd lines; kernel noise and a little garbage. Shapes are those of
-/work/shared/cyrus/postfix-maillog.txt and the Sendmail/Cyrus lines in tests/maillog.
+tests/data/cyrus/postfix-maillog.txt and the Sendmail/Cyrus lines in tests/maillog.
 
 1. parse: ``LineParser.parse`` over every line, one core, in-process (best of ``--rounds``).
 2. import: ``MaillogStore.import_file`` into a fresh SQLite store (parse + dedupe key + insert),
