@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from tests.data import data_file
 from tests.ingest.collector.test_collector_cyrus import uniqueid
 from tests.ingest.worker.live import LiveArchive, hook_lines, quiet, wait_for_event
 from tests.ingest.worker.test_handlers_cyrus import mail
@@ -16,7 +17,7 @@ from vault.ingest.context import Postpone, Quarantine
 from vault.ingest.worker.handlers import ALIASES, HANDLERS, handle
 
 SAMPLE_NAMES = {
-    json.loads(line)["event"] for line in open("/work/shared/cyrus/cyrus-events.jsonl") if line.strip()
+    json.loads(line)["event"] for line in open(data_file("cyrus/cyrus-events.jsonl")) if line.strip()
 }
 
 

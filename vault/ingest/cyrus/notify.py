@@ -9,7 +9,7 @@
     NOTIFY %(METHOD external CLASS EVENT PRIORITY NIL USER NIL MAILBOX NIL OPTIONS ()
             MESSAGE {954+}\\r\\n<JSON> FILEPATH NIL)\\r\\n
 
-answered with ``OK NIL\\r\\n`` (docs/architecture.md 1.2). Both decode to a
+answered with ``OK NIL\\r\\n`` (see tests/data/README.md). Both decode to a
 :class:`Notification`; anything else is a :class:`WireError` naming what is wrong, never another
 exception. The stream parser is incremental: bytes arrive in arbitrary pieces, a ``{N+}``
 literal may be split across any number of reads, and a literal's body is not re-scanned while

@@ -1,6 +1,6 @@
 """The dealer: takes Cyrus's events into the local spool and keeps shipping them to the broker.
 
-Three ways in (docs/architecture.md 1.2):
+Three ways in (docs/architecture.md 1.2; the wire formats as captured: tests/data/README.md):
 
 - *external*: notifyd execs a program per event, serially, and Cyrus's delivery rate suffers for
   every millisecond, fork and file creation it costs. :func:`render_hook` writes that program as
