@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from vault.ingest.collector.collector import (
+from vault.ingest.collector.client import (
     CollectorClient,
     CollectorError,
     CollectorRefused,
