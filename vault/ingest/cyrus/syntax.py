@@ -38,6 +38,9 @@ _LENIENT_QUOTED = re.compile(rb'(?:[^"\\\r\n]+|\\.)*', re.DOTALL)
 _UNESCAPE = re.compile(rb"\\(.)", re.DOTALL)
 _DIGITS = re.compile(rb"[0-9]*")
 _SPACE = re.compile(rb"[ \t\r\n]*")
+# The * patterns above match the empty string, so match() finds them anywhere up to the end of
+# the buffer; None (this) only if a reader were asked to look past its end.
+_PAST = "read past the end of the data"
 
 
 class SyntaxProblem(ValueError):
@@ -121,7 +124,10 @@ class Reader:
     def skip_space(self) -> None:
         """Spaces, tabs and line breaks (only ever between values, and only where the caller
         allows them)."""
-        self.pos = _SPACE.match(self.buf, self.pos).end()
+        m = _SPACE.match(self.buf, self.pos)
+        if m is None:  # see _PAST
+            self.fail(_PAST)
+        self.pos = m.end()
 
     def expect(self, token: bytes, what: str) -> None:
         end = self.pos + len(token)
@@ -134,7 +140,10 @@ class Reader:
 
     def atom(self) -> bytes:
         start = self.pos
-        end = self._atom.match(self.buf, start).end()
+        m = self._atom.match(self.buf, start)
+        if m is None:
+            self.fail(_PAST)
+        end = m.end()
         if end >= len(self.buf) and not self.final:
             raise Incomplete(end + 1, "an atom")
         if end == start:
@@ -166,10 +175,13 @@ class Reader:
     def sequence(self, depth: int, what: str) -> list:
         """The values up to the closing ')', which is consumed."""
         buf, lenient = self.buf, self._lenient
-        items = []
+        items: list = []
         while True:
             if lenient:
-                self.pos = _SPACE.match(buf, self.pos).end()
+                m = _SPACE.match(buf, self.pos)
+                if m is None:
+                    self.fail(_PAST)
+                self.pos = m.end()
             pos = self.pos
             if pos >= len(buf):
                 raise Incomplete(pos + 1, what)
@@ -196,7 +208,10 @@ class Reader:
     def quoted(self) -> bytes:
         buf = self.buf
         start = self.pos + 1
-        end = self._quoted.match(buf, start).end()
+        m = self._quoted.match(buf, start)
+        if m is None:
+            self.fail(_PAST)
+        end = m.end()
         if end >= len(buf) or buf[end] == 0x5C:  # the end, or a backslash at the end
             raise Incomplete(end + 1 + (end < len(buf)), "a quoted string")
         if buf[end] != 0x22:
@@ -209,7 +224,10 @@ class Reader:
 
     def literal(self) -> bytes:
         buf, start = self.buf, self.pos
-        end = _DIGITS.match(buf, start + 1).end()
+        m = _DIGITS.match(buf, start + 1)
+        if m is None:
+            self.fail(_PAST)
+        end = m.end()
         digits = end - start - 1
         if digits > MAX_LITERAL_DIGITS:
             self.fail("literal length has too many digits", start)
@@ -253,7 +271,7 @@ def parse(data: bytes) -> list:
     if not isinstance(data, (bytes, bytearray)):
         raise SyntaxProblem(f"expected bytes, got {type(data).__name__}")
     reader = Reader(bytes(data), dialect=LENIENT, final=True)
-    values = []
+    values: list = []
     try:
         while True:
             reader.skip_space()
