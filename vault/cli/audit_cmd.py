@@ -4,29 +4,20 @@ import click
 
 from vault.cli.common import open_vault, print_json
 
-AUDIT_KINDS = (
-    "search.run",
-    "export.made",
-    "restore.done",
-    "hold.placed",
-    "hold.released",
-    "retention.purged",
-    "erasure.certified",
-    "import.run",
-)
-
 
 @click.command("audit")
 @click.option("--since", help="ISO 8601 time with zone; only entries from then on.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def command(ctx, since, as_json):
-    """List audit-trail entries (searches, exports, restores, holds, purges, imports)."""
+    """List audit-trail entries (searches, exports, restores, holds, purges, erasures, imports,
+    refusals)."""
+    from vault.entries import AUDIT_TRAIL
     from vault.model import format_time, parse_time
 
     cutoff = format_time(parse_time(since)) if since else ""
     with open_vault(ctx) as vault:
-        entries = [e for e in vault.ledger.entries() if e.kind in AUDIT_KINDS and e.time >= cutoff]
+        entries = [e for e in vault.ledger.entries() if e.kind in AUDIT_TRAIL and e.time >= cutoff]
     if as_json:
         print_json([e.to_json() for e in entries])
         return

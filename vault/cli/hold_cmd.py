@@ -2,7 +2,7 @@
 
 import click
 
-from vault.cli.common import open_vault, print_json
+from vault.cli.common import call_service, open_vault, print_json, service_of
 
 
 @click.group("hold")
@@ -26,6 +26,13 @@ def create(ctx, matter, custodians, query, date_from, date_to, reason, actor):
     from vault.policy.place import place_hold
     from vault.recording import Unrecorded
 
+    client = service_of(ctx)
+    if client is not None:
+        params = {"matter": matter, "custodians": list(custodians), "reason": reason, "query": query}
+        params.update(date_from=date_from, date_to=date_to, acting_for=actor)
+        call_service(client, "hold.place", params)
+        click.echo(f"hold {matter!r} placed on {', '.join(custodians)}")
+        return
     with open_vault(ctx) as vault:  # recorded directly, or through the broker while it runs
         try:
             change = place_hold(
@@ -78,6 +85,11 @@ def release(ctx, matter, actor):
     from vault.policy.place import release_hold
     from vault.recording import Unrecorded
 
+    client = service_of(ctx)
+    if client is not None:
+        call_service(client, "hold.release", {"matter": matter, "acting_for": actor})
+        click.echo(f"hold {matter!r} released")
+        return
     with open_vault(ctx) as vault:
         try:
             change = release_hold(vault, matter, actor=actor)

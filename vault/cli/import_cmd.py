@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from vault.cli.common import open_vault, print_json, progress
+from vault.cli.common import call_service, open_vault, print_json, progress, service_of
 
 
 def mailbox_for(template: str, source: str) -> str:
@@ -39,8 +39,24 @@ def command(ctx, sources, mailbox, kind, actor, as_json):
     if len({m for _, m in targets}) < len(targets):
         raise click.UsageError("several sources map to one mailbox: put {name} or {parent} in --mailbox")
     reports, failed = [], []
+    client = service_of(ctx)
     try:
-        _run(ctx, targets, kind, actor, as_json, reports, failed)
+        if client is not None:  # the service imports with its writer, live ingest or not
+            answer = call_service(
+                client,
+                "import",
+                {
+                    "targets": [[str(Path(s).resolve()), m] for s, m in targets],
+                    "kind": kind,
+                    "acting_for": actor,
+                },
+            )
+            reports = [_Report(r) for r in answer["imports"]]
+            failed = answer["errors"]
+            for error in failed:
+                click.echo(f"error: {error}", err=True)
+        else:
+            _run(ctx, targets, kind, actor, as_json, reports, failed)
     except StoreError as e:
         # full disk, dead S3 endpoint...: committed batches stay; a re-run resumes after them
         raise click.ClickException(
@@ -65,6 +81,23 @@ def command(ctx, sources, mailbox, kind, actor, as_json):
         print_json(out[0] if len(sources) == 1 and out else {"imports": out, "errors": failed})
     if failed:
         raise click.ClickException(f"{len(failed)} source(s) could not be imported: " + "; ".join(failed))
+
+
+class _Report:
+    """An import report as the service sent it (the fields ImportReport prints)."""
+
+    def __init__(self, data: dict):
+        self.data = data
+        self.__dict__.update(data)
+        self.problems = [_Problem(p["path"], p["reason"]) for p in data["problems"]]
+
+    def to_json(self) -> dict:
+        return self.data
+
+
+class _Problem:
+    def __init__(self, path: str, reason: str):
+        self.path, self.reason = path, reason
 
 
 def _run(ctx, targets, kind, actor, as_json, reports, failed):
