@@ -23,7 +23,7 @@ from pathlib import Path
 from vault.archive import Vault
 from vault.entries import Kind, message_data
 from vault.ingest.importers import open_source
-from vault.ingest.importers.base import SourceMessage, SourceProblem, looks_like_mail
+from vault.ingest.importers.base import SourceError, SourceMessage, SourceProblem, looks_like_mail
 from vault.mailformat import message_id_of
 from vault.model import ItemId, blob_id, format_time, normalise_flags, now
 
@@ -181,6 +181,12 @@ class Importer:
         mailbox_id = catalog.folder_id(self.mailbox)
         folder = catalog.folder(mailbox_id) if mailbox_id is not None else None
         if folder is not None and folder["deleted_at"] is None:
+            if catalog.has_events_for(mailbox_id) and self.source.kind != "cyrus":
+                # its UIDs are Cyrus's: ours would collide with the ones it gives next
+                raise SourceError(
+                    f"{self.mailbox} is a live Cyrus folder (archived from its events): import "
+                    f"history into a folder of its own, e.g. {self.mailbox}/Imported"
+                )
             return mailbox_id, folder["uidvalidity"]
         mailbox_id = self.source.mailbox_id
         if not mailbox_id or catalog.folder(mailbox_id) is not None:
