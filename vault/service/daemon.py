@@ -41,6 +41,11 @@ class Service:
             raise RuntimeError("the vault service's writer is not running")
         return self.broker.committer.call(fn)
 
+    def health(self) -> dict:
+        if self.broker is None:
+            return {"broker": "not running"}
+        return {"broker": "running", **self.broker.health()}
+
     def jobs(self) -> dict[str, Callable[[], object]]:
         """The scheduled jobs, run as the scheduler (an admin) through the one writer."""
         return {

@@ -28,6 +28,8 @@ class ServiceHandle(Protocol):
 
     def write(self, fn: Callable[[Any], Any]) -> Any: ...
 
+    def health(self) -> dict: ...
+
 
 def _str(params: dict, key: str, required: bool = True) -> str | None:
     value = params.get(key)
@@ -47,6 +49,12 @@ def _record_as(caller: Caller, vault, kind: str, item: str | None, data: dict) -
 
 def ping(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     return {"pid": os.getpid(), "caller": caller.login, "actor": caller.actor, "roles": sorted(caller.roles)}
+
+
+def status(service: ServiceHandle, caller: Caller, params: dict) -> dict:
+    """The service's own health: the broker, its workers (and those lost), the last event."""
+    caller.require("see the service's health", AUDITOR)
+    return {"pid": os.getpid(), **service.health()}
 
 
 _AUDITED_LOCALLY = frozenset({Kind.SEARCH_RUN, Kind.EXPORT_MADE, Kind.RESTORE_DONE})
@@ -209,6 +217,7 @@ def search(service: ServiceHandle, caller: Caller, params: dict) -> dict:
 
 OPS: dict[str, Callable[[ServiceHandle, Caller, dict], Any]] = {
     "ping": ping,
+    "status": status,
     "audit": audit,
     "import": import_sources,
     "hold.place": place_hold,
