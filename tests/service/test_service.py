@@ -22,6 +22,7 @@ from tests.core.helpers import REPO, write_maildir
 from vault.testing.net import free_port
 
 OTHER = "vaulttest-other"
+REVIEWER = "vaulttest-rita"
 
 
 def mail(n: int, to: str, subject: str) -> bytes:
@@ -53,6 +54,7 @@ def service(tmp_path):
     for key in ("dealer_bind", "worker_bind", "control_bind", "worker_address", "control_address"):
         port = free_port()
         text = _set(text, "broker", key, f"tcp://127.0.0.1:{port}")
+    text = text.replace("reviewers = []", f'reviewers = ["{REVIEWER}"]', 1)
     (home / "config.toml").write_text(text)
     proc = subprocess.Popen(
         [sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), "serve"],
@@ -86,11 +88,15 @@ def _set(text: str, section: str, key: str, value: str) -> str:
     raise KeyError(key)
 
 
+def os_user(name: str) -> str:
+    if not any(p.pw_name == name for p in pwd.getpwall()):
+        subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name], check=True)
+    return name
+
+
 @pytest.fixture
 def other_user():
-    if pwd.getpwall() and not any(p.pw_name == OTHER for p in pwd.getpwall()):
-        subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", OTHER], check=True)
-    yield OTHER
+    return os_user(OTHER)
 
 
 def audit_entries(home: Path) -> list[dict]:
@@ -166,3 +172,32 @@ def test_the_service_stops_cleanly_and_commands_open_the_home_again(service, tmp
     done = vaultctl(home, "import", str(box), "--mailbox", "user/bob/INBOX")
     assert done.returncode == 0, done.stderr
     shutil.rmtree(box)
+
+
+def test_a_reviewer_sees_their_matters_custodians_and_nothing_else(service, tmp_path):
+    home, sock, _ = service
+    rita = os_user(REVIEWER)
+    for n, who in enumerate(["jane", "jane", "bob"]):
+        box = write_maildir(tmp_path / f"md{n}", {f"{n}:2,": mail(n, who, f"quarterly report {n}")})
+        assert vaultctl(home, "import", str(box), "--mailbox", f"user/{who}/F{n}").returncode == 0
+    env = {"VAULT_SOCKET": str(sock)}
+    unassigned = vaultctl(home, "search", "quarterly", user=rita, env=env)
+    assert unassigned.returncode != 0 and "a reviewer of no active matter" in unassigned.stderr
+    placed = vaultctl(
+        home, "hold", "create", "case-7", "--custodian", "jane", "--reviewer", rita, "--reason", "audit"
+    )
+    assert placed.returncode == 0, placed.stderr
+    found = vaultctl(home, "search", "quarterly", "--json", user=rita, env=env)
+    assert found.returncode == 0, found.stderr
+    hits = json.loads(found.stdout)["hits"]
+    assert sorted(h["subject"] for h in hits) == ["quarterly report 0", "quarterly report 1"]
+    assert all(h["custodians"] == ["jane"] for h in hits)
+    bob = vaultctl(home, "search", "quarterly", "--custodian", "bob", user=rita, env=env)
+    assert bob.returncode != 0 and "not a custodian of their matters (jane)" in bob.stderr
+    entries = audit_entries(home)
+    assert [e["data"]["scope"] for e in entries if e["kind"] == "search.run" and e["actor"] == rita] == [
+        ["jane"]
+    ]
+    assert {
+        e["data"]["operation"] for e in entries if e["kind"] == "access.refused" and e["actor"] == rita
+    } == {"search"}

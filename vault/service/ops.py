@@ -127,6 +127,7 @@ def place_hold(service: ServiceHandle, caller: Caller, params: dict) -> dict:
             query=_str(params, "query", required=False),
             date_from=_str(params, "date_from", required=False),
             date_to=_str(params, "date_to", required=False),
+            reviewers=[r for r in params.get("reviewers") or [] if isinstance(r, str)],
         )
         return {"hold": change.hold.to_data(), "how": change.how}
 
@@ -182,9 +183,10 @@ def reconcile(service: ServiceHandle, caller: Caller, params: dict) -> list[dict
 
 
 def search(service: ServiceHandle, caller: Caller, params: dict) -> dict:
-    """A search within what the caller may see: an admin everything, a user their own mail
-    (``custodian`` is theirs, whatever they asked), a reviewer or an auditor nothing yet
-    through this door. The search and its result count are audited."""
+    """A search within what the caller may see: an admin everything; a reviewer the mail of
+    the custodians of the matters (active holds) they are assigned to; a user their own mail
+    (``custodian`` is theirs); an auditor none. The search, its scope and its result count
+    are audited."""
     from vault.archive import Vault
     from vault.index.indexer import SearchIndex
 
@@ -193,26 +195,48 @@ def search(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     limit = params.get("limit", 50)
     if not isinstance(limit, int) or limit < 0:
         raise BadRequest("'limit' must be a non-negative integer")
-    if not caller.has(ADMIN):
-        if caller.has(AUDITOR) and not caller.has(REVIEWER):
+    config = service.config
+    scope = None
+    if not caller.has(ADMIN) and caller.has(REVIEWER):
+        query, scope = _reviewer_scope(config, caller, query, custodian)
+    elif not caller.has(ADMIN):
+        if caller.has(AUDITOR):
             raise Forbidden(caller, "search mail", "auditors see the audit trail, not mail")
         if custodian not in (None, caller.login):
             raise Forbidden(caller, f"search {custodian}'s mail", "users search their own mail only")
         custodian = caller.login
-    config = service.config
     index = SearchIndex.open(config.path("index"))
     with Vault.open(config, catch_up=False) as vault:
         total = index.count(query, vault.catalog, custodian)
         hits = index.search(query, vault.catalog, custodian=custodian, limit=limit)
 
     def write(writer) -> None:
-        _record_as(
-            caller, writer, Kind.SEARCH_RUN, None, {"query": query, "custodian": custodian, "results": total}
-        )
+        data = {"query": params["query"], "custodian": custodian, "results": total}
+        if scope is not None:
+            data["scope"] = scope
+        _record_as(caller, writer, Kind.SEARCH_RUN, None, data)
         writer.commit()
 
     service.write(write)
     return {"total": total, "custodian": custodian, "hits": [asdict(h) for h in hits]}
+
+
+def _reviewer_scope(config, caller: Caller, query: str, custodian: str | None) -> tuple[str, list[str]]:
+    """A reviewer's query confined to the custodians of their matters (and the scope, sorted)."""
+    from vault.archive import Vault
+    from vault.policy.place import matters_of
+
+    with Vault.open(config, catch_up=False) as vault:
+        matters = matters_of(vault, caller.login)
+    allowed = sorted({c for h in matters for c in h.custodians})
+    if not allowed:
+        raise Forbidden(caller, "search mail", "a reviewer of no active matter")
+    if custodian is not None and custodian not in allowed:
+        raise Forbidden(
+            caller, f"search {custodian}'s mail", f"not a custodian of their matters ({', '.join(allowed)})"
+        )
+    within = [custodian] if custodian else allowed
+    return f"({query}) ({' OR '.join(f'custodian:{c}' for c in within)})", within
 
 
 OPS: dict[str, Callable[[ServiceHandle, Caller, dict], Any]] = {
