@@ -71,12 +71,12 @@ def service_status(health: dict | None) -> dict:
     return out
 
 
-def problems(config: Config, status: dict, health: dict | None) -> list[str]:
+def problems(config: Config | None, status: dict, health: dict | None) -> list[str]:
     """What is down: the service (where live ingest has run), a worker gone silent and not
     back, no worker for waiting jobs."""
     found = []
     if health is None:
-        if config.path("broker", "jobs_path").exists():
+        if config is not None and config.path("broker", "jobs_path").exists():
             found.append("the vault service is not running (live ingest has run here)")
         return found
     if health.get("broker") != "running":

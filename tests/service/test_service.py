@@ -23,6 +23,7 @@ from vault.testing.net import free_port
 
 OTHER = "vaulttest-other"
 REVIEWER = "vaulttest-rita"
+AUDITOR = "vaulttest-otto"
 
 
 def mail(n: int, to: str, subject: str) -> bytes:
@@ -55,6 +56,7 @@ def service(tmp_path):
         port = free_port()
         text = _set(text, "broker", key, f"tcp://127.0.0.1:{port}")
     text = text.replace("reviewers = []", f'reviewers = ["{REVIEWER}"]', 1)
+    text = text.replace("auditors = []", f'auditors = ["{AUDITOR}"]', 1)
     (home / "config.toml").write_text(text)
     proc = subprocess.Popen(
         [sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), "serve"],
@@ -201,3 +203,20 @@ def test_a_reviewer_sees_their_matters_custodians_and_nothing_else(service, tmp_
     assert {
         e["data"]["operation"] for e in entries if e["kind"] == "access.refused" and e["actor"] == rita
     } == {"search"}
+
+
+def test_an_auditor_reads_the_trail_and_verifies_but_reads_no_mail(service, tmp_path):
+    home, sock, _ = service
+    otto = os_user(AUDITOR)
+    box = write_maildir(tmp_path / "md", {"1:2,": mail(1, "jane", "board minutes")})
+    assert vaultctl(home, "import", str(box), "--mailbox", "user/jane/INBOX").returncode == 0
+    env = {"VAULT_SOCKET": str(sock)}
+    trail = vaultctl(home, "audit", "--json", user=otto, env=env)
+    assert trail.returncode == 0, trail.stderr
+    assert [e["kind"] for e in json.loads(trail.stdout)] == ["import.run"]
+    checked = vaultctl(home, "verify", user=otto, env=env)
+    assert checked.returncode == 0 and checked.stdout.startswith("ok: "), checked.stderr
+    health = vaultctl(home, "status", "--json", user=otto, env=env)
+    assert "may not" not in health.stderr
+    mail_ = vaultctl(home, "search", "minutes", user=otto, env=env)
+    assert mail_.returncode != 0 and "auditors see the audit trail, not mail" in mail_.stderr

@@ -16,10 +16,18 @@ def command(ctx, as_json):
 
     client = service_of(ctx)
     health = call_service(client, "status", {}) if client is not None else None
-    with open_vault(ctx) as vault:
-        status = vault_status(vault)
+    try:
+        with open_vault(ctx) as vault:
+            status = vault_status(vault)
+        config = load_config(ctx)
+    except (OSError, click.ClickException) as e:
+        if health is None:
+            raise click.ClickException(
+                f"cannot read the vault home, and no vault service answers: {e}"
+            ) from None
+        status, config = {"home": f"not readable by this user ({e.__class__.__name__})"}, None
     status.update(service_status(health))
-    down = problems(load_config(ctx), status, health)
+    down = problems(config, status, health)
     if as_json:
         print_json({**status, "problems": down})
     else:

@@ -239,6 +239,33 @@ def _reviewer_scope(config, caller: Caller, query: str, custodian: str | None) -
     return f"({query}) ({' OR '.join(f'custodian:{c}' for c in within)})", within
 
 
+def audit_trail(service: ServiceHandle, caller: Caller, params: dict) -> list[dict]:
+    """The audit trail (vault/entries.py AUDIT_TRAIL), from ``since`` on: admins, auditors."""
+    from vault.archive import Vault
+    from vault.entries import AUDIT_TRAIL
+
+    caller.require("read the audit trail", AUDITOR)
+    since = _str(params, "since", required=False) or ""
+    with Vault.open(service.config, catch_up=False) as vault:
+        return [e.to_json() for e in vault.ledger.entries() if e.kind in AUDIT_TRAIL and e.time >= since]
+
+
+def verify(service: ServiceHandle, caller: Caller, params: dict) -> dict:
+    """The whole vault checked (vault/verify.py): admins, auditors."""
+    from vault.archive import Vault
+    from vault.verify import check_vault
+
+    caller.require("verify the vault", AUDITOR)
+    with Vault.open(service.config, catch_up=False) as vault:
+        problems = check_vault(vault, read_data=bool(params.get("read_data")))
+        size = vault.ledger.size
+    return {
+        "ok": not problems,
+        "entries": size,
+        "problems": [{"where": p.where, "what": p.what} for p in problems],
+    }
+
+
 OPS: dict[str, Callable[[ServiceHandle, Caller, dict], Any]] = {
     "ping": ping,
     "status": status,
@@ -249,6 +276,8 @@ OPS: dict[str, Callable[[ServiceHandle, Caller, dict], Any]] = {
     "sweep": sweep,
     "reconcile": reconcile,
     "search": search,
+    "audit.list": audit_trail,
+    "verify": verify,
 }
 
 
