@@ -8,6 +8,7 @@ Each command lives in its own module, vault/cli/<name>_cmd.py, exporting ``comma
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from pathlib import Path
 
@@ -48,6 +49,9 @@ def cli(ctx, home):
 
 
 def main(argv=None):
+    # What vault creates is its owner's alone (message text, keys, the catalog), whatever umask
+    # the caller had; the dealer opens up, explicitly, only what Cyrus's user must reach.
+    os.umask(0o077)
     return cli.main(args=argv, prog_name="vaultctl")
 
 

@@ -93,7 +93,9 @@ class Vault:
         if (home / CONFIG_NAME).exists():
             raise VaultExists(f"{home / CONFIG_NAME} exists: this is already a vault")
         home.mkdir(parents=True, exist_ok=True)
+        home.chmod(0o700)  # the home holds message text: its owner's alone
         (home / CONFIG_NAME).write_text(render(DEFAULTS), encoding="utf-8")
+        (home / CONFIG_NAME).chmod(0o600)
         config = Config.load(home)
         cls.open(config, writer=True).close()
         return config

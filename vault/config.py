@@ -124,6 +124,19 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "schedule_timezone": "UTC",  # zone the cron expressions are read in
         "scheduler_state_path": "scheduler.sqlite",  # last run per job, for catch-up
     },
+    # vault/service/: vaultctl serve, the one process that owns the home while it runs
+    "service": {
+        # the local API (HTTP over a unix socket; callers known by SO_PEERCRED). Other users'
+        # commands reach it only where they can reach this path: /run/vault/vault.sock, say.
+        "socket_path": "vault.sock",
+    },
+    # vault/identity.py: who may do what. Login names or "group:<LDAP group>"; everyone else
+    # has the user role (their own folders). Whoever runs the vault (root here) is admin.
+    "roles": {
+        "admins": ["root"],
+        "reviewers": [],  # search, export and hold within the matters they are assigned to
+        "auditors": [],  # the audit trail and verification only
+    },
     # vault/directory.py
     "ldap": {
         "url": "",  # e.g. ldap://127.0.0.1:389; empty: no directory, users are their login names

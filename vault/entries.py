@@ -47,6 +47,23 @@ class Kind:
     IMPORT_RUN = "import.run"
     RECONCILE_DIFFERENCE = "reconcile.difference"
     ERASURE = "erasure.certified"
+    ACCESS_REFUSED = "access.refused"  # data: operation, action, why (the caller is the actor)
+
+
+AUDIT_TRAIL = frozenset(
+    {
+        Kind.SEARCH_RUN,
+        Kind.EXPORT_MADE,
+        Kind.RESTORE_DONE,
+        Kind.HOLD_PLACED,
+        Kind.HOLD_RELEASED,
+        Kind.RETENTION_PURGED,
+        Kind.ERASURE,
+        Kind.IMPORT_RUN,
+        Kind.ACCESS_REFUSED,
+    }
+)
+"""What ``vaultctl audit`` lists: who read, exported, restored, held, purged, imported, or was refused."""
 
 
 CONTENT_KINDS = frozenset({Kind.MESSAGE_APPENDED, Kind.MESSAGE_COPIED, Kind.MESSAGE_MOVED})

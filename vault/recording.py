@@ -38,11 +38,14 @@ def write_or_queue(
     queue: Callable[[], list[bytes]],
     *,
     queue_only: bool = False,
+    service_request: tuple[str, dict] | None = None,
 ) -> Outcome[T]:
     """Run ``write`` with the vault opened as its writer; while another process (the broker's
     committer) holds it, or with ``queue_only``, hand the events ``queue()`` makes to the
-    broker (``[dealer] broker``) and wait for its acks. Raises :class:`Unrecorded` when the
-    broker does not acknowledge them."""
+    broker (``[dealer] broker``) and wait for its acks. When the holder is the vault service
+    and ``service_request`` names one of its operations (``(op, params)``), the service does
+    the work instead and its answer is the result. Raises :class:`Unrecorded` when neither
+    the service nor the broker takes it."""
     if not queue_only:
         try:
             vault = Vault.open(config, writer=True)
@@ -51,6 +54,15 @@ def write_or_queue(
         else:
             with vault:
                 return Outcome(result=write(vault))
+    if service_request is not None:
+        from vault.service_client import ServiceError, service_client
+
+        client = service_client(config)
+        if client is not None:
+            try:
+                return Outcome(result=client.call(*service_request))
+            except ServiceError as e:
+                raise Unrecorded(f"the vault service did not record it: {e}") from None
     from vault.ingest.broker.submit import BrokerUnavailable, queue_with_broker
 
     try:
@@ -79,6 +91,9 @@ def record_entry(
         return "recorded"
     actor = spec.actor or "unknown"
     outcome = write_or_queue(
-        vault.config, write, lambda: [audit_event(spec.kind, item=spec.item, data=spec.data, actor=actor)]
+        vault.config,
+        write,
+        lambda: [audit_event(spec.kind, item=spec.item, data=spec.data, actor=actor)],
+        service_request=("audit", {"kind": spec.kind, "item": spec.item, "data": spec.data}),
     )
     return "queued" if outcome.queued else "recorded"

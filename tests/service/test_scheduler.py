@@ -71,7 +71,9 @@ def brute_force(trigger, since, now):
     while fire is not None and fire <= now:
         last = fire
         fire = trigger.get_next_fire_time(fire, fire)
-    return last
+    # in UTC: an ambiguous local time (the hour repeated when clocks go back) never compares
+    # equal to another zone's datetime (PEP 495), even when both name the same instant
+    return last.astimezone(UTC) if last is not None else None
 
 
 crons = st.sampled_from(
@@ -89,6 +91,13 @@ zones = st.sampled_from(["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolka
 moments = st.datetimes(
     min_value=datetime(2023, 1, 1), max_value=datetime(2025, 12, 31), timezones=st.just(UTC)
 )
+
+
+def test_the_hour_repeated_when_clocks_go_back():
+    """Berlin's 02:00 on 27 Oct 2024 is ambiguous; the fire at 00:00 UTC is found."""
+    berlin = cron_trigger("*/30 * * * *", "Europe/Berlin")
+    since, now = at(2024, 10, 25), at(2024, 10, 27)
+    assert latest_missed(berlin, since, now) == brute_force(berlin, since, now) == at(2024, 10, 27)
 
 
 @settings(max_examples=150, deadline=None)

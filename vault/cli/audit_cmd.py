@@ -2,18 +2,7 @@
 
 import click
 
-from vault.cli.common import open_vault, print_json
-
-AUDIT_KINDS = (
-    "search.run",
-    "export.made",
-    "restore.done",
-    "hold.placed",
-    "hold.released",
-    "retention.purged",
-    "erasure.certified",
-    "import.run",
-)
+from vault.cli.common import call_service, open_vault, print_json, service_of
 
 
 @click.command("audit")
@@ -21,15 +10,23 @@ AUDIT_KINDS = (
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def command(ctx, since, as_json):
-    """List audit-trail entries (searches, exports, restores, holds, purges, imports)."""
+    """List audit-trail entries (searches, exports, restores, holds, purges, erasures, imports,
+    refusals)."""
+    from vault.entries import AUDIT_TRAIL
     from vault.model import format_time, parse_time
 
     cutoff = format_time(parse_time(since)) if since else ""
-    with open_vault(ctx) as vault:
-        entries = [e for e in vault.ledger.entries() if e.kind in AUDIT_KINDS and e.time >= cutoff]
+    client = service_of(ctx)
+    if client is not None:
+        entries = call_service(client, "audit.list", {"since": cutoff or None})
+    else:
+        with open_vault(ctx) as vault:
+            entries = [
+                e.to_json() for e in vault.ledger.entries() if e.kind in AUDIT_TRAIL and e.time >= cutoff
+            ]
     if as_json:
-        print_json([e.to_json() for e in entries])
+        print_json(entries)
         return
     for e in entries:
-        detail = " ".join(f"{k}={v}" for k, v in (e.data or {}).items() if v not in (None, ""))
-        click.echo(f"{e.seq:>8}  {e.time}  {e.actor or '-':<12} {e.kind:<18} {detail}")
+        detail = " ".join(f"{k}={v}" for k, v in (e.get("data") or {}).items() if v not in (None, ""))
+        click.echo(f"{e['seq']:>8}  {e['time']}  {e.get('actor') or '-':<12} {e['kind']:<18} {detail}")

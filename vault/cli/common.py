@@ -33,6 +33,34 @@ def open_vault(ctx: click.Context, writer: bool = False):
         raise click.ClickException(str(e)) from None
 
 
+def service_of(ctx: click.Context):
+    """The running vault service's client, or None: then the command opens the home itself.
+    Its socket: $VAULT_SOCKET, else [service] socket_path of the home, else (the home's config
+    is not readable by this user) /run/vault/vault.sock."""
+    import os
+
+    from vault.service_client import DEFAULT_SHARED_SOCKET, ServiceClient, socket_path
+
+    path = os.environ.get("VAULT_SOCKET")
+    if not path:
+        try:
+            path = str(socket_path(Config.load(home_of(ctx))))
+        except (ConfigError, OSError):
+            path = DEFAULT_SHARED_SOCKET
+    client = ServiceClient(path)
+    return client if client.running() else None
+
+
+def call_service(client, op: str, params: dict):
+    """``op`` in the service; its refusal or failure as the command's error."""
+    from vault.service_client import ServiceError
+
+    try:
+        return client.call(op, params)
+    except ServiceError as e:
+        raise click.ClickException(str(e)) from None
+
+
 def print_json(value) -> None:
     json.dump(value, sys.stdout, indent=2, ensure_ascii=False, default=str)
     sys.stdout.write("\n")

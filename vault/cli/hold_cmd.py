@@ -2,7 +2,7 @@
 
 import click
 
-from vault.cli.common import open_vault, print_json
+from vault.cli.common import call_service, open_vault, print_json, service_of
 
 
 @click.group("hold")
@@ -18,14 +18,24 @@ def command():
 @click.option("--query", help="Only mail matching this search query.")
 @click.option("--from", "date_from", help="Internal date from (YYYY-MM-DD or ISO time).")
 @click.option("--to", "date_to", help="Internal date to (a bare day covers the whole day).")
+@click.option(
+    "--reviewer", "reviewers", multiple=True, help="Who may search and export this matter (repeatable)."
+)
 @click.option("--reason", required=True)
 @click.option("--actor", help="Who places it (default: the OS user).")
 @click.pass_context
-def create(ctx, matter, custodians, query, date_from, date_to, reason, actor):
+def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason, actor):
     from vault.policy.holds import HoldError
     from vault.policy.place import place_hold
     from vault.recording import Unrecorded
 
+    client = service_of(ctx)
+    if client is not None:
+        params = {"matter": matter, "custodians": list(custodians), "reason": reason, "query": query}
+        params.update(date_from=date_from, date_to=date_to, reviewers=list(reviewers), acting_for=actor)
+        call_service(client, "hold.place", params)
+        click.echo(f"hold {matter!r} placed on {', '.join(custodians)}")
+        return
     with open_vault(ctx) as vault:  # recorded directly, or through the broker while it runs
         try:
             change = place_hold(
@@ -37,6 +47,7 @@ def create(ctx, matter, custodians, query, date_from, date_to, reason, actor):
                 query=query,
                 date_from=date_from,
                 date_to=date_to,
+                reviewers=reviewers,
             )
         except (HoldError, Unrecorded) as e:
             raise click.ClickException(str(e)) from None
@@ -78,6 +89,11 @@ def release(ctx, matter, actor):
     from vault.policy.place import release_hold
     from vault.recording import Unrecorded
 
+    client = service_of(ctx)
+    if client is not None:
+        call_service(client, "hold.release", {"matter": matter, "acting_for": actor})
+        click.echo(f"hold {matter!r} released")
+        return
     with open_vault(ctx) as vault:
         try:
             change = release_hold(vault, matter, actor=actor)

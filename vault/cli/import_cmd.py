@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from vault.cli.common import open_vault, print_json, progress
+from vault.cli.common import call_service, open_vault, print_json, progress, service_of
 
 if TYPE_CHECKING:  # the CLI imports engines lazily, when a command runs
     from vault.ingest.importers.importer import ImportReport
@@ -44,8 +44,25 @@ def command(ctx, sources, mailbox, kind, actor, as_json):
         raise click.UsageError("several sources map to one mailbox: put {name} or {parent} in --mailbox")
     reports: list[ImportReport] = []
     failed: list[str] = []  # one error line per source that could not be read
+    client = service_of(ctx)
     try:
-        _run(ctx, targets, kind, actor, as_json, reports, failed)
+        if client is not None:  # the service imports with its writer, live ingest or not
+            from vault.ingest.importers.importer import ImportReport
+            answer = call_service(
+                client,
+                "import",
+                {
+                    "targets": [[str(Path(s).resolve()), m] for s, m in targets],
+                    "kind": kind,
+                    "acting_for": actor,
+                },
+            )
+            reports = [ImportReport.from_json(r) for r in answer["imports"]]
+            failed = answer["errors"]
+            for error in failed:
+                click.echo(f"error: {error}", err=True)
+        else:
+            _run(ctx, targets, kind, actor, as_json, reports, failed)
     except StoreError as e:
         # full disk, dead S3 endpoint...: committed batches stay; a re-run resumes after them
         raise click.ClickException(

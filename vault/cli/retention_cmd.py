@@ -4,10 +4,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from vault.cli.common import load_config, open_vault, print_json
+from vault.cli.common import call_service, load_config, open_vault, print_json, service_of
 
 if TYPE_CHECKING:  # the CLI imports engines lazily, when a command runs
-    from vault.policy.sweep import SweepReport
+    pass
 
 
 def _now(value):
@@ -57,8 +57,9 @@ def sweep_(ctx, dry_run, as_of, actor, as_json):
     """Purge every item whose retention has run out and that no hold protects. While live
     ingest holds the vault, the broker sweeps (the purges appear in 'vaultctl audit')."""
     from vault.archive import actor_of
+    from vault.model import format_time
     from vault.policy.rules import RulesError
-    from vault.policy.sweep import sweep
+    from vault.policy.sweep import SweepReport, sweep
     from vault.recording import Unrecorded
     from vault.service.schedule import sweep_or_request
 
@@ -68,6 +69,11 @@ def sweep_(ctx, dry_run, as_of, actor, as_json):
         if dry_run:
             with open_vault(ctx) as vault:
                 report = sweep(vault, now=_now(as_of), dry_run=True, actor=actor)
+        elif (client := service_of(ctx)) is not None:
+            answer = call_service(
+                client, "sweep", {"as_of": as_of and format_time(_now(as_of)), "acting_for": actor}
+            )
+            report = SweepReport(**answer)
         else:
             report = sweep_or_request(
                 config, actor=actor_of(config, actor), now=_now(as_of) if as_of else None

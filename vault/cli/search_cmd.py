@@ -2,7 +2,7 @@
 
 import click
 
-from vault.cli.common import load_config, print_json, print_table
+from vault.cli.common import call_service, load_config, print_json, print_table, service_of
 
 
 @click.command("search")
@@ -25,11 +25,18 @@ def command(ctx, query, custodian, limit, export_path, fmt, dedupe, actor, as_js
     before: after: in: custodian: messageid: "phrases" AND OR NOT ( ). Every search and
     export is recorded in the ledger."""
     from vault.archive import Vault, actor_of
-    from vault.index.indexer import IndexBusy, IndexOutdated, SearchIndex
+    from vault.index.indexer import Hit, IndexBusy, IndexOutdated, SearchIndex
     from vault.index.query import QuerySyntaxError
     from vault.recording import Unrecorded
     from vault.search import search
 
+    client = service_of(ctx) if not export_path else None
+    if client is not None:  # the service searches within what this caller may see, and audits it
+        found = call_service(
+            client, "search", {"query": query, "custodian": custodian, "limit": limit, "acting_for": actor}
+        )
+        _print_hits(found["total"], [Hit(**h) for h in found["hits"]], as_json)
+        return
     config = load_config(ctx)
     actor = actor_of(config, actor)
     try:
@@ -63,14 +70,18 @@ def command(ctx, query, custodian, limit, export_path, fmt, dedupe, actor, as_js
             raise click.ClickException(f"{e}; try again when it has finished") from None
         except (IndexOutdated, Unrecorded) as e:
             raise click.ClickException(str(e)) from None
+    _print_hits(found.total, found.hits, as_json)
+
+
+def _print_hits(total: int, hits: list, as_json: bool) -> None:
     if as_json:
-        print_json({"total": found.total, "hits": [h.__dict__ for h in found.hits]})
+        print_json({"total": total, "hits": [h.__dict__ for h in hits]})
         return
     print_table(
         ["date", "from", "subject", "custodians / folders", "item"],
         [
             [(h.date or "")[:16], h.from_[:40], h.subject[:60], ", ".join(h.folders), "\n".join(h.item_ids)]
-            for h in found.hits
+            for h in hits
         ],
     )
-    click.echo(f"{len(found.hits)} of {found.total} shown")
+    click.echo(f"{len(hits)} of {total} shown")

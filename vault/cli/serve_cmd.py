@@ -1,4 +1,6 @@
-"""vaultctl serve: the long-running service: scheduled retention sweeps (cron from config)."""
+"""vaultctl serve: the vault service: the one process that owns the home while it runs (live
+ingest's broker and committer, the scheduled sweeps and reconciliation, the local API every
+other vaultctl command talks to)."""
 
 import click
 
@@ -6,39 +8,55 @@ from vault.cli.common import load_config
 
 
 @click.command("serve")
-@click.option("--once", is_flag=True, help="Catch up missed runs, then exit (for cron/systemd timers).")
+@click.option(
+    "--once", is_flag=True, help="Catch up missed scheduled runs, then exit (for cron/systemd timers)."
+)
 @click.pass_context
 def command(ctx, once):
-    """Run the scheduled jobs ([policy] sweep_schedule, reconcile_schedule). Runs missed while
-    the service was down are caught up once, coalesced, at start."""
+    """Run the vault service until SIGTERM/SIGINT: the broker's routers ([broker] *_bind) and its
+    committer (the vault's one writer), the scheduled jobs ([policy] sweep_schedule,
+    reconcile_schedule; runs missed while the service was down are caught up once), and the
+    local API on [service] socket_path."""
     import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    config = load_config(ctx)
+    if once:
+        _catch_up(config)
+        return
     import signal
     import threading
 
+    from vault.archive import VaultBusy
+    from vault.service.daemon import Service
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *a: stop.set())
+    service = Service(config)
+    try:
+        service.run(stop, ready=lambda: click.echo(f"vault service: API on {service.api.path}", err=True))
+    except VaultBusy as e:
+        raise click.ClickException(str(e)) from None
+    except OSError as e:  # a port or the socket path in use
+        raise click.ClickException(f"cannot start the vault service: {e}") from None
+    if service.broker is not None:
+        s = service.broker.stats
+        click.echo(
+            f"vault service stopped: {s.events} event(s) in, {s.done} done, {s.failed} failed", err=True
+        )
+
+
+def _catch_up(config) -> None:
+    from vault.model import now
     from vault.service.schedule import scheduled_jobs
     from vault.service.scheduler import scheduler_from_config
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    config = load_config(ctx)
     scheduler = scheduler_from_config(config, scheduled_jobs(config))
     missed = scheduler.missed()
-    if once:
-        from vault.model import now
-
-        for name in scheduler.job_names:
-            if scheduler.runs.get(name).covered is None:
-                scheduler.runs.set_covered(name, now())  # first sight: no downtime to make up
-        for name in missed:
-            scheduler.run(name)
-        click.echo(f"caught up: {', '.join(missed) or 'nothing missed'}")
-        return
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *a: stop.set())
-    scheduler.start()
-    for name, when in scheduler.next_run_times().items():
-        click.echo(f"{name}: next run {when}")
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    scheduler.shutdown()
+    for name in scheduler.job_names:
+        if scheduler.runs.get(name).covered is None:
+            scheduler.runs.set_covered(name, now())  # first sight: no downtime to make up
+    for name in missed:
+        scheduler.run(name)
+    click.echo(f"caught up: {', '.join(missed) or 'nothing missed'}")

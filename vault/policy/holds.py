@@ -53,6 +53,7 @@ class Hold:
     date_to: datetime | None = None
     released_at: datetime | None = None
     released_by: str | None = None
+    reviewers: tuple[str, ...] = ()  # who may search and export this matter's mail (logins)
 
     def __post_init__(self):
         if not isinstance(self.matter, str) or not self.matter.strip() or _CONTROL.search(self.matter):
@@ -80,6 +81,11 @@ class Hold:
         if self.query is not None and not self.query.strip():
             object.__setattr__(self, "query", None)
         object.__setattr__(self, "custodians", tuple(self.custodians))
+        if isinstance(self.reviewers, str) or not all(
+            isinstance(r, str) and r.strip() for r in self.reviewers
+        ):
+            raise HoldError(f"hold {self.matter!r}: reviewers must be login names")
+        object.__setattr__(self, "reviewers", tuple(self.reviewers))
 
     def active(self, at: datetime | None = None) -> bool:
         """Placed and not released (at ``at``, or now when ``at`` is None)."""
@@ -109,6 +115,7 @@ class Hold:
             "created_at": t(self.created_at),
             "released_at": t(self.released_at),
             "released_by": self.released_by,
+            "reviewers": list(self.reviewers),
         }
 
     @classmethod
@@ -140,6 +147,7 @@ class Hold:
                 created_at=t("created_at"),
                 released_at=t("released_at"),
                 released_by=raw("released_by"),
+                reviewers=tuple(data.get("reviewers") or ()),
             )
         except HoldError:
             raise

@@ -31,6 +31,7 @@ def place_hold(
     query: str | None = None,
     date_from: str | None = None,
     date_to: str | None = None,
+    reviewers: list[str] | tuple[str, ...] = (),
 ) -> HoldChange:
     """Place hold ``matter``; raises HoldError if it exists and is active or is malformed
     (dates: YYYY-MM-DD, a bare ``date_to`` covering its whole day, or ISO times)."""
@@ -49,10 +50,16 @@ def place_hold(
             query=query,
             date_from=parse_date_bound(date_from, end=False) if date_from else None,
             date_to=parse_date_bound(date_to, end=True) if date_to else None,
+            reviewers=tuple(reviewers),
         )
     except ValueError as e:
         raise HoldError(str(e)) from None
     return HoldChange(hold, _record(vault, Kind.HOLD_PLACED, hold, actor))
+
+
+def matters_of(vault, login: str) -> list[Hold]:
+    """The active holds (matters) ``login`` is assigned to review."""
+    return [h for h in holds_of(vault) if h.active() and login.lower() in {r.lower() for r in h.reviewers}]
 
 
 def release_hold(vault, matter: str, *, actor: str | None = None) -> HoldChange:

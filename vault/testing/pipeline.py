@@ -1,7 +1,8 @@
 """The whole live-ingest pipeline as separate processes, for tests and benchmarks.
 
 Cyrus (already running, in stream or socket mode) -> ``vaultctl dealer serve`` ->
-``vaultctl broker`` -> N x ``vaultctl worker`` <-> ``vaultctl collector``, all with one vault
+``vaultctl serve`` (the vault service: broker, committer, local API; the component named
+"broker") -> N x ``vaultctl worker`` <-> ``vaultctl collector``, all with one vault
 home whose config points every component at free loopback ports. Each component can be
 SIGKILLed and restarted on its own, which is what the nothing-lost tests do.
 """
@@ -172,8 +173,9 @@ class Pipeline:
         self._wait("the collector", lambda: _listening(self.addresses["collector"]), c)
 
     def start_broker(self) -> None:
-        c = self._component("broker", "broker").start()
-        self._wait("the broker", lambda: _listening(self.addresses["control"]), c)
+        c = self._component("broker", "serve").start()
+        self._wait("the vault service", lambda: _listening(self.addresses["control"]), c)
+        self._wait("the vault service's API", (self.home / DEFAULTS["service"]["socket_path"]).exists, c)
 
     def start_worker(self, i: int) -> None:
         self._component(f"worker{i}", "worker").start()

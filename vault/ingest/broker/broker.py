@@ -88,6 +88,8 @@ class Broker:
             after_commit=after_commit,
         )
         self.workers: dict[bytes, WorkerState] = {}
+        self.lost: dict[str, float] = {}  # workers dropped for silence and not back: name -> when
+        self.last_event_at: float | None = None
         self.stats = BrokerStats()
         self._stop = threading.Event()
         self._sockets: list[zmq.Socket] = []
@@ -103,6 +105,20 @@ class Broker:
 
     def stop(self) -> None:
         self._stop.set()
+
+    def health(self) -> dict:
+        """What ``vaultctl status`` shows of the live pipeline (read from another thread: a
+        snapshot, consistent enough for a health check)."""
+        now = time.monotonic()
+        return {
+            "workers": {
+                w.name.decode(errors="replace"): round(now - w.last_seen, 1)
+                for w in list(self.workers.values())
+            },
+            "lost_workers": dict(self.lost),
+            "last_event_at": self.last_event_at,
+            "stats": dict(self.stats.__dict__),
+        }
 
     # ------------------------------------------------------------ lifecycle
 
@@ -198,6 +214,7 @@ class Broker:
             self._send(self.dealers, [peer, p.ACK, eid.encode()])  # a gone dealer resends
             if fresh:
                 self.stats.events += 1
+                self.last_event_at = time.time()
             else:
                 self.stats.duplicates += 1
         if self.jobs.added_pending:
@@ -210,6 +227,9 @@ class Broker:
         state = self.workers.get(name)
         if state is None:
             state = self.workers[name] = WorkerState(name, time.monotonic())
+            # a worker back, or a new one in a lost one's place (a restarted worker has a new name)
+            if self.lost.pop(name.decode(errors="replace"), None) is None and self.lost:
+                self.lost.pop(min(self.lost, key=self.lost.__getitem__))
             log.info("worker %s joined", name.decode(errors="replace"))
         state.last_seen = time.monotonic()
         return state
@@ -379,6 +399,7 @@ class Broker:
                     len(released),
                 )
                 del self.workers[name]
+                self.lost[name.decode(errors="replace")] = time.time()
                 self.stats.workers_lost += 1
                 self.stats.released += len(released)
         if now >= self._next_forget:

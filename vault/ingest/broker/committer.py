@@ -17,6 +17,8 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Any
 
 import zmq
 
@@ -45,6 +47,15 @@ def _discovered_once(entries: list[EntrySpec], created: set[str], catalog) -> li
 
 
 _FOLDER_DISCOVERY = {Kind.FOLDER_CREATED, Kind.FOLDER_ACL, Kind.FOLDER_METADATA}
+
+
+class _Call:
+    """Work for the writer from another thread (the vault service): ``fn(vault)`` is run on the
+    committer's thread between batches, its result or exception handed back through ``future``."""
+
+    def __init__(self, fn: Callable[[Vault], Any]):
+        self.fn = fn
+        self.future: Future = Future()
 
 
 class Committer:
@@ -91,6 +102,16 @@ class Committer:
     def submit(self, job_id: str, entries: list[EntrySpec]) -> None:
         self._queue.put((job_id, entries))
 
+    def call(self, fn: Callable[[Vault], Any]) -> Any:
+        """Run ``fn(vault)`` with the vault's writer, on the committer's thread, and return what it
+        returns (or raise what it raised). Live commits wait meanwhile; events keep arriving
+        and stay durable in the job store."""
+        if self._stop.is_set() or not self._thread.is_alive():
+            raise RuntimeError("the vault's writer is not running")
+        work = _Call(fn)
+        self._queue.put(work)
+        return work.future.result()
+
     def stop(self, timeout: float = 30.0) -> None:
         """Commit what was submitted, then close the vault."""
         self._stop.set()
@@ -115,12 +136,17 @@ class Committer:
                 batch = self._next_batch()
                 if batch is None:
                     break
-                if batch:
-                    report.send_multipart(self._commit(batch))
+                jobs = [item for item in batch if not isinstance(item, _Call)]
+                if jobs:
+                    report.send_multipart(self._commit(jobs))
+                for item in batch:
+                    if isinstance(item, _Call):
+                        self._run_call(item)
         finally:
             report.close(linger=1000)
             if self.vault is not None:
                 self.vault.close()
+            self._refuse_waiting_calls()
 
     def _next_batch(self) -> list | None:
         """Wait for work, then gather what else arrives within ``batch_delay`` (a burst of
@@ -146,6 +172,27 @@ class Committer:
                 break
             batch.append(item)
         return batch
+
+    def _refuse_waiting_calls(self) -> None:
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, _Call):
+                item.future.set_exception(RuntimeError("the vault's writer stopped"))
+
+    def _run_call(self, work: _Call) -> None:
+        vault = self.vault
+        if vault is None:
+            work.future.set_exception(RuntimeError("the vault is not open"))
+            return
+        try:
+            work.future.set_result(work.fn(vault))
+        except BaseException as e:
+            # whatever it recorded and did not commit is cut by reopening (recovery)
+            self._reopen(vault)
+            work.future.set_exception(e)
 
     def _flush_index(self) -> None:
         try:

@@ -23,7 +23,7 @@ from pathlib import Path
 from vault.archive import Vault
 from vault.entries import Kind, message_data
 from vault.ingest.importers import open_source
-from vault.ingest.importers.base import SourceMessage, SourceProblem, looks_like_mail
+from vault.ingest.importers.base import SourceError, SourceMessage, SourceProblem, looks_like_mail
 from vault.mailformat import message_id_of
 from vault.model import ItemId, blob_id, format_time, normalise_flags, now
 
@@ -67,6 +67,12 @@ class ImportReport:
         out = {k: v for k, v in self.__dict__.items() if k != "problems"}
         out["problems"] = [{"path": p.path, "reason": p.reason} for p in self.problems]
         return out
+
+    @classmethod
+    def from_json(cls, data: dict) -> ImportReport:
+        """Inverse of :meth:`to_json` (a report the vault service sent)."""
+        problems = [SourceProblem(p["path"], p["reason"]) for p in data.get("problems", [])]
+        return cls(**{**{k: v for k, v in data.items() if k != "problems"}, "problems": problems})
 
 
 class Importer:
@@ -181,6 +187,12 @@ class Importer:
         archived = catalog.folder_id(self.mailbox)
         folder = catalog.folder(archived) if archived is not None else None
         if archived is not None and folder is not None and folder["deleted_at"] is None:
+            if catalog.has_events_for(archived) and self.source.kind != "cyrus":
+                # its UIDs are Cyrus's: ours would collide with the ones it gives next
+                raise SourceError(
+                    f"{self.mailbox} is a live Cyrus folder (archived from its events): import "
+                    f"history into a folder of its own, e.g. {self.mailbox}/Imported"
+                )
             return archived, folder["uidvalidity"]
         mailbox_id = self.source.mailbox_id
         if not mailbox_id or catalog.folder(mailbox_id) is not None:

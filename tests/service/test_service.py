@@ -1,0 +1,222 @@
+"""The vault service: `vaultctl serve` owns the home; other vaultctl commands talk to it over its
+unix socket, which tells it who they are (SO_PEERCRED). Tested as a user would: the real
+`vaultctl serve` process, the real CLI, a second OS user made by the test."""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.core.helpers import REPO, write_maildir
+from vault.testing.net import free_port
+
+OTHER = "vaulttest-other"
+REVIEWER = "vaulttest-rita"
+AUDITOR = "vaulttest-otto"
+
+
+def mail(n: int, to: str, subject: str) -> bytes:
+    return (
+        f"From: sender{n}@example.org\r\nTo: {to}@example.org\r\nSubject: {subject}\r\n"
+        f"Message-ID: <svc{n}@example.org>\r\nDate: Mon, 2 Feb 2026 10:00:00 +0000\r\n\r\nbody {n}\r\n"
+    ).encode()
+
+
+def vaultctl(home: Path, *args: str, user: str | None = None, env: dict | None = None):
+    argv = [sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), *args]
+    if user:
+        argv = ["runuser", "-u", user, "--", *argv]
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})}
+    )
+
+
+@pytest.fixture
+def service(tmp_path):
+    """A vault (socket outside the home, where other users reach it) and its running service."""
+    sockets = Path(tempfile.mkdtemp(prefix="vault-svc-", dir="/tmp"))  # reachable by other users
+    sockets.chmod(0o755)
+    home = tmp_path / "home"
+    done = vaultctl(home, "init")
+    assert done.returncode == 0, done.stderr
+    text = _set((home / "config.toml").read_text(), "service", "socket_path", str(sockets / "vault.sock"))
+    # free loopback ports of its own for the broker's routers
+    for key in ("dealer_bind", "worker_bind", "control_bind", "worker_address", "control_address"):
+        port = free_port()
+        text = _set(text, "broker", key, f"tcp://127.0.0.1:{port}")
+    text = text.replace("reviewers = []", f'reviewers = ["{REVIEWER}"]', 1)
+    text = text.replace("auditors = []", f'auditors = ["{AUDITOR}"]', 1)
+    (home / "config.toml").write_text(text)
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), "serve"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not (sockets / "vault.sock").exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"vaultctl serve did not start: {proc.communicate()}")
+        time.sleep(0.1)
+    yield home, sockets / "vault.sock", proc
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        shutil.rmtree(sockets, ignore_errors=True)
+
+
+def _set(text: str, section: str, key: str, value: str) -> str:
+    lines = text.splitlines()
+    start = lines.index(f"[{section}]")
+    for i in range(start + 1, len(lines)):
+        if lines[i].startswith(f"{key} = "):
+            lines[i] = f'{key} = "{value}"'
+            return "\n".join(lines) + "\n"
+    raise KeyError(key)
+
+
+def os_user(name: str) -> str:
+    if not any(p.pw_name == name for p in pwd.getpwall()):
+        subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name], check=True)
+    return name
+
+
+@pytest.fixture
+def other_user():
+    return os_user(OTHER)
+
+
+def audit_entries(home: Path) -> list[dict]:
+    done = vaultctl(home, "audit", "--json")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_commands_go_through_the_service_which_holds_the_writer(service, tmp_path):
+    home, sock, _ = service
+    box = write_maildir(tmp_path / "md", {f"{n}:2,S": mail(n, "jane", f"invoice {n}") for n in range(3)})
+    # the service holds the vault's writer: an import lands through it instead of being refused
+    done = vaultctl(home, "import", str(box), "--mailbox", "user/jane/INBOX", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["appended"] == 3
+    found = vaultctl(home, "search", "invoice", "--json")
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)["total"] == 3
+    held = vaultctl(home, "hold", "create", "case-1", "--custodian", "jane", "--reason", "litigation")
+    assert held.returncode == 0, held.stderr
+    again = vaultctl(home, "hold", "create", "case-1", "--custodian", "jane", "--reason", "again")
+    assert again.returncode != 0 and "exists and is active" in again.stderr
+    kinds = [(e["kind"], e["actor"]) for e in audit_entries(home)]
+    assert (
+        ("import.run", "root") in kinds
+        and ("search.run", "root") in kinds
+        and ("hold.placed", "root") in kinds
+    )
+
+
+def test_the_home_is_its_owners_alone(service):
+    home, _, _ = service
+    for path in [home, *home.rglob("*")]:
+        if path.is_symlink() or path.is_socket():
+            continue
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode & 0o077 == 0, f"{path} is {oct(mode)}"
+
+
+def test_another_user_cannot_read_the_home_and_is_refused_and_audited(service, other_user, tmp_path):
+    home, sock, _ = service
+    box = write_maildir(tmp_path / "md", {"1:2,": mail(1, "jane", "secret plans")})
+    assert vaultctl(home, "import", str(box), "--mailbox", "user/jane/INBOX").returncode == 0
+    peek = subprocess.run(
+        ["runuser", "-u", other_user, "--", "cat", str(home / "catalog.sqlite")], capture_output=True
+    )
+    assert peek.returncode != 0 and b"Permission denied" in peek.stderr
+    env = {"VAULT_SOCKET": str(sock)}
+    theirs = vaultctl(home, "search", "secret", "--custodian", "jane", user=other_user, env=env)
+    assert theirs.returncode != 0
+    assert f"{other_user} may not search jane's mail" in theirs.stderr
+    forged = vaultctl(home, "hold", "release", "case-9", "--actor", "legal-office", user=other_user, env=env)
+    assert forged.returncode != 0 and "may not" in forged.stderr
+    refusals = [e for e in audit_entries(home) if e["kind"] == "access.refused"]
+    assert {(e["actor"], e["data"]["operation"]) for e in refusals} == {
+        (other_user, "search"),
+        (other_user, "hold.release"),
+    }
+    # their own mail (none here) is theirs to search: scoped, not refused
+    own = vaultctl(home, "search", "secret", "--json", user=other_user, env=env)
+    assert own.returncode == 0, own.stderr
+    assert json.loads(own.stdout)["total"] == 0
+    searches = [e for e in audit_entries(home) if e["kind"] == "search.run" and e["actor"] == other_user]
+    assert searches and searches[-1]["data"]["custodian"] == other_user
+
+
+def test_the_service_stops_cleanly_and_commands_open_the_home_again(service, tmp_path):
+    home, sock, proc = service
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == 0
+    assert not sock.exists()
+    box = write_maildir(tmp_path / "md", {"1:2,": mail(1, "bob", "after")})
+    done = vaultctl(home, "import", str(box), "--mailbox", "user/bob/INBOX")
+    assert done.returncode == 0, done.stderr
+    shutil.rmtree(box)
+
+
+def test_a_reviewer_sees_their_matters_custodians_and_nothing_else(service, tmp_path):
+    home, sock, _ = service
+    rita = os_user(REVIEWER)
+    for n, who in enumerate(["jane", "jane", "bob"]):
+        box = write_maildir(tmp_path / f"md{n}", {f"{n}:2,": mail(n, who, f"quarterly report {n}")})
+        assert vaultctl(home, "import", str(box), "--mailbox", f"user/{who}/F{n}").returncode == 0
+    env = {"VAULT_SOCKET": str(sock)}
+    unassigned = vaultctl(home, "search", "quarterly", user=rita, env=env)
+    assert unassigned.returncode != 0 and "a reviewer of no active matter" in unassigned.stderr
+    placed = vaultctl(
+        home, "hold", "create", "case-7", "--custodian", "jane", "--reviewer", rita, "--reason", "audit"
+    )
+    assert placed.returncode == 0, placed.stderr
+    found = vaultctl(home, "search", "quarterly", "--json", user=rita, env=env)
+    assert found.returncode == 0, found.stderr
+    hits = json.loads(found.stdout)["hits"]
+    assert sorted(h["subject"] for h in hits) == ["quarterly report 0", "quarterly report 1"]
+    assert all(h["custodians"] == ["jane"] for h in hits)
+    bob = vaultctl(home, "search", "quarterly", "--custodian", "bob", user=rita, env=env)
+    assert bob.returncode != 0 and "not a custodian of their matters (jane)" in bob.stderr
+    entries = audit_entries(home)
+    assert [e["data"]["scope"] for e in entries if e["kind"] == "search.run" and e["actor"] == rita] == [
+        ["jane"]
+    ]
+    assert {
+        e["data"]["operation"] for e in entries if e["kind"] == "access.refused" and e["actor"] == rita
+    } == {"search"}
+
+
+def test_an_auditor_reads_the_trail_and_verifies_but_reads_no_mail(service, tmp_path):
+    home, sock, _ = service
+    otto = os_user(AUDITOR)
+    box = write_maildir(tmp_path / "md", {"1:2,": mail(1, "jane", "board minutes")})
+    assert vaultctl(home, "import", str(box), "--mailbox", "user/jane/INBOX").returncode == 0
+    env = {"VAULT_SOCKET": str(sock)}
+    trail = vaultctl(home, "audit", "--json", user=otto, env=env)
+    assert trail.returncode == 0, trail.stderr
+    assert [e["kind"] for e in json.loads(trail.stdout)] == ["import.run"]
+    checked = vaultctl(home, "verify", user=otto, env=env)
+    assert checked.returncode == 0 and checked.stdout.startswith("ok: "), checked.stderr
+    health = vaultctl(home, "status", "--json", user=otto, env=env)
+    assert "may not" not in health.stderr
+    mail_ = vaultctl(home, "search", "minutes", user=otto, env=env)
+    assert mail_.returncode != 0 and "auditors see the audit trail, not mail" in mail_.stderr

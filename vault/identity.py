@@ -1,0 +1,105 @@
+"""Who is calling, and what they may do: the caller's identity and roles, checked by the
+engines (so the CLI, the local API and the web service all inherit the same rules).
+
+A caller is an authenticated OS user: the user running ``vaultctl`` when it opens the home
+itself, or the peer of the vault service's unix socket (SO_PEERCRED). The ledger records
+the caller's stable directory id (vault.archive.actor_of). Roles come from ``[roles]`` in
+the config: each role lists login names and ``group:<name>`` entries (LDAP groups, when a
+directory is configured). Everyone else has the ``user`` role: their own folders only.
+
+==========  ================================================================================
+admin       everything
+reviewer    search, export and hold within the matters they are assigned to
+auditor     the audit trail and verification only
+user        their own folders: search, log, restore
+==========  ================================================================================
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from vault.config import Config
+
+ADMIN, REVIEWER, AUDITOR, USER = "admin", "reviewer", "auditor", "user"
+ROLES = (ADMIN, REVIEWER, AUDITOR, USER)
+_CONFIG_KEYS = {ADMIN: "admins", REVIEWER: "reviewers", AUDITOR: "auditors"}
+
+
+class Forbidden(PermissionError):
+    """The caller's roles do not allow this; the engine records the refusal."""
+
+    def __init__(self, caller: Caller, action: str, why: str):
+        super().__init__(f"{caller.login} may not {action}: {why}")
+        self.caller, self.action, self.why = caller, action, why
+
+
+@dataclass(frozen=True)
+class Caller:
+    login: str  # the authenticated OS user
+    actor: str  # what the ledger records: the login's directory id (or the login), always
+    roles: frozenset[str]
+    on_behalf_of: str | None = None  # the person an admin acts for (--actor): recorded beside actor
+
+    def has(self, role: str) -> bool:
+        return role in self.roles
+
+    def require(self, action: str, *roles: str) -> None:
+        """Raise Forbidden unless the caller has one of ``roles`` (admin always may)."""
+        if ADMIN in self.roles or any(r in self.roles for r in roles):
+            return
+        wanted = " or ".join((ADMIN, *roles))
+        raise Forbidden(self, action, f"needs the {wanted} role (has {', '.join(sorted(self.roles))})")
+
+    def audit_fields(self) -> dict:
+        """Entry data naming who acted for whom, when an admin acts for someone else."""
+        return {"on_behalf_of": self.on_behalf_of} if self.on_behalf_of else {}
+
+
+def login_of_uid(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:  # no passwd entry (containers)
+        return f"uid:{uid}"
+
+
+def roles_of(config: Config, login: str, groups: Iterable[str] = ()) -> frozenset[str]:
+    """The roles ``[roles]`` gives ``login`` (directly or through one of its groups)."""
+    names = {login.lower(), *(f"group:{g.lower()}" for g in groups)}
+    section = config["roles"]
+    roles = {USER}
+    for role, key in _CONFIG_KEYS.items():
+        if names & {entry.lower() for entry in section[key]}:
+            roles.add(role)
+    return frozenset(roles)
+
+
+def caller_of(config: Config, login: str, *, acting_for: str | None = None) -> Caller:
+    """The caller ``login``, with its directory id and roles. ``acting_for`` (``--actor``) is
+    refused unless the caller is an admin; then the ledger records both: the admin as the
+    actor, the person acted for as ``on_behalf_of``."""
+    from vault.archive import actor_of
+
+    groups: tuple[str, ...] = ()
+    if config["ldap"]["url"]:
+        from vault.directory import LDAP, Directory
+
+        directory = Directory.from_config(config)
+        try:
+            user = directory.resolve(login)
+        finally:
+            directory.close()
+        groups = user.groups if user.source == LDAP else ()
+    caller = Caller(login, actor_of(config, login), roles_of(config, login, groups))
+    if acting_for and acting_for != login:
+        caller.require(f"act for {acting_for!r} (--actor)")
+        return Caller(login, caller.actor, caller.roles, on_behalf_of=actor_of(config, acting_for))
+    return caller
+
+
+def local_caller(config: Config, *, acting_for: str | None = None) -> Caller:
+    """The user running this process (it opened the home itself: the OS let it)."""
+    return caller_of(config, login_of_uid(os.getuid()), acting_for=acting_for)

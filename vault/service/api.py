@@ -1,0 +1,96 @@
+"""The vault service's local API: HTTP over a unix socket (aiohttp), one route per operation
+of vault/service/ops.py. Who calls is read from the socket (SO_PEERCRED: the peer's uid), never
+from the request: that uid's login, directory id and roles are the caller's.
+
+``POST /v1/op/<name>`` with a JSON object: ``200 {"result": ...}``, ``403`` refused (and
+audited), ``400`` malformed, ``404`` no such operation, ``500`` failed. Operations run on a
+thread pool; writes among them queue for the one writer (vault/service/ops.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import struct
+from pathlib import Path
+
+from aiohttp import web
+
+from vault.identity import Caller, Forbidden, caller_of, login_of_uid
+from vault.service.ops import OPS, BadRequest, ServiceHandle, refused
+
+log = logging.getLogger("vault.service.api")
+
+_PEERCRED = struct.Struct("3i")  # pid, uid, gid
+
+
+def peer_uid(request: web.Request) -> int:
+    sock = request.transport.get_extra_info("socket") if request.transport else None
+    if sock is None:
+        raise web.HTTPForbidden(text=json.dumps({"error": "no peer credentials"}))
+    _pid, uid, _gid = _PEERCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
+    return uid
+
+
+def _answer(status: int, **body) -> web.Response:
+    return web.Response(status=status, text=json.dumps(body, default=str), content_type="application/json")
+
+
+class LocalApi:
+    def __init__(self, service: ServiceHandle, path: Path):
+        self.service = service
+        self.path = Path(path)
+        self.app = web.Application(client_max_size=64 * 1024 * 1024)
+        self.app.router.add_post("/v1/op/{name}", self.operation)
+        self._runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.is_socket():
+            self.path.unlink()  # a stale socket of a service that died (the home's lock is ours)
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.UnixSite(self._runner, str(self.path))
+        await site.start()
+        # anyone who can reach the path may connect: the peer's uid decides what it may do
+        os.chmod(self.path, 0o666)
+        log.info("local API on %s", self.path)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        self.path.unlink(missing_ok=True)
+
+    def caller(self, uid: int, acting_for: str | None) -> Caller:
+        return caller_of(self.service.config, login_of_uid(uid), acting_for=acting_for)
+
+    async def operation(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        op = OPS.get(name)
+        if op is None:
+            return _answer(404, error=f"no operation {name!r}; known: {', '.join(sorted(OPS))}")
+        try:
+            params = await request.json()
+        except ValueError:
+            return _answer(400, error="the body must be a JSON object")
+        if not isinstance(params, dict):
+            return _answer(400, error="the body must be a JSON object")
+        uid = peer_uid(request)
+        loop = asyncio.get_running_loop()
+        caller: Caller | None = None
+        try:
+            caller = await loop.run_in_executor(None, self.caller, uid, params.pop("acting_for", None))
+            result = await loop.run_in_executor(None, op, self.service, caller, params)
+        except Forbidden as e:
+            log.warning("refused: %s", e)
+            await loop.run_in_executor(None, refused, self.service, caller or e.caller, name, e)
+            return _answer(403, error=str(e))
+        except BadRequest as e:
+            return _answer(400, error=str(e))
+        except Exception as e:  # the engine's own errors (HoldError, QuerySyntaxError...) say what
+            log.info("%s failed: %s: %s", name, type(e).__name__, e)
+            return _answer(500, error=str(e), type=type(e).__name__)
+        return _answer(200, result=result)

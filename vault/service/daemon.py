@@ -1,0 +1,95 @@
+"""``vaultctl serve``: the one process that owns the vault home while it runs.
+
+It holds the vault's writer (the broker's committer thread), runs the broker's routers for
+live ingest (dealers, workers), the scheduled jobs (sweeps, reconciliation), and the local API
+on a unix socket that every other ``vaultctl`` command talks to while the service runs. Writes
+from any of them go through the one writer (:meth:`Service.write`), so none is refused for a
+busy vault. Workers, dealers and collectors stay separate processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from vault.config import Config
+from vault.identity import ADMIN, Caller
+from vault.ingest.broker.broker import Broker
+from vault.policy.follow import after_commit
+from vault.service import ops
+from vault.service.api import LocalApi
+from vault.service_client import socket_path
+
+log = logging.getLogger("vault.service")
+
+SCHEDULER = Caller("vault-scheduler", "vault-scheduler", frozenset({ADMIN}))
+
+
+class Service:
+    def __init__(self, config: Config):
+        self.config = config
+        self.broker: Broker | None = None  # made on its own thread: its SQLite job store lives there
+        self.api = LocalApi(self, socket_path(config))
+        self._broker_error: BaseException | None = None
+
+    def write(self, fn: Callable[[Any], Any]) -> Any:
+        """Run ``fn(vault)`` with the vault's one writer and return its result."""
+        if self.broker is None:
+            raise RuntimeError("the vault service's writer is not running")
+        return self.broker.committer.call(fn)
+
+    def health(self) -> dict:
+        if self.broker is None:
+            return {"broker": "not running"}
+        return {"broker": "running", **self.broker.health()}
+
+    def jobs(self) -> dict[str, Callable[[], object]]:
+        """The scheduled jobs, run as the scheduler (an admin) through the one writer."""
+        return {
+            "sweep": lambda: ops.sweep(self, SCHEDULER, {}),
+            "reconcile": lambda: ops.reconcile(self, SCHEDULER, {}),
+        }
+
+    def run(self, stop: threading.Event, ready: Callable[[], None] | None = None) -> None:
+        """Serve until ``stop`` is set. Raises VaultBusy when another process writes the vault."""
+        from vault.service.scheduler import scheduler_from_config
+
+        started = threading.Event()
+        thread = threading.Thread(target=self._run_broker, args=(started, stop), name="broker", daemon=True)
+        thread.start()
+        while not started.wait(0.1):
+            if not thread.is_alive():
+                break
+        if self._broker_error is not None:
+            raise self._broker_error
+        scheduler = scheduler_from_config(self.config, self.jobs())
+        scheduler.start()
+        try:
+            asyncio.run(self._serve_api(stop, ready))
+        finally:
+            scheduler.shutdown()
+            if self.broker is not None:
+                self.broker.stop()
+            thread.join(60)
+
+    def _run_broker(self, started: threading.Event, stop: threading.Event) -> None:
+        try:
+            self.broker = Broker(self.config, after_commit=after_commit)
+            self.broker.run(ready=started)
+        except BaseException as e:  # VaultBusy, a port in use: the service must not run half
+            self._broker_error = e
+            stop.set()
+            started.set()
+
+    async def _serve_api(self, stop: threading.Event, ready: Callable[[], None] | None) -> None:
+        await self.api.start()
+        try:
+            if ready is not None:
+                ready()
+            while not stop.is_set():
+                await asyncio.sleep(0.1)
+        finally:
+            await self.api.stop()
