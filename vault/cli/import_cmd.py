@@ -47,7 +47,7 @@ def command(ctx, sources, mailbox, kind, actor, as_json):
     client = service_of(ctx)
     try:
         if client is not None:  # the service imports with its writer, live ingest or not
-            from vault.ingest.importers.importer import ImportReport
+            from vault.ingest.importers.importer import ImportReport as Report
             answer = call_service(
                 client,
                 "import",
@@ -57,7 +57,7 @@ def command(ctx, sources, mailbox, kind, actor, as_json):
                     "acting_for": actor,
                 },
             )
-            reports = [ImportReport.from_json(r) for r in answer["imports"]]
+            reports = [Report.from_json(r) for r in answer["imports"]]
             failed = answer["errors"]
             for error in failed:
                 click.echo(f"error: {error}", err=True)
