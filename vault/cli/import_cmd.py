@@ -48,6 +48,7 @@ def command(ctx, sources, mailbox, kind, actor, as_json):
     try:
         if client is not None:  # the service imports with its writer, live ingest or not
             from vault.ingest.importers.importer import ImportReport as Report
+
             answer = call_service(
                 client,
                 "import",
