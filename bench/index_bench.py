@@ -233,10 +233,10 @@ def latency(files: list[Path], scale: int, repeat: int, keep: Path | None) -> No
                     times[q].append(time.perf_counter() - t0)
                     counts[q] = len(hits)
         every = sorted(t for ts in times.values() for t in ts)
-        q = statistics.quantiles(every, n=100)
+        pct = statistics.quantiles(every, n=100)
         print(
-            f"in-process search (50 rows, with folders and custodians): p50 {q[49] * 1000:.1f} ms, "
-            f"p95 {q[94] * 1000:.1f} ms, max {every[-1] * 1000:.1f} ms over {len(every)} queries"
+            f"in-process search (50 rows, with folders and custodians): p50 {pct[49] * 1000:.1f} ms, "
+            f"p95 {pct[94] * 1000:.1f} ms, max {every[-1] * 1000:.1f} ms over {len(every)} queries"
         )
         firsts = sorted(cold.values())
         print(

@@ -87,7 +87,7 @@ def archived_times(pipeline: Pipeline) -> dict[str, tuple[float, dict]]:
         ).fetchall()
     finally:
         db.close()
-    out = {}
+    out: dict[str, tuple[float, dict]] = {}
     for raw, updated in rows:
         event = json.loads(raw)
         for msgid in event.get("vnd.cmu.midset", []):
@@ -129,10 +129,10 @@ class Run:
         self.base.chmod(0o755)
         self.spool = self.base / "spool"
         self.work = work
-        self.broker = None
+        self.broker: StandInBroker | None = None
         self.pipeline: Pipeline | None = None
         self.archive = archive and mode not in NO_DEALER and not mode.endswith("-noship")
-        self.dealer = None
+        self.dealer: subprocess.Popen[str] | None = None
         target = None
         if CYRUS_MODE[mode] == "external" and mode != "external-cat":
             target = self.base / "notify-hook"
@@ -205,7 +205,7 @@ class Run:
     def cpu(self) -> dict[str, float]:
         """CPU seconds used so far per component: each vault process, and Cyrus (its master
         with the children it reaped plus the live ones)."""
-        out = {}
+        out: dict[str, float] = {}
         if self.pipeline is not None:
             for name, component in self.pipeline.components.items():
                 if component.proc is not None:
@@ -217,9 +217,11 @@ class Run:
 
     def arrivals(self) -> dict[str, tuple[float, dict]]:
         """Message-ID -> (time it reached the broker / was archived, MessageNew event)."""
-        out = {}
+        out: dict[str, tuple[float, dict]] = {}
         if self.pipeline is not None:
             return archived_times(self.pipeline)
+        if self.broker is None:  # -noship and no-dealer modes: nothing is shipped anywhere
+            raise RuntimeError(f"{self.mode}: no broker, so no arrivals to measure")
         for (_eid, raw, _), at in zip(list(self.broker.received), list(self.broker.arrived)):
             event = json.loads(raw)
             if event.get("event") == "MessageNew":

@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from vault.trace.hops import MaillogStore  # noqa: E402
-from vault.trace.maillog import LineParser  # noqa: E402
+from vault.trace.maillog import LineParser, ParseStats  # noqa: E402
 from vault.trace.tracer import Tracer  # noqa: E402
 
 QID_CHARS = "0123456789ABCDEF"
@@ -115,9 +115,9 @@ def generate(path: Path, lines: int, seed: int = 1) -> tuple[int, list[str], lis
     return written, mids, qids
 
 
-def bench_parse(path: Path, rounds: int) -> tuple[float, object]:
+def bench_parse(path: Path, rounds: int) -> tuple[float, ParseStats]:
     text = path.read_text().splitlines()
-    best, stats = float("inf"), None
+    best, stats = float("inf"), ParseStats()
     for _ in range(rounds):
         parser = LineParser(reference=datetime(2026, 12, 31, tzinfo=UTC), zone=UTC)
         parse = parser.parse

@@ -7,7 +7,7 @@ import os
 import shutil
 from datetime import UTC
 
-from tests.core.helpers import epoch, init_vault, read_maildir, sha, vaultctl_run
+from tests.core.helpers import epoch, init_vault, read_maildir, read_messages, sha, vaultctl_run
 from tests.fixtures.corpus import message_files
 
 CYRUS_HEADER_MAGIC = (
@@ -40,7 +40,7 @@ def test_edge_case_corpus_round_trips_byte_identical(tmp_path, edge_cases_dir):
         str(f) for f in every if not f.stat().st_size
     )
     restored = _restore_digests(home, tmp_path, "user/qa/edge")
-    expected = {}
+    expected: dict[str, int] = {}
     for f in files:
         expected.setdefault(sha(f.read_bytes()), 0)
         expected[sha(f.read_bytes())] += 1
@@ -64,9 +64,7 @@ def test_mbox_import_and_mbox_restore_round_trip(tmp_path, spamassassin_dir):
     assert r.code == 0 and json.loads(r.out)["appended"] == 40, r
     out = tmp_path / "out.mbox"
     assert vaultctl_run(home, "restore", "--mailbox", "user/jane/hard", "--to", f"mbox:{out}").code == 0
-    from vault.ingest.importers import open_source
-
-    back = [m.read() for m in open_source(out).scan()]
+    back = read_messages(out)
     assert sorted(map(sha, back)) == sorted(sha(f.read_bytes()) for f in files)
 
 

@@ -85,8 +85,8 @@ class Known:
             return [
                 w.lower()
                 for part in self.msg.walk()
-                if not part.is_multipart() and part.get_filename()
-                for w in WORD.findall(part.get_filename())
+                if not part.is_multipart() and (name := part.get_filename())
+                for w in WORD.findall(name)
             ]
         except Exception:
             return []

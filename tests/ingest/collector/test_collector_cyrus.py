@@ -52,14 +52,17 @@ def imap_view(client: imaplib.IMAP4, folder: str) -> dict[int, dict]:
         if not line:
             continue
         text = line.decode()
-        uid = int(re.search(r"UID (\d+)", text).group(1))
-        flags = re.search(r"FLAGS \(([^)]*)\)", text).group(1).split()
+        uid = re.search(r"UID (\d+)", text)
+        flags = re.search(r"FLAGS \(([^)]*)\)", text)
+        size = re.search(r"RFC822.SIZE (\d+)", text)
+        modseq = re.search(r"MODSEQ \((\d+)\)", text)
         when = imaplib.Internaldate2tuple(line)
-        out[uid] = {
-            "flags": sorted(f for f in flags if f != "\\Recent"),
+        assert uid and flags and size and modseq and when, text
+        out[int(uid.group(1))] = {
+            "flags": sorted(f for f in flags.group(1).split() if f != "\\Recent"),
             "internal_date": format_time(datetime.fromtimestamp(time.mktime(when), UTC)),
-            "size": int(re.search(r"RFC822.SIZE (\d+)", text).group(1)),
-            "modseq": int(re.search(r"MODSEQ \((\d+)\)", text).group(1)),
+            "size": int(size.group(1)),
+            "modseq": int(modseq.group(1)),
         }
     return out
 
@@ -123,9 +126,10 @@ def test_folder_acl_metadata_rename_delete(cyrus_server, collector):
         words = acl[0].decode().split()[1:]
         assert by_id["acl"] == dict(zip(words[::2], words[1::2])) == {"alice": "lrswipkxtecdan", "bob": "lrs"}
         assert by_id["metadata"]["/shared/comment"] == "a comment"
-        assert by_id["uidvalidity"] == int(
-            re.search(rb"UIDVALIDITY (\d+)", alice.status(f"INBOX/{name}", "(UIDVALIDITY)")[1][0]).group(1)
-        )
+        status = alice.status(f"INBOX/{name}", "(UIDVALIDITY)")[1][0]
+        uidvalidity = re.search(rb"UIDVALIDITY (\d+)", status)
+        assert uidvalidity, status
+        assert by_id["uidvalidity"] == int(uidvalidity.group(1))
         assert not by_id["deleted"]
 
         assert alice.rename(f"INBOX/{name}", f"INBOX/{name}-2")[0] == "OK"

@@ -9,6 +9,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -62,9 +63,9 @@ def dealer(mode, short_dir, broker="", **kw):
     return Running(
         DealerSettings(
             mode=mode,
-            spool=os.path.join(short_dir, "spool"),
+            spool=Path(short_dir, "spool"),
             broker=broker,
-            listen=os.path.join(short_dir, "n.sock"),
+            listen=Path(short_dir, "n.sock"),
             **kw,
         )
     )
