@@ -64,8 +64,10 @@ def _maildir(root: Path, files: list[Path]) -> None:
 
 
 def run_vault(tree: Path, repo: Path) -> float:
+    from vault.testing.cli import vaultctl_argv
+
     env = dict(os.environ, VAULT_HOME=str(repo))
-    cmd = [sys.executable, str(REPO / "vaultctl.py")]
+    cmd = vaultctl_argv()
     subprocess.run(cmd + ["init"], env=env, check=True, stdout=subprocess.DEVNULL)
     boxes = sorted(str(p) for p in tree.iterdir() if (p / "cur").is_dir())
     started = time.perf_counter()

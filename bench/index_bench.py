@@ -68,13 +68,10 @@ def maildir(root: Path, messages: list[bytes]) -> Path:
     return root
 
 
-def vaultctl(home: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+def vaultctl(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    from vault.testing import cli
+
+    return cli.vaultctl(home, *args, check=True, timeout=None)
 
 
 # ------------------------------------------------------------ build

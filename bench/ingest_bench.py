@@ -55,6 +55,7 @@ sys.path.insert(0, str(REPO))
 
 from vault.config import DEFAULTS  # noqa: E402
 from vault.testing.broker_standin import StandInBroker  # noqa: E402
+from vault.testing.cli import vaultctl, vaultctl_argv  # noqa: E402
 from vault.testing.cyrus_server import CyrusServer, new_base_dir  # noqa: E402
 from vault.testing.pipeline import Pipeline  # noqa: E402
 
@@ -136,22 +137,19 @@ class Run:
         target = None
         if CYRUS_MODE[mode] == "external" and mode != "external-cat":
             target = self.base / "notify-hook"
-            subprocess.run(
-                [
-                    sys.executable,
-                    str(REPO / "vaultctl.py"),
-                    "dealer",
-                    "install-hook",
-                    "--spool",
-                    str(self.spool),
-                    "--output",
-                    str(target),
-                    "--owner",
-                    "cyrus",
-                    "--no-fsync" if mode.endswith("nosync") else "--fsync",
-                ],
+            vaultctl(
+                None,
+                "dealer",
+                "install-hook",
+                "--spool",
+                str(self.spool),
+                "--output",
+                str(target),
+                "--owner",
+                "cyrus",
+                "--no-fsync" if mode.endswith("nosync") else "--fsync",
                 check=True,
-                capture_output=True,
+                text=False,
                 cwd=REPO,
             )
         self.cyrus = CyrusServer(
@@ -175,15 +173,16 @@ class Run:
             args += ["--broker", self.broker.address]
         if cyrus_mode != "external":
             args += ["--listen", str(self.cyrus.notify_target)]
-        self.dealer = subprocess.Popen(
-            [sys.executable, str(REPO / "vaultctl.py"), "dealer", "serve", *args],
+        self.dealer = dealer = subprocess.Popen(
+            vaultctl_argv("dealer", "serve", *args),
             cwd=REPO,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for line in self.dealer.stderr:
+        assert dealer.stderr is not None
+        for line in dealer.stderr:
             if "dealer ready" in line:
                 break
         else:

@@ -4,43 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from click.testing import CliRunner
-
-import vaultctl
 from vault.ingest.importers import open_source
 from vault.ingest.importers.base import SourceMessage
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-class Result:
-    def __init__(self, code: int, out: str, err: str):
-        self.code, self.out, self.err = code, out, err
-
-    def __repr__(self):
-        return f"<exit {self.code}\nstdout:\n{self.out}\nstderr:\n{self.err}>"
-
-
-def vaultctl_run(home: Path, *args: str) -> Result:
-    """vaultctl in this process, through its real argument parsing."""
-    runner = CliRunner()
-    r = runner.invoke(vaultctl.cli, ["--home", str(home), *args], catch_exceptions=False)
-    return Result(r.exit_code, r.stdout, r.stderr)
-
-
-def vaultctl_process(home: Path, *args: str, **kw) -> subprocess.Popen:
-    """vaultctl as a separate OS process (for kill tests)."""
-    return subprocess.Popen(
-        [sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        **kw,
-    )
+from vault.testing.cli import vaultctl_run
 
 
 def init_vault(home: Path, **settings) -> Path:

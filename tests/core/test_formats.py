@@ -7,8 +7,9 @@ import os
 import shutil
 from datetime import UTC
 
-from tests.core.helpers import epoch, init_vault, read_maildir, read_messages, sha, vaultctl_run
+from tests.core.helpers import epoch, init_vault, read_maildir, read_messages, sha
 from tests.fixtures.corpus import message_files
+from vault.testing.cli import vaultctl_run
 
 CYRUS_HEADER_MAGIC = (
     b"\xa1\x02\x8b\x0dCyrus mailbox header\n"

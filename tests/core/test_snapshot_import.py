@@ -18,9 +18,9 @@ from tests.core.helpers import (
     read_messages,
     set_maildir_flags,
     sha,
-    vaultctl_run,
 )
 from tests.fixtures.corpus import message_files
+from vault.testing.cli import vaultctl_run
 
 
 def _now() -> str:

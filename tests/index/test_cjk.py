@@ -25,9 +25,10 @@ import tantivy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.core.helpers import vaultctl_run, write_maildir
+from tests.core.helpers import write_maildir
 from vault.index import schema as index_schema
 from vault.index.words import has_cjk, index_tokens, query_terms
+from vault.testing.cli import vaultctl_run
 
 
 def message(

@@ -14,13 +14,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.core.helpers import vaultctl_run
 from tests.fixtures.corpus import message_files
 from vault.archive import Vault
 from vault.config import Config
 from vault.entries import Kind
 from vault.index.indexer import Hit, SearchIndex
 from vault.index.query import QuerySyntaxError
+from vault.testing.cli import vaultctl_run
 
 REPO = Path(__file__).resolve().parents[2]
 

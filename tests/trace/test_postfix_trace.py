@@ -15,9 +15,10 @@ import uuid
 
 import pytest
 
-from tests.core.helpers import init_vault, vaultctl_run
+from tests.core.helpers import init_vault
 from vault.archive import Vault
 from vault.config import Config
+from vault.testing.cli import vaultctl_run
 
 pytestmark = [pytest.mark.postfix, pytest.mark.cyrus]
 

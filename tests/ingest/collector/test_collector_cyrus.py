@@ -9,11 +9,9 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -25,9 +23,10 @@ from vault.ingest.collector.collector import (
     SpoolFileGone,
 )
 from vault.model import format_time
+from vault.testing.cli import vaultctl, vaultctl_argv
+from vault.testing.net import free_port
 
 pytestmark = pytest.mark.cyrus
-REPO = Path(__file__).resolve().parents[3]
 imaplib.Commands.setdefault("SETMETADATA", ("AUTH", "SELECTED"))
 
 
@@ -169,16 +168,10 @@ def test_unreachable_collector_is_a_retryable_error():
 
 
 def test_vaultctl_collector_serves_and_stops(cyrus_server, tmp_path):
-    from vault.testing.net import free_port
-
     port = free_port()
     env = {**os.environ, "VAULT_COLLECTOR_PASSWORD": cyrus_server.admin_password}
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(REPO / "vaultctl.py"),
-            "--home",
-            str(tmp_path / "none"),
+        vaultctl_argv(
             "collector",
             "--bind",
             f"tcp://127.0.0.1:{port}",
@@ -186,27 +179,22 @@ def test_vaultctl_collector_serves_and_stops(cyrus_server, tmp_path):
             str(cyrus_server.config_path),
             "--imap-port",
             str(cyrus_server.imap_port),
-        ],
+            home=tmp_path / "none",
+        ),
         env=env,
         stderr=subprocess.PIPE,
         text=True,
     )
+    assert proc.stderr is not None
     try:
-        ask = subprocess.run(
-            [
-                sys.executable,
-                str(REPO / "vaultctl.py"),
-                "--home",
-                str(tmp_path / "none"),
-                "collector",
-                "ask",
-                "folder",
-                "user/alice",
-                "--address",
-                f"tcp://127.0.0.1:{port}",
-            ],
-            capture_output=True,
-            text=True,
+        ask = vaultctl(
+            tmp_path / "none",
+            "collector",
+            "ask",
+            "folder",
+            "user/alice",
+            "--address",
+            f"tcp://127.0.0.1:{port}",
             timeout=60,
         )
         assert ask.returncode == 0, ask.stderr
@@ -218,18 +206,5 @@ def test_vaultctl_collector_serves_and_stops(cyrus_server, tmp_path):
 
 
 def test_vaultctl_collector_refuses_a_bad_imapd_conf(tmp_path):
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "vaultctl.py"),
-            "--home",
-            str(tmp_path),
-            "collector",
-            "--imapd-conf",
-            str(tmp_path / "nope.conf"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = vaultctl(tmp_path, "collector", "--imapd-conf", str(tmp_path / "nope.conf"), timeout=60)
     assert done.returncode != 0 and "nope.conf" in done.stderr

@@ -8,8 +8,6 @@ import email.utils
 import imaplib
 import json
 import re
-import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -18,8 +16,7 @@ from pathlib import Path
 
 from tests.ingest.collector.test_collector_cyrus import uniqueid
 from vault.model import ItemId, format_time
-
-REPO = Path(__file__).resolve().parents[3]
+from vault.testing.cli import vaultctl
 
 
 def mail(subject: str) -> bytes:
@@ -98,15 +95,6 @@ def tell(server) -> Story:
     assert alice.delete("INBOX/Old")[0] == "OK"
     assert alice.logout()[0] == "BYE"
     return story
-
-
-def vaultctl(home: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def log(home: Path, *args: str) -> list[dict]:

@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.core.helpers import init_vault, vaultctl_run
+from tests.core.helpers import init_vault
 from vault.model import format_time
+from vault.testing.cli import vaultctl_run
 
 pytestmark = pytest.mark.cyrus
 
