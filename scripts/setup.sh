@@ -19,6 +19,8 @@ esac
 
 missing=()
 for p in "${packages[@]}"; do
+  # npm also comes inside other builds of nodejs, which conflict with Debian's npm package.
+  [ "$p" = npm ] && command -v npm >/dev/null && continue
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then

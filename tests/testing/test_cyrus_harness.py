@@ -2,7 +2,7 @@
 
 What Cyrus 3.6 sends in each notifier mode, checked against a real server: the external hook's
 argv and JSON events, the notifysocket datagram layout, and the dlist NOTIFY frame on a stream
-socket with its ``OK NIL`` reply. See docs/architecture.md 1.2.
+socket with its ``OK NIL`` reply. See tests/data/README.md.
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-REAL = Path("/work/shared/cyrus/postfix-maillog.txt")
+from tests.data import data_file
+
+REAL = data_file("cyrus/postfix-maillog.txt")
 MESSAGE_ID = "pf-1@example.org"  # in the real log: one recipient delivered, one bounced
 MX_QID, NDR_QID, EDGE_QID = "554A416413A", "5B8EC16413D", "1A2B3C4D5E"
 

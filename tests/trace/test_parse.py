@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.data import data_file
 from vault.trace.maillog import LineParser
 
-REAL = "/work/shared/cyrus/postfix-maillog.txt"
+REAL = data_file("cyrus/postfix-maillog.txt")
 
 
 def parser(reference=datetime(2026, 11, 23, tzinfo=UTC)):

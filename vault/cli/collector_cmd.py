@@ -24,8 +24,8 @@ def _config(ctx: click.Context) -> Config:
 
 
 def _collector(ctx, imapd_conf, imap_port, imap_admin):
-    from vault.ingest.collector.collector import Collector
-    from vault.ingest.cyrus.spool import SpoolError
+    from vault.ingest.collector.server import Collector
+    from vault.ingest.cyrus.spool import CyrusSpoolError
 
     config = _config(ctx)
     section = config["collector"]
@@ -34,7 +34,7 @@ def _collector(ctx, imapd_conf, imap_port, imap_admin):
             section[key] = value
     try:
         return config, Collector.from_config(config)
-    except SpoolError as e:
+    except CyrusSpoolError as e:
         raise click.ClickException(str(e)) from None
 
 
@@ -67,7 +67,7 @@ def command(ctx, bind, imapd_conf, imap_port, imap_admin):
     root or as user cyrus). Stops on SIGTERM or SIGINT."""
     if ctx.invoked_subcommand is not None:
         return
-    from vault.ingest.collector.collector import CollectorServer
+    from vault.ingest.collector.server import CollectorServer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s collector %(message)s")
     config, collector = _collector(ctx, imapd_conf, imap_port, imap_admin)
@@ -95,7 +95,7 @@ def ask(ctx, request, mailbox, uid, address):
     """Ask a running collector (a check from the vault host): FOLDER, ENUMERATE or FETCH."""
     import sys
 
-    from vault.ingest.collector.collector import CollectorClient, CollectorError, CollectorRefused
+    from vault.ingest.collector.client import CollectorClient, CollectorError, CollectorRefused
 
     config = _config(ctx)
     with CollectorClient(

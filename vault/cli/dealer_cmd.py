@@ -79,11 +79,11 @@ def command(ctx):
             )
         spool = str(_config(ctx, required=True).path("dealer", "spool_path"))
     from vault.ingest.dealer.dealer import spool_stdin
-    from vault.ingest.dealer.spool import SpoolError
+    from vault.ingest.dealer.spool import EventSpoolError
 
     try:
         spool_stdin(spool, sys.stdin.buffer)
-    except SpoolError as e:
+    except EventSpoolError as e:
         raise click.ClickException(f"event not spooled: {e}") from None
 
 

@@ -28,7 +28,7 @@ def command(ctx, mailboxes, address, via_broker, actor, as_json):
     """Ask the collector what each mailbox holds and record every difference with the archive
     as a ledger entry: messages the archive never saw are fetched and archived, messages gone
     from the server are expunged, flags, names and ACLs are brought in line."""
-    from vault.ingest.collector.collector import CollectorClient, CollectorError, CollectorRefused
+    from vault.ingest.collector.client import CollectorClient, CollectorError, CollectorRefused
     from vault.ingest.reconcile import live_folders, reconcile
     from vault.recording import Unrecorded, write_or_queue
     from vault.service.schedule import reconcile_requests

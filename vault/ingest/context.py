@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from vault.config import Config
     from vault.directory import Directory
-    from vault.ingest.collector.collector import CollectorClient
+    from vault.ingest.collector.client import CollectorClient
     from vault.store.cas import ContentStore
     from vault.store.catalog import Catalog
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from vault.entries import EntrySpec, Kind, message_data
-from vault.ingest.collector.collector import MailboxUnknown, SpoolFileGone
+from vault.ingest.collector.client import MailboxUnknown, SpoolFileGone
 from vault.ingest.context import HandlerContext
 from vault.mailformat import message_id_of
 from vault.model import ItemId, format_time, normalise_flags, now

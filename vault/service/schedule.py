@@ -39,7 +39,7 @@ def sweep_or_request(config: Config, *, actor: str, now: datetime | None = None)
 def reconcile_all(config: Config) -> list[dict]:
     """Every live folder, through the collector in [collector] address; queued with the broker
     when the broker's committer holds the vault."""
-    from vault.ingest.collector.collector import CollectorClient
+    from vault.ingest.collector.client import CollectorClient
     from vault.ingest.reconcile import reconcile
 
     def write(vault) -> list[dict]:

@@ -4,7 +4,7 @@ One instance is one ``cyrmaster`` with its own ``imapd.conf``/``cyrus.conf``, sp
 sockets under ``base``. It is started as root (cyrmaster drops to user ``cyrus``) with IMAP and
 LMTP on free loopback ports, users from ``users`` (plus the admin ``cyrus``) and their INBOXes.
 
-Event notification modes (``mode``), see docs/architecture.md 1.2 for the wire formats:
+Event notification modes (``mode``), see ``tests/data/README.md`` and the captures beside it for the wire formats:
 
 - ``external``: a notifyd service execs ``notify_target`` once per event, serially, as user
   ``cyrus``, argv ``-c EVENT -p '' -u '' -m '' -f``, the JSON plus a newline on stdin. Without

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from vault.ingest.collector.collector import (
+from vault.ingest.collector.client import (
     CollectorClient,
     CollectorError,
     CollectorRefused,

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from vault.ingest.cyrus import syntax as imap_syntax
 from vault.ingest.cyrus.spool import (
     HEADER_MAGIC,
+    CyrusSpool,
     MailboxNotFound,
     MessageGone,
-    Spool,
     SpoolFormatError,
     external_name,
     parse_index,
@@ -254,7 +254,7 @@ def test_spool_paths_from_imapd_conf(tmp_path):
     box.mkdir(parents=True)
     (box / "7.").write_bytes(b"Subject: hi\r\n\r\nbody\r\n")
     (box / "cyrus.header").write_bytes(REAL_HEADER)
-    spool = Spool.from_imapd_conf(conf)
+    spool = CyrusSpool.from_imapd_conf(conf)
     data, when = spool.read_message("ab12", 7)
     assert data == b"Subject: hi\r\n\r\nbody\r\n" and when.endswith("Z")
     assert spool.header("ab12").name == "user/alice"
@@ -268,14 +268,14 @@ def test_spool_paths_from_imapd_conf(tmp_path):
 
 
 def test_imapd_conf_problems_are_named(tmp_path):
-    from vault.ingest.cyrus.spool import SpoolError
+    from vault.ingest.cyrus.spool import CyrusSpoolError
 
-    with pytest.raises(SpoolError, match="missing.conf"):
+    with pytest.raises(CyrusSpoolError, match="missing.conf"):
         read_imapd_conf(tmp_path / "missing.conf")
     conf = tmp_path / "imapd.conf"
     conf.write_text("servername: x\n")
-    with pytest.raises(SpoolError, match="no partition"):
-        Spool.from_imapd_conf(conf)
+    with pytest.raises(CyrusSpoolError, match="no partition"):
+        CyrusSpool.from_imapd_conf(conf)
     conf.write_text("partition-default: /x\nmailbox_legacy_dirs: yes\n")
-    with pytest.raises(SpoolError, match="legacy"):
-        Spool.from_imapd_conf(conf)
+    with pytest.raises(CyrusSpoolError, match="legacy"):
+        CyrusSpool.from_imapd_conf(conf)

@@ -16,11 +16,11 @@ import threading
 import time
 from pathlib import Path
 
+from tests.data import data_file
 from vault.testing.broker_standin import StandInBroker
 from vault.testing.cli import vaultctl_argv
 
 REPO = Path(__file__).resolve().parents[3]
-CYRUS_NOTES = Path("/work/shared/cyrus")
 
 
 def wait_for(predicate, seconds: float = 10.0, step: float = 0.01, what: str = "condition"):
@@ -37,12 +37,12 @@ def wait_for(predicate, seconds: float = 10.0, step: float = 0.01, what: str = "
 # ---------------------------------------------------------------------------- samples
 def event_lines() -> list[bytes]:
     """The 39 raw events notifyd handed to an external program, newline stripped."""
-    return [line for line in (CYRUS_NOTES / "cyrus-events.jsonl").read_bytes().split(b"\n") if line]
+    return [line for line in data_file("cyrus/cyrus-events.jsonl").read_bytes().split(b"\n") if line]
 
 
 def dlist_frames() -> list[bytes]:
     """The complete dlist frames of dlist-samples.txt (the long ones are abridged there)."""
-    text = (CYRUS_NOTES / "dlist-samples.txt").read_text()
+    text = data_file("cyrus/dlist-samples.txt").read_text()
     parts = re.split(r"^## (\d+) bytes\n", text, flags=re.M)
     frames = []
     for size, body in zip(parts[1::2], parts[2::2]):

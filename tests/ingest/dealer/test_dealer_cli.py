@@ -9,7 +9,7 @@ import tempfile
 import pytest
 
 from tests.ingest.dealer.helpers import REPO, DealerProcess, TestBroker, event_lines, spool_files, wait_for
-from vault.ingest.dealer.spool import Spool
+from vault.ingest.dealer.spool import EventSpool
 from vault.testing import cli
 
 EVENTS = event_lines()
@@ -42,7 +42,7 @@ def test_notifyd_argv_with_its_bare_trailing_f(tmp_path):
     assert done.returncode == 0, done.stderr
     done = vaultctl("dealer", "--spool", str(spool), *NOTIFYD_ARGV, stdin=EVENTS[1] + b"\n")
     assert done.returncode == 0, done.stderr
-    s = Spool(spool)
+    s = EventSpool(spool)
     assert [s.read(n) for n in s.pending()] == EVENTS[:2]
 
 
@@ -65,7 +65,7 @@ def test_notifyd_argv_with_options_after_f(tmp_path):
         stdin=EVENTS[3] + b"\n",
     )
     assert done.returncode == 0, done.stderr
-    assert [Spool(tmp_path).read(n) for n in Spool(tmp_path).pending()] == [EVENTS[3]]
+    assert [EventSpool(tmp_path).read(n) for n in EventSpool(tmp_path).pending()] == [EVENTS[3]]
 
 
 def test_spool_from_the_vault_config(tmp_path):
@@ -133,7 +133,7 @@ def test_serve_refuses_a_second_shipper_on_the_same_spool(tmp_path):
 def test_vaultctl_status_shows_the_dealer_quarantine(tmp_path):
     home = tmp_path / "vault"
     assert vaultctl("init", home=home).returncode == 0
-    spool = Spool(home / "dealer-spool")  # the [dealer] spool_path default
+    spool = EventSpool(home / "dealer-spool")  # the [dealer] spool_path default
     spool.write(EVENTS[0])
     spool.quarantine(
         b"\xff", "datagram on /run/n.sock: truncated datagram: 1 bytes without the terminating NUL"

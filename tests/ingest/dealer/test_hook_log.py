@@ -5,7 +5,7 @@ import time
 
 from tests.ingest.dealer.helpers import event_lines
 from vault.ingest.dealer.hook_log import HookLog
-from vault.ingest.dealer.spool import Spool
+from vault.ingest.dealer.spool import EventSpool
 
 EVENTS = event_lines()
 
@@ -20,7 +20,7 @@ def age(path, seconds):
 
 
 def test_lines_become_events_in_order_and_the_log_goes_once_settled(tmp_path):
-    spool = Spool(tmp_path)
+    spool = EventSpool(tmp_path)
     (tmp_path / "hook.log").write_bytes(b"".join(e + b"\n" for e in EVENTS[:5]))
     hooks = HookLog(spool, grace=0.5)
     spooled, bad = hooks.collect()
@@ -34,7 +34,7 @@ def test_lines_become_events_in_order_and_the_log_goes_once_settled(tmp_path):
 
 
 def test_a_writer_holding_the_rotated_log_loses_nothing(tmp_path):
-    spool = Spool(tmp_path)
+    spool = EventSpool(tmp_path)
     writer = open(tmp_path / "hook.log", "ab", buffering=0)
     writer.write(EVENTS[0] + b"\n" + EVENTS[1][:25])
     hooks = HookLog(spool, grace=0.3)
@@ -48,7 +48,7 @@ def test_a_writer_holding_the_rotated_log_loses_nothing(tmp_path):
 
 
 def test_a_partial_last_line_is_quarantined_after_the_grace(tmp_path):
-    spool = Spool(tmp_path)
+    spool = EventSpool(tmp_path)
     (tmp_path / "hook.log").write_bytes(EVENTS[0] + b"\n" + EVENTS[1][:40])
     hooks = HookLog(spool, grace=0.2)
     hooks.collect()
@@ -62,7 +62,7 @@ def test_a_partial_last_line_is_quarantined_after_the_grace(tmp_path):
 
 
 def test_after_a_restart_unsettled_logs_are_read_again(tmp_path):
-    spool = Spool(tmp_path)
+    spool = EventSpool(tmp_path)
     (tmp_path / "hook.log").write_bytes(EVENTS[0] + b"\n")
     HookLog(spool).collect()
     HookLog(spool).collect()  # a new shipper knows nothing of the first one's progress

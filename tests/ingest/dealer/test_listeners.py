@@ -24,7 +24,7 @@ from tests.ingest.dealer.helpers import (
 )
 from vault.ingest.cyrus.notify import Notification, encode_dlist_notify
 from vault.ingest.dealer.dealer import Dealer, DealerSettings
-from vault.ingest.dealer.spool import Spool
+from vault.ingest.dealer.spool import EventSpool
 from vault.testing.net import free_port
 
 EVENTS = event_lines()
@@ -96,7 +96,7 @@ def send_datagram(path, data: bytes):
         s.sendto(data, path)
 
 
-def stored(spool: Spool) -> list[bytes]:
+def stored(spool: EventSpool) -> list[bytes]:
     return [spool.read(n) for n in spool.pending()]
 
 
@@ -246,7 +246,7 @@ def test_cli_daemon_socket_reachable_by_user_cyrus(short_dir):
         st = os.stat(sock)
         assert st.st_uid == pwd.getpwnam("cyrus").pw_uid and st.st_mode & 0o777 == 0o660
         assert as_user("cyrus", lambda: send_datagram(sock, datagram(EVENTS[2]))) == 0
-        wait_for(lambda: stored(Spool(spool)) == [EVENTS[2]], what="cyrus's datagram")
+        wait_for(lambda: stored(EventSpool(spool)) == [EVENTS[2]], what="cyrus's datagram")
     assert not os.path.exists(sock)  # removed on SIGTERM
 
 
@@ -266,5 +266,5 @@ def test_every_acked_event_survives_a_sigkill_right_after_its_ack(short_dir):
         "--mode", "stream", "--listen", sock, "--spool", spool, "--no-ship", "--socket-owner", ""
     ):
         pass  # recovery happens before it says ready
-    got = stored(Spool(spool))
+    got = stored(EventSpool(spool))
     assert set(got) == set(sent)  # (recovery may spool an event twice: the broker deduplicates)

@@ -7,14 +7,14 @@ import pytest
 
 from tests.ingest.dealer.helpers import DealerProcess, TestBroker, event_lines, sha, wait_for
 from vault.ingest.dealer.shipper import Shipper, ShipperBusy
-from vault.ingest.dealer.spool import Spool
+from vault.ingest.dealer.spool import EventSpool
 
 EVENTS = event_lines()
 
 
 @pytest.fixture
 def spool(tmp_path):
-    return Spool(tmp_path / "spool")
+    return EventSpool(tmp_path / "spool")
 
 
 def shipping(spool, broker, **kw):
@@ -135,7 +135,7 @@ def test_one_shipper_per_spool(spool):
 
 
 def test_sigkilled_shipper_replays_unacked_events_after_restart(tmp_path):
-    spool = Spool(tmp_path / "spool")
+    spool = EventSpool(tmp_path / "spool")
     numbered = [json.dumps({"event": "MessageNew", "n": i}).encode() for i in range(30)]
     for raw in numbered:
         spool.write(raw)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.ingest.e2e.scenario import check_changelog, check_restore, tell
-from tests.ingest.handlers.live import LiveArchive, quiet, wait_for_event
+from tests.ingest.worker.live import LiveArchive, quiet, wait_for_event
 
 pytestmark = pytest.mark.cyrus
 

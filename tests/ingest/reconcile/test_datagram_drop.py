@@ -13,8 +13,8 @@ import uuid
 import pytest
 
 from tests.ingest.collector.test_collector_cyrus import uniqueid
-from tests.ingest.handlers.live import LiveArchive
-from tests.ingest.handlers.test_handlers_cyrus import mail
+from tests.ingest.worker.live import LiveArchive
+from tests.ingest.worker.test_handlers_cyrus import mail
 from vault.ingest.cyrus.notify import decode_datagram
 from vault.testing.net import wait_until
 

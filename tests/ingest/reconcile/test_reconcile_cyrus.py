@@ -11,8 +11,8 @@ import time
 import pytest
 
 from tests.ingest.collector.test_collector_cyrus import imap_view, uniqueid
-from tests.ingest.handlers.live import LiveArchive, quiet, wait_for_event
-from tests.ingest.handlers.test_handlers_cyrus import mail
+from tests.ingest.worker.live import LiveArchive, quiet, wait_for_event
+from tests.ingest.worker.test_handlers_cyrus import mail
 
 pytestmark = pytest.mark.cyrus
 imaplib.Commands.setdefault("SETMETADATA", ("AUTH", "SELECTED"))

@@ -45,19 +45,19 @@ MAX_USER_FLAGS = 128
 DELETED_PREFIX = "DELETED."
 
 
-class SpoolError(Exception):
+class CyrusSpoolError(Exception):
     """A spool file is missing or not in the format we know; the message names the file."""
 
 
-class SpoolFormatError(SpoolError, ValueError):
+class SpoolFormatError(CyrusSpoolError, ValueError):
     pass
 
 
-class MailboxNotFound(SpoolError):
+class MailboxNotFound(CyrusSpoolError):
     pass
 
 
-class MessageGone(SpoolError):
+class MessageGone(CyrusSpoolError):
     pass
 
 
@@ -91,6 +91,8 @@ class MailboxHeader:
 
 
 def parse_mailbox_header(data: bytes, where: str = "cyrus.header") -> MailboxHeader:
+    """The dlist record of a Cyrus 3.x cyrus.header; SpoolFormatError naming ``where`` if the
+    file is anything else (a 2.x header included: see :func:`parse_legacy_header`)."""
     if not data.startswith(HEADER_MAGIC):
         raise SpoolFormatError(f"{where}: not a Cyrus mailbox header (bad magic)")
     body = data[len(HEADER_MAGIC) :]
@@ -115,6 +117,22 @@ def parse_mailbox_header(data: bytes, where: str = "cyrus.header") -> MailboxHea
     if not isinstance(flags, list) or not all(isinstance(f, str) for f in flags):
         raise SpoolFormatError(f"{where}: user flags (U) is not a list of names")
     return MailboxHeader(external_name(record["N"]), record["I"], dict(acl), tuple(flags))
+
+
+def parse_legacy_header(data: bytes) -> str | None:
+    """The uniqueid a Cyrus 2.x cyrus.header names, or None when ``data`` is not one (or names
+    none that is valid). 2.x wrote lines, not a dlist: the magic, two quote lines, then
+    ``quotaroot<TAB>uniqueid``. Only imports of old spools meet it; the collector reads 3.6."""
+    if not data.startswith(HEADER_MAGIC):
+        return None
+    lines = data[len(HEADER_MAGIC) :].split(b"\n")
+    if len(lines) < 3:
+        return None
+    fields = lines[2].split(b"\t")
+    if len(fields) < 2:
+        return None
+    uniqueid = fields[1].strip().decode("ascii", "replace")
+    return uniqueid if valid_mailbox_id(uniqueid) else None
 
 
 # ---------------------------------------------------------------- cyrus.index
@@ -199,12 +217,12 @@ def parse_index(data: bytes, where: str = "cyrus.index") -> MailboxIndex:
 
 
 def read_imapd_conf(path: Path | str) -> dict[str, str]:
-    """``key: value`` lines; '#' comments. Raises SpoolError naming the file."""
+    """``key: value`` lines; '#' comments. Raises CyrusSpoolError naming the file."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError as e:
-        raise SpoolError(f"{path}: cannot read imapd.conf: {e.strerror or e}") from None
+        raise CyrusSpoolError(f"{path}: cannot read imapd.conf: {e.strerror or e}") from None
     out = {}
     for line in text.splitlines():
         line = line.strip()
@@ -218,26 +236,26 @@ def read_imapd_conf(path: Path | str) -> dict[str, str]:
 # ---------------------------------------------------------------- the spool
 
 
-class Spool:
+class CyrusSpool:
     """The message and metadata directories of every partition in one imapd.conf."""
 
     READ_ATTEMPTS = 5
 
     def __init__(self, partitions: list[Path], meta_partitions: list[Path] = ()):
         if not partitions:
-            raise SpoolError("no partitions (partition-<name>: PATH) configured")
+            raise CyrusSpoolError("no partitions (partition-<name>: PATH) configured")
         self.partitions = [Path(p) for p in partitions]
         self.meta_partitions = [Path(p) for p in meta_partitions]
 
     @classmethod
-    def from_imapd_conf(cls, path: Path | str) -> Spool:
+    def from_imapd_conf(cls, path: Path | str) -> CyrusSpool:
         conf = read_imapd_conf(path)
         data = [Path(v) for k, v in sorted(conf.items()) if k.startswith("partition-") and v]
         meta = [Path(v) for k, v in sorted(conf.items()) if k.startswith("metapartition-") and v]
         if not data:
-            raise SpoolError(f"{path}: no partition-<name> line")
+            raise CyrusSpoolError(f"{path}: no partition-<name> line")
         if conf.get("mailbox_legacy_dirs", "0").lower() in ("1", "yes", "true", "on"):
-            raise SpoolError(f"{path}: mailbox_legacy_dirs is on; only the uuid layout is supported")
+            raise CyrusSpoolError(f"{path}: mailbox_legacy_dirs is on; only the uuid layout is supported")
         return cls(data, meta)
 
     @staticmethod
@@ -282,7 +300,7 @@ class Spool:
         except FileNotFoundError:
             raise MessageGone(f"{path}: spool file gone") from None
         except OSError as e:
-            raise SpoolError(f"{path}: cannot read: {e.strerror or e}") from None
+            raise CyrusSpoolError(f"{path}: cannot read: {e.strerror or e}") from None
         return data, format_time(datetime.fromtimestamp(int(mtime), UTC))
 
     def header(self, mailbox_id: str) -> MailboxHeader:
@@ -311,4 +329,4 @@ def _read(path: Path) -> bytes:
     except FileNotFoundError:
         raise MailboxNotFound(f"{path}: gone") from None
     except OSError as e:
-        raise SpoolError(f"{path}: cannot read: {e.strerror or e}") from None
+        raise CyrusSpoolError(f"{path}: cannot read: {e.strerror or e}") from None

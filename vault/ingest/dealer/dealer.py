@@ -1,6 +1,6 @@
 """The dealer: takes Cyrus's events into the local spool and keeps shipping them to the broker.
 
-Three ways in (docs/architecture.md 1.2):
+Three ways in (docs/architecture.md 1.2; the wire formats as captured: tests/data/README.md):
 
 - *external*: notifyd execs a program per event, serially, and Cyrus's delivery rate suffers for
   every millisecond, fork and file creation it costs. :func:`render_hook` writes that program as
@@ -32,7 +32,7 @@ from vault.ingest.dealer.hook_log import LOG_NAME as HOOK_LOG
 from vault.ingest.dealer.journal import Journal
 from vault.ingest.dealer.listeners import DatagramListener, JournaledSpool, SpoolWriter, StreamListener
 from vault.ingest.dealer.shipper import Shipper
-from vault.ingest.dealer.spool import Spool, normalise
+from vault.ingest.dealer.spool import EventSpool, normalise
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def install_hook(
 ) -> Path:
     """Create the spool (writable by ``owner``, the user notifyd runs as) and write the hook to
     ``output`` (mode 0755, replaced atomically). Returns the hook's path."""
-    spool = Spool(spool_root)
+    spool = EventSpool(spool_root)
     if owner:
         spool.grant(owner)
     output = Path(output)
@@ -78,7 +78,7 @@ def install_hook(
 def spool_stdin(spool_root: str | os.PathLike, stdin: BinaryIO) -> str:
     """The external notifier in Python: stdin's event into the spool, durably; its name in new/
     (or in bad/ when stdin held nothing)."""
-    spool = Spool(spool_root)
+    spool = EventSpool(spool_root)
     raw = stdin.read()
     if not normalise(raw):
         return spool.quarantine(raw, "external notifier got no event on stdin")
@@ -111,7 +111,7 @@ class Dealer:
 
     def __init__(self, settings: DealerSettings):
         self.settings = settings
-        self.spool = Spool(settings.spool)
+        self.spool = EventSpool(settings.spool)
         self.shipper: Shipper | None = None
         self.writer: SpoolWriter | None = None
         self.journaled: JournaledSpool | None = None

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import time
 
-from vault.ingest.dealer.spool import Spool
+from vault.ingest.dealer.spool import EventSpool
 
 LOG_NAME = "hook.log"
 ROTATED_PREFIX = "hook-"
@@ -30,7 +30,7 @@ CHUNK = 4 * 1024 * 1024
 
 
 class HookLog:
-    def __init__(self, spool: Spool, grace: float = GRACE_SECONDS):
+    def __init__(self, spool: EventSpool, grace: float = GRACE_SECONDS):
         self.spool = spool
         self.grace = grace
         self.path = spool.root / LOG_NAME

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from vault.ingest.cyrus.notify import OK_REPLY, DlistFrameParser, WireError, decode_datagram
 from vault.ingest.dealer.journal import Journal, JournalError, JournalFull
-from vault.ingest.dealer.spool import Spool, SpoolError, normalise
+from vault.ingest.dealer.spool import EventSpool, EventSpoolError, normalise
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class SpoolWriter:
     """Commits submitted events on its own thread, in batches (for the datagram listener,
     which must keep draining Cyrus's short socket queue while the disk works)."""
 
-    def __init__(self, spool: Spool, commit: Callable[[list[bytes]], None], max_batch: int = 512):
+    def __init__(self, spool: EventSpool, commit: Callable[[list[bytes]], None], max_batch: int = 512):
         self.spool = spool  # for quarantine
         self.commit = commit
         self.max_batch = max_batch
@@ -146,7 +146,7 @@ class JournaledSpool:
 
     def __init__(
         self,
-        spool: Spool,
+        spool: EventSpool,
         journal: Journal,
         on_written: Callable[[list[str]], None] | None = None,
         checkpoint_interval: float = 0.2,
@@ -179,7 +179,7 @@ class JournaledSpool:
         self._thread.start()
 
     def commit(self, raws: list[bytes]) -> None:
-        """Return once ``raws`` are durable; raises SpoolError/JournalError if they cannot be."""
+        """Return once ``raws`` are durable; raises EventSpoolError/JournalError if they cannot be."""
         names = [self.spool.new_name() for _ in raws]  # arrival order, whenever they are written
         if max(map(len, raws)) <= self.journal.max_record:
             try:
@@ -297,7 +297,7 @@ class JournaledSpool:
             written = self.spool.write_many(
                 [raw for _, raw in todo], durable=False, names=[n for n, _ in todo]
             )
-        except SpoolError as e:  # still safe in the journal; recovered at the next start
+        except EventSpoolError as e:  # still safe in the journal; recovered at the next start
             log.error("%s; the journal keeps these events until the dealer restarts", e)
             with self._lock:
                 self._filed.difference_update(name for name, _ in todo)
@@ -443,7 +443,7 @@ class StreamListener:
     def __init__(
         self,
         path: str | os.PathLike,
-        spool: Spool,
+        spool: EventSpool,
         commit: Callable[[list[bytes]], None],
         owner: str | None = None,
     ):
@@ -537,7 +537,7 @@ class StreamListener:
         log.warning("quarantined %d bytes in %s: %s", len(raw), self.spool.bad, reason)
         try:
             self.spool.quarantine(raw, reason)
-        except SpoolError as e:
+        except EventSpoolError as e:
             log.error("%s", e)
 
     def _close(self, c: _Connection) -> None:

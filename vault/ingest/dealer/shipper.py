@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import zmq
 
 from vault.ingest.dealer.hook_log import HookLog
-from vault.ingest.dealer.spool import Spool, event_id
+from vault.ingest.dealer.spool import EventSpool, event_id
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class ShipperStats:
 class Shipper:
     def __init__(
         self,
-        spool: Spool,
+        spool: EventSpool,
         broker: str,
         *,
         origin: str | None = None,

@@ -12,7 +12,7 @@ Layout (docs/architecture.md 4.2)::
 
 A file holds the notification's JSON exactly as Cyrus sent it, without the trailing NUL or
 newline. Writers write tmp/<name>, fsync, rename to new/<name> and fsync new/ (or, with
-``durable=False``, leave the fsyncs to a later :meth:`Spool.sync` because the event is safe
+``durable=False``, leave the fsyncs to a later :meth:`EventSpool.sync` because the event is safe
 elsewhere meanwhile: the listeners' write-ahead journal).
 """
 
@@ -35,7 +35,7 @@ FILE_MODE = 0o640
 _counter = itertools.count()
 
 
-class SpoolError(OSError):
+class EventSpoolError(OSError):
     """The spool cannot be used (missing, unwritable, disk full); the message names the path."""
 
 
@@ -80,7 +80,7 @@ def _looks_like_json(raw: bytes) -> bool:
     return True
 
 
-class Spool:
+class EventSpool:
     def __init__(self, root: str | os.PathLike, create: bool = True):
         self.root = Path(root)
         self.tmp = self.root / "tmp"
@@ -91,14 +91,14 @@ class Spool:
                 if create:
                     d.mkdir(parents=True, exist_ok=True)
                 elif not d.is_dir():
-                    raise SpoolError(f"{d}: not a spool directory (missing)")
+                    raise EventSpoolError(f"{d}: not a spool directory (missing)")
         except OSError as e:
-            if isinstance(e, SpoolError):
+            if isinstance(e, EventSpoolError):
                 raise
-            raise SpoolError(f"cannot create spool {self.root}: {e}") from e
+            raise EventSpoolError(f"cannot create spool {self.root}: {e}") from e
 
     def __repr__(self) -> str:
-        return f"Spool({str(self.root)!r})"
+        return f"EventSpool({str(self.root)!r})"
 
     def grant(self, user: str) -> None:
         """Make the spool writable by ``user`` (the hook runs as ``cyrus``): owner of every
@@ -160,7 +160,7 @@ class Spool:
                 os.close(fd)
             for name in names:
                 (self.tmp / name).unlink(missing_ok=True)
-            raise SpoolError(f"cannot write to spool {self.root}: {e}") from e
+            raise EventSpoolError(f"cannot write to spool {self.root}: {e}") from e
         return names
 
     def sync(self, names: list[str]) -> None:
@@ -175,7 +175,7 @@ class Spool:
                 _fsync_close(fd)
             _fsync_dir(self.new)
         except OSError as e:
-            raise SpoolError(f"cannot sync spool {self.root}: {e}") from e
+            raise EventSpoolError(f"cannot sync spool {self.root}: {e}") from e
 
     def quarantine(self, raw: bytes, reason: str) -> str:
         """Keep bytes that are not an event in bad/, with the reason beside them."""
@@ -189,7 +189,7 @@ class Spool:
                     _fsync_close(fd)
             _fsync_dir(self.bad)
         except OSError as e:
-            raise SpoolError(f"cannot quarantine in {self.bad}: {e}") from e
+            raise EventSpoolError(f"cannot quarantine in {self.bad}: {e}") from e
         return name
 
     # ------------------------------------------------------------------ reading
@@ -262,8 +262,8 @@ def spool_status(root: str | os.PathLike) -> dict:
     """What ``vaultctl status`` shows about a dealer spool: counts and each quarantined item's
     reason (empty counts when the spool does not exist yet)."""
     try:
-        spool = Spool(root, create=False)
-    except SpoolError:
+        spool = EventSpool(root, create=False)
+    except EventSpoolError:
         return {"spool": str(root), "exists": False}
     return {
         "spool": str(root),

@@ -17,9 +17,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from vault.ingest.cyrus.spool import (
+    HEADER_MAGIC,  # noqa: F401 (re-exported: the importer's tests build headers with it)
+    CyrusSpoolError,
     MailboxIndex,
-    SpoolError,
     SpoolFormatError,
+    parse_legacy_header,
     parse_mailbox_header,
     read_index,
     valid_mailbox_id,
@@ -32,35 +34,32 @@ from vault.ingest.importers.base import (
     file_message,
 )
 
-HEADER_MAGIC = b"\xa1\x02\x8b\x0dCyrus mailbox header\n"
 _UID_FILE = re.compile(r"^([1-9][0-9]*)\.$")
 FALLBACK = "UIDs from file names, internal dates from file times, no flags, a made-up UIDVALIDITY"
 
 
-def parse_cyrus_header(data: bytes) -> str | None:
-    """The mailbox uniqueid from a Cyrus 2.x cyrus.header, or None when the file is not one."""
-    if not data.startswith(HEADER_MAGIC):
-        return None
-    lines = data[len(HEADER_MAGIC) :].split(b"\n")
-    # two quote lines, then "quotaroot\tuniqueid"
-    if len(lines) < 3:
-        return None
-    fields = lines[2].split(b"\t")
-    if len(fields) < 2:
-        return None
-    uid = fields[1].strip().decode("ascii", "replace")
-    return uid if re.fullmatch(r"[A-Za-z0-9_-]{1,64}", uid) else None
+def _without_path(error: Exception, path: Path | str) -> str:
+    # spool errors name their file; a SourceProblem names it already
+    return str(error).removeprefix(f"{path}: ")
+
+
+def parse_cyrus_header(data: bytes, where: str = "cyrus.header") -> tuple[str | None, tuple[str, ...], str]:
+    """What the importer takes from a cyrus.header, whichever Cyrus wrote it (spool.py reads
+    both formats): (mailboxID or None, user flag names, "" or why there is no mailboxID)."""
+    try:
+        parsed = parse_mailbox_header(data, where)
+    except SpoolFormatError as e:
+        mailbox_id = parse_legacy_header(data)
+        if mailbox_id is not None:
+            return mailbox_id, (), ""
+        return None, (), f"{_without_path(e, where)}: no mailboxID, the archive makes one up"
+    return (parsed.uniqueid if valid_mailbox_id(parsed.uniqueid) else None), parsed.user_flags, ""
 
 
 def is_cyrus_folder(path: Path) -> bool:
     if (path / "cyrus.header").exists():
         return True
     return any(_UID_FILE.match(p.name) for p in path.iterdir())
-
-
-def _without_path(error: Exception, path: Path) -> str:
-    # spool errors name their file; a SourceProblem names it already
-    return str(error).removeprefix(f"{path}: ")
 
 
 class CyrusSource(Source):
@@ -84,19 +83,9 @@ class CyrusSource(Source):
             data = header.read_bytes()
         except OSError as e:
             raise SourceError(f"{header}: cannot read: {e.strerror or e}") from None
-        try:
-            parsed = parse_mailbox_header(data, str(header))
-        except SpoolFormatError as e:
-            self.mailbox_id = parse_cyrus_header(data)
-            if self.mailbox_id is None:
-                self.problems.append(
-                    SourceProblem(
-                        str(header), f"{_without_path(e, header)}: no mailboxID, the archive makes one up"
-                    )
-                )
-            return
-        self.mailbox_id = parsed.uniqueid if valid_mailbox_id(parsed.uniqueid) else None
-        self.user_flags = parsed.user_flags
+        self.mailbox_id, self.user_flags, problem = parse_cyrus_header(data, str(header))
+        if problem:
+            self.problems.append(SourceProblem(str(header), problem))
 
     def _read_index(self) -> MailboxIndex | None:
         path = self.path / "cyrus.index"
@@ -105,7 +94,7 @@ class CyrusSource(Source):
             return None
         try:
             return read_index(path)
-        except SpoolError as e:
+        except CyrusSpoolError as e:
             self.problems.append(SourceProblem(str(path), f"{_without_path(e, path)}: {FALLBACK}"))
             return None
 

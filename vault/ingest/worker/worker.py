@@ -26,7 +26,7 @@ import zmq
 
 from vault.entries import EntrySpec
 from vault.ingest import protocol as p
-from vault.ingest.collector.collector import CollectorClient
+from vault.ingest.collector.client import CollectorClient
 from vault.ingest.context import HandlerContext, Postpone, Quarantine
 from vault.ingest.worker.handlers import handle
 from vault.store.backends.base import StoreError

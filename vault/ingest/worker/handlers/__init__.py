@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-from vault.ingest.collector.collector import CollectorError, CollectorRefused
+from vault.ingest.collector.client import CollectorError, CollectorRefused
 from vault.ingest.context import Postpone, Quarantine
 from vault.ingest.protocol import AUDIT_EVENT
 from vault.ingest.reconcile import RECONCILE_EVENT, handle_reconcile

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 
 from vault.entries import EntrySpec, Kind
-from vault.ingest.collector.collector import MailboxUnknown, SpoolFileGone
+from vault.ingest.collector.client import MailboxUnknown, SpoolFileGone
 from vault.ingest.context import Quarantine
 from vault.ingest.worker.handlers.event import Event, parse_acl
 from vault.model import ItemId

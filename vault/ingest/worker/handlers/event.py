@@ -1,6 +1,6 @@
 """Reading one Cyrus event notification: its IMAP URL, UID sets, time, user and session.
 
-Cyrus 3.6 shapes (samples: tests/data/cyrus/):
+Cyrus 3.6 shapes (see tests/data/cyrus/cyrus-events-annotated.jsonl):
 ``uri`` is ``imap://host`` (Login), ``imap://host/user/alice`` (quota, subscriptions) or
 ``imap://host/user/alice;UIDVALIDITY=N`` with ``/;UID=N`` for one message (RFC 5092, the
 mailbox name percent-encoded); ``oldMailboxID`` is such a URI too, not an id; ``uidset`` and

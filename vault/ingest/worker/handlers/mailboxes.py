@@ -9,7 +9,7 @@ so it is read from the collector on create, rename and ACL change.
 from __future__ import annotations
 
 from vault.entries import Kind
-from vault.ingest.collector.collector import MailboxUnknown
+from vault.ingest.collector.client import MailboxUnknown
 from vault.ingest.worker.handlers.common import entry, event_acl, folder_of, folder_state
 from vault.ingest.worker.handlers.event import Event, EventError
 

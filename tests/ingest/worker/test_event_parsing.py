@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.data import data_file
 from vault.ingest.worker.handlers.event import (
     Event,
     EventError,
@@ -21,7 +21,7 @@ from vault.ingest.worker.handlers.event import (
     uids,
 )
 
-SAMPLES = Path("/work/shared/cyrus/cyrus-events.jsonl")
+SAMPLES = data_file("cyrus/cyrus-events.jsonl")
 
 
 def samples() -> list[dict]:

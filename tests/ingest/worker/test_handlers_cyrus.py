@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.ingest.collector.test_collector_cyrus import imap_view, uniqueid
-from tests.ingest.handlers.live import LiveArchive, quiet, wait_for_event
+from tests.ingest.worker.live import LiveArchive, quiet, wait_for_event
 from vault.model import ItemId, format_time
 
 pytestmark = pytest.mark.cyrus

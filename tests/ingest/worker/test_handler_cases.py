@@ -9,14 +9,15 @@ import uuid
 
 import pytest
 
+from tests.data import data_file
 from tests.ingest.collector.test_collector_cyrus import uniqueid
-from tests.ingest.handlers.live import LiveArchive, hook_lines, quiet, wait_for_event
-from tests.ingest.handlers.test_handlers_cyrus import mail
+from tests.ingest.worker.live import LiveArchive, hook_lines, quiet, wait_for_event
+from tests.ingest.worker.test_handlers_cyrus import mail
 from vault.ingest.context import Postpone, Quarantine
 from vault.ingest.worker.handlers import ALIASES, HANDLERS, handle
 
 SAMPLE_NAMES = {
-    json.loads(line)["event"] for line in open("/work/shared/cyrus/cyrus-events.jsonl") if line.strip()
+    json.loads(line)["event"] for line in open(data_file("cyrus/cyrus-events.jsonl")) if line.strip()
 }
 
 

@@ -1,0 +1,24 @@
+"""The collector's wire: what workers and reconciliation ask the collector, and its answers.
+
+ZeroMQ ROUTER (clients use REQ), multipart frames (docs/architecture.md 1.2, 5):
+
+- ``[FETCH, mailboxID, UID]`` -> ``[OK, bytes, json {internal_date, size}]``: the message
+  exactly as stored in ``{partition}/uuid/a/b/<mailboxID>/<UID>.``, its internal date from
+  the file's mtime (the third frame is an addition to the spec; readers of two frames still
+  work).
+- ``[FOLDER, name or mailboxID]`` -> ``[OK, json {mailbox_id, name, uidvalidity, acl,
+  metadata, deleted, user_flags}]``.
+- ``[ENUMERATE, name or mailboxID]`` -> ``[OK, json {mailbox_id, name, uidvalidity,
+  highestmodseq, messages: [{uid, flags, internal_date, modseq, size}]}]``: the messages
+  present now (expunged index records left out).
+- Errors: ``[ERR, "<CODE>: text"]``, CODE one of ``NOMAILBOX`` (the server does not know the
+  mailbox), ``GONE`` (the spool file is gone), ``BAD`` (malformed request), ``FAIL``
+  (something on this host failed; worth retrying).
+
+Messages, flags and UIDs come from the spool files (no IMAP session, so no side effects);
+names are resolved to ids and metadata read over IMAP as the admin.
+"""
+
+FETCH, FOLDER, ENUMERATE = b"FETCH", b"FOLDER", b"ENUMERATE"
+OK, ERR = b"OK", b"ERR"
+NOMAILBOX, GONE, BAD, FAIL = "NOMAILBOX", "GONE", "BAD", "FAIL"
