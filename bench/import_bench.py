@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from vault.testing import corpus as corpora  # noqa: E402
+from vault.testing.cli import vaultctl_argv  # noqa: E402
 
 
 def du(path: Path) -> tuple[int, int]:
@@ -65,8 +66,6 @@ def _maildir(root: Path, files: list[Path]) -> None:
 
 
 def run_vault(tree: Path, repo: Path) -> float:
-    from vault.testing.cli import vaultctl_argv
-
     env = dict(os.environ, VAULT_HOME=str(repo))
     cmd = vaultctl_argv()
     subprocess.run(cmd + ["init"], env=env, check=True, stdout=subprocess.DEVNULL)

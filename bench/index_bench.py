@@ -32,6 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from vault.testing import cli  # noqa: E402
 from vault.testing import corpus as corpora  # noqa: E402
 
 QUERIES = [
@@ -70,8 +71,6 @@ def maildir(root: Path, messages: list[bytes]) -> Path:
 
 
 def vaultctl(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    from vault.testing import cli
-
     return cli.vaultctl(home, *args, check=True, timeout=None)
 
 
