@@ -9,7 +9,10 @@ from pathlib import Path
 
 from vault.ingest.importers import open_source
 from vault.ingest.importers.base import SourceMessage
-from vault.testing.cli import vaultctl_run
+from vault.testing.cli import REPO, vaultctl_process, vaultctl_run  # noqa: F401 (re-exported)
+
+# vaultctl_run/_process and REPO are defined once, in vault.testing.cli; they are re-exported
+# because tests (and branches in flight) import them from here.
 
 
 def init_vault(home: Path, **settings) -> Path:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.core.helpers import init_vault, make_maildir
+from tests.core.helpers import init_vault, make_maildir, vaultctl_run
 from tests.fixtures.corpus import message_files
-from vault.testing.cli import vaultctl_run
 
 
 @pytest.mark.s3

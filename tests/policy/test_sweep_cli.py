@@ -7,9 +7,8 @@ from datetime import UTC
 
 import pytest
 
-from tests.core.helpers import init_vault, make_maildir
+from tests.core.helpers import init_vault, make_maildir, vaultctl_run
 from tests.fixtures.corpus import message_files
-from vault.testing.cli import vaultctl_run
 
 JUNK_RULE = """
 [[rule]]
