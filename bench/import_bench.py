@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from vault.testing import corpus as corpora  # noqa: E402
+from vault.testing.cli import vaultctl_argv  # noqa: E402
 
 
 def du(path: Path) -> tuple[int, int]:
@@ -66,7 +67,7 @@ def _maildir(root: Path, files: list[Path]) -> None:
 
 def run_vault(tree: Path, repo: Path) -> float:
     env = dict(os.environ, VAULT_HOME=str(repo))
-    cmd = [sys.executable, str(REPO / "vaultctl.py")]
+    cmd = vaultctl_argv()
     subprocess.run(cmd + ["init"], env=env, check=True, stdout=subprocess.DEVNULL)
     boxes = sorted(str(p) for p in tree.iterdir() if (p / "cur").is_dir())
     started = time.perf_counter()

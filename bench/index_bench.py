@@ -32,6 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from vault.testing import cli  # noqa: E402
 from vault.testing import corpus as corpora  # noqa: E402
 
 QUERIES = [
@@ -69,13 +70,8 @@ def maildir(root: Path, messages: list[bytes]) -> Path:
     return root
 
 
-def vaultctl(home: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+def vaultctl(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return cli.vaultctl(home, *args, check=True, timeout=None)
 
 
 # ------------------------------------------------------------ build
@@ -234,10 +230,10 @@ def latency(files: list[Path], scale: int, repeat: int, keep: Path | None) -> No
                     times[q].append(time.perf_counter() - t0)
                     counts[q] = len(hits)
         every = sorted(t for ts in times.values() for t in ts)
-        q = statistics.quantiles(every, n=100)
+        pct = statistics.quantiles(every, n=100)
         print(
-            f"in-process search (50 rows, with folders and custodians): p50 {q[49] * 1000:.1f} ms, "
-            f"p95 {q[94] * 1000:.1f} ms, max {every[-1] * 1000:.1f} ms over {len(every)} queries"
+            f"in-process search (50 rows, with folders and custodians): p50 {pct[49] * 1000:.1f} ms, "
+            f"p95 {pct[94] * 1000:.1f} ms, max {every[-1] * 1000:.1f} ms over {len(every)} queries"
         )
         firsts = sorted(cold.values())
         print(

@@ -55,6 +55,7 @@ sys.path.insert(0, str(REPO))
 
 from vault.config import DEFAULTS  # noqa: E402
 from vault.testing.broker_standin import StandInBroker  # noqa: E402
+from vault.testing.cli import vaultctl, vaultctl_argv  # noqa: E402
 from vault.testing.cyrus_server import CyrusServer, new_base_dir  # noqa: E402
 from vault.testing.pipeline import Pipeline  # noqa: E402
 
@@ -87,7 +88,7 @@ def archived_times(pipeline: Pipeline) -> dict[str, tuple[float, dict]]:
         ).fetchall()
     finally:
         db.close()
-    out = {}
+    out: dict[str, tuple[float, dict]] = {}
     for raw, updated in rows:
         event = json.loads(raw)
         for msgid in event.get("vnd.cmu.midset", []):
@@ -129,29 +130,26 @@ class Run:
         self.base.chmod(0o755)
         self.spool = self.base / "spool"
         self.work = work
-        self.broker = None
+        self.broker: StandInBroker | None = None
         self.pipeline: Pipeline | None = None
         self.archive = archive and mode not in NO_DEALER and not mode.endswith("-noship")
-        self.dealer = None
+        self.dealer: subprocess.Popen[str] | None = None
         target = None
         if CYRUS_MODE[mode] == "external" and mode != "external-cat":
             target = self.base / "notify-hook"
-            subprocess.run(
-                [
-                    sys.executable,
-                    str(REPO / "vaultctl.py"),
-                    "dealer",
-                    "install-hook",
-                    "--spool",
-                    str(self.spool),
-                    "--output",
-                    str(target),
-                    "--owner",
-                    "cyrus",
-                    "--no-fsync" if mode.endswith("nosync") else "--fsync",
-                ],
+            vaultctl(
+                None,
+                "dealer",
+                "install-hook",
+                "--spool",
+                str(self.spool),
+                "--output",
+                str(target),
+                "--owner",
+                "cyrus",
+                "--no-fsync" if mode.endswith("nosync") else "--fsync",
                 check=True,
-                capture_output=True,
+                text=False,
                 cwd=REPO,
             )
         self.cyrus = CyrusServer(
@@ -175,15 +173,16 @@ class Run:
             args += ["--broker", self.broker.address]
         if cyrus_mode != "external":
             args += ["--listen", str(self.cyrus.notify_target)]
-        self.dealer = subprocess.Popen(
-            [sys.executable, str(REPO / "vaultctl.py"), "dealer", "serve", *args],
+        self.dealer = dealer = subprocess.Popen(
+            vaultctl_argv("dealer", "serve", *args),
             cwd=REPO,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for line in self.dealer.stderr:
+        assert dealer.stderr is not None
+        for line in dealer.stderr:
             if "dealer ready" in line:
                 break
         else:
@@ -205,7 +204,7 @@ class Run:
     def cpu(self) -> dict[str, float]:
         """CPU seconds used so far per component: each vault process, and Cyrus (its master
         with the children it reaped plus the live ones)."""
-        out = {}
+        out: dict[str, float] = {}
         if self.pipeline is not None:
             for name, component in self.pipeline.components.items():
                 if component.proc is not None:
@@ -217,9 +216,11 @@ class Run:
 
     def arrivals(self) -> dict[str, tuple[float, dict]]:
         """Message-ID -> (time it reached the broker / was archived, MessageNew event)."""
-        out = {}
+        out: dict[str, tuple[float, dict]] = {}
         if self.pipeline is not None:
             return archived_times(self.pipeline)
+        if self.broker is None:  # -noship and no-dealer modes: nothing is shipped anywhere
+            raise RuntimeError(f"{self.mode}: no broker, so no arrivals to measure")
         for (_eid, raw, _), at in zip(list(self.broker.received), list(self.broker.arrived)):
             event = json.loads(raw)
             if event.get("event") == "MessageNew":

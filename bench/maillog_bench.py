@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,8 +30,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from vault.testing.cli import vaultctl  # noqa: E402
 from vault.trace.hops import MaillogStore  # noqa: E402
-from vault.trace.maillog import LineParser  # noqa: E402
+from vault.trace.maillog import LineParser, ParseStats  # noqa: E402
 from vault.trace.tracer import Tracer  # noqa: E402
 
 QID_CHARS = "0123456789ABCDEF"
@@ -115,9 +115,9 @@ def generate(path: Path, lines: int, seed: int = 1) -> tuple[int, list[str], lis
     return written, mids, qids
 
 
-def bench_parse(path: Path, rounds: int) -> tuple[float, object]:
+def bench_parse(path: Path, rounds: int) -> tuple[float, ParseStats]:
     text = path.read_text().splitlines()
-    best, stats = float("inf"), None
+    best, stats = float("inf"), ParseStats()
     for _ in range(rounds):
         parser = LineParser(reference=datetime(2026, 12, 31, tzinfo=UTC), zone=UTC)
         parse = parser.parse
@@ -145,27 +145,19 @@ def bench_import(path: Path, work: Path) -> tuple[float, int, float]:
 
 def bench_cli(path: Path, work: Path) -> float:
     home = work / "vault"
-    subprocess.run(
-        [sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), "init"],
-        check=True,
-        capture_output=True,
-    )
+    vaultctl(home, "init", check=True, text=False, timeout=None)
     start = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "vaultctl.py"),
-            "--home",
-            str(home),
-            "maillog",
-            "import",
-            str(path),
-            "--timezone",
-            "UTC",
-            "--json",
-        ],
+    vaultctl(
+        home,
+        "maillog",
+        "import",
+        str(path),
+        "--timezone",
+        "UTC",
+        "--json",
         check=True,
-        capture_output=True,
+        text=False,
+        timeout=None,
     )
     return time.perf_counter() - start
 

@@ -20,11 +20,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from vault.mailformat import from_line, mboxrd_quote, parse_from_line  # noqa: E402
 from vault.testing import corpus  # noqa: E402
+from vault.testing.cli import vaultctl_argv  # noqa: E402
 
 WORK = Path(os.environ.get("VAULT_DEMO_DIR", REPO / "demo-work"))
 HOME = WORK / "vault"
 SOURCES = WORK / "sources"
-VAULTCTL = [sys.executable, str(REPO / "vaultctl.py"), "--home", str(HOME)]
+VAULTCTL = vaultctl_argv(home=HOME)
 
 
 def step(text: str) -> None:

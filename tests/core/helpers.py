@@ -4,41 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from click.testing import CliRunner
+from vault.ingest.importers import open_source
+from vault.ingest.importers.base import SourceMessage
+from vault.testing.cli import REPO, vaultctl_process, vaultctl_run  # noqa: F401 (re-exported)
 
-import vaultctl
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-class Result:
-    def __init__(self, code: int, out: str, err: str):
-        self.code, self.out, self.err = code, out, err
-
-    def __repr__(self):
-        return f"<exit {self.code}\nstdout:\n{self.out}\nstderr:\n{self.err}>"
-
-
-def vaultctl_run(home: Path, *args: str) -> Result:
-    """vaultctl in this process, through its real argument parsing."""
-    runner = CliRunner()
-    r = runner.invoke(vaultctl.cli, ["--home", str(home), *args], catch_exceptions=False)
-    return Result(r.exit_code, r.stdout, r.stderr)
-
-
-def vaultctl_process(home: Path, *args: str, **kw) -> subprocess.Popen:
-    """vaultctl as a separate OS process (for kill tests)."""
-    return subprocess.Popen(
-        [sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        **kw,
-    )
+# vaultctl_run/_process and REPO are defined once, in vault.testing.cli; they are re-exported
+# because tests (and branches in flight) import them from here.
 
 
 def init_vault(home: Path, **settings) -> Path:
@@ -92,15 +66,22 @@ def write_maildir(root: Path, messages: dict[str, bytes]) -> Path:
     return root
 
 
-def maildir_file(root: Path, n: int) -> Path | None:
+def _find_maildir_file(root: Path, n: int) -> Path | None:
     found = list((root / "cur").glob(f"{n}.test:2,*"))
     return found[0] if found else None
+
+
+def maildir_file(root: Path, n: int) -> Path:
+    """The file of message ``n`` (see make_maildir); it must be there."""
+    found = _find_maildir_file(root, n)
+    assert found is not None, f"message {n} is not in {root}"
+    return found
 
 
 def set_maildir_flags(root: Path, n: int, flags: list[str], data: bytes | None = None) -> Path:
     letters = "".join(sorted(MAILDIR_LETTERS[f] for f in flags))
     target = root / "cur" / f"{n}.test:2,{letters}"
-    old = maildir_file(root, n)
+    old = _find_maildir_file(root, n)
     if data is not None:
         target.write_bytes(data)
     elif old is not None and old != target:
@@ -109,10 +90,19 @@ def set_maildir_flags(root: Path, n: int, flags: list[str], data: bytes | None =
     return target
 
 
+def read_messages(path: Path) -> list[bytes]:
+    """The bytes of every message in a mailbox (as restored by vault); a problem fails the test."""
+    out = []
+    for found in open_source(path).scan():
+        assert isinstance(found, SourceMessage), found
+        out.append(found.read())
+    return out
+
+
 def read_maildir(root: Path) -> dict[str, list[tuple[list[str], float]]]:
     """sha256 -> [(flags, mtime), ...] for every message in a Maildir (as restored by vault)."""
     letters = {v: k for k, v in MAILDIR_LETTERS.items()}
-    out = {}
+    out: dict[str, list[tuple[list[str], float]]] = {}
     for p in list((root / "cur").iterdir()) + list((root / "new").iterdir()):
         info = p.name.split(":2,")[1] if ":2," in p.name else ""
         flags = sorted(letters[c] for c in info if c in letters)

@@ -8,8 +8,9 @@ import shutil
 
 import pytest
 
-from tests.core.helpers import init_vault, make_maildir, read_maildir, sha, vaultctl_run
+from tests.core.helpers import init_vault, make_maildir, read_maildir, sha
 from tests.fixtures.corpus import message_files
+from vault.testing.cli import vaultctl_run
 
 
 @pytest.fixture
@@ -115,7 +116,7 @@ def test_unreadable_message_is_reported_not_expunged(vault_with_mail, tmp_path, 
 
 @pytest.mark.s3
 def test_dead_store_fails_clearly_and_a_later_run_completes(tmp_path, spamassassin_dir, s3_bucket):
-    from tests.servers.s3 import free_port
+    from vault.testing.net import free_port
 
     endpoint, bucket = s3_bucket
     dead = f"http://127.0.0.1:{free_port()}"

@@ -7,8 +7,9 @@ import os
 import shutil
 from datetime import UTC
 
-from tests.core.helpers import epoch, init_vault, read_maildir, sha, vaultctl_run
+from tests.core.helpers import epoch, init_vault, read_maildir, read_messages, sha
 from tests.fixtures.corpus import message_files
+from vault.testing.cli import vaultctl_run
 
 CYRUS_HEADER_MAGIC = (
     b"\xa1\x02\x8b\x0dCyrus mailbox header\n"
@@ -40,7 +41,7 @@ def test_edge_case_corpus_round_trips_byte_identical(tmp_path, edge_cases_dir):
         str(f) for f in every if not f.stat().st_size
     )
     restored = _restore_digests(home, tmp_path, "user/qa/edge")
-    expected = {}
+    expected: dict[str, int] = {}
     for f in files:
         expected.setdefault(sha(f.read_bytes()), 0)
         expected[sha(f.read_bytes())] += 1
@@ -64,9 +65,7 @@ def test_mbox_import_and_mbox_restore_round_trip(tmp_path, spamassassin_dir):
     assert r.code == 0 and json.loads(r.out)["appended"] == 40, r
     out = tmp_path / "out.mbox"
     assert vaultctl_run(home, "restore", "--mailbox", "user/jane/hard", "--to", f"mbox:{out}").code == 0
-    from vault.ingest.importers import open_source
-
-    back = [m.read() for m in open_source(out).scan()]
+    back = read_messages(out)
     assert sorted(map(sha, back)) == sorted(sha(f.read_bytes()) for f in files)
 
 

@@ -6,8 +6,9 @@ import json
 import signal
 import time
 
-from tests.core.helpers import init_vault, make_maildir, read_maildir, sha, vaultctl_process, vaultctl_run
+from tests.core.helpers import init_vault, make_maildir, read_maildir, sha
 from tests.fixtures.corpus import message_files
+from vault.testing.cli import vaultctl_process, vaultctl_run
 
 
 def _committed(home) -> int:

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from tests.core.helpers import init_vault, maildir_file, make_maildir, read_maildir, sha, vaultctl_run
+from tests.core.helpers import init_vault, maildir_file, make_maildir, read_maildir, sha
 from tests.fixtures.corpus import message_files
+from vault.testing.cli import vaultctl_run
 
 
 @pytest.mark.s3

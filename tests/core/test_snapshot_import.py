@@ -15,11 +15,12 @@ from tests.core.helpers import (
     maildir_file,
     make_maildir,
     read_maildir,
+    read_messages,
     set_maildir_flags,
     sha,
-    vaultctl_run,
 )
 from tests.fixtures.corpus import message_files
+from vault.testing.cli import vaultctl_run
 
 
 def _now() -> str:
@@ -125,9 +126,7 @@ def test_restore_one_uid_to_mbox(tmp_path, corpus_300):
         home, "restore", "--mailbox", "user/jane/INBOX", "--uid", uid, "--to", f"mbox:{tmp_path / 'one.mbox'}"
     )
     assert r.code == 0, r
-    from vault.ingest.importers import open_source
-
-    restored = [m.read() for m in open_source(tmp_path / "one.mbox").scan()]
+    restored = read_messages(tmp_path / "one.mbox")
     assert [("sha256:" + sha(m)) for m in restored] == [wanted["data"]["blob"]]
     # the restore itself is in the ledger
     log = json.loads(vaultctl_run(home, "log", "--mailbox", "user/jane/INBOX", "--json").out)
@@ -150,9 +149,11 @@ def test_rebuild_gives_identical_answers(tmp_path, corpus_300):
         from vault.index.indexer import SearchIndex
 
         with Vault.open(Config.load(home)) as v:
+            inbox = v.catalog.folder_id("user/jane/INBOX")
+            assert inbox is not None
             return (
                 v.catalog.dump(),
-                v.catalog.items_at(v.catalog.folder_id("user/jane/INBOX"), t1),
+                v.catalog.items_at(inbox, t1),
                 json.loads(vaultctl_run(home, "ls", "--json").out),
                 SearchIndex.open(home / "index").search("size:>0", v.catalog, limit=1000),
             )

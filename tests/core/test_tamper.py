@@ -8,8 +8,9 @@ import shutil
 
 import pytest
 
-from tests.core.helpers import init_vault, maildir_file, make_maildir, set_maildir_flags, vaultctl_run
+from tests.core.helpers import init_vault, maildir_file, make_maildir, set_maildir_flags
 from tests.fixtures.corpus import message_files
+from vault.testing.cli import vaultctl_run
 
 
 def _segment_files(home):

@@ -166,6 +166,7 @@ def capture_dlist(out: Path) -> int:
     """Stream mode: two LMTP deliveries and the IMAP steps, written as dlist-samples.txt is:
     each frame's length and its Python repr, long frames abridged in the middle."""
     server = CyrusServer(new_base_dir("capture"), mode="stream", users=USERS, servername=SERVERNAME)
+    assert server.notify_target is not None  # stream mode: the dlist socket's path
     listener = _DlistListener(server.notify_target)
     listener.start()
     try:

@@ -39,11 +39,9 @@ def test_bad_settings_name_the_key(changes, message):
 
 
 def test_unreachable_server_is_name_only_and_queued(tmp_path):
-    import socket
+    from vault.testing.net import free_port
 
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # a port nobody listens on
     config = Config.defaults(tmp_path)
     config.values["ldap"].update(url=f"ldap://127.0.0.1:{port}", base_dn="dc=example,dc=org")
     d = Directory.from_config(config)

@@ -14,13 +14,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.core.helpers import vaultctl_run
 from tests.fixtures.corpus import message_files
 from vault.archive import Vault
 from vault.config import Config
 from vault.entries import Kind
-from vault.index.indexer import SearchIndex
+from vault.index.indexer import Hit, SearchIndex
 from vault.index.query import QuerySyntaxError
+from vault.testing.cli import vaultctl_run
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -84,6 +84,7 @@ def test_reader_in_another_process_sees_commits_at_once(tmp_path):
         stdout=subprocess.PIPE,
         text=True,
     )
+    assert reader.stdin is not None and reader.stdout is not None
     try:
         assert reader.stdout.readline().strip() == "1"
         for n in range(2, 5):
@@ -244,18 +245,15 @@ def test_both_ways_of_finding_in_folders_agree(mixed_home, monkeypatch, query, c
 
     config = Config.load(mixed_home)
     with Vault.open(config) as vault:
-        answers = []
+        answers: list[tuple[int, list[Hit], list[Hit], list[Hit]]] = []
         for cost in (0, 10**9):  # 0: a term set always looks cheaper; 10**9: walking always does
             monkeypatch.setattr(scope, "TERM_SET_COST", cost)
             index = SearchIndex.open(config.path("index"))
             total = index.count(query, vault.catalog, custodian)
-            answers.append(
-                [total]
-                + [
-                    index.search(query, vault.catalog, custodian=custodian, limit=n)
-                    for n in (1, 7, total + 1)
-                ]
+            one, seven, every = (
+                index.search(query, vault.catalog, custodian=custodian, limit=n) for n in (1, 7, total + 1)
             )
+            answers.append((total, one, seven, every))
     assert answers[0] == answers[1]
     total, one, seven, every = answers[0]
     assert 0 < total == len(every) and one == every[:1] and seven == every[:7]

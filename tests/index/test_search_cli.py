@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import tantivy
 
-from tests.core.helpers import vaultctl_run, write_maildir
+from tests.core.helpers import write_maildir
 from vault.config import Config
 from vault.index.indexer import SearchIndex
 from vault.store.ledger import Ledger
+from vault.testing.cli import vaultctl_run
 
 
 def mail(n: int) -> bytes:

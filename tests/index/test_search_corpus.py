@@ -12,8 +12,6 @@ import hashlib
 import html.parser
 import json
 import re
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,18 +21,13 @@ from tests.fixtures.corpus import message_files
 from vault.archive import Vault
 from vault.config import Config
 from vault.index.indexer import SearchIndex
+from vault.testing import cli
 
-REPO = Path(__file__).resolve().parents[2]
 WORD = re.compile(r"[^\W_]+")
 
 
 def vaultctl(home, *args):
-    done = subprocess.run(
-        [sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = cli.vaultctl(home, *args)
     assert done.returncode == 0, done.stderr
     return done
 
@@ -85,8 +78,8 @@ class Known:
             return [
                 w.lower()
                 for part in self.msg.walk()
-                if not part.is_multipart() and part.get_filename()
-                for w in WORD.findall(part.get_filename())
+                if not part.is_multipart() and (name := part.get_filename())
+                for w in WORD.findall(name)
             ]
         except Exception:
             return []
@@ -270,11 +263,7 @@ def test_cli_table_json_and_bad_query(corpus):
     assert dates == sorted(dates, reverse=True)  # newest first
     table = vaultctl(home, "search", "subject:money").stdout
     assert "shown" in table
-    bad = subprocess.run(
-        [sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), "search", "(money"],
-        capture_output=True,
-        text=True,
-    )
+    bad = cli.vaultctl(home, "search", "(money")
     assert bad.returncode != 0 and 'position 1: unclosed "("' in bad.stderr
     audit = json.loads(vaultctl(home, "audit", "--json").stdout)
     assert [e["data"]["query"] for e in audit if e["kind"] == "search.run"] == [

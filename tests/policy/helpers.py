@@ -7,8 +7,11 @@ from vault.policy.rules import ItemFacts, parse_rules
 UTC = UTC
 
 
-def at(*parts) -> datetime:
-    return datetime(*parts, tzinfo=UTC)
+def at(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, microsecond: int = 0
+) -> datetime:
+    """A time in UTC."""
+    return datetime(year, month, day, hour, minute, second, microsecond, tzinfo=UTC)
 
 
 def item(folder="user/jane/INBOX", user="jane", internal_date=at(2024, 1, 1), **extra) -> ItemFacts:

@@ -8,11 +8,7 @@ from hypothesis import strategies as st
 
 from vault.policy.duration import MAX_YEARS, Duration, DurationError, parse_duration
 
-UTC = UTC
-
-
-def at(*parts):
-    return datetime(*parts, tzinfo=UTC)
+from .helpers import at
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 import json
 from datetime import datetime
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -14,7 +15,7 @@ from .helpers import UTC, at, item, rule, rules
 
 
 def hold(matter="smith-v-jones", custodians=("jane",), **extra) -> Hold:
-    values = dict(reason="litigation", owner="counsel", created_at=at(2024, 1, 1))
+    values: dict[str, Any] = dict(reason="litigation", owner="counsel", created_at=at(2024, 1, 1))
     values.update(extra)
     return Hold(matter, tuple(custodians), **values)
 
@@ -114,7 +115,9 @@ def test_hold_wins_over_retention():
     ],
 )
 def test_invalid_holds_are_clear_errors(changes, message):
-    values = dict(matter="m", custodians=("jane",), reason="r", owner="o", created_at=at(2024, 1, 1))
+    values: dict[str, Any] = dict(
+        matter="m", custodians=("jane",), reason="r", owner="o", created_at=at(2024, 1, 1)
+    )
     values.update(changes)
     with pytest.raises(HoldError, match=message):
         Hold(**values)

@@ -122,6 +122,7 @@ def test_internal_date_basis():
     facts = item(internal_date=at(2024, 1, 1))
     assert evaluate(facts, rs, now=at(2024, 1, 30)).action == KEEP
     d = evaluate(facts, rs, now=at(2024, 1, 31))
+    assert d.rule is not None
     assert (d.action, d.purge_at, d.rule.name) == (PURGE, at(2024, 1, 31), "j")
 
 
@@ -142,6 +143,7 @@ def test_keep_beats_shorter_purge_then_purge_applies():
     rs = rules(rule("default", "keep_for", "7y") + rule("junk", "purge_after", "30d", junk=True))
     junk = item(folder="user/jane/Junk", internal_date=at(2020, 1, 1))
     d = evaluate(junk, rs, now=at(2021, 1, 1))
+    assert d.rule is not None and d.purge_rule is not None
     assert (d.action, d.rule.name, d.purge_rule.name, d.purge_at) == (KEEP, "default", "junk", at(2027, 1, 1))
     assert evaluate(junk, rs, now=at(2027, 1, 1)).action == PURGE
     inbox = item(internal_date=at(2020, 1, 1))
@@ -151,25 +153,30 @@ def test_keep_beats_shorter_purge_then_purge_applies():
 def test_longer_purge_beats_shorter_keep():
     rs = rules(rule("keep", "keep_for", "1y") + rule("purge", "purge_after", "2y"))
     d = evaluate(item(internal_date=at(2020, 1, 1)), rs, now=at(2021, 6, 1))
+    assert d.rule is not None
     assert (d.action, d.rule.name, d.purge_at) == (KEEP, "purge", at(2022, 1, 1))
 
 
 def test_longest_of_several_purges_wins():
     rs = rules(rule("short", "purge_after", "30d") + rule("long", "purge_after", "90d"))
     d = evaluate(item(internal_date=at(2024, 1, 1)), rs, now=at(2024, 2, 15))
+    assert d.rule is not None
     assert (d.action, d.rule.name, d.purge_at) == (KEEP, "long", at(2024, 3, 31))
 
 
 def test_keep_wins_a_tie_with_purge():
     rs = rules(rule("a-purge", "purge_after", "12m") + rule("z-keep", "keep_for", "1y"))
     d = evaluate(item(internal_date=at(2024, 1, 1)), rs, now=at(2024, 6, 1))
+    assert d.rule is not None
     assert d.rule.name == "z-keep"
     assert d.purge_at == at(2025, 1, 1)  # a purge rule matches, so it goes at the end
 
 
 def test_same_action_tie_goes_to_smaller_name():
     rs = rules(rule("beta", "keep_for", "1y") + rule("alpha", "keep_for", "12m"))
-    assert evaluate(item(), rs, now=at(2024, 6, 1)).rule.name == "alpha"
+    d = evaluate(item(), rs, now=at(2024, 6, 1))
+    assert d.rule is not None
+    assert d.rule.name == "alpha"
 
 
 def test_keep_only_rules_end_in_none():
@@ -352,6 +359,7 @@ def test_example_policies_load_and_do_what_they_say(tmp_path):
     assert evaluate(inbox, rs, at(2031, 1, 1)).action == NONE
     expunged_junk = item(folder="user/jane/Junk", internal_date=received, expunged_at=at(2024, 1, 10))
     d = evaluate(expunged_junk, rs, at(2024, 3, 1))
+    assert d.rule is not None
     assert (d.action, d.rule.name, d.purge_at) == (KEEP, "deleted", at(2024, 4, 9))
 
 

@@ -11,23 +11,15 @@ import mailbox
 import re
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from tests.fixtures.corpus import message_files
-
-REPO = Path(__file__).resolve().parents[2]
+from vault.testing.cli import vaultctl
 
 
 def run(home, *args, check=True):
-    done = subprocess.run(
-        [sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    done = vaultctl(home, *args)
     if check:
         assert done.returncode == 0, done.stderr
     return done
@@ -48,19 +40,8 @@ def vault(spamassassin_dir, tmp_path_factory):
     return home, originals
 
 
-def verify(home, path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "vaultctl.py"),
-            "verify-export",
-            str(path),
-            "--key",
-            str(home / "keys" / "ledger.ed25519.pub"),
-        ],
-        capture_output=True,
-        text=True,
-    )
+def verify(home, path) -> subprocess.CompletedProcess[str]:
+    return vaultctl(None, "verify-export", str(path), "--key", str(home / "keys" / "ledger.ed25519.pub"))
 
 
 def export(home, tmp_path, query, *extra):

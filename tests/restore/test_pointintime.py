@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.core.helpers import init_vault, maildir_file, make_maildir, read_maildir, sha, vaultctl_run
+from tests.core.helpers import init_vault, maildir_file, make_maildir, read_maildir, sha
 from tests.fixtures.corpus import message_files
 from vault.archive import Vault
 from vault.config import Config
 from vault.entries import Kind
 from vault.model import now
 from vault.restore.pointintime import RestoreError, restore_snapshot, snapshot
+from vault.testing.cli import vaultctl_run
 
 
 def test_a_snapshot_is_restored_as_taken(tmp_path, spamassassin_dir):

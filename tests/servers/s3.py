@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -11,6 +10,8 @@ import uuid
 from dataclasses import dataclass
 
 import pytest
+
+from vault.testing.net import free_port
 
 
 @dataclass
@@ -35,12 +36,6 @@ class S3Endpoint:
         name = f"vault-{uuid.uuid4().hex[:12]}"
         self.client().create_bucket(Bucket=name, ObjectLockEnabledForBucket=object_lock)
         return name
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

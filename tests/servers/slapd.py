@@ -33,6 +33,8 @@ from pathlib import Path
 import pytest
 from ldap3 import Connection, Server
 
+from vault.testing.net import free_port
+
 SLAPD = "/usr/sbin/slapd"
 SUFFIX = "dc=example,dc=org"
 ADMIN_DN = f"cn=admin,{SUFFIX}"
@@ -69,12 +71,6 @@ def _install():
             pytest.fail(f"cannot install slapd ({' '.join(argv)}): {done.stderr.strip()[-2000:]}")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait(predicate, what: str, seconds: float = 30):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -93,7 +89,7 @@ def _port_open(port: int) -> bool:
 class SlapdServer:
     def __init__(self, root: Path):
         self.root = root
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"ldap://127.0.0.1:{self.port}"
         self.suffix = SUFFIX
         self.admin_dn = ADMIN_DN

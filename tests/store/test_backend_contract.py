@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.servers.s3 import free_port
 from vault.store.backends.base import BackendUnavailable, ObjectMissing
 from vault.store.backends.local import LocalBackend
 from vault.store.backends.s3 import S3Backend
+from vault.testing.net import free_port
 
 
 @pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])

@@ -8,7 +8,7 @@ import pytest
 import zstandard
 
 from tests.fixtures.corpus import message_files
-from vault.store.backends.base import ObjectMissing
+from vault.store.backends.base import Backend, ObjectMissing
 from vault.store.backends.local import LocalBackend
 from vault.store.backends.s3 import S3Backend
 from vault.store.cas import BlobCorrupt, ContentStore
@@ -16,6 +16,7 @@ from vault.store.cas import BlobCorrupt, ContentStore
 
 @pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
 def make_store(request, tmp_path):
+    backend: Backend
     if request.param == "local":
         backend = LocalBackend(tmp_path / "blobs")
     else:

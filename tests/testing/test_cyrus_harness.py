@@ -84,7 +84,9 @@ def test_external_hook_sees_every_kind_of_change(cyrus_server):
 
     assert set(map(tuple, server.hook_argvs())) == {("-c", "EVENT", "-p", "", "-u", "", "-m", "", "-f")}
 
-    uid = re.search(r";UID=(\d+)$", new[0]["uri"]).group(1)
+    uid_in_uri = re.search(r";UID=(\d+)$", new[0]["uri"])
+    assert uid_in_uri, new[0]["uri"]
+    uid = uid_in_uri.group(1)
     stored = (server.mailbox_path("user/alice") / f"{uid}.").read_bytes()
     assert stored.endswith(delivered) and f"X-Cyrus-Session-Id: {sid}".encode() in stored
     assert any(f"Delivered: {delivered_msgid}" in line for line in server.log_lines())

@@ -15,9 +15,10 @@ import uuid
 
 import pytest
 
-from tests.core.helpers import init_vault, vaultctl_run
+from tests.core.helpers import init_vault
 from vault.archive import Vault
 from vault.config import Config
+from vault.testing.cli import vaultctl_run
 
 pytestmark = [pytest.mark.postfix, pytest.mark.cyrus]
 
@@ -65,7 +66,8 @@ def hop_rows(out: str) -> list[tuple[str, str, str, str, str]]:
     for line in out.splitlines():
         m = re.match(r"^  (\d{4}-\d\d-\d\dT\S+)  (\S+)\s+(\S+)\s+(\S+)\s+(bounce notice|\S+)\s*(.*)$", line)
         if m and not line.startswith("  archived:"):
-            rows.append((*m.groups()[1:5], m.group(6).strip()))
+            _, host, program, qid, status, rest = m.groups()
+            rows.append((host, program, qid, status, rest.strip()))
     return rows
 
 
@@ -100,13 +102,16 @@ def test_delivered_and_bounced_mail_traced_through_postfix_to_the_archive(
     raw = postfix_server.wait_log(settled, seconds=60)
     sent_qid, bounced_qid = queue_id_of(raw, delivered_mid), queue_id_of(raw, bounced_mid)
     assert sent_qid != bounced_qid
-    ndr_qid = next(
-        re.search(r"notification: ([0-9A-F]+)$", line).group(1)
-        for line in lines_of(raw, bounced_qid)
-        if "sender non-delivery notification" in line
+    notification = next(
+        line for line in lines_of(raw, bounced_qid) if "sender non-delivery notification" in line
     )
+    ndr = re.search(r"notification: ([0-9A-F]+)$", notification)
+    assert ndr, notification
+    ndr_qid = ndr.group(1)
     lmtp_sent = next(line for line in lines_of(raw, sent_qid) if "postfix/lmtp" in line)
-    session = re.search(r"SESSIONID=<([^>]+)>", lmtp_sent).group(1)
+    session_id = re.search(r"SESSIONID=<([^>]+)>", lmtp_sent)
+    assert session_id, lmtp_sent
+    session = session_id.group(1)
     host = lmtp_sent.split()[3]  # the syslog header's host field
     assert f"relay=127.0.0.1[127.0.0.1]:{cyrus_server.lmtp_port}" in lmtp_sent
 
@@ -130,6 +135,7 @@ def test_delivered_and_bounced_mail_traced_through_postfix_to_the_archive(
         assert vault.catalog.items_by_message_id(bounced_mid) == []
         assert len(copies) == 1
         item = vault.catalog.item(copies[0]["item"])
+    assert item is not None, copies
     uniqueid = next(m["uniqueid"] for m in cyrus_server.mailbox_list() if m["name"] == f"user.{user}")
     assert (item["mailbox"], item["mailbox_id"], (item["uidvalidity"], item["uid"])) == (
         folder,
@@ -163,11 +169,10 @@ def test_delivered_and_bounced_mail_traced_through_postfix_to_the_archive(
     route = routes[0]
     assert route["from"] == sender and route["archived"] == []
     assert route["queue_ids"] == sorted([f"{host}:{bounced_qid}", f"{host}:{ndr_qid}"])
-    ndr_mid = next(
-        re.search(r"message-id=<(.*)>$", line).group(1)
-        for line in lines_of(raw, ndr_qid)
-        if "postfix/cleanup" in line
-    )
+    ndr_cleanup = next(line for line in lines_of(raw, ndr_qid) if "postfix/cleanup" in line)
+    ndr_message_id = re.search(r"message-id=<(.*)>$", ndr_cleanup)
+    assert ndr_message_id, ndr_cleanup
+    ndr_mid = ndr_message_id.group(1)
     assert route["message_ids"] == [bounced_mid, ndr_mid]  # its own first, then the report's
     by = {(h["queue_id"], h["program"], h.get("status")): h for h in route["hops"]}
     lmtp = by[(bounced_qid, "postfix/lmtp", "bounced")]

@@ -76,7 +76,8 @@ def test_gzip_logs(tmp_path):
 def test_follow_picks_up_appends_and_rotation(tmp_path):
     log = tmp_path / "mail.log"
     log.write_text(QMGR.format(0, 0))
-    stop, batches = threading.Event(), []
+    stop = threading.Event()
+    batches: list[int | tuple[str, int]] = []  # stored per batch, then ("total", stored)
 
     def follow():  # SQLite connections belong to one thread: the follower opens its own
         s = store(tmp_path)

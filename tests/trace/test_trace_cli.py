@@ -8,9 +8,10 @@ import json
 
 import pytest
 
-from tests.core.helpers import init_vault, vaultctl_run
+from tests.core.helpers import init_vault
 from vault.archive import Vault
 from vault.config import Config
+from vault.testing.cli import vaultctl_run
 
 from .logs import EDGE_QID, MESSAGE_ID, MX_QID, NDR_QID, write_logs
 
@@ -116,13 +117,14 @@ def test_follow_from_the_command_line_until_interrupted(tmp_path):
     import signal
     import time
 
-    from tests.core.helpers import vaultctl_process
+    from vault.testing.cli import vaultctl_process
     from vault.trace.hops import MaillogStore
 
     home = init_vault(tmp_path / "vault")
     log = tmp_path / "mail.log"
     log.write_text("")
     follower = vaultctl_process(home, "maillog", "import", "--follow", str(log), "--json")
+    assert follower.stderr is not None
     try:
         with log.open("a") as f:
             f.write(write_logs(tmp_path)[0].read_text())

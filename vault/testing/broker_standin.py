@@ -7,17 +7,12 @@ It records every ``[EVENT, id, raw, origin]`` with the time it arrived and answe
 from __future__ import annotations
 
 import hashlib
-import socket
 import threading
 import time
 
 import zmq
 
-
-def free_tcp_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from vault.testing.net import free_port
 
 
 class StandInBroker:
@@ -27,7 +22,7 @@ class StandInBroker:
     __test__ = False  # not a test class, whatever its users call it
 
     def __init__(self, port: int | None = None, acking=True):
-        self.port = port or free_tcp_port()
+        self.port = port or free_port()
         self.address = f"tcp://127.0.0.1:{self.port}"
         self.acking = acking
         self.received: list[tuple[str, bytes, bytes]] = []  # (event id, raw, origin)

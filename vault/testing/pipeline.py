@@ -15,15 +15,13 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from vault.archive import Vault
 from vault.config import CONFIG_NAME, DEFAULTS, render
-from vault.testing.broker_standin import free_tcp_port
-
-REPO = Path(__file__).resolve().parents[2]
+from vault.testing.cli import REPO, vaultctl, vaultctl_argv
+from vault.testing.net import free_port
 
 
 def _listening(address: str) -> bool:
@@ -94,7 +92,7 @@ class Pipeline:
         self.worker_count = workers
         self.components: dict[str, Component] = {}
         self.logs = self.home / "logs"
-        ports = [free_tcp_port() for _ in range(4)]
+        ports = [free_port() for _ in range(4)]
         self.addresses = {
             name: f"tcp://127.0.0.1:{port}"
             for name, port in zip(("dealer", "worker", "control", "collector"), ports)
@@ -133,17 +131,11 @@ class Pipeline:
         (self.home / CONFIG_NAME).write_text(render(values), encoding="utf-8")
         self.logs.mkdir(exist_ok=True)
 
-    def vaultctl(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, str(REPO / "vaultctl.py"), "--home", str(self.home), *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            cwd=REPO,
-        )
+    def vaultctl(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return vaultctl(self.home, *args, timeout=timeout, cwd=REPO)
 
     def _component(self, name: str, *args: str) -> Component:
-        argv = [sys.executable, str(REPO / "vaultctl.py"), "--home", str(self.home), *args]
+        argv = vaultctl_argv(*args, home=self.home)
         component = Component(name, argv, self.logs / f"{name}.log", self.env)
         self.components[name] = component
         return component

@@ -9,7 +9,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vault.ingest.broker.jobs import BUSY, DONE, FAILED, PENDING, JobStore, describe
+from vault.ingest.broker.jobs import BUSY, DONE, FAILED, PENDING, Job, JobStore, describe
 
 
 def event(mailbox_id: str | None, n: int, name: str = "MessageNew") -> tuple[str, bytes, str]:
@@ -20,6 +20,13 @@ def event(mailbox_id: str | None, n: int, name: str = "MessageNew") -> tuple[str
     return hashlib.sha256(raw).hexdigest(), raw, "host"
 
 
+def stored(jobs: JobStore, job_id: str) -> Job:
+    """The job as stored; it must be there."""
+    job = jobs.get(job_id)
+    assert job is not None, f"job {job_id} is not stored"
+    return job
+
+
 def test_jobs_survive_reopening_and_duplicates_are_stored_once(tmp_path):
     jobs = JobStore(tmp_path / "jobs.sqlite")
     a, b = event("m1", 1), event("m1", 2)
@@ -27,7 +34,7 @@ def test_jobs_survive_reopening_and_duplicates_are_stored_once(tmp_path):
     jobs.close()
     jobs = JobStore(tmp_path / "jobs.sqlite")
     assert [j.id for j in jobs.jobs()] == [a[0], b[0]]
-    assert jobs.get(a[0]).raw == a[1] and jobs.get(a[0]).mailbox == "m1"
+    assert stored(jobs, a[0]).raw == a[1] and stored(jobs, a[0]).mailbox == "m1"
 
 
 def test_one_busy_job_per_mailbox_in_arrival_order(tmp_path):
@@ -67,7 +74,7 @@ def test_postponed_job_does_not_block_its_mailbox(tmp_path):
     assert jobs.take(logout[0], "w")
     assert jobs.postpone(logout[0], "Logout before its Login", delay=60, max_postpones=5)
     assert [j.id for j in jobs.dispatchable(10)] == [login[0]]
-    assert [j.id for j in jobs.dispatchable(10, now=jobs.get(logout[0]).updated + 61)] == [logout[0]]
+    assert [j.id for j in jobs.dispatchable(10, now=stored(jobs, logout[0]).updated + 61)] == [logout[0]]
 
 
 def test_postponed_too_often_fails_and_retry_brings_it_back(tmp_path):
@@ -79,10 +86,10 @@ def test_postponed_too_often_fails_and_retry_brings_it_back(tmp_path):
         jobs.postpone(job[0], "collector down", delay=0, max_postpones=3)
     jobs.take(job[0], "w")
     assert not jobs.postpone(job[0], "collector down", delay=0, max_postpones=3)
-    failed = jobs.get(job[0])
-    assert failed.state == FAILED and "postponed 3 times" in failed.reason
+    failed = stored(jobs, job[0])
+    assert failed.state == FAILED and failed.reason is not None and "postponed 3 times" in failed.reason
     assert jobs.retry() == 1
-    assert jobs.get(job[0]).state == PENDING and jobs.get(job[0]).postponed == 0
+    assert stored(jobs, job[0]).state == PENDING and stored(jobs, job[0]).postponed == 0
 
 
 def test_recover_and_lost_worker(tmp_path):
@@ -92,7 +99,7 @@ def test_recover_and_lost_worker(tmp_path):
     jobs.take(a[0], "w1")
     jobs.take(b[0], "w2")
     assert jobs.release_worker("w1", "silent") == [a[0]]
-    assert jobs.get(a[0]).state == PENDING and jobs.get(b[0]).state == BUSY
+    assert stored(jobs, a[0]).state == PENDING and stored(jobs, b[0]).state == BUSY
     # its result is with the committer (the broker keeps that set in memory)
     assert jobs.release_worker("w2", "silent", keep={b[0]}) == []
     assert jobs.recover() == 1
@@ -120,7 +127,7 @@ def test_events_with_nothing_to_record_are_done_on_arrival_and_hold_nothing_up(t
     jobs = JobStore(tmp_path / "jobs.sqlite")
     flags, modseq, new = event("m", 1, "FlagsSet"), event("m", 2, "MailboxModseq"), event("m", 3)
     assert jobs.add_many([flags, modseq, new, modseq]) == [True, True, True, False]
-    assert jobs.get(modseq[0]).state == DONE
+    assert stored(jobs, modseq[0]).state == DONE
     assert [j.id for j in jobs.dispatchable(10)] == [flags[0]]
     jobs.take(flags[0], "w1")
     jobs.done([flags[0]])

@@ -9,11 +9,9 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -25,9 +23,10 @@ from vault.ingest.collector.client import (
     SpoolFileGone,
 )
 from vault.model import format_time
+from vault.testing.cli import vaultctl, vaultctl_argv
+from vault.testing.net import free_port
 
 pytestmark = pytest.mark.cyrus
-REPO = Path(__file__).resolve().parents[3]
 imaplib.Commands.setdefault("SETMETADATA", ("AUTH", "SELECTED"))
 
 
@@ -52,14 +51,17 @@ def imap_view(client: imaplib.IMAP4, folder: str) -> dict[int, dict]:
         if not line:
             continue
         text = line.decode()
-        uid = int(re.search(r"UID (\d+)", text).group(1))
-        flags = re.search(r"FLAGS \(([^)]*)\)", text).group(1).split()
+        uid = re.search(r"UID (\d+)", text)
+        flags = re.search(r"FLAGS \(([^)]*)\)", text)
+        size = re.search(r"RFC822.SIZE (\d+)", text)
+        modseq = re.search(r"MODSEQ \((\d+)\)", text)
         when = imaplib.Internaldate2tuple(line)
-        out[uid] = {
-            "flags": sorted(f for f in flags if f != "\\Recent"),
+        assert uid and flags and size and modseq and when, text
+        out[int(uid.group(1))] = {
+            "flags": sorted(f for f in flags.group(1).split() if f != "\\Recent"),
             "internal_date": format_time(datetime.fromtimestamp(time.mktime(when), UTC)),
-            "size": int(re.search(r"RFC822.SIZE (\d+)", text).group(1)),
-            "modseq": int(re.search(r"MODSEQ \((\d+)\)", text).group(1)),
+            "size": int(size.group(1)),
+            "modseq": int(modseq.group(1)),
         }
     return out
 
@@ -123,9 +125,10 @@ def test_folder_acl_metadata_rename_delete(cyrus_server, collector):
         words = acl[0].decode().split()[1:]
         assert by_id["acl"] == dict(zip(words[::2], words[1::2])) == {"alice": "lrswipkxtecdan", "bob": "lrs"}
         assert by_id["metadata"]["/shared/comment"] == "a comment"
-        assert by_id["uidvalidity"] == int(
-            re.search(rb"UIDVALIDITY (\d+)", alice.status(f"INBOX/{name}", "(UIDVALIDITY)")[1][0]).group(1)
-        )
+        status = alice.status(f"INBOX/{name}", "(UIDVALIDITY)")[1][0]
+        uidvalidity = re.search(rb"UIDVALIDITY (\d+)", status)
+        assert uidvalidity, status
+        assert by_id["uidvalidity"] == int(uidvalidity.group(1))
         assert not by_id["deleted"]
 
         assert alice.rename(f"INBOX/{name}", f"INBOX/{name}-2")[0] == "OK"
@@ -165,16 +168,10 @@ def test_unreachable_collector_is_a_retryable_error():
 
 
 def test_vaultctl_collector_serves_and_stops(cyrus_server, tmp_path):
-    from vault.testing.net import free_port
-
     port = free_port()
     env = {**os.environ, "VAULT_COLLECTOR_PASSWORD": cyrus_server.admin_password}
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(REPO / "vaultctl.py"),
-            "--home",
-            str(tmp_path / "none"),
+        vaultctl_argv(
             "collector",
             "--bind",
             f"tcp://127.0.0.1:{port}",
@@ -182,27 +179,22 @@ def test_vaultctl_collector_serves_and_stops(cyrus_server, tmp_path):
             str(cyrus_server.config_path),
             "--imap-port",
             str(cyrus_server.imap_port),
-        ],
+            home=tmp_path / "none",
+        ),
         env=env,
         stderr=subprocess.PIPE,
         text=True,
     )
+    assert proc.stderr is not None
     try:
-        ask = subprocess.run(
-            [
-                sys.executable,
-                str(REPO / "vaultctl.py"),
-                "--home",
-                str(tmp_path / "none"),
-                "collector",
-                "ask",
-                "folder",
-                "user/alice",
-                "--address",
-                f"tcp://127.0.0.1:{port}",
-            ],
-            capture_output=True,
-            text=True,
+        ask = vaultctl(
+            tmp_path / "none",
+            "collector",
+            "ask",
+            "folder",
+            "user/alice",
+            "--address",
+            f"tcp://127.0.0.1:{port}",
             timeout=60,
         )
         assert ask.returncode == 0, ask.stderr
@@ -214,18 +206,5 @@ def test_vaultctl_collector_serves_and_stops(cyrus_server, tmp_path):
 
 
 def test_vaultctl_collector_refuses_a_bad_imapd_conf(tmp_path):
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "vaultctl.py"),
-            "--home",
-            str(tmp_path),
-            "collector",
-            "--imapd-conf",
-            str(tmp_path / "nope.conf"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = vaultctl(tmp_path, "collector", "--imapd-conf", str(tmp_path / "nope.conf"), timeout=60)
     assert done.returncode != 0 and "nope.conf" in done.stderr

@@ -11,14 +11,14 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 from tests.data import data_file
-from vault.testing.broker_standin import StandInBroker, free_tcp_port  # noqa: F401 (re-exported)
+from vault.testing.broker_standin import StandInBroker
+from vault.testing.cli import vaultctl_argv
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -76,20 +76,12 @@ class DealerProcess:
     def __init__(self, *args: str, home: Path | None = None):
         self._own_home = home is None
         self.home = home or Path(tempfile.mkdtemp(prefix="dealer-home-"))
-        self.argv = [
-            sys.executable,
-            str(REPO / "vaultctl.py"),
-            "--home",
-            str(self.home),
-            "dealer",
-            "serve",
-            *args,
-        ]
+        self.argv = vaultctl_argv("dealer", "serve", *args, home=self.home)
         self.lines: list[str] = []
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen[str] | None = None
 
     def start(self, ready_within: float = 20) -> DealerProcess:
-        self.proc = subprocess.Popen(
+        self.proc = proc = subprocess.Popen(
             self.argv,
             cwd=REPO,
             stdin=subprocess.DEVNULL,
@@ -97,25 +89,27 @@ class DealerProcess:
             stderr=subprocess.PIPE,
             text=True,
         )
-        threading.Thread(target=self._read, daemon=True).start()
+        threading.Thread(target=self._read, args=(proc,), daemon=True).start()
         wait_for(
-            lambda: "dealer ready" in self.output() or self.proc.poll() is not None,
+            lambda: "dealer ready" in self.output() or proc.poll() is not None,
             ready_within,
             what="the dealer to start",
         )
-        if self.proc.poll() is not None:
+        if proc.poll() is not None:
             self.stop()
-            raise AssertionError(f"dealer exited {self.proc.returncode}:\n{self.output()}")
+            raise AssertionError(f"dealer exited {proc.returncode}:\n{self.output()}")
         return self
 
-    def _read(self):
-        for line in self.proc.stderr:
+    def _read(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
             self.lines.append(line)
 
     def output(self) -> str:
         return "".join(self.lines)
 
     def kill(self) -> None:
+        assert self.proc is not None, "the dealer was never started"
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(10)
         self.stop()
@@ -138,7 +132,7 @@ class DealerProcess:
         self.stop()
 
 
-def spool_files(root: Path, sub: str = "new") -> list[Path]:
+def spool_files(root: str | os.PathLike[str], sub: str = "new") -> list[Path]:
     d = Path(root) / sub
     return sorted(p for p in d.iterdir()) if d.exists() else []
 

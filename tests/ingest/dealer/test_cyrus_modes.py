@@ -4,13 +4,12 @@ arrives whole in stream mode."""
 
 import json
 import shutil
-import subprocess
-import sys
 import uuid
 
 import pytest
 
 from tests.ingest.dealer.helpers import REPO, DealerProcess, TestBroker, spool_files, wait_for
+from vault.testing.cli import vaultctl
 from vault.testing.cyrus_server import new_base_dir
 
 pytestmark = pytest.mark.cyrus
@@ -45,20 +44,17 @@ def test_mode_end_to_end(mode, cyrus_factory, reachable_dir):
     with TestBroker() as broker:
         if mode == "external":
             hook = reachable_dir / "notify-hook"
-            done = subprocess.run(
-                [
-                    sys.executable,
-                    str(REPO / "vaultctl.py"),
-                    "dealer",
-                    "install-hook",
-                    "--spool",
-                    str(spool),
-                    "--output",
-                    str(hook),
-                    "--owner",
-                    "cyrus",
-                ],
-                capture_output=True,
+            done = vaultctl(
+                None,
+                "dealer",
+                "install-hook",
+                "--spool",
+                str(spool),
+                "--output",
+                str(hook),
+                "--owner",
+                "cyrus",
+                text=False,
                 cwd=REPO,
             )
             assert done.returncode == 0, done.stderr
@@ -129,4 +125,5 @@ def test_mode_end_to_end(mode, cyrus_factory, reachable_dir):
                     10,
                     what="Cyrus to log the dropped datagram",
                 )
+        assert dealer.proc is not None
         assert dealer.proc.returncode == 0, dealer.output()

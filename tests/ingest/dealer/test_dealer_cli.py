@@ -4,23 +4,24 @@ import os
 import pwd
 import shutil
 import subprocess
-import sys
 import tempfile
 
 import pytest
 
 from tests.ingest.dealer.helpers import REPO, DealerProcess, TestBroker, event_lines, spool_files, wait_for
 from vault.ingest.dealer.spool import EventSpool
+from vault.testing import cli
 
 EVENTS = event_lines()
 NOTIFYD_ARGV = ["-c", "EVENT", "-p", "", "-u", "", "-m", "", "-f"]
 
 
-def vaultctl(*args, stdin=b"", env=None, home=None):
-    return subprocess.run(
-        [sys.executable, str(REPO / "vaultctl.py"), "--home", str(home or "/nonexistent-vault"), *args],
+def vaultctl(*args, stdin=b"", env=None, home=None) -> subprocess.CompletedProcess[bytes]:
+    return cli.vaultctl(
+        home or "/nonexistent-vault",
+        *args,
+        text=False,
         input=stdin,
-        capture_output=True,
         env={**os.environ, **(env or {})},
         cwd=REPO,
     )

@@ -9,6 +9,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -19,12 +20,12 @@ from tests.ingest.dealer.helpers import (
     datagram,
     dlist_frames,
     event_lines,
-    free_tcp_port,
     wait_for,
 )
 from vault.ingest.cyrus.notify import Notification, encode_dlist_notify
 from vault.ingest.dealer.dealer import Dealer, DealerSettings
 from vault.ingest.dealer.spool import EventSpool
+from vault.testing.net import free_port
 
 EVENTS = event_lines()
 FRAMES = dlist_frames()
@@ -62,9 +63,9 @@ def dealer(mode, short_dir, broker="", **kw):
     return Running(
         DealerSettings(
             mode=mode,
-            spool=os.path.join(short_dir, "spool"),
+            spool=Path(short_dir, "spool"),
             broker=broker,
-            listen=os.path.join(short_dir, "n.sock"),
+            listen=Path(short_dir, "n.sock"),
             **kw,
         )
     )
@@ -160,7 +161,7 @@ def test_stream_many_concurrent_connections(short_dir):
 
 
 def test_a_dead_broker_never_delays_the_ack(short_dir):
-    nobody = f"tcp://127.0.0.1:{free_tcp_port()}"
+    nobody = f"tcp://127.0.0.1:{free_port()}"
     with dealer("stream", short_dir, broker=nobody, ack_timeout=0.1) as d:
         for i in range(100):
             assert notify(str(d.settings.listen), FRAMES[i % len(FRAMES)]) == b"OK NIL\r\n"

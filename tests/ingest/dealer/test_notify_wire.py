@@ -178,7 +178,7 @@ def test_malformed_datagrams_name_the_problem(bad, words):
 
 
 # ---------------------------------------------------------------------------- properties
-text = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), max_size=20)
+text = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\0"), max_size=20)
 notifications = st.builds(
     Notification,
     message=st.binary(max_size=300),

@@ -114,6 +114,7 @@ while True:
 
 def test_a_writer_killed_mid_write_leaves_only_whole_events_in_new(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE)
+    assert proc.stdout is not None
     assert proc.stdout.readline() == b"go\n"
     spool = EventSpool(tmp_path, create=False)
     wait_for(lambda: len(os.listdir(spool.new)) > 100, 20, what="the writer to write")

@@ -8,8 +8,6 @@ import email.utils
 import imaplib
 import json
 import re
-import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -18,8 +16,7 @@ from pathlib import Path
 
 from tests.ingest.collector.test_collector_cyrus import uniqueid
 from vault.model import ItemId, format_time
-
-REPO = Path(__file__).resolve().parents[3]
+from vault.testing.cli import vaultctl
 
 
 def mail(subject: str) -> bytes:
@@ -53,7 +50,9 @@ def tell(server) -> Story:
     story = Story()
     alice = imaplib.IMAP4("127.0.0.1", server.imap_port, timeout=30)
     typ, data = alice.login("alice", server.password("alice"))
-    story.session = re.search(rb"SESSIONID=<([^>]+)>", data[0]).group(1).decode()
+    session = re.search(rb"SESSIONID=<([^>]+)>", data[0])
+    assert session, data
+    story.session = session.group(1).decode()
     assert alice.create("INBOX/Project")[0] == "OK"
     assert alice.create("INBOX/Old")[0] == "OK"
     story.delivered = mail("delivered")
@@ -90,19 +89,12 @@ def tell(server) -> Story:
         story.ids[folder] = uniqueid(server, folder)
         imap_name = "INBOX" + folder[len("user/alice") :]
         status = alice.status(imap_name, "(UIDVALIDITY)")[1][0]
-        story.uidvalidity[folder] = int(re.search(rb"UIDVALIDITY (\d+)", status).group(1))
+        uidvalidity = re.search(rb"UIDVALIDITY (\d+)", status)
+        assert uidvalidity, status
+        story.uidvalidity[folder] = int(uidvalidity.group(1))
     assert alice.delete("INBOX/Old")[0] == "OK"
     assert alice.logout()[0] == "BYE"
     return story
-
-
-def vaultctl(home: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
 
 
 def log(home: Path, *args: str) -> list[dict]:
@@ -199,7 +191,10 @@ def check_restore(home: Path, server, story: Story, tmp_path: Path) -> None:
     finally:
         alice.logout()
     assert body == story.appended
-    flags = set(re.search(rb"FLAGS \(([^)]*)\)", head).group(1).decode().split()) - {"\\Recent"}
+    fetched_flags = re.search(rb"FLAGS \(([^)]*)\)", head)
+    internal_date = imaplib.Internaldate2tuple(head)
+    assert fetched_flags and internal_date, head
+    flags = set(fetched_flags.group(1).decode().split()) - {"\\Recent"}
     assert flags == {"\\Answered", "$Important"}
-    when = datetime.fromtimestamp(time.mktime(imaplib.Internaldate2tuple(head)), UTC)
+    when = datetime.fromtimestamp(time.mktime(internal_date), UTC)
     assert format_time(when) == story.appended_date

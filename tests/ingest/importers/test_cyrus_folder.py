@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import json
 
-from tests.core.helpers import init_vault, vaultctl_run
+from tests.core.helpers import init_vault
 from tests.ingest.collector.test_spool_formats import _index
 from tests.ingest.importers.test_decoders_fuzz import CYRUS_DLIST_HEADER
+from vault.testing.cli import vaultctl_run
 
 
 def _folder(root, uidvalidity: int, body: bytes = b"Subject: seven\r\n\r\nbody\r\n"):

@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.core.helpers import init_vault, vaultctl_run
+from tests.core.helpers import init_vault
 from vault.model import format_time
+from vault.testing.cli import vaultctl_run
 
 pytestmark = pytest.mark.cyrus
 
@@ -50,11 +51,13 @@ def server_view(server, user: str, folder: str = "INBOX") -> dict[int, dict]:
         if not isinstance(part, tuple):
             continue
         head = part[0].decode()
-        uid = int(re.search(r"UID (\d+)", head).group(1))
-        flags = re.search(r"FLAGS \(([^)]*)\)", head).group(1).split()
-        when = datetime.fromtimestamp(time.mktime(imaplib.Internaldate2tuple(part[0])), UTC)
-        out[uid] = {
-            "flags": sorted(f for f in flags if f != "\\Recent"),
+        uid = re.search(r"UID (\d+)", head)
+        flags = re.search(r"FLAGS \(([^)]*)\)", head)
+        internal_date = imaplib.Internaldate2tuple(part[0])
+        assert uid and flags and internal_date, head
+        when = datetime.fromtimestamp(time.mktime(internal_date), UTC)
+        out[int(uid.group(1))] = {
+            "flags": sorted(f for f in flags.group(1).split() if f != "\\Recent"),
             "internal_date": format_time(when),
             "data": part[1],
         }
@@ -68,7 +71,9 @@ def uidvalidity(server, user: str) -> int:
         assert typ == "OK"
     finally:
         client.logout()
-    return int(re.search(rb"UIDVALIDITY (\d+)", data[0]).group(1))
+    found = re.search(rb"UIDVALIDITY (\d+)", data[0])
+    assert found, data
+    return int(found.group(1))
 
 
 @pytest.fixture

@@ -126,7 +126,11 @@ def test_cyrus_folder_reader_maps_the_index_or_names_it(tmp_path_factory, record
 
     source = CyrusSource(box)  # never raises on what the files hold
     found = list(source.scan())
-    messages = {m.uid: m for m in found if isinstance(m, SourceMessage)}
+    messages: dict[int, SourceMessage] = {}
+    for m in found:
+        if isinstance(m, SourceMessage):
+            assert m.uid is not None, m  # a Cyrus message always has its UID
+            messages[m.uid] = m
     index_problems = [
         p for p in found if not isinstance(p, SourceMessage) and p.path == str(box / "cyrus.index")
     ]

@@ -4,13 +4,12 @@ run as separate ``vaultctl`` processes on one vault."""
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 
 import pytest
 
+from vault.testing.cli import REPO, vaultctl
 from vault.testing.cyrus_server import new_base_dir
-from vault.testing.pipeline import REPO, Pipeline
+from vault.testing.pipeline import Pipeline
 
 
 @pytest.fixture
@@ -27,21 +26,16 @@ def pipeline_factory(tmp_path, cyrus_factory):
         spool = base / "spool"
         if mode == "external":
             hook = base / "notify-hook"
-            done = subprocess.run(
-                [
-                    sys.executable,
-                    str(REPO / "vaultctl.py"),
-                    "dealer",
-                    "install-hook",
-                    "--spool",
-                    str(spool),
-                    "--output",
-                    str(hook),
-                    "--owner",
-                    "cyrus",
-                ],
-                capture_output=True,
-                text=True,
+            done = vaultctl(
+                None,
+                "dealer",
+                "install-hook",
+                "--spool",
+                spool,
+                "--output",
+                hook,
+                "--owner",
+                "cyrus",
                 cwd=REPO,
             )
             assert done.returncode == 0, done.stderr

@@ -55,6 +55,7 @@ def appended_by_message_id(home) -> dict[str, list[str]]:
     with Vault.open(Config.load(home)) as vault:
         for entry in vault.ledger.entries():
             if entry.kind == Kind.MESSAGE_APPENDED:
+                assert entry.item is not None, entry  # an appended message always names its item
                 found.setdefault(entry.data["message_id"], []).append(entry.item)
     return found
 

@@ -30,7 +30,10 @@ def test_live_copy_linked_to_the_postfix_route_by_lmtp_session(pipeline_factory,
     lines = postfix.wait_log(
         lambda lines: any(f"to=<{rcpt}>" in ln and "status=sent" in ln for ln in lines), seconds=60
     )
-    session = next(re.search(r"SESSIONID=<([^>]+)>", ln).group(1) for ln in lines if f"to=<{rcpt}>" in ln)
+    delivery = next(ln for ln in lines if f"to=<{rcpt}>" in ln)
+    session_id = re.search(r"SESSIONID=<([^>]+)>", delivery)
+    assert session_id, delivery
+    session = session_id.group(1)
     pipeline.wait_settled()
 
     assert pipeline.vaultctl("maillog", "import", str(postfix.maillog)).returncode == 0

@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import imaplib
 import json
-import subprocess
-import sys
 import time
 
 import pytest
 
 from tests.ingest.collector.test_collector_cyrus import imap_view, uniqueid
-from tests.ingest.worker.live import REPO, LiveArchive, quiet, wait_for_event
+from tests.ingest.worker.live import LiveArchive, quiet, wait_for_event
 from tests.ingest.worker.test_handlers_cyrus import mail
 
 pytestmark = pytest.mark.cyrus
@@ -178,6 +176,7 @@ def test_imported_folders_are_left_alone(archive, tmp_path):
 def test_while_the_broker_holds_the_vault_reconcile_is_queued_as_a_job(archive):
     from vault.config import DEFAULTS
     from vault.testing.broker_standin import StandInBroker
+    from vault.testing.cli import vaultctl
 
     server = archive.cyrus
     archive.feed_new_hook_events()
@@ -192,21 +191,7 @@ def test_while_the_broker_holds_the_vault_reconcile_is_queued_as_a_job(archive):
         default = f'broker = "{DEFAULTS["dealer"]["broker"]}"'
         config.write_text(config.read_text().replace(default, f'broker = "{broker.address}"'))
         # our writer plays the committer: the command cannot open the vault, so it queues
-        done = subprocess.run(
-            [
-                sys.executable,
-                str(REPO / "vaultctl.py"),
-                "--home",
-                str(archive.home),
-                "reconcile",
-                "--mailbox",
-                "user/alice",
-                "--json",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = vaultctl(archive.home, "reconcile", "--mailbox", "user/alice", "--json", timeout=120)
         assert done.returncode == 0, done.stderr
         [queued] = json.loads(done.stdout)
         [(eid, raw, origin)] = broker.received

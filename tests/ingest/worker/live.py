@@ -9,7 +9,6 @@ import contextlib
 import hashlib
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,8 +17,7 @@ from vault.archive import Vault
 from vault.config import DEFAULTS, Config
 from vault.ingest.context import HandlerContext, Postpone, Quarantine
 from vault.ingest.worker.handlers import handle
-
-REPO = Path(__file__).resolve().parents[3]
+from vault.testing import cli
 
 
 def hook_lines(server) -> list[bytes]:
@@ -108,12 +106,7 @@ class LiveArchive:
 
     def log(self, *args: str) -> list[dict]:
         """``vaultctl log --json`` run as a user would, after closing our writer's batch."""
-        done = subprocess.run(
-            [sys.executable, str(REPO / "vaultctl.py"), "--home", str(self.home), "log", "--json", *args],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = cli.vaultctl(self.home, "log", "--json", *args, timeout=120)
         assert done.returncode == 0, done.stderr
         return json.loads(done.stdout)
 
@@ -126,15 +119,10 @@ class LiveArchive:
         finally:
             self.vault = Vault.open(self.config, writer=True)
 
-    def vaultctl(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    def vaultctl(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         """Run a vaultctl command on this vault, our writer lock released meanwhile."""
         with self.released():
-            return subprocess.run(
-                [sys.executable, str(REPO / "vaultctl.py"), "--home", str(self.home), *args],
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-            )
+            return cli.vaultctl(self.home, *args, timeout=timeout)
 
     def close(self) -> None:
         self.collector.close()

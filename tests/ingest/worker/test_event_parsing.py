@@ -98,8 +98,8 @@ def test_acl_strings():
 def test_event_fields():
     with pytest.raises(EventError):
         Event({"no": "name"})
-    with pytest.raises(EventError):
-        Event(["not", "a", "dict"])
+    with pytest.raises(EventError):  # JSON off the wire that is not an object
+        Event(json.loads('["not", "a", "dict"]'))
     ev = Event({"event": "MessageNew", "timestamp": "2026-11-22T12:55:11.910Z", "user": ""})
     assert ev.time == "2026-11-22T12:55:11.910000Z" and ev.user is None
     with pytest.raises(EventError, match="mailboxID"):

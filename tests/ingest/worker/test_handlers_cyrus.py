@@ -33,7 +33,9 @@ def sha(data: bytes) -> str:
 
 
 def appenduid(response) -> int:
-    return int(re.search(rb"APPENDUID \d+ (\d+)", response[1][0]).group(1))
+    found = re.search(rb"APPENDUID \d+ (\d+)", response[1][0])
+    assert found, response
+    return int(found.group(1))
 
 
 @pytest.fixture
@@ -138,9 +140,9 @@ def test_every_event_type_on_a_real_server(archive):
 
     expunged = catalog.item(str(ItemId(work, uv_work, 1)))
     assert expunged["expunged_at"] and expunged["blob"] == sha(appended)
-    assert expunged["internal_date"] == format_time(
-        datetime.fromtimestamp(time.mktime(imaplib.Internaldate2tuple(b"INTERNALDATE " + when.encode())), UTC)
-    )
+    internal_date = imaplib.Internaldate2tuple(b"INTERNALDATE " + when.encode())
+    assert internal_date, when
+    assert expunged["internal_date"] == format_time(datetime.fromtimestamp(time.mktime(internal_date), UTC))
     assert [e["kind"] for e in archive.log("--item", expunged["item"])] == [
         "message.appended",
         "flags.set",
