@@ -11,14 +11,14 @@ import shutil
 import signal
 import stat
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.core.helpers import REPO, write_maildir
+from tests.core.helpers import write_maildir
+from vault.testing.cli import vaultctl_argv
 from vault.testing.net import free_port
 
 OTHER = "vaulttest-other"
@@ -34,7 +34,7 @@ def mail(n: int, to: str, subject: str) -> bytes:
 
 
 def vaultctl(home: Path, *args: str, user: str | None = None, env: dict | None = None):
-    argv = [sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), *args]
+    argv = vaultctl_argv(*args, home=home)
     if user:
         argv = ["runuser", "-u", user, "--", *argv]
     return subprocess.run(
@@ -59,7 +59,7 @@ def service(tmp_path):
     text = text.replace("auditors = []", f'auditors = ["{AUDITOR}"]', 1)
     (home / "config.toml").write_text(text)
     proc = subprocess.Popen(
-        [sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), "serve"],
+        vaultctl_argv("serve", home=home),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
