@@ -26,7 +26,9 @@ def rules(text: str, source: str = "test.toml"):
 
 
 def rule(name="r", action="keep_for", duration="1y", basis=None, **match):
-    """One rule written as TOML text, so tests go through the real file language."""
+    """One rule written as TOML text, so tests go through the real file language. With no
+    match keys it matches every item, said explicitly (``all = true``)."""
+    match = match or {"all": True}
     lines = ["[[rule]]", f'name = "{name}"', f'{action} = "{duration}"']
     if basis:
         lines.append(f'basis = "{basis}"')
