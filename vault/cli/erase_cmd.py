@@ -64,15 +64,16 @@ def command(ctx, custodian, query, reason, dry_run, actor, as_json):
             }
         )
         return
-    for i in plan.items:
-        click.echo(f"{i['item']}  {i['mailbox']}  {i['internal_date'] or ''}")
     what = f"{len(plan.items)} item(s), {len(plan.blobs)} blob(s) of {plan.describe()}"
     if dry_run:
         click.echo(f"dry run: an erasure request would cover {what}; nothing recorded")
-        return
-    queued = " (queued with the broker: live ingest holds the vault)" if asked.how == "queued" else ""
-    click.echo(f"erasure request {asked.id} recorded{queued}: covers {what}")
-    click.echo(f"another admin approves it with: vaultctl erase approve {asked.id}  (expires {expires})")
+    else:
+        queued = " (queued with the broker: live ingest holds the vault)" if asked.how == "queued" else ""
+        click.echo(f"erasure request {asked.id} recorded{queued}: covers {what}")
+    for i in plan.items:
+        click.echo(f"  {i['item']}  {i['mailbox']}  {i['internal_date'] or ''}")
+    if not dry_run:
+        click.echo(f"another admin approves it with: vaultctl erase approve {asked.id}  (expires {expires})")
 
 
 @command.command("approve")

@@ -143,7 +143,7 @@ def find(vault, flow: Flow, request_id: str, *, now: datetime | None = None) -> 
     request = _request(vault.config, row, now or utc_now())
     if request.flow is not flow:
         raise RequestError(
-            f"{request_id} is a {request.flow.name} request: see '{request.flow.command} requests'"
+            f"{request_id} is a request for {request.flow.name}: see '{request.flow.command} requests'"
         )
     return request
 
