@@ -279,3 +279,14 @@ def test_a_withdrawn_release_can_be_asked_again_and_either_admin_may_ask(home):
         "root",
         SECOND_ADMIN,
     )
+
+
+def test_a_refusal_stands_when_it_cannot_be_recorded(home):
+    # another writer holds the vault and no broker takes the entry: still refused, saying so
+    jane = as_login(home, "jane")
+    with _writer(home), Vault.open(Config.load(home)) as reader:
+        with pytest.raises(Forbidden) as refused:
+            request_erasure(reader, jane, "bob", reason="r")
+    assert "jane may not request an erasure" in str(refused.value)
+    assert "the refusal could not be recorded" in str(refused.value)
+    assert _refusals(home) == []
