@@ -91,7 +91,7 @@ def test_erasure_dry_run_request_self_approval_refused_then_another_admin_approv
     assert f"root may not approve erasure request {rid}: it is their own request" in own.err
     [refusal] = _refusals(home)
     assert (refusal.actor, refusal.item) == ("root", rid)
-    assert refusal.data["why"] == "it is their own request: another admin must approve it"
+    assert refusal.data["why"] == "it is their own request (another admin must approve it)"
     assert refusal.data["action"] == f"approve erasure request {rid}" and refusal.data["roles"] == [
         "admin",
         "user",

@@ -148,6 +148,14 @@ def find(vault, flow: Flow, request_id: str, *, now: datetime | None = None) -> 
     return request
 
 
+def expires_at(vault, request_id: str, *, now: datetime | None = None) -> datetime:
+    """When a request just made expires: counted from its entry's time once the catalog has
+    it (recorded), else from ``now`` (queued: the committer records it shortly)."""
+    row = vault.catalog.request(request_id)
+    start = parse_time(row["requested_at"]) if row else (now or utc_now())
+    return expiry(vault.config).after(start)
+
+
 def new_request_id(vault, flow: Flow) -> str:
     while True:
         rid = f"{flow.prefix}-" + "".join(secrets.choice(_ALPHABET) for _ in range(8))
@@ -208,7 +216,7 @@ def for_approval(
             vault,
             caller,
             action,
-            Forbidden(caller, action, "it is their own request: another admin must approve it"),
+            Forbidden(caller, action, "it is their own request (another admin must approve it)"),
             request=request.id,
         )
     if request.state != PENDING:

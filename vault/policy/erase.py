@@ -22,7 +22,6 @@ from vault.entries import EntrySpec, Kind
 from vault.identity import Caller
 from vault.index.matcher import index_matcher, matching_items
 from vault.model import format_time
-from vault.model import now as utc_now
 from vault.policy import approval
 from vault.policy.approval import ERASURE, Requested
 from vault.policy.holds import holding
@@ -135,7 +134,7 @@ def request_erasure(
     }
     data = {"request": rid, "reason": reason.strip(), **covers, **caller.audit_fields()}
     how = approval.record(vault, EntrySpec(Kind.ERASURE_REQUESTED, rid, data, actor=caller.actor))
-    expires = approval.expiry(vault.config).after(now or utc_now())
+    expires = approval.expires_at(vault, rid, now=now)
     return ErasureRequest(rid, expires, how, covers, plan=plan)
 
 

@@ -92,7 +92,7 @@ def request_release(
     covers = {"matter": matter, "hold": hold.to_data()}
     data = {"request": rid, "reason": reason.strip(), **covers, **caller.audit_fields()}
     how = approval.record(vault, EntrySpec(Kind.RELEASE_REQUESTED, rid, data, actor=caller.actor))
-    expires = approval.expiry(vault.config).after(now or utc_now())
+    expires = approval.expires_at(vault, rid, now=now)
     return ReleaseRequest(rid, expires, how, covers, hold=hold)
 
 
