@@ -177,6 +177,16 @@ def test_only_admins_request_or_approve_and_each_refusal_is_recorded(home):
     assert config["roles"]["admins"] == ["root", SECOND_ADMIN]
 
 
+def test_whom_a_request_was_made_for_does_not_approve_it(home):
+    rid = request_id(
+        vaultctl_run(home, "erase", "--custodian", "bob", "--reason", "r", "--actor", "ann", "--json")
+    )
+    with pytest.raises(Forbidden, match="it was made for them by root"):
+        approve_erasure_as(home, rid)
+    [asked] = ledger_entries(home, "erasure.requested")
+    assert (asked.actor, asked.data["on_behalf_of"]) == ("root", SECOND_ADMIN)
+
+
 def test_the_requester_withdraws_and_a_withdrawn_request_cannot_be_approved(home):
     rid = request_id(vaultctl_run(home, "erase", "--custodian", "bob", "--reason", "r", "--json"))
     with _writer(home) as vault, pytest.raises(Forbidden, match="only its requester"):

@@ -9,7 +9,8 @@ approval is the outcome entry itself (``erasure.certified``, ``hold.released``) 
 request, so an approval is never recorded without its effect or the other way round.
 
 The engines check the caller (vault/identity.py), not the CLI: only admins request or approve,
-the approver's actor must differ from the requester's, and only the requester withdraws.
+the approver's actor must differ from the requester's (and from the person a request was
+made for, ``--actor``), and only the requester withdraws.
 Every refusal of these rules (not an admin, one's own request, someone else's request,
 expired, no longer pending, held) is itself an ``access.refused`` entry naming the caller,
 the action and why, recorded through vault/recording.py like the other audit entries.
@@ -217,6 +218,16 @@ def for_approval(
             caller,
             action,
             Forbidden(caller, action, "it is their own request (another admin must approve it)"),
+            request=request.id,
+        )
+    if request.data.get("on_behalf_of") == caller.actor:
+        refuse(
+            vault,
+            caller,
+            action,
+            Forbidden(
+                caller, action, f"it was made for them by {request.actor} (a third admin must approve it)"
+            ),
             request=request.id,
         )
     if request.state != PENDING:
