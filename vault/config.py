@@ -123,6 +123,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "reconcile_schedule": "*/30 * * * *",
         "schedule_timezone": "UTC",  # zone the cron expressions are read in
         "scheduler_state_path": "scheduler.sqlite",  # last run per job, for catch-up
+        # vault/policy/approval.py: an erasure or hold release request not approved by a
+        # second admin within this expires (durations as in rules: 7d, 2w, 1m)
+        "request_expiry": "7d",
     },
     # vault/service/: vaultctl serve, the one process that owns the home while it runs
     "service": {

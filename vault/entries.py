@@ -46,8 +46,16 @@ class Kind:
     RESTORE_DONE = "restore.done"
     IMPORT_RUN = "import.run"
     RECONCILE_DIFFERENCE = "reconcile.difference"
-    ERASURE = "erasure.certified"
-    ACCESS_REFUSED = "access.refused"  # data: operation, action, why (the caller is the actor)
+    ERASURE = "erasure.certified"  # the approval of an erasure request and its outcome, in one entry
+    # Four eyes (vault/policy/approval.py): erasure and hold release take a request by one
+    # admin and an approval by another. item: the request id. The approval is the outcome
+    # entry itself (erasure.certified, hold.released, with data.request), so an approval
+    # and its effect cannot be recorded apart.
+    ERASURE_REQUESTED = "erasure.requested"  # data: request, custodian, query, reason, items, blobs
+    ERASURE_WITHDRAWN = "erasure.withdrawn"  # data: request
+    RELEASE_REQUESTED = "hold.release_requested"  # data: request, matter, reason, hold
+    RELEASE_WITHDRAWN = "hold.release_withdrawn"  # data: request, matter
+    ACCESS_REFUSED = "access.refused"  # data: action, login, roles, why; request (if any)
 
 
 AUDIT_TRAIL = frozenset(
@@ -61,13 +69,31 @@ AUDIT_TRAIL = frozenset(
         Kind.ERASURE,
         Kind.IMPORT_RUN,
         Kind.ACCESS_REFUSED,
+        Kind.ERASURE_REQUESTED,
+        Kind.ERASURE_WITHDRAWN,
+        Kind.RELEASE_REQUESTED,
+        Kind.RELEASE_WITHDRAWN,
     }
 )
-"""What ``vaultctl audit`` lists: who read, exported, restored, held, purged, imported, or was refused."""
+"""What ``vaultctl audit`` lists: who read, exported, restored, held, purged, imported, asked
+for or withdrew an erasure or a release, or was refused."""
 
 
 CONTENT_KINDS = frozenset({Kind.MESSAGE_APPENDED, Kind.MESSAGE_COPIED, Kind.MESSAGE_MOVED})
 """Entries that put a message's content (a blob) into a folder."""
+
+APPROVAL_KINDS = frozenset(
+    {
+        Kind.ERASURE_REQUESTED,
+        Kind.ERASURE_WITHDRAWN,
+        Kind.RELEASE_REQUESTED,
+        Kind.RELEASE_WITHDRAWN,
+        Kind.ACCESS_REFUSED,
+    }
+)
+"""The four-eyes audit entries (requests, withdrawals, refusals): written through
+vault/recording.py like the other audit entries, so queued with the broker while it holds
+the vault once vault/ingest/protocol.py's AUDIT_KINDS includes them."""
 
 
 @dataclass

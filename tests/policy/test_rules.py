@@ -1,5 +1,6 @@
 """Retention rules: matching, age bases, conflict resolution, explain, invalid files."""
 
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -110,8 +111,16 @@ def test_all_given_dimensions_must_match():
     assert not matches(text, item(flags=("\\Flagged",)))
 
 
-def test_rule_without_match_matches_everything():
+def test_a_rule_matches_everything_only_when_it_says_so():
+    assert "all = true" in rule()
     assert matches(rule(), item(folder="shared/anything", user="x"))
+    for text, what in (
+        ('[[rule]]\nname = "a"\npurge_after = "1d"\n', "no [rule.match]"),
+        ('[[rule]]\nname = "a"\npurge_after = "1d"\n[rule.match]\n', "an empty [rule.match]"),
+        ('[[rule]]\nname = "a"\npurge_after = "1d"\nmatch = {}\n', "an empty [rule.match]"),
+    ):
+        with pytest.raises(RulesError, match=r"rule 'a'.*" + re.escape(what)):
+            parse_rules(text, "policies/x.toml")
 
 
 # ---------------------------------------------------------------- age bases
@@ -250,6 +259,18 @@ def test_explain_names_the_winner_the_losers_and_the_hold():
 BAD = {
     "not toml": ("[[rule]\nname=", "not valid TOML"),
     "no action": ('[[rule]]\nname = "a"\n', "exactly one of keep_for or purge_after"),
+    "no match": (
+        '[[rule]]\nname = "a"\nkeep_for = "1y"\n',
+        "'all = true' for a rule that matches every item",
+    ),
+    "all not true": (
+        '[[rule]]\nname = "a"\nkeep_for = "1y"\n[rule.match]\nall = false\n',
+        "match.all can only be true",
+    ),
+    "all and more": (
+        '[[rule]]\nname = "a"\nkeep_for = "1y"\n[rule.match]\nall = true\njunk = true\n',
+        "takes no other key",
+    ),
     "two actions": ('[[rule]]\nname = "a"\nkeep_for = "1y"\npurge_after = "1d"\n', "exactly one"),
     "bad duration": ('[[rule]]\nname = "a"\nkeep_for = "seven years"\n', "keep_for: not a duration"),
     "bad basis": ('[[rule]]\nname = "a"\nkeep_for = "1y"\nbasis = "arrival"\n', "basis must be"),

@@ -9,6 +9,7 @@ import pytest
 
 from tests.core.helpers import init_vault, make_maildir, vaultctl_run
 from tests.fixtures.corpus import message_files
+from tests.policy.helpers import SECOND_ADMIN, TWO_ADMINS, erase, ledger_entries, release
 
 JUNK_RULE = """
 [[rule]]
@@ -27,7 +28,7 @@ folders = ["user/*/INBOX"]
 
 
 def _vault(tmp_path, spamassassin_dir, rules: str):
-    home = init_vault(tmp_path / "vault")
+    home = init_vault(tmp_path / "vault", **TWO_ADMINS)
     (home / "policies").mkdir(exist_ok=True)
     (home / "policies" / "rules.toml").write_text(rules)
     spam = message_files(spamassassin_dir / "spam-1")[:10]
@@ -88,7 +89,7 @@ def test_dry_run_changes_nothing_and_a_hold_wins(tmp_path, spamassassin_dir):
     assert all(h["holds"] == ["case-1"] for h in held["held"])
     assert vaultctl_run(home, "verify", "--read-data").code == 0
 
-    assert vaultctl_run(home, "hold", "release", "case-1", "--actor", "counsel").code == 0
+    release(home, "case-1", "--actor", "counsel")  # root for counsel; ann approves
     purged = _sweep(home, later)
     assert len(purged["purge"]) == 15
     # the five ham blobs are still referenced by jane's INBOX: only the ten spam blobs go
@@ -100,7 +101,10 @@ def test_dry_run_changes_nothing_and_a_hold_wins(tmp_path, spamassassin_dir):
     audit = json.loads(vaultctl_run(home, "log", "--mailbox", "user/bob/Junk", "--json").out)
     assert sum(e["kind"] == "retention.purged" for e in audit) == 15
     holds = json.loads(vaultctl_run(home, "hold", "list", "--all", "--json").out)
-    assert holds[0]["owner"] == "counsel" and holds[0]["released_by"] == "counsel"
+    assert holds[0]["owner"] == "counsel" and holds[0]["released_by"] == SECOND_ADMIN
+    assert holds[0]["requested_by"] == "root"
+    [asked] = ledger_entries(home, "hold.release_requested")
+    assert asked.actor == "root" and asked.data["on_behalf_of"] == "counsel"
 
 
 def test_longest_retention_wins_and_explain_says_why(tmp_path, spamassassin_dir):
@@ -115,11 +119,11 @@ def test_longest_retention_wins_and_explain_says_why(tmp_path, spamassassin_dir)
 def test_erasure_refused_under_hold_then_certified(tmp_path, spamassassin_dir):
     home = _vault(tmp_path, spamassassin_dir, "")
     vaultctl_run(home, "hold", "create", "m-7", "--custodian", "jane", "--reason", "audit")
-    refused = vaultctl_run(home, "erase", "--custodian", "jane")
+    refused = vaultctl_run(home, "erase", "--custodian", "jane", "--reason", "GDPR")
     assert refused.code != 0 and "m-7" in refused.err
     assert _present(home, "user/jane/INBOX", tmp_path)["restored"] == 5
-    vaultctl_run(home, "hold", "release", "m-7")
-    cert = json.loads(vaultctl_run(home, "erase", "--custodian", "jane", "--json").out)
+    release(home, "m-7")
+    cert = erase(home, "--custodian", "jane")
     assert len(cert["items"]) == 5
     assert cert["blobs_deleted"] == 0  # bob's Junk still holds the same five messages
     assert _present(home, "user/jane/INBOX", tmp_path)["restored"] == 0
@@ -162,6 +166,7 @@ def test_rule_by_ldap_group_and_hold_by_login_with_a_directory(tmp_path, spamass
 
     home = init_vault(
         tmp_path / "vault",
+        **TWO_ADMINS,
         **{
             "ldap.url": slapd.url,
             "ldap.base_dn": SUFFIX,
@@ -183,9 +188,10 @@ def test_rule_by_ldap_group_and_hold_by_login_with_a_directory(tmp_path, spamass
     entries = json.loads(vaultctl_run(home, "audit", "--json").out)
     placed = [e["actor"] for e in entries if e["kind"] == "hold.placed"]
     assert placed == [slapd.entry_uuid(f"uid=carol,ou=people,{SUFFIX}")]
-    assert vaultctl_run(home, "hold", "release", "m", "--actor", "nobody-known").code == 0
-    entries = json.loads(vaultctl_run(home, "audit", "--json").out)
-    assert [e["actor"] for e in entries if e["kind"] == "hold.released"] == ["nobody-known"]
+    release(home, "m", "--actor", "nobody-known")  # requested by root for nobody-known, approved by ann
+    [asked] = ledger_entries(home, "hold.release_requested")
+    assert asked.data["on_behalf_of"] == "nobody-known"  # not in the directory: recorded by name
+    assert [e.actor for e in ledger_entries(home, "hold.released")] == [SECOND_ADMIN]
 
 
 def _subjects(spamassassin_dir):
@@ -234,7 +240,7 @@ def test_a_hold_with_a_query_keeps_only_what_matches(tmp_path, spamassassin_dir)
 
 
 def test_erase_by_query_is_refused_under_hold_then_erases_only_matches(tmp_path, spamassassin_dir):
-    home = init_vault(tmp_path / "vault")
+    home = init_vault(tmp_path / "vault", **TWO_ADMINS)
     spam = message_files(spamassassin_dir / "spam-1")[:10]
     assert (
         vaultctl_run(
@@ -251,12 +257,10 @@ def test_erase_by_query_is_refused_under_hold_then_erases_only_matches(tmp_path,
     )
     matching = sum(word in t for t in words.values())
     assert vaultctl_run(home, "hold", "create", "case-e", "--custodian", "bob", "--reason", "r").code == 0
-    refused = vaultctl_run(home, "erase", "--query", f"subject:{word}")
+    refused = vaultctl_run(home, "erase", "--query", f"subject:{word}", "--reason", "r")
     assert refused.code != 0 and "case-e" in refused.err
-    assert vaultctl_run(home, "hold", "release", "case-e").code == 0
-    done = vaultctl_run(home, "erase", "--query", f"subject:{word}", "--json")
-    assert done.code == 0, done
-    cert = json.loads(done.out)
+    release(home, "case-e")
+    cert = erase(home, "--query", f"subject:{word}")
     assert len(cert["items"]) == matching and cert["query"] == f"subject:{word}"
     left = json.loads(vaultctl_run(home, "search", "custodian:bob size:>0", "--json").out)
     assert left["total"] == 10 - matching
@@ -276,11 +280,9 @@ def test_queries_scoped_to_folders_hold_and_erase_those_copies_only(tmp_path, sp
     )
     dry = _sweep(home, "2003-01-01T00:00Z", "--dry-run")
     assert dry["held"] == [] and len(dry["purge"]) == 15
-    assert vaultctl_run(home, "hold", "release", "case-i").code == 0
+    release(home, "case-i")
 
-    done = vaultctl_run(home, "erase", "--query", "in:Junk", "--json")
-    assert done.code == 0, done
-    cert = json.loads(done.out)
+    cert = erase(home, "--query", "in:Junk")
     assert len(cert["items"]) == 15 and cert["blobs_deleted"] == 10  # the shared five stay for jane
     assert _present(home, "user/jane/INBOX", tmp_path)["restored"] == 5
     left = json.loads(vaultctl_run(home, "search", "size:>0", "--json").out)
@@ -293,5 +295,5 @@ def test_erase_while_another_writer_holds_the_vault_says_what_to_do(tmp_path):
 
     home = init_vault(tmp_path / "vault")
     with Vault.open(Config.load(home), writer=True):  # as the broker holds it while live ingest runs
-        r = vaultctl_run(home, "erase", "--custodian", "jane")
+        r = vaultctl_run(home, "erase", "approve", "er-23456789")
     assert r.code != 0 and "stop 'vaultctl broker' for the erasure" in r.err, r

@@ -1,47 +1,190 @@
-"""vaultctl erase: a data-subject erasure request, refused while any hold applies."""
+"""vaultctl erase: data-subject erasure, four eyes: one admin requests, another approves."""
 
 import click
 
-from vault.cli.common import load_config, print_json
+from vault.cli.common import call_service, load_config, open_vault, print_json, service_of
 
 
-@click.command("erase")
+@click.group("erase", invoke_without_command=True)
 @click.option("--custodian", help="The user whose archived mail is erased.")
 @click.option("--query", help="Erase the mail this search finds (with --custodian: only theirs).")
-@click.option("--actor", help="Who requests it (default: the OS user).")
+@click.option("--reason", help="Why (required): the ticket, the legal basis.")
+@click.option("--dry-run", is_flag=True, help="Show exactly the items it would remove; record nothing.")
+@click.option("--actor", help="Whom the request is made for (admins only; default: yourself).")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def command(ctx, custodian, query, actor, as_json):
-    """Purge every item of CUSTODIAN (or matching QUERY) and write a certificate (ids and
-    hashes, no content) to the ledger. Refused, naming the holds, while any hold applies."""
-    from vault.archive import actor_of
-    from vault.index.query import QuerySyntaxError
-    from vault.policy.erase import ErasureRefused, erase_custodian
-
+def command(ctx, custodian, query, reason, dry_run, actor, as_json):
+    """Request the erasure of every item of CUSTODIAN (or matching QUERY): prints the request
+    id, for another admin to 'vaultctl erase approve ID'. The approval purges what the request
+    covered and writes a certificate (ids and hashes, no content) to the ledger. Refused,
+    naming the holds, while any hold applies. Requests expire after [policy] request_expiry."""
+    if ctx.invoked_subcommand is not None:
+        if custodian or query or reason or dry_run or actor:
+            raise click.UsageError(f"'erase {ctx.invoked_subcommand}' takes its own options only")
+        return
     if not custodian and not query:
-        raise click.UsageError("give --custodian, --query, or both")
-    from vault.archive import Vault, VaultBusy
+        raise click.UsageError("give --custodian, --query, or both (or: approve, requests, withdraw)")
+    if not reason and not dry_run:
+        raise click.UsageError("an erasure request needs --reason")
+    client = service_of(ctx)
+    if client is not None:  # the service records the request (or refuses it) with its writer
+        params = {
+            "custodian": custodian,
+            "query": query,
+            "reason": reason,
+            "dry_run": dry_run,
+            "acting_for": actor,
+        }
+        asked = call_service(client, "erase", params)
+        if as_json:
+            print_json({**asked, "dry_run": dry_run})
+            return
+        what = f"{len(asked['items'])} item(s), {asked['blobs']} blob(s) of {asked['describe']}"
+        if dry_run:
+            click.echo(f"dry run: an erasure request would cover {what}; nothing recorded")
+        else:
+            click.echo(f"erasure request {asked['request']} recorded: covers {what}")
+        for i in asked["items"]:
+            click.echo(f"  {i['item']}  {i['mailbox']}  {i['internal_date'] or ''}")
+        if not dry_run:
+            click.echo(
+                f"another admin approves it with: vaultctl erase approve {asked['request']}  "
+                f"(expires {asked['expires_at']})"
+            )
+        return
+    from vault.index.query import QuerySyntaxError
+    from vault.policy.approval import RequestError, local_caller
+    from vault.policy.erase import ErasureRefused, request_erasure
+    from vault.recording import Unrecorded
 
-    try:
-        vault = Vault.open(load_config(ctx), writer=True)
-    except VaultBusy as e:  # an erasure must answer now (refused or certified): it cannot queue
-        raise click.ClickException(
-            f"{e}. While live ingest runs the broker holds the vault: stop "
-            "'vaultctl broker' for the erasure (events wait at the dealer) and "
-            "start it again after"
-        ) from None
-    with vault:
+    with open_vault(ctx) as vault:
         try:
-            cert = erase_custodian(vault, custodian, query=query, actor=actor_of(vault.config, actor))
-        except (ErasureRefused, FileNotFoundError) as e:
-            raise click.ClickException(str(e)) from None
+            caller = local_caller(vault, acting_for=actor, action="request an erasure")
+            asked = request_erasure(
+                vault, caller, custodian, query=query, reason=reason or "", dry_run=dry_run
+            )
         except QuerySyntaxError as e:
             raise click.ClickException(f"bad query: {e}") from None
+        except (
+            ErasureRefused,
+            FileNotFoundError,
+            PermissionError,
+            RequestError,
+            Unrecorded,
+            ValueError,
+        ) as e:
+            raise click.ClickException(str(e)) from None
+    from vault.model import format_time
+
+    plan = asked.plan
+    assert plan is not None
+    expires = format_time(asked.expires_at) if asked.expires_at else None
+    if as_json:
+        print_json(
+            {
+                "request": asked.id,
+                "dry_run": dry_run,
+                "how": asked.how,
+                "expires_at": expires,
+                "items": plan.items,
+            }
+        )
+        return
+    what = f"{len(plan.items)} item(s), {len(plan.blobs)} blob(s) of {plan.describe()}"
+    if dry_run:
+        click.echo(f"dry run: an erasure request would cover {what}; nothing recorded")
+    else:
+        queued = " (queued with the broker: live ingest holds the vault)" if asked.how == "queued" else ""
+        click.echo(f"erasure request {asked.id} recorded{queued}: covers {what}")
+    for i in plan.items:
+        click.echo(f"  {i['item']}  {i['mailbox']}  {i['internal_date'] or ''}")
+    if not dry_run:
+        click.echo(f"another admin approves it with: vaultctl erase approve {asked.id}  (expires {expires})")
+
+
+@command.command("approve")
+@click.argument("request_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def approve(ctx, request_id, as_json):
+    """Approve erasure request REQUEST_ID (made by another admin) and erase what it covered
+    and no hold protects; needs the vault's writer lock."""
+    from vault.archive import Vault, VaultBusy
+    from vault.policy.approval import RequestError, local_caller
+    from vault.policy.erase import ErasureRefused, approve_erasure
+    from vault.recording import Unrecorded
+
+    client = service_of(ctx)
+    if client is not None:  # the service erases with its writer; its answer or refusal comes back
+        cert = call_service(client, "erase.approve", {"request": request_id})
+    else:
+        try:
+            vault = Vault.open(load_config(ctx), writer=True)
+        except VaultBusy as e:  # an erasure must answer now (refused or certified): it cannot queue
+            raise click.ClickException(
+                f"{e}. A bare 'vaultctl broker' holds the vault: run 'vaultctl serve' instead "
+                "(the service erases with its writer), or stop the broker for the erasure"
+            ) from None
+        with vault:
+            try:
+                caller = local_caller(vault, acting_for=None, action=f"approve erasure request {request_id}")
+                cert = approve_erasure(vault, caller, request_id)
+            except (ErasureRefused, FileNotFoundError, PermissionError, RequestError, Unrecorded) as e:
+                raise click.ClickException(str(e)) from None
     if as_json:
         print_json(cert)
-    else:
-        whose = " and ".join(x for x in (custodian, query and repr(query)) if x)
+        return
+    whose = " and ".join(x for x in (cert["custodian"], cert["query"] and repr(cert["query"])) if x)
+    gone = f" ({len(cert['already_gone'])} purged since the request)" if cert["already_gone"] else ""
+    click.echo(
+        f"erasure request {cert['request']} approved: erased {len(cert['items'])} item(s) of {whose}{gone}; "
+        f"{cert['blobs_deleted']} blob(s) deleted; certificate recorded in the ledger"
+    )
+
+
+@command.command("requests")
+@click.option("--all", "everything", is_flag=True, help="Include expired, approved and withdrawn ones.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def requests(ctx, everything, as_json):
+    """List pending erasure requests."""
+    from vault.policy.approval import ERASURE, requests_of
+
+    with open_vault(ctx) as vault:
+        found = [r.to_json() for r in requests_of(vault, ERASURE, everything=everything)]
+    if as_json:
+        print_json(found)
+        return
+    for r in found:
+        c = r["covers"]
+        whose = " and ".join(x for x in (c.get("custodian"), c.get("query") and repr(c["query"])) if x)
         click.echo(
-            f"erased {len(cert['items'])} item(s) of {whose}; {cert['blobs_deleted']} blob(s) deleted; "
-            "certificate recorded in the ledger"
+            f"{r['request']}  {_state(r):<18} {r['requested_by']:<12} {r['requested_at']}  "
+            f"expires {r['expires_at']}  {len(c.get('items') or [])} item(s) of {whose}: {r['reason']}"
         )
+
+
+@command.command("withdraw")
+@click.argument("request_id")
+@click.pass_context
+def withdraw_(ctx, request_id):
+    """Withdraw your own pending erasure request REQUEST_ID."""
+    from vault.policy.approval import ERASURE, RequestError, local_caller, withdraw
+    from vault.recording import Unrecorded
+
+    client = service_of(ctx)
+    if client is not None:
+        call_service(client, "withdraw", {"flow": "erasure", "request": request_id})
+        click.echo(f"erasure request {request_id} withdrawn")
+        return
+    with open_vault(ctx) as vault:
+        try:
+            caller = local_caller(vault, acting_for=None, action=f"withdraw erasure request {request_id}")
+            withdraw(vault, ERASURE, caller, request_id)
+        except (PermissionError, RequestError, Unrecorded) as e:
+            raise click.ClickException(str(e)) from None
+    click.echo(f"erasure request {request_id} withdrawn")
+
+
+def _state(r: dict) -> str:
+    return f"{r['state']} by {r['closed_by']}" if r["closed_by"] else r["state"]

@@ -7,7 +7,8 @@ from vault.cli.common import call_service, open_vault, print_json, service_of
 
 @click.group("hold")
 def command():
-    """Place, list, show and release legal holds. A hold always wins over retention."""
+    """Place, list, show and release legal holds. A hold always wins over retention. A
+    release takes two admins: one requests it ('release'), another approves it ('approve')."""
 
 
 @command.command("create")
@@ -82,25 +83,138 @@ def show(ctx, matter):
 
 @command.command("release")
 @click.argument("matter")
-@click.option("--actor", help="Who releases it (default: the OS user).")
+@click.option("--reason", help="Why (required): e.g. the matter settled.")
+@click.option("--dry-run", is_flag=True, help="Show the hold it would release; record nothing.")
+@click.option("--actor", help="Whom the request is made for (admins only; default: yourself).")
+@click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def release(ctx, matter, actor):
+def release(ctx, matter, reason, dry_run, actor, as_json):
+    """Request the release of hold MATTER: prints the request id, for another admin to
+    'vaultctl hold approve ID'. Requests expire after [policy] request_expiry."""
+    from vault.model import format_time
+    from vault.policy.approval import local_caller
     from vault.policy.holds import HoldError
-    from vault.policy.place import release_hold
+    from vault.policy.place import request_release
+    from vault.recording import Unrecorded
+
+    if not reason and not dry_run:
+        raise click.UsageError("a release request needs --reason")
+    client = service_of(ctx)
+    if client is not None:
+        params = {"matter": matter, "reason": reason, "dry_run": dry_run, "acting_for": actor}
+        asked = call_service(client, "hold.release", params)
+        if as_json:
+            print_json({**asked, "dry_run": dry_run})
+        elif dry_run:
+            click.echo(f"dry run: a release request for hold {matter!r} would release it; nothing recorded")
+            print_json(asked["hold"])
+        else:
+            click.echo(f"release request {asked['request']} for hold {matter!r} recorded")
+            click.echo(
+                f"another admin approves it with: vaultctl hold approve {asked['request']}  "
+                f"(expires {asked['expires_at']})"
+            )
+        return
+    with open_vault(ctx) as vault:  # recorded directly, or through the broker while it runs
+        try:
+            caller = local_caller(vault, acting_for=actor, action=f"request the release of hold {matter!r}")
+            asked = request_release(vault, caller, matter, reason=reason or "", dry_run=dry_run)
+        except (HoldError, PermissionError, Unrecorded) as e:
+            raise click.ClickException(str(e)) from None
+    assert asked.hold is not None
+    expires = format_time(asked.expires_at) if asked.expires_at else None
+    if as_json:
+        print_json(
+            {
+                "request": asked.id,
+                "dry_run": dry_run,
+                "how": asked.how,
+                "expires_at": expires,
+                "hold": asked.hold.to_data(),
+            }
+        )
+        return
+    if dry_run:
+        click.echo(f"dry run: a release request for hold {matter!r} would release it; nothing recorded")
+        print_json(asked.hold.to_data())
+        return
+    click.echo(f"release request {asked.id} for hold {matter!r} recorded{_how(asked.how)}")
+    click.echo(f"another admin approves it with: vaultctl hold approve {asked.id}  (expires {expires})")
+
+
+@command.command("approve")
+@click.argument("request_id")
+@click.pass_context
+def approve(ctx, request_id):
+    """Approve release request REQUEST_ID (made by another admin): the hold is released."""
+    from vault.policy.approval import RequestError, local_caller
+    from vault.policy.holds import HoldError
+    from vault.policy.place import approve_release
     from vault.recording import Unrecorded
 
     client = service_of(ctx)
     if client is not None:
-        call_service(client, "hold.release", {"matter": matter, "acting_for": actor})
-        click.echo(f"hold {matter!r} released")
+        done = call_service(client, "hold.approve", {"request": request_id})
+        click.echo(f"release request {request_id} approved: hold {done['hold']['matter']!r} released")
         return
     with open_vault(ctx) as vault:
         try:
-            change = release_hold(vault, matter, actor=actor)
-        except (HoldError, Unrecorded) as e:
+            caller = local_caller(vault, acting_for=None, action=f"approve hold release request {request_id}")
+            change = approve_release(vault, caller, request_id)
+        except (HoldError, PermissionError, RequestError, Unrecorded) as e:
             raise click.ClickException(str(e)) from None
-    click.echo(f"hold {matter!r} released{_how(change.how)}")
+    click.echo(
+        f"release request {request_id} approved: hold {change.hold.matter!r} released{_how(change.how)}"
+    )
 
 
-def _how(how: str) -> str:
+@command.command("requests")
+@click.option("--all", "everything", is_flag=True, help="Include expired, approved and withdrawn ones.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def requests(ctx, everything, as_json):
+    """List pending hold release requests."""
+    from vault.policy.approval import RELEASE, requests_of
+
+    with open_vault(ctx) as vault:
+        found = [r.to_json() for r in requests_of(vault, RELEASE, everything=everything)]
+    if as_json:
+        print_json(found)
+        return
+    for r in found:
+        click.echo(
+            f"{r['request']}  {_state(r):<18} {r['requested_by']:<12} {r['requested_at']}  "
+            f"expires {r['expires_at']}  hold {r['covers'].get('matter')!r}: {r['reason']}"
+        )
+
+
+@command.command("withdraw")
+@click.argument("request_id")
+@click.pass_context
+def withdraw_(ctx, request_id):
+    """Withdraw your own pending hold release request REQUEST_ID."""
+    from vault.policy.approval import RELEASE, RequestError, local_caller, withdraw
+    from vault.recording import Unrecorded
+
+    client = service_of(ctx)
+    if client is not None:
+        call_service(client, "withdraw", {"flow": "release", "request": request_id})
+        click.echo(f"release request {request_id} withdrawn")
+        return
+    with open_vault(ctx) as vault:
+        try:
+            caller = local_caller(
+                vault, acting_for=None, action=f"withdraw hold release request {request_id}"
+            )
+            withdraw(vault, RELEASE, caller, request_id)
+        except (PermissionError, RequestError, Unrecorded) as e:
+            raise click.ClickException(str(e)) from None
+    click.echo(f"release request {request_id} withdrawn")
+
+
+def _how(how: str | None) -> str:
     return "" if how == "recorded" else " (queued with the broker: live ingest holds the vault)"
+
+
+def _state(r: dict) -> str:
+    return f"{r['state']} by {r['closed_by']}" if r["closed_by"] else r["state"]

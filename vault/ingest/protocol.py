@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from vault.entries import EntrySpec, Kind
+from vault.entries import APPROVAL_KINDS, EntrySpec, Kind
 from vault.model import format_time, now
 
 EVENT, ACK = b"EVENT", b"ACK"
@@ -58,6 +58,7 @@ AUDIT_KINDS = frozenset(
         Kind.HOLD_PLACED,
         Kind.HOLD_RELEASED,
         Kind.SWEEP_REQUESTED,
+        *APPROVAL_KINDS,  # four eyes: requests, withdrawals and refusals
     }
 )
 

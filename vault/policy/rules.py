@@ -8,15 +8,25 @@ vault home); every ``*.toml`` file there holds any number of ``[[rule]]`` tables
     description = "Spam is not a record"
     purge_after = "30d"                # or keep_for = "7y"; exactly one of the two
     basis = "internal_date"            # or "expunged": age counted from the expunge
-    [rule.match]                       # every key optional; all given keys must match
+    [rule.match]                       # required; all given keys must match
     folders = ["user/*/Junk/**"]       # globs: * within one level, ** across levels
     users = ["jane", "jane@example.org"]
     groups = ["legal"]                 # LDAP groups of the item's custodian
     flags = ["\\Deleted", "$Junk"]     # any one of these flags
     junk = true                        # folder (or a parent) named Junk, Spam, ...
 
+    [[rule]]
+    name = "deleted"
+    purge_after = "90d"
+    basis = "expunged"
+    [rule.match]
+    all = true                         # every item: said explicitly, and alone
+
 Matching. Inside one key the values are alternatives (any folder pattern, any user...);
-different keys must all match; a rule without ``[rule.match]`` matches every item. Folder
+different keys must all match. A rule that matches every item must say so with
+``all = true`` (and no other match key): a rule without ``[rule.match]``, or with an
+empty one, is refused when the rules are loaded, so a forgotten or misspelt table cannot
+make a purge rule silently cover the whole archive. Folder
 names use ``/`` as the hierarchy separator (Cyrus with ``unixhierarchysep: yes``) and match
 case-sensitively; users, groups and flags match case-insensitively. A rule with
 ``basis = "expunged"`` only matches items that have been expunged: the age it counts has
@@ -69,7 +79,7 @@ JUNK_FOLDER_NAMES = frozenset({"junk", "spam", "junk e-mail", "junk email", "bul
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 _RULE_KEYS = {"name", "description", "keep_for", "purge_after", "basis", "match"}
 _MATCH_LISTS = ("folders", "users", "groups", "flags")
-_MATCH_KEYS = set(_MATCH_LISTS) | {"junk"}
+_MATCH_KEYS = set(_MATCH_LISTS) | {"junk", "all"}
 
 
 class RulesError(Exception):
@@ -270,11 +280,33 @@ def _parse_match(table: Any) -> Match:
     unknown = set(table) - _MATCH_KEYS
     if unknown:
         raise ValueError(f"unknown match key(s) {sorted(unknown)}; known: {sorted(_MATCH_KEYS)}")
+    if "all" in table:
+        if table["all"] is not True:
+            raise ValueError("match.all can only be true (leave it out to match by the other keys)")
+        if len(table) > 1:
+            raise ValueError(
+                f"match.all = true matches every item: it takes no other key ({sorted(set(table) - {'all'})})"
+            )
+        return Match()
+    if not table:
+        raise ValueError(
+            "an empty [rule.match] would match every item: give folders, users, groups, "
+            "flags or junk, or 'all = true' for a rule that matches every item"
+        )
     lists = {k: _string_list(table[k], f"match.{k}") for k in _MATCH_LISTS if k in table}
     junk = table.get("junk")
     if junk is not None and not isinstance(junk, bool):
         raise ValueError("match.junk must be true or false")
     return Match(**lists, junk=junk)
+
+
+def _match_table(table: dict) -> Any:
+    if "match" not in table:
+        raise ValueError(
+            "no [rule.match]: give folders, users, groups, flags or junk there, "
+            "or 'all = true' for a rule that matches every item"
+        )
+    return table["match"]
 
 
 def _parse_rule(table: Any, source: str) -> Rule:
@@ -301,7 +333,7 @@ def _parse_rule(table: Any, source: str) -> Rule:
         action=KEEP if actions[0] == "keep_for" else PURGE,
         duration=duration,
         basis=basis,
-        match=_parse_match(table.get("match", {})),
+        match=_parse_match(_match_table(table)),
         description=description,
         source=source,
     )

@@ -86,7 +86,8 @@ class LocalApi:
             result = await loop.run_in_executor(None, op, self.service, caller, params)
         except Forbidden as e:
             log.warning("refused: %s", e)
-            await loop.run_in_executor(None, refused, self.service, caller or e.caller, name, e)
+            if not getattr(e, "recorded", False):  # the engine may have recorded it already
+                await loop.run_in_executor(None, refused, self.service, caller or e.caller, name, e)
             return _answer(403, error=str(e))
         except BadRequest as e:
             return _answer(400, error=str(e))

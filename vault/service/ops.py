@@ -136,17 +136,81 @@ def place_hold(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     return service.write(write)
 
 
-def release_hold(service: ServiceHandle, caller: Caller, params: dict) -> dict:
-    from vault.policy.place import release_hold as release
+def _requested(asked) -> dict:
+    from vault.model import format_time
 
-    caller.require("release a hold")
-    matter = _str(params, "matter")
+    return {
+        "request": asked.id,
+        "how": asked.how,
+        "expires_at": format_time(asked.expires_at) if asked.expires_at else None,
+        "covers": asked.covers,
+    }
+
+
+def request_release(service: ServiceHandle, caller: Caller, params: dict) -> dict:
+    """Four eyes: one admin requests a hold's release (vault/policy/approval.py)."""
+    from vault.policy.place import request_release as request
+
+    matter, reason = _str(params, "matter"), _opt(params, "reason") or ""
+    dry_run = bool(params.get("dry_run"))
 
     def write(vault) -> dict:
-        change = release(vault, matter, actor=caller.actor)
+        asked = request(vault, caller, matter, reason=reason, dry_run=dry_run)
+        return {**_requested(asked), "hold": asked.hold.to_data() if asked.hold else None}
+
+    return service.write(write)
+
+
+def approve_release(service: ServiceHandle, caller: Caller, params: dict) -> dict:
+    """Four eyes: another admin approves; the hold is released."""
+    from vault.policy.place import approve_release as approve
+
+    rid = _str(params, "request")
+
+    def write(vault) -> dict:
+        change = approve(vault, caller, rid)
         return {"hold": change.hold.to_data(), "how": change.how}
 
     return service.write(write)
+
+
+def request_erasure(service: ServiceHandle, caller: Caller, params: dict) -> dict:
+    """Four eyes: one admin requests an erasure; ``dry_run`` shows what it would cover."""
+    from vault.policy.erase import request_erasure as request
+
+    custodian, query = _opt(params, "custodian"), _opt(params, "query")
+    reason, dry_run = _opt(params, "reason") or "", bool(params.get("dry_run"))
+
+    def write(vault) -> dict:
+        asked = request(vault, caller, custodian, query=query, reason=reason, dry_run=dry_run)
+        plan = asked.plan
+        described = plan.describe() if plan is not None else ""
+        items = plan.items if plan is not None else []
+        blobs = len(plan.blobs) if plan is not None else 0
+        return {**_requested(asked), "items": items, "blobs": blobs, "describe": described}
+
+    return service.write(write)
+
+
+def approve_erasure(service: ServiceHandle, caller: Caller, params: dict) -> dict:
+    """Four eyes: another admin approves; the erasure runs now, with the service's writer, and
+    its certificate (or its refusal) comes back."""
+    from vault.policy.erase import approve_erasure as approve
+
+    rid = _str(params, "request")
+    return service.write(lambda vault: approve(vault, caller, rid))
+
+
+def withdraw_request(service: ServiceHandle, caller: Caller, params: dict) -> dict:
+    from vault.policy.approval import ERASURE, RELEASE, withdraw
+
+    flows = {"erasure": ERASURE, "release": RELEASE}
+    flow = flows.get(_str(params, "flow"))
+    if flow is None:
+        raise BadRequest(f"'flow' must be one of {', '.join(flows)}")
+    rid = _str(params, "request")
+    service.write(lambda vault: withdraw(vault, flow, caller, rid))
+    return {"withdrawn": rid}
 
 
 def sweep(service: ServiceHandle, caller: Caller, params: dict) -> dict:
@@ -274,7 +338,11 @@ OPS: dict[str, Callable[[ServiceHandle, Caller, dict], Any]] = {
     "audit": audit,
     "import": import_sources,
     "hold.place": place_hold,
-    "hold.release": release_hold,
+    "hold.release": request_release,
+    "hold.approve": approve_release,
+    "erase": request_erasure,
+    "erase.approve": approve_erasure,
+    "withdraw": withdraw_request,
     "sweep": sweep,
     "reconcile": reconcile,
     "search": search,
@@ -292,7 +360,13 @@ def refused(service: ServiceHandle, caller: Caller, op: str, error: Forbidden) -
             vault,
             Kind.ACCESS_REFUSED,
             None,
-            {"operation": op, "action": error.action, "why": error.why},
+            {
+                "operation": op,
+                "action": error.action,
+                "login": caller.login,
+                "roles": sorted(caller.roles),
+                "why": error.why,
+            },
         )
         vault.commit()
 

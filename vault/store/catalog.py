@@ -18,6 +18,10 @@ Entry data fields the catalog reads, per kind (others are kept only in the item 
   retention.purged item=ItemId
   session.login    item=session:<id>  data: user     (session.logout closes it)
   hold.placed / hold.released  data: the hold (vault.policy.holds.Hold.to_data())
+  erasure.requested / hold.release_requested  item=request id  data: what it covers
+                   (a pending four-eyes request, vault/policy/approval.py)
+  erasure.withdrawn / hold.release_withdrawn  item=request id  (closes it: withdrawn)
+  erasure.certified / hold.released with data.request  (closes that request: approved)
 Any entry whose data has "event" (the live-ingest event id) marks that event as recorded.
 """
 
@@ -89,6 +93,18 @@ CREATE INDEX IF NOT EXISTS item_log_mailbox ON item_log(mailbox_id, seq);
 CREATE TABLE IF NOT EXISTS events (event TEXT PRIMARY KEY, seq INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS events_seq ON events(seq);
 CREATE TABLE IF NOT EXISTS holds (matter TEXT PRIMARY KEY, data TEXT NOT NULL, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS requests (
+    request TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    actor TEXT,
+    requested_at TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    state TEXT NOT NULL,
+    closed_by TEXT,
+    closed_at TEXT,
+    closed_seq INTEGER
+);
 CREATE TABLE IF NOT EXISTS sessions (
     session TEXT PRIMARY KEY,
     user TEXT,
@@ -110,6 +126,8 @@ _ITEM_SQL = (
 )
 _FLAGS_SQL = "INSERT INTO flag_history(item, time, seq, flags) VALUES (?,?,?,?)"
 _BATCHED = (_LOG_SQL, _EVENT_SQL, _ITEM_SQL, _FLAGS_SQL)
+_REQUEST_KINDS = frozenset({Kind.ERASURE_REQUESTED, Kind.RELEASE_REQUESTED})
+_WITHDRAWAL_KINDS = frozenset({Kind.ERASURE_WITHDRAWN, Kind.RELEASE_WITHDRAWN})
 
 
 class CatalogError(Exception):
@@ -265,8 +283,20 @@ class Catalog:
             self._execute(
                 "UPDATE holds SET data=?, seq=? WHERE matter=?", (json.dumps(data), e.seq, data["matter"])
             )
+            if data.get("request"):
+                self._close_request(data["request"], "approved", e)
+        elif kind in _REQUEST_KINDS and e.item:
+            self._execute(
+                "INSERT OR IGNORE INTO requests(request, kind, actor, requested_at, seq, data, state)"
+                " VALUES (?,?,?,?,?,?,'pending')",
+                (e.item, kind, e.actor, e.time, e.seq, json.dumps(data)),
+            )
+        elif kind in _WITHDRAWAL_KINDS and e.item:
+            self._close_request(e.item, "withdrawn", e)
         elif kind == Kind.RETENTION_PURGED:
             self._execute("UPDATE items SET purged_at=? WHERE item=?", (e.time, e.item))
+        elif kind == Kind.ERASURE and data.get("request"):
+            self._close_request(data["request"], "approved", e)
         elif kind == Kind.SESSION_LOGIN and e.item:
             self._execute(
                 "INSERT OR IGNORE INTO sessions(session, user, login_at, login_seq) VALUES (?,?,?,?)",
@@ -276,6 +306,13 @@ class Catalog:
             self._execute(
                 "UPDATE sessions SET logout_at=?, logout_seq=? WHERE session=?", (e.time, e.seq, e.item)
             )
+
+    def _close_request(self, request: str, state: str, e) -> None:
+        self._execute(
+            "UPDATE requests SET state=?, closed_by=?, closed_at=?, closed_seq=?"
+            " WHERE request=? AND state='pending'",
+            (state, e.actor, e.time, e.seq, request),
+        )
 
     def _name_folder(self, mailbox_id: str, name: str, time: str, seq: int) -> None:
         self._execute(
@@ -488,6 +525,27 @@ class Catalog:
         """Every hold ever placed (released ones carry released_at), oldest first."""
         return [json.loads(r[0]) for r in self.db.execute("SELECT data FROM holds ORDER BY seq")]
 
+    def requests(self, kind: str | None = None, *, state: str | None = None) -> list[dict]:
+        """Four-eyes requests (kind: the request entry's kind), oldest first: request, kind,
+        actor, requested_at, data, state (pending, approved, withdrawn), closed_by/_at.
+        Whether a pending one has expired is the policy's call (vault/policy/approval.py)."""
+        sql, args = "SELECT * FROM requests WHERE 1=1", list[str]()
+        if kind is not None:
+            sql, args = sql + " AND kind=?", [*args, kind]
+        if state is not None:
+            sql, args = sql + " AND state=?", [*args, state]
+        rows = [dict(r) for r in self.db.execute(sql + " ORDER BY seq", args)]
+        for r in rows:
+            r["data"] = json.loads(r["data"])
+        return rows
+
+    def request(self, request: str) -> dict | None:
+        found = [dict(r) for r in self.db.execute("SELECT * FROM requests WHERE request=?", (request,))]
+        if not found:
+            return None
+        found[0]["data"] = json.loads(found[0]["data"])
+        return found[0]
+
     def all_items(self, include_purged: bool = False) -> list[dict]:
         sql = "SELECT * FROM items" + ("" if include_purged else " WHERE purged_at IS NULL")
         rows = [dict(r) for r in self.db.execute(sql + " ORDER BY appended_seq")]
@@ -546,6 +604,7 @@ class Catalog:
             ("flag_history", "seq, item"),
             ("item_log", "seq, item"),
             ("holds", "matter"),
+            ("requests", "request"),
             ("sessions", "session"),
             ("meta", "key"),
         ):

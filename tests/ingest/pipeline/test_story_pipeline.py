@@ -8,6 +8,7 @@ import json
 import pytest
 
 from tests.ingest.e2e.scenario import check_changelog, check_restore, tell
+from tests.policy.helpers import approve_release_as, ledger_entries
 
 pytestmark = pytest.mark.cyrus
 
@@ -66,8 +67,20 @@ def test_story_through_the_pipeline(tmp_path, pipeline_factory):
     already = [0]
     held = json.loads(pipeline.vaultctl("search", "custodian:alice", "--json").stdout)["total"]
     assert held > 0 and sweep_through_broker() == []
-    assert pipeline.vaultctl("hold", "release", "matter-1").returncode == 0
+    # releasing it takes two admins: root asks through vaultctl, ann approves through the
+    # engine; both entries go through the broker
+    config = pipeline.home / "config.toml"
+    config.write_text(config.read_text().replace('admins = ["root"]', 'admins = ["root", "ann"]'))
+    asked = pipeline.vaultctl("hold", "release", "matter-1", "--reason", "settled", "--json")
+    assert asked.returncode == 0 and json.loads(asked.stdout)["how"] == "queued", asked.stderr
     pipeline.wait_settled()
+    rid = json.loads(asked.stdout)["request"]
+    own = pipeline.vaultctl("hold", "approve", rid)  # refused, and the refusal is queued too
+    assert own.returncode != 0 and "it is their own request" in own.stderr, own.stderr
+    assert approve_release_as(pipeline.home, rid).how == "queued"
+    pipeline.wait_settled()
+    refused = [e for e in ledger_entries(pipeline.home, "access.refused") if e.item == rid]
+    assert [(e.actor, e.data["login"]) for e in refused] == [("root", "root")]
     purged = sweep_through_broker()
     assert purged and all(e["actor"] for e in purged)
     assert json.loads(pipeline.vaultctl("search", "custodian:alice", "--json").stdout)["total"] == 0
