@@ -24,6 +24,7 @@ from vault.testing.net import free_port
 OTHER = "vaulttest-other"
 REVIEWER = "vaulttest-rita"
 AUDITOR = "vaulttest-otto"
+ADMIN2 = "vaulttest-ann"
 
 
 def mail(n: int, to: str, subject: str) -> bytes:
@@ -57,6 +58,7 @@ def service(tmp_path):
         text = _set(text, "broker", key, f"tcp://127.0.0.1:{port}")
     text = text.replace("reviewers = []", f'reviewers = ["{REVIEWER}"]', 1)
     text = text.replace("auditors = []", f'auditors = ["{AUDITOR}"]', 1)
+    text = text.replace('admins = ["root"]', f'admins = ["root", "{ADMIN2}"]', 1)
     (home / "config.toml").write_text(text)
     proc = subprocess.Popen(
         vaultctl_argv("serve", home=home),
@@ -220,3 +222,29 @@ def test_an_auditor_reads_the_trail_and_verifies_but_reads_no_mail(service, tmp_
     assert "may not" not in health.stderr
     mail_ = vaultctl(home, "search", "minutes", user=otto, env=env)
     assert mail_.returncode != 0 and "auditors see the audit trail, not mail" in mail_.stderr
+
+
+def test_an_erasure_takes_two_admins_through_the_service(service, tmp_path):
+    home, sock, _ = service
+    ann = os_user(ADMIN2)
+    box = write_maildir(tmp_path / "md", {f"{n}:2,": mail(n, "erin", f"personal {n}") for n in range(2)})
+    assert vaultctl(home, "import", str(box), "--mailbox", "user/erin/INBOX").returncode == 0
+    dry = vaultctl(home, "erase", "--custodian", "erin", "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    assert len(json.loads(dry.stdout)["items"]) == 2
+    asked = vaultctl(home, "erase", "--custodian", "erin", "--reason", "GDPR art. 17", "--json")
+    assert asked.returncode == 0, asked.stderr
+    rid = json.loads(asked.stdout)["request"]
+    own = vaultctl(home, "erase", "approve", rid)
+    assert own.returncode != 0 and "their own request" in own.stderr
+    assert json.loads(vaultctl(home, "search", "personal", "--json").stdout)["total"] == 2  # nothing erased
+    env = {"VAULT_SOCKET": str(sock)}
+    done = vaultctl(home, "erase", "approve", rid, "--json", user=ann, env=env)
+    assert done.returncode == 0, done.stderr
+    cert = json.loads(done.stdout)
+    assert cert["requested_by"] == "root" and len(cert["items"]) == 2 and cert["blobs_deleted"] == 2
+    assert json.loads(vaultctl(home, "search", "personal", "--json").stdout)["total"] == 0
+    kinds = [(e["kind"], e["actor"]) for e in audit_entries(home)]
+    assert ("erasure.requested", "root") in kinds and ("erasure.certified", ann) in kinds
+    assert ("access.refused", "root") in kinds  # the self-approval, recorded once
+    assert kinds.count(("access.refused", "root")) == 1
