@@ -34,7 +34,7 @@ _common = [
     click.option("--imap-port", type=int, help="Cyrus IMAP port for the admin connection."),
     click.option(
         "--imap-admin",
-        help="Admin user ('' for none); password from [collector] imap_password or VAULT_COLLECTOR_PASSWORD.",
+        help="Admin user ('' for none); password from $VAULT_COLLECTOR_PASSWORD or the file $VAULT_COLLECTOR_PASSWORD_FILE names.",
     ),
 ]
 
