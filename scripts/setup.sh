@@ -56,11 +56,13 @@ case "$want" in test|bench) extras="[test]" ;; esac
 echo "setup: ready ($(.venv/bin/python --version), vaultctl at .venv/bin/vaultctl)"
 
 if [ "$want" = units ]; then
-  sudo_ scripts/install-units.sh "$@" /etc/systemd/system
+  installed=$(sudo_ scripts/install-units.sh "$@" /etc/systemd/system)
+  echo "$installed"
   if [ -d /run/systemd/system ]; then
     sudo_ systemctl daemon-reload
   else
     echo "setup: systemd is not running here: no daemon-reload"
   fi
-  echo "setup: units installed; e.g. systemctl enable --now vault.service vault-worker@1.service"
+  names=$(for u in $installed; do u=${u##*/}; echo "${u/@./@1.}"; done)
+  echo "setup: units installed; start them at boot and now with: systemctl enable --now" $names
 fi
