@@ -13,8 +13,15 @@ from click.testing import CliRunner
 from vault.testing.cyrus_server import CyrusServer
 from vaultctl import cli
 
-# the imapd.conf keys vault's event notification sets
-NOTIFY_KEYS = ("event_notifier", "notifysocket", "notify_external", "event_groups", "event_extra_params")
+# the imapd.conf keys vault sets: its event notification, and the separator it needs
+NOTIFY_KEYS = (
+    "unixhierarchysep",
+    "event_notifier",
+    "notifysocket",
+    "notify_external",
+    "event_groups",
+    "event_extra_params",
+)
 
 
 def vaultctl(home, *args) -> str:
@@ -63,5 +70,6 @@ def test_harness_runs_the_printed_lines(tmp_path, mode):
 def test_mode_none_has_no_notification_lines(tmp_path):
     server = CyrusServer(tmp_path / "cyrus", mode="none")
     assert server.notify_config() is None
-    assert not [line for line in server.imapd_conf_text().splitlines() if line.split(":")[0] in NOTIFY_KEYS]
+    ours = [line for line in server.imapd_conf_text().splitlines() if line.split(":")[0] in NOTIFY_KEYS]
+    assert ours == ["unixhierarchysep: yes"]
     assert "notifyd" not in server.cyrus_conf_text()

@@ -15,8 +15,10 @@ def command(ctx, imapd_only):
     """Print what to put in Cyrus's imapd.conf and cyrus.conf for [dealer] mode, and what user
     cyrus must be able to reach. Lines that imapd.conf ([collector] imapd_conf) already sets
     otherwise are named: replace them."""
+    import textwrap
+
     from vault.config import CONFIG_NAME
-    from vault.ingest.dealer.cyrus_config import conflicts, cyrus_lines
+    from vault.ingest.dealer.cyrus_config import WHY, conflicts, cyrus_lines
 
     config = host_config(ctx)
     try:
@@ -29,21 +31,22 @@ def command(ctx, imapd_only):
     source = config.home / CONFIG_NAME
     where = str(source.absolute()) if source.exists() else f"the defaults: no {source}"
     imapd_conf = config["collector"]["imapd_conf"]
-    out = [f'# {imapd_conf}: vault event notification ([dealer] mode = "{lines.mode}", from {where})']
+    out = [f'# {imapd_conf}: what vault needs ([dealer] mode = "{lines.mode}", from {where})']
     out += lines.imapd
     clash = conflicts(lines, imapd_conf)
     if clash:
         out.append(f"# {imapd_conf} now has, for the same keys (replace these lines):")
-        out += [f"#   {key}: {now}" for key, now, _ in clash]
+        out += [f"#   {key}: {now}" + (f"  ({WHY[key]})" if key in WHY else "") for key, now, _ in clash]
     out.append("")
     if lines.services:
         out.append("# cyrus.conf, inside SERVICES { }:")
         out += [f"  {service}" for service in lines.services]
     else:
-        out.append(
-            f"# cyrus.conf: nothing to add ({lines.mode} mode: imapd and lmtpd reach the dealer, no notifyd)"
-        )
+        out.append(f"# cyrus.conf: nothing to add ({lines.mode} mode: imapd and lmtpd reach the dealer)")
     out.append("")
     out.append("# ownership:")
-    out += [f"#   {sentence}" for sentence in lines.ownership]
+    for sentence in lines.ownership:
+        out += textwrap.wrap(
+            sentence, 96, initial_indent="# - ", subsequent_indent="#   ", break_on_hyphens=False
+        )
     click.echo("\n".join(out))

@@ -39,7 +39,7 @@ import tempfile
 from pathlib import Path
 
 from vault.config import Config
-from vault.ingest.dealer.cyrus_config import CyrusLines, cyrus_lines
+from vault.ingest.dealer.cyrus_config import REQUIRED_IMAPD, CyrusLines, cyrus_lines
 from vault.testing import syslogd
 from vault.testing.net import (
     free_port,
@@ -207,7 +207,6 @@ class CyrusServer:
             f"idlesocket: {self.socket_dir / 'idle'}",
             f"admins: {ADMIN}",
             "altnamespace: no",
-            "unixhierarchysep: yes",
             "hashimapspool: true",
             "allowplaintext: yes",
             "sasl_pwcheck_method: auxprop",
@@ -218,8 +217,8 @@ class CyrusServer:
             f"syslog_prefix: {self.syslog_prefix}",
         ]
         notify = self._notify_lines()
-        if notify is not None:  # what `vaultctl cyrus-config` prints for notify_config()
-            lines += notify.imapd
+        # what `vaultctl cyrus-config` prints for notify_config() (unixhierarchysep among them)
+        lines += REQUIRED_IMAPD if notify is None else notify.imapd
         return "\n".join(lines) + "\n"
 
     def cyrus_conf_text(self) -> str:

@@ -14,7 +14,10 @@ the tests run exactly what the admin pastes.
 
 Every mode also sets ``event_notifier: external`` (it turns events on; in socket and stream
 mode the word is only the METHOD field of each event), ``event_groups`` and
-``event_extra_params``: what the handlers rely on (docs/architecture.md section 5).
+``event_extra_params``: what the handlers rely on (docs/architecture.md section 5). And
+whatever the mode, ``unixhierarchysep: yes`` (REQUIRED_IMAPD): the archive's folder names use
+``/``, the collector names folders that way, and it refuses a server set otherwise (Debian's
+imapd.conf says ``no``).
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ EVENT_EXTRA_PARAMS = (
 )
 # Where Cyrus's tools look for imapd.conf without -C.
 DEFAULT_IMAPD_CONF = "/etc/imapd.conf"
+# What vault needs of Cyrus besides the notification lines, and why (for the admin).
+REQUIRED_IMAPD = ["unixhierarchysep: yes"]
+WHY = {"unixhierarchysep": "vault's folder names use '/'; IMAP clients then see '/' as the separator too"}
 
 
 @dataclass(frozen=True)
@@ -58,7 +64,7 @@ def cyrus_lines(config: Config) -> CyrusLines:
         raise ValueError(f"unknown [dealer] mode {mode!r} (one of {', '.join(MODES)})")
     owner = d["socket_owner"] or "cyrus"
     who = _user_and_group(owner)
-    imapd = ["event_notifier: external"]
+    imapd = [*REQUIRED_IMAPD, "event_notifier: external"]
     services: list[str] = []
     if mode == "external":
         notifyd = Path(d["notifyd_socket"])
