@@ -24,5 +24,6 @@ def command(ctx, as_json):
     if as_json:
         print_json(status)
         return
+    width = max(map(len, status))
     for key, value in status.items():
-        click.echo(f"{key:>22}: {value}")
+        click.echo(f"{key:>{width}}: {value}")
