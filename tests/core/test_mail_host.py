@@ -124,3 +124,28 @@ def test_the_admin_password_never_needs_the_config(tmp_path, monkeypatch):
     assert admin_password(section) == "s3cret pass"
     monkeypatch.setenv(PASSWORD_ENV, "from-env")
     assert admin_password(section) == "from-env"
+
+
+def test_vault_init_takes_settings_but_not_the_mail_host_role(tmp_path):
+    done = vaultctl(
+        tmp_path / "v",
+        "init",
+        "--set",
+        "dealer.broker=tcp://192.0.2.20:5570",
+        "--set",
+        "store.pack_size=1024",
+    )
+    assert done.exit_code == 0, done.output
+    config = Config.load(tmp_path / "v")
+    assert config.role == "vault" and config["store"]["pack_size"] == 1024
+    assert config["dealer"]["broker"] == "tcp://192.0.2.20:5570"
+    refused = vaultctl(tmp_path / "w", "init", "--set", "home.role=mail-host")
+    assert refused.exit_code == 1 and "is a mail-host home" in refused.output
+    assert not (tmp_path / "w").exists()
+
+
+def test_version_is_the_package_version():
+    from importlib.metadata import version
+
+    done = vaultctl("/nonexistent", "--version")
+    assert done.exit_code == 0 and done.output == f"vaultctl {version('vault')}\n"
