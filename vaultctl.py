@@ -42,6 +42,7 @@ class LazyGroup(click.Group):
     type=click.Path(file_okay=False),
     help="Vault directory (or VAULT_HOME).",
 )
+@click.version_option(package_name="vault", prog_name="vaultctl", message="%(prog)s %(version)s")
 @click.pass_context
 def cli(ctx, home):
     """vault: archive, restore and search Cyrus IMAP mail."""

@@ -4,9 +4,15 @@
 #   scripts/setup.sh            runtime only (the demo)
 #   scripts/setup.sh test       + the real servers the tests start (Cyrus, slapd, Postfix...)
 #   scripts/setup.sh bench      + the peers the benchmarks compare against (borg, restic, notmuch)
+#   scripts/setup.sh units [--host vault|mail] [--home DIR]
+#                               runtime, then the systemd units (deploy/systemd/) into
+#                               /etc/systemd/system, running this checkout's .venv/bin/vaultctl
+#                               (scripts/install-units.sh, which writes into any DESTDIR), and a
+#                               daemon-reload; enabling and starting them is left to you
 set -euo pipefail
 cd "$(dirname "$0")/.."
 want=${1:-runtime}
+[ $# -gt 0 ] && shift
 
 sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -44,7 +50,19 @@ if [ ! -x .venv/bin/python ]; then
   "$py" -m venv .venv
 fi
 extras=""
-[ "$want" != runtime ] && extras="[test]"
+case "$want" in test|bench) extras="[test]" ;; esac
 .venv/bin/pip install -q --upgrade pip >/dev/null
 .venv/bin/pip install -q -e ".${extras}"
 echo "setup: ready ($(.venv/bin/python --version), vaultctl at .venv/bin/vaultctl)"
+
+if [ "$want" = units ]; then
+  installed=$(sudo_ scripts/install-units.sh "$@" /etc/systemd/system)
+  echo "$installed"
+  if [ -d /run/systemd/system ]; then
+    sudo_ systemctl daemon-reload
+  else
+    echo "setup: systemd is not running here: no daemon-reload"
+  fi
+  names=$(for u in $installed; do u=${u##*/}; echo "${u/@./@1.}"; done)
+  echo "setup: units installed; start them at boot and now with: systemctl enable --now" $names
+fi

@@ -9,6 +9,7 @@ open: never an entry whose blob is missing.
 
 from __future__ import annotations
 
+import copy
 import functools
 import getpass
 import os
@@ -88,13 +89,20 @@ class Vault:
     # ------------------------------------------------------------ lifecycle
 
     @classmethod
-    def init(cls, home: Path | str) -> Config:
+    def init(cls, home: Path | str, overrides: dict[str, dict] | None = None) -> Config:
+        """Create a vault in ``home``: config.toml with every key (``overrides``: section ->
+        key -> value, checked like the file), signing key, empty ledger, catalog and index."""
         home = Path(home)
         if (home / CONFIG_NAME).exists():
             raise VaultExists(f"{home / CONFIG_NAME} exists: this is already a vault")
+        values = copy.deepcopy(DEFAULTS)
+        for section, table in (overrides or {}).items():
+            values.setdefault(section, {}).update(table)
+        text = render(values)
+        Config.from_text(home, text).require_vault()  # refuses bad overrides before writing
         home.mkdir(parents=True, exist_ok=True)
         home.chmod(0o700)  # the home holds message text: its owner's alone
-        (home / CONFIG_NAME).write_text(render(DEFAULTS), encoding="utf-8")
+        (home / CONFIG_NAME).write_text(text, encoding="utf-8")
         (home / CONFIG_NAME).chmod(0o600)
         config = Config.load(home)
         cls.open(config, writer=True).close()
@@ -102,6 +110,7 @@ class Vault:
 
     @classmethod
     def open(cls, config: Config, *, writer: bool = False, catch_up: bool = True) -> Vault:
+        config.require_vault()
         store = ContentStore.from_config(config)
         try:
             ledger = Ledger.from_config(config, writable=writer, seal=_sealer(store))

@@ -19,6 +19,10 @@ DEFAULT_HOME = "vault-data"
 # Every key the code reads lives here, with the value that works on one machine
 # with no servers. Sections are owned by the module named in the comment.
 DEFAULTS: dict[str, dict[str, Any]] = {
+    # what this home is for (vault/mailhost.py)
+    "home": {
+        "role": "vault",  # vault | mail-host (`vaultctl init --mail-host`: dealer and collector only)
+    },
     # vault/store/cas.py and vault/store/backends/
     "store": {
         "backend": "local",  # local | s3
@@ -75,6 +79,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "origin": "",  # sent with each event; empty: this host's name
         "socket_owner": "cyrus",  # the user Cyrus runs as: owns the socket and the hook's spool
         "hook_fsync": True,  # the external hook fsyncs each event (dd conv=fsync)
+        "hook_path": "notify-hook",  # external mode: the program notify_external runs (install-hook)
+        "notifyd_socket": "/run/cyrus/socket/notify",  # external mode: notifyd's socket (Debian's)
     },
     # vault/ingest/broker/: the one process that writes the vault live
     "broker": {
@@ -108,7 +114,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "imap_host": "127.0.0.1",
         "imap_port": 143,
         "imap_admin": "cyrus",  # an admins: user; "" disables name lookups and metadata
-        "imap_password": "",  # or the VAULT_COLLECTOR_PASSWORD environment variable
+        # better not here: VAULT_COLLECTOR_PASSWORD, or the file VAULT_COLLECTOR_PASSWORD_FILE names
+        "imap_password": "",
         "timeout_seconds": 30.0,  # client: answer within this, else retry later
     },
     # vault/trace/ (maillog parser, hop store, tracer)
@@ -167,6 +174,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 # ignored, so an upgrade does not refuse an existing vault's configuration.
 RETIRED = frozenset({"quarantine"})
 
+VAULT, MAIL_HOST = "vault", "mail-host"  # [home] role
+# What a mail-host home configures: the dealer and the collector, nothing of the vault's.
+MAIL_HOST_SECTIONS = ("home", "dealer", "collector")
+
 
 class ConfigError(Exception):
     pass
@@ -203,6 +214,19 @@ class Config:
     def __getitem__(self, section: str) -> dict[str, Any]:
         return self.values[section]
 
+    @property
+    def role(self) -> str:
+        return self.values["home"]["role"]
+
+    def require_vault(self, what: str = "this") -> None:
+        """Refuse a mail-host home (dealer and collector only) where a vault is needed."""
+        if self.role == MAIL_HOST:
+            raise ConfigError(
+                f"{self.home} is a mail-host home (dealer and collector only, made by 'vaultctl "
+                f"init --mail-host'): {what} needs a vault home; run it on the vault host, or "
+                "point --home/VAULT_HOME at a vault"
+            )
+
     def path(self, section: str, key: str = "path") -> Path:
         """A path setting resolved against the home directory."""
         p = Path(self.values[section][key])
@@ -215,14 +239,44 @@ class Config:
         if not file.exists():
             raise ConfigError(f"no vault at {home} ({file} missing): run 'vaultctl init' or pass --home")
         try:
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            text = file.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
             raise ConfigError(f"{file}: {e}") from e
-        return cls(home, _merge(DEFAULTS, data))
+        return cls.from_text(home, text, where=str(file))
+
+    @classmethod
+    def from_text(cls, home: Path | str, text: str, where: str = CONFIG_NAME) -> Config:
+        """The config a ``config.toml`` holding ``text`` would give."""
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{where}: {e}") from e
+        values = _merge(DEFAULTS, data)
+        if values["home"]["role"] not in (VAULT, MAIL_HOST):
+            raise ConfigError(f"{where}: [home] role must be {VAULT!r} or {MAIL_HOST!r}")
+        return cls(Path(home), values)
 
     @classmethod
     def defaults(cls, home: Path | str) -> Config:
         return cls(Path(home), copy.deepcopy(DEFAULTS))
+
+
+def parse_settings(assignments: list[str] | tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """``SECTION.KEY=VALUE`` strings (VALUE in TOML, else taken as a string) as section ->
+    key -> value; unknown keys and wrong types are refused as in config.toml."""
+    out: dict[str, dict[str, Any]] = {}
+    for assignment in assignments:
+        name, sep, raw = assignment.partition("=")
+        section, dot, key = name.strip().partition(".")
+        if not sep or not dot or not section or not key:
+            raise ConfigError(f"{assignment!r}: expected SECTION.KEY=VALUE")
+        try:
+            value = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        out.setdefault(section, {})[key] = value
+    _merge(DEFAULTS, out)
+    return out
 
 
 def resolve_home(home: str | os.PathLike | None) -> Path:
@@ -241,9 +295,12 @@ def _toml_value(value: Any) -> str:
     raise TypeError(f"cannot write {type(value).__name__} to TOML")
 
 
-def render(values: dict[str, dict[str, Any]]) -> str:
+HEADER = "# vault configuration: every key shown with its value; see docs/architecture.md."
+
+
+def render(values: dict[str, dict[str, Any]], header: str = HEADER) -> str:
     """The config file ``vaultctl init`` writes: every key, explicit, editable."""
-    lines = ["# vault configuration: every key shown with its value; see docs/architecture.md."]
+    lines = header.splitlines()
     for section, table in values.items():
         lines.append("")
         lines.append(f"[{section}]")

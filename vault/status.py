@@ -17,7 +17,7 @@ def vault_status(vault: Vault) -> dict:
     checkpoint = vault.ledger.checkpoint()
     status["checkpoint"] = f"size {checkpoint.size} root {checkpoint.root[:16]}…" if checkpoint else "none"
     status.update({f"store_{k}": v for k, v in vault.store.stats().items()})
-    status.update(_dealer_spool(vault))
+    status.update(_dealer_spool(vault.config))
     status.update(_broker_queue(vault))
     return status
 
@@ -46,11 +46,19 @@ def _broker_queue(vault: Vault) -> dict:
     return out
 
 
-def _dealer_spool(vault: Vault) -> dict:
+def mail_host_status(config: Config) -> dict:
+    """A mail-host home's vital signs (``vaultctl init --mail-host``): its dealer's spool."""
+    status = {"home": str(config.home), "role": config.role}
+    spool = _dealer_spool(config)
+    status.update(spool or {"dealer_spool": f"none yet at {config.path('dealer', 'spool_path')}"})
+    return status
+
+
+def _dealer_spool(config: Config) -> dict:
     """The live-ingest dealer's spool, when it lives on this host: waiting and quarantined events."""
     from vault.ingest.dealer.spool import spool_status
 
-    spool = spool_status(vault.config.path("dealer", "spool_path"))
+    spool = spool_status(config.path("dealer", "spool_path"))
     if not spool["exists"]:
         return {}
     out = {"dealer_spool_pending": spool["pending"], "dealer_spool_quarantined": spool["quarantined"]}

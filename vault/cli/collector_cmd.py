@@ -4,30 +4,17 @@ from __future__ import annotations
 
 import logging
 import signal
-from pathlib import Path
 
 import click
 
-from vault.cli.common import home_of, print_json
-from vault.config import CONFIG_NAME, Config, ConfigError
-
-
-def _config(ctx: click.Context) -> Config:
-    """The vault's config, or the built-in defaults: the Cyrus host need not hold a vault."""
-    home = home_of(ctx)
-    if not (Path(home) / CONFIG_NAME).exists():
-        return Config.defaults(home)
-    try:
-        return Config.load(home)
-    except ConfigError as e:
-        raise click.ClickException(str(e)) from None
+from vault.cli.common import host_config, print_json
 
 
 def _collector(ctx, imapd_conf, imap_port, imap_admin):
     from vault.ingest.collector.server import Collector
     from vault.ingest.cyrus.spool import CyrusSpoolError
 
-    config = _config(ctx)
+    config = host_config(ctx)
     section = config["collector"]
     for key, value in (("imapd_conf", imapd_conf), ("imap_port", imap_port), ("imap_admin", imap_admin)):
         if value is not None:
@@ -47,7 +34,7 @@ _common = [
     click.option("--imap-port", type=int, help="Cyrus IMAP port for the admin connection."),
     click.option(
         "--imap-admin",
-        help="Admin user ('' for none); password from [collector] imap_password or VAULT_COLLECTOR_PASSWORD.",
+        help="Admin user ('' for none); password from $VAULT_COLLECTOR_PASSWORD or the file $VAULT_COLLECTOR_PASSWORD_FILE names.",
     ),
 ]
 
@@ -97,7 +84,7 @@ def ask(ctx, request, mailbox, uid, address):
 
     from vault.ingest.collector.client import CollectorClient, CollectorError, CollectorRefused
 
-    config = _config(ctx)
+    config = host_config(ctx)
     with CollectorClient(
         address or config["collector"]["address"], timeout=config["collector"]["timeout_seconds"]
     ) as client:

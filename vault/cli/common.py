@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 import click
 
-from vault.config import Config, ConfigError
+from vault.config import CONFIG_NAME, Config, ConfigError
 
 
 def home_of(ctx: click.Context) -> str:
@@ -16,8 +17,24 @@ def home_of(ctx: click.Context) -> str:
 
 
 def load_config(ctx: click.Context) -> Config:
+    """The config of this command's vault home; a mail-host home is refused."""
     try:
-        return Config.load(home_of(ctx))
+        config = Config.load(home_of(ctx))
+        config.require_vault(f"'{ctx.command_path}'")
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from None
+    return config
+
+
+def host_config(ctx: click.Context, required: bool = False) -> Config:
+    """The config of any home, vault or mail host (the dealer's and the collector's): its
+    config.toml, or the built-in defaults relative to --home when there is none (unless
+    ``required``), since the Cyrus host need not hold a vault."""
+    home = home_of(ctx)
+    if not required and not (Path(home) / CONFIG_NAME).exists():
+        return Config.defaults(home)
+    try:
+        return Config.load(home)
     except ConfigError as e:
         raise click.ClickException(str(e)) from None
 

@@ -14,22 +14,10 @@ from pathlib import Path
 
 import click
 
-from vault.cli.common import home_of, print_json
-from vault.config import CONFIG_NAME, Config, ConfigError
+from vault.cli.common import home_of, host_config, print_json
+from vault.config import CONFIG_NAME
 
 SPOOL_ENV = "VAULT_DEALER_SPOOL"
-
-
-def _config(ctx: click.Context, required: bool = False) -> Config:
-    """The vault's config, or the built-in defaults (relative to --home) when there is none:
-    the dealer runs on the Cyrus host, which need not hold a vault."""
-    home = home_of(ctx)
-    if not required and not (Path(home) / CONFIG_NAME).exists():
-        return Config.defaults(home)
-    try:
-        return Config.load(home)
-    except ConfigError as e:
-        raise click.ClickException(str(e)) from None
 
 
 class _DealerGroup(click.Group):
@@ -77,7 +65,7 @@ def command(ctx):
                 f"no spool: pass --spool DIR, set {SPOOL_ENV}, or point --home/VAULT_HOME at a vault "
                 f"(no {CONFIG_NAME} in {home_of(ctx)})"
             )
-        spool = str(_config(ctx, required=True).path("dealer", "spool_path"))
+        spool = str(host_config(ctx, required=True).path("dealer", "spool_path"))
     from vault.ingest.dealer.dealer import spool_stdin
     from vault.ingest.dealer.spool import EventSpoolError
 
@@ -93,9 +81,8 @@ def command(ctx):
 )
 @click.option(
     "--output",
-    required=True,
     type=click.Path(dir_okay=False),
-    help="Where to write the hook: the path to give Cyrus's notify_external.",
+    help="Where to write the hook, Cyrus's notify_external (default: [dealer] hook_path).",
 )
 @click.option(
     "--owner", help="User notifyd runs as; owns the spool (default: [dealer] socket_owner; '' for none)."
@@ -107,8 +94,9 @@ def install_hook_cmd(ctx, spool, output, owner, fsync):
     'vaultctl dealer serve --mode external' to ship what it spools."""
     from vault.ingest.dealer.dealer import install_hook
 
-    cfg = _config(ctx)
+    cfg = host_config(ctx)
     spool = spool or str(cfg.path("dealer", "spool_path"))
+    output = output or str(cfg.path("dealer", "hook_path"))
     owner = cfg["dealer"]["socket_owner"] if owner is None else owner
     fsync = cfg["dealer"]["hook_fsync"] if fsync is None else fsync
     try:
@@ -116,7 +104,12 @@ def install_hook_cmd(ctx, spool, output, owner, fsync):
     except (OSError, KeyError) as e:
         raise click.ClickException(f"cannot install the hook: {e}") from None
     click.echo(f"hook written to {path}; spool {Path(spool).absolute()}")
-    click.echo(f"in imapd.conf: event_notifier: external / notify_external: {path.absolute()}")
+    if path.absolute() == cfg.path("dealer", "hook_path").absolute():
+        click.echo("Cyrus's imapd.conf and cyrus.conf lines: vaultctl cyrus-config")
+    else:
+        click.echo(
+            f"in imapd.conf: notify_external: {path.absolute()} (the other lines: vaultctl cyrus-config)"
+        )
 
 
 @command.command("serve")
@@ -143,7 +136,7 @@ def serve_cmd(ctx, mode, listen, spool, broker, no_ship, window, ack_timeout, or
         stream=sys.stderr,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    cfg = _config(ctx)
+    cfg = host_config(ctx)
     d = cfg["dealer"]
     mode = mode or d["mode"]
     try:
@@ -172,7 +165,7 @@ def status_cmd(ctx, spool, as_json):
     """Events waiting in the spool and everything quarantined, with the reason."""
     from vault.ingest.dealer.spool import spool_status
 
-    status = spool_status(spool or _config(ctx).path("dealer", "spool_path"))
+    status = spool_status(spool or host_config(ctx).path("dealer", "spool_path"))
     if as_json:
         print_json(status)
         return

@@ -4,7 +4,9 @@ One instance is one ``cyrmaster`` with its own ``imapd.conf``/``cyrus.conf``, sp
 sockets under ``base``. It is started as root (cyrmaster drops to user ``cyrus``) with IMAP and
 LMTP on free loopback ports, users from ``users`` (plus the admin ``cyrus``) and their INBOXes.
 
-Event notification modes (``mode``), see ``tests/data/README.md`` and the captures beside it for the wire formats:
+Event notification modes (``mode``), see ``tests/data/README.md`` and the captures beside it for the wire formats.
+The notification lines of imapd.conf and cyrus.conf come from vault/ingest/dealer/cyrus_config.py,
+the engine of ``vaultctl cyrus-config`` (``notify_config`` is the home config that gives them):
 
 - ``external``: a notifyd service execs ``notify_target`` once per event, serially, as user
   ``cyrus``, argv ``-c EVENT -p '' -u '' -m '' -f``, the JSON plus a newline on stdin. Without
@@ -36,6 +38,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from vault.config import Config
+from vault.ingest.dealer.cyrus_config import REQUIRED_IMAPD, CyrusLines, cyrus_lines
 from vault.testing import syslogd
 from vault.testing.net import (
     free_port,
@@ -62,13 +66,6 @@ MAX_SOCKET_DIR = 90
 # needs from /tmp/pytest-of-<user> whenever another session starts, which may be mid-test.
 SERVERS_ROOT = Path("/tmp/vault-test-cyrus")
 
-EVENT_GROUPS = "message quota flags access mailbox subscription"
-# Everything 3.6.1 can add (messageContent is accepted but never emitted for LMTP or APPEND).
-EVENT_EXTRA_PARAMS = (
-    "bodyStructure clientAddress diskUsed flagNames messageSize messages modseq service "
-    "timestamp uidnext vnd.cmu.midset vnd.cmu.unseenMessages vnd.cmu.envelope "
-    "vnd.cmu.sessionId vnd.cmu.mailboxACL vnd.cmu.mbtype vnd.cmu.emailid vnd.cmu.threadid"
-)
 
 DEFAULT_HOOK = """\
 #!/bin/sh
@@ -177,7 +174,27 @@ class CyrusServer:
     def _initialised(self) -> bool:
         return (self.base / "sasldb2").exists()
 
-    def _imapd_conf(self) -> str:
+    def notify_config(self) -> Config | None:
+        """The dealer settings that lead to this server's notification lines: a home config
+        whose ``vaultctl cyrus-config`` prints exactly what :meth:`imapd_conf_text` and
+        :meth:`cyrus_conf_text` hold (None in mode ``none``)."""
+        if self.mode == "none":
+            return None
+        config = Config.defaults(self.base)
+        dealer = config["dealer"]
+        dealer["mode"] = self.mode
+        dealer["notifyd_socket"] = str(self.socket_dir / "notify")
+        target = str(Path(self.notify_target).absolute()) if self.notify_target else ""
+        dealer["hook_path" if self.mode == "external" else "listen_path"] = target
+        config["collector"]["imapd_conf"] = str(self.config_path)
+        return config
+
+    def _notify_lines(self) -> CyrusLines | None:
+        config = self.notify_config()
+        return None if config is None else cyrus_lines(config)
+
+    def imapd_conf_text(self) -> str:
+        """The imapd.conf this server runs with."""
         b = self.base
         lines = [
             f"servername: {self.servername}",
@@ -190,7 +207,6 @@ class CyrusServer:
             f"idlesocket: {self.socket_dir / 'idle'}",
             f"admins: {ADMIN}",
             "altnamespace: no",
-            "unixhierarchysep: yes",
             "hashimapspool: true",
             "allowplaintext: yes",
             "sasl_pwcheck_method: auxprop",
@@ -200,28 +216,16 @@ class CyrusServer:
             "lmtp_downcase_rcpt: yes",
             f"syslog_prefix: {self.syslog_prefix}",
         ]
-        if self.mode == "external":
-            lines += [f"notifysocket: {self.socket_dir / 'notify'}", f"notify_external: {self.notify_target}"]
-        elif self.mode == "socket":
-            lines.append(f"notifysocket: {self.notify_target}")
-        elif self.mode == "stream":
-            lines.append(f"notifysocket: dlist:{self.notify_target}")
-        if self.mode != "none":
-            # In socket and stream mode the word only becomes the METHOD field of each event.
-            lines += [
-                "event_notifier: external",
-                f"event_groups: {EVENT_GROUPS}",
-                f"event_extra_params: {EVENT_EXTRA_PARAMS}",
-            ]
+        notify = self._notify_lines()
+        # what `vaultctl cyrus-config` prints for notify_config() (unixhierarchysep among them)
+        lines += REQUIRED_IMAPD if notify is None else notify.imapd
         return "\n".join(lines) + "\n"
 
-    def _cyrus_conf(self) -> str:
+    def cyrus_conf_text(self) -> str:
+        """The cyrus.conf this server runs with."""
         c = f"-C {self.config_path}"  # every cmd needs its own -C
-        notify = ""
-        if self.mode == "external":
-            notify = (
-                f'  notify    cmd="notifyd {c}" listen="{self.socket_dir / "notify"}" proto="udp" prefork=1\n'
-            )
+        lines = self._notify_lines()
+        notify = "".join(f"  {service}\n" for service in lines.services) if lines else ""
         return (
             "START {\n"
             f'  recover   cmd="ctl_cyrusdb {c} -r"\n'
@@ -265,8 +269,8 @@ class CyrusServer:
             (self.base / d).mkdir(parents=True, exist_ok=True)
         self.socket_dir.mkdir(parents=True, exist_ok=True)
         self._choose_ports()
-        self.config_path.write_text(self._imapd_conf())
-        self.cyrus_conf_path.write_text(self._cyrus_conf())
+        self.config_path.write_text(self.imapd_conf_text())
+        self.cyrus_conf_path.write_text(self.cyrus_conf_text())
         if self.mode == "external" and self.notify_target == self.base / "hook" / "notify-hook.sh":
             self.notify_target.write_text(
                 DEFAULT_HOOK.format(argv=self.hook_argv_path, events=self.hook_events_path)

@@ -279,3 +279,7 @@ def test_imapd_conf_problems_are_named(tmp_path):
     conf.write_text("partition-default: /x\nmailbox_legacy_dirs: yes\n")
     with pytest.raises(CyrusSpoolError, match="legacy"):
         CyrusSpool.from_imapd_conf(conf)
+    # Debian's imapd.conf: the collector would name folders unlike the events and the archive
+    conf.write_text("partition-default: /x\nunixhierarchysep: no\n")
+    with pytest.raises(CyrusSpoolError, match="needs 'unixhierarchysep: yes'"):
+        CyrusSpool.from_imapd_conf(conf)

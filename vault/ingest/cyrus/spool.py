@@ -257,6 +257,9 @@ class CyrusSpool:
             raise CyrusSpoolError(f"{path}: no partition-<name> line")
         if conf.get("mailbox_legacy_dirs", "0").lower() in ("1", "yes", "true", "on"):
             raise CyrusSpoolError(f"{path}: mailbox_legacy_dirs is on; only the uuid layout is supported")
+        if conf.get("unixhierarchysep", "yes").lower() in ("0", "no", "false", "off"):
+            # folder names would not be the ones events and the archive use ('/')
+            raise CyrusSpoolError(f"{path}: unixhierarchysep is off; vault needs 'unixhierarchysep: yes'")
         return cls(data, meta)
 
     @staticmethod
