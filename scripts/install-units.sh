@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Write vault's systemd units (deploy/systemd/) into DESTDIR with this checkout's paths in them.
 #   scripts/install-units.sh [--host vault|mail|all] [--vaultctl PATH] [--home DIR] DESTDIR
-#     --host      vault: vault, vault-broker, vault-worker@   mail: vault-dealer, vault-collector
+#     --host      vault: vault, vault-worker@   mail: vault-dealer, vault-collector
 #                 (default: all)
 #     --vaultctl  the vaultctl the units run (default: this checkout's .venv/bin/vaultctl)
 #     --home      the home they use, VAULT_HOME (default: /var/lib/vault)
@@ -26,9 +26,9 @@ done
 [ $# -eq 1 ] || usage
 dest=$1
 case "$host" in
-  vault) units=(vault.service vault-broker.service vault-worker@.service) ;;
+  vault) units=(vault.service vault-worker@.service) ;;
   mail) units=(vault-dealer.service vault-collector.service) ;;
-  all) units=(vault.service vault-broker.service vault-worker@.service vault-dealer.service vault-collector.service) ;;
+  all) units=(vault.service vault-worker@.service vault-dealer.service vault-collector.service) ;;
   *) echo "install-units: --host is vault, mail or all, not $host" >&2; exit 2 ;;
 esac
 case "$vaultctl$home" in *'|'*|*'&'*|*'\'*) echo "install-units: paths may not hold | & or \\" >&2; exit 2 ;; esac

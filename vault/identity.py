@@ -77,10 +77,12 @@ def roles_of(config: Config, login: str, groups: Iterable[str] = ()) -> frozense
     return frozenset(roles)
 
 
-def caller_of(config: Config, login: str, *, acting_for: str | None = None) -> Caller:
-    """The caller ``login``, with its directory id and roles. ``acting_for`` (``--actor``) is
-    refused unless the caller is an admin; then the ledger records both: the admin as the
-    actor, the person acted for as ``on_behalf_of``."""
+def caller_of(config: Config, login: str, *, acting_for: str | None = None, owner: bool = False) -> Caller:
+    """The caller ``login``, with its directory id and roles. ``owner``: the caller is the user
+    the vault runs as (the service's own uid), who owns every file of the home and so is an
+    admin whatever [roles] says. ``acting_for`` (``--actor``) is refused unless the caller is
+    an admin; then the ledger records both: the admin as the actor, the person acted for as
+    ``on_behalf_of``."""
     from vault.archive import actor_of
 
     groups: tuple[str, ...] = ()
@@ -93,7 +95,8 @@ def caller_of(config: Config, login: str, *, acting_for: str | None = None) -> C
         finally:
             directory.close()
         groups = user.groups if user.source == LDAP else ()
-    caller = Caller(login, actor_of(config, login), roles_of(config, login, groups))
+    roles = roles_of(config, login, groups) | ({ADMIN} if owner else set())
+    caller = Caller(login, actor_of(config, login), frozenset(roles))
     if acting_for and acting_for != login:
         caller.require(f"act for {acting_for!r} (--actor)")
         return Caller(login, caller.actor, caller.roles, on_behalf_of=actor_of(config, acting_for))
@@ -101,5 +104,11 @@ def caller_of(config: Config, login: str, *, acting_for: str | None = None) -> C
 
 
 def local_caller(config: Config, *, acting_for: str | None = None) -> Caller:
-    """The user running this process (it opened the home itself: the OS let it)."""
-    return caller_of(config, login_of_uid(os.getuid()), acting_for=acting_for)
+    """The user running this process (it opened the home itself: the OS let it); the owner of
+    the home is its admin."""
+    uid = os.getuid()
+    try:
+        owner = config.home.stat().st_uid == uid
+    except OSError:
+        owner = False
+    return caller_of(config, login_of_uid(uid), acting_for=acting_for, owner=owner)

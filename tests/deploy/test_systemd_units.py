@@ -25,7 +25,6 @@ def install(dest: Path, *args: str) -> list[str]:
 
 def test_every_unit_is_installed_with_its_paths(tmp_path):
     assert UNITS == [
-        "vault-broker.service",
         "vault-collector.service",
         "vault-dealer.service",
         "vault-worker@.service",

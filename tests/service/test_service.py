@@ -152,7 +152,18 @@ def test_another_user_cannot_read_the_home_and_is_refused_and_audited(service, o
     theirs = vaultctl(home, "search", "secret", "--custodian", "jane", user=other_user, env=env)
     assert theirs.returncode != 0
     assert f"{other_user} may not search jane's mail" in theirs.stderr
-    forged = vaultctl(home, "hold", "release", "case-9", "--actor", "legal-office", user=other_user, env=env)
+    forged = vaultctl(
+        home,
+        "hold",
+        "release",
+        "case-9",
+        "--reason",
+        "x",
+        "--actor",
+        "legal-office",
+        user=other_user,
+        env=env,
+    )
     assert forged.returncode != 0 and "may not" in forged.stderr
     refusals = [e for e in audit_entries(home) if e["kind"] == "access.refused"]
     assert {(e["actor"], e["data"]["operation"]) for e in refusals} == {

@@ -122,8 +122,9 @@ def approve(ctx, request_id, as_json):
             vault = Vault.open(load_config(ctx), writer=True)
         except VaultBusy as e:  # an erasure must answer now (refused or certified): it cannot queue
             raise click.ClickException(
-                f"{e}. A bare 'vaultctl broker' holds the vault: run 'vaultctl serve' instead "
-                "(the service erases with its writer), or stop the broker for the erasure"
+                f"{e}. Another writer (a bare 'vaultctl broker') holds the vault: run 'vaultctl "
+                "serve' instead (the service erases with its writer), or stop 'vaultctl broker' "
+                "for the erasure"
             ) from None
         with vault:
             try:

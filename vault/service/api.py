@@ -65,7 +65,9 @@ class LocalApi:
         self.path.unlink(missing_ok=True)
 
     def caller(self, uid: int, acting_for: str | None) -> Caller:
-        return caller_of(self.service.config, login_of_uid(uid), acting_for=acting_for)
+        return caller_of(
+            self.service.config, login_of_uid(uid), acting_for=acting_for, owner=uid == os.geteuid()
+        )
 
     async def operation(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
