@@ -13,6 +13,8 @@
 #    hostname set from /etc/hostname, as a booting machine does. Package scripts may not start
 #    daemons (policy-rc.d, as on the developers' and CI machines): a chroot has no init to own
 #    them, and a system Cyrus or Postfix would take ports 143/25 of the host's network.
+#    This host's local CAs (/usr/local/share/ca-certificates/*.crt) are copied in: its https
+#    goes through a TLS-inspecting proxy, and a site with one gives every machine its CA.
 # 3. Only `git` and `ca-certificates` installed by this script: git to clone, the certificates
 #    for https (pip and npm need them too, but setup.sh must bring everything else itself).
 # 4. `git clone` of this checkout's committed HEAD (a bundle of it: nothing beside the
@@ -33,6 +35,7 @@
 # Note: pip in the root has none of this host's pip configuration (no local wheel mirror) and
 # reaches PyPI directly; npm reaches its public registry.
 set -euo pipefail
+{ # read whole before it runs: editing this file during a run cannot change the run
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 root=/var/tmp/vault-fresh
@@ -124,6 +127,13 @@ ff02::1 ip6-allnodes
 ff02::2 ip6-allrouters
 EOF
 cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+# This host's own certificate authorities (a TLS-inspecting egress proxy re-signs https here):
+# a site with such a proxy gives every machine its CA, or pip and npm fail certificate checks.
+# ca-certificates' postinst (below) adds them to the root's trust store.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  mkdir -p "$root/usr/local/share/ca-certificates"
+  cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/"
+fi
 printf '#!/bin/sh\n# fresh-machine-check: a chroot has no init to own daemons\nexit 101\n' \
   >"$root/usr/sbin/policy-rc.d"
 chmod 755 "$root/usr/sbin/policy-rc.d"
@@ -204,3 +214,4 @@ done
 ok=0
 for s in $steps; do [ "${rc[$s]}" = 0 ] || ok=1; done
 exit $ok
+}
