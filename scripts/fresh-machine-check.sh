@@ -2,6 +2,9 @@
 # Does the README's promise hold on a fresh Debian 12 machine? Run by hand, as root (not by CI):
 #
 #   scripts/fresh-machine-check.sh [ROOT] [-- PYTEST_ARGS...]      ROOT defaults to /var/tmp/vault-fresh
+#   scripts/fresh-machine-check.sh --enter [ROOT] [-- COMMAND...]   the root as the last run left it,
+#       mounted again, COMMAND (default bash) in it with the same clean environment, unmounted after;
+#       e.g. -- sh -c 'cd /root/vault-test && .venv/bin/python -m pytest -x tests/ingest/dealer'
 #
 # 1. A pristine `debootstrap --variant=minbase bookworm` root in ROOT (the debootstrap output is
 #    cached as a tarball in $CACHE, so reruns skip the download; every run unpacks it afresh).
@@ -31,7 +34,7 @@
 #
 # Environment: CACHE (/var/tmp/vault-fresh-cache), LOGS ($CACHE/logs/<time>), MIRROR
 # (http://deb.debian.org/debian), STEPS ("demo test"), STEP_TIMEOUT (seconds per step, 5400),
-# HOSTNAME_FQDN (vault-fresh.example.org).
+# HOSTNAME_FQDN (vault-fresh.example.org), RESOLV_CONF (/etc/resolv.conf, copied into the root).
 # Note: pip in the root has none of this host's pip configuration (no local wheel mirror) and
 # reaches PyPI directly; npm reaches its public registry.
 set -euo pipefail
@@ -39,6 +42,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 root=/var/tmp/vault-fresh
+enter=""
+[ "${1:-}" = --enter ] && { enter=1; shift; }
 if [ $# -gt 0 ] && [ "$1" != -- ]; then root=$1; shift; fi
 [ "${1:-}" = -- ] && shift
 pytest_args=("$@")
@@ -51,6 +56,7 @@ fqdn=${HOSTNAME_FQDN:-vault-fresh.example.org}
 short=${fqdn%%.*}
 logs=${LOGS:-$cache/logs/$(date +%Y%m%dT%H%M%S)}
 tarball=$cache/bookworm-minbase.tar
+resolv_conf=${RESOLV_CONF:-/etc/resolv.conf}
 
 say() { printf '\n[fresh-machine] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -62,7 +68,7 @@ if ! command -v debootstrap >/dev/null; then
   say "installing debootstrap on this host"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
 fi
-mkdir -p "$cache" "$logs"
+[ -n "$enter" ] || mkdir -p "$cache" "$logs"
 
 # ---------------------------------------------------------------- clean-up (also on failure)
 chroot_pids() {  # processes whose root directory is inside ROOT
@@ -92,6 +98,46 @@ cleanup() {
 }
 trap 'rc=$?; cleanup; exit $rc' EXIT
 trap 'exit 130' INT TERM HUP
+
+mount_root() {  # what a booted machine has mounted
+  mount -t proc proc "$root/proc"
+  mount -t sysfs -o ro sysfs "$root/sys"
+  mount -t tmpfs -o mode=755,nosuid,size=10m dev "$root/dev"
+  for node in "null c 1 3" "zero c 1 5" "full c 1 7" "random c 1 8" "urandom c 1 9" "tty c 5 0"; do
+    local node_args
+    read -r -a node_args <<<"$node"
+    mknod -m 666 "$root/dev/${node_args[0]}" "${node_args[1]}" "${node_args[2]}" "${node_args[3]}"
+  done
+  mkdir "$root/dev/pts" "$root/dev/shm"
+  mount -t devpts -o newinstance,ptmxmode=0666,mode=620,gid=5 devpts "$root/dev/pts"
+  ln -s pts/ptmx "$root/dev/ptmx"
+  mount -t tmpfs -o mode=1777,nosuid,nodev shm "$root/dev/shm"
+  ln -s /proc/self/fd "$root/dev/fd"
+  ln -s /proc/self/fd/0 "$root/dev/stdin"
+  ln -s /proc/self/fd/1 "$root/dev/stdout"
+  ln -s /proc/self/fd/2 "$root/dev/stderr"
+  mount -t tmpfs -o mode=1777,nosuid,nodev tmp "$root/tmp"
+  mount -t tmpfs -o mode=755,nosuid,nodev run "$root/run"
+  mkdir -p "$root/run/lock" && chmod 1777 "$root/run/lock"
+}
+
+# in_root CMD...: CMD in the chroot, own UTS namespace (hostname from /etc/hostname), clean env
+in_root() {
+  unshare --uts -- sh -c 'hostname "$1"; shift; exec chroot "$@"' sh "$short" "$root" \
+    env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"
+}
+
+if [ -n "$enter" ]; then
+  [ -d "$root/root" ] || die "no root in $root: run without --enter first"
+  cleanup
+  short=$(cat "$root/etc/hostname")
+  mount_root
+  cp -L "$resolv_conf" "$root/etc/resolv.conf"
+  [ ${#pytest_args[@]} -gt 0 ] || pytest_args=(bash)
+  set +e
+  in_root "${pytest_args[@]}"
+  exit $?
+fi
 
 # ---------------------------------------------------------------- 1. a pristine root
 cleanup  # an earlier run that was killed hard may have left mounts
@@ -126,7 +172,7 @@ cat >"$root/etc/hosts" <<EOF
 ff02::1 ip6-allnodes
 ff02::2 ip6-allrouters
 EOF
-cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+cp -L "$resolv_conf" "$root/etc/resolv.conf"
 # This host's own certificate authorities (a TLS-inspecting egress proxy re-signs https here):
 # a site with such a proxy gives every machine its CA, or pip and npm fail certificate checks.
 # ca-certificates' postinst (below) adds them to the root's trust store.
@@ -138,30 +184,7 @@ printf '#!/bin/sh\n# fresh-machine-check: a chroot has no init to own daemons\ne
   >"$root/usr/sbin/policy-rc.d"
 chmod 755 "$root/usr/sbin/policy-rc.d"
 
-mount -t proc proc "$root/proc"
-mount -t sysfs -o ro sysfs "$root/sys"
-mount -t tmpfs -o mode=755,nosuid,size=10m dev "$root/dev"
-for node in "null c 1 3" "zero c 1 5" "full c 1 7" "random c 1 8" "urandom c 1 9" "tty c 5 0"; do
-  set -- $node
-  mknod -m 666 "$root/dev/$1" "$2" "$3" "$4"
-done
-mkdir "$root/dev/pts" "$root/dev/shm"
-mount -t devpts -o newinstance,ptmxmode=0666,mode=620,gid=5 devpts "$root/dev/pts"
-ln -s pts/ptmx "$root/dev/ptmx"
-mount -t tmpfs -o mode=1777,nosuid,nodev shm "$root/dev/shm"
-ln -s /proc/self/fd "$root/dev/fd"
-ln -s /proc/self/fd/0 "$root/dev/stdin"
-ln -s /proc/self/fd/1 "$root/dev/stdout"
-ln -s /proc/self/fd/2 "$root/dev/stderr"
-mount -t tmpfs -o mode=1777,nosuid,nodev tmp "$root/tmp"
-mount -t tmpfs -o mode=755,nosuid,nodev run "$root/run"
-mkdir -p "$root/run/lock" && chmod 1777 "$root/run/lock"
-
-# in_root CMD...: CMD in the chroot, own UTS namespace (hostname from /etc/hostname), clean env
-in_root() {
-  unshare --uts -- sh -c 'hostname "$1"; shift; exec chroot "$@"' sh "$short" "$root" \
-    env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"
-}
+mount_root
 
 # ---------------------------------------------------------------- 3. git, 4. the clone
 say "installing git and ca-certificates in the root (nothing else: setup.sh must do the rest)"
@@ -182,7 +205,7 @@ run_step() {  # NAME DIR COMMAND...: run in the chroot, log with relative timest
   say "$name: cd $dir && $* (log: $logs/$name.log)"
   t0=$(date +%s.%N)
   set +e
-  in_root timeout -k 30 "$step_timeout" sh -c 'cd "$1" && shift && exec "$@"' sh "$dir" "$@" </dev/null 2>&1 |
+  in_root timeout -k 30 "$step_timeout" sh -c 'cd "$1" && shift && "$@"; rc=$?; echo "cpu (user sys: shell, then processes waited for):" $(times); exit $rc' sh "$dir" "$@" </dev/null 2>&1 |
     T0=$t0 perl -MTime::HiRes=time -ne '$| = 1; printf "%7.1f %s", time - $ENV{T0}, $_' >"$logs/$name.log"
   rc[$name]=${PIPESTATUS[0]}
   set -e
@@ -207,7 +230,8 @@ echo "== python in the root: $(chroot "$root" /usr/bin/python3 --version 2>&1),"
 for s in $steps; do
   echo
   echo "== $s: exit ${rc[$s]}, wall ${wall[$s]} s, log $logs/$s.log"
-  tail -n 8 "$logs/$s.log" | cut -c1-300
+  grep -v 'cpu (user sys' "$logs/$s.log" | tail -n 8 | cut -c1-300
+  grep 'cpu (user sys' "$logs/$s.log" | tail -n 1 | sed -E 's/^ *[0-9.]+ /   /'
   summary=$(grep -E '[0-9]+ (passed|failed|errors?)\b.* in [0-9.]+s' "$logs/$s.log" | tail -n 1 || true)
   [ -n "$summary" ] && echo "   pytest summary: $(echo "$summary" | sed -E 's/^ *[0-9.]+ //; s/^=+ //; s/ =+$//')"
 done
