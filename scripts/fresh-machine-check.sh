@@ -34,7 +34,10 @@
 #
 # Environment: CACHE (/var/tmp/vault-fresh-cache), LOGS ($CACHE/logs/<time>), MIRROR
 # (http://deb.debian.org/debian), STEPS ("demo test"), STEP_TIMEOUT (seconds per step, 5400),
-# HOSTNAME_FQDN (vault-fresh.example.org), RESOLV_CONF (/etc/resolv.conf, copied into the root).
+# HOSTNAME_FQDN (vault-fresh.example.org), RESOLV_CONF (/etc/resolv.conf, copied into the root),
+# HOSTS (installer: /etc/hosts and /etc/hostname as the Debian installer writes them; debootstrap:
+# as debootstrap leaves them, no /etc/hosts and this host's hostname, which a real machine never
+# has: every lookup of the hostname, of localhost and of 127.0.0.1 then goes to DNS).
 # Note: pip in the root has none of this host's pip configuration (no local wheel mirror) and
 # reaches PyPI directly; npm reaches its public registry.
 set -euo pipefail
@@ -57,6 +60,8 @@ short=${fqdn%%.*}
 logs=${LOGS:-$cache/logs/$(date +%Y%m%dT%H%M%S)}
 tarball=$cache/bookworm-minbase.tar
 resolv_conf=${RESOLV_CONF:-/etc/resolv.conf}
+hosts_mode=${HOSTS:-installer}
+case "$hosts_mode" in installer | debootstrap) ;; *) echo "HOSTS=installer or debootstrap" >&2; exit 2 ;; esac
 
 say() { printf '\n[fresh-machine] %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
@@ -121,10 +126,11 @@ mount_root() {  # what a booted machine has mounted
   mkdir -p "$root/run/lock" && chmod 1777 "$root/run/lock"
 }
 
-# in_root CMD...: CMD in the chroot, own UTS namespace (hostname from /etc/hostname), clean env
+# in_root CMD...: CMD in the chroot, own UTS namespace (hostname from /etc/hostname), clean env,
+# every signal at its default (a background job's shell ignores SIGINT, and children inherit it)
 in_root() {
   unshare --uts -- sh -c 'hostname "$1"; shift; exec chroot "$@"' sh "$short" "$root" \
-    env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"
+    env -i --default-signal HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"
 }
 
 if [ -n "$enter" ]; then
@@ -162,8 +168,9 @@ deb $mirror bookworm main
 deb ${mirror%/debian}/debian-security bookworm-security main
 deb $mirror bookworm-updates main
 EOF
-echo "$short" >"$root/etc/hostname"
-cat >"$root/etc/hosts" <<EOF
+if [ "$hosts_mode" = installer ]; then
+  echo "$short" >"$root/etc/hostname"
+  cat >"$root/etc/hosts" <<EOF
 127.0.0.1	localhost
 127.0.1.1	$fqdn	$short
 
@@ -172,6 +179,9 @@ cat >"$root/etc/hosts" <<EOF
 ff02::1 ip6-allnodes
 ff02::2 ip6-allrouters
 EOF
+else  # as debootstrap left them: no /etc/hosts, this host's /etc/hostname (to measure the difference)
+  short=$(cat "$root/etc/hostname")
+fi
 cp -L "$resolv_conf" "$root/etc/resolv.conf"
 # This host's own certificate authorities (a TLS-inspecting egress proxy re-signs https here):
 # a site with such a proxy gives every machine its CA, or pip and npm fail certificate checks.
