@@ -215,7 +215,7 @@ run_step() {  # NAME DIR COMMAND...: run in the chroot, log with relative timest
   say "$name: cd $dir && $* (log: $logs/$name.log)"
   t0=$(date +%s.%N)
   set +e
-  in_root timeout -k 30 "$step_timeout" sh -c 'cd "$1" && shift && "$@"; rc=$?; echo "cpu (user sys: shell, then processes waited for):" $(times); exit $rc' sh "$dir" "$@" </dev/null 2>&1 |
+  in_root timeout -k 30 "$step_timeout" sh -c 'cd "$1" && shift && "$@"; rc=$?; echo "cpu of the processes waited for (user, sys):"; times; exit $rc' sh "$dir" "$@" </dev/null 2>&1 |
     T0=$t0 perl -MTime::HiRes=time -ne '$| = 1; printf "%7.1f %s", time - $ENV{T0}, $_' >"$logs/$name.log"
   rc[$name]=${PIPESTATUS[0]}
   set -e
@@ -240,9 +240,12 @@ echo "== python in the root: $(chroot "$root" /usr/bin/python3 --version 2>&1),"
 for s in $steps; do
   echo
   echo "== $s: exit ${rc[$s]}, wall ${wall[$s]} s, log $logs/$s.log"
-  grep -v 'cpu (user sys' "$logs/$s.log" | tail -n 8 | cut -c1-300
-  grep 'cpu (user sys' "$logs/$s.log" | tail -n 1 | sed -E 's/^ *[0-9.]+ /   /'
+  head -n -3 "$logs/$s.log" | tail -n 8 | cut -c1-300
+  # `times` (run by the step's own shell, not in a subshell, which would count nothing): the
+  # shell's line, then its children's
+  echo "   cpu of the processes waited for: $(tail -n 1 "$logs/$s.log" | sed -E 's/^ *[0-9.]+ //') (user sys)"
   summary=$(grep -E '[0-9]+ (passed|failed|errors?)\b.* in [0-9.]+s' "$logs/$s.log" | tail -n 1 || true)
+  [ -z "$summary" ] && [ "$s" = test ] && echo "   pytest summary: none (pytest did not run to its end)"
   [ -n "$summary" ] && echo "   pytest summary: $(echo "$summary" | sed -E 's/^ *[0-9.]+ //; s/^=+ //; s/ =+$//')"
 done
 ok=0
