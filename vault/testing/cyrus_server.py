@@ -445,7 +445,10 @@ class CyrusServer:
         """Deliver one message over LMTP (TCP, pre-authenticated); return the final reply text,
         which carries ``SESSIONID=<...>``. Cyrus silently drops a second delivery of the same
         Message-ID to a mailbox (still 250, but no new message and no event)."""
-        with smtplib.LMTP("127.0.0.1", self.lmtp_port, timeout=60) as lmtp:
+        # An explicit LHLO name: smtplib's default is socket.getfqdn(), a DNS lookup per
+        # delivery wherever the hostname is not in /etc/hosts.
+        lhlo = "client.vault.test"
+        with smtplib.LMTP("127.0.0.1", self.lmtp_port, local_hostname=lhlo, timeout=60) as lmtp:
             lmtp.ehlo()  # LHLO
             for step, (code, reply) in (("MAIL FROM", lmtp.mail(sender)), ("RCPT TO", lmtp.rcpt(rcpt))):
                 if code != 250:
