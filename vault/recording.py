@@ -15,9 +15,11 @@ from typing import Generic, TypeVar
 
 from vault.archive import Vault, VaultBusy
 from vault.config import Config
-from vault.entries import EntrySpec
+from vault.entries import EntrySpec, Kind
 
 T = TypeVar("T")
+
+_SERVICE_AUDITED = frozenset({Kind.SEARCH_RUN, Kind.EXPORT_MADE, Kind.RESTORE_DONE})
 
 
 class Unrecorded(Exception):
@@ -90,10 +92,14 @@ def record_entry(
         write(vault)
         return "recorded"
     actor = spec.actor or "unknown"
+    # the service records a search's, export's or restore's entry itself; anything else (a
+    # hold, a request of the four eyes) made by an engine in another process goes through the
+    # broker the service runs, as a vnd.vault.Audit event
+    request = ("audit", {"kind": spec.kind, "item": spec.item, "data": spec.data})
     outcome = write_or_queue(
         vault.config,
         write,
         lambda: [audit_event(spec.kind, item=spec.item, data=spec.data, actor=actor)],
-        service_request=("audit", {"kind": spec.kind, "item": spec.item, "data": spec.data}),
+        service_request=request if spec.kind in _SERVICE_AUDITED else None,
     )
     return "queued" if outcome.queued else "recorded"
