@@ -7,6 +7,7 @@ Each command lives in its own module, vault/cli/<name>_cmd.py, exporting ``comma
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import sys
@@ -17,8 +18,9 @@ import click
 CLI_DIR = Path(__file__).resolve().parent / "vault" / "cli"
 
 
+@functools.cache
 def _commands() -> dict[str, str]:
-    """Command name -> module name, from the file names alone (no imports)."""
+    """Command name -> module name, from the file names alone (no imports), once a process."""
     return {f.name[: -len("_cmd.py")].replace("_", "-"): f.stem for f in CLI_DIR.glob("*_cmd.py")}
 
 

@@ -4,13 +4,17 @@ unix socket, which tells it who they are (SO_PEERCRED). Tested as a user would: 
 
 from __future__ import annotations
 
+import importlib
+import io
 import json
 import os
+import pkgutil
 import pwd
 import shutil
 import signal
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,11 +39,66 @@ def mail(n: int, to: str, subject: str) -> bytes:
 
 
 def vaultctl(home: Path, *args: str, user: str | None = None, env: dict | None = None):
-    argv = vaultctl_argv(*args, home=home)
     if user:
-        argv = ["runuser", "-u", user, "--", *argv]
+        return as_user(user, home, *args, env=env)
+    argv = vaultctl_argv(*args, home=home)
     return subprocess.run(
         argv, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})}
+    )
+
+
+def _load_everything() -> None:
+    """Every module of vault and the CLI, imported here, so a forked child needs no file of
+    this checkout (which another user may not be able to read: a clone under /root)."""
+    import vault
+    import vaultctl
+
+    for module in pkgutil.walk_packages(vault.__path__, "vault."):
+        if not module.name.startswith("vault.testing"):
+            importlib.import_module(module.name)
+    vaultctl._commands()
+
+
+def as_user(user: str, home: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``vaultctl --home HOME ARGS`` in a child process running as OS user ``user`` (its uid is
+    what the service's socket reports): forked from this process, so the code is already
+    loaded, then setuid. Its exit code and output, as subprocess.run gives them."""
+    import vaultctl
+
+    _load_everything()
+    entry = pwd.getpwnam(user)
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 70
+        try:
+            os.dup2(out_w, 1)
+            os.dup2(err_w, 2)
+            os.setgroups([])
+            os.setgid(entry.pw_gid)
+            os.setuid(entry.pw_uid)
+            os.environ.update(env or {}, HOME="/", USER=user, LOGNAME=user)
+            os.chdir("/")
+            sys.stdout = io.TextIOWrapper(os.fdopen(1, "wb", buffering=0, closefd=False), write_through=True)
+            sys.stderr = io.TextIOWrapper(os.fdopen(2, "wb", buffering=0, closefd=False), write_through=True)
+            try:
+                vaultctl.main(["--home", str(home), *args])
+                code = 0
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        except BaseException as e:  # report, never fall back into pytest's code in the child
+            os.write(2, f"child failed: {type(e).__name__}: {e}\n".encode())
+        finally:
+            os._exit(code)
+    os.close(out_w)
+    os.close(err_w)
+    with os.fdopen(out_r, "rb") as out, os.fdopen(err_r, "rb") as err:
+        stdout, stderr = out.read(), err.read()
+    _, status = os.waitpid(pid, 0)
+    argv = ["vaultctl", "--home", str(home), *args]
+    return subprocess.CompletedProcess(
+        argv, os.waitstatus_to_exitcode(status), stdout.decode(), stderr.decode()
     )
 
 

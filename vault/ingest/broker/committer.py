@@ -188,7 +188,10 @@ class Committer:
             work.future.set_exception(RuntimeError("the vault is not open"))
             return
         try:
-            work.future.set_result(work.fn(vault))
+            result = work.fn(vault)
+            # what a caller wrote is searchable when its answer arrives (live commits may defer)
+            vault.flush_index()
+            work.future.set_result(result)
         except BaseException as e:
             # whatever it recorded and did not commit is cut by reopening (recovery)
             self._reopen(vault)
