@@ -3,6 +3,7 @@
 import click
 
 from vault.cli.common import call_service, load_config, open_vault, print_json, service_of
+from vault.cli.four_eyes import add_commands
 
 
 @click.group("erase", invoke_without_command=True)
@@ -143,49 +144,9 @@ def approve(ctx, request_id, as_json):
     )
 
 
-@command.command("requests")
-@click.option("--all", "everything", is_flag=True, help="Include expired, approved and withdrawn ones.")
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def requests(ctx, everything, as_json):
-    """List pending erasure requests."""
-    from vault.policy.approval import ERASURE, requests_of
-
-    with open_vault(ctx) as vault:
-        found = [r.to_json() for r in requests_of(vault, ERASURE, everything=everything)]
-    if as_json:
-        print_json(found)
-        return
-    for r in found:
-        c = r["covers"]
-        whose = " and ".join(x for x in (c.get("custodian"), c.get("query") and repr(c["query"])) if x)
-        click.echo(
-            f"{r['request']}  {_state(r):<18} {r['requested_by']:<12} {r['requested_at']}  "
-            f"expires {r['expires_at']}  {len(c.get('items') or [])} item(s) of {whose}: {r['reason']}"
-        )
+def _covers(c: dict) -> str:
+    whose = " and ".join(x for x in (c.get("custodian"), c.get("query") and repr(c["query"])) if x)
+    return f"{len(c.get('items') or [])} item(s) of {whose}"
 
 
-@command.command("withdraw")
-@click.argument("request_id")
-@click.pass_context
-def withdraw_(ctx, request_id):
-    """Withdraw your own pending erasure request REQUEST_ID."""
-    from vault.policy.approval import ERASURE, RequestError, local_caller, withdraw
-    from vault.recording import Unrecorded
-
-    client = service_of(ctx)
-    if client is not None:
-        call_service(client, "withdraw", {"flow": "erasure", "request": request_id})
-        click.echo(f"erasure request {request_id} withdrawn")
-        return
-    with open_vault(ctx) as vault:
-        try:
-            caller = local_caller(vault, acting_for=None, action=f"withdraw erasure request {request_id}")
-            withdraw(vault, ERASURE, caller, request_id)
-        except (PermissionError, RequestError, Unrecorded) as e:
-            raise click.ClickException(str(e)) from None
-    click.echo(f"erasure request {request_id} withdrawn")
-
-
-def _state(r: dict) -> str:
-    return f"{r['state']} by {r['closed_by']}" if r["closed_by"] else r["state"]
+add_commands(command, "erasure", "erasure", _covers)

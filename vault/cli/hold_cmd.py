@@ -3,6 +3,7 @@
 import click
 
 from vault.cli.common import call_service, open_vault, print_json, service_of
+from vault.cli.four_eyes import add_commands
 
 
 @click.group("hold")
@@ -168,53 +169,12 @@ def approve(ctx, request_id):
     )
 
 
-@command.command("requests")
-@click.option("--all", "everything", is_flag=True, help="Include expired, approved and withdrawn ones.")
-@click.option("--json", "as_json", is_flag=True)
-@click.pass_context
-def requests(ctx, everything, as_json):
-    """List pending hold release requests."""
-    from vault.policy.approval import RELEASE, requests_of
-
-    with open_vault(ctx) as vault:
-        found = [r.to_json() for r in requests_of(vault, RELEASE, everything=everything)]
-    if as_json:
-        print_json(found)
-        return
-    for r in found:
-        click.echo(
-            f"{r['request']}  {_state(r):<18} {r['requested_by']:<12} {r['requested_at']}  "
-            f"expires {r['expires_at']}  hold {r['covers'].get('matter')!r}: {r['reason']}"
-        )
-
-
-@command.command("withdraw")
-@click.argument("request_id")
-@click.pass_context
-def withdraw_(ctx, request_id):
-    """Withdraw your own pending hold release request REQUEST_ID."""
-    from vault.policy.approval import RELEASE, RequestError, local_caller, withdraw
-    from vault.recording import Unrecorded
-
-    client = service_of(ctx)
-    if client is not None:
-        call_service(client, "withdraw", {"flow": "release", "request": request_id})
-        click.echo(f"release request {request_id} withdrawn")
-        return
-    with open_vault(ctx) as vault:
-        try:
-            caller = local_caller(
-                vault, acting_for=None, action=f"withdraw hold release request {request_id}"
-            )
-            withdraw(vault, RELEASE, caller, request_id)
-        except (PermissionError, RequestError, Unrecorded) as e:
-            raise click.ClickException(str(e)) from None
-    click.echo(f"release request {request_id} withdrawn")
-
-
 def _how(how: str | None) -> str:
     return "" if how == "recorded" else " (queued with the broker: live ingest holds the vault)"
 
 
-def _state(r: dict) -> str:
-    return f"{r['state']} by {r['closed_by']}" if r["closed_by"] else r["state"]
+def _covers(c: dict) -> str:
+    return f"hold {c.get('matter')!r}"
+
+
+add_commands(command, "release", "hold release", _covers)

@@ -56,6 +56,7 @@ class Flow:
 ERASURE = Flow("erasure", "er", Kind.ERASURE_REQUESTED, Kind.ERASURE_WITHDRAWN, "vaultctl erase")
 RELEASE = Flow("hold release", "hr", Kind.RELEASE_REQUESTED, Kind.RELEASE_WITHDRAWN, "vaultctl hold")
 FLOWS = (ERASURE, RELEASE)
+BY_KEY = {"erasure": ERASURE, "release": RELEASE}  # as callers of the service name them
 
 
 class RequestError(ValueError):

@@ -202,12 +202,11 @@ def approve_erasure(service: ServiceHandle, caller: Caller, params: dict) -> dic
 
 
 def withdraw_request(service: ServiceHandle, caller: Caller, params: dict) -> dict:
-    from vault.policy.approval import ERASURE, RELEASE, withdraw
+    from vault.policy.approval import BY_KEY, withdraw
 
-    flows = {"erasure": ERASURE, "release": RELEASE}
-    flow = flows.get(_str(params, "flow"))
+    flow = BY_KEY.get(_str(params, "flow"))
     if flow is None:
-        raise BadRequest(f"'flow' must be one of {', '.join(flows)}")
+        raise BadRequest(f"'flow' must be one of {', '.join(BY_KEY)}")
     rid = _str(params, "request")
     service.write(lambda vault: withdraw(vault, flow, caller, rid))
     return {"withdrawn": rid}

@@ -1,0 +1,60 @@
+"""The commands erasure and hold release share (four eyes: vault/policy/approval.py): listing
+the requests and withdrawing one's own, made once for each group by :func:`add_commands`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import click
+
+from vault.cli.common import call_service, open_vault, print_json, service_of
+
+
+def add_commands(group: click.Group, flow_name: str, what: str, covers: Callable[[dict], str]) -> None:
+    """``requests`` and ``withdraw`` under ``group`` for the approval flow ``flow_name``
+    ("erasure" or "release"); ``what`` names its requests in help and messages ("erasure",
+    "hold release"), ``covers`` says in a few words what a request covers."""
+
+    @group.command("requests")
+    @click.option("--all", "everything", is_flag=True, help="Include expired, approved and withdrawn ones.")
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_context
+    def requests(ctx, everything, as_json):
+        from vault.policy.approval import BY_KEY, requests_of
+
+        with open_vault(ctx) as vault:
+            found = [r.to_json() for r in requests_of(vault, BY_KEY[flow_name], everything=everything)]
+        if as_json:
+            print_json(found)
+            return
+        for r in found:
+            state = f"{r['state']} by {r['closed_by']}" if r["closed_by"] else r["state"]
+            click.echo(
+                f"{r['request']}  {state:<18} {r['requested_by']:<12} {r['requested_at']}  "
+                f"expires {r['expires_at']}  {covers(r['covers'])}: {r['reason']}"
+            )
+
+    requests.help = f"List pending {what} requests."
+
+    @group.command("withdraw")
+    @click.argument("request_id")
+    @click.pass_context
+    def withdraw_(ctx, request_id):
+        from vault.policy.approval import BY_KEY, RequestError, local_caller, withdraw
+        from vault.recording import Unrecorded
+
+        client = service_of(ctx)
+        if client is not None:
+            call_service(client, "withdraw", {"flow": flow_name, "request": request_id})
+        else:
+            with open_vault(ctx) as vault:
+                try:
+                    caller = local_caller(
+                        vault, acting_for=None, action=f"withdraw {what} request {request_id}"
+                    )
+                    withdraw(vault, BY_KEY[flow_name], caller, request_id)
+                except (PermissionError, RequestError, Unrecorded) as e:
+                    raise click.ClickException(str(e)) from None
+        click.echo(f"{what} request {request_id} withdrawn")
+
+    withdraw_.help = f"Withdraw your own pending {what} request REQUEST_ID."
