@@ -25,9 +25,11 @@
 #    `scripts/demo.sh` there; then a second fresh clone /root/vault-test and `scripts/test.sh`
 #    there (setup.sh runs again in it: a new .venv; the demo's Debian packages are present, the
 #    test packages are not). Both in the chroot, as root, with
-#    `env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8`.
+#    `env -i HOME=/root PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8`, signals at their
+#    defaults (a shell started in the background would otherwise pass on an ignored SIGINT).
 # 5. Logs in $LOGS (outside the root): demo.log, test.log, each line prefixed with the seconds
-#    since the step began; for each step: exit code, wall time, last lines.
+#    since the step began; for each step: exit code, wall time, CPU time of the processes it
+#    waited for, last lines, the pytest summary line.
 #
 # Everything mounted is unmounted and every process left running in the root is killed on exit,
 # failure or interrupt. The root stays on disk for inspection until the next run wipes it.
