@@ -29,29 +29,8 @@ def command(ctx, custodian, query, reason, dry_run, actor, as_json):
         raise click.UsageError("an erasure request needs --reason")
     client = service_of(ctx)
     if client is not None:  # the service records the request (or refuses it) with its writer
-        params = {
-            "custodian": custodian,
-            "query": query,
-            "reason": reason,
-            "dry_run": dry_run,
-            "acting_for": actor,
-        }
-        asked = call_service(client, "erase", params)
-        if as_json:
-            print_json({**asked, "dry_run": dry_run})
-            return
-        what = f"{len(asked['items'])} item(s), {asked['blobs']} blob(s) of {asked['describe']}"
-        if dry_run:
-            click.echo(f"dry run: an erasure request would cover {what}; nothing recorded")
-        else:
-            click.echo(f"erasure request {asked['request']} recorded: covers {what}")
-        for i in asked["items"]:
-            click.echo(f"  {i['item']}  {i['mailbox']}  {i['internal_date'] or ''}")
-        if not dry_run:
-            click.echo(
-                f"another admin approves it with: vaultctl erase approve {asked['request']}  "
-                f"(expires {asked['expires_at']})"
-            )
+        params = {"custodian": custodian, "query": query, "reason": reason, "dry_run": dry_run}
+        _print_request(call_service(client, "erase", {**params, "acting_for": actor}), dry_run, as_json)
         return
     from vault.index.query import QuerySyntaxError
     from vault.policy.approval import RequestError, local_caller
@@ -75,32 +54,27 @@ def command(ctx, custodian, query, reason, dry_run, actor, as_json):
             ValueError,
         ) as e:
             raise click.ClickException(str(e)) from None
-    from vault.model import format_time
+    _print_request(asked.to_json(), dry_run, as_json)
 
-    plan = asked.plan
-    assert plan is not None
-    expires = format_time(asked.expires_at) if asked.expires_at else None
+
+def _print_request(asked: dict, dry_run: bool, as_json: bool) -> None:
+    """An erasure request (or its dry run), made here or by the service."""
     if as_json:
-        print_json(
-            {
-                "request": asked.id,
-                "dry_run": dry_run,
-                "how": asked.how,
-                "expires_at": expires,
-                "items": plan.items,
-            }
-        )
+        print_json({**asked, "dry_run": dry_run})
         return
-    what = f"{len(plan.items)} item(s), {len(plan.blobs)} blob(s) of {plan.describe()}"
+    what = f"{len(asked['items'])} item(s), {asked['blobs']} blob(s) of {asked['describe']}"
     if dry_run:
         click.echo(f"dry run: an erasure request would cover {what}; nothing recorded")
     else:
-        queued = " (queued with the broker: live ingest holds the vault)" if asked.how == "queued" else ""
-        click.echo(f"erasure request {asked.id} recorded{queued}: covers {what}")
-    for i in plan.items:
+        queued = " (queued with the broker: live ingest holds the vault)" if asked["how"] == "queued" else ""
+        click.echo(f"erasure request {asked['request']} recorded{queued}: covers {what}")
+    for i in asked["items"]:
         click.echo(f"  {i['item']}  {i['mailbox']}  {i['internal_date'] or ''}")
     if not dry_run:
-        click.echo(f"another admin approves it with: vaultctl erase approve {asked.id}  (expires {expires})")
+        click.echo(
+            f"another admin approves it with: vaultctl erase approve {asked['request']}  "
+            f"(expires {asked['expires_at']})"
+        )
 
 
 @command.command("approve")

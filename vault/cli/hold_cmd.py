@@ -92,7 +92,6 @@ def show(ctx, matter):
 def release(ctx, matter, reason, dry_run, actor, as_json):
     """Request the release of hold MATTER: prints the request id, for another admin to
     'vaultctl hold approve ID'. Requests expire after [policy] request_expiry."""
-    from vault.model import format_time
     from vault.policy.approval import local_caller
     from vault.policy.holds import HoldError
     from vault.policy.place import request_release
@@ -103,18 +102,7 @@ def release(ctx, matter, reason, dry_run, actor, as_json):
     client = service_of(ctx)
     if client is not None:
         params = {"matter": matter, "reason": reason, "dry_run": dry_run, "acting_for": actor}
-        asked = call_service(client, "hold.release", params)
-        if as_json:
-            print_json({**asked, "dry_run": dry_run})
-        elif dry_run:
-            click.echo(f"dry run: a release request for hold {matter!r} would release it; nothing recorded")
-            print_json(asked["hold"])
-        else:
-            click.echo(f"release request {asked['request']} for hold {matter!r} recorded")
-            click.echo(
-                f"another admin approves it with: vaultctl hold approve {asked['request']}  "
-                f"(expires {asked['expires_at']})"
-            )
+        _print_request(matter, call_service(client, "hold.release", params), dry_run, as_json)
         return
     with open_vault(ctx) as vault:  # recorded directly, or through the broker while it runs
         try:
@@ -122,25 +110,22 @@ def release(ctx, matter, reason, dry_run, actor, as_json):
             asked = request_release(vault, caller, matter, reason=reason or "", dry_run=dry_run)
         except (HoldError, PermissionError, Unrecorded) as e:
             raise click.ClickException(str(e)) from None
-    assert asked.hold is not None
-    expires = format_time(asked.expires_at) if asked.expires_at else None
+    _print_request(matter, asked.to_json(), dry_run, as_json)
+
+
+def _print_request(matter: str, asked: dict, dry_run: bool, as_json: bool) -> None:
+    """A hold release request (or its dry run), made here or by the service."""
     if as_json:
-        print_json(
-            {
-                "request": asked.id,
-                "dry_run": dry_run,
-                "how": asked.how,
-                "expires_at": expires,
-                "hold": asked.hold.to_data(),
-            }
-        )
+        print_json({**asked, "dry_run": dry_run})
         return
     if dry_run:
         click.echo(f"dry run: a release request for hold {matter!r} would release it; nothing recorded")
-        print_json(asked.hold.to_data())
+        print_json(asked["hold"])
         return
-    click.echo(f"release request {asked.id} for hold {matter!r} recorded{_how(asked.how)}")
-    click.echo(f"another admin approves it with: vaultctl hold approve {asked.id}  (expires {expires})")
+    click.echo(f"release request {asked['request']} for hold {matter!r} recorded{_how(asked['how'])}")
+    click.echo(
+        f"another admin approves it with: vaultctl hold approve {asked['request']}  (expires {asked['expires_at']})"
+    )
 
 
 @command.command("approve")

@@ -100,6 +100,11 @@ class Requested:
     how: str | None  # "recorded", "queued" with the broker, None for a dry run
     covers: dict[str, Any] = field(default_factory=dict)
 
+    def to_json(self) -> dict[str, Any]:
+        """What ``--json`` prints, and what the vault service answers."""
+        expires = format_time(self.expires_at) if self.expires_at else None
+        return {"request": self.id, "how": self.how, "expires_at": expires, "covers": self.covers}
+
 
 def expiry(config) -> Duration:
     text = config["policy"]["request_expiry"]

@@ -97,6 +97,15 @@ def _blocking(vault: Vault, rows: list[dict]) -> list[str]:
 class ErasureRequest(Requested):
     plan: ErasurePlan | None = None
 
+    def to_json(self) -> dict:
+        plan = self.plan
+        return {
+            **super().to_json(),
+            "items": plan.items if plan else [],
+            "blobs": len(plan.blobs) if plan else 0,
+            "describe": plan.describe() if plan else "",
+        }
+
 
 def request_erasure(
     vault: Vault,

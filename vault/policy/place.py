@@ -77,6 +77,9 @@ def matters_of(vault, login: str) -> list[Hold]:
 class ReleaseRequest(Requested):
     hold: Hold | None = None
 
+    def to_json(self) -> dict:
+        return {**super().to_json(), "hold": self.hold.to_data() if self.hold else None}
+
 
 def request_release(
     vault, caller: Caller, matter: str, *, reason: str, dry_run: bool = False, now: datetime | None = None

@@ -136,17 +136,6 @@ def place_hold(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     return service.write(write)
 
 
-def _requested(asked) -> dict:
-    from vault.model import format_time
-
-    return {
-        "request": asked.id,
-        "how": asked.how,
-        "expires_at": format_time(asked.expires_at) if asked.expires_at else None,
-        "covers": asked.covers,
-    }
-
-
 def request_release(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     """Four eyes: one admin requests a hold's release (vault/policy/approval.py)."""
     from vault.policy.place import request_release as request
@@ -154,11 +143,9 @@ def request_release(service: ServiceHandle, caller: Caller, params: dict) -> dic
     matter, reason = _str(params, "matter"), _opt(params, "reason") or ""
     dry_run = bool(params.get("dry_run"))
 
-    def write(vault) -> dict:
-        asked = request(vault, caller, matter, reason=reason, dry_run=dry_run)
-        return {**_requested(asked), "hold": asked.hold.to_data() if asked.hold else None}
-
-    return service.write(write)
+    return service.write(
+        lambda vault: request(vault, caller, matter, reason=reason, dry_run=dry_run).to_json()
+    )
 
 
 def approve_release(service: ServiceHandle, caller: Caller, params: dict) -> dict:
@@ -182,12 +169,7 @@ def request_erasure(service: ServiceHandle, caller: Caller, params: dict) -> dic
     reason, dry_run = _opt(params, "reason") or "", bool(params.get("dry_run"))
 
     def write(vault) -> dict:
-        asked = request(vault, caller, custodian, query=query, reason=reason, dry_run=dry_run)
-        plan = asked.plan
-        described = plan.describe() if plan is not None else ""
-        items = plan.items if plan is not None else []
-        blobs = len(plan.blobs) if plan is not None else 0
-        return {**_requested(asked), "items": items, "blobs": blobs, "describe": described}
+        return request(vault, caller, custodian, query=query, reason=reason, dry_run=dry_run).to_json()
 
     return service.write(write)
 
