@@ -17,7 +17,7 @@ import time as _time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vault.config import CONFIG_NAME, DEFAULTS, Config, render
+from vault.config import CONFIG_NAME, DEFAULTS, Config, render, write_new
 from vault.store.cas import ContentStore
 from vault.store.catalog import Catalog
 from vault.store.ledger import Entry, Ledger, LedgerError
@@ -102,8 +102,7 @@ class Vault:
         Config.from_text(home, text).require_vault()  # refuses bad overrides before writing
         home.mkdir(parents=True, exist_ok=True)
         home.chmod(0o700)  # the home holds message text: its owner's alone
-        (home / CONFIG_NAME).write_text(text, encoding="utf-8")
-        (home / CONFIG_NAME).chmod(0o600)
+        write_new(home / CONFIG_NAME, text)
         config = Config.load(home)
         cls.open(config, writer=True).close()
         return config

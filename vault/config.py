@@ -34,8 +34,12 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "endpoint_url": "",  # empty: AWS; else MinIO, Ceph RGW, moto ...
         "bucket": "vault",
         "region": "us-east-1",
+        # secrets (vault/secrets.py): better $VAULT_S3_ACCESS_KEY_ID / $VAULT_S3_SECRET_ACCESS_KEY,
+        # or a file named by the *_file key (or by $VAULT_S3_..._FILE); empty: boto3's own chain
         "access_key_id": "",
+        "access_key_id_file": "",
         "secret_access_key": "",
+        "secret_access_key_file": "",
         "prefix": "",
         # boto3 >= 1.36 sends CRC32 checksums by default; some S3-compatible stores reject them.
         "request_checksum_calculation": "when_supported",  # or when_required
@@ -114,8 +118,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "imap_host": "127.0.0.1",
         "imap_port": 143,
         "imap_admin": "cyrus",  # an admins: user; "" disables name lookups and metadata
-        # better not here: VAULT_COLLECTOR_PASSWORD, or the file VAULT_COLLECTOR_PASSWORD_FILE names
+        # a secret (vault/secrets.py), never kept here on a mail host: $VAULT_COLLECTOR_PASSWORD,
+        # the file $VAULT_COLLECTOR_PASSWORD_FILE names, or the file imap_password_file names
         "imap_password": "",
+        "imap_password_file": "",
         "timeout_seconds": 30.0,  # client: answer within this, else retry later
     },
     # vault/trace/ (maillog parser, hop store, tracer)
@@ -152,7 +158,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "url": "",  # e.g. ldap://127.0.0.1:389; empty: no directory, users are their login names
         "base_dn": "",
         "bind_dn": "",  # empty: anonymous bind
+        # a secret (vault/secrets.py): better $VAULT_LDAP_BIND_PASSWORD or bind_password_file
         "bind_password": "",
+        "bind_password_file": "",
         "start_tls": False,
         "user_filter": "(|(uid={name})(mail={name}))",
         "id_attribute": "entryUUID",  # OpenLDAP; 389-DS and Kolab: nsUniqueId
@@ -296,6 +304,15 @@ def _toml_value(value: Any) -> str:
 
 
 HEADER = "# vault configuration: every key shown with its value; see docs/architecture.md."
+
+
+def write_new(file: Path, text: str) -> None:
+    """Write a new config.toml, 0600 from its first byte whatever the umask (it may hold a
+    secret); an existing file is refused (FileExistsError)."""
+    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(file, 0o600)  # O_CREAT's mode is masked by the umask; never widened
 
 
 def render(values: dict[str, dict[str, Any]], header: str = HEADER) -> str:

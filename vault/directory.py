@@ -208,7 +208,9 @@ class Directory:
 
     @classmethod
     def from_config(cls, config, clock: Callable[[], datetime] = utc_now) -> Directory:
-        section = dict(config["ldap"])
+        from vault.secrets import resolved
+
+        section = resolved(config, "ldap")
         cache_path = config.path("ldap", "cache_path")
         section.pop("cache_path", None)
         known = LdapSettings.__dataclass_fields__

@@ -6,8 +6,9 @@ no archive, no ledger key and no blob store. ``vaultctl init --mail-host`` write
 ``[collector]``; vault-host commands refuse such a home (``Config.require_vault``).
 
 The Cyrus admin password the collector needs is not written here: it comes from
-``VAULT_COLLECTOR_PASSWORD`` or the file ``VAULT_COLLECTOR_PASSWORD_FILE`` names
-(deploy/systemd/vault-collector.service passes a systemd credential).
+``VAULT_COLLECTOR_PASSWORD``, the file ``VAULT_COLLECTOR_PASSWORD_FILE`` names
+(deploy/systemd/vault-collector.service passes a systemd credential), or the file
+``[collector] imap_password_file`` names (vault/secrets.py).
 """
 
 from __future__ import annotations
@@ -15,16 +16,20 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from vault.config import CONFIG_NAME, DEFAULTS, MAIL_HOST, MAIL_HOST_SECTIONS, Config, render
+from vault.config import CONFIG_NAME, DEFAULTS, MAIL_HOST, MAIL_HOST_SECTIONS, Config, render, write_new
 
 HEADER = """\
 # vault mail-host configuration (vaultctl init --mail-host): the dealer and the collector only.
 # Every key shown with its value; see docs/architecture.md sections 4.2 and 5.
 # The Cyrus admin's password is not kept here: the collector reads VAULT_COLLECTOR_PASSWORD,
-# or the file VAULT_COLLECTOR_PASSWORD_FILE names (vault-collector.service: a credential)."""
+# the file VAULT_COLLECTOR_PASSWORD_FILE names (vault-collector.service: a credential), or the
+# file imap_password_file names."""
 
 
-PASSWORD_HINT = "set VAULT_COLLECTOR_PASSWORD, or VAULT_COLLECTOR_PASSWORD_FILE to a file holding it"
+PASSWORD_HINT = (
+    "set VAULT_COLLECTOR_PASSWORD, VAULT_COLLECTOR_PASSWORD_FILE or collector.imap_password_file "
+    "to a file holding it"
+)
 
 
 class HomeExists(Exception):
@@ -55,5 +60,5 @@ def init_mail_host(home: Path | str, overrides: dict[str, dict] | None = None) -
     text = render(mail_host_values(overrides), header=HEADER)
     config = Config.from_text(home, text)  # refuses a bad override before anything is written
     home.mkdir(parents=True, exist_ok=True)
-    file.write_text(text, encoding="utf-8")
+    write_new(file, text)
     return config

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from vault.config import Config
-from vault.ingest.collector.server import PASSWORD_ENV, PASSWORD_FILE_ENV, admin_password
+from vault.secrets import secret
 from vault.testing.net import free_port
 from vaultctl import cli
 
@@ -37,7 +37,7 @@ def test_init_writes_only_the_dealer_and_collector_config(home):
     assert 'role = "mail-host"' in text
     assert "[dealer]" in text and "[collector]" in text
     assert "[ledger]" not in text and "[store]" not in text
-    assert "imap_password" not in text
+    assert "imap_password =" not in text and "imap_password_file =" in text  # a file, never the secret
     assert Config.load(home).role == "mail-host"
 
 
@@ -112,18 +112,16 @@ def test_the_collector_serves_from_a_mail_host_home(home, tmp_path):
         server.wait(10)
 
 
-def test_the_admin_password_never_needs_the_config(tmp_path, monkeypatch):
-    section = dict(Config.defaults(tmp_path)["collector"])
-    monkeypatch.delenv(PASSWORD_ENV, raising=False)
-    monkeypatch.delenv(PASSWORD_FILE_ENV, raising=False)
-    assert admin_password(section) == ""
-    secret = tmp_path / "pw"
-    secret.write_text("s3cret pass\n")
-    os.chmod(secret, 0o600)
-    monkeypatch.setenv(PASSWORD_FILE_ENV, str(secret))
-    assert admin_password(section) == "s3cret pass"
-    monkeypatch.setenv(PASSWORD_ENV, "from-env")
-    assert admin_password(section) == "from-env"
+def test_the_admin_password_never_needs_the_config(tmp_path):
+    config = Config.defaults(tmp_path)
+    assert secret(config, "collector", "imap_password", env={}) == ""
+    pw = tmp_path / "pw"
+    pw.write_text("s3cret pass\n")
+    os.chmod(pw, 0o600)
+    env = {"VAULT_COLLECTOR_PASSWORD_FILE": str(pw)}
+    assert secret(config, "collector", "imap_password", env=env) == "s3cret pass"
+    env["VAULT_COLLECTOR_PASSWORD"] = "from-env"
+    assert secret(config, "collector", "imap_password", env=env) == "from-env"
 
 
 def test_vault_init_takes_settings_but_not_the_mail_host_role(tmp_path):

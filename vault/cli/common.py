@@ -16,10 +16,20 @@ def home_of(ctx: click.Context) -> str:
     return ctx.find_root().obj["home"]
 
 
+def _loaded(home: str) -> Config:
+    """``Config.load``, warning on stderr of each secret others can read (vault/secrets.py)."""
+    from vault.secrets import exposure
+
+    config = Config.load(home)
+    for warning in exposure(config):
+        click.echo(f"warning: {warning}", err=True)
+    return config
+
+
 def load_config(ctx: click.Context) -> Config:
     """The config of this command's vault home; a mail-host home is refused."""
     try:
-        config = Config.load(home_of(ctx))
+        config = _loaded(home_of(ctx))
         config.require_vault(f"'{ctx.command_path}'")
     except ConfigError as e:
         raise click.ClickException(str(e)) from None
@@ -34,7 +44,7 @@ def host_config(ctx: click.Context, required: bool = False) -> Config:
     if not required and not (Path(home) / CONFIG_NAME).exists():
         return Config.defaults(home)
     try:
-        return Config.load(home)
+        return _loaded(home)
     except ConfigError as e:
         raise click.ClickException(str(e)) from None
 

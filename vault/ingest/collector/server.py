@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from datetime import UTC, datetime
-from pathlib import Path
 
 import zmq
 
@@ -26,25 +24,9 @@ from vault.ingest.cyrus.spool import (
     valid_mailbox_id,
 )
 from vault.model import format_time
+from vault.secrets import secret
 
 log = logging.getLogger(__name__)
-
-PASSWORD_ENV = "VAULT_COLLECTOR_PASSWORD"
-# names a file holding the password, e.g. a systemd credential (vault-collector.service)
-PASSWORD_FILE_ENV = "VAULT_COLLECTOR_PASSWORD_FILE"
-
-
-def admin_password(section: dict) -> str:
-    """The Cyrus admin's password: ``[collector] imap_password``, else $VAULT_COLLECTOR_PASSWORD,
-    else the file $VAULT_COLLECTOR_PASSWORD_FILE names (without its final newline), else ""."""
-    password = section["imap_password"] or os.environ.get(PASSWORD_ENV, "")
-    if password or not os.environ.get(PASSWORD_FILE_ENV):
-        return password
-    path = Path(os.environ[PASSWORD_FILE_ENV])
-    try:
-        return path.read_text(encoding="utf-8").rstrip("\r\n")
-    except (OSError, UnicodeDecodeError) as e:
-        raise CyrusSpoolError(f"{PASSWORD_FILE_ENV}={path}: cannot read the admin's password: {e}") from None
 
 
 class _Refusal(Exception):
@@ -70,7 +52,7 @@ class Collector:
                 c["imap_host"],
                 c["imap_port"],
                 c["imap_admin"],
-                admin_password(c),
+                secret(config, "collector", "imap_password"),
                 timeout=c["timeout_seconds"],
             )
         return cls(spool, admin)

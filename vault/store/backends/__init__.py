@@ -12,7 +12,8 @@ def open_backend(config) -> Backend:
 
         return LocalBackend(config.path("store"))
     if kind == "s3":
+        from vault.secrets import resolved
         from vault.store.backends.s3 import S3Backend
 
-        return S3Backend(**config["s3"])
+        return S3Backend(**resolved(config, "s3"))
     raise StoreError(f"unknown store backend {kind!r} (local or s3)")
