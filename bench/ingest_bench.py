@@ -40,7 +40,6 @@ import argparse
 import json
 import os
 import shutil
-import smtplib
 import sqlite3
 import statistics
 import subprocess
@@ -230,8 +229,7 @@ class Run:
 
     def deliver(self, msgids: list[str], rate: float | None = None) -> float:
         """Deliver over one LMTP connection; seconds taken. ``rate``: pace to that many per s."""
-        with smtplib.LMTP("127.0.0.1", self.cyrus.lmtp_port, timeout=120) as lmtp:
-            lmtp.ehlo()
+        with self.cyrus.lmtp(timeout=120) as lmtp:
             start = time.perf_counter()
             for i, msgid in enumerate(msgids):
                 if rate:

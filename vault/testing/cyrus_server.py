@@ -76,6 +76,10 @@ cat >> {events}
 """
 
 
+# the name test clients give in LHLO (never a DNS lookup)
+LHLO_NAME = "client.vault.test"
+
+
 class CyrusError(RuntimeError):
     """Cyrus could not be installed, started or driven; the message names the cause."""
 
@@ -441,15 +445,19 @@ class CyrusServer:
         finally:
             client.logout()
 
+    def lmtp(self, timeout: float = 60) -> smtplib.LMTP:
+        """An LMTP connection (TCP, pre-authenticated) that has said LHLO. Its name is explicit:
+        smtplib's default is socket.getfqdn(), a DNS lookup per connection wherever the
+        hostname is not in /etc/hosts."""
+        lmtp = smtplib.LMTP("127.0.0.1", self.lmtp_port, local_hostname=LHLO_NAME, timeout=timeout)
+        lmtp.ehlo()  # LHLO
+        return lmtp
+
     def lmtp_deliver(self, rcpt: str, message: bytes, sender: str = "sender@example.org") -> str:
         """Deliver one message over LMTP (TCP, pre-authenticated); return the final reply text,
         which carries ``SESSIONID=<...>``. Cyrus silently drops a second delivery of the same
         Message-ID to a mailbox (still 250, but no new message and no event)."""
-        # An explicit LHLO name: smtplib's default is socket.getfqdn(), a DNS lookup per
-        # delivery wherever the hostname is not in /etc/hosts.
-        lhlo = "client.vault.test"
-        with smtplib.LMTP("127.0.0.1", self.lmtp_port, local_hostname=lhlo, timeout=60) as lmtp:
-            lmtp.ehlo()  # LHLO
+        with self.lmtp() as lmtp:
             for step, (code, reply) in (("MAIL FROM", lmtp.mail(sender)), ("RCPT TO", lmtp.rcpt(rcpt))):
                 if code != 250:
                     raise CyrusError(f"LMTP {step} {rcpt}: {code} {_text([reply])}")

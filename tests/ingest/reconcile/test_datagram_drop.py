@@ -5,7 +5,6 @@ misses the expunges; vaultctl reconcile finds and records every one of them."""
 from __future__ import annotations
 
 import json
-import smtplib
 import socket
 import threading
 import uuid
@@ -59,8 +58,7 @@ def test_bulk_expunge_events_are_dropped_and_reconcile_heals(tmp_path, cyrus_fac
     server.start()
     archive = LiveArchive(tmp_path / "vault", server)
     try:
-        with smtplib.LMTP("127.0.0.1", server.lmtp_port, timeout=60) as lmtp:  # one connection
-            lmtp.ehlo()
+        with server.lmtp() as lmtp:  # one connection
             for n in range(MESSAGES):
                 lmtp.sendmail("sender@example.org", ["alice"], mail(f"bulk {n} {uuid.uuid4().hex}"))
         assert wait_until(lambda: receiver.names().count("MessageNew") >= MESSAGES, 60, step=0.1)
