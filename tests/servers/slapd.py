@@ -33,6 +33,7 @@ from pathlib import Path
 import pytest
 from ldap3 import Connection, Server
 
+from vault.testing.apt import AptError, apt_install
 from vault.testing.net import free_port
 
 SLAPD = "/usr/sbin/slapd"
@@ -45,30 +46,10 @@ SCHEMAS = ("core", "cosine", "inetorgperson", "nis")
 
 
 def _install():
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
-    steps = [
-        (sudo + ["debconf-set-selections"], "slapd slapd/no_configuration boolean true\n"),
-        (
-            sudo
-            + [
-                "apt-get",
-                "install",
-                "-y",
-                "-q",
-                "--no-install-recommends",
-                "-o",
-                "DPkg::Lock::Timeout=600",
-                "slapd",
-                "ldap-utils",
-            ],
-            None,
-        ),
-    ]
-    for argv, stdin in steps:
-        done = subprocess.run(argv, input=stdin, env=env, capture_output=True, text=True)
-        if done.returncode != 0:
-            pytest.fail(f"cannot install slapd ({' '.join(argv)}): {done.stderr.strip()[-2000:]}")
+    try:
+        apt_install("slapd", "ldap-utils", preseed="slapd slapd/no_configuration boolean true\n")
+    except AptError as e:
+        pytest.fail(str(e))
 
 
 def _wait(predicate, what: str, seconds: float = 30):

@@ -41,6 +41,7 @@ from pathlib import Path
 from vault.config import Config
 from vault.ingest.dealer.cyrus_config import REQUIRED_IMAPD, CyrusLines, cyrus_lines
 from vault.testing import syslogd
+from vault.testing.apt import AptError, apt_install
 from vault.testing.net import (
     free_port,
     holds_socket,
@@ -138,24 +139,12 @@ class CyrusServer:
         )
         if have_cyrus and have_syslog:
             return
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        argv = [
-            "apt-get",
-            "install",
-            "-y",
-            "-q",
-            "--no-install-recommends",
-            "-o",
-            "DPkg::Lock::Timeout=600",
-            *PACKAGES,
-        ]
-        if os.geteuid() != 0:
-            argv = ["sudo", "-n", *argv]
-        done = subprocess.run(argv, env=env, capture_output=True, text=True)
-        if done.returncode != 0 or not CYRMASTER.exists():
-            raise CyrusError(
-                f"cannot install Cyrus ({' '.join(argv)}): {(done.stdout + done.stderr).strip()[-2000:]}"
-            )
+        try:
+            apt_install(*PACKAGES)
+        except AptError as e:
+            raise CyrusError(f"cannot install Cyrus: {e}") from None
+        if not CYRMASTER.exists():
+            raise CyrusError(f"installed {' '.join(PACKAGES)}, but {CYRMASTER} is missing")
 
     def _choose_socket_dir(self) -> Path:
         inside = self.base / "sock"

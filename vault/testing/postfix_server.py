@@ -29,6 +29,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from vault.testing.apt import AptError, apt_install
 from vault.testing.net import (
     free_port,
     kill_leftovers,
@@ -124,27 +125,12 @@ class PostfixServer:
         when the plain install fails."""
         if POSTFIX.exists() and POSTCONF.exists() and (DAEMON_DIR / "postlogd").exists():
             return
-        done = _run(["debconf-set-selections"], input=PRESEED)
-        if done.returncode != 0:
-            raise PostfixError(f"debconf-set-selections failed: {done.stderr.strip()}")
-        install = [
-            "apt-get",
-            "install",
-            "-y",
-            "-q",
-            "--no-install-recommends",
-            "-o",
-            "DPkg::Lock::Timeout=600",
-            "postfix",
-        ]
-        done = _run(install)
-        if done.returncode != 0:
-            _run(["apt-get", "update", "-q", "-o", "DPkg::Lock::Timeout=600"])
-            done = _run(install)
-        if done.returncode != 0 or not POSTFIX.exists():
-            raise PostfixError(
-                f"cannot install postfix ({' '.join(install)}): {(done.stdout + done.stderr).strip()[-2000:]}"
-            )
+        try:
+            apt_install("postfix", preseed=PRESEED)
+        except AptError as e:
+            raise PostfixError(f"cannot install postfix: {e}") from None
+        if not POSTFIX.exists():
+            raise PostfixError(f"installed postfix, but {POSTFIX} is missing")
 
     def _main_cf(self) -> str:
         settings = {
