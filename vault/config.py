@@ -146,6 +146,21 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # commands reach it only where they can reach this path: /run/vault/vault.sock, say.
         "socket_path": "vault.sock",
     },
+    # vault/groupware/: Kolab objects in the archive (changelog, diff, free/busy)
+    "groupware": {
+        "cache_path": "groupware.sqlite",  # blob -> Kolab type and UID, read from headers once
+        # the mail domain whose users' folders have no @domain in the archive (user/jane/Calendar
+        # is jane@<this>'s); "": logins are the archive's user names as they are
+        "default_domain": "",
+    },
+    # vault/web/: the HTTP service vaultctl serve runs when listen is set: Bonnie's JSON-RPC
+    # API at POST /api/rpc (API users: vaultctl api-user) and GET /freebusy/<user>.ifb
+    "web": {
+        "listen": "",  # HOST:PORT, e.g. 127.0.0.1:8080; "": no web service
+        "tls_cert": "",  # PEM certificate chain and key: HTTPS when both are set
+        "tls_key": "",
+        "api_users_path": "api-users.json",  # API users, their password hashes and secrets (0600)
+    },
     # vault/identity.py: who may do what. Login names or "group:<LDAP group>"; everyone else
     # has the user role (their own folders). Whoever runs the vault (root here) is admin.
     "roles": {

@@ -419,6 +419,11 @@ class Catalog:
             r["flags"] = self.flags_at(r["item"], None) or []
         return rows
 
+    def items_in(self, mailbox_id: str) -> list[dict]:
+        """Every item the folder ever held (expunged and purged ones too), in archive order."""
+        rows = self.db.execute("SELECT * FROM items WHERE mailbox_id=? ORDER BY appended_seq", (mailbox_id,))
+        return [dict(r) for r in rows]
+
     def items_at(self, mailbox_id: str, at: str) -> list[dict]:
         """The folder as it was at ``at``: items present then, with their flags then."""
         rows = self.db.execute(
