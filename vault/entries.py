@@ -56,6 +56,10 @@ class Kind:
     RELEASE_REQUESTED = "hold.release_requested"  # data: request, matter, reason, hold
     RELEASE_WITHDRAWN = "hold.release_withdrawn"  # data: request, matter
     ACCESS_REFUSED = "access.refused"  # data: action, login, roles, why; request (if any)
+    # a read of archived mail by a client of the web service (vault/web/): item the folder's
+    # mailboxID (or null); data: via (rpc, freebusy), method, api_user, user (the end user),
+    # mailbox, and what was read (uid, revisions, msguid, items)
+    MAIL_READ = "mail.read"
 
 
 AUDIT_TRAIL = frozenset(
@@ -73,6 +77,7 @@ AUDIT_TRAIL = frozenset(
         Kind.ERASURE_WITHDRAWN,
         Kind.RELEASE_REQUESTED,
         Kind.RELEASE_WITHDRAWN,
+        Kind.MAIL_READ,
     }
 )
 """What ``vaultctl audit`` lists: who read, exported, restored, held, purged, imported, asked

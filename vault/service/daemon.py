@@ -86,10 +86,17 @@ class Service:
 
     async def _serve_api(self, stop: threading.Event, ready: Callable[[], None] | None) -> None:
         await self.api.start()
+        web = None
         try:
+            if self.config["web"]["listen"]:  # the web service (vault/web/app.py)
+                from vault.web.app import start as start_web
+
+                web = await start_web(self.config, self.write)
             if ready is not None:
                 ready()
             while not stop.is_set():
                 await asyncio.sleep(0.1)
         finally:
+            if web is not None:
+                await web.cleanup()
             await self.api.stop()
