@@ -176,15 +176,18 @@ class Reader:
             )
         return mailbox_id, name
 
-    def revisions(self, kind: str, mailbox_id: str, uid: str, msguid: int | None) -> list[cl.Revision]:
+    def revisions(
+        self, kind: str, mailbox_id: str, uid: str, msguid: int | None
+    ) -> tuple[str, list[cl.Revision]]:
+        """The object's UID (found through ``msguid`` when ``uid`` is unknown) and revisions."""
         rows = cl.object_rows(self.vault, self.objects, mailbox_id, kind, uid)
         if not rows and msguid is not None:  # the client knows the message, not the UID
             found = cl.uid_of_message(self.vault, self.objects, mailbox_id, msguid)
             if found:
-                rows = cl.object_rows(self.vault, self.objects, mailbox_id, kind, found)
+                uid, rows = found, cl.object_rows(self.vault, self.objects, mailbox_id, kind, found)
         if not rows:
             raise RpcError(INVALID_PARAMS, f"no {kind} {uid!r} in that folder of the archive")
-        return cl.revisions(self.vault, rows, self.people)
+        return uid, cl.revisions(self.vault, rows, self.people)
 
     def content(self, revision: cl.Revision) -> bytes:
         if revision.purged:
@@ -237,8 +240,7 @@ def object_method(kind: str, action: str) -> tuple[tuple[Param, ...], Callable[[
         reader = Reader(call, method)
         try:
             mailbox_id, name = reader.folder(p["mailbox"])
-            revs = reader.revisions(kind, mailbox_id, p["uid"], p["msguid"])
-            uid = p["uid"]
+            uid, revs = reader.revisions(kind, mailbox_id, p["uid"], p["msguid"])
             if action == "changelog":
                 _read(call, method, name, mailbox_id, uid=uid, revisions=[r.rev for r in revs])
                 return {"uid": uid, "changes": [r.to_json(p["mailbox"]) for r in revs]}
