@@ -75,8 +75,13 @@ class Production:
 
 @dataclass
 class _Row:
-    doc: Document
+    """What the load file says of one document (its bytes are on disk by then)."""
+
+    kind: str
+    mime_type: str
     fields: dict[str, str]
+    text_md5: str
+    text_size: int
     children: list[str] = field(default_factory=list)
 
 
@@ -104,6 +109,41 @@ class Producer:
         target.write_bytes(data)
         self.files.append({"file": rel, "sha256": hashlib.sha256(data).hexdigest(), "role": role})
 
+    def _row(self, doc: Document, control: str, native: str, name: str, fields: dict[str, str]) -> _Row:
+        text_rel = f"text/{control}.txt"
+        text = doc.text.encode("utf-8-sig")
+        self._write(text_rel, text, "text")
+        is_message = doc.kind == "message"
+        return _Row(
+            doc.kind,
+            doc.mime_type,
+            {
+                **fields,
+                "BEGDOC": control,
+                "ENDDOC": control,
+                "DOCID": control,
+                "DOCTYPE": "Email" if is_message else "Attachment",
+                "FROM": doc.from_,
+                "TO": doc.to,
+                "CC": doc.cc,
+                "BCC": doc.bcc,
+                "SUBJECT": doc.subject,
+                "DATESENT": _iso(doc.date_sent) if is_message else "",
+                "MESSAGEID": doc.message_id,
+                "FILENAME": doc.filename or name,
+                "FILEEXT": PurePosixPath(name).suffix.lstrip(".").lower(),
+                "FILESIZE": str(len(doc.native)),
+                "MIMETYPE": doc.mime_type,
+                "MD5HASH": hashlib.md5(doc.native).hexdigest(),
+                "SHA1HASH": hashlib.sha1(doc.native).hexdigest(),
+                "SHA256HASH": hashlib.sha256(doc.native).hexdigest(),
+                "NATIVEPATH": _windows(native),
+                "TEXTPATH": _windows(text_rel),
+            },
+            hashlib.md5(text).hexdigest(),
+            len(text),
+        )
+
     def add(self, rec: dict, data: bytes) -> None:
         """The family of one exported message: ``rec`` is its manifest record (``file`` is its
         native), ``data`` its bytes."""
@@ -119,7 +159,7 @@ class Producer:
         }
         top = family(data)
         first = len(self.rows)
-        parents: dict[int, str] = {}
+        parent_of: dict[int, _Row] = {}  # by id() of a document: its parent's row
         for doc in top.walk():
             control = self.production.control(self.next)
             self.next += 1
@@ -127,50 +167,27 @@ class Producer:
                 native = rec["file"]
                 name = PurePosixPath(native).name
             else:
-                name = doc.filename or ("message.eml" if doc.kind == "message" else "")
+                name = doc.filename or (
+                    "message.eml" if doc.kind == "message" else safe_name("", doc.mime_type)
+                )
                 if doc.kind == "message" and "." not in name:
                     name += ".eml"
                 native = f"natives/{control}_{safe_name(name, doc.mime_type)}"
                 self._write(native, doc.native, "native")
-            text_rel = f"text/{control}.txt"
-            self._write(text_rel, doc.text.encode("utf-8-sig"), "text")
-            is_message = doc.kind == "message"
-            row = _Row(
-                doc,
-                {
-                    **shared,
-                    "BEGDOC": control,
-                    "ENDDOC": control,
-                    "DOCID": control,
-                    "PARENTID": parents.get(id(doc), ""),
-                    "DOCTYPE": "Email" if is_message else "Attachment",
-                    "FROM": doc.from_,
-                    "TO": doc.to,
-                    "CC": doc.cc,
-                    "BCC": doc.bcc,
-                    "SUBJECT": doc.subject,
-                    "DATESENT": _iso(doc.date_sent) if is_message else "",
-                    "DATERECEIVED": _iso(parse_time(rec["internal_date"]))
-                    if doc is top and rec.get("internal_date")
-                    else "",
-                    "MESSAGEID": doc.message_id,
-                    "FILENAME": doc.filename or name,
-                    "FILEEXT": PurePosixPath(name).suffix.lstrip(".").lower(),
-                    "FILESIZE": str(len(doc.native)),
-                    "MIMETYPE": doc.mime_type,
-                    "MD5HASH": hashlib.md5(doc.native).hexdigest(),
-                    "SHA1HASH": hashlib.sha1(doc.native).hexdigest(),
-                    "SHA256HASH": hashlib.sha256(doc.native).hexdigest(),
-                    "NATIVEPATH": _windows(native),
-                    "TEXTPATH": _windows(text_rel),
-                },
+            parent = parent_of.get(id(doc))
+            received = (
+                _iso(parse_time(rec["internal_date"])) if doc is top and rec.get("internal_date") else ""
             )
-            for child in doc.children:
-                parents[id(child)] = control
-            if row.fields["PARENTID"]:
-                next(
-                    r for r in self.rows[first:] if r.fields["DOCID"] == row.fields["PARENTID"]
-                ).children.append(control)
+            row = self._row(
+                doc,
+                control,
+                native,
+                name,
+                {**shared, "PARENTID": parent.fields["DOCID"] if parent else "", "DATERECEIVED": received},
+            )
+            if parent is not None:
+                parent.children.append(control)
+            parent_of.update((id(child), row) for child in doc.children)
             self.rows.append(row)
         begin, end = self.rows[first].fields["DOCID"], self.rows[-1].fields["DOCID"]
         for row in self.rows[first:]:
@@ -215,8 +232,8 @@ class Producer:
                 documents,
                 "Document",
                 DocID=f["DOCID"],
-                DocType="Message" if row.doc.kind == "message" else "File",
-                MimeType=row.doc.mime_type,
+                DocType="Message" if row.kind == "message" else "File",
+                MimeType=row.mime_type,
             )
             tags = ET.SubElement(doc, "Tags")
             for name in FIELDS:
@@ -225,15 +242,13 @@ class Producer:
                         tags, "Tag", TagName=name, TagDataType=EDRM_TYPES.get(name, "Text"), TagValue=f[name]
                     )
             files = ET.SubElement(doc, "Files")
-            for file_type, key in (("Native", "NATIVEPATH"), ("Text", "TEXTPATH")):
-                rel = f[key].replace("\\", "/")
-                data = (self.root / rel).read_bytes()
-                folder, _, name = rel.rpartition("/")
+            for file_type, key, size, md5 in (
+                ("Native", "NATIVEPATH", f["FILESIZE"], f["MD5HASH"]),
+                ("Text", "TEXTPATH", str(row.text_size), row.text_md5),
+            ):
+                folder, _, name = f[key].rpartition("\\")
                 ET.SubElement(ET.SubElement(files, "File", FileType=file_type), "ExternalFile").attrib.update(
-                    FilePath=_windows(folder),
-                    FileName=name,
-                    FileSize=str(len(data)),
-                    Hash=hashlib.md5(data).hexdigest(),
+                    FilePath=folder, FileName=name, FileSize=size, Hash=md5
                 )
             location = ET.SubElement(ET.SubElement(doc, "Locations"), "Location")
             ET.SubElement(location, "Custodian").text = f["CUSTODIAN"]
@@ -243,7 +258,9 @@ class Producer:
         for parent, child in relationships:
             ET.SubElement(rels, "Relationship", Type="Attachment", ParentDocId=parent, ChildDocId=child)
         ET.indent(root, space=" ")
-        return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+        ).encode()
 
 
 def _dat_value(value: str) -> str:
