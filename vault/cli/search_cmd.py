@@ -17,10 +17,18 @@ from vault.cli.common import call_service, load_config, print_json, print_table,
 )
 @click.option("--format", "fmt", type=click.Choice(["eml", "mbox"]), default="eml", show_default=True)
 @click.option("--dedupe", is_flag=True, help="One copy per distinct message content.")
+@click.option(
+    "--load-file",
+    type=click.Choice(["concordance", "edrm"]),
+    help="With --export: a review platform's load file (Concordance DAT or EDRM XML 1.2), "
+    "natives and extracted text.",
+)
+@click.option("--prefix", default="", help="Control-number prefix for --load-file (e.g. ABC).")
+@click.option("--start", default=1, show_default=True, type=int, help="First control number.")
 @click.option("--actor", help="Who runs this (default: the OS user); recorded in the audit trail.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def command(ctx, query, custodian, limit, export_path, fmt, dedupe, actor, as_json):
+def command(ctx, query, custodian, limit, export_path, fmt, dedupe, load_file, prefix, start, actor, as_json):
     """Search with from: to: cc: bcc: subject: body: filename: has:attachment size:>1M
     before: after: in: custodian: messageid: "phrases" AND OR NOT ( ). Every search and
     export is recorded in the ledger."""
@@ -30,6 +38,10 @@ def command(ctx, query, custodian, limit, export_path, fmt, dedupe, actor, as_js
     from vault.recording import Unrecorded
     from vault.search import search
 
+    if load_file is None and (prefix or start != 1):
+        raise click.UsageError("--prefix and --start number the documents of a --load-file")
+    if load_file and not export_path:
+        raise click.UsageError("--load-file needs --export DIR")
     client = service_of(ctx) if not export_path else None
     if client is not None:  # the service searches within what this caller may see, and audits it
         found = call_service(
@@ -47,10 +59,20 @@ def command(ctx, query, custodian, limit, export_path, fmt, dedupe, actor, as_js
         try:
             if export_path:
                 from vault.restore.export import ExportError, search_and_export
+                from vault.restore.loadfile import Production
 
+                production = Production(load_file, prefix, start) if load_file else None
                 try:
                     report = search_and_export(
-                        vault, index, query, export_path, fmt, custodian=custodian, dedupe=dedupe, actor=actor
+                        vault,
+                        index,
+                        query,
+                        export_path,
+                        fmt,
+                        custodian=custodian,
+                        dedupe=dedupe,
+                        actor=actor,
+                        production=production,
                     )
                 except ExportError as e:
                     raise click.ClickException(str(e)) from None
@@ -61,6 +83,11 @@ def command(ctx, query, custodian, limit, export_path, fmt, dedupe, actor, as_js
                         f"exported {report.items} item(s) in {report.messages} file(s) to {report.path}; "
                         f"manifest sha256 {report.manifest_sha256}"
                     )
+                    if production is not None:
+                        click.echo(
+                            f"{report.load_file} load file: {report.documents} document(s) "
+                            "(messages and attachments), natives and text; no images, so no OPT file"
+                        )
                 return
             found = search(vault, index, query, custodian=custodian, limit=limit, actor=actor)
         except QuerySyntaxError as e:
