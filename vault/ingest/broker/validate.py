@@ -37,7 +37,7 @@ from vault.entries import EntrySpec, Kind
 from vault.ingest.broker.jobs import REFUSED
 from vault.ingest.worker.handlers import ALIASES
 from vault.ingest.worker.handlers.common import SERVER_ACTOR
-from vault.ingest.worker.handlers.event import Event, EventError, parse_uidset
+from vault.ingest.worker.handlers.event import Event, EventError, ImapUrl, parse_uidset
 from vault.ingest.worker.handlers.sessions import session_item
 from vault.model import ItemId
 
@@ -218,9 +218,16 @@ class _Scope:
 
     def __init__(self, ev: Event, rule: Rule, entries: list[EntrySpec], catalog):
         self.ev, self.rule, self.entries, self.catalog = ev, rule, entries, catalog
+        self._url: ImapUrl | None = None
         self._uids: list[tuple[int, int]] | None = None
         self._lows: list[int] = []
         self._uidvalidity: int | None = None
+
+    @property
+    def url(self) -> ImapUrl:
+        if self._url is None:
+            self._url = self.ev.url
+        return self._url
 
     def check(self, spec: EntrySpec, where: str) -> None:
         try:
@@ -258,8 +265,8 @@ class _Scope:
                 raise Invalid(f"{where}: no message of the folder in the archive")
             return
         if scope == UID:
-            if item.uid != self.ev.url.uid:
-                raise Invalid(f"{where}: UID {item.uid} is not the event's {self.ev.url.uid}")
+            if item.uid != self.url.uid:
+                raise Invalid(f"{where}: UID {item.uid} is not the event's {self.url.uid}")
         elif scope == UIDSET:
             if not self._in_uidset(item.uid):
                 raise Invalid(f"{where}: UID {item.uid} is not in the event's uidset {self.ev.get('uidset')}")
@@ -284,7 +291,7 @@ class _Scope:
     def _folder_uidvalidity(self) -> int | None:
         """The uri's UIDVALIDITY, else the catalog's for the folder, else its discovery's."""
         if self._uidvalidity is None:
-            self._uidvalidity = self.ev.url.uidvalidity
+            self._uidvalidity = self.url.uidvalidity
         if self._uidvalidity is None:
             row = self.catalog.folder(self.ev.mailbox_id)
             if row is not None:
@@ -305,6 +312,6 @@ class _Scope:
         if spec.item is None:
             return
         named = self.ev.text("mailboxID", required=False)
-        name = self.ev.url.mailbox
+        name = self.url.mailbox
         if spec.item != named and not (name and spec.item == self.catalog.folder_id(name)):
             raise Invalid(f"{where}: not the folder the event names ({named or name or 'none'})")
