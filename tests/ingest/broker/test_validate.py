@@ -162,7 +162,8 @@ def test_the_event_wire_refuses_requests_and_made_up_ids(tmp_path):
     jobs = JobStore(tmp_path / "jobs.sqlite")
     ok = json.dumps({"event": "FlagsSet", "mailboxID": BOX}).encode()
     assert jobs.add_many(
-        [(eid, raw, "h"), (hashlib.sha256(ok).hexdigest(), ok, "h")], refuse=lambda j, n: refusal(j, j, n)
+        [(eid, raw, "h"), (hashlib.sha256(ok).hexdigest(), ok, "h")],
+        refuse=lambda n, name: refusal(eid, eid, name) if n == 0 else None,
     ) == [True, True]
     refused = jobs.get(eid)
     assert refused is not None and refused.state == FAILED and (refused.reason or "").startswith(REFUSED)

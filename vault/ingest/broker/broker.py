@@ -196,7 +196,7 @@ class Broker:
     # ------------------------------------------------------------ dealers
 
     def _on_dealers(self) -> None:
-        batch, peers, claimed = [], [], {}
+        batch, peers, claims = [], [], []  # claims: the ids the senders gave
         for _ in range(DRAIN):
             try:
                 frames = self.dealers.recv_multipart(zmq.NOBLOCK)
@@ -214,25 +214,25 @@ class Broker:
             # the job's id is its bytes' hash, whatever the sender says (a made-up id would
             # shadow the real event that has it: the dedup key is the id)
             true_id = hashlib.sha256(body[2]).hexdigest()
-            claimed[true_id] = eid
+            claims.append(eid)
             batch.append((true_id, body[2], origin))
             peers.append(peer)
         if not batch:
             return
-        refused: dict[str, str] = {}
+        refused: dict[int, str] = {}  # position in the batch -> why
 
-        def refuse(job_id: str, name: str | None) -> str | None:
-            reason = refusal(job_id, claimed[job_id], name)
+        def refuse(n: int, name: str | None) -> str | None:
+            reason = refusal(batch[n][0], claims[n], name)
             if reason:
-                refused[job_id] = reason
+                refused[n] = reason
             return reason
 
         new = self.jobs.add_many(batch, refuse=refuse)  # durable before any ack leaves
-        for peer, (job_id, _, _), fresh in zip(peers, batch, new):
+        for n, (peer, claim, (job_id, _, _), fresh) in enumerate(zip(peers, claims, batch, new)):
             # the ack names the id the dealer knows it by (a gone dealer resends)
-            self._send(self.dealers, [peer, p.ACK, claimed[job_id].encode()])
-            if fresh and job_id in refused:
-                log.warning("dealer %r: %s (job %s)", peer, refused[job_id], job_id[:12])
+            self._send(self.dealers, [peer, p.ACK, claim.encode()])
+            if fresh and n in refused:
+                log.warning("dealer %r: %s (job %s)", peer, refused[n], job_id[:12])
                 self.stats.refused += 1
             elif fresh:
                 self.stats.events += 1

@@ -145,21 +145,21 @@ class JobStore:
     def add_many(
         self,
         events: list[tuple[str, bytes, str]],
-        refuse: Callable[[str, str | None], str | None] | None = None,
+        refuse: Callable[[int, str | None], str | None] | None = None,
     ) -> list[bool]:
         """Persist (id, raw, origin) events in one transaction; True for each one that is new
         (a duplicate id, a replay, is already safe and is not stored twice). Events in
-        ``NOTHING_TO_RECORD`` are stored DONE; those ``refuse(id, event name)`` gives a reason
-        for are stored FAILED with it (dead letters no worker sees)."""
+        ``NOTHING_TO_RECORD`` are stored DONE; those ``refuse(position in events, event
+        name)`` gives a reason for are stored FAILED with it (dead letters no worker sees)."""
         now = time.time()
         new = []
         pending = 0
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            for eid, raw, origin in events:
+            for n, (eid, raw, origin) in enumerate(events):
                 mailbox, name = describe(raw)
-                reason = refuse(eid, name) if refuse is not None else None
+                reason = refuse(n, name) if refuse is not None else None
                 state = FAILED if reason else DONE if name in NOTHING_TO_RECORD else PENDING
                 cur = self.db.execute(
                     "INSERT OR IGNORE INTO jobs(id, raw, origin, mailbox, event, state, reason, created, updated) "
