@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 
 import pytest
 
@@ -16,6 +17,7 @@ from vault.config import Config
 from vault.entries import EntrySpec, Kind
 from vault.ingest.broker.jobs import FAILED, PENDING, REFUSED, JobStore
 from vault.ingest.broker.validate import NEVER_FROM_WORKERS, RULES, Invalid, ResultCheck, refusal
+from vault.ingest.protocol import decode_result
 from vault.ingest.worker.handlers import ALIASES, HANDLERS
 
 BOX = "fngchpsey72ifuhlby002uup"
@@ -108,6 +110,26 @@ def test_anything_else_is_refused_whole_with_the_reason(catalog, entry, why):
     with pytest.raises(Invalid, match=None) as refused:
         check(EXPUNGE, [expunge(3), entry], catalog)
     assert why in str(refused.value) and "entry 2 of 2" in str(refused.value)
+
+
+ITEM = f"{BOX}:1795352107:3"
+
+
+@pytest.mark.parametrize(
+    "entry, why",
+    [
+        ({"kind": ["message.expunged"], "item": ITEM}, "its kind is not a kind"),
+        ({"kind": "message.expunged", "item": {"a": 1}}, "its item is not a string"),
+        ({"kind": "message.expunged", "item": ITEM, "data": [1]}, "its data is not an object"),
+        ({"kind": "message.expunged", "item": ITEM, "actor": ["alice"]}, "its actor is not"),
+        ({"kind": "message.expunged", "item": "x" * 5000}, "its item is not a string (of at most 1024"),
+    ],
+)
+def test_what_is_not_an_entry_is_refused_too(catalog, entry, why):
+    """As a worker's DONE carries them (vault/ingest/protocol.py decodes whatever JSON it is)."""
+    [spec] = decode_result(json.dumps({"entries": [{"time": WHEN, "actor": "alice", **entry}]}).encode())
+    with pytest.raises(Invalid, match=re.escape(why)):
+        check(EXPUNGE, [spec], catalog)
 
 
 def test_a_folder_first_seen_takes_its_uidvalidity_from_its_discovery(catalog):

@@ -23,6 +23,7 @@ import logging
 import queue
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -253,6 +254,10 @@ class Committer:
                     checked = self._check(job_id, raw, entries, vault.catalog)
                 except Invalid as e:
                     rejected[job_id] = str(e)
+                    continue
+                except Exception as e:  # whatever a worker sent must not stall the batch
+                    log.error("checking job %s: %s", job_id[:12], traceback.format_exc())
+                    rejected[job_id] = f"its result could not be checked: {type(e).__name__}: {e}"
                     continue
                 seen.add(job_id)
                 ids.append(job_id)

@@ -190,7 +190,10 @@ class ResultCheck:
         actors = self.actors(ev.user)
         out = []
         for n, spec in enumerate(entries, 1):
-            where = f"entry {n} of {len(entries)} ({spec.kind} {spec.item})"
+            shape = _malformed(spec)
+            if shape:
+                raise Invalid(f"entry {n} of {len(entries)}: {shape}")
+            where = f"entry {n} of {len(entries)} ({spec.kind} {str(spec.item)[:100]})"
             if spec.kind in NEVER_FROM_WORKERS:
                 raise Invalid(f"{where}: {spec.kind} is never a worker's to record")
             if spec.kind not in rule.allowed:
@@ -202,14 +205,24 @@ class ResultCheck:
                 raise Invalid(
                     f"{where}: actor {spec.actor!r} is not the event's ({', '.join(sorted(actors))})"
                 )
-            if not isinstance(spec.data, dict):
-                raise Invalid(f"{where}: data is not an object")
             if spec.data.get("event", job_id) != job_id:
                 raise Invalid(f"{where}: names event {str(spec.data['event'])[:64]!r}, not its job")
             if spec.data.get("cyrus_event", ev.name) != ev.name:
                 raise Invalid(f"{where}: says it came of {spec.data['cyrus_event']!r}, not {ev.name}")
             out.append(EntrySpec(spec.kind, spec.item, {**spec.data, "event": job_id}, time, spec.actor))
         return out
+
+
+def _malformed(spec: EntrySpec) -> str | None:
+    """What is wrong with an entry's shape as the protocol carries it, if anything."""
+    if not isinstance(spec.kind, str) or len(spec.kind) > 64:
+        return "its kind is not a kind"
+    for what, value in (("item", spec.item), ("time", spec.time), ("actor", spec.actor)):
+        if value is not None and (not isinstance(value, str) or len(value) > 1024):
+            return f"its {what} is not a string (of at most 1024 characters) or null"
+    if not isinstance(spec.data, dict):
+        return "its data is not an object"
+    return None
 
 
 class _Scope:
