@@ -14,7 +14,7 @@ from vault.entries import Kind
 class SearchResult:
     total: int
     hits: list
-    audit: str  # "recorded" in the ledger, or "queued" with the broker
+    audit: str  # "recorded" in the ledger (by this process or the vault service)
 
 
 def search(

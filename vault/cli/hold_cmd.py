@@ -38,9 +38,9 @@ def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason
         call_service(client, "hold.place", params)
         click.echo(f"hold {matter!r} placed on {', '.join(custodians)}")
         return
-    with open_vault(ctx) as vault:  # recorded directly, or through the broker while it runs
+    with open_vault(ctx) as vault:  # no service: recorded with the writer lock
         try:
-            change = place_hold(
+            place_hold(
                 vault,
                 matter,
                 custodians=custodians,
@@ -53,7 +53,7 @@ def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason
             )
         except (HoldError, Unrecorded) as e:
             raise click.ClickException(str(e)) from None
-    click.echo(f"hold {matter!r} placed on {', '.join(custodians)}{_how(change.how)}")
+    click.echo(f"hold {matter!r} placed on {', '.join(custodians)}")
 
 
 @command.command("list")
@@ -104,7 +104,7 @@ def release(ctx, matter, reason, dry_run, actor, as_json):
         params = {"matter": matter, "reason": reason, "dry_run": dry_run, "acting_for": actor}
         _print_request(matter, call_service(client, "hold.release", params), dry_run, as_json)
         return
-    with open_vault(ctx) as vault:  # recorded directly, or through the broker while it runs
+    with open_vault(ctx) as vault:  # no service: recorded with the writer lock
         try:
             caller = local_caller(vault, acting_for=actor, action=f"request the release of hold {matter!r}")
             asked = request_release(vault, caller, matter, reason=reason or "", dry_run=dry_run)
@@ -122,7 +122,7 @@ def _print_request(matter: str, asked: dict, dry_run: bool, as_json: bool) -> No
         click.echo(f"dry run: a release request for hold {matter!r} would release it; nothing recorded")
         print_json(asked["hold"])
         return
-    click.echo(f"release request {asked['request']} for hold {matter!r} recorded{_how(asked['how'])}")
+    click.echo(f"release request {asked['request']} for hold {matter!r} recorded")
     click.echo(
         f"another admin approves it with: vaultctl hold approve {asked['request']}  (expires {asked['expires_at']})"
     )
@@ -149,13 +149,7 @@ def approve(ctx, request_id):
             change = approve_release(vault, caller, request_id)
         except (HoldError, PermissionError, RequestError, Unrecorded) as e:
             raise click.ClickException(str(e)) from None
-    click.echo(
-        f"release request {request_id} approved: hold {change.hold.matter!r} released{_how(change.how)}"
-    )
-
-
-def _how(how: str | None) -> str:
-    return "" if how == "recorded" else " (queued with the broker: live ingest holds the vault)"
+    click.echo(f"release request {request_id} approved: hold {change.hold.matter!r} released")
 
 
 def _covers(c: dict) -> str:

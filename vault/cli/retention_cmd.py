@@ -54,17 +54,17 @@ def explain_(ctx, item, as_of):
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def sweep_(ctx, dry_run, as_of, actor, as_json):
-    """Purge every item whose retention has run out and that no hold protects. While live
-    ingest holds the vault, the broker sweeps (the purges appear in 'vaultctl audit')."""
+    """Purge every item whose retention has run out and that no hold protects. While the
+    vault service runs, it sweeps with its writer and its report comes back."""
     from vault.archive import actor_of
     from vault.model import format_time
     from vault.policy.rules import RulesError
     from vault.policy.sweep import SweepReport, sweep
     from vault.recording import Unrecorded
-    from vault.service.schedule import sweep_or_request
+    from vault.service.schedule import sweep_or_serve
 
     config = load_config(ctx)
-    report: SweepReport | None  # None: queued for the running broker to sweep
+    report: SweepReport
     try:
         if dry_run:
             with open_vault(ctx) as vault:
@@ -75,19 +75,14 @@ def sweep_(ctx, dry_run, as_of, actor, as_json):
             )
             report = SweepReport(**answer)
         else:
-            report = sweep_or_request(
-                config, actor=actor_of(config, actor), now=_now(as_of) if as_of else None
+            report = sweep_or_serve(
+                config,
+                actor=actor_of(config, actor),
+                now=_now(as_of) if as_of else None,
+                acting_for=actor,
             )
     except (RulesError, Unrecorded) as e:
         raise click.ClickException(str(e)) from None
-    if report is None:
-        if as_json:
-            print_json({"queued": True})
-        else:
-            click.echo(
-                "live ingest holds the vault: the broker sweeps now; 'vaultctl audit' shows the purges"
-            )
-        return
     if as_json:
         print_json(report.__dict__)
         return

@@ -119,7 +119,7 @@ def request_erasure(
     now: datetime | None = None,
 ) -> ErasureRequest:
     """Request the erasure of what :func:`plan_erasure` finds, for another admin to approve
-    (``erasure.requested``, recorded now or queued with the broker). Only admins request; a
+    (``erasure.requested``, recorded with the vault's writer). Only admins request; a
     request any active hold blocks is refused, naming the holds. ``dry_run``: the plan only,
     nothing recorded (except a refused caller: every refusal is recorded)."""
     action = "request an erasure"

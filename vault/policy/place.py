@@ -1,6 +1,7 @@
 """Placing and releasing legal holds: the rules (one active hold per matter; who placed or
-released it is the recorded actor) and the ledger entry, recorded now or queued with the
-broker while live ingest holds the vault. The CLI and any API call these, so neither can
+released it is the recorded actor) and the ledger entry, recorded with the vault's writer
+(this process's, or the vault service's when it runs the operation). The CLI and the
+service's API call these, so neither can
 skip a rule.
 
 Releasing a hold takes four eyes (vault/policy/approval.py): one admin requests the release
@@ -29,7 +30,7 @@ from vault.recording import record_entry
 @dataclass
 class HoldChange:
     hold: Hold
-    how: str  # "recorded" in the ledger, or "queued" with the broker
+    how: str  # "recorded" in the ledger
 
 
 def place_hold(

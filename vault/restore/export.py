@@ -178,8 +178,8 @@ def search_and_export(
     actor: str | None = None,
     production: loadfile.Production | None = None,
 ) -> ExportReport:
-    """Export what ``query`` finds; the export is recorded in the audit trail (directly, or
-    through the broker while live ingest holds the vault: ``report.audit`` says which)."""
+    """Export what ``query`` finds; the export is recorded in the audit trail (with this
+    process's writer, or by the vault service while it holds the vault)."""
     hits = index.search(
         query, vault.catalog, custodian=custodian, limit=max(1, index.count(query, vault.catalog, custodian))
     )

@@ -31,7 +31,7 @@ class RestoreReport:
     bytes: int = 0
     purged: list[str] = field(default_factory=list)  # items present at T whose content was purged
     items: list[str] = field(default_factory=list)
-    audit: str = ""  # "recorded" in the ledger, or "queued" with the broker (live ingest holds it)
+    audit: str = ""  # "recorded" in the ledger (by this process or the vault service)
 
     def to_json(self) -> dict:
         return dict(self.__dict__)

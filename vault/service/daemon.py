@@ -18,7 +18,6 @@ from typing import Any
 from vault.config import Config
 from vault.identity import ADMIN, Caller
 from vault.ingest.broker.broker import Broker
-from vault.policy.follow import after_commit
 from vault.service import ops
 from vault.service.api import LocalApi
 from vault.service_client import socket_path
@@ -77,7 +76,7 @@ class Service:
 
     def _run_broker(self, started: threading.Event, stop: threading.Event) -> None:
         try:
-            self.broker = Broker(self.config, after_commit=after_commit)
+            self.broker = Broker(self.config)
             self.broker.run(ready=started)
         except BaseException as e:  # VaultBusy, a port in use: the service must not run half
             self._broker_error = e
