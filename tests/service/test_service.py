@@ -267,7 +267,7 @@ def test_a_reviewer_sees_their_matters_custodians_and_nothing_else(service, tmp_
     assert sorted(h["subject"] for h in hits) == ["quarterly report 0", "quarterly report 1"]
     assert all(h["custodians"] == ["jane"] for h in hits)
     bob = vaultctl(home, "search", "quarterly", "--custodian", "bob", user=rita, env=env)
-    assert bob.returncode != 0 and "not a custodian of their matters (jane)" in bob.stderr
+    assert bob.returncode != 0 and "outside their matters' custodians (jane)" in bob.stderr
     entries = audit_entries(home)
     assert [e["data"]["scope"] for e in entries if e["kind"] == "search.run" and e["actor"] == rita] == [
         ["jane"]
