@@ -54,6 +54,7 @@ def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason
                 date_from=date_from,
                 date_to=date_to,
                 reviewers=reviewers,
+                on_behalf_of=caller.on_behalf_of,
             )
         except (HoldError, PermissionError, Unrecorded) as e:
             raise click.ClickException(str(e)) from None

@@ -170,6 +170,7 @@ def place_hold(service: ServiceHandle, caller: Caller, params: dict) -> dict:
             date_from=_opt(params, "date_from"),
             date_to=_opt(params, "date_to"),
             reviewers=[r for r in params.get("reviewers") or [] if isinstance(r, str)],
+            on_behalf_of=caller.on_behalf_of,
         )
         return {"hold": change.hold.to_data(), "how": change.how}
 
