@@ -389,3 +389,16 @@ def test_without_the_service_the_os_user_is_the_caller_and_actor_is_an_admins(tm
         ("root", "search jane's mail"),
         ("root", "restore user/jane/INBOX"),
     ]
+
+
+def test_with_the_service_stopped_another_user_is_told_why(service):  # noqa: F811
+    home, sock, proc = service
+    uma = os_user(USER)
+    assert vaultctl(home, "ls", user=uma, env={"VAULT_SOCKET": str(sock)}).returncode == 0
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == 0
+    done = vaultctl(home, "ls", user=uma, env={"VAULT_SOCKET": str(sock)})
+    assert done.returncode != 0
+    assert (
+        "permission denied: a vault home is its owner's alone, and no vault service answered" in done.stderr
+    )

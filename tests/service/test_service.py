@@ -103,11 +103,11 @@ def as_user(user: str, home: Path, *args: str, env: dict | None = None) -> subpr
 
 
 @pytest.fixture
-def service(tmp_path):
+def service():
     """A vault (socket outside the home, where other users reach it) and its running service."""
     sockets = Path(tempfile.mkdtemp(prefix="vault-svc-", dir="/tmp"))  # reachable by other users
     sockets.chmod(0o755)
-    home = tmp_path / "home"
+    home = sockets / "home"  # 0700 in a directory others can search, as /var/lib/vault in /var/lib
     done = vaultctl(home, "init")
     assert done.returncode == 0, done.stderr
     text = _set((home / "config.toml").read_text(), "service", "socket_path", str(sockets / "vault.sock"))
