@@ -402,3 +402,28 @@ def test_with_the_service_stopped_another_user_is_told_why(service):  # noqa: F8
     assert (
         "permission denied: a vault home is its owner's alone, and no vault service answered" in done.stderr
     )
+
+
+def test_a_restore_the_service_cannot_read_fails_for_the_caller(service, tmp_path, out_dir):  # noqa: F811
+    home, sock, _ = service
+    uma = os_user(USER)
+    own = {f"{n}:2,": (message(n, uma, f"m {n}") + b"x" * 5000 * n, day(2026, 1, n)) for n in range(1, 4)}
+    import_box(home, tmp_path / "u", f"user/{uma}/INBOX", own)
+    packs = [
+        p for p in (home / "blobs").rglob("*") if p.is_file() and "pack" in str(p.relative_to(home / "blobs"))
+    ]
+    for pack in packs:  # the messages' bytes are gone: the service's first read fails
+        pack.unlink()
+    mine = owned_by(uma, out_dir, "mine")
+    done = vaultctl(
+        home,
+        "restore",
+        "-m",
+        f"user/{uma}/INBOX",
+        "--to",
+        f"maildir:{mine}/INBOX",
+        user=uma,
+        env={"VAULT_SOCKET": str(sock)},
+    )
+    assert done.returncode != 0 and "missing from local:" in done.stderr  # the store's reason
+    assert not (mine / "INBOX").exists()  # nothing came: no target was made

@@ -113,8 +113,9 @@ class LocalApi:
 
     async def _send(self, request: web.Request, name: str, stream: Stream) -> web.StreamResponse:
         """``stream``'s chunks, made on a thread of their own, at most _AHEAD ahead of the
-        caller; a caller that goes away stops it, a failure breaks the connection off (the
-        caller's reader sees the stream end early)."""
+        caller; a caller that goes away stops it. A failure before the first chunk is an
+        ordinary 500 with its reason; after it, the connection is broken off (the caller's
+        reader sees the stream end early)."""
         loop = asyncio.get_running_loop()
         chunks: asyncio.Queue = asyncio.Queue()
         room, gone = threading.Semaphore(_AHEAD), threading.Event()
@@ -145,10 +146,15 @@ class LocalApi:
 
         response = web.StreamResponse(headers={"Content-Type": stream.content_type})
         thread = threading.Thread(target=pump, name=f"stream-{name}", daemon=True)
+        thread.start()
         try:
+            first = await chunks.get()
+            if isinstance(first, BaseException):  # nothing sent yet: the caller gets the reason
+                log.info("%s failed: %s: %s", name, type(first).__name__, first)
+                return _answer(500, error=str(first), type=type(first).__name__)
             await response.prepare(request)
-            thread.start()
-            while (item := await chunks.get()) is not _END:
+            item = first
+            while item is not _END:
                 if isinstance(item, BaseException):
                     log.warning("%s: the stream failed: %s: %s", name, type(item).__name__, item)
                     if request.transport is not None:
@@ -156,9 +162,8 @@ class LocalApi:
                     return response
                 room.release()
                 await response.write(item)
+                item = await chunks.get()
             await response.write_eof()
         finally:
             gone.set()
-            if not thread.is_alive() and thread.ident is None:
-                stream.close()  # never started
         return response
