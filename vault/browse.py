@@ -5,7 +5,7 @@ Neither reads message content, so neither is an audit entry; a refusal is."""
 from __future__ import annotations
 
 from vault.access import MailScope
-from vault.identity import REVIEWER
+from vault.identity import REVIEWER, Forbidden
 
 
 class NotFound(LookupError):
@@ -20,7 +20,8 @@ def folders(vault, scope: MailScope, *, include_deleted: bool = False) -> list[d
 def changelog(vault, scope: MailScope, *, mailbox: str | None = None, item: str | None = None) -> list:
     """Every ledger entry about folder ``mailbox`` (any name it had) or ``item``, oldest
     first. The folder must be the caller's by the name asked for and by its name now; a
-    reviewer sees only the entries of items their matters cover (and the folder's own)."""
+    reviewer sees only the entries of items their matters cover (and the folder's own).
+    Items that are not messages (``session:<id>``) are the admins'."""
     if (mailbox is None) == (item is None):
         raise ValueError("give exactly one of mailbox or item")
     if mailbox is not None:
@@ -34,10 +35,13 @@ def changelog(vault, scope: MailScope, *, mailbox: str | None = None, item: str 
     else:
         action = f"read the changelog of item {item}"
         row = vault.catalog.item(item)
-        if row is None:
-            raise NotFound(f"no ledger entries for item {item!r}")
-        scope.require_item(vault, row, action)
+        if row is not None:
+            scope.require_item(vault, row, action)
+        elif not scope.everything:  # a session, or nothing: not a message of theirs
+            raise Forbidden(scope.caller, action, "only admins read the changelog of what is not a message")
         seqs = vault.catalog.log_seqs(item=item)
+        if not seqs:
+            raise NotFound(f"no ledger entries for item {item!r}")
     entries = [vault.ledger.get(s) for s in seqs]
     if scope.role != REVIEWER or item is not None:
         return entries
