@@ -215,6 +215,14 @@ def test_a_reviewer_exports_only_their_matters_custodians_within_its_dates(servi
     result = json.loads(found.stdout)
     assert sorted(h["subject"] for h in result["hits"]) == ["budget backdated", "budget early"]
     assert result["total"] == 2
+    # a query that tries to step out of the confinement (the service ANDs it with the matter's
+    # custodians) still gets only what the matter covers: every hit is checked item by item
+    escape = vaultctl(home, "search", "budget) OR (budget", "--json", user=rita, env=env)
+    assert escape.returncode == 0, escape.stderr
+    assert sorted(h["subject"] for h in json.loads(escape.stdout)["hits"]) == [
+        "budget backdated",
+        "budget early",
+    ]
 
     export = owned_by(rita, out_dir, "rita")
     done = vaultctl(
