@@ -17,12 +17,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from vault.access import MailScope
 from vault.archive import Vault
 from vault.audit import record_audit
 from vault.entries import Kind
 from vault.model import format_time, now, parse_time
 from vault.restore import loadfile
 from vault.restore.targets import MboxTarget
+from vault.search import Found, find
 
 FORMAT = "vault-export/1"
 CSV_FIELDS = [
@@ -166,6 +168,39 @@ def write_export(
     return report
 
 
+def export_records(
+    vault: Vault,
+    index,
+    query: str,
+    *,
+    scope: MailScope | None = None,
+    custodian: str | None = None,
+    dedupe: bool = False,
+) -> tuple[list[dict], Found]:
+    """The records of everything ``query`` finds within ``scope`` (vault/access.py: a
+    reviewer's matters' custodians and date ranges), and the search behind them."""
+    found = find(vault, index, query, scope=scope, custodian=custodian, limit=None)
+    return collect(vault, found.hits, dedupe), found
+
+
+def export_data(query: str, found: Found, fmt: str, dedupe: bool, path: str, report: ExportReport) -> dict:
+    """The ``export.made`` entry's data."""
+    data: dict = {
+        "query": query,
+        "custodian": found.custodian,
+        "format": fmt,
+        "dedupe": dedupe,
+        "path": path,
+        "items": report.items,
+        "manifest_sha256": report.manifest_sha256,
+    }
+    if found.scope is not None:
+        data["scope"] = found.scope
+    if report.load_file:
+        data.update(load_file=report.load_file, documents=report.documents)
+    return data
+
+
 def search_and_export(
     vault: Vault,
     index,
@@ -176,28 +211,15 @@ def search_and_export(
     custodian: str | None = None,
     dedupe: bool = False,
     actor: str | None = None,
+    scope: MailScope | None = None,
     production: loadfile.Production | None = None,
 ) -> ExportReport:
-    """Export what ``query`` finds; the export is recorded in the audit trail (with this
-    process's writer, or by the vault service while it holds the vault)."""
-    hits = index.search(
-        query, vault.catalog, custodian=custodian, limit=max(1, index.count(query, vault.catalog, custodian))
-    )
-    records = collect(vault, hits, dedupe)
+    """Export what ``query`` finds (within ``scope``); the export is recorded in the audit
+    trail (with this process's writer, or by the vault service while it holds the vault)."""
+    records, found = export_records(vault, index, query, scope=scope, custodian=custodian, dedupe=dedupe)
     report = write_export(vault, records, path, fmt, query=query, actor=actor, production=production)
-    report.audit = record_audit(
-        vault,
-        Kind.EXPORT_MADE,
-        actor=actor,
-        data={
-            "query": query,
-            "custodian": custodian,
-            "format": fmt,
-            "dedupe": dedupe,
-            "path": str(Path(path).resolve()),
-            "items": report.items,
-            "manifest_sha256": report.manifest_sha256,
-            **({"load_file": production.load_file, "documents": report.documents} if production else {}),
-        },
-    )
+    data = export_data(query, found, fmt, dedupe, str(Path(path).resolve()), report)
+    if scope is not None:
+        data.update(scope.caller.audit_fields())
+    report.audit = record_audit(vault, Kind.EXPORT_MADE, actor=actor, data=data)
     return report
