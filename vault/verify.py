@@ -1,4 +1,4 @@
-"""Whole-vault verification: the ledger's chain and signatures, and every blob it references."""
+"""Whole-vault verification: the ledger's chain and signatures, its witnesses, and every blob it references."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ def referenced_blobs(vault: Vault) -> set[str]:
 
 def check_vault(vault: Vault, *, read_data: bool = False, progress=None) -> list[Problem]:
     problems = list(vault.ledger.verify(progress=progress))
+    problems += vault.witnesses.check(vault.ledger)
     wanted = referenced_blobs(vault) | set(vault.ledger.sealed_blobs())
     problems += vault.store.check(wanted, read_data=read_data, progress=progress)
     return problems

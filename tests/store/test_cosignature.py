@@ -28,7 +28,7 @@ def test_cosignature_follows_c2sp_and_verifies_only_with_the_witness_key():
     vkey = cosigner_key("witness.example/w1", witness.public_key())
 
     # the key id commits to the 0x04 cosignature type; the signature is timestamp || Ed25519
-    name, kid_hex, b64 = vkey.split("+")
+    name, kid_hex, b64 = vkey.split("+", 2)
     raw = base64.b64decode(b64)
     assert raw[:1] == b"\x04"
     assert bytes.fromhex(kid_hex) == hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4]
