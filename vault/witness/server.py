@@ -281,6 +281,8 @@ def serve(witness: Witness, listen: str, ready=None) -> None:
             ready()
         await stop.wait()
         await runner.cleanup()
+        if kind == "unix":
+            Path(str(where)).unlink(missing_ok=True)
 
     try:
         asyncio.run(main())
