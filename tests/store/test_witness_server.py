@@ -100,10 +100,9 @@ def test_state_survives_a_restart_and_one_process_per_directory(setup):
     led, server, c = setup
     cp = fill(led, 4)
     assert c.add_checkpoint(0, [], cp.note).status == 200
-    second = WitnessServer(server.dir)
-    second.socket = server.dir.parent / "second.sock"
     with pytest.raises(RuntimeError, match="another witness process"):
-        second.start()
+        with WitnessServer(server.dir):
+            pass
     server.stop()
     with pytest.raises(Unreachable):
         c.add_checkpoint(4, [], cp.note)
@@ -116,4 +115,5 @@ def test_refuses_a_key_and_directory_mismatch(tmp_path):
     other = WitnessServer(tmp_path / "o", name="witness.test/w2")
     shutil.copy(other.dir / "key.pub", server.dir / "key.pub")
     with pytest.raises(RuntimeError, match="not the public half"):
-        server.start()
+        with server:
+            pass

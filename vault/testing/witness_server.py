@@ -6,8 +6,10 @@ the vault home it witnesses. Its directory is made and trusts ledgers through th
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
+import tempfile
 from pathlib import Path
 
 from vault.testing.cli import vaultctl, vaultctl_argv
@@ -18,7 +20,9 @@ class WitnessServer:
     def __init__(self, directory: Path, name: str = "witness.test/w1"):
         self.dir = Path(directory)
         self.name = name
-        self.socket = self.dir.parent / f"{self.dir.name}.sock"
+        # a unix socket path has room for 107 bytes: pytest's directories are longer
+        self._sockdir = Path(tempfile.mkdtemp(prefix="vault-witness-", dir="/tmp"))
+        self.socket = self._sockdir / "w.sock"
         self.proc: subprocess.Popen[bytes] | None = None
         if not (self.dir / "key").exists():
             init_witness(self.dir, name)
@@ -69,3 +73,4 @@ class WitnessServer:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+        shutil.rmtree(self._sockdir, ignore_errors=True)
