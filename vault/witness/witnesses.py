@@ -194,7 +194,9 @@ class _BucketWitness(_Witness):
         size = ledger.size
         for obj in listed:
             if obj.deleted:
-                problems.append(Problem(f"{self}{obj.key}", "a delete marker hides this locked checkpoint"))
+                problems.append(
+                    Problem(f"{self.b.backend.name}{obj.key}", "a delete marker hides this locked checkpoint")
+                )
         newest = max((o.size for o in listed), default=0)
         if newest > size:
             return problems + [Problem(str(self), rolled_back(ledger, str(self), newest, size))]
