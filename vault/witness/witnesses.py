@@ -301,13 +301,12 @@ class Witnesses:
         return Record(size, root, note, nodes, evidence)
 
     def _save(self, w: _Witness, record: Record) -> None:
+        """Atomically, without fsync: a copy lost in a crash leaves the one before, still true,
+        and the witness's 409 tells the size it has."""
         self.path.mkdir(mode=0o700, exist_ok=True)
         f = self._file(w)
         tmp = f.with_name(f.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as out:
-            json.dump(record.to_json(), out, indent=1)
-            out.flush()
-            os.fsync(out.fileno())
+        tmp.write_text(json.dumps(record.to_json(), indent=1), encoding="utf-8")
         os.replace(tmp, f)
 
     # ------------------------------------------------------------ checks
