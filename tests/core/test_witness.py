@@ -92,6 +92,8 @@ def test_every_commit_is_cosigned_and_verify_asks_the_witness(world):
     assert all(p.read_bytes() != secret for p in home.rglob("*") if p.is_file())  # not in the home
     ok = vaultctl_run(home, "verify")
     assert ok.code == 0 and "consistent with its 1 witness(es)" in ok.out, ok
+    status = json.loads(vaultctl_run(home, "status", "--json").out)
+    assert status["witnessed"].startswith(f"size {ledger_size(home)} by witness witness.test/w1")
 
 
 def test_ledger_rollback_is_caught(world):

@@ -394,6 +394,17 @@ class Witnesses:
             return [Problem(str(w), rewritten(ledger, str(w), record.size, size))]
         return []
 
+    def summary(self, ledger) -> list[str]:
+        """Per witness, the size the home's copy says it vouched for (``vaultctl status``)."""
+        out = []
+        for w in self.witnesses:
+            try:
+                record = self.record(w, ledger)
+                out.append(f"size {record.size if record else 0} by {w}")
+            except WitnessRefused as e:
+                out.append(f"{w}: {e}")
+        return out
+
     # ------------------------------------------------------------ exports
 
     def evidence(self, ledger, checkpoint: Checkpoint) -> list[dict]:
