@@ -184,8 +184,10 @@ class _BucketWitness(_Witness):
         cp = verify_checkpoint_note(note, ledger.verifier_key())
         return cp.size, bytes.fromhex(cp.root)
 
-    def _scan(self, ledger, from_size: int) -> list[Problem]:
-        """Every locked checkpoint of at least ``from_size`` entries against the ledger."""
+    def _scan(self, ledger, from_size: int, known: dict[int, bytes] | None = None) -> list[Problem]:
+        """Every locked checkpoint of at least ``from_size`` entries against the ledger;
+        ``known``: roots already established for some sizes (the others cost a pass over
+        every leaf)."""
         try:
             listed = self.b.listed(from_size)
         except StoreError as e:
@@ -200,7 +202,13 @@ class _BucketWitness(_Witness):
         newest = max((o.size for o in listed), default=0)
         if newest > size:
             return problems + [Problem(str(self), rolled_back(ledger, str(self), newest, size))]
-        roots = ledger.roots_at(o.size for o in listed) if listed else {}
+        cp = ledger.checkpoint()
+        roots = dict(known or {})
+        if cp is not None:
+            roots[cp.size] = bytes.fromhex(cp.root)
+        missing = {o.size for o in listed} - set(roots)
+        if missing:
+            roots.update(ledger.roots_at(missing))
         for obj in listed:
             if roots.get(obj.size) != obj.root:
                 problems.append(Problem(str(self), rewritten(ledger, f"{self} ({obj.key})", obj.size, size)))
@@ -212,7 +220,10 @@ class _BucketWitness(_Witness):
         if opening or record is None:
             # every checkpoint locked since the home's copy (all of them without one) must be
             # one this ledger extends, and none may be larger
-            found = self._scan(ledger, record.size if record else 0)
+            # (check_open has proved the ledger extends the home's copy: its root is known)
+            found = self._scan(
+                ledger, record.size if record else 0, {record.size: record.root} if record else None
+            )
             refusals = [p for p in found if "delete marker" not in p.what]
             if refusals:
                 raise WitnessRefused(refusals[0].what)
