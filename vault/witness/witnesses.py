@@ -118,8 +118,14 @@ class _CosignerWitness(_Witness):
         return cp.size, bytes.fromhex(cp.root)
 
     def submit(self, ledger, record: Record | None, *, opening: bool = False) -> Record | None:
-        """add-checkpoint with the ledger's checkpoint: a witness whose newest checkpoint is
-        larger, or not extended by it, refuses (409 with its size, 422)."""
+        cp, cosigned, when = self._add(ledger, record)
+        nodes = ledger.compact_nodes() if cp.size else []
+        return Record(cp.size, bytes.fromhex(cp.root), cosigned, nodes, {"cosigned_at": when})
+
+    def _add(self, ledger, record: Record | None) -> tuple[Checkpoint, bytes, int]:
+        """add-checkpoint with the ledger's checkpoint: the checkpoint, cosigned, and the
+        cosignature's time. A witness whose newest checkpoint is larger, or not extended by
+        this one, refuses (409 with its size, 422): WitnessRefused."""
         cp = _checkpoint(ledger)
         old = record.size if record else 0
         for _ in range(2):
@@ -137,8 +143,7 @@ class _CosignerWitness(_Witness):
                     ) from None
                 if got.size != cp.size or got.root != cp.root:
                     raise Unreachable(f"{self}: cosigned something else")
-                nodes_now = ledger.compact_nodes() if cp.size else []
-                return Record(cp.size, bytes.fromhex(cp.root), cosigned, nodes_now, {"cosigned_at": when})
+                return cp, cosigned, when
             if answer.status == protocol.CONFLICT:
                 try:
                     have = protocol.parse_size(answer.body)
@@ -163,7 +168,7 @@ class _CosignerWitness(_Witness):
 
     def consult(self, ledger, record: Record | None) -> list[Problem]:
         try:
-            self.submit(ledger, record, opening=True)
+            self._add(ledger, record)
         except WitnessRefused as e:
             return [Problem(str(self), str(e))]
         except (NotTrusted, Unreachable) as e:
