@@ -66,6 +66,14 @@ def test_each_checkpoint_is_locked_in_the_bucket(s3_home):
         client.delete_object(Bucket=bucket, Key=newest["Key"], VersionId=newest["VersionId"])
     ok = vaultctl_run(home, "verify")
     assert ok.code == 0 and "consistent with its 1 witness(es)" in ok.out, ok
+    # an export names the locked object and proves its checkpoint extends it, offline
+    out = home.parent / "export"
+    assert vaultctl_run(home, "search", "subject:the", "--export", str(out)).code == 0
+    (ev,) = json.loads((out / "manifest.json").read_text())["witness"]
+    assert ev["type"] == "s3-object-lock" and ev["version_id"] == newest["VersionId"]
+    assert ev["mode"] == "COMPLIANCE" and ev["consistency"]["from"] == size
+    key = str(home / "keys" / "ledger.ed25519.pub")
+    assert vaultctl_run(home, "verify-export", str(out), "--key", key).code == 0
     # hiding it behind a delete marker is no way out either
     client.delete_object(Bucket=bucket, Key=newest["Key"])
     caught(vaultctl_run(home, "verify"), "delete marker")
