@@ -2,7 +2,8 @@
 
 Writers record ledger entries (with the payloads they reference) and ``commit``:
 blobs are flushed to the store first, then the ledger commits (its signed
-checkpoint is the commit point), then the catalog folds the new entries in. A crash
+checkpoint is the commit point), then the catalog folds the new entries in, then the
+new checkpoint goes to the witnesses (vault/witness/), which every open consults. A crash
 anywhere leaves at worst unreferenced blobs, or a catalog that catches up on the next
 open: never an entry whose blob is missing.
 """
