@@ -123,3 +123,61 @@ def test_export_into_a_non_empty_directory_is_refused(vault, tmp_path):
     done = run(home, "search", "subject:money", "--export", str(tmp_path / "export"), check=False)
     assert done.returncode != 0 and "not empty" in done.stderr
     assert (tmp_path / "export" / "keep.txt").read_text() == "mine"
+
+
+def _rehash(target) -> None:
+    """Recompute manifest.sha256 the way an export writes it: what a careful forger does."""
+    lines = [
+        f"{hashlib.sha256((target / n).read_bytes()).hexdigest()}  {n}"
+        for n in ("manifest.json", "manifest.csv")
+    ]
+    (target / "manifest.sha256").write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("change", ["remove items", "add an item"])
+def test_an_export_that_lost_or_gained_items_fails_even_rehashed(vault, tmp_path, change):
+    home, _ = vault
+    target, report = export(home, tmp_path, "subject:money")
+    assert verify(home, target).returncode == 0
+    assert json.loads((target / "completeness.json").read_text())["entry"]  # the signed entry travels
+    manifest = json.loads((target / "manifest.json").read_text())
+    if change == "remove items":
+        gone, manifest["items"] = manifest["items"][:3], manifest["items"][3:]
+        for rec in gone:
+            (target / rec["file"]).unlink()
+    else:
+        manifest["items"].append(dict(manifest["items"][0], item=manifest["items"][0]["item"] + "-copy"))
+    (target / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    _rehash(target)
+    done = verify(home, target)
+    assert done.returncode != 0
+    assert "not the one the signed export.made entry recorded" in done.stderr, done.stderr
+
+
+def test_an_export_without_its_proof_of_completeness_fails(vault, tmp_path):
+    home, _ = vault
+    target, _ = export(home, tmp_path, "subject:money")
+    (target / "completeness.json").unlink()
+    done = verify(home, target)
+    assert done.returncode != 0 and "nothing proves that the export is complete" in done.stderr
+
+
+@pytest.mark.parametrize("fmt", ["eml", "mbox"])
+def test_messages_without_a_final_newline_verify(tmp_path, fmt):
+    home = tmp_path / "vault"
+    run(home, "init")
+    box = tmp_path / "Maildir"
+    for sub in ("cur", "new", "tmp"):
+        (box / sub).mkdir(parents=True)
+    bodies = {
+        "1.a:2,S": b"From: a@example.org\nSubject: no newline at all\n\nthe last line ends here",
+        "2.b:2,S": b"From: b@example.org\nSubject: no newline, CRLF\r\n\r\nends without CRLF",
+        "3.c:2,S": b"From: c@example.org\nSubject: no newline\n\nFrom the start\n>From quoted\nlast",
+    }
+    for name, data in bodies.items():
+        (box / "cur" / name).write_bytes(data)
+    run(home, "import", str(box), "--mailbox", "user/dana/INBOX")
+    target = tmp_path / "export"
+    run(home, "search", "subject:newline", "--export", str(target), "--format", fmt)
+    done = verify(home, target)
+    assert done.returncode == 0, done.stderr

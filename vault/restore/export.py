@@ -25,10 +25,11 @@ from vault.audit import record_audit
 from vault.entries import Kind
 from vault.model import format_time, now, parse_time
 from vault.restore import loadfile
+from vault.restore.completeness import seal
 from vault.restore.targets import MboxTarget
 from vault.search import Found, find
 
-FORMAT = "vault-export/1"
+FORMAT = "vault-export/2"  # /2: completeness.json (vault/restore/completeness.py)
 CSV_FIELDS = [
     "file",
     "item",
@@ -226,4 +227,5 @@ def search_and_export(
     if scope is not None:
         data.update(scope.caller.audit_fields())
     report.audit = record_audit(vault, Kind.EXPORT_MADE, actor=actor, data=data)
+    seal(vault.config, path, report.manifest_sha256)  # the signed entry's proof, into the export
     return report

@@ -4,7 +4,9 @@ Checks, in order: the manifests hash to manifest.sha256; the checkpoint is signe
 given key; every item's ledger entry is included in that checkpoint's tree (RFC 9162
 inclusion proof) and names the blob whose sha256 the item claims; every message file (and,
 in a production, every native, text and the load file) hashes as the manifest says; no file
-is missing and none is extra; each witness's evidence:
+is missing and none is extra; the signed ``export.made`` entry in ``completeness.json`` names
+this very manifest and its item count (so no item can be removed or added); each witness's
+evidence:
 its checkpoint signed by the same key, a cosigner's cosignature, and the RFC 9162 consistency
 proof from that checkpoint to the export's. With ``witness_keys`` (cosigner verifier keys the
 checker obtained independently) a cosignature by each of them is required.
@@ -19,17 +21,48 @@ from pathlib import Path
 from vault.store.checkpoint import CheckpointError, verify_checkpoint_note, verify_cosignature
 from vault.store.merkle import leaf_hash, verify_consistency, verify_inclusion
 
-FIXED_FILES = {"manifest.json", "manifest.csv", "manifest.sha256", "checkpoint.txt", "verifier.key"}
+COMPLETENESS = "completeness.json"  # written by vault/restore/completeness.py
+FIXED_FILES = {
+    "manifest.json",
+    "manifest.csv",
+    "manifest.sha256",
+    "checkpoint.txt",
+    "verifier.key",
+    COMPLETENESS,
+}
+# exports of this format or later must carry their proof of completeness
+PROVEN_FORMATS = ("vault-export/2",)
 
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _mbox_digests(path: Path) -> list[str]:
+def _mbox_digests(path: Path) -> list[set[str]]:
+    """Per message of the mbox, the sha256 its original may have had: an mbox message must
+    end in a newline, so the export added one where the original had none (and this cannot
+    tell which): the digest with and without that final newline."""
     from vault.ingest.importers import open_source
 
-    return sorted(_sha(m.read()) for m in open_source(path, "mbox").scan() if hasattr(m, "read"))
+    out = []
+    for m in open_source(path, "mbox").scan():
+        if hasattr(m, "read"):
+            data = m.read()
+            out.append({_sha(data), _sha(data[:-1])} if data.endswith(b"\n") else {_sha(data)})
+    return out
+
+
+def _mbox_matches(candidates: list[set[str]], digests: list[str]) -> bool:
+    """Whether each manifest digest is one distinct message's (a multiset match)."""
+    if len(candidates) != len(digests):
+        return False
+    left = list(candidates)
+    for want in sorted(digests):
+        hit = next((i for i, c in enumerate(left) if want in c), None)
+        if hit is None:
+            return False
+        left.pop(hit)
+    return True
 
 
 def check_witnesses(manifest: dict, checkpoint, verifier_key: str, witness_keys=()) -> list[str]:
@@ -83,13 +116,47 @@ def _cosigned(note: bytes, key: str) -> bool:
         return False
 
 
+def check_completeness(path: Path, manifest: dict, digest_file: bytes, verifier_key: str) -> list[str]:
+    """The signed ``export.made`` entry says this manifest, with this many items, is what was
+    exported: removing or adding an item, even with every checksum recomputed, fails."""
+    if manifest.get("format") not in PROVEN_FORMATS and not (path / COMPLETENESS).exists():
+        return []  # an export made before exports carried the proof (vault-export/1)
+    try:
+        proof = json.loads((path / COMPLETENESS).read_text(encoding="utf-8"))
+        raw = proof["entry"].encode("utf-8")
+        entry = json.loads(raw)
+        checkpoint = verify_checkpoint_note(proof["checkpoint"].encode("utf-8"), verifier_key)
+        hashes = [bytes.fromhex(h) for h in proof["proof"]]
+        index = int(proof["leaf_index"])
+    except FileNotFoundError:
+        return [f"{COMPLETENESS} is missing: nothing proves that the export is complete"]
+    except Exception as e:  # any failure to read or verify is the verdict, not a crash
+        return [f"{COMPLETENESS} does not verify: {e}"]
+    if not verify_inclusion(leaf_hash(raw), index, checkpoint.size, hashes, bytes.fromhex(checkpoint.root)):
+        return [f"{COMPLETENESS}: its export.made entry is not in the signed tree"]
+    data = entry.get("data") or {}
+    problems = []
+    if entry.get("kind") != "export.made":
+        problems.append(f"{COMPLETENESS}: the signed entry is a {entry.get('kind')!r}, not an export.made")
+    if data.get("manifest_sha256") != _sha(digest_file):
+        problems.append(
+            "the manifest is not the one the signed export.made entry recorded: items were removed, added or changed"
+        )
+    if data.get("items") != len(manifest.get("items", [])):
+        problems.append(
+            f"the manifest lists {len(manifest.get('items', []))} item(s); the signed export.made entry recorded {data.get('items')}"
+        )
+    return problems
+
+
 def check_export(path: Path | str, verifier_key: str, witness_keys=()) -> list[str]:
     """Every problem found, as sentences; empty when the export is intact."""
     path = Path(path)
     problems: list[str] = []
     try:
         manifest_bytes = (path / "manifest.json").read_bytes()
-        digest_lines = (path / "manifest.sha256").read_text(encoding="utf-8").splitlines()
+        digest_file = (path / "manifest.sha256").read_bytes()
+        digest_lines = digest_file.decode("utf-8").splitlines()
         manifest = json.loads(manifest_bytes)
     except (OSError, ValueError) as e:
         return [f"cannot read the manifest: {e}"]
@@ -115,6 +182,7 @@ def check_export(path: Path | str, verifier_key: str, witness_keys=()) -> list[s
         except (OSError, UnicodeDecodeError):
             problems.append(f"{name} is missing or unreadable")
     problems += check_witnesses(manifest, checkpoint, verifier_key.strip(), witness_keys)
+    problems += check_completeness(path, manifest, digest_file, verifier_key.strip())
     root = bytes.fromhex(checkpoint.root)
     files: dict[str, list[str]] = {}
     for rec in manifest.get("items", []):
@@ -143,7 +211,7 @@ def check_export(path: Path | str, verifier_key: str, witness_keys=()) -> list[s
         if not target.is_file():
             problems.append(f"{name} is missing")
         elif name.endswith(".mbox"):
-            if _mbox_digests(target) != sorted(digests):
+            if not _mbox_matches(_mbox_digests(target), digests):
                 problems.append(f"{name}: messages differ from the manifest")
         elif _sha(target.read_bytes()) != digests[0]:
             problems.append(f"{name} has been changed (sha256 differs from the manifest)")

@@ -302,6 +302,7 @@ def export(service: ServiceHandle, caller: Caller, params: dict) -> Stream:
 
     from vault.access import export_scope
     from vault.index.indexer import SearchIndex
+    from vault.restore.completeness import seal
     from vault.restore.export import export_data, export_records, write_export
     from vault.restore.stream import directory_members, files_of, tar_stream
 
@@ -327,6 +328,7 @@ def export(service: ServiceHandle, caller: Caller, params: dict) -> Stream:
                 vault, records, work / "export", fmt, query=query, actor=caller.actor, production=production
             )
         _audit(service, caller, Kind.EXPORT_MADE, None, export_data(query, found, fmt, dedupe, path, report))
+        seal(service.config, work / "export", report.manifest_sha256)  # the signed entry's proof
         files = files_of(work / "export")
         head = {"kind": "export", "members": len(files), **asdict(report), "path": path, "audit": "recorded"}
     except BaseException:
