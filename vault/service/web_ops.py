@@ -12,6 +12,8 @@ for the matter's reviewers and admins.
 
 from __future__ import annotations
 
+import imaplib
+import re
 import shutil
 import tempfile
 import zipfile
@@ -277,10 +279,11 @@ def restore_live(service: ServiceHandle, caller: Caller, params: dict) -> dict:
         if server.scheme not in ("imap", "imaps") or not server.hostname:
             raise BadRequest(f"[web] restore_imap {web['restore_imap']!r}: expected imap[s]://HOST[:PORT]")
         netloc = server.hostname + (f":{server.port}" if server.port else "")
-        spec = f"{server.scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{netloc}/{quote(web['restore_folder'])}"
         try:
+            folder = _personal_folder(server, user, password, web["restore_folder"])
+            spec = f"{server.scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{netloc}/{quote(folder)}"
             target = ImapTarget(spec)
-        except ImapTargetError as e:
+        except (ImapTargetError, OSError, imaplib.IMAP4.error) as e:
             raise BadRequest(
                 f"the mail server refused the login as {user}: {str(e).replace(password, '***')}"
             ) from None
@@ -300,7 +303,8 @@ def restore_live(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     data = {
         "mailbox": name,
         "at": snap.at,
-        "target": f"{server.scheme}://{user}@{netloc}/{web['restore_folder']}",
+        "target": f"{server.scheme}://{user}@{netloc}/{folder}",
+        "folder": folder,
         "restored": len(restored),
         "purged": len(purged),
         "uid": uid,
@@ -308,6 +312,27 @@ def restore_live(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     }
     _audit(service, caller, Kind.RESTORE_DONE, snap.mailbox_id, data)
     return {**data, "items": restored, "bytes": size}
+
+
+def _personal_folder(server, user: str, password: str, folder: str) -> str:
+    """``folder`` in the user's personal namespace as the server names it (RFC 2342
+    NAMESPACE): ``INBOX/Restored`` on a Cyrus with altnamespace off, ``Restored`` with it on."""
+    cls = imaplib.IMAP4_SSL if server.scheme == "imaps" else imaplib.IMAP4
+    imap = cls(server.hostname, server.port or (993 if server.scheme == "imaps" else 143), timeout=30)
+    try:
+        imap.login(user, password)
+        typ, data = imap.namespace()
+    finally:
+        try:
+            imap.logout()
+        except (OSError, imaplib.IMAP4.error):
+            pass
+    found = re.match(rb'\(\("([^"]*)" (?:"([^"]*)"|NIL)\)', data[0] or b"") if typ == "OK" else None
+    if found is None:
+        return folder
+    prefix, sep = found.group(1).decode(), (found.group(2) or b"/").decode()
+    name = folder.replace("/", sep)
+    return name if not prefix or name.startswith(prefix) else prefix + name
 
 
 # ---------------------------------------------------------------- review

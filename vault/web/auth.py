@@ -265,9 +265,9 @@ async def login(request: web.Request) -> web.StreamResponse:
         return _login_page(
             request, 503, "Logging in needs the directory ([ldap] url), and none is set.", name, next_
         )
-    if not name or len(name) > 256:
+    if not name or not password or len(name) > 256:
         return _login_page(request, 400, "Give your name and password.", name[:256], next_)
-    keys = (f"name:{name.lower()}", f"addr:{remote(request)}")
+    keys = (name, remote(request))
     throttle = request.app[THROTTLE]
     if throttle.blocked(*keys):
         await audit_anonymous(request, "log in", "too many failed logins: throttled", login=name)

@@ -253,8 +253,7 @@ async def restore(request: web.Request) -> web.StreamResponse:
             return error_page(request, 400, "Cannot do that", "uid must be a number")
         params["uid"] = int(uid)
     result = await run(request, "restore.live", params)
-    folder_name = request.app[CONFIG]["web"]["restore_folder"]
-    return page(request, "restored.html", title="Restored", result=result, folder=folder_name)
+    return page(request, "restored.html", title="Restored", result=result, folder=result["folder"])
 
 
 @require_session

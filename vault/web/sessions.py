@@ -8,9 +8,10 @@ Each session carries a synchronizer token that every state-changing form posts b
 (``csrf``); the login form, posted before any session exists, carries a token bound to a
 short-lived pre-login cookie instead. A login replaces any earlier session (no fixation).
 
-Failed logins are counted per name and per client address within a window; past the limit,
-further attempts are refused (429) until the window has moved on, whether or not the
-password would have been right.
+Failed logins are counted per name and per client address within a window; past the limit
+(``[web] login_attempts`` per name, four times as many per address), further attempts are
+refused (429) until the window has moved on, whether or not the password would have been
+right.
 """
 
 from __future__ import annotations
@@ -117,8 +118,10 @@ class LoginTokens:
 
 
 class LoginThrottle:
-    """At most ``attempts`` failed logins per key (a name, a client address) per ``window``
-    seconds."""
+    """At most ``attempts`` failed logins per name, and ``ADDRESS_FACTOR`` times as many per
+    client address (many people may share one: a NAT, a proxy), per ``window`` seconds."""
+
+    ADDRESS_FACTOR = 4
 
     def __init__(self, attempts: int, window: float, clock: Callable[[], float] = time.monotonic):
         self.attempts, self.window, self.clock = attempts, window, clock
@@ -131,20 +134,23 @@ class LoginThrottle:
             times.popleft()
         return times
 
-    def blocked(self, *keys: str) -> bool:
+    def blocked(self, name: str, address: str) -> bool:
         now = self.clock()
         with self._lock:
-            return any(len(self._recent(k, now)) >= self.attempts for k in keys)
+            return (
+                len(self._recent(f"name:{name.lower()}", now)) >= self.attempts
+                or len(self._recent(f"addr:{address}", now)) >= self.attempts * self.ADDRESS_FACTOR
+            )
 
-    def failed(self, *keys: str) -> None:
+    def failed(self, name: str, address: str) -> None:
         now = self.clock()
         with self._lock:
-            for k in keys:
-                self._recent(k, now).append(now)
+            for key in (f"name:{name.lower()}", f"addr:{address}"):
+                self._recent(key, now).append(now)
             if len(self._failures) > 100_000:  # bounded memory under a flood of names
                 for k in [k for k, v in self._failures.items() if not v]:
                     del self._failures[k]
 
-    def succeeded(self, name_key: str) -> None:
+    def succeeded(self, name: str) -> None:
         with self._lock:
-            self._failures.pop(name_key, None)
+            self._failures.pop(f"name:{name.lower()}", None)
