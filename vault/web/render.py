@@ -23,7 +23,7 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # and so the Origin of our own forms is sent, not "null"
     "Cross-Origin-Opener-Policy": "same-origin",
     "Cross-Origin-Resource-Policy": "same-origin",
     "Cache-Control": "no-store",
@@ -37,6 +37,8 @@ _env = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+_env.filters["when"] = lambda text: text[:16].replace("T", " ") if text else ""
 
 
 def page(request: web.Request, template: str, status: int = 200, **values) -> web.Response:
