@@ -117,7 +117,7 @@ def test_a_user_sees_the_dashboard_and_restores_a_deleted_message(pages_site, br
     browser.find_element(By.ID, "restore").click()
     assert browser.find_element(By.ID, "restored").text.startswith("1 message of user/wdora/INBOX")
     shot(pages_site, browser, "restored")
-    imap = pages_site.cyrus.imap("wdora")  # type: ignore[attr-defined]
+    imap = pages_site.cyrus.imap("wdora")
     try:
         assert imap.select("INBOX/Restored")[0] == "OK"
         typ, data = imap.search(None, "HEADER", "Message-ID", "trip@example.org")
