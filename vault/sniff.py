@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from vault.model import custodian_of, now, parse_time
+from vault.model import custodian_of, format_time, now, parse_time
 
 FIGURES = ("received", "spam", "large", "volume")
 NOT_RECEIVED = ("sent", "sent items", "sent messages", "drafts", "outbox", "templates")
@@ -123,7 +123,7 @@ def dashboard(
     names: dict[str, str | None] = {}
     seen: set[tuple[str, str]] = set()
     rows: list[tuple[str, date, dict, str]] = []  # user, week, item row, folder leaf
-    for item in vault.catalog.all_items(include_purged=True):
+    for item in vault.catalog.arrivals(format_time(first)):
         mailbox = item["mailbox_id"]
         if mailbox not in names:
             names[mailbox] = vault.catalog.folder_name(mailbox)
@@ -146,8 +146,9 @@ def dashboard(
         cache.put(fresh)
         verdicts.update(fresh)
     per_user: dict[str, dict[date, Week]] = {}
+    shown = set(mondays)
     for user, week, item, leaf in rows:
-        if week not in set(mondays):
+        if week not in shown:  # a date in the future
             continue
         w = per_user.setdefault(user, {}).setdefault(week, Week(week))
         w.received += 1

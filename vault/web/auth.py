@@ -152,7 +152,8 @@ def require_session(handler: Handler) -> Handler:
     async def wrapped(request: web.Request) -> web.StreamResponse:
         session = _session_of(request)
         if session is None:
-            await audit_anonymous(request, f"{request.method} {request.path}", "not logged in")
+            if request.path != "/":  # the landing page itself is no attempt at anything
+                await audit_anonymous(request, f"{request.method} {request.path}", "not logged in")
             if _wants_html(request):
                 target = request.path_qs if request.path != "/" else "/"
                 raise web.HTTPSeeOther(location=f"/login?next={_quote(target)}")
