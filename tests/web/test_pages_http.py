@@ -290,3 +290,37 @@ def test_a_user_restores_a_deleted_message_into_cyrus_over_http(pages_site):
         {"csrf": token, "mailbox": "user/wbob/INBOX", "at": at, "password": PASSWORDS["wdora"]},
     )
     assert status == 403
+
+
+def test_a_user_restores_a_whole_folder_as_it_was(pages_site):
+    dora = pages_site.client()
+    assert dora.login("wdora") == 303
+    token = dora.csrf("/mail")
+    status, _, body = dora.post(
+        "/mail/restore",
+        {"csrf": token, "mailbox": "user/wdora/Sent", "at": "", "password": PASSWORDS["wdora"]},
+    )
+    assert status == 200 and b'id="restored">2 messages of user/wdora/Sent' in body, body
+    imap = pages_site.cyrus.imap("wdora")
+    try:
+        imap.select("INBOX/Restored", readonly=True)
+        typ, data = imap.search(None, "SEEN")  # both were \\Seen in Sent
+        seen = set(data[0].split())
+        typ, data = imap.search(None, "ALL")
+        assert len(data[0].split()) >= 2 and len(seen) >= 2
+    finally:
+        imap.logout()
+
+
+def test_the_hit_list_pages(pages_site):
+    rev = pages_site.client()
+    assert rev.login("wrev") == 303
+    status, _, first = rev.get(f"/review/matter?matter={MATTER}&q=after:2000-01-01")
+    assert status == 200
+    total = int(re.search(rb'id="total">(\d+) found', first).group(1))  # type: ignore[union-attr]
+    assert total == 32  # wbob's 30 corpus messages, the scans and the settlement draft
+    assert first.count(b'<tr class="hit">') == 25 and b'id="next"' in first and b'id="prev"' not in first
+    status, _, second = rev.get(f"/review/matter?matter={MATTER}&q=after:2000-01-01&offset=25")
+    assert second.count(b'<tr class="hit">') == 7 and b'id="prev"' in second and b'id="next"' not in second
+    items = lambda page: re.findall(rb'class="open" href="/mail/message\?item=([^"&]+)', page)  # noqa: E731
+    assert len(set(items(first)) | set(items(second))) == 32 and not set(items(first)) & set(items(second))
