@@ -56,6 +56,17 @@ def search_item(client: Client, q: str, path: str = "/search") -> str:
     return unquote(found.group(1).decode())
 
 
+def restored_copies(site, message_id: str) -> int:
+    imap = site.cyrus.imap("wdora")
+    try:
+        if imap.select("INBOX/Restored", readonly=True)[0] != "OK":
+            return 0
+        typ, data = imap.search(None, "HEADER", "Message-ID", message_id)
+        return len(data[0].split())
+    finally:
+        imap.logout()
+
+
 def test_unauthenticated_requests_get_401_or_the_login_page_and_are_audited(pages_site):
     client = pages_site.client()
     status, headers, _ = client.get("/mail/message?item=x:1:1", html=False)
@@ -228,7 +239,8 @@ def test_a_reviewer_searches_a_matter_tags_and_exports(pages_site, tmp_path):
     out = tmp_path / "export"
     zipfile.ZipFile(io.BytesIO(data)).extractall(out)
     manifest = json.loads((out / "manifest.json").read_text())
-    assert [r["item"] for r in manifest["items"]] == [item]
+    assert item in [r["item"] for r in manifest["items"]]
+    assert {r["tag"] for r in manifest["items"]} == {"responsive"}  # nothing tagged otherwise
     done = subprocess.run(
         vaultctl_argv("verify-export", str(out), "--key", str(out / "verifier.key"), home=pages_site.home),
         capture_output=True,
@@ -257,6 +269,7 @@ def test_a_user_restores_a_deleted_message_into_cyrus_over_http(pages_site):
         {"csrf": token, "mailbox": "user/wdora/INBOX", "uid": uid, "at": at, "password": "wrong"},
     )
     assert status == 400 and b"refused the login" in body and b"wrong" not in body.split(b"<main>", 1)[1]
+    before = restored_copies(pages_site, "trip@example.org")
     status, _, body = dora.post(
         "/mail/restore",
         {"csrf": token, "mailbox": "user/wdora/INBOX", "uid": uid, "at": at, "password": PASSWORDS["wdora"]},
@@ -269,8 +282,8 @@ def test_a_user_restores_a_deleted_message_into_cyrus_over_http(pages_site):
         assert typ == "OK"
         typ, data = imap.search(None, "HEADER", "Message-ID", "trip@example.org")
         nums = data[0].split()
-        assert len(nums) == 1
-        typ, fetched = imap.fetch(nums[0], "(FLAGS INTERNALDATE BODY.PEEK[])")
+        assert len(nums) == before + 1  # the browser test may have restored it once already
+        typ, fetched = imap.fetch(nums[-1], "(FLAGS INTERNALDATE BODY.PEEK[])")
         meta, raw = fetched[0]
         assert b"\\Flagged" in meta and b"\\Seen" in meta
         msg = email.message_from_bytes(raw, policy=email.policy.default)

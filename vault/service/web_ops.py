@@ -152,7 +152,8 @@ def browse(service: ServiceHandle, caller: Caller, params: dict) -> dict:
         name = vault.catalog.folder_name(mailbox_id, at) or mailbox
         _may_read(vault, caller, name, f"browse {name}")
         items = vault.catalog.items_at(mailbox_id, at)
-        page = items[::-1][offset : offset + limit]  # newest first
+        newest = sorted(items, key=lambda i: (i["internal_date"] or i["appended_at"], i["uid"]), reverse=True)
+        page = newest[offset : offset + limit]
         rows = []
         for it in page:
             head = summary(vault.store.get(it["blob"])) if not it["purged_at"] else {}
@@ -287,7 +288,9 @@ def restore_live(service: ServiceHandle, caller: Caller, params: dict) -> dict:
             raise BadRequest(
                 f"the mail server refused the login as {user}: {str(e).replace(password, '***')}"
             ) from None
-        restored, purged, size = [], [], 0
+        restored: list[str] = []
+        purged: list[str] = []
+        size, failure = 0, ""
         try:
             for it in snap.items:
                 if it["purged_at"]:
@@ -295,7 +298,11 @@ def restore_live(service: ServiceHandle, caller: Caller, params: dict) -> dict:
                     continue
                 data = vault.store.get(it["blob"])
                 internal = it["internal_date"]
-                target.add(data, it["flags"], parse_time(internal) if internal else None, it["uid"])
+                try:
+                    target.add(data, it["flags"], parse_time(internal) if internal else None, it["uid"])
+                except (ImapTargetError, OSError, imaplib.IMAP4.error) as e:
+                    failure = f"the mail server stopped the restore after {len(restored)} messages: {e}"
+                    break
                 restored.append(it["item"])
                 size += len(data)
         finally:
@@ -310,7 +317,11 @@ def restore_live(service: ServiceHandle, caller: Caller, params: dict) -> dict:
         "uid": uid,
         "via": "web",
     }
-    _audit(service, caller, Kind.RESTORE_DONE, snap.mailbox_id, data)
+    if failure:
+        data["error"] = failure
+    _audit(service, caller, Kind.RESTORE_DONE, snap.mailbox_id, data)  # what reached the mailbox
+    if failure:
+        raise BadRequest(failure)
     return {**data, "items": restored, "bytes": size}
 
 
