@@ -41,7 +41,7 @@ class LazyGroup(click.Group):
     envvar="VAULT_HOME",
     default="vault-data",
     show_default=True,
-    type=click.Path(file_okay=False),
+    type=click.Path(file_okay=False, readable=False),  # others' commands reach the service instead
     help="Vault directory (or VAULT_HOME).",
 )
 @click.version_option(package_name="vault", prog_name="vaultctl", message="%(prog)s %(version)s")

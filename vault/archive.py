@@ -72,6 +72,7 @@ def _sealer(store: ContentStore):
 
 class Vault:
     def __init__(self, config: Config, store: ContentStore, ledger: Ledger, catalog: Catalog, writer: bool):
+        self.purge_finished: dict | None = None  # what open() deleted for a purge a crash interrupted
         self.config = config
         self.store = store
         self.ledger = ledger
@@ -126,6 +127,10 @@ class Vault:
             vault = cls(config, store, ledger, catalog, writer)
             if writer:
                 vault._open_index(catch_up)
+                if catch_up:  # the catalog is current: what a purge still owes is known
+                    from vault.purge import finish_interrupted
+
+                    vault.purge_finished = finish_interrupted(vault)
         except BaseException:
             # release the writer lock (an open that failed, e.g. IndexBusy, must not keep it)
             for part in (vault and vault._indexer, catalog, ledger, store):

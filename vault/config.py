@@ -270,10 +270,17 @@ class Config:
     def load(cls, home: Path | str) -> Config:
         home = Path(home)
         file = home / CONFIG_NAME
-        if not file.exists():
-            raise ConfigError(f"no vault at {home} ({file} missing): run 'vaultctl init' or pass --home")
         try:
             text = file.read_text(encoding="utf-8")
+        except (FileNotFoundError, NotADirectoryError):
+            raise ConfigError(
+                f"no vault at {home} ({file} missing): run 'vaultctl init' or pass --home"
+            ) from None
+        except PermissionError:
+            raise ConfigError(
+                f"{file}: permission denied: a vault home is its owner's alone, and no vault service "
+                "answered (start 'vaultctl serve', or name its socket with VAULT_SOCKET)"
+            ) from None
         except UnicodeDecodeError as e:
             raise ConfigError(f"{file}: {e}") from e
         return cls.from_text(home, text, where=str(file))

@@ -40,7 +40,7 @@ class Kind:
     HOLD_PLACED = "hold.placed"
     HOLD_RELEASED = "hold.released"
     RETENTION_PURGED = "retention.purged"
-    SWEEP_REQUESTED = "retention.sweep_requested"  # data: as_of (optional); the broker's committer sweeps
+    SWEEP_REQUESTED = "retention.sweep_requested"  # in older ledgers only: nothing writes it now
     SEARCH_RUN = "search.run"
     EXPORT_MADE = "export.made"
     RESTORE_DONE = "restore.done"
@@ -102,8 +102,8 @@ APPROVAL_KINDS = frozenset(
     }
 )
 """The four-eyes audit entries (requests, withdrawals, refusals): written through
-vault/recording.py like the other audit entries, so queued with the broker while it holds
-the vault once vault/ingest/protocol.py's AUDIT_KINDS includes them."""
+vault/recording.py like the other audit entries, with the vault's writer (the vault
+service's while it runs)."""
 
 
 @dataclass

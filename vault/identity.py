@@ -9,10 +9,14 @@ directory is configured). Everyone else has the ``user`` role: their own folders
 
 ==========  ================================================================================
 admin       everything
-reviewer    search, export and hold within the matters they are assigned to
-auditor     the audit trail and verification only
-user        their own folders: search, log, restore
+reviewer    search and export within the matters they are assigned to (their custodians and
+            date ranges)
+auditor     the audit trail and verification; holds and requests, but no mail
+user        their own folders: search, ls, log, restore, retention explain
 ==========  ================================================================================
+
+Which mail each role reads is vault/access.py's (the one place both the service and the
+commands that open the home themselves ask).
 """
 
 from __future__ import annotations

@@ -1,17 +1,23 @@
-"""Record now, or queue through the broker: the one place that decides.
+"""Record now, or hand the work to the vault service: the one place that decides.
 
-The vault has one writer. While live ingest runs, that is the broker's committer; any other
-process that must change the archive (an audit entry, a hold, a sweep, a reconciliation)
-then hands the broker events on the dealer wire instead, which the broker persists before
-it acknowledges and its workers turn into entries the committer records (exactly once).
-When nobody holds the vault, the caller takes the writer lock and does the work itself.
+The vault has one writer. While ``vaultctl serve`` runs, that is the service's committer; a
+command in another process that must change the archive then asks the service, through its
+local API (a unix socket that tells the service who calls: vault/service/api.py), to do it
+with its writer. When nobody holds the vault, the caller takes the writer lock and does the
+work itself. Nothing administrative ever travels on the event wire (the dealer router
+carries Cyrus's events only: vault/ingest/broker/validate.py).
+
+Only what the service has an operation for can be handed to it: a search's, an export's or
+a restore's audit entry (``audit``), a sweep, a reconciliation. Holds, releases, erasures
+and the four-eyes requests are decided by their engines against the vault as its writer sees
+it, so they run in the service (the CLI asks it for the whole operation) or with the lock;
+an engine in another process never records one behind the service's back (:class:`Unrecorded`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, TypeVar
 
 from vault.archive import Vault, VaultBusy
 from vault.config import Config
@@ -19,68 +25,54 @@ from vault.entries import EntrySpec, Kind
 
 T = TypeVar("T")
 
-_SERVICE_AUDITED = frozenset({Kind.SEARCH_RUN, Kind.EXPORT_MADE, Kind.RESTORE_DONE})
+SERVICE_AUDITED = frozenset({Kind.SEARCH_RUN, Kind.EXPORT_MADE, Kind.RESTORE_DONE})
+"""The audit entries an engine in another process hands to the service (its ``audit``
+operation): the record of what that process read."""
 
 
 class Unrecorded(Exception):
-    """Neither the vault nor the broker would take the work."""
+    """Neither this process (the vault is busy) nor the vault service would do the work."""
 
 
-@dataclass
-class Outcome(Generic[T]):
-    """What the writer's work returned, or (``queued``) the ids of the events the broker took."""
-
-    result: T | None = None
-    queued: list[str] = field(default_factory=list)
-
-
-def write_or_queue(
-    config: Config,
-    write: Callable[[Vault], T],
-    queue: Callable[[], list[bytes]],
-    *,
-    queue_only: bool = False,
-    service_request: tuple[str, dict] | None = None,
-) -> Outcome[T]:
-    """Run ``write`` with the vault opened as its writer; while another process (the broker's
-    committer) holds it, or with ``queue_only``, hand the events ``queue()`` makes to the
-    broker (``[dealer] broker``) and wait for its acks. When the holder is the vault service
-    and ``service_request`` names one of its operations (``(op, params)``), the service does
+def write_or_serve(
+    config: Config, write: Callable[[Vault], T], *, service_request: tuple[str, dict] | None = None
+) -> T | Any:
+    """Run ``write`` with the vault opened as its writer. While another process holds it
+    (the vault service), the service's operation ``service_request`` (``(op, params)``) does
     the work instead and its answer is the result. Raises :class:`Unrecorded` when neither
-    the service nor the broker takes it."""
-    if not queue_only:
-        try:
-            vault = Vault.open(config, writer=True)
-        except VaultBusy:
-            pass
-        else:
-            with vault:
-                return Outcome(result=write(vault))
-    if service_request is not None:
-        from vault.service_client import ServiceError, service_client
-
-        client = service_client(config)
-        if client is not None:
-            try:
-                return Outcome(result=client.call(*service_request))
-            except ServiceError as e:
-                raise Unrecorded(f"the vault service did not record it: {e}") from None
-    from vault.ingest.broker.submit import BrokerUnavailable, queue_with_broker
-
+    can: busy, and no request for the service, or no service answering, or its refusal."""
     try:
-        return Outcome(queued=queue_with_broker(config["dealer"]["broker"], queue()))
-    except BrokerUnavailable as e:
-        raise Unrecorded(f"the vault is busy and {e}") from None
+        vault = Vault.open(config, writer=True)
+    except VaultBusy as e:
+        busy = e
+    else:
+        with vault:
+            return write(vault)
+    from vault.service_client import ServiceError, service_client
+
+    client = service_client(config)
+    if client is None:
+        raise Unrecorded(
+            f"{busy} (another command writes the vault; while 'vaultctl serve' runs, commands go through it)"
+        )
+    if service_request is None:
+        raise Unrecorded(
+            f"the vault service ('vaultctl serve') holds the vault: run this through vaultctl, "
+            f"which asks the service, not with the vault opened by this process ({busy})"
+        )
+    try:
+        return client.call(*service_request)
+    except ServiceError as e:
+        raise Unrecorded(f"the vault service did not do it: {e}") from None
 
 
 def record_entry(
     vault: Vault, spec: EntrySpec, *, follow: Callable[[Vault, list[EntrySpec]], None] | None = None
 ) -> str:
-    """Record one audit-trail entry (a kind of vault/ingest/protocol.py's AUDIT_KINDS) and run
-    ``follow`` after its commit: ``"recorded"`` in the ledger now, or ``"queued"`` with the
-    broker (whose committer runs the follow-up). ``vault`` may be read-only: then the writer
-    lock is tried, and the broker is the fallback."""
-    from vault.ingest.protocol import audit_event
+    """Record one audit-trail entry and run ``follow`` after its commit; returns
+    ``"recorded"``. ``vault`` may be read-only: then the writer lock is taken for it, or, while
+    the vault service holds the vault, a search's, export's or restore's entry is recorded by
+    the service (which runs its follow-up, if any: none of these has one)."""
 
     def write(writer: Vault) -> None:
         writer.record(spec.kind, item=spec.item, data=spec.data, actor=spec.actor)
@@ -91,15 +83,7 @@ def record_entry(
     if vault.writer:
         write(vault)
         return "recorded"
-    actor = spec.actor or "unknown"
-    # the service records a search's, export's or restore's entry itself; anything else (a
-    # hold, a request of the four eyes) made by an engine in another process goes through the
-    # broker the service runs, as a vnd.vault.Audit event
+    # the service records the entry as its caller's, whatever this process says the actor is
     request = ("audit", {"kind": spec.kind, "item": spec.item, "data": spec.data})
-    outcome = write_or_queue(
-        vault.config,
-        write,
-        lambda: [audit_event(spec.kind, item=spec.item, data=spec.data, actor=actor)],
-        service_request=request if spec.kind in _SERVICE_AUDITED else None,
-    )
-    return "queued" if outcome.queued else "recorded"
+    write_or_serve(vault.config, write, service_request=request if spec.kind in SERVICE_AUDITED else None)
+    return "recorded"

@@ -12,8 +12,10 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from vault.config import Config
 
@@ -71,22 +73,22 @@ class ServiceClient:
         except ServiceUnavailable:
             return False
 
-    def call(self, op: str, params: dict, *, timeout: float | None = None) -> Any:
-        """Run operation ``op`` in the service; its result, or ServiceRefused / ServiceError."""
+    def _request(self, op: str, params: dict, timeout: float | None):
         if not self.path.exists():
             raise ServiceUnavailable(f"no vault service socket at {self.path}")
         conn = _UnixConnection(self.path, timeout if timeout is not None else self.timeout)
         body = json.dumps(params).encode()
         try:
             conn.request("POST", f"/v1/op/{op}", body, {"Content-Type": "application/json"})
-            response = conn.getresponse()
-            raw = response.read()
+            return conn, conn.getresponse()
         except (ConnectionRefusedError, FileNotFoundError) as e:
+            conn.close()
             raise ServiceUnavailable(f"no vault service at {self.path}: {e.strerror or e}") from None
         except OSError as e:
-            raise ServiceError(0, f"vault service at {self.path}: {e}") from None
-        finally:
             conn.close()
+            raise ServiceError(0, f"vault service at {self.path}: {e}") from None
+
+    def _answer(self, response, raw: bytes) -> Any:
         try:
             answer = json.loads(raw) if raw else {}
         except ValueError:
@@ -97,6 +99,32 @@ class ServiceClient:
         if response.status == 403:
             raise ServiceRefused(403, message)
         raise ServiceError(response.status, message)
+
+    def call(self, op: str, params: dict, *, timeout: float | None = None) -> Any:
+        """Run operation ``op`` in the service; its result, or ServiceRefused / ServiceError."""
+        conn, response = self._request(op, params, timeout)
+        try:
+            raw = response.read()
+        except OSError as e:
+            raise ServiceError(0, f"vault service at {self.path}: {e}") from None
+        finally:
+            conn.close()
+        return self._answer(response, raw)
+
+    @contextmanager
+    def stream(self, op: str, params: dict, *, timeout: float | None = None) -> Iterator[BinaryIO]:
+        """Run streaming operation ``op`` (restore, export); yields its body to read as it
+        arrives. A refusal or failure is raised before anything is yielded."""
+        conn, response = self._request(op, params, timeout)
+        try:
+            if response.status != 200 or response.getheader("Content-Type", "").startswith(
+                "application/json"
+            ):
+                self._answer(response, response.read())
+                raise ServiceError(response.status, f"vault service sent no stream for {op}")
+            yield response
+        finally:
+            conn.close()
 
 
 def service_client(config: Config) -> ServiceClient | None:

@@ -8,9 +8,10 @@ from vault.model import Problem
 from vault.store.ledger import LedgerError
 
 
-def referenced_blobs(vault: Vault) -> set[str]:
-    """Blobs that some item not yet purged points to, read from the ledger itself (the
-    source of truth), not from the derived catalog."""
+def _blobs_of(vault: Vault) -> tuple[set[str], set[str]] | None:
+    """(blobs some retained item points to, blobs only purged items point to), read from the
+    ledger itself (the source of truth), not from the derived catalog; None when the ledger
+    cannot be read."""
     # keyed by Entry.item as recorded (content and purge entries always name one)
     item_blob: dict[str | None, str] = {}
     purged: set[str | None] = set()
@@ -21,14 +22,41 @@ def referenced_blobs(vault: Vault) -> set[str]:
             elif entry.kind == Kind.RETENTION_PURGED:
                 purged.add(entry.item)
     except LedgerError:
-        # the ledger itself is damaged (verify reports how); still check the blobs the
-        # catalog knows, so one report covers both
-        return set(vault.catalog.referenced_blobs())
-    return {blob for item, blob in item_blob.items() if item not in purged}
+        return None
+    retained = {blob for item, blob in item_blob.items() if item not in purged}
+    return retained, {blob for item, blob in item_blob.items() if item in purged} - retained
+
+
+def referenced_blobs(vault: Vault) -> set[str]:
+    """Blobs that some item not yet purged points to, read from the ledger."""
+    blobs = _blobs_of(vault)
+    # the ledger itself is damaged (verify reports how); still check the blobs the catalog
+    # knows, so one report covers both
+    return set(vault.catalog.referenced_blobs()) if blobs is None else blobs[0]
 
 
 def check_vault(vault: Vault, *, read_data: bool = False, progress=None) -> list[Problem]:
     problems = list(vault.ledger.verify(progress=progress))
-    wanted = referenced_blobs(vault) | set(vault.ledger.sealed_blobs())
+    blobs = _blobs_of(vault)
+    referenced = set(vault.catalog.referenced_blobs()) if blobs is None else blobs[0]
+    wanted = referenced | set(vault.ledger.sealed_blobs())
     problems += vault.store.check(wanted, read_data=read_data, progress=progress)
+    for blob in sorted(blobs[1] if blobs else ()):
+        if vault.store.exists(blob):
+            problems.append(
+                Problem(
+                    f"blob {blob}", "content of purged items is still in the store (repair: verify --repair)"
+                )
+            )
     return problems
+
+
+def repair(config) -> dict:
+    """``verify --repair``: finish every purge (delete the content only purged items
+    referenced); returns what it did."""
+    from vault.purge import repair as finish_purges
+
+    with Vault.open(config, writer=True) as vault:
+        at_open = vault.purge_finished or {}  # the open itself finished an interrupted purge
+        done = finish_purges(vault)
+    return {"purged_blobs_deleted": at_open.get("blobs", 0) + done["blobs"]}

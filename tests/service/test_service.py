@@ -103,11 +103,11 @@ def as_user(user: str, home: Path, *args: str, env: dict | None = None) -> subpr
 
 
 @pytest.fixture
-def service(tmp_path):
+def service():
     """A vault (socket outside the home, where other users reach it) and its running service."""
     sockets = Path(tempfile.mkdtemp(prefix="vault-svc-", dir="/tmp"))  # reachable by other users
     sockets.chmod(0o755)
-    home = tmp_path / "home"
+    home = sockets / "home"  # 0700 in a directory others can search, as /var/lib/vault in /var/lib
     done = vaultctl(home, "init")
     assert done.returncode == 0, done.stderr
     text = _set((home / "config.toml").read_text(), "service", "socket_path", str(sockets / "vault.sock"))
@@ -267,7 +267,7 @@ def test_a_reviewer_sees_their_matters_custodians_and_nothing_else(service, tmp_
     assert sorted(h["subject"] for h in hits) == ["quarterly report 0", "quarterly report 1"]
     assert all(h["custodians"] == ["jane"] for h in hits)
     bob = vaultctl(home, "search", "quarterly", "--custodian", "bob", user=rita, env=env)
-    assert bob.returncode != 0 and "not a custodian of their matters (jane)" in bob.stderr
+    assert bob.returncode != 0 and "outside their matters' custodians (jane)" in bob.stderr
     entries = audit_entries(home)
     assert [e["data"]["scope"] for e in entries if e["kind"] == "search.run" and e["actor"] == rita] == [
         ["jane"]

@@ -148,7 +148,7 @@ def test_a_user_reading_anothers_mail_gets_403_and_it_is_audited(pages_site):
     status, _, _ = dora.get("/mail/folder?mailbox=user/wbob/INBOX")
     assert status == 403
     found = [e for e in refusals(pages_site, operation="message") if e["data"]["login"] == "wdora"]
-    assert found and "not one of the caller's folders" in found[-1]["data"]["why"]
+    assert found and "is not theirs" in found[-1]["data"]["why"]
     # a user's search never reaches another's mail, nor the review pages
     status, _, body = dora.get("/search?q=settlement")
     assert status == 200 and b"Settlement draft" not in body

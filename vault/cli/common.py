@@ -88,6 +88,42 @@ def call_service(client, op: str, params: dict):
         raise click.ClickException(str(e)) from None
 
 
+@contextmanager
+def service_stream(client, op: str, params: dict):
+    """The body of streaming operation ``op`` (restore, export); its refusal or failure as
+    the command's error."""
+    from vault.service_client import ServiceError
+
+    try:
+        with client.stream(op, params) as body:
+            yield body
+    except ServiceError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def direct_caller(vault, actor: str | None, action: str):
+    """The caller of a command that opened the home itself: the OS user running it (who the
+    OS let read the home); ``--actor`` (``actor``) is an admin's only, and a refusal is
+    recorded like every other (vault/policy/approval.py)."""
+    from vault.policy.approval import local_caller
+
+    try:
+        return local_caller(vault, acting_for=actor, action=action)
+    except PermissionError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def refuse_here(vault, error) -> None:
+    """Record a refusal (``access.refused``) in the home this command opened, and fail."""
+    from vault.policy.approval import refuse
+    from vault.recording import Unrecorded
+
+    try:
+        refuse(vault, error.caller, error.action, error)
+    except (PermissionError, Unrecorded) as e:
+        raise click.ClickException(str(e)) from None
+
+
 def print_json(value) -> None:
     json.dump(value, sys.stdout, indent=2, ensure_ascii=False, default=str)
     sys.stdout.write("\n")

@@ -66,8 +66,7 @@ def _print_request(asked: dict, dry_run: bool, as_json: bool) -> None:
     if dry_run:
         click.echo(f"dry run: an erasure request would cover {what}; nothing recorded")
     else:
-        queued = " (queued with the broker: live ingest holds the vault)" if asked["how"] == "queued" else ""
-        click.echo(f"erasure request {asked['request']} recorded{queued}: covers {what}")
+        click.echo(f"erasure request {asked['request']} recorded: covers {what}")
     for i in asked["items"]:
         click.echo(f"  {i['item']}  {i['mailbox']}  {i['internal_date'] or ''}")
     if not dry_run:
@@ -95,11 +94,10 @@ def approve(ctx, request_id, as_json):
     else:
         try:
             vault = Vault.open(load_config(ctx), writer=True)
-        except VaultBusy as e:  # an erasure must answer now (refused or certified): it cannot queue
+        except VaultBusy as e:  # an erasure must answer now (refused or certified)
             raise click.ClickException(
-                f"{e}. Another writer (a bare 'vaultctl broker') holds the vault: run 'vaultctl "
-                "serve' instead (the service erases with its writer), or stop 'vaultctl broker' "
-                "for the erasure"
+                f"{e}. Another command writes the vault and no vault service answers (with "
+                "'vaultctl serve' running, the service erases with its writer)"
             ) from None
         with vault:
             try:

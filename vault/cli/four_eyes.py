@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import click
 
-from vault.cli.common import call_service, open_vault, print_json, service_of
+from vault.cli.common import call_service, direct_caller, open_vault, print_json, refuse_here, service_of
 
 
 def add_commands(group: click.Group, flow_name: str, what: str, covers: Callable[[dict], str]) -> None:
@@ -20,10 +20,21 @@ def add_commands(group: click.Group, flow_name: str, what: str, covers: Callable
     @click.option("--json", "as_json", is_flag=True)
     @click.pass_context
     def requests(ctx, everything, as_json):
-        from vault.policy.approval import BY_KEY, requests_of
+        from vault.access import visible_requests
+        from vault.identity import Forbidden
+        from vault.policy.approval import BY_KEY
 
-        with open_vault(ctx) as vault:
-            found = [r.to_json() for r in requests_of(vault, BY_KEY[flow_name], everything=everything)]
+        client = service_of(ctx)
+        if client is not None:
+            found = call_service(client, "requests", {"flow": flow_name, "all": everything})
+        else:
+            with open_vault(ctx) as vault:
+                action = f"list {what} requests"
+                try:
+                    caller = direct_caller(vault, None, action)
+                    found = visible_requests(vault, caller, BY_KEY[flow_name], action, everything=everything)
+                except Forbidden as e:
+                    refuse_here(vault, e)
         if as_json:
             print_json(found)
             return

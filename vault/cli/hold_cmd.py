@@ -2,7 +2,7 @@
 
 import click
 
-from vault.cli.common import call_service, open_vault, print_json, service_of
+from vault.cli.common import call_service, direct_caller, open_vault, print_json, refuse_here, service_of
 from vault.cli.four_eyes import add_commands
 
 
@@ -24,7 +24,7 @@ def command():
     "--reviewer", "reviewers", multiple=True, help="Who may search and export this matter (repeatable)."
 )
 @click.option("--reason", required=True)
-@click.option("--actor", help="Who places it (default: the OS user).")
+@click.option("--actor", help="Whom it is placed for (admins only; default: yourself).")
 @click.pass_context
 def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason, actor):
     from vault.policy.holds import HoldError
@@ -38,22 +38,43 @@ def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason
         call_service(client, "hold.place", params)
         click.echo(f"hold {matter!r} placed on {', '.join(custodians)}")
         return
-    with open_vault(ctx) as vault:  # recorded directly, or through the broker while it runs
+    from vault.policy.approval import require_admin
+
+    with open_vault(ctx) as vault:  # no service: recorded with the writer lock
         try:
-            change = place_hold(
+            caller = direct_caller(vault, actor, f"place hold {matter!r}")
+            require_admin(vault, caller, f"place hold {matter!r}")
+            place_hold(
                 vault,
                 matter,
                 custodians=custodians,
                 reason=reason,
-                actor=actor,
+                actor=caller.login,
                 query=query,
                 date_from=date_from,
                 date_to=date_to,
                 reviewers=reviewers,
+                on_behalf_of=caller.on_behalf_of,
             )
-        except (HoldError, Unrecorded) as e:
+        except (HoldError, PermissionError, Unrecorded) as e:
             raise click.ClickException(str(e)) from None
-    click.echo(f"hold {matter!r} placed on {', '.join(custodians)}{_how(change.how)}")
+    click.echo(f"hold {matter!r} placed on {', '.join(custodians)}")
+
+
+def _holds(ctx, everything: bool, action: str) -> list[dict]:
+    """The holds this caller may see (vault/access.py), from the service or the home."""
+    from vault.access import visible_holds
+    from vault.identity import Forbidden
+
+    client = service_of(ctx)
+    if client is not None:
+        return call_service(client, "hold.list", {"all": everything})
+    with open_vault(ctx) as vault:
+        try:
+            return visible_holds(vault, direct_caller(vault, None, action), action, everything=everything)
+        except Forbidden as e:
+            refuse_here(vault, e)
+            raise
 
 
 @command.command("list")
@@ -61,8 +82,8 @@ def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def list_(ctx, show_all, as_json):
-    with open_vault(ctx) as vault:
-        holds = [d for d in vault.catalog.hold_data() if show_all or not d.get("released_at")]
+    """The holds: admins and auditors see all, a reviewer the matters naming them."""
+    holds = _holds(ctx, show_all, "list holds")
     if as_json:
         print_json(holds)
         return
@@ -75,8 +96,12 @@ def list_(ctx, show_all, as_json):
 @click.argument("matter")
 @click.pass_context
 def show(ctx, matter):
-    with open_vault(ctx) as vault:
-        found = [d for d in vault.catalog.hold_data() if d["matter"] == matter]
+    """One hold (its latest placing) as JSON."""
+    client = service_of(ctx)
+    if client is not None:
+        print_json(call_service(client, "hold.show", {"matter": matter}))
+        return
+    found = [d for d in _holds(ctx, True, f"see hold {matter!r}") if d["matter"] == matter]
     if not found:
         raise click.ClickException(f"no hold named {matter!r}")
     print_json(found[-1])
@@ -104,7 +129,7 @@ def release(ctx, matter, reason, dry_run, actor, as_json):
         params = {"matter": matter, "reason": reason, "dry_run": dry_run, "acting_for": actor}
         _print_request(matter, call_service(client, "hold.release", params), dry_run, as_json)
         return
-    with open_vault(ctx) as vault:  # recorded directly, or through the broker while it runs
+    with open_vault(ctx) as vault:  # no service: recorded with the writer lock
         try:
             caller = local_caller(vault, acting_for=actor, action=f"request the release of hold {matter!r}")
             asked = request_release(vault, caller, matter, reason=reason or "", dry_run=dry_run)
@@ -122,7 +147,7 @@ def _print_request(matter: str, asked: dict, dry_run: bool, as_json: bool) -> No
         click.echo(f"dry run: a release request for hold {matter!r} would release it; nothing recorded")
         print_json(asked["hold"])
         return
-    click.echo(f"release request {asked['request']} for hold {matter!r} recorded{_how(asked['how'])}")
+    click.echo(f"release request {asked['request']} for hold {matter!r} recorded")
     click.echo(
         f"another admin approves it with: vaultctl hold approve {asked['request']}  (expires {asked['expires_at']})"
     )
@@ -149,13 +174,7 @@ def approve(ctx, request_id):
             change = approve_release(vault, caller, request_id)
         except (HoldError, PermissionError, RequestError, Unrecorded) as e:
             raise click.ClickException(str(e)) from None
-    click.echo(
-        f"release request {request_id} approved: hold {change.hold.matter!r} released{_how(change.how)}"
-    )
-
-
-def _how(how: str | None) -> str:
-    return "" if how == "recorded" else " (queued with the broker: live ingest holds the vault)"
+    click.echo(f"release request {request_id} approved: hold {change.hold.matter!r} released")
 
 
 def _covers(c: dict) -> str:

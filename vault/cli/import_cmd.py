@@ -5,7 +5,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from vault.cli.common import call_service, open_vault, print_json, progress, service_of
+from vault.cli.common import (
+    call_service,
+    direct_caller,
+    open_vault,
+    print_json,
+    progress,
+    refuse_here,
+    service_of,
+)
 
 if TYPE_CHECKING:  # the CLI imports engines lazily, when a command runs
     from vault.ingest.importers.importer import ImportReport
@@ -31,7 +39,7 @@ def mailbox_for(template: str, source: str) -> str:
     type=click.Choice(["maildir", "mbox", "eml", "cyrus"]),
     help="Source format (default: detected).",
 )
-@click.option("--actor", help="Who runs this (default: the OS user).")
+@click.option("--actor", help="Whom it is done for (admins only; default: yourself).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
 def command(ctx, sources, mailbox, kind, actor, as_json):
@@ -95,9 +103,14 @@ def _run(ctx, targets, kind, actor, as_json, reports, failed):
     from vault.ingest.importers.importer import Importer
 
     with open_vault(ctx, writer=True) as vault:
+        caller = direct_caller(vault, actor, "import")
+        try:
+            caller.require("import")
+        except PermissionError as e:
+            refuse_here(vault, e)
         for source, box in targets:
             try:
-                importer = Importer(vault, source, box, kind=kind, actor=actor)
+                importer = Importer(vault, source, box, kind=kind, actor=caller.actor)
                 with progress(f"importing {source}", importer.count(), enabled=not as_json) as advance:
                     importer.progress = advance
                     reports.append(importer.run())

@@ -2,16 +2,17 @@
 
 import click
 
-from vault.cli.common import open_vault, print_json
+from vault.cli.common import call_service, direct_caller, open_vault, print_json, refuse_here, service_of
 
 
-def _summary(entry) -> str:
-    d = entry.data or {}
-    if "flags" in d and entry.kind.startswith("flags."):
+def _summary(entry: dict) -> str:
+    d = entry.get("data") or {}
+    kind = entry["kind"]
+    if "flags" in d and kind.startswith("flags."):
         return " ".join(d["flags"])
-    if entry.kind.startswith("message.") and "blob" in d:
+    if kind.startswith("message.") and "blob" in d:
         return f"{d['blob'][:19]}… {d.get('size', '?')} bytes flags={' '.join(d.get('flags', []))}"
-    if entry.kind.startswith("folder."):
+    if kind.startswith("folder."):
         return " ".join(f"{k}={v}" for k, v in d.items())
     return " ".join(f"{k}={v}" for k, v in d.items() if not isinstance(v, (dict, list)))
 
@@ -22,24 +23,32 @@ def _summary(entry) -> str:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def command(ctx, mailbox, item, as_json):
-    """Print the changelog: every ledger entry about the folder or item, oldest first."""
+    """Print the changelog: every ledger entry about the folder or item, oldest first. Users
+    see their own folders', reviewers their matters' (the items within the matters' dates)."""
+    from vault.access import mail_scope
+    from vault.browse import NotFound, changelog
+    from vault.identity import Forbidden
+
     if bool(mailbox) == bool(item):
         raise click.UsageError("give exactly one of --mailbox or --item")
-    with open_vault(ctx) as vault:
-        if mailbox:
-            mailbox_id = vault.catalog.folder_id(mailbox)
-            if mailbox_id is None:
-                raise click.ClickException(f"no folder named {mailbox!r} in the archive")
-            seqs = vault.catalog.log_seqs(mailbox_id=mailbox_id)
-        else:
-            seqs = vault.catalog.log_seqs(item=item)
-            if not seqs:
-                raise click.ClickException(f"no ledger entries for item {item!r}")
-        entries = [vault.ledger.get(s) for s in seqs]
+    client = service_of(ctx)
+    if client is not None:
+        entries = call_service(client, "log", {"mailbox": mailbox, "item": item})
+    else:
+        with open_vault(ctx) as vault:
+            action = f"read the changelog of {mailbox or item}"
+            try:
+                scope = mail_scope(vault, direct_caller(vault, None, action), action)
+                entries = [entry.to_json() for entry in changelog(vault, scope, mailbox=mailbox, item=item)]
+            except Forbidden as e:
+                refuse_here(vault, e)
+            except NotFound as e:
+                raise click.ClickException(str(e)) from None
     if as_json:
-        print_json([e.to_json() for e in entries])
+        print_json(entries)
         return
-    for e in entries:
+    for row in entries:
         click.echo(
-            f"{e.seq:>8}  {e.time}  {e.kind:<18} {e.item or '-':<40} {e.actor or '-':<10} {_summary(e)}"
+            f"{row['seq']:>8}  {row['time']}  {row['kind']:<18} {row.get('item') or '-':<40} "
+            f"{row.get('actor') or '-':<10} {_summary(row)}"
         )

@@ -1,8 +1,8 @@
-"""vaultctl ls: the archive's folders (current names, ids, message counts)."""
+"""vaultctl ls: the archive's folders (current names, ids, message counts) the caller may see."""
 
 import click
 
-from vault.cli.common import open_vault, print_json
+from vault.cli.common import call_service, direct_caller, open_vault, print_json, refuse_here, service_of
 
 
 @click.command("ls")
@@ -10,9 +10,22 @@ from vault.cli.common import open_vault, print_json
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def command(ctx, include_deleted, as_json):
-    """List folders with their mailboxID and the number of messages present now."""
-    with open_vault(ctx) as vault:
-        folders = vault.catalog.folders(include_deleted=include_deleted)
+    """List folders with their mailboxID and the number of messages present now: an admin's
+    all, a reviewer's their matters' custodians', a user's their own."""
+    from vault.access import mail_scope
+    from vault.browse import folders as folders_in
+    from vault.identity import Forbidden
+
+    client = service_of(ctx)
+    if client is not None:
+        folders = call_service(client, "ls", {"all": include_deleted})
+    else:
+        with open_vault(ctx) as vault:
+            try:
+                scope = mail_scope(vault, direct_caller(vault, None, "list folders"), "list folders")
+            except Forbidden as e:
+                refuse_here(vault, e)
+            folders = folders_in(vault, scope, include_deleted=include_deleted)
     if as_json:
         print_json(folders)
         return

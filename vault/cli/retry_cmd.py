@@ -13,8 +13,9 @@ from vault.cli.common import load_config, print_json
 @click.pass_context
 def command(ctx, jobs, every, listing, as_json):
     """Retry failed jobs by id (a unique prefix will do), or --all; --list shows them.
-    The broker picks retried jobs up while it runs, or when it next starts."""
-    from vault.ingest.broker.jobs import FAILED, JobStore
+    The broker picks retried jobs up while it runs, or when it next starts. What the event
+    wire refused (administrative requests, made-up ids) stays listed and is never retried."""
+    from vault.ingest.broker.jobs import FAILED, REFUSED, JobStore
 
     store = JobStore.from_config(load_config(ctx))
     try:
@@ -37,6 +38,10 @@ def command(ctx, jobs, every, listing, as_json):
                 if len(found) != 1:
                     raise click.ClickException(
                         f"{prefix}: {'no failed job' if not found else f'{len(found)} failed jobs'} with this id"
+                    )
+                if (found[0].reason or "").startswith(REFUSED):
+                    raise click.ClickException(
+                        f"{prefix}: refused on the event wire, it stays a dead letter ({found[0].reason})"
                     )
                 ids.append(found[0].id)
         count = store.retry(ids)

@@ -2,7 +2,16 @@
 
 import click
 
-from vault.cli.common import call_service, load_config, print_json, print_table, service_of
+from vault.cli.common import (
+    call_service,
+    direct_caller,
+    load_config,
+    print_json,
+    print_table,
+    refuse_here,
+    service_of,
+    service_stream,
+)
 
 
 @click.command("search")
@@ -17,20 +26,54 @@ from vault.cli.common import call_service, load_config, print_json, print_table,
 )
 @click.option("--format", "fmt", type=click.Choice(["eml", "mbox"]), default="eml", show_default=True)
 @click.option("--dedupe", is_flag=True, help="One copy per distinct message content.")
-@click.option("--actor", help="Who runs this (default: the OS user); recorded in the audit trail.")
+@click.option(
+    "--load-file",
+    type=click.Choice(["concordance", "edrm"]),
+    help="With --export: a review platform's load file (Concordance DAT or EDRM XML 1.2), "
+    "natives and extracted text.",
+)
+@click.option("--prefix", default="", help="Control-number prefix for --load-file (e.g. ABC).")
+@click.option("--start", default=1, show_default=True, type=int, help="First control number.")
+@click.option("--actor", help="Whom it is done for (admins only; default: yourself); recorded beside you.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def command(ctx, query, custodian, limit, export_path, fmt, dedupe, actor, as_json):
+def command(ctx, query, custodian, limit, export_path, fmt, dedupe, load_file, prefix, start, actor, as_json):
     """Search with from: to: cc: bcc: subject: body: filename: has:attachment size:>1M
     before: after: in: custodian: messageid: "phrases" AND OR NOT ( ). Every search and
     export is recorded in the ledger."""
-    from vault.archive import Vault, actor_of
+    from vault.access import export_scope, mail_scope
+    from vault.archive import Vault
+    from vault.identity import Forbidden
     from vault.index.indexer import Hit, IndexBusy, IndexOutdated, SearchIndex
     from vault.index.query import QuerySyntaxError
     from vault.recording import Unrecorded
     from vault.search import search
 
-    client = service_of(ctx) if not export_path else None
+    if load_file is None and (prefix or start != 1):
+        raise click.UsageError("--prefix and --start number the documents of a --load-file")
+    if load_file and not export_path:
+        raise click.UsageError("--load-file needs --export DIR")
+    client = service_of(ctx)
+    if client is not None and export_path:  # the service exports within this caller's scope, streamed
+        from pathlib import Path
+
+        from vault.restore.stream import StreamError, check_new_directory, extract_export
+
+        try:
+            check_new_directory(Path(export_path))  # before the service does the work
+        except StreamError as e:
+            raise click.ClickException(str(e)) from None
+        params = {"query": query, "custodian": custodian, "format": fmt, "dedupe": dedupe}
+        params.update(path=str(Path(export_path).resolve()), acting_for=actor)
+        if load_file:
+            params.update(load_file=load_file, prefix=prefix, start=start)
+        with service_stream(client, "export", params) as body:
+            try:
+                head = extract_export(body, Path(export_path))
+            except (StreamError, OSError) as e:
+                raise click.ClickException(str(e)) from None
+        _print_export({**head, "path": export_path}, as_json)
+        return
     if client is not None:  # the service searches within what this caller may see, and audits it
         found = call_service(
             client, "search", {"query": query, "custodian": custodian, "limit": limit, "acting_for": actor}
@@ -38,31 +81,42 @@ def command(ctx, query, custodian, limit, export_path, fmt, dedupe, actor, as_js
         _print_hits(found["total"], [Hit(**h) for h in found["hits"]], as_json)
         return
     config = load_config(ctx)
-    actor = actor_of(config, actor)
     try:
         index = SearchIndex.open(config.path("index"))
     except (FileNotFoundError, IndexOutdated) as e:
         raise click.ClickException(str(e)) from None
     with Vault.open(config, catch_up=False) as vault:
+        caller = direct_caller(vault, actor, "export mail" if export_path else "search mail")
         try:
             if export_path:
                 from vault.restore.export import ExportError, search_and_export
+                from vault.restore.loadfile import Production
 
+                production = Production(load_file, prefix, start) if load_file else None
                 try:
+                    scope = export_scope(vault, caller, custodian)
                     report = search_and_export(
-                        vault, index, query, export_path, fmt, custodian=custodian, dedupe=dedupe, actor=actor
+                        vault,
+                        index,
+                        query,
+                        export_path,
+                        fmt,
+                        custodian=custodian,
+                        dedupe=dedupe,
+                        actor=caller.login,
+                        scope=scope,
+                        production=production,
                     )
                 except ExportError as e:
                     raise click.ClickException(str(e)) from None
-                if as_json:
-                    print_json(report.__dict__)
-                else:
-                    click.echo(
-                        f"exported {report.items} item(s) in {report.messages} file(s) to {report.path}; "
-                        f"manifest sha256 {report.manifest_sha256}"
-                    )
+                _print_export(report.__dict__, as_json)
                 return
-            found = search(vault, index, query, custodian=custodian, limit=limit, actor=actor)
+            scope = mail_scope(vault, caller, f"search {custodian}'s mail" if custodian else "search mail")
+            found = search(
+                vault, index, query, custodian=custodian, limit=limit, actor=caller.login, scope=scope
+            )
+        except Forbidden as e:
+            refuse_here(vault, e)
         except QuerySyntaxError as e:
             raise click.ClickException(f"bad query: {e}") from None
         except IndexBusy as e:
@@ -71,6 +125,22 @@ def command(ctx, query, custodian, limit, export_path, fmt, dedupe, actor, as_js
         except (IndexOutdated, Unrecorded) as e:
             raise click.ClickException(str(e)) from None
     _print_hits(found.total, found.hits, as_json)
+
+
+def _print_export(report: dict, as_json: bool) -> None:
+    fields = ("path", "messages", "items", "manifest_sha256", "audit", "documents", "load_file")
+    if as_json:
+        print_json({k: report[k] for k in fields if k in report})
+        return
+    click.echo(
+        f"exported {report['items']} item(s) in {report['messages']} file(s) to {report['path']}; "
+        f"manifest sha256 {report['manifest_sha256']}"
+    )
+    if report.get("load_file"):
+        click.echo(
+            f"{report['load_file']} load file: {report['documents']} document(s) "
+            "(messages and attachments), natives and text; no images, so no OPT file"
+        )
 
 
 def _print_hits(total: int, hits: list, as_json: bool) -> None:

@@ -13,7 +13,8 @@ from vault.cli.common import load_config
 )
 @click.pass_context
 def command(ctx, once):
-    """Run the vault service until SIGTERM/SIGINT: the broker's routers ([broker] *_bind) and its
+    """Run the vault service until SIGTERM/SIGINT (SIGHUP re-reads [roles] from config.toml):
+    the broker's routers ([broker] *_bind) and its
     committer (the vault's one writer), the scheduled jobs ([policy] sweep_schedule,
     reconcile_schedule; runs missed while the service was down are caught up once), and the
     local API on [service] socket_path."""
@@ -34,6 +35,7 @@ def command(ctx, once):
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *a: stop.set())
     service = Service(config)
+    signal.signal(signal.SIGHUP, lambda *a: service.reload.set())  # re-read [roles]
     try:
         service.run(stop, ready=lambda: click.echo(f"vault service: API on {service.api.path}", err=True))
     except VaultBusy as e:

@@ -9,9 +9,12 @@ from vault.cli.common import print_json, progress
 
 @click.command("verify")
 @click.option("--read-data", is_flag=True, help="Also read and re-hash every blob.")
+@click.option(
+    "--repair", is_flag=True, help="First repair what can be: delete what interrupted purges left behind."
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def command(ctx, read_data, as_json):
+def command(ctx, read_data, repair, as_json):
     """Check the hash chain, every signed checkpoint, and that every referenced blob is
     present (and, with --read-data, hashes back to its id). Exit 0 only when all holds."""
     from vault.archive import Vault
@@ -20,6 +23,18 @@ def command(ctx, read_data, as_json):
     from vault.verify import check_vault
 
     client = service_of(ctx)
+    repaired = None
+    if repair:
+        if client is not None:
+            raise click.ClickException(
+                "the vault service holds the vault: stop it to repair (it finishes an interrupted "
+                "purge itself whenever it starts)"
+            )
+        from vault.verify import repair as repair_vault
+
+        repaired = repair_vault(load_config(ctx))
+        if not as_json:
+            click.echo(f"repaired: {repaired['purged_blobs_deleted']} blob(s) of purged items deleted")
     if client is not None:  # the service verifies (an auditor cannot read the home itself)
         answer = call_service(client, "verify", {"read_data": read_data})
         problems = [Problem(p["where"], p["what"]) for p in answer["problems"]]
@@ -34,6 +49,7 @@ def command(ctx, read_data, as_json):
             {
                 "ok": not problems,
                 "entries": size,
+                **({"repaired": repaired} if repaired is not None else {}),
                 "problems": [{"where": p.where, "what": p.what} for p in problems],
             }
         )

@@ -191,7 +191,9 @@ class SearchIndex:
             if not blob:
                 continue
             if entry.kind in CONTENT_KINDS:
-                if not self.indexed(blob):
+                # a replay (catch-up, rebuild) skips content every item of which was purged
+                # since: it is not searchable, and its blob may be gone
+                if not self.indexed(blob) and catalog.blobs_referenced([blob]):
                     content = self._data.pop(blob, None)
                     self.add(blob, content if content is not None else read_blob(blob))
                     added += 1

@@ -163,7 +163,9 @@ def html_text(markup: str) -> str:
     return html.unescape(_TAG.sub(" ", markup))
 
 
-def _part_text(part: Message, problems: list[str]) -> str:
+def part_text(part: Message, problems: list[str], html=html_text) -> str:
+    """A text part's content decoded from its transfer encoding and charset; HTML reduced to
+    text by ``html`` (the index's word extractor unless told otherwise)."""
     try:
         payload = part.get_payload(decode=True)
     except Exception as e:
@@ -172,10 +174,11 @@ def _part_text(part: Message, problems: list[str]) -> str:
     if not isinstance(payload, bytes):
         return ""
     text = charset_decode(payload, part.get_content_charset())
-    return html_text(text) if part.get_content_subtype() == "html" else text
+    return html(text) if part.get_content_subtype() == "html" else text
 
 
-def _filename(part: Message) -> str | None:
+def filename_of(part: Message) -> str | None:
+    """A part's file name: Content-Disposition's, else Content-Type's name (RFC 2231 or 2047)."""
     try:
         name = part.get_filename()
     except Exception:
@@ -189,15 +192,15 @@ def _filename(part: Message) -> str | None:
     return decode_header(name) if name else None
 
 
-def extract(data: bytes) -> Fields:
-    fields = Fields(size=len(data))
+def parse(data: bytes) -> Message:
+    """The one MIME parse of a message (stdlib email, the lenient policy above); raises only
+    for the truly broken."""
+    return email.message_from_bytes(data, policy=POLICY)
+
+
+def header_fields(msg: Message, fields: Fields) -> Fields:
+    """From, To, Cc, Bcc, Subject, Message-ID and Date of ``msg``, decoded, into ``fields``."""
     problems = fields.problems
-    try:
-        msg = email.message_from_bytes(data, policy=POLICY)
-    except Exception as e:  # the parser is lenient; this is for the truly broken
-        problems.append(f"unparseable: {e}")
-        fields.body = charset_decode(data[:MAX_BODY_CHARS], None)
-        return fields
     fields.from_ = _addresses(msg, "from")
     fields.to = _addresses(msg, "to")
     fields.cc = _addresses(msg, "cc")
@@ -206,18 +209,31 @@ def extract(data: bytes) -> Fields:
     found = _MESSAGE_ID.search(str(msg.get("message-id") or ""))
     fields.message_id = found.group(1) if found else str(msg.get("message-id") or "").strip()
     fields.date = _date(msg, problems)
+    return fields
+
+
+def extract(data: bytes) -> Fields:
+    fields = Fields(size=len(data))
+    problems = fields.problems
+    try:
+        msg = parse(data)
+    except Exception as e:  # the parser is lenient; this is for the truly broken
+        problems.append(f"unparseable: {e}")
+        fields.body = charset_decode(data[:MAX_BODY_CHARS], None)
+        return fields
+    header_fields(msg, fields)
     texts, size = [], 0
     for part in msg.walk():
         if part.is_multipart():
             continue
-        name = _filename(part)
+        name = filename_of(part)
         disposition = str(part.get("content-disposition") or "").split(";")[0].strip().lower()
         if name:
             fields.filenames.append(name)
         if part.get_content_maintype() != "text" or disposition == "attachment":
             continue
         if size < MAX_BODY_CHARS:
-            text = _part_text(part, problems)
+            text = part_text(part, problems)
             texts.append(text)
             size += len(text)
     for defect in msg.defects:

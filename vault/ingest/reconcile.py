@@ -25,7 +25,6 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass, field
-from urllib.parse import quote
 
 from vault.entries import EntrySpec, Kind, message_data
 from vault.ingest.collector.client import MailboxUnknown, SpoolFileGone
@@ -36,9 +35,6 @@ from vault.model import ItemId, format_time, normalise_flags, now
 log = logging.getLogger(__name__)
 
 ACTOR = "vault-reconcile"
-# A reconciliation queued with the broker travels as an event of its own, so it is ordered
-# with the mailbox's other events and recorded exactly once by the committer.
-RECONCILE_EVENT = "vnd.vault.Reconcile"
 
 
 @dataclass
@@ -230,17 +226,6 @@ def live_folders(catalog) -> list[str]:
     ]
 
 
-def live_folder_targets(catalog, mailboxes: list[str] | None = None) -> list[tuple[str, str | None]]:
-    """(name, mailboxID) of each of ``mailboxes`` (names or ids), or of every live folder."""
-    if mailboxes:
-        return [(m, m if catalog.folder(m) else catalog.folder_id(m)) for m in mailboxes]
-    return [
-        (f["name"] or f["mailbox_id"], f["mailbox_id"])
-        for f in catalog.folders(include_deleted=False)
-        if catalog.has_events_for(f["mailbox_id"])
-    ]
-
-
 def reconcile(
     vault, collector, mailboxes: list[str] | None = None, *, actor: str = ACTOR, progress=None
 ) -> list[MailboxReport]:
@@ -269,38 +254,3 @@ def reconcile(
         if progress:
             progress(1)
     return reports
-
-
-# ================================================================ through the broker
-
-
-def reconcile_event(target: str, mailbox_id: str | None = None, actor: str = ACTOR) -> bytes:
-    """The raw event that asks a worker to reconcile ``target`` (name or mailboxID); unique
-    per call, so each request is a job of its own."""
-    fields = {
-        "event": RECONCILE_EVENT,
-        "target": target,
-        "actor": actor,
-        "timestamp": format_time(now()),
-        "nonce": uuid.uuid4().hex,
-    }
-    if mailbox_id:
-        fields["mailboxID"] = mailbox_id  # the broker's per-mailbox ordering key
-    if "/" in target:
-        fields["uri"] = f"imap://vault/{quote(target, safe='/')}"
-    return json.dumps(fields, sort_keys=True).encode()
-
-
-def handle_reconcile(ev, ctx) -> list[EntrySpec]:
-    """The worker's side: plan the mailbox's reconciliation; the committer records it."""
-    target = ev.text("target")
-    entries, report = plan_mailbox(
-        ctx,
-        target,
-        run_id=ctx.event_id,
-        time=format_time(now()),
-        actor=ev.text("actor", required=False) or ACTOR,
-    )
-    if report.problems:
-        log.warning("reconcile %s: %s", target, "; ".join(report.problems))
-    return entries

@@ -97,7 +97,7 @@ class Requested:
 
     id: str | None
     expires_at: datetime | None
-    how: str | None  # "recorded", "queued" with the broker, None for a dry run
+    how: str | None  # "recorded", None for a dry run
     covers: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -156,8 +156,8 @@ def find(vault, flow: Flow, request_id: str, *, now: datetime | None = None) -> 
 
 
 def expires_at(vault, request_id: str, *, now: datetime | None = None) -> datetime:
-    """When a request just made expires: counted from its entry's time once the catalog has
-    it (recorded), else from ``now`` (queued: the committer records it shortly)."""
+    """When a request just made expires: counted from its entry's time in the catalog, else
+    (not applied yet) from ``now``."""
     row = vault.catalog.request(request_id)
     start = parse_time(row["requested_at"]) if row else (now or utc_now())
     return expiry(vault.config).after(start)
@@ -175,7 +175,8 @@ def new_request_id(vault, flow: Flow) -> str:
 
 def refuse(vault, caller: Caller, action: str, error: Exception, *, request: str | None = None) -> NoReturn:
     """Record ``access.refused`` (the caller, the action, why) and raise ``error``. If the
-    refusal cannot be recorded (vault busy, no broker), ``error`` still stands, saying so."""
+    refusal cannot be recorded (another process holds the vault), ``error`` still stands,
+    saying so."""
     why = error.why if isinstance(error, Forbidden) else str(error)
     data: dict[str, Any] = {
         "action": action,
@@ -279,12 +280,7 @@ def _not_pending(request: Request) -> str:
 
 
 def record(vault, spec: EntrySpec, *, follow: Callable | None = None) -> str:
-    """vault.recording.record_entry: ``"recorded"`` now or ``"queued"`` with the broker.
-    Unrecorded when the vault is busy and the broker does not take this kind of entry."""
-    try:
-        return record_entry(vault, spec, follow=follow)
-    except ValueError as e:  # vault/ingest/protocol.py's AUDIT_KINDS lacks the kind
-        raise Unrecorded(
-            f"the vault is busy (live ingest: the broker holds it) and the broker does not take "
-            f"{spec.kind} entries ({e}): stop 'vaultctl broker' meanwhile"
-        ) from None
+    """vault.recording.record_entry: ``"recorded"``. Unrecorded when another process (the
+    vault service) holds the vault: these engines then run in the service, asked through
+    its local API (the vaultctl commands do)."""
+    return record_entry(vault, spec, follow=follow)

@@ -25,7 +25,8 @@ from vault.model import format_time
 from vault.policy import approval
 from vault.policy.approval import ERASURE, Requested
 from vault.policy.holds import holding
-from vault.policy.sweep import facts_of, holds_of, purge_items
+from vault.policy.sweep import facts_of, holds_of
+from vault.purge import orphans_of, purge_items
 
 
 class ErasureRefused(Exception):
@@ -118,7 +119,7 @@ def request_erasure(
     now: datetime | None = None,
 ) -> ErasureRequest:
     """Request the erasure of what :func:`plan_erasure` finds, for another admin to approve
-    (``erasure.requested``, recorded now or queued with the broker). Only admins request; a
+    (``erasure.requested``, recorded with the vault's writer). Only admins request; a
     request any active hold blocks is refused, naming the holds. ``dry_run``: the plan only,
     nothing recorded (except a refused caller: every refusal is recorded)."""
     action = "request an erasure"
@@ -169,7 +170,6 @@ def approve_erasure(vault: Vault, caller: Caller, request_id: str, *, now: datet
     custodian, query = request.data.get("custodian"), request.data.get("query")
     who = ErasurePlan(custodian, query).describe()
     why = {r["item"]: {"rule": None, "reason": f"erasure request {request.id} for {who}"} for r in rows}
-    store = purge_items(vault, rows, why, caller.actor) if rows else {}
     present = {r["item"] for r in rows}
     certificate = {
         "request": request.id,
@@ -180,10 +180,12 @@ def approve_erasure(vault: Vault, caller: Caller, request_id: str, *, now: datet
         "query": query,
         "items": [r["item"] for r in rows],
         "blobs": sorted({r["blob"] for r in rows}),
-        "blobs_deleted": store.get("blobs", 0),
+        # deleted after the certificate's commit, by vault/purge.py: finished after a crash
+        "blobs_deleted": len(orphans_of(vault, rows)),
         "already_gone": sorted(covered - present),  # purged since the request (e.g. by a sweep)
         **caller.audit_fields(),
     }
-    vault.record(Kind.ERASURE, item=request.id, actor=caller.actor, data=certificate)
-    vault.commit()
+    # the purges and the certificate in one commit: an erasure is recorded whole or not at all
+    certified = EntrySpec(Kind.ERASURE, request.id, certificate, actor=caller.actor)
+    purge_items(vault, rows, why, caller.actor, also=(certified,))
     return certificate

@@ -1,6 +1,7 @@
 """Placing and releasing legal holds: the rules (one active hold per matter; who placed or
-released it is the recorded actor) and the ledger entry, recorded now or queued with the
-broker while live ingest holds the vault. The CLI and any API call these, so neither can
+released it is the recorded actor) and the ledger entry, recorded with the vault's writer
+(this process's, or the vault service's when it runs the operation). The CLI and the
+service's API call these, so neither can
 skip a rule.
 
 Releasing a hold takes four eyes (vault/policy/approval.py): one admin requests the release
@@ -29,7 +30,7 @@ from vault.recording import record_entry
 @dataclass
 class HoldChange:
     hold: Hold
-    how: str  # "recorded" in the ledger, or "queued" with the broker
+    how: str  # "recorded" in the ledger
 
 
 def place_hold(
@@ -43,9 +44,11 @@ def place_hold(
     date_from: str | None = None,
     date_to: str | None = None,
     reviewers: list[str] | tuple[str, ...] = (),
+    on_behalf_of: str | None = None,
 ) -> HoldChange:
     """Place hold ``matter``; raises HoldError if it exists and is active or is malformed
-    (dates: YYYY-MM-DD, a bare ``date_to`` covering its whole day, or ISO times)."""
+    (dates: YYYY-MM-DD, a bare ``date_to`` covering its whole day, or ISO times).
+    ``on_behalf_of``: whom an admin (the actor, the hold's owner) placed it for."""
     from vault.archive import actor_of
 
     actor = actor_of(vault.config, actor)
@@ -65,7 +68,8 @@ def place_hold(
         )
     except ValueError as e:
         raise HoldError(str(e)) from None
-    return HoldChange(hold, _record(vault, Kind.HOLD_PLACED, hold, actor))
+    extra = {"on_behalf_of": on_behalf_of} if on_behalf_of else {}
+    return HoldChange(hold, _record(vault, Kind.HOLD_PLACED, hold, actor, extra))
 
 
 def matters_of(vault, login: str) -> list[Hold]:
@@ -136,5 +140,6 @@ def _active(vault, matter: str) -> Hold:
     return active[0]
 
 
-def _record(vault, kind: str, hold: Hold, actor: str) -> str:
-    return record_entry(vault, EntrySpec(kind, None, hold.to_data(), actor=actor), follow=after_commit)
+def _record(vault, kind: str, hold: Hold, actor: str, extra: dict | None = None) -> str:
+    data = {**hold.to_data(), **(extra or {})}
+    return record_entry(vault, EntrySpec(kind, None, data, actor=actor), follow=after_commit)

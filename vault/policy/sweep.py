@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from vault.archive import Vault
-from vault.entries import Kind
 from vault.index.matcher import index_matcher
 from vault.model import custodian_of, parse_time
 from vault.model import now as utc_now
 from vault.policy.holds import Hold, final_decision, holding
 from vault.policy.rules import PURGE, ItemFacts, evaluate, rules_from_config
+from vault.purge import purge_items
 
 
 @dataclass
@@ -118,19 +118,3 @@ def sweep(
     )
     report.blobs_deleted = report.store.get("blobs", 0)
     return report
-
-
-def purge_items(vault: Vault, rows: list[dict], why: dict[str, dict], actor: str | None) -> dict:
-    """Record a purge per item, then delete the blobs no remaining item references."""
-    for row in rows:
-        entry = why[row["item"]]
-        vault.record(
-            Kind.RETENTION_PURGED,
-            item=row["item"],
-            actor=actor,
-            data={"rule": entry.get("rule"), "reason": entry["reason"], "blob": row["blob"]},
-        )
-    vault.commit()
-    still_needed = {r["blob"] for r in vault.catalog.all_items()}
-    orphans = {r["blob"] for r in rows} - still_needed
-    return vault.store.delete_blobs(orphans) if orphans else {}

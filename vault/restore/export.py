@@ -5,7 +5,8 @@ and ``manifest.csv`` (per item: id, blob sha256, custodians, folders, dates, sub
 ledger entry that recorded it with a Merkle inclusion proof to a signed checkpoint), the
 signed checkpoint itself, and ``manifest.sha256``, the hash of both manifests. It is
 checked offline by ``vault.restore.export_check`` with nothing but the export and the
-vault's public verifier key.
+vault's public verifier key. With a ``Production`` (``--load-file``), ``vault.restore.loadfile``
+adds a review platform's load file, natives and texts, listed in the manifest too.
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from vault.access import MailScope
 from vault.archive import Vault
 from vault.audit import record_audit
 from vault.entries import Kind
 from vault.model import format_time, now, parse_time
+from vault.restore import loadfile
 from vault.restore.targets import MboxTarget
+from vault.search import Found, find
 
 FORMAT = "vault-export/1"
 CSV_FIELDS = [
@@ -48,6 +52,8 @@ class ExportReport:
     items: int
     manifest_sha256: str
     audit: str = ""
+    documents: int = 0  # with a load file: the review documents (messages and attachments)
+    load_file: str = ""
 
 
 def _sha(data: bytes) -> str:
@@ -80,10 +86,24 @@ def collect(vault: Vault, hits, dedupe: bool) -> list[dict]:
 
 
 def write_export(
-    vault: Vault, records: list[dict], path: Path, fmt: str, *, query: str, actor: str | None
+    vault: Vault,
+    records: list[dict],
+    path: Path,
+    fmt: str,
+    *,
+    query: str,
+    actor: str | None,
+    production: loadfile.Production | None = None,
 ) -> ExportReport:
     if fmt not in ("eml", "mbox"):
         raise ExportError(f"unknown export format {fmt!r} (eml or mbox)")
+    if production is not None:
+        if fmt != "eml":
+            raise ExportError("a load file needs one native file per message: use --format eml")
+        try:
+            production.check()
+        except loadfile.ProductionError as e:
+            raise ExportError(str(e)) from None
     path = Path(path)
     if path.exists() and any(path.iterdir()):
         raise ExportError(f"{path} exists and is not empty: choose a new export directory")
@@ -92,6 +112,7 @@ def write_export(
     if checkpoint is None:
         raise ExportError("the ledger has no signed checkpoint yet")
     mbox = MboxTarget(path / "messages" / "messages.mbox") if fmt == "mbox" else None
+    producer = loadfile.Producer(path, production, vault.catalog) if production else None
     for n, rec in enumerate(records, 1):
         data = vault.store.get(rec["blob"])
         rec["sha256"] = _sha(data)
@@ -102,6 +123,8 @@ def write_export(
         else:
             rec["file"] = f"messages/{n:06d}-{rec['sha256'][:12]}.eml"
             (path / rec["file"]).write_bytes(data)
+        if producer is not None:
+            producer.add(rec, data)
         entry = vault.ledger.get(rec["ledger_seq"])
         rec["ledger"] = {
             "seq": entry.seq,
@@ -113,7 +136,7 @@ def write_export(
     if mbox is not None:
         mbox.close()
     note, verifier_key = checkpoint.note.decode("utf-8"), vault.ledger.verifier_key()
-    manifest = {
+    manifest: dict = {
         "format": FORMAT,
         "query": query,
         "created": format_time(now()),
@@ -122,6 +145,9 @@ def write_export(
         "verifier_key": verifier_key,
         "items": records,
     }
+    produced = producer.finish() if producer is not None else None
+    if produced is not None:  # the load file, natives and texts: every file with its sha256
+        manifest["production"] = produced
     manifest_bytes = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False).encode()
     (path / "manifest.json").write_bytes(manifest_bytes)
     with (path / "manifest.csv").open("w", newline="", encoding="utf-8") as f:
@@ -136,7 +162,43 @@ def write_export(
     (path / "verifier.key").write_text(verifier_key + "\n", encoding="utf-8")
     digest = f"{_sha(manifest_bytes)}  manifest.json\n{_sha(csv_bytes)}  manifest.csv\n"
     (path / "manifest.sha256").write_text(digest, encoding="utf-8")
-    return ExportReport(str(path), len({r["file"] for r in records}), len(records), _sha(digest.encode()))
+    report = ExportReport(str(path), len({r["file"] for r in records}), len(records), _sha(digest.encode()))
+    if produced is not None:
+        report.documents, report.load_file = produced["documents"], produced["load_file"]
+    return report
+
+
+def export_records(
+    vault: Vault,
+    index,
+    query: str,
+    *,
+    scope: MailScope | None = None,
+    custodian: str | None = None,
+    dedupe: bool = False,
+) -> tuple[list[dict], Found]:
+    """The records of everything ``query`` finds within ``scope`` (vault/access.py: a
+    reviewer's matters' custodians and date ranges), and the search behind them."""
+    found = find(vault, index, query, scope=scope, custodian=custodian, limit=None)
+    return collect(vault, found.hits, dedupe), found
+
+
+def export_data(query: str, found: Found, fmt: str, dedupe: bool, path: str, report: ExportReport) -> dict:
+    """The ``export.made`` entry's data."""
+    data: dict = {
+        "query": query,
+        "custodian": found.custodian,
+        "format": fmt,
+        "dedupe": dedupe,
+        "path": path,
+        "items": report.items,
+        "manifest_sha256": report.manifest_sha256,
+    }
+    if found.scope is not None:
+        data["scope"] = found.scope
+    if report.load_file:
+        data.update(load_file=report.load_file, documents=report.documents)
+    return data
 
 
 def search_and_export(
@@ -149,26 +211,15 @@ def search_and_export(
     custodian: str | None = None,
     dedupe: bool = False,
     actor: str | None = None,
+    scope: MailScope | None = None,
+    production: loadfile.Production | None = None,
 ) -> ExportReport:
-    """Export what ``query`` finds; the export is recorded in the audit trail (directly, or
-    through the broker while live ingest holds the vault: ``report.audit`` says which)."""
-    hits = index.search(
-        query, vault.catalog, custodian=custodian, limit=max(1, index.count(query, vault.catalog, custodian))
-    )
-    records = collect(vault, hits, dedupe)
-    report = write_export(vault, records, path, fmt, query=query, actor=actor)
-    report.audit = record_audit(
-        vault,
-        Kind.EXPORT_MADE,
-        actor=actor,
-        data={
-            "query": query,
-            "custodian": custodian,
-            "format": fmt,
-            "dedupe": dedupe,
-            "path": str(Path(path).resolve()),
-            "items": report.items,
-            "manifest_sha256": report.manifest_sha256,
-        },
-    )
+    """Export what ``query`` finds (within ``scope``); the export is recorded in the audit
+    trail (with this process's writer, or by the vault service while it holds the vault)."""
+    records, found = export_records(vault, index, query, scope=scope, custodian=custodian, dedupe=dedupe)
+    report = write_export(vault, records, path, fmt, query=query, actor=actor, production=production)
+    data = export_data(query, found, fmt, dedupe, str(Path(path).resolve()), report)
+    if scope is not None:
+        data.update(scope.caller.audit_fields())
+    report.audit = record_audit(vault, Kind.EXPORT_MADE, actor=actor, data=data)
     return report

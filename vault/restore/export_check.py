@@ -2,8 +2,9 @@
 
 Checks, in order: the manifests hash to manifest.sha256; the checkpoint is signed by the
 given key; every item's ledger entry is included in that checkpoint's tree (RFC 9162
-inclusion proof) and names the blob whose sha256 the item claims; every message file
-hashes as the manifest says; no file is missing and none is extra.
+inclusion proof) and names the blob whose sha256 the item claims; every message file (and,
+in a production, every native, text and the load file) hashes as the manifest says; no file
+is missing and none is extra.
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ def check_export(path: Path | str, verifier_key: str) -> list[str]:
         if entry.get("item") != rec["item"] or entry.get("data", {}).get("blob") != "sha256:" + rec["sha256"]:
             problems.append(f"item {rec['item']}: ledger entry {ledger['seq']} records another item or blob")
         files.setdefault(rec["file"], []).append(rec["sha256"])
+    for listed in manifest.get("production", {}).get("files", []):  # load file, natives, texts
+        files.setdefault(listed["file"], []).append(listed["sha256"])
     for name, digests in sorted(files.items()):
         target = path / name
         if not target.is_file():

@@ -7,6 +7,7 @@ ledger entry.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -14,7 +15,7 @@ from vault.archive import Vault
 from vault.audit import record_audit
 from vault.entries import Kind
 from vault.model import format_time, parse_time
-from vault.restore.targets import open_target
+from vault.restore.targets import describe_target, open_target
 
 
 class RestoreError(Exception):
@@ -31,16 +32,23 @@ class RestoreReport:
     bytes: int = 0
     purged: list[str] = field(default_factory=list)  # items present at T whose content was purged
     items: list[str] = field(default_factory=list)
-    audit: str = ""  # "recorded" in the ledger, or "queued" with the broker (live ingest holds it)
+    audit: str = ""  # "recorded" in the ledger (by this process or the vault service)
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
 
 
-def resolve_folder(vault: Vault, mailbox: str, at: str) -> str:
+def resolve_folder(vault: Vault, mailbox: str, at: str, visible: Callable[[str], bool] | None = None) -> str:
+    """The mailboxID named ``mailbox`` at ``at``; RestoreError naming the folders there are
+    (those ``visible`` allows: the caller's)."""
     mailbox_id = vault.catalog.folder_id(mailbox, at)
     if mailbox_id is None:
-        known = ", ".join(sorted(f["name"] for f in vault.catalog.folders() if f["name"])) or "none"
+        names = [
+            f["name"]
+            for f in vault.catalog.folders()
+            if f["name"] and (visible is None or visible(f["name"]))
+        ]
+        known = ", ".join(sorted(names)) or "none"
         raise RestoreError(f"no folder named {mailbox!r} in the archive (folders: {known})")
     return mailbox_id
 
@@ -56,9 +64,15 @@ class Snapshot:
     items: list[dict]  # items present then, with their flags then
 
 
-def snapshot(vault: Vault, mailbox: str, at: datetime, uid: int | None = None) -> Snapshot:
+def snapshot(
+    vault: Vault,
+    mailbox: str,
+    at: datetime,
+    uid: int | None = None,
+    visible: Callable[[str], bool] | None = None,
+) -> Snapshot:
     when = format_time(at)
-    mailbox_id = resolve_folder(vault, mailbox, when)
+    mailbox_id = resolve_folder(vault, mailbox, when, visible)
     items = vault.catalog.items_at(mailbox_id, when)
     if uid is not None:
         items = [i for i in items if i["uid"] == uid]
@@ -67,46 +81,82 @@ def snapshot(vault: Vault, mailbox: str, at: datetime, uid: int | None = None) -
     return Snapshot(mailbox, mailbox_id, when, uid, items)
 
 
-def restore_snapshot(
-    vault: Vault, snap: Snapshot, target: str, *, actor: str | None = None, progress=None
-) -> RestoreReport:
-    """Write a snapshot's messages into ``target`` (callers that show progress need the
-    count first: they take the snapshot once and pass it here)."""
-    report = RestoreReport(snap.mailbox, snap.mailbox_id, snap.at, target)
+@dataclass(frozen=True)
+class Message:
+    """One message of a restore, as a target takes it."""
+
+    item: str
+    uid: int
+    flags: list[str]
+    internal_date: str | None  # vault time string
+    data: bytes
+
+
+def messages_of(vault: Vault, snap: Snapshot) -> Iterator[Message]:
+    """The bytes of the snapshot's messages whose content retention has not purged, read
+    (and hash-verified) one at a time."""
+    for item in snap.items:
+        if not item.get("purged_at"):
+            data = vault.store.get(item["blob"])  # verifies the sha256 on every read
+            yield Message(item["item"], item["uid"], list(item["flags"]), item["internal_date"], data)
+
+
+def purged_of(snap: Snapshot) -> list[str]:
+    """The items present at the snapshot's time whose content retention purged since."""
+    return [i["item"] for i in snap.items if i.get("purged_at")]
+
+
+def write_messages(target: str, messages: Iterable[Message], report: RestoreReport, progress=None) -> None:
+    """Write ``messages`` into ``target`` (maildir:, mbox:, imap://), counting them in ``report``.
+    The vault service's callers run this in their own process, with their own permissions,
+    on what the service streamed them (vault/restore/stream.py)."""
     advance = progress or (lambda n=1, **kw: None)
     out = open_target(target)
     try:
-        for item in snap.items:
-            if item.get("purged_at"):
-                report.purged.append(item["item"])
-                advance(1)
-                continue
-            data = vault.store.get(item["blob"])  # verifies the sha256 on every read
-            internal = item["internal_date"]
-            out.add(
-                data,
-                flags=item["flags"],
-                uid=item["uid"],
-                internal_date=parse_time(internal) if internal else None,
-            )
+        for m in messages:
+            when = parse_time(m.internal_date) if m.internal_date else None
+            out.add(m.data, flags=m.flags, uid=m.uid, internal_date=when)
             report.restored += 1
-            report.bytes += len(data)
-            report.items.append(item["item"])
+            report.bytes += len(m.data)
+            report.items.append(m.item)
             advance(1)
     finally:
         out.close()
+
+
+def restore_data(snap: Snapshot, target: str, restored: int, purged: int) -> dict:
+    """The ``restore.done`` entry's data (the target with any password left out)."""
+    return {
+        "mailbox": snap.mailbox,
+        "at": snap.at,
+        "target": describe_target(target),
+        "restored": restored,
+        "purged": purged,
+        "uid": snap.uid,
+    }
+
+
+def restore_snapshot(
+    vault: Vault,
+    snap: Snapshot,
+    target: str,
+    *,
+    actor: str | None = None,
+    progress=None,
+    extra: dict | None = None,
+) -> RestoreReport:
+    """Write a snapshot's messages into ``target`` (callers that show progress need the
+    count first: they take the snapshot once and pass it here). ``extra``: more data for
+    the audit entry (who the restore was made for)."""
+    report = RestoreReport(snap.mailbox, snap.mailbox_id, snap.at, target, purged=purged_of(snap))
+    advance = progress or (lambda n=1, **kw: None)
+    advance(len(report.purged))
+    write_messages(target, messages_of(vault, snap), report, advance)
     report.audit = record_audit(
         vault,
         Kind.RESTORE_DONE,
         item=snap.mailbox_id,
         actor=actor,
-        data={
-            "mailbox": snap.mailbox,
-            "at": report.at,
-            "target": target,
-            "restored": report.restored,
-            "purged": len(report.purged),
-            "uid": snap.uid,
-        },
+        data={**restore_data(snap, target, report.restored, len(report.purged)), **(extra or {})},
     )
     return report

@@ -89,3 +89,17 @@ def open_target(spec: str):
     raise TargetError(
         f"unknown restore target {spec!r}: use maildir:PATH, mbox:PATH or imap://USER@HOST/FOLDER"
     )
+
+
+def describe_target(spec: str) -> str:
+    """``spec`` as the audit trail records it: an IMAP target without its password."""
+    kind, _, rest = spec.partition(":")
+    if kind in ("imap", "imaps") and rest.startswith("//"):
+        from urllib.parse import urlsplit, urlunsplit
+
+        url = urlsplit(spec)
+        if url.password is not None:
+            host = url.hostname or ""
+            netloc = f"{url.username}@{host}" + (f":{url.port}" if url.port else "")
+            return urlunsplit((url.scheme, netloc, url.path, url.query, url.fragment))
+    return spec

@@ -2,9 +2,13 @@
 of vault/service/ops.py. Who calls is read from the socket (SO_PEERCRED: the peer's uid), never
 from the request: that uid's login, directory id and roles are the caller's.
 
-``POST /v1/op/<name>`` with a JSON object: ``200 {"result": ...}``, ``403`` refused (and
-audited), ``400`` malformed, ``404`` no such operation, ``500`` failed. Operations run on a
-thread pool; writes among them queue for the one writer (vault/service/ops.py).
+``POST /v1/op/<name>`` with a JSON object: ``200 {"result": ...}``, or for the operations
+that stream (``restore``, ``export``: vault/restore/stream.py) ``200`` with a tar body;
+``403`` refused (and audited), ``400`` malformed, ``404`` no such operation (or no such
+folder, item, hold), ``409`` not while the service runs (``rebuild``), ``500`` failed.
+Operations run on a thread pool; writes among them queue for the one writer
+(vault/service/ops.py); a stream's bytes are made on a thread of its own and sent as they
+come, at most a few chunks ahead of the caller.
 """
 
 from __future__ import annotations
@@ -15,16 +19,19 @@ import logging
 import os
 import socket
 import struct
+import threading
 from pathlib import Path
 
 from aiohttp import web
 
 from vault.identity import Caller, Forbidden, caller_of, login_of_uid
-from vault.service.ops import OPS, BadRequest, ServiceHandle, refused
+from vault.service.ops import OPS, BadRequest, Conflict, ServiceHandle, Stream, refused
 
 log = logging.getLogger("vault.service.api")
 
 _PEERCRED = struct.Struct("3i")  # pid, uid, gid
+_AHEAD = 4  # chunks a stream may be made ahead of its caller
+_END = object()
 
 
 def peer_uid(request: web.Request) -> int:
@@ -69,7 +76,7 @@ class LocalApi:
             self.service.config, login_of_uid(uid), acting_for=acting_for, owner=uid == os.geteuid()
         )
 
-    async def operation(self, request: web.Request) -> web.Response:
+    async def operation(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
         op = OPS.get(name)
         if op is None:
@@ -93,7 +100,70 @@ class LocalApi:
             return _answer(403, error=str(e))
         except BadRequest as e:
             return _answer(400, error=str(e))
+        except LookupError as e:
+            return _answer(404, error=e.args[0] if e.args else str(e))
+        except Conflict as e:
+            return _answer(409, error=str(e))
         except Exception as e:  # the engine's own errors (HoldError, QuerySyntaxError...) say what
             log.info("%s failed: %s: %s", name, type(e).__name__, e)
             return _answer(500, error=str(e), type=type(e).__name__)
+        if isinstance(result, Stream):
+            return await self._send(request, name, result)
         return _answer(200, result=result)
+
+    async def _send(self, request: web.Request, name: str, stream: Stream) -> web.StreamResponse:
+        """``stream``'s chunks, made on a thread of their own, at most _AHEAD ahead of the
+        caller; a caller that goes away stops it. A failure before the first chunk is an
+        ordinary 500 with its reason; after it, the connection is broken off (the caller's
+        reader sees the stream end early)."""
+        loop = asyncio.get_running_loop()
+        chunks: asyncio.Queue = asyncio.Queue()
+        room, gone = threading.Semaphore(_AHEAD), threading.Event()
+
+        def hand(item) -> None:
+            try:
+                loop.call_soon_threadsafe(chunks.put_nowait, item)
+            except RuntimeError:  # the loop has closed: the service is stopping
+                gone.set()
+
+        def pump() -> None:
+            try:
+                for chunk in stream.chunks:
+                    while not room.acquire(timeout=1.0):
+                        if gone.is_set():
+                            return
+                    if gone.is_set():
+                        return
+                    hand(chunk)
+                hand(_END)
+            except BaseException as e:  # a read failed: the caller must not take half for whole
+                hand(e)
+            finally:
+                close = getattr(stream.chunks, "close", None)
+                if close is not None:
+                    close()
+                stream.close()
+
+        response = web.StreamResponse(headers={"Content-Type": stream.content_type})
+        thread = threading.Thread(target=pump, name=f"stream-{name}", daemon=True)
+        thread.start()
+        try:
+            first = await chunks.get()
+            if isinstance(first, BaseException):  # nothing sent yet: the caller gets the reason
+                log.info("%s failed: %s: %s", name, type(first).__name__, first)
+                return _answer(500, error=str(first), type=type(first).__name__)
+            await response.prepare(request)
+            item = first
+            while item is not _END:
+                if isinstance(item, BaseException):
+                    log.warning("%s: the stream failed: %s: %s", name, type(item).__name__, item)
+                    if request.transport is not None:
+                        request.transport.abort()
+                    return response
+                room.release()
+                await response.write(item)
+                item = await chunks.get()
+            await response.write_eof()
+        finally:
+            gone.set()
+        return response

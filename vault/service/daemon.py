@@ -15,10 +15,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from vault.config import Config
+from vault.config import Config, ConfigError
 from vault.identity import ADMIN, Caller
 from vault.ingest.broker.broker import Broker
-from vault.policy.follow import after_commit
 from vault.service import ops
 from vault.service.api import LocalApi
 from vault.service_client import socket_path
@@ -34,6 +33,19 @@ class Service:
         self.broker: Broker | None = None  # made on its own thread: its SQLite job store lives there
         self.api = LocalApi(self, socket_path(config))
         self._broker_error: BaseException | None = None
+        self.reload = threading.Event()  # set by SIGHUP: re-read [roles] from config.toml
+
+    def reload_roles(self) -> None:
+        """Re-read ``[roles]`` from the home's config.toml and use it from the next request on;
+        a config that does not load leaves the roles as they were (and says why)."""
+        try:
+            fresh = Config.load(self.config.home)
+        except ConfigError as e:
+            log.error("roles not reloaded: %s", e)
+            return
+        roles = fresh["roles"]
+        self.config.values["roles"] = roles  # one assignment: a request sees the old or the new
+        log.info("roles reloaded: %s", "; ".join(f"{k} = {', '.join(v) or '-'}" for k, v in roles.items()))
 
     def write(self, fn: Callable[[Any], Any]) -> Any:
         """Run ``fn(vault)`` with the vault's one writer and return its result."""
@@ -94,7 +106,7 @@ class Service:
 
     def _run_broker(self, started: threading.Event, stop: threading.Event) -> None:
         try:
-            self.broker = Broker(self.config, after_commit=after_commit)
+            self.broker = Broker(self.config)
             self.broker.run(ready=started)
         except BaseException as e:  # VaultBusy, a port in use: the service must not run half
             self._broker_error = e
@@ -102,6 +114,7 @@ class Service:
             started.set()
 
     async def _serve_api(self, stop: threading.Event, ready: Callable[[], None] | None) -> None:
+        _remove_stale_exports(self.config)
         await self.api.start()
         web = None
         try:
@@ -112,8 +125,19 @@ class Service:
             if ready is not None:
                 ready()
             while not stop.is_set():
+                if self.reload.is_set():
+                    self.reload.clear()
+                    self.reload_roles()
                 await asyncio.sleep(0.1)
         finally:
             if web is not None:
                 await web.cleanup()
             await self.api.stop()
+
+
+def _remove_stale_exports(config: Config) -> None:
+    """Export directories a service that died left in the home (vault/service/ops.py export)."""
+    import shutil
+
+    for path in config.home.glob(f"{ops.EXPORT_PREFIX}*"):
+        shutil.rmtree(path, ignore_errors=True)

@@ -11,16 +11,31 @@ ingest runs, its entries committed between live batches.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import asdict
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from vault.entries import Kind
-from vault.identity import ADMIN, AUDITOR, REVIEWER, Caller, Forbidden
+from vault.identity import AUDITOR, Caller, Forbidden
 
 
 class BadRequest(ValueError):
     """The request is malformed: 400, nothing done."""
+
+
+class Conflict(RuntimeError):
+    """The service cannot do this while it runs (409): the answer says what to do instead."""
+
+
+@dataclass
+class Stream:
+    """An operation's answer that is a byte stream (a restore's or an export's tar,
+    vault/restore/stream.py), not JSON. The API sends ``chunks`` as they come (made on a
+    thread of their own) and runs ``close`` when they are sent or the caller went away."""
+
+    chunks: Iterator[bytes]
+    close: Callable[[], None] = lambda: None
+    content_type: str = "application/x-tar"
 
 
 class ServiceHandle(Protocol):
@@ -42,8 +57,33 @@ def _opt(params: dict, key: str) -> str | None:
     return None if params.get(key) is None else _str(params, key)
 
 
+def _bool(params: dict, key: str) -> bool:
+    value = params.get(key, False)
+    if not isinstance(value, bool):
+        raise BadRequest(f"{key!r} must be true or false")
+    return value
+
+
 def _record_as(caller: Caller, vault, kind: str, item: str | None, data: dict) -> None:
     vault.record(kind, item=item, data={**data, **caller.audit_fields()}, actor=caller.actor)
+
+
+def _audit(service: ServiceHandle, caller: Caller, kind: str, item: str | None, data: dict) -> None:
+    """Record an audit entry (a search, export or restore: before its result leaves) with
+    the service's writer."""
+
+    def write(vault) -> None:
+        _record_as(caller, vault, kind, item, data)
+        vault.commit()
+
+    service.write(write)
+
+
+def _reader(service: ServiceHandle):
+    """The home opened for reading (the committer holds the writer)."""
+    from vault.archive import Vault
+
+    return Vault.open(service.config, catch_up=False)
 
 
 # ---------------------------------------------------------------- operations
@@ -130,6 +170,7 @@ def place_hold(service: ServiceHandle, caller: Caller, params: dict) -> dict:
             date_from=_opt(params, "date_from"),
             date_to=_opt(params, "date_to"),
             reviewers=[r for r in params.get("reviewers") or [] if isinstance(r, str)],
+            on_behalf_of=caller.on_behalf_of,
         )
         return {"hold": change.hold.to_data(), "how": change.how}
 
@@ -230,60 +271,210 @@ def reconcile(service: ServiceHandle, caller: Caller, params: dict) -> list[dict
 
 
 def search(service: ServiceHandle, caller: Caller, params: dict) -> dict:
-    """A search within what the caller may see: an admin everything; a reviewer the mail of
-    the custodians of the matters (active holds) they are assigned to; a user their own mail
-    (``custodian`` is theirs); an auditor none. The search, its scope and its result count
-    are audited."""
-    from vault.archive import Vault
+    """A search within what the caller may see (vault/access.py): an admin everything; a
+    reviewer their matters' custodians and date ranges; a user their own mail; an auditor
+    none. The search, its scope and its result count are audited."""
+    from vault.access import mail_scope
     from vault.index.indexer import SearchIndex
+    from vault.search import find, search_data
 
     query = _str(params, "query")
     custodian = _opt(params, "custodian")
     limit = params.get("limit", 50)
     if not isinstance(limit, int) or limit < 0:
         raise BadRequest("'limit' must be a non-negative integer")
-    config = service.config
-    scope = None
-    if not caller.has(ADMIN) and caller.has(REVIEWER):
-        query, scope = _reviewer_scope(config, caller, query, custodian)
-    elif not caller.has(ADMIN):
-        if caller.has(AUDITOR):
-            raise Forbidden(caller, "search mail", "auditors see the audit trail, not mail")
-        if custodian not in (None, caller.login):
-            raise Forbidden(caller, f"search {custodian}'s mail", "users search their own mail only")
-        custodian = caller.login
-    index = SearchIndex.open(config.path("index"))
-    with Vault.open(config, catch_up=False) as vault:
-        total = index.count(query, vault.catalog, custodian)
-        hits = index.search(query, vault.catalog, custodian=custodian, limit=limit)
-
-    def write(writer) -> None:
-        data = {"query": params["query"], "custodian": custodian, "results": total}
-        if scope is not None:
-            data["scope"] = scope
-        _record_as(caller, writer, Kind.SEARCH_RUN, None, data)
-        writer.commit()
-
-    service.write(write)
-    return {"total": total, "custodian": custodian, "hits": [asdict(h) for h in hits]}
+    index = SearchIndex.open(service.config.path("index"))
+    with _reader(service) as vault:
+        scope = mail_scope(vault, caller, f"search {custodian}'s mail" if custodian else "search mail")
+        found = find(vault, index, query, scope=scope, custodian=custodian, limit=limit)
+    _audit(service, caller, Kind.SEARCH_RUN, None, search_data(query, found, scope))
+    return {"total": found.total, "custodian": found.custodian, "hits": [asdict(h) for h in found.hits]}
 
 
-def _reviewer_scope(config, caller: Caller, query: str, custodian: str | None) -> tuple[str, list[str]]:
-    """A reviewer's query confined to the custodians of their matters (and the scope, sorted)."""
-    from vault.archive import Vault
-    from vault.policy.place import matters_of
+def export(service: ServiceHandle, caller: Caller, params: dict) -> Stream:
+    """An e-discovery export of what a search finds, for admins and reviewers (within their
+    matters' custodians and date ranges). The service writes it into a private directory of
+    the home and streams it (a tar, vault/restore/stream.py); the caller's vaultctl writes it
+    where the caller asked. Audited before the first byte leaves."""
+    import shutil
+    import tempfile
+    from pathlib import Path
 
-    with Vault.open(config, catch_up=False) as vault:
-        matters = matters_of(vault, caller.login)
-    allowed = sorted({c for h in matters for c in h.custodians})
-    if not allowed:
-        raise Forbidden(caller, "search mail", "a reviewer of no active matter")
-    if custodian is not None and custodian not in allowed:
-        raise Forbidden(
-            caller, f"search {custodian}'s mail", f"not a custodian of their matters ({', '.join(allowed)})"
+    from vault.access import export_scope
+    from vault.index.indexer import SearchIndex
+    from vault.restore.export import export_data, export_records, write_export
+    from vault.restore.stream import directory_members, files_of, tar_stream
+
+    query = _str(params, "query")
+    custodian, fmt = _opt(params, "custodian"), _opt(params, "format") or "eml"
+    dedupe, path = _bool(params, "dedupe"), _opt(params, "path") or "(the caller's)"
+    index = SearchIndex.open(service.config.path("index"))
+    work = Path(tempfile.mkdtemp(prefix=EXPORT_PREFIX, dir=service.config.home))
+    try:
+        with _reader(service) as vault:
+            scope = export_scope(vault, caller, custodian)
+            records, found = export_records(
+                vault, index, query, scope=scope, custodian=custodian, dedupe=dedupe
+            )
+            production = None
+            if _opt(params, "load_file"):
+                from vault.restore.loadfile import Production
+
+                production = Production(
+                    _str(params, "load_file"), _opt(params, "prefix") or "", int(params.get("start") or 1)
+                )
+            report = write_export(
+                vault, records, work / "export", fmt, query=query, actor=caller.actor, production=production
+            )
+        _audit(service, caller, Kind.EXPORT_MADE, None, export_data(query, found, fmt, dedupe, path, report))
+        files = files_of(work / "export")
+        head = {"kind": "export", "members": len(files), **asdict(report), "path": path, "audit": "recorded"}
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return Stream(
+        tar_stream(head, directory_members(work / "export", files)),
+        close=lambda: shutil.rmtree(work, ignore_errors=True),
+    )
+
+
+EXPORT_PREFIX = ".export-"  # the service's private export directories in the home
+
+
+def restore(service: ServiceHandle, caller: Caller, params: dict) -> Stream:
+    """A folder as it was at a time, streamed to the caller (a tar of its messages with
+    their flags, UIDs and internal dates, vault/restore/stream.py), whose vaultctl writes it
+    into the target the caller named (a Maildir, an mbox, an IMAP folder) with the caller's
+    own permissions and credentials. Admins restore any folder, users their own; reviewers
+    export instead. Audited before the first message leaves."""
+    from vault.access import restore_scope
+    from vault.model import parse_time
+    from vault.restore.pointintime import messages_of, purged_of, restore_data, snapshot
+    from vault.restore.stream import restore_members, tar_stream
+
+    mailbox = _str(params, "mailbox")
+    uid = params.get("uid")
+    if uid is not None and (not isinstance(uid, int) or isinstance(uid, bool) or uid < 1):
+        raise BadRequest("'uid' must be a positive integer")
+    try:
+        when = parse_time(_opt(params, "at") or "now")
+    except ValueError as e:
+        raise BadRequest(f"'at': {e}") from None
+    target = _opt(params, "target") or "(the caller's)"
+    with _reader(service) as vault:
+        scope = restore_scope(vault, caller, mailbox)
+        snap = snapshot(vault, mailbox, when, uid, visible=scope.folder)
+    purged = purged_of(snap)
+    count = len(snap.items) - len(purged)
+    data = {**restore_data(snap, target, count, len(purged)), "delivery": "streamed to the caller"}
+    _audit(service, caller, Kind.RESTORE_DONE, snap.mailbox_id, data)
+    head = {
+        "kind": "restore",
+        "members": count,
+        "mailbox": snap.mailbox,
+        "mailbox_id": snap.mailbox_id,
+        "at": snap.at,
+        "uid": snap.uid,
+        "purged": purged,
+        "audit": "recorded",
+    }
+
+    def chunks() -> Iterator[bytes]:
+        with _reader(service) as reader:
+            yield from tar_stream(head, restore_members(messages_of(reader, snap)))
+
+    return Stream(chunks())
+
+
+def ls(service: ServiceHandle, caller: Caller, params: dict) -> list[dict]:
+    """The folders the caller may see (vault/browse.py)."""
+    from vault.access import mail_scope
+    from vault.browse import folders
+
+    with _reader(service) as vault:
+        scope = mail_scope(vault, caller, "list folders")
+        return folders(vault, scope, include_deleted=_bool(params, "all"))
+
+
+def log(service: ServiceHandle, caller: Caller, params: dict) -> list[dict]:
+    """A folder's or an item's changelog, within what the caller may see (vault/browse.py)."""
+    from vault.access import mail_scope
+    from vault.browse import changelog
+
+    mailbox, item = _opt(params, "mailbox"), _opt(params, "item")
+    if (mailbox is None) == (item is None):
+        raise BadRequest("give exactly one of 'mailbox' or 'item'")
+    with _reader(service) as vault:
+        scope = mail_scope(vault, caller, f"read the changelog of {mailbox or item}")
+        return [e.to_json() for e in changelog(vault, scope, mailbox=mailbox, item=item)]
+
+
+def hold_list(service: ServiceHandle, caller: Caller, params: dict) -> list[dict]:
+    """The holds: admins and auditors all, a reviewer those naming them (vault/access.py)."""
+    from vault.access import visible_holds
+
+    with _reader(service) as vault:
+        return visible_holds(vault, caller, "list holds", everything=_bool(params, "all"))
+
+
+def hold_show(service: ServiceHandle, caller: Caller, params: dict) -> dict:
+    from vault.access import visible_holds
+
+    matter = _str(params, "matter")
+    action = f"see hold {matter!r}"
+    with _reader(service) as vault:
+        found = [d for d in visible_holds(vault, caller, action, everything=True) if d["matter"] == matter]
+        if not found:
+            if any(d["matter"] == matter for d in vault.catalog.hold_data()):
+                raise Forbidden(caller, action, "not a reviewer of that matter")
+            raise LookupError(f"no hold named {matter!r}")
+    return found[-1]
+
+
+def requests(service: ServiceHandle, caller: Caller, params: dict) -> list[dict]:
+    """Four-eyes requests of one flow ("erasure" or "release"), as vault/access.py allows."""
+    from vault.access import visible_requests
+    from vault.policy.approval import BY_KEY
+
+    flow = BY_KEY.get(_str(params, "flow"))
+    if flow is None:
+        raise BadRequest(f"'flow' must be one of {', '.join(BY_KEY)}")
+    with _reader(service) as vault:
+        return visible_requests(
+            vault, caller, flow, f"list {flow.name} requests", everything=_bool(params, "all")
         )
-    within = [custodian] if custodian else allowed
-    return f"({query}) ({' OR '.join(f'custodian:{c}' for c in within)})", within
+
+
+def explain(service: ServiceHandle, caller: Caller, params: dict) -> dict:
+    """``retention explain``: admins and auditors any item, others the items they may read;
+    holds are named to those who may see them (vault/access.py)."""
+    from vault.access import hold_shown, require_explain
+    from vault.model import now, parse_time
+    from vault.policy.explain import explain_item
+
+    item = _str(params, "item")
+    try:
+        when = parse_time(params["as_of"]) if params.get("as_of") else now()
+    except (TypeError, ValueError) as e:
+        raise BadRequest(f"'as_of': {e}") from None
+    action = f"explain the retention of {item}"
+    with _reader(service) as vault:
+        row = vault.catalog.item(item)
+        if row is None:
+            raise LookupError(f"no item {item!r} in the archive")
+        require_explain(vault, caller, row, action)
+        return {"text": explain_item(vault, item, when, shown=hold_shown(caller))}
+
+
+def rebuild(service: ServiceHandle, caller: Caller, params: dict) -> None:
+    """Refused while the service runs (admins are told why): a rebuild replaces the catalog
+    and the search index, which the committer, the workers and every reader hold open."""
+    caller.require("rebuild the derived views")
+    raise Conflict(
+        "a rebuild replaces the catalog and the search index, which the running service, its "
+        "workers and readers have open: stop the vault service (systemctl stop vault.service), "
+        "run 'vaultctl rebuild', then start it again"
+    )
 
 
 def audit_trail(service: ServiceHandle, caller: Caller, params: dict) -> list[dict]:
@@ -327,6 +518,15 @@ OPS: dict[str, Callable[[ServiceHandle, Caller, dict], Any]] = {
     "sweep": sweep,
     "reconcile": reconcile,
     "search": search,
+    "export": export,
+    "restore": restore,
+    "ls": ls,
+    "log": log,
+    "hold.list": hold_list,
+    "hold.show": hold_show,
+    "requests": requests,
+    "retention.explain": explain,
+    "rebuild": rebuild,
     "audit.list": audit_trail,
     "verify": verify,
 }

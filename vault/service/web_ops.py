@@ -3,11 +3,10 @@
 an ``access.refused`` entry (recorded by the dispatcher, vault/service/daemon.py), every read
 of mail a ``mail.read`` entry recorded before the answer leaves.
 
-Who may read an item (``_may_read``): an admin any; a user the items of their own folders
-(``user/<login>/...``); a reviewer the items of the custodians of the matters (active holds)
-that name them as reviewers; an auditor none. Browsing and restoring are a user's own
-folders (an admin may name anyone's). Review (matters, tags, the export of tagged items) is
-for the matter's reviewers and admins.
+Who may read what is vault/access.py's, as for every other operation: an admin any item; a
+user their own folders; a reviewer the items their matters cover; an auditor none. Restores
+are an admin's or a user's of their own folders (``restore_scope``). Review (matters, tags,
+the export of tagged items) is for the matter's reviewers and admins.
 """
 
 from __future__ import annotations
@@ -22,36 +21,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from vault.access import mail_scope
 from vault.entries import Kind
-from vault.identity import ADMIN, AUDITOR, REVIEWER, Caller, Forbidden
-from vault.service.ops import BadRequest, ServiceHandle, _opt, _record_as, _str
+from vault.identity import ADMIN, REVIEWER, Caller, Forbidden
+from vault.service.ops import EXPORT_PREFIX, BadRequest, ServiceHandle, _audit, _bool, _opt, _reader, _str
 
-EXPORT_PREFIX = ".export-"  # private export directories in the home (removed once sent)
 PAGE_MAX = 200
-
-
-def _audit(service: ServiceHandle, caller: Caller, kind: str, item: str | None, data: dict) -> None:
-    """Record an audit entry with the service's one writer (before the answer leaves)."""
-
-    def write(vault) -> None:
-        _record_as(caller, vault, kind, item, data)
-        vault.commit()
-
-    service.write(write)
-
-
-def _reader(service: ServiceHandle):
-    """The home opened for reading (the committer holds the writer)."""
-    from vault.archive import Vault
-
-    return Vault.open(service.config, catch_up=False)
-
-
-def _bool(params: dict, key: str) -> bool:
-    value = params.get(key, False)
-    if not isinstance(value, bool):
-        raise BadRequest(f"{key!r} must be true or false")
-    return value
 
 
 def _int(params: dict, key: str, default: int, lo: int = 0, hi: int | None = None) -> int:
@@ -75,28 +50,7 @@ def _read_data(via: str, method: str, **what: Any) -> dict:
     return {"via": via, "method": method, **{k: v for k, v in what.items() if v is not None}}
 
 
-# ---------------------------------------------------------------- who may read what
-
-
-def _reviewer_custodians(vault, caller: Caller) -> set[str]:
-    from vault.policy.place import matters_of
-
-    return {c.lower() for h in matters_of(vault, caller.login) for c in h.custodians}
-
-
-def _may_read(vault, caller: Caller, folder_name: str | None, action: str) -> None:
-    from vault.model import custodian_of
-
-    if caller.has(ADMIN):
-        return
-    owner = (custodian_of(folder_name) or "").lower()
-    if owner and owner == caller.login.lower():
-        return
-    if caller.has(REVIEWER) and owner and owner in _reviewer_custodians(vault, caller):
-        return
-    if caller.has(AUDITOR) and not caller.has(REVIEWER):
-        raise Forbidden(caller, action, "auditors see the audit trail, not mail")
-    raise Forbidden(caller, action, "not one of the caller's folders nor a custodian of their matters")
+# ---------------------------------------------------------------- whose folders
 
 
 def _owner(caller: Caller, params: dict, action: str) -> str:
@@ -124,10 +78,13 @@ def browse(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     from vault.model import custodian_of
 
     at = _when(params)
-    user = _owner(caller, params, "browse the folders")
+    user = _opt(params, "user") or caller.login
     mailbox = _opt(params, "mailbox")
     offset, limit = _int(params, "offset", 0), _int(params, "limit", 50, 1, PAGE_MAX)
     with _reader(service) as vault:
+        scope = mail_scope(vault, caller, f"browse {mailbox or 'folders'}")
+        if user.casefold() != caller.login.casefold():
+            scope.require_custodian(user, f"browse {user}'s folders")
         folders = []
         for f in vault.catalog.folders():
             name = vault.catalog.folder_name(f["mailbox_id"], at)
@@ -150,8 +107,10 @@ def browse(service: ServiceHandle, caller: Caller, params: dict) -> dict:
         if mailbox_id is None:
             raise LookupError(f"no folder {mailbox!r} at {at}")
         name = vault.catalog.folder_name(mailbox_id, at) or mailbox
-        _may_read(vault, caller, name, f"browse {name}")
+        scope.require_folder(name, f"browse {name}")
         items = vault.catalog.items_at(mailbox_id, at)
+        if scope.role == REVIEWER:  # only what their matters cover (custodians, dates)
+            items = [i for i in items if scope.item(vault, i)]
         newest = sorted(items, key=lambda i: (i["internal_date"] or i["appended_at"], i["uid"]), reverse=True)
         page = newest[offset : offset + limit]
         rows = []
@@ -188,7 +147,7 @@ def message(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     item = _str(params, "item")
     with _reader(service) as vault:
         row = _item_row(vault, item)
-        _may_read(vault, caller, row["mailbox"], f"read {item}")
+        mail_scope(vault, caller, f"read {item}").require_item(vault, row, f"read {item}")
         if row["purged_at"]:
             raise LookupError(f"{item} was purged by retention on {row['purged_at']}: its content is gone")
         shown = view(vault.store.get(row["blob"]))
@@ -228,7 +187,7 @@ def raw_part(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     index = params.get("index")
     with _reader(service) as vault:
         row = _item_row(vault, item)
-        _may_read(vault, caller, row["mailbox"], f"download {item}")
+        mail_scope(vault, caller, f"download {item}").require_item(vault, row, f"download {item}")
         if row["purged_at"]:
             raise LookupError(f"{item} was purged by retention: its content is gone")
         data = vault.store.get(row["blob"])
@@ -252,9 +211,10 @@ def restore_live(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     live mailbox: IMAP APPEND into ``[web] restore_folder`` on ``[web] restore_imap``, logged
     in as the user with the password they give now (used for this one login, kept nowhere),
     each message with its flags and internal date then."""
-    from vault.model import parse_time
+    from vault.access import restore_scope
+    from vault.model import custodian_of, parse_time
     from vault.restore.imap_target import ImapTarget, ImapTargetError
-    from vault.restore.pointintime import RestoreError, snapshot
+    from vault.restore.pointintime import RestoreError, messages_of, purged_of, snapshot
 
     web = service.config["web"]
     if not web["restore_imap"]:
@@ -266,15 +226,14 @@ def restore_live(service: ServiceHandle, caller: Caller, params: dict) -> dict:
         uid = _int(params, "uid", 1, 1)
     at = _when(params)
     with _reader(service) as vault:
+        scope = restore_scope(vault, caller, mailbox)
         try:
-            snap = snapshot(vault, mailbox, parse_time(at), uid)
+            snap = snapshot(vault, mailbox, parse_time(at), uid, visible=scope.folder)
         except RestoreError as e:
             raise LookupError(str(e)) from None
         name = vault.catalog.folder_name(snap.mailbox_id, at) or mailbox
-        _may_read(vault, caller, name, f"restore {name}")
-        from vault.model import custodian_of
-
-        if (custodian_of(name) or "").lower() != user.lower():
+        scope.require_folder(name, f"restore {name}")  # its name then, too
+        if (custodian_of(name) or "").casefold() != user.casefold():
             raise Forbidden(caller, f"restore {name} into {user}'s mailbox", "the folder is not theirs")
         server = urlsplit(web["restore_imap"])
         if server.scheme not in ("imap", "imaps") or not server.hostname:
@@ -289,22 +248,19 @@ def restore_live(service: ServiceHandle, caller: Caller, params: dict) -> dict:
                 f"the mail server refused the login as {user}: {str(e).replace(password, '***')}"
             ) from None
         restored: list[str] = []
-        purged: list[str] = []
+        purged = purged_of(snap)
         size, failure = 0, ""
         try:
-            for it in snap.items:
-                if it["purged_at"]:
-                    purged.append(it["item"])
-                    continue
-                data = vault.store.get(it["blob"])
-                internal = it["internal_date"]
+            for m in messages_of(vault, snap):
                 try:
-                    target.add(data, it["flags"], parse_time(internal) if internal else None, it["uid"])
+                    target.add(
+                        m.data, m.flags, parse_time(m.internal_date) if m.internal_date else None, m.uid
+                    )
                 except (ImapTargetError, OSError, imaplib.IMAP4.error) as e:
                     failure = f"the mail server stopped the restore after {len(restored)} messages: {e}"
                     break
-                restored.append(it["item"])
-                size += len(data)
+                restored.append(m.item)
+                size += len(m.data)
         finally:
             target.close()
     data = {
@@ -377,8 +333,9 @@ def _matter(vault, caller: Caller, matter: str, action: str):
 
 
 def tag(service: ServiceHandle, caller: Caller, params: dict) -> dict:
-    """Tag an item of a matter's custodians (``review.tagged``)."""
-    from vault.model import custodian_of
+    """Tag an item the matter covers (``review.tagged``)."""
+    from vault.policy.holds import applies_to
+    from vault.policy.sweep import facts_of
     from vault.review import TagError, tag_data
 
     caller.require("tag items", REVIEWER)
@@ -388,8 +345,8 @@ def tag(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     with _reader(service) as vault:
         hold = _matter(vault, caller, matter, action)
         row = _item_row(vault, item)
-        if (custodian_of(row["mailbox"]) or "").lower() not in {c.lower() for c in hold.custodians}:
-            raise Forbidden(caller, action, f"{item} is not the mail of a custodian of {matter!r}")
+        if not applies_to(hold, facts_of(vault, row)):
+            raise Forbidden(caller, action, f"{item} is outside matter {matter!r} (its custodians and dates)")
     try:
         data = tag_data(matter, what, note)
     except TagError as e:
@@ -411,7 +368,8 @@ def tags(service: ServiceHandle, caller: Caller, params: dict) -> dict:
         if item is None:
             raise BadRequest("give 'matter' or 'item'")
         row = _item_row(vault, item)
-        _may_read(vault, caller, row["mailbox"], f"see the tags of {item}")
+        action = f"see the tags of {item}"
+        mail_scope(vault, caller, action).require_item(vault, row, action)
         found = item_tags(vault, item)
         if not caller.has(ADMIN):
             mine = {h.matter for h in _matters_of(vault, caller)}
@@ -430,12 +388,12 @@ def export_tagged(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     the export engine (vault/restore/export.py: messages, manifests with inclusion proofs,
     checkpoint, verifier key) and zipped in a private directory of the home; the answer names
     the zip, which the caller sends and then removes (``cleanup``)."""
+    from vault.access import export_scope
     from vault.mailview import summary
     from vault.model import custodian_of
     from vault.restore.export import write_export
     from vault.review import TAGS, matter_tags
 
-    caller.require("export a matter's tagged items", REVIEWER)
     matter = _str(params, "matter")
     wanted = params.get("tags") or ["responsive"]
     if not isinstance(wanted, list) or not all(t in TAGS for t in wanted):
@@ -444,6 +402,7 @@ def export_tagged(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     work = Path(tempfile.mkdtemp(prefix=EXPORT_PREFIX, dir=service.config.home))
     try:
         with _reader(service) as vault:
+            export_scope(vault, caller, None)  # reviewers and admins export; users restore
             _matter(vault, caller, matter, f"export matter {matter!r}")
             tagged = {i: t for i, t in matter_tags(vault, matter).items() if t["tag"] in wanted}
             records = []

@@ -304,9 +304,14 @@ class ContentStore:
         self.db.commit()
 
     def delete_blobs(self, bids: Iterable[str]) -> dict:
-        """Remove blobs (retention only): a pack left with no live member is deleted whole,
-        a pack with survivors is rewritten without the dead ones (repack) and the old one
-        deleted after the new one is durable. Returns counts."""
+        """Remove blobs (purges only): a pack left with no live member is deleted whole, a pack
+        with survivors is rewritten without the dead ones (repack). Crash-safe in this order,
+        per pack: the survivors' new pack is durable and indexed first; then the old pack's
+        objects are deleted from the backend; only then does the index forget the dead blobs.
+        So a crash leaves the dead blobs listed here (and the caller, vault/purge.py, deletes
+        them again), never content in the backend that no index lists. Returns counts."""
+        from vault import faults
+
         self.flush()
         doomed = set(bids)
         packs = {
@@ -326,21 +331,22 @@ class ContentStore:
                     self._members.append(Member(m.blob, len(self._buffer), m.length, m.raw_size, m.dict))
                     self._pending[m.blob] = len(self._members) - 1
                     self._buffer += data[m.offset : m.offset + m.length]
-                self.db.execute("DELETE FROM blobs WHERE pack=?", (pack,))
-                self._write_pack()
+                    self.db.execute("DELETE FROM blobs WHERE blob=?", (m.blob,))
+                self._write_pack()  # the survivors, durable, then indexed in the same commit
+                self.db.commit()
                 repacked += 1
-            else:
-                self.db.execute("DELETE FROM blobs WHERE pack=?", (pack,))
-            self.db.execute("DELETE FROM packs WHERE pack=?", (pack,))
-            self.db.commit()
-            for key in (index_key(pack), pack_key(pack)):
+                faults.point("purge.repacked")
+            for key in (pack_key(pack), index_key(pack)):
                 try:
                     self.backend.delete(key)
                 except ObjectMissing:
                     pass
+                faults.point(f"purge.deleted-{key.split('/')[0]}")
+            self.db.execute("DELETE FROM blobs WHERE pack=?", (pack,))
+            self.db.execute("DELETE FROM packs WHERE pack=?", (pack,))
+            self.db.commit()
             deleted += 1
         self._known = None
-        self.db.commit()
         return {"blobs": len(doomed), "packs_removed": deleted, "packs_rewritten": repacked}
 
     def packs_of(self, bids: Iterable[str]) -> set[str]:

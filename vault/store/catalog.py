@@ -522,6 +522,13 @@ class Catalog:
             ).fetchone()
         }
 
+    def purged_only_blobs(self) -> set[str]:
+        """Blobs that purged items referenced and no retained item does."""
+        rows = self.db.execute(
+            "SELECT blob FROM items WHERE purged_at IS NOT NULL EXCEPT SELECT blob FROM items WHERE purged_at IS NULL"
+        )
+        return {r[0] for r in rows}
+
     def referenced_blobs(self) -> Iterable[str]:
         for (blob,) in self.db.execute("SELECT DISTINCT blob FROM items WHERE purged_at IS NULL"):
             yield blob

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from vault.ingest.broker.submit import queue_with_broker
+from tests.ingest.broker.wire import FakeDealer
 
 pytestmark = pytest.mark.cyrus
 
@@ -32,7 +32,8 @@ def test_bad_events_are_kept_with_their_reason(pipeline_factory):
             }
         ).encode(),
     }
-    ids = dict(zip(bad, queue_with_broker(pipeline.addresses["dealer"], list(bad.values()))))
+    with FakeDealer(pipeline.addresses["dealer"]) as dealer:
+        ids = {what: dealer.send(raw) for what, raw in bad.items()}
     msgid = f"<{uuid.uuid4().hex}@example.org>"
     pipeline.cyrus.lmtp_deliver(
         "alice@vault.test",

@@ -9,6 +9,7 @@ import pytest
 
 from tests.ingest.e2e.scenario import check_changelog, check_restore, tell
 from tests.policy.helpers import approve_release_as, ledger_entries
+from vault.recording import Unrecorded
 
 pytestmark = pytest.mark.cyrus
 
@@ -47,7 +48,7 @@ def test_story_through_the_pipeline(tmp_path, pipeline_factory):
         '[[rule]]\nname = "everything"\npurge_after = "1d"\n[rule.match]\nfolders = ["user/alice/**"]\n'
     )
 
-    def sweep_through_broker() -> list[dict]:
+    def sweep_through_service() -> list[dict]:
         r = pipeline.vaultctl("retention", "sweep", "--now", "2100-01-01T00:00Z", "--json")
         assert r.returncode == 0, r.stderr
         report = json.loads(r.stdout)
@@ -66,9 +67,10 @@ def test_story_through_the_pipeline(tmp_path, pipeline_factory):
 
     already = [0]
     held = json.loads(pipeline.vaultctl("search", "custodian:alice", "--json").stdout)["total"]
-    assert held > 0 and sweep_through_broker() == []
-    # releasing it takes two admins: root asks through vaultctl (the service records it), ann
-    # approves through the engine in a process of her own (through the broker the service runs)
+    assert held > 0 and sweep_through_service() == []
+    # releasing it takes two admins: root asks through vaultctl (the service records it); ann's
+    # approval through the engine in a process of her own is refused while the service holds
+    # the vault (nothing travels behind its back), and recorded with the home to herself
     config = pipeline.home / "config.toml"
     config.write_text(config.read_text().replace('admins = ["root"]', 'admins = ["root", "ann"]'))
     asked = pipeline.vaultctl("hold", "release", "matter-1", "--reason", "settled", "--json")
@@ -77,10 +79,15 @@ def test_story_through_the_pipeline(tmp_path, pipeline_factory):
     rid = json.loads(asked.stdout)["request"]
     own = pipeline.vaultctl("hold", "approve", rid)  # refused by the service, the refusal recorded
     assert own.returncode != 0 and "it is their own request" in own.stderr, own.stderr
-    assert approve_release_as(pipeline.home, rid).how == "queued"
+    with pytest.raises(Unrecorded, match="the vault service .* holds the vault"):
+        approve_release_as(pipeline.home, rid)
+    assert json.loads(pipeline.vaultctl("hold", "list", "--json").stdout)[0]["matter"] == "matter-1"
+    pipeline.components["broker"].stop()
+    assert approve_release_as(pipeline.home, rid).how == "recorded"
+    pipeline.start_broker()
     pipeline.wait_settled()
     refused = [e for e in ledger_entries(pipeline.home, "access.refused") if e.item == rid]
     assert [(e.actor, e.data["login"]) for e in refused] == [("root", "root")]
-    purged = sweep_through_broker()
+    purged = sweep_through_service()
     assert purged and all(e["actor"] for e in purged)
     assert json.loads(pipeline.vaultctl("search", "custodian:alice", "--json").stdout)["total"] == 0

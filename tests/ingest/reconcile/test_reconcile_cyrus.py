@@ -173,7 +173,10 @@ def test_imported_folders_are_left_alone(archive, tmp_path):
     assert len(archive.vault.catalog.live_items(jane)) == 1
 
 
-def test_while_the_broker_holds_the_vault_reconcile_is_queued_as_a_job(archive):
+def test_a_reconciliation_never_travels_on_the_event_wire(archive):
+    """Another process holds the vault and no vault service answers: the command says so and
+    records nothing; it sends nothing to the broker's dealer router either (a reconciliation
+    reaches the service through its local API, never the event wire)."""
     from vault.config import DEFAULTS
     from vault.testing.broker_standin import StandInBroker
     from vault.testing.cli import vaultctl
@@ -185,25 +188,15 @@ def test_while_the_broker_holds_the_vault_reconcile_is_queued_as_a_job(archive):
     alice.logout()
     settle(archive)
     archive.skip_hook_events()
-    inbox = uniqueid(server, "user/alice")
+    size = archive.vault.ledger.size
     with StandInBroker() as broker:
         config = archive.home / "config.toml"
         default = f'broker = "{DEFAULTS["dealer"]["broker"]}"'
         config.write_text(config.read_text().replace(default, f'broker = "{broker.address}"'))
-        # our writer plays the committer: the command cannot open the vault, so it queues
+        # our writer holds the vault, as a command writing it would
         done = vaultctl(archive.home, "reconcile", "--mailbox", "user/alice", "--json", timeout=120)
-        assert done.returncode == 0, done.stderr
-        [queued] = json.loads(done.stdout)
-        [(eid, raw, origin)] = broker.received
-    assert queued == {"mailbox": "user/alice", "queued": eid}
-    event = json.loads(raw)
-    assert event["event"] == "vnd.vault.Reconcile" and event["mailboxID"] == inbox
-    archive.feed([raw])  # what a worker and the committer do with the job
-    assert archive.quarantined == []
-    appended = [
-        e for e in archive.vault.ledger.entries() if e.kind == "message.appended" and e.data.get("reconciled")
-    ]
-    assert len(appended) == 1 and appended[0].data["event"] == eid
-    assert appended[0].data["flags"] == ["\\Seen"]
-    archive.feed([raw])  # the same job again: recorded once
-    assert len([e for e in archive.vault.ledger.entries() if e.data.get("event") == eid]) == 2
+        assert done.returncode != 0 and "another command writes the vault" in done.stderr, done
+        assert broker.received == []
+    assert archive.vault.ledger.size == size
+    [report] = reconcile(archive, "--mailbox", "user/alice")  # the lock free: done, here
+    assert len(report["appended"]) == 1

@@ -1,7 +1,10 @@
 """An archive fed by the real handlers in-process, the way the broker's committer feeds it:
 events in arrival order, each handled with a HandlerContext over a real Vault, ContentStore
-and collector (talking to a real Cyrus), its entries recorded and committed; an event whose
-id the catalog knows is skipped; postponed events are retried after the others."""
+and collector (talking to a real Cyrus), its entries checked as the committer checks a
+worker's result (vault/ingest/broker/validate.py: a refusal is quarantined, so every test
+that expects nothing quarantined also proves the check accepts what the handlers make),
+recorded and committed; an event whose id the catalog knows is skipped; postponed events
+are retried after the others."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from pathlib import Path
 from tests.ingest.collector.conftest import start_collector
 from vault.archive import Vault
 from vault.config import DEFAULTS, Config
+from vault.ingest.broker.validate import Invalid, ResultCheck
 from vault.ingest.context import HandlerContext, Postpone, Quarantine
 from vault.ingest.worker.handlers import handle
 from vault.testing import cli
@@ -43,6 +47,7 @@ class LiveArchive:
         self.config = Config.load(self.home)
         self.vault = Vault.open(self.config, writer=True)
         self.directory = directory
+        self.check = ResultCheck(None if directory is None else lambda login: directory.resolve(login).id)
         self.quarantined: list[tuple[dict, str]] = []
         self.postponed: list[tuple[bytes, str]] = []
         self.handled: list[dict] = []
@@ -85,6 +90,11 @@ class LiveArchive:
             return
         except Postpone as e:
             self.postponed.append((raw, str(e)))
+            return
+        try:
+            specs = self.check(event_id, raw, specs, self.vault.catalog)
+        except Invalid as e:
+            self.quarantined.append((event, f"result refused: {e}"))
             return
         for spec in specs:
             self.vault.record(spec.kind, item=spec.item, data=spec.data, time=spec.time, actor=spec.actor)

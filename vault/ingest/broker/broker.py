@@ -7,23 +7,29 @@ worker router hands out job payloads. Jobs of one mailbox go out one at a time, 
 order (JobStore.dispatchable). A worker silent for ``worker_timeout`` is dropped and its
 jobs go back to PENDING. Results go to the committer thread; jobs become DONE only once
 their entries are committed.
+
+The dealer router takes events only (vault/ingest/broker/validate.py: an administrative
+``vnd.vault.*`` request, or an id that is not its event's hash, is stored as a dead letter
+no worker sees). A worker answers only the job it was given and still holds, from its own
+control socket (never its heartbeat socket); its result is checked by the committer.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import zmq
 
 from vault.ingest import protocol as p
-from vault.ingest.broker.committer import COMMITTED, UNCOMMITTED, Committer
-from vault.ingest.broker.jobs import BUSY, JobStore
+from vault.ingest.broker.committer import COMMITTED, REJECTED, UNCOMMITTED, Committer
+from vault.ingest.broker.jobs import BUSY, Job, JobStore
+from vault.ingest.broker.validate import refusal
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +51,8 @@ class BrokerStats:
     dispatched: int = 0
     done: int = 0
     failed: int = 0
+    refused: int = 0  # on the event wire: administrative requests, made-up ids
+    rejected: int = 0  # workers' results the committer's check refused
     postponed: int = 0
     released: int = 0
     workers_lost: int = 0
@@ -62,9 +70,7 @@ def _round_robin(workers: list[WorkerState]):
 
 
 class Broker:
-    def __init__(self, config, *, after_commit: Callable, context: zmq.Context | None = None):
-        """``after_commit(vault, entries)`` runs after each commit (the policy's follow-up:
-        vault.policy.follow.after_commit)."""
+    def __init__(self, config, *, context: zmq.Context | None = None):
         section = config["broker"]
         self.config = config
         self.dealer_bind = section["dealer_bind"]
@@ -85,7 +91,6 @@ class Broker:
             batch_delay=float(section["commit_delay_ms"]) / 1000,
             index_interval=float(section["index_commit_ms"]) / 1000,
             context=self.context,
-            after_commit=after_commit,
         )
         self.workers: dict[bytes, WorkerState] = {}
         self.lost: dict[str, float] = {}  # workers dropped for silence and not back: name -> when
@@ -98,8 +103,9 @@ class Broker:
         # unless the last look found more jobs than there were credits (``_starved``).
         self._dispatch_due = True
         self._starved = False
-        # jobs whose entries are with the committer: no worker's silence can take them back
-        self._committing: set[str] = set()
+        # jobs whose entries are with the committer (-> the worker that answered): no worker's
+        # silence can take them back
+        self._committing: dict[str, str] = {}
         self._next_housekeeping = 0.0
         self._next_forget = 0.0
 
@@ -190,7 +196,7 @@ class Broker:
     # ------------------------------------------------------------ dealers
 
     def _on_dealers(self) -> None:
-        batch, peers = [], []
+        batch, peers, claims = [], [], []  # claims: the ids the senders gave
         for _ in range(DRAIN):
             try:
                 frames = self.dealers.recv_multipart(zmq.NOBLOCK)
@@ -205,14 +211,30 @@ class Broker:
             except UnicodeDecodeError:
                 log.warning("dealer %r sent a non-ASCII event id: ignored", peer)
                 continue
-            batch.append((eid, body[2], origin))
+            # the job's id is its bytes' hash, whatever the sender says (a made-up id would
+            # shadow the real event that has it: the dedup key is the id)
+            true_id = hashlib.sha256(body[2]).hexdigest()
+            claims.append(eid)
+            batch.append((true_id, body[2], origin))
             peers.append(peer)
         if not batch:
             return
-        new = self.jobs.add_many(batch)  # durable before any ack leaves
-        for peer, (eid, _, _), fresh in zip(peers, batch, new):
-            self._send(self.dealers, [peer, p.ACK, eid.encode()])  # a gone dealer resends
-            if fresh:
+        refused: dict[int, str] = {}  # position in the batch -> why
+
+        def refuse(n: int, name: str | None) -> str | None:
+            reason = refusal(batch[n][0], claims[n], name)
+            if reason:
+                refused[n] = reason
+            return reason
+
+        new = self.jobs.add_many(batch, refuse=refuse)  # durable before any ack leaves
+        for n, (peer, claim, (job_id, _, _), fresh) in enumerate(zip(peers, claims, batch, new)):
+            # the ack names the id the dealer knows it by (a gone dealer resends)
+            self._send(self.dealers, [peer, p.ACK, claim.encode()])
+            if fresh and n in refused:
+                log.warning("dealer %r: %s (job %s)", peer, refused[n], job_id[:12])
+                self.stats.refused += 1
+            elif fresh:
                 self.stats.events += 1
                 self.last_event_at = time.time()
             else:
@@ -242,6 +264,10 @@ class Broker:
                 return
             identity, body = frames[0], frames[1:]
             if not body:
+                continue
+            if identity.endswith(p.HEARTBEAT_SUFFIX) and body[0] != p.HEARTBEAT:
+                # a heartbeat socket only beats: an outcome from it would be anyone's
+                log.warning("%r sent %r from a heartbeat socket: ignored", identity, body[0][:20])
                 continue
             known = p.worker_name(identity) in self.workers
             worker = self._worker(identity)
@@ -283,29 +309,36 @@ class Broker:
             self.stats.released += len(lost)
             self._dispatch_due = True
 
-    def _owned(self, worker: WorkerState, job_id: str) -> bool:
-        """Whether this worker still holds the job (not timed out and given to another)."""
+    def _owned(self, worker: WorkerState, job_id: str) -> Job | None:
+        """The job, if this worker was given it and still holds it (not timed out and given
+        to another, not answered already)."""
         if job_id in self._committing:
-            return False  # its outcome is in already
-        state = self.jobs.state_of(job_id)
-        return state is not None and state == (BUSY, worker.name.decode())
+            return None  # its outcome is in already
+        job = self.jobs.get(job_id)
+        return job if job is not None and (job.state, job.worker) == (BUSY, worker.name.decode()) else None
 
     def _on_outcome(self, worker: WorkerState, verb: bytes, job_id: str, payload: bytes) -> None:
         worker.taken.discard(job_id)
-        if not self._owned(worker, job_id):
-            log.info("late %s for job %s from %s: ignored", verb.decode(), job_id[:12], worker.name)
+        job = self._owned(worker, job_id)
+        if job is None:
+            log.info(
+                "%s for job %s from %s, which does not hold it: ignored",
+                verb.decode(),
+                job_id[:12],
+                worker.name,
+            )
             return
         if verb == p.DONE:
             try:
                 entries = p.decode_result(payload)
             except p.ProtocolError as e:
-                self.jobs.fail(job_id, str(e))
+                self.jobs.fail(job_id, f"{e} (worker {worker.name.decode(errors='replace')})")
                 self.stats.failed += 1
                 return
             # BUSY until committed; no longer this worker's to lose (kept in memory: a broker
             # restart requeues every BUSY job anyway, and the committer skips what it has)
-            self._committing.add(job_id)
-            self.committer.submit(job_id, entries)
+            self._committing[job_id] = worker.name.decode(errors="replace")
+            self.committer.submit(job_id, job.raw, entries)
         elif verb == p.FAILED:
             reason = payload.decode("utf-8", "replace")
             log.warning("job %s failed: %s", job_id[:12], reason)
@@ -325,7 +358,7 @@ class Broker:
             except zmq.Again:
                 return
             identity, body = frames[0], frames[1:]
-            if len(body) != 2 or body[0] != p.GET:
+            if len(body) != 2 or body[0] != p.GET or identity.endswith(p.HEARTBEAT_SUFFIX):
                 continue
             worker = self._worker(identity)
             job_id = body[1].decode("ascii", "replace")
@@ -369,7 +402,18 @@ class Broker:
             except zmq.Again:
                 return
             ids = json.loads(frames[1])
-            self._committing.difference_update(ids)
+            if frames[0] == REJECTED:  # {job id: why}: the worker's result is a dead letter
+                for job_id, reason in ids.items():
+                    worker = self._committing.pop(job_id, "?")
+                    log.warning(
+                        "job %s: the result of worker %s was refused: %s", job_id[:12], worker, reason
+                    )
+                    self.jobs.fail(job_id, f"result of worker {worker} refused: {reason}")
+                self.stats.rejected += len(ids)
+                self._dispatch_due = True
+                continue
+            for job_id in ids:
+                self._committing.pop(job_id, None)
             if frames[0] == COMMITTED:
                 self.jobs.done(ids)
                 self.stats.done += len(ids)

@@ -1,12 +1,19 @@
 """The broker's committer: the one writer of the vault during live ingest.
 
 Workers do the parallel work (fetch, parse, hash, compress, upload blobs) and hand back
-ledger entry specs; the committer appends them, commits (ledger checkpoint, then catalog)
-in batches, and only then reports the jobs done. Exactly once: every entry of a job carries
-``"event": <job id>``, and a job whose id the catalog already knows (committed before a
-crash lost the DONE mark) is skipped. A commit that fails (disk full, S3 down) leaves the
-ledger as it was: the vault is reopened (recovery cuts the unsigned tail) and the batch's jobs
-go back to the queue.
+ledger entry specs; the committer trusts none of them: each job's result is checked against
+the job's own event (vault/ingest/broker/validate.py: only the kinds that event causes, for
+what it names, with the event's time and user), and a result that fails is refused whole,
+reported back as a dead letter with the reason. The rest it appends, commits (ledger
+checkpoint, then catalog) in batches, and only then reports the jobs done. Exactly once: every
+entry of a job carries ``"event": <job id>``, and a job whose id the catalog already knows
+(committed before a crash lost the DONE mark) is skipped. A commit that fails (disk full, S3
+down) leaves the ledger as it was: the vault is reopened (recovery cuts the unsigned tail) and
+the batch's jobs go back to the queue.
+
+Live entries are never holds, sweeps or other administrative entries (the check refuses
+them), so nothing follows a live commit; the vault service's own operations run with this
+writer through :meth:`Committer.call` and do their own follow-up.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import logging
 import queue
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
@@ -24,10 +32,11 @@ import zmq
 
 from vault.archive import Vault
 from vault.entries import EntrySpec, Kind
+from vault.ingest.broker.validate import Invalid, ResultCheck
 
 log = logging.getLogger(__name__)
 
-COMMITTED, UNCOMMITTED = b"COMMITTED", b"UNCOMMITTED"
+COMMITTED, UNCOMMITTED, REJECTED = b"COMMITTED", b"UNCOMMITTED", b"REJECTED"
 
 
 def _discovered_once(entries: list[EntrySpec], created: set[str], catalog) -> list[EntrySpec]:
@@ -60,6 +69,7 @@ class _Call:
 
 class Committer:
     """Runs on its own thread; reports to the broker loop over an inproc PAIR socket:
+    ``[REJECTED, json({job id: reason})]`` for results the check refused, then
     ``[COMMITTED, json(job ids)]`` or ``[UNCOMMITTED, json(job ids), reason]``."""
 
     def __init__(
@@ -71,12 +81,8 @@ class Committer:
         batch_delay: float = 0.005,
         index_interval: float = 0.0,
         context: zmq.Context | None = None,
-        after_commit: Callable[[Vault, list[EntrySpec]], None] | None = None,
     ):
         self.config = config
-        # what must follow committed entries (vault.policy.follow.after_commit): holds' storage
-        # flags, requested sweeps; given by whoever runs the broker, the ingest knows no policy
-        self.after_commit = after_commit
         self.report_address = report_address
         self.batch_max = batch_max
         self.batch_delay = batch_delay
@@ -90,7 +96,10 @@ class Committer:
         self.vault: Vault | None = None
         self.committed_jobs = 0
         self.skipped_jobs = 0
+        self.rejected_jobs = 0
         self.commits = 0
+        self._check = ResultCheck()
+        self._directory: Any = None  # vault.directory.Directory, with [ldap] url
 
     def start(self) -> None:
         """Open the vault as its writer (raises VaultBusy if someone else holds it)."""
@@ -99,8 +108,9 @@ class Committer:
         if self._open_error is not None:
             raise self._open_error
 
-    def submit(self, job_id: str, entries: list[EntrySpec]) -> None:
-        self._queue.put((job_id, entries))
+    def submit(self, job_id: str, raw: bytes, entries: list[EntrySpec]) -> None:
+        """A worker's result (``entries``) for the job whose event is ``raw``."""
+        self._queue.put((job_id, raw, entries))
 
     def call(self, fn: Callable[[Vault], Any]) -> Any:
         """Run ``fn(vault)`` with the vault's writer, on the committer's thread, and return what it
@@ -129,6 +139,7 @@ class Committer:
             self._opened.set()
             return
         self._opened.set()
+        self._open_directory()
         report = self._context.socket(zmq.PAIR)
         report.connect(self.report_address)
         try:
@@ -138,7 +149,8 @@ class Committer:
                     break
                 jobs = [item for item in batch if not isinstance(item, _Call)]
                 if jobs:
-                    report.send_multipart(self._commit(jobs))
+                    for frames in self._commit(jobs):
+                        report.send_multipart(frames)
                 for item in batch:
                     if isinstance(item, _Call):
                         self._run_call(item)
@@ -146,7 +158,20 @@ class Committer:
             report.close(linger=1000)
             if self.vault is not None:
                 self.vault.close()
+            if self._directory is not None:
+                self._directory.close()
             self._refuse_waiting_calls()
+
+    def _open_directory(self) -> None:
+        """The directory the workers resolve users with, for checking their actors (its
+        cache is SQLite: opened on this thread)."""
+        if not self.config["ldap"]["url"]:
+            return
+        from vault.directory import Directory
+
+        directory = Directory.from_config(self.config)
+        self._directory = directory
+        self._check = ResultCheck(lambda login: directory.resolve(login).id)
 
     def _next_batch(self) -> list | None:
         """Wait for work, then gather what else arrives within ``batch_delay`` (a burst of
@@ -204,38 +229,48 @@ class Committer:
         except Exception as e:  # the index follows the ledger: the next open catches up
             log.error("search index commit failed: %s", e)
 
-    def _commit(self, batch: list[tuple[str, list[EntrySpec]]]) -> list[bytes]:
-        ids = [job_id for job_id, _ in batch]
+    def _commit(self, batch: list[tuple[str, bytes, list[EntrySpec]]]) -> list[list[bytes]]:
+        """Check, record and commit a batch of results: the reports for the broker loop."""
         vault = self.vault
         if vault is None:
-            return [UNCOMMITTED, json.dumps(ids).encode(), b"the vault is not open"]
+            every = [job_id for job_id, _, _ in batch]
+            return [[UNCOMMITTED, json.dumps(every).encode(), b"the vault is not open"]]
+        rejected: dict[str, str] = {}  # job id -> why its result was refused
+        ids: list[str] = []
+
+        def reports(outcome: list[bytes]) -> list[list[bytes]]:
+            self.rejected_jobs += len(rejected)
+            return [[REJECTED, json.dumps(rejected).encode()], outcome] if rejected else [outcome]
+
         try:
             seen: set[str] = set()
             created: set[str] = set()
-            committed: list[EntrySpec] = []
-            for job_id, entries in batch:
+            for job_id, raw, entries in batch:
                 if job_id in seen or vault.catalog.has_event(job_id):
                     self.skipped_jobs += 1
+                    ids.append(job_id)
+                    continue
+                try:
+                    checked = self._check(job_id, raw, entries, vault.catalog)
+                except Invalid as e:
+                    rejected[job_id] = str(e)
+                    continue
+                except Exception as e:  # whatever a worker sent must not stall the batch
+                    log.error("checking job %s: %s", job_id[:12], traceback.format_exc())
+                    rejected[job_id] = f"its result could not be checked: {type(e).__name__}: {e}"
                     continue
                 seen.add(job_id)
-                for spec in _discovered_once(entries, created, vault.catalog):
-                    data = dict(spec.data or {})
-                    data.setdefault("event", job_id)
-                    vault.record(spec.kind, item=spec.item, data=data, time=spec.time, actor=spec.actor)
-                    committed.append(spec)
+                ids.append(job_id)
+                for spec in _discovered_once(checked, created, vault.catalog):
+                    vault.record(spec.kind, item=spec.item, data=spec.data, time=spec.time, actor=spec.actor)
             vault.commit()
         except Exception as e:
             log.error("commit of %d job(s) failed: %s", len(ids), e)
             self._reopen(vault)
-            return [UNCOMMITTED, json.dumps(ids).encode(), f"commit failed: {e}".encode()]
-        try:
-            if self.after_commit is not None:
-                self.after_commit(vault, committed)
-        except Exception as e:  # committed is committed; the next hold change or sweep runs again
-            log.error("after commit: %s", e)
+            return reports([UNCOMMITTED, json.dumps(ids).encode(), f"commit failed: {e}".encode()])
         self.commits += 1
         self.committed_jobs += len(ids)
-        return [COMMITTED, json.dumps(ids).encode()]
+        return reports([COMMITTED, json.dumps(ids).encode()])
 
     def _reopen(self, vault: Vault) -> None:
         """Throw away what this batch appended to ``vault`` (the open one): recovery cuts the

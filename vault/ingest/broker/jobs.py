@@ -12,6 +12,10 @@ any other event waits for everything before it, and everything after it waits fo
 postponed job is PENDING with a ``not_before`` time and does not hold up its mailbox (a Logout
 postponed until its Login is archived must let the Login pass).
 
+What the dealer router refuses (vault/ingest/broker/validate.py: an administrative request,
+an id that is not its event's hash) is stored FAILED with a reason starting ``REFUSED``:
+kept as evidence, listed with the other dead letters, and never put back by ``retry``.
+
 The broker process owns the queue; ``vaultctl retry`` and ``vaultctl status`` open the same
 file from other processes, which SQLite's locking makes safe.
 """
@@ -21,6 +25,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -35,6 +40,7 @@ _COMMUTING_SQL = "(" + ",".join(f"'{e}'" for e in COMMUTING) + ")"
 # every change, and the change's own event says what it was): DONE as they are stored, so they
 # cost no dispatch, no worker and no commit (vault/ingest/handlers/mailboxes.py: modseq)
 NOTHING_TO_RECORD = ("MailboxModseq",)
+REFUSED = "refused on the event wire"  # the reason's start for what the dealer router refused
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -136,23 +142,29 @@ class JobStore:
 
     # ------------------------------------------------------------ the broker's side
 
-    def add_many(self, events: list[tuple[str, bytes, str]]) -> list[bool]:
+    def add_many(
+        self,
+        events: list[tuple[str, bytes, str]],
+        refuse: Callable[[int, str | None], str | None] | None = None,
+    ) -> list[bool]:
         """Persist (id, raw, origin) events in one transaction; True for each one that is new
         (a duplicate id, a replay, is already safe and is not stored twice). Events in
-        ``NOTHING_TO_RECORD`` are stored DONE."""
+        ``NOTHING_TO_RECORD`` are stored DONE; those ``refuse(position in events, event
+        name)`` gives a reason for are stored FAILED with it (dead letters no worker sees)."""
         now = time.time()
         new = []
         pending = 0
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            for eid, raw, origin in events:
+            for n, (eid, raw, origin) in enumerate(events):
                 mailbox, name = describe(raw)
-                state = DONE if name in NOTHING_TO_RECORD else PENDING
+                reason = refuse(n, name) if refuse is not None else None
+                state = FAILED if reason else DONE if name in NOTHING_TO_RECORD else PENDING
                 cur = self.db.execute(
-                    "INSERT OR IGNORE INTO jobs(id, raw, origin, mailbox, event, state, created, updated) "
-                    "VALUES (?,?,?,?,?,?,?,?)",
-                    (eid, raw, origin, mailbox, name, state, now, now),
+                    "INSERT OR IGNORE INTO jobs(id, raw, origin, mailbox, event, state, reason, created, updated) "
+                    "VALUES (?,?,?,?,?,?,?,?,?)",
+                    (eid, raw, origin, mailbox, name, state, reason, now, now),
                 )
                 new.append(cur.rowcount == 1)
                 pending += cur.rowcount == 1 and state == PENDING
@@ -263,7 +275,7 @@ class JobStore:
         worker: str,
         reason: str,
         taken_before: float | None = None,
-        keep: set[str] | frozenset[str] = frozenset(),
+        keep: Container[str] = frozenset(),
     ) -> list[str]:
         """The worker's BUSY jobs (those it took before ``taken_before``, except those in
         ``keep``: its results are being committed) back to PENDING."""
@@ -326,12 +338,14 @@ class JobStore:
         return out
 
     def retry(self, job_ids: list[str] | None = None) -> int:
-        """FAILED jobs (these, or all) back to PENDING, due now, their postpone count reset."""
+        """FAILED jobs (these, or all) back to PENDING, due now, their postpone count reset;
+        never one the event wire refused (an administrative request stays a dead letter)."""
         now = time.time()
         sql = (
             "UPDATE jobs SET state='PENDING', worker=NULL, postponed=0, not_before=0, "
-            "reason=NULL, updated=? WHERE state='FAILED'"
+            "reason=NULL, updated=? WHERE state='FAILED' AND substr(coalesce(reason, ''), 1, ?) != ?"
         )
+        args = (now, len(REFUSED), REFUSED)
         if job_ids is None:
-            return self.db.execute(sql, (now,)).rowcount
-        return sum(self.db.execute(sql + " AND id=?", (now, j)).rowcount for j in job_ids)
+            return self.db.execute(sql, args).rowcount
+        return sum(self.db.execute(sql + " AND id=?", (*args, j)).rowcount for j in job_ids)

@@ -5,6 +5,11 @@ spellings older tools used (Bonnie's) to Cyrus's. :func:`handle` looks a handler
 what a worker calls. Every handler raises ``Quarantine`` for a malformed event, a mailbox
 unknown to the server or a spool file already gone, and ``Postpone`` for what may succeed
 later (a Logout before its Login, the collector not answering).
+
+Cyrus's events only: administrative requests (holds, sweeps, audit entries, reconciliations)
+never come as events. What each handler may return is what the broker's committer accepts
+from a worker for that event type (vault/ingest/broker/validate.py: RULES, kept in step with
+this table by a test).
 """
 
 from __future__ import annotations
@@ -14,10 +19,7 @@ from collections.abc import Callable
 
 from vault.ingest.collector.client import CollectorError, CollectorRefused
 from vault.ingest.context import Postpone, Quarantine
-from vault.ingest.protocol import AUDIT_EVENT
-from vault.ingest.reconcile import RECONCILE_EVENT, handle_reconcile
 from vault.ingest.worker.handlers import flags, mailboxes, messages, sessions
-from vault.ingest.worker.handlers.audit import handle_audit
 from vault.ingest.worker.handlers.event import Event, EventError
 
 
@@ -65,10 +67,8 @@ HANDLERS: dict[str, Callable] = {
         "QuotaWithin": mailboxes.quota_within,
         "Login": sessions.login,
         "Logout": sessions.logout,
-        RECONCILE_EVENT: handle_reconcile,  # ours: vaultctl reconcile while the broker holds the vault
     }.items()
 }
-HANDLERS[AUDIT_EVENT] = handle_audit  # ours: searches/exports/restores while the broker holds it
 
 ALIASES: dict[str, str] = {
     "QuotaExceeded": "QuotaExceed",

@@ -1,0 +1,88 @@
+"""Hand-written peers of the broker, speaking its wire protocols (vault/ingest/protocol.py)
+as anyone who reaches its ports could: a dealer on the dealer router, a worker on the
+control and worker routers. No vault code drives them: each frame is written here."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+
+import zmq
+
+from vault.ingest import protocol as p
+
+
+class FakeDealer:
+    """``[EVENT, id, raw, origin]`` in, ``[ACK, id]`` back."""
+
+    def __init__(self, address: str):
+        self.sock: zmq.Socket = zmq.Context.instance().socket(zmq.DEALER)
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.connect(address)
+
+    def send(self, raw: bytes, *, event_id: str | None = None, timeout: float = 10.0) -> str:
+        """Send one event (by default under its true id, the SHA-256 of its bytes) and wait for
+        its ACK; the id it was sent as."""
+        eid = event_id or hashlib.sha256(raw).hexdigest()
+        self.sock.send_multipart([p.EVENT, eid.encode(), raw, b"fake-dealer"])
+        while self.sock.poll(int(timeout * 1000)):
+            frames = self.sock.recv_multipart()
+            if frames == [p.ACK, eid.encode()]:
+                return eid
+        raise AssertionError(f"no ACK for {eid[:12]} within {timeout} s")
+
+    def close(self) -> None:
+        self.sock.close(0)
+
+    def __enter__(self) -> FakeDealer:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class FakeWorker:
+    """READY for credits; takes a job (TAKE, then GET -> JOB) and answers whatever it likes."""
+
+    def __init__(self, control: str, work: str, name: str | None = None):
+        self.name = (name or f"fake-{uuid.uuid4().hex[:8]}").encode()
+        self.control = self._connect(control, self.name)
+        self.work = self._connect(work, self.name)
+
+    @staticmethod
+    def _connect(address: str, identity: bytes) -> zmq.Socket:
+        sock: zmq.Socket = zmq.Context.instance().socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.ROUTING_ID, identity)
+        sock.connect(address)
+        return sock
+
+    def ready(self, credits: int = 1) -> None:
+        for _ in range(credits):
+            self.control.send_multipart([p.READY])
+
+    def take(self, timeout: float = 20.0) -> tuple[str, dict]:
+        """The next job the broker gives us: its id and its event."""
+        assert self.control.poll(int(timeout * 1000)), f"no TAKE within {timeout} s"
+        verb, job_id = self.control.recv_multipart()
+        assert verb == p.TAKE
+        self.work.send_multipart([p.GET, job_id])
+        assert self.work.poll(int(timeout * 1000)), "no JOB"
+        verb, got, raw = self.work.recv_multipart()
+        assert (verb, got) == (p.JOB, job_id)
+        return job_id.decode(), json.loads(raw)
+
+    def done(self, job_id: str, entries: list[dict], *, sock: zmq.Socket | None = None) -> None:
+        """``[DONE, job_id, {"entries": [...]}]``; entries as the protocol carries them
+        (kind, item, data, time, actor)."""
+        result = json.dumps({"entries": entries}).encode()
+        (sock or self.control).send_multipart([p.DONE, job_id.encode(), result])
+
+    def impostor(self, control: str) -> zmq.Socket:
+        """A socket claiming to be our heartbeat socket ("<name>/hb")."""
+        return self._connect(control, self.name + p.HEARTBEAT_SUFFIX)
+
+    def close(self) -> None:
+        self.control.close(0)
+        self.work.close(0)
