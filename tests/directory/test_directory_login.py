@@ -11,33 +11,33 @@ pytestmark = pytest.mark.slapd
 
 
 @pytest.fixture
-def erin(slapd):
-    if not slapd.admin().search(slapd.people, "(uid=erin)"):
-        dn = slapd.add_user("erin", "Erin Login", ["erin@feas.local"], userPassword="erin-pw")
+def lena(slapd):
+    if not slapd.admin().search(slapd.people, "(uid=lena)"):
+        dn = slapd.add_user("lena", "Lena Login", ["lena@feas.local"], userPassword="lena-pw")
         slapd.add_to_group("legal", dn)
     return slapd
 
 
-def test_the_right_password_binds_and_gives_the_user_with_groups(tmp_path, erin):
-    d = directory(tmp_path, erin)
-    user = d.authenticate("erin", "erin-pw")
-    assert user is not None and user.source == LDAP and user.login == "erin"
-    assert user.groups == ("legal",) and user.id == erin.entry_uuid(f"uid=erin,{erin.people}")
-    assert d.authenticate("ERIN@feas.local", "erin-pw") == user  # by address too
+def test_the_right_password_binds_and_gives_the_user_with_groups(tmp_path, lena):
+    d = directory(tmp_path, lena)
+    user = d.authenticate("lena", "lena-pw")
+    assert user is not None and user.source == LDAP and user.login == "lena"
+    assert user.groups == ("legal",) and user.id == lena.entry_uuid(f"uid=lena,{lena.people}")
+    assert d.authenticate("LENA@feas.local", "lena-pw") == user  # by address too
     d.close()
 
 
-def test_wrong_empty_or_unknown_is_none(tmp_path, erin):
-    d = directory(tmp_path, erin)
-    assert d.authenticate("erin", "wrong") is None
-    assert d.authenticate("erin", "") is None  # never an unauthenticated bind
-    assert d.authenticate("nobody-here", "erin-pw") is None
-    assert d.authenticate("*", "erin-pw") is None  # filter characters are escaped
+def test_wrong_empty_or_unknown_is_none(tmp_path, lena):
+    d = directory(tmp_path, lena)
+    assert d.authenticate("lena", "wrong") is None
+    assert d.authenticate("lena", "") is None  # never an unauthenticated bind
+    assert d.authenticate("nobody-here", "lena-pw") is None
+    assert d.authenticate("*", "lena-pw") is None  # filter characters are escaped
     d.close()
 
 
-def test_an_unreachable_directory_raises_not_none(tmp_path, erin):
-    d = directory(tmp_path, erin, url="ldap://127.0.0.1:1", timeout_seconds=1.0)
+def test_an_unreachable_directory_raises_not_none(tmp_path, lena):
+    d = directory(tmp_path, lena, url="ldap://127.0.0.1:1", timeout_seconds=1.0)
     with pytest.raises(LDAPException):
-        d.authenticate("erin", "erin-pw")
+        d.authenticate("lena", "lena-pw")
     d.close()
