@@ -34,6 +34,14 @@ class LazyGroup(click.Group):
             return None
         return importlib.import_module(f"vault.cli.{module}").command
 
+    def invoke(self, ctx):
+        from vault.model import Refused
+
+        try:
+            return super().invoke(ctx)
+        except Refused as e:  # a refusal is the answer, not a crash: one line, exit 1
+            raise click.ClickException(str(e)) from None
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(

@@ -2,7 +2,8 @@
 
 Writers record ledger entries (with the payloads they reference) and ``commit``:
 blobs are flushed to the store first, then the ledger commits (its signed
-checkpoint is the commit point), then the catalog folds the new entries in. A crash
+checkpoint is the commit point), then the catalog folds the new entries in, then the
+new checkpoint goes to the witnesses (vault/witness/), which every open consults. A crash
 anywhere leaves at worst unreferenced blobs, or a catalog that catches up on the next
 open: never an entry whose blob is missing.
 """
@@ -21,6 +22,7 @@ from vault.config import CONFIG_NAME, DEFAULTS, Config, render, write_new
 from vault.store.cas import ContentStore
 from vault.store.catalog import Catalog
 from vault.store.ledger import Entry, Ledger, LedgerError
+from vault.witness.witnesses import Witnesses
 
 if TYPE_CHECKING:  # Tantivy loads only when a writer opens the index
     from vault.index.indexer import SearchIndex
@@ -71,13 +73,22 @@ def _sealer(store: ContentStore):
 
 
 class Vault:
-    def __init__(self, config: Config, store: ContentStore, ledger: Ledger, catalog: Catalog, writer: bool):
+    def __init__(
+        self,
+        config: Config,
+        store: ContentStore,
+        ledger: Ledger,
+        catalog: Catalog,
+        writer: bool,
+        witnesses: Witnesses | None = None,
+    ):
         self.purge_finished: dict | None = None  # what open() deleted for a purge a crash interrupted
         self.config = config
         self.store = store
         self.ledger = ledger
         self.catalog = catalog
         self.writer = writer
+        self.witnesses = witnesses if witnesses is not None else Witnesses(config.path("witness"), [], 0)
         self._pending: list[Entry] = []
         self._indexer: SearchIndex | None = None  # writers only (_open_index)
         self._actor: str | None = None  # who records entries that name no actor (actor_of)
@@ -109,7 +120,12 @@ class Vault:
         return config
 
     @classmethod
-    def open(cls, config: Config, *, writer: bool = False, catch_up: bool = True) -> Vault:
+    def open(
+        cls, config: Config, *, writer: bool = False, catch_up: bool = True, check_witnesses: bool = True
+    ) -> Vault:
+        """The home's parts, opened. A ledger older than, or not consistent with, what its
+        witnesses vouched for is refused (``WitnessRefused``) before anything reads it;
+        ``check_witnesses=False`` (verify) opens it anyway, to report."""
         config.require_vault()
         store = ContentStore.from_config(config)
         try:
@@ -121,10 +137,13 @@ class Vault:
             raise
         catalog = vault = None
         try:
+            witnesses = Witnesses.from_config(config, store.backend)
+            if check_witnesses and witnesses:
+                witnesses.check_open(ledger, remote=writer)
             catalog = Catalog.from_config(config)
             if catch_up:
                 catalog.catch_up(ledger)
-            vault = cls(config, store, ledger, catalog, writer)
+            vault = cls(config, store, ledger, catalog, writer, witnesses)
             if writer:
                 vault._open_index(catch_up)
                 if catch_up:  # the catalog is current: what a purge still owes is known
@@ -225,3 +244,5 @@ class Vault:
             self._indexer.apply(entries, self.store.get, self.catalog, commit=due)
             if due:
                 self._index_due = _time.monotonic() + self.index_commit_interval
+        if self.witnesses:
+            self.witnesses.after_commit(self.ledger)

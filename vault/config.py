@@ -60,6 +60,18 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "segment_max_bytes": 64 * 1024 * 1024,
         "segment_max_age_hours": 24,
     },
+    # vault/witness/: each signed checkpoint also recorded where the home cannot rewrite it
+    "witness": {
+        "path": "witness",  # the home's copy of each witness's newest evidence
+        # cosigning witnesses (vaultctl witness serve), each "<url> <verifier key>": the url
+        # unix:/run/vault-witness/witness.sock or http://HOST:PORT, the key its key.pub
+        "cosigners": [],
+        "bucket": False,  # [store] backend = "s3": also write checkpoints/ under Object Lock
+        "lock_mode": "COMPLIANCE",  # or GOVERNANCE (then keep s3:BypassGovernanceRetention from the home)
+        "lock_days": 3650,
+        "timeout_seconds": 5.0,  # a witness that does not answer within this is skipped for now
+        "retry_seconds": 30.0,  # and asked again after this (the next commit's submission catches up)
+    },
     # vault/store/catalog.py
     "catalog": {
         "path": "catalog.sqlite",

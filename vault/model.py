@@ -108,6 +108,11 @@ class Problem:
         return f"{self.where}: {self.what}"
 
 
+class Refused(Exception):
+    """An operation vault refuses for a reason the operator must read (a rolled-back ledger,
+    say): vaultctl prints it as one error line, no traceback, and exits non-zero."""
+
+
 def custodian_of(folder: str | None) -> str | None:
     """The user a folder belongs to: ``user/jane/Sent`` (or ``user.jane.Sent``) -> ``jane``."""
     if not folder:

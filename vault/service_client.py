@@ -9,15 +9,14 @@ allow it, and the refusal is in the audit trail); ``400`` (bad request); ``500``
 
 from __future__ import annotations
 
-import http.client
 import json
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from vault.config import Config
+from vault.unixhttp import UnixHTTPConnection
 
 
 class ServiceUnavailable(Exception):
@@ -41,22 +40,6 @@ def socket_path(config: Config) -> Path:
     return config.path("service", "socket_path")
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: Path, timeout: float | None):
-        super().__init__("vault-service", timeout=timeout)
-        self._path = str(path)
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self._path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
-
-
 class ServiceClient:
     def __init__(self, path: Path | str, timeout: float | None = None):
         self.path = Path(path)
@@ -76,7 +59,9 @@ class ServiceClient:
     def _request(self, op: str, params: dict, timeout: float | None):
         if not self.path.exists():
             raise ServiceUnavailable(f"no vault service socket at {self.path}")
-        conn = _UnixConnection(self.path, timeout if timeout is not None else self.timeout)
+        conn = UnixHTTPConnection(
+            self.path, timeout if timeout is not None else self.timeout, "vault-service"
+        )
         body = json.dumps(params).encode()
         try:
             conn.request("POST", f"/v1/op/{op}", body, {"Content-Type": "application/json"})

@@ -16,6 +16,8 @@ def vault_status(vault: Vault) -> dict:
     status["ledger_entries"] = vault.ledger.size
     checkpoint = vault.ledger.checkpoint()
     status["checkpoint"] = f"size {checkpoint.size} root {checkpoint.root[:16]}…" if checkpoint else "none"
+    if vault.witnesses:
+        status["witnessed"] = "; ".join(vault.witnesses.summary(vault.ledger))
     status.update({f"store_{k}": v for k, v in vault.store.stats().items()})
     status.update(_dealer_spool(vault.config))
     status.update(_broker_queue(vault))

@@ -1,4 +1,4 @@
-"""Whole-vault verification: the ledger's chain and signatures, and every blob it references."""
+"""Whole-vault verification: the ledger's chain and signatures, its witnesses, and every blob it references."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ def referenced_blobs(vault: Vault) -> set[str]:
 
 def check_vault(vault: Vault, *, read_data: bool = False, progress=None) -> list[Problem]:
     problems = list(vault.ledger.verify(progress=progress))
+    problems += vault.witnesses.check(vault.ledger)
     blobs = _blobs_of(vault)
     referenced = set(vault.catalog.referenced_blobs()) if blobs is None else blobs[0]
     wanted = referenced | set(vault.ledger.sealed_blobs())

@@ -46,3 +46,16 @@ def test_inclusion_against_naive_root(n, data):
     leaves = [merkle.leaf_hash(str(k).encode()) for k in range(n)]
     root = naive_mth([str(k).encode() for k in range(n)])
     assert merkle.verify_inclusion(leaves[i], i, n, merkle.inclusion_proof(leaves, i), root)
+
+
+def test_consistency_from_compact_nodes_equals_the_full_proof():
+    """A witness gets the same proof whether it is built from every leaf or from the old
+    tree's compact nodes and the new leaves only (what a writer holds)."""
+    for n in range(1, 70):
+        leaves = [merkle.leaf_hash(f"entry {i}".encode()) for i in range(n)]
+        for m in range(1, n + 1):
+            nodes = merkle.compact_nodes(leaves[:m])
+            assert merkle.root_of_nodes(nodes) == merkle.root(leaves[:m])
+            assert merkle.consistency_proof_extending(nodes, m, leaves[m:]) == merkle.consistency_proof(
+                leaves, m, n
+            ), (m, n)

@@ -15,8 +15,9 @@ from vault.cli.common import print_json, progress
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def command(ctx, read_data, repair, as_json):
-    """Check the hash chain, every signed checkpoint, and that every referenced blob is
-    present (and, with --read-data, hashes back to its id). Exit 0 only when all holds."""
+    """Check the hash chain, every signed checkpoint, that the ledger extends what its
+    witnesses vouched for (asking them), and that every referenced blob is present (and,
+    with --read-data, hashes back to its id). Exit 0 only when all holds."""
     from vault.archive import Vault
     from vault.cli.common import call_service, load_config, service_of
     from vault.model import Problem
@@ -38,12 +39,13 @@ def command(ctx, read_data, repair, as_json):
     if client is not None:  # the service verifies (an auditor cannot read the home itself)
         answer = call_service(client, "verify", {"read_data": read_data})
         problems = [Problem(p["where"], p["what"]) for p in answer["problems"]]
-        size = answer["entries"]
+        size, witnesses = answer["entries"], answer.get("witnesses", 0)
     else:
-        with Vault.open(load_config(ctx), catch_up=False) as vault:
+        with Vault.open(load_config(ctx), catch_up=False, check_witnesses=False) as vault:
             with progress("verifying", None, enabled=not as_json) as advance:
                 problems = check_vault(vault, read_data=read_data, progress=advance)
-            size = vault.ledger.size
+            size, witnesses = vault.ledger.size, len(vault.witnesses.witnesses)
+    witnessed = f", consistent with its {witnesses} witness(es)" if witnesses else ""
     if as_json:
         print_json(
             {
@@ -59,7 +61,7 @@ def command(ctx, read_data, repair, as_json):
             click.echo(f"  {p}", err=True)
     else:
         click.echo(
-            f"ok: {size} ledger entries, chain and signatures intact, "
+            f"ok: {size} ledger entries, chain and signatures intact{witnessed}, "
             f"every referenced blob present{' and re-hashed' if read_data else ''}"
         )
     sys.exit(1 if problems else 0)

@@ -14,14 +14,29 @@ import click
     required=True,
     help="The vault's verifier key file (<key_path>.pub), obtained independently of the export.",
 )
-def command(path, key_file):
-    """Exit 0 only if every file, hash, inclusion proof and the checkpoint signature hold."""
+@click.option(
+    "--witness-key",
+    "witness_key_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="A witness's cosigner key file (its key.pub), obtained independently: a cosignature by "
+    "it, extended by the export's checkpoint, is then required. Repeatable.",
+)
+def command(path, key_file, witness_key_files):
+    """Exit 0 only if every file, hash, inclusion proof, the checkpoint signature and the
+    witnesses' evidence hold."""
     from vault.restore.export_check import check_export
 
     with open(key_file, encoding="utf-8") as f:
-        problems = check_export(path, f.read())
+        key = f.read()
+    witness_keys = []
+    for name in witness_key_files:
+        with open(name, encoding="utf-8") as f:
+            witness_keys.append(f.read().strip())
+    problems = check_export(path, key, witness_keys)
     if problems:
         for p in problems:
             click.echo(f"FAILED: {p}", err=True)
         sys.exit(1)
-    click.echo(f"ok: {path} is intact and every item is in the signed ledger")
+    witnessed = f", cosigned by {len(witness_keys)} witness(es)" if witness_keys else ""
+    click.echo(f"ok: {path} is intact and every item is in the signed ledger{witnessed}")

@@ -3,7 +3,9 @@
 An export directory holds the messages (bytes identical to the archive), ``manifest.json``
 and ``manifest.csv`` (per item: id, blob sha256, custodians, folders, dates, subject, the
 ledger entry that recorded it with a Merkle inclusion proof to a signed checkpoint), the
-signed checkpoint itself, and ``manifest.sha256``, the hash of both manifests. It is
+signed checkpoint itself, the witnesses' evidence (each one's newest witnessed checkpoint, a
+cosigner's with its cosignature, and the consistency proof from it to the export's checkpoint),
+and ``manifest.sha256``, the hash of both manifests. It is
 checked offline by ``vault.restore.export_check`` with nothing but the export and the
 vault's public verifier key. With a ``Production`` (``--load-file``), ``vault.restore.loadfile``
 adds a review platform's load file, natives and texts, listed in the manifest too.
@@ -143,6 +145,8 @@ def write_export(
         "actor": actor,
         "checkpoint": note,
         "verifier_key": verifier_key,
+        # each witness's newest checkpoint and the consistency proof to this one (export_check)
+        "witness": vault.witnesses.evidence(vault.ledger, checkpoint),
         "items": records,
     }
     produced = producer.finish() if producer is not None else None

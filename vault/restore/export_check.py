@@ -4,7 +4,10 @@ Checks, in order: the manifests hash to manifest.sha256; the checkpoint is signe
 given key; every item's ledger entry is included in that checkpoint's tree (RFC 9162
 inclusion proof) and names the blob whose sha256 the item claims; every message file (and,
 in a production, every native, text and the load file) hashes as the manifest says; no file
-is missing and none is extra.
+is missing and none is extra; each witness's evidence:
+its checkpoint signed by the same key, a cosigner's cosignature, and the RFC 9162 consistency
+proof from that checkpoint to the export's. With ``witness_keys`` (cosigner verifier keys the
+checker obtained independently) a cosignature by each of them is required.
 """
 
 from __future__ import annotations
@@ -13,8 +16,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from vault.store.checkpoint import verify_checkpoint_note
-from vault.store.merkle import leaf_hash, verify_inclusion
+from vault.store.checkpoint import CheckpointError, verify_checkpoint_note, verify_cosignature
+from vault.store.merkle import leaf_hash, verify_consistency, verify_inclusion
 
 FIXED_FILES = {"manifest.json", "manifest.csv", "manifest.sha256", "checkpoint.txt", "verifier.key"}
 
@@ -29,7 +32,58 @@ def _mbox_digests(path: Path) -> list[str]:
     return sorted(_sha(m.read()) for m in open_source(path, "mbox").scan() if hasattr(m, "read"))
 
 
-def check_export(path: Path | str, verifier_key: str) -> list[str]:
+def check_witnesses(manifest: dict, checkpoint, verifier_key: str, witness_keys=()) -> list[str]:
+    """Problems with the witnesses' evidence in the manifest, as sentences."""
+    evidence = manifest.get("witness", [])
+    if not isinstance(evidence, list):
+        return ["witness evidence is not a list"]
+    problems: list[str] = []
+    sound: list[bytes] = []  # witnessed checkpoints the export's checkpoint is proved to extend
+    root = bytes.fromhex(checkpoint.root)
+    for n, ev in enumerate(evidence, 1):
+        where = f"witness evidence {n} ({ev.get('witness', '?') if isinstance(ev, dict) else '?'})"
+        try:
+            note = ev["checkpoint"].encode("utf-8")
+            witnessed = verify_checkpoint_note(note, verifier_key)
+            cons = ev["consistency"]
+            proof = [bytes.fromhex(h) for h in cons["proof"]]
+            if ev["type"] == "cosignature":
+                verify_cosignature(note, ev["witness_key"])
+        except CheckpointError as e:
+            problems.append(f"{where}: {e}")
+            continue
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            problems.append(f"{where}: malformed ({type(e).__name__}: {e})")
+            continue
+        if witnessed.origin != checkpoint.origin:
+            problems.append(f"{where}: witnessed another log ({witnessed.origin})")
+        elif (cons.get("from"), cons.get("to")) != (
+            witnessed.size,
+            checkpoint.size,
+        ) or not verify_consistency(
+            witnessed.size, checkpoint.size, proof, bytes.fromhex(witnessed.root), root
+        ):
+            problems.append(
+                f"{where}: the export's checkpoint ({checkpoint.size} entries) is not consistent with the "
+                f"witnessed one ({witnessed.size} entries)"
+            )
+        else:
+            sound.append(note)
+    for key in witness_keys:
+        if not any(_cosigned(note, key.strip()) for note in sound):
+            problems.append(f"no valid cosignature by witness {key.strip().split('+', 1)[0]} (the key given)")
+    return problems
+
+
+def _cosigned(note: bytes, key: str) -> bool:
+    try:
+        verify_cosignature(note, key)
+        return True
+    except CheckpointError:
+        return False
+
+
+def check_export(path: Path | str, verifier_key: str, witness_keys=()) -> list[str]:
     """Every problem found, as sentences; empty when the export is intact."""
     path = Path(path)
     problems: list[str] = []
@@ -60,6 +114,7 @@ def check_export(path: Path | str, verifier_key: str) -> list[str]:
                 problems.append(f"{name} differs from the copy in the manifest")
         except (OSError, UnicodeDecodeError):
             problems.append(f"{name} is missing or unreadable")
+    problems += check_witnesses(manifest, checkpoint, verifier_key.strip(), witness_keys)
     root = bytes.fromhex(checkpoint.root)
     files: dict[str, list[str]] = {}
     for rec in manifest.get("items", []):

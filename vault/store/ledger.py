@@ -536,6 +536,36 @@ class Ledger:
         size = self.size if tree_size is None else tree_size
         return [h.hex() for h in merkle.inclusion_proof(self.leaves, seq - 1, size)]
 
+    def leaf_slice(self, start: int, end: int) -> list[bytes]:
+        """The stored leaf hashes of entries start+1..end, as stored (not checked here: a
+        proof built from them is checked against the signed root by whoever verifies it)."""
+        if not 0 <= start <= end <= self.size:
+            raise LedgerError(f"no leaves {start}..{end} in a ledger of {self.size}")
+        with open(self.path / "leaves", "rb") as f:
+            f.seek(start * 32)
+            raw = f.read((end - start) * 32)
+        if len(raw) != (end - start) * 32:
+            raise LedgerError("leaf hashes do not match the signed checkpoint: run 'vaultctl verify'")
+        return [raw[i : i + 32] for i in range(0, len(raw), 32)]
+
+    def compact_nodes(self) -> list[bytes]:
+        """The roots of the perfect subtrees of the committed tree, biggest first (a writer
+        holds them; a reader computes them from every leaf)."""
+        if self.range is not None and self.range.size == self.size:
+            return [h for _, h in self.range.stack]
+        return merkle.compact_nodes(self.leaves)
+
+    def roots_at(self, sizes) -> dict[int, bytes]:
+        """The Merkle root of the first s entries for each committed size s, in one pass."""
+        want = sorted({s for s in sizes if 0 <= s <= self.size})
+        out: dict[int, bytes] = {}
+        tree, leaves = _CompactRange(), self.leaves if want and want[-1] else []
+        for s in want:
+            while tree.size < s:
+                tree.push(leaves[tree.size])
+            out[s] = tree.root()
+        return out
+
     def consistency_proof(self, old_size: int, new_size: int) -> list[str]:
         return [h.hex() for h in merkle.consistency_proof(self.leaves, old_size, new_size)]
 

@@ -80,16 +80,69 @@ def consistency_proof(leaves: list[bytes], old: int, new: int | None = None) -> 
     new = len(leaves) if new is None else new
     if not 0 < old <= new <= len(leaves):
         raise ValueError(f"no consistency proof from {old} to {new}")
+    return _consistency(old, new, lambda lo, hi: root(leaves[lo:hi]))
+
+
+def _consistency(old: int, new: int, mth) -> list[bytes]:
+    """RFC 9162 section 2.1.4.1, with ``mth(lo, hi)`` the root of leaves lo..hi-1."""
 
     def subproof(m: int, lo: int, n: int, complete: bool) -> list[bytes]:
         if m == n:
-            return [] if complete else [root(leaves[lo : lo + n])]
+            return [] if complete else [mth(lo, lo + n)]
         k = _split(n)
         if m <= k:
-            return subproof(m, lo, k, complete) + [root(leaves[lo + k : lo + n])]
-        return subproof(m - k, lo + k, n - k, False) + [root(leaves[lo : lo + k])]
+            return subproof(m, lo, k, complete) + [mth(lo + k, lo + n)]
+        return subproof(m - k, lo + k, n - k, False) + [mth(lo, lo + k)]
 
     return subproof(old, 0, new, True)
+
+
+def compact_nodes(leaves: list[bytes]) -> list[bytes]:
+    """The roots of the perfect subtrees a tree of these leaves splits into, biggest (leftmost)
+    first: one per set bit of its size. They are all a tree's old part contributes to a
+    consistency proof (``consistency_proof_extending``)."""
+    out, lo = [], 0
+    for h in range(len(leaves).bit_length() - 1, -1, -1):
+        if len(leaves) >> h & 1:
+            out.append(root(leaves[lo : lo + (1 << h)]))
+            lo += 1 << h
+    return out
+
+
+def root_of_nodes(nodes: list[bytes]) -> bytes:
+    """The tree's root from its compact nodes (compact_nodes)."""
+    if not nodes:
+        return root([])
+    r = nodes[-1]
+    for h in reversed(nodes[:-1]):
+        r = node_hash(h, r)
+    return r
+
+
+def consistency_proof_extending(old_nodes: list[bytes], old: int, tail: list[bytes]) -> list[bytes]:
+    """The consistency proof from size ``old`` to ``old + len(tail)``, from the old tree's
+    compact nodes and the new leaves alone: O(new leaves + log n) hashing instead of the
+    whole tree. Every node a proof takes from below ``old`` is one of the compact nodes, and
+    every other lies wholly among the new leaves."""
+    new = old + len(tail)
+    if not 0 < old <= new:
+        raise ValueError(f"no consistency proof from {old} to {new}")
+    spans, lo = {}, 0
+    heights = [h for h in range(old.bit_length() - 1, -1, -1) if old >> h & 1]
+    if len(heights) != len(old_nodes):
+        raise ValueError(f"{len(old_nodes)} compact nodes cannot be a tree of size {old}")
+    for h, node in zip(heights, old_nodes):
+        spans[(lo, lo + (1 << h))] = node
+        lo += 1 << h
+
+    def mth(lo: int, hi: int) -> bytes:
+        if (lo, hi) in spans:
+            return spans[(lo, hi)]
+        if lo >= old:
+            return root(tail[lo - old : hi - old])
+        raise ValueError(f"nodes {lo}..{hi} are not available")  # cannot happen (see above)
+
+    return _consistency(old, new, mth)
 
 
 def verify_consistency(old: int, new: int, proof: list[bytes], old_root: bytes, new_root: bytes) -> bool:
