@@ -172,6 +172,17 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "tls_cert": "",  # PEM certificate chain and key: HTTPS when both are set
         "tls_key": "",
         "api_users_path": "api-users.json",  # API users, their password hashes and secrets (0600)
+        # the pages (vault/web/pages/): login by LDAP bind as the user ([ldap] url), sessions in memory
+        "session_idle_minutes": 30,  # a session unused this long ends
+        "session_max_hours": 12,  # and none lives longer than this
+        "login_attempts": 5,  # failed logins per name (and per client address) within the window...
+        "login_window_minutes": 15,  # ...after which more are refused until the window has passed
+        # self-service restore: the live IMAP server messages are restored into (APPEND, logged
+        # in as the user with the password they confirm; nothing kept); "": no self-service restore
+        "restore_imap": "",  # imap://HOST[:PORT] or imaps://HOST[:PORT]
+        "restore_folder": "Restored",
+        "sniff_cache_path": "sniff.sqlite",  # blob -> spam verdict and size, read from headers once
+        "large_message_bytes": 1048576,  # the SNIFF dashboard's "large" mail: above this size
     },
     # vault/identity.py: who may do what. Login names or "group:<LDAP group>"; everyone else
     # has the user role (their own folders). Whoever runs the vault (root here) is admin.

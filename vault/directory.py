@@ -263,6 +263,53 @@ class Directory:
                     mapping[key] = user.id
         return mapping
 
+    def authenticate(self, name: str, password: str) -> User | None:
+        """The user ``name`` (a login or an address) if ``password`` is theirs: an LDAP bind as
+        the one entry ``user_filter`` finds for it, with that password (the web service's
+        login). None when no single entry matches or the bind fails. An empty password is
+        refused before the server sees it: a simple bind with a DN and no password is an
+        unauthenticated bind, which servers accept (RFC 4513 5.1.2). Raises LDAPException when
+        the directory cannot be reached (the caller says so; it is not a wrong password)."""
+        if not self.configured or not password:
+            return None
+        key = normalise_name(name)
+        s = self.settings
+        search_filter = s.user_filter.replace("{name}", escape_filter_chars(key))
+        with self._lock:
+            try:
+                entries = self._search(s.base_dn, search_filter, [s.login_attribute])
+            except LDAPException:
+                self._disconnect()
+                raise
+        if len(entries) != 1:
+            return None
+        server = Server(s.url, connect_timeout=s.timeout_seconds, get_info=NO_SERVER_INFO)
+        conn = Connection(
+            server,
+            user=entries[0]["dn"],
+            password=password,
+            receive_timeout=max(1, math.ceil(s.timeout_seconds)),
+            read_only=True,
+        )
+        try:
+            conn.open()
+            if s.start_tls:
+                conn.start_tls()
+            bound = conn.bind()
+        finally:
+            try:
+                conn.unbind()
+            except LDAPException:
+                pass
+        if not bound:
+            return None
+        with self._lock:  # fresh groups and names at login, not the cache's
+            try:
+                user = self._lookup_and_cache(key)
+            except _Unavailable:
+                return None
+        return user if user.source == LDAP else None
+
     def close(self):
         with self._lock:
             self._disconnect()

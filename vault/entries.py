@@ -60,6 +60,10 @@ class Kind:
     # mailboxID (or null); data: via (rpc, freebusy), method, api_user, user (the end user),
     # mailbox, and what was read (uid, revisions, msguid, items)
     MAIL_READ = "mail.read"
+    # a reviewer's call on an item in a matter (vault/review.py, the web service's review
+    # pages): item the ItemId; data: matter, tag (responsive, privileged, not_relevant, or
+    # cleared to take it back), note (optional). The latest one per (matter, item) holds.
+    REVIEW_TAGGED = "review.tagged"
 
 
 AUDIT_TRAIL = frozenset(
@@ -78,10 +82,11 @@ AUDIT_TRAIL = frozenset(
         Kind.RELEASE_REQUESTED,
         Kind.RELEASE_WITHDRAWN,
         Kind.MAIL_READ,
+        Kind.REVIEW_TAGGED,
     }
 )
 """What ``vaultctl audit`` lists: who read, exported, restored, held, purged, imported, asked
-for or withdrew an erasure or a release, or was refused."""
+for or withdrew an erasure or a release, tagged an item in review, or was refused."""
 
 
 CONTENT_KINDS = frozenset({Kind.MESSAGE_APPENDED, Kind.MESSAGE_COPIED, Kind.MESSAGE_MOVED})

@@ -53,6 +53,23 @@ class Service:
             raise RuntimeError("the vault service's writer is not running")
         return self.broker.committer.call(fn)
 
+    def run_op(self, name: str, caller: Caller, params: dict) -> Any:
+        """One operation (vault/service/ops.py, or web_ops.py for the web pages) for a caller
+        the web service authenticated; a refusal is recorded (``access.refused``) and raised."""
+        from vault.identity import Forbidden
+        from vault.service.web_ops import WEB_OPS
+
+        op = ops.OPS.get(name) or WEB_OPS.get(name)
+        if op is None:
+            raise LookupError(f"no operation {name!r}")
+        try:
+            return op(self, caller, params)
+        except Forbidden as e:
+            if not getattr(e, "recorded", False):
+                ops.refused(self, caller, name, e)
+                e.recorded = True  # type: ignore[attr-defined]
+            raise
+
     def health(self) -> dict:
         if self.broker is None:
             return {"broker": "not running"}
@@ -104,7 +121,7 @@ class Service:
             if self.config["web"]["listen"]:  # the web service (vault/web/app.py)
                 from vault.web.app import start as start_web
 
-                web = await start_web(self.config, self.write)
+                web = await start_web(self.config, self.write, self.run_op)
             if ready is not None:
                 ready()
             while not stop.is_set():

@@ -565,6 +565,17 @@ class Catalog:
             r["flags"] = self.flags_at(r["item"], None) or []
         return rows
 
+    def arrivals(self, since: str) -> list[dict]:
+        """Every item (expunged and purged ones too) that arrived at or after ``since`` (its
+        internal date, else when it was archived), without flags: one query, for the web
+        service's SNIFF figures (vault/sniff.py)."""
+        rows = self.db.execute(
+            "SELECT mailbox_id, blob, size, internal_date, appended_at, purged_at FROM items"
+            " WHERE coalesce(internal_date, appended_at) >= ? ORDER BY appended_seq",
+            (since,),
+        )
+        return [dict(r) for r in rows]
+
     def session(self, session: str) -> dict | None:
         """A login session (item ``session:<id>``): user, login_at, logout_at (None: open)."""
         row = self.db.execute("SELECT * FROM sessions WHERE session=?", (session,)).fetchone()

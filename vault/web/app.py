@@ -4,7 +4,10 @@
 - ``GET /freebusy/<user>.ifb?start=..&end=..[&at=T]``: the user's free/busy as a VFREEBUSY
   (vault/groupware/freebusy.py), from their calendars as they were at T (default: now).
   ``start``/``end``: ISO 8601 (``2026-03-01T00:00Z``), iCalendar (``20260301T000000Z``), a date
-  or Unix seconds; default now to 8 weeks on.
+  or Unix seconds; default now to 8 weeks on;
+- the pages for people (vault/web/pages.py, review_pages.py), behind a login by LDAP bind
+  (vault/web/auth.py): the SNIFF dashboard, folders at any time, search, self-service
+  restore, review. Every answer carries the security headers of vault/web/render.py.
 
 Both need HTTP Basic as an API user (``vaultctl api-user``); a wrong or missing login is 401.
 Free/busy is not signed (libkolab fetches it with a plain GET) and shows no event's content,
@@ -21,14 +24,13 @@ import binascii
 import json
 import logging
 import ssl
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from aiohttp import web
 
 from vault.entries import Kind
 from vault.web.apiusers import ApiUser, ApiUsers, signature_matches
+from vault.web.keys import CONFIG, RUN, WRITE, Runner, Writer
 from vault.web.rpc import Call, dispatch
 
 log = logging.getLogger("vault.web")
@@ -36,10 +38,7 @@ log = logging.getLogger("vault.web")
 MAX_BODY = 1024 * 1024  # a JSON-RPC request is small
 FREEBUSY_DEFAULT = timedelta(weeks=8)
 FREEBUSY_MAX = timedelta(days=732)
-Writer = Callable[[Callable[[Any], Any]], Any]
-_CONFIG: web.AppKey[Any] = web.AppKey("config")
 _USERS: web.AppKey[ApiUsers] = web.AppKey("users")
-_WRITE: web.AppKey[Writer] = web.AppKey("write")
 
 
 def _unauthorized() -> web.Response:
@@ -70,7 +69,7 @@ async def rpc(request: web.Request) -> web.Response:
     end_user = request.headers.get("X-Request-User", "").strip()
     sent = request.headers.get("X-Request-Sign", "")
     signed = bool(end_user and sent) and signature_matches(user.secret, end_user, body, sent)
-    call = Call(request.app[_CONFIG], user.name, end_user, signed, request.app[_WRITE])
+    call = Call(request.app[CONFIG], user.name, end_user, signed, request.app[WRITE])
     answer = await asyncio.get_running_loop().run_in_executor(None, dispatch, call, body)
     return web.Response(text=json.dumps(answer, default=str), content_type="application/json")
 
@@ -109,7 +108,7 @@ async def freebusy(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text=f"{e}\n") from None
     if end <= start or end - start > FREEBUSY_MAX:
         raise web.HTTPBadRequest(text=f"end must follow start, by at most {FREEBUSY_MAX.days} days\n")
-    config, write = request.app[_CONFIG], request.app[_WRITE]
+    config, write = request.app[CONFIG], request.app[WRITE]
     body = await asyncio.get_running_loop().run_in_executor(
         None, free_busy, config, write, api_user.name, login, start, end, at
     )
@@ -156,14 +155,24 @@ def free_busy(
     return render(address, periods, start, end, now())
 
 
-def make_app(config, write: Writer) -> web.Application:
-    """The application: ``write(fn)`` runs ``fn(vault)`` with the vault's one writer."""
-    app = web.Application(client_max_size=MAX_BODY)
-    app[_CONFIG] = config
+def make_app(config, write: Writer, run: Runner | None = None, *, tls: bool = False) -> web.Application:
+    """The application: ``write(fn)`` runs ``fn(vault)`` with the vault's one writer; with
+    ``run`` (the service's operations) also the pages (vault/web/pages.py), behind a login."""
+    from vault.web import auth, pages, review_pages
+    from vault.web.render import security_headers, stylesheet
+
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[security_headers, pages.errors])
+    app[CONFIG] = config
     app[_USERS] = ApiUsers.from_config(config)
-    app[_WRITE] = write
+    app[WRITE] = write
     app.router.add_post("/api/rpc", rpc)
     app.router.add_get("/freebusy/{user}.ifb", freebusy)
+    if run is not None:
+        app[RUN] = run
+        auth.setup(app, config, tls)
+        app.router.add_get("/static/vault.css", stylesheet)
+        pages.routes(app)
+        review_pages.routes(app)
     return app
 
 
@@ -175,14 +184,14 @@ def parse_listen(text: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-async def start(config, write) -> web.AppRunner:
+async def start(config, write, run: Runner | None = None) -> web.AppRunner:
     """Serve the application on ``[web] listen`` (HTTPS with ``tls_cert`` and ``tls_key``)."""
     host, port = parse_listen(config["web"]["listen"])
     context = None
     if config["web"]["tls_cert"] or config["web"]["tls_key"]:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(config.path("web", "tls_cert"), config.path("web", "tls_key"))
-    runner = web.AppRunner(make_app(config, write), access_log=None)
+    runner = web.AppRunner(make_app(config, write, run, tls=context is not None), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port, ssl_context=context).start()
     log.info("web service on %s://%s:%d", "https" if context else "http", host, port)

@@ -70,6 +70,7 @@ def test_one_rule_per_handler_and_no_worker_records_an_administrative_entry():
         Kind.RELEASE_WITHDRAWN,
         Kind.RECONCILE_DIFFERENCE,
         Kind.MAIL_READ,
+        Kind.REVIEW_TAGGED,
     }
     assert NEVER_FROM_WORKERS == administrative
 
