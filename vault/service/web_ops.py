@@ -391,6 +391,7 @@ def export_tagged(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     from vault.access import export_scope
     from vault.mailview import summary
     from vault.model import custodian_of
+    from vault.restore.completeness import seal
     from vault.restore.export import write_export
     from vault.review import TAGS, matter_tags
 
@@ -443,6 +444,7 @@ def export_tagged(service: ServiceHandle, caller: Caller, params: dict) -> dict:
                 "manifest_sha256": report.manifest_sha256,
             },
         )
+        seal(service.config, work / "export", report.manifest_sha256)  # the signed entry's proof
         archive = work / f"{matter}-export.zip"
         with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
             for path in sorted((work / "export").rglob("*")):
