@@ -77,7 +77,20 @@ def parse_time(text: str) -> datetime:
         raise ValueError(f"not an ISO 8601 time: {text!r} (example: 2026-11-01T12:00Z)") from None
     if when.tzinfo is None:
         raise ValueError(f"time {text!r} has no zone: add Z or +hh:mm")
+    try:
+        when.astimezone(UTC)  # what every stored time is (format_time)
+    except OverflowError:  # 9999-12-31T23:59:59-14:00 is in year 10000 in UTC
+        raise ValueError(f"time {text!r} is out of range (years 0001 to 9999, in UTC)") from None
     return when
+
+
+def time_from_timestamp(seconds: float) -> datetime | None:
+    """A file's mtime (or a Cyrus index's internal date) as a UTC time; None when it is outside
+    what a time can hold (a hostile or broken source file dated in the year 300,000)."""
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 # ---------------------------------------------------------------- flags

@@ -59,6 +59,12 @@ class Snapshot:
 def snapshot(vault: Vault, mailbox: str, at: datetime, uid: int | None = None) -> Snapshot:
     when = format_time(at)
     mailbox_id = resolve_folder(vault, mailbox, when)
+    folder = vault.catalog.folder(mailbox_id)
+    if folder is not None and folder["created_at"] > when:
+        raise RestoreError(
+            f"{mailbox} did not exist yet at {when}: the archive has it from {folder['created_at']} "
+            "(restore at that time or later)"
+        )
     items = vault.catalog.items_at(mailbox_id, when)
     if uid is not None:
         items = [i for i in items if i["uid"] == uid]
