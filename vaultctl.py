@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import io
 import os
 import sys
 from pathlib import Path
@@ -49,6 +50,11 @@ class LazyGroup(click.Group):
 def cli(ctx, home):
     """vault: archive, restore and search Cyrus IMAP mail."""
     ctx.obj = {"home": home}
+    # a file or folder name that is not UTF-8 (vault/model.py) prints as its own bytes on
+    # stdout, and escaped on stderr, instead of failing the command after its work is done
+    for stream, errors in ((sys.stdout, "surrogateescape"), (sys.stderr, "backslashreplace")):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors=errors)
 
 
 def main(argv=None):

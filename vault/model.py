@@ -93,6 +93,30 @@ def time_from_timestamp(seconds: float) -> datetime | None:
         return None
 
 
+# ---------------------------------------------------------------- names from the file system
+#
+# A file or folder name that is not UTF-8 is kept as its bytes: Python decodes it with
+# surrogateescape (os.listdir, argv), every undecodable byte 0xNN becoming U+DCNN, and vault
+# carries that string as it is. Where it is written as JSON (the ledger's canonical form, manifests,
+# --json output) each such character is the JSON escape \udcNN, so the text stays UTF-8 and
+# json.loads gives the same string back; os.fsencode(name) is the original bytes again.
+
+
+def json_bytes(text: str) -> bytes:
+    """The JSON text ``json.dumps(..., ensure_ascii=False)`` made, in UTF-8, with the lone
+    surrogates of non-UTF-8 names as ``\\udcNN`` escapes (reversible: json.loads reads them back)."""
+    return text.encode("utf-8", "backslashreplace")
+
+
+def is_utf8(name: str) -> bool:
+    """Whether a name is text (False: it holds bytes that are not UTF-8, as surrogate escapes)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 # ---------------------------------------------------------------- flags
 
 SYSTEM_FLAGS = ("\\Answered", "\\Deleted", "\\Draft", "\\Flagged", "\\Seen")

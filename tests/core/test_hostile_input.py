@@ -7,13 +7,16 @@ and restores as before.
 
 from __future__ import annotations
 
+import json
 import os
+import stat
+from pathlib import Path
 
 import pytest
 
 from tests.core.helpers import init_vault, make_maildir, read_maildir, sha
 from tests.fixtures.corpus import message_files
-from vault.testing.cli import vaultctl_run
+from vault.testing.cli import vaultctl, vaultctl_run
 
 
 @pytest.fixture
@@ -82,3 +85,260 @@ def test_a_restore_before_the_folder_existed_says_so(vault_with_mail, tmp_path):
     )
     assert not out.exists()
     intact(home, tmp_path, expected)
+
+
+# ---------------------------------------------------------------- names that are not UTF-8
+
+LATIN1_USER = b"j\xe9r\xf4me"  # a home directory named in Latin-1, as old systems made them
+
+
+def fs(name: bytes) -> str:
+    return os.fsdecode(name)
+
+
+def test_non_utf8_names_are_archived_and_restored_with_their_bytes(tmp_path, spamassassin_dir):
+    """A Maildir under a Latin-1 home, message files whose names hold bytes that are no UTF-8
+    at all, and an .eml tree likewise: archived (this used to crash every run), keys stable
+    across runs, names shown and given back with the same bytes, restored byte-identical."""
+    home = init_vault(tmp_path / "vault")
+    files = message_files(spamassassin_dir / "easy-ham-1")[:6]
+    user = tmp_path / fs(LATIN1_USER)
+    box = user / "Maildir"
+    for sub in ("cur", "new", "tmp"):
+        (box / sub).mkdir(parents=True)
+    names = [b"%d.M1P1.h\xff\xfeost:2,S" % n for n in range(4)] + [b"4.caf\xe9:2,", b"5.\xc3\x28:2,F"]
+    for name, f in zip(names, files):
+        (box / "cur" / fs(name)).write_bytes(f.read_bytes())
+    expected = {sha(f.read_bytes()) for f in files}
+
+    mailbox = b"user/" + LATIN1_USER + b"/INBOX"
+    run = vaultctl(home, "import", str(box), "--mailbox", "user/{parent}/INBOX", "--json")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["appended"] == 6
+    again = json.loads(
+        vaultctl(home, "import", str(box), "--mailbox", fs(mailbox), "--json", check=True).stdout
+    )
+    assert (again["appended"], again["unchanged"]) == (0, 6)  # the same keys, run after run
+
+    # shown with the same bytes: raw on stdout, \udcNN escapes in JSON (json.loads gives them back)
+    listed = vaultctl(home, "ls", text=False, check=True).stdout
+    assert mailbox in listed
+    (folder,) = json.loads(vaultctl(home, "ls", "--json", check=True).stdout)
+    assert os.fsencode(folder["name"]) == mailbox
+    # the ledger stays UTF-8 text, the names in it as escapes that read back as the same bytes
+    segment = b"".join(p.read_bytes() for p in sorted((home / "ledger" / "segments").iterdir()))
+    segment.decode("utf-8")
+    assert b"\\udce9" in segment and b"\\udcff\\udcfe" in segment
+    log = json.loads(vaultctl(home, "log", "--mailbox", fs(mailbox), "--json", check=True).stdout)
+    keys = {os.fsencode(e["data"]["key"]) for e in log if e["kind"] == "message.appended"}
+    assert keys == {n.split(b":")[0] for n in names}
+    assert all(
+        os.fsencode(e["data"]["origin"]) == b"maildir:" + os.fsencode(box)
+        for e in log
+        if "origin" in e["data"]
+    )
+
+    # restored by the name's bytes into a folder whose name is no UTF-8 either
+    out = tmp_path / fs(b"restored-\xff")
+    done = vaultctl(home, "restore", "--mailbox", fs(mailbox), "--to", f"maildir:{out}", text=False)
+    assert done.returncode == 0, done.stderr
+    assert set(read_maildir(out)) == expected
+    assert os.fsencode(out.name) in os.listdir(os.fsencode(tmp_path))
+    audit = json.loads(vaultctl(home, "audit", "--json", check=True).stdout)
+    assert any(os.fsencode(e["data"].get("target", "")) == b"maildir:" + os.fsencode(out) for e in audit)
+
+    # a rebuilt catalog (from the ledger alone) knows the names as before
+    before = json.loads(vaultctl(home, "ls", "--json", check=True).stdout)
+    assert vaultctl(home, "rebuild").returncode == 0
+    assert json.loads(vaultctl(home, "ls", "--json", check=True).stdout) == before
+    # search by folder and custodian, and an export that verifies offline
+    found = json.loads(vaultctl(home, "search", fs(b"in:" + mailbox), "--json", check=True).stdout)
+    assert found["total"] == 6 and {os.fsencode(f) for h in found["hits"] for f in h["folders"]} == {mailbox}
+    custodian = json.loads(
+        vaultctl(home, "search", "--custodian", fs(LATIN1_USER), "subject:*", "--json").stdout or "{}"
+    )
+    assert custodian.get("total", 6) == 6
+    export = tmp_path / "export"
+    assert vaultctl(home, "search", fs(b"custodian:" + LATIN1_USER), "--export", str(export)).returncode == 0
+    check = vaultctl(home, "verify-export", str(export), "--key", str(home / "keys" / "ledger.ed25519.pub"))
+    assert check.returncode == 0, check.stdout + check.stderr
+
+    # a file gone from the source is an expunge under the same key
+    (box / "cur" / fs(names[5])).unlink()
+    third = json.loads(
+        vaultctl(home, "import", str(box), "--mailbox", fs(mailbox), "--json", check=True).stdout
+    )
+    assert (third["expunged"], third["unchanged"]) == (1, 5)
+    assert vaultctl(home, "verify", "--read-data").returncode == 0
+
+
+def test_an_eml_tree_with_non_utf8_names_is_archived(tmp_path, spamassassin_dir):
+    home = init_vault(tmp_path / "vault")
+    files = message_files(spamassassin_dir / "spam-1")[:3]
+    tree = tmp_path / "emls"
+    (tree / fs(b"Entw\xfcrfe")).mkdir(parents=True)
+    for name, f in zip([b"a.eml", b"Entw\xfcrfe/\xff.eml", b"Entw\xfcrfe/b\xe9.eml"], files):
+        (tree / fs(name)).write_bytes(f.read_bytes())
+    run = json.loads(
+        vaultctl(home, "import", str(tree), "--mailbox", "user/jane/Drafts", "--json", check=True).stdout
+    )
+    assert run["appended"] == 3 and not run["problems"]
+    log = json.loads(vaultctl(home, "log", "--mailbox", "user/jane/Drafts", "--json", check=True).stdout)
+    keys = {os.fsencode(e["data"]["key"]) for e in log if e["kind"] == "message.appended"}
+    assert keys == {b"a.eml", b"Entw\xfcrfe/\xff.eml", b"Entw\xfcrfe/b\xe9.eml"}
+
+
+# ---------------------------------------------------------------- links, FIFOs and devices
+
+
+def _appended_blobs(home) -> set[str]:
+    log = json.loads(vaultctl(home, "audit", "--json", check=True).stdout)  # imports are audited
+    assert log
+    entries = []
+    for seg in sorted((home / "ledger" / "segments").iterdir()):
+        entries += [json.loads(line) for line in seg.read_bytes().splitlines()]
+    return {e["data"]["blob"].split(":")[1] for e in entries if e["kind"] == "message.appended"}
+
+
+def test_links_fifos_and_devices_in_a_source_are_never_followed(tmp_path, spamassassin_dir):
+    """As root, importing a user's Maildir: a link to /etc/shadow, a link to a message-like file
+    outside the tree, a FIFO and a device are skipped and named; the run does not hang on the
+    FIFO; nothing outside the tree is archived. --follow-symlinks follows only links that stay
+    inside the source."""
+    assert os.geteuid() == 0, (
+        "the planted-link case is about root importing users' mail: run the tests as root"
+    )
+    home = init_vault(tmp_path / "vault")
+    files = message_files(spamassassin_dir / "spam-1")[:4]
+    box = make_maildir(tmp_path / "home" / "mallory" / "Maildir", files[:3])
+    secret = tmp_path / "root-only" / "secret.eml"  # mail-like: archived "as it is" if it were read
+    secret.parent.mkdir()
+    secret.write_bytes(files[3].read_bytes())
+    os.symlink("/etc/shadow", box / "cur" / "1.shadow:2,S")
+    os.symlink(secret, box / "cur" / "2.secret:2,S")
+    os.symlink("../cur/" + next((box / "cur").glob("0.test*")).name, box / "new" / "3.inside")
+    os.mkfifo(box / "new" / "4.fifo")
+    os.mknod(box / "new" / "5.null", 0o600 | stat.S_IFCHR, os.makedev(1, 3))
+    (box / "tmp" / "ignored").write_bytes(b"tmp/ is never read")
+
+    run = vaultctl(home, "import", str(box), "--mailbox", "user/mallory/INBOX", "--json", timeout=300)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["appended"] == 3
+    reasons = {p["path"].rsplit("/", 1)[1]: p["reason"] for p in report["problems"]}
+    assert "a symbolic link (to /etc/shadow): not followed" in reasons["1.shadow:2,S"]
+    assert "not followed" in reasons["2.secret:2,S"] and "not followed" in reasons["3.inside"]
+    assert reasons["4.fifo"] == "a FIFO, not a message: skipped"
+    assert reasons["5.null"] == "a device, not a message: skipped"
+    assert "1.shadow:2,S" in run.stderr  # the operator sees each one named
+    outside = {sha(Path("/etc/shadow").read_bytes()), sha(secret.read_bytes())}
+    assert _appended_blobs(home) == {sha(f.read_bytes()) for f in files[:3]}
+    assert not _appended_blobs(home) & outside
+
+    followed = vaultctl(
+        home, "import", str(box), "--mailbox", "user/mallory/INBOX", "--follow-symlinks", "--json"
+    )
+    report = json.loads(followed.stdout)
+    assert report["appended"] == 1  # 3.inside: a link within the source, read as its target
+    reasons = {p["path"].rsplit("/", 1)[1]: p["reason"] for p in report["problems"]}
+    assert "outside the source: not followed" in reasons["1.shadow:2,S"]
+    assert "outside the source: not followed" in reasons["2.secret:2,S"]
+    assert not _appended_blobs(home) & outside
+    assert vaultctl(home, "verify", "--read-data").returncode == 0
+
+
+def test_a_source_that_is_a_link_is_followed_only_when_asked(tmp_path, spamassassin_dir):
+    home = init_vault(tmp_path / "vault")
+    real = make_maildir(tmp_path / "root" / "Maildir", message_files(spamassassin_dir / "spam-1")[:2])
+    (tmp_path / "mallory").mkdir()
+    link = tmp_path / "mallory" / "Maildir"
+    os.symlink(real, link)
+    r = vaultctl(home, "import", str(link), "--mailbox", "user/{parent}/INBOX")
+    assert r.returncode != 0 and "Traceback" not in r.stderr
+    assert f"{link}: a symbolic link (to {real}): not followed" in r.stderr
+    assert json.loads(vaultctl(home, "status", "--json").stdout)["ledger_entries"] == 0
+    ok = vaultctl(
+        home, "import", str(link), "--mailbox", "user/{parent}/INBOX", "--follow-symlinks", "--json"
+    )
+    assert json.loads(ok.stdout)["appended"] == 2
+    # {parent} is the name given, not the link's target's
+    assert [f["name"] for f in json.loads(vaultctl(home, "ls", "--json").stdout)] == ["user/mallory/INBOX"]
+
+
+def test_links_to_directories_and_cyrus_metadata_are_not_followed(tmp_path, spamassassin_dir):
+    home = init_vault(tmp_path / "vault")
+    files = message_files(spamassassin_dir / "spam-1")[:3]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "x.eml").write_bytes(files[2].read_bytes())
+    emls = tmp_path / "emls"
+    (emls / "sub").mkdir(parents=True)
+    (emls / "a.eml").write_bytes(files[0].read_bytes())
+    (emls / "sub" / "b.eml").write_bytes(files[1].read_bytes())
+    os.symlink(elsewhere, emls / "out")
+    os.symlink(emls / "sub", emls / "again")
+    report = json.loads(
+        vaultctl(home, "import", str(emls), "--mailbox", "user/jane/E", "--json", check=True).stdout
+    )
+    assert report["appended"] == 2
+    assert {p["path"].rsplit("/", 1)[1] for p in report["problems"]} == {"out", "again"}
+    report = json.loads(
+        vaultctl(
+            home, "import", str(emls), "--mailbox", "user/jane/E", "--follow-symlinks", "--json", check=True
+        ).stdout
+    )
+    # "again" leads to sub/, read already; "out" leaves the source
+    assert report["appended"] == 0 and {p["path"].rsplit("/", 1)[1] for p in report["problems"]} == {
+        "out",
+        "again",
+    }
+
+    # a Maildir whose cur/ is a link elsewhere: reported, not read
+    box = tmp_path / "box"
+    (box / "new").mkdir(parents=True)
+    os.symlink(elsewhere, box / "cur")
+    report = json.loads(
+        vaultctl(home, "import", str(box), "--mailbox", "user/jane/B", "--json", check=True).stdout
+    )
+    assert report["appended"] == 0 and report["problems"][0]["path"] == str(box / "cur")
+
+
+def test_a_file_swapped_for_a_link_after_the_scan_is_not_read(tmp_path):
+    """The race: the scan saw a regular file, the read finds a link in its place."""
+    from vault.ingest.importers import open_source
+    from vault.ingest.importers.base import SourceMessage
+
+    box = tmp_path / "Maildir"
+    for sub in ("cur", "new"):
+        (box / sub).mkdir(parents=True)
+    (box / "cur" / "1.x:2,").write_bytes(b"Subject: hi\n\nhello\n")
+    (tmp_path / "secret").write_bytes(b"Subject: secret\n\nroot only\n")
+    (found,) = open_source(box).scan()
+    assert isinstance(found, SourceMessage)
+    (box / "cur" / "1.x:2,").unlink()
+    os.symlink(tmp_path / "secret", box / "cur" / "1.x:2,")
+    with pytest.raises(OSError, match="symbolic link"):
+        found.read()
+    os.rename(box / "cur", box / "cur.real")  # a directory on the way swapped for a link
+    os.symlink(tmp_path, box / "cur")
+    with pytest.raises(OSError, match="symbolic link"):
+        found.read()
+
+
+def test_a_cyrus_folder_with_linked_metadata_is_read_from_its_files(tmp_path, spamassassin_dir):
+    home = init_vault(tmp_path / "vault")
+    folder = tmp_path / "spool" / "uuid" / "f" / "n" / "fngchpsey72ifuhlby002uup"
+    folder.mkdir(parents=True)
+    files = message_files(spamassassin_dir / "spam-1")[:2]
+    for uid, f in enumerate(files, 1):
+        (folder / f"{uid}.").write_bytes(f.read_bytes())
+    os.symlink("/etc/shadow", folder / "cyrus.index")
+    os.symlink("/etc/shadow", folder / "cyrus.header")
+    os.symlink(files[0], folder / "3.")
+    r = vaultctl(home, "import", str(folder), "--mailbox", "user/jane/Cyrus", "--json", check=True)
+    report = json.loads(r.stdout)
+    assert report["appended"] == 2 and report["kind"] == "cyrus"
+    reasons = {p["path"].rsplit("/", 1)[1]: p["reason"] for p in report["problems"]}
+    assert "not followed" in reasons["cyrus.header"] and "not followed" in reasons["3."]
+    assert any("cyrus.index" in p["path"] and "not followed" in p["reason"] for p in report["problems"])
+    assert any("UIDs from file names" in p["reason"] for p in report["problems"])

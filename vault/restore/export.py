@@ -19,7 +19,7 @@ from pathlib import Path
 from vault.archive import Vault
 from vault.audit import record_audit
 from vault.entries import Kind
-from vault.model import format_time, now, parse_time
+from vault.model import format_time, json_bytes, now, parse_time
 from vault.restore.targets import MboxTarget
 
 FORMAT = "vault-export/1"
@@ -122,9 +122,10 @@ def write_export(
         "verifier_key": verifier_key,
         "items": records,
     }
-    manifest_bytes = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False).encode()
+    # a folder name that is not UTF-8 (vault/model.py): \udcNN escapes in the JSON, its bytes in the CSV
+    manifest_bytes = json_bytes(json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False))
     (path / "manifest.json").write_bytes(manifest_bytes)
-    with (path / "manifest.csv").open("w", newline="", encoding="utf-8") as f:
+    with (path / "manifest.csv").open("w", newline="", encoding="utf-8", errors="surrogateescape") as f:
         w = csv.DictWriter(f, CSV_FIELDS, extrasaction="ignore")
         w.writeheader()
         for rec in records:

@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from vault.model import Problem, format_time, now, parse_time
+from vault.model import Problem, format_time, json_bytes, now, parse_time
 from vault.store import merkle
 from vault.store.checkpoint import (
     Checkpoint,
@@ -92,7 +92,8 @@ class Entry:
 
 
 def canonical(fields: dict) -> bytes:
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    # json_bytes: a non-UTF-8 file name in an entry is kept as \udcNN escapes (vault/model.py)
+    return json_bytes(json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
 
 
 def chain_hash(prev: str, canon: bytes) -> str:
