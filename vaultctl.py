@@ -35,6 +35,19 @@ class LazyGroup(click.Group):
             return None
         return importlib.import_module(f"vault.cli.{module}").command
 
+    def invoke(self, ctx):
+        """A full disk, wherever a command meets it, is one clear line and exit 1, never a
+        traceback (issue 14): what is committed stays, and the next run resumes."""
+        try:
+            return super().invoke(ctx)
+        except Exception as e:
+            from vault.archive import disk_full, full_disk_message
+
+            full = disk_full(e, (ctx.obj or {}).get("home"))
+            if full is not None:
+                raise click.ClickException(full_disk_message(full)) from None
+            raise
+
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(

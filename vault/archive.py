@@ -10,14 +10,18 @@ open: never an entry whose blob is missing.
 from __future__ import annotations
 
 import copy
+import errno
 import functools
 import getpass
 import os
+import sqlite3
 import time as _time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vault.config import CONFIG_NAME, DEFAULTS, Config, render, write_new
+from vault.store.backends.base import StoreFull
 from vault.store.cas import ContentStore
 from vault.store.catalog import Catalog
 from vault.store.ledger import Entry, Ledger, LedgerError
@@ -28,6 +32,89 @@ if TYPE_CHECKING:  # Tantivy loads only when a writer opens the index
 
 class VaultBusy(Exception):
     pass
+
+
+# ------------------------------------------------------------ a full disk
+
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+# Tantivy's indexing threads die of a full disk without saying so: only a nearly full home tells
+_TANTIVY_DIED = ("index writer was killed", "Worker thread failed")
+_NEARLY_FULL = 16 << 20  # bytes free
+
+
+def _says_full(exc: BaseException) -> bool:
+    if isinstance(exc, StoreFull):
+        return True
+    if isinstance(exc, OSError):
+        return exc.errno in _FULL_ERRNOS
+    if isinstance(exc, sqlite3.OperationalError):
+        return "disk is full" in str(exc)
+    if isinstance(exc, ValueError):  # tantivy reports its IO errors as ValueError
+        return any(f"os error {n})" in str(exc) for n in _FULL_ERRNOS)
+    return False
+
+
+def free_bytes(path: Path | str) -> int | None:
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def disk_full(exc: BaseException, home: Path | str | None = None) -> BaseException | None:
+    """The exception, of ``exc`` or those it was raised while handling, that says the home's
+    file system is full, whoever raised it: the store (StoreFull), a write (ENOSPC, EDQUOT),
+    SQLite ("database or disk is full"), Tantivy (an IO error naming os error 28 or 122, or,
+    with ``home`` nearly full, an indexing thread that died). None if none does."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _says_full(current):
+            return current
+        if (
+            home is not None
+            and isinstance(current, ValueError)
+            and any(t in str(current) for t in _TANTIVY_DIED)
+        ):
+            free = free_bytes(home)
+            if free is not None and free < _NEARLY_FULL:
+                return OSError(
+                    errno.ENOSPC, f"the search index could not write ({free >> 10} KiB free)", str(home)
+                )
+        current = current.__cause__ or current.__context__
+    return None
+
+
+class DiskFull(StoreFull):
+    """A commit that met a full disk, saying where; the ledger's last checkpoint stands."""
+
+
+def full_disk_message(exc: BaseException, writing: str = "") -> str:
+    """One line for the operator: what was full, and that committing again is safe."""
+    if isinstance(exc, DiskFull):
+        return str(exc)
+    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    where = f"{exc.filename}: " if isinstance(exc, OSError) and exc.filename else ""
+    detail = " ".join(detail.split())  # Tantivy's and SQLite's texts may span lines
+    return (
+        f"disk full{' writing ' + writing if writing else ''}: {where}{detail}; nothing committed was lost "
+        "(the ledger's last signed checkpoint stands): free space and run the command again, it "
+        "resumes where this one stopped"
+    )
+
+
+@contextmanager
+def _full(what: str, path, home=None):
+    """A full disk met while writing ``what`` becomes one DiskFull naming it."""
+    try:
+        yield
+    except Exception as e:
+        full = disk_full(e, home or path)
+        if full is None:
+            raise
+        raise DiskFull(full_disk_message(full, f"{what} ({path})")) from e
 
 
 class VaultExists(Exception):
@@ -159,14 +246,22 @@ class Vault:
             self._index_due = _time.monotonic() + self.index_commit_interval
 
     def close(self) -> None:
-        if self.writer and self._pending:
-            self.commit()
-        if self._indexer is not None:
-            self._indexer.flush()
-            self._indexer.close()
-        self.catalog.close()
-        self.ledger.close()
-        self.store.close()
+        """Commit what is pending and close every part; a part that fails (a full disk) does
+        not keep the others, the writer lock among them, open."""
+        try:
+            if self.writer and self._pending:
+                self.commit()
+        finally:
+            try:
+                if self._indexer is not None:
+                    try:
+                        self._indexer.flush()
+                    finally:
+                        self._indexer.close()
+            finally:
+                self.catalog.close()
+                self.ledger.close()
+                self.store.close()
 
     def __enter__(self) -> Vault:
         return self
@@ -211,12 +306,16 @@ class Vault:
     def commit(self) -> None:
         if not self._pending:
             return
-        self.store.flush()
-        self.ledger.commit()
+        with _full("the blob store", self.store.backend.name, self.config.home):
+            self.store.flush()
+        with _full("the ledger", self.ledger.path):
+            self.ledger.commit()
         entries, self._pending = self._pending, []
-        self.catalog.apply(entries)
+        with _full("the catalog", self.catalog.path):  # behind: the next open catches up
+            self.catalog.apply(entries)
         if self._indexer is not None:
             due = _time.monotonic() >= self._index_due
-            self._indexer.apply(entries, self.store.get, self.catalog, commit=due)
+            with _full("the search index", self._indexer.path):
+                self._indexer.apply(entries, self.store.get, self.catalog, commit=due)
             if due:
                 self._index_due = _time.monotonic() + self.index_commit_interval

@@ -7,9 +7,11 @@ and restores as before.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -342,3 +344,85 @@ def test_a_cyrus_folder_with_linked_metadata_is_read_from_its_files(tmp_path, sp
     assert "not followed" in reasons["cyrus.header"] and "not followed" in reasons["3."]
     assert any("cyrus.index" in p["path"] and "not followed" in p["reason"] for p in report["problems"])
     assert any("UIDs from file names" in p["reason"] for p in report["problems"])
+
+
+# ---------------------------------------------------------------- a full disk
+
+
+@contextlib.contextmanager
+def tmpfs(where: Path, size: str):
+    """A tmpfs of ``size`` mounted at ``where`` for the test (tests run as root)."""
+    where.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(where)])
+    assert mounted.returncode == 0, "mounting a tmpfs needs root: run the tests as root"
+    try:
+        yield where
+    finally:
+        if subprocess.run(["umount", str(where)]).returncode != 0:
+            subprocess.run(["umount", "-l", str(where)], check=True)
+
+
+def grow(where: Path, size: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,size={size}", str(where)], check=True)
+
+
+@pytest.mark.parametrize(
+    "part,size",
+    [("home", "3m"), ("ledger", "160k"), ("catalog", "400k"), ("index", "1m"), ("blobs", "1m")],
+)
+def test_a_disk_that_fills_during_import_is_one_clear_error_and_the_next_run_completes(
+    tmp_path, spamassassin_dir, part, size
+):
+    """The file system under the home, or under one of its parts, fills up half-way through an
+    import: one line saying so, exit 1, no traceback; what was committed verifies and stays;
+    once space is freed the same import completes, nothing lost and nothing twice."""
+    files = [f for d in ("spam-1", "easy-ham-1", "hard-ham-1") for f in message_files(spamassassin_dir / d)][
+        :1200
+    ]
+    box = make_maildir(tmp_path / "Maildir", files)
+    disk = tmp_path / "small"
+    with tmpfs(disk, size):
+        settings: dict = {"import.batch_messages": 200}
+        home = disk / "vault" if part == "home" else tmp_path / "vault"
+        if part != "home":
+            key = {
+                "ledger": "ledger.path",
+                "catalog": "catalog.path",
+                "index": "index.path",
+                "blobs": "store.path",
+            }
+            settings[key[part]] = str(disk / part)
+        init_vault(home, **settings)
+        first = vaultctl(home, "import", str(box), "--mailbox", "user/jane/INBOX")
+        assert first.returncode == 1, first.stdout + first.stderr
+        assert "Traceback" not in first.stderr
+        (line,) = [ln for ln in first.stderr.splitlines() if ln.strip()]
+        assert line.startswith("Error: disk full") and "nothing committed was lost" in line, line
+        # what was committed holds, on the full disk
+        verify = vaultctl(home, "verify")
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+        committed = json.loads(vaultctl(home, "status", "--json", check=True).stdout)
+        assert committed["ledger_entries"] < 1202
+
+        grow(disk, "64m")
+        second = vaultctl(home, "import", str(box), "--mailbox", "user/jane/INBOX", "--json")
+        assert second.returncode == 0, second.stderr
+        report = json.loads(second.stdout)
+        assert report["appended"] + report["unchanged"] == 1200 and report["expunged"] == 0
+        ledger = disk / "ledger" if part == "ledger" else home / "ledger"
+        entries = [
+            json.loads(x)
+            for seg in sorted((ledger / "segments").iterdir())
+            for x in seg.read_bytes().splitlines()
+        ]
+        appended = [e["data"]["key"] for e in entries if e["kind"] == "message.appended"]
+        assert len(appended) == len(set(appended)) == 1200  # nothing twice, nothing missing
+        assert vaultctl(home, "verify", "--read-data").returncode == 0
+        out = tmp_path / "restored"
+        assert (
+            vaultctl(home, "restore", "--mailbox", "user/jane/INBOX", "--to", f"maildir:{out}").returncode
+            == 0
+        )
+        assert set(read_maildir(out)) == {sha(f.read_bytes()) for f in files}
+        found = json.loads(vaultctl(home, "search", "subject:the", "--json", check=True).stdout)
+        assert found["total"] > 0  # the index caught up too

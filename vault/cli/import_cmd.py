@@ -81,6 +81,10 @@ def command(ctx, sources, mailbox, kind, follow_symlinks, actor, as_json):
             _run(ctx, targets, kind, follow_symlinks, actor, as_json, reports, failed)
     except StoreError as e:
         # full disk, dead S3 endpoint...: committed batches stay; a re-run resumes after them
+        from vault.archive import disk_full, full_disk_message
+
+        if disk_full(e) is not None:
+            raise click.ClickException(full_disk_message(e)) from None
         raise click.ClickException(
             f"{e}\nnothing committed was lost: run the import again to resume"
         ) from None

@@ -218,6 +218,12 @@ class ContentStore:
         self._buffer = bytearray()
         self._members = []
         self._pending = {}
+        # rows since the last flush may name blobs that never reached the backend (a pack whose
+        # write failed on a full disk, the dictionary trained in it): close() must not commit them
+        self.db.rollback()
+        self._known = None
+        if self._dict_blob is not None and not self.exists(self._dict_blob):
+            self._dict_blob = self._dict_compressor = None
 
     def flush(self) -> None:
         """Make every blob put so far durable in the backend."""

@@ -219,7 +219,8 @@ class Catalog:
             )
             self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:  # a COMMIT that failed (a full disk) has rolled back already
+                self.db.execute("ROLLBACK")
             raise
         return count
 
