@@ -7,6 +7,7 @@ Each command lives in its own module, vault/cli/<name>_cmd.py, exporting ``comma
 
 from __future__ import annotations
 
+import errno
 import functools
 import importlib
 import io
@@ -37,12 +38,18 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx):
         """A full disk, wherever a command meets it, is one clear line and exit 1, never a
-        traceback (issue 14): what is committed stays, and the next run resumes."""
+        traceback (issue 14): what is committed stays, and the next run resumes. So is a
+        command that must write, run on a home that cannot be written."""
         try:
             return super().invoke(ctx)
         except Exception as e:
-            from vault.archive import disk_full, full_disk_message
+            from vault.archive import VaultReadOnly, disk_full, full_disk_message
 
+            if isinstance(e, VaultReadOnly):  # a command that writes, run where the home is read-only
+                raise click.ClickException(str(e)) from None
+            if isinstance(e, OSError) and e.errno == errno.EROFS:
+                where = f"{e.filename}: " if e.filename else ""
+                raise click.ClickException(f"read-only file system: {where}{e.strerror}") from None
             full = disk_full(e, (ctx.obj or {}).get("home"))
             if full is not None:
                 raise click.ClickException(full_disk_message(full)) from None

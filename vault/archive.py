@@ -25,6 +25,7 @@ from vault.store.backends.base import StoreFull
 from vault.store.cas import ContentStore
 from vault.store.catalog import Catalog
 from vault.store.ledger import Entry, Ledger, LedgerError
+from vault.store.sqlite import writable
 
 if TYPE_CHECKING:  # Tantivy loads only when a writer opens the index
     from vault.index.indexer import SearchIndex
@@ -32,6 +33,19 @@ if TYPE_CHECKING:  # Tantivy loads only when a writer opens the index
 
 class VaultBusy(Exception):
     pass
+
+
+class VaultReadOnly(VaultBusy):
+    """The home cannot be written (a read-only file system, or not this user's): it has no
+    writer here; what must be recorded goes to the vault service, like while another writes."""
+
+
+def home_writable(config: Config) -> bool:
+    """Whether this process can write the home: the home itself, the ledger's directory and
+    the directories of the catalog and the blob-location index (vault/store/sqlite.py)."""
+    places = [config.home, config.path("ledger"), config.path("catalog").parent]
+    places.append(config.path("store", "index_path").parent)
+    return all(writable(p) for p in places if os.path.exists(p))
 
 
 # ------------------------------------------------------------ a full disk
@@ -106,12 +120,12 @@ def full_disk_message(exc: BaseException, writing: str = "") -> str:
 
 
 @contextmanager
-def _full(what: str, path, home=None):
-    """A full disk met while writing ``what`` becomes one DiskFull naming it."""
+def _full(what: str, path):
+    """A full disk met while writing ``what`` (at ``path``) becomes one DiskFull naming it."""
     try:
         yield
     except Exception as e:
-        full = disk_full(e, home or path)
+        full = disk_full(e, path)
         if full is None:
             raise
         raise DiskFull(full_disk_message(full, f"{what} ({path})")) from e
@@ -146,6 +160,30 @@ def actor_of(config: Config, name: str | None = None) -> str:
     return user.id if user.source == LDAP else name
 
 
+def _open_catalog(config: Config, ledger: Ledger, writer: bool, read_only: bool, catch_up: bool) -> Catalog:
+    """The catalog, caught up with the ledger (``catch_up``): in its file, or, for a reader that
+    cannot write the file (a read-only or full file system), in a private copy in memory."""
+    try:
+        catalog = Catalog.from_config(config, read_only=read_only)
+    except sqlite3.OperationalError:
+        if not read_only:
+            raise
+        catalog = Catalog.empty()  # none to read: the ledger has it all
+    if not catch_up or catalog.applied_seq >= ledger.size:
+        return catalog
+    if catalog.read_only:
+        catalog.into_memory()
+    try:
+        catalog.catch_up(ledger)
+    except Exception as e:
+        if writer or disk_full(e, config.path("catalog").parent) is None:
+            catalog.close()
+            raise
+        catalog.into_memory()
+        catalog.catch_up(ledger)
+    return catalog
+
+
 def _sealer(store: ContentStore):
     """Sealed ledger segments go into the blob store, durably, before they count as sealed."""
 
@@ -172,6 +210,7 @@ class Vault:
         # the index at most this often, and when idle (flush_index)
         self.index_commit_interval = 0.0
         self._index_due = 0.0
+        self.read_only = False  # the home cannot be written here (Vault.open)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -196,8 +235,18 @@ class Vault:
 
     @classmethod
     def open(cls, config: Config, *, writer: bool = False, catch_up: bool = True) -> Vault:
+        """The home's vault; ``writer`` takes the single-writer lock (VaultBusy while another
+        holds it, VaultReadOnly where the home cannot be written). A reader of a home it cannot
+        write writes nothing: SQLite read-only, no lock, a catalog behind the ledger caught up in
+        memory (so is one whose file system is full)."""
         config.require_vault()
-        store = ContentStore.from_config(config)
+        read_only = not home_writable(config)
+        if writer and read_only:
+            raise VaultReadOnly(
+                f"{config.home} cannot be written here (a read-only file system, or not this user's): "
+                "this needs the vault's writer; commands that only read work"
+            )
+        store = ContentStore.from_config(config, read_only=read_only)
         try:
             ledger = Ledger.from_config(config, writable=writer, seal=_sealer(store))
         except LedgerError as e:
@@ -207,10 +256,9 @@ class Vault:
             raise
         catalog = vault = None
         try:
-            catalog = Catalog.from_config(config)
-            if catch_up:
-                catalog.catch_up(ledger)
+            catalog = _open_catalog(config, ledger, writer, read_only, catch_up)
             vault = cls(config, store, ledger, catalog, writer)
+            vault.read_only = read_only
             if writer:
                 vault._open_index(catch_up)
         except BaseException:
@@ -227,7 +275,8 @@ class Vault:
 
         self._indexer = indexer = SearchIndex.open(self.config.path("index"), writable=True)
         if catch_up:
-            indexer.catch_up(self.ledger, self.store.get, self.catalog)
+            with _full("the search index", indexer.path):
+                indexer.catch_up(self.ledger, self.store.get, self.catalog)
 
     @property
     def index(self) -> SearchIndex | None:
@@ -255,7 +304,8 @@ class Vault:
             try:
                 if self._indexer is not None:
                     try:
-                        self._indexer.flush()
+                        with _full("the search index", self._indexer.path):
+                            self._indexer.flush()
                     finally:
                         self._indexer.close()
             finally:
@@ -306,7 +356,7 @@ class Vault:
     def commit(self) -> None:
         if not self._pending:
             return
-        with _full("the blob store", self.store.backend.name, self.config.home):
+        with _full("the blob store", self.store.backend.name):
             self.store.flush()
         with _full("the ledger", self.ledger.path):
             self.ledger.commit()

@@ -5,6 +5,11 @@ process that must change the archive (an audit entry, a hold, a sweep, a reconci
 then hands the broker events on the dealer wire instead, which the broker persists before
 it acknowledges and its workers turn into entries the committer records (exactly once).
 When nobody holds the vault, the caller takes the writer lock and does the work itself.
+
+A home this process cannot write (a read-only file system: a snapshot, a read-only bind mount)
+has no writer here: as while another process writes, entries go to the vault service, and
+without one the work is refused. Searches, restores and exports check that first
+(``ensure_recordable``), so none of them writes output it cannot audit.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from vault.archive import Vault, VaultBusy
+from vault.archive import Vault, VaultBusy, VaultReadOnly
 from vault.config import Config
 from vault.entries import EntrySpec, Kind
 
@@ -24,6 +29,25 @@ _SERVICE_AUDITED = frozenset({Kind.SEARCH_RUN, Kind.EXPORT_MADE, Kind.RESTORE_DO
 
 class Unrecorded(Exception):
     """Neither the vault nor the broker would take the work."""
+
+
+def read_only_refusal(config: Config) -> str:
+    return (
+        f"the home {config.home} is read-only: the audit entry cannot be recorded here, and no vault "
+        "service answers for it, so nothing was done (run it where the home is writable, or with "
+        "'vaultctl serve' running on the writable home)"
+    )
+
+
+def ensure_recordable(vault: Vault) -> None:
+    """Raise Unrecorded now, before a search, restore or export writes anything, when its audit
+    entry could not be recorded: the home is read-only here and no vault service answers."""
+    if vault.writer or not vault.read_only:
+        return
+    from vault.service_client import service_client
+
+    if service_client(vault.config) is None:
+        raise Unrecorded(read_only_refusal(vault.config))
 
 
 @dataclass
@@ -48,9 +72,12 @@ def write_or_queue(
     and ``service_request`` names one of its operations (``(op, params)``), the service does
     the work instead and its answer is the result. Raises :class:`Unrecorded` when neither
     the service nor the broker takes it."""
+    read_only = False
     if not queue_only:
         try:
             vault = Vault.open(config, writer=True)
+        except VaultReadOnly:
+            read_only = True
         except VaultBusy:
             pass
         else:
@@ -65,6 +92,8 @@ def write_or_queue(
                 return Outcome(result=client.call(*service_request))
             except ServiceError as e:
                 raise Unrecorded(f"the vault service did not record it: {e}") from None
+    if read_only:  # a broker is the writable home's; its service is the way to it
+        raise Unrecorded(read_only_refusal(config))
     from vault.ingest.broker.submit import BrokerUnavailable, queue_with_broker
 
     try:

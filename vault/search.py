@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from vault.audit import record_audit
 from vault.entries import Kind
+from vault.recording import ensure_recordable
 
 
 @dataclass
@@ -23,6 +24,7 @@ def search(
     """The first ``limit`` hits of ``query`` (and how many there are in all). Raises
     QuerySyntaxError for a bad query, IndexOutdated/IndexBusy for an index it cannot use, and
     Unrecorded when the search cannot be audited (then nothing is returned)."""
+    ensure_recordable(vault)
     total = index.count(query, vault.catalog, custodian)
     hits = index.search(query, vault.catalog, custodian=custodian, limit=limit)
     how = record_audit(

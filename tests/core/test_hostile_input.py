@@ -10,8 +10,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import shutil
+import signal
 import stat
 import subprocess
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -398,6 +403,13 @@ def test_a_disk_that_fills_during_import_is_one_clear_error_and_the_next_run_com
         assert "Traceback" not in first.stderr
         (line,) = [ln for ln in first.stderr.splitlines() if ln.strip()]
         assert line.startswith("Error: disk full") and "nothing committed was lost" in line, line
+        named = {
+            "ledger": "the ledger (",
+            "catalog": "the catalog (",
+            "index": "search index",
+            "blobs": "blob store",
+        }
+        assert named.get(part, "") in line, line  # which part of the home was being written
         # what was committed holds, on the full disk
         verify = vaultctl(home, "verify")
         assert verify.returncode == 0, verify.stdout + verify.stderr
@@ -426,3 +438,117 @@ def test_a_disk_that_fills_during_import_is_one_clear_error_and_the_next_run_com
         assert set(read_maildir(out)) == {sha(f.read_bytes()) for f in files}
         found = json.loads(vaultctl(home, "search", "subject:the", "--json", check=True).stdout)
         assert found["total"] > 0  # the index caught up too
+
+
+# ---------------------------------------------------------------- a read-only home
+
+
+@contextlib.contextmanager
+def read_only_view(home: Path, where: Path):
+    """``home`` bind-mounted read-only at ``where`` (tests run as root)."""
+    where.mkdir(parents=True)
+    bound = subprocess.run(["mount", "--bind", str(home), str(where)])
+    assert bound.returncode == 0, "bind mounts need root: run the tests as root"
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(where)], check=True)
+        yield where
+    finally:
+        if subprocess.run(["umount", str(where)]).returncode != 0:
+            subprocess.run(["umount", "-l", str(where)], check=True)
+
+
+@contextlib.contextmanager
+def service_of(home: Path):
+    """``vaultctl serve`` on ``home``, its socket in a short path outside it, ports of its own."""
+    from vault.testing.cli import vaultctl_argv
+    from vault.testing.net import free_port
+
+    sockets = Path(tempfile.mkdtemp(prefix="vault-ro-", dir="/tmp"))
+    text = (home / "config.toml").read_text()
+    text = text.replace('socket_path = "vault.sock"', f'socket_path = "{sockets / "vault.sock"}"', 1)
+    for key in ("dealer_bind", "worker_bind", "control_bind", "worker_address", "control_address"):
+        text = re.sub(
+            rf'^{key} = ".*"$', f'{key} = "tcp://127.0.0.1:{free_port()}"', text, count=1, flags=re.M
+        )
+    (home / "config.toml").write_text(text)
+    proc = subprocess.Popen(vaultctl_argv("serve", home=home), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not (sockets / "vault.sock").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.1)
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            shutil.rmtree(sockets, ignore_errors=True)
+
+
+def test_a_read_only_home_is_read_without_writing_and_audited_reads_need_the_service(
+    tmp_path, spamassassin_dir
+):
+    home = init_vault(tmp_path / "vault")
+    files = message_files(spamassassin_dir / "easy-ham-1")[:40]
+    box = make_maildir(tmp_path / "Maildir", files[:30])
+    assert vaultctl_run(home, "import", str(box), "--mailbox", "user/jane/INBOX").code == 0
+    # a catalog left behind the ledger (a crash, a snapshot taken mid-commit): readers of the
+    # read-only home catch it up in memory
+    behind = (home / "catalog.sqlite").read_bytes()
+    other = make_maildir(tmp_path / "Other", files[30:])
+    assert vaultctl_run(home, "import", str(other), "--mailbox", "user/jane/Other").code == 0
+    for suffix in ("-wal", "-shm"):
+        Path(f"{home / 'catalog.sqlite'}{suffix}").unlink(missing_ok=True)
+    (home / "catalog.sqlite").write_bytes(behind)
+    expected = {sha(f.read_bytes()) for f in files[:30]}
+
+    with read_only_view(home, tmp_path / "ro") as ro:
+        with pytest.raises(OSError):
+            (ro / "probe").write_bytes(b"")  # it is read-only
+        verify = vaultctl(ro, "verify", "--read-data")
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+        folders = json.loads(vaultctl(ro, "ls", "--json", check=True).stdout)
+        assert {f["name"]: f["messages"] for f in folders} == {"user/jane/INBOX": 30, "user/jane/Other": 10}
+        log = json.loads(vaultctl(ro, "log", "--mailbox", "user/jane/Other", "--json", check=True).stdout)
+        assert [e["kind"] for e in log].count("message.appended") == 10
+        assert json.loads(vaultctl(ro, "status", "--json", check=True).stdout)["items_present"] == 40
+        assert vaultctl(ro, "audit", check=True).stdout.count("import.run") == 2
+        assert vaultctl(ro, "retention", "sweep", "--dry-run").returncode == 0
+        assert (
+            "nothing in the imported mail logs" in vaultctl(ro, "trace", "--user", "jane@example.org").stderr
+        )
+
+        # what must be audited is refused, before anything is written, with no service to record it
+        out, export = tmp_path / "restored", tmp_path / "export"
+        for args in (
+            ("search", "subject:the"),
+            ("restore", "--mailbox", "user/jane/INBOX", "--to", f"maildir:{out}"),
+            ("search", "subject:the", "--export", str(export)),
+        ):
+            r = vaultctl(ro, *args)
+            assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+            assert "is read-only: the audit entry cannot be recorded here" in r.stderr, r.stderr
+        assert not out.exists() and not export.exists()
+        # and what writes says why it cannot
+        for writes in (["import", str(box), "--mailbox", "user/jane/INBOX"], ["rebuild"]):
+            r = vaultctl(ro, *writes)
+            assert r.returncode == 1 and "Traceback" not in r.stderr and "cannot be written here" in r.stderr
+
+        # with the service running on the writable home, they work from the read-only one
+        with service_of(home):
+            done = vaultctl(ro, "restore", "--mailbox", "user/jane/INBOX", "--to", f"maildir:{out}", "--json")
+            assert done.returncode == 0, done.stderr
+            assert json.loads(done.stdout)["audit"] == "recorded"
+            assert set(read_maildir(out)) == expected
+            found = json.loads(vaultctl(ro, "search", "subject:the", "--json", check=True).stdout)
+            assert found["total"] > 0
+            made = vaultctl(ro, "search", "custodian:jane", "--export", str(export), "--json")
+            assert made.returncode == 0, made.stderr
+            key = ro / "keys" / "ledger.ed25519.pub"
+            assert vaultctl(ro, "verify-export", str(export), "--key", str(key)).returncode == 0
+    kinds = [e["kind"] for e in json.loads(vaultctl(home, "audit", "--json", check=True).stdout)]
+    assert {"restore.done", "search.run", "export.made"} <= set(kinds)
+    assert vaultctl(home, "verify", "--read-data").returncode == 0

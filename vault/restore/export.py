@@ -20,6 +20,7 @@ from vault.archive import Vault
 from vault.audit import record_audit
 from vault.entries import Kind
 from vault.model import format_time, json_bytes, now, parse_time
+from vault.recording import ensure_recordable
 from vault.restore.targets import MboxTarget
 
 FORMAT = "vault-export/1"
@@ -153,6 +154,7 @@ def search_and_export(
 ) -> ExportReport:
     """Export what ``query`` finds; the export is recorded in the audit trail (directly, or
     through the broker while live ingest holds the vault: ``report.audit`` says which)."""
+    ensure_recordable(vault)  # nothing is written that could not be audited
     hits = index.search(
         query, vault.catalog, custodian=custodian, limit=max(1, index.count(query, vault.catalog, custodian))
     )

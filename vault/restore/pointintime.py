@@ -14,6 +14,7 @@ from vault.archive import Vault
 from vault.audit import record_audit
 from vault.entries import Kind
 from vault.model import format_time, parse_time
+from vault.recording import ensure_recordable
 from vault.restore.targets import open_target
 
 
@@ -80,6 +81,7 @@ def restore_snapshot(
     count first: they take the snapshot once and pass it here)."""
     report = RestoreReport(snap.mailbox, snap.mailbox_id, snap.at, target)
     advance = progress or (lambda n=1, **kw: None)
+    ensure_recordable(vault)  # nothing is written that could not be audited
     out = open_target(target)
     try:
         for item in snap.items:

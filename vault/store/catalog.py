@@ -39,6 +39,7 @@ from pathlib import Path
 
 from vault.entries import CONTENT_KINDS, Kind
 from vault.model import ItemId, is_utf8
+from vault.store.sqlite import connect
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -172,17 +173,36 @@ def _mailbox_of(item: str | None) -> str | None:
 
 
 class Catalog:
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, *, read_only: bool = False):
+        """``read_only``: never write the file (a read-only home, vault/store/sqlite.py); a
+        reader that must catch up then goes on with a copy in memory (``into_memory``)."""
         self.path = Path(path)
-        self.db = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
+        self.read_only = read_only
+        self.db = connect(self.path, read_only=read_only, timeout=60, isolation_level=None)
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        if not read_only:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
 
     @classmethod
-    def from_config(cls, config) -> Catalog:
-        return cls(config.path("catalog"))
+    def from_config(cls, config, *, read_only: bool = False) -> Catalog:
+        return cls(config.path("catalog"), read_only=read_only)
+
+    @classmethod
+    def empty(cls) -> Catalog:
+        """A catalog in memory, for a reader whose home has none it can read."""
+        return cls(":memory:")
+
+    def into_memory(self) -> None:
+        """Go on with a private copy in memory of what the file holds: a reader that cannot
+        write the file (read-only, full) still catches up with the ledger, for itself alone."""
+        memory = sqlite3.connect(":memory:", isolation_level=None)
+        self.db.backup(memory)
+        self.db.close()
+        memory.row_factory = sqlite3.Row
+        memory.executescript(SCHEMA)
+        self.db, self.read_only = memory, False
 
     def close(self) -> None:
         self.db.close()
