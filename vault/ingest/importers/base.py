@@ -68,11 +68,11 @@ def file_message(
     """A message stored as one file, dated by its mtime; a problem if it is not a regular file
     (skipped: no key), cannot be stat'ed or is empty (the key is kept, so the message is not
     taken for deleted)."""
-    where = str(tree.path(found.rel))
+    where = tree.where(found.rel)
     if found.kind != "file":
         return SourceProblem(where, found.reason or f"{what_is(stat.S_IFDIR)}, not a message: skipped")
     try:
-        st = tree.stat(found.read_as)
+        st = found.stat or tree.stat(found.read_as)  # the listing's lstat; the read checks again
     except NotRead as e:
         return SourceProblem(where, e.strerror or "not read")
     except OSError as e:

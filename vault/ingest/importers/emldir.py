@@ -44,7 +44,7 @@ class EmlDirSource(Source):
                 elif f.kind == "dir":
                     walk(where, f.read_as)
                 else:
-                    files.append(Found(where, f.kind, f.read_as, f.reason))
+                    files.append(Found(where, f.kind, f.read_as, f.reason, f.stat))
 
         walk((), ())
         while links:  # the real tree first, so a message's key does not depend on link names

@@ -51,7 +51,7 @@ class MaildirSource(Source):
                 )
                 continue
             files += [
-                Found((*sub.rel, f.name), f.kind, f.read_as, f.reason)
+                Found((*sub.rel, f.name), f.kind, f.read_as, f.reason, f.stat)
                 for f in listing
                 if not f.name.startswith(".")
             ]

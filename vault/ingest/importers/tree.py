@@ -69,6 +69,7 @@ class Found:
     kind: str
     read_as: Rel
     reason: str = ""
+    stat: os.stat_result | None = None  # what lstat said of it (of its target, for a followed link)
 
     @property
     def name(self) -> str:
@@ -94,6 +95,7 @@ class SourceTree:
         except OSError as e:
             raise SourceError(f"{root}: cannot read: {e.strerror or e}") from None
         self.root = root
+        self._root = str(root)
         self.real = os.path.realpath(root)
         self.is_dir = stat.S_ISDIR(st.st_mode)
         if not (self.is_dir or stat.S_ISREG(st.st_mode)):
@@ -103,10 +105,14 @@ class SourceTree:
         """Where ``rel`` is, for people."""
         return self.root.joinpath(*rel)
 
+    def where(self, rel: Rel) -> str:
+        """``str(path(rel))``, without pathlib's cost (once per message)."""
+        return os.path.join(self._root, *rel)
+
     # ------------------------------------------------------------ opening without following
 
     def _open_dir(self, parts: Rel) -> int:
-        fd = os.open(self.root, _DIR_FLAGS)
+        fd = os.open(self._root, _DIR_FLAGS)
         try:
             for part in parts:
                 child = os.open(part, _DIR_FLAGS, dir_fd=fd)
@@ -122,7 +128,7 @@ class SourceTree:
         without following a link anywhere under the root; NotRead for anything else."""
         try:
             if not rel:
-                fd = os.open(self.root, _FILE_FLAGS)
+                fd = os.open(self._root, _FILE_FLAGS)
             else:
                 parent = self._open_dir(rel[:-1])
                 try:
@@ -159,10 +165,10 @@ class SourceTree:
         """What ``rel`` is; a directory of the source is walked only if it is "dir"."""
         parent = self._open_dir(rel[:-1])
         try:
-            mode = os.stat(rel[-1], dir_fd=parent, follow_symlinks=False).st_mode
+            st = os.stat(rel[-1], dir_fd=parent, follow_symlinks=False)
         finally:
             os.close(parent)
-        return self._found(rel, mode)
+        return self._found(rel, st)
 
     def listdir(self, rel: Rel = ()) -> list[Found]:
         """The entries of a directory of the source, by name; a directory that cannot be
@@ -175,16 +181,17 @@ class SourceTree:
             raise
         try:
             with os.scandir(fd) as it:
-                modes = [(entry.name, entry.stat(follow_symlinks=False).st_mode) for entry in it]
+                stats = [(entry.name, entry.stat(follow_symlinks=False)) for entry in it]
         finally:
             os.close(fd)
-        return [self._found((*rel, name), mode) for name, mode in sorted(modes)]
+        return [self._found((*rel, name), st) for name, st in sorted(stats, key=lambda pair: pair[0])]
 
-    def _found(self, rel: Rel, mode: int) -> Found:
+    def _found(self, rel: Rel, st: os.stat_result) -> Found:
+        mode = st.st_mode
         if stat.S_ISREG(mode):
-            return Found(rel, "file", rel)
+            return Found(rel, "file", rel, stat=st)
         if stat.S_ISDIR(mode):
-            return Found(rel, "dir", rel)
+            return Found(rel, "dir", rel, stat=st)
         if not stat.S_ISLNK(mode):
             return Found(rel, "skip", rel, f"{what_is(mode)}, not a message: skipped")
         link = os.path.join(self.root, *rel)
@@ -198,12 +205,13 @@ class SourceTree:
         if os.path.commonpath([target, self.real]) != self.real or target == self.real:
             return Found(rel, "skip", rel, f"a symbolic link to {target}, outside the source: not followed")
         try:
-            target_mode = os.lstat(target).st_mode
+            target_st = os.lstat(target)
         except OSError as e:
             return Found(rel, "skip", rel, f"a symbolic link to {shown}: {e.strerror or e}")
+        target_mode = target_st.st_mode
         inside = tuple(Path(os.path.relpath(target, self.real)).parts)
         if stat.S_ISREG(target_mode):
-            return Found(rel, "file", inside)
+            return Found(rel, "file", inside, stat=target_st)
         if stat.S_ISDIR(target_mode):
-            return Found(rel, "dir", inside)
+            return Found(rel, "dir", inside, stat=target_st)
         return Found(rel, "skip", rel, f"a symbolic link to {what_is(target_mode)}, not a message: skipped")
