@@ -7,8 +7,10 @@ Each command lives in its own module, vault/cli/<name>_cmd.py, exporting ``comma
 
 from __future__ import annotations
 
+import errno
 import functools
 import importlib
+import io
 import os
 import sys
 from pathlib import Path
@@ -35,12 +37,27 @@ class LazyGroup(click.Group):
         return importlib.import_module(f"vault.cli.{module}").command
 
     def invoke(self, ctx):
+        """A full disk, wherever a command meets it, is one clear line and exit 1, never a
+        traceback (issue 14): what is committed stays, and the next run resumes. So is a
+        command that must write, run on a home that cannot be written, and a refusal."""
         from vault.model import Refused
 
         try:
             return super().invoke(ctx)
         except Refused as e:  # a refusal is the answer, not a crash: one line, exit 1
             raise click.ClickException(str(e)) from None
+        except Exception as e:
+            from vault.archive import VaultReadOnly, disk_full, full_disk_message
+
+            if isinstance(e, VaultReadOnly):  # a command that writes, run where the home is read-only
+                raise click.ClickException(str(e)) from None
+            if isinstance(e, OSError) and e.errno == errno.EROFS:
+                where = f"{e.filename}: " if e.filename else ""
+                raise click.ClickException(f"read-only file system: {where}{e.strerror}") from None
+            full = disk_full(e, (ctx.obj or {}).get("home"))
+            if full is not None:
+                raise click.ClickException(full_disk_message(full)) from None
+            raise
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,6 +74,11 @@ class LazyGroup(click.Group):
 def cli(ctx, home):
     """vault: archive, restore and search Cyrus IMAP mail."""
     ctx.obj = {"home": home}
+    # a file or folder name that is not UTF-8 (vault/model.py) prints as its own bytes on
+    # stdout, and escaped on stderr, instead of failing the command after its work is done
+    for stream, errors in ((sys.stdout, "surrogateescape"), (sys.stderr, "backslashreplace")):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors=errors)
 
 
 def main(argv=None):

@@ -11,17 +11,22 @@ open: never an entry whose blob is missing.
 from __future__ import annotations
 
 import copy
+import errno
 import functools
 import getpass
 import os
+import sqlite3
 import time as _time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vault.config import CONFIG_NAME, DEFAULTS, Config, render, write_new
+from vault.store.backends.base import StoreFull
 from vault.store.cas import ContentStore
 from vault.store.catalog import Catalog
 from vault.store.ledger import Entry, Ledger, LedgerError
+from vault.store.sqlite import writable
 from vault.witness.witnesses import Witnesses
 
 if TYPE_CHECKING:  # Tantivy loads only when a writer opens the index
@@ -30,6 +35,102 @@ if TYPE_CHECKING:  # Tantivy loads only when a writer opens the index
 
 class VaultBusy(Exception):
     pass
+
+
+class VaultReadOnly(VaultBusy):
+    """The home cannot be written (a read-only file system, or not this user's): it has no
+    writer here; what must be recorded goes to the vault service, like while another writes."""
+
+
+def home_writable(config: Config) -> bool:
+    """Whether this process can write the home: the home itself, the ledger's directory and
+    the directories of the catalog and the blob-location index (vault/store/sqlite.py)."""
+    places = [config.home, config.path("ledger"), config.path("catalog").parent]
+    places.append(config.path("store", "index_path").parent)
+    return all(writable(p) for p in places if os.path.exists(p))
+
+
+# ------------------------------------------------------------ a full disk
+
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+# Tantivy's indexing threads die of a full disk without saying so: only a nearly full home tells
+_TANTIVY_DIED = ("index writer was killed", "Worker thread failed")
+_NEARLY_FULL = 16 << 20  # bytes free
+
+
+def _says_full(exc: BaseException) -> bool:
+    if isinstance(exc, StoreFull):
+        return True
+    if isinstance(exc, OSError):
+        return exc.errno in _FULL_ERRNOS
+    if isinstance(exc, sqlite3.OperationalError):
+        return "disk is full" in str(exc)
+    if isinstance(exc, ValueError):  # tantivy reports its IO errors as ValueError
+        return any(f"os error {n})" in str(exc) for n in _FULL_ERRNOS)
+    return False
+
+
+def free_bytes(path: Path | str) -> int | None:
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return None
+    return st.f_bavail * st.f_frsize
+
+
+def disk_full(exc: BaseException, home: Path | str | None = None) -> BaseException | None:
+    """The exception, of ``exc`` or those it was raised while handling, that says the home's
+    file system is full, whoever raised it: the store (StoreFull), a write (ENOSPC, EDQUOT),
+    SQLite ("database or disk is full"), Tantivy (an IO error naming os error 28 or 122, or,
+    with ``home`` nearly full, an indexing thread that died). None if none does."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _says_full(current):
+            return current
+        if (
+            home is not None
+            and isinstance(current, ValueError)
+            and any(t in str(current) for t in _TANTIVY_DIED)
+        ):
+            free = free_bytes(home)
+            if free is not None and free < _NEARLY_FULL:
+                return OSError(
+                    errno.ENOSPC, f"the search index could not write ({free >> 10} KiB free)", str(home)
+                )
+        current = current.__cause__ or current.__context__
+    return None
+
+
+class DiskFull(StoreFull):
+    """A commit that met a full disk, saying where; the ledger's last checkpoint stands."""
+
+
+def full_disk_message(exc: BaseException, writing: str = "") -> str:
+    """One line for the operator: what was full, and that committing again is safe."""
+    if isinstance(exc, DiskFull):
+        return str(exc)
+    detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    where = f"{exc.filename}: " if isinstance(exc, OSError) and exc.filename else ""
+    detail = " ".join(detail.split())  # Tantivy's and SQLite's texts may span lines
+    return (
+        f"disk full{' writing ' + writing if writing else ''}: {where}{detail}; nothing committed was lost "
+        "(the ledger's last signed checkpoint stands): free space and run the command again, it "
+        "resumes where this one stopped"
+    )
+
+
+@contextmanager
+def _full(what: str, path):
+    """A full disk met while writing ``what`` (at ``path``) becomes one DiskFull naming it."""
+    try:
+        yield
+    except Exception as e:
+        full = disk_full(e, path)
+        if full is None:
+            raise
+        raise DiskFull(full_disk_message(full, f"{what} ({path})")) from e
 
 
 class VaultExists(Exception):
@@ -59,6 +160,30 @@ def actor_of(config: Config, name: str | None = None) -> str:
     finally:
         directory.close()
     return user.id if user.source == LDAP else name
+
+
+def _open_catalog(config: Config, ledger: Ledger, writer: bool, read_only: bool, catch_up: bool) -> Catalog:
+    """The catalog, caught up with the ledger (``catch_up``): in its file, or, for a reader that
+    cannot write the file (a read-only or full file system), in a private copy in memory."""
+    try:
+        catalog = Catalog.from_config(config, read_only=read_only)
+    except sqlite3.OperationalError:
+        if not read_only:
+            raise
+        catalog = Catalog.empty()  # none to read: the ledger has it all
+    if not catch_up or catalog.applied_seq >= ledger.size:
+        return catalog
+    if catalog.read_only:
+        catalog.into_memory()
+    try:
+        catalog.catch_up(ledger)
+    except Exception as e:
+        if writer or disk_full(e, config.path("catalog").parent) is None:
+            catalog.close()
+            raise
+        catalog.into_memory()
+        catalog.catch_up(ledger)
+    return catalog
 
 
 def _sealer(store: ContentStore):
@@ -97,6 +222,7 @@ class Vault:
         # the index at most this often, and when idle (flush_index)
         self.index_commit_interval = 0.0
         self._index_due = 0.0
+        self.read_only = False  # the home cannot be written here (Vault.open)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -123,11 +249,20 @@ class Vault:
     def open(
         cls, config: Config, *, writer: bool = False, catch_up: bool = True, check_witnesses: bool = True
     ) -> Vault:
-        """The home's parts, opened. A ledger older than, or not consistent with, what its
-        witnesses vouched for is refused (``WitnessRefused``) before anything reads it;
-        ``check_witnesses=False`` (verify) opens it anyway, to report."""
+        """The home's vault; ``writer`` takes the single-writer lock (VaultBusy while another
+        holds it, VaultReadOnly where the home cannot be written). A reader of a home it cannot
+        write writes nothing: SQLite read-only, no lock, a catalog behind the ledger caught up in
+        memory (so is one whose file system is full). A ledger older than, or not consistent
+        with, what its witnesses vouched for is refused (``WitnessRefused``) before anything
+        reads it; ``check_witnesses=False`` (verify) opens it anyway, to report."""
         config.require_vault()
-        store = ContentStore.from_config(config)
+        read_only = not home_writable(config)
+        if writer and read_only:
+            raise VaultReadOnly(
+                f"{config.home} cannot be written here (a read-only file system, or not this user's): "
+                "this needs the vault's writer; commands that only read work"
+            )
+        store = ContentStore.from_config(config, read_only=read_only)
         try:
             ledger = Ledger.from_config(config, writable=writer, seal=_sealer(store))
         except LedgerError as e:
@@ -140,10 +275,9 @@ class Vault:
             witnesses = Witnesses.from_config(config, store.backend)
             if check_witnesses and witnesses:
                 witnesses.check_open(ledger, remote=writer)
-            catalog = Catalog.from_config(config)
-            if catch_up:
-                catalog.catch_up(ledger)
+            catalog = _open_catalog(config, ledger, writer, read_only, catch_up)
             vault = cls(config, store, ledger, catalog, writer, witnesses)
+            vault.read_only = read_only
             if writer:
                 vault._open_index(catch_up)
                 if catch_up:  # the catalog is current: what a purge still owes is known
@@ -164,7 +298,8 @@ class Vault:
 
         self._indexer = indexer = SearchIndex.open(self.config.path("index"), writable=True)
         if catch_up:
-            indexer.catch_up(self.ledger, self.store.get, self.catalog)
+            with _full("the search index", indexer.path):
+                indexer.catch_up(self.ledger, self.store.get, self.catalog)
 
     @property
     def index(self) -> SearchIndex | None:
@@ -183,14 +318,23 @@ class Vault:
             self._index_due = _time.monotonic() + self.index_commit_interval
 
     def close(self) -> None:
-        if self.writer and self._pending:
-            self.commit()
-        if self._indexer is not None:
-            self._indexer.flush()
-            self._indexer.close()
-        self.catalog.close()
-        self.ledger.close()
-        self.store.close()
+        """Commit what is pending and close every part; a part that fails (a full disk) does
+        not keep the others, the writer lock among them, open."""
+        try:
+            if self.writer and self._pending:
+                self.commit()
+        finally:
+            try:
+                if self._indexer is not None:
+                    try:
+                        with _full("the search index", self._indexer.path):
+                            self._indexer.flush()
+                    finally:
+                        self._indexer.close()
+            finally:
+                self.catalog.close()
+                self.ledger.close()
+                self.store.close()
 
     def __enter__(self) -> Vault:
         return self
@@ -235,13 +379,17 @@ class Vault:
     def commit(self) -> None:
         if not self._pending:
             return
-        self.store.flush()
-        self.ledger.commit()
+        with _full("the blob store", self.store.backend.name):
+            self.store.flush()
+        with _full("the ledger", self.ledger.path):
+            self.ledger.commit()
         entries, self._pending = self._pending, []
-        self.catalog.apply(entries)
+        with _full("the catalog", self.catalog.path):  # behind: the next open catches up
+            self.catalog.apply(entries)
         if self._indexer is not None:
             due = _time.monotonic() >= self._index_due
-            self._indexer.apply(entries, self.store.get, self.catalog, commit=due)
+            with _full("the search index", self._indexer.path):
+                self._indexer.apply(entries, self.store.get, self.catalog, commit=due)
             if due:
                 self._index_due = _time.monotonic() + self.index_commit_interval
         if self.witnesses:

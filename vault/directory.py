@@ -138,13 +138,18 @@ class _Cache:
         self.memory: dict[str, tuple[User, datetime]] = {}
         self.db = None
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-            self.db.execute(
-                "CREATE TABLE IF NOT EXISTS users "
-                "(key TEXT PRIMARY KEY, user TEXT NOT NULL, fetched_at TEXT NOT NULL)"
-            )
-            self.db.execute("CREATE TABLE IF NOT EXISTS pending (name TEXT PRIMARY KEY, since TEXT NOT NULL)")
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+                self.db.execute(
+                    "CREATE TABLE IF NOT EXISTS users "
+                    "(key TEXT PRIMARY KEY, user TEXT NOT NULL, fetched_at TEXT NOT NULL)"
+                )
+                self.db.execute(
+                    "CREATE TABLE IF NOT EXISTS pending (name TEXT PRIMARY KEY, since TEXT NOT NULL)"
+                )
+            except (OSError, sqlite3.Error):  # a read-only (or full) home: answers kept in memory only
+                self.db = None
         self.pending_memory: dict[str, datetime] = {}
 
     def get(self, key: str) -> tuple[User, datetime] | None:

@@ -77,7 +77,44 @@ def parse_time(text: str) -> datetime:
         raise ValueError(f"not an ISO 8601 time: {text!r} (example: 2026-11-01T12:00Z)") from None
     if when.tzinfo is None:
         raise ValueError(f"time {text!r} has no zone: add Z or +hh:mm")
+    try:
+        when.astimezone(UTC)  # what every stored time is (format_time)
+    except OverflowError:  # 9999-12-31T23:59:59-14:00 is in year 10000 in UTC
+        raise ValueError(f"time {text!r} is out of range (years 0001 to 9999, in UTC)") from None
     return when
+
+
+def time_from_timestamp(seconds: float) -> datetime | None:
+    """A file's mtime (or a Cyrus index's internal date) as a UTC time; None when it is outside
+    what a time can hold (a hostile or broken source file dated in the year 300,000)."""
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+# ---------------------------------------------------------------- names from the file system
+#
+# A file or folder name that is not UTF-8 is kept as its bytes: Python decodes it with
+# surrogateescape (os.listdir, argv), every undecodable byte 0xNN becoming U+DCNN, and vault
+# carries that string as it is. Where it is written as JSON (the ledger's canonical form, manifests,
+# --json output) each such character is the JSON escape \udcNN, so the text stays UTF-8 and
+# json.loads gives the same string back; os.fsencode(name) is the original bytes again.
+
+
+def json_bytes(text: str) -> bytes:
+    """The JSON text ``json.dumps(..., ensure_ascii=False)`` made, in UTF-8, with the lone
+    surrogates of non-UTF-8 names as ``\\udcNN`` escapes (reversible: json.loads reads them back)."""
+    return text.encode("utf-8", "backslashreplace")
+
+
+def is_utf8(name: str) -> bool:
+    """Whether a name is text (False: it holds bytes that are not UTF-8, as surrogate escapes)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------- flags

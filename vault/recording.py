@@ -12,6 +12,11 @@ a restore's audit entry (``audit``), a sweep, a reconciliation. Holds, releases,
 and the four-eyes requests are decided by their engines against the vault as its writer sees
 it, so they run in the service (the CLI asks it for the whole operation) or with the lock;
 an engine in another process never records one behind the service's back (:class:`Unrecorded`).
+
+A home this process cannot write (a read-only file system: a snapshot, a read-only bind mount)
+has no writer here: as while another process writes, entries go to the vault service, and
+without one the work is refused. Searches, restores and exports check that first
+(``ensure_recordable``), so none of them writes output it cannot audit.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from vault.archive import Vault, VaultBusy
+from vault.archive import Vault, VaultBusy, VaultReadOnly
 from vault.config import Config
 from vault.entries import EntrySpec, Kind
 
@@ -34,6 +39,25 @@ class Unrecorded(Exception):
     """Neither this process (the vault is busy) nor the vault service would do the work."""
 
 
+def read_only_refusal(config: Config) -> str:
+    return (
+        f"the home {config.home} is read-only: the audit entry cannot be recorded here, and no vault "
+        "service answers for it, so nothing was done (run it where the home is writable, or with "
+        "'vaultctl serve' running on the writable home)"
+    )
+
+
+def ensure_recordable(vault: Vault) -> None:
+    """Raise Unrecorded now, before a search, restore or export writes anything, when its audit
+    entry could not be recorded: the home is read-only here and no vault service answers."""
+    if vault.writer or not vault.read_only:
+        return
+    from vault.service_client import service_client
+
+    if service_client(vault.config) is None:
+        raise Unrecorded(read_only_refusal(vault.config))
+
+
 def write_or_serve(
     config: Config, write: Callable[[Vault], T], *, service_request: tuple[str, dict] | None = None
 ) -> T | Any:
@@ -41,16 +65,21 @@ def write_or_serve(
     (the vault service), the service's operation ``service_request`` (``(op, params)``) does
     the work instead and its answer is the result. Raises :class:`Unrecorded` when neither
     can: busy, and no request for the service, or no service answering, or its refusal."""
+    read_only, busy = False, None
     try:
         vault = Vault.open(config, writer=True)
+    except VaultReadOnly as e:
+        read_only, busy = True, e.args[0]
     except VaultBusy as e:
-        busy = e
+        busy = e.args[0] if e.args else "the vault is busy"
     else:
         with vault:
             return write(vault)
     from vault.service_client import ServiceError, service_client
 
     client = service_client(config)
+    if client is None and read_only:
+        raise Unrecorded(read_only_refusal(config))
     if client is None:
         raise Unrecorded(
             f"{busy} (another command writes the vault; while 'vaultctl serve' runs, commands go through it)"

@@ -12,6 +12,7 @@ from vault.audit import record_audit
 from vault.entries import Kind
 from vault.identity import REVIEWER, USER
 from vault.model import custodian_of
+from vault.recording import ensure_recordable
 
 
 @dataclass
@@ -91,6 +92,7 @@ def search(
     Raises QuerySyntaxError for a bad query, IndexOutdated/IndexBusy for an index it cannot
     use, Forbidden outside the scope, and Unrecorded when the search cannot be audited (then
     nothing is returned)."""
+    ensure_recordable(vault)
     found = find(vault, index, query, scope=scope, custodian=custodian, limit=limit)
     how = record_audit(vault, Kind.SEARCH_RUN, actor=actor, data=search_data(query, found, scope))
     return SearchResult(found.total, found.hits, how, found.custodian, found.scope)

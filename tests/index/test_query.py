@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vault.index.query import (
+    MAX_DEPTH,
     MAX_SIZE,
     And,
     HasAttachment,
@@ -84,6 +85,10 @@ def test_dates_are_exact_and_zone_aware():
         ("after:0001-01-01T00:00:00+14:00", 7, "out of range"),
         ("before:2026-01-01+30:00", 8, "zone in '2026-01-01+30:00' is out of range"),
         ("before:२०२६-01-01", 8, "is not a date"),  # Unicode digits are not ASCII ones
+        ("(" * 3000 + "a" + ")" * 3000, 65, "more than 64 deep"),  # was a RecursionError
+        ("NOT " * 3000 + "a", 257, "more than 64 deep"),
+        ("-" * 3000 + "a", 65, "more than 64 deep"),
+        ("(NOT " * 40 + "a" + ")" * 40, 161, "more than 64 deep"),
     ],
 )
 def test_errors_name_position_and_reason(query, position, reason):
@@ -130,3 +135,8 @@ def test_operator_values_raise_nothing_but_syntax_errors(operator, value):
         parse(operator + value)
     except QuerySyntaxError as e:
         assert 1 <= e.position <= len(operator + value) + 1
+
+
+def test_nesting_up_to_the_limit_parses():
+    assert parse("(" * MAX_DEPTH + "budget" + ")" * MAX_DEPTH) == Words(None, "budget")
+    assert parse("NOT " * MAX_DEPTH + "budget") is not None

@@ -15,7 +15,10 @@ def command(ctx, since, as_json):
     from vault.entries import AUDIT_TRAIL
     from vault.model import format_time, parse_time
 
-    cutoff = format_time(parse_time(since)) if since else ""
+    try:
+        cutoff = format_time(parse_time(since)) if since else ""
+    except ValueError as bad:
+        raise click.BadParameter(str(bad), param_hint="--since") from None
     client = service_of(ctx)
     if client is not None:
         entries = call_service(client, "audit.list", {"since": cutoff or None})

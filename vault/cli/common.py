@@ -125,7 +125,10 @@ def refuse_here(vault, error) -> None:
 
 
 def print_json(value) -> None:
-    json.dump(value, sys.stdout, indent=2, ensure_ascii=False, default=str)
+    """``value`` as JSON on stdout; a name that is not UTF-8 as ``\\udcNN`` escapes (vault/model.py)."""
+    from vault.model import json_bytes
+
+    sys.stdout.write(json_bytes(json.dumps(value, indent=2, ensure_ascii=False, default=str)).decode("utf-8"))
     sys.stdout.write("\n")
 
 

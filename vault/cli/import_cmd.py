@@ -1,5 +1,6 @@
 """vaultctl import: snapshot runs of Maildirs, mboxes, .eml directories or Cyrus folders."""
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,8 +20,14 @@ if TYPE_CHECKING:  # the CLI imports engines lazily, when a command runs
     from vault.ingest.importers.importer import ImportReport
 
 
+def _absolute(source: str) -> Path:
+    """The source as given, made absolute without resolving links (a source that is a link is
+    the importer's to refuse or follow, and {name}/{parent} are the names the operator sees)."""
+    return Path(os.path.abspath(source))
+
+
 def mailbox_for(template: str, source: str) -> str:
-    path = Path(source).resolve()
+    path = _absolute(source)
     return template.format(name=path.name, parent=path.parent.name)
 
 
@@ -39,12 +46,19 @@ def mailbox_for(template: str, source: str) -> str:
     type=click.Choice(["maildir", "mbox", "eml", "cyrus"]),
     help="Source format (default: detected).",
 )
+@click.option(
+    "--follow-symlinks",
+    is_flag=True,
+    help="Follow symbolic links that stay inside the source (and a SOURCE that is one). "
+    "Without it links, like FIFOs and devices, are skipped and reported.",
+)
 @click.option("--actor", help="Whom it is done for (admins only; default: yourself).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_context
-def command(ctx, sources, mailbox, kind, actor, as_json):
+def command(ctx, sources, mailbox, kind, follow_symlinks, actor, as_json):
     """Import each SOURCE into its mailbox: new messages are appended, vanished ones
-    expunged, changed flags recorded. Re-running with nothing changed adds nothing."""
+    expunged, changed flags recorded. Re-running with nothing changed adds nothing.
+    Only regular files are read: links, FIFOs and devices in a source are reported."""
     from vault.store.backends.base import StoreError
 
     targets = [(s, mailbox_for(mailbox, s)) for s in sources]
@@ -61,9 +75,10 @@ def command(ctx, sources, mailbox, kind, actor, as_json):
                 client,
                 "import",
                 {
-                    "targets": [[str(Path(s).resolve()), m] for s, m in targets],
+                    "targets": [[str(_absolute(s)), m] for s, m in targets],
                     "kind": kind,
                     "acting_for": actor,
+                    **({"follow_symlinks": True} if follow_symlinks else {}),
                 },
             )
             reports = [Report.from_json(r) for r in answer["imports"]]
@@ -71,9 +86,13 @@ def command(ctx, sources, mailbox, kind, actor, as_json):
             for error in failed:
                 click.echo(f"error: {error}", err=True)
         else:
-            _run(ctx, targets, kind, actor, as_json, reports, failed)
+            _run(ctx, targets, kind, follow_symlinks, actor, as_json, reports, failed)
     except StoreError as e:
         # full disk, dead S3 endpoint...: committed batches stay; a re-run resumes after them
+        from vault.archive import disk_full, full_disk_message
+
+        if disk_full(e) is not None:
+            raise click.ClickException(full_disk_message(e)) from None
         raise click.ClickException(
             f"{e}\nnothing committed was lost: run the import again to resume"
         ) from None
@@ -98,7 +117,7 @@ def command(ctx, sources, mailbox, kind, actor, as_json):
         raise click.ClickException(f"{len(failed)} source(s) could not be imported: " + "; ".join(failed))
 
 
-def _run(ctx, targets, kind, actor, as_json, reports, failed):
+def _run(ctx, targets, kind, follow_symlinks, actor, as_json, reports, failed):
     from vault.ingest.importers.base import SourceError
     from vault.ingest.importers.importer import Importer
 
@@ -110,7 +129,9 @@ def _run(ctx, targets, kind, actor, as_json, reports, failed):
             refuse_here(vault, e)
         for source, box in targets:
             try:
-                importer = Importer(vault, source, box, kind=kind, actor=caller.actor)
+                importer = Importer(
+                    vault, source, box, kind=kind, follow_symlinks=follow_symlinks, actor=caller.actor
+                )
                 with progress(f"importing {source}", importer.count(), enabled=not as_json) as advance:
                     importer.progress = advance
                     reports.append(importer.run())

@@ -53,7 +53,7 @@ def import_(ctx, files, host, follow, zone, as_json):
         raise click.UsageError("give FILE... or --follow FILE")
     config = load_config(ctx)
     tz = _zone(config, zone)
-    store = MaillogStore.from_config(config)
+    store = MaillogStore.from_config(config, writing=True)
     report = ImportReport()
     try:
         for name in files:

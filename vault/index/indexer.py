@@ -15,6 +15,7 @@ import itertools
 import logging
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,16 +73,20 @@ class SearchIndex:
         self._unflushed: int | None = None  # the last entry applied but not yet committed
         self._data: dict[str, bytes] = {}
         self._folder_keys = FolderKeys()
+        self._view: tempfile.TemporaryDirectory | None = None  # see _read_only_view
 
     @classmethod
     def open(cls, path: Path | str, writable: bool = False) -> SearchIndex:
         path = Path(path)
+        view = None
         if writable:
             path.mkdir(parents=True, exist_ok=True)
         elif not (path / "meta.json").exists():
             raise FileNotFoundError(f"no search index at {path}: run 'vaultctl rebuild' (or any import)")
+        elif not os.access(path, os.W_OK):
+            view = _read_only_view(path)
         try:
-            index = tantivy.Index(index_schema.build(), path=str(path), reuse=True)
+            index = tantivy.Index(index_schema.build(), path=view.name if view else str(path), reuse=True)
         except ValueError as e:
             if "schema does not match" not in str(e):
                 raise
@@ -97,12 +102,17 @@ class SearchIndex:
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
             index = tantivy.Index(index_schema.build(), path=str(path), reuse=True)
         index_schema.register(index)
-        return cls(path, index, writable)
+        opened = cls(path, index, writable)
+        opened._view = view
+        return opened
 
     def close(self) -> None:
         if self._writer is not None:
             self._writer.wait_merging_threads()
             self._writer = None
+        if self._view is not None:
+            self._view.cleanup()
+            self._view = None
 
     # ------------------------------------------------------------ writing
 
@@ -269,6 +279,21 @@ class SearchIndex:
 
         _locate(hits, scope.items([h.blob for h in hits], run), catalog)
         return hits
+
+
+def _read_only_view(path: Path) -> tempfile.TemporaryDirectory:
+    """Tantivy opens its lock files for writing even to read, which a read-only file system
+    refuses: a reader there gets a private directory of links to the index's files (meta.json
+    copied, so the view stays the index as it was when opened) with lock files of its own."""
+    view = tempfile.TemporaryDirectory(prefix="vault-index-view-")
+    for child in path.iterdir():
+        if child.name.startswith(".tantivy-") and child.name.endswith(".lock"):
+            continue
+        if child.name == "meta.json":
+            shutil.copyfile(child, Path(view.name) / child.name)
+        else:
+            os.symlink(child.absolute(), Path(view.name) / child.name)
+    return view
 
 
 def _blob_of(doc: tantivy.Document) -> str:

@@ -31,6 +31,9 @@ _UNITS = {None: 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 _DAY = re.compile(r"^(\d{4})[-/](\d{2})[-/](\d{2})(?:([+-])(\d{2}):?(\d{2})|Z)?$", re.A)
 _WORDS = re.compile(r"[^\W_]+")
 MAX_SIZE = (1 << 63) - 1  # Tantivy's integers are i64; "bigger than that" matches nothing anyway
+# How deep parentheses and NOT/- may nest: the parser, bind() and the Tantivy query recurse per
+# level, and no person writes more than a handful ('(' * 3000 was a RecursionError)
+MAX_DEPTH = 64
 
 
 class QuerySyntaxError(ValueError):
@@ -150,6 +153,14 @@ class _Parser:
         self.text = text
         self.toks = tokens(text)
         self.i = 0
+        self.depth = 0  # parentheses and NOT/- open around the current term
+
+    def deeper(self, tok: Token) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise QuerySyntaxError(
+                tok.pos, f"the query nests parentheses or NOT/- more than {MAX_DEPTH} deep: simplify it"
+            )
 
     def peek(self) -> Token | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
@@ -205,16 +216,14 @@ class _Parser:
         tok = self.peek()
         if tok is None:
             raise QuerySyntaxError(self.end(), "query ends where a term was expected")
-        if self._is(tok, "NOT"):
+        if self._is(tok, "NOT") or tok.kind == "MINUS":
             self.take()
             if self._ends_operand(self.peek()):
-                raise QuerySyntaxError(tok.pos, "NOT needs something to negate")
-            return Not(self.unary())
-        if tok.kind == "MINUS":
-            self.take()
-            if self._ends_operand(self.peek()):
-                raise QuerySyntaxError(tok.pos, "- needs something to negate")
-            return Not(self.unary())
+                raise QuerySyntaxError(tok.pos, f"{tok.text} needs something to negate")
+            self.deeper(tok)
+            node = Not(self.unary())
+            self.depth -= 1
+            return node
         if self._is(tok, "AND") or self._is(tok, "OR"):
             raise QuerySyntaxError(tok.pos, f"{tok.text} needs something on its left")
         return self.primary()
@@ -225,7 +234,9 @@ class _Parser:
             after = self.peek()
             if after is not None and after.kind == "RPAREN":
                 raise QuerySyntaxError(tok.pos, "empty parentheses")
+            self.deeper(tok)
             node = self.or_expr()
+            self.depth -= 1
             close = self.peek()
             if close is None or close.kind != "RPAREN":
                 raise QuerySyntaxError(tok.pos, 'unclosed "("')

@@ -23,7 +23,8 @@ from vault.access import MailScope
 from vault.archive import Vault
 from vault.audit import record_audit
 from vault.entries import Kind
-from vault.model import format_time, now, parse_time
+from vault.model import format_time, json_bytes, now, parse_time
+from vault.recording import ensure_recordable
 from vault.restore import loadfile
 from vault.restore.completeness import seal
 from vault.restore.targets import MboxTarget
@@ -153,9 +154,10 @@ def write_export(
     produced = producer.finish() if producer is not None else None
     if produced is not None:  # the load file, natives and texts: every file with its sha256
         manifest["production"] = produced
-    manifest_bytes = json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False).encode()
+    # a folder name that is not UTF-8 (vault/model.py): \udcNN escapes in the JSON, its bytes in the CSV
+    manifest_bytes = json_bytes(json.dumps(manifest, indent=1, sort_keys=True, ensure_ascii=False))
     (path / "manifest.json").write_bytes(manifest_bytes)
-    with (path / "manifest.csv").open("w", newline="", encoding="utf-8") as f:
+    with (path / "manifest.csv").open("w", newline="", encoding="utf-8", errors="surrogateescape") as f:
         w = csv.DictWriter(f, CSV_FIELDS, extrasaction="ignore")
         w.writeheader()
         for rec in records:
@@ -221,6 +223,7 @@ def search_and_export(
 ) -> ExportReport:
     """Export what ``query`` finds (within ``scope``); the export is recorded in the audit
     trail (with this process's writer, or by the vault service while it holds the vault)."""
+    ensure_recordable(vault)  # nothing is written that could not be audited
     records, found = export_records(vault, index, query, scope=scope, custodian=custodian, dedupe=dedupe)
     report = write_export(vault, records, path, fmt, query=query, actor=actor, production=production)
     data = export_data(query, found, fmt, dedupe, str(Path(path).resolve()), report)

@@ -15,6 +15,7 @@ from vault.archive import Vault
 from vault.audit import record_audit
 from vault.entries import Kind
 from vault.model import format_time, parse_time
+from vault.recording import ensure_recordable
 from vault.restore.targets import describe_target, open_target
 
 
@@ -73,6 +74,12 @@ def snapshot(
 ) -> Snapshot:
     when = format_time(at)
     mailbox_id = resolve_folder(vault, mailbox, when, visible)
+    folder = vault.catalog.folder(mailbox_id)
+    if folder is not None and folder["created_at"] > when:
+        raise RestoreError(
+            f"{mailbox} did not exist yet at {when}: the archive has it from {folder['created_at']} "
+            "(restore at that time or later)"
+        )
     items = vault.catalog.items_at(mailbox_id, when)
     if uid is not None:
         items = [i for i in items if i["uid"] == uid]
@@ -148,6 +155,7 @@ def restore_snapshot(
     """Write a snapshot's messages into ``target`` (callers that show progress need the
     count first: they take the snapshot once and pass it here). ``extra``: more data for
     the audit entry (who the restore was made for)."""
+    ensure_recordable(vault)  # nothing is written that could not be audited
     report = RestoreReport(snap.mailbox, snap.mailbox_id, snap.at, target, purged=purged_of(snap))
     advance = progress or (lambda n=1, **kw: None)
     advance(len(report.purged))

@@ -135,14 +135,16 @@ def import_sources(service: ServiceHandle, caller: Caller, params: dict) -> dict
     ):
         raise BadRequest("'targets' must be a list of [source, mailbox] pairs")
     kind = _opt(params, "kind")
+    follow = params.get("follow_symlinks") is True
 
     def write(vault) -> dict:
         reports, failed = [], []
         for source, mailbox in targets:
             try:
-                reports.append(
-                    Importer(vault, source, mailbox, kind=kind, actor=caller.actor).run().to_json()
+                importer = Importer(
+                    vault, source, mailbox, kind=kind, follow_symlinks=follow, actor=caller.actor
                 )
+                reports.append(importer.run().to_json())
             except SourceError as e:
                 failed.append(str(e))
         return {"imports": reports, "errors": failed}

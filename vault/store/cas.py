@@ -12,7 +12,6 @@ Reads always re-hash; writes decompress and compare every frame before it is sto
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from vault.model import Problem, blob_id
 from vault.store.backends import open_backend
 from vault.store.backends.base import Backend, ObjectMissing, StoreError
 from vault.store.pack import Member, PackFormatError, decode_pack_index, encode_pack_index
+from vault.store.sqlite import connect
 
 DICT_MAX_BLOB = 256 * 1024  # larger blobs gain nothing from a dictionary
 
@@ -57,6 +57,7 @@ class ContentStore:
         dictionary_level: int = 6,
         dictionary_size: int = 262144,
         dictionary_samples: int = 1000,
+        read_only: bool = False,
     ):
         self.backend = backend
         self.pack_size = pack_size
@@ -64,9 +65,11 @@ class ContentStore:
         self.dictionary_level = dictionary_level
         self.dictionary_size = dictionary_size
         self.dictionary_samples = dictionary_samples
-        self.db = sqlite3.connect(str(index_path), timeout=60)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.executescript(SCHEMA)
+        # read_only: a home that cannot be written is read without writing a byte (store/sqlite.py)
+        self.db = connect(index_path, read_only=read_only, timeout=60)
+        if not read_only:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.executescript(SCHEMA)
         self._plain = zstandard.ZstdCompressor(level=level)
         self._buffer = bytearray()
         self._members: list[Member] = []
@@ -84,7 +87,7 @@ class ContentStore:
             self._use_dictionary(row[0])
 
     @classmethod
-    def from_config(cls, config) -> ContentStore:
+    def from_config(cls, config, *, read_only: bool = False) -> ContentStore:
         c, z = config["store"], config["compression"]
         return cls(
             open_backend(config),
@@ -94,6 +97,7 @@ class ContentStore:
             dictionary_level=z["dictionary_level"],
             dictionary_size=z["dictionary_size"],
             dictionary_samples=z["dictionary_samples"],
+            read_only=read_only,
         )
 
     # ------------------------------------------------------------ dictionaries
@@ -218,6 +222,12 @@ class ContentStore:
         self._buffer = bytearray()
         self._members = []
         self._pending = {}
+        # rows since the last flush may name blobs that never reached the backend (a pack whose
+        # write failed on a full disk, the dictionary trained in it): close() must not commit them
+        self.db.rollback()
+        self._known = None
+        if self._dict_blob is not None and not self.exists(self._dict_blob):
+            self._dict_blob = self._dict_compressor = None
 
     def flush(self) -> None:
         """Make every blob put so far durable in the backend."""

@@ -23,6 +23,11 @@ Entry data fields the catalog reads, per kind (others are kept only in the item 
   erasure.withdrawn / hold.release_withdrawn  item=request id  (closes it: withdrawn)
   erasure.certified / hold.released with data.request  (closes that request: approved)
 Any entry whose data has "event" (the live-ingest event id) marks that event as recorded.
+
+Names from the file system (folder names, an item's origin and source key) that are not UTF-8
+are strings with surrogate escapes (vault/model.py); SQLite's text is UTF-8, so such a name is
+stored as a BLOB of its bytes (``_sql``) and read back as the same string (``_named``). A BLOB
+never equals a TEXT, so the two cannot be confused, and a valid name is TEXT as it always was.
 """
 
 from __future__ import annotations
@@ -33,7 +38,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from vault.entries import CONTENT_KINDS, Kind
-from vault.model import ItemId
+from vault.model import ItemId, is_utf8
+from vault.store.sqlite import connect
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -134,6 +140,29 @@ class CatalogError(Exception):
     pass
 
 
+_NAME_COLUMNS = ("name", "origin", "source_key")
+
+
+def _sql(name: str | None) -> str | bytes | None:
+    """A name as the catalog stores it: TEXT, or the BLOB of its bytes when it is not UTF-8."""
+    if name is None or is_utf8(name):
+        return name
+    return name.encode("utf-8", "surrogateescape")
+
+
+def _name(value: str | bytes | None) -> str | None:
+    return value.decode("utf-8", "surrogateescape") if isinstance(value, bytes) else value
+
+
+def _named(row) -> dict:
+    """A row as a dict, its name columns back as the strings they were recorded as."""
+    out = dict(row)
+    for column in _NAME_COLUMNS:
+        if isinstance(out.get(column), bytes):
+            out[column] = _name(out[column])
+    return out
+
+
 def _mailbox_of(item: str | None) -> str | None:
     if item is None:
         return None
@@ -144,17 +173,36 @@ def _mailbox_of(item: str | None) -> str | None:
 
 
 class Catalog:
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, *, read_only: bool = False):
+        """``read_only``: never write the file (a read-only home, vault/store/sqlite.py); a
+        reader that must catch up then goes on with a copy in memory (``into_memory``)."""
         self.path = Path(path)
-        self.db = sqlite3.connect(str(self.path), timeout=60, isolation_level=None)
+        self.read_only = read_only
+        self.db = connect(self.path, read_only=read_only, timeout=60, isolation_level=None)
         self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        if not read_only:
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(SCHEMA)
 
     @classmethod
-    def from_config(cls, config) -> Catalog:
-        return cls(config.path("catalog"))
+    def from_config(cls, config, *, read_only: bool = False) -> Catalog:
+        return cls(config.path("catalog"), read_only=read_only)
+
+    @classmethod
+    def empty(cls) -> Catalog:
+        """A catalog in memory, for a reader whose home has none it can read."""
+        return cls(":memory:")
+
+    def into_memory(self) -> None:
+        """Go on with a private copy in memory of what the file holds: a reader that cannot
+        write the file (read-only, full) still catches up with the ledger, for itself alone."""
+        memory = sqlite3.connect(":memory:", isolation_level=None)
+        self.db.backup(memory)
+        self.db.close()
+        memory.row_factory = sqlite3.Row
+        memory.executescript(SCHEMA)
+        self.db, self.read_only = memory, False
 
     def close(self) -> None:
         self.db.close()
@@ -191,7 +239,8 @@ class Catalog:
             )
             self.db.execute("COMMIT")
         except BaseException:
-            self.db.execute("ROLLBACK")
+            if self.db.in_transaction:  # a COMMIT that failed (a full disk) has rolled back already
+                self.db.execute("ROLLBACK")
             raise
         return count
 
@@ -257,8 +306,8 @@ class Catalog:
                     data.get("internal_date"),
                     e.time,
                     e.seq,
-                    data.get("origin"),
-                    data.get("key"),
+                    _sql(data.get("origin")),
+                    _sql(data.get("key")),
                     data.get("message_id"),
                 )
             )
@@ -321,7 +370,7 @@ class Catalog:
         )
         self.db.execute(
             "INSERT INTO folder_names(mailbox_id, name, valid_from, seq) VALUES (?,?,?,?)",
-            (mailbox_id, name, time, seq),
+            (mailbox_id, _sql(name), time, seq),
         )
 
     def _record_flags(self, item: str, time: str, seq: int, flags: list[str]) -> None:
@@ -335,20 +384,21 @@ class Catalog:
         A name asked for at a time when no folder carried it falls back to the folder
         that carried it most recently, so a folder since deleted can still be found.
         """
+        key = _sql(name)
         if at is None:
             row = self.db.execute(
-                "SELECT mailbox_id FROM folder_names WHERE name=? AND valid_to IS NULL", (name,)
+                "SELECT mailbox_id FROM folder_names WHERE name=? AND valid_to IS NULL", (key,)
             ).fetchone()
         else:
             row = self.db.execute(
                 "SELECT mailbox_id FROM folder_names WHERE name=? AND valid_from<=?"
                 " AND (valid_to IS NULL OR valid_to>?) ORDER BY seq DESC LIMIT 1",
-                (name, at, at),
+                (key, at, at),
             ).fetchone()
         if row is None:
             row = self.db.execute(
                 "SELECT mailbox_id FROM folder_names WHERE name=? ORDER BY seq DESC LIMIT 1",
-                (name,),
+                (key,),
             ).fetchone()
         return row[0] if row else None
 
@@ -359,7 +409,7 @@ class Catalog:
         out = dict(row)
         out["name"] = self.folder_name(mailbox_id)
         out["names"] = [
-            dict(r)
+            _named(r)
             for r in self.db.execute(
                 "SELECT name, valid_from, valid_to FROM folder_names WHERE mailbox_id=? ORDER BY seq",
                 (mailbox_id,),
@@ -381,7 +431,7 @@ class Catalog:
                 (mailbox_id, at),
             )
         row = self.db.execute(sql, args).fetchone()
-        return row[0] if row else None
+        return _name(row[0]) if row else None
 
     def folders(self, include_deleted: bool = True) -> list[dict]:
         rows = self.db.execute(
@@ -390,7 +440,7 @@ class Catalog:
             " (SELECT count(*) FROM items i WHERE i.mailbox_id=f.mailbox_id AND i.expunged_at IS NULL) AS messages"
             " FROM folders f ORDER BY name"
         ).fetchall()
-        return [dict(r) for r in rows if include_deleted or r["deleted_at"] is None]
+        return [_named(r) for r in rows if include_deleted or r["deleted_at"] is None]
 
     def next_uid(self, mailbox_id: str) -> int:
         row = self.db.execute("SELECT max(uid) FROM items WHERE mailbox_id=?", (mailbox_id,)).fetchone()
@@ -402,7 +452,7 @@ class Catalog:
         row = self.db.execute("SELECT * FROM items WHERE item=?", (item,)).fetchone()
         if row is None:
             return None
-        out = dict(row)
+        out = _named(row)
         out["flags"] = self.flags_at(item, None) or []
         out["mailbox"] = self.folder_name(out["mailbox_id"])
         return out
@@ -413,8 +463,8 @@ class Catalog:
         args: tuple = (mailbox_id,)
         if origin is not None:
             sql += " AND origin=?"
-            args += (origin,)
-        rows = [dict(r) for r in self.db.execute(sql, args)]
+            args += (_sql(origin),)
+        rows = [_named(r) for r in self.db.execute(sql, args)]
         for r in rows:
             r["flags"] = self.flags_at(r["item"], None) or []
         return rows
@@ -433,7 +483,7 @@ class Catalog:
         ).fetchall()
         out = []
         for r in rows:
-            d = dict(r)
+            d = _named(r)
             d["flags"] = self.flags_at(d["item"], at) or []
             out.append(d)
         return out
@@ -467,11 +517,12 @@ class Catalog:
         return out
 
     def items_by_blob(self, blob: str) -> list[dict]:
-        return [dict(r) for r in self.db.execute("SELECT * FROM items WHERE blob=?", (blob,))]
+        return [_named(r) for r in self.db.execute("SELECT * FROM items WHERE blob=?", (blob,))]
 
     def folder_names(self) -> list[tuple[str, str]]:
         """(mailboxID, name) for every name any folder ever had."""
-        return [tuple(r) for r in self.db.execute("SELECT DISTINCT mailbox_id, name FROM folder_names")]
+        rows = self.db.execute("SELECT DISTINCT mailbox_id, name FROM folder_names")
+        return [(m, _name(n) or "") for m, n in rows]
 
     def blobs_in(self, mailbox_ids: Iterable[str]) -> set[str]:
         """The blobs of the (not purged) items of these folders. No DISTINCT: SQLite's
@@ -560,7 +611,7 @@ class Catalog:
 
     def all_items(self, include_purged: bool = False) -> list[dict]:
         sql = "SELECT * FROM items" + ("" if include_purged else " WHERE purged_at IS NULL")
-        rows = [dict(r) for r in self.db.execute(sql + " ORDER BY appended_seq")]
+        rows = [_named(r) for r in self.db.execute(sql + " ORDER BY appended_seq")]
         for r in rows:
             r["flags"] = self.flags_at(r["item"], None) or []
         return rows

@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from vault.model import Problem, format_time, now, parse_time
+from vault.model import Problem, format_time, json_bytes, now, parse_time
 from vault.store import merkle
 from vault.store.checkpoint import (
     Checkpoint,
@@ -92,7 +92,8 @@ class Entry:
 
 
 def canonical(fields: dict) -> bytes:
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    # json_bytes: a non-UTF-8 file name in an entry is kept as \udcNN escapes (vault/model.py)
+    return json_bytes(json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False))
 
 
 def chain_hash(prev: str, canon: bytes) -> str:
@@ -599,29 +600,35 @@ class Ledger:
         # a line is the canonical entry with its hash appended (the line itself need not be
         # canonical: readers re-derive the canonical form and the hash from the fields)
         lines = b"".join(e.canonical()[:-1] + b',"hash":"' + e.hash.encode() + b'"}\n' for e in self._pending)
-        new_segment = not self.segment.exists()
-        with open(self.segment, "ab") as f:
-            f.write(lines)
-            f.flush()
-            os.fsync(f.fileno())
-        new_leaves = [merkle.leaf_hash(e.canonical()) for e in self._pending]
-        new_leaves_file = not (self.path / "leaves").exists()
-        with open(self.path / "leaves", "ab") as f:
-            f.write(b"".join(new_leaves))
-            f.flush()
-            os.fsync(f.fileno())
-        # a file's fsync covers its length; only a new file's name needs its directory's
-        if new_segment:
-            _fsync_dir(self.path / "segments")
-        if new_leaves_file:
-            _fsync_dir(self.path)
-        for leaf in new_leaves:
-            tree.push(leaf)
-        if self._leaves is not None:
-            self._leaves.extend(new_leaves)
         size = self.size + len(self._pending)
-        checkpoint = sign(self.origin, size, tree.root(), self.key, self.key_name)
-        _atomic_write(self.path / "checkpoints" / f"{size:012d}.note", checkpoint.note)
+        note = self.path / "checkpoints" / f"{size:012d}.note"
+        try:
+            new_segment = not self.segment.exists()
+            with open(self.segment, "ab") as f:
+                f.write(lines)
+                f.flush()
+                os.fsync(f.fileno())
+            new_leaves = [merkle.leaf_hash(e.canonical()) for e in self._pending]
+            new_leaves_file = not (self.path / "leaves").exists()
+            with open(self.path / "leaves", "ab") as f:
+                f.write(b"".join(new_leaves))
+                f.flush()
+                os.fsync(f.fileno())
+            # a file's fsync covers its length; only a new file's name needs its directory's
+            if new_segment:
+                _fsync_dir(self.path / "segments")
+            if new_leaves_file:
+                _fsync_dir(self.path)
+            for leaf in new_leaves:
+                tree.push(leaf)
+            if self._leaves is not None:
+                self._leaves.extend(new_leaves)
+            checkpoint = sign(self.origin, size, tree.root(), self.key, self.key_name)
+            _atomic_write(note, checkpoint.note)
+        except BaseException:
+            if not note.exists():  # not committed: nothing of it stays (a full disk is no crash)
+                self._cut_unsigned(note)
+            raise
         self.size = size
         self.last_hash = self._pending[-1].hash
         self._pending = []
@@ -631,6 +638,18 @@ class Ledger:
         self._maybe_seal()
         self._save_state(segment)
         return checkpoint
+
+    def _cut_unsigned(self, note: Path) -> None:
+        """Undo a commit that failed before its checkpoint (ENOSPC): cut what it wrote, as the
+        next writer's recovery would, so readers and verify see the ledger as it was. Cutting
+        frees space, so it works on a full disk; if it fails anyway, recovery does it later."""
+        try:
+            leaves = self.path / "leaves"
+            self._recover(leaves.stat().st_size if leaves.exists() else 0, self.size, self._segments())
+            note.with_name(note.name + ".tmp").unlink(missing_ok=True)
+            self._rebuild_range()
+        except (OSError, LedgerError):
+            pass
 
     def _segment_started(self, seg: Path) -> float | None:
         """When the segment's first entry was made (epoch seconds), None if unreadable.

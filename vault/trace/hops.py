@@ -9,6 +9,7 @@ grow). ``follow`` tails a live log across rotations.
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import os
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from vault.store.sqlite import connect, writable
 from vault.trace.maillog import Hop, LineParser, ParseStats
 
 SCHEMA = """
@@ -108,7 +110,17 @@ def hop_of(row) -> Hop:
 
 
 class MaillogStore:
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, *, read_only: bool = False):
+        """``read_only``: a home that cannot be written (vault/store/sqlite.py) is read as it is;
+        with no maillog.sqlite there, an empty store in memory answers."""
+        path = Path(path)
+        if read_only:
+            self.db = (
+                connect(path, read_only=True, timeout=60) if path.exists() else sqlite3.connect(":memory:")
+            )
+            if not path.exists():
+                self.db.executescript(SCHEMA)
+            return
         self.db = sqlite3.connect(str(path), timeout=60)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
@@ -118,8 +130,18 @@ class MaillogStore:
         self.db.executescript(SCHEMA)
 
     @classmethod
-    def from_config(cls, config) -> MaillogStore:
-        return cls(config.path("maillog"))
+    def from_config(cls, config, *, writing: bool = False) -> MaillogStore:
+        """The home's store; read-only where the home cannot be written, unless ``writing``
+        (an import), which is refused there (EROFS)."""
+        path = config.path("maillog")
+        read_only = not writable(path.parent)
+        if read_only and writing:
+            raise OSError(
+                errno.EROFS,
+                "cannot be written here: mail logs are imported where the home is writable",
+                str(path),
+            )
+        return cls(path, read_only=read_only)
 
     def close(self) -> None:
         self.db.close()

@@ -19,7 +19,7 @@ import re
 import struct
 import time
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -315,11 +315,12 @@ class CyrusSpool:
         return read_index(self.meta_file(mailbox_id, "cyrus.index"), self.READ_ATTEMPTS)
 
 
-def read_index(path: Path, attempts: int = 5) -> MailboxIndex:
-    """One cyrus.index file, read again while a CRC says it was caught mid-rewrite."""
+def read_index(path: Path, attempts: int = 5, read: Callable[[Path], bytes] | None = None) -> MailboxIndex:
+    """One cyrus.index file, read again while a CRC says it was caught mid-rewrite (``read``:
+    how to read it, for the importer that never follows a link)."""
     for attempt in range(attempts):
         try:
-            return parse_index(_read(path), str(path))
+            return parse_index((read or _read)(path), str(path))
         except SpoolFormatError as e:
             if "CRC" not in str(e) or attempt == attempts - 1:
                 raise

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import abc
+import functools
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-
-class SourceError(Exception):
-    """The whole source is unusable: missing, unreadable, not a mailbox."""
+from vault.ingest.importers.tree import (  # SourceError: re-exported, readers and callers take it from here
+    Found,
+    NotRead,
+    SourceError,  # noqa: F401
+    SourceTree,
+    what_is,
+)
+from vault.model import time_from_timestamp
 
 
 @dataclass
@@ -21,6 +28,7 @@ class SourceMessage:
     internal_date: datetime
     uid: int | None = None
     loader: Callable[[], bytes] | None = field(default=None, repr=False)
+    warning: str | None = None  # archived, but something about it is worth reporting
 
     def read(self) -> bytes:
         if self.loader is None:  # every source gives one (file_message, mbox)
@@ -40,8 +48,9 @@ class Source(abc.ABC):
     mailbox_id: str | None = None
     uidvalidity: int | None = None
 
-    def __init__(self, path: Path):
-        self.path = path
+    def __init__(self, tree: SourceTree | Path):
+        self.tree = tree if isinstance(tree, SourceTree) else SourceTree(tree)
+        self.path = self.tree.root
 
     @abc.abstractmethod
     def scan(self) -> Iterator[SourceMessage | SourceProblem]: ...
@@ -50,23 +59,35 @@ class Source(abc.ABC):
     def count(self) -> int: ...
 
 
-def read_file(path: Path) -> Callable[[], bytes]:
-    return lambda: path.read_bytes()
+OUT_OF_RANGE = "its file time is out of range: the internal date is the time of the import"
 
 
 def file_message(
-    path: Path, key: str, flags: list[str], uid: int | None = None
+    tree: SourceTree, found: Found, key: str, flags: list[str], uid: int | None = None
 ) -> SourceMessage | SourceProblem:
-    """A message stored as one file, dated by its mtime; a problem if it cannot be
-    stat'ed or is empty (the key is kept, so the message is not taken for deleted)."""
+    """A message stored as one file, dated by its mtime; a problem if it is not a regular file
+    (skipped: no key), cannot be stat'ed or is empty (the key is kept, so the message is not
+    taken for deleted)."""
+    where = tree.where(found.rel)
+    if found.kind != "file":
+        return SourceProblem(where, found.reason or f"{what_is(stat.S_IFDIR)}, not a message: skipped")
     try:
-        st = path.stat()
+        st = found.stat or tree.stat(found.read_as)  # the listing's lstat; the read checks again
+    except NotRead as e:
+        return SourceProblem(where, e.strerror or "not read")
     except OSError as e:
-        return SourceProblem(str(path), f"cannot read: {e.strerror or e}", key)
+        return SourceProblem(where, f"cannot read: {e.strerror or e}", key)
     if st.st_size == 0:
-        return SourceProblem(str(path), "empty file: not a message, skipped", key)
+        return SourceProblem(where, "empty file: not a message, skipped", key)
+    when = time_from_timestamp(st.st_mtime)
     return SourceMessage(
-        key, str(path), flags, datetime.fromtimestamp(st.st_mtime, UTC), uid=uid, loader=read_file(path)
+        key,
+        where,
+        flags,
+        when or datetime.now(UTC),
+        uid=uid,
+        loader=functools.partial(tree.read, found.read_as),
+        warning=None if when else OUT_OF_RANGE,
     )
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 from vault.ingest.cyrus.spool import (
@@ -31,10 +30,14 @@ from vault.ingest.importers.base import (
     SourceError,
     SourceMessage,
     SourceProblem,
+    SourceTree,
     file_message,
 )
+from vault.ingest.importers.tree import Found
+from vault.model import time_from_timestamp
 
 _UID_FILE = re.compile(r"^([1-9][0-9]*)\.$")
+OUT_OF_RANGE_INDEX = "its internal date in cyrus.index is out of range: dated by its file instead"
 FALLBACK = "UIDs from file names, internal dates from file times, no flags, a made-up UIDVALIDITY"
 
 
@@ -56,17 +59,15 @@ def parse_cyrus_header(data: bytes, where: str = "cyrus.header") -> tuple[str | 
     return (parsed.uniqueid if valid_mailbox_id(parsed.uniqueid) else None), parsed.user_flags, ""
 
 
-def is_cyrus_folder(path: Path) -> bool:
-    if (path / "cyrus.header").exists():
-        return True
-    return any(_UID_FILE.match(p.name) for p in path.iterdir())
+def is_cyrus_folder(tree: SourceTree) -> bool:
+    return any(f.name == "cyrus.header" or _UID_FILE.match(f.name) for f in tree.listdir())
 
 
 class CyrusSource(Source):
     kind = "cyrus"
 
-    def __init__(self, path: Path):
-        super().__init__(path)
+    def __init__(self, tree: SourceTree):
+        super().__init__(tree)
         self.user_flags: tuple[str, ...] = ()
         self.problems: list[SourceProblem] = []  # about the folder as a whole, reported by scan()
         self._read_header()
@@ -75,12 +76,21 @@ class CyrusSource(Source):
             self.uidvalidity = self.index.uidvalidity
             self._check_user_flag_names(self.index)
 
+    def _meta(self, name: str) -> Found | None:
+        """cyrus.header or cyrus.index, if present (a link or FIFO in its place: reported, not read)."""
+        found = next((f for f in self.tree.listdir() if f.name == name), None)
+        if found is not None and found.kind != "file":
+            self.problems.append(SourceProblem(str(self.tree.path(found.rel)), found.reason or "a directory"))
+            return None
+        return found
+
     def _read_header(self) -> None:
         header = self.path / "cyrus.header"
-        if not header.exists():
+        found = self._meta("cyrus.header")
+        if found is None:
             return
         try:
-            data = header.read_bytes()
+            data = self.tree.read(found.read_as)
         except OSError as e:
             raise SourceError(f"{header}: cannot read: {e.strerror or e}") from None
         self.mailbox_id, self.user_flags, problem = parse_cyrus_header(data, str(header))
@@ -89,11 +99,17 @@ class CyrusSource(Source):
 
     def _read_index(self) -> MailboxIndex | None:
         path = self.path / "cyrus.index"
-        if not path.exists():
-            self.problems.append(SourceProblem(str(path), f"missing: {FALLBACK}"))
+        known = len(self.problems)
+        found = self._meta("cyrus.index")
+        if found is None:
+            gone = "missing" if len(self.problems) == known else "not read"
+            self.problems.append(SourceProblem(str(path), f"{gone}: {FALLBACK}"))
             return None
         try:
-            return read_index(path)
+            return read_index(path, read=lambda _: self.tree.read(found.read_as))
+        except OSError as e:
+            self.problems.append(SourceProblem(str(path), f"cannot read: {e.strerror or e}: {FALLBACK}"))
+            return None
         except CyrusSpoolError as e:
             self.problems.append(SourceProblem(str(path), f"{_without_path(e, path)}: {FALLBACK}"))
             return None
@@ -108,13 +124,13 @@ class CyrusSource(Source):
                 )
             )
 
-    def _files(self) -> list[tuple[int, Path]]:
+    def _files(self) -> list[tuple[int, Found]]:
         out = []
-        for p in self.path.iterdir():
-            m = _UID_FILE.match(p.name)
+        for f in self.tree.listdir():
+            m = _UID_FILE.match(f.name)
             if m:
-                out.append((int(m.group(1)), p))
-        return sorted(out)
+                out.append((int(m.group(1)), f))
+        return sorted(out, key=lambda pair: pair[0])
 
     def count(self) -> int:
         return len(self.index.present) if self.index is not None else len(self._files())
@@ -123,27 +139,30 @@ class CyrusSource(Source):
         yield from self.problems
         if self.index is None:
             for uid, file in self._files():
-                yield file_message(file, str(uid), [], uid=uid)
+                yield file_message(self.tree, file, str(uid), [], uid=uid)
             return
         files = dict(self._files())
         for record in sorted(self.index.present, key=lambda r: r.uid):
-            p = files.pop(record.uid, None)
-            if p is None:
+            f = files.pop(record.uid, None)
+            if f is None:
                 yield SourceProblem(
                     str(self.path / f"{record.uid}."),
                     "listed in cyrus.index, but the file is missing",
                     str(record.uid),
                 )
                 continue
-            found = file_message(p, str(record.uid), record.flags(self.user_flags), uid=record.uid)
+            found = file_message(self.tree, f, str(record.uid), record.flags(self.user_flags), uid=record.uid)
             if isinstance(found, SourceMessage):
-                found.internal_date = datetime.fromtimestamp(record.internal_date, UTC)
+                when = time_from_timestamp(record.internal_date)
+                found.internal_date, found.warning = (
+                    (when, None) if when else (found.internal_date, OUT_OF_RANGE_INDEX)
+                )
             yield found
         expunged = {r.uid for r in self.index.records if r.expunged}
-        for uid, p in files.items():
+        for uid, f in files.items():
             if uid not in expunged:  # expunged files wait on disk for Cyrus's delayed expunge
                 yield SourceProblem(
-                    str(p),
+                    str(self.tree.path(f.rel)),
                     "not in cyrus.index (still being delivered, or the index "
                     "is stale): left for the next run",
                     str(uid),

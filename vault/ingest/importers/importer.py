@@ -83,12 +83,13 @@ class Importer:
         mailbox: str,
         *,
         kind: str | None = None,
+        follow_symlinks: bool = False,
         actor: str | None = None,
         clock: Callable[[], datetime] = now,
         progress: Callable[..., None] | None = None,
     ):
         self.vault = vault
-        self.source = open_source(source_path, kind)
+        self.source = open_source(source_path, kind, follow_symlinks=follow_symlinks)
         self.mailbox = mailbox
         self.actor = actor
         self.time = format_time(clock())
@@ -123,6 +124,8 @@ class Importer:
                 )
                 continue
             seen.add(found.key)
+            if found.warning:
+                self.report.problems.append(SourceProblem(found.path, found.warning))
             existing = live.get(found.key)
             if existing is None:
                 self._append(found, payload)

@@ -21,8 +21,10 @@ from vault.ingest.importers.base import (
     SourceError,
     SourceMessage,
     SourceProblem,
+    SourceTree,
 )
 from vault.mailformat import mbox_flags, mboxrd_unquote, parse_from_line
+from vault.model import time_from_timestamp
 
 _HEADER_END = (b"\n\n", b"\r\n\r\n")
 
@@ -46,10 +48,13 @@ def split_mbox(f) -> Iterator[tuple[int, int, datetime | None]]:
 class MboxSource(Source):
     kind = "mbox"
 
-    def __init__(self, path: Path):
-        super().__init__(path)
+    def __init__(self, tree: SourceTree | Path):
+        super().__init__(tree)
+        path = self.path
+        if self.tree.is_dir:
+            raise SourceError(f"{path}: an mbox must be a file")
         try:
-            with open(path, "rb") as f:
+            with self.tree.open() as f:
                 first = f.readline()
         except OSError as e:
             raise SourceError(f"{path}: cannot read: {e.strerror or e}") from None
@@ -60,14 +65,14 @@ class MboxSource(Source):
 
     def count(self) -> int:
         n = 0
-        with open(self.path, "rb") as f:
+        with self.tree.open() as f:
             for line in f:
                 if line.startswith(b"From ") and parse_from_line(line):
                     n += 1
         return n
 
     def _body(self, start: int, end: int) -> bytes:
-        with open(self.path, "rb") as f:
+        with self.tree.open() as f:
             f.seek(start)
             raw = f.read(end - start)
         # the blank line before the next From_ line belongs to the mbox, not the message
@@ -78,10 +83,10 @@ class MboxSource(Source):
         return mboxrd_unquote(raw)
 
     def scan(self) -> Iterator[SourceMessage | SourceProblem]:
-        mtime = datetime.fromtimestamp(os.stat(self.path).st_mtime, UTC)
         seen: dict[str, int] = {}
         try:
-            with open(self.path, "rb") as f:
+            with self.tree.open() as f:
+                mtime = time_from_timestamp(os.fstat(f.fileno()).st_mtime) or datetime.now(UTC)
                 spans = list(split_mbox(f))
         except SourceError as e:
             yield SourceProblem(str(self.path), str(e))

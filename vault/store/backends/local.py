@@ -12,7 +12,7 @@ from vault.store.backends.base import Backend, ObjectMissing, StoreError, StoreF
 
 def _fail(e: OSError, path: Path) -> StoreError:
     if e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return StoreFull(f"{path}: disk full ({e.strerror}); free space and run again: nothing was lost")
+        return StoreFull(f"{path}: {e.strerror}")  # what to do about it is the caller's (archive.py)
     return StoreError(f"{path}: {e.strerror or e}")
 
 
