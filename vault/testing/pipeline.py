@@ -220,7 +220,7 @@ class Pipeline:
         new = self.spool_dir / "new"
         waiting = len(os.listdir(new)) if new.exists() else 0
         logs = list(self.spool_dir.glob("hook*.log")) if self.spool_dir.exists() else []
-        return waiting + sum(1 for log in logs if log.stat().st_size > 0)
+        return waiting + sum(1 for log in logs if _size(log) > 0)
 
     def settled(self) -> bool:
         """Nothing waiting in the spool, nothing PENDING or BUSY at the broker."""
@@ -241,3 +241,11 @@ class Pipeline:
             f"pipeline not settled within {seconds} s: spool {self.spooled()}, "
             f"jobs {self.job_counts()}\n{logs}"
         )
+
+
+def _size(path: Path) -> int:
+    """A hook log's size; 0 once the dealer has spooled and removed it (between list and stat)."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
