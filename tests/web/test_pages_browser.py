@@ -65,6 +65,7 @@ def login(site: Site, driver, user: str) -> None:
 
 def test_a_reviewer_logs_in_searches_opens_tags_and_exports(pages_site, browser):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     login(pages_site, browser, "wrev")
     shot(pages_site, browser, "home-reviewer")
@@ -73,7 +74,9 @@ def test_a_reviewer_logs_in_searches_opens_tags_and_exports(pages_site, browser)
     browser.find_element(By.LINK_TEXT, MATTER).click()
     browser.find_element(By.ID, "q").send_keys("subject:contract OR subject:settlement")
     browser.find_element(By.ID, "search").click()
-    assert "found within wbob" in browser.find_element(By.ID, "total").text
+    # the hit list is a new page, rendered after the service's search: wait for it to arrive
+    total = WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.ID, "total"))[0]
+    assert "found within wbob" in total.text
     shot(pages_site, browser, "review-hits")
     browser.find_element(By.PARTIAL_LINK_TEXT, "Scans of the contract").click()
     assert "Scans of the contract" in browser.find_element(By.TAG_NAME, "h1").text
