@@ -41,10 +41,29 @@ def browser(tmp_path_factory) -> Iterator:
     )
     driver = webdriver.Chrome(service=Service(str(DRIVER)), options=options)
     driver.downloads = downloads  # type: ignore[attr-defined]
+    # a click that posts a form returns before the next page has arrived (the service answers
+    # it): every lookup waits up to 30 s for its element, instead of reading the old page
+    driver.implicitly_wait(30)
     try:
         yield driver
     finally:
         driver.quit()
+
+
+def shows(driver, element_id: str, text: str, seconds: float = 30) -> bool:
+    """Whether element ``element_id`` comes to read ``text`` within ``seconds``: a click that
+    posts a form returns while the old page (with its own such element) is still shown."""
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    try:
+        WebDriverWait(driver, seconds, ignored_exceptions=(StaleElementReferenceException,)).until(
+            lambda d: d.find_element(By.ID, element_id).text == text
+        )
+    except TimeoutException:
+        return False
+    return True
 
 
 def shot(site: Site, driver, name: str) -> None:
@@ -65,7 +84,6 @@ def login(site: Site, driver, user: str) -> None:
 
 def test_a_reviewer_logs_in_searches_opens_tags_and_exports(pages_site, browser):
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
 
     login(pages_site, browser, "wrev")
     shot(pages_site, browser, "home-reviewer")
@@ -74,16 +92,14 @@ def test_a_reviewer_logs_in_searches_opens_tags_and_exports(pages_site, browser)
     browser.find_element(By.LINK_TEXT, MATTER).click()
     browser.find_element(By.ID, "q").send_keys("subject:contract OR subject:settlement")
     browser.find_element(By.ID, "search").click()
-    # the hit list is a new page, rendered after the service's search: wait for it to arrive
-    total = WebDriverWait(browser, 60).until(lambda d: d.find_elements(By.ID, "total"))[0]
-    assert "found within wbob" in total.text
+    assert "found within wbob" in browser.find_element(By.ID, "total").text
     shot(pages_site, browser, "review-hits")
     browser.find_element(By.PARTIAL_LINK_TEXT, "Scans of the contract").click()
     assert "Scans of the contract" in browser.find_element(By.TAG_NAME, "h1").text
     browser.find_element(By.ID, "tag-privileged").click()
-    assert browser.find_element(By.ID, "current-tag").text == "Privileged"
+    assert shows(browser, "current-tag", "Privileged")
     browser.find_element(By.ID, "tag-responsive").click()
-    assert browser.find_element(By.ID, "current-tag").text == "Responsive"
+    assert shows(browser, "current-tag", "Responsive")
     shot(pages_site, browser, "review-message")
     browser.get(f"http://127.0.0.1:{pages_site.port}/review/matter?matter={MATTER}")
     rows = browser.find_elements(By.CSS_SELECTOR, "#tagged tbody tr")
