@@ -108,10 +108,9 @@ def parse_verifier_key(vkey: str, kind: bytes = ED25519) -> tuple[str, bytes, Ed
         raise CheckpointError(f"bad verifier key: {e}") from None
 
 
-def verify_checkpoint_note(note: bytes, vkey: str) -> Checkpoint:
-    """The checkpoint a note signs, if ``vkey`` signed it; CheckpointError otherwise."""
-    name, kid, public = parse_verifier_key(vkey)
-    text_bytes, sigs = split_note(note)
+def _signatures_by(sigs, name: str, kid: bytes):
+    """The decoded signature blobs among a note's signature lines that name ``name`` and
+    start with key id ``kid`` (lines that do not decode are skipped)."""
     for line in sigs:
         parts = line.split(" ")
         if len(parts) != 3 or parts[0] != DASH or parts[1] != name:
@@ -120,8 +119,15 @@ def verify_checkpoint_note(note: bytes, vkey: str) -> Checkpoint:
             blob = base64.b64decode(parts[2], validate=True)
         except ValueError:
             continue
-        if blob[:4] != kid:
-            continue
+        if blob[:4] == kid:
+            yield blob
+
+
+def verify_checkpoint_note(note: bytes, vkey: str) -> Checkpoint:
+    """The checkpoint a note signs, if ``vkey`` signed it; CheckpointError otherwise."""
+    name, kid, public = parse_verifier_key(vkey)
+    text_bytes, sigs = split_note(note)
+    for blob in _signatures_by(sigs, name, kid):
         try:
             public.verify(blob[4:], text_bytes)
         except InvalidSignature:
@@ -178,15 +184,8 @@ def verify_cosignature(note: bytes, vkey: str) -> tuple[Checkpoint, int]:
     signature is not checked here (verify_checkpoint_note does that)."""
     name, kid, public = parse_verifier_key(vkey, COSIGNATURE_V1)
     text, sigs = split_note(note)
-    for line in sigs:
-        parts = line.split(" ")
-        if len(parts) != 3 or parts[0] != DASH or parts[1] != name:
-            continue
-        try:
-            blob = base64.b64decode(parts[2], validate=True)
-        except ValueError:
-            continue
-        if blob[:4] != kid or len(blob) != 4 + 8 + 64:
+    for blob in _signatures_by(sigs, name, kid):
+        if len(blob) != 4 + 8 + 64:
             continue
         timestamp = int.from_bytes(blob[4:12], "big")
         try:
