@@ -17,6 +17,11 @@ user        their own folders (``user/<login>/...``) and the items in them
 A caller with several roles gets the widest mail scope in this order: admin, reviewer, user
 (an auditor who is also a reviewer reads their matters). Refusals are :class:`Forbidden`;
 the caller records them (``access.refused``).
+
+Placing a hold follows the same bounds (vault/policy/place.py ``require_hold_within``):
+admins place any hold; a reviewer only a hold within their matters (each of its custodians
+one of a matter's, its date range inside that matter's) that names no reviewers (naming one
+grants reading mail, which is an admin's); nobody else places holds.
 """
 
 from __future__ import annotations
@@ -147,9 +152,13 @@ def visible_holds(vault, caller: Caller, action: str, *, everything: bool = Fals
     holds = [d for d in vault.catalog.hold_data() if everything or not d.get("released_at")]
     if caller.has(ADMIN) or caller.has(AUDITOR):
         return holds
-    if caller.has(REVIEWER):
+    if caller.has(REVIEWER):  # the matters naming them, and the holds they placed
         me = caller.login.casefold()
-        return [d for d in holds if me in {r.casefold() for r in d.get("reviewers") or []}]
+        return [
+            d
+            for d in holds
+            if me in {r.casefold() for r in d.get("reviewers") or []} or d.get("owner") == caller.actor
+        ]
     raise Forbidden(caller, action, "holds are for admins, auditors and their matters' reviewers")
 
 

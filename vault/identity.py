@@ -9,8 +9,8 @@ directory is configured). Everyone else has the ``user`` role: their own folders
 
 ==========  ================================================================================
 admin       everything
-reviewer    search and export within the matters they are assigned to (their custodians and
-            date ranges)
+reviewer    search, export and place holds within the matters they are assigned to (their
+            custodians and date ranges)
 auditor     the audit trail and verification; holds and requests, but no mail
 user        their own folders: search, ls, log, restore, retention explain
 ==========  ================================================================================

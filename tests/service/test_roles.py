@@ -265,6 +265,68 @@ def test_a_reviewer_exports_only_their_matters_custodians_within_its_dates(servi
     assert sorted(e["data"]["operation"] for e in refusals(home, rita)) == ["export", "restore"]
 
 
+def test_a_reviewer_places_holds_only_within_their_matters(service, tmp_path):  # noqa: F811
+    home, sock, _ = service
+    rita, uma = os_user(REVIEWER), os_user(USER)
+    env = {"VAULT_SOCKET": str(sock)}
+    import_box(home, tmp_path / "j", "user/jane/INBOX", {"1:2,": (message(1, "jane", "x"), day(2026, 2, 1))})
+    placed = vaultctl(
+        home, "hold", "create", "case-9", "--custodian", "jane", "--custodian", "kim",
+        "--from", "2026-01-01", "--to", "2026-06-30", "--reviewer", rita, "--reason", "audit",
+    )  # fmt: skip
+    assert placed.returncode == 0, placed.stderr
+
+    def place(matter: str, *args: str, user: str = rita):
+        return vaultctl(home, "hold", "create", matter, *args, "--reason", "narrower", user=user, env=env)
+
+    inside = place(
+        "case-9a", "--custodian", "jane", "--custodian", "kim", "--from", "2026-02-01", "--to", "2026-03-31"
+    )
+    assert inside.returncode == 0, inside.stderr
+    whole = place("case-9b", "--custodian", "jane", "--from", "2026-01-01", "--to", "2026-06-30")
+    assert whole.returncode == 0, whole.stderr  # the matter's own range is within it
+    refused = {
+        "bob": place("x1", "--custodian", "bob", "--from", "2026-02-01", "--to", "2026-03-01"),
+        "jane and bob": place("x2", "--custodian", "jane", "--custodian", "bob", "--from", "2026-02-01", "--to", "2026-03-01"),
+        "open range": place("x3", "--custodian", "jane"),
+        "open end": place("x4", "--custodian", "jane", "--from", "2026-02-01"),
+        "before": place("x5", "--custodian", "jane", "--from", "2025-12-01", "--to", "2026-03-01"),
+        "after": place("x6", "--custodian", "jane", "--from", "2026-02-01", "--to", "2026-07-01"),
+        "reviewer": place("x7", "--custodian", "jane", "--from", "2026-02-01", "--to", "2026-03-01", "--reviewer", rita),
+        "user": place("x8", "--custodian", uma, "--from", "2026-02-01", "--to", "2026-03-01", user=uma),
+    }  # fmt: skip
+    for what, done in refused.items():
+        assert done.returncode != 0, what
+    assert "bob in that date range is outside their matters' custodians and date ranges (jane, kim)" in (
+        refused["bob"].stderr
+    )
+    assert "bob in that date range" in refused["jane and bob"].stderr
+    assert "jane in that date range" in refused["open range"].stderr
+    assert "naming a hold's reviewers is an admin's" in refused["reviewer"].stderr
+    assert "holds are placed by admins, and by reviewers within their matters" in refused["user"].stderr
+
+    entries = audit_entries(home)
+    held = [(e["data"]["matter"], e["actor"]) for e in entries if e["kind"] == "hold.placed"]
+    assert held == [("case-9", "root"), ("case-9a", rita), ("case-9b", rita)]
+    actions = [e["data"]["action"] for e in refusals(home, rita)]
+    assert actions == [f"place hold 'x{n}'" for n in range(1, 8)]
+    assert [e["data"]["action"] for e in refusals(home, uma)] == ["place hold 'x8'"]
+    listed = vaultctl(home, "hold", "list", "--json", user=rita, env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert [h["matter"] for h in json.loads(listed.stdout)] == ["case-9", "case-9a", "case-9b"]
+    # the hold she placed preserves mail but lets nobody read it: after the matter is released
+    # (two admins), her scope is gone with it
+    asked = vaultctl(home, "hold", "release", "case-9", "--reason", "done", "--json")
+    assert asked.returncode == 0, asked.stderr
+    ann = os_user(ADMIN2)
+    approved = vaultctl(home, "hold", "approve", json.loads(asked.stdout)["request"], user=ann, env=env)
+    assert approved.returncode == 0, approved.stderr
+    after = vaultctl(home, "search", "x", "--custodian", "jane", user=rita, env=env)
+    assert after.returncode != 0 and "a reviewer of no active matter" in after.stderr
+    again = place("x9", "--custodian", "jane", "--from", "2026-02-01", "--to", "2026-03-01")
+    assert again.returncode != 0 and "a reviewer of no active matter" in again.stderr
+
+
 def test_an_auditor_lists_holds_and_requests_but_cannot_restore(service, tmp_path, out_dir):  # noqa: F811
     home, sock, _ = service
     otto = os_user(AUDITOR)

@@ -21,12 +21,17 @@ def command():
 @click.option("--from", "date_from", help="Internal date from (YYYY-MM-DD or ISO time).")
 @click.option("--to", "date_to", help="Internal date to (a bare day covers the whole day).")
 @click.option(
-    "--reviewer", "reviewers", multiple=True, help="Who may search and export this matter (repeatable)."
+    "--reviewer",
+    "reviewers",
+    multiple=True,
+    help="Who may search and export this matter (repeatable; admins only).",
 )
 @click.option("--reason", required=True)
 @click.option("--actor", help="Whom it is placed for (admins only; default: yourself).")
 @click.pass_context
 def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason, actor):
+    """Place hold MATTER: admins any; a reviewer one within the matters they review (its
+    custodians theirs, its dates inside theirs), naming no reviewers."""
     from vault.policy.holds import HoldError
     from vault.policy.place import place_hold
     from vault.recording import Unrecorded
@@ -38,23 +43,19 @@ def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason
         call_service(client, "hold.place", params)
         click.echo(f"hold {matter!r} placed on {', '.join(custodians)}")
         return
-    from vault.policy.approval import require_admin
-
     with open_vault(ctx) as vault:  # no service: recorded with the writer lock
         try:
             caller = direct_caller(vault, actor, f"place hold {matter!r}")
-            require_admin(vault, caller, f"place hold {matter!r}")
             place_hold(
                 vault,
+                caller,
                 matter,
                 custodians=custodians,
                 reason=reason,
-                actor=caller.login,
                 query=query,
                 date_from=date_from,
                 date_to=date_to,
                 reviewers=reviewers,
-                on_behalf_of=caller.on_behalf_of,
             )
         except (HoldError, PermissionError, Unrecorded) as e:
             raise click.ClickException(str(e)) from None

@@ -1,4 +1,5 @@
-"""Placing and releasing legal holds: the rules (one active hold per matter; who placed or
+"""Placing and releasing legal holds: the rules (one active hold per matter; admins place
+any hold, reviewers only within the matters they review, vault/access.py; who placed or
 released it is the recorded actor) and the ledger entry, recorded with the vault's writer
 (this process's, or the vault service's when it runs the operation). The CLI and the
 service's API call these, so neither can
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from vault.entries import EntrySpec, Kind
-from vault.identity import Caller
+from vault.identity import ADMIN, REVIEWER, Caller, Forbidden
 from vault.model import format_time, now
 from vault.model import now as utc_now
 from vault.policy import approval
@@ -35,31 +36,28 @@ class HoldChange:
 
 def place_hold(
     vault,
+    caller: Caller,
     matter: str,
     *,
     custodians: list[str] | tuple[str, ...],
     reason: str,
-    actor: str | None = None,
     query: str | None = None,
     date_from: str | None = None,
     date_to: str | None = None,
     reviewers: list[str] | tuple[str, ...] = (),
-    on_behalf_of: str | None = None,
 ) -> HoldChange:
-    """Place hold ``matter``; raises HoldError if it exists and is active or is malformed
-    (dates: YYYY-MM-DD, a bare ``date_to`` covering its whole day, or ISO times).
-    ``on_behalf_of``: whom an admin (the actor, the hold's owner) placed it for."""
-    from vault.archive import actor_of
-
-    actor = actor_of(vault.config, actor)
-    if any(h.matter == matter and h.active() for h in holds_of(vault)):
-        raise HoldError(f"hold {matter!r} exists and is active")
+    """Place hold ``matter`` as ``caller`` (its owner, the recorded actor; ``on_behalf_of``
+    whom an admin placed it for). Who may place which hold is vault/access.py's
+    (``require_hold_within``: admins any, reviewers within their matters); a refusal is
+    recorded (``access.refused``) and raised. HoldError if it exists and is active or is
+    malformed (dates: YYYY-MM-DD, a bare ``date_to`` covering its whole day, or ISO times)."""
+    action = f"place hold {matter!r}"
     try:
         hold = Hold(
             matter=matter,
             custodians=tuple(custodians),
             reason=reason,
-            owner=actor,
+            owner=caller.actor,
             created_at=now(),
             query=query,
             date_from=parse_date_bound(date_from, end=False) if date_from else None,
@@ -68,13 +66,51 @@ def place_hold(
         )
     except ValueError as e:
         raise HoldError(str(e)) from None
-    extra = {"on_behalf_of": on_behalf_of} if on_behalf_of else {}
-    return HoldChange(hold, _record(vault, Kind.HOLD_PLACED, hold, actor, extra))
+    try:
+        require_hold_within(vault, caller, hold, action)
+    except Forbidden as e:
+        approval.refuse(vault, caller, action, e)
+    if any(h.matter == matter and h.active() for h in holds_of(vault)):
+        raise HoldError(f"hold {matter!r} exists and is active")
+    return HoldChange(hold, _record(vault, Kind.HOLD_PLACED, hold, caller.actor, caller.audit_fields()))
 
 
 def matters_of(vault, login: str) -> list[Hold]:
     """The active holds (matters) ``login`` is assigned to review."""
     return [h for h in holds_of(vault) if h.active() and login.lower() in {r.lower() for r in h.reviewers}]
+
+
+def require_hold_within(vault, caller: Caller, hold: Hold, action: str) -> None:
+    """Forbidden unless ``caller`` may place ``hold``: an admin any; a reviewer one that
+    stays within the matters they review (every custodian covered by one matter whose date
+    range holds the new hold's: an open end only within an open end) and names no reviewers."""
+    if caller.has(ADMIN):
+        return
+    if not caller.has(REVIEWER):
+        raise Forbidden(caller, action, "holds are placed by admins, and by reviewers within their matters")
+    matters = matters_of(vault, caller.login)
+    if not matters:
+        raise Forbidden(caller, action, "a reviewer of no active matter")
+    if hold.reviewers:
+        raise Forbidden(caller, action, "naming a hold's reviewers is an admin's (they read its mail)")
+    outside = [c for c in hold.custodians if not any(_within(hold, c, m) for m in matters)]
+    if outside:
+        names = ", ".join(sorted({c for m in matters for c in m.custodians}))
+        raise Forbidden(
+            caller,
+            action,
+            f"{', '.join(outside)} in that date range is outside their matters' custodians and "
+            f"date ranges ({names})",
+        )
+
+
+def _within(hold: Hold, custodian: str, matter: Hold) -> bool:
+    """Whether ``hold``'s reach for ``custodian`` lies inside ``matter``'s."""
+    if custodian.casefold() not in {c.casefold() for c in matter.custodians}:
+        return False
+    if matter.date_from is not None and (hold.date_from is None or hold.date_from < matter.date_from):
+        return False
+    return matter.date_to is None or (hold.date_to is not None and hold.date_to <= matter.date_to)
 
 
 @dataclass

@@ -153,26 +153,29 @@ def import_sources(service: ServiceHandle, caller: Caller, params: dict) -> dict
 
 
 def place_hold(service: ServiceHandle, caller: Caller, params: dict) -> dict:
+    """A hold placed as the caller: admins any, reviewers within their matters (the engine,
+    vault/policy/place.py, checks and records a refusal)."""
     from vault.policy.place import place_hold as place
 
-    caller.require("place a hold")
     matter = _str(params, "matter")
     custodians = params.get("custodians")
     if not isinstance(custodians, list) or not custodians:
         raise BadRequest("'custodians' must be a non-empty list")
+    reviewers = params.get("reviewers") or []
+    if not isinstance(reviewers, list) or not all(isinstance(r, str) for r in reviewers):
+        raise BadRequest("'reviewers' must be a list of logins")
 
     def write(vault) -> dict:
         change = place(
             vault,
+            caller,
             matter,
             custodians=custodians,
             reason=_str(params, "reason"),
-            actor=caller.actor,
             query=_opt(params, "query"),
             date_from=_opt(params, "date_from"),
             date_to=_opt(params, "date_to"),
-            reviewers=[r for r in params.get("reviewers") or [] if isinstance(r, str)],
-            on_behalf_of=caller.on_behalf_of,
+            reviewers=reviewers,
         )
         return {"hold": change.hold.to_data(), "how": change.how}
 
