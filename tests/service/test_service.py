@@ -248,6 +248,44 @@ def test_the_service_stops_cleanly_and_commands_open_the_home_again(service, tmp
     shutil.rmtree(box)
 
 
+def test_an_import_for_someone_else_records_the_admin_and_whom_it_was_for(service, other_user, tmp_path):
+    """``import --actor``: through the service and with the home opened by vaultctl itself,
+    the admin is the actor and the person acted for ``on_behalf_of``; a non-admin is refused."""
+    home, sock, proc = service
+    box = write_maildir(tmp_path / "md", {"1:2,": mail(1, "jane", "old mail")})
+    done = vaultctl(home, "import", str(box), "--mailbox", "user/jane/INBOX", "--actor", "legal-office")
+    assert done.returncode == 0, done.stderr
+    env = {"VAULT_SOCKET": str(sock)}
+    theirs = write_maildir(tmp_path / "theirs", {"2:2,": mail(2, "jane", "forged")})
+    forged = vaultctl(
+        home,
+        "import",
+        str(theirs),
+        "--mailbox",
+        "user/jane/Other",
+        "--actor",
+        "jane",
+        user=other_user,
+        env=env,
+    )
+    assert forged.returncode != 0 and f"{other_user} may not act for 'jane' (--actor)" in forged.stderr
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == 0
+    box2 = write_maildir(tmp_path / "md2", {"3:2,": mail(3, "bob", "older mail")})
+    done = vaultctl(home, "import", str(box2), "--mailbox", "user/bob/INBOX", "--actor", "records-team")
+    assert done.returncode == 0, done.stderr  # no service: vaultctl opened the home itself
+
+    entries = audit_entries(home)
+    runs = [
+        (e["actor"], e["data"]["mailbox"], e["data"].get("on_behalf_of"))
+        for e in entries
+        if e["kind"] == "import.run"
+    ]
+    assert runs == [("root", "user/jane/INBOX", "legal-office"), ("root", "user/bob/INBOX", "records-team")]
+    refused = [(e["actor"], e["data"]["operation"]) for e in entries if e["kind"] == "access.refused"]
+    assert refused == [(other_user, "import")]
+
+
 def test_a_reviewer_sees_their_matters_custodians_and_nothing_else(service, tmp_path):
     home, sock, _ = service
     rita = os_user(REVIEWER)

@@ -130,7 +130,13 @@ def _run(ctx, targets, kind, follow_symlinks, actor, as_json, reports, failed):
         for source, box in targets:
             try:
                 importer = Importer(
-                    vault, source, box, kind=kind, follow_symlinks=follow_symlinks, actor=caller.actor
+                    vault,
+                    source,
+                    box,
+                    kind=kind,
+                    follow_symlinks=follow_symlinks,
+                    actor=caller.actor,
+                    on_behalf_of=caller.on_behalf_of,
                 )
                 with progress(f"importing {source}", importer.count(), enabled=not as_json) as advance:
                     importer.progress = advance

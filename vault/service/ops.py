@@ -142,7 +142,13 @@ def import_sources(service: ServiceHandle, caller: Caller, params: dict) -> dict
         for source, mailbox in targets:
             try:
                 importer = Importer(
-                    vault, source, mailbox, kind=kind, follow_symlinks=follow, actor=caller.actor
+                    vault,
+                    source,
+                    mailbox,
+                    kind=kind,
+                    follow_symlinks=follow,
+                    actor=caller.actor,
+                    on_behalf_of=caller.on_behalf_of,
                 )
                 reports.append(importer.run().to_json())
             except SourceError as e:

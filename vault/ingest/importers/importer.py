@@ -85,6 +85,7 @@ class Importer:
         kind: str | None = None,
         follow_symlinks: bool = False,
         actor: str | None = None,
+        on_behalf_of: str | None = None,
         clock: Callable[[], datetime] = now,
         progress: Callable[..., None] | None = None,
     ):
@@ -92,6 +93,7 @@ class Importer:
         self.source = open_source(source_path, kind, follow_symlinks=follow_symlinks)
         self.mailbox = mailbox
         self.actor = actor
+        self.on_behalf_of = on_behalf_of  # whom an admin (the actor) imports for: on import.run
         self.time = format_time(clock())
         self.progress = progress or (lambda n=1, **kw: None)
         self.batch = vault.config["import"]["batch_messages"]
@@ -149,6 +151,7 @@ class Importer:
                     "expunged": self.report.expunged,
                     "flag_changes": self.report.flag_changes,
                     "problems": len(self.report.problems),
+                    **({"on_behalf_of": self.on_behalf_of} if self.on_behalf_of else {}),
                 },
             )
         self.vault.commit()
