@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import pwd
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from vault.config import Config
 
@@ -47,6 +47,7 @@ class Caller:
     actor: str  # what the ledger records: the login's directory id (or the login), always
     roles: frozenset[str]
     on_behalf_of: str | None = None  # the person an admin acts for (--actor): recorded beside actor
+    groups: tuple[str, ...] = ()  # the login's directory groups when its roles were given
 
     def has(self, role: str) -> bool:
         return role in self.roles
@@ -81,6 +82,20 @@ def roles_of(config: Config, login: str, groups: Iterable[str] = ()) -> frozense
     return frozenset(roles)
 
 
+def directory_groups(config: Config, login: str) -> tuple[str, ...]:
+    """``login``'s LDAP groups (none without a directory, or for a name it does not know)."""
+    if not config["ldap"]["url"]:
+        return ()
+    from vault.directory import LDAP, Directory
+
+    directory = Directory.from_config(config)
+    try:
+        user = directory.resolve(login)
+    finally:
+        directory.close()
+    return tuple(user.groups) if user.source == LDAP else ()
+
+
 def caller_of(config: Config, login: str, *, acting_for: str | None = None, owner: bool = False) -> Caller:
     """The caller ``login``, with its directory id and roles. ``owner``: the caller is the user
     the vault runs as (the service's own uid), who owns every file of the home and so is an
@@ -89,22 +104,24 @@ def caller_of(config: Config, login: str, *, acting_for: str | None = None, owne
     ``on_behalf_of``."""
     from vault.archive import actor_of
 
-    groups: tuple[str, ...] = ()
-    if config["ldap"]["url"]:
-        from vault.directory import LDAP, Directory
-
-        directory = Directory.from_config(config)
-        try:
-            user = directory.resolve(login)
-        finally:
-            directory.close()
-        groups = user.groups if user.source == LDAP else ()
+    groups = directory_groups(config, login)
     roles = roles_of(config, login, groups) | ({ADMIN} if owner else set())
-    caller = Caller(login, actor_of(config, login), frozenset(roles))
+    caller = Caller(login, actor_of(config, login), frozenset(roles), groups=groups)
     if acting_for and acting_for != login:
         caller.require(f"act for {acting_for!r} (--actor)")
-        return Caller(login, caller.actor, caller.roles, on_behalf_of=actor_of(config, acting_for))
+        return replace(caller, on_behalf_of=actor_of(config, acting_for))
     return caller
+
+
+def rechecked(config: Config, caller: Caller, groups: Iterable[str] | None = None) -> Caller:
+    """``caller`` (no owner, acting for nobody: a web session's) with the roles ``[roles]``
+    gives them now (it may have been reloaded since, SIGHUP), from ``groups`` (read afresh
+    from the directory) or the groups they had."""
+    groups = caller.groups if groups is None else tuple(groups)
+    roles = roles_of(config, caller.login, groups)
+    if roles == caller.roles and groups == caller.groups:
+        return caller
+    return replace(caller, roles=roles, groups=groups)
 
 
 def local_caller(config: Config, *, acting_for: str | None = None) -> Caller:

@@ -10,13 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
-import shutil
-import signal
 import stat
 import subprocess
-import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +19,7 @@ import pytest
 from tests.core.helpers import init_vault, make_maildir, read_maildir, sha
 from tests.fixtures.corpus import message_files
 from vault.testing.cli import vaultctl, vaultctl_run
+from vault.testing.serve import start_service
 
 
 @pytest.fixture
@@ -457,37 +453,6 @@ def read_only_view(home: Path, where: Path):
             subprocess.run(["umount", "-l", str(where)], check=True)
 
 
-@contextlib.contextmanager
-def service_of(home: Path):
-    """``vaultctl serve`` on ``home``, its socket in a short path outside it, ports of its own."""
-    from vault.testing.cli import vaultctl_argv
-    from vault.testing.net import free_port
-
-    sockets = Path(tempfile.mkdtemp(prefix="vault-ro-", dir="/tmp"))
-    text = (home / "config.toml").read_text()
-    text = text.replace('socket_path = "vault.sock"', f'socket_path = "{sockets / "vault.sock"}"', 1)
-    for key in ("dealer_bind", "worker_bind", "control_bind", "worker_address", "control_address"):
-        text = re.sub(
-            rf'^{key} = ".*"$', f'{key} = "tcp://127.0.0.1:{free_port()}"', text, count=1, flags=re.M
-        )
-    (home / "config.toml").write_text(text)
-    proc = subprocess.Popen(vaultctl_argv("serve", home=home), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while not (sockets / "vault.sock").exists():
-            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
-            time.sleep(0.1)
-        yield proc
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            shutil.rmtree(sockets, ignore_errors=True)
-
-
 def test_a_read_only_home_is_read_without_writing_and_audited_reads_need_the_service(
     tmp_path, spamassassin_dir
 ):
@@ -538,7 +503,7 @@ def test_a_read_only_home_is_read_without_writing_and_audited_reads_need_the_ser
             assert r.returncode == 1 and "Traceback" not in r.stderr and "cannot be written here" in r.stderr
 
         # with the service running on the writable home, they work from the read-only one
-        with service_of(home):
+        with start_service(home):
             done = vaultctl(ro, "restore", "--mailbox", "user/jane/INBOX", "--to", f"maildir:{out}", "--json")
             assert done.returncode == 0, done.stderr
             assert json.loads(done.stdout)["audit"] == "recorded"

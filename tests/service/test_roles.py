@@ -11,12 +11,8 @@ import email
 import json
 import os
 import pwd
-import select
 import shutil
-import signal
-import subprocess
 import tempfile
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -365,30 +361,8 @@ def test_an_auditor_lists_holds_and_requests_but_cannot_restore(service, tmp_pat
     assert sorted(e["data"]["operation"] for e in refusals(home, uma)) == ["hold.list", "requests"]
 
 
-def _wait_for_log(proc: subprocess.Popen, text: str, deadline_seconds: float = 60) -> str:
-    """Read the service's stderr until a line holds ``text``; that line."""
-    assert proc.stderr is not None
-    fd = proc.stderr.fileno()
-    buffered = b""
-    deadline = time.monotonic() + deadline_seconds
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 1.0)
-        if not ready:
-            continue
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            break
-        buffered += chunk
-        for line in buffered.decode(errors="replace").splitlines():
-            if text in line:
-                return line
-    raise AssertionError(
-        f"the service never logged {text!r}; it logged:\n{buffered.decode(errors='replace')}"
-    )
-
-
 def test_sighup_rereads_the_roles_and_a_new_reviewer_is_effective(service, tmp_path):  # noqa: F811
-    home, sock, proc = service
+    home, sock, served = service
     rex = os_user(NEWCOMER)
     env = {"VAULT_SOCKET": str(sock)}
     import_box(
@@ -404,18 +378,16 @@ def test_sighup_rereads_the_roles_and_a_new_reviewer_is_effective(service, tmp_p
     config = home / "config.toml"
     text = config.read_text()
     config.write_text(text.replace(f'reviewers = ["{REVIEWER}"]', f'reviewers = ["{REVIEWER}", "{rex}"]', 1))
-    proc.send_signal(signal.SIGHUP)
-    line = _wait_for_log(proc, "roles reloaded")
-    assert rex in line
+    line = served.hup("roles reloaded")
+    assert line is not None and rex in line
 
     after = vaultctl(home, "search", "memo", "--json", user=rex, env=env)
     assert after.returncode == 0, after.stderr
     assert [h["subject"] for h in json.loads(after.stdout)["hits"]] == ["memo"]
-    assert proc.poll() is None  # still serving
+    assert served.proc.poll() is None  # still serving
     # a config that does not load leaves the roles as they were
     config.write_text(text + "\n[roles\n")
-    proc.send_signal(signal.SIGHUP)
-    _wait_for_log(proc, "roles not reloaded")
+    served.hup("roles not reloaded")
     assert vaultctl(home, "search", "memo", "--json", user=rex, env=env).returncode == 0
     config.write_text(text)
 
@@ -462,11 +434,10 @@ def test_without_the_service_the_os_user_is_the_caller_and_actor_is_an_admins(tm
 
 
 def test_with_the_service_stopped_another_user_is_told_why(service):  # noqa: F811
-    home, sock, proc = service
+    home, sock, served = service
     uma = os_user(USER)
     assert vaultctl(home, "ls", user=uma, env={"VAULT_SOCKET": str(sock)}).returncode == 0
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(60) == 0
+    assert served.stop() == 0
     done = vaultctl(home, "ls", user=uma, env={"VAULT_SOCKET": str(sock)})
     assert done.returncode != 0
     assert (

@@ -11,19 +11,17 @@ import os
 import pkgutil
 import pwd
 import shutil
-import signal
 import stat
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.core.helpers import write_maildir
 from vault.testing.cli import vaultctl_argv
-from vault.testing.net import free_port
+from vault.testing.serve import start_service
 
 OTHER = "vaulttest-other"
 REVIEWER = "vaulttest-rita"
@@ -104,51 +102,22 @@ def as_user(user: str, home: Path, *args: str, env: dict | None = None) -> subpr
 
 @pytest.fixture
 def service():
-    """A vault (socket outside the home, where other users reach it) and its running service."""
+    """A vault (socket outside the home, where other users reach it) and its running service
+    (vault/testing/serve.py)."""
     sockets = Path(tempfile.mkdtemp(prefix="vault-svc-", dir="/tmp"))  # reachable by other users
-    sockets.chmod(0o755)
     home = sockets / "home"  # 0700 in a directory others can search, as /var/lib/vault in /var/lib
     done = vaultctl(home, "init")
     assert done.returncode == 0, done.stderr
-    text = _set((home / "config.toml").read_text(), "service", "socket_path", str(sockets / "vault.sock"))
-    # free loopback ports of its own for the broker's routers
-    for key in ("dealer_bind", "worker_bind", "control_bind", "worker_address", "control_address"):
-        port = free_port()
-        text = _set(text, "broker", key, f"tcp://127.0.0.1:{port}")
+    text = (home / "config.toml").read_text()
     text = text.replace("reviewers = []", f'reviewers = ["{REVIEWER}"]', 1)
     text = text.replace("auditors = []", f'auditors = ["{AUDITOR}"]', 1)
     text = text.replace('admins = ["root"]', f'admins = ["root", "{ADMIN2}"]', 1)
     (home / "config.toml").write_text(text)
-    proc = subprocess.Popen(
-        vaultctl_argv("serve", home=home),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while not (sockets / "vault.sock").exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"vaultctl serve did not start: {proc.communicate()}")
-        time.sleep(0.1)
-    yield home, sockets / "vault.sock", proc
-    proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(60)
+        with start_service(home, sockets=sockets) as served:
+            yield home, served.socket, served
     finally:
-        if proc.poll() is None:
-            proc.kill()
         shutil.rmtree(sockets, ignore_errors=True)
-
-
-def _set(text: str, section: str, key: str, value: str) -> str:
-    lines = text.splitlines()
-    start = lines.index(f"[{section}]")
-    for i in range(start + 1, len(lines)):
-        if lines[i].startswith(f"{key} = "):
-            lines[i] = f'{key} = "{value}"'
-            return "\n".join(lines) + "\n"
-    raise KeyError(key)
 
 
 def os_user(name: str) -> str:
@@ -238,9 +207,8 @@ def test_another_user_cannot_read_the_home_and_is_refused_and_audited(service, o
 
 
 def test_the_service_stops_cleanly_and_commands_open_the_home_again(service, tmp_path):
-    home, sock, proc = service
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(60) == 0
+    home, sock, served = service
+    assert served.stop() == 0
     assert not sock.exists()
     box = write_maildir(tmp_path / "md", {"1:2,": mail(1, "bob", "after")})
     done = vaultctl(home, "import", str(box), "--mailbox", "user/bob/INBOX")
@@ -251,7 +219,7 @@ def test_the_service_stops_cleanly_and_commands_open_the_home_again(service, tmp
 def test_an_import_for_someone_else_records_the_admin_and_whom_it_was_for(service, other_user, tmp_path):
     """``import --actor``: through the service and with the home opened by vaultctl itself,
     the admin is the actor and the person acted for ``on_behalf_of``; a non-admin is refused."""
-    home, sock, proc = service
+    home, sock, served = service
     box = write_maildir(tmp_path / "md", {"1:2,": mail(1, "jane", "old mail")})
     done = vaultctl(home, "import", str(box), "--mailbox", "user/jane/INBOX", "--actor", "legal-office")
     assert done.returncode == 0, done.stderr
@@ -269,8 +237,7 @@ def test_an_import_for_someone_else_records_the_admin_and_whom_it_was_for(servic
         env=env,
     )
     assert forged.returncode != 0 and f"{other_user} may not act for 'jane' (--actor)" in forged.stderr
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(60) == 0
+    assert served.stop() == 0
     box2 = write_maildir(tmp_path / "md2", {"3:2,": mail(3, "bob", "older mail")})
     done = vaultctl(home, "import", str(box2), "--mailbox", "user/bob/INBOX", "--actor", "records-team")
     assert done.returncode == 0, done.stderr  # no service: vaultctl opened the home itself

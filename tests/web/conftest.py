@@ -9,17 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.web.site import Site, build, stop
+from tests.web.site import Site, build
 
 
 @pytest.fixture(scope="session")
 def pages_site(tmp_path_factory, slapd_server, cyrus_server, spamassassin_dir) -> Iterator[Site]:
     artifacts = Path(os.environ.get("VAULT_TEST_ARTIFACTS") or tmp_path_factory.mktemp("artifacts"))
     artifacts.mkdir(parents=True, exist_ok=True)
-    site, proc, sockets = build(
-        tmp_path_factory.mktemp("pages"), slapd_server, cyrus_server, artifacts, spamassassin_dir
-    )
+    site = build(tmp_path_factory.mktemp("pages"), slapd_server, cyrus_server, artifacts, spamassassin_dir)
     try:
         yield site
     finally:
-        stop(proc, sockets)
+        site.served.close()

@@ -16,10 +16,7 @@ import http.client
 import json
 import os
 import re
-import shutil
-import signal
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -28,7 +25,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from vault.testing.cli import vaultctl_argv
-from vault.testing.net import free_port
+from vault.testing.serve import Served, edit_config, start_service
 
 PASSWORDS = {u: f"secret-{u}" for u in ("wdora", "wbob", "wrev", "wadm", "wcarl")}
 MATTER = "case-7"
@@ -40,18 +37,6 @@ def vaultctl(home: Path, *args: str) -> str:
     done = subprocess.run(vaultctl_argv(*args, home=home), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return done.stdout
-
-
-def set_value(text: str, section: str, key: str, toml_value: str) -> str:
-    lines = text.splitlines()
-    start = lines.index(f"[{section}]")
-    for i in range(start + 1, len(lines)):
-        if lines[i].startswith("["):
-            break
-        if lines[i].startswith(f"{key} = "):
-            lines[i] = f"{key} = {toml_value}"
-            return "\n".join(lines) + "\n"
-    raise KeyError(f"{section}.{key}")
 
 
 def marked_spam(data: bytes) -> bool:
@@ -117,6 +102,7 @@ class Site:
     deleted_at: str  # a time when wdora's "Trip plan" was still in her INBOX (deleted since)
     expected: dict  # what the dashboard must show, computed here from the files laid out
     artifacts: Path
+    served: Served  # its vaultctl serve (vault/testing/serve.py)
 
     def client(self) -> Client:
         return Client(self.port)
@@ -191,39 +177,27 @@ def csrf_of(body: bytes) -> str:
     return found.group(1).decode()
 
 
-def build(
-    tmp: Path, slapd, cyrus, artifacts: Path, spamassassin: Path
-) -> tuple[Site, subprocess.Popen, Path]:
+def build(tmp: Path, slapd, cyrus, artifacts: Path, spamassassin: Path) -> Site:
+    """The site, its service running (``site.served.close()`` stops it)."""
     for user in PASSWORDS:
         if not slapd.admin().search(slapd.people, f"(uid={user})"):
             slapd.add_user(
                 user, f"{user[1:].title()} Web", [f"{user}@example.org"], userPassword=PASSWORDS[user]
             )
     cyrus.add_user("wdora")
-    sockets = Path(tempfile.mkdtemp(prefix="vault-pages-", dir="/tmp"))
     home = tmp / "home"
     vaultctl(home, "init")
-    port = free_port()
-    text = (home / "config.toml").read_text()
-    text = set_value(text, "service", "socket_path", json.dumps(str(sockets / "vault.sock")))
-    for key in ("dealer_bind", "worker_bind", "control_bind", "worker_address", "control_address"):
-        text = set_value(text, "broker", key, json.dumps(f"tcp://127.0.0.1:{free_port()}"))
-    for key, value in (
-        ("listen", json.dumps(f"127.0.0.1:{port}")),
-        ("restore_imap", json.dumps(f"imap://127.0.0.1:{cyrus.imap_port}")),
-        ("large_message_bytes", str(LARGE)),
-    ):
-        text = set_value(text, "web", key, value)
-    for key, value in (
-        ("url", slapd.url),
-        ("base_dn", slapd.suffix),
-        ("bind_dn", slapd.admin_dn),
-        ("bind_password", slapd.admin_password),
-    ):
-        text = set_value(text, "ldap", key, json.dumps(value))
-    text = set_value(text, "roles", "reviewers", '["wrev"]')
-    text = set_value(text, "roles", "admins", '["root", "wadm"]')
-    (home / "config.toml").write_text(text)
+    edit_config(
+        home,
+        web={"restore_imap": f"imap://127.0.0.1:{cyrus.imap_port}", "large_message_bytes": LARGE},
+        ldap={
+            "url": slapd.url,
+            "base_dn": slapd.suffix,
+            "bind_dn": slapd.admin_dn,
+            "bind_password": slapd.admin_password,
+        },
+        roles={"reviewers": ["wrev"], "admins": ["root", "wadm"]},
+    )
 
     mail = Mail(tmp / "mail", home)
     now = datetime.now(UTC)
@@ -308,27 +282,6 @@ def build(
         "Smith v. Jones",
     )
 
-    proc = subprocess.Popen(
-        vaultctl_argv("serve", home=home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            http.client.HTTPConnection("127.0.0.1", port, timeout=1).connect()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise AssertionError(f"vaultctl serve did not start: {proc.communicate()}") from None
-            time.sleep(0.1)
-    return Site(home, port, cyrus, deleted_at, expected, artifacts), proc, sockets
-
-
-def stop(proc: subprocess.Popen, sockets: Path) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        shutil.rmtree(sockets, ignore_errors=True)
+    served = start_service(home, web=True)
+    assert served.port is not None
+    return Site(home, served.port, cyrus, deleted_at, expected, artifacts, served)

@@ -16,10 +16,7 @@ import os
 import quopri
 import random
 import re
-import shutil
-import signal
 import subprocess
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,7 +26,7 @@ import pytest
 
 from tests.data import data_file
 from vault.testing.cli import vaultctl_argv
-from vault.testing.net import free_port
+from vault.testing.serve import edit_config, start_service
 
 EVENT = "9b4e1f2a-6c1d-4e7a-9f3b-2d5c8a7e6f01"
 TASK = "3f8d2c1b-7a6e-4b5d-8c9f-0e1a2b3c4d5e"
@@ -82,16 +79,6 @@ class Maildirs:
     def import_all(self, *folders: str) -> None:
         for folder in folders:
             ok(vaultctl(self.home, "import", str(self.root / folder.replace("/", "_")), "--mailbox", folder))
-
-
-def set_key(text: str, section: str, key: str, value: str) -> str:
-    lines = text.splitlines()
-    start = lines.index(f"[{section}]")
-    for i in range(start + 1, len(lines)):
-        if lines[i].startswith(f"{key} = "):
-            lines[i] = f'{key} = "{value}"'
-            return "\n".join(lines) + "\n"
-    raise KeyError(key)
 
 
 class Client:
@@ -168,17 +155,9 @@ def site(tmp_path_factory):
     """A vault with Jane's groupware folders in several revisions, its service with the web
     service on a free loopback port, and an API user."""
     tmp = tmp_path_factory.mktemp("bonnie")
-    sockets = Path(tempfile.mkdtemp(prefix="vault-web-", dir="/tmp"))
     home = tmp / "home"
     ok(vaultctl(home, "init"))
-    text = (home / "config.toml").read_text()
-    port = free_port()
-    text = set_key(text, "service", "socket_path", str(sockets / "vault.sock"))
-    for key in ("dealer_bind", "worker_bind", "control_bind", "worker_address", "control_address"):
-        text = set_key(text, "broker", key, f"tcp://127.0.0.1:{free_port()}")
-    text = set_key(text, "web", "listen", f"127.0.0.1:{port}")
-    text = set_key(text, "groupware", "default_domain", "example.org")
-    (home / "config.toml").write_text(text)
+    edit_config(home, groupware={"default_domain": "example.org"})
     added = json.loads(ok(vaultctl(home, "api-user", "add", "roundcube", "--json")))
     boxes = Maildirs(tmp / "mail", home)
     times: dict[str, str] = {}
@@ -202,20 +181,8 @@ def site(tmp_path_factory):
     boxes.import_all(*folders)
     time.sleep(0.2)
     times["after r1"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    proc = subprocess.Popen(
-        vaultctl_argv("serve", home=home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                http.client.HTTPConnection("127.0.0.1", port, timeout=1).connect()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    proc.kill()
-                    raise AssertionError(f"vaultctl serve did not start: {proc.communicate()}") from None
-                time.sleep(0.1)
+    with start_service(home, web=True) as served:
+        assert served.port is not None
         # revision 2, imported through the service (it holds the vault's writer)
         boxes.update("user/jane/Calendar", "ev1", "ev2", kolab("event-r2"))
         boxes.update("user/jane/Tasks", "t1", "t2", kolab("task-r2"))
@@ -229,16 +196,8 @@ def site(tmp_path_factory):
         boxes.import_all("user/jane/Calendar", "user/jane/Notes")
         boxes.put("user/jane/INBOX", "m1", INBOX_MAIL, flags="FS")  # and flagged
         boxes.import_all("user/jane/INBOX")
-        client = Client(port, "roundcube", added["password"], added["secret"])
+        client = Client(served.port, "roundcube", added["password"], added["secret"])
         yield home, client, times
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            shutil.rmtree(sockets, ignore_errors=True)
 
 
 def xml_of(name: str) -> str:

@@ -20,6 +20,7 @@ import pytest
 
 from tests.web.site import MATTER, PASSWORDS, SCRIPT_MARK, Client, csrf_of, html_with_attachment
 from vault.testing.cli import vaultctl_argv
+from vault.testing.serve import edit_config
 
 pytestmark = [pytest.mark.slapd, pytest.mark.cyrus]
 
@@ -249,6 +250,36 @@ def test_a_reviewer_searches_a_matter_tags_and_exports(pages_site, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert any(e["kind"] == "export.made" and e["data"].get("matter") == MATTER for e in pages_site.audit())
     assert not list(pages_site.home.glob(".export-*"))  # the zip is gone once sent
+
+
+def test_a_role_removed_while_logged_in_is_gone_at_the_next_request(pages_site):
+    """The roles of a session are not those of its login: [roles] reloaded (SIGHUP) takes
+    effect at the session's next request, both ways, and the refusal is audited."""
+    rev = pages_site.client()
+    assert rev.login("wrev") == 303
+    status, _, body = rev.get("/review")
+    assert status == 200 and MATTER.encode() in body
+    assert b'href="/review"' in rev.get("/")[2]
+    config = pages_site.home / "config.toml"
+    text = config.read_text()
+    before = len(refusals(pages_site, login="wrev", operation="review.matters"))
+    try:
+        edit_config(pages_site.home, roles={"reviewers": []})
+        pages_site.served.hup("roles reloaded")
+        status, _, body = rev.get("/review")
+        assert status == 403, body
+        status, _, _ = rev.get(f"/review/matter?matter={MATTER}&q=settlement")
+        assert status == 403
+        status, _, body = rev.get("/")  # still logged in: a user now
+        assert status == 200 and b'href="/review"' not in body
+    finally:
+        config.write_text(text)
+        pages_site.served.hup("roles reloaded")
+    refused = refusals(pages_site, login="wrev", operation="review.matters")
+    assert len(refused) == before + 2
+    assert all(e["data"]["roles"] == ["user"] for e in refused[before:])
+    status, _, body = rev.get("/review")  # the same session: the role is back
+    assert status == 200 and MATTER.encode() in body
 
 
 def test_a_user_restores_a_deleted_message_into_cyrus_over_http(pages_site):

@@ -6,11 +6,7 @@ answers carry HSTS."""
 from __future__ import annotations
 
 import http.client
-import json
 import ssl
-import subprocess
-import tempfile
-import time
 from datetime import UTC, datetime, timedelta
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -22,9 +18,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.web.site import PASSWORDS, csrf_of, set_value, stop, vaultctl
-from vault.testing.cli import vaultctl_argv
-from vault.testing.net import free_port
+from tests.web.site import PASSWORDS, csrf_of, vaultctl
+from vault.testing.serve import edit_config, start_service
 
 pytestmark = pytest.mark.slapd
 
@@ -60,28 +55,21 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
 def test_over_tls_the_session_cookie_is_host_only_and_secure(tmp_path, slapd_server):
     if not slapd_server.admin().search(slapd_server.people, "(uid=wdora)"):
         slapd_server.add_user("wdora", "Dora Web", ["wdora@example.org"], userPassword=PASSWORDS["wdora"])
-    sockets = Path(tempfile.mkdtemp(prefix="vault-tls-", dir="/tmp"))
     home = tmp_path / "home"
     vaultctl(home, "init")
     cert, key = self_signed(tmp_path)
-    port = free_port()
-    text = (home / "config.toml").read_text()
-    text = set_value(text, "service", "socket_path", json.dumps(str(sockets / "vault.sock")))
-    for k in ("dealer_bind", "worker_bind", "control_bind", "worker_address", "control_address"):
-        text = set_value(text, "broker", k, json.dumps(f"tcp://127.0.0.1:{free_port()}"))
-    for k, v in (("listen", f"127.0.0.1:{port}"), ("tls_cert", str(cert)), ("tls_key", str(key))):
-        text = set_value(text, "web", k, json.dumps(v))
-    for k, v in (
-        ("url", slapd_server.url),
-        ("base_dn", slapd_server.suffix),
-        ("bind_dn", slapd_server.admin_dn),
-        ("bind_password", slapd_server.admin_password),
-    ):
-        text = set_value(text, "ldap", k, json.dumps(v))
-    (home / "config.toml").write_text(text)
-    proc = subprocess.Popen(
-        vaultctl_argv("serve", home=home), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    edit_config(
+        home,
+        web={"tls_cert": str(cert), "tls_key": str(key)},
+        ldap={
+            "url": slapd_server.url,
+            "base_dn": slapd_server.suffix,
+            "bind_dn": slapd_server.admin_dn,
+            "bind_password": slapd_server.admin_password,
+        },
     )
+    served = start_service(home, web=True)
+    port = served.port
     context = ssl.create_default_context(cafile=str(cert))
 
     def request(method: str, path: str, body: dict | None = None, cookie: str = ""):
@@ -100,15 +88,7 @@ def test_over_tls_the_session_cookie_is_host_only_and_secure(tmp_path, slapd_ser
             conn.close()
 
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                status, headers, body = request("GET", "/login")
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"vaultctl serve did not start: {proc.stderr}") from None
-                time.sleep(0.2)
+        status, headers, body = request("GET", "/login")
         assert status == 200
         assert headers["Strict-Transport-Security"].startswith("max-age=")
         login_cookie = next(c for c in headers.get_all("Set-Cookie") if c.startswith("vault-login="))
@@ -122,4 +102,4 @@ def test_over_tls_the_session_cookie_is_host_only_and_secure(tmp_path, slapd_ser
         status, _, body = request("GET", "/", cookie=session.split(";", 1)[0])
         assert status == 200 and b"wdora" in body
     finally:
-        stop(proc, sockets)
+        served.close()

@@ -6,7 +6,10 @@ and the audit of every refusal.
   the user's own entry with their password (vault/directory.py ``authenticate``). The caller
   is then made exactly as for a local caller (vault/identity.py ``caller_of``: directory id,
   roles from ``[roles]`` and the user's LDAP groups), held by a new session.
-- Every other page needs a session (``require_session``): without one, a browser's GET is
+- Every other page needs a session (``require_session``), whose caller's roles are taken
+  afresh at each request (``current_roles``): a role removed from ``[roles]`` (and the
+  service sent SIGHUP) is gone at the caller's next request, one removed from their LDAP
+  groups within ``GROUPS_TTL``. Without a session, a browser's GET is
   sent to the login page and anything else gets 401; both are ``access.refused`` entries
   (actor ``web:anonymous``; at most ``AUDIT_BURST`` per client address a minute, the rest
   counted into the next one, so that nobody can fill the ledger from outside).
@@ -29,6 +32,7 @@ from vault.entries import Kind
 from vault.web.keys import CONFIG, WRITE, in_thread
 from vault.web.render import error_page, page
 from vault.web.sessions import (
+    GROUPS_TTL,
     LOGIN_COOKIE,
     LoginThrottle,
     LoginTokens,
@@ -158,6 +162,7 @@ def require_session(handler: Handler) -> Handler:
                 target = request.path_qs if request.path != "/" else "/"
                 raise web.HTTPSeeOther(location=f"/login?next={_quote(target)}")
             return error_page(request, 401, "Log in first", "This page needs you to log in.")
+        await in_thread(current_roles, request.app[CONFIG], session, request.app[STORE].clock())
         request["session"] = session
         if request.method == "POST":
             form = await request.post()
@@ -175,6 +180,27 @@ def require_session(handler: Handler) -> Handler:
         return await handler(request)
 
     return wrapped
+
+
+def current_roles(config, session: Session, now: float) -> None:
+    """Give ``session``'s caller the roles ``[roles]`` gives them now, from their directory
+    groups (read again once ``GROUPS_TTL`` has passed since they last were)."""
+    from vault.identity import directory_groups, rechecked
+
+    caller: Any = session.caller
+    groups = None
+    if config["ldap"]["url"] and now - session.groups_read >= GROUPS_TTL:
+        groups = directory_groups(config, caller.login)
+        session.groups_read = now
+    fresh = rechecked(config, caller, groups)
+    if fresh.roles != caller.roles:
+        log.info(
+            "web session of %s: roles now %s (were %s)",
+            caller.login,
+            ", ".join(sorted(fresh.roles)),
+            ", ".join(sorted(caller.roles)),
+        )
+    session.caller = fresh
 
 
 def _quote(text: str) -> str:

@@ -4,7 +4,10 @@ A session is server-side: the browser holds only its id, 256 random bits in a co
 HttpOnly, SameSite=Strict and, over TLS, Secure (named ``__Host-vault``: the browser then
 refuses it from plain HTTP or another path). The store is this process's memory: a restart
 ends every session, and nothing of a session (nor any password) is ever written to disk.
-Each session carries a synchronizer token that every state-changing form posts back
+A session holds the caller made at login, but not their roles for good: each request takes
+the roles ``[roles]`` gives now (reloaded by SIGHUP) from the caller's directory groups, read
+again when they are older than ``GROUPS_TTL`` seconds (vault/web/auth.py). Each session
+carries a synchronizer token that every state-changing form posts back
 (``csrf``); the login form, posted before any session exists, carries a token bound to a
 short-lived pre-login cookie instead. A login replaces any earlier session (no fixation).
 
@@ -28,6 +31,7 @@ from dataclasses import dataclass, field
 COOKIE = "vault"
 TLS_COOKIE = "__Host-vault"
 LOGIN_COOKIE = "vault-login"
+GROUPS_TTL = 60.0  # seconds a session's directory groups are trusted before they are read again
 
 
 def cookie_name(tls: bool) -> str:
@@ -46,12 +50,13 @@ def tokens_match(expected: str, given: str | None) -> bool:
 class Session:
     id: str
     login: str
-    caller: object  # vault.identity.Caller: the roles as they were at login
+    caller: object  # vault.identity.Caller: its roles re-checked at each request (auth.py)
     display_name: str
     csrf: str
     created: float
     last_seen: float
     data: dict = field(default_factory=dict)
+    groups_read: float = 0.0  # when the caller's directory groups were last read
 
 
 class SessionStore:
@@ -64,7 +69,7 @@ class SessionStore:
 
     def create(self, login: str, caller: object, display_name: str) -> Session:
         now = self.clock()
-        session = Session(new_token(), login, caller, display_name, new_token(), now, now)
+        session = Session(new_token(), login, caller, display_name, new_token(), now, now, groups_read=now)
         with self._lock:
             self._expire(now)
             self._sessions[session.id] = session
