@@ -7,7 +7,8 @@ what it names, with the event's time and user), and a result that fails is refus
 reported back as a dead letter with the reason. The rest it appends, commits (ledger
 checkpoint, then catalog) in batches, and only then reports the jobs done. Exactly once: every
 entry of a job carries ``"event": <job id>``, and a job whose id the catalog already knows
-(committed before a crash lost the DONE mark) is skipped. A commit that fails (disk full, S3
+(committed before a crash lost the DONE mark) is skipped; and, whatever the job, a message
+the archive already has is never archived again (``_archived_once``: by its item id). A commit that fails (disk full, S3
 down) leaves the ledger as it was: the vault is reopened (recovery cuts the unsigned tail) and
 the batch's jobs go back to the queue.
 
@@ -31,7 +32,7 @@ from typing import Any
 import zmq
 
 from vault.archive import Vault
-from vault.entries import EntrySpec, Kind
+from vault.entries import CONTENT_KINDS, EntrySpec, Kind
 from vault.ingest.broker.validate import Invalid, ResultCheck
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,24 @@ def _discovered_once(entries: list[EntrySpec], created: set[str], catalog) -> li
 
 
 _FOLDER_DISCOVERY = {Kind.FOLDER_CREATED, Kind.FOLDER_ACL, Kind.FOLDER_METADATA}
+
+
+def _archived_once(entries: list[EntrySpec], made: set[str], catalog) -> list[EntrySpec]:
+    """Exactly once by the message, not only by the job: an entry that puts content into an
+    item (message.appended, .copied, .moved: the item is mailboxID:UIDVALIDITY:UID, which
+    Cyrus never gives two messages) is dropped when the archive, or this batch, already has
+    that item. Two jobs can name one message: a reconciliation on this thread archived a
+    delivery whose event was with a worker at that moment, or the same event came again in
+    other bytes (so under another job id)."""
+    kept = []
+    for e in entries:
+        if e.kind in CONTENT_KINDS and e.item is not None:
+            if e.item in made or catalog.item(e.item) is not None:
+                log.info("%s of %s: the archive has it already; not recorded again", e.kind, e.item)
+                continue
+            made.add(e.item)
+        kept.append(e)
+    return kept
 
 
 class _Call:
@@ -245,6 +264,7 @@ class Committer:
         try:
             seen: set[str] = set()
             created: set[str] = set()
+            made: set[str] = set()  # items this batch put content into
             for job_id, raw, entries in batch:
                 if job_id in seen or vault.catalog.has_event(job_id):
                     self.skipped_jobs += 1
@@ -261,7 +281,8 @@ class Committer:
                     continue
                 seen.add(job_id)
                 ids.append(job_id)
-                for spec in _discovered_once(checked, created, vault.catalog):
+                once = _archived_once(_discovered_once(checked, created, vault.catalog), made, vault.catalog)
+                for spec in once:
                     vault.record(spec.kind, item=spec.item, data=spec.data, time=spec.time, actor=spec.actor)
             vault.commit()
         except Exception as e:
