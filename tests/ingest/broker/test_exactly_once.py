@@ -55,6 +55,7 @@ def test_one_event_shipped_twice_in_other_bytes_archives_its_message_once(served
         mailbox_id = vault.catalog.folder_id(FOLDER)
         assert mailbox_id is not None
         folder = vault.catalog.folder(mailbox_id)
+        assert folder is not None
         [row, *_] = vault.catalog.live_items(mailbox_id)
         uidvalidity, blob, size = int(folder["uidvalidity"]), row["blob"], row["size"]
     uid = 1000
