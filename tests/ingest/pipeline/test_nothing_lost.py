@@ -1,5 +1,6 @@
 """Nothing lost (issue 3 item 7): SIGKILL the broker, a worker and the shipper in the middle of
-2,000 LMTP deliveries, restart each, and every message is archived exactly once."""
+2,000 LMTP deliveries, restart each, reconcile meanwhile, and every message is archived
+exactly once."""
 
 from __future__ import annotations
 
@@ -75,6 +76,10 @@ def test_kills_lose_nothing_and_duplicate_nothing(pipeline_factory):
     deliverer.wait_for(1000)
     pipeline.kill("worker0")
     pipeline.restart("worker0")
+
+    deliverer.wait_for(1250)  # the service's scheduled reconciliation, while deliveries are in flight
+    reconciled = pipeline.vaultctl("reconcile", "--json")
+    assert reconciled.returncode == 0, reconciled.stderr
 
     deliverer.wait_for(1500)
     pipeline.kill("dealer")  # the shipper: the hook keeps spooling meanwhile
