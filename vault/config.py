@@ -23,6 +23,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "home": {
         "role": "vault",  # vault | mail-host (`vaultctl init --mail-host`: dealer and collector only)
     },
+    # vault/dates.py: the zone bare dates are read in (search, holds, erasure) and times shown in
+    "site": {
+        "timezone": "UTC",  # an IANA name (Europe/Berlin); "" or UTC: UTC
+    },
     # vault/store/cas.py and vault/store/backends/
     "store": {
         "backend": "local",  # local | s3

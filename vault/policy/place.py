@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from vault.dates import site_zone
 from vault.entries import EntrySpec, Kind
 from vault.identity import Caller
 from vault.model import format_time, now
@@ -52,6 +53,7 @@ def place_hold(
     from vault.archive import actor_of
 
     actor = actor_of(vault.config, actor)
+    zone = site_zone(vault.config)
     if any(h.matter == matter and h.active() for h in holds_of(vault)):
         raise HoldError(f"hold {matter!r} exists and is active")
     try:
@@ -62,8 +64,8 @@ def place_hold(
             owner=actor,
             created_at=now(),
             query=query,
-            date_from=parse_date_bound(date_from, end=False) if date_from else None,
-            date_to=parse_date_bound(date_to, end=True) if date_to else None,
+            date_from=parse_date_bound(date_from, end=False, zone=zone) if date_from else None,
+            date_to=parse_date_bound(date_to, end=True, zone=zone) if date_to else None,
             reviewers=tuple(reviewers),
         )
     except ValueError as e:

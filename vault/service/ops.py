@@ -285,7 +285,7 @@ def search(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     limit = params.get("limit", 50)
     if not isinstance(limit, int) or limit < 0:
         raise BadRequest("'limit' must be a non-negative integer")
-    index = SearchIndex.open(service.config.path("index"))
+    index = SearchIndex.of(service.config)
     with _reader(service) as vault:
         scope = mail_scope(vault, caller, f"search {custodian}'s mail" if custodian else "search mail")
         found = find(vault, index, query, scope=scope, custodian=custodian, limit=limit)
@@ -311,7 +311,7 @@ def export(service: ServiceHandle, caller: Caller, params: dict) -> Stream:
     query = _str(params, "query")
     custodian, fmt = _opt(params, "custodian"), _opt(params, "format") or "eml"
     dedupe, path = _bool(params, "dedupe"), _opt(params, "path") or "(the caller's)"
-    index = SearchIndex.open(service.config.path("index"))
+    index = SearchIndex.of(service.config)
     work = Path(tempfile.mkdtemp(prefix=EXPORT_PREFIX, dir=service.config.home))
     try:
         with _reader(service) as vault:
