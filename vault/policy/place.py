@@ -22,9 +22,9 @@ from vault.model import format_time, now
 from vault.model import now as utc_now
 from vault.policy import approval
 from vault.policy.approval import RELEASE, Requested
+from vault.policy.decide import holds_of
 from vault.policy.follow import after_commit
 from vault.policy.holds import Hold, HoldError, parse_date_bound
-from vault.policy.sweep import holds_of
 from vault.recording import record_entry
 
 

@@ -353,7 +353,7 @@ def restore(service: ServiceHandle, caller: Caller, params: dict) -> Stream:
     export instead. Audited before the first message leaves."""
     from vault.access import restore_scope
     from vault.model import parse_time
-    from vault.restore.pointintime import messages_of, purged_of, restore_data, snapshot
+    from vault.restore.pointintime import messages_of, purged_of, removed_of, restore_data, snapshot
     from vault.restore.stream import restore_members, tar_stream
 
     mailbox = _str(params, "mailbox")
@@ -368,6 +368,7 @@ def restore(service: ServiceHandle, caller: Caller, params: dict) -> Stream:
     with _reader(service) as vault:
         scope = restore_scope(vault, caller, mailbox)
         snap = snapshot(vault, mailbox, when, uid, visible=scope.folder)
+        removed = removed_of(vault, purged_of(snap))
     purged = purged_of(snap)
     count = len(snap.items) - len(purged)
     data = {**restore_data(snap, target, count, len(purged)), "delivery": "streamed to the caller"}
@@ -380,6 +381,7 @@ def restore(service: ServiceHandle, caller: Caller, params: dict) -> Stream:
         "at": snap.at,
         "uid": snap.uid,
         "purged": purged,
+        "removed": removed,
         "audit": "recorded",
     }
 

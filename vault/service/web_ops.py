@@ -307,8 +307,8 @@ def _personal_folder(server, user: str, password: str, folder: str) -> str:
 
 def matters(service: ServiceHandle, caller: Caller, params: dict) -> list[dict]:
     """The active matters the caller reviews (admins: every active one)."""
+    from vault.policy.decide import holds_of
     from vault.policy.place import matters_of
-    from vault.policy.sweep import holds_of
 
     caller.require("review matters", REVIEWER)
     with _reader(service) as vault:
@@ -321,7 +321,7 @@ def matters(service: ServiceHandle, caller: Caller, params: dict) -> list[dict]:
 
 
 def _matter(vault, caller: Caller, matter: str, action: str):
-    from vault.policy.sweep import holds_of
+    from vault.policy.decide import holds_of
 
     found = [h for h in holds_of(vault) if h.matter == matter and h.active()]
     if not found:
@@ -334,8 +334,8 @@ def _matter(vault, caller: Caller, matter: str, action: str):
 
 def tag(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     """Tag an item the matter covers (``review.tagged``)."""
+    from vault.policy.decide import facts_of
     from vault.policy.holds import applies_to
-    from vault.policy.sweep import facts_of
     from vault.review import TagError, tag_data
 
     caller.require("tag items", REVIEWER)
