@@ -302,14 +302,14 @@ def test_an_erasure_takes_two_admins_through_the_service(service, tmp_path):
     dry = vaultctl(home, "erase", "--custodian", "erin", "--dry-run", "--json")
     assert dry.returncode == 0, dry.stderr
     assert len(json.loads(dry.stdout)["items"]) == 2
-    asked = vaultctl(home, "erase", "--custodian", "erin", "--reason", "GDPR art. 17", "--json")
+    asked = vaultctl(home, "erase", "--custodian", "erin", "--reason", "GDPR art. 17", "--json", "--yes")
     assert asked.returncode == 0, asked.stderr
     rid = json.loads(asked.stdout)["request"]
-    own = vaultctl(home, "erase", "approve", rid)
+    own = vaultctl(home, "erase", "approve", rid, "--yes")
     assert own.returncode != 0 and "their own request" in own.stderr
     assert json.loads(vaultctl(home, "search", "personal", "--json").stdout)["total"] == 2  # nothing erased
     env = {"VAULT_SOCKET": str(sock)}
-    done = vaultctl(home, "erase", "approve", rid, "--json", user=ann, env=env)
+    done = vaultctl(home, "erase", "approve", rid, "--json", "--yes", user=ann, env=env)
     assert done.returncode == 0, done.stderr
     cert = json.loads(done.stdout)
     assert cert["requested_by"] == "root" and len(cert["items"]) == 2 and cert["blobs_deleted"] == 2

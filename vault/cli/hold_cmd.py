@@ -18,15 +18,26 @@ def command():
     "--custodian", "custodians", multiple=True, required=True, help="User whose mail is held (repeatable)."
 )
 @click.option("--query", help="Only mail matching this search query.")
-@click.option("--from", "date_from", help="Internal date from (YYYY-MM-DD or ISO time).")
-@click.option("--to", "date_to", help="Internal date to (a bare day covers the whole day).")
+@click.option(
+    "--from",
+    "date_from",
+    help="Received (internal) date from: a day or a time, in [site] timezone unless zoned.",
+)
+@click.option(
+    "--to", "date_to", help="Received (internal) date to, inclusive: a bare day covers the whole day."
+)
 @click.option(
     "--reviewer", "reviewers", multiple=True, help="Who may search and export this matter (repeatable)."
 )
 @click.option("--reason", required=True)
 @click.option("--actor", help="Whom it is placed for (admins only; default: yourself).")
+@click.option(
+    "--force", is_flag=True, help="Place it even with a query that does not parse or unknown custodians."
+)
 @click.pass_context
-def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason, actor):
+def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason, actor, force):
+    """Place hold MATTER on the custodians' mail (within the received dates, matching the
+    query: it covers what 'search' finds with the same query and dates, vault/dates.py)."""
     from vault.policy.holds import HoldError
     from vault.policy.place import place_hold
     from vault.recording import Unrecorded
@@ -35,6 +46,7 @@ def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason
     if client is not None:
         params = {"matter": matter, "custodians": list(custodians), "reason": reason, "query": query}
         params.update(date_from=date_from, date_to=date_to, reviewers=list(reviewers), acting_for=actor)
+        params["force"] = force
         call_service(client, "hold.place", params)
         click.echo(f"hold {matter!r} placed on {', '.join(custodians)}")
         return
@@ -55,6 +67,7 @@ def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason
                 date_to=date_to,
                 reviewers=reviewers,
                 on_behalf_of=caller.on_behalf_of,
+                force=force,
             )
         except (HoldError, PermissionError, Unrecorded) as e:
             raise click.ClickException(str(e)) from None

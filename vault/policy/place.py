@@ -46,10 +46,13 @@ def place_hold(
     date_to: str | None = None,
     reviewers: list[str] | tuple[str, ...] = (),
     on_behalf_of: str | None = None,
+    force: bool = False,
 ) -> HoldChange:
     """Place hold ``matter``; raises HoldError if it exists and is active or is malformed
-    (dates: YYYY-MM-DD, a bare ``date_to`` covering its whole day, or ISO times).
-    ``on_behalf_of``: whom an admin (the actor, the hold's owner) placed it for."""
+    (dates as vault/dates.py reads them: a bare ``date_to`` covers its whole day), and,
+    unless ``force``, if its query does not parse or a custodian is unknown to the directory
+    and the archive (:func:`hold_doubts`). ``on_behalf_of``: whom an admin (the actor, the
+    hold's owner) placed it for."""
     from vault.archive import actor_of
 
     actor = actor_of(vault.config, actor)
@@ -70,8 +73,41 @@ def place_hold(
         )
     except ValueError as e:
         raise HoldError(str(e)) from None
+    doubts = [] if force else hold_doubts(vault, hold)
+    if doubts:
+        raise HoldError(f"hold {matter!r} not placed: " + "; ".join(doubts) + " (--force places it anyway)")
     extra = {"on_behalf_of": on_behalf_of} if on_behalf_of else {}
     return HoldChange(hold, _record(vault, Kind.HOLD_PLACED, hold, actor, extra))
+
+
+def hold_doubts(vault, hold: Hold) -> list[str]:
+    """What makes ``hold`` likely a mistake: a query the search language refuses (a hold
+    whose query the index cannot answer keeps all its custodians' mail), custodians that
+    neither the directory nor the archive knows (a typo holds nothing)."""
+    from vault.directory import LDAP
+    from vault.index.query import QuerySyntaxError, parse
+    from vault.model import custodian_of
+    from vault.policy.decide import directory_of
+
+    doubts = []
+    if hold.query is not None:
+        try:
+            parse(hold.query, site_zone(vault.config))
+        except QuerySyntaxError as e:
+            doubts.append(f"its query {hold.query!r} does not parse: {e}")
+    archived = {c.casefold() for c in (custodian_of(n) for _, n in vault.catalog.folder_names()) if c}
+    directory = directory_of(vault)
+    unknown = []
+    for name in hold.custodians:
+        if name.casefold() in archived:
+            continue
+        if directory is not None and directory.resolve(name).source == LDAP:
+            continue
+        unknown.append(name)
+    if unknown:
+        where = "the directory or the archive" if directory is not None else "the archive"
+        doubts.append(f"custodian(s) {', '.join(repr(u) for u in unknown)} unknown to {where}")
+    return doubts
 
 
 def matters_of(vault, login: str) -> list[Hold]:

@@ -173,6 +173,7 @@ def place_hold(service: ServiceHandle, caller: Caller, params: dict) -> dict:
             date_to=_opt(params, "date_to"),
             reviewers=[r for r in params.get("reviewers") or [] if isinstance(r, str)],
             on_behalf_of=caller.on_behalf_of,
+            force=params.get("force") is True,  # the same doubts as the direct path (place.hold_doubts)
         )
         return {"hold": change.hold.to_data(), "how": change.how}
 
