@@ -311,6 +311,12 @@ class Config:
         values = _merge(DEFAULTS, data)
         if values["home"]["role"] not in (VAULT, MAIL_HOST):
             raise ConfigError(f"{where}: [home] role must be {VAULT!r} or {MAIL_HOST!r}")
+        from vault.dates import DateError, zone_named
+
+        try:
+            zone_named(str(values["site"]["timezone"] or ""))
+        except DateError as e:
+            raise ConfigError(f"{where}: {e}") from None
         return cls(Path(home), values)
 
     @classmethod
