@@ -277,9 +277,7 @@ def _parse_match(table: Any) -> Match:
     if table == "all":  # match = "all": every item, said explicitly
         return Match()
     if not isinstance(table, dict):
-        raise ValueError(
-            f"'match' must be \"all\" (every item) or a table ([rule.match]), not {table!r}"
-        )
+        raise ValueError(f"'match' must be \"all\" (every item) or a table ([rule.match]), not {table!r}")
     unknown = set(table) - _MATCH_KEYS
     if unknown:
         raise ValueError(f"unknown match key(s) {sorted(unknown)}; known: {sorted(_MATCH_KEYS)}")
@@ -294,7 +292,7 @@ def _parse_match(table: Any) -> Match:
     if not table:
         raise ValueError(
             "an empty [rule.match] would match every item: give folders, users, groups, "
-            "flags or junk, or match = \"all\" for a rule that matches every item"
+            'flags or junk, or match = "all" for a rule that matches every item'
         )
     lists = {k: _string_list(table[k], f"match.{k}") for k in _MATCH_LISTS if k in table}
     junk = table.get("junk")
@@ -307,7 +305,7 @@ def _match_table(table: dict) -> Any:
     if "match" not in table:
         raise ValueError(
             "no [rule.match]: give folders, users, groups, flags or junk there, "
-            "or match = \"all\" for a rule that matches every item"
+            'or match = "all" for a rule that matches every item'
         )
     return table["match"]
 
