@@ -134,7 +134,7 @@ def _build(root: Path, msgs: list[Msg]) -> tuple[Path, dict[str, Msg]]:
     items: dict[str, Msg] = {}
     with Vault.open(Config.load(home)) as vault:
         for row in vault.catalog.all_items():
-            n = int(vault.catalog.item(row["item"])["source_key"].split(".", 1)[0])
+            n = int(row["source_key"].split(".", 1)[0])
             items[row["item"]] = msgs[n]
     assert len(items) == len(msgs)
     return home, items
