@@ -42,8 +42,13 @@ def vaultctl(home: Path, *args: str, user: str | None = None, env: dict | None =
     if user:
         return as_user(user, home, *args, env=env)
     argv = vaultctl_argv(*args, home=home)
-    return subprocess.run(
-        argv, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})}
+    return subprocess.run(  # stdin not a terminal, as in a script: destructive commands need --yes
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -318,3 +323,33 @@ def test_an_erasure_takes_two_admins_through_the_service(service, tmp_path):
     assert ("erasure.requested", "root") in kinds and ("erasure.certified", ann) in kinds
     assert ("access.refused", "root") in kinds  # the self-approval, recorded once
     assert kinds.count(("access.refused", "root")) == 1
+
+
+def test_the_service_path_applies_the_direct_paths_guards(service, tmp_path):
+    home, _, _ = service
+    box = write_maildir(tmp_path / "md", {f"{n}:2,S": mail(n, "jane", f"invoice {n}") for n in range(2)})
+    assert vaultctl(home, "import", str(box), "--mailbox", "user/jane/INBOX").returncode == 0
+
+    def hold(matter: str, *args: str):
+        return vaultctl(home, "hold", "create", matter, "--reason", "litigation", *args)
+
+    broken = hold("c-1", "--custodian", "jane", "--query", "subject:(invoice")
+    assert broken.returncode == 1 and "does not parse" in broken.stderr and "--force" in broken.stderr
+    unknown = hold("c-2", "--custodian", "jnae")
+    assert unknown.returncode == 1 and "'jnae' unknown to the archive" in unknown.stderr
+    assert json.loads(vaultctl(home, "hold", "list", "--json").stdout) == []
+    assert hold("c-2", "--custodian", "jnae", "--force").returncode == 0
+
+    (home / "policies").mkdir(exist_ok=True)
+    (home / "policies" / "all.toml").write_text('[[rule]]\nname = "all"\npurge_after = "1d"\nmatch = "all"\n')
+    swept = vaultctl(home, "retention", "sweep", "--now", "2100-01-01T00:00Z")
+    assert swept.returncode == 1 and "--yes" in swept.stderr and swept.stderr.count("rule all") == 2
+    erase = vaultctl(home, "erase", "--custodian", "jane", "--reason", "GDPR")
+    assert erase.returncode == 1 and "--yes" in erase.stderr and erase.stderr.count("user/jane/INBOX") == 2
+    assert json.loads(vaultctl(home, "erase", "requests", "--json").stdout) == []
+    assert json.loads(vaultctl(home, "search", "invoice", "--json").stdout)["total"] == 2  # nothing purged
+    done = vaultctl(home, "retention", "sweep", "--now", "2100-01-01T00:00Z", "--yes", "--json")
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)["purge"]) == 2
+    listed = vaultctl(home, "ls").stdout
+    assert "(2 purged by retention)" in listed
