@@ -103,6 +103,12 @@ def describe_purge(purge: dict) -> str:
     return f"purged by retention rule {purge.get('rule') or '?'} ({purge['at']})"
 
 
+def gone(vault, item: str) -> str:
+    """Why purged ``item``'s content is gone, for an error: which purge took it."""
+    purge = vault.catalog.purges([item]).get(item)
+    return f"{item} was {describe_purge(purge) if purge else 'purged'}: its content is gone"
+
+
 def orphans_of(vault, rows: list[dict]) -> set[str]:
     """The blobs of ``rows`` that no other retained item references: what purging them deletes."""
     covered = {r["item"] for r in rows}
