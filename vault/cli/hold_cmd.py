@@ -47,8 +47,8 @@ def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason
         params = {"matter": matter, "custodians": list(custodians), "reason": reason, "query": query}
         params.update(date_from=date_from, date_to=date_to, reviewers=list(reviewers), acting_for=actor)
         params["force"] = force
-        call_service(client, "hold.place", params)
-        click.echo(f"hold {matter!r} placed on {', '.join(custodians)}")
+        placed = call_service(client, "hold.place", params)
+        click.echo(_placed(placed["hold"]))
         return
     from vault.policy.approval import require_admin
 
@@ -56,7 +56,7 @@ def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason
         try:
             caller = direct_caller(vault, actor, f"place hold {matter!r}")
             require_admin(vault, caller, f"place hold {matter!r}")
-            place_hold(
+            change = place_hold(
                 vault,
                 matter,
                 custodians=custodians,
@@ -71,7 +71,22 @@ def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason
             )
         except (HoldError, PermissionError, Unrecorded) as e:
             raise click.ClickException(str(e)) from None
-    click.echo(f"hold {matter!r} placed on {', '.join(custodians)}")
+    click.echo(_placed(change.hold.to_data()))
+
+
+def _placed(hold: dict) -> str:
+    """What a placed hold covers, its received dates shown with their zone."""
+    from vault.dates import show
+    from vault.model import parse_time
+
+    def when(key: str, open_end: str) -> str:
+        return show(parse_time(hold[key])) if hold.get(key) else open_end
+
+    query = f", matching {hold['query']!r}" if hold.get("query") else ""
+    return (
+        f"hold {hold['matter']!r} placed on {', '.join(hold['custodians'])}: mail received "
+        f"{when('date_from', 'any time')} to {when('date_to', 'any time')}{query}"
+    )
 
 
 def _holds(ctx, everything: bool, action: str) -> list[dict]:
