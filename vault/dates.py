@@ -146,14 +146,6 @@ def on(text: str, zone: tzinfo = UTC) -> Span:
     return Span(after(text, zone), through(text, zone))
 
 
-def between(date_from: str | None, date_to: str | None, zone: tzinfo = UTC) -> Span:
-    """``--from A --to B`` (either may be missing): both inclusive, B's whole day."""
-    span = Span(after(date_from, zone) if date_from else None, through(date_to, zone) if date_to else None)
-    if span.start is not None and span.end is not None and span.start >= span.end:
-        raise DateError(f"the dates run backwards: --from {date_from} is after --to {date_to}")
-    return span
-
-
 def received(row: dict) -> datetime:
     """An archived item's received date (catalog row): its internal date, else its append time."""
     from vault.model import parse_time
