@@ -138,7 +138,9 @@ def test_verify_repair_finishes_a_killed_purge(tmp_path, spamassassin_dir):
 
 def test_an_erasure_killed_after_its_commit_is_whole_and_finished(tmp_path, spamassassin_dir):
     home, spam, kept = _vault(tmp_path, spamassassin_dir, None)
-    rid = request_id(vaultctl_run(home, "erase", "--custodian", "bob", "--reason", "test erasure", "--json", "--yes"))
+    rid = request_id(
+        vaultctl_run(home, "erase", "--custodian", "bob", "--reason", "test erasure", "--json", "--yes")
+    )
     approve = (
         f"from tests.policy.helpers import approve_erasure_as\napprove_erasure_as({str(home)!r}, {rid!r})\n"
     )
