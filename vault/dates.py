@@ -146,6 +146,18 @@ def on(text: str, zone: tzinfo = UTC) -> Span:
     return Span(after(text, zone), through(text, zone))
 
 
+_STORED = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z\Z", re.A)
+
+
+def received_key(row: dict) -> str:
+    """An item's received date as a string that sorts as the time (``format_time``'s form,
+    which the catalog stores): comparing these is the cheap way to filter many copies."""
+    from vault.model import format_time
+
+    text = row.get("internal_date") or row["appended_at"]
+    return text if _STORED.match(text) else format_time(received(row))
+
+
 def received(row: dict) -> datetime:
     """An archived item's received date (catalog row): its internal date, else its append time."""
     from vault.model import parse_time

@@ -33,10 +33,10 @@ from collections.abc import Set as AbstractSet
 
 import tantivy
 
-from vault.dates import received
+from vault.dates import received_key
 from vault.index.query import And, Node, Where, bind, compile_query, location_clauses, received_clauses
 from vault.index.schema import blob_key
-from vault.model import custodian_of
+from vault.model import custodian_of, format_time
 
 # (tantivy query, limit) -> the blobs it finds
 Run = Callable[[tantivy.Query, int], set[str]]
@@ -164,10 +164,11 @@ class Scope:
         bounds: dict[tuple, Node | bool] = {}
         kept: list[tuple[dict, Node | bool]] = []
         checks: dict[Node, set[str]] = {}
+        cuts = [(format_time(c.at), c.op == "after") for c in self.received]
         for row in rows:
-            when = received(row)
+            when = received_key(row)
             truth = tuple(row["mailbox_id"] in s for s in self._sets) + tuple(
-                when >= c.at if c.op == "after" else when < c.at for c in self.received
+                when >= at if after else when < at for at, after in cuts
             )
             if truth not in bounds:
                 bounds[truth] = bind(self.node, dict(zip([*self.clauses, *self.received], truth)))
