@@ -79,6 +79,20 @@ def _direct_admin(vault, actor, action: str):
     return caller
 
 
+def _preview(ctx, as_of, actor):
+    """A dry run of the sweep about to run: by the service while it runs, else here."""
+    from vault.model import format_time
+    from vault.policy.sweep import SweepReport, sweep
+
+    client = service_of(ctx)
+    if client is not None:
+        params = {"as_of": format_time(_now(as_of)), "acting_for": actor, "dry_run": True}
+        return SweepReport(**call_service(client, "sweep", params))
+    with open_vault(ctx) as vault:
+        caller = _direct_admin(vault, actor, "see what a retention sweep would purge")
+        return sweep(vault, now=_now(as_of), dry_run=True, actor=caller.actor)
+
+
 @command.command("sweep")
 @click.option("--dry-run", is_flag=True, help="List what would be purged and why; change nothing.")
 @click.option("--now", "as_of", help="Sweep as of this time (ISO 8601).")
@@ -100,9 +114,7 @@ def sweep_(ctx, dry_run, as_of, actor, as_json, yes):
     report: SweepReport
     try:
         if not dry_run:  # what it will purge, first (the sweep decides again when it runs)
-            with open_vault(ctx) as vault:
-                caller = _direct_admin(vault, actor, "see what a retention sweep would purge")
-                preview = sweep(vault, now=_now(as_of), dry_run=True, actor=caller.actor)
+            preview = _preview(ctx, as_of, actor)
             confirm_removal(
                 f"this retention sweep purges {len(preview.purge)} item(s) ({len(preview.held)} kept by holds)",
                 [f"{p['item']} ({p['mailbox']}): rule {p['rule']}" for p in preview.purge],

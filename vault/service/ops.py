@@ -245,6 +245,9 @@ def sweep(service: ServiceHandle, caller: Caller, params: dict) -> dict:
 
     caller.require("run a retention sweep")
     as_of = _opt(params, "as_of")
+    if params.get("dry_run") is True:  # what it would purge: the preview the CLI shows first
+        with _reader(service) as vault:
+            return asdict(run_sweep(vault, now=parse_time(as_of) if as_of else None, dry_run=True))
 
     def write(vault) -> dict:
         report = run_sweep(vault, now=parse_time(as_of) if as_of else None, actor=caller.actor)
