@@ -353,3 +353,7 @@ def test_the_service_path_applies_the_direct_paths_guards(service, tmp_path):
     assert len(json.loads(done.stdout)["purge"]) == 2
     listed = vaultctl(home, "ls").stdout
     assert "(2 purged by retention)" in listed
+    restored = vaultctl(
+        home, "restore", "--mailbox", "user/jane/INBOX", "--to", f"maildir:{tmp_path / 'out'}"
+    )
+    assert restored.returncode == 0 and restored.stderr.count("purged by retention rule all") == 2, restored
