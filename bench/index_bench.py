@@ -42,8 +42,10 @@ QUERIES = [
     '"mailing list"',
     "has:attachment",
     "size:>20K",
-    "before:2002-08-01",
-    "after:2002-09-01 subject:re",
+    "sentbefore:2002-08-01",  # the Date: header: the index's date field
+    "sentafter:2002-09-01 subject:re",
+    "before:2002-08-01",  # the received date: per archived copy, through the catalog
+    "custodian:user7 after:2002-09-01 money",
     "custodian:user7 money",
     "in:Junk free",
     "subject:free OR subject:money",

@@ -62,7 +62,7 @@ class MailScope:
         """Whether the catalog's item ``row`` may be read (for a reviewer: a matter covers it)."""
         if self.everything:
             return True
-        from vault.policy.sweep import facts_of
+        from vault.policy.decide import facts_of
 
         facts = facts_of(vault, row)
         if self.role == REVIEWER:

@@ -296,7 +296,7 @@ class Vault:
         """The writer keeps the search index in step with the ledger (vault/index/)."""
         from vault.index.indexer import SearchIndex
 
-        self._indexer = indexer = SearchIndex.open(self.config.path("index"), writable=True)
+        self._indexer = indexer = SearchIndex.of(self.config, writable=True)
         if catch_up:
             with _full("the search index", indexer.path):
                 indexer.catch_up(self.ledger, self.store.get, self.catalog)

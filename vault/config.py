@@ -23,6 +23,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "home": {
         "role": "vault",  # vault | mail-host (`vaultctl init --mail-host`: dealer and collector only)
     },
+    # vault/dates.py: the zone bare dates are read in (search, holds, erasure) and times shown in
+    "site": {
+        "timezone": "UTC",  # an IANA name (Europe/Berlin); "" or UTC: UTC
+    },
     # vault/store/cas.py and vault/store/backends/
     "store": {
         "backend": "local",  # local | s3
@@ -307,6 +311,12 @@ class Config:
         values = _merge(DEFAULTS, data)
         if values["home"]["role"] not in (VAULT, MAIL_HOST):
             raise ConfigError(f"{where}: [home] role must be {VAULT!r} or {MAIL_HOST!r}")
+        from vault.dates import DateError, zone_named
+
+        try:
+            zone_named(str(values["site"]["timezone"] or ""))
+        except DateError as e:
+            raise ConfigError(f"{where}: {e}") from None
         return cls(Path(home), values)
 
     @classmethod

@@ -25,6 +25,7 @@ import os
 from pathlib import Path
 
 from vault.entries import EntrySpec, Kind
+from vault.store.catalog import ERASURE, RETENTION
 
 INTENT = "purge-pending"
 # named points where the fault-injection tests kill the process (vault/faults.py)
@@ -80,13 +81,32 @@ def purge_items(
             Kind.RETENTION_PURGED,
             item=row["item"],
             actor=actor,
-            data={"rule": entry.get("rule"), "reason": entry["reason"], "blob": row["blob"]},
+            data={
+                "how": entry.get("how") or RETENTION,  # or ERASURE: which kind of purge (ls, log, restore)
+                "rule": entry.get("rule"),
+                "request": entry.get("request"),
+                "reason": entry["reason"],
+                "blob": row["blob"],
+            },
         )
     for spec in also:
         vault.record(spec.kind, item=spec.item, actor=spec.actor, data=spec.data)
     vault.commit()
     faults.point(RECORDED)
     return _collect(vault)
+
+
+def describe_purge(purge: dict) -> str:
+    """A catalog ``purges`` row for people: which kind of purge, by which rule or request."""
+    if purge["how"] == ERASURE:
+        return f"erased by erasure request {purge.get('request') or '?'} ({purge['at']})"
+    return f"purged by retention rule {purge.get('rule') or '?'} ({purge['at']})"
+
+
+def gone(vault, item: str) -> str:
+    """Why purged ``item``'s content is gone, for an error: which purge took it."""
+    purge = vault.catalog.purges([item]).get(item)
+    return f"{item} was {describe_purge(purge) if purge else 'purged'}: its content is gone"
 
 
 def orphans_of(vault, rows: list[dict]) -> set[str]:

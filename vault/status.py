@@ -13,7 +13,10 @@ from vault.model import format_time
 
 def vault_status(vault: Vault) -> dict:
     status: dict[str, str | int] = {"home": str(vault.config.home)}
+    from vault.dates import site_zone, zone_name
+
     status.update(vault.catalog.counts())
+    status["timezone"] = zone_name(site_zone(vault.config))  # bare dates are read in it
     status["ledger_entries"] = vault.ledger.size
     checkpoint = vault.ledger.checkpoint()
     status["checkpoint"] = f"size {checkpoint.size} root {checkpoint.root[:16]}…" if checkpoint else "none"

@@ -106,7 +106,7 @@ def _check_finished(home, tmp_path, spam: set[str], kept: set[str]) -> None:
 )
 def test_a_sweep_killed_anywhere_is_finished_by_the_next_open(tmp_path, spamassassin_dir, pack_size, point):
     home, spam, kept = _vault(tmp_path, spamassassin_dir, pack_size)
-    _killed(["retention", "sweep", "--now", LATER], home, point)
+    _killed(["retention", "sweep", "--now", LATER, "--yes"], home, point)
 
     # before any writer opens it, verify (read-only) sees what is owed, from the ledger
     before = vaultctl(home, "verify", "--json")
@@ -129,7 +129,7 @@ def test_a_sweep_killed_anywhere_is_finished_by_the_next_open(tmp_path, spamassa
 
 def test_verify_repair_finishes_a_killed_purge(tmp_path, spamassassin_dir):
     home, spam, kept = _vault(tmp_path, spamassassin_dir, None)
-    _killed(["retention", "sweep", "--now", LATER], home, "purge.recorded")
+    _killed(["retention", "sweep", "--now", LATER, "--yes"], home, "purge.recorded")
     repaired = vaultctl(home, "verify", "--repair", "--json")
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr
     assert json.loads(repaired.stdout)["repaired"] == {"purged_blobs_deleted": len(spam)}
@@ -138,7 +138,9 @@ def test_verify_repair_finishes_a_killed_purge(tmp_path, spamassassin_dir):
 
 def test_an_erasure_killed_after_its_commit_is_whole_and_finished(tmp_path, spamassassin_dir):
     home, spam, kept = _vault(tmp_path, spamassassin_dir, None)
-    rid = request_id(vaultctl_run(home, "erase", "--custodian", "bob", "--reason", "test erasure", "--json"))
+    rid = request_id(
+        vaultctl_run(home, "erase", "--custodian", "bob", "--reason", "test erasure", "--json", "--yes")
+    )
     approve = (
         f"from tests.policy.helpers import approve_erasure_as\napprove_erasure_as({str(home)!r}, {rid!r})\n"
     )

@@ -219,16 +219,16 @@ def test_size(corpus):
     assert found(corpus, "size:>20K") == expected
 
 
-def test_before_and_after_are_exact(corpus):
+def test_sentbefore_and_sentafter_are_exact(corpus):
     cut = datetime(2002, 8, 1, tzinfo=UTC)
     dated = [k for k in every(corpus) if k.date() is not None]
     before = {k.blob for k in dated if k.date() < cut}
     after = {k.blob for k in dated if k.date() >= cut}
     assert before and after
-    assert found(corpus, "before:2002-08-01") == before
-    assert found(corpus, "after:2002-08-01") == after
+    assert found(corpus, "sentbefore:2002-08-01") == before
+    assert found(corpus, "sentafter:2002-08-01") == after
     # the same instant written in another zone gives the same answer
-    assert found(corpus, "before:2002-08-01T02:00:00+02:00") == before
+    assert found(corpus, "sentbefore:2002-08-01T02:00:00+02:00") == before
 
 
 def test_custodian_folder_and_boolean(corpus):

@@ -92,7 +92,7 @@ def erase(home, *args: str) -> dict:
     """``vaultctl erase ARGS`` requested by root through the CLI, approved by ann: the certificate."""
     from tests.core.helpers import vaultctl_run
 
-    rid = request_id(vaultctl_run(home, "erase", *args, "--reason", "test erasure", "--json"))
+    rid = request_id(vaultctl_run(home, "erase", *args, "--reason", "test erasure", "--json", "--yes"))
     return approve_erasure_as(home, rid)
 
 

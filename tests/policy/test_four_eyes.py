@@ -75,7 +75,13 @@ def test_erasure_dry_run_request_self_approval_refused_then_another_admin_approv
     missing = vaultctl_run(home, "erase", "--custodian", "jane")
     assert missing.code != 0 and "needs --reason" in missing.err
 
-    asked = vaultctl_run(home, "erase", "--custodian", "jane", "--reason", "GDPR art. 17 ticket 123")
+    unconfirmed = vaultctl_run(home, "erase", "--custodian", "jane", "--reason", "GDPR art. 17 ticket 123")
+    assert (
+        unconfirmed.code == 1 and "stdin is not a terminal" in unconfirmed.err and "--yes" in unconfirmed.err
+    )
+    assert unconfirmed.err.count("user/jane/INBOX") == 5  # what it would cover, listed first
+    assert _size(home) == before  # nothing recorded
+    asked = vaultctl_run(home, "erase", "--custodian", "jane", "--reason", "GDPR art. 17 ticket 123", "--yes")
     assert asked.code == 0, asked
     rid = asked.out.split()[2]
     assert rid.startswith("er-") and len(rid) == 11 and f"vaultctl erase approve {rid}" in asked.out
@@ -86,7 +92,7 @@ def test_erasure_dry_run_request_self_approval_refused_then_another_admin_approv
     ]
     assert listed[0]["reason"] == "GDPR art. 17 ticket 123"
 
-    own = vaultctl_run(home, "erase", "approve", rid)
+    own = vaultctl_run(home, "erase", "approve", rid, "--yes")
     assert own.code != 0
     assert f"root may not approve erasure request {rid}: it is their own request" in own.err
     [refusal] = _refusals(home)
@@ -119,7 +125,7 @@ def test_erasure_dry_run_request_self_approval_refused_then_another_admin_approv
 
 
 def test_the_approval_erases_what_was_requested_and_holds_still_win(home, tmp_path, spamassassin_dir):
-    rid = request_id(vaultctl_run(home, "erase", "--custodian", "jane", "--reason", "r", "--json"))
+    rid = request_id(vaultctl_run(home, "erase", "--custodian", "jane", "--reason", "r", "--json", "--yes"))
     # mail that arrives after the request is not covered by it
     later = make_maildir(tmp_path / "later", message_files(spamassassin_dir / "easy-ham-1")[10:12])
     assert vaultctl_run(home, "import", str(later), "--mailbox", "user/jane/Later").code == 0
@@ -142,12 +148,12 @@ def test_a_request_under_hold_is_refused_and_the_dry_run_says_why(home):
     dry = vaultctl_run(home, "erase", "--custodian", "bob", "--dry-run")
     assert dry.code != 0 and "held by m-1" in dry.err
     assert _refusals(home) == []  # a dry run records nothing
-    refused = vaultctl_run(home, "erase", "--custodian", "bob", "--reason", "r")
+    refused = vaultctl_run(home, "erase", "--custodian", "bob", "--reason", "r", "--yes")
     assert refused.code != 0 and "held by m-1" in refused.err
     [refusal] = _refusals(home)
     assert refusal.data["action"] == "request an erasure for custodian bob"
     assert ledger_entries(home, "erasure.requested") == []
-    nothing = vaultctl_run(home, "erase", "--custodian", "nobody", "--reason", "r")
+    nothing = vaultctl_run(home, "erase", "--custodian", "nobody", "--reason", "r", "--yes")
     assert nothing.code != 0 and "nothing to erase" in nothing.err
 
 
@@ -179,7 +185,9 @@ def test_only_admins_request_or_approve_and_each_refusal_is_recorded(home):
 
 def test_whom_a_request_was_made_for_does_not_approve_it(home):
     rid = request_id(
-        vaultctl_run(home, "erase", "--custodian", "bob", "--reason", "r", "--actor", "ann", "--json")
+        vaultctl_run(
+            home, "erase", "--custodian", "bob", "--reason", "r", "--actor", "ann", "--json", "--yes"
+        )
     )
     with pytest.raises(Forbidden, match="it was made for them by root"):
         approve_erasure_as(home, rid)
@@ -188,7 +196,7 @@ def test_whom_a_request_was_made_for_does_not_approve_it(home):
 
 
 def test_the_requester_withdraws_and_a_withdrawn_request_cannot_be_approved(home):
-    rid = request_id(vaultctl_run(home, "erase", "--custodian", "bob", "--reason", "r", "--json"))
+    rid = request_id(vaultctl_run(home, "erase", "--custodian", "bob", "--reason", "r", "--json", "--yes"))
     with _writer(home) as vault, pytest.raises(Forbidden, match="only its requester"):
         approval.withdraw(vault, ERASURE, as_login(home), rid)  # ann did not ask
     gone = vaultctl_run(home, "erase", "withdraw", rid)
@@ -198,7 +206,7 @@ def test_the_requester_withdraws_and_a_withdrawn_request_cannot_be_approved(home
     assert [r.data["why"] for r in _refusals(home)][-1].startswith(f"erasure request {rid} was withdrawn")
     assert json.loads(vaultctl_run(home, "erase", "requests", "--json").out) == []
     assert _count(home, "custodian:bob") == 3
-    unknown = vaultctl_run(home, "erase", "approve", "er-nosuchid")
+    unknown = vaultctl_run(home, "erase", "approve", "er-nosuchid", "--yes")
     assert unknown.code != 0 and "no request 'er-nosuchid'" in unknown.err
     hold_id = vaultctl_run(home, "hold", "approve", rid)
     assert hold_id.code != 0 and f"{rid} is a request for erasure" in hold_id.err
@@ -208,7 +216,7 @@ def test_a_request_expires(home):
     (home / "config.toml").write_text(
         (home / "config.toml").read_text().replace('request_expiry = "7d"', 'request_expiry = "2d"')
     )
-    rid = request_id(vaultctl_run(home, "erase", "--custodian", "bob", "--reason", "r", "--json"))
+    rid = request_id(vaultctl_run(home, "erase", "--custodian", "bob", "--reason", "r", "--json", "--yes"))
     with _writer(home) as vault:
         [pending] = approval.requests_of(vault, ERASURE)
         assert pending.expires_at - pending.requested_at == timedelta(days=2)

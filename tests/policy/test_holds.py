@@ -3,6 +3,7 @@
 import json
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
@@ -140,7 +141,15 @@ def test_date_bounds(text, end, expected):
     assert parse_date_bound(text, end=end) == expected
 
 
-@pytest.mark.parametrize("text", ["2024-13-01", "yesterday", "2024-03-01T12:00", ""])
+def test_date_bounds_without_a_zone_are_the_sites():
+    berlin = ZoneInfo("Europe/Berlin")
+    assert parse_date_bound("2024-03-01T12:00", end=False, zone=berlin) == at(2024, 3, 1, 11)
+    assert parse_date_bound("2024-07-01", end=False, zone=berlin) == at(2024, 6, 30, 22)
+    assert parse_date_bound("2024-07-01", end=True, zone=berlin) == at(2024, 7, 1, 21, 59, 59, 999999)
+    assert parse_date_bound("2024-07-01Z", end=False, zone=berlin) == at(2024, 7, 1)
+
+
+@pytest.mark.parametrize("text", ["2024-13-01", "yesterday", "2024-03-01T12:00 nonsense", ""])
 def test_bad_date_bounds(text):
     with pytest.raises(HoldError):
         parse_date_bound(text, end=False)

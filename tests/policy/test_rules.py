@@ -114,6 +114,11 @@ def test_all_given_dimensions_must_match():
 def test_a_rule_matches_everything_only_when_it_says_so():
     assert "all = true" in rule()
     assert matches(rule(), item(folder="shared/anything", user="x"))
+    # the spelling at the rule's level, and the older one in [rule.match], mean the same
+    said = '[[rule]]\nname = "a"\npurge_after = "1d"\nmatch = "all"\n'
+    assert matches(said, item(folder="shared/anything", user="x"))
+    [rule_a] = parse_rules(said, "policies/x.toml")
+    assert rule_a.match == parse_rules(rule("a", "purge_after", "1d"), "policies/x.toml")[0].match
     for text, what in (
         ('[[rule]]\nname = "a"\npurge_after = "1d"\n', "no [rule.match]"),
         ('[[rule]]\nname = "a"\npurge_after = "1d"\n[rule.match]\n', "an empty [rule.match]"),
@@ -261,7 +266,11 @@ BAD = {
     "no action": ('[[rule]]\nname = "a"\n', "exactly one of keep_for or purge_after"),
     "no match": (
         '[[rule]]\nname = "a"\nkeep_for = "1y"\n',
-        "'all = true' for a rule that matches every item",
+        'match = "all" for a rule that matches every item',
+    ),
+    "match neither all nor a table": (
+        '[[rule]]\nname = "a"\nkeep_for = "1y"\nmatch = "everything"\n',
+        "'match' must be \"all\" (every item) or a table",
     ),
     "all not true": (
         '[[rule]]\nname = "a"\nkeep_for = "1y"\n[rule.match]\nall = false\n',

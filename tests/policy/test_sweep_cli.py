@@ -50,7 +50,7 @@ def _vault(tmp_path, spamassassin_dir, rules: str):
 
 
 def _sweep(home, now, *extra):
-    r = vaultctl_run(home, "retention", "sweep", "--now", now, "--json", *extra)
+    r = vaultctl_run(home, "retention", "sweep", "--now", now, "--json", *(extra or ("--yes",)))
     assert r.code == 0, r
     return json.loads(r.out)
 
@@ -122,7 +122,7 @@ def test_longest_retention_wins_and_explain_says_why(tmp_path, spamassassin_dir)
 def test_erasure_refused_under_hold_then_certified(tmp_path, spamassassin_dir):
     home = _vault(tmp_path, spamassassin_dir, "")
     vaultctl_run(home, "hold", "create", "m-7", "--custodian", "jane", "--reason", "audit")
-    refused = vaultctl_run(home, "erase", "--custodian", "jane", "--reason", "GDPR")
+    refused = vaultctl_run(home, "erase", "--custodian", "jane", "--reason", "GDPR", "--yes")
     assert refused.code != 0 and "m-7" in refused.err
     assert _present(home, "user/jane/INBOX", tmp_path)["restored"] == 5
     release(home, "m-7")
@@ -260,7 +260,7 @@ def test_erase_by_query_is_refused_under_hold_then_erases_only_matches(tmp_path,
     )
     matching = sum(word in t for t in words.values())
     assert vaultctl_run(home, "hold", "create", "case-e", "--custodian", "bob", "--reason", "r").code == 0
-    refused = vaultctl_run(home, "erase", "--query", f"subject:{word}", "--reason", "r")
+    refused = vaultctl_run(home, "erase", "--query", f"subject:{word}", "--reason", "r", "--yes")
     assert refused.code != 0 and "case-e" in refused.err
     release(home, "case-e")
     cert = erase(home, "--query", f"subject:{word}")
@@ -298,5 +298,5 @@ def test_erase_while_another_writer_holds_the_vault_says_what_to_do(tmp_path):
 
     home = init_vault(tmp_path / "vault")
     with Vault.open(Config.load(home), writer=True):  # as another command writing it would
-        r = vaultctl_run(home, "erase", "approve", "er-23456789")
+        r = vaultctl_run(home, "erase", "approve", "er-23456789", "--yes")
     assert r.code != 0 and "no vault service answers" in r.err, r

@@ -331,7 +331,7 @@ def test_an_auditor_lists_holds_and_requests_but_cannot_restore(service, tmp_pat
     import_box(home, tmp_path / "j", "user/jane/INBOX", {"1:2,": (message(1, "jane", "x"), day(2026, 1, 1))})
     import_box(home, tmp_path / "b", "user/bob/INBOX", {"2:2,": (message(2, "bob", "y"), day(2026, 1, 2))})
     assert vaultctl(home, "hold", "create", "case-3", "--custodian", "jane", "--reason", "r").returncode == 0
-    asked = vaultctl(home, "erase", "--custodian", "bob", "--reason", "GDPR", "--json")
+    asked = vaultctl(home, "erase", "--custodian", "bob", "--reason", "GDPR", "--json", "--yes")
     assert asked.returncode == 0, asked.stderr
 
     holds = vaultctl(home, "hold", "list", "--json", user=otto, env=env)

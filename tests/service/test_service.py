@@ -40,8 +40,13 @@ def vaultctl(home: Path, *args: str, user: str | None = None, env: dict | None =
     if user:
         return as_user(user, home, *args, env=env)
     argv = vaultctl_argv(*args, home=home)
-    return subprocess.run(
-        argv, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})}
+    return subprocess.run(  # stdin not a terminal, as in a script: destructive commands need --yes
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -307,14 +312,14 @@ def test_an_erasure_takes_two_admins_through_the_service(service, tmp_path):
     dry = vaultctl(home, "erase", "--custodian", "erin", "--dry-run", "--json")
     assert dry.returncode == 0, dry.stderr
     assert len(json.loads(dry.stdout)["items"]) == 2
-    asked = vaultctl(home, "erase", "--custodian", "erin", "--reason", "GDPR art. 17", "--json")
+    asked = vaultctl(home, "erase", "--custodian", "erin", "--reason", "GDPR art. 17", "--json", "--yes")
     assert asked.returncode == 0, asked.stderr
     rid = json.loads(asked.stdout)["request"]
-    own = vaultctl(home, "erase", "approve", rid)
+    own = vaultctl(home, "erase", "approve", rid, "--yes")
     assert own.returncode != 0 and "their own request" in own.stderr
     assert json.loads(vaultctl(home, "search", "personal", "--json").stdout)["total"] == 2  # nothing erased
     env = {"VAULT_SOCKET": str(sock)}
-    done = vaultctl(home, "erase", "approve", rid, "--json", user=ann, env=env)
+    done = vaultctl(home, "erase", "approve", rid, "--json", "--yes", user=ann, env=env)
     assert done.returncode == 0, done.stderr
     cert = json.loads(done.stdout)
     assert cert["requested_by"] == "root" and len(cert["items"]) == 2 and cert["blobs_deleted"] == 2
@@ -323,3 +328,37 @@ def test_an_erasure_takes_two_admins_through_the_service(service, tmp_path):
     assert ("erasure.requested", "root") in kinds and ("erasure.certified", ann) in kinds
     assert ("access.refused", "root") in kinds  # the self-approval, recorded once
     assert kinds.count(("access.refused", "root")) == 1
+
+
+def test_the_service_path_applies_the_direct_paths_guards(service, tmp_path):
+    home, _, _ = service
+    box = write_maildir(tmp_path / "md", {f"{n}:2,S": mail(n, "jane", f"invoice {n}") for n in range(2)})
+    assert vaultctl(home, "import", str(box), "--mailbox", "user/jane/INBOX").returncode == 0
+
+    def hold(matter: str, *args: str):
+        return vaultctl(home, "hold", "create", matter, "--reason", "litigation", *args)
+
+    broken = hold("c-1", "--custodian", "jane", "--query", "subject:(invoice")
+    assert broken.returncode == 1 and "does not parse" in broken.stderr and "--force" in broken.stderr
+    unknown = hold("c-2", "--custodian", "jnae")
+    assert unknown.returncode == 1 and "'jnae' unknown to the archive" in unknown.stderr
+    assert json.loads(vaultctl(home, "hold", "list", "--json").stdout) == []
+    assert hold("c-2", "--custodian", "jnae", "--force").returncode == 0
+
+    (home / "policies").mkdir(exist_ok=True)
+    (home / "policies" / "all.toml").write_text('[[rule]]\nname = "all"\npurge_after = "1d"\nmatch = "all"\n')
+    swept = vaultctl(home, "retention", "sweep", "--now", "2100-01-01T00:00Z")
+    assert swept.returncode == 1 and "--yes" in swept.stderr and swept.stderr.count("rule all") == 2
+    erase = vaultctl(home, "erase", "--custodian", "jane", "--reason", "GDPR")
+    assert erase.returncode == 1 and "--yes" in erase.stderr and erase.stderr.count("user/jane/INBOX") == 2
+    assert json.loads(vaultctl(home, "erase", "requests", "--json").stdout) == []
+    assert json.loads(vaultctl(home, "search", "invoice", "--json").stdout)["total"] == 2  # nothing purged
+    done = vaultctl(home, "retention", "sweep", "--now", "2100-01-01T00:00Z", "--yes", "--json")
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)["purge"]) == 2
+    listed = vaultctl(home, "ls").stdout
+    assert "(2 purged by retention)" in listed
+    restored = vaultctl(
+        home, "restore", "--mailbox", "user/jane/INBOX", "--to", f"maildir:{tmp_path / 'out'}"
+    )
+    assert restored.returncode == 0 and restored.stderr.count("purged by retention rule all") == 2, restored

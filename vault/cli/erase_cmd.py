@@ -3,6 +3,7 @@
 import click
 
 from vault.cli.common import call_service, load_config, open_vault, print_json, service_of
+from vault.cli.confirm import confirm_removal, yes_option
 from vault.cli.four_eyes import add_commands
 
 
@@ -13,25 +14,42 @@ from vault.cli.four_eyes import add_commands
 @click.option("--dry-run", is_flag=True, help="Show exactly the items it would remove; record nothing.")
 @click.option("--actor", help="Whom the request is made for (admins only; default: yourself).")
 @click.option("--json", "as_json", is_flag=True)
+@yes_option
 @click.pass_context
-def command(ctx, custodian, query, reason, dry_run, actor, as_json):
+def command(ctx, custodian, query, reason, dry_run, actor, as_json, yes):
     """Request the erasure of every item of CUSTODIAN (or matching QUERY): prints the request
     id, for another admin to 'vaultctl erase approve ID'. The approval purges what the request
     covered and writes a certificate (ids and hashes, no content) to the ledger. Refused,
     naming the holds, while any hold applies. Requests expire after [policy] request_expiry."""
     if ctx.invoked_subcommand is not None:
-        if custodian or query or reason or dry_run or actor:
+        if custodian or query or reason or dry_run or actor or yes:
             raise click.UsageError(f"'erase {ctx.invoked_subcommand}' takes its own options only")
         return
     if not custodian and not query:
         raise click.UsageError("give --custodian, --query, or both (or: approve, requests, withdraw)")
     if not reason and not dry_run:
         raise click.UsageError("an erasure request needs --reason")
+    if not dry_run:
+        try:  # what it will cover, first; any refusal is the request's own to record and say
+            preview = _request(ctx, custodian, query, reason, True, actor)
+        except click.ClickException:
+            preview = None
+        if preview and preview["items"]:
+            confirm_removal(
+                f"an erasure request for {preview['describe']} would cover {len(preview['items'])} "
+                f"item(s), {preview['blobs']} blob(s), erased once another admin approves it",
+                [f"{i['item']}  {i['mailbox']}  {i['internal_date'] or ''}" for i in preview["items"]],
+                yes,
+            )
+    _print_request(_request(ctx, custodian, query, reason, dry_run, actor), dry_run, as_json)
+
+
+def _request(ctx, custodian, query, reason, dry_run: bool, actor) -> dict:
+    """An erasure request (or its dry run), by the service while it runs, else here."""
     client = service_of(ctx)
     if client is not None:  # the service records the request (or refuses it) with its writer
         params = {"custodian": custodian, "query": query, "reason": reason, "dry_run": dry_run}
-        _print_request(call_service(client, "erase", {**params, "acting_for": actor}), dry_run, as_json)
-        return
+        return call_service(client, "erase", {**params, "acting_for": actor})
     from vault.index.query import QuerySyntaxError
     from vault.policy.approval import RequestError, local_caller
     from vault.policy.erase import ErasureRefused, request_erasure
@@ -54,7 +72,7 @@ def command(ctx, custodian, query, reason, dry_run, actor, as_json):
             ValueError,
         ) as e:
             raise click.ClickException(str(e)) from None
-    _print_request(asked.to_json(), dry_run, as_json)
+    return asked.to_json()
 
 
 def _print_request(asked: dict, dry_run: bool, as_json: bool) -> None:
@@ -79,8 +97,9 @@ def _print_request(asked: dict, dry_run: bool, as_json: bool) -> None:
 @command.command("approve")
 @click.argument("request_id")
 @click.option("--json", "as_json", is_flag=True)
+@yes_option
 @click.pass_context
-def approve(ctx, request_id, as_json):
+def approve(ctx, request_id, as_json, yes):
     """Approve erasure request REQUEST_ID (made by another admin) and erase what it covered
     and no hold protects; needs the vault's writer lock."""
     from vault.archive import Vault, VaultBusy
@@ -88,6 +107,14 @@ def approve(ctx, request_id, as_json):
     from vault.policy.erase import ErasureRefused, approve_erasure
     from vault.recording import Unrecorded
 
+    pending = [r for r in _pending(ctx) if r["request"] == request_id]
+    if pending:  # an unknown request: the approval says so (and records the refusal)
+        covers = pending[0]["covers"]
+        confirm_removal(
+            f"approving erasure request {request_id} erases {_covers(covers)} for good",
+            list(covers.get("items") or []),
+            yes,
+        )
     client = service_of(ctx)
     if client is not None:  # the service erases with its writer; its answer or refusal comes back
         cert = call_service(client, "erase.approve", {"request": request_id})
@@ -114,6 +141,25 @@ def approve(ctx, request_id, as_json):
         f"erasure request {cert['request']} approved: erased {len(cert['items'])} item(s) of {whose}{gone}; "
         f"{cert['blobs_deleted']} blob(s) deleted; certificate recorded in the ledger"
     )
+
+
+def _pending(ctx) -> list[dict]:
+    """The pending erasure requests this caller may see (none when they may see none)."""
+    from vault.access import visible_requests
+    from vault.identity import Forbidden
+    from vault.policy.approval import BY_KEY, local_caller
+
+    client = service_of(ctx)
+    try:
+        if client is not None:
+            return call_service(client, "requests", {"flow": "erasure", "all": False})
+        with open_vault(ctx) as vault:
+            caller = local_caller(vault, acting_for=None, action="list erasure requests")
+            return visible_requests(
+                vault, caller, BY_KEY["erasure"], "list erasure requests", everything=False
+            )
+    except (click.ClickException, Forbidden, PermissionError):
+        return []
 
 
 def _covers(c: dict) -> str:

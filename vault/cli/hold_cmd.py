@@ -18,8 +18,14 @@ def command():
     "--custodian", "custodians", multiple=True, required=True, help="User whose mail is held (repeatable)."
 )
 @click.option("--query", help="Only mail matching this search query.")
-@click.option("--from", "date_from", help="Internal date from (YYYY-MM-DD or ISO time).")
-@click.option("--to", "date_to", help="Internal date to (a bare day covers the whole day).")
+@click.option(
+    "--from",
+    "date_from",
+    help="Received (internal) date from: a day or a time, in [site] timezone unless zoned.",
+)
+@click.option(
+    "--to", "date_to", help="Received (internal) date to, inclusive: a bare day covers the whole day."
+)
 @click.option(
     "--reviewer",
     "reviewers",
@@ -28,10 +34,14 @@ def command():
 )
 @click.option("--reason", required=True)
 @click.option("--actor", help="Whom it is placed for (admins only; default: yourself).")
+@click.option(
+    "--force", is_flag=True, help="Place it even with a query that does not parse or unknown custodians."
+)
 @click.pass_context
-def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason, actor):
-    """Place hold MATTER: admins any; a reviewer one within the matters they review (its
-    custodians theirs, its dates inside theirs), naming no reviewers."""
+def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason, actor, force):
+    """Place hold MATTER on the custodians' mail (within the received dates, matching the
+    query: it covers what 'search' finds with the same query and dates, vault/dates.py).
+    Admins place any; a reviewer one within the matters they review, naming no reviewers."""
     from vault.policy.holds import HoldError
     from vault.policy.place import place_hold
     from vault.recording import Unrecorded
@@ -40,13 +50,14 @@ def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason
     if client is not None:
         params = {"matter": matter, "custodians": list(custodians), "reason": reason, "query": query}
         params.update(date_from=date_from, date_to=date_to, reviewers=list(reviewers), acting_for=actor)
-        call_service(client, "hold.place", params)
-        click.echo(f"hold {matter!r} placed on {', '.join(custodians)}")
+        params["force"] = force
+        placed = call_service(client, "hold.place", params)
+        click.echo(_placed(placed["hold"]))
         return
     with open_vault(ctx) as vault:  # no service: recorded with the writer lock
         try:
             caller = direct_caller(vault, actor, f"place hold {matter!r}")
-            place_hold(
+            change = place_hold(
                 vault,
                 caller,
                 matter,
@@ -56,10 +67,26 @@ def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason
                 date_from=date_from,
                 date_to=date_to,
                 reviewers=reviewers,
+                force=force,
             )
         except (HoldError, PermissionError, Unrecorded) as e:
             raise click.ClickException(str(e)) from None
-    click.echo(f"hold {matter!r} placed on {', '.join(custodians)}")
+    click.echo(_placed(change.hold.to_data()))
+
+
+def _placed(hold: dict) -> str:
+    """What a placed hold covers, its received dates shown with their zone."""
+    from vault.dates import show
+    from vault.model import parse_time
+
+    def when(key: str, open_end: str) -> str:
+        return show(parse_time(hold[key])) if hold.get(key) else open_end
+
+    query = f", matching {hold['query']!r}" if hold.get("query") else ""
+    return (
+        f"hold {hold['matter']!r} placed on {', '.join(hold['custodians'])}: mail received "
+        f"{when('date_from', 'any time')} to {when('date_to', 'any time')}{query}"
+    )
 
 
 def _holds(ctx, everything: bool, action: str) -> list[dict]:

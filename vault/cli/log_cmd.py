@@ -12,6 +12,13 @@ def _summary(entry: dict) -> str:
         return " ".join(d["flags"])
     if kind.startswith("message.") and "blob" in d:
         return f"{d['blob'][:19]}… {d.get('size', '?')} bytes flags={' '.join(d.get('flags', []))}"
+    if kind == "retention.purged":  # a sweep's purge or an erasure's: say which
+        from vault.store.catalog import ERASURE, purge_cause
+
+        how, rule, request = purge_cause(d)
+        if how == ERASURE:
+            return f"erased by erasure request {request}: {d.get('reason', '')}"
+        return f"purged by retention rule {rule}: {d.get('reason', '')}"
     if kind.startswith("folder."):
         return " ".join(f"{k}={v}" for k, v in d.items())
     return " ".join(f"{k}={v}" for k, v in d.items() if not isinstance(v, (dict, list)))

@@ -31,4 +31,10 @@ def command(ctx, include_deleted, as_json):
         return
     for f in folders:
         deleted = f"  (deleted {f['deleted_at']})" if f["deleted_at"] else ""
-        click.echo(f"{f['messages']:>7}  {f['name']:<40} {f['mailbox_id']}{deleted}")
+        gone = [
+            f"{n} {what}"
+            for n, what in ((f.get("purged"), "purged by retention"), (f.get("erased"), "erased"))
+            if n
+        ]
+        removed = f"  ({', '.join(gone)})" if gone else ""
+        click.echo(f"{f['messages']:>7}  {f['name']:<40} {f['mailbox_id']}{deleted}{removed}")

@@ -57,6 +57,7 @@ def command(ctx, mailbox, at, target, uid, actor, as_json):
             try:
                 head, messages = read_restore(body)
                 report = RestoreReport(mailbox, head["mailbox_id"], head["at"], target, purged=head["purged"])
+                report.removed = head.get("removed") or {}
                 report.audit = head["audit"]
                 with progress(f"restoring {mailbox}", head["members"], enabled=not as_json) as advance:
                     write_messages(target, messages, report, advance)
@@ -92,8 +93,6 @@ def _print(report, mailbox: str, target: str, as_json: bool) -> None:
         f"as at {report.at} to {describe_target(target)}"
     )
     if report.purged:
-        click.echo(
-            f"{len(report.purged)} message(s) present then were purged by retention: "
-            + ", ".join(report.purged),
-            err=True,
-        )
+        click.echo(f"{len(report.purged)} message(s) present then are gone from the archive:", err=True)
+        for item in report.purged:
+            click.echo(f"  {item}: {report.removed.get(item, 'purged')}", err=True)

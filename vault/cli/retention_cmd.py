@@ -13,6 +13,7 @@ from vault.cli.common import (
     refuse_here,
     service_of,
 )
+from vault.cli.confirm import confirm_removal, yes_option
 
 if TYPE_CHECKING:  # the CLI imports engines lazily, when a command runs
     pass
@@ -78,15 +79,31 @@ def _direct_admin(vault, actor, action: str):
     return caller
 
 
+def _preview(ctx, as_of, actor):
+    """A dry run of the sweep about to run: by the service while it runs, else here."""
+    from vault.model import format_time
+    from vault.policy.sweep import SweepReport, sweep
+
+    client = service_of(ctx)
+    if client is not None:
+        params = {"as_of": format_time(_now(as_of)), "acting_for": actor, "dry_run": True}
+        return SweepReport(**call_service(client, "sweep", params))
+    with open_vault(ctx) as vault:
+        caller = _direct_admin(vault, actor, "see what a retention sweep would purge")
+        return sweep(vault, now=_now(as_of), dry_run=True, actor=caller.actor)
+
+
 @command.command("sweep")
 @click.option("--dry-run", is_flag=True, help="List what would be purged and why; change nothing.")
 @click.option("--now", "as_of", help="Sweep as of this time (ISO 8601).")
 @click.option("--actor", help="Whom it is done for (admins only; default: yourself).")
 @click.option("--json", "as_json", is_flag=True)
+@yes_option
 @click.pass_context
-def sweep_(ctx, dry_run, as_of, actor, as_json):
+def sweep_(ctx, dry_run, as_of, actor, as_json, yes):
     """Purge every item whose retention has run out and that no hold protects. While the
-    vault service runs, it sweeps with its writer and its report comes back."""
+    vault service runs, it sweeps with its writer and its report comes back. It lists what
+    it will purge first; without --dry-run it needs --yes when stdin is not a terminal."""
     from vault.model import format_time
     from vault.policy.rules import RulesError
     from vault.policy.sweep import SweepReport, sweep
@@ -96,6 +113,13 @@ def sweep_(ctx, dry_run, as_of, actor, as_json):
     config = load_config(ctx)
     report: SweepReport
     try:
+        if not dry_run:  # what it will purge, first (the sweep decides again when it runs)
+            preview = _preview(ctx, as_of, actor)
+            confirm_removal(
+                f"this retention sweep purges {len(preview.purge)} item(s) ({len(preview.held)} kept by holds)",
+                [f"{p['item']} ({p['mailbox']}): rule {p['rule']}" for p in preview.purge],
+                yes or not preview.purge,
+            )
         if dry_run:
             with open_vault(ctx) as vault:
                 caller = _direct_admin(vault, actor, "see what a retention sweep would purge")

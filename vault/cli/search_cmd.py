@@ -82,7 +82,7 @@ def command(ctx, query, custodian, limit, export_path, fmt, dedupe, load_file, p
         return
     config = load_config(ctx)
     try:
-        index = SearchIndex.open(config.path("index"))
+        index = SearchIndex.of(config)
     except (FileNotFoundError, IndexOutdated) as e:
         raise click.ClickException(str(e)) from None
     with Vault.open(config, catch_up=False) as vault:

@@ -18,6 +18,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from pathlib import Path
 
 import tantivy
@@ -55,8 +56,9 @@ class Hit:
 
 
 class SearchIndex:
-    def __init__(self, path: Path, index: tantivy.Index, writable: bool):
+    def __init__(self, path: Path, index: tantivy.Index, writable: bool, zone: tzinfo = UTC):
         self.path = path
+        self.zone = zone  # the site's: bare dates in queries are read in it (vault/dates.py)
         self.index = index
         self.schema = index.schema
         self.writable = writable
@@ -76,7 +78,7 @@ class SearchIndex:
         self._view: tempfile.TemporaryDirectory | None = None  # see _read_only_view
 
     @classmethod
-    def open(cls, path: Path | str, writable: bool = False) -> SearchIndex:
+    def open(cls, path: Path | str, writable: bool = False, zone: tzinfo = UTC) -> SearchIndex:
         path = Path(path)
         view = None
         if writable:
@@ -102,9 +104,16 @@ class SearchIndex:
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
             index = tantivy.Index(index_schema.build(), path=str(path), reuse=True)
         index_schema.register(index)
-        opened = cls(path, index, writable)
+        opened = cls(path, index, writable, zone)
         opened._view = view
         return opened
+
+    @classmethod
+    def of(cls, config, writable: bool = False) -> SearchIndex:
+        """The vault's index (``[index] path``), reading queries in the site's zone."""
+        from vault.dates import site_zone
+
+        return cls.open(config.path("index"), writable, site_zone(config))
 
     def close(self) -> None:
         if self._writer is not None:
@@ -248,7 +257,7 @@ class SearchIndex:
         return self._searcher().num_docs
 
     def _scope(self, text: str, catalog, custodian: str | None) -> Scope:
-        node = parse(text)
+        node = parse(text, self.zone)
         if custodian:
             node = And((node, Where("custodian", custodian)))
         return Scope(node, catalog, self.schema, self._folder_keys)

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 def matching_items(vault, query: str) -> set[str]:
     """Ids of every archived item (expunged included, purged not) the query finds. Raises
     FileNotFoundError without an index, QuerySyntaxError on a bad query."""
-    index = vault.index if vault.index is not None else SearchIndex.open(vault.config.path("index"))
+    index = vault.index if vault.index is not None else SearchIndex.of(vault.config)
     total = index.count(query, vault.catalog)
     return {i for h in index.search(query, vault.catalog, limit=max(total, 1)) for i in h.item_ids}
 

@@ -2,16 +2,20 @@
 
     from: to: cc: bcc: subject: body: filename: messageid:   words or "phrases"
     has:attachment   size:>1M (<, >=, <=, =; K M G are powers of 1024; bare: at least)
-    before:D after:D  D a day (YYYY-MM-DD, in UTC unless a zone follows: 2026-01-02+02:00)
-                      or an ISO time with zone; before: is exclusive, after: inclusive
+    before:D after:D on:D          the received (internal) date of the archived copy
+    sentbefore:D sentafter:D sent:D   the Date: header
+                      D a day (YYYY-MM-DD) or an ISO time, in the site's zone unless one
+                      follows (2026-01-02+02:00); before: is exclusive, after: inclusive,
+                      on: the whole day (the rule: vault/dates.py)
     in:<folder>       any name the folder ever had, or its last component (in:Sent, in:INBOX)
     custodian:<user>  mail in that user's folders
     bare words and "phrases" (in from, to, cc, subject, body and attachment names)
     AND OR NOT - ( )  implicit AND between terms; NOT binds tightest, then AND, then OR
 
-``parse(text)`` gives an AST or raises ``QuerySyntaxError`` naming the position and the reason.
-in:/custodian: are about where an archived copy sits, not about the content: ``bind`` replaces
-them with true/false for one group of folders (scope.py), and ``compile_query(ast, schema)``
+``parse(text, zone)`` gives an AST or raises ``QuerySyntaxError`` naming the position and the reason.
+in:/custodian: are about where an archived copy sits, and before:/after:/on: about when it was
+received, not about the content: ``bind`` replaces them with true/false for one group of
+folders or one item (scope.py), and ``compile_query(ast, schema)``
 makes a Tantivy query of what is left.
 """
 
@@ -19,16 +23,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 
+from vault import dates
 from vault.index.words import query_terms
 
 TEXT_OPERATORS = ("from", "to", "cc", "bcc", "subject", "body", "filename")
-OPERATORS = (*TEXT_OPERATORS, "messageid", "has", "size", "before", "after", "in", "custodian")
+DATE_OPERATORS = ("before", "after", "on", "sentbefore", "sentafter", "sent")
+OPERATORS = (*TEXT_OPERATORS, "messageid", "has", "size", *DATE_OPERATORS, "in", "custodian")
 _SIZE = re.compile(r"^(>=|<=|>|<|=)?(\d+(?:\.\d+)?)([kmg]b?|b)?$", re.I | re.A)
 _UNITS = {None: 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
-_DAY = re.compile(r"^(\d{4})[-/](\d{2})[-/](\d{2})(?:([+-])(\d{2}):?(\d{2})|Z)?$", re.A)
 _WORDS = re.compile(r"[^\W_]+")
 MAX_SIZE = (1 << 63) - 1  # Tantivy's integers are i64; "bigger than that" matches nothing anyway
 # How deep parentheses and NOT/- may nest: the parser, bind() and the Tantivy query recurse per
@@ -61,8 +66,9 @@ class Size:
 
 @dataclass(frozen=True)
 class When:
-    op: str  # "before" | "after"
+    op: str  # "before" (exclusive) | "after" (inclusive)
     at: datetime
+    basis: str = dates.RECEIVED  # or dates.SENT: the Date: header
 
 
 @dataclass(frozen=True)
@@ -149,8 +155,9 @@ def tokens(text: str) -> list[Token]:
 
 
 class _Parser:
-    def __init__(self, text: str):
+    def __init__(self, text: str, zone: tzinfo = UTC):
         self.text = text
+        self.zone = zone
         self.toks = tokens(text)
         self.i = 0
         self.depth = 0  # parentheses and NOT/- open around the current term
@@ -282,8 +289,8 @@ class _Parser:
             return HasAttachment()
         if name == "size":
             return parse_size(value, vpos)
-        if name in ("before", "after"):
-            return When(name, parse_when(value, vpos))
+        if name in DATE_OPERATORS:
+            return date_term(name, value, vpos, self.zone)
         if not value.strip():
             raise QuerySyntaxError(vpos, f"{name}: needs a value")
         return Where(name, value)
@@ -298,40 +305,25 @@ def parse_size(value: str, pos: int) -> Size:
     return Size(op, min(int(number * scale), MAX_SIZE))
 
 
-def parse_when(value: str, pos: int) -> datetime:
-    """A day (its start; in UTC unless a zone is given) or an exact ISO time with zone."""
-    m = _DAY.match(value)
-    if m:
-        zone = UTC
-        try:
-            if m.group(4):
-                offset = timedelta(hours=int(m.group(5)), minutes=int(m.group(6)))
-                if offset >= timedelta(hours=24):
-                    raise QuerySyntaxError(pos, f"the zone in {value!r} is out of range (-23:59 to +23:59)")
-                zone = timezone(-offset if m.group(4) == "-" else offset)
-            return _utc(datetime(int(m.group(1)), int(m.group(2)), int(m.group(3)), tzinfo=zone), value, pos)
-        except ValueError as e:
-            raise QuerySyntaxError(pos, f"{value}: {e}") from None
+def date_term(name: str, value: str, pos: int, zone: tzinfo = UTC) -> Node:
+    """before:/after:/on: (received date) and sentbefore:/sentafter:/sent: (Date: header), as
+    vault/dates.py reads a date; on:/sent: are the whole day (after its start, before the next)."""
+    basis = dates.SENT if name.startswith("sent") else dates.RECEIVED
+    op = name.removeprefix("sent") or "on"
     try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        raise QuerySyntaxError(
-            pos, f"{value!r} is not a date (YYYY-MM-DD, or an ISO time with zone)"
-        ) from None
-    if when.tzinfo is None:
-        raise QuerySyntaxError(pos, f"{value!r} has a time but no zone: add Z or +HH:MM")
-    return _utc(when, value, pos)
+        if op == "before":
+            return When("before", dates.before(value, zone), basis)
+        if op == "after":
+            return When("after", dates.after(value, zone), basis)
+        span = dates.on(value, zone)
+    except dates.DateError as e:
+        raise QuerySyntaxError(pos, str(e)) from None
+    return And((When("after", span.start, basis), When("before", span.end, basis)))  # type: ignore[arg-type]
 
 
-def _utc(when: datetime, value: str, pos: int) -> datetime:
-    try:
-        return when.astimezone(UTC)
-    except OverflowError:  # 0001-01-01 east of UTC is in year 0
-        raise QuerySyntaxError(pos, f"{value!r} is out of range") from None
-
-
-def parse(text: str) -> Node:
-    return _Parser(text).parse()
+def parse(text: str, zone: tzinfo = UTC) -> Node:
+    """The query's AST; bare dates in it are in ``zone`` (the site's: vault/dates.py)."""
+    return _Parser(text, zone).parse()
 
 
 # ------------------------------------------------------------ location clauses
@@ -339,10 +331,21 @@ def parse(text: str) -> Node:
 
 def location_clauses(node: Node) -> list[Where]:
     """The in:/custodian: clauses of a query, each once, in order."""
-    found: list[Where] = []
+    return [c for c in copy_clauses(node) if isinstance(c, Where)]
+
+
+def received_clauses(node: Node) -> list[When]:
+    """The before:/after:/on: clauses (the received date of each copy), each once, in order."""
+    return [c for c in copy_clauses(node) if isinstance(c, When)]
+
+
+def copy_clauses(node: Node) -> list:
+    """The clauses about an archived copy rather than its content (in:, custodian:, the
+    received date), each once, in order."""
+    found: list = []
 
     def walk(n: Node) -> None:
-        if isinstance(n, Where):
+        if isinstance(n, Where) or (isinstance(n, When) and n.basis == dates.RECEIVED):
             if n not in found:
                 found.append(n)
         elif isinstance(n, Not):
@@ -355,10 +358,11 @@ def location_clauses(node: Node) -> list[Where]:
     return found
 
 
-def bind(node: Node, truth: dict[Where, bool]) -> Node | bool:
-    """The query with each location clause replaced by its truth for one folder, simplified:
-    True or False when the content no longer matters, else a content-only query."""
-    if isinstance(node, Where):
+def bind(node: Node, truth: dict) -> Node | bool:
+    """The query with each copy clause (``truth``'s keys: Where, received When) replaced by its
+    truth for one folder or item, simplified: True or False when the content no longer
+    matters, else a content-only query."""
+    if isinstance(node, Where) or (isinstance(node, When) and node in truth):
         return truth[node]
     if isinstance(node, Not):
         inner = bind(node.node, truth)
@@ -434,6 +438,8 @@ def compile_query(node: Node | bool, schema):
                 lo = hi = n.bytes
             return Q.range_query(schema, "size", tantivy.FieldType.Integer, lo, hi, inc_lo, inc_hi)
         if isinstance(n, When):
+            if n.basis != dates.SENT:
+                raise TypeError(f"{n.op}: is about the received date of a copy: bind it first")
             at = _clamp(n.at)
             if n.op == "before":
                 return Q.range_query(schema, "date", tantivy.FieldType.Date, None, at, True, False)

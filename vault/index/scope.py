@@ -15,6 +15,11 @@ all its items sit in named folders, a set no bigger than the named folders' blob
 only when that group can match at all (``-in:Junk``, ``money OR custodian:jane``; not
 ``custodian:jane money``).
 
+A query about the received date (before:/after:/on:) is answered per item: each copy's folder
+truths and date truths bind the query, and the copies whose content satisfies what is left are
+the hits (``_by_item``), at the cost of reading the candidate copies from the catalog (only the
+custodian's or folder's when the query requires one).
+
 The common case, one group and nothing elsewhere (``custodian:jane money``, ``in:Sent``), may
 instead walk the content's hits newest first and keep those whose key is in the folders,
 when that is cheaper than the term set (it usually is when only the first rows are wanted).
@@ -28,9 +33,10 @@ from collections.abc import Set as AbstractSet
 
 import tantivy
 
-from vault.index.query import Node, bind, compile_query, location_clauses
+from vault.dates import received_key
+from vault.index.query import And, Node, Where, bind, compile_query, location_clauses, received_clauses
 from vault.index.schema import blob_key
-from vault.model import custodian_of
+from vault.model import custodian_of, format_time
 
 # (tantivy query, limit) -> the blobs it finds
 Run = Callable[[tantivy.Query, int], set[str]]
@@ -102,12 +108,17 @@ class Scope:
         self.catalog = catalog
         self.schema = schema
         self.folder_keys = folder_keys or FolderKeys(0)
+        self.node = node
         self.clauses = location_clauses(node)
+        self.received = received_clauses(node)
+        self._matched: dict[str, list[dict]] | None = None  # per item (received dates): blob -> hits
         self.default = bind(node, dict.fromkeys(self.clauses, False))  # folders no clause names
         self.named: dict[str, Node | bool] = {}  # mailboxID -> the query there
+        self._sets: list[set[str]] = []
         if self.clauses:
             names = catalog.folder_names()
-            sets = [matching_folders(names, c.kind, c.value) for c in self.clauses]
+            sets = self._sets = [matching_folders(names, c.kind, c.value) for c in self.clauses]
+        if self.clauses and not self.received:
             bound: dict[tuple, Node | bool] = {}
             for mailbox in set().union(*sets):
                 truth = tuple(mailbox in s for s in sets)
@@ -144,8 +155,60 @@ class Scope:
     def _folder_keys(self, mailboxes: Iterable[str]) -> set[int] | frozenset[int]:
         return self.folder_keys.keys(self.catalog, mailboxes)
 
+    def _by_item(self, searcher: tantivy.Searcher) -> dict[str, list[dict]]:
+        """blob -> its copies the query finds, each copy's folder and received date bound."""
+        if self._matched is not None:
+            return self._matched
+        required = self._required()
+        rows = self.catalog.copies(required)
+        bounds: dict[tuple, Node | bool] = {}
+        kept: list[tuple[dict, Node | bool]] = []
+        checks: dict[Node, set[str]] = {}
+        cuts = [(format_time(c.at), c.op == "after") for c in self.received]
+        for row in rows:
+            when = received_key(row)
+            truth = tuple(row["mailbox_id"] in s for s in self._sets) + tuple(
+                when >= at if after else when < at for at, after in cuts
+            )
+            if truth not in bounds:
+                bounds[truth] = bind(self.node, dict(zip([*self.clauses, *self.received], truth)))
+            bound = bounds[truth]
+            if bound is False:
+                continue
+            kept.append((row, bound))
+            if bound is not True:
+                checks.setdefault(bound, set()).add(row["blob"])
+        satisfied = {
+            bound: {
+                searcher.doc(a).get_first("blob")
+                for _, a in searcher.search(
+                    self._both(compile_query(bound, self.schema), self._blobs(blobs)), max(len(blobs), 1)
+                ).hits
+            }
+            for bound, blobs in checks.items()
+        }
+        matched: dict[str, list[dict]] = {}
+        for row, bound in kept:
+            if isinstance(bound, bool) or row["blob"] in satisfied[bound]:
+                matched.setdefault(row["blob"], []).append(row)
+        self._matched = matched
+        return matched
+
+    def _required(self) -> set[str] | None:
+        """The folders a copy must be in for the query to find it (a custodian: or in: the
+        whole query needs), or None when it may be anywhere."""
+        parts = self.node.nodes if isinstance(self.node, And) else (self.node,)
+        found: set[str] | None = None
+        for part in parts:
+            if isinstance(part, Where):
+                folders = self._sets[self.clauses.index(part)]
+                found = set(folders) if found is None else found & folders
+        return found
+
     def count(self, searcher: tantivy.Searcher) -> int:
         """How many contents match."""
+        if self.received:
+            return count_matches(searcher, self._blobs(self._by_item(searcher)))
         plan = self._plan(searcher, None)
         if isinstance(plan, tantivy.Query):
             return count_matches(searcher, plan)
@@ -153,7 +216,7 @@ class Scope:
 
     def find(self, searcher: tantivy.Searcher, limit: int) -> list:
         """DocAddresses of the first ``limit`` matching contents, newest first."""
-        plan = self._plan(searcher, limit)
+        plan = self._blobs(self._by_item(searcher)) if self.received else self._plan(searcher, limit)
         if isinstance(plan, tantivy.Query):
             return [
                 a for _, a in searcher.search(plan, max(limit, 1), count=False, order_by_field="date").hits
@@ -183,6 +246,8 @@ class Scope:
     def query(self) -> tantivy.Query:
         """The whole query as one Tantivy query (any number of folder groups)."""
         Q, Occur = tantivy.Query, tantivy.Occur
+        if self.received:
+            raise TypeError("a query by received date is answered per item (_by_item)")
         if not self.clauses:
             return compile_query(self.default, self.schema)
         parts = []
@@ -213,6 +278,10 @@ class Scope:
 
     def items(self, blobs: list[str], run: Run) -> dict[str, list[dict]]:
         """blob -> its items (not purged) that satisfy the query, in the order archived."""
+        if self._matched is not None:
+            found = {r["item"] for b in blobs for r in self._matched.get(b, [])}
+            rows = self.catalog.items_of_blobs(blobs)
+            return {b: [r for r in rows.get(b, []) if r["item"] in found] for b in blobs}
         rows = self.catalog.items_of_blobs(blobs)
         live = {b: [r for r in rows.get(b, []) if not r["purged_at"]] for b in blobs}
         if not self.clauses:

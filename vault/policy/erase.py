@@ -24,8 +24,8 @@ from vault.index.matcher import index_matcher, matching_items
 from vault.model import format_time
 from vault.policy import approval
 from vault.policy.approval import ERASURE, Requested
+from vault.policy.decide import facts_of, holds_of
 from vault.policy.holds import holding
-from vault.policy.sweep import facts_of, holds_of
 from vault.purge import orphans_of, purge_items
 
 
@@ -169,7 +169,8 @@ def approve_erasure(vault: Vault, caller: Caller, request_id: str, *, now: datet
         )
     custodian, query = request.data.get("custodian"), request.data.get("query")
     who = ErasurePlan(custodian, query).describe()
-    why = {r["item"]: {"rule": None, "reason": f"erasure request {request.id} for {who}"} for r in rows}
+    reason = f"erasure request {request.id} for {who}"
+    why = {r["item"]: {"how": "erasure", "request": request.id, "rule": None, "reason": reason} for r in rows}
     present = {r["item"] for r in rows}
     certificate = {
         "request": request.id,

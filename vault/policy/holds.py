@@ -5,8 +5,9 @@ A hold applies to an item when all of these are true:
 - the hold is active (not released, or released after the moment asked about);
 - the item's custodian (``ItemFacts.user`` or one of its ``user_aliases``) is one of the
   hold's custodians (case-insensitive);
-- the item's internal date lies within ``date_from``..``date_to`` (both inclusive; either
-  may be open);
+- the item's received date (its internal date: vault/dates.py, the one date rule) lies
+  within ``date_from``..``date_to`` (both inclusive; either may be open; a bare ``--to`` day
+  is stored as its last microsecond, so the hold covers the whole day);
 - the hold has no query, or the caller's ``query_matcher(query, item)`` says the item
   matches. The search index belongs to another module, so matching a query is the
   caller's job; a hold with a query and no matcher counts as applying, because wrongly
@@ -25,16 +26,16 @@ import dataclasses
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
+from vault import dates
 from vault.model import format_time, parse_time
 from vault.policy.rules import KEEP, Decision, ItemFacts
 
 QueryMatcher = Callable[[str, ItemFacts], bool]
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class HoldError(ValueError):
@@ -155,20 +156,14 @@ class Hold:
             raise HoldError(f"hold {matter!r}: bad data: {e}") from None
 
 
-def parse_date_bound(text: str, *, end: bool) -> datetime:
-    """A ``--from``/``--to`` value: a full ISO time, or a day (``2024-12-31``, UTC), which
-    as an end bound means the whole of that day."""
-    text = text.strip()
-    if _DATE_ONLY.match(text):
-        try:
-            day = datetime.strptime(text, "%Y-%m-%d").date()
-        except ValueError:
-            raise HoldError(f"not a date: {text!r} (example: 2024-12-31)") from None
-        start = datetime.combine(day, time(0), tzinfo=UTC)
-        return start + timedelta(days=1, microseconds=-1) if end else start
+def parse_date_bound(text: str, *, end: bool, zone: tzinfo = UTC) -> datetime:
+    """A ``--from``/``--to`` value as vault/dates.py reads it (a day or a time, in ``zone``,
+    the site's, unless it names one); as an end bound a day means the whole of that day."""
     try:
-        return parse_time(text)
-    except ValueError as e:
+        if end:
+            return dates.through(text, zone) - timedelta(microseconds=1)
+        return dates.after(text, zone)
+    except dates.DateError as e:
         raise HoldError(str(e)) from None
 
 

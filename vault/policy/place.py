@@ -16,15 +16,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from vault.dates import site_zone
 from vault.entries import EntrySpec, Kind
 from vault.identity import ADMIN, REVIEWER, Caller, Forbidden
 from vault.model import format_time, now
 from vault.model import now as utc_now
 from vault.policy import approval
 from vault.policy.approval import RELEASE, Requested
+from vault.policy.decide import holds_of
 from vault.policy.follow import after_commit
 from vault.policy.holds import Hold, HoldError, parse_date_bound
-from vault.policy.sweep import holds_of
 from vault.recording import record_entry
 
 
@@ -45,13 +46,17 @@ def place_hold(
     date_from: str | None = None,
     date_to: str | None = None,
     reviewers: list[str] | tuple[str, ...] = (),
+    force: bool = False,
 ) -> HoldChange:
     """Place hold ``matter`` as ``caller`` (its owner, the recorded actor; ``on_behalf_of``
-    whom an admin placed it for). Who may place which hold is vault/access.py's
+    whom an admin placed it for). Who may place which hold is checked here
     (``require_hold_within``: admins any, reviewers within their matters); a refusal is
     recorded (``access.refused``) and raised. HoldError if it exists and is active or is
-    malformed (dates: YYYY-MM-DD, a bare ``date_to`` covering its whole day, or ISO times)."""
+    malformed (dates as vault/dates.py reads them: a bare ``date_to`` covers its whole day),
+    and, unless ``force``, if its query does not parse or a custodian is unknown to the
+    directory and the archive (:func:`hold_doubts`)."""
     action = f"place hold {matter!r}"
+    zone = site_zone(vault.config)
     try:
         hold = Hold(
             matter=matter,
@@ -60,8 +65,8 @@ def place_hold(
             owner=caller.actor,
             created_at=now(),
             query=query,
-            date_from=parse_date_bound(date_from, end=False) if date_from else None,
-            date_to=parse_date_bound(date_to, end=True) if date_to else None,
+            date_from=parse_date_bound(date_from, end=False, zone=zone) if date_from else None,
+            date_to=parse_date_bound(date_to, end=True, zone=zone) if date_to else None,
             reviewers=tuple(reviewers),
         )
     except ValueError as e:
@@ -72,7 +77,40 @@ def place_hold(
         approval.refuse(vault, caller, action, e)
     if any(h.matter == matter and h.active() for h in holds_of(vault)):
         raise HoldError(f"hold {matter!r} exists and is active")
+    doubts = [] if force else hold_doubts(vault, hold)
+    if doubts:
+        raise HoldError(f"hold {matter!r} not placed: " + "; ".join(doubts) + " (--force places it anyway)")
     return HoldChange(hold, _record(vault, Kind.HOLD_PLACED, hold, caller.actor, caller.audit_fields()))
+
+
+def hold_doubts(vault, hold: Hold) -> list[str]:
+    """What makes ``hold`` likely a mistake: a query the search language refuses (a hold
+    whose query the index cannot answer keeps all its custodians' mail), custodians that
+    neither the directory nor the archive knows (a typo holds nothing)."""
+    from vault.directory import LDAP
+    from vault.index.query import QuerySyntaxError, parse
+    from vault.model import custodian_of
+    from vault.policy.decide import directory_of
+
+    doubts = []
+    if hold.query is not None:
+        try:
+            parse(hold.query, site_zone(vault.config))
+        except QuerySyntaxError as e:
+            doubts.append(f"its query {hold.query!r} does not parse: {e}")
+    archived = {c.casefold() for c in (custodian_of(n) for _, n in vault.catalog.folder_names()) if c}
+    directory = directory_of(vault)
+    unknown = []
+    for name in hold.custodians:
+        if name.casefold() in archived:
+            continue
+        if directory is not None and directory.resolve(name).source == LDAP:
+            continue
+        unknown.append(name)
+    if unknown:
+        where = "the directory or the archive" if directory is not None else "the archive"
+        doubts.append(f"custodian(s) {', '.join(repr(u) for u in unknown)} unknown to {where}")
+    return doubts
 
 
 def matters_of(vault, login: str) -> list[Hold]:

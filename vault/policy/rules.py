@@ -19,14 +19,13 @@ vault home); every ``*.toml`` file there holds any number of ``[[rule]]`` tables
     name = "deleted"
     purge_after = "90d"
     basis = "expunged"
-    [rule.match]
-    all = true                         # every item: said explicitly, and alone
+    match = "all"                      # every item: said explicitly (or [rule.match] all = true)
 
 Matching. Inside one key the values are alternatives (any folder pattern, any user...);
 different keys must all match. A rule that matches every item must say so with
-``all = true`` (and no other match key): a rule without ``[rule.match]``, or with an
-empty one, is refused when the rules are loaded, so a forgotten or misspelt table cannot
-make a purge rule silently cover the whole archive. Folder
+``match = "all"`` (or, as before, ``all = true`` alone in ``[rule.match]``): a rule
+without a match, or with an empty ``[rule.match]``, is refused when the rules are loaded,
+so a forgotten or misspelt table cannot make a purge rule silently cover the whole archive. Folder
 names use ``/`` as the hierarchy separator (Cyrus with ``unixhierarchysep: yes``) and match
 case-sensitively; users, groups and flags match case-insensitively. A rule with
 ``basis = "expunged"`` only matches items that have been expunged: the age it counts has
@@ -275,8 +274,10 @@ def _string_list(value: Any, what: str) -> tuple[str, ...]:
 
 
 def _parse_match(table: Any) -> Match:
+    if table == "all":  # match = "all": every item, said explicitly
+        return Match()
     if not isinstance(table, dict):
-        raise ValueError("'match' must be a table ([rule.match])")
+        raise ValueError(f"'match' must be \"all\" (every item) or a table ([rule.match]), not {table!r}")
     unknown = set(table) - _MATCH_KEYS
     if unknown:
         raise ValueError(f"unknown match key(s) {sorted(unknown)}; known: {sorted(_MATCH_KEYS)}")
@@ -291,7 +292,7 @@ def _parse_match(table: Any) -> Match:
     if not table:
         raise ValueError(
             "an empty [rule.match] would match every item: give folders, users, groups, "
-            "flags or junk, or 'all = true' for a rule that matches every item"
+            'flags or junk, or match = "all" for a rule that matches every item'
         )
     lists = {k: _string_list(table[k], f"match.{k}") for k in _MATCH_LISTS if k in table}
     junk = table.get("junk")
@@ -304,7 +305,7 @@ def _match_table(table: dict) -> Any:
     if "match" not in table:
         raise ValueError(
             "no [rule.match]: give folders, users, groups, flags or junk there, "
-            "or 'all = true' for a rule that matches every item"
+            'or match = "all" for a rule that matches every item'
         )
     return table["match"]
 

@@ -32,6 +32,8 @@ class RestoreReport:
     restored: int = 0
     bytes: int = 0
     purged: list[str] = field(default_factory=list)  # items present at T whose content was purged
+    # item -> how it went: "purged by retention rule R (T)" or "erased by erasure request ID (T)"
+    removed: dict[str, str] = field(default_factory=dict)
     items: list[str] = field(default_factory=list)
     audit: str = ""  # "recorded" in the ledger (by this process or the vault service)
 
@@ -109,8 +111,17 @@ def messages_of(vault: Vault, snap: Snapshot) -> Iterator[Message]:
 
 
 def purged_of(snap: Snapshot) -> list[str]:
-    """The items present at the snapshot's time whose content retention purged since."""
+    """The items present at the snapshot's time whose content was purged since (by a
+    retention sweep or an erasure: :func:`removed_of` says which)."""
     return [i["item"] for i in snap.items if i.get("purged_at")]
+
+
+def removed_of(vault: Vault, items: list[str]) -> dict[str, str]:
+    """item -> how its content went (a retention rule's purge or an erasure request's)."""
+    from vault.purge import describe_purge
+
+    found = vault.catalog.purges(items)
+    return {i: describe_purge(found[i]) if i in found else "purged" for i in items}
 
 
 def write_messages(target: str, messages: Iterable[Message], report: RestoreReport, progress=None) -> None:
@@ -157,6 +168,7 @@ def restore_snapshot(
     the audit entry (who the restore was made for)."""
     ensure_recordable(vault)  # nothing is written that could not be audited
     report = RestoreReport(snap.mailbox, snap.mailbox_id, snap.at, target, purged=purged_of(snap))
+    report.removed = removed_of(vault, report.purged)
     advance = progress or (lambda n=1, **kw: None)
     advance(len(report.purged))
     write_messages(target, messages_of(vault, snap), report, advance)

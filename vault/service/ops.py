@@ -182,6 +182,7 @@ def place_hold(service: ServiceHandle, caller: Caller, params: dict) -> dict:
             date_from=_opt(params, "date_from"),
             date_to=_opt(params, "date_to"),
             reviewers=reviewers,
+            force=params.get("force") is True,  # the same doubts as the direct path (place.hold_doubts)
         )
         return {"hold": change.hold.to_data(), "how": change.how}
 
@@ -253,6 +254,9 @@ def sweep(service: ServiceHandle, caller: Caller, params: dict) -> dict:
 
     caller.require("run a retention sweep")
     as_of = _opt(params, "as_of")
+    if params.get("dry_run") is True:  # what it would purge: the preview the CLI shows first
+        with _reader(service) as vault:
+            return asdict(run_sweep(vault, now=parse_time(as_of) if as_of else None, dry_run=True))
 
     def write(vault) -> dict:
         report = run_sweep(vault, now=parse_time(as_of) if as_of else None, actor=caller.actor)
@@ -294,7 +298,7 @@ def search(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     limit = params.get("limit", 50)
     if not isinstance(limit, int) or limit < 0:
         raise BadRequest("'limit' must be a non-negative integer")
-    index = SearchIndex.open(service.config.path("index"))
+    index = SearchIndex.of(service.config)
     with _reader(service) as vault:
         scope = mail_scope(vault, caller, f"search {custodian}'s mail" if custodian else "search mail")
         found = find(vault, index, query, scope=scope, custodian=custodian, limit=limit)
@@ -320,7 +324,7 @@ def export(service: ServiceHandle, caller: Caller, params: dict) -> Stream:
     query = _str(params, "query")
     custodian, fmt = _opt(params, "custodian"), _opt(params, "format") or "eml"
     dedupe, path = _bool(params, "dedupe"), _opt(params, "path") or "(the caller's)"
-    index = SearchIndex.open(service.config.path("index"))
+    index = SearchIndex.of(service.config)
     work = Path(tempfile.mkdtemp(prefix=EXPORT_PREFIX, dir=service.config.home))
     try:
         with _reader(service) as vault:
@@ -362,7 +366,7 @@ def restore(service: ServiceHandle, caller: Caller, params: dict) -> Stream:
     export instead. Audited before the first message leaves."""
     from vault.access import restore_scope
     from vault.model import parse_time
-    from vault.restore.pointintime import messages_of, purged_of, restore_data, snapshot
+    from vault.restore.pointintime import messages_of, purged_of, removed_of, restore_data, snapshot
     from vault.restore.stream import restore_members, tar_stream
 
     mailbox = _str(params, "mailbox")
@@ -377,6 +381,7 @@ def restore(service: ServiceHandle, caller: Caller, params: dict) -> Stream:
     with _reader(service) as vault:
         scope = restore_scope(vault, caller, mailbox)
         snap = snapshot(vault, mailbox, when, uid, visible=scope.folder)
+        removed = removed_of(vault, purged_of(snap))
     purged = purged_of(snap)
     count = len(snap.items) - len(purged)
     data = {**restore_data(snap, target, count, len(purged)), "delivery": "streamed to the caller"}
@@ -389,6 +394,7 @@ def restore(service: ServiceHandle, caller: Caller, params: dict) -> Stream:
         "at": snap.at,
         "uid": snap.uid,
         "purged": purged,
+        "removed": removed,
         "audit": "recorded",
     }
 

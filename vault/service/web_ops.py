@@ -24,6 +24,7 @@ from urllib.parse import quote, urlsplit
 from vault.access import mail_scope
 from vault.entries import Kind
 from vault.identity import ADMIN, REVIEWER, Caller, Forbidden
+from vault.purge import gone
 from vault.service.ops import EXPORT_PREFIX, BadRequest, ServiceHandle, _audit, _bool, _opt, _reader, _str
 
 PAGE_MAX = 200
@@ -149,7 +150,7 @@ def message(service: ServiceHandle, caller: Caller, params: dict) -> dict:
         row = _item_row(vault, item)
         mail_scope(vault, caller, f"read {item}").require_item(vault, row, f"read {item}")
         if row["purged_at"]:
-            raise LookupError(f"{item} was purged by retention on {row['purged_at']}: its content is gone")
+            raise LookupError(gone(vault, item))
         shown = view(vault.store.get(row["blob"]))
         log = [e.to_json() for e in (vault.ledger.get(s) for s in vault.catalog.log_seqs(item=item))]
     _audit(
@@ -189,7 +190,7 @@ def raw_part(service: ServiceHandle, caller: Caller, params: dict) -> dict:
         row = _item_row(vault, item)
         mail_scope(vault, caller, f"download {item}").require_item(vault, row, f"download {item}")
         if row["purged_at"]:
-            raise LookupError(f"{item} was purged by retention: its content is gone")
+            raise LookupError(gone(vault, item))
         data = vault.store.get(row["blob"])
     if index is None:
         name, ctype, body = f"{item.replace(':', '-')}.eml", "message/rfc822", data
@@ -307,8 +308,8 @@ def _personal_folder(server, user: str, password: str, folder: str) -> str:
 
 def matters(service: ServiceHandle, caller: Caller, params: dict) -> list[dict]:
     """The active matters the caller reviews (admins: every active one)."""
+    from vault.policy.decide import holds_of
     from vault.policy.place import matters_of
-    from vault.policy.sweep import holds_of
 
     caller.require("review matters", REVIEWER)
     with _reader(service) as vault:
@@ -321,7 +322,7 @@ def matters(service: ServiceHandle, caller: Caller, params: dict) -> list[dict]:
 
 
 def _matter(vault, caller: Caller, matter: str, action: str):
-    from vault.policy.sweep import holds_of
+    from vault.policy.decide import holds_of
 
     found = [h for h in holds_of(vault) if h.matter == matter and h.active()]
     if not found:
@@ -334,8 +335,8 @@ def _matter(vault, caller: Caller, matter: str, action: str):
 
 def tag(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     """Tag an item the matter covers (``review.tagged``)."""
+    from vault.policy.decide import facts_of
     from vault.policy.holds import applies_to
-    from vault.policy.sweep import facts_of
     from vault.review import TagError, tag_data
 
     caller.require("tag items", REVIEWER)

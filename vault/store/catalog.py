@@ -33,6 +33,7 @@ never equals a TEXT, so the two cannot be confused, and a valid name is TEXT as 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
@@ -111,6 +112,16 @@ CREATE TABLE IF NOT EXISTS requests (
     closed_at TEXT,
     closed_seq INTEGER
 );
+-- how each purged item went (retention.purged): by a retention rule or by an erasure request
+CREATE TABLE IF NOT EXISTS purges (
+    item TEXT PRIMARY KEY,
+    mailbox_id TEXT NOT NULL,
+    how TEXT NOT NULL,
+    rule TEXT,
+    request TEXT,
+    at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS purges_mailbox ON purges(mailbox_id);
 CREATE TABLE IF NOT EXISTS sessions (
     session TEXT PRIMARY KEY,
     user TEXT,
@@ -134,6 +145,23 @@ _FLAGS_SQL = "INSERT INTO flag_history(item, time, seq, flags) VALUES (?,?,?,?)"
 _BATCHED = (_LOG_SQL, _EVENT_SQL, _ITEM_SQL, _FLAGS_SQL)
 _REQUEST_KINDS = frozenset({Kind.ERASURE_REQUESTED, Kind.RELEASE_REQUESTED})
 _WITHDRAWAL_KINDS = frozenset({Kind.ERASURE_WITHDRAWN, Kind.RELEASE_WITHDRAWN})
+
+
+RETENTION, ERASURE = "retention", "erasure"  # how a purged item went
+_REQUEST_IN_REASON = re.compile(r"^erasure request (\S+)")
+
+
+def purge_cause(data: dict) -> tuple[str, str | None, str | None]:
+    """(how, rule, request) of a ``retention.purged`` entry: ``how`` is RETENTION (a sweep, by
+    ``rule``) or ERASURE (by erasure ``request``). Entries written before ``how`` was recorded
+    say it in their reason (``erasure request er-... for ...``)."""
+    request = data.get("request")
+    how = data.get("how")
+    if how not in (RETENTION, ERASURE):
+        found = _REQUEST_IN_REASON.match(str(data.get("reason") or ""))
+        how = ERASURE if found and not data.get("rule") else RETENTION
+        request = request or (found.group(1) if found else None)
+    return how, data.get("rule"), request
 
 
 class CatalogError(Exception):
@@ -344,6 +372,11 @@ class Catalog:
             self._close_request(e.item, "withdrawn", e)
         elif kind == Kind.RETENTION_PURGED:
             self._execute("UPDATE items SET purged_at=? WHERE item=?", (e.time, e.item))
+            how, rule, request = purge_cause(data)
+            self._execute(
+                "INSERT OR REPLACE INTO purges(item, mailbox_id, how, rule, request, at) VALUES (?,?,?,?,?,?)",
+                (e.item, _mailbox_of(e.item), how, rule, request, e.time),
+            )
         elif kind == Kind.ERASURE and data.get("request"):
             self._close_request(data["request"], "approved", e)
         elif kind == Kind.SESSION_LOGIN and e.item:
@@ -437,7 +470,10 @@ class Catalog:
         rows = self.db.execute(
             "SELECT f.mailbox_id, f.uidvalidity, f.created_at, f.deleted_at,"
             " (SELECT name FROM folder_names n WHERE n.mailbox_id=f.mailbox_id ORDER BY seq DESC LIMIT 1) AS name,"
-            " (SELECT count(*) FROM items i WHERE i.mailbox_id=f.mailbox_id AND i.expunged_at IS NULL) AS messages"
+            " (SELECT count(*) FROM items i WHERE i.mailbox_id=f.mailbox_id AND i.expunged_at IS NULL"
+            "  AND i.purged_at IS NULL) AS messages,"
+            " (SELECT count(*) FROM purges p WHERE p.mailbox_id=f.mailbox_id AND p.how='retention') AS purged,"
+            " (SELECT count(*) FROM purges p WHERE p.mailbox_id=f.mailbox_id AND p.how='erasure') AS erased"
             " FROM folders f ORDER BY name"
         ).fetchall()
         return [_named(r) for r in rows if include_deleted or r["deleted_at"] is None]
@@ -562,6 +598,37 @@ class Catalog:
                 out.setdefault(r[0], []).append(dict(r))
         return out
 
+    def copies(self, mailbox_ids: Iterable[str] | None = None) -> list[dict]:
+        """The archived copies not purged (item, mailbox_id, blob, internal_date, appended_at),
+        of these folders (None: all), in archive order: what a search by received date reads."""
+        sql = "SELECT item, mailbox_id, blob, internal_date, appended_at FROM items WHERE purged_at IS NULL"
+        if mailbox_ids is None:
+            return [dict(r) for r in self.db.execute(sql + " ORDER BY appended_seq")]
+        wanted = sorted(set(mailbox_ids))
+        out: list[dict] = []
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            out += [
+                dict(r)
+                for r in self.db.execute(
+                    sql + f" AND mailbox_id IN ({','.join('?' * len(chunk))}) ORDER BY appended_seq", chunk
+                )
+            ]
+        return out
+
+    def purges(self, items: Iterable[str]) -> dict[str, dict]:
+        """item -> how it was purged (how: retention|erasure, rule, request, at), for those of
+        ``items`` that were."""
+        wanted = list(items)
+        out: dict[str, dict] = {}
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            for r in self.db.execute(
+                f"SELECT * FROM purges WHERE item IN ({','.join('?' * len(chunk))})", chunk
+            ):
+                out[r["item"]] = dict(r)
+        return out
+
     def blobs_referenced(self, blobs: Iterable[str]) -> set[str]:
         """Those of ``blobs`` some item not purged still points to."""
         wanted = list(blobs)
@@ -663,8 +730,10 @@ class Catalog:
         return {
             "folders": q("SELECT count(*) FROM folders"),
             "items": q("SELECT count(*) FROM items"),
-            "items_present": q("SELECT count(*) FROM items WHERE expunged_at IS NULL"),
-            "blobs": q("SELECT count(DISTINCT blob) FROM items"),
+            "items_present": q("SELECT count(*) FROM items WHERE expunged_at IS NULL AND purged_at IS NULL"),
+            "items_purged_by_retention": q(f"SELECT count(*) FROM purges WHERE how='{RETENTION}'"),
+            "items_erased": q(f"SELECT count(*) FROM purges WHERE how='{ERASURE}'"),
+            "blobs": q("SELECT count(DISTINCT blob) FROM items WHERE purged_at IS NULL"),
             "applied_seq": self.applied_seq,
         }
 

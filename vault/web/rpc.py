@@ -192,7 +192,8 @@ class Reader:
     def content(self, revision: cl.Revision) -> bytes:
         if revision.purged:
             raise RpcError(
-                INVALID_PARAMS, f"revision {revision.rev} was purged by retention: its content is gone"
+                INVALID_PARAMS,
+                f"revision {revision.rev} was purged (a retention sweep or an erasure): its content is gone",
             )
         return self.vault.store.get(revision.blob)
 

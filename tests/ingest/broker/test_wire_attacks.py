@@ -93,7 +93,7 @@ def test_a_fake_dealer_cannot_release_a_hold_or_ask_for_a_sweep(served: Served, 
     kinds = {e.kind for e in served.entries()}
     assert not kinds & {"hold.released", "retention.sweep_requested", "retention.purged"}
     served.untouched(tmp_path, size + 1)  # + the real Login
-    swept = served.json("retention", "sweep", "--now", "2099-01-01T00:00Z")
+    swept = served.json("retention", "sweep", "--now", "2099-01-01T00:00Z", "--yes")
     assert swept["purge"] == [] and len(swept["held"]) == MESSAGES  # the hold still wins
 
 

@@ -49,7 +49,7 @@ def test_story_through_the_pipeline(tmp_path, pipeline_factory):
     )
 
     def sweep_through_service() -> list[dict]:
-        r = pipeline.vaultctl("retention", "sweep", "--now", "2100-01-01T00:00Z", "--json")
+        r = pipeline.vaultctl("retention", "sweep", "--now", "2100-01-01T00:00Z", "--json", "--yes")
         assert r.returncode == 0, r.stderr
         report = json.loads(r.stdout)
         purged = [
