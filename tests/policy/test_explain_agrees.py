@@ -161,8 +161,8 @@ def _explained(text: str) -> tuple[str, set[str]]:
 def test_explain_and_sweep_agree_item_by_item(msgs, rule_names, hold_specs, now_day):
     from vault.archive import Vault
     from vault.config import Config
-    from vault.policy.explain import explain_item
     from vault.identity import ADMIN, Caller
+    from vault.policy.explain import explain_item
     from vault.policy.place import place_hold
     from vault.policy.sweep import sweep
 

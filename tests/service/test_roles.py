@@ -266,6 +266,7 @@ def test_a_reviewer_places_holds_only_within_their_matters(service, tmp_path):  
     rita, uma = os_user(REVIEWER), os_user(USER)
     env = {"VAULT_SOCKET": str(sock)}
     import_box(home, tmp_path / "j", "user/jane/INBOX", {"1:2,": (message(1, "jane", "x"), day(2026, 2, 1))})
+    import_box(home, tmp_path / "k", "user/kim/INBOX", {"1:2,": (message(2, "kim", "y"), day(2026, 2, 2))})
     placed = vaultctl(
         home, "hold", "create", "case-9", "--custodian", "jane", "--custodian", "kim",
         "--from", "2026-01-01", "--to", "2026-06-30", "--reviewer", rita, "--reason", "audit",
