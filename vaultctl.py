@@ -47,9 +47,10 @@ class LazyGroup(click.Group):
         except Refused as e:  # a refusal is the answer, not a crash: one line, exit 1
             raise click.ClickException(str(e)) from None
         except Exception as e:
-            from vault.archive import VaultReadOnly, disk_full, full_disk_message
+            from vault.archive import VaultBusy, VaultReadOnly, disk_full, full_disk_message
+            from vault.index.indexer import IndexBusy
 
-            if isinstance(e, VaultReadOnly):  # a command that writes, run where the home is read-only
+            if isinstance(e, (VaultReadOnly, VaultBusy, IndexBusy)):  # read-only home, another writer
                 raise click.ClickException(str(e)) from None
             if isinstance(e, OSError) and e.errno == errno.EROFS:
                 where = f"{e.filename}: " if e.filename else ""
@@ -58,6 +59,15 @@ class LazyGroup(click.Group):
             if full is not None:
                 raise click.ClickException(full_disk_message(full)) from None
             raise
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Exit codes and errors (JSON with --json, never a traceback): vault/cli/outcome.py."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        from vault.cli.outcome import run
+
+        inner = functools.partial(click.Group.main, self, prog_name=prog_name, complete_var=complete_var)
+        sys.exit(run(lambda argv: inner(argv, standalone_mode=False, **extra), args))
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
