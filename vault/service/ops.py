@@ -99,7 +99,7 @@ def status(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     return {"pid": os.getpid(), **service.health()}
 
 
-_AUDITED_LOCALLY = frozenset({Kind.SEARCH_RUN, Kind.EXPORT_MADE, Kind.RESTORE_DONE})
+_AUDITED_LOCALLY = frozenset({Kind.SEARCH_RUN, Kind.EXPORT_MADE, Kind.RESTORE_DONE, Kind.MAIL_READ})
 
 
 def audit(service: ServiceHandle, caller: Caller, params: dict) -> dict:
@@ -390,6 +390,20 @@ def restore(service: ServiceHandle, caller: Caller, params: dict) -> Stream:
     return Stream(chunks())
 
 
+def show(service: ServiceHandle, caller: Caller, params: dict) -> Stream:
+    """One archived message's bytes (vault/restore/show.py), streamed to the caller, whose
+    vaultctl writes them where the caller asked; a ``mail.read`` entry before they leave."""
+    from vault.access import mail_scope
+    from vault.restore.show import read_item, show_data
+
+    item = _str(params, "item")
+    with _reader(service) as vault:
+        scope = mail_scope(vault, caller, f"read {item}")
+        row, data = read_item(vault, scope, item)
+    _audit(service, caller, Kind.MAIL_READ, item, show_data(row, "cli"))
+    return Stream(iter([data]), content_type="message/rfc822")
+
+
 def ls(service: ServiceHandle, caller: Caller, params: dict) -> list[dict]:
     """The folders the caller may see (vault/browse.py)."""
     from vault.access import mail_scope
@@ -525,6 +539,7 @@ OPS: dict[str, Callable[[ServiceHandle, Caller, dict], Any]] = {
     "search": search,
     "export": export,
     "restore": restore,
+    "show": show,
     "ls": ls,
     "log": log,
     "hold.list": hold_list,
