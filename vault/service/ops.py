@@ -353,7 +353,7 @@ def restore(service: ServiceHandle, caller: Caller, params: dict) -> Stream:
     export instead. Audited before the first message leaves."""
     from vault.access import restore_scope
     from vault.model import parse_time
-    from vault.restore.pointintime import messages_of, purged_of, restore_data, snapshot
+    from vault.restore.pointintime import messages_or_unreadable, purged_of, restore_data, snapshot
     from vault.restore.stream import restore_members, tar_stream
 
     mailbox = _str(params, "mailbox")
@@ -385,7 +385,7 @@ def restore(service: ServiceHandle, caller: Caller, params: dict) -> Stream:
 
     def chunks() -> Iterator[bytes]:
         with _reader(service) as reader:
-            yield from tar_stream(head, restore_members(messages_of(reader, snap)))
+            yield from tar_stream(head, restore_members(messages_or_unreadable(reader, snap)))
 
     return Stream(chunks())
 
@@ -402,6 +402,23 @@ def show(service: ServiceHandle, caller: Caller, params: dict) -> Stream:
         row, data = read_item(vault, scope, item)
     _audit(service, caller, Kind.MAIL_READ, item, show_data(row, "cli"))
     return Stream(iter([data]), content_type="message/rfc822")
+
+
+def restore_folders(service: ServiceHandle, caller: Caller, params: dict) -> list[str]:
+    """The folders of a user's whole restore (``user``) as they were named at ``at``; the
+    caller then restores each (``restore``). A user's own, an admin's anyone's."""
+    from vault.access import restore_scope
+    from vault.model import parse_time
+    from vault.restore.pointintime import user_folders
+
+    user = _str(params, "user")
+    try:
+        when = parse_time(_opt(params, "at") or "now")
+    except ValueError as e:
+        raise BadRequest(f"'at': {e}") from None
+    with _reader(service) as vault:
+        restore_scope(vault, caller, f"user/{user}")
+        return user_folders(vault, user, when)
 
 
 def ls(service: ServiceHandle, caller: Caller, params: dict) -> list[dict]:
@@ -539,6 +556,7 @@ OPS: dict[str, Callable[[ServiceHandle, Caller, dict], Any]] = {
     "search": search,
     "export": export,
     "restore": restore,
+    "restore.folders": restore_folders,
     "show": show,
     "ls": ls,
     "log": log,
