@@ -44,12 +44,20 @@ def check_vault(vault: Vault, *, read_data: bool = False, progress=None) -> list
     problems += vault.store.check(wanted, read_data=read_data, progress=progress)
     for blob in sorted(blobs[1] if blobs else ()):
         if vault.store.exists(blob):
-            problems.append(
-                Problem(
-                    f"blob {blob}", "content of purged items is still in the store (repair: verify --repair)"
-                )
-            )
+            problems.append(Problem(f"blob {blob}", PURGED_LEFT))
     return problems
+
+
+PURGED_LEFT = "content of purged items is still in the store (repair: verify --repair)"
+
+
+def unreadable_only(problems: list[Problem]) -> bool:
+    """Whether every problem is a blob (or a pack of them) that cannot be read: the ledger,
+    its signatures and its witnesses hold, only some messages are damaged or missing (the
+    "finished, some items unreadable" outcome rather than a broken vault)."""
+    return bool(problems) and all(
+        p.where.startswith(("blob ", "pack ")) and p.what != PURGED_LEFT for p in problems
+    )
 
 
 def repair(config) -> dict:

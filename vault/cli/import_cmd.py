@@ -15,6 +15,7 @@ from vault.cli.common import (
     refuse_here,
     service_of,
 )
+from vault.cli.outcome import finish
 
 if TYPE_CHECKING:  # the CLI imports engines lazily, when a command runs
     from vault.ingest.importers.importer import ImportReport
@@ -115,6 +116,7 @@ def command(ctx, sources, mailbox, kind, follow_symlinks, actor, as_json):
         print_json(out[0] if len(sources) == 1 and out else {"imports": out, "errors": failed})
     if failed:
         raise click.ClickException(f"{len(failed)} source(s) could not be imported: " + "; ".join(failed))
+    finish(sum(r.unread for r in reports))  # exit 3: files that could not be read
 
 
 def _run(ctx, targets, kind, follow_symlinks, actor, as_json, reports, failed):

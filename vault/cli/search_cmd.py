@@ -12,6 +12,7 @@ from vault.cli.common import (
     service_of,
     service_stream,
 )
+from vault.cli.outcome import finish
 
 
 @click.command("search")
@@ -128,9 +129,11 @@ def command(ctx, query, custodian, limit, export_path, fmt, dedupe, load_file, p
 
 
 def _print_export(report: dict, as_json: bool) -> None:
-    fields = ("path", "messages", "items", "manifest_sha256", "audit", "documents", "load_file")
+    fields = ("path", "messages", "items", "manifest_sha256", "audit", "documents", "load_file", "unreadable")
+    unreadable = report.get("unreadable") or []
     if as_json:
         print_json({k: report[k] for k in fields if k in report})
+        finish(len(unreadable))
         return
     click.echo(
         f"exported {report['items']} item(s) in {report['messages']} file(s) to {report['path']}; "
@@ -141,6 +144,13 @@ def _print_export(report: dict, as_json: bool) -> None:
             f"{report['load_file']} load file: {report['documents']} document(s) "
             "(messages and attachments), natives and text; no images, so no OPT file"
         )
+    for u in unreadable:
+        click.echo(f"  unreadable: {u['item']}: {u['reason']}", err=True)
+    if unreadable:
+        click.echo(
+            f"{len(unreadable)} message(s) could not be read and were left out of the export", err=True
+        )
+    finish(len(unreadable))
 
 
 def _print_hits(total: int, hits: list, as_json: bool) -> None:

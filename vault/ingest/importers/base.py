@@ -41,6 +41,7 @@ class SourceProblem:
     path: str
     reason: str
     key: str | None = None  # when known: the message is still there, only unreadable
+    archived: bool = False  # a warning: the message was archived all the same
 
 
 class Source(abc.ABC):

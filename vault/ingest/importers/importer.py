@@ -63,15 +63,26 @@ class ImportReport:
     def changed(self) -> bool:
         return bool(self.appended or self.expunged or self.flag_changes)
 
+    @property
+    def unread(self) -> int:
+        """Problems that left something of the source unarchived (not mere warnings)."""
+        return sum(1 for p in self.problems if not p.archived)
+
     def to_json(self) -> dict:
         out = {k: v for k, v in self.__dict__.items() if k != "problems"}
-        out["problems"] = [{"path": p.path, "reason": p.reason} for p in self.problems]
+        out["problems"] = [
+            {"path": p.path, "reason": p.reason, **({"archived": True} if p.archived else {})}
+            for p in self.problems
+        ]
         return out
 
     @classmethod
     def from_json(cls, data: dict) -> ImportReport:
         """Inverse of :meth:`to_json` (a report the vault service sent)."""
-        problems = [SourceProblem(p["path"], p["reason"]) for p in data.get("problems", [])]
+        problems = [
+            SourceProblem(p["path"], p["reason"], archived=bool(p.get("archived")))
+            for p in data.get("problems", [])
+        ]
         return cls(**{**{k: v for k, v in data.items() if k != "problems"}, "problems": problems})
 
 
@@ -120,12 +131,16 @@ class Importer:
                 continue
             if found.key in seen:
                 self.report.problems.append(
-                    SourceProblem(found.path, f"same message key {found.key!r} seen twice; kept the first")
+                    SourceProblem(
+                        found.path,
+                        f"same message key {found.key!r} seen twice; kept the first",
+                        archived=True,
+                    )
                 )
                 continue
             seen.add(found.key)
             if found.warning:
-                self.report.problems.append(SourceProblem(found.path, found.warning))
+                self.report.problems.append(SourceProblem(found.path, found.warning, archived=True))
             existing = live.get(found.key)
             if existing is None:
                 self._append(found, payload)
@@ -246,7 +261,9 @@ class Importer:
             return
         if not looks_like_mail(data):
             self.report.problems.append(
-                SourceProblem(msg.path, "does not look like a mail message (binary?): archived as it is")
+                SourceProblem(
+                    msg.path, "does not look like a mail message (binary?): archived as it is", archived=True
+                )
             )
         blob = self.vault.store.put(data, bid=bid)
         self.vault.offer_content(blob, data)
