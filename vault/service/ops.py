@@ -282,13 +282,15 @@ def search(service: ServiceHandle, caller: Caller, params: dict) -> dict:
 
     query = _str(params, "query")
     custodian = _opt(params, "custodian")
-    limit = params.get("limit", 50)
-    if not isinstance(limit, int) or limit < 0:
-        raise BadRequest("'limit' must be a non-negative integer")
+    limit, offset = params.get("limit", 50), params.get("offset", 0)
+    for key, value in (("limit", limit), ("offset", offset)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise BadRequest(f"{key!r} must be a non-negative integer")
+    at = _opt(params, "at")
     index = SearchIndex.open(service.config.path("index"))
     with _reader(service) as vault:
         scope = mail_scope(vault, caller, f"search {custodian}'s mail" if custodian else "search mail")
-        found = find(vault, index, query, scope=scope, custodian=custodian, limit=limit)
+        found = find(vault, index, query, scope=scope, custodian=custodian, limit=limit, offset=offset, at=at)
     _audit(service, caller, Kind.SEARCH_RUN, None, search_data(query, found, scope))
     return {"total": found.total, "custodian": found.custodian, "hits": [asdict(h) for h in found.hits]}
 
