@@ -2,7 +2,16 @@
 
 import click
 
-from vault.cli.common import call_service, direct_caller, open_vault, print_json, refuse_here, service_of
+from vault.cli.common import (
+    call_service,
+    direct_caller,
+    emit,
+    json_option,
+    open_vault,
+    print_json,
+    refuse_here,
+    service_of,
+)
 from vault.cli.four_eyes import add_commands
 
 
@@ -25,8 +34,9 @@ def command():
 )
 @click.option("--reason", required=True)
 @click.option("--actor", help="Whom it is placed for (admins only; default: yourself).")
+@json_option
 @click.pass_context
-def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason, actor):
+def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason, actor, as_json):
     from vault.policy.holds import HoldError
     from vault.policy.place import place_hold
     from vault.recording import Unrecorded
@@ -35,8 +45,8 @@ def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason
     if client is not None:
         params = {"matter": matter, "custodians": list(custodians), "reason": reason, "query": query}
         params.update(date_from=date_from, date_to=date_to, reviewers=list(reviewers), acting_for=actor)
-        call_service(client, "hold.place", params)
-        click.echo(f"hold {matter!r} placed on {', '.join(custodians)}")
+        placed = call_service(client, "hold.place", params)
+        emit(as_json, placed, f"hold {matter!r} placed on {', '.join(custodians)}")
         return
     from vault.policy.approval import require_admin
 
@@ -44,7 +54,7 @@ def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason
         try:
             caller = direct_caller(vault, actor, f"place hold {matter!r}")
             require_admin(vault, caller, f"place hold {matter!r}")
-            place_hold(
+            change = place_hold(
                 vault,
                 matter,
                 custodians=custodians,
@@ -58,7 +68,8 @@ def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason
             )
         except (HoldError, PermissionError, Unrecorded) as e:
             raise click.ClickException(str(e)) from None
-    click.echo(f"hold {matter!r} placed on {', '.join(custodians)}")
+    placed = {"hold": change.hold.to_data(), "how": change.how}
+    emit(as_json, placed, f"hold {matter!r} placed on {', '.join(custodians)}")
 
 
 def _holds(ctx, everything: bool, action: str) -> list[dict]:
@@ -94,9 +105,10 @@ def list_(ctx, show_all, as_json):
 
 @command.command("show")
 @click.argument("matter")
+@json_option
 @click.pass_context
-def show(ctx, matter):
-    """One hold (its latest placing) as JSON."""
+def show(ctx, matter, as_json):
+    """One hold (its latest placing) as JSON (with or without --json)."""
     client = service_of(ctx)
     if client is not None:
         print_json(call_service(client, "hold.show", {"matter": matter}))
@@ -155,8 +167,9 @@ def _print_request(matter: str, asked: dict, dry_run: bool, as_json: bool) -> No
 
 @command.command("approve")
 @click.argument("request_id")
+@json_option
 @click.pass_context
-def approve(ctx, request_id):
+def approve(ctx, request_id, as_json):
     """Approve release request REQUEST_ID (made by another admin): the hold is released."""
     from vault.policy.approval import RequestError, local_caller
     from vault.policy.holds import HoldError
@@ -166,7 +179,8 @@ def approve(ctx, request_id):
     client = service_of(ctx)
     if client is not None:
         done = call_service(client, "hold.approve", {"request": request_id})
-        click.echo(f"release request {request_id} approved: hold {done['hold']['matter']!r} released")
+        text = f"release request {request_id} approved: hold {done['hold']['matter']!r} released"
+        emit(as_json, {"request": request_id, **done}, text)
         return
     with open_vault(ctx) as vault:
         try:
@@ -174,7 +188,8 @@ def approve(ctx, request_id):
             change = approve_release(vault, caller, request_id)
         except (HoldError, PermissionError, RequestError, Unrecorded) as e:
             raise click.ClickException(str(e)) from None
-    click.echo(f"release request {request_id} approved: hold {change.hold.matter!r} released")
+    done = {"request": request_id, "hold": change.hold.to_data(), "how": change.how}
+    emit(as_json, done, f"release request {request_id} approved: hold {change.hold.matter!r} released")
 
 
 def _covers(c: dict) -> str:

@@ -4,6 +4,8 @@ import sys
 
 import click
 
+from vault.cli.common import json_option, print_json
+
 
 @click.command("verify-export")
 @click.argument("path", type=click.Path(exists=True, file_okay=False))
@@ -22,7 +24,8 @@ import click
     help="A witness's cosigner key file (its key.pub), obtained independently: a cosignature by "
     "it, extended by the export's checkpoint, is then required. Repeatable.",
 )
-def command(path, key_file, witness_key_files):
+@json_option
+def command(path, key_file, witness_key_files, as_json):
     """Exit 0 only if every file, hash, inclusion proof, the checkpoint signature and the
     witnesses' evidence hold."""
     from vault.restore.export_check import check_export
@@ -34,6 +37,11 @@ def command(path, key_file, witness_key_files):
         with open(name, encoding="utf-8") as f:
             witness_keys.append(f.read().strip())
     problems = check_export(path, key, witness_keys)
+    if as_json:
+        print_json({"ok": not problems, "path": path, "witnesses": len(witness_keys), "problems": problems})
+        if problems:
+            sys.exit(1)
+        return
     if problems:
         for p in problems:
             click.echo(f"FAILED: {p}", err=True)
