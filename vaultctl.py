@@ -39,7 +39,8 @@ class LazyGroup(click.Group):
     def invoke(self, ctx):
         """A full disk, wherever a command meets it, is one clear line and exit 1, never a
         traceback (issue 14): what is committed stays, and the next run resumes. So is a
-        command that must write, run on a home that cannot be written, and a refusal."""
+        command that must write, run on a home that cannot be written, a refusal, another
+        writer holding the home, and a path that cannot be read or made."""
         from vault.model import Refused
 
         try:
@@ -58,6 +59,8 @@ class LazyGroup(click.Group):
             full = disk_full(e, (ctx.obj or {}).get("home"))
             if full is not None:
                 raise click.ClickException(full_disk_message(full)) from None
+            if isinstance(e, OSError) and e.filename is not None:  # a path given that cannot be used
+                raise click.ClickException(f"{e.filename}: {e.strerror or e}") from None
             raise
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):

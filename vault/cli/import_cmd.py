@@ -62,7 +62,13 @@ def command(ctx, sources, mailbox, kind, follow_symlinks, actor, as_json):
     Only regular files are read: links, FIFOs and devices in a source are reported."""
     from vault.store.backends.base import StoreError
 
-    targets = [(s, mailbox_for(mailbox, s)) for s in sources]
+    try:
+        targets = [(s, mailbox_for(mailbox, s)) for s in sources]
+    except (ValueError, KeyError, IndexError) as e:  # a stray { or an unknown {field}
+        raise click.BadParameter(
+            f"{mailbox!r}: {e} (a template may name {{name}} and {{parent}}; write {{{{ for a brace)",
+            param_hint="--mailbox",
+        ) from None
     if len({m for _, m in targets}) < len(targets):
         raise click.UsageError("several sources map to one mailbox: put {name} or {parent} in --mailbox")
     reports: list[ImportReport] = []

@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 import click
 
 OK, FATAL, USAGE, PARTIAL = 0, 1, 2, 3
+INTERNAL = "internal error"  # what an exception no command expected is called (a bug to report)
 
 
 def json_requested(args: Sequence[str]) -> bool:
@@ -93,5 +94,5 @@ def run(main: Callable[..., object], args: Sequence[str] | None) -> int:
     except Exception as e:
         if os.environ.get("VAULT_DEBUG"):
             raise
-        _emit(f"unexpected {type(e).__name__}: {e} (VAULT_DEBUG=1 shows where)", FATAL, as_json)
+        _emit(f"{INTERNAL}: {type(e).__name__}: {e} (VAULT_DEBUG=1 shows where)", FATAL, as_json)
         return FATAL
