@@ -139,9 +139,9 @@ SKIP = {
 }
 SKIP |= {("reconcile",)}
 DROP_OPTIONS = {"follow"}  # maillog import --follow follows the log forever
-FORCED = {("serve",): ["--once"]}
+FORCED: dict[tuple[str, ...], list[str]] = {("serve",): ["--once"]}
 
-PLAIN = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=16).filter(
+PLAIN = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=["Cs"]), max_size=16).filter(
     lambda s: not s.startswith(("/", "~", "imap"))
 )
 SPECIAL = st.sampled_from(
