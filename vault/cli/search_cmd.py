@@ -98,7 +98,7 @@ def command(
             check_new_directory(Path(export_path))  # before the service does the work
         except StreamError as e:
             raise click.ClickException(str(e)) from None
-        params = {"query": query, "custodian": custodian, "format": fmt, "dedupe": dedupe}
+        params = {"query": query, "custodian": custodian, "format": fmt, "dedupe": dedupe, "at": when}
         params.update(path=str(Path(export_path).resolve()), acting_for=actor)
         if load_file:
             params.update(load_file=load_file, prefix=prefix, start=start)
@@ -140,6 +140,7 @@ def command(
                         actor=caller.login,
                         scope=scope,
                         production=production,
+                        at=when,
                     )
                 except ExportError as e:
                     raise click.ClickException(str(e)) from None

@@ -204,10 +204,12 @@ def export_records(
     scope: MailScope | None = None,
     custodian: str | None = None,
     dedupe: bool = False,
+    at: str | None = None,
 ) -> tuple[list[dict], Found]:
     """The records of everything ``query`` finds within ``scope`` (vault/access.py: a
-    reviewer's matters' custodians and date ranges), and the search behind them."""
-    found = find(vault, index, query, scope=scope, custodian=custodian, limit=None)
+    reviewer's matters' custodians and date ranges), and the search behind them; ``is:``
+    clauses judge flags as at ``at`` (None: now)."""
+    found = find(vault, index, query, scope=scope, custodian=custodian, limit=None, at=at)
     return collect(vault, found.hits, dedupe), found
 
 
@@ -243,11 +245,14 @@ def search_and_export(
     actor: str | None = None,
     scope: MailScope | None = None,
     production: loadfile.Production | None = None,
+    at: str | None = None,
 ) -> ExportReport:
     """Export what ``query`` finds (within ``scope``); the export is recorded in the audit
     trail (with this process's writer, or by the vault service while it holds the vault)."""
     ensure_recordable(vault)  # nothing is written that could not be audited
-    records, found = export_records(vault, index, query, scope=scope, custodian=custodian, dedupe=dedupe)
+    records, found = export_records(
+        vault, index, query, scope=scope, custodian=custodian, dedupe=dedupe, at=at
+    )
     report = write_export(vault, records, path, fmt, query=query, actor=actor, production=production)
     data = export_data(query, found, fmt, dedupe, str(Path(path).resolve()), report)
     if scope is not None:

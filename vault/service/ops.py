@@ -319,7 +319,7 @@ def export(service: ServiceHandle, caller: Caller, params: dict) -> Stream:
         with _reader(service) as vault:
             scope = export_scope(vault, caller, custodian)
             records, found = export_records(
-                vault, index, query, scope=scope, custodian=custodian, dedupe=dedupe
+                vault, index, query, scope=scope, custodian=custodian, dedupe=dedupe, at=_opt(params, "at")
             )
             production = None
             if _opt(params, "load_file"):
