@@ -9,14 +9,10 @@ import json
 import mailbox
 
 from tests.core.helpers import write_maildir
-from tests.service.test_service import (  # noqa: F401 (fixtures)
-    OTHER,
-    audit_entries,
-    mail,
-    other_user,
-    service,
-    vaultctl,
-)
+from tests.service import test_service as running
+from tests.service.test_service import OTHER, audit_entries, mail, vaultctl
+
+service, other_user = running.service, running.other_user  # the fixtures, shared
 
 
 def _import(home, tmp_path, name: str, folder: str, messages: dict[str, bytes]) -> None:
