@@ -65,13 +65,14 @@ class ImportReport:
 
     @property
     def unread(self) -> int:
-        """Problems that left something of the source unarchived (not mere warnings)."""
-        return sum(1 for p in self.problems if not p.archived)
+        """Problems that are read failures (not links, FIFOs or devices skipped on purpose,
+        nor warnings about what was archived): the run is incomplete (vaultctl exits 3)."""
+        return sum(1 for p in self.problems if p.unreadable)
 
     def to_json(self) -> dict:
         out = {k: v for k, v in self.__dict__.items() if k != "problems"}
         out["problems"] = [
-            {"path": p.path, "reason": p.reason, **({"archived": True} if p.archived else {})}
+            {"path": p.path, "reason": p.reason, **({"unreadable": True} if p.unreadable else {})}
             for p in self.problems
         ]
         return out
@@ -80,7 +81,7 @@ class ImportReport:
     def from_json(cls, data: dict) -> ImportReport:
         """Inverse of :meth:`to_json` (a report the vault service sent)."""
         problems = [
-            SourceProblem(p["path"], p["reason"], archived=bool(p.get("archived")))
+            SourceProblem(p["path"], p["reason"], unreadable=bool(p.get("unreadable")))
             for p in data.get("problems", [])
         ]
         return cls(**{**{k: v for k, v in data.items() if k != "problems"}, "problems": problems})
@@ -131,16 +132,12 @@ class Importer:
                 continue
             if found.key in seen:
                 self.report.problems.append(
-                    SourceProblem(
-                        found.path,
-                        f"same message key {found.key!r} seen twice; kept the first",
-                        archived=True,
-                    )
+                    SourceProblem(found.path, f"same message key {found.key!r} seen twice; kept the first")
                 )
                 continue
             seen.add(found.key)
             if found.warning:
-                self.report.problems.append(SourceProblem(found.path, found.warning, archived=True))
+                self.report.problems.append(SourceProblem(found.path, found.warning))
             existing = live.get(found.key)
             if existing is None:
                 self._append(found, payload)
@@ -257,13 +254,13 @@ class Importer:
         try:
             data, bid = payload.result() if payload is not None else _read_and_hash(msg)
         except OSError as e:
-            self.report.problems.append(SourceProblem(msg.path, f"cannot read: {e.strerror or e}"))
+            self.report.problems.append(
+                SourceProblem(msg.path, f"cannot read: {e.strerror or e}", unreadable=True)
+            )
             return
         if not looks_like_mail(data):
             self.report.problems.append(
-                SourceProblem(
-                    msg.path, "does not look like a mail message (binary?): archived as it is", archived=True
-                )
+                SourceProblem(msg.path, "does not look like a mail message (binary?): archived as it is")
             )
         blob = self.vault.store.put(data, bid=bid)
         self.vault.offer_content(blob, data)
