@@ -51,12 +51,14 @@ def check_vault(vault: Vault, *, read_data: bool = False, progress=None) -> list
 PURGED_LEFT = "content of purged items is still in the store (repair: verify --repair)"
 
 
-def unreadable_only(problems: list[Problem]) -> bool:
-    """Whether every problem is a blob (or a pack of them) that cannot be read: the ledger,
-    its signatures and its witnesses hold, only some messages are damaged or missing (the
-    "finished, some items unreadable" outcome rather than a broken vault)."""
+def unreadable_only(vault: Vault, problems: list[Problem]) -> bool:
+    """Whether every problem is a message's blob (or a pack of them) that cannot be read: the
+    ledger, its sealed segments, its signatures and its witnesses hold, only some messages are
+    damaged or missing (the "finished, some items unreadable" outcome, not a broken vault)."""
+    segments = {f"blob {b}" for b in vault.ledger.sealed_blobs()}
     return bool(problems) and all(
-        p.where.startswith(("blob ", "pack ")) and p.what != PURGED_LEFT for p in problems
+        p.where.startswith(("blob ", "pack ")) and p.what != PURGED_LEFT and p.where not in segments
+        for p in problems
     )
 
 

@@ -42,11 +42,13 @@ def command(ctx, read_data, repair, as_json):
         answer = call_service(client, "verify", {"read_data": read_data})
         problems = [Problem(p["where"], p["what"]) for p in answer["problems"]]
         size, witnesses = answer["entries"], answer.get("witnesses", 0)
+        messages_only = bool(answer.get("unreadable_only"))
     else:
         with Vault.open(load_config(ctx), catch_up=False, check_witnesses=False) as vault:
             with progress("verifying", None, enabled=not as_json) as advance:
                 problems = check_vault(vault, read_data=read_data, progress=advance)
             size, witnesses = vault.ledger.size, len(vault.witnesses.witnesses)
+            messages_only = unreadable_only(vault, problems)
     witnessed = f", consistent with its {witnesses} witness(es)" if witnesses else ""
     if as_json:
         print_json(
@@ -67,4 +69,4 @@ def command(ctx, read_data, repair, as_json):
             f"every referenced blob present{' and re-hashed' if read_data else ''}"
         )
     if problems:  # 3: the ledger holds, some messages cannot be read; 1: the vault is broken
-        sys.exit(outcome.PARTIAL if unreadable_only(problems) else outcome.FATAL)
+        sys.exit(outcome.PARTIAL if messages_only else outcome.FATAL)

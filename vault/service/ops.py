@@ -528,14 +528,16 @@ def audit_trail(service: ServiceHandle, caller: Caller, params: dict) -> list[di
 def verify(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     """The whole vault checked (vault/verify.py): admins, auditors."""
     from vault.archive import Vault
-    from vault.verify import check_vault
+    from vault.verify import check_vault, unreadable_only
 
     caller.require("verify the vault", AUDITOR)
     with Vault.open(service.config, catch_up=False, check_witnesses=False) as vault:
         problems = check_vault(vault, read_data=bool(params.get("read_data")))
         size, witnesses = vault.ledger.size, len(vault.witnesses.witnesses)
+        messages_only = unreadable_only(vault, problems)
     return {
         "ok": not problems,
+        "unreadable_only": messages_only,
         "entries": size,
         "witnesses": witnesses,
         "problems": [{"where": p.where, "what": p.what} for p in problems],
