@@ -59,7 +59,12 @@ def command(ctx, mailbox, user, at, target, uid, actor, as_json):
     else:
         reports = _here(ctx, mailbox, user, when, target, uid, actor, as_json)
     _print(reports, user, target, as_json)
-    finish(sum(len(r.unreadable) for r in reports))
+    unreadable = [u for r in reports for u in r.unreadable]
+    if unreadable and not any(r.restored for r in reports):  # nothing at all: fatal, no target made
+        raise click.ClickException(
+            f"none of the {len(unreadable)} message(s) could be read ({unreadable[0]['reason']}); nothing restored"
+        )
+    finish(len(unreadable))
 
 
 def _targets(names: list[str], target: str, whole_user: bool) -> list[tuple[str, str]]:

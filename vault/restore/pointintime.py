@@ -161,23 +161,30 @@ def write_messages(
     """Write ``messages`` into ``target`` (maildir:, mbox:, imap://), counting them in ``report``
     (an ``Unreadable`` is listed in ``report.unreadable``, the rest still written). The vault
     service's callers run this in their own process, with their own permissions, on what the
-    service streamed them (vault/restore/stream.py)."""
+    service streamed them (vault/restore/stream.py). The target is made when the first
+    message comes (or at the end, empty, for an empty folder): when not one message could be
+    read, nothing is made."""
     advance = progress or (lambda n=1, **kw: None)
-    out = open_target(target)
+    out = None
     try:
         for m in messages:
             if isinstance(m, Unreadable):
                 report.unreadable.append({"item": m.item, "reason": m.reason})
                 advance(1)
                 continue
+            if out is None:
+                out = open_target(target)
             when = parse_time(m.internal_date) if m.internal_date else None
             out.add(m.data, flags=m.flags, uid=m.uid, internal_date=when)
             report.restored += 1
             report.bytes += len(m.data)
             report.items.append(m.item)
             advance(1)
+        if out is None and not report.unreadable:
+            out = open_target(target)  # an empty folder restores as an empty one
     finally:
-        out.close()
+        if out is not None:
+            out.close()
 
 
 def restore_data(snap: Snapshot, target: str, restored: int, purged: int, unreadable: int = 0) -> dict:
