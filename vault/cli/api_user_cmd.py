@@ -22,6 +22,8 @@ def _read_secret_file(path: str | None) -> str | None:
         value = Path(path).read_text(encoding="utf-8").strip()
     except OSError as e:
         raise click.ClickException(f"cannot read {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{path} is not UTF-8 text") from None
     if not value:
         raise click.ClickException(f"{path} is empty")
     return value
