@@ -39,7 +39,8 @@ class LazyGroup(click.Group):
     def invoke(self, ctx):
         """A full disk, wherever a command meets it, is one clear line and exit 1, never a
         traceback (issue 14): what is committed stays, and the next run resumes. So is a
-        command that must write, run on a home that cannot be written, and a refusal."""
+        command that must write, run on a home that cannot be written, a refusal, another
+        writer holding the home, and a path that cannot be read or made."""
         from vault.model import Refused
 
         try:
@@ -47,9 +48,10 @@ class LazyGroup(click.Group):
         except Refused as e:  # a refusal is the answer, not a crash: one line, exit 1
             raise click.ClickException(str(e)) from None
         except Exception as e:
-            from vault.archive import VaultReadOnly, disk_full, full_disk_message
+            from vault.archive import VaultBusy, VaultReadOnly, disk_full, full_disk_message
+            from vault.index.indexer import IndexBusy
 
-            if isinstance(e, VaultReadOnly):  # a command that writes, run where the home is read-only
+            if isinstance(e, (VaultReadOnly, VaultBusy, IndexBusy)):  # read-only home, another writer
                 raise click.ClickException(str(e)) from None
             if isinstance(e, OSError) and e.errno == errno.EROFS:
                 where = f"{e.filename}: " if e.filename else ""
@@ -57,7 +59,18 @@ class LazyGroup(click.Group):
             full = disk_full(e, (ctx.obj or {}).get("home"))
             if full is not None:
                 raise click.ClickException(full_disk_message(full)) from None
+            if isinstance(e, OSError) and e.filename is not None:  # a path given that cannot be used
+                raise click.ClickException(f"{e.filename}: {e.strerror or e}") from None
             raise
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Exit codes and errors (JSON with --json, never a traceback): vault/cli/outcome.py."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        from vault.cli.outcome import run
+
+        inner = functools.partial(click.Group.main, self, prog_name=prog_name, complete_var=complete_var)
+        sys.exit(run(lambda argv: inner(argv, standalone_mode=False, **extra), args))
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -30,7 +30,7 @@ from vault.entries import EntrySpec, Kind
 
 T = TypeVar("T")
 
-SERVICE_AUDITED = frozenset({Kind.SEARCH_RUN, Kind.EXPORT_MADE, Kind.RESTORE_DONE})
+SERVICE_AUDITED = frozenset({Kind.SEARCH_RUN, Kind.EXPORT_MADE, Kind.RESTORE_DONE, Kind.MAIL_READ})
 """The audit entries an engine in another process hands to the service (its ``audit``
 operation): the record of what that process read."""
 

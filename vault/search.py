@@ -11,6 +11,7 @@ from vault.access import MailScope
 from vault.audit import record_audit
 from vault.entries import Kind
 from vault.identity import REVIEWER, USER
+from vault.index.copies import describe_copies
 from vault.model import custodian_of
 from vault.recording import ensure_recordable
 
@@ -40,30 +41,34 @@ def find(
     scope: MailScope | None = None,
     custodian: str | None = None,
     limit: int | None = 50,
+    offset: int = 0,
+    at: str | None = None,
 ) -> Found:
-    """The first ``limit`` hits of ``query`` (None: all) within ``scope`` (None: everything),
-    and how many there are in all. A user's search is of their own mail; a reviewer's is
-    confined to their matters' custodians and, item by item, to the matters' date ranges
-    (internal dates). Forbidden when ``custodian`` is outside the scope; QuerySyntaxError for
-    a bad query."""
+    """``limit`` hits of ``query`` (None: all) from the ``offset``-th on, within ``scope``
+    (None: everything), and how many there are in all; ``is:`` clauses judge the flags as at
+    ``at`` (None: now). A user's search is of their own mail; a reviewer's is confined to
+    their matters' custodians and, item by item, to the matters' date ranges (internal
+    dates). Forbidden when ``custodian`` is outside the scope; QuerySyntaxError for a bad
+    query."""
     action = f"search {custodian}'s mail" if custodian else "search mail"
     if scope is not None and scope.role == USER:
         if custodian is not None:
             scope.require_custodian(custodian, action)
         custodian = scope.caller.login
     if scope is None or scope.role != REVIEWER:
-        total = index.count(query, vault.catalog, custodian)
-        hits = index.search(
-            query, vault.catalog, custodian=custodian, limit=max(1, total) if limit is None else limit
-        )
-        return Found(total, hits, custodian, None)
+        total = index.count(query, vault.catalog, custodian, at=at)
+        wanted = max(1, total) if limit is None else offset + limit
+        hits = index.search(query, vault.catalog, custodian=custodian, limit=wanted, at=at)
+        return Found(total, hits[offset:], custodian, None)
     if custodian is not None:
         scope.require_custodian(custodian, action)
     within = [custodian] if custodian else scope.names() or []
     confined = f"({query}) ({' OR '.join(f'custodian:{c}' for c in within)})"
-    everything = index.search(confined, vault.catalog, limit=max(1, index.count(confined, vault.catalog)))
+    every = max(1, index.count(confined, vault.catalog, at=at))
+    everything = index.search(confined, vault.catalog, limit=every, at=at)
     hits = [h for h in (_within(vault, scope, h) for h in everything) if h is not None]
-    return Found(len(hits), hits if limit is None else hits[:limit], custodian, within)
+    page = hits[offset:] if limit is None else hits[offset : offset + limit]
+    return Found(len(hits), page, custodian, within)
 
 
 def _within(vault, scope: MailScope, hit):
@@ -75,6 +80,7 @@ def _within(vault, scope: MailScope, hit):
     hit.item_ids = [r["item"] for r in rows]
     hit.folders = sorted({r["mailbox"] or r["mailbox_id"] for r in rows})
     hit.custodians = sorted({c for c in (custodian_of(r["mailbox"]) for r in rows) if c})
+    describe_copies(hit, rows)
     return hit
 
 
@@ -87,13 +93,16 @@ def search(
     limit: int = 50,
     actor: str | None = None,
     scope: MailScope | None = None,
+    offset: int = 0,
+    at: str | None = None,
 ) -> SearchResult:
-    """The first ``limit`` hits of ``query`` (and how many there are in all), within ``scope``.
+    """``limit`` hits of ``query`` from the ``offset``-th on (and how many there are in all),
+    within ``scope``; ``is:`` as at ``at``.
     Raises QuerySyntaxError for a bad query, IndexOutdated/IndexBusy for an index it cannot
     use, Forbidden outside the scope, and Unrecorded when the search cannot be audited (then
     nothing is returned)."""
     ensure_recordable(vault)
-    found = find(vault, index, query, scope=scope, custodian=custodian, limit=limit)
+    found = find(vault, index, query, scope=scope, custodian=custodian, limit=limit, offset=offset, at=at)
     how = record_audit(vault, Kind.SEARCH_RUN, actor=actor, data=search_data(query, found, scope))
     return SearchResult(found.total, found.hits, how, found.custodian, found.scope)
 

@@ -44,12 +44,22 @@ def check_vault(vault: Vault, *, read_data: bool = False, progress=None) -> list
     problems += vault.store.check(wanted, read_data=read_data, progress=progress)
     for blob in sorted(blobs[1] if blobs else ()):
         if vault.store.exists(blob):
-            problems.append(
-                Problem(
-                    f"blob {blob}", "content of purged items is still in the store (repair: verify --repair)"
-                )
-            )
+            problems.append(Problem(f"blob {blob}", PURGED_LEFT))
     return problems
+
+
+PURGED_LEFT = "content of purged items is still in the store (repair: verify --repair)"
+
+
+def unreadable_only(vault: Vault, problems: list[Problem]) -> bool:
+    """Whether every problem is a message's blob (or a pack of them) that cannot be read: the
+    ledger, its sealed segments, its signatures and its witnesses hold, only some messages are
+    damaged or missing (the "finished, some items unreadable" outcome, not a broken vault)."""
+    segments = {f"blob {b}" for b in vault.ledger.sealed_blobs()}
+    return bool(problems) and all(
+        p.where.startswith(("blob ", "pack ")) and p.what != PURGED_LEFT and p.where not in segments
+        for p in problems
+    )
 
 
 def repair(config) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from vault.cli.common import load_config, print_json
+from vault.cli.common import emit, json_option, load_config, print_json
 
 
 def _users(ctx):
@@ -22,6 +22,8 @@ def _read_secret_file(path: str | None) -> str | None:
         value = Path(path).read_text(encoding="utf-8").strip()
     except OSError as e:
         raise click.ClickException(f"cannot read {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{path} is not UTF-8 text") from None
     if not value:
         raise click.ClickException(f"{path} is empty")
     return value
@@ -82,9 +84,10 @@ def list_users(ctx, as_json):
 
 @command.command("remove")
 @click.argument("name")
+@json_option
 @click.pass_context
-def remove(ctx, name):
+def remove(ctx, name, as_json):
     """Remove API user NAME: its requests are refused from then on."""
     if not _users(ctx).remove(name):
         raise click.ClickException(f"no API user {name!r}")
-    click.echo(f"API user {name} removed")
+    emit(as_json, {"removed": name}, f"API user {name} removed")

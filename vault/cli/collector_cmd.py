@@ -7,7 +7,7 @@ import signal
 
 import click
 
-from vault.cli.common import host_config, print_json
+from vault.cli.common import emit, host_config, json_option, print_json
 
 
 def _collector(ctx, imapd_conf, imap_port, imap_admin):
@@ -48,8 +48,9 @@ def _with_common(f):
 @click.group("collector", invoke_without_command=True)
 @click.option("--bind", help="ZeroMQ endpoint to listen on (default: [collector] bind).")
 @_with_common
+@json_option
 @click.pass_context
-def command(ctx, bind, imapd_conf, imap_port, imap_admin):
+def command(ctx, bind, imapd_conf, imap_port, imap_admin, as_json):
     """Answer workers and reconciliation from the Cyrus spool (run on the Cyrus host, as
     root or as user cyrus). Stops on SIGTERM or SIGINT."""
     if ctx.invoked_subcommand is not None:
@@ -63,7 +64,8 @@ def command(ctx, bind, imapd_conf, imap_port, imap_admin):
     except Exception as e:  # zmq.ZMQError: address in use, bad endpoint
         raise click.ClickException(f"cannot listen on {bind or config['collector']['bind']}: {e}") from e
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
-    click.echo(f"collector listening on {server.address}", err=True)
+    ready = {"collector": "listening", "address": server.address}
+    emit(as_json, ready, f"collector listening on {server.address}", err=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -77,8 +79,9 @@ def command(ctx, bind, imapd_conf, imap_port, imap_admin):
 @click.argument("mailbox")
 @click.argument("uid", type=int, required=False)
 @click.option("--address", help="Collector endpoint (default: [collector] address).")
+@json_option
 @click.pass_context
-def ask(ctx, request, mailbox, uid, address):
+def ask(ctx, request, mailbox, uid, address, as_json):
     """Ask a running collector (a check from the vault host): FOLDER, ENUMERATE or FETCH."""
     import sys
 
@@ -92,7 +95,13 @@ def ask(ctx, request, mailbox, uid, address):
             if request == "fetch":
                 if uid is None:
                     raise click.UsageError("fetch needs MAILBOXID UID")
-                sys.stdout.buffer.write(client.fetch(mailbox, uid))
+                data = client.fetch(mailbox, uid)
+                if as_json:
+                    import base64
+
+                    print_json({"mailbox": mailbox, "uid": uid, "base64": base64.b64encode(data).decode()})
+                else:
+                    sys.stdout.buffer.write(data)
             elif request == "folder":
                 print_json(client.folder(mailbox))
             else:

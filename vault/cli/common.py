@@ -201,3 +201,20 @@ def progress(description: str, total: int | None = None, enabled: bool = True):
             bar.update(task, advance=n, **fields)
 
         yield advance
+
+
+def json_option(f):
+    """``--json``: the option every command has; with it the result is JSON on stdout and an
+    error one JSON object on stderr (vault/cli/outcome.py)."""
+    return click.option("--json", "as_json", is_flag=True, help="Print the result (or the error) as JSON.")(f)
+
+
+def emit(as_json: bool, data, text: str | list[str], *, err: bool = False) -> None:
+    """``data`` as JSON (one line on stderr when ``err``, for a daemon's announcements), or
+    ``text`` (lines) for people."""
+    if not as_json:
+        click.echo(text if isinstance(text, str) else "\n".join(text), err=err)
+    elif err:
+        click.echo(json.dumps(data, ensure_ascii=False, default=str), err=True)
+    else:
+        print_json(data)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import click
 
-from vault.cli.common import host_config
+from vault.cli.common import host_config, json_option, print_json
 
 
 @click.command("cyrus-config")
 @click.option("--imapd", "imapd_only", is_flag=True, help="Only the imapd.conf lines, without comments.")
+@json_option
 @click.pass_context
-def command(ctx, imapd_only):
+def command(ctx, imapd_only, as_json):
     """Print what to put in Cyrus's imapd.conf and cyrus.conf for [dealer] mode, and what user
     cyrus must be able to reach. Lines that imapd.conf ([collector] imapd_conf) already sets
     otherwise are named: replace them."""
@@ -25,6 +26,19 @@ def command(ctx, imapd_only):
         lines = cyrus_lines(config)
     except ValueError as e:
         raise click.ClickException(str(e)) from None
+    if as_json:
+        clash = conflicts(lines, config["collector"]["imapd_conf"])
+        print_json(
+            {
+                "mode": lines.mode,
+                "imapd_conf": config["collector"]["imapd_conf"],
+                "imapd": lines.imapd,
+                "replace": [{"key": key, "now": now} for key, now, _ in clash],
+                "cyrus_conf_services": lines.services,
+                "ownership": lines.ownership,
+            }
+        )
+        return
     if imapd_only:
         click.echo("\n".join(lines.imapd))
         return

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from vault.cli.common import home_of, host_config, print_json
+from vault.cli.common import emit, home_of, host_config, json_option, print_json
 from vault.config import CONFIG_NAME
 
 SPOOL_ENV = "VAULT_DEALER_SPOOL"
@@ -88,8 +88,9 @@ def command(ctx):
     "--owner", help="User notifyd runs as; owns the spool (default: [dealer] socket_owner; '' for none)."
 )
 @click.option("--fsync/--no-fsync", default=None, help="fsync each event (default: [dealer] hook_fsync).")
+@json_option
 @click.pass_context
-def install_hook_cmd(ctx, spool, output, owner, fsync):
+def install_hook_cmd(ctx, spool, output, owner, fsync, as_json):
     """Write the per-event /bin/sh hook for notify_external and prepare its spool. Run
     'vaultctl dealer serve --mode external' to ship what it spools."""
     from vault.ingest.dealer.dealer import install_hook
@@ -103,13 +104,14 @@ def install_hook_cmd(ctx, spool, output, owner, fsync):
         path = install_hook(spool, output, owner=owner or None, fsync=fsync)
     except (OSError, KeyError) as e:
         raise click.ClickException(f"cannot install the hook: {e}") from None
-    click.echo(f"hook written to {path}; spool {Path(spool).absolute()}")
+    text = [f"hook written to {path}; spool {Path(spool).absolute()}"]
     if path.absolute() == cfg.path("dealer", "hook_path").absolute():
-        click.echo("Cyrus's imapd.conf and cyrus.conf lines: vaultctl cyrus-config")
+        text.append("Cyrus's imapd.conf and cyrus.conf lines: vaultctl cyrus-config")
     else:
-        click.echo(
+        text.append(
             f"in imapd.conf: notify_external: {path.absolute()} (the other lines: vaultctl cyrus-config)"
         )
+    emit(as_json, {"hook": str(path.absolute()), "spool": str(Path(spool).absolute())}, text)
 
 
 @command.command("serve")
@@ -123,8 +125,11 @@ def install_hook_cmd(ctx, spool, output, owner, fsync):
 @click.option("--origin", help="Origin sent with each event (default: host name).")
 @click.option("--socket-owner", help="User Cyrus runs as, who must reach the socket ('' for none).")
 @click.option("-v", "--verbose", is_flag=True)
+@json_option
 @click.pass_context
-def serve_cmd(ctx, mode, listen, spool, broker, no_ship, window, ack_timeout, origin, socket_owner, verbose):
+def serve_cmd(
+    ctx, mode, listen, spool, broker, no_ship, window, ack_timeout, origin, socket_owner, verbose, as_json
+):
     """Run the dealer daemon: listen on Cyrus's notify socket (socket: datagrams, stream: dlist
     with acknowledgements; external: no listener, the hook spools) and ship the spool to the
     broker until SIGTERM."""
@@ -152,7 +157,8 @@ def serve_cmd(ctx, mode, listen, spool, broker, no_ship, window, ack_timeout, or
             origin=(origin if origin is not None else d["origin"]) or None,
             socket_owner=(socket_owner if socket_owner is not None else d["socket_owner"]) or None,
         )
-        Dealer(settings).run(ready=lambda dealer: click.echo("dealer ready", err=True))
+        ready = {"dealer": "ready", "mode": mode, "spool": str(settings.spool), "broker": settings.broker}
+        Dealer(settings).run(ready=lambda dealer: emit(as_json, ready, "dealer ready", err=True))
     except (ValueError, OSError, ShipperBusy) as e:
         raise click.ClickException(str(e)) from None
 

@@ -7,7 +7,16 @@ from collections.abc import Callable
 
 import click
 
-from vault.cli.common import call_service, direct_caller, open_vault, print_json, refuse_here, service_of
+from vault.cli.common import (
+    call_service,
+    direct_caller,
+    emit,
+    json_option,
+    open_vault,
+    print_json,
+    refuse_here,
+    service_of,
+)
 
 
 def add_commands(group: click.Group, flow_name: str, what: str, covers: Callable[[dict], str]) -> None:
@@ -49,8 +58,9 @@ def add_commands(group: click.Group, flow_name: str, what: str, covers: Callable
 
     @group.command("withdraw")
     @click.argument("request_id")
+    @json_option
     @click.pass_context
-    def withdraw_(ctx, request_id):
+    def withdraw_(ctx, request_id, as_json):
         from vault.policy.approval import BY_KEY, RequestError, local_caller, withdraw
         from vault.recording import Unrecorded
 
@@ -66,6 +76,6 @@ def add_commands(group: click.Group, flow_name: str, what: str, covers: Callable
                     withdraw(vault, BY_KEY[flow_name], caller, request_id)
                 except (PermissionError, RequestError, Unrecorded) as e:
                     raise click.ClickException(str(e)) from None
-        click.echo(f"{what} request {request_id} withdrawn")
+        emit(as_json, {"withdrawn": request_id, "flow": flow_name}, f"{what} request {request_id} withdrawn")
 
     withdraw_.help = f"Withdraw your own pending {what} request REQUEST_ID."

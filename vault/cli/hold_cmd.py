@@ -2,7 +2,16 @@
 
 import click
 
-from vault.cli.common import call_service, direct_caller, open_vault, print_json, refuse_here, service_of
+from vault.cli.common import (
+    call_service,
+    direct_caller,
+    emit,
+    json_option,
+    open_vault,
+    print_json,
+    refuse_here,
+    service_of,
+)
 from vault.cli.four_eyes import add_commands
 
 
@@ -37,8 +46,9 @@ def command():
 @click.option(
     "--force", is_flag=True, help="Place it even with a query that does not parse or unknown custodians."
 )
+@json_option
 @click.pass_context
-def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason, actor, force):
+def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason, actor, force, as_json):
     """Place hold MATTER on the custodians' mail (within the received dates, matching the
     query: it covers what 'search' finds with the same query and dates, vault/dates.py).
     Admins place any; a reviewer one within the matters they review, naming no reviewers."""
@@ -52,7 +62,7 @@ def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason
         params.update(date_from=date_from, date_to=date_to, reviewers=list(reviewers), acting_for=actor)
         params["force"] = force
         placed = call_service(client, "hold.place", params)
-        click.echo(_placed(placed["hold"]))
+        emit(as_json, placed, _placed(placed["hold"]))
         return
     with open_vault(ctx) as vault:  # no service: recorded with the writer lock
         try:
@@ -71,7 +81,8 @@ def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason
             )
         except (HoldError, PermissionError, Unrecorded) as e:
             raise click.ClickException(str(e)) from None
-    click.echo(_placed(change.hold.to_data()))
+    placed = {"hold": change.hold.to_data(), "how": change.how}
+    emit(as_json, placed, _placed(placed["hold"]))
 
 
 def _placed(hold: dict) -> str:
@@ -122,9 +133,10 @@ def list_(ctx, show_all, as_json):
 
 @command.command("show")
 @click.argument("matter")
+@json_option
 @click.pass_context
-def show(ctx, matter):
-    """One hold (its latest placing) as JSON."""
+def show(ctx, matter, as_json):
+    """One hold (its latest placing) as JSON (with or without --json)."""
     client = service_of(ctx)
     if client is not None:
         print_json(call_service(client, "hold.show", {"matter": matter}))
@@ -183,8 +195,9 @@ def _print_request(matter: str, asked: dict, dry_run: bool, as_json: bool) -> No
 
 @command.command("approve")
 @click.argument("request_id")
+@json_option
 @click.pass_context
-def approve(ctx, request_id):
+def approve(ctx, request_id, as_json):
     """Approve release request REQUEST_ID (made by another admin): the hold is released."""
     from vault.policy.approval import RequestError, local_caller
     from vault.policy.holds import HoldError
@@ -194,7 +207,8 @@ def approve(ctx, request_id):
     client = service_of(ctx)
     if client is not None:
         done = call_service(client, "hold.approve", {"request": request_id})
-        click.echo(f"release request {request_id} approved: hold {done['hold']['matter']!r} released")
+        text = f"release request {request_id} approved: hold {done['hold']['matter']!r} released"
+        emit(as_json, {"request": request_id, **done}, text)
         return
     with open_vault(ctx) as vault:
         try:
@@ -202,7 +216,8 @@ def approve(ctx, request_id):
             change = approve_release(vault, caller, request_id)
         except (HoldError, PermissionError, RequestError, Unrecorded) as e:
             raise click.ClickException(str(e)) from None
-    click.echo(f"release request {request_id} approved: hold {change.hold.matter!r} released")
+    done = {"request": request_id, "hold": change.hold.to_data(), "how": change.how}
+    emit(as_json, done, f"release request {request_id} approved: hold {change.hold.matter!r} released")
 
 
 def _covers(c: dict) -> str:

@@ -15,6 +15,7 @@ from vault.cli.common import (
     refuse_here,
     service_of,
 )
+from vault.cli.outcome import finish
 
 if TYPE_CHECKING:  # the CLI imports engines lazily, when a command runs
     from vault.ingest.importers.importer import ImportReport
@@ -61,7 +62,13 @@ def command(ctx, sources, mailbox, kind, follow_symlinks, actor, as_json):
     Only regular files are read: links, FIFOs and devices in a source are reported."""
     from vault.store.backends.base import StoreError
 
-    targets = [(s, mailbox_for(mailbox, s)) for s in sources]
+    try:
+        targets = [(s, mailbox_for(mailbox, s)) for s in sources]
+    except (ValueError, KeyError, IndexError) as e:  # a stray { or an unknown {field}
+        raise click.BadParameter(
+            f"{mailbox!r}: {e} (a template may name {{name}} and {{parent}}; write {{{{ for a brace)",
+            param_hint="--mailbox",
+        ) from None
     if len({m for _, m in targets}) < len(targets):
         raise click.UsageError("several sources map to one mailbox: put {name} or {parent} in --mailbox")
     reports: list[ImportReport] = []
@@ -115,6 +122,7 @@ def command(ctx, sources, mailbox, kind, follow_symlinks, actor, as_json):
         print_json(out[0] if len(sources) == 1 and out else {"imports": out, "errors": failed})
     if failed:
         raise click.ClickException(f"{len(failed)} source(s) could not be imported: " + "; ".join(failed))
+    finish(sum(r.unread for r in reports))  # exit 3: files that could not be read
 
 
 def _run(ctx, targets, kind, follow_symlinks, actor, as_json, reports, failed):

@@ -3,7 +3,7 @@ with --mail-host a mail-host home (dealer and collector config only)."""
 
 import click
 
-from vault.cli.common import home_of
+from vault.cli.common import emit, home_of, json_option
 
 
 @click.command("init")
@@ -19,8 +19,9 @@ from vault.cli.common import home_of
     metavar="SECTION.KEY=VALUE",
     help="Write this value instead of the default (VALUE in TOML, else a string); repeatable.",
 )
+@json_option
 @click.pass_context
-def command(ctx, mail_host, settings):
+def command(ctx, mail_host, settings, as_json):
     """Create a vault in --home (or VAULT_HOME) and write its config.toml."""
     from vault.config import ConfigError, parse_settings
 
@@ -28,42 +29,50 @@ def command(ctx, mail_host, settings):
     try:
         overrides = parse_settings(settings)
         if mail_host:
-            _init_mail_host(home, overrides)
+            _init_mail_host(home, overrides, as_json)
         else:
-            _init_vault(home, overrides)
+            _init_vault(home, overrides, as_json)
     except (ConfigError, ValueError) as e:
         raise click.ClickException(str(e)) from None
 
 
-def _init_vault(home, overrides) -> None:
+def _init_vault(home, overrides, as_json: bool) -> None:
     from vault.archive import Vault, VaultExists
 
     try:
         config = Vault.init(home, overrides)
     except VaultExists as e:
         raise click.ClickException(str(e)) from None
-    click.echo(f"vault created in {config.home}")
-    click.echo(f"  config:  {config.home / 'config.toml'}")
-    click.echo(
-        f"  signing key: {config.path('ledger', 'key_path')} (keep it private; "
-        f"{config.path('ledger', 'key_path')}.pub verifies exports)"
-    )
+    key = config.path("ledger", "key_path")
+    found = {"home": str(config.home), "config": str(config.home / "config.toml"), "signing_key": str(key)}
+    text = [
+        f"vault created in {config.home}",
+        f"  config:  {config.home / 'config.toml'}",
+        f"  signing key: {key} (keep it private; {key}.pub verifies exports)",
+    ]
+    emit(as_json, {**found, "verifier_key": f"{key}.pub"}, text)
 
 
-def _init_mail_host(home, overrides) -> None:
+def _init_mail_host(home, overrides, as_json: bool) -> None:
     from vault.mailhost import HomeExists, init_mail_host
 
     try:
         config = init_mail_host(home, overrides)
     except HomeExists as e:
         raise click.ClickException(str(e)) from None
-    d = config["dealer"]
-    click.echo(f"mail-host home created in {config.home} (dealer and collector; no archive)")
-    click.echo(f"  config:    {config.home / 'config.toml'}")
-    click.echo(
-        f"  dealer:    {d['mode']} mode, spool {config.path('dealer', 'spool_path')}, ships to {d['broker']}"
-    )
-    click.echo(
-        f"  collector: listens on {config['collector']['bind']}, reads {config['collector']['imapd_conf']}"
-    )
-    click.echo("  next:      vaultctl cyrus-config (the lines for imapd.conf and cyrus.conf)")
+    d, c, spool = config["dealer"], config["collector"], config.path("dealer", "spool_path")
+    found = {
+        "home": str(config.home),
+        "config": str(config.home / "config.toml"),
+        "role": "mail-host",
+        "dealer": {"mode": d["mode"], "spool": str(spool), "broker": d["broker"]},
+        "collector": {"bind": c["bind"], "imapd_conf": c["imapd_conf"]},
+    }
+    text = [
+        f"mail-host home created in {config.home} (dealer and collector; no archive)",
+        f"  config:    {config.home / 'config.toml'}",
+        f"  dealer:    {d['mode']} mode, spool {spool}, ships to {d['broker']}",
+        f"  collector: listens on {c['bind']}, reads {c['imapd_conf']}",
+        "  next:      vaultctl cyrus-config (the lines for imapd.conf and cyrus.conf)",
+    ]
+    emit(as_json, found, text)

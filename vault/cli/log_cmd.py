@@ -36,6 +36,7 @@ def command(ctx, mailbox, item, as_json):
     from vault.browse import NotFound, changelog
     from vault.identity import Forbidden
 
+    mailbox, item = mailbox or None, item or None  # an empty value is no value
     if bool(mailbox) == bool(item):
         raise click.UsageError("give exactly one of --mailbox or --item")
     client = service_of(ctx)

@@ -2,12 +2,13 @@
 
 import click
 
-from vault.cli.common import call_service, load_config, service_of
+from vault.cli.common import call_service, emit, json_option, load_config, service_of
 
 
 @click.command("rebuild")
+@json_option
 @click.pass_context
-def command(ctx):
+def command(ctx, as_json):
     """Throw the catalog away and replay the ledger into a new one; rebuild the blob
     location index from the store's own pack indexes. Needs the home to itself: the vault
     service refuses it while it runs (stop it first)."""
@@ -21,4 +22,4 @@ def command(ctx):
         counts = rebuild(load_config(ctx))
     except VaultBusy as e:
         raise click.ClickException(str(e)) from None
-    click.echo(", ".join(f"{k}: {v}" for k, v in counts.items()))
+    emit(as_json, counts, ", ".join(f"{k}: {v}" for k, v in counts.items()))

@@ -7,6 +7,8 @@ import click
 from vault.cli.common import (
     call_service,
     direct_caller,
+    emit,
+    json_option,
     load_config,
     open_vault,
     print_json,
@@ -36,8 +38,9 @@ def command():
 @command.command("explain")
 @click.argument("item")
 @click.option("--now", "as_of", help="Evaluate as of this time (ISO 8601), e.g. for what-if.")
+@json_option
 @click.pass_context
-def explain_(ctx, item, as_of):
+def explain_(ctx, item, as_of, as_json):
     """Which rules match ITEM, which wins and why, and which holds override it."""
     from vault.access import hold_shown, require_explain
     from vault.identity import Forbidden
@@ -64,7 +67,7 @@ def explain_(ctx, item, as_of):
                 text = explain_item(vault, item, when, shown=hold_shown(caller))
     except RulesError as e:
         raise click.ClickException(str(e)) from None
-    click.echo(text)
+    emit(as_json, {"item": item, "as_of": format_time(when), "explanation": text}, text)
 
 
 def _direct_admin(vault, actor, action: str):

@@ -4,6 +4,7 @@ import sys
 
 import click
 
+from vault.cli import outcome
 from vault.cli.common import print_json, progress
 
 
@@ -17,11 +18,12 @@ from vault.cli.common import print_json, progress
 def command(ctx, read_data, repair, as_json):
     """Check the hash chain, every signed checkpoint, that the ledger extends what its
     witnesses vouched for (asking them), and that every referenced blob is present (and,
-    with --read-data, hashes back to its id). Exit 0 only when all holds."""
+    with --read-data, hashes back to its id). Exit 0 only when all holds; 3 when only some
+    blobs are missing or corrupt, 1 when the ledger, a signature or a witness fails."""
     from vault.archive import Vault
     from vault.cli.common import call_service, load_config, service_of
     from vault.model import Problem
-    from vault.verify import check_vault
+    from vault.verify import check_vault, unreadable_only
 
     client = service_of(ctx)
     repaired = None
@@ -40,11 +42,13 @@ def command(ctx, read_data, repair, as_json):
         answer = call_service(client, "verify", {"read_data": read_data})
         problems = [Problem(p["where"], p["what"]) for p in answer["problems"]]
         size, witnesses = answer["entries"], answer.get("witnesses", 0)
+        messages_only = bool(answer.get("unreadable_only"))
     else:
         with Vault.open(load_config(ctx), catch_up=False, check_witnesses=False) as vault:
             with progress("verifying", None, enabled=not as_json) as advance:
                 problems = check_vault(vault, read_data=read_data, progress=advance)
             size, witnesses = vault.ledger.size, len(vault.witnesses.witnesses)
+            messages_only = unreadable_only(vault, problems)
     witnessed = f", consistent with its {witnesses} witness(es)" if witnesses else ""
     if as_json:
         print_json(
@@ -64,4 +68,5 @@ def command(ctx, read_data, repair, as_json):
             f"ok: {size} ledger entries, chain and signatures intact{witnessed}, "
             f"every referenced blob present{' and re-hashed' if read_data else ''}"
         )
-    sys.exit(1 if problems else 0)
+    if problems:  # 3: the ledger holds, some messages cannot be read; 1: the vault is broken
+        sys.exit(outcome.PARTIAL if messages_only else outcome.FATAL)

@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from vault.cli.common import print_json
+from vault.cli.common import emit, json_option, print_json
 
 WITNESS_DIR = click.Path(file_okay=False)
 
@@ -25,7 +25,8 @@ def command():
 @command.command("init")
 @click.argument("directory", type=WITNESS_DIR)
 @click.option("--name", required=True, help="The witness's key name, a schema-less URL (witness.example/w1).")
-def init(directory, name):
+@json_option
+def init(directory, name, as_json):
     """Create a witness directory and its key; print the verifier key for the vault's config."""
     from vault.witness.server import WitnessError, init_witness
 
@@ -33,16 +34,20 @@ def init(directory, name):
         vkey = init_witness(directory, name)
     except WitnessError as e:
         raise click.ClickException(str(e)) from None
-    click.echo(f"witness created in {directory}")
-    click.echo(f"  cosigner key: {vkey}")
-    click.echo("  next: vaultctl witness trust DIR <vault home>/keys/ledger.ed25519.pub, then in the")
-    click.echo(f"  vault: --set 'witness.cosigners=[\"<url> {vkey}\"]'")
+    text = [
+        f"witness created in {directory}",
+        f"  cosigner key: {vkey}",
+        "  next: vaultctl witness trust DIR <vault home>/keys/ledger.ed25519.pub, then in the",
+        f"  vault: --set 'witness.cosigners=[\"<url> {vkey}\"]'",
+    ]
+    emit(as_json, {"directory": directory, "name": name, "key": vkey}, text)
 
 
 @command.command("trust")
 @click.argument("directory", type=WITNESS_DIR)
 @click.argument("key_file", type=click.Path(exists=True, dir_okay=False))
-def trust_key(directory, key_file):
+@json_option
+def trust_key(directory, key_file, as_json):
     """Witness the ledger signed by KEY_FILE (a vault's keys/ledger.ed25519.pub)."""
     from vault.witness.server import WitnessError, trust
 
@@ -51,7 +56,7 @@ def trust_key(directory, key_file):
             target = trust(directory, f.read())
     except (WitnessError, OSError, UnicodeDecodeError) as e:
         raise click.ClickException(str(e)) from None
-    click.echo(f"trusted: {target}")
+    emit(as_json, {"trusted": target}, f"trusted: {target}")
 
 
 @command.command("serve")
@@ -61,13 +66,19 @@ def trust_key(directory, key_file):
     required=True,
     help="unix:PATH (mode 0666: the checkpoint's signature is the only credential) or HOST:PORT.",
 )
-def serve_cmd(directory, listen):
-    """Answer add-checkpoint (POST /add-checkpoint) until SIGTERM."""
+@json_option
+def serve_cmd(directory, listen, as_json):
+    """Answer add-checkpoint (POST /add-checkpoint) until SIGTERM (--json: the ready line as JSON)."""
     from vault.witness.server import Witness, WitnessError, serve
 
     try:
         witness = Witness(directory)
-        serve(witness, listen, ready=lambda: click.echo(f"witness {witness.name} listening on {listen}"))
+        ready = {"witness": witness.name, "listen": listen}
+        serve(
+            witness,
+            listen,
+            ready=lambda: emit(as_json, ready, f"witness {witness.name} listening on {listen}"),
+        )
     except (WitnessError, OSError) as e:
         raise click.ClickException(str(e)) from None
     sys.stdout.flush()

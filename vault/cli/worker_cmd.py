@@ -2,23 +2,29 @@
 
 import click
 
-from vault.cli.common import load_config
+from vault.cli.common import emit, json_option, load_config
 
 
 @click.command("worker")
 @click.option(
     "--processes", "-n", default=1, show_default=True, help="Worker processes to run from this command."
 )
+@json_option
 @click.pass_context
-def command(ctx, processes):
+def command(ctx, processes, as_json):
     """Take jobs from the broker ([broker] control_address / worker_address), fetch what
-    events lack from the collector, store blobs, and hand the ledger entries back."""
+    events lack from the collector, store blobs, and hand the ledger entries back. With
+    --json, the line saying what started is JSON on stderr."""
     import logging
     import multiprocessing
     import signal
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
     config = load_config(ctx)
+    if processes < 1:
+        raise click.BadParameter("at least 1", param_hint="--processes")
+    started = {"worker": "started", "processes": processes, "broker": config["broker"]["worker_address"]}
+    emit(as_json, started, f"worker: {processes} process(es) for {started['broker']}", err=True)
     if processes <= 1:
         _run(config)
         return

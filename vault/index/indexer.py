@@ -25,7 +25,10 @@ import tantivy
 
 from vault.entries import CONTENT_KINDS, Kind
 from vault.index import schema as index_schema
-from vault.index.query import And, Where, parse
+from vault.index.copies import describe_copies
+from vault.index.flags import flag_clauses
+from vault.index.flags import search as flag_search
+from vault.index.query import And, Node, Where, parse
 from vault.index.scope import FolderKeys, Scope, count_matches
 from vault.index.words import has_cjk, index_tokens
 from vault.model import custodian_of, format_time
@@ -53,6 +56,9 @@ class Hit:
     folders: list[str] = field(default_factory=list)
     item_ids: list[str] = field(default_factory=list)
     score: float = 0.0
+    expunged: bool = False  # every copy found is expunged (it is in the archive only)
+    message_id: str | None = None
+    sources: list[str] = field(default_factory=list)  # where each copy was imported from: "ORIGIN KEY"
 
 
 class SearchIndex:
@@ -256,19 +262,38 @@ class SearchIndex:
     def __len__(self) -> int:
         return self._searcher().num_docs
 
-    def _scope(self, text: str, catalog, custodian: str | None) -> Scope:
+    def _node(self, text: str, custodian: str | None) -> Node:
         node = parse(text, self.zone)
-        if custodian:
-            node = And((node, Where("custodian", custodian)))
-        return Scope(node, catalog, self.schema, self._folder_keys)
+        return And((node, Where("custodian", custodian))) if custodian else node
 
-    def count(self, text: str, catalog, custodian: str | None = None) -> int:
-        return self._scope(text, catalog, custodian).count(self._searcher())
+    def count(self, text: str, catalog, custodian: str | None = None, at: str | None = None) -> int:
+        node = self._node(text, custodian)
+        if flag_clauses(node):
+            return len(self._flagged(node, catalog, at))
+        return Scope(node, catalog, self.schema, self._folder_keys).count(self._searcher())
 
-    def search(self, text: str, catalog, custodian: str | None = None, limit: int = 50) -> list[Hit]:
+    def search(
+        self, text: str, catalog, custodian: str | None = None, limit: int = 50, at: str | None = None
+    ) -> list[Hit]:
         """Newest first (by the message's Date), each with the items, folders (current names)
-        and custodians that satisfy the query; raises QuerySyntaxError on a bad query."""
-        scope = self._scope(text, catalog, custodian)
+        and custodians that satisfy the query; raises QuerySyntaxError on a bad query.
+        ``at``: the time is: clauses judge flags at (None: now)."""
+        node = self._node(text, custodian)
+        if flag_clauses(node):
+            return self._flagged(node, catalog, at)[:limit]
+        return self._search(node, catalog, limit)
+
+    def _flagged(self, node: Node, catalog, at: str | None) -> list[Hit]:
+        """Every hit of a query with is: clauses (flags.py)."""
+
+        def run(bound: Node | bool) -> list[Hit]:
+            every = Scope(bound, catalog, self.schema, self._folder_keys).count(self._searcher())  # type: ignore[arg-type]
+            return self._search(bound, catalog, max(every, 1))  # type: ignore[arg-type]
+
+        return flag_search(node, flag_clauses(node), run, catalog, at)
+
+    def _search(self, node: Node, catalog, limit: int) -> list[Hit]:
+        scope = Scope(node, catalog, self.schema, self._folder_keys)
         searcher = self._searcher()
         hits = []
         for address in scope.find(searcher, limit):
@@ -326,7 +351,9 @@ def _locate(hits: list[Hit], items: dict[str, list[dict]], catalog) -> None:
     """Where each hit's content lives: items, folders by current name, custodians."""
     names: dict[str, str] = {}
     for hit in hits:
-        for row in items.get(hit.blob, []):
+        rows = items.get(hit.blob, [])
+        describe_copies(hit, rows)
+        for row in rows:
             mailbox = row["mailbox_id"]
             if mailbox not in names:
                 names[mailbox] = catalog.folder_name(mailbox) or mailbox

@@ -10,6 +10,8 @@
     in:<folder>       any name the folder ever had, or its last component (in:Sent, in:INBOX)
     custodian:<user>  mail in that user's folders
     bare words and "phrases" (in from, to, cc, subject, body and attachment names)
+    word*             words starting so (mon* finds money, monday); one word, * at its end
+    is:flagged is:seen is:deleted   an archived copy's flag, as at the search's time (flags.py)
     AND OR NOT - ( )  implicit AND between terms; NOT binds tightest, then AND, then OR
 
 ``parse(text, zone)`` gives an AST or raises ``QuerySyntaxError`` naming the position and the reason.
@@ -31,7 +33,8 @@ from vault.index.words import query_terms
 
 TEXT_OPERATORS = ("from", "to", "cc", "bcc", "subject", "body", "filename")
 DATE_OPERATORS = ("before", "after", "on", "sentbefore", "sentafter", "sent")
-OPERATORS = (*TEXT_OPERATORS, "messageid", "has", "size", *DATE_OPERATORS, "in", "custodian")
+OPERATORS = (*TEXT_OPERATORS, "messageid", "has", "size", *DATE_OPERATORS, "in", "custodian", "is")
+FLAGS = {"flagged": "\\Flagged", "seen": "\\Seen", "deleted": "\\Deleted"}  # is:NAME -> IMAP flag
 _SIZE = re.compile(r"^(>=|<=|>|<|=)?(\d+(?:\.\d+)?)([kmg]b?|b)?$", re.I | re.A)
 _UNITS = {None: 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
 _WORDS = re.compile(r"[^\W_]+")
@@ -56,6 +59,7 @@ class Words:
     field: str | None  # None: the bare-word fields
     text: str
     phrase: bool = False
+    prefix: bool = False  # word*: the last (only) term is a prefix
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,11 @@ class Where:
 
 
 @dataclass(frozen=True)
+class Is:
+    flag: str  # the IMAP flag (\\Flagged...): about an archived copy, like Where (flags.py)
+
+
+@dataclass(frozen=True)
 class Not:
     node: Node
 
@@ -102,7 +111,7 @@ class Or:
     nodes: tuple
 
 
-Node = Words | Size | When | HasAttachment | MessageId | Where | Not | And | Or
+Node = Words | Size | When | HasAttachment | MessageId | Where | Is | Not | And | Or
 
 
 # ------------------------------------------------------------ lexer
@@ -273,9 +282,14 @@ class _Parser:
         return self.words(None, tok.text, False, tok.pos)
 
     def words(self, field: str | None, text: str, phrase: bool, pos: int) -> Node:
+        prefix = not phrase and text.endswith("*")
+        if prefix:
+            text = text.rstrip("*")
+            if len(analyse(text)) != 1 or not text[-1:].isalnum():
+                raise QuerySyntaxError(pos, f"{text}*: a prefix is one word with * at its end (mon*)")
         if not _WORDS.search(text):
             raise QuerySyntaxError(pos, f"nothing searchable in {text!r}")
-        return Words(field, text, phrase)
+        return Words(field, text, phrase, prefix)
 
     def operator(self, name: str, value: str, phrase: bool, pos: int) -> Node:
         vpos = pos + len(name) + 1
@@ -291,6 +305,12 @@ class _Parser:
             return parse_size(value, vpos)
         if name in DATE_OPERATORS:
             return date_term(name, value, vpos, self.zone)
+        if name == "is":
+            if value.lower() not in FLAGS:
+                raise QuerySyntaxError(
+                    vpos, f"is:{value} is not known ({', '.join('is:' + f for f in FLAGS)})"
+                )
+            return Is(FLAGS[value.lower()])
         if not value.strip():
             raise QuerySyntaxError(vpos, f"{name}: needs a value")
         return Where(name, value)
@@ -359,11 +379,12 @@ def copy_clauses(node: Node) -> list:
 
 
 def bind(node: Node, truth: dict) -> Node | bool:
-    """The query with each copy clause (``truth``'s keys: Where, received When) replaced by its
-    truth for one folder or item, simplified: True or False when the content no longer
-    matters, else a content-only query."""
-    if isinstance(node, Where) or (isinstance(node, When) and node in truth):
-        return truth[node]
+    """The query with each copy clause (``truth``'s keys: Where, received When, Is) replaced by
+    its truth for one folder or item, simplified: True or False when the content no longer
+    matters, else a content-only query. ``is:`` clauses are bound the same way
+    (vault/index/flags.py); a clause not in ``truth`` stays."""
+    if isinstance(node, (Where, Is)) or (isinstance(node, When) and node in truth):
+        return truth.get(node, node)
     if isinstance(node, Not):
         inner = bind(node.node, truth)
         return (not inner) if isinstance(inner, bool) else Not(inner)
@@ -416,7 +437,17 @@ def compile_query(node: Node | bool, schema):
         # bigrams): in order, at their positions (a copy: the stub wants list[str | (pos, term)])
         return Q.phrase_query(schema, field, [*terms])
 
+    def prefix(field: str, text: str):
+        # every term of the field that starts so (a regex over the term dictionary: no cap on
+        # how many words it expands to, unlike a phrase-prefix query)
+        return Q.regex_query(schema, field, re.escape(analyse(text)[0][1]) + ".*")
+
     def build(n: Node | bool):
+        if isinstance(n, Words) and n.prefix:
+            from vault.index.schema import BARE_WORD_FIELDS
+
+            fields = [n.field] if n.field is not None else list(BARE_WORD_FIELDS)
+            return Q.boolean_query([(Occur.Should, prefix(f, n.text)) for f in fields])
         if isinstance(n, Words):
             if n.field is not None:
                 return words(n.field, n.text)
@@ -448,6 +479,8 @@ def compile_query(node: Node | bool, schema):
             return Q.all_query() if n else Q.empty_query()
         if isinstance(n, Where):
             raise TypeError(f"{n.kind}:{n.value} is about folders: bind it first")
+        if isinstance(n, Is):
+            raise TypeError(f"is:{n.flag} is about archived copies: bind it first (flags.py)")
         if isinstance(n, Not):
             return Q.boolean_query([(Occur.Must, Q.all_query()), (Occur.MustNot, build(n.node))])
         if isinstance(n, And):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vault.access import MailScope
@@ -29,6 +29,7 @@ from vault.restore import loadfile
 from vault.restore.completeness import seal
 from vault.restore.targets import MboxTarget
 from vault.search import Found, find
+from vault.store.backends.base import StoreError
 
 FORMAT = "vault-export/2"  # /2: completeness.json (vault/restore/completeness.py)
 CSV_FIELDS = [
@@ -58,6 +59,7 @@ class ExportReport:
     audit: str = ""
     documents: int = 0  # with a load file: the review documents (messages and attachments)
     load_file: str = ""
+    unreadable: list[dict] = field(default_factory=list)  # {"item", "reason"}: left out, listed
 
 
 def _sha(data: bytes) -> str:
@@ -111,14 +113,25 @@ def write_export(
     path = Path(path)
     if path.exists() and any(path.iterdir()):
         raise ExportError(f"{path} exists and is not empty: choose a new export directory")
-    (path / "messages").mkdir(parents=True, exist_ok=True)
+    try:
+        (path / "messages").mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ExportError(f"{path}: cannot create the export directory: {e.strerror or e}") from None
     checkpoint = vault.ledger.checkpoint()
     if checkpoint is None:
         raise ExportError("the ledger has no signed checkpoint yet")
     mbox = MboxTarget(path / "messages" / "messages.mbox") if fmt == "mbox" else None
     producer = loadfile.Producer(path, production, vault.catalog) if production else None
-    for n, rec in enumerate(records, 1):
-        data = vault.store.get(rec["blob"])
+    unreadable: list[dict] = []
+    readable: list[dict] = []
+    for rec in records:
+        try:
+            data = vault.store.get(rec["blob"])
+        except StoreError as e:  # a corrupt or missing blob: left out and listed, the rest exported
+            unreadable.append({"item": rec["item"], "reason": str(e)})
+            continue
+        readable.append(rec)
+        n = len(readable)
         rec["sha256"] = _sha(data)
         when = parse_time(rec["internal_date"]) if rec["internal_date"] else None
         if mbox is not None:
@@ -149,8 +162,10 @@ def write_export(
         "verifier_key": verifier_key,
         # each witness's newest checkpoint and the consistency proof to this one (export_check)
         "witness": vault.witnesses.evidence(vault.ledger, checkpoint),
-        "items": records,
+        "items": readable,
     }
+    if unreadable:
+        manifest["unreadable"] = unreadable
     produced = producer.finish() if producer is not None else None
     if produced is not None:  # the load file, natives and texts: every file with its sha256
         manifest["production"] = produced
@@ -160,7 +175,7 @@ def write_export(
     with (path / "manifest.csv").open("w", newline="", encoding="utf-8", errors="surrogateescape") as f:
         w = csv.DictWriter(f, CSV_FIELDS, extrasaction="ignore")
         w.writeheader()
-        for rec in records:
+        for rec in readable:
             w.writerow(
                 {**rec, "custodians": ";".join(rec["custodians"]), "folders": ";".join(rec["folders"])}
             )
@@ -169,7 +184,13 @@ def write_export(
     (path / "verifier.key").write_text(verifier_key + "\n", encoding="utf-8")
     digest = f"{_sha(manifest_bytes)}  manifest.json\n{_sha(csv_bytes)}  manifest.csv\n"
     (path / "manifest.sha256").write_text(digest, encoding="utf-8")
-    report = ExportReport(str(path), len({r["file"] for r in records}), len(records), _sha(digest.encode()))
+    report = ExportReport(
+        str(path),
+        len({r["file"] for r in readable}),
+        len(readable),
+        _sha(digest.encode()),
+        unreadable=unreadable,
+    )
     if produced is not None:
         report.documents, report.load_file = produced["documents"], produced["load_file"]
     return report
@@ -183,10 +204,12 @@ def export_records(
     scope: MailScope | None = None,
     custodian: str | None = None,
     dedupe: bool = False,
+    at: str | None = None,
 ) -> tuple[list[dict], Found]:
     """The records of everything ``query`` finds within ``scope`` (vault/access.py: a
-    reviewer's matters' custodians and date ranges), and the search behind them."""
-    found = find(vault, index, query, scope=scope, custodian=custodian, limit=None)
+    reviewer's matters' custodians and date ranges), and the search behind them; ``is:``
+    clauses judge flags as at ``at`` (None: now)."""
+    found = find(vault, index, query, scope=scope, custodian=custodian, limit=None, at=at)
     return collect(vault, found.hits, dedupe), found
 
 
@@ -205,6 +228,8 @@ def export_data(query: str, found: Found, fmt: str, dedupe: bool, path: str, rep
         data["scope"] = found.scope
     if report.load_file:
         data.update(load_file=report.load_file, documents=report.documents)
+    if report.unreadable:
+        data["unreadable"] = [u["item"] for u in report.unreadable]
     return data
 
 
@@ -220,11 +245,14 @@ def search_and_export(
     actor: str | None = None,
     scope: MailScope | None = None,
     production: loadfile.Production | None = None,
+    at: str | None = None,
 ) -> ExportReport:
     """Export what ``query`` finds (within ``scope``); the export is recorded in the audit
     trail (with this process's writer, or by the vault service while it holds the vault)."""
     ensure_recordable(vault)  # nothing is written that could not be audited
-    records, found = export_records(vault, index, query, scope=scope, custodian=custodian, dedupe=dedupe)
+    records, found = export_records(
+        vault, index, query, scope=scope, custodian=custodian, dedupe=dedupe, at=at
+    )
     report = write_export(vault, records, path, fmt, query=query, actor=actor, production=production)
     data = export_data(query, found, fmt, dedupe, str(Path(path).resolve()), report)
     if scope is not None:

@@ -14,7 +14,7 @@ from datetime import datetime
 from vault.archive import Vault
 from vault.audit import record_audit
 from vault.entries import Kind
-from vault.model import format_time, parse_time
+from vault.model import custodian_of, format_time, parse_time
 from vault.recording import ensure_recordable
 from vault.restore.targets import describe_target, open_target
 
@@ -36,6 +36,7 @@ class RestoreReport:
     removed: dict[str, str] = field(default_factory=dict)
     items: list[str] = field(default_factory=list)
     audit: str = ""  # "recorded" in the ledger (by this process or the vault service)
+    unreadable: list[dict] = field(default_factory=list)  # {"item", "reason"}: skipped, the rest written
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -54,6 +55,23 @@ def resolve_folder(vault: Vault, mailbox: str, at: str, visible: Callable[[str],
         known = ", ".join(sorted(names)) or "none"
         raise RestoreError(f"no folder named {mailbox!r} in the archive (folders: {known})")
     return mailbox_id
+
+
+def user_folders(vault: Vault, user: str, at: datetime) -> list[str]:
+    """The names, as they were at ``at``, of every folder of ``user`` that existed then, as
+    Cyrus names them (``user/jane`` is jane's INBOX, ``user/jane/Sent``...), sorted;
+    RestoreError when there is none."""
+    when = format_time(at)
+    names = set()
+    for f in vault.catalog.folders():
+        if f["created_at"] > when or (f["deleted_at"] and f["deleted_at"] <= when):
+            continue
+        name = vault.catalog.folder_name(f["mailbox_id"], when)
+        if name and custodian_of(name) == user:
+            names.add(name)
+    if not names:
+        raise RestoreError(f"{user} had no folders in the archive at {when}")
+    return sorted(names)
 
 
 @dataclass(frozen=True)
@@ -110,6 +128,30 @@ def messages_of(vault: Vault, snap: Snapshot) -> Iterator[Message]:
             yield Message(item["item"], item["uid"], list(item["flags"]), item["internal_date"], data)
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """A message of a restore whose bytes could not be read (a corrupt or missing blob):
+    skipped and reported, the restore goes on."""
+
+    item: str
+    reason: str
+
+
+def messages_or_unreadable(vault: Vault, snap: Snapshot) -> Iterator[Message | Unreadable]:
+    """As ``messages_of``, but a message whose blob cannot be read is an ``Unreadable`` in
+    its place instead of the end of the restore."""
+    from vault.store.backends.base import StoreError
+
+    for item in snap.items:
+        if not item.get("purged_at"):
+            try:
+                data = vault.store.get(item["blob"])
+            except StoreError as e:
+                yield Unreadable(item["item"], str(e))
+                continue
+            yield Message(item["item"], item["uid"], list(item["flags"]), item["internal_date"], data)
+
+
 def purged_of(snap: Snapshot) -> list[str]:
     """The items present at the snapshot's time whose content was purged since (by a
     retention sweep or an erasure: :func:`removed_of` says which)."""
@@ -124,27 +166,41 @@ def removed_of(vault: Vault, items: list[str]) -> dict[str, str]:
     return {i: describe_purge(found[i]) if i in found else "purged" for i in items}
 
 
-def write_messages(target: str, messages: Iterable[Message], report: RestoreReport, progress=None) -> None:
-    """Write ``messages`` into ``target`` (maildir:, mbox:, imap://), counting them in ``report``.
-    The vault service's callers run this in their own process, with their own permissions,
-    on what the service streamed them (vault/restore/stream.py)."""
+def write_messages(
+    target: str, messages: Iterable[Message | Unreadable], report: RestoreReport, progress=None
+) -> None:
+    """Write ``messages`` into ``target`` (maildir:, mbox:, imap://), counting them in ``report``
+    (an ``Unreadable`` is listed in ``report.unreadable``, the rest still written). The vault
+    service's callers run this in their own process, with their own permissions, on what the
+    service streamed them (vault/restore/stream.py). The target is made when the first
+    message comes (or at the end, empty, for an empty folder): when not one message could be
+    read, nothing is made."""
     advance = progress or (lambda n=1, **kw: None)
-    out = open_target(target)
+    out = None
     try:
         for m in messages:
+            if isinstance(m, Unreadable):
+                report.unreadable.append({"item": m.item, "reason": m.reason})
+                advance(1)
+                continue
+            if out is None:
+                out = open_target(target)
             when = parse_time(m.internal_date) if m.internal_date else None
             out.add(m.data, flags=m.flags, uid=m.uid, internal_date=when)
             report.restored += 1
             report.bytes += len(m.data)
             report.items.append(m.item)
             advance(1)
+        if out is None and not report.unreadable:
+            out = open_target(target)  # an empty folder restores as an empty one
     finally:
-        out.close()
+        if out is not None:
+            out.close()
 
 
-def restore_data(snap: Snapshot, target: str, restored: int, purged: int) -> dict:
+def restore_data(snap: Snapshot, target: str, restored: int, purged: int, unreadable: int = 0) -> dict:
     """The ``restore.done`` entry's data (the target with any password left out)."""
-    return {
+    data = {
         "mailbox": snap.mailbox,
         "at": snap.at,
         "target": describe_target(target),
@@ -152,6 +208,9 @@ def restore_data(snap: Snapshot, target: str, restored: int, purged: int) -> dic
         "purged": purged,
         "uid": snap.uid,
     }
+    if unreadable:
+        data["unreadable"] = unreadable
+    return data
 
 
 def restore_snapshot(
@@ -171,12 +230,9 @@ def restore_snapshot(
     report.removed = removed_of(vault, report.purged)
     advance = progress or (lambda n=1, **kw: None)
     advance(len(report.purged))
-    write_messages(target, messages_of(vault, snap), report, advance)
+    write_messages(target, messages_or_unreadable(vault, snap), report, advance)
+    done = restore_data(snap, target, report.restored, len(report.purged), len(report.unreadable))
     report.audit = record_audit(
-        vault,
-        Kind.RESTORE_DONE,
-        item=snap.mailbox_id,
-        actor=actor,
-        data={**restore_data(snap, target, report.restored, len(report.purged)), **(extra or {})},
+        vault, Kind.RESTORE_DONE, item=snap.mailbox_id, actor=actor, data={**done, **(extra or {})}
     )
     return report

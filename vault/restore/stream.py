@@ -11,6 +11,8 @@ as it arrives (``tarfile`` ``r|``):
   with pax headers ``VAULT.item``, ``VAULT.uid``, ``VAULT.flags`` (a JSON list) and
   ``VAULT.internal_date`` (the archive's time string; the member's mtime is the same, to the
   second) (:func:`restore_members`, :func:`read_restore`);
+  a message whose blob could not be read is a member ``unreadable/NNNNNN`` with no bytes and
+  pax headers ``VAULT.item`` and ``VAULT.reason`` (the caller skips and reports it);
 - an export: the export directory's files (vault/restore/export.py), by relative path
   (:func:`directory_members`, :func:`extract_export`).
 
@@ -30,7 +32,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
 from vault.model import parse_time
-from vault.restore.pointintime import Message
+from vault.restore.pointintime import Message, Unreadable
 
 HEAD = ".vault-stream.json"
 _PAX = "VAULT."
@@ -79,8 +81,11 @@ def tar_stream(head: dict, members: Iterable[tuple[tarfile.TarInfo, bytes]]) -> 
         yield chunk
 
 
-def restore_members(messages: Iterable[Message]) -> Iterator[tuple[tarfile.TarInfo, bytes]]:
+def restore_members(messages: Iterable[Message | Unreadable]) -> Iterator[tuple[tarfile.TarInfo, bytes]]:
     for n, m in enumerate(messages, 1):
+        if isinstance(m, Unreadable):
+            yield _member(f"unreadable/{n:06d}", b"", pax={f"{_PAX}item": m.item, f"{_PAX}reason": m.reason})
+            continue
         pax = {f"{_PAX}item": m.item, f"{_PAX}uid": str(m.uid), f"{_PAX}flags": json.dumps(m.flags)}
         mtime = 0.0
         if m.internal_date:
@@ -138,14 +143,17 @@ class Reader:
             raise StreamError(f"the service's stream ended after {seen} of {expected} members")
 
 
-def read_restore(body: BinaryIO) -> tuple[dict, Iterator[Message]]:
-    """A restore stream: its head, and its messages as they arrive."""
+def read_restore(body: BinaryIO) -> tuple[dict, Iterator[Message | Unreadable]]:
+    """A restore stream: its head, and its messages (or what could not be read) as they arrive."""
     reader = Reader(body, "restore")
 
-    def messages() -> Iterator[Message]:
+    def messages() -> Iterator[Message | Unreadable]:
         for info, data in reader.members():
             pax = info.pax_headers
             try:
+                if info.name.startswith("unreadable/"):
+                    yield Unreadable(pax[f"{_PAX}item"], pax.get(f"{_PAX}reason", "unreadable"))
+                    continue
                 flags = json.loads(pax[f"{_PAX}flags"])
                 yield Message(
                     pax[f"{_PAX}item"], int(pax[f"{_PAX}uid"]), flags, pax.get(f"{_PAX}internal_date"), data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,10 +52,16 @@ class MboxTarget:
     """mboxrd: From_ line, >From quoting, a blank line after every message.
 
     The one thing mbox cannot keep: a message that does not end in a newline gains one.
+    ``mbox:-`` writes to standard output.
     """
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
+        self.stdout = str(path) == "-"
+        if self.stdout:
+            sys.stdout.flush()
+            self.file = sys.stdout.buffer
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.file = open(self.path, "ab")
@@ -69,6 +76,8 @@ class MboxTarget:
 
     def close(self) -> None:
         self.file.flush()
+        if self.stdout:
+            return
         os.fsync(self.file.fileno())
         self.file.close()
 
@@ -89,6 +98,29 @@ def open_target(spec: str):
     raise TargetError(
         f"unknown restore target {spec!r}: use maildir:PATH, mbox:PATH or imap://USER@HOST/FOLDER"
     )
+
+
+def to_stdout(spec: str) -> bool:
+    """Whether the target is standard output (``mbox:-``): then reports go to stderr."""
+    return spec == "mbox:-"
+
+
+def folder_target(spec: str, folder: str) -> str:
+    """Where one folder of a whole user's restore goes: ``maildir:DIR`` -> a Maildir at
+    ``DIR/<folder>`` (``DIR/user/jane``, ``DIR/user/jane/Sent``), ``mbox:DIR`` -> the file
+    ``DIR/<folder>.mbox``, ``mbox:-`` -> standard output, one mbox after the other."""
+    kind, sep, rest = spec.partition(":")
+    if to_stdout(spec):
+        return spec
+    if kind not in ("maildir", "mbox") or not sep or not rest:
+        raise TargetError(
+            f"a whole user's restore goes to maildir:DIR, mbox:DIR (a file per folder) or mbox:-, not {spec!r}"
+        )
+    parts = folder.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise TargetError(f"folder name {folder!r} is not a safe path under {rest}")
+    path = Path(rest).joinpath(*parts)
+    return f"maildir:{path}" if kind == "maildir" else f"mbox:{path}.mbox"
 
 
 def describe_target(spec: str) -> str:

@@ -99,7 +99,7 @@ def status(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     return {"pid": os.getpid(), **service.health()}
 
 
-_AUDITED_LOCALLY = frozenset({Kind.SEARCH_RUN, Kind.EXPORT_MADE, Kind.RESTORE_DONE})
+_AUDITED_LOCALLY = frozenset({Kind.SEARCH_RUN, Kind.EXPORT_MADE, Kind.RESTORE_DONE, Kind.MAIL_READ})
 
 
 def audit(service: ServiceHandle, caller: Caller, params: dict) -> dict:
@@ -295,13 +295,15 @@ def search(service: ServiceHandle, caller: Caller, params: dict) -> dict:
 
     query = _str(params, "query")
     custodian = _opt(params, "custodian")
-    limit = params.get("limit", 50)
-    if not isinstance(limit, int) or limit < 0:
-        raise BadRequest("'limit' must be a non-negative integer")
+    limit, offset = params.get("limit", 50), params.get("offset", 0)
+    for key, value in (("limit", limit), ("offset", offset)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise BadRequest(f"{key!r} must be a non-negative integer")
+    at = _opt(params, "at")
     index = SearchIndex.of(service.config)
     with _reader(service) as vault:
         scope = mail_scope(vault, caller, f"search {custodian}'s mail" if custodian else "search mail")
-        found = find(vault, index, query, scope=scope, custodian=custodian, limit=limit)
+        found = find(vault, index, query, scope=scope, custodian=custodian, limit=limit, offset=offset, at=at)
     _audit(service, caller, Kind.SEARCH_RUN, None, search_data(query, found, scope))
     return {"total": found.total, "custodian": found.custodian, "hits": [asdict(h) for h in found.hits]}
 
@@ -330,7 +332,7 @@ def export(service: ServiceHandle, caller: Caller, params: dict) -> Stream:
         with _reader(service) as vault:
             scope = export_scope(vault, caller, custodian)
             records, found = export_records(
-                vault, index, query, scope=scope, custodian=custodian, dedupe=dedupe
+                vault, index, query, scope=scope, custodian=custodian, dedupe=dedupe, at=_opt(params, "at")
             )
             production = None
             if _opt(params, "load_file"):
@@ -366,7 +368,13 @@ def restore(service: ServiceHandle, caller: Caller, params: dict) -> Stream:
     export instead. Audited before the first message leaves."""
     from vault.access import restore_scope
     from vault.model import parse_time
-    from vault.restore.pointintime import messages_of, purged_of, removed_of, restore_data, snapshot
+    from vault.restore.pointintime import (
+        messages_or_unreadable,
+        purged_of,
+        removed_of,
+        restore_data,
+        snapshot,
+    )
     from vault.restore.stream import restore_members, tar_stream
 
     mailbox = _str(params, "mailbox")
@@ -400,9 +408,40 @@ def restore(service: ServiceHandle, caller: Caller, params: dict) -> Stream:
 
     def chunks() -> Iterator[bytes]:
         with _reader(service) as reader:
-            yield from tar_stream(head, restore_members(messages_of(reader, snap)))
+            yield from tar_stream(head, restore_members(messages_or_unreadable(reader, snap)))
 
     return Stream(chunks())
+
+
+def show(service: ServiceHandle, caller: Caller, params: dict) -> Stream:
+    """One archived message's bytes (vault/restore/show.py), streamed to the caller, whose
+    vaultctl writes them where the caller asked; a ``mail.read`` entry before they leave."""
+    from vault.access import mail_scope
+    from vault.restore.show import read_item, show_data
+
+    item = _str(params, "item")
+    with _reader(service) as vault:
+        scope = mail_scope(vault, caller, f"read {item}")
+        row, data = read_item(vault, scope, item)
+    _audit(service, caller, Kind.MAIL_READ, item, show_data(row, "cli"))
+    return Stream(iter([data]), content_type="message/rfc822")
+
+
+def restore_folders(service: ServiceHandle, caller: Caller, params: dict) -> list[str]:
+    """The folders of a user's whole restore (``user``) as they were named at ``at``; the
+    caller then restores each (``restore``). A user's own, an admin's anyone's."""
+    from vault.access import restore_scope
+    from vault.model import parse_time
+    from vault.restore.pointintime import user_folders
+
+    user = _str(params, "user")
+    try:
+        when = parse_time(_opt(params, "at") or "now")
+    except ValueError as e:
+        raise BadRequest(f"'at': {e}") from None
+    with _reader(service) as vault:
+        restore_scope(vault, caller, f"user/{user}")
+        return user_folders(vault, user, when)
 
 
 def ls(service: ServiceHandle, caller: Caller, params: dict) -> list[dict]:
@@ -510,14 +549,16 @@ def audit_trail(service: ServiceHandle, caller: Caller, params: dict) -> list[di
 def verify(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     """The whole vault checked (vault/verify.py): admins, auditors."""
     from vault.archive import Vault
-    from vault.verify import check_vault
+    from vault.verify import check_vault, unreadable_only
 
     caller.require("verify the vault", AUDITOR)
     with Vault.open(service.config, catch_up=False, check_witnesses=False) as vault:
         problems = check_vault(vault, read_data=bool(params.get("read_data")))
         size, witnesses = vault.ledger.size, len(vault.witnesses.witnesses)
+        messages_only = unreadable_only(vault, problems)
     return {
         "ok": not problems,
+        "unreadable_only": messages_only,
         "entries": size,
         "witnesses": witnesses,
         "problems": [{"where": p.where, "what": p.what} for p in problems],
@@ -540,6 +581,8 @@ OPS: dict[str, Callable[[ServiceHandle, Caller, dict], Any]] = {
     "search": search,
     "export": export,
     "restore": restore,
+    "restore.folders": restore_folders,
+    "show": show,
     "ls": ls,
     "log": log,
     "hold.list": hold_list,

@@ -585,17 +585,19 @@ class Catalog:
         }
 
     def items_of_blobs(self, blobs: Iterable[str]) -> dict[str, list[dict]]:
-        """blob -> its items (item, mailbox_id, internal_date, appended_at, expunged_at, purged_at)."""
+        """blob -> its items (item, mailbox_id, internal_date, appended_at, expunged_at, purged_at,
+        message_id, origin, source_key)."""
         wanted = list(blobs)
         out: dict[str, list[dict]] = {}
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
             for r in self.db.execute(
-                "SELECT blob, item, mailbox_id, internal_date, appended_at, expunged_at, purged_at "
+                "SELECT blob, item, mailbox_id, internal_date, appended_at, expunged_at, purged_at,"
+                " message_id, origin, source_key "
                 f"FROM items WHERE blob IN ({','.join('?' * len(chunk))}) ORDER BY appended_seq",
                 chunk,
             ):
-                out.setdefault(r[0], []).append(dict(r))
+                out.setdefault(r[0], []).append(_named(r))
         return out
 
     def copies(self, mailbox_ids: Iterable[str] | None = None) -> list[dict]:

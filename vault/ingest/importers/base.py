@@ -41,6 +41,7 @@ class SourceProblem:
     path: str
     reason: str
     key: str | None = None  # when known: the message is still there, only unreadable
+    unreadable: bool = False  # reading it failed: the source holds something not archived
 
 
 class Source(abc.ABC):
@@ -76,7 +77,7 @@ def file_message(
     except NotRead as e:
         return SourceProblem(where, e.strerror or "not read")
     except OSError as e:
-        return SourceProblem(where, f"cannot read: {e.strerror or e}", key)
+        return SourceProblem(where, f"cannot read: {e.strerror or e}", key, unreadable=True)
     if st.st_size == 0:
         return SourceProblem(where, "empty file: not a message, skipped", key)
     when = time_from_timestamp(st.st_mtime)

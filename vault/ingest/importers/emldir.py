@@ -33,7 +33,11 @@ class EmlDirSource(Source):
             try:
                 listing = self.tree.listdir(read_as)
             except OSError as e:
-                problems.append(SourceProblem(str(self.tree.path(rel)), f"cannot read: {e.strerror or e}"))
+                problems.append(
+                    SourceProblem(
+                        str(self.tree.path(rel)), f"cannot read: {e.strerror or e}", unreadable=True
+                    )
+                )
                 return
             for f in listing:
                 if f.name.startswith(".") or (f.name == "LICENSE" and f.kind != "dir"):

@@ -63,15 +63,27 @@ class ImportReport:
     def changed(self) -> bool:
         return bool(self.appended or self.expunged or self.flag_changes)
 
+    @property
+    def unread(self) -> int:
+        """Problems that are read failures (not links, FIFOs or devices skipped on purpose,
+        nor warnings about what was archived): the run is incomplete (vaultctl exits 3)."""
+        return sum(1 for p in self.problems if p.unreadable)
+
     def to_json(self) -> dict:
         out = {k: v for k, v in self.__dict__.items() if k != "problems"}
-        out["problems"] = [{"path": p.path, "reason": p.reason} for p in self.problems]
+        out["problems"] = [
+            {"path": p.path, "reason": p.reason, **({"unreadable": True} if p.unreadable else {})}
+            for p in self.problems
+        ]
         return out
 
     @classmethod
     def from_json(cls, data: dict) -> ImportReport:
         """Inverse of :meth:`to_json` (a report the vault service sent)."""
-        problems = [SourceProblem(p["path"], p["reason"]) for p in data.get("problems", [])]
+        problems = [
+            SourceProblem(p["path"], p["reason"], unreadable=bool(p.get("unreadable")))
+            for p in data.get("problems", [])
+        ]
         return cls(**{**{k: v for k, v in data.items() if k != "problems"}, "problems": problems})
 
 
@@ -245,7 +257,9 @@ class Importer:
         try:
             data, bid = payload.result() if payload is not None else _read_and_hash(msg)
         except OSError as e:
-            self.report.problems.append(SourceProblem(msg.path, f"cannot read: {e.strerror or e}"))
+            self.report.problems.append(
+                SourceProblem(msg.path, f"cannot read: {e.strerror or e}", unreadable=True)
+            )
             return
         if not looks_like_mail(data):
             self.report.problems.append(

@@ -47,7 +47,9 @@ class MaildirSource(Source):
                 listing = self.tree.listdir(sub.read_as)
             except OSError as e:
                 problems.append(
-                    SourceProblem(str(self.tree.path(sub.rel)), f"cannot read: {e.strerror or e}")
+                    SourceProblem(
+                        str(self.tree.path(sub.rel)), f"cannot read: {e.strerror or e}", unreadable=True
+                    )
                 )
                 continue
             files += [
