@@ -33,8 +33,17 @@ from collections.abc import Set as AbstractSet
 
 import tantivy
 
-from vault.dates import received_key
-from vault.index.query import And, Node, Where, bind, compile_query, location_clauses, received_clauses
+from vault.dates import RECEIVED, received_key
+from vault.index.query import (
+    And,
+    Node,
+    When,
+    Where,
+    bind,
+    compile_query,
+    location_clauses,
+    received_clauses,
+)
 from vault.index.schema import blob_key
 from vault.model import custodian_of, format_time
 
@@ -159,8 +168,8 @@ class Scope:
         """blob -> its copies the query finds, each copy's folder and received date bound."""
         if self._matched is not None:
             return self._matched
-        required = self._required()
-        rows = self.catalog.copies(required)
+        required, since, until = self._required()
+        rows = self.catalog.copies(required, since, until)
         bounds: dict[tuple, Node | bool] = {}
         kept: list[tuple[dict, Node | bool]] = []
         checks: dict[Node, set[str]] = {}
@@ -194,16 +203,26 @@ class Scope:
         self._matched = matched
         return matched
 
-    def _required(self) -> set[str] | None:
-        """The folders a copy must be in for the query to find it (a custodian: or in: the
-        whole query needs), or None when it may be anywhere."""
-        parts = self.node.nodes if isinstance(self.node, And) else (self.node,)
-        found: set[str] | None = None
+    def _required(self) -> tuple[set[str] | None, str | None, str | None]:
+        """What a copy must be for the query to find it, as the whole query needs it: in these
+        folders (a custodian: or in:; None: anywhere), received in [since, until) (after:,
+        before:, on:; vault time strings, None: open)."""
+        parts, found = self._conjuncts(self.node), None
+        since = until = None
         for part in parts:
             if isinstance(part, Where):
                 folders = self._sets[self.clauses.index(part)]
                 found = set(folders) if found is None else found & folders
-        return found
+            elif isinstance(part, When) and part.basis == RECEIVED:
+                at = format_time(part.at)
+                if part.op == "after":
+                    since = at if since is None else max(since, at)
+                else:
+                    until = at if until is None else min(until, at)
+        return found, since, until
+
+    def _conjuncts(self, node: Node) -> list[Node]:
+        return [p for n in node.nodes for p in self._conjuncts(n)] if isinstance(node, And) else [node]
 
     def count(self, searcher: tantivy.Searcher) -> int:
         """How many contents match."""

@@ -600,12 +600,21 @@ class Catalog:
                 out.setdefault(r[0], []).append(_named(r))
         return out
 
-    def copies(self, mailbox_ids: Iterable[str] | None = None) -> list[dict]:
+    def copies(
+        self, mailbox_ids: Iterable[str] | None = None, since: str | None = None, until: str | None = None
+    ) -> list[dict]:
         """The archived copies not purged (item, mailbox_id, blob, internal_date, appended_at),
-        of these folders (None: all), in archive order: what a search by received date reads."""
+        of these folders (None: all), in archive order: what a search by received date reads.
+        ``since``/``until`` (vault time strings): only those received in ``[since, until)``,
+        and any whose time is not stored in that form (the caller checks those itself)."""
         sql = "SELECT item, mailbox_id, blob, internal_date, appended_at FROM items WHERE purged_at IS NULL"
+        args: list = []
+        if since is not None or until is not None:
+            when = "coalesce(internal_date, appended_at)"
+            sql += f" AND (length({when}) != 27 OR substr({when}, 27) != 'Z' OR ({when} >= ? AND {when} < ?))"
+            args += [since or "", until or "~"]  # "~" sorts after every digit
         if mailbox_ids is None:
-            return [dict(r) for r in self.db.execute(sql + " ORDER BY appended_seq")]
+            return [dict(r) for r in self.db.execute(sql + " ORDER BY appended_seq", args)]
         wanted = sorted(set(mailbox_ids))
         out: list[dict] = []
         for i in range(0, len(wanted), 500):
@@ -613,7 +622,8 @@ class Catalog:
             out += [
                 dict(r)
                 for r in self.db.execute(
-                    sql + f" AND mailbox_id IN ({','.join('?' * len(chunk))}) ORDER BY appended_seq", chunk
+                    sql + f" AND mailbox_id IN ({','.join('?' * len(chunk))}) ORDER BY appended_seq",
+                    [*args, *chunk],
                 )
             ]
         return out
