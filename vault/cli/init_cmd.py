@@ -3,7 +3,7 @@ with --mail-host a mail-host home (dealer and collector config only)."""
 
 import click
 
-from vault.cli.common import home_of
+from vault.cli.common import ask_new_passphrase, home_of
 
 
 @click.command("init")
@@ -19,8 +19,15 @@ from vault.cli.common import home_of
     metavar="SECTION.KEY=VALUE",
     help="Write this value instead of the default (VALUE in TOML, else a string); repeatable.",
 )
+@click.option(
+    "--encryption",
+    type=click.Choice(["keyfile", "passphrase", "none"]),
+    default=None,
+    help="Encrypt the blob store with a key in keys/store.key (keyfile, the default), that key "
+    "wrapped by a passphrase, or not at all (none).",
+)
 @click.pass_context
-def command(ctx, mail_host, settings):
+def command(ctx, mail_host, settings, encryption):
     """Create a vault in --home (or VAULT_HOME) and write its config.toml."""
     from vault.config import ConfigError, parse_settings
 
@@ -30,6 +37,11 @@ def command(ctx, mail_host, settings):
         if mail_host:
             _init_mail_host(home, overrides)
         else:
+            store = overrides.setdefault("store", {})
+            if encryption or "encryption" not in store:
+                store["encryption"] = encryption or "keyfile"
+            if store["encryption"] == "passphrase":
+                ask_new_passphrase(store)
             _init_vault(home, overrides)
     except (ConfigError, ValueError) as e:
         raise click.ClickException(str(e)) from None
@@ -48,6 +60,18 @@ def _init_vault(home, overrides) -> None:
         f"  signing key: {config.path('ledger', 'key_path')} (keep it private; "
         f"{config.path('ledger', 'key_path')}.pub verifies exports)"
     )
+    mode = config["store"]["encryption"]
+    if mode == "none":
+        click.echo(
+            "  store:   NOT encrypted (--encryption none): whoever holds the blob directory or bucket "
+            "reads every message, and pack names are content hashes anyone can match"
+        )
+    else:
+        how = "wrapped by your passphrase" if mode == "passphrase" else "the key file is the secret"
+        click.echo(
+            f"  store key: {config.path('store', 'key_path')} (AES-256-GCM, {how}); BACK IT UP "
+            "('vaultctl key export'): without it the store cannot be read"
+        )
 
 
 def _init_mail_host(home, overrides) -> None:

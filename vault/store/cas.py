@@ -11,7 +11,6 @@ Reads always re-hash; writes decompress and compare every frame before it is sto
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import zstandard
 from vault.model import Problem, blob_id
 from vault.store.backends import open_backend
 from vault.store.backends.base import Backend, ObjectMissing, StoreError
+from vault.store.crypto import AuthenticationFailed, Cipher, EnvelopeError, PlainCipher
 from vault.store.pack import Member, PackFormatError, decode_pack_index, encode_pack_index
 from vault.store.sqlite import connect
 
@@ -58,8 +58,11 @@ class ContentStore:
         dictionary_size: int = 262144,
         dictionary_samples: int = 1000,
         read_only: bool = False,
+        cipher: Cipher | None = None,
     ):
         self.backend = backend
+        # what every object is sealed with on its way to the backend (store/crypto.py)
+        self.cipher: Cipher = cipher or PlainCipher()
         self.pack_size = pack_size
         self.level = level
         self.dictionary_level = dictionary_level
@@ -88,9 +91,13 @@ class ContentStore:
 
     @classmethod
     def from_config(cls, config, *, read_only: bool = False) -> ContentStore:
+        from vault.store.keys import cipher_for
+
         c, z = config["store"], config["compression"]
+        backend = open_backend(config)
+        cipher = cipher_for(config, backend, read_only=read_only)  # refuses a wrong key first
         return cls(
-            open_backend(config),
+            backend,
             config.path("store", "index_path"),
             pack_size=c["pack_size"],
             level=z["level"],
@@ -98,6 +105,7 @@ class ContentStore:
             dictionary_size=z["dictionary_size"],
             dictionary_samples=z["dictionary_samples"],
             read_only=read_only,
+            cipher=cipher,
         )
 
     # ------------------------------------------------------------ dictionaries
@@ -197,14 +205,38 @@ class ContentStore:
     def _write_pack(self) -> None:
         if not self._members:
             return
-        data = bytes(self._buffer)
-        pack = hashlib.sha256(data).hexdigest()
+        plain = bytes(self._buffer)
+        pack = self.cipher.pack_name(plain)
+        data, members = self._sealed_pack(pack, plain)
         self.backend.put(pack_key(pack), data)
-        self.backend.put(index_key(pack), encode_pack_index(pack, self._members))
-        self._record_pack(pack, len(data), self._members)
+        self.backend.put(
+            index_key(pack), self.cipher.seal_object(index_key(pack), encode_pack_index(pack, members))
+        )
+        self._record_pack(pack, len(data), members)
         self._buffer = bytearray()
         self._members = []
         self._pending = {}
+
+    def _sealed_pack(self, pack: str, plain: bytes) -> tuple[bytes, list[Member]]:
+        """The pack object for these frames, and where each member's record sits in it."""
+        if not self.cipher.encrypted:
+            return plain, self._members
+        out = bytearray(self.cipher.header)
+        members = []
+        for m in self._members:
+            record = self.cipher.seal_record(
+                pack, pack_key(pack), len(out), m.blob, plain[m.offset : m.offset + m.length]
+            )
+            members.append(Member(m.blob, len(out), len(record), m.raw_size, m.dict))
+            out += record
+        return bytes(out), members
+
+    def _frame(self, pack: str, m: Member, record: bytes) -> bytes:
+        """The zstd frame in this record of a stored pack, authenticated."""
+        try:
+            return self.cipher.open_record(pack, pack_key(pack), m.offset, m.blob, record)
+        except (AuthenticationFailed, EnvelopeError) as e:
+            raise BlobCorrupt(f"{m.blob}: {e}") from None
 
     def _record_pack(self, pack: str, size: int, members: list[Member]) -> None:
         self.db.executemany(
@@ -249,7 +281,7 @@ class ContentStore:
                 raise ObjectMissing(bid, self.backend.name)
             pack = row[0]
             m = Member(bid, row[1], row[2], row[3], row[4])
-            frame = self.backend.get_range(pack_key(pack), m.offset, m.length)
+            frame = self._frame(pack, m, self.backend.get_range(pack_key(pack), m.offset, m.length))
         return self._decode(m, frame, pack)
 
     def _decode(self, m: Member, frame: bytes, pack: str) -> bytes:
@@ -286,12 +318,13 @@ class ContentStore:
             for pack, members in sorted(wanted.items()):
                 try:
                     data = self.backend.get(pack_key(pack))
+                    self.cipher.check_header(pack_key(pack), data)
                 except StoreError as e:
                     problems.append(Problem(f"pack {pack}", str(e)))
                     continue
                 for m in members:
                     try:
-                        self._decode(m, data[m.offset : m.offset + m.length], pack)
+                        self._decode(m, self._frame(pack, m, data[m.offset : m.offset + m.length]), pack)
                     except BlobCorrupt as e:
                         problems.append(Problem(f"blob {m.blob}", f"corrupt: {e}"))
                     advance(1)
@@ -305,8 +338,8 @@ class ContentStore:
         self._known = None
         for key in self.backend.list("index/"):
             try:
-                pack, members = decode_pack_index(self.backend.get(key))
-            except PackFormatError as e:
+                pack, members = decode_pack_index(self.cipher.open_object(key, self.backend.get(key)))
+            except (PackFormatError, AuthenticationFailed, EnvelopeError) as e:
                 raise StoreError(f"{self.backend.name}{key}: {e}") from None
             self._record_pack(
                 pack, self.backend.size(pack_key(pack)) if self.backend.exists(pack_key(pack)) else 0, members
@@ -337,10 +370,11 @@ class ContentStore:
             if survivors:
                 data = self.backend.get(pack_key(pack))
                 for m in survivors:
-                    self._decode(m, data[m.offset : m.offset + m.length], pack)  # never copy damage
-                    self._members.append(Member(m.blob, len(self._buffer), m.length, m.raw_size, m.dict))
+                    frame = self._frame(pack, m, data[m.offset : m.offset + m.length])
+                    self._decode(m, frame, pack)  # never copy damage
+                    self._members.append(Member(m.blob, len(self._buffer), len(frame), m.raw_size, m.dict))
                     self._pending[m.blob] = len(self._members) - 1
-                    self._buffer += data[m.offset : m.offset + m.length]
+                    self._buffer += frame
                     self.db.execute("DELETE FROM blobs WHERE blob=?", (m.blob,))
                 self._write_pack()  # the survivors, durable, then indexed in the same commit
                 self.db.commit()
