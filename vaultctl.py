@@ -57,6 +57,10 @@ class LazyGroup(click.Group):
             full = disk_full(e, (ctx.obj or {}).get("home"))
             if full is not None:
                 raise click.ClickException(full_disk_message(full)) from None
+            from vault.store.cas import BlobCorrupt
+
+            if isinstance(e, BlobCorrupt):  # damage (or a failed authentication) named, not a traceback
+                raise click.ClickException(str(e)) from None
             raise
 
 

@@ -271,6 +271,10 @@ def install(config, doc: dict, backend: Backend) -> None:
         raise KeyRefused(f"{backend.name} already holds a vault store: a new key cannot read it")
     master = unwrap(doc, passphrase(config), "(new)")
     write_document(key_path(config), doc)
+    put_check(master, backend)
+
+
+def put_check(master: MasterKey, backend: Backend) -> None:
     backend.put(CHECK_OBJECT, master.cipher().seal_object(CHECK_OBJECT, _check_plaintext(master)))
 
 
@@ -287,6 +291,11 @@ def cipher_for(config, backend: Backend, *, read_only: bool = False) -> Cipher:
             )
         return PlainCipher()
     master = load(config)
+    if not backend.exists(CHECK_OBJECT) and next(iter(backend.list("index/")), None) is None:
+        # a store not written yet (a bucket configured after init): this key is its key
+        if not read_only:
+            put_check(master, backend)
+        return master.cipher()
     verify_against(master, backend, str(key_path(config)))
     return master.cipher()
 
