@@ -192,3 +192,37 @@ def test_dedup_same_message_twice_one_blob(tmp_path, corpus):
     assert {k for k in store_objects(home) if k.startswith("packs/")} == packs  # nothing new stored
     status = json.loads(vaultctl_run(home, "status", "--json").out)
     assert status["store_blobs"] == 5 and status["items"] == 10, status
+
+
+@pytest.mark.s3
+def test_s3_bucket_holds_nothing_readable(tmp_path, spamassassin_dir, s3_bucket):
+    endpoint, bucket = s3_bucket
+    home = init_vault(
+        tmp_path / "vault",
+        **{
+            "store.backend": "s3",
+            "s3.endpoint_url": endpoint.url,
+            "s3.bucket": bucket,
+            "s3.access_key_id": endpoint.access_key_id,
+            "s3.secret_access_key": endpoint.secret_access_key,
+            "s3.request_checksum_calculation": "when_required",
+        },
+    )
+    files = message_files(spamassassin_dir / "spam-1")[:60]
+    assert import_box(home, make_maildir(tmp_path / "Maildir", files))["appended"] == 60
+    client = endpoint.client()
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert "config" in keys and any(k.startswith("packs/") for k in keys)
+    objects = {k: client.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys}
+    assert_sealed(objects, files)
+    assert vaultctl_run(home, "verify", "--read-data").code == 0
+    r = restored(home, tmp_path / "out")
+    assert r.code == 0, r
+    assert set(read_maildir(tmp_path / "out")) == {sha(f.read_bytes()) for f in files}
+    # a flipped byte in a pack in the bucket is named as the authentication failure it is
+    pack = next(k for k in keys if k.startswith("packs/"))
+    data = bytearray(objects[pack])
+    data[len(data) // 2] ^= 0x01
+    client.put_object(Bucket=bucket, Key=pack, Body=bytes(data))
+    r = vaultctl_run(home, "verify", "--read-data")
+    assert r.code == 1 and "authentication failed" in r.err and pack.rsplit("/", 1)[-1] in r.err, r

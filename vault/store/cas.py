@@ -236,7 +236,7 @@ class ContentStore:
         try:
             return self.cipher.open_record(pack, pack_key(pack), m.offset, m.blob, record)
         except (AuthenticationFailed, EnvelopeError) as e:
-            raise BlobCorrupt(f"{m.blob}: {e}") from None
+            raise BlobCorrupt(f"{m.blob} in {e}") from None
 
     def _record_pack(self, pack: str, size: int, members: list[Member]) -> None:
         self.db.executemany(

@@ -146,8 +146,7 @@ class SealedCipher:
             )
         except InvalidTag:
             raise AuthenticationFailed(
-                f"pack {pack}: authentication failed for {blob} at offset {offset} "
-                "(the wrong key, or the pack was changed)"
+                f"pack {pack}: authentication failed at offset {offset} (the wrong key, or the pack was changed)"
             ) from None
 
     def check_header(self, pack_key: str, data: bytes) -> None:
