@@ -2,11 +2,16 @@
 
 Each blob is one self-contained zstd frame, compressed with the current trained dictionary
 when it is small enough to profit; frames are appended to a pack that is written to the
-backend as one object (``packs/<ab>/<sha256 of pack>``) with a pack index object
-(``index/<sha256 of pack>``) naming every member's blob id, offset, length, raw size and
-the dictionary blob its frame needs. The pack indexes alone rebuild the local location
-index, and every frame stays decodable forever because dictionaries are blobs too.
-Reads always re-hash; writes decompress and compare every frame before it is stored.
+backend as one object (``packs/<ab>/<pack>``) with a pack index object (``index/<pack>``)
+naming every member's blob id, offset, length, raw size and the dictionary blob its frame
+needs. The pack indexes alone rebuild the local location index, and every frame stays
+decodable forever because dictionaries are blobs too. Reads always re-hash; writes
+decompress and compare every frame before it is stored.
+
+What reaches the backend goes through ``self.cipher`` (store/crypto.py): an encrypted store
+seals each frame as a record, each pack index as an envelope, and names packs by keyed id;
+an unencrypted one names them by the sha256 of their bytes. Offsets and lengths in the
+indexes are those of the stored records; the API above (blob ids, get, put) is the same.
 """
 
 from __future__ import annotations
