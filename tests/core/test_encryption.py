@@ -85,6 +85,16 @@ def test_unencrypted_vault_says_what_it_gives_up_and_still_works(tmp_path, corpu
     home = tmp_path / "vault"
     r = vaultctl_run(home, "init", "--encryption", "none")
     assert r.code == 0 and "NOT encrypted" in r.out, r
+    # a config written before encryption existed has none of its keys: it reads as none
+    config = home / "config.toml"
+    new_keys = (
+        'encryption = "none"',
+        'key_path = "keys/store.key"',
+        'passphrase = ""',
+        'passphrase_file = ""',
+    )
+    config.write_text("".join(ln for ln in config.read_text().splitlines(True) if ln.strip() not in new_keys))
+    assert "keys/store.key" not in config.read_text()
     import_box(home, make_maildir(tmp_path / "Maildir", corpus[:20]))
     objects = store_objects(home)
     assert any(ZSTD_MAGIC in d for d in objects.values())  # what the encrypted test rules out
@@ -92,9 +102,7 @@ def test_unencrypted_vault_says_what_it_gives_up_and_still_works(tmp_path, corpu
     assert restored(home, tmp_path / "out").code == 0
     assert vaultctl_run(home, "verify", "--read-data").code == 0
     # an unencrypted store is never taken for an encrypted one, nor the other way round
-    (home / "config.toml").write_text(
-        (home / "config.toml").read_text().replace('encryption = "none"', 'encryption = "keyfile"')
-    )
+    config.write_text(config.read_text().replace("[store]\n", '[store]\nencryption = "keyfile"\n'))
     r = vaultctl_run(home, "verify")
     assert r.code == 1 and "key file" in r.err and "Traceback" not in r.err, r
 

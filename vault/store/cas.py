@@ -335,6 +335,14 @@ class ContentStore:
                     advance(1)
         return problems
 
+    def read_pack_index(self, key: str) -> tuple[str, list[Member]]:
+        """The pack index object ``key`` (``index/<pack>``), authenticated and decoded: its
+        pack and members (offsets and lengths of the records as stored in the pack)."""
+        try:
+            return decode_pack_index(self.cipher.open_object(key, self.backend.get(key)))
+        except (PackFormatError, AuthenticationFailed, EnvelopeError) as e:
+            raise StoreError(f"{self.backend.name}{key}: {e}") from None
+
     def rebuild_index(self) -> None:
         """Regenerate the local location index from the backend's pack indexes alone."""
         self.flush()
@@ -342,10 +350,7 @@ class ContentStore:
         self.db.execute("DELETE FROM packs")
         self._known = None
         for key in self.backend.list("index/"):
-            try:
-                pack, members = decode_pack_index(self.cipher.open_object(key, self.backend.get(key)))
-            except (PackFormatError, AuthenticationFailed, EnvelopeError) as e:
-                raise StoreError(f"{self.backend.name}{key}: {e}") from None
+            pack, members = self.read_pack_index(key)
             self._record_pack(
                 pack, self.backend.size(pack_key(pack)) if self.backend.exists(pack_key(pack)) else 0, members
             )
