@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.core.helpers import init_vault, make_maildir, read_maildir, sha
+from tests.core.helpers import init_s3_vault, init_vault, make_maildir, read_maildir, sha
 from tests.fixtures.corpus import message_files
 from vault.store.crypto import PACK_HEADER
 from vault.testing.cli import vaultctl_run
@@ -205,17 +205,7 @@ def test_dedup_same_message_twice_one_blob(tmp_path, corpus):
 @pytest.mark.s3
 def test_s3_bucket_holds_nothing_readable(tmp_path, spamassassin_dir, s3_bucket):
     endpoint, bucket = s3_bucket
-    home = init_vault(
-        tmp_path / "vault",
-        **{
-            "store.backend": "s3",
-            "s3.endpoint_url": endpoint.url,
-            "s3.bucket": bucket,
-            "s3.access_key_id": endpoint.access_key_id,
-            "s3.secret_access_key": endpoint.secret_access_key,
-            "s3.request_checksum_calculation": "when_required",
-        },
-    )
+    home = init_s3_vault(tmp_path / "vault", endpoint, bucket)
     files = message_files(spamassassin_dir / "spam-1")[:60]
     assert import_box(home, make_maildir(tmp_path / "Maildir", files))["appended"] == 60
     client = endpoint.client()
