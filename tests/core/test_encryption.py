@@ -182,7 +182,10 @@ def test_keyfile_export_import_and_a_foreign_key(tmp_path, corpus):
     other = init_vault(tmp_path / "other")
     (home / "keys" / "store.key").unlink()
     (home / "keys" / "store.key").write_bytes((other / "keys" / "store.key").read_bytes())
-    r = vaultctl_run(home, "ls")
+    r = restored(home, tmp_path / "foreign")
+    assert r.code == 1 and "is not the key of" in r.err and "Traceback" not in r.err, r
+    assert not (tmp_path / "foreign").exists() or not any((tmp_path / "foreign").rglob("*:2,*"))
+    r = vaultctl_run(home, "verify")
     assert r.code == 1 and "is not the key of" in r.err, r
     r = vaultctl_run(home, "key", "import", str(other / "keys" / "store.key"))
     assert r.code == 1 and "is not the key of" in r.err, r

@@ -303,6 +303,10 @@ class ContentStore:
     def check(self, referenced: Iterable[str], *, read_data: bool = False, progress=None) -> list[Problem]:
         """Every referenced blob present in the backend itself; with read_data, re-hashed."""
         advance = progress or (lambda n=1, **kw: None)
+        try:
+            self.cipher.ready()  # the store's key, checked before anything else is looked at
+        except StoreError as e:
+            return [Problem("store key", str(e))]
         problems: list[Problem] = []
         packs = {k.rsplit("/", 1)[-1] for k in self.backend.list("packs/")}
         wanted: dict[str, list[Member]] = {}

@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+from collections.abc import Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -62,7 +63,24 @@ def _frame_ad(pack_key: str, blob: str) -> bytes:
     return b"vault-frame\0" + pack_key.encode() + b"\0" + blob.encode()
 
 
-class PlainCipher:
+class _Checked:
+    """A cipher that runs one check (store/keys.py: is this the store's key?) before its first
+    use, so the check costs the backend nothing until the store is really read or written:
+    commands that never touch the store work while it is unreachable."""
+
+    _check: Callable[[], None] | None = None
+
+    def check_first(self, check: Callable[[], None]) -> None:
+        self._check = check
+
+    def ready(self) -> None:
+        """Run the pending check now (verify: a wrong key is a problem to report)."""
+        if self._check is not None:
+            self._check()  # raises, and stays armed, when the store is not this key's
+            self._check = None
+
+
+class PlainCipher(_Checked):
     """No encryption: pack names are the SHA-256 of the pack, objects are stored as they are."""
 
     encrypted = False
@@ -70,25 +88,29 @@ class PlainCipher:
     overhead = 0  # bytes a record adds to its frame
 
     def pack_name(self, plain: bytes) -> str:
+        self.ready()
         return hashlib.sha256(plain).hexdigest()
 
     def seal_object(self, key: str, data: bytes) -> bytes:
+        self.ready()
         return data
 
     def open_object(self, key: str, data: bytes) -> bytes:
+        self.ready()
         return data
 
     def seal_record(self, pack: str, pack_key: str, offset: int, blob: str, frame: bytes) -> bytes:
         return frame
 
     def open_record(self, pack: str, pack_key: str, offset: int, blob: str, record: bytes) -> bytes:
+        self.ready()
         return record
 
     def check_header(self, pack_key: str, data: bytes) -> None:
-        return None
+        self.ready()
 
 
-class SealedCipher:
+class SealedCipher(_Checked):
     """AES-256-GCM with a 32-byte data key; pack names keyed with a 32-byte id key."""
 
     encrypted = True
@@ -104,13 +126,16 @@ class SealedCipher:
         self._pack_aead: tuple[str, AESGCM] | None = None  # the last pack's cipher
 
     def pack_name(self, plain: bytes) -> str:
+        self.ready()
         return hmac.new(self._id_key, plain, hashlib.sha256).hexdigest()
 
     def seal_object(self, key: str, data: bytes) -> bytes:
+        self.ready()
         nonce = os.urandom(NONCE)
         return OBJECT_MAGIC + bytes([VERSION]) + nonce + self._aead.encrypt(nonce, data, _object_ad(key))
 
     def open_object(self, key: str, data: bytes) -> bytes:
+        self.ready()
         head = len(OBJECT_MAGIC) + 1
         if len(data) < head + NONCE + TAG:
             raise EnvelopeError(f"object {key}: {len(data)} bytes, too short for an encrypted envelope")
@@ -138,6 +163,7 @@ class SealedCipher:
         )
 
     def open_record(self, pack: str, pack_key: str, offset: int, blob: str, record: bytes) -> bytes:
+        self.ready()
         if len(record) < TAG or offset < len(PACK_HEADER) or offset >= 1 << (8 * NONCE):
             raise EnvelopeError(f"pack {pack}: record of {blob} at {offset} is out of shape")
         try:
@@ -151,6 +177,7 @@ class SealedCipher:
 
     def check_header(self, pack_key: str, data: bytes) -> None:
         """A whole pack read back: its header is this format's."""
+        self.ready()
         if data[: len(PACK_HEADER)] != PACK_HEADER:
             raise EnvelopeError(f"object {pack_key}: not an encrypted vault pack (bad header)")
 

@@ -12,8 +12,10 @@ The key hierarchy (docs/architecture.md 4.1), as restic and borg have it:
   ``"kdf"`` + ``"wrapped"`` (mode ``passphrase``: the master key sealed with AES-256-GCM under
   ``scrypt(passphrase, salt, n, r, p)``, memory-hard: n = 2^15, r = 8 -> 32 MiB);
 - the store holds a **check object** ``config``: an envelope sealed with the data key whose
-  plaintext names the cipher and the key id. Every open reads it first, so a wrong key or
-  passphrase is refused before any pack, index or message is read.
+  plaintext names the cipher and the key id. Every open unwraps the key (no key file, or a
+  wrong passphrase, is refused there); the first read or write of the store authenticates
+  the check object, so another store's key is refused before any pack, index or message is
+  read, and commands that never touch the store do not need it reachable.
 
 The passphrase is a secret (vault/secrets.py): ``$VAULT_STORE_PASSPHRASE``, the file
 ``$VAULT_STORE_PASSPHRASE_FILE`` or ``[store] passphrase_file`` names, ``[store] passphrase``;
@@ -279,25 +281,37 @@ def put_check(master: MasterKey, backend: Backend) -> None:
 
 
 def cipher_for(config, backend: Backend, *, read_only: bool = False) -> Cipher:
-    """The cipher for this home's store: its key unwrapped and checked against the store."""
+    """The cipher for this home's store: its key unwrapped now (a missing key file or a wrong
+    passphrase is refused here), checked against the store's check object before the cipher's
+    first use (store/crypto.py ``check_first``), so before anything of the store is read."""
     mode = config["store"]["encryption"]
     if mode not in MODES:
         raise KeyRefused(f"[store] encryption must be one of {', '.join(MODES)}, not {mode!r}")
     if mode == "none":
-        if backend.exists(CHECK_OBJECT):
-            raise KeyRefused(
-                f"{backend.name} is an encrypted store, but [store] encryption = none: set it to "
-                "keyfile (or passphrase) and put the key at [store] key_path"
-            )
-        return PlainCipher()
+        plain = PlainCipher()
+        plain.check_first(lambda: _refuse_encrypted(backend))
+        return plain
     master = load(config)
+    sealed = master.cipher()
+    sealed.check_first(lambda: _check_store(master, backend, str(key_path(config)), read_only))
+    return sealed
+
+
+def _refuse_encrypted(backend: Backend) -> None:
+    if backend.exists(CHECK_OBJECT):
+        raise KeyRefused(
+            f"{backend.name} is an encrypted store, but [store] encryption = none: set it to "
+            "keyfile (or passphrase) and put the key at [store] key_path"
+        )
+
+
+def _check_store(master: MasterKey, backend: Backend, where: str, read_only: bool) -> None:
     if not backend.exists(CHECK_OBJECT) and next(iter(backend.list("index/")), None) is None:
         # a store not written yet (a bucket configured after init): this key is its key
         if not read_only:
             put_check(master, backend)
-        return master.cipher()
-    verify_against(master, backend, str(key_path(config)))
-    return master.cipher()
+        return
+    verify_against(master, backend, where)
 
 
 # ------------------------------------------------------------ change, export, import
