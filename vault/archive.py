@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING
 
 from vault.config import CONFIG_NAME, DEFAULTS, Config, render, write_new
 from vault.store import keys
-from vault.store.backends import open_backend
 from vault.store.backends.base import StoreFull
 from vault.store.cas import ContentStore
 from vault.store.catalog import Catalog
@@ -246,7 +245,7 @@ class Vault:
         home.chmod(0o700)  # the home holds message text: its owner's alone
         write_new(home / CONFIG_NAME, text)
         config = Config.load(home)
-        keys.install(config, key_doc, open_backend(config))
+        keys.install(config, key_doc)
         cls.open(config, writer=True).close()
         return config
 

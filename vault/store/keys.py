@@ -265,15 +265,12 @@ def new_key(config) -> dict:
     return key_document(MasterKey.new(), mode, phrase)
 
 
-def install(config, doc: dict, backend: Backend) -> None:
-    """Write the new key file and the store's check object (init)."""
-    if not doc:
-        return
-    if backend.exists(CHECK_OBJECT) or any(True for _ in backend.list("index/")):
-        raise KeyRefused(f"{backend.name} already holds a vault store: a new key cannot read it")
-    master = unwrap(doc, passphrase(config), "(new)")
-    write_document(key_path(config), doc)
-    put_check(master, backend)
+def install(config, doc: dict) -> None:
+    """Write the new key file (init). The store gets its check object from its first writer
+    (``cipher_for``); a store that already has another key's is refused on first use."""
+    if doc:
+        unwrap(doc, passphrase(config), "(new)")
+        write_document(key_path(config), doc)
 
 
 def put_check(master: MasterKey, backend: Backend) -> None:
