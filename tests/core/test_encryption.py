@@ -227,3 +227,59 @@ def test_s3_bucket_holds_nothing_readable(tmp_path, spamassassin_dir, s3_bucket)
     client.put_object(Bucket=bucket, Key=pack, Body=bytes(data))
     r = vaultctl_run(home, "verify", "--read-data")
     assert r.code == 1 and "authentication failed" in r.err and pack.rsplit("/", 1)[-1] in r.err, r
+
+
+def _on_a_terminal(argv: list[str], answer: str, env: dict) -> tuple[int, str]:
+    """Run argv with a pseudo-terminal as its controlling terminal, typing ``answer`` at the
+    first prompt; its exit status and everything it printed."""
+    import os
+    import pty
+    import select
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the pty is its terminal
+        os.execve(argv[0], argv, env)
+    out, typed, deadline = b"", False, time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if not select.select([fd], [], [], 1)[0]:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the child is gone
+            break
+        if not chunk:
+            break
+        out += chunk
+        if not typed and b"passphrase" in out:
+            os.write(fd, answer.encode() + b"\n")
+            typed = True
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), out.decode(errors="replace")
+
+
+def test_passphrase_from_a_file_or_asked_on_a_terminal(tmp_path, corpus, monkeypatch):
+    import os
+
+    from vault.testing.cli import vaultctl_argv
+
+    monkeypatch.delenv("VAULT_STORE_PASSPHRASE", raising=False)
+    home = tmp_path / "vault"
+    (tmp_path / "phrase").write_text("typed phrase\n")
+    r = vaultctl_run(
+        home, "init", "--encryption", "passphrase", "--set", f"store.passphrase_file={tmp_path / 'phrase'}"
+    )
+    assert r.code == 0, r
+    import_box(home, make_maildir(tmp_path / "Maildir", corpus[:5]))
+    config = home / "config.toml"
+    config.write_text(
+        config.read_text().replace(f'passphrase_file = "{tmp_path / "phrase"}"', 'passphrase_file = ""')
+    )
+    r = vaultctl_run(home, "verify")  # no terminal, no passphrase: refused, nothing asked
+    assert r.code == 1 and "none was given" in r.err, r
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VAULT_")}
+    code, out = _on_a_terminal(vaultctl_argv("verify", "--read-data", home=home), "typed phrase", env)
+    assert code == 0 and "store passphrase" in out and "typed phrase" not in out, out
+    code, out = _on_a_terminal(vaultctl_argv("verify", home=home), "not it", env)
+    assert code == 1 and "wrong passphrase" in out, out
