@@ -59,6 +59,10 @@ class LazyGroup(click.Group):
             full = disk_full(e, (ctx.obj or {}).get("home"))
             if full is not None:
                 raise click.ClickException(full_disk_message(full)) from None
+            from vault.store.cas import BlobCorrupt
+
+            if isinstance(e, BlobCorrupt):  # damage (or a failed authentication) named, not a traceback
+                raise click.ClickException(str(e)) from None
             if isinstance(e, OSError) and e.filename is not None:  # a path given that cannot be used
                 raise click.ClickException(f"{e.filename}: {e.strerror or e}") from None
             raise

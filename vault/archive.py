@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vault.config import CONFIG_NAME, DEFAULTS, Config, render, write_new
+from vault.store import keys
 from vault.store.backends.base import StoreFull
 from vault.store.cas import ContentStore
 from vault.store.catalog import Catalog
@@ -237,11 +238,14 @@ class Vault:
         for section, table in (overrides or {}).items():
             values.setdefault(section, {}).update(table)
         text = render(values)
-        Config.from_text(home, text).require_vault()  # refuses bad overrides before writing
+        planned = Config.from_text(home, text)
+        planned.require_vault()  # refuses bad overrides before writing
+        key_doc = keys.new_key(planned)  # refuses a missing passphrase before writing
         home.mkdir(parents=True, exist_ok=True)
         home.chmod(0o700)  # the home holds message text: its owner's alone
         write_new(home / CONFIG_NAME, text)
         config = Config.load(home)
+        keys.install(config, key_doc)
         cls.open(config, writer=True).close()
         return config
 

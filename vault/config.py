@@ -33,6 +33,13 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "path": "blobs",  # local backend root
         "pack_size": 16 * 1024 * 1024,  # target bytes per pack object
         "index_path": "store-index.sqlite",  # cache of blob -> pack locations
+        # encryption at rest (vault/store/keys.py, crypto.py): keyfile | passphrase | none;
+        # absent from a config older than it: none. `vaultctl init` writes keyfile.
+        "encryption": "none",
+        "key_path": "keys/store.key",  # the master key (0600): back it up, the store is useless without it
+        # a secret (vault/secrets.py): better $VAULT_STORE_PASSPHRASE or passphrase_file
+        "passphrase": "",
+        "passphrase_file": "",
     },
     "s3": {
         "endpoint_url": "",  # empty: AWS; else MinIO, Ceph RGW, moto ...

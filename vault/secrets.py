@@ -1,7 +1,7 @@
 """The secrets a vault needs, and the one place that knows where each may come from.
 
 A secret is a config key listed in ``SECRETS``: the S3 keys, the LDAP bind password, the Cyrus
-admin's password (the collector's). Each is taken from the first of these that is set:
+admin's password (the collector's), the store passphrase. Each is taken from the first of these that is set:
 
 1. the environment: ``$VAULT_<SECTION>_<KEY>`` (e.g. ``VAULT_LDAP_BIND_PASSWORD``);
 2. a file the environment names: ``$VAULT_<SECTION>_<KEY>_FILE`` (a systemd credential:
@@ -29,6 +29,7 @@ SECRETS: dict[tuple[str, str], str] = {
     ("s3", "secret_access_key"): "VAULT_S3_SECRET_ACCESS_KEY",
     ("ldap", "bind_password"): "VAULT_LDAP_BIND_PASSWORD",
     ("collector", "imap_password"): "VAULT_COLLECTOR_PASSWORD",
+    ("store", "passphrase"): "VAULT_STORE_PASSPHRASE",
 }
 FILE_SUFFIX = "_file"
 

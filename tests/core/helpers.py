@@ -36,6 +36,21 @@ def init_vault(home: Path, **settings) -> Path:
     return home
 
 
+def init_s3_vault(home: Path, endpoint, bucket: str) -> Path:
+    """A fresh vault whose blob store is ``bucket`` on ``endpoint`` (tests/servers/s3.py)."""
+    return init_vault(
+        home,
+        **{
+            "store.backend": "s3",
+            "s3.endpoint_url": endpoint.url,
+            "s3.bucket": bucket,
+            "s3.access_key_id": endpoint.access_key_id,
+            "s3.secret_access_key": endpoint.secret_access_key,
+            "s3.request_checksum_calculation": "when_required",
+        },
+    )
+
+
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

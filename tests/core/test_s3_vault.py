@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.core.helpers import init_vault, maildir_file, make_maildir, read_maildir, sha
+from tests.core.helpers import init_s3_vault, maildir_file, make_maildir, read_maildir, sha
 from tests.fixtures.corpus import message_files
 from vault.testing.cli import vaultctl_run
 
@@ -14,17 +14,7 @@ from vault.testing.cli import vaultctl_run
 @pytest.mark.s3
 def test_import_restore_verify_on_s3(tmp_path, spamassassin_dir, s3_bucket):
     endpoint, bucket = s3_bucket
-    home = init_vault(
-        tmp_path / "vault",
-        **{
-            "store.backend": "s3",
-            "s3.endpoint_url": endpoint.url,
-            "s3.bucket": bucket,
-            "s3.access_key_id": endpoint.access_key_id,
-            "s3.secret_access_key": endpoint.secret_access_key,
-            "s3.request_checksum_calculation": "when_required",
-        },
-    )
+    home = init_s3_vault(tmp_path / "vault", endpoint, bucket)
     files = message_files(spamassassin_dir / "spam-1")[:60]
     box = make_maildir(tmp_path / "Maildir", files)
     assert (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +24,33 @@ def _loaded(home: str) -> Config:
     config = Config.load(home)
     for warning in exposure(config):
         click.echo(f"warning: {warning}", err=True)
+    _ask_passphrase(config)
     return config
+
+
+def _ask_passphrase(config: Config) -> None:
+    """On a terminal, ask for the store passphrase a passphrase-protected key needs and no
+    file or variable gives (vault/store/keys.py); processes started from here inherit it."""
+    from vault.store import keys
+
+    if config["store"]["encryption"] != "passphrase" or keys.passphrase(config) or not sys.stdin.isatty():
+        return
+    if not keys.key_path(config).exists():
+        return
+    os.environ[keys.PASSPHRASE_ENV] = click.prompt("store passphrase", hide_input=True, err=True)
+
+
+def ask_new_passphrase(store: dict) -> None:
+    """``init --encryption passphrase`` on a terminal with no passphrase given: ask twice."""
+    from vault.store import keys
+
+    if os.environ.get(keys.PASSPHRASE_ENV) or os.environ.get(keys.PASSPHRASE_ENV + "_FILE"):
+        return
+    if store.get("passphrase_file") or store.get("passphrase") or not sys.stdin.isatty():
+        return
+    os.environ[keys.PASSPHRASE_ENV] = click.prompt(
+        "new store passphrase", hide_input=True, confirmation_prompt=True, err=True
+    )
 
 
 def load_config(ctx: click.Context) -> Config:

@@ -3,7 +3,7 @@ with --mail-host a mail-host home (dealer and collector config only)."""
 
 import click
 
-from vault.cli.common import emit, home_of, json_option
+from vault.cli.common import ask_new_passphrase, emit, home_of, json_option
 
 
 @click.command("init")
@@ -19,9 +19,16 @@ from vault.cli.common import emit, home_of, json_option
     metavar="SECTION.KEY=VALUE",
     help="Write this value instead of the default (VALUE in TOML, else a string); repeatable.",
 )
+@click.option(
+    "--encryption",
+    type=click.Choice(["keyfile", "passphrase", "none"]),
+    default=None,
+    help="Encrypt the blob store with a key in keys/store.key (keyfile, the default), that key "
+    "wrapped by a passphrase, or not at all (none).",
+)
 @json_option
 @click.pass_context
-def command(ctx, mail_host, settings, as_json):
+def command(ctx, mail_host, settings, encryption, as_json):
     """Create a vault in --home (or VAULT_HOME) and write its config.toml."""
     from vault.config import ConfigError, parse_settings
 
@@ -31,6 +38,11 @@ def command(ctx, mail_host, settings, as_json):
         if mail_host:
             _init_mail_host(home, overrides, as_json)
         else:
+            store = overrides.setdefault("store", {})
+            if encryption or "encryption" not in store:
+                store["encryption"] = encryption or "keyfile"
+            if store["encryption"] == "passphrase":
+                ask_new_passphrase(store)
             _init_vault(home, overrides, as_json)
     except (ConfigError, ValueError) as e:
         raise click.ClickException(str(e)) from None
@@ -50,6 +62,20 @@ def _init_vault(home, overrides, as_json: bool) -> None:
         f"  config:  {config.home / 'config.toml'}",
         f"  signing key: {key} (keep it private; {key}.pub verifies exports)",
     ]
+    mode = config["store"]["encryption"]
+    found["encryption"] = mode
+    if mode == "none":
+        text.append(
+            "  store:   NOT encrypted (--encryption none): whoever holds the blob directory or bucket "
+            "reads every message, and pack names are content hashes anyone can match"
+        )
+    else:
+        how = "wrapped by your passphrase" if mode == "passphrase" else "the key file is the secret"
+        found["store_key"] = str(config.path("store", "key_path"))
+        text.append(
+            f"  store key: {config.path('store', 'key_path')} (AES-256-GCM, {how}); BACK IT UP "
+            "('vaultctl key export'): without it the store cannot be read"
+        )
     emit(as_json, {**found, "verifier_key": f"{key}.pub"}, text)
 
 

@@ -2,16 +2,20 @@
 
 Each blob is one self-contained zstd frame, compressed with the current trained dictionary
 when it is small enough to profit; frames are appended to a pack that is written to the
-backend as one object (``packs/<ab>/<sha256 of pack>``) with a pack index object
-(``index/<sha256 of pack>``) naming every member's blob id, offset, length, raw size and
-the dictionary blob its frame needs. The pack indexes alone rebuild the local location
-index, and every frame stays decodable forever because dictionaries are blobs too.
-Reads always re-hash; writes decompress and compare every frame before it is stored.
+backend as one object (``packs/<ab>/<pack>``) with a pack index object (``index/<pack>``)
+naming every member's blob id, offset, length, raw size and the dictionary blob its frame
+needs. The pack indexes alone rebuild the local location index, and every frame stays
+decodable forever because dictionaries are blobs too. Reads always re-hash; writes
+decompress and compare every frame before it is stored.
+
+What reaches the backend goes through ``self.cipher`` (store/crypto.py): an encrypted store
+seals each frame as a record, each pack index as an envelope, and names packs by keyed id;
+an unencrypted one names them by the sha256 of their bytes. Offsets and lengths in the
+indexes are those of the stored records; the API above (blob ids, get, put) is the same.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,6 +24,7 @@ import zstandard
 from vault.model import Problem, blob_id
 from vault.store.backends import open_backend
 from vault.store.backends.base import Backend, ObjectMissing, StoreError
+from vault.store.crypto import AuthenticationFailed, Cipher, EnvelopeError, PlainCipher
 from vault.store.pack import Member, PackFormatError, decode_pack_index, encode_pack_index
 from vault.store.sqlite import connect
 
@@ -58,8 +63,11 @@ class ContentStore:
         dictionary_size: int = 262144,
         dictionary_samples: int = 1000,
         read_only: bool = False,
+        cipher: Cipher | None = None,
     ):
         self.backend = backend
+        # what every object is sealed with on its way to the backend (store/crypto.py)
+        self.cipher: Cipher = cipher or PlainCipher()
         self.pack_size = pack_size
         self.level = level
         self.dictionary_level = dictionary_level
@@ -88,9 +96,13 @@ class ContentStore:
 
     @classmethod
     def from_config(cls, config, *, read_only: bool = False) -> ContentStore:
+        from vault.store.keys import cipher_for
+
         c, z = config["store"], config["compression"]
+        backend = open_backend(config)
+        cipher = cipher_for(config, backend, read_only=read_only)  # refuses a wrong key first
         return cls(
-            open_backend(config),
+            backend,
             config.path("store", "index_path"),
             pack_size=c["pack_size"],
             level=z["level"],
@@ -98,6 +110,7 @@ class ContentStore:
             dictionary_size=z["dictionary_size"],
             dictionary_samples=z["dictionary_samples"],
             read_only=read_only,
+            cipher=cipher,
         )
 
     # ------------------------------------------------------------ dictionaries
@@ -197,14 +210,38 @@ class ContentStore:
     def _write_pack(self) -> None:
         if not self._members:
             return
-        data = bytes(self._buffer)
-        pack = hashlib.sha256(data).hexdigest()
+        plain = bytes(self._buffer)
+        pack = self.cipher.pack_name(plain)
+        data, members = self._sealed_pack(pack, plain)
         self.backend.put(pack_key(pack), data)
-        self.backend.put(index_key(pack), encode_pack_index(pack, self._members))
-        self._record_pack(pack, len(data), self._members)
+        self.backend.put(
+            index_key(pack), self.cipher.seal_object(index_key(pack), encode_pack_index(pack, members))
+        )
+        self._record_pack(pack, len(data), members)
         self._buffer = bytearray()
         self._members = []
         self._pending = {}
+
+    def _sealed_pack(self, pack: str, plain: bytes) -> tuple[bytes, list[Member]]:
+        """The pack object for these frames, and where each member's record sits in it."""
+        if not self.cipher.encrypted:
+            return plain, self._members
+        out = bytearray(self.cipher.header)
+        members = []
+        for m in self._members:
+            record = self.cipher.seal_record(
+                pack, pack_key(pack), len(out), m.blob, plain[m.offset : m.offset + m.length]
+            )
+            members.append(Member(m.blob, len(out), len(record), m.raw_size, m.dict))
+            out += record
+        return bytes(out), members
+
+    def _frame(self, pack: str, m: Member, record: bytes) -> bytes:
+        """The zstd frame in this record of a stored pack, authenticated."""
+        try:
+            return self.cipher.open_record(pack, pack_key(pack), m.offset, m.blob, record)
+        except (AuthenticationFailed, EnvelopeError) as e:
+            raise BlobCorrupt(f"{m.blob} in {e}") from None
 
     def _record_pack(self, pack: str, size: int, members: list[Member]) -> None:
         self.db.executemany(
@@ -249,7 +286,7 @@ class ContentStore:
                 raise ObjectMissing(bid, self.backend.name)
             pack = row[0]
             m = Member(bid, row[1], row[2], row[3], row[4])
-            frame = self.backend.get_range(pack_key(pack), m.offset, m.length)
+            frame = self._frame(pack, m, self.backend.get_range(pack_key(pack), m.offset, m.length))
         return self._decode(m, frame, pack)
 
     def _decode(self, m: Member, frame: bytes, pack: str) -> bytes:
@@ -266,6 +303,10 @@ class ContentStore:
     def check(self, referenced: Iterable[str], *, read_data: bool = False, progress=None) -> list[Problem]:
         """Every referenced blob present in the backend itself; with read_data, re-hashed."""
         advance = progress or (lambda n=1, **kw: None)
+        try:
+            self.cipher.ready()  # the store's key, checked before anything else is looked at
+        except StoreError as e:
+            return [Problem("store key", str(e))]
         problems: list[Problem] = []
         packs = {k.rsplit("/", 1)[-1] for k in self.backend.list("packs/")}
         wanted: dict[str, list[Member]] = {}
@@ -286,16 +327,25 @@ class ContentStore:
             for pack, members in sorted(wanted.items()):
                 try:
                     data = self.backend.get(pack_key(pack))
+                    self.cipher.check_header(pack_key(pack), data)
                 except StoreError as e:
                     problems.append(Problem(f"pack {pack}", str(e)))
                     continue
                 for m in members:
                     try:
-                        self._decode(m, data[m.offset : m.offset + m.length], pack)
+                        self._decode(m, self._frame(pack, m, data[m.offset : m.offset + m.length]), pack)
                     except BlobCorrupt as e:
                         problems.append(Problem(f"blob {m.blob}", f"corrupt: {e}"))
                     advance(1)
         return problems
+
+    def read_pack_index(self, key: str) -> tuple[str, list[Member]]:
+        """The pack index object ``key`` (``index/<pack>``), authenticated and decoded: its
+        pack and members (offsets and lengths of the records as stored in the pack)."""
+        try:
+            return decode_pack_index(self.cipher.open_object(key, self.backend.get(key)))
+        except (PackFormatError, AuthenticationFailed, EnvelopeError) as e:
+            raise StoreError(f"{self.backend.name}{key}: {e}") from None
 
     def rebuild_index(self) -> None:
         """Regenerate the local location index from the backend's pack indexes alone."""
@@ -304,10 +354,7 @@ class ContentStore:
         self.db.execute("DELETE FROM packs")
         self._known = None
         for key in self.backend.list("index/"):
-            try:
-                pack, members = decode_pack_index(self.backend.get(key))
-            except PackFormatError as e:
-                raise StoreError(f"{self.backend.name}{key}: {e}") from None
+            pack, members = self.read_pack_index(key)
             self._record_pack(
                 pack, self.backend.size(pack_key(pack)) if self.backend.exists(pack_key(pack)) else 0, members
             )
@@ -337,10 +384,11 @@ class ContentStore:
             if survivors:
                 data = self.backend.get(pack_key(pack))
                 for m in survivors:
-                    self._decode(m, data[m.offset : m.offset + m.length], pack)  # never copy damage
-                    self._members.append(Member(m.blob, len(self._buffer), m.length, m.raw_size, m.dict))
+                    frame = self._frame(pack, m, data[m.offset : m.offset + m.length])
+                    self._decode(m, frame, pack)  # never copy damage
+                    self._members.append(Member(m.blob, len(self._buffer), len(frame), m.raw_size, m.dict))
                     self._pending[m.blob] = len(self._members) - 1
-                    self._buffer += data[m.offset : m.offset + m.length]
+                    self._buffer += frame
                     self.db.execute("DELETE FROM blobs WHERE blob=?", (m.blob,))
                 self._write_pack()  # the survivors, durable, then indexed in the same commit
                 self.db.commit()

@@ -1,0 +1,166 @@
+"""The store's encryption (vault/store/crypto.py, keys.py) through the content store's API."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.fixtures.corpus import python_email_messages
+from vault.model import blob_id
+from vault.store.backends.local import LocalBackend
+from vault.store.cas import BlobCorrupt, ContentStore
+from vault.store.crypto import (
+    OBJECT_MAGIC,
+    PACK_HEADER,
+    AuthenticationFailed,
+    EnvelopeError,
+    PlainCipher,
+    SealedCipher,
+)
+from vault.store.keys import MasterKey
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+KEY = MasterKey(bytes(range(32)), bytes(range(32, 64)))
+
+
+def _store(tmp_path, cipher=None, name="store"):
+    return ContentStore(
+        LocalBackend(tmp_path / name), tmp_path / f"{name}.sqlite", dictionary_samples=5, cipher=cipher
+    )
+
+
+def _objects(root):
+    return {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def _subjects(files):
+    out = []
+    for f in files:
+        for line in f.read_bytes().splitlines():
+            if line.lower().startswith(b"subject:") and len(line) > 16:
+                out.append(line[8:].strip())
+                break
+    return out
+
+
+def test_nothing_readable_in_the_store(tmp_path):
+    files = python_email_messages()[:40]
+    store = _store(tmp_path, KEY.cipher())
+    bids = [store.put(f.read_bytes()) for f in files]
+    store.flush()
+    assert store.dictionary is not None  # dictionaries are sealed as well
+    objects = _objects(tmp_path / "store")
+    assert any("packs/" in str(p) for p in objects) and any("index/" in str(p) for p in objects)
+    subjects = _subjects(files)
+    assert subjects
+    for path, data in objects.items():
+        assert ZSTD_MAGIC not in data, path
+        for s in subjects:
+            assert s not in data, (path, s)
+        for bid in bids:  # no content hash, in a name or inside an object
+            assert bid[7:] not in str(path) and bid[7:].encode() not in data
+    assert [store.get(b) for b in bids] == [f.read_bytes() for f in files]
+    # the same store unencrypted shows frames and hashes in the clear: the checks above can fail
+    plain = _store(tmp_path, name="plain")
+    for f in files:
+        plain.put(f.read_bytes())
+    plain.flush()
+    assert any(ZSTD_MAGIC in d for d in _objects(tmp_path / "plain").values())
+
+
+def test_reads_after_reopen_rebuild_and_repack(tmp_path):
+    files = python_email_messages()[:12]
+    store = _store(tmp_path, KEY.cipher())
+    bids = [store.put(f.read_bytes()) for f in files]
+    store.flush()
+    store.rebuild_index()
+    assert [store.get(b) for b in bids] == [f.read_bytes() for f in files]
+    store.delete_blobs(bids[:3])  # the survivors are re-sealed in a new pack
+    store.close()
+    again = _store(tmp_path, KEY.cipher())
+    assert [again.get(b) for b in bids[3:]] == [f.read_bytes() for f in files[3:]]
+    assert again.check(bids[3:], read_data=True) == []
+    # the wrong key opens nothing, and says so
+    with pytest.raises(BlobCorrupt, match="authentication failed"):
+        _store(tmp_path, MasterKey.new().cipher()).get(bids[4])  # (its dictionary, first)
+
+
+def test_dedup_still_works(tmp_path):
+    store = _store(tmp_path, KEY.cipher())
+    data = python_email_messages()[0].read_bytes()
+    assert store.put(data) == store.put(data) == blob_id(data)
+    store.flush()
+    assert store.put(data) == blob_id(data)
+    store.flush()
+    assert store.stats()["blobs"] == 1 and store.stats()["packs"] == 1
+
+
+def test_flipped_byte_is_an_authentication_failure_naming_the_pack(tmp_path):
+    store = _store(tmp_path, KEY.cipher())
+    bids = [store.put(f.read_bytes()) for f in python_email_messages()[:5]]
+    store.flush()
+    victim = next(store.backend.list("packs/"))
+    pack = victim.rsplit("/", 1)[-1]
+    path = tmp_path / "store" / victim
+    data = bytearray(path.read_bytes())
+    data[len(PACK_HEADER) + 3] ^= 0x01  # inside the first record
+    path.write_bytes(bytes(data))
+    problems = store.check(bids, read_data=True)
+    assert len(problems) == 1 and "authentication failed" in problems[0].what
+    assert pack in problems[0].what
+    with pytest.raises(BlobCorrupt, match=f"pack {pack}: authentication failed"):
+        store.get(bids[0])
+    assert store.get(bids[1])  # the others still read
+
+
+def test_objects_cannot_be_swapped():
+    c = KEY.cipher()
+    sealed = c.seal_object("index/aa", b"payload")
+    assert c.open_object("index/aa", sealed) == b"payload"
+    with pytest.raises(AuthenticationFailed, match="index/bb"):
+        c.open_object("index/bb", sealed)
+    record = c.seal_record("p1", "packs/p1", 8, "sha256:" + "a" * 64, b"frame")
+    with pytest.raises(AuthenticationFailed):
+        c.open_record("p1", "packs/p1", 8, "sha256:" + "b" * 64, record)  # another blob's slot
+    with pytest.raises(AuthenticationFailed):
+        c.open_record("p1", "packs/p1", 24, "sha256:" + "a" * 64, record)  # moved in the pack
+    with pytest.raises(AuthenticationFailed):
+        c.open_record("p2", "packs/p2", 8, "sha256:" + "a" * 64, record)  # moved to another pack
+
+
+def test_pack_names_are_keyed():
+    frames = b"some frames"
+    assert KEY.cipher().pack_name(frames) == KEY.cipher().pack_name(frames)  # same pack, same name
+    assert KEY.cipher().pack_name(frames) != PlainCipher().pack_name(frames)
+    assert MasterKey.new().cipher().pack_name(frames) != KEY.cipher().pack_name(frames)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_envelope_decoder_random_bytes(data):
+    for blob in (data, OBJECT_MAGIC + b"\x01" + data, OBJECT_MAGIC + data):
+        with pytest.raises((EnvelopeError, AuthenticationFailed)):
+            KEY.cipher().open_object("index/x", blob)
+    with pytest.raises((EnvelopeError, AuthenticationFailed)):
+        KEY.cipher().open_record("p", "packs/p", 8, "sha256:" + "0" * 64, data)
+
+
+_SEALED = SealedCipher(KEY.data_key, KEY.id_key).seal_object("index/x", os.urandom(64))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(min_value=0, max_value=len(_SEALED) - 1),
+    st.integers(min_value=1, max_value=255),
+    st.integers(min_value=0, max_value=len(_SEALED)),
+    st.binary(max_size=8),
+)
+def test_envelope_decoder_mangled(pos, xor, cut, extra):
+    flipped = bytearray(_SEALED)
+    flipped[pos] ^= xor
+    for bad in (bytes(flipped), _SEALED[:cut] + extra if (cut, extra) != (len(_SEALED), b"") else b""):
+        with pytest.raises((EnvelopeError, AuthenticationFailed)):
+            KEY.cipher().open_object("index/x", bad)
