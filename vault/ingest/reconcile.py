@@ -160,6 +160,8 @@ def _messages(plan: _Plan, report: MailboxReport, server: dict) -> None:
     on_server = {m["uid"]: m for m in state["messages"]}
     archived = {}
     for item in ctx.catalog.live_items(mailbox_id):
+        if item["origin"] is not None:
+            continue  # imported history: its own numbering, nothing on the server to match
         if item["uidvalidity"] == uidvalidity and item["uid"] in on_server:
             archived[item["uid"]] = item
             continue
