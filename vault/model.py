@@ -160,6 +160,15 @@ def cyrus_folder_name(name: str) -> str:
     return name
 
 
+def folder_forms(folder: str) -> tuple[str, ...]:
+    """A folder's name, and for a user's INBOX (Cyrus's ``user/jane``) also the name a mail
+    client shows (``user/jane/INBOX``): what folder patterns and ``in:`` match against."""
+    parts = folder.split("/")
+    if len(parts) == 2 and parts[0] == "user" and parts[1]:
+        return (folder, folder + "/INBOX")
+    return (folder,)
+
+
 def custodian_of(folder: str | None) -> str | None:
     """The user a folder belongs to: ``user/jane/Sent`` (or ``user.jane.Sent``) -> ``jane``."""
     if not folder:

@@ -96,6 +96,7 @@ class Service:
             raise self._broker_error
         scheduler = scheduler_from_config(self.config, self.jobs())
         scheduler.start()
+        threading.Thread(target=self._first_sync, name="first-sync", daemon=True).start()
         try:
             asyncio.run(self._serve_api(stop, ready))
         finally:
@@ -103,6 +104,26 @@ class Service:
             if self.broker is not None:
                 self.broker.stop()
             thread.join(60)
+
+    def _first_sync(self) -> None:
+        """At the first start on a home that never synced the whole server (reconcile-state.json
+        says when one completed): ``reconcile --all``, once the collector answers a LIST;
+        asked outside the writer, so a mail host that is not there holds nothing up."""
+        from vault.ingest.collector.client import CollectorClient
+        from vault.ingest.reconcile import SyncState
+
+        if SyncState.of(self).first_sync is not None:
+            return
+        c = self.config["collector"]
+        try:
+            with CollectorClient(c["address"], timeout=c["timeout_seconds"]) as client:
+                count = len(client.mailboxes())
+            log.info("first sync: %d mailbox(es) on the server", count)
+            reports = ops.reconcile(self, SCHEDULER, {"all": True})
+        except Exception as e:  # the service runs on; the next start, or reconcile --all, does it
+            log.warning("first sync of the mail server not done (%s): 'vaultctl reconcile --all' does it", e)
+            return
+        log.info("first sync done: %d mailbox(es) reconciled", len(reports))
 
     def _run_broker(self, started: threading.Event, stop: threading.Event) -> None:
         try:

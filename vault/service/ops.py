@@ -264,10 +264,14 @@ def reconcile(service: ServiceHandle, caller: Caller, params: dict) -> list[dict
     ):
         raise BadRequest("'mailboxes' must be a list of names or ids")
     address = _opt(params, "collector") or service.config["collector"]["address"]
+    everything, full = params.get("all") is True, params.get("full") is True
 
     def write(vault) -> list[dict]:
         with CollectorClient(address, timeout=service.config["collector"]["timeout_seconds"]) as client:
-            return [r.to_json() for r in run_reconcile(vault, client, mailboxes, actor=caller.actor)]
+            reports = run_reconcile(
+                vault, client, mailboxes, actor=caller.actor, everything=everything, full=full
+            )
+            return [r.to_json() for r in reports]
 
     return service.write(write)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import zmq
 
-from vault.ingest.collector.frames import BAD, ENUMERATE, FETCH, FOLDER, GONE, NOMAILBOX, OK
+from vault.ingest.collector.frames import BAD, ENUMERATE, FETCH, FOLDER, GONE, LIST, NOMAILBOX, OK
 
 
 class CollectorError(Exception):
@@ -99,6 +99,10 @@ class CollectorClient:
     def mailbox_state(self, name_or_id: str) -> dict:
         """The whole ENUMERATE answer: mailbox id, name, UIDVALIDITY, messages."""
         return _json(self._request([ENUMERATE, name_or_id.encode()])[0])
+
+    def mailboxes(self) -> list[dict]:
+        """Every mailbox on the server: mailbox_id, name, uidvalidity, highestmodseq, deleted."""
+        return _json(self._request([LIST])[0])["mailboxes"]
 
     def enumerate(self, name_or_id: str) -> list[dict]:
         return self.mailbox_state(name_or_id)["messages"]

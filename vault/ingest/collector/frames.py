@@ -11,6 +11,10 @@ ZeroMQ ROUTER (clients use REQ), multipart frames (docs/architecture.md 1.2, 5):
 - ``[ENUMERATE, name or mailboxID]`` -> ``[OK, json {mailbox_id, name, uidvalidity,
   highestmodseq, messages: [{uid, flags, internal_date, modseq, size}]}]``: the messages
   present now (expunged index records left out).
+- ``[LIST]`` -> ``[OK, json {mailboxes: [{mailbox_id, name, uidvalidity, highestmodseq,
+  deleted}]}]``: every mailbox on the server (IMAP LIST as the admin), ids from its metadata,
+  UIDVALIDITY and HIGHESTMODSEQ from its index (the CONDSTORE value: what changes when
+  anything in the mailbox does).
 - Errors: ``[ERR, "<CODE>: text"]``, CODE one of ``NOMAILBOX`` (the server does not know the
   mailbox), ``GONE`` (the spool file is gone), ``BAD`` (malformed request), ``FAIL``
   (something on this host failed; worth retrying).
@@ -19,6 +23,6 @@ Messages, flags and UIDs come from the spool files (no IMAP session, so no side 
 names are resolved to ids and metadata read over IMAP as the admin.
 """
 
-FETCH, FOLDER, ENUMERATE = b"FETCH", b"FOLDER", b"ENUMERATE"
+FETCH, FOLDER, ENUMERATE, LIST = b"FETCH", b"FOLDER", b"ENUMERATE", b"LIST"
 OK, ERR = b"OK", b"ERR"
 NOMAILBOX, GONE, BAD, FAIL = "NOMAILBOX", "GONE", "BAD", "FAIL"

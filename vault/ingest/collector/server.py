@@ -14,7 +14,18 @@ from datetime import UTC, datetime
 
 import zmq
 
-from vault.ingest.collector.frames import BAD, ENUMERATE, ERR, FAIL, FETCH, FOLDER, GONE, NOMAILBOX, OK
+from vault.ingest.collector.frames import (
+    BAD,
+    ENUMERATE,
+    ERR,
+    FAIL,
+    FETCH,
+    FOLDER,
+    GONE,
+    LIST,
+    NOMAILBOX,
+    OK,
+)
 from vault.ingest.cyrus.imap_admin import ImapAdmin, ImapAdminError, NoSuchMailbox, folder_metadata
 from vault.ingest.cyrus.spool import (
     CyrusSpool,
@@ -75,6 +86,8 @@ class Collector:
                 return [OK, json.dumps(self.folder(_text(args[0]))).encode()]
             if command == ENUMERATE and len(args) == 1:
                 return [OK, json.dumps(self.enumerate(_text(args[0]))).encode()]
+            if command == LIST and not args:
+                return [OK, json.dumps({"mailboxes": self.mailboxes()}).encode()]
             raise _Refusal(BAD, f"unknown request {command[:40]!r} with {len(args)} argument(s)")
         except _Refusal as e:
             return [ERR, str(e).encode()]
@@ -122,11 +135,36 @@ class Collector:
             "mailbox_id": mailbox_id,
             "name": header.name,
             "uidvalidity": index.uidvalidity,
+            "highestmodseq": index.highestmodseq,
             "acl": header.acl,
             "metadata": metadata,
             "deleted": header.deleted,
             "user_flags": list(header.user_flags),
         }
+
+    def mailboxes(self) -> list[dict]:
+        """Every mailbox the admin lists, with its id and its CONDSTORE state."""
+        if self.admin is None:
+            raise _Refusal(FAIL, "cannot list mailboxes: no IMAP admin configured ([collector] imap_admin)")
+        out = []
+        for name in self.admin.mailboxes():
+            try:
+                mailbox_id = self.admin.uniqueid(name)
+                if not mailbox_id:
+                    continue
+                header, index = self.spool.header(mailbox_id), self.spool.index(mailbox_id)
+            except (NoSuchMailbox, MailboxNotFound):
+                continue  # deleted between LIST and the look-up
+            out.append(
+                {
+                    "mailbox_id": mailbox_id,
+                    "name": header.name,
+                    "uidvalidity": index.uidvalidity,
+                    "highestmodseq": index.highestmodseq,
+                    "deleted": header.deleted,
+                }
+            )
+        return out
 
     def enumerate(self, name_or_id: str) -> dict:
         mailbox_id = self.resolve(name_or_id)

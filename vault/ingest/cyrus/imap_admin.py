@@ -31,7 +31,7 @@ VOLATILE_METADATA = frozenset(
 )
 
 
-_RESPONSE = {"GETMETADATA": "METADATA", "GETACL": "ACL"}
+_RESPONSE = {"GETMETADATA": "METADATA", "GETACL": "ACL", "LIST": "LIST"}
 
 
 class ImapAdminError(Exception):
@@ -124,6 +124,24 @@ class ImapAdmin:
 
     def uniqueid(self, mailbox: str) -> str | None:
         return self.metadata(mailbox).get(UNIQUEID_ENTRY)
+
+    def mailboxes(self) -> list[str]:
+        """Every mailbox on the server (``LIST "" "*"`` as the admin, who sees them all),
+        less those that cannot be selected (``\\Noselect``, ``\\NonExistent``)."""
+        typ, data, untagged = self._command("LIST", '""', '"*"')
+        if typ != "OK":
+            text = b" ".join(d for d in data if isinstance(d, bytes)).decode(errors="replace")
+            raise ImapAdminError(f"LIST: {typ} {text}")
+        names = []
+        for response in _responses(untagged):
+            # (flags) delimiter name
+            if len(response) != 3 or not isinstance(response[0], list) or not isinstance(response[2], str):
+                continue
+            flags = {f.lower() for f in response[0] if isinstance(f, str)}
+            if flags & {"\\noselect", "\\nonexistent"}:
+                continue
+            names.append(response[2])
+        return names
 
 
 def folder_metadata(entries: dict[str, str]) -> dict[str, str]:
