@@ -40,7 +40,7 @@ from vault.entries import EntrySpec, Kind, message_data
 from vault.ingest.collector.client import MailboxUnknown, SpoolFileGone
 from vault.ingest.context import HandlerContext
 from vault.mailformat import message_id_of
-from vault.model import ItemId, format_time, normalise_flags, now
+from vault.model import ItemId, custodian_of, format_time, normalise_flags, now
 
 log = logging.getLogger(__name__)
 
@@ -304,12 +304,27 @@ def live_folders(catalog) -> list[str]:
 
 
 def targets_of(
-    catalog, collector, mailboxes: list[str] | None = None, *, everything: bool = False
+    catalog,
+    collector,
+    mailboxes: list[str] | None = None,
+    *,
+    everything: bool = False,
+    users: list[str] | None = None,
 ) -> list[str]:
-    """What a run reconciles: ``mailboxes`` as given; else every live folder, and with
-    ``everything`` every mailbox on the server too (the collector's LIST), known ones first."""
-    if mailboxes:
-        return list(mailboxes)
+    """What a run reconciles: ``mailboxes`` as given (and with ``users``, every folder of
+    theirs the archive or the server has); else every live folder, and with ``everything``
+    every mailbox on the server too (the collector's LIST), known ones first."""
+    if mailboxes or users:
+        out = list(mailboxes or [])
+        if users:
+            wanted = set(users)
+            out += [
+                f["mailbox_id"]
+                for f in catalog.folders(include_deleted=False)
+                if custodian_of(f["name"]) in wanted
+            ]
+            out += [m["mailbox_id"] for m in collector.mailboxes() if custodian_of(m["name"]) in wanted]
+        return list(dict.fromkeys(out))
     targets = live_folders(catalog)
     if everything:
         known = set(targets)
@@ -330,6 +345,7 @@ def reconcile(
     everything: bool = False,
     full: bool = False,
     targets: list[str] | None = None,
+    users: list[str] | None = None,
 ) -> list[MailboxReport]:
     """Reconcile ``mailboxes`` (names or ids; default: every live folder; with
     ``everything``, every mailbox on the server), recording the differences in ``vault``
@@ -338,7 +354,7 @@ def reconcile(
     list :func:`targets_of` gave, when the caller already asked for it."""
     ctx = HandlerContext(vault.catalog, vault.store, collector)
     if targets is None:
-        targets = targets_of(vault.catalog, collector, mailboxes, everything=everything)
+        targets = targets_of(vault.catalog, collector, mailboxes, everything=everything, users=users)
     state = SyncState.of(vault)
     reports = []
     for target in targets:
@@ -363,7 +379,7 @@ def reconcile(
         reports.append(report)
         if progress:
             progress(1)
-    if everything and not mailboxes:
+    if everything and not mailboxes and not users:
         state.first_sync = format_time(now())
         state.save()
     return reports

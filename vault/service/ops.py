@@ -265,11 +265,14 @@ def reconcile(service: ServiceHandle, caller: Caller, params: dict) -> list[dict
         raise BadRequest("'mailboxes' must be a list of names or ids")
     address = _opt(params, "collector") or service.config["collector"]["address"]
     everything, full = params.get("all") is True, params.get("full") is True
+    users = params.get("users") or None
+    if users is not None and not (isinstance(users, list) and all(isinstance(u, str) for u in users)):
+        raise BadRequest("'users' must be a list of logins")
 
     def write(vault) -> list[dict]:
         with CollectorClient(address, timeout=service.config["collector"]["timeout_seconds"]) as client:
             reports = run_reconcile(
-                vault, client, mailboxes, actor=caller.actor, everything=everything, full=full
+                vault, client, mailboxes, actor=caller.actor, everything=everything, full=full, users=users
             )
             return [r.to_json() for r in reports]
 

@@ -58,6 +58,20 @@ def _discovered_once(entries: list[EntrySpec], created: set[str], catalog) -> li
 _FOLDER_DISCOVERY = {Kind.FOLDER_CREATED, Kind.FOLDER_ACL, Kind.FOLDER_METADATA}
 
 
+def _not_archived(entries: list[EntrySpec], catalog) -> list[EntrySpec]:
+    """A message a reconciliation (the sync log's, say) archived after the worker checked
+    the catalog and before its result got here: its message.appended is dropped, not doubled
+    (a UID names one message; Cyrus never gives it twice)."""
+    out = []
+    for e in entries:
+        if e.kind == Kind.MESSAGE_APPENDED and e.item is not None:
+            row = catalog.item(e.item)
+            if row is not None and row["expunged_at"] is None:
+                continue
+        out.append(e)
+    return out
+
+
 class _Call:
     """Work for the writer from another thread (the vault service): ``fn(vault)`` is run on the
     committer's thread between batches, its result or exception handed back through ``future``."""
@@ -261,7 +275,7 @@ class Committer:
                     continue
                 seen.add(job_id)
                 ids.append(job_id)
-                for spec in _discovered_once(checked, created, vault.catalog):
+                for spec in _not_archived(_discovered_once(checked, created, vault.catalog), vault.catalog):
                     vault.record(spec.kind, item=spec.item, data=spec.data, time=spec.time, actor=spec.actor)
             vault.commit()
         except Exception as e:

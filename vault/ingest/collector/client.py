@@ -8,7 +8,18 @@ from dataclasses import dataclass
 
 import zmq
 
-from vault.ingest.collector.frames import BAD, ENUMERATE, FETCH, FOLDER, GONE, LIST, NOMAILBOX, OK
+from vault.ingest.collector.frames import (
+    BAD,
+    ENUMERATE,
+    FETCH,
+    FOLDER,
+    GONE,
+    LIST,
+    NOMAILBOX,
+    OK,
+    SYNCDONE,
+    SYNCLOG,
+)
 
 
 class CollectorError(Exception):
@@ -103,6 +114,14 @@ class CollectorClient:
     def mailboxes(self) -> list[dict]:
         """Every mailbox on the server: mailbox_id, name, uidvalidity, highestmodseq, deleted."""
         return _json(self._request([LIST])[0])["mailboxes"]
+
+    def sync_log(self) -> dict:
+        """The sync log's batch to reconcile: token (None: nothing logged), mailboxes, users."""
+        return _json(self._request([SYNCLOG])[0])
+
+    def sync_done(self, token: str) -> bool:
+        """The batch ``token`` is reconciled and committed: the collector removes it."""
+        return bool(_json(self._request([SYNCDONE, token.encode()])[0]).get("removed"))
 
     def enumerate(self, name_or_id: str) -> list[dict]:
         return self.mailbox_state(name_or_id)["messages"]

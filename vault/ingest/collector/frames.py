@@ -15,6 +15,12 @@ ZeroMQ ROUTER (clients use REQ), multipart frames (docs/architecture.md 1.2, 5):
   deleted}]}]``: every mailbox on the server (IMAP LIST as the admin), ids from its metadata,
   UIDVALIDITY and HIGHESTMODSEQ from its index (the CONDSTORE value: what changes when
   anything in the mailbox does).
+- ``[SYNCLOG]`` -> ``[OK, json {configured, token, mailboxes, users, lines, ignored,
+  problems}]``: the batch of Cyrus's sync log to reconcile (vault/ingest/cyrus/sync_log.py:
+  ``log-run``, renamed from ``log`` when there is none), as the folder names and users it
+  names; ``token`` None when nothing was logged.
+- ``[SYNCDONE, token]`` -> ``[OK, json {removed}]``: the batch is reconciled and committed;
+  ``log-run`` is removed (only if it is still that batch).
 - Errors: ``[ERR, "<CODE>: text"]``, CODE one of ``NOMAILBOX`` (the server does not know the
   mailbox), ``GONE`` (the spool file is gone), ``BAD`` (malformed request), ``FAIL``
   (something on this host failed; worth retrying).
@@ -24,5 +30,6 @@ names are resolved to ids and metadata read over IMAP as the admin.
 """
 
 FETCH, FOLDER, ENUMERATE, LIST = b"FETCH", b"FOLDER", b"ENUMERATE", b"LIST"
+SYNCLOG, SYNCDONE = b"SYNCLOG", b"SYNCDONE"
 OK, ERR = b"OK", b"ERR"
 NOMAILBOX, GONE, BAD, FAIL = "NOMAILBOX", "GONE", "BAD", "FAIL"
