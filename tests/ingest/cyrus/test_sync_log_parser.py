@@ -88,7 +88,7 @@ def test_any_text_parses_or_is_refused(text):
 
 
 names = st.text(
-    st.characters(blacklist_characters="\r\n\0", blacklist_categories=("Cs",)), min_size=1, max_size=40
+    st.characters(codec="utf-8", exclude_characters="\r\n\0"), min_size=1, max_size=40
 )
 
 
