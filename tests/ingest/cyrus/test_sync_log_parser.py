@@ -87,9 +87,7 @@ def test_any_text_parses_or_is_refused(text):
     assert parse_line(format_line(entry)) == entry
 
 
-names = st.text(
-    st.characters(codec="utf-8", exclude_characters="\r\n\0"), min_size=1, max_size=40
-)
+names = st.text(st.characters(codec="utf-8", exclude_characters="\r\n\0"), min_size=1, max_size=40)
 
 
 @given(st.sampled_from(sorted(ARITY)), st.data())
