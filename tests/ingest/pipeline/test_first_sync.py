@@ -1,7 +1,7 @@
-"""First sync and discovery: mail Cyrus accepted while the dealer was down (its events lost)
-lands in a mailbox the vault never saw; ``vaultctl reconcile --all`` finds it on the server
-(IMAP LIST as the admin, through the collector), archives it whole with no --mailbox, and a
-second run enumerates only what changed since (HIGHESTMODSEQ)."""
+"""First sync: a Cyrus that held mail for three users before vault came (no events, and no
+sync log: the channel is newer than the mail) is copied whole by the vault service at its
+first start, with no command; ``vaultctl reconcile --all`` then finds every mailbox in step
+and skips their messages on HIGHESTMODSEQ."""
 
 from __future__ import annotations
 
@@ -15,11 +15,7 @@ from tests.ingest.pipeline.test_nothing_lost import appended_by_message_id, mess
 
 pytestmark = pytest.mark.cyrus
 
-
-def reconcile_all(pipeline) -> dict[str, dict]:
-    done = pipeline.vaultctl("reconcile", "--all", "--json")
-    assert done.returncode == 0, done.stderr
-    return {r["mailbox"]: r for r in json.loads(done.stdout)}
+USERS = ("alice", "bob", "carol")
 
 
 def wait_first_sync(pipeline, seconds: float = 120) -> None:
@@ -33,47 +29,29 @@ def wait_first_sync(pipeline, seconds: float = 120) -> None:
     raise AssertionError(f"no first sync within {seconds} s:\n{pipeline.components['broker'].log()[-3000:]}")
 
 
-def test_reconcile_all_archives_what_arrived_while_the_dealer_was_down(pipeline_factory):
-    pipeline = pipeline_factory(workers=1, users=("alice", "bob", "carol"))
-    wait_first_sync(pipeline)  # the service's first start: every mailbox on the server, empty or not
-    listed = {r["name"] for r in json.loads(pipeline.vaultctl("ls", "--json").stdout)}
-    assert {"user/alice", "user/bob", "user/carol"} <= listed, listed
-
+def test_the_first_start_copies_a_server_that_already_holds_mail(pipeline_factory):
+    pipeline = pipeline_factory(workers=1, users=USERS, start=False)
     tag = uuid.uuid4().hex[:8]
-    heard = [f"<{tag}-heard-{i}@example.org>" for i in range(3)]
-    missed = [f"<{tag}-missed-{i}@example.org>" for i in range(4)]
-    filed = [f"<{tag}-filed-{i}@example.org>" for i in range(2)]
-    for m in heard:
-        pipeline.cyrus.lmtp_deliver("alice@vault.test", message(m))
-    pipeline.wait_settled(seconds=120, quiet=1.0)
-
-    pipeline.components["dealer"].stop()
-    for i, m in enumerate(missed):  # Cyrus says 250 and the events go nowhere
-        pipeline.cyrus.lmtp_deliver(("bob" if i % 2 else "carol") + "@vault.test", message(m))
-    bob = pipeline.cyrus.imap("bob")  # and a folder the vault never hears of
-    bob.create("INBOX/Projects")
-    for m in filed:
-        bob.append("INBOX/Projects", None, None, message(m))
+    held = {u: [f"<{tag}-{u}-{i}@example.org>" for i in range(n)] for u, n in zip(USERS, (3, 2, 4))}
+    for user, msgids in held.items():
+        for m in msgids:
+            pipeline.cyrus.lmtp_deliver(f"{user}@vault.test", message(m))
+    bob = pipeline.cyrus.imap("bob")
+    bob.create("INBOX/Old")
+    bob.append("INBOX/Old", r"(\Seen)", None, message(f"<{tag}-old@example.org>"))
     bob.logout()
-    pipeline.start_dealer()
-    pipeline.wait_settled(seconds=120, quiet=1.0)
-    assert not any(m in appended_by_message_id(pipeline.home) for m in missed + filed)
+    for path in (pipeline.cyrus.base / "lib" / "sync").rglob("log*"):
+        path.unlink()  # what the server held before vault's channel was there: no line names it
 
-    first = reconcile_all(pipeline)
-    assert (len(first["user/bob"]["appended"]), len(first["user/carol"]["appended"])) == (2, 2), first
-    assert first["user/bob/Projects"]["folder_changes"][0] == "created", first
-    assert first["user/bob/Projects"]["appended"] == [1, 2]
-    assert first["user/alice"]["differences"] == 0
+    pipeline.start()
+    wait_first_sync(pipeline)
     found = appended_by_message_id(pipeline.home)
-    everything = heard + missed + filed
-    assert {m: len(found.get(m, [])) for m in everything} == {m: 1 for m in everything}
+    every = [m for msgids in held.values() for m in msgids] + [f"<{tag}-old@example.org>"]
+    assert {m: len(found.get(m, [])) for m in every} == {m: 1 for m in every}
+    listed = {r["name"]: r["messages"] for r in json.loads(pipeline.vaultctl("ls", "--json").stdout)}
+    assert listed == {"user/alice": 3, "user/bob": 2, "user/carol": 4, "user/bob/Old": 1}
 
-    # nothing changed: every mailbox is skipped on its HIGHESTMODSEQ; one delivery: that one only
-    again = reconcile_all(pipeline)
-    assert all(r["unchanged"] and r["differences"] == 0 for r in again.values()), again
-    pipeline.components["dealer"].stop()
-    pipeline.cyrus.lmtp_deliver("bob@vault.test", message(f"<{tag}-late@example.org>"))
-    third = reconcile_all(pipeline)
-    assert len(third["user/bob"]["appended"]) == 1 and not third["user/bob"]["unchanged"]
-    assert all(r["unchanged"] for name, r in third.items() if name != "user/bob"), third
-    pipeline.start_dealer()
+    again = pipeline.vaultctl("reconcile", "--all", "--json")
+    assert again.returncode == 0, again.stderr
+    reports = json.loads(again.stdout)
+    assert len(reports) == 4 and all(r["unchanged"] and r["differences"] == 0 for r in reports), reports
