@@ -35,8 +35,10 @@ def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason
     if client is not None:
         params = {"matter": matter, "custodians": list(custodians), "reason": reason, "query": query}
         params.update(date_from=date_from, date_to=date_to, reviewers=list(reviewers), acting_for=actor)
-        call_service(client, "hold.place", params)
+        answer = call_service(client, "hold.place", params)
         click.echo(f"hold {matter!r} placed on {', '.join(custodians)}")
+        for note in answer.get("cyrus") or []:
+            click.echo(f"  {note}")
         return
     from vault.policy.approval import require_admin
 
@@ -44,7 +46,7 @@ def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason
         try:
             caller = direct_caller(vault, actor, f"place hold {matter!r}")
             require_admin(vault, caller, f"place hold {matter!r}")
-            place_hold(
+            change = place_hold(
                 vault,
                 matter,
                 custodians=custodians,
@@ -59,6 +61,8 @@ def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason
         except (HoldError, PermissionError, Unrecorded) as e:
             raise click.ClickException(str(e)) from None
     click.echo(f"hold {matter!r} placed on {', '.join(custodians)}")
+    for note in change.cyrus:
+        click.echo(f"  {note}")
 
 
 def _holds(ctx, everything: bool, action: str) -> list[dict]:

@@ -12,7 +12,7 @@ it would release), another approves it (:func:`approve_release`), which records
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from vault.entries import EntrySpec, Kind
@@ -21,6 +21,7 @@ from vault.model import format_time, now
 from vault.model import now as utc_now
 from vault.policy import approval
 from vault.policy.approval import RELEASE, Requested
+from vault.policy.cyrus_hold import reach_cyrus
 from vault.policy.follow import after_commit
 from vault.policy.holds import Hold, HoldError, parse_date_bound
 from vault.policy.sweep import holds_of
@@ -31,6 +32,7 @@ from vault.recording import record_entry
 class HoldChange:
     hold: Hold
     how: str  # "recorded" in the ledger
+    cyrus: list[str] = field(default_factory=list)  # what the mail server does for it (cyrus_hold.py)
 
 
 def place_hold(
@@ -69,7 +71,8 @@ def place_hold(
     except ValueError as e:
         raise HoldError(str(e)) from None
     extra = {"on_behalf_of": on_behalf_of} if on_behalf_of else {}
-    return HoldChange(hold, _record(vault, Kind.HOLD_PLACED, hold, actor, extra))
+    how = _record(vault, Kind.HOLD_PLACED, hold, actor, extra)
+    return HoldChange(hold, how, reach_cyrus(vault, matter, hold.custodians, placing=True))
 
 
 def matters_of(vault, login: str) -> list[Hold]:
@@ -130,7 +133,8 @@ def approve_release(vault, caller: Caller, request_id: str, *, now: datetime | N
         **caller.audit_fields(),
     }
     spec = EntrySpec(Kind.HOLD_RELEASED, request.id, data, actor=caller.actor)
-    return HoldChange(released, approval.record(vault, spec, follow=after_commit))
+    how = approval.record(vault, spec, follow=after_commit)
+    return HoldChange(released, how, reach_cyrus(vault, matter, hold.custodians, placing=False))
 
 
 def _active(vault, matter: str) -> Hold:

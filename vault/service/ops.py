@@ -174,7 +174,7 @@ def place_hold(service: ServiceHandle, caller: Caller, params: dict) -> dict:
             reviewers=[r for r in params.get("reviewers") or [] if isinstance(r, str)],
             on_behalf_of=caller.on_behalf_of,
         )
-        return {"hold": change.hold.to_data(), "how": change.how}
+        return {"hold": change.hold.to_data(), "how": change.how, "cyrus": change.cyrus}
 
     return service.write(write)
 
@@ -199,7 +199,7 @@ def approve_release(service: ServiceHandle, caller: Caller, params: dict) -> dic
 
     def write(vault) -> dict:
         change = approve(vault, caller, rid)
-        return {"hold": change.hold.to_data(), "how": change.how}
+        return {"hold": change.hold.to_data(), "how": change.how, "cyrus": change.cyrus}
 
     return service.write(write)
 

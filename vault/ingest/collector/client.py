@@ -15,6 +15,7 @@ from vault.ingest.collector.frames import (
     FOLDER,
     GONE,
     LIST,
+    NOEXPIRE,
     NOMAILBOX,
     OK,
     SYNCDONE,
@@ -114,6 +115,10 @@ class CollectorClient:
     def mailboxes(self) -> list[dict]:
         """Every mailbox on the server: mailbox_id, name, uidvalidity, highestmodseq, deleted."""
         return _json(self._request([LIST])[0])["mailboxes"]
+
+    def noexpire(self, mailbox: str, value: str) -> dict:
+        """Set the mailbox's noexpire_until (empty: remove): {supported, previous, reason}."""
+        return _json(self._request([NOEXPIRE, mailbox.encode(), value.encode()])[0])
 
     def sync_log(self) -> dict:
         """The sync log's batch to reconcile: token (None: nothing logged), mailboxes, users."""

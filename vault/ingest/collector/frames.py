@@ -21,6 +21,10 @@ ZeroMQ ROUTER (clients use REQ), multipart frames (docs/architecture.md 1.2, 5):
   names; ``token`` None when nothing was logged.
 - ``[SYNCDONE, token]`` -> ``[OK, json {removed}]``: the batch is reconciled and committed;
   ``log-run`` is removed (only if it is still that batch).
+- ``[NOEXPIRE, mailbox, value]`` -> ``[OK, json {supported, previous, reason}]``: sets
+  ``/shared/vendor/cmu/cyrus-imapd/noexpire_until`` (Cyrus 3.10+: keep the mailbox's expunged
+  and deleted data until then; ``0`` for ever; an empty value removes it); ``previous`` its
+  value before, ``supported`` false with the server's ``reason`` where it refuses (3.6).
 - Errors: ``[ERR, "<CODE>: text"]``, CODE one of ``NOMAILBOX`` (the server does not know the
   mailbox), ``GONE`` (the spool file is gone), ``BAD`` (malformed request), ``FAIL``
   (something on this host failed; worth retrying).
@@ -31,5 +35,7 @@ names are resolved to ids and metadata read over IMAP as the admin.
 
 FETCH, FOLDER, ENUMERATE, LIST = b"FETCH", b"FOLDER", b"ENUMERATE", b"LIST"
 SYNCLOG, SYNCDONE = b"SYNCLOG", b"SYNCDONE"
+NOEXPIRE = b"NOEXPIRE"
+NOEXPIRE_ENTRY = "/shared/vendor/cmu/cyrus-imapd/noexpire_until"
 OK, ERR = b"OK", b"ERR"
 NOMAILBOX, GONE, BAD, FAIL = "NOMAILBOX", "GONE", "BAD", "FAIL"

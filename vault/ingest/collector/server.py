@@ -24,6 +24,8 @@ from vault.ingest.collector.frames import (
     FOLDER,
     GONE,
     LIST,
+    NOEXPIRE,
+    NOEXPIRE_ENTRY,
     NOMAILBOX,
     OK,
     SYNCDONE,
@@ -98,6 +100,11 @@ class Collector:
                 return [OK, json.dumps(self.enumerate(_text(args[0]))).encode()]
             if command == LIST and not args:
                 return [OK, json.dumps({"mailboxes": self.mailboxes()}).encode()]
+            if command == NOEXPIRE and len(args) == 2:
+                return [
+                    OK,
+                    json.dumps(self.noexpire(_text(args[0]), args[1].decode(errors="replace"))).encode(),
+                ]
             if command == SYNCLOG and not args:
                 return [OK, json.dumps(self.sync_log_batch()).encode()]
             if command == SYNCDONE and len(args) == 1:
@@ -156,6 +163,14 @@ class Collector:
             "deleted": header.deleted,
             "user_flags": list(header.user_flags),
         }
+
+    def noexpire(self, mailbox: str, value: str) -> dict:
+        """Set (or with ``value`` empty remove) the mailbox's noexpire_until (frames.NOEXPIRE)."""
+        if self.admin is None:
+            raise _Refusal(FAIL, "cannot set annotations: no IMAP admin configured ([collector] imap_admin)")
+        previous = self.admin.metadata(mailbox).get(NOEXPIRE_ENTRY)
+        refused = self.admin.set_metadata(mailbox, NOEXPIRE_ENTRY, value or None)
+        return {"supported": refused is None, "previous": previous, "reason": refused}
 
     def sync_log_batch(self) -> dict:
         """The sync log's batch to reconcile (see frames.SYNCLOG)."""

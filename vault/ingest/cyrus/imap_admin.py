@@ -14,6 +14,7 @@ import threading
 from vault.ingest.cyrus import syntax as imap_syntax
 
 imaplib.Commands.setdefault("GETMETADATA", ("AUTH", "SELECTED"))
+imaplib.Commands.setdefault("SETMETADATA", ("AUTH", "SELECTED"))
 
 UNIQUEID_ENTRY = "/shared/vendor/cmu/cyrus-imapd/uniqueid"
 # Server bookkeeping that changes with every message: not folder state worth a ledger entry.
@@ -31,7 +32,7 @@ VOLATILE_METADATA = frozenset(
 )
 
 
-_RESPONSE = {"GETMETADATA": "METADATA", "GETACL": "ACL", "LIST": "LIST"}
+_RESPONSE = {"GETMETADATA": "METADATA", "GETACL": "ACL", "LIST": "LIST", "SETMETADATA": "METADATA"}
 
 
 class ImapAdminError(Exception):
@@ -124,6 +125,16 @@ class ImapAdmin:
 
     def uniqueid(self, mailbox: str) -> str | None:
         return self.metadata(mailbox).get(UNIQUEID_ENTRY)
+
+    def set_metadata(self, mailbox: str, entry: str, value: str | None) -> str | None:
+        """SETMETADATA one shared entry (None: remove it); None when done, else the server's
+        refusal (Cyrus refuses a vendor entry it does not know: "Permission denied")."""
+        typ, data, _ = self._command(
+            "SETMETADATA", quote(mailbox), f"({entry} {'NIL' if value is None else quote(value)})"
+        )
+        if typ == "OK":
+            return None
+        return b" ".join(d for d in data if isinstance(d, bytes)).decode(errors="replace") or typ
 
     def mailboxes(self) -> list[str]:
         """Every mailbox on the server (``LIST "" "*"`` as the admin, who sees them all),
