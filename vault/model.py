@@ -150,6 +150,25 @@ class Refused(Exception):
     say): vaultctl prints it as one error line, no traceback, and exits non-zero."""
 
 
+def cyrus_folder_name(name: str) -> str:
+    """Cyrus's own name for a folder given the way a mail client shows it: a user's INBOX is
+    ``user/jane`` (``user/jane/INBOX`` -> ``user/jane``, ``user/jane/INBOX/Sent`` ->
+    ``user/jane/Sent``); any other name is returned as it is."""
+    parts = name.split("/")
+    if len(parts) >= 3 and parts[0] == "user" and parts[1] and parts[2] == "INBOX":
+        return "/".join(parts[:2] + parts[3:])
+    return name
+
+
+def folder_forms(folder: str) -> tuple[str, ...]:
+    """A folder's name, and for a user's INBOX (Cyrus's ``user/jane``) also the name a mail
+    client shows (``user/jane/INBOX``): what folder patterns and ``in:`` match against."""
+    parts = folder.split("/")
+    if len(parts) == 2 and parts[0] == "user" and parts[1]:
+        return (folder, folder + "/INBOX")
+    return (folder,)
+
+
 def custodian_of(folder: str | None) -> str | None:
     """The user a folder belongs to: ``user/jane/Sent`` (or ``user.jane.Sent``) -> ``jane``."""
     if not folder:

@@ -133,9 +133,9 @@ def corpus(spamassassin_dir, tmp_path_factory):
     home = tmp_path_factory.mktemp("search") / "vault"
     vaultctl(home, "init")
     folders = {
-        "easy-ham-1": ["user/alice/INBOX"],
+        "easy-ham-1": ["user/alice"],
         "spam-1": ["user/bob/Junk"],
-        "hard-ham-1": ["user/alice/Archive", "user/bob/INBOX"],
+        "hard-ham-1": ["user/alice/Archive", "user/bob"],
     }
     known: dict[str, list[Known]] = {}
     for source, mailboxes in folders.items():

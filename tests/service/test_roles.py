@@ -160,7 +160,7 @@ def test_a_user_lists_and_reads_the_changelog_of_their_own_folders_only(service,
 
     listed = vaultctl(home, "ls", "--json", user=uma, env=env)
     assert listed.returncode == 0, listed.stderr
-    assert sorted(f["name"] for f in json.loads(listed.stdout)) == [f"user/{uma}/INBOX", f"user/{uma}/Sent"]
+    assert sorted(f["name"] for f in json.loads(listed.stdout)) == [f"user/{uma}", f"user/{uma}/Sent"]
     everything = json.loads(vaultctl(home, "ls", "--json").stdout)  # the admin sees all
     assert len(everything) == 3
 
@@ -173,7 +173,7 @@ def test_a_user_lists_and_reads_the_changelog_of_their_own_folders_only(service,
 
     jane_log = vaultctl(home, "log", "-m", "user/jane/INBOX", user=uma, env=env)
     assert jane_log.returncode != 0 and "may not read the changelog of user/jane/INBOX" in jane_log.stderr
-    jane_item = next(f for f in everything if f["name"] == "user/jane/INBOX")
+    jane_item = next(f for f in everything if f["name"] == "user/jane")
     item = item_of(home, "user/jane/INBOX")
     assert item.startswith(jane_item["mailbox_id"])
     by_item = vaultctl(home, "log", "--item", item, user=uma, env=env)
@@ -248,7 +248,7 @@ def test_a_reviewer_exports_only_their_matters_custodians_within_its_dates(servi
     )
     assert restore.returncode != 0 and "reviewers export within their matters" in restore.stderr
     listed = vaultctl(home, "ls", "--json", user=rita, env=env)
-    assert [f["name"] for f in json.loads(listed.stdout)] == ["user/jane/INBOX"]
+    assert [f["name"] for f in json.loads(listed.stdout)] == ["user/jane"]
     log = json.loads(vaultctl(home, "log", "-m", "user/jane/INBOX", "--json", user=rita, env=env).stdout)
     subjects = {e["item"] for e in log if e["kind"] == "message.appended"}
     assert len(subjects) == 2  # the changelog of the items within the matter's dates

@@ -13,9 +13,11 @@ from click.testing import CliRunner
 from vault.testing.cyrus_server import CyrusServer
 from vaultctl import cli
 
-# the imapd.conf keys vault sets: its event notification, and the separator it needs
+# the imapd.conf keys vault sets: its event notification, the separator it needs, its sync log
 NOTIFY_KEYS = (
     "unixhierarchysep",
+    "sync_log",
+    "sync_log_channels",
     "event_notifier",
     "notifysocket",
     "notify_external",
@@ -71,5 +73,5 @@ def test_mode_none_has_no_notification_lines(tmp_path):
     server = CyrusServer(tmp_path / "cyrus", mode="none")
     assert server.notify_config() is None
     ours = [line for line in server.imapd_conf_text().splitlines() if line.split(":")[0] in NOTIFY_KEYS]
-    assert ours == ["unixhierarchysep: yes"]
+    assert ours == ["unixhierarchysep: yes", "sync_log: 1", "sync_log_channels: vault"]
     assert "notifyd" not in server.cyrus_conf_text()

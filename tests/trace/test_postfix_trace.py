@@ -117,7 +117,7 @@ def test_delivered_and_bounced_mail_traced_through_postfix_to_the_archive(
 
     # ---- archive the Cyrus user's INBOX, import the maillog
     home = init_vault(tmp_path / "vault")
-    folder = f"user/{user}/INBOX"
+    folder = f"user/{user}"  # the INBOX, as Cyrus names it
     r = vaultctl_run(
         home, "import", str(cyrus_server.mailbox_path(f"user/{user}")), "--mailbox", folder, "--json"
     )

@@ -35,7 +35,7 @@ def archive(home, tmp_path) -> str:
         f"From: erin@example.org\r\nTo: alice@feas.local\r\nMessage-ID: <{MESSAGE_ID}>\r\n"
         "Subject: traced\r\n\r\nhello\r\n".encode()
     )
-    assert vaultctl_run(home, "import", str(source), "--mailbox", "user/alice/INBOX").code == 0
+    assert vaultctl_run(home, "import", str(source), "--mailbox", "user/alice").code == 0
     with Vault.open(Config.load(home)) as vault:
         [item] = vault.catalog.items_by_message_id(MESSAGE_ID)
     return item["item"]
@@ -72,7 +72,7 @@ def test_trace_follows_the_message_across_hosts_and_to_its_bounce(home, tmp_path
             ("mx", "nosuchuser@feas.local", "bounced", "5.1.1"),
             ("mx", "erin@example.org", "bounced", "5.4.4"),
         }  # the NDR itself bounced
-        assert [(a["mailbox"], a["item"]) for a in route["archived"]] == [("user/alice/INBOX", item)]
+        assert [(a["mailbox"], a["item"]) for a in route["archived"]] == [("user/alice", item)]
         times = [h["time"] for h in route["hops"]]
         assert times == sorted(times) and times[0].startswith("2026-11-22T12:57:01")
 
@@ -86,7 +86,7 @@ def test_trace_prints_hops_and_archived_copy(home, tmp_path):
     assert any("postfix/smtp" in ln and "edge" in ln and f"-> {MX_QID}" in ln for ln in lines)
     assert any("bounce notice" in ln and f"-> {NDR_QID}" in ln for ln in lines)
     assert any("bounced" in ln and "to=<nosuchuser@feas.local>" in ln and "dsn=5.1.1" in ln for ln in lines)
-    assert f"archived: user/alice/INBOX  item {item}  [message-id]" in r.out
+    assert f"archived: user/alice  item {item}  [message-id]" in r.out
 
 
 def test_trace_user_and_time_window(home):

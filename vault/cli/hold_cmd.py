@@ -62,7 +62,7 @@ def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason
         params.update(date_from=date_from, date_to=date_to, reviewers=list(reviewers), acting_for=actor)
         params["force"] = force
         placed = call_service(client, "hold.place", params)
-        emit(as_json, placed, _placed(placed["hold"]))
+        emit(as_json, placed, [_placed(placed["hold"]), *(f"  {n}" for n in placed.get("cyrus") or [])])
         return
     with open_vault(ctx) as vault:  # no service: recorded with the writer lock
         try:
@@ -81,8 +81,8 @@ def create(ctx, matter, custodians, query, date_from, date_to, reviewers, reason
             )
         except (HoldError, PermissionError, Unrecorded) as e:
             raise click.ClickException(str(e)) from None
-    placed = {"hold": change.hold.to_data(), "how": change.how}
-    emit(as_json, placed, _placed(placed["hold"]))
+    placed = {"hold": change.hold.to_data(), "how": change.how, "cyrus": change.cyrus}
+    emit(as_json, placed, [_placed(placed["hold"]), *(f"  {n}" for n in change.cyrus)])
 
 
 def _placed(hold: dict) -> str:

@@ -104,10 +104,13 @@ def command(ctx, sources, mailbox, kind, follow_symlinks, actor, as_json):
             f"{e}\nnothing committed was lost: run the import again to resume"
         ) from None
     for report in reports:
+        for note in report.notes:
+            click.echo(f"note: {note}", err=True)
         if not as_json:
+            already = f", {report.already_archived} already archived" if report.already_archived else ""
             click.echo(
                 f"{report.mailbox}: {report.appended} appended, {report.expunged} expunged, "
-                f"{report.flag_changes} flag changes, {report.unchanged} unchanged "
+                f"{report.flag_changes} flag changes, {report.unchanged} unchanged{already} "
                 f"({report.seconds:.1f}s, {report.kind} source)"
             )
         for p in report.problems:

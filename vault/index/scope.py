@@ -45,7 +45,7 @@ from vault.index.query import (
     received_clauses,
 )
 from vault.index.schema import blob_key
-from vault.model import custodian_of, format_time
+from vault.model import custodian_of, folder_forms, format_time
 
 # (tantivy query, limit) -> the blobs it finds
 Run = Callable[[tantivy.Query, int], set[str]]
@@ -71,7 +71,9 @@ def matching_folders(folder_names: Iterable[tuple[str, str]], kind: str, value: 
         if kind == "custodian":
             if custodian_of(n) == v:
                 out.add(mailbox_id)
-        elif n == v or n.endswith("/" + v) or (low == "inbox" and custodian_of(n) and n.count("/") == 1):
+        elif any(f == v or f.endswith("/" + v) for f in folder_forms(n)) or (
+            low == "inbox" and custodian_of(n) and n.count("/") == 1
+        ):
             out.add(mailbox_id)
     return out
 

@@ -17,20 +17,30 @@ that makes the archive right:
 Entries are stamped with the run's time (when the archive learnt it; the true time is not
 known) and carry ``"event": <run id>`` like live-ingest entries. Only folders live ingest
 knows are reconciled by default: an imported folder has nothing on the server to match.
+
+CONDSTORE: after a mailbox is reconciled, its UIDVALIDITY and HIGHESTMODSEQ are kept in
+``reconcile-state.json`` in the home (:class:`SyncState`); while the server reports the same
+two, its messages are in step and are not enumerated again (name, ACL and metadata are still
+compared: they come with the folder). ``everything=True`` (``reconcile --all``) asks the
+collector for every mailbox on the server (IMAP LIST as the admin) and reconciles those the
+vault never saw as well; since each mailbox is committed and remembered on its own, a run
+that is killed continues where it stopped (what is done is unchanged, so skipped).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from vault.entries import EntrySpec, Kind, message_data
 from vault.ingest.collector.client import MailboxUnknown, SpoolFileGone
 from vault.ingest.context import HandlerContext
 from vault.mailformat import message_id_of
-from vault.model import ItemId, format_time, normalise_flags, now
+from vault.model import ItemId, custodian_of, format_time, normalise_flags, now
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +56,9 @@ class MailboxReport:
     flag_changes: list[int] = field(default_factory=list)
     folder_changes: list[str] = field(default_factory=list)  # created, renamed, acl, deleted ...
     problems: list[str] = field(default_factory=list)
+    unchanged: bool = False  # messages not enumerated: HIGHESTMODSEQ as at the last reconciliation
+    highestmodseq: int | None = None
+    uidvalidity: int | None = None
 
     @property
     def differences(self) -> int:
@@ -73,11 +86,62 @@ class _Plan:
         self.add(Kind.RECONCILE_DIFFERENCE, item, {"difference": what, "mailbox": mailbox, **details})
 
 
+class SyncState:
+    """What each mailbox was when last reconciled: ``{mailboxID: [uidvalidity,
+    highestmodseq]}``, and whether a first sync of the whole server completed. A JSON file
+    in the home, replaced atomically after each mailbox's commit."""
+
+    NAME = "reconcile-state.json"
+
+    def __init__(self, path: Path | None):
+        self.path = path
+        self.mailboxes: dict[str, list[int]] = {}
+        self.first_sync: str | None = None
+        if path is not None and path.exists():
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+                self.mailboxes = {
+                    k: [int(v[0]), int(v[1])] for k, v in data.get("mailboxes", {}).items() if len(v) == 2
+                }
+                self.first_sync = data.get("first_sync")
+            except (ValueError, TypeError, AttributeError, OSError) as e:
+                log.warning("%s unreadable (%s): every mailbox is enumerated again", path, e)
+
+    @classmethod
+    def of(cls, vault) -> SyncState:
+        home = getattr(getattr(vault, "config", None), "home", None)
+        return cls(Path(home) / cls.NAME if home is not None else None)
+
+    def unchanged(self, mailbox_id: str, uidvalidity, highestmodseq) -> bool:
+        if highestmodseq is None or uidvalidity is None:
+            return False
+        return self.mailboxes.get(mailbox_id) == [int(uidvalidity), int(highestmodseq)]
+
+    def remember(self, report: MailboxReport) -> None:
+        if report.mailbox_id is None:
+            return
+        if report.highestmodseq is None or report.uidvalidity is None or report.problems:
+            self.mailboxes.pop(report.mailbox_id, None)  # not known to be in step
+        else:
+            self.mailboxes[report.mailbox_id] = [report.uidvalidity, report.highestmodseq]
+        self.save()
+
+    def save(self) -> None:
+        if self.path is None:
+            return
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        data = {"first_sync": self.first_sync, "mailboxes": self.mailboxes}
+        tmp.write_text(json.dumps(data, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+
 def plan_mailbox(
-    ctx, target: str, *, run_id: str, time: str, actor: str = ACTOR
+    ctx, target: str, *, run_id: str, time: str, actor: str = ACTOR, state: SyncState | None = None
 ) -> tuple[list[EntrySpec], MailboxReport]:
     """The entries that bring the archive's view of ``target`` (a mailboxID the catalog
-    knows, or a name) in line with the server. ``ctx`` gives catalog, collector, store."""
+    knows, or a name) in line with the server. ``ctx`` gives catalog, collector, store;
+    with ``state``, a mailbox whose HIGHESTMODSEQ is as last reconciled keeps its messages
+    unenumerated."""
     catalog = ctx.catalog
     mailbox_id = target if catalog.folder(target) is not None else catalog.folder_id(target)
     row = catalog.folder(mailbox_id) if mailbox_id else None
@@ -103,6 +167,15 @@ def plan_mailbox(
     report.mailbox_id = server["mailbox_id"]
     report.mailbox = server["name"]
     _folder(plan, report, row, server)
+    uidvalidity, highestmodseq = server.get("uidvalidity"), server.get("highestmodseq")
+    if (
+        row is not None
+        and state is not None
+        and state.unchanged(report.mailbox_id, uidvalidity, highestmodseq)
+    ):
+        report.unchanged = True
+        report.uidvalidity, report.highestmodseq = int(uidvalidity), int(highestmodseq)
+        return plan.entries, report
     _messages(plan, report, server)
     return plan.entries, report
 
@@ -157,9 +230,13 @@ def _messages(plan: _Plan, report: MailboxReport, server: dict) -> None:
     if int(state["uidvalidity"]) != uidvalidity:
         report.problems.append(f"{name}: UIDVALIDITY changed while reconciling; run again")
         return
+    if state.get("highestmodseq") is not None:
+        report.uidvalidity, report.highestmodseq = uidvalidity, int(state["highestmodseq"])
     on_server = {m["uid"]: m for m in state["messages"]}
     archived = {}
     for item in ctx.catalog.live_items(mailbox_id):
+        if item["origin"] is not None:
+            continue  # imported history: its own numbering, nothing on the server to match
         if item["uidvalidity"] == uidvalidity and item["uid"] in on_server:
             archived[item["uid"]] = item
             continue
@@ -226,20 +303,69 @@ def live_folders(catalog) -> list[str]:
     ]
 
 
+def targets_of(
+    catalog,
+    collector,
+    mailboxes: list[str] | None = None,
+    *,
+    everything: bool = False,
+    users: list[str] | None = None,
+) -> list[str]:
+    """What a run reconciles: ``mailboxes`` as given (and with ``users``, every folder of
+    theirs the archive or the server has); else every live folder, and with ``everything``
+    every mailbox on the server too (the collector's LIST), known ones first."""
+    if mailboxes or users:
+        out = list(mailboxes or [])
+        if users:
+            wanted = set(users)
+            out += [
+                f["mailbox_id"]
+                for f in catalog.folders(include_deleted=False)
+                if custodian_of(f["name"]) in wanted
+            ]
+            out += [m["mailbox_id"] for m in collector.mailboxes() if custodian_of(m["name"]) in wanted]
+        return list(dict.fromkeys(out))
+    targets = live_folders(catalog)
+    if everything:
+        known = set(targets)
+        for m in collector.mailboxes():
+            if m["mailbox_id"] not in known and not m.get("deleted"):
+                known.add(m["mailbox_id"])
+                targets.append(m["mailbox_id"])
+    return targets
+
+
 def reconcile(
-    vault, collector, mailboxes: list[str] | None = None, *, actor: str = ACTOR, progress=None
+    vault,
+    collector,
+    mailboxes: list[str] | None = None,
+    *,
+    actor: str = ACTOR,
+    progress=None,
+    everything: bool = False,
+    full: bool = False,
+    targets: list[str] | None = None,
+    users: list[str] | None = None,
 ) -> list[MailboxReport]:
-    """Reconcile ``mailboxes`` (names or ids; default: every live folder), recording the
-    differences in ``vault`` (opened as the writer) and committing per mailbox."""
+    """Reconcile ``mailboxes`` (names or ids; default: every live folder; with
+    ``everything``, every mailbox on the server), recording the differences in ``vault``
+    (opened as the writer) and committing per mailbox. Mailboxes unchanged since their last
+    reconciliation (HIGHESTMODSEQ) are not enumerated, unless ``full``. ``targets``: the
+    list :func:`targets_of` gave, when the caller already asked for it."""
     ctx = HandlerContext(vault.catalog, vault.store, collector)
-    targets = mailboxes if mailboxes else live_folders(vault.catalog)
+    if targets is None:
+        targets = targets_of(vault.catalog, collector, mailboxes, everything=everything, users=users)
+    state = SyncState.of(vault)
     reports = []
     for target in targets:
         run_id = f"reconcile:{uuid.uuid4().hex}"
-        entries, report = plan_mailbox(ctx, target, run_id=run_id, time=format_time(now()), actor=actor)
+        entries, report = plan_mailbox(
+            ctx, target, run_id=run_id, time=format_time(now()), actor=actor, state=None if full else state
+        )
         for spec in entries:
             vault.record(spec.kind, item=spec.item, data=spec.data, time=spec.time, actor=spec.actor)
         vault.commit()
+        state.remember(report)
         if report.differences or report.problems:
             log.info(
                 "reconcile %s: %d appended, %d expunged, %d flag changes, folder %s%s",
@@ -253,4 +379,7 @@ def reconcile(
         reports.append(report)
         if progress:
             progress(1)
+    if everything and not mailboxes and not users:
+        state.first_sync = format_time(now())
+        state.save()
     return reports

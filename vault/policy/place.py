@@ -13,7 +13,7 @@ it would release), another approves it (:func:`approve_release`), which records
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from vault.dates import site_zone
@@ -23,6 +23,7 @@ from vault.model import format_time, now
 from vault.model import now as utc_now
 from vault.policy import approval
 from vault.policy.approval import RELEASE, Requested
+from vault.policy.cyrus_hold import reach_cyrus
 from vault.policy.decide import holds_of
 from vault.policy.follow import after_commit
 from vault.policy.holds import Hold, HoldError, parse_date_bound
@@ -33,6 +34,7 @@ from vault.recording import record_entry
 class HoldChange:
     hold: Hold
     how: str  # "recorded" in the ledger
+    cyrus: list[str] = field(default_factory=list)  # what the mail server does for it (cyrus_hold.py)
 
 
 def place_hold(
@@ -80,7 +82,8 @@ def place_hold(
     doubts = [] if force else hold_doubts(vault, hold)
     if doubts:
         raise HoldError(f"hold {matter!r} not placed: " + "; ".join(doubts) + " (--force places it anyway)")
-    return HoldChange(hold, _record(vault, Kind.HOLD_PLACED, hold, caller.actor, caller.audit_fields()))
+    how = _record(vault, Kind.HOLD_PLACED, hold, caller.actor, caller.audit_fields())
+    return HoldChange(hold, how, reach_cyrus(vault, matter, hold.custodians, placing=True))
 
 
 def hold_doubts(vault, hold: Hold) -> list[str]:
@@ -204,7 +207,8 @@ def approve_release(vault, caller: Caller, request_id: str, *, now: datetime | N
         **caller.audit_fields(),
     }
     spec = EntrySpec(Kind.HOLD_RELEASED, request.id, data, actor=caller.actor)
-    return HoldChange(released, approval.record(vault, spec, follow=after_commit))
+    how = approval.record(vault, spec, follow=after_commit)
+    return HoldChange(released, how, reach_cyrus(vault, matter, hold.custodians, placing=False))
 
 
 def _active(vault, matter: str) -> Hold:

@@ -27,7 +27,7 @@ different keys must all match. A rule that matches every item must say so with
 without a match, or with an empty ``[rule.match]``, is refused when the rules are loaded,
 so a forgotten or misspelt table cannot make a purge rule silently cover the whole archive. Folder
 names use ``/`` as the hierarchy separator (Cyrus with ``unixhierarchysep: yes``) and match
-case-sensitively; users, groups and flags match case-insensitively. A rule with
+case-sensitively (a user's INBOX, Cyrus's ``user/jane``, also as ``user/jane/INBOX``); users, groups and flags match case-insensitively. A rule with
 ``basis = "expunged"`` only matches items that have been expunged: the age it counts has
 not started for an item still in its folder.
 
@@ -61,7 +61,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from vault.model import Problem, normalise_flags
+from vault.model import Problem, folder_forms, normalise_flags
 from vault.policy.duration import Duration, DurationError, parse_duration
 
 KEEP = "keep"
@@ -157,7 +157,8 @@ class Match:
 
     def why_not(self, item: ItemFacts) -> str | None:
         """None when the item matches, else the first reason it does not."""
-        if self.folders and not any(r.fullmatch(item.folder) for r in self._folder_res):
+        names = folder_forms(item.folder)
+        if self.folders and not any(r.fullmatch(n) for r in self._folder_res for n in names):
             return f"folder {item.folder!r} matches none of {list(self.folders)}"
         if self.users and not item.user_names() & {u.casefold() for u in self.users}:
             return f"custodian {item.user!r} is none of {list(self.users)}"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,13 @@ from vault.service_client import socket_path
 log = logging.getLogger("vault.service")
 
 SCHEDULER = Caller("vault-scheduler", "vault-scheduler", frozenset({ADMIN}))
+SYNC_LOG = Caller("vault-synclog", "vault-synclog", frozenset({ADMIN}))
+# How often the collector is asked for Cyrus's sync log (vault/ingest/cyrus/sync_log.py);
+# and while it cannot answer, or the server keeps no log for vault.
+SYNC_LOG_SECONDS, SYNC_LOG_IDLE_SECONDS = 1.0, 30.0
+# A batch waits until no event reached the broker for QUIET seconds (at most WAIT): live
+# ingest records a change with its detail (who, which session); the log only what it missed.
+SYNC_LOG_QUIET_SECONDS, SYNC_LOG_WAIT_SECONDS = 2.0, 30.0
 
 
 class Service:
@@ -96,6 +104,8 @@ class Service:
             raise self._broker_error
         scheduler = scheduler_from_config(self.config, self.jobs())
         scheduler.start()
+        threading.Thread(target=self._first_sync, name="first-sync", daemon=True).start()
+        threading.Thread(target=self._follow_sync_log, args=(stop,), name="sync-log", daemon=True).start()
         try:
             asyncio.run(self._serve_api(stop, ready))
         finally:
@@ -103,6 +113,71 @@ class Service:
             if self.broker is not None:
                 self.broker.stop()
             thread.join(60)
+
+    def _first_sync(self) -> None:
+        """At the first start on a home that never synced the whole server (reconcile-state.json
+        says when one completed): ``reconcile --all``, once the collector answers a LIST;
+        asked outside the writer, so a mail host that is not there holds nothing up."""
+        from vault.ingest.collector.client import CollectorClient
+        from vault.ingest.reconcile import SyncState
+
+        if SyncState.of(self).first_sync is not None:
+            return
+        c = self.config["collector"]
+        try:
+            with CollectorClient(c["address"], timeout=c["timeout_seconds"]) as client:
+                count = len(client.mailboxes())
+            log.info("first sync: %d mailbox(es) on the server", count)
+            reports = ops.reconcile(self, SCHEDULER, {"all": True})
+        except Exception as e:  # the service runs on; the next start, or reconcile --all, does it
+            log.warning("first sync of the mail server not done (%s): 'vaultctl reconcile --all' does it", e)
+            return
+        log.info("first sync done: %d mailbox(es) reconciled", len(reports))
+
+    def _follow_sync_log(self, stop: threading.Event) -> None:
+        """Reconcile what each batch of Cyrus's sync log names (through the collector), then
+        let the collector remove the batch: a batch is removed only once its reconciliation
+        is committed, so a service killed half-way reconciles it again at its next start."""
+        from vault.ingest.collector.client import CollectorClient
+
+        c = self.config["collector"]
+        wait, warned = SYNC_LOG_SECONDS, False
+        while not stop.wait(wait):
+            try:
+                with CollectorClient(c["address"], timeout=c["timeout_seconds"]) as client:
+                    batch = client.sync_log()
+                    if not batch.get("configured"):
+                        wait = SYNC_LOG_IDLE_SECONDS
+                        continue
+                    wait = SYNC_LOG_SECONDS
+                    if batch.get("token") is None:
+                        continue
+                    if batch["mailboxes"] or batch["users"]:
+                        self._events_quiet(stop)
+                        params = {"mailboxes": batch["mailboxes"], "users": batch["users"]}
+                        reports = ops.reconcile(self, SYNC_LOG, params)
+                        changed = [r for r in reports if r["differences"]]
+                        log.info(
+                            "sync log: %d line(s), %d mailbox(es) reconciled, %d changed",
+                            batch["lines"],
+                            len(reports),
+                            len(changed),
+                        )
+                    client.sync_done(batch["token"])
+                    warned = False
+            except Exception as e:  # the log keeps its lines: the next round takes them
+                if not warned:
+                    log.warning("sync log not followed (%s); retrying", e)
+                    warned = True
+                wait = SYNC_LOG_IDLE_SECONDS if "no answer" in str(e) else SYNC_LOG_SECONDS
+
+    def _events_quiet(self, stop: threading.Event) -> None:
+        deadline = time.monotonic() + SYNC_LOG_WAIT_SECONDS
+        while time.monotonic() < deadline and not stop.is_set():
+            last = self.broker.last_event_at if self.broker is not None else None
+            if last is None or time.time() - last >= SYNC_LOG_QUIET_SECONDS:
+                return
+            stop.wait(0.2)
 
     def _run_broker(self, started: threading.Event, stop: threading.Event) -> None:
         try:

@@ -184,7 +184,7 @@ def place_hold(service: ServiceHandle, caller: Caller, params: dict) -> dict:
             reviewers=reviewers,
             force=params.get("force") is True,  # the same doubts as the direct path (place.hold_doubts)
         )
-        return {"hold": change.hold.to_data(), "how": change.how}
+        return {"hold": change.hold.to_data(), "how": change.how, "cyrus": change.cyrus}
 
     return service.write(write)
 
@@ -209,7 +209,7 @@ def approve_release(service: ServiceHandle, caller: Caller, params: dict) -> dic
 
     def write(vault) -> dict:
         change = approve(vault, caller, rid)
-        return {"hold": change.hold.to_data(), "how": change.how}
+        return {"hold": change.hold.to_data(), "how": change.how, "cyrus": change.cyrus}
 
     return service.write(write)
 
@@ -277,10 +277,17 @@ def reconcile(service: ServiceHandle, caller: Caller, params: dict) -> list[dict
     ):
         raise BadRequest("'mailboxes' must be a list of names or ids")
     address = _opt(params, "collector") or service.config["collector"]["address"]
+    everything, full = params.get("all") is True, params.get("full") is True
+    users = params.get("users") or None
+    if users is not None and not (isinstance(users, list) and all(isinstance(u, str) for u in users)):
+        raise BadRequest("'users' must be a list of logins")
 
     def write(vault) -> list[dict]:
         with CollectorClient(address, timeout=service.config["collector"]["timeout_seconds"]) as client:
-            return [r.to_json() for r in run_reconcile(vault, client, mailboxes, actor=caller.actor)]
+            reports = run_reconcile(
+                vault, client, mailboxes, actor=caller.actor, everything=everything, full=full, users=users
+            )
+            return [r.to_json() for r in reports]
 
     return service.write(write)
 

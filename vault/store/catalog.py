@@ -39,7 +39,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from vault.entries import CONTENT_KINDS, Kind
-from vault.model import ItemId, is_utf8
+from vault.model import ItemId, cyrus_folder_name, is_utf8
 from vault.store.sqlite import connect
 
 SCHEMA = """
@@ -411,12 +411,16 @@ class Catalog:
 
     # ------------------------------------------------------------ folders
 
-    def folder_id(self, name: str, at: str | None = None) -> str | None:
+    def folder_id(self, name: str, at: str | None = None, *, exact: bool = False) -> str | None:
         """The mailboxID that carried ``name`` at time ``at`` (now when None).
 
         A name asked for at a time when no folder carried it falls back to the folder
-        that carried it most recently, so a folder since deleted can still be found.
+        that carried it most recently, so a folder since deleted can still be found. A name
+        no folder ever carried is looked up as Cyrus names it (``user/jane/INBOX`` is
+        ``user/jane``), unless ``exact``.
         """
+        if not exact and isinstance(name, str) and (cyrus := cyrus_folder_name(name)) != name:
+            return self.folder_id(name, at, exact=True) or self.folder_id(cyrus, at, exact=True)
         key = _sql(name)
         if at is None:
             row = self.db.execute(
@@ -478,8 +482,13 @@ class Catalog:
         ).fetchall()
         return [_named(r) for r in rows if include_deleted or r["deleted_at"] is None]
 
-    def next_uid(self, mailbox_id: str) -> int:
-        row = self.db.execute("SELECT max(uid) FROM items WHERE mailbox_id=?", (mailbox_id,)).fetchone()
+    def next_uid(self, mailbox_id: str, uidvalidity: int | None = None) -> int:
+        """One past the folder's highest UID (under ``uidvalidity``, when given)."""
+        args: tuple = (mailbox_id,)
+        sql = "SELECT max(uid) FROM items WHERE mailbox_id=?"
+        if uidvalidity is not None:
+            sql, args = sql + " AND uidvalidity=?", (mailbox_id, uidvalidity)
+        row = self.db.execute(sql, args).fetchone()
         return (row[0] or 0) + 1
 
     # ------------------------------------------------------------ items

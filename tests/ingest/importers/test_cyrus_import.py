@@ -109,7 +109,7 @@ def test_import_keeps_the_servers_uidvalidity_uids_flags_and_dates(
     view = server_view(cyrus_server, user)
     assert sorted(view) == [1, 2, 3, 5, 6]
     home = init_vault(tmp_path / "vault")
-    folder = f"user/{user}/INBOX"
+    folder = f"user/{user}"
     r = vaultctl_run(home, "import", str(spool), "--mailbox", folder, "--json")
     assert r.code == 0, r
     report = json.loads(r.out)

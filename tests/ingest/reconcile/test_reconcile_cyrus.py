@@ -200,3 +200,43 @@ def test_a_reconciliation_never_travels_on_the_event_wire(archive):
     assert archive.vault.ledger.size == size
     [report] = reconcile(archive, "--mailbox", "user/alice")  # the lock free: done, here
     assert len(report["appended"]) == 1
+
+
+def test_reconcile_all_discovers_every_mailbox_and_skips_the_unchanged(archive):
+    server = archive.cyrus
+    alice = server.imap("alice")
+    alice.create("INBOX/Found")
+    for i in range(2):
+        alice.append("INBOX/Found", None, None, mail(f"f{i}"))
+    alice.logout()
+    server.lmtp_deliver("bob@vault.test", mail("for bob"))
+    settle(archive)
+    archive.skip_hook_events()  # the vault hears of none of it
+
+    first = {r["mailbox"]: r for r in reconcile(archive, "--all")}
+    assert first["user/alice/Found"]["folder_changes"][0] == "created"
+    assert (first["user/alice/Found"]["appended"], first["user/bob"]["appended"]) == ([1, 2], [1])
+    state = json.loads((archive.home / "reconcile-state.json").read_text())
+    assert state["first_sync"] and set(state["mailboxes"]) >= {r["mailbox_id"] for r in first.values()}
+
+    again = reconcile(archive, "--all")
+    assert all(r["unchanged"] and r["differences"] == 0 for r in again), again
+    alice = server.imap("alice")
+    alice.append("INBOX/Found", None, None, mail("f2"))
+    alice.logout()
+    settle(archive)
+    archive.skip_hook_events()
+    third = {r["mailbox"]: r for r in reconcile(archive, "--all")}
+    assert third["user/alice/Found"]["appended"] == [3] and not third["user/alice/Found"]["unchanged"]
+    assert all(r["unchanged"] for name, r in third.items() if name != "user/alice/Found"), third
+    full = reconcile(archive, "--all", "--full")
+    assert not any(r["unchanged"] for r in full) and all(r["differences"] == 0 for r in full)
+
+    # a run that stopped half-way: what it did not remember is enumerated, the rest skipped
+    path = archive.home / "reconcile-state.json"
+    state = json.loads(path.read_text())
+    bob = first["user/bob"]["mailbox_id"]
+    del state["mailboxes"][bob]
+    path.write_text(json.dumps(state))
+    resumed = {r["mailbox_id"]: r for r in reconcile(archive, "--all")}
+    assert not resumed[bob]["unchanged"] and all(r["unchanged"] for m, r in resumed.items() if m != bob)

@@ -63,9 +63,9 @@ def _archived_once(entries: list[EntrySpec], made: set[str], catalog) -> list[En
     """Exactly once by the message, not only by the job: an entry that puts content into an
     item (message.appended, .copied, .moved: the item is mailboxID:UIDVALIDITY:UID, which
     Cyrus never gives two messages) is dropped when the archive, or this batch, already has
-    that item. Two jobs can name one message: a reconciliation on this thread archived a
-    delivery whose event was with a worker at that moment, or the same event came again in
-    other bytes (so under another job id)."""
+    that item. Two jobs can name one message: a reconciliation (on this thread, or the sync
+    log's) archived a delivery whose event was with a worker at that moment, or the same
+    event came again in other bytes (so under another job id)."""
     kept = []
     for e in entries:
         if e.kind in CONTENT_KINDS and e.item is not None:

@@ -8,7 +8,19 @@ from dataclasses import dataclass
 
 import zmq
 
-from vault.ingest.collector.frames import BAD, ENUMERATE, FETCH, FOLDER, GONE, NOMAILBOX, OK
+from vault.ingest.collector.frames import (
+    BAD,
+    ENUMERATE,
+    FETCH,
+    FOLDER,
+    GONE,
+    LIST,
+    NOEXPIRE,
+    NOMAILBOX,
+    OK,
+    SYNCDONE,
+    SYNCLOG,
+)
 
 
 class CollectorError(Exception):
@@ -99,6 +111,22 @@ class CollectorClient:
     def mailbox_state(self, name_or_id: str) -> dict:
         """The whole ENUMERATE answer: mailbox id, name, UIDVALIDITY, messages."""
         return _json(self._request([ENUMERATE, name_or_id.encode()])[0])
+
+    def mailboxes(self) -> list[dict]:
+        """Every mailbox on the server: mailbox_id, name, uidvalidity, highestmodseq, deleted."""
+        return _json(self._request([LIST])[0])["mailboxes"]
+
+    def noexpire(self, mailbox: str, value: str) -> dict:
+        """Set the mailbox's noexpire_until (empty: remove): {supported, previous, reason}."""
+        return _json(self._request([NOEXPIRE, mailbox.encode(), value.encode()])[0])
+
+    def sync_log(self) -> dict:
+        """The sync log's batch to reconcile: token (None: nothing logged), mailboxes, users."""
+        return _json(self._request([SYNCLOG])[0])
+
+    def sync_done(self, token: str) -> bool:
+        """The batch ``token`` is reconciled and committed: the collector removes it."""
+        return bool(_json(self._request([SYNCDONE, token.encode()])[0]).get("removed"))
 
     def enumerate(self, name_or_id: str) -> list[dict]:
         return self.mailbox_state(name_or_id)["messages"]

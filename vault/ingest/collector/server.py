@@ -11,16 +11,34 @@ import json
 import logging
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 
 import zmq
 
-from vault.ingest.collector.frames import BAD, ENUMERATE, ERR, FAIL, FETCH, FOLDER, GONE, NOMAILBOX, OK
+from vault.ingest.collector.frames import (
+    BAD,
+    ENUMERATE,
+    ERR,
+    FAIL,
+    FETCH,
+    FOLDER,
+    GONE,
+    LIST,
+    NOEXPIRE,
+    NOEXPIRE_ENTRY,
+    NOMAILBOX,
+    OK,
+    SYNCDONE,
+    SYNCLOG,
+)
+from vault.ingest.cyrus import sync_log
 from vault.ingest.cyrus.imap_admin import ImapAdmin, ImapAdminError, NoSuchMailbox, folder_metadata
 from vault.ingest.cyrus.spool import (
     CyrusSpool,
     CyrusSpoolError,
     MailboxNotFound,
     MessageGone,
+    read_imapd_conf,
     valid_mailbox_id,
 )
 from vault.model import format_time
@@ -38,14 +56,19 @@ class _Refusal(Exception):
 class Collector:
     """The answers, without the transport: ``handle(frames) -> frames``."""
 
-    def __init__(self, spool: CyrusSpool, admin: ImapAdmin | None = None):
+    def __init__(
+        self, spool: CyrusSpool, admin: ImapAdmin | None = None, sync_log_dir: Path | str | None = None
+    ):
         self.spool = spool
         self.admin = admin
+        self.sync_log = sync_log.SyncLogReader(sync_log_dir) if sync_log_dir else None
 
     @classmethod
     def from_config(cls, config) -> Collector:
         c = config["collector"]
         spool = CyrusSpool.from_imapd_conf(c["imapd_conf"])
+        configdirectory = read_imapd_conf(c["imapd_conf"]).get("configdirectory")
+        sync_dir = Path(configdirectory) / "sync" / sync_log.CHANNEL if configdirectory else None
         admin = None
         if c["imap_admin"]:
             admin = ImapAdmin(
@@ -55,7 +78,7 @@ class Collector:
                 secret(config, "collector", "imap_password"),
                 timeout=c["timeout_seconds"],
             )
-        return cls(spool, admin)
+        return cls(spool, admin, sync_dir)
 
     def close(self) -> None:
         if self.admin is not None:
@@ -75,6 +98,18 @@ class Collector:
                 return [OK, json.dumps(self.folder(_text(args[0]))).encode()]
             if command == ENUMERATE and len(args) == 1:
                 return [OK, json.dumps(self.enumerate(_text(args[0]))).encode()]
+            if command == LIST and not args:
+                return [OK, json.dumps({"mailboxes": self.mailboxes()}).encode()]
+            if command == NOEXPIRE and len(args) == 2:
+                return [
+                    OK,
+                    json.dumps(self.noexpire(_text(args[0]), args[1].decode(errors="replace"))).encode(),
+                ]
+            if command == SYNCLOG and not args:
+                return [OK, json.dumps(self.sync_log_batch()).encode()]
+            if command == SYNCDONE and len(args) == 1:
+                removed = self.sync_log is not None and self.sync_log.done(_text(args[0]))
+                return [OK, json.dumps({"removed": removed}).encode()]
             raise _Refusal(BAD, f"unknown request {command[:40]!r} with {len(args)} argument(s)")
         except _Refusal as e:
             return [ERR, str(e).encode()]
@@ -122,11 +157,54 @@ class Collector:
             "mailbox_id": mailbox_id,
             "name": header.name,
             "uidvalidity": index.uidvalidity,
+            "highestmodseq": index.highestmodseq,
             "acl": header.acl,
             "metadata": metadata,
             "deleted": header.deleted,
             "user_flags": list(header.user_flags),
         }
+
+    def noexpire(self, mailbox: str, value: str) -> dict:
+        """Set (or with ``value`` empty remove) the mailbox's noexpire_until (frames.NOEXPIRE)."""
+        if self.admin is None:
+            raise _Refusal(FAIL, "cannot set annotations: no IMAP admin configured ([collector] imap_admin)")
+        previous = self.admin.metadata(mailbox).get(NOEXPIRE_ENTRY)
+        refused = self.admin.set_metadata(mailbox, NOEXPIRE_ENTRY, value or None)
+        return {"supported": refused is None, "previous": previous, "reason": refused}
+
+    def sync_log_batch(self) -> dict:
+        """The sync log's batch to reconcile (see frames.SYNCLOG)."""
+        if self.sync_log is None or not self.sync_log.directory.is_dir():
+            return {"configured": False, "token": None, **sync_log.SyncTargets().to_json()}
+        token, text = self.sync_log.begin()
+        found = sync_log.targets(text)
+        for problem in found.problems[:5]:
+            log.warning("sync log %s: %s", self.sync_log.run, problem)
+        return {"configured": True, "token": token, **found.to_json()}
+
+    def mailboxes(self) -> list[dict]:
+        """Every mailbox the admin lists, with its id and its CONDSTORE state."""
+        if self.admin is None:
+            raise _Refusal(FAIL, "cannot list mailboxes: no IMAP admin configured ([collector] imap_admin)")
+        out = []
+        for name in self.admin.mailboxes():
+            try:
+                mailbox_id = self.admin.uniqueid(name)
+                if not mailbox_id:
+                    continue
+                header, index = self.spool.header(mailbox_id), self.spool.index(mailbox_id)
+            except (NoSuchMailbox, MailboxNotFound):
+                continue  # deleted between LIST and the look-up
+            out.append(
+                {
+                    "mailbox_id": mailbox_id,
+                    "name": header.name,
+                    "uidvalidity": index.uidvalidity,
+                    "highestmodseq": index.highestmodseq,
+                    "deleted": header.deleted,
+                }
+            )
+        return out
 
     def enumerate(self, name_or_id: str) -> dict:
         mailbox_id = self.resolve(name_or_id)

@@ -14,6 +14,7 @@ import threading
 from vault.ingest.cyrus import syntax as imap_syntax
 
 imaplib.Commands.setdefault("GETMETADATA", ("AUTH", "SELECTED"))
+imaplib.Commands.setdefault("SETMETADATA", ("AUTH", "SELECTED"))
 
 UNIQUEID_ENTRY = "/shared/vendor/cmu/cyrus-imapd/uniqueid"
 # Server bookkeeping that changes with every message: not folder state worth a ledger entry.
@@ -31,7 +32,7 @@ VOLATILE_METADATA = frozenset(
 )
 
 
-_RESPONSE = {"GETMETADATA": "METADATA", "GETACL": "ACL"}
+_RESPONSE = {"GETMETADATA": "METADATA", "GETACL": "ACL", "LIST": "LIST", "SETMETADATA": "METADATA"}
 
 
 class ImapAdminError(Exception):
@@ -124,6 +125,34 @@ class ImapAdmin:
 
     def uniqueid(self, mailbox: str) -> str | None:
         return self.metadata(mailbox).get(UNIQUEID_ENTRY)
+
+    def set_metadata(self, mailbox: str, entry: str, value: str | None) -> str | None:
+        """SETMETADATA one shared entry (None: remove it); None when done, else the server's
+        refusal (Cyrus refuses a vendor entry it does not know: "Permission denied")."""
+        typ, data, _ = self._command(
+            "SETMETADATA", quote(mailbox), f"({entry} {'NIL' if value is None else quote(value)})"
+        )
+        if typ == "OK":
+            return None
+        return b" ".join(d for d in data if isinstance(d, bytes)).decode(errors="replace") or typ
+
+    def mailboxes(self) -> list[str]:
+        """Every mailbox on the server (``LIST "" "*"`` as the admin, who sees them all),
+        less those that cannot be selected (``\\Noselect``, ``\\NonExistent``)."""
+        typ, data, untagged = self._command("LIST", '""', '"*"')
+        if typ != "OK":
+            text = b" ".join(d for d in data if isinstance(d, bytes)).decode(errors="replace")
+            raise ImapAdminError(f"LIST: {typ} {text}")
+        names = []
+        for response in _responses(untagged):
+            # (flags) delimiter name
+            if len(response) != 3 or not isinstance(response[0], list) or not isinstance(response[2], str):
+                continue
+            flags = {f.lower() for f in response[0] if isinstance(f, str)}
+            if flags & {"\\noselect", "\\nonexistent"}:
+                continue
+            names.append(response[2])
+        return names
 
 
 def folder_metadata(entries: dict[str, str]) -> dict[str, str]:

@@ -17,7 +17,11 @@ mode the word is only the METHOD field of each event), ``event_groups`` and
 ``event_extra_params``: what the handlers rely on (docs/architecture.md section 5). And
 whatever the mode, ``unixhierarchysep: yes`` (REQUIRED_IMAPD): the archive's folder names use
 ``/``, the collector names folders that way, and it refuses a server set otherwise (Debian's
-imapd.conf says ``no``).
+imapd.conf says ``no``). And ``sync_log: 1`` with ``sync_log_channels: vault``
+(SYNC_LOG_CHANNEL): Cyrus then appends a line naming each changed mailbox or user to
+``<configdirectory>/sync/vault/log``, whether the vault listens or not; the collector reads
+it (vault/ingest/cyrus/sync_log.py) so that nothing an event missed stays missed. A server
+that already replicates lists both channels (``sync_log_channels: replica vault``).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from pathlib import Path
 
 from vault.config import Config
 from vault.ingest.cyrus.spool import CyrusSpoolError, read_imapd_conf
+from vault.ingest.cyrus.sync_log import CHANNEL
 from vault.ingest.dealer.dealer import MODES
 
 EVENT_GROUPS = "message quota flags access mailbox subscription"
@@ -41,8 +46,13 @@ EVENT_EXTRA_PARAMS = (
 # Where Cyrus's tools look for imapd.conf without -C.
 DEFAULT_IMAPD_CONF = "/etc/imapd.conf"
 # What vault needs of Cyrus besides the notification lines, and why (for the admin).
-REQUIRED_IMAPD = ["unixhierarchysep: yes"]
-WHY = {"unixhierarchysep": "vault's folder names use '/'; IMAP clients then see '/' as the separator too"}
+SYNC_LOG_CHANNEL = CHANNEL
+REQUIRED_IMAPD = ["unixhierarchysep: yes", "sync_log: 1", f"sync_log_channels: {SYNC_LOG_CHANNEL}"]
+WHY = {
+    "unixhierarchysep": "vault's folder names use '/'; IMAP clients then see '/' as the separator too",
+    "sync_log": "Cyrus logs every changed mailbox durably: what the collector reconciles, events or not",
+    "sync_log_channels": f"the log vault reads is sync/{SYNC_LOG_CHANNEL}/log (add {SYNC_LOG_CHANNEL} to channels you have)",
+}
 
 
 @dataclass(frozen=True)

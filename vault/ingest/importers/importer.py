@@ -23,9 +23,9 @@ from pathlib import Path
 from vault.archive import Vault
 from vault.entries import Kind, message_data
 from vault.ingest.importers import open_source
-from vault.ingest.importers.base import SourceError, SourceMessage, SourceProblem, looks_like_mail
+from vault.ingest.importers.base import SourceMessage, SourceProblem, looks_like_mail
 from vault.mailformat import message_id_of
-from vault.model import ItemId, blob_id, format_time, normalise_flags, now
+from vault.model import ItemId, blob_id, cyrus_folder_name, format_time, normalise_flags, now
 
 # Messages read up front to train the compression dictionary on a vault's first import.
 DICTIONARY_SAMPLE = 2000
@@ -33,6 +33,11 @@ PREFETCH_THREADS = 2
 PREFETCH_WINDOW = 64
 
 _MAILBOX_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+# The UIDVALIDITY of history imported into a folder live ingest knows. IMAP forbids 0
+# (RFC 3501: nz-number), so Cyrus never numbers a message under it: imported items keep an
+# identity of their own in the same folder, and no UID Cyrus gives next can name one of them.
+HISTORY_UIDVALIDITY = 0
 
 
 def _read_and_hash(msg: SourceMessage) -> tuple[bytes, str]:
@@ -55,8 +60,10 @@ class ImportReport:
     expunged: int = 0
     flag_changes: int = 0
     unchanged: int = 0
+    already_archived: int = 0  # in a live folder: the same message archived from the server
     bytes_read: int = 0
     problems: list[SourceProblem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -103,14 +110,21 @@ class Importer:
     ):
         self.vault = vault
         self.source = open_source(source_path, kind, follow_symlinks=follow_symlinks)
+        notes = []
+        cyrus = cyrus_folder_name(mailbox)
+        if cyrus != mailbox and vault.catalog.folder_id(mailbox, exact=True) is None:
+            notes.append(f"{mailbox} is Cyrus's {cyrus} (a user's INBOX is user/NAME): imported into {cyrus}")
+            mailbox = cyrus
         self.mailbox = mailbox
+        self.live_folder = False
+        self.already: _Archived | None = None
         self.actor = actor
         self.on_behalf_of = on_behalf_of  # whom an admin (the actor) imports for: on import.run
         self.time = format_time(clock())
         self.progress = progress or (lambda n=1, **kw: None)
         self.batch = vault.config["import"]["batch_messages"]
         self.origin = f"{self.source.kind}:{Path(self.source.path).resolve()}"
-        self.report = ImportReport(str(source_path), self.source.kind, mailbox)
+        self.report = ImportReport(str(source_path), self.source.kind, mailbox, notes=notes)
 
     def count(self) -> int:
         return self.source.count()
@@ -122,9 +136,15 @@ class Importer:
         catalog = self.vault.catalog
         self.mailbox_id, self.uidvalidity = self._folder()
         self.report.mailbox_id = self.mailbox_id
-        self.next_uid = catalog.next_uid(self.mailbox_id)
         live = {row["source_key"]: row for row in catalog.live_items(self.mailbox_id, self.origin)}
-        renumbered = self._renumbered(live)
+        if self.live_folder:
+            self.next_uid = catalog.next_uid(self.mailbox_id, HISTORY_UIDVALIDITY)
+            others = [r for r in catalog.live_items(self.mailbox_id) if r["origin"] != self.origin]
+            self.already = _Archived(others)
+            renumbered: list[tuple[None, dict]] = []
+        else:
+            self.next_uid = catalog.next_uid(self.mailbox_id)
+            renumbered = self._renumbered(live)
         seen: set[str] = set()
         for found, payload in self._prefetched(self._scan_with_dictionary(), live):
             if isinstance(found, SourceProblem):
@@ -205,12 +225,10 @@ class Importer:
         archived = catalog.folder_id(self.mailbox)
         folder = catalog.folder(archived) if archived is not None else None
         if archived is not None and folder is not None and folder["deleted_at"] is None:
-            if catalog.has_events_for(archived) and self.source.kind != "cyrus":
-                # its UIDs are Cyrus's: ours would collide with the ones it gives next
-                raise SourceError(
-                    f"{self.mailbox} is a live Cyrus folder (archived from its events): import "
-                    f"history into a folder of its own, e.g. {self.mailbox}/Imported"
-                )
+            if catalog.has_events_for(archived):
+                # its UIDs are Cyrus's: history is numbered apart, under HISTORY_UIDVALIDITY
+                self.live_folder = True
+                return archived, HISTORY_UIDVALIDITY
             return archived, folder["uidvalidity"]
         mailbox_id = self.source.mailbox_id
         if not mailbox_id or catalog.folder(mailbox_id) is not None:
@@ -265,9 +283,14 @@ class Importer:
             self.report.problems.append(
                 SourceProblem(msg.path, "does not look like a mail message (binary?): archived as it is")
             )
+        internal_date = format_time(msg.internal_date)
+        message_id = message_id_of(data)
+        if self.already is not None and self.already.take(bid, message_id, internal_date):
+            self.report.already_archived += 1
+            return
         blob = self.vault.store.put(data, bid=bid)
         self.vault.offer_content(blob, data)
-        if msg.uid is not None and self.source.kind == "cyrus":
+        if msg.uid is not None and self.source.kind == "cyrus" and not self.live_folder:
             uid = msg.uid
             self.next_uid = max(self.next_uid, uid + 1)
         else:
@@ -280,10 +303,10 @@ class Importer:
             message_data(
                 blob=blob,
                 size=len(data),
-                internal_date=format_time(msg.internal_date),
+                internal_date=internal_date,
                 flags=normalise_flags(msg.flags),
                 mailbox=self.mailbox,
-                message_id=message_id_of(data),
+                message_id=message_id,
                 origin=self.origin,
                 key=msg.key,
             ),
@@ -302,3 +325,30 @@ class Importer:
         if old - new:
             self._record(Kind.FLAGS_CLEARED, existing["item"], {"flags": sorted(old - new)})
         self.report.flag_changes += 1
+
+
+class _Archived:
+    """The messages a live folder already holds (from the server, or another source): a
+    source message is one of them when its bytes are the same (content hash), or when its
+    Message-ID and its internal date (to the second) are. Each archived message stands for
+    one source message at most, so two copies in the source against one archived keep one."""
+
+    def __init__(self, items: list[dict]):
+        self.by_blob: dict[str, list[str]] = {}
+        self.by_message: dict[tuple[str, str], list[str]] = {}
+        for row in items:
+            self.by_blob.setdefault(row["blob"], []).append(row["item"])
+            if row.get("message_id") and row.get("internal_date"):
+                key = (row["message_id"], row["internal_date"][:19])
+                self.by_message.setdefault(key, []).append(row["item"])
+        self.taken: set[str] = set()
+
+    def take(self, blob: str, message_id: str | None, internal_date: str) -> bool:
+        candidates = list(self.by_blob.get(blob, ()))
+        if message_id:
+            candidates += self.by_message.get((message_id, internal_date[:19]), ())
+        for item in candidates:
+            if item not in self.taken:
+                self.taken.add(item)
+                return True
+        return False
