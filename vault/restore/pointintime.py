@@ -154,17 +154,23 @@ def restore_snapshot(
 ) -> RestoreReport:
     """Write a snapshot's messages into ``target`` (callers that show progress need the
     count first: they take the snapshot once and pass it here). ``extra``: more data for
-    the audit entry (who the restore was made for)."""
-    ensure_recordable(vault)  # nothing is written that could not be audited
+    the audit entry (who the restore was made for).
+
+    Audit first: the ``restore.done`` entry (what is about to be read out) is committed
+    before the first message is written, so a restore whose entry cannot be recorded (the
+    home read-only, another writer holding the vault with no service to ask, a full disk)
+    writes nothing at all."""
+    ensure_recordable(vault)  # refused before any work when it could not be audited
     report = RestoreReport(snap.mailbox, snap.mailbox_id, snap.at, target, purged=purged_of(snap))
-    advance = progress or (lambda n=1, **kw: None)
-    advance(len(report.purged))
-    write_messages(target, messages_of(vault, snap), report, advance)
+    count = len(snap.items) - len(report.purged)
     report.audit = record_audit(
         vault,
         Kind.RESTORE_DONE,
         item=snap.mailbox_id,
         actor=actor,
-        data={**restore_data(snap, target, report.restored, len(report.purged)), **(extra or {})},
+        data={**restore_data(snap, target, count, len(report.purged)), **(extra or {})},
     )
+    advance = progress or (lambda n=1, **kw: None)
+    advance(len(report.purged))
+    write_messages(target, messages_of(vault, snap), report, advance)
     return report
