@@ -4,7 +4,7 @@ import click
 
 from vault.cli.common import (
     direct_caller,
-    open_vault,
+    load_config,
     print_json,
     progress,
     refuse_here,
@@ -33,6 +33,8 @@ def command(ctx, mailbox, at, target, uid, actor, as_json):
     their own folders, admins any. While the vault service runs it reads the messages and
     this command writes them into the target, as you."""
     from vault.access import restore_scope
+    from vault.archive import VaultBusy
+    from vault.derived import DerivedStateError, open_current
     from vault.identity import Forbidden
     from vault.model import format_time, parse_time
     from vault.recording import Unrecorded
@@ -64,7 +66,11 @@ def command(ctx, mailbox, at, target, uid, actor, as_json):
                 raise click.ClickException(str(e)) from None
         _print(report, mailbox, target, as_json)
         return
-    with open_vault(ctx) as vault:  # the audit entry takes the writer lock, or goes via the broker
+    try:  # never answered from a catalog behind the ledger or damaged
+        vault, _ = open_current(load_config(ctx), with_index=False)
+    except (DerivedStateError, VaultBusy) as e:
+        raise click.ClickException(str(e)) from None
+    with vault:  # the audit entry takes the writer lock, or goes via the broker
         caller = direct_caller(vault, actor, f"restore {mailbox}")
         try:
             scope = restore_scope(vault, caller, mailbox)

@@ -277,6 +277,7 @@ def search(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     reviewer their matters' custodians and date ranges; a user their own mail; an auditor
     none. The search, its scope and its result count are audited."""
     from vault.access import mail_scope
+    from vault.derived import require_current_in_service
     from vault.index.indexer import SearchIndex
     from vault.search import find, search_data
 
@@ -285,6 +286,7 @@ def search(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     limit = params.get("limit", 50)
     if not isinstance(limit, int) or limit < 0:
         raise BadRequest("'limit' must be a non-negative integer")
+    require_current_in_service(service, with_index=True)
     index = SearchIndex.open(service.config.path("index"))
     with _reader(service) as vault:
         scope = mail_scope(vault, caller, f"search {custodian}'s mail" if custodian else "search mail")
@@ -303,6 +305,7 @@ def export(service: ServiceHandle, caller: Caller, params: dict) -> Stream:
     from pathlib import Path
 
     from vault.access import export_scope
+    from vault.derived import require_current_in_service
     from vault.index.indexer import SearchIndex
     from vault.restore.completeness import seal
     from vault.restore.export import export_data, export_records, write_export
@@ -311,6 +314,7 @@ def export(service: ServiceHandle, caller: Caller, params: dict) -> Stream:
     query = _str(params, "query")
     custodian, fmt = _opt(params, "custodian"), _opt(params, "format") or "eml"
     dedupe, path = _bool(params, "dedupe"), _opt(params, "path") or "(the caller's)"
+    require_current_in_service(service, with_index=True)
     index = SearchIndex.open(service.config.path("index"))
     work = Path(tempfile.mkdtemp(prefix=EXPORT_PREFIX, dir=service.config.home))
     try:
@@ -352,6 +356,7 @@ def restore(service: ServiceHandle, caller: Caller, params: dict) -> Stream:
     own permissions and credentials. Admins restore any folder, users their own; reviewers
     export instead. Audited before the first message leaves."""
     from vault.access import restore_scope
+    from vault.derived import require_current_in_service
     from vault.model import parse_time
     from vault.restore.pointintime import messages_of, purged_of, restore_data, snapshot
     from vault.restore.stream import restore_members, tar_stream
@@ -365,6 +370,7 @@ def restore(service: ServiceHandle, caller: Caller, params: dict) -> Stream:
     except ValueError as e:
         raise BadRequest(f"'at': {e}") from None
     target = _opt(params, "target") or "(the caller's)"
+    require_current_in_service(service, with_index=False)
     with _reader(service) as vault:
         scope = restore_scope(vault, caller, mailbox)
         snap = snapshot(vault, mailbox, when, uid, visible=scope.folder)

@@ -20,10 +20,11 @@ import zstandard
 from vault.model import Problem, blob_id
 from vault.store.backends import open_backend
 from vault.store.backends.base import Backend, ObjectMissing, StoreError
-from vault.store.pack import Member, PackFormatError, decode_pack_index, encode_pack_index
+from vault.store.pack import Member, PackFormatError, decode_pack_index, encode_pack_index, frame_spans
 from vault.store.sqlite import connect
 
 DICT_MAX_BLOB = 256 * 1024  # larger blobs gain nothing from a dictionary
+DICT_MAGIC = b"\x37\xa4\x30\xec"  # a zstd dictionary's first bytes
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS blobs (blob TEXT PRIMARY KEY, pack TEXT NOT NULL, offset INTEGER NOT NULL,
@@ -296,6 +297,144 @@ class ContentStore:
                         problems.append(Problem(f"blob {m.blob}", f"corrupt: {e}"))
                     advance(1)
         return problems
+
+    # ------------------------------------------------------------ pack indexes
+
+    def pack_names(self) -> set[str]:
+        """Every pack the backend holds."""
+        return {k.rsplit("/", 1)[-1] for k in self.backend.list("packs/")}
+
+    def pack_index_names(self) -> set[str]:
+        """Every pack index the backend holds (named by its pack)."""
+        return {k.rsplit("/", 1)[-1] for k in self.backend.list("index/")}
+
+    def pack_bytes(self, pack: str) -> bytes:
+        """A pack as stored: its frames end to end."""
+        return self.backend.get(pack_key(pack))
+
+    def pack_index(self, pack: str) -> list[Member]:
+        """The members a pack's index object lists; PackFormatError when it is damaged or
+        names another pack."""
+        named, members = decode_pack_index(self.backend.get(index_key(pack)))
+        if named != pack:
+            raise PackFormatError(f"the pack index of {pack} names pack {named}")
+        return members
+
+    def check_pack_indexes(self, referenced: Iterable[str], *, read_data: bool = False) -> list[Problem]:
+        """Every pack has a readable index that matches it (its members within the pack;
+        with ``read_data``, each member's frame decoding to its blob), every pack index has
+        its pack, and every ``referenced`` blob is listed by a pack index where the location
+        index says it is: what a rebuild of the location index would find."""
+        problems: list[Problem] = []
+        packs, indexes = self.pack_names(), self.pack_index_names()
+        listed: dict[str, tuple[str, Member]] = {}
+        for pack in sorted(indexes):
+            try:
+                members = self.pack_index(pack)
+            except (PackFormatError, StoreError) as e:
+                problems.append(Problem(f"pack index {pack}", f"unreadable: {e} (repair: verify --repair)"))
+                continue
+            if pack not in packs:
+                problems.append(
+                    Problem(f"pack index {pack}", f"its pack is missing ({len(members)} blob(s))")
+                )
+                continue
+            for m in members:
+                listed[m.blob] = (pack, m)
+            problems += self._match(pack, members, read_data)
+        for pack in sorted(packs - indexes):
+            problems.append(
+                Problem(
+                    f"pack {pack}", "has no pack index (repair: verify --repair rebuilds it from the pack)"
+                )
+            )
+        for bid in sorted(set(referenced)):
+            row = self.db.execute("SELECT pack, offset, length FROM blobs WHERE blob=?", (bid,)).fetchone()
+            if row is None:
+                continue  # check() reports it missing
+            found = listed.get(bid)
+            if found is None:
+                problems.append(
+                    Problem(f"blob {bid}", f"no pack index lists it (the location index: pack {row[0]})")
+                )
+            elif (found[0], found[1].offset, found[1].length) != tuple(row):
+                problems.append(
+                    Problem(
+                        f"blob {bid}",
+                        f"the location index puts it in pack {row[0]}, its pack index in {found[0]}",
+                    )
+                )
+        return problems
+
+    def _match(self, pack: str, members: list[Member], read_data: bool) -> list[Problem]:
+        """How a pack index fails to match its pack (nothing: it matches)."""
+        size = self.backend.size(pack_key(pack))
+        beyond = [m.blob for m in members if m.offset + m.length > size]
+        if beyond:
+            return [
+                Problem(f"pack index {pack}", f"does not match its pack: {beyond[0]} lies beyond its end")
+            ]
+        if not read_data:
+            return []
+        data = self.pack_bytes(pack)
+        for m in members:
+            try:
+                self._decode(m, data[m.offset : m.offset + m.length], pack)
+            except BlobCorrupt as e:
+                return [Problem(f"pack index {pack}", f"does not match its pack: {e}")]
+        return []
+
+    def index_from_pack(self, pack: str) -> list[Member]:
+        """A pack's members read from the pack alone: each frame's span from its headers,
+        its dictionary from the id in its header, its blob id from its decoded bytes."""
+        data = self.pack_bytes(pack)
+        by_id = self._dictionaries_by_id()
+        members = []
+        for offset, length in frame_spans(data):
+            frame = data[offset : offset + length]
+            dict_id = zstandard.get_frame_parameters(frame).dict_id
+            dict_blob = by_id.get(dict_id) if dict_id else None
+            if dict_id and dict_blob is None:
+                raise StoreError(
+                    f"pack {pack}: a frame at {offset} needs dictionary {dict_id}, which no pack holds"
+                )
+            raw = self._decompressor(dict_blob).decompress(frame)
+            members.append(Member(blob_id(raw), offset, length, len(raw), dict_blob))
+            if raw[:4] == DICT_MAGIC:  # a dictionary: later frames of this pack may need it
+                trained = zstandard.ZstdCompressionDict(raw)
+                self._dicts.setdefault(members[-1].blob, trained)
+                by_id[trained.dict_id()] = members[-1].blob
+        return members
+
+    def _dictionaries_by_id(self) -> dict[int, str]:
+        """zstd dictionary id -> its blob, of every dictionary the store knows."""
+        known = {r[0] for r in self.db.execute("SELECT blob FROM dictionaries")}
+        known |= {r[0] for r in self.db.execute("SELECT DISTINCT dict FROM blobs WHERE dict IS NOT NULL")}
+        out = {}
+        for bid in known:
+            try:
+                out[self._dictionary(bid).dict_id()] = bid
+            except StoreError:
+                continue  # lost with its pack's index: found again in the pack walked
+        return out
+
+    def repair_pack_indexes(self) -> list[str]:
+        """Write a new index for every pack whose index is missing, unreadable or does not
+        match it, read from the pack itself (``index_from_pack``); returns those packs."""
+        self.flush()
+        packs, indexes = self.pack_names(), self.pack_index_names()
+        redone = []
+        for pack in sorted(packs):
+            if pack in indexes:
+                try:
+                    if not self._match(pack, self.pack_index(pack), read_data=True):
+                        continue
+                except (PackFormatError, StoreError):
+                    pass
+            members = self.index_from_pack(pack)
+            self.backend.put(index_key(pack), encode_pack_index(pack, members))
+            redone.append(pack)
+        return redone
 
     def rebuild_index(self) -> None:
         """Regenerate the local location index from the backend's pack indexes alone."""
