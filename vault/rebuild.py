@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import os
 
+from vault import faults
 from vault.archive import Vault
 from vault.config import Config
 from vault.store.catalog import Catalog
+
+
+CATALOG_DONE = "rebuild.catalog"  # a named crash point (vault/faults.py): catalog swapped, index not yet
 
 
 def rebuild_catalog(vault: Vault) -> None:
@@ -39,6 +43,7 @@ def rebuild(config: Config) -> dict:
         repaired = vault.store.repair_pack_indexes()
         vault.store.rebuild_index()
         rebuild_catalog(vault)
+        faults.point(CATALOG_DONE)
         vault.rebuild_index()  # aside, then swapped in: never half an index
         index = vault.index
         if index is None:  # a writer always has it
