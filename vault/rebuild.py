@@ -15,7 +15,6 @@ from vault.archive import Vault
 from vault.config import Config
 from vault.store.catalog import Catalog
 
-
 CATALOG_DONE = "rebuild.catalog"  # a named crash point (vault/faults.py): catalog swapped, index not yet
 
 
