@@ -155,6 +155,12 @@ KEYS = {
 }
 
 
+def _json(value) -> str:
+    """Entry data as the catalog stores it: keys sorted, so a row written as the entry was
+    recorded equals the row a replay of the stored (canonical) entry writes."""
+    return json.dumps(value, sort_keys=True)
+
+
 def _key_text(cols: str, key: tuple) -> str:
     values = [v.decode("utf-8", "surrogateescape") if isinstance(v, bytes) else v for v in key]
     return (
@@ -316,9 +322,25 @@ class Catalog:
                 for k in sorted(mine - theirs, key=repr):
                     out.append((table, _key_text(cols, k), "extra"))
                 for k in sorted(mine & theirs, key=repr):
-                    out.append((table, _key_text(cols, k), "differs"))
+                    if self._row(table, key, k, "main") != self._row(table, key, k, "fresh"):
+                        out.append((table, _key_text(cols, k), "differs"))
         finally:
             self.db.execute("DETACH DATABASE fresh")
+        return out
+
+    def _row(self, table: str, key: tuple[str, ...], values: tuple, db: str) -> list:
+        """One row, its JSON values parsed (a catalog from before ``_json`` kept their keys in
+        the order they were recorded: the same data)."""
+        where = " AND ".join(f"{c}=?" for c in key)
+        row = self.db.execute(f"SELECT * FROM {db}.{table} WHERE {where}", values).fetchone()
+        out = []
+        for v in row or ():
+            if isinstance(v, str) and v[:1] in "{[":
+                try:
+                    v = json.loads(v)
+                except ValueError:
+                    pass
+            out.append(v)
         return out
 
     def _except(self, table: str, key: tuple[str, ...], a: str, b: str):
@@ -368,13 +390,11 @@ class Catalog:
                 (e.time, e.item),
             )
         elif kind == Kind.FOLDER_ACL:
-            self._execute(
-                "UPDATE folders SET acl=? WHERE mailbox_id=?", (json.dumps(data.get("acl")), e.item)
-            )
+            self._execute("UPDATE folders SET acl=? WHERE mailbox_id=?", (_json(data.get("acl")), e.item))
         elif kind == Kind.FOLDER_METADATA:
             self._execute(
                 "UPDATE folders SET metadata=? WHERE mailbox_id=?",
-                (json.dumps(data.get("metadata")), e.item),
+                (_json(data.get("metadata")), e.item),
             )
         elif kind in CONTENT_KINDS:
             item = ItemId.parse(e.item)
@@ -409,11 +429,11 @@ class Catalog:
         elif kind == Kind.HOLD_PLACED:
             self._execute(
                 "INSERT OR REPLACE INTO holds(matter, data, seq) VALUES (?,?,?)",
-                (data["matter"], json.dumps(data), e.seq),
+                (data["matter"], _json(data), e.seq),
             )
         elif kind == Kind.HOLD_RELEASED:
             self._execute(
-                "UPDATE holds SET data=?, seq=? WHERE matter=?", (json.dumps(data), e.seq, data["matter"])
+                "UPDATE holds SET data=?, seq=? WHERE matter=?", (_json(data), e.seq, data["matter"])
             )
             if data.get("request"):
                 self._close_request(data["request"], "approved", e)
@@ -421,7 +441,7 @@ class Catalog:
             self._execute(
                 "INSERT OR IGNORE INTO requests(request, kind, actor, requested_at, seq, data, state)"
                 " VALUES (?,?,?,?,?,?,'pending')",
-                (e.item, kind, e.actor, e.time, e.seq, json.dumps(data)),
+                (e.item, kind, e.actor, e.time, e.seq, _json(data)),
             )
         elif kind in _WITHDRAWAL_KINDS and e.item:
             self._close_request(e.item, "withdrawn", e)
