@@ -236,3 +236,29 @@ def test_a_rebuild_killed_anywhere_never_answers_zero_hits(vault, tmp_path):
     assert vaultctl_run(home, "verify", "--repair").code == 0
     assert search_total(home) == found
     restores_all(home, tmp_path / "out", messages)
+
+
+def test_through_the_service_damage_is_refused_too(vault, tmp_path):
+    """With ``vaultctl serve`` holding the vault, restore and search go through it: it makes
+    the same checks on its committer's thread and refuses the same way."""
+    from tests.core.test_hostile_input import service_of
+
+    home, messages, found = vault
+    db = sqlite3.connect(home / "catalog.sqlite")
+    db.execute("DELETE FROM items WHERE rowid IN (SELECT rowid FROM items LIMIT 5)")
+    db.commit()
+    db.close()
+    out = tmp_path / "out"
+    with service_of(home):
+        for args in (("restore", "--mailbox", MAILBOX, "--to", f"maildir:{out}"), ("search", QUERY)):
+            r = vaultctl(home, *args)
+            assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+            assert "catalog table items has 145 row(s)" in r.stderr, r.stderr
+        assert not out.exists()
+        busy = vaultctl(home, "verify", "--repair")
+        assert busy.returncode == 1 and "stop it to repair" in busy.stderr, busy.stderr
+    repaired(home, "catalog rebuilt from the ledger")
+    with service_of(home):
+        r = vaultctl(home, "search", QUERY, "--json")
+        assert r.returncode == 0 and json.loads(r.stdout)["total"] == found, r.stderr
+    restores_all(home, out, messages)
