@@ -20,8 +20,10 @@ import tantivy
 
 from tests.core.helpers import init_vault, make_maildir, read_maildir, sha
 from tests.fixtures.corpus import message_files
+from vault.config import Config
 from vault.faults import ENV
 from vault.index.schema import build as index_schema
+from vault.store.cas import ContentStore
 from vault.testing.cli import vaultctl, vaultctl_process, vaultctl_run
 
 MAILBOX = "user/jane/INBOX"
@@ -31,12 +33,24 @@ QUERY = "body:the"
 @pytest.fixture(scope="module")
 def template(tmp_path_factory, spamassassin_dir):
     root = tmp_path_factory.mktemp("derived")
-    home = init_vault(root / "vault")
+    # small packs (several of them) and a dictionary trained early (frames that need it)
+    home = init_vault(
+        root / "vault",
+        **{
+            "store.pack_size": 65536,
+            "compression.dictionary_samples": 60,
+            "compression.dictionary_size": 16384,
+        },
+    )
     files = message_files(spamassassin_dir / "easy-ham-1")[:150]
     box = make_maildir(root / "Maildir", files)
     assert vaultctl_run(home, "import", str(box), "--mailbox", MAILBOX).code == 0
     found = json.loads(vaultctl_run(home, "search", QUERY, "--json").out)["total"]
     assert found > 20
+    db = sqlite3.connect(home / "store-index.sqlite")
+    (with_dict,) = db.execute("SELECT count(*) FROM blobs WHERE dict IS NOT NULL").fetchone()
+    db.close()
+    assert with_dict > 50  # frames that need the trained dictionary
     return home, {sha(f.read_bytes()) for f in files}, found
 
 
@@ -131,15 +145,28 @@ def test_deleted_search_documents_are_caught_and_repaired(vault):
     assert search_total(home) == found
 
 
-def test_a_lost_pack_index_is_caught_and_rebuilt_from_its_pack(vault, tmp_path):
+@pytest.mark.parametrize("damage", ["deleted", "garbage", "another pack's"])
+def test_a_lost_pack_index_is_caught_and_rebuilt_from_its_pack(vault, tmp_path, damage):
     home, messages, found = vault
     indexes = sorted((home / "blobs" / "index").iterdir())
     biggest = max(indexes, key=lambda p: p.stat().st_size)
     pack = biggest.name
-    biggest.unlink()
+    store = ContentStore.from_config(Config.load(home), read_only=True)
+    members = store.pack_index(pack)
+    store.db.close()
+    if damage == "deleted":
+        biggest.unlink()
+        said = "has no pack index"
+    elif damage == "garbage":
+        biggest.write_bytes(b"\x28\xb5\x2f\xfd not a pack index")
+        said = "unreadable"
+    else:
+        other = min(indexes, key=lambda p: p.stat().st_size)
+        biggest.write_bytes(other.read_bytes())
+        said = f"names pack {other.name}"
 
-    problems = verify_fails(home, f"pack {pack}", "has no pack index")
-    assert sum("no pack index lists it" in p["what"] for p in problems) >= 100  # each blob named
+    problems = verify_fails(home, f"pack {pack}", said)
+    assert sum("no pack index lists it" in p["what"] for p in problems) == len(members)  # each named
     repaired(home, f"pack index of {pack} rebuilt from the pack")
     assert (home / "blobs" / "index" / pack).exists()
     # the store's location index rebuilt from the pack indexes alone finds everything again
@@ -150,12 +177,18 @@ def test_a_lost_pack_index_is_caught_and_rebuilt_from_its_pack(vault, tmp_path):
     assert vaultctl_run(home, "verify", "--read-data").code == 0
 
 
-def test_a_lost_pack_index_then_rebuild_loses_nothing(vault, tmp_path):
+@pytest.mark.parametrize("location_index", ["kept", "lost too"])
+def test_a_lost_pack_index_then_rebuild_loses_nothing(vault, tmp_path, location_index):
     """The issue's case: ``rebuild`` after a pack index went missing lost the pack's messages
-    and broke every later command. Now rebuild regenerates the pack index first."""
+    and broke every later command. Now rebuild regenerates the pack index first, from the
+    pack alone (the dictionary its frames need found in whichever pack holds it)."""
     home, messages, found = vault
+    assert len(list((home / "blobs" / "index").iterdir())) >= 3
     for index in (home / "blobs" / "index").iterdir():
         index.unlink()
+    if location_index == "lost too":
+        for suffix in ("", "-wal", "-shm"):
+            (home / f"store-index.sqlite{suffix}").unlink(missing_ok=True)
     r = vaultctl_run(home, "rebuild")
     assert r.code == 0 and "pack_indexes_rewritten: " in r.out, r
     restores_all(home, tmp_path / "out", messages)

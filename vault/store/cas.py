@@ -39,6 +39,10 @@ class BlobCorrupt(StoreError):
     pass
 
 
+class DictionaryUnknown(StoreError):
+    """A frame names a zstd dictionary no pack the store knows holds."""
+
+
 def pack_key(pack: str) -> str:
     return f"packs/{pack[:2]}/{pack}"
 
@@ -77,6 +81,7 @@ class ContentStore:
         self._pending: dict[str, int] = {}  # blob -> index in _members
         self._samples: list[bytes] = []
         self._known: set[str] | None = None
+        self._found_dicts: dict[int, str] = {}  # dictionaries found walking packs (index_from_pack)
         self._dicts: dict[str, zstandard.ZstdCompressionDict] = {}
         self._decompressors: dict[str | None, zstandard.ZstdDecompressor] = {
             None: zstandard.ZstdDecompressor()
@@ -312,6 +317,23 @@ class ContentStore:
         """A pack as stored: its frames end to end."""
         return self.backend.get(pack_key(pack))
 
+    def pack_length(self, pack: str) -> int:
+        """The length of a pack's frames end to end (what member offsets count in)."""
+        return self.backend.size(pack_key(pack))
+
+    def put_pack_index(self, pack: str, members: list[Member], *, replace: bool = False) -> None:
+        """Store the index object of ``pack`` listing ``members``; ``replace``: a damaged one
+        is there (backends never overwrite: it is deleted first; a crash between leaves the
+        pack without an index, which the next repair regenerates)."""
+        key = index_key(pack)
+        if replace:
+            try:
+                self.backend.delete(key)
+            except ObjectMissing:
+                pass
+        if not self.backend.put(key, encode_pack_index(pack, members)):
+            raise StoreError(f"{self.backend.name}{key}: could not be replaced")
+
     def pack_index(self, pack: str) -> list[Member]:
         """The members a pack's index object lists; PackFormatError when it is damaged or
         names another pack."""
@@ -323,8 +345,9 @@ class ContentStore:
     def check_pack_indexes(self, referenced: Iterable[str], *, read_data: bool = False) -> list[Problem]:
         """Every pack has a readable index that matches it (its members within the pack;
         with ``read_data``, each member's frame decoding to its blob), every pack index has
-        its pack, and every ``referenced`` blob is listed by a pack index where the location
-        index says it is: what a rebuild of the location index would find."""
+        its pack, and every ``referenced`` blob (and dictionary in use) is listed by a pack
+        index where the location index says it is: what a rebuild of the location index would
+        find."""
         problems: list[Problem] = []
         packs, indexes = self.pack_names(), self.pack_index_names()
         listed: dict[str, tuple[str, Member]] = {}
@@ -348,7 +371,10 @@ class ContentStore:
                     f"pack {pack}", "has no pack index (repair: verify --repair rebuilds it from the pack)"
                 )
             )
-        for bid in sorted(set(referenced)):
+        # and the dictionaries their frames need
+        needed = set(referenced)
+        needed |= {r[0] for r in self.db.execute("SELECT DISTINCT dict FROM blobs WHERE dict IS NOT NULL")}
+        for bid in sorted(needed):
             row = self.db.execute("SELECT pack, offset, length FROM blobs WHERE blob=?", (bid,)).fetchone()
             if row is None:
                 continue  # check() reports it missing
@@ -368,7 +394,7 @@ class ContentStore:
 
     def _match(self, pack: str, members: list[Member], read_data: bool) -> list[Problem]:
         """How a pack index fails to match its pack (nothing: it matches)."""
-        size = self.backend.size(pack_key(pack))
+        size = self.pack_length(pack)
         beyond = [m.blob for m in members if m.offset + m.length > size]
         if beyond:
             return [
@@ -395,7 +421,7 @@ class ContentStore:
             dict_id = zstandard.get_frame_parameters(frame).dict_id
             dict_blob = by_id.get(dict_id) if dict_id else None
             if dict_id and dict_blob is None:
-                raise StoreError(
+                raise DictionaryUnknown(
                     f"pack {pack}: a frame at {offset} needs dictionary {dict_id}, which no pack holds"
                 )
             raw = self._decompressor(dict_blob).decompress(frame)
@@ -403,6 +429,7 @@ class ContentStore:
             if raw[:4] == DICT_MAGIC:  # a dictionary: later frames of this pack may need it
                 trained = zstandard.ZstdCompressionDict(raw)
                 self._dicts.setdefault(members[-1].blob, trained)
+                self._found_dicts[trained.dict_id()] = members[-1].blob
                 by_id[trained.dict_id()] = members[-1].blob
         return members
 
@@ -410,8 +437,8 @@ class ContentStore:
         """zstd dictionary id -> its blob, of every dictionary the store knows."""
         known = {r[0] for r in self.db.execute("SELECT blob FROM dictionaries")}
         known |= {r[0] for r in self.db.execute("SELECT DISTINCT dict FROM blobs WHERE dict IS NOT NULL")}
-        out = {}
-        for bid in known:
+        out = dict(self._found_dicts)
+        for bid in known - set(out.values()):
             try:
                 out[self._dictionary(bid).dict_id()] = bid
             except StoreError:
@@ -423,7 +450,7 @@ class ContentStore:
         match it, read from the pack itself (``index_from_pack``); returns those packs."""
         self.flush()
         packs, indexes = self.pack_names(), self.pack_index_names()
-        redone = []
+        todo = []
         for pack in sorted(packs):
             if pack in indexes:
                 try:
@@ -431,9 +458,21 @@ class ContentStore:
                         continue
                 except (PackFormatError, StoreError):
                     pass
-            members = self.index_from_pack(pack)
-            self.backend.put(index_key(pack), encode_pack_index(pack, members))
-            redone.append(pack)
+            todo.append(pack)
+        redone: list[str] = []
+        while todo:  # a pack whose frames need a dictionary another pack holds waits for it
+            waiting: list[str] = []
+            for pack in todo:
+                try:
+                    members = self.index_from_pack(pack)
+                except DictionaryUnknown:
+                    waiting.append(pack)
+                    continue
+                self.put_pack_index(pack, members, replace=pack in indexes)
+                redone.append(pack)
+            if len(waiting) == len(todo):
+                self.index_from_pack(waiting[0])  # raises, naming the dictionary none holds
+            todo = waiting
         return redone
 
     def rebuild_index(self) -> None:
