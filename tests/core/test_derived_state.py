@@ -282,6 +282,7 @@ def test_through_the_service_damage_is_refused_too(vault, tmp_path):
     db.commit()
     db.close()
     out = tmp_path / "out"
+    config = (home / "config.toml").read_text()  # service_of rewrites its socket and ports
     with service_of(home):
         for args in (("restore", "--mailbox", MAILBOX, "--to", f"maildir:{out}"), ("search", QUERY)):
             r = vaultctl(home, *args)
@@ -291,6 +292,7 @@ def test_through_the_service_damage_is_refused_too(vault, tmp_path):
         busy = vaultctl(home, "verify", "--repair")
         assert busy.returncode == 1 and "stop it to repair" in busy.stderr, busy.stderr
     repaired(home, "catalog rebuilt from the ledger")
+    (home / "config.toml").write_text(config)
     with service_of(home):
         r = vaultctl(home, "search", QUERY, "--json")
         assert r.returncode == 0 and json.loads(r.stdout)["total"] == found, r.stderr
