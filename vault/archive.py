@@ -14,6 +14,7 @@ import copy
 import errno
 import functools
 import getpass
+import logging
 import os
 import sqlite3
 import time as _time
@@ -32,6 +33,9 @@ from vault.witness.witnesses import Witnesses
 
 if TYPE_CHECKING:  # Tantivy loads only when a writer opens the index
     from vault.index.indexer import SearchIndex
+
+
+log = logging.getLogger(__name__)
 
 
 class VaultBusy(Exception):
@@ -224,6 +228,7 @@ class Vault:
         self.index_commit_interval = 0.0
         self._index_due = 0.0
         self.read_only = False  # the home cannot be written here (Vault.open)
+        self.index_rebuilt: str | None = None  # why open() rebuilt a search index it could not use
 
     # ------------------------------------------------------------ lifecycle
 
@@ -297,13 +302,38 @@ class Vault:
         return vault
 
     def _open_index(self, catch_up: bool) -> None:
-        """The writer keeps the search index in step with the ledger (vault/index/)."""
-        from vault.index.indexer import SearchIndex
+        """The writer keeps the search index in step with the ledger (vault/index/). One it
+        cannot use (damaged, or built by another version of vault) it rebuilds from the
+        ledger, aside, and swaps in (vault/index/generations.py)."""
+        from vault.index.indexer import IndexDamaged, IndexOutdated, SearchIndex
 
-        self._indexer = indexer = SearchIndex.of(self.config, writable=True)
+        try:
+            self._indexer = indexer = SearchIndex.of(self.config, writable=True)
+        except (IndexDamaged, IndexOutdated) as e:
+            log.warning("%s: rebuilding it from the ledger", e)
+            self.rebuild_index()
+            self.index_rebuilt = str(e)
+            return
         if catch_up:
             with _full("the search index", indexer.path):
                 indexer.catch_up(self.ledger, self.store.get, self.catalog)
+
+    def rebuild_index(self) -> None:
+        """A new search index from the ledger, built aside and swapped in whole: a rebuild
+        killed half way leaves the old index answering, never a half-built one."""
+        from vault.dates import site_zone
+        from vault.index.indexer import rebuild_aside
+
+        if self._indexer is not None:  # one Tantivy writer: the new generation's
+            self._indexer.close()
+            self._indexer = None
+        path = self.config.path("index")
+        with _full("the search index", path):
+            self._indexer = rebuild_aside(
+                path,
+                lambda fresh: fresh.catch_up(self.ledger, self.store.get, self.catalog),
+                site_zone(self.config),
+            )
 
     @property
     def index(self) -> SearchIndex | None:

@@ -1,25 +1,50 @@
-"""Regenerate every derived view from the sources of truth: the ledger and the blobs."""
+"""Regenerate every derived view from the sources of truth: the ledger and the blobs.
+
+Each is built aside and swapped in, so a rebuild killed at any point leaves the old view or
+the new one: the store's pack indexes (one regenerated from its pack where it is missing or
+wrong), its location index, the catalog (a new SQLite file renamed over the old one) and
+the search index (a new generation, vault/index/generations.py).
+"""
 
 from __future__ import annotations
 
+import os
+
+from vault import faults
 from vault.archive import Vault
 from vault.config import Config
+from vault.store.catalog import Catalog
+
+CATALOG_DONE = "rebuild.catalog"  # a named crash point (vault/faults.py): catalog swapped, index not yet
+
+
+def rebuild_catalog(vault: Vault) -> None:
+    """Replay the whole ledger into a new catalog beside the old one, then rename it over."""
+    path = vault.config.path("catalog")
+    fresh_path = path.with_name(path.name + ".new")
+    for suffix in ("", "-wal", "-shm"):
+        fresh_path.with_name(fresh_path.name + suffix).unlink(missing_ok=True)
+    fresh = Catalog(fresh_path)
+    try:
+        fresh.catch_up(vault.ledger)
+        fresh.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        fresh.close()
+    vault.catalog.close()
+    for suffix in ("-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    os.replace(fresh_path, path)
+    vault.catalog = Catalog(path)
 
 
 def rebuild(config: Config) -> dict:
-    catalog_path = config.path("catalog")
     with Vault.open(config, writer=True) as vault:
+        repaired = vault.store.repair_pack_indexes()
         vault.store.rebuild_index()
-        vault.catalog.close()
-        for suffix in ("", "-wal", "-shm"):
-            catalog_path.with_name(catalog_path.name + suffix).unlink(missing_ok=True)
-        from vault.store.catalog import Catalog
-
-        vault.catalog = Catalog(catalog_path)
-        vault.catalog.catch_up(vault.ledger)
+        rebuild_catalog(vault)
+        faults.point(CATALOG_DONE)
+        vault.rebuild_index()  # aside, then swapped in: never half an index
         index = vault.index
-        if index is None:  # a writer always opens it
+        if index is None:  # a writer always has it
             raise RuntimeError(f"{config.home}: the vault opened without its search index")
-        index.clear()
-        index.catch_up(vault.ledger, vault.store.get, vault.catalog)
-        return {**vault.catalog.counts(), "indexed": len(index)}
+        return {**vault.catalog.counts(), "indexed": len(index), "pack_indexes_rewritten": len(repaired)}

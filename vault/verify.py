@@ -1,4 +1,6 @@
-"""Whole-vault verification: the ledger's chain and signatures, its witnesses, and every blob it references."""
+"""Whole-vault verification: the ledger's chain and signatures, its witnesses, every blob it
+references (located through the pack indexes, which must match their packs), and the derived
+state (catalog, search index) replayed from the ledger and compared (vault/derived.py)."""
 
 from __future__ import annotations
 
@@ -42,6 +44,11 @@ def check_vault(vault: Vault, *, read_data: bool = False, progress=None) -> list
     referenced = set(vault.catalog.referenced_blobs()) if blobs is None else blobs[0]
     wanted = referenced | set(vault.ledger.sealed_blobs())
     problems += vault.store.check(wanted, read_data=read_data, progress=progress)
+    problems += vault.store.check_pack_indexes(wanted, read_data=read_data)
+    if blobs is not None:  # a ledger that cannot be read has nothing to replay
+        from vault.derived import check_derived
+
+        problems += check_derived(vault)
     for blob in sorted(blobs[1] if blobs else ()):
         if vault.store.exists(blob):
             problems.append(Problem(f"blob {blob}", PURGED_LEFT))
@@ -64,10 +71,15 @@ def unreadable_only(vault: Vault, problems: list[Problem]) -> bool:
 
 def repair(config) -> dict:
     """``verify --repair``: finish every purge (delete the content only purged items
-    referenced); returns what it did."""
+    referenced), then rebuild what is derived and damaged (vault/derived.py); returns what
+    it did."""
+    from vault.derived import repair as rebuild_derived
     from vault.purge import repair as finish_purges
 
     with Vault.open(config, writer=True) as vault:
         at_open = vault.purge_finished or {}  # the open itself finished an interrupted purge
         done = finish_purges(vault)
-    return {"purged_blobs_deleted": at_open.get("blobs", 0) + done["blobs"]}
+        derived = rebuild_derived(vault)
+        if vault.index_rebuilt and "index" not in derived:
+            derived["index"] = len(vault.index) if vault.index is not None else 0
+    return {"purged_blobs_deleted": at_open.get("blobs", 0) + done["blobs"], **derived}

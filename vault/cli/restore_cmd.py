@@ -5,7 +5,7 @@ import click
 from vault.cli.common import (
     call_service,
     direct_caller,
-    open_vault,
+    load_config,
     print_json,
     progress,
     refuse_here,
@@ -106,13 +106,19 @@ def _through_service(client, mailbox, user, when, target, uid, actor, as_json):
 
 def _here(ctx, mailbox, user, when, target, uid, actor, as_json):
     from vault.access import restore_scope
+    from vault.archive import VaultBusy
+    from vault.derived import DerivedStateError, open_current
     from vault.identity import Forbidden
     from vault.recording import Unrecorded
     from vault.restore.pointintime import RestoreError, restore_snapshot, snapshot, user_folders
     from vault.restore.targets import TargetError
 
     reports = []
-    with open_vault(ctx) as vault:  # the audit entry takes the writer lock, or goes via the broker
+    try:  # never answered from a catalog behind the ledger or damaged
+        vault, _ = open_current(load_config(ctx), with_index=False)
+    except (DerivedStateError, VaultBusy) as e:
+        raise click.ClickException(str(e)) from None
+    with vault:  # the audit entry takes the writer lock, or goes via the broker
         what = mailbox if user is None else f"user/{user}"
         caller = direct_caller(vault, actor, f"restore {what}")
         try:

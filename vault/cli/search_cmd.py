@@ -70,9 +70,10 @@ def command(
     "phrases", AND OR NOT ( ). Hits whose every copy is expunged are marked. Every search
     and export is recorded in the ledger."""
     from vault.access import export_scope, mail_scope
-    from vault.archive import Vault
+    from vault.archive import VaultBusy
+    from vault.derived import DerivedStateError, open_current
     from vault.identity import Forbidden
-    from vault.index.indexer import Hit, IndexBusy, IndexOutdated, SearchIndex
+    from vault.index.indexer import Hit, IndexBusy, IndexOutdated
     from vault.index.query import QuerySyntaxError
     from vault.model import format_time, parse_time
     from vault.recording import Unrecorded
@@ -115,11 +116,11 @@ def command(
         _print_hits(found["total"], [Hit(**h) for h in found["hits"]], as_json, output, offset)
         return
     config = load_config(ctx)
-    try:
-        index = SearchIndex.of(config)
-    except (FileNotFoundError, IndexOutdated) as e:
+    try:  # never answered from a catalog or an index behind the ledger or damaged
+        vault, index = open_current(config, with_index=True)
+    except (DerivedStateError, IndexOutdated, VaultBusy) as e:
         raise click.ClickException(str(e)) from None
-    with Vault.open(config, catch_up=False) as vault:
+    with vault:
         caller = direct_caller(vault, actor, "export mail" if export_path else "search mail")
         try:
             if export_path:

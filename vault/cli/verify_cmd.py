@@ -11,7 +11,10 @@ from vault.cli.common import print_json, progress
 @click.command("verify")
 @click.option("--read-data", is_flag=True, help="Also read and re-hash every blob.")
 @click.option(
-    "--repair", is_flag=True, help="First repair what can be: delete what interrupted purges left behind."
+    "--repair",
+    is_flag=True,
+    help="First repair what can be: delete what interrupted purges left behind; rebuild "
+    "damaged pack indexes (from their packs), catalog and search index (from the ledger).",
 )
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
@@ -38,6 +41,16 @@ def command(ctx, read_data, repair, as_json):
         repaired = repair_vault(load_config(ctx))
         if not as_json:
             click.echo(f"repaired: {repaired['purged_blobs_deleted']} blob(s) of purged items deleted")
+            for pack in repaired.get("pack_indexes", []):
+                click.echo(f"repaired: pack index of {pack} rebuilt from the pack")
+            if "catalog" in repaired:
+                click.echo(
+                    f"repaired: catalog rebuilt from the ledger ({repaired['catalog']} problem(s) found)"
+                )
+            if "index" in repaired:
+                click.echo(
+                    f"repaired: search index rebuilt from the ledger ({repaired['index']} document(s))"
+                )
     if client is not None:  # the service verifies (an auditor cannot read the home itself)
         answer = call_service(client, "verify", {"read_data": read_data})
         problems = [Problem(p["where"], p["what"]) for p in answer["problems"]]
@@ -66,7 +79,8 @@ def command(ctx, read_data, repair, as_json):
     else:
         click.echo(
             f"ok: {size} ledger entries, chain and signatures intact{witnessed}, "
-            f"every referenced blob present{' and re-hashed' if read_data else ''}"
+            f"every referenced blob present{' and re-hashed' if read_data else ''} and listed by "
+            "a pack index that matches its pack; catalog and search index match the ledger"
         )
     if problems:  # 3: the ledger holds, some messages cannot be read; 1: the vault is broken
         sys.exit(outcome.PARTIAL if messages_only else outcome.FATAL)

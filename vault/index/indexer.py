@@ -2,16 +2,19 @@
 
 It follows the ledger as the catalog does: ``apply(entries)`` after each commit indexes the
 blob of every new message (once, however many folders hold it) and drops the document of a
-blob retention purged for good; ``applied_seq`` (a file beside the index, written after each
-Tantivy commit) lets a writer that opens it catch up on whatever it missed, so an index that
-fell behind (a crash, a full disk) heals on the next open and ``vaultctl rebuild`` recreates
-it from the ledger and the blobs. Tantivy allows one writer per directory across processes:
+blob retention purged for good; ``state.json`` (beside the index's files, written after each
+Tantivy commit: the last ledger entry applied and the number of documents then) lets a writer
+that opens it catch up on whatever it missed, so an index that fell behind (a crash, a full
+disk) heals on the next open, and lets every opener see cheaply that the index is behind the
+ledger or has lost documents (vault/derived.py). Rebuilds are made aside and swapped in whole
+(generations.py): ``rebuild_aside``. Tantivy allows one writer per directory across processes:
 only the vault's writer opens it writable; searches open it read-only and see every commit.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import os
 import shutil
@@ -24,6 +27,7 @@ from pathlib import Path
 import tantivy
 
 from vault.entries import CONTENT_KINDS, Kind
+from vault.index import generations
 from vault.index import schema as index_schema
 from vault.index.copies import describe_copies
 from vault.index.flags import flag_clauses
@@ -34,16 +38,28 @@ from vault.index.words import has_cjk, index_tokens
 from vault.model import custodian_of, format_time
 
 log = logging.getLogger(__name__)
-SEQ_FILE = "applied_seq"
+SEQ_FILE = "applied_seq"  # before state.json: the applied seq alone
+STATE_FILE = "state.json"
 WRITER_HEAP = 64 << 20
 
 
 class IndexOutdated(RuntimeError):
-    """The index on disk has another schema; only its writer may rebuild it."""
+    """The index on disk has another schema; only the vault's writer may rebuild it."""
 
 
 class IndexBusy(RuntimeError):
     """Another writer (in this process or another) has the index open."""
+
+
+class IndexDamaged(RuntimeError):
+    """The index on disk cannot be opened or read (a broken meta.json, missing files)."""
+
+
+def damaged(path: Path, why: str) -> IndexDamaged:
+    return IndexDamaged(
+        f"search index {path} is damaged ({' '.join(why.split())[:200]}): 'vaultctl verify --repair' "
+        "rebuilds it from the ledger (the vault's writer, an import say, does it too when it opens)"
+    )
 
 
 @dataclass
@@ -85,30 +101,43 @@ class SearchIndex:
 
     @classmethod
     def open(cls, path: Path | str, writable: bool = False, zone: tzinfo = UTC) -> SearchIndex:
+        """The live index at ``path`` (its current generation, generations.py). A writer
+        makes a first, empty one where there is none. IndexDamaged when what is there cannot
+        be opened, IndexOutdated when another version of vault built it (a writer rebuilds
+        it: ``rebuild_aside``). ``zone``: the site's, for bare dates in queries."""
         path = Path(path)
+        directory = generations.live(path)
+        if directory is None:
+            if not writable:
+                raise FileNotFoundError(f"no search index at {path}: run 'vaultctl rebuild' (or any import)")
+            directory = generations.create(path)
+        elif writable:
+            generations.sweep(path)  # rebuilds that died
+        return cls.open_directory(directory, writable, zone)
+
+    @classmethod
+    def open_directory(cls, path: Path, writable: bool, zone: tzinfo = UTC) -> SearchIndex:
+        """One generation's directory, as ``open`` found it (or a new one being built)."""
         view = None
-        if writable:
-            path.mkdir(parents=True, exist_ok=True)
-        elif not (path / "meta.json").exists():
-            raise FileNotFoundError(f"no search index at {path}: run 'vaultctl rebuild' (or any import)")
-        elif not os.access(path, os.W_OK):
+        if not (path / "meta.json").exists() and (not writable or _holds_anything(path)):
+            raise damaged(path, "no meta.json")
+        if not writable and not os.access(path, os.W_OK):
             view = _read_only_view(path)
         try:
             index = tantivy.Index(index_schema.build(), path=view.name if view else str(path), reuse=True)
         except ValueError as e:
+            if view is not None:
+                view.cleanup()
             if "schema does not match" not in str(e):
-                raise
-            if not writable:
-                raise IndexOutdated(
-                    f"search index {path} was built by another version of vault: the vault's "
-                    "writer rebuilds it when it next opens (or run 'vaultctl rebuild')"
-                ) from None
-            log.warning(
-                "search index %s was built by another version of vault: rebuilding it from the ledger", path
-            )
-            for child in path.iterdir():
-                shutil.rmtree(child) if child.is_dir() else child.unlink()
-            index = tantivy.Index(index_schema.build(), path=str(path), reuse=True)
+                raise damaged(path, str(e)) from None
+            raise IndexOutdated(
+                f"search index {path} was built by another version of vault: the vault's "
+                "writer rebuilds it when it next opens (or run 'vaultctl rebuild')"
+            ) from None
+        except OSError as e:
+            if view is not None:
+                view.cleanup()
+            raise damaged(path, str(e)) from None
         index_schema.register(index)
         opened = cls(path, index, writable, zone)
         opened._view = view
@@ -131,17 +160,60 @@ class SearchIndex:
 
     # ------------------------------------------------------------ writing
 
+    def _state(self) -> dict:
+        try:
+            state = json.loads((self.path / STATE_FILE).read_text())
+            if isinstance(state, dict) and isinstance(state.get("applied_seq"), int):
+                return state
+        except FileNotFoundError:
+            pass
+        except ValueError:
+            return {"applied_seq": 0, "docs": None, "unreadable": True}
+        try:  # an index from before state.json
+            return {"applied_seq": int((self.path / SEQ_FILE).read_text()), "docs": None}
+        except (FileNotFoundError, ValueError):
+            return {"applied_seq": 0, "docs": None}
+
     @property
     def applied_seq(self) -> int:
-        try:
-            return int((self.path / SEQ_FILE).read_text())
-        except (FileNotFoundError, ValueError):
-            return 0
+        """The last ledger entry this index has applied (and committed)."""
+        return self._state()["applied_seq"]
+
+    @property
+    def recorded_docs(self) -> int | None:
+        """How many documents the index held at its last commit (None: not recorded)."""
+        docs = self._state().get("docs")
+        return docs if isinstance(docs, int) else None
 
     def _set_applied_seq(self, seq: int) -> None:
-        tmp = self.path / f"{SEQ_FILE}.tmp"
-        tmp.write_text(str(seq))
-        os.replace(tmp, self.path / SEQ_FILE)
+        tmp = self.path / f"{STATE_FILE}.tmp"
+        tmp.write_text(json.dumps({"applied_seq": seq, "docs": self.index.searcher().num_docs}))
+        os.replace(tmp, self.path / STATE_FILE)
+
+    def state_problem(self, ledger_size: int) -> str | None:
+        """What a cheap look finds wrong: behind the ledger, or documents lost since the
+        last commit (a reader reloads first, so it sees every commit)."""
+        state = self._state()
+        if state.get("unreadable"):
+            return f"search index {self.path}: its {STATE_FILE} is unreadable"
+        if state["applied_seq"] < ledger_size:
+            return (
+                f"search index {self.path} is behind the ledger (it has applied entry "
+                f"{state['applied_seq']} of {ledger_size})"
+            )
+        self.index.reload()  # a writer too: documents deleted behind its back
+        docs, have = state.get("docs"), self.index.searcher().num_docs
+        if isinstance(docs, int) and docs != have:
+            return f"search index {self.path} holds {have} document(s), its last commit {docs}"
+        return None
+
+    def keys(self) -> list[int]:
+        """The ``key`` (schema.blob_key) of every live document, one per document."""
+        searcher = self._searcher()
+        if not searcher.num_docs:
+            return []
+        hits = searcher.search(tantivy.Query.all_query(), searcher.num_docs).hits
+        return [int(k) for k in searcher.fast_field_values("key", [a for _, a in hits]) if k is not None]
 
     def indexed(self, blob: str) -> bool:
         if blob in self._pending:
@@ -313,6 +385,39 @@ class SearchIndex:
 
         _locate(hits, scope.items([h.blob for h in hits], run), catalog)
         return hits
+
+
+def _holds_anything(path: Path) -> bool:
+    """Whether a directory without meta.json holds an index's files (a damaged index), not
+    just the lock files of a first open."""
+    return any(not c.name.startswith(".tantivy-") for c in path.iterdir()) if path.is_dir() else False
+
+
+def rebuild_aside(path: Path | str, fill: Callable[[SearchIndex], object], zone: tzinfo = UTC) -> SearchIndex:
+    """A new generation of the index at ``path``, filled by ``fill`` (from the ledger) while
+    the live one still answers, then swapped in (generations.py); returns it, open to write.
+    The caller closes its own writer of the old generation first (one writer per vault)."""
+    from vault import faults
+
+    path = Path(path)
+    gen = generations.new_generation(path)
+    fresh = SearchIndex.open_directory(gen, writable=True, zone=zone)
+    try:
+        fill(fresh)
+        fresh.flush()
+        faults.point(BUILT)
+        fresh.commit(fresh.applied_seq)  # state.json with the final document count
+    except BaseException:
+        fresh.close()
+        raise
+    generations.swap(path, gen)
+    faults.point(SWAPPED)
+    return fresh
+
+
+# named points where tests kill a rebuild (vault/faults.py)
+BUILT = "index.built"
+SWAPPED = "index.swapped"
 
 
 def _read_only_view(path: Path) -> tempfile.TemporaryDirectory:

@@ -16,6 +16,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -249,14 +252,27 @@ def search_and_export(
 ) -> ExportReport:
     """Export what ``query`` finds (within ``scope``); the export is recorded in the audit
     trail (with this process's writer, or by the vault service while it holds the vault)."""
-    ensure_recordable(vault)  # nothing is written that could not be audited
+    ensure_recordable(vault)  # refused before any work when it could not be audited
+    path = Path(path)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise ExportError(f"{path} exists and is not empty: choose a new export directory")
     records, found = export_records(
         vault, index, query, scope=scope, custodian=custodian, dedupe=dedupe, at=at
     )
-    report = write_export(vault, records, path, fmt, query=query, actor=actor, production=production)
-    data = export_data(query, found, fmt, dedupe, str(Path(path).resolve()), report)
-    if scope is not None:
-        data.update(scope.caller.audit_fields())
-    report.audit = record_audit(vault, Kind.EXPORT_MADE, actor=actor, data=data)
-    seal(vault.config, path, report.manifest_sha256)  # the signed entry's proof, into the export
+    # audit first: the export is made aside (a private directory beside it) and appears at
+    # ``path`` only once its export.made entry is committed; unrecorded, it is deleted unseen
+    path.parent.mkdir(parents=True, exist_ok=True)
+    aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.unrecorded-", dir=path.parent))
+    try:
+        report = write_export(vault, records, aside, fmt, query=query, actor=actor, production=production)
+        report.path = str(path)
+        data = export_data(query, found, fmt, dedupe, str(path.resolve()), report)
+        if scope is not None:
+            data.update(scope.caller.audit_fields())
+        report.audit = record_audit(vault, Kind.EXPORT_MADE, actor=actor, data=data)
+        seal(vault.config, aside, report.manifest_sha256)  # the signed entry's proof, into the export
+        os.replace(aside, path)  # onto nothing, or onto an empty directory
+    except BaseException:
+        shutil.rmtree(aside, ignore_errors=True)
+        raise
     return report

@@ -224,15 +224,24 @@ def restore_snapshot(
 ) -> RestoreReport:
     """Write a snapshot's messages into ``target`` (callers that show progress need the
     count first: they take the snapshot once and pass it here). ``extra``: more data for
-    the audit entry (who the restore was made for)."""
-    ensure_recordable(vault)  # nothing is written that could not be audited
+    the audit entry (who the restore was made for).
+
+    Audit first: the ``restore.done`` entry (what is about to be read out) is committed
+    before the first message is written, so a restore whose entry cannot be recorded (the
+    home read-only, another writer holding the vault with no service to ask, a full disk)
+    writes nothing at all."""
+    ensure_recordable(vault)  # refused before any work when it could not be audited
     report = RestoreReport(snap.mailbox, snap.mailbox_id, snap.at, target, purged=purged_of(snap))
     report.removed = removed_of(vault, report.purged)
+    count = len(snap.items) - len(report.purged)  # planned: one unreadable is reported, not recorded
+    report.audit = record_audit(
+        vault,
+        Kind.RESTORE_DONE,
+        item=snap.mailbox_id,
+        actor=actor,
+        data={**restore_data(snap, target, count, len(report.purged)), **(extra or {})},
+    )
     advance = progress or (lambda n=1, **kw: None)
     advance(len(report.purged))
     write_messages(target, messages_or_unreadable(vault, snap), report, advance)
-    done = restore_data(snap, target, report.restored, len(report.purged), len(report.unreadable))
-    report.audit = record_audit(
-        vault, Kind.RESTORE_DONE, item=snap.mailbox_id, actor=actor, data={**done, **(extra or {})}
-    )
     return report

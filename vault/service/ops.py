@@ -297,6 +297,7 @@ def search(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     reviewer their matters' custodians and date ranges; a user their own mail; an auditor
     none. The search, its scope and its result count are audited."""
     from vault.access import mail_scope
+    from vault.derived import require_current_in_service
     from vault.index.indexer import SearchIndex
     from vault.search import find, search_data
 
@@ -307,6 +308,7 @@ def search(service: ServiceHandle, caller: Caller, params: dict) -> dict:
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise BadRequest(f"{key!r} must be a non-negative integer")
     at = _opt(params, "at")
+    require_current_in_service(service, with_index=True)
     index = SearchIndex.of(service.config)
     with _reader(service) as vault:
         scope = mail_scope(vault, caller, f"search {custodian}'s mail" if custodian else "search mail")
@@ -325,6 +327,7 @@ def export(service: ServiceHandle, caller: Caller, params: dict) -> Stream:
     from pathlib import Path
 
     from vault.access import export_scope
+    from vault.derived import require_current_in_service
     from vault.index.indexer import SearchIndex
     from vault.restore.completeness import seal
     from vault.restore.export import export_data, export_records, write_export
@@ -333,6 +336,7 @@ def export(service: ServiceHandle, caller: Caller, params: dict) -> Stream:
     query = _str(params, "query")
     custodian, fmt = _opt(params, "custodian"), _opt(params, "format") or "eml"
     dedupe, path = _bool(params, "dedupe"), _opt(params, "path") or "(the caller's)"
+    require_current_in_service(service, with_index=True)
     index = SearchIndex.of(service.config)
     work = Path(tempfile.mkdtemp(prefix=EXPORT_PREFIX, dir=service.config.home))
     try:
@@ -374,6 +378,7 @@ def restore(service: ServiceHandle, caller: Caller, params: dict) -> Stream:
     own permissions and credentials. Admins restore any folder, users their own; reviewers
     export instead. Audited before the first message leaves."""
     from vault.access import restore_scope
+    from vault.derived import require_current_in_service
     from vault.model import parse_time
     from vault.restore.pointintime import (
         messages_or_unreadable,
@@ -393,6 +398,7 @@ def restore(service: ServiceHandle, caller: Caller, params: dict) -> Stream:
     except ValueError as e:
         raise BadRequest(f"'at': {e}") from None
     target = _opt(params, "target") or "(the caller's)"
+    require_current_in_service(service, with_index=False)
     with _reader(service) as vault:
         scope = restore_scope(vault, caller, mailbox)
         snap = snapshot(vault, mailbox, when, uid, visible=scope.folder)

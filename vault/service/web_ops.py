@@ -213,6 +213,7 @@ def restore_live(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     in as the user with the password they give now (used for this one login, kept nowhere),
     each message with its flags and internal date then."""
     from vault.access import restore_scope
+    from vault.derived import require_current_in_service
     from vault.model import custodian_of, parse_time
     from vault.restore.imap_target import ImapTarget, ImapTargetError
     from vault.restore.pointintime import RestoreError, messages_of, purged_of, snapshot
@@ -226,6 +227,7 @@ def restore_live(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     if uid is not None:
         uid = _int(params, "uid", 1, 1)
     at = _when(params)
+    require_current_in_service(service, with_index=False)  # never from a damaged catalog
     with _reader(service) as vault:
         scope = restore_scope(vault, caller, mailbox)
         try:
@@ -390,6 +392,7 @@ def export_tagged(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     checkpoint, verifier key) and zipped in a private directory of the home; the answer names
     the zip, which the caller sends and then removes (``cleanup``)."""
     from vault.access import export_scope
+    from vault.derived import require_current_in_service
     from vault.mailview import summary
     from vault.model import custodian_of
     from vault.restore.completeness import seal
@@ -401,6 +404,7 @@ def export_tagged(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     if not isinstance(wanted, list) or not all(t in TAGS for t in wanted):
         raise BadRequest(f"'tags' must be a list of {', '.join(TAGS)}")
     fmt = _opt(params, "format") or "eml"
+    require_current_in_service(service, with_index=False)  # never from a damaged catalog
     work = Path(tempfile.mkdtemp(prefix=EXPORT_PREFIX, dir=service.config.home))
     try:
         with _reader(service) as vault:

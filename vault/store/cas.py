@@ -25,10 +25,11 @@ from vault.model import Problem, blob_id
 from vault.store.backends import open_backend
 from vault.store.backends.base import Backend, ObjectMissing, StoreError
 from vault.store.crypto import AuthenticationFailed, Cipher, EnvelopeError, PlainCipher
-from vault.store.pack import Member, PackFormatError, decode_pack_index, encode_pack_index
+from vault.store.pack import Member, PackFormatError, decode_pack_index, encode_pack_index, frame_spans
 from vault.store.sqlite import connect
 
 DICT_MAX_BLOB = 256 * 1024  # larger blobs gain nothing from a dictionary
+DICT_MAGIC = b"\x37\xa4\x30\xec"  # a zstd dictionary's first bytes
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS blobs (blob TEXT PRIMARY KEY, pack TEXT NOT NULL, offset INTEGER NOT NULL,
@@ -41,6 +42,10 @@ CREATE TABLE IF NOT EXISTS dictionaries (blob TEXT PRIMARY KEY, seq INTEGER NOT 
 
 class BlobCorrupt(StoreError):
     pass
+
+
+class DictionaryUnknown(StoreError):
+    """A frame names a zstd dictionary no pack the store knows holds."""
 
 
 def pack_key(pack: str) -> str:
@@ -84,6 +89,7 @@ class ContentStore:
         self._pending: dict[str, int] = {}  # blob -> index in _members
         self._samples: list[bytes] = []
         self._known: set[str] | None = None
+        self._found_dicts: dict[int, str] = {}  # dictionaries found walking packs (index_from_pack)
         self._dicts: dict[str, zstandard.ZstdCompressionDict] = {}
         self._decompressors: dict[str | None, zstandard.ZstdDecompressor] = {
             None: zstandard.ZstdDecompressor()
@@ -346,6 +352,197 @@ class ContentStore:
             return decode_pack_index(self.cipher.open_object(key, self.backend.get(key)))
         except (PackFormatError, AuthenticationFailed, EnvelopeError) as e:
             raise StoreError(f"{self.backend.name}{key}: {e}") from None
+
+    # ------------------------------------------------------------ pack indexes
+
+    def pack_names(self) -> set[str]:
+        """Every pack the backend holds."""
+        return {k.rsplit("/", 1)[-1] for k in self.backend.list("packs/")}
+
+    def pack_index_names(self) -> set[str]:
+        """Every pack index the backend holds (named by its pack)."""
+        return {k.rsplit("/", 1)[-1] for k in self.backend.list("index/")}
+
+    def pack_bytes(self, pack: str) -> bytes:
+        """A pack as stored: its frames end to end."""
+        return self.backend.get(pack_key(pack))
+
+    def pack_length(self, pack: str) -> int:
+        """The length of a pack's frames end to end (what member offsets count in)."""
+        return self.backend.size(pack_key(pack))
+
+    def put_pack_index(self, pack: str, members: list[Member], *, replace: bool = False) -> None:
+        """Store the index object of ``pack`` listing ``members``; ``replace``: a damaged one
+        is there (backends never overwrite: it is deleted first; a crash between leaves the
+        pack without an index, which the next repair regenerates)."""
+        key = index_key(pack)
+        if replace:
+            try:
+                self.backend.delete(key)
+            except ObjectMissing:
+                pass
+        if not self.backend.put(key, self.cipher.seal_object(key, encode_pack_index(pack, members))):
+            raise StoreError(f"{self.backend.name}{key}: could not be replaced")
+
+    def pack_index(self, pack: str) -> list[Member]:
+        """The members a pack's index object lists; PackFormatError when it is damaged or
+        names another pack."""
+        named, members = self.read_pack_index(index_key(pack))
+        if named != pack:
+            raise PackFormatError(f"the pack index of {pack} names pack {named}")
+        return members
+
+    def check_pack_indexes(self, referenced: Iterable[str], *, read_data: bool = False) -> list[Problem]:
+        """Every pack has a readable index that matches it (its members within the pack;
+        with ``read_data``, each member's frame decoding to its blob), every pack index has
+        its pack, and every ``referenced`` blob (and dictionary in use) is listed by a pack
+        index where the location index says it is: what a rebuild of the location index would
+        find."""
+        problems: list[Problem] = []
+        packs, indexes = self.pack_names(), self.pack_index_names()
+        listed: dict[str, tuple[str, Member]] = {}
+        for pack in sorted(indexes):
+            try:
+                members = self.pack_index(pack)
+            except (PackFormatError, StoreError) as e:
+                problems.append(Problem(f"pack index {pack}", f"unreadable: {e} (repair: verify --repair)"))
+                continue
+            if pack not in packs:
+                problems.append(
+                    Problem(f"pack index {pack}", f"its pack is missing ({len(members)} blob(s))")
+                )
+                continue
+            for m in members:
+                listed[m.blob] = (pack, m)
+            problems += self._match(pack, members, read_data)
+        for pack in sorted(packs - indexes):
+            problems.append(
+                Problem(
+                    f"pack {pack}", "has no pack index (repair: verify --repair rebuilds it from the pack)"
+                )
+            )
+        # and the dictionaries their frames need
+        needed = set(referenced)
+        needed |= {r[0] for r in self.db.execute("SELECT DISTINCT dict FROM blobs WHERE dict IS NOT NULL")}
+        for bid in sorted(needed):
+            row = self.db.execute("SELECT pack, offset, length FROM blobs WHERE blob=?", (bid,)).fetchone()
+            if row is None:
+                continue  # check() reports it missing
+            found = listed.get(bid)
+            if found is None:
+                problems.append(
+                    Problem(f"blob {bid}", f"no pack index lists it (the location index: pack {row[0]})")
+                )
+            elif (found[0], found[1].offset, found[1].length) != tuple(row):
+                problems.append(
+                    Problem(
+                        f"blob {bid}",
+                        f"the location index puts it in pack {row[0]}, its pack index in {found[0]}",
+                    )
+                )
+        return problems
+
+    def _match(self, pack: str, members: list[Member], read_data: bool) -> list[Problem]:
+        """How a pack index fails to match its pack (nothing: it matches)."""
+        size = self.pack_length(pack)
+        beyond = [m.blob for m in members if m.offset + m.length > size]
+        if beyond:
+            return [
+                Problem(f"pack index {pack}", f"does not match its pack: {beyond[0]} lies beyond its end")
+            ]
+        if not read_data:
+            return []
+        data = self.pack_bytes(pack)
+        for m in members:
+            try:
+                self._decode(m, self._frame(pack, m, data[m.offset : m.offset + m.length]), pack)
+            except BlobCorrupt as e:
+                return [Problem(f"pack index {pack}", f"does not match its pack: {e}")]
+        return []
+
+    def index_from_pack(self, pack: str) -> list[Member]:
+        """A pack's members read from the pack alone: each frame's span from its headers,
+        its dictionary from the id in its header, its blob id from its decoded bytes. An
+        encrypted pack's records do not delimit themselves: its members come from the location
+        index, each authenticated and decoded against the pack."""
+        if self.cipher.encrypted:
+            return self._index_from_locations(pack)
+        data = self.pack_bytes(pack)
+        by_id = self._dictionaries_by_id()
+        members = []
+        for offset, length in frame_spans(data):
+            frame = data[offset : offset + length]
+            dict_id = zstandard.get_frame_parameters(frame).dict_id
+            dict_blob = by_id.get(dict_id) if dict_id else None
+            if dict_id and dict_blob is None:
+                raise DictionaryUnknown(
+                    f"pack {pack}: a frame at {offset} needs dictionary {dict_id}, which no pack holds"
+                )
+            raw = self._decompressor(dict_blob).decompress(frame)
+            members.append(Member(blob_id(raw), offset, length, len(raw), dict_blob))
+            if raw[:4] == DICT_MAGIC:  # a dictionary: later frames of this pack may need it
+                trained = zstandard.ZstdCompressionDict(raw)
+                self._dicts.setdefault(members[-1].blob, trained)
+                self._found_dicts[trained.dict_id()] = members[-1].blob
+                by_id[trained.dict_id()] = members[-1].blob
+        return members
+
+    def _index_from_locations(self, pack: str) -> list[Member]:
+        rows = self.db.execute(
+            "SELECT blob, offset, length, raw_size, dict FROM blobs WHERE pack=? ORDER BY offset", (pack,)
+        ).fetchall()
+        if not rows:
+            raise StoreError(
+                f"pack {pack}: encrypted, and the location index (store-index.sqlite) lists none of "
+                "its blobs: its pack index cannot be rebuilt from the pack alone"
+            )
+        data = self.pack_bytes(pack)
+        members = [Member(*r) for r in rows]
+        for m in members:  # each record authenticated and decoded to its blob before it is listed
+            self._decode(m, self._frame(pack, m, data[m.offset : m.offset + m.length]), pack)
+        return members
+
+    def _dictionaries_by_id(self) -> dict[int, str]:
+        """zstd dictionary id -> its blob, of every dictionary the store knows."""
+        known = {r[0] for r in self.db.execute("SELECT blob FROM dictionaries")}
+        known |= {r[0] for r in self.db.execute("SELECT DISTINCT dict FROM blobs WHERE dict IS NOT NULL")}
+        out = dict(self._found_dicts)
+        for bid in known - set(out.values()):
+            try:
+                out[self._dictionary(bid).dict_id()] = bid
+            except StoreError:
+                continue  # lost with its pack's index: found again in the pack walked
+        return out
+
+    def repair_pack_indexes(self) -> list[str]:
+        """Write a new index for every pack whose index is missing, unreadable or does not
+        match it, read from the pack itself (``index_from_pack``); returns those packs."""
+        self.flush()
+        packs, indexes = self.pack_names(), self.pack_index_names()
+        todo = []
+        for pack in sorted(packs):
+            if pack in indexes:
+                try:
+                    if not self._match(pack, self.pack_index(pack), read_data=True):
+                        continue
+                except (PackFormatError, StoreError):
+                    pass
+            todo.append(pack)
+        redone: list[str] = []
+        while todo:  # a pack whose frames need a dictionary another pack holds waits for it
+            waiting: list[str] = []
+            for pack in todo:
+                try:
+                    members = self.index_from_pack(pack)
+                except DictionaryUnknown:
+                    waiting.append(pack)
+                    continue
+                self.put_pack_index(pack, members, replace=pack in indexes)
+                redone.append(pack)
+            if len(waiting) == len(todo):
+                self.index_from_pack(waiting[0])  # raises, naming the dictionary none holds
+            todo = waiting
+        return redone
 
     def rebuild_index(self) -> None:
         """Regenerate the local location index from the backend's pack indexes alone."""

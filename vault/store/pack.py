@@ -87,3 +87,37 @@ def decode_pack_index(data: bytes) -> tuple[str, list[Member]]:
         end = m[1] + m[2]
         members.append(Member("sha256:" + m[0], m[1], m[2], m[3], dicts[m[4]] if m[4] >= 0 else None))
     return pack, members
+
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_FCS_BYTES = (0, 2, 4, 8)
+_DICT_ID_BYTES = (0, 1, 2, 4)
+
+
+def frame_spans(data: bytes) -> list[tuple[int, int]]:
+    """``(offset, length)`` of each zstd frame a pack holds, end to end, read from the frames'
+    own headers and block headers (RFC 8878 3.1.1): what rebuilds a lost pack index."""
+    spans, pos = [], 0
+    while pos < len(data):
+        start = pos
+        if data[pos : pos + 4] != ZSTD_MAGIC or pos + 5 > len(data):
+            raise PackFormatError(f"no zstd frame at offset {pos}")
+        descriptor = data[pos + 4]
+        single_segment = descriptor >> 5 & 1
+        fcs = _FCS_BYTES[descriptor >> 6] or (1 if single_segment else 0)
+        pos += 5 + (0 if single_segment else 1) + _DICT_ID_BYTES[descriptor & 3] + fcs
+        while True:
+            if pos + 3 > len(data):
+                raise PackFormatError(f"frame at offset {start} is cut short")
+            header = int.from_bytes(data[pos : pos + 3], "little")
+            kind, size = header >> 1 & 3, header >> 3
+            if kind == 3:
+                raise PackFormatError(f"frame at offset {start}: reserved block type")
+            pos += 3 + (1 if kind == 1 else size)
+            if header & 1:
+                break
+        pos += 4 if descriptor >> 2 & 1 else 0
+        if pos > len(data):
+            raise PackFormatError(f"frame at offset {start} is cut short")
+        spans.append((start, pos - start))
+    return spans
