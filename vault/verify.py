@@ -64,9 +64,20 @@ def unreadable_only(vault: Vault, problems: list[Problem]) -> bool:
     damaged or missing (the "finished, some items unreadable" outcome, not a broken vault)."""
     segments = {f"blob {b}" for b in vault.ledger.sealed_blobs()}
     return bool(problems) and all(
-        p.where.startswith(("blob ", "pack ")) and p.what != PURGED_LEFT and p.where not in segments
+        p.where.startswith(("blob ", "pack "))
+        and p.what != PURGED_LEFT
+        and p.where not in segments
+        and not _derived(p)
         for p in problems
     )
+
+
+def _derived(p: Problem) -> bool:
+    """A pack index problem (ContentStore.check_pack_indexes): derived state that is damaged
+    and repairable, not a message that cannot be read (a pack index whose pack is missing is)."""
+    if p.where.startswith("pack index "):
+        return "its pack is missing" not in p.what
+    return "pack index" in p.what or "location index" in p.what
 
 
 def repair(config) -> dict:

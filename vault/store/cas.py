@@ -28,6 +28,7 @@ from vault.store.crypto import AuthenticationFailed, Cipher, EnvelopeError, Plai
 from vault.store.pack import Member, PackFormatError, decode_pack_index, encode_pack_index, frame_spans
 from vault.store.sqlite import connect
 
+TRAILER = "pack-index"  # the associated data naming an encrypted pack's sealed index record
 DICT_MAX_BLOB = 256 * 1024  # larger blobs gain nothing from a dictionary
 DICT_MAGIC = b"\x37\xa4\x30\xec"  # a zstd dictionary's first bytes
 
@@ -240,6 +241,12 @@ class ContentStore:
             )
             members.append(Member(m.blob, len(out), len(record), m.raw_size, m.dict))
             out += record
+        # the pack describes itself, as restic's do: its index sealed at its end, then that
+        # trailer's length, so a pack index lost with the location index is rebuilt from it
+        trailer = self.cipher.seal_record(
+            pack, pack_key(pack), len(out), TRAILER, encode_pack_index(pack, members)
+        )
+        out += trailer + len(trailer).to_bytes(4, "big")
         return bytes(out), members
 
     def _frame(self, pack: str, m: Member, record: bytes) -> bytes:
@@ -462,11 +469,10 @@ class ContentStore:
 
     def index_from_pack(self, pack: str) -> list[Member]:
         """A pack's members read from the pack alone: each frame's span from its headers,
-        its dictionary from the id in its header, its blob id from its decoded bytes. An
-        encrypted pack's records do not delimit themselves: its members come from the location
-        index, each authenticated and decoded against the pack."""
+        its dictionary from the id in its header, its blob id from its decoded bytes; an
+        encrypted pack's from the index sealed at its end."""
         if self.cipher.encrypted:
-            return self._index_from_locations(pack)
+            return self._index_from_trailer(pack)
         data = self.pack_bytes(pack)
         by_id = self._dictionaries_by_id()
         members = []
@@ -487,19 +493,21 @@ class ContentStore:
                 by_id[trained.dict_id()] = members[-1].blob
         return members
 
-    def _index_from_locations(self, pack: str) -> list[Member]:
-        rows = self.db.execute(
-            "SELECT blob, offset, length, raw_size, dict FROM blobs WHERE pack=? ORDER BY offset", (pack,)
-        ).fetchall()
-        if not rows:
-            raise StoreError(
-                f"pack {pack}: encrypted, and the location index (store-index.sqlite) lists none of "
-                "its blobs: its pack index cannot be rebuilt from the pack alone"
-            )
+    def _index_from_trailer(self, pack: str) -> list[Member]:
+        """An encrypted pack's members from the index sealed at its end (``_sealed_pack``):
+        authenticated under the pack's key (each record is again when it is read)."""
         data = self.pack_bytes(pack)
-        members = [Member(*r) for r in rows]
-        for m in members:  # each record authenticated and decoded to its blob before it is listed
-            self._decode(m, self._frame(pack, m, data[m.offset : m.offset + m.length]), pack)
+        size = int.from_bytes(data[-4:], "big") if len(data) >= 4 else 0
+        start = len(data) - 4 - size
+        if size <= 0 or start < len(self.cipher.header):
+            raise StoreError(f"pack {pack}: no sealed index at its end")
+        try:
+            plain = self.cipher.open_record(pack, pack_key(pack), start, TRAILER, data[start:-4])
+            named, members = decode_pack_index(plain)
+        except (AuthenticationFailed, EnvelopeError, PackFormatError) as e:
+            raise StoreError(f"pack {pack}: its sealed index cannot be read ({e})") from None
+        if named != pack:
+            raise StoreError(f"pack {pack}: its sealed index names pack {named}")
         return members
 
     def _dictionaries_by_id(self) -> dict[int, str]:
