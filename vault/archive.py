@@ -21,7 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vault.config import CONFIG_NAME, DEFAULTS, Config, render, write_new
+from vault.config import CONFIG_NAME, DEFAULTS, VAULT, Config, render, write_new
+from vault.curve.keys import init_home_keys
 from vault.store.backends.base import StoreFull
 from vault.store.cas import ContentStore
 from vault.store.catalog import Catalog
@@ -242,6 +243,7 @@ class Vault:
         home.chmod(0o700)  # the home holds message text: its owner's alone
         write_new(home / CONFIG_NAME, text)
         config = Config.load(home)
+        init_home_keys(home, VAULT)  # CURVE for live ingest's links (vault/curve/)
         cls.open(config, writer=True).close()
         return config
 

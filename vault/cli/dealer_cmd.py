@@ -128,6 +128,8 @@ def serve_cmd(ctx, mode, listen, spool, broker, no_ship, window, ack_timeout, or
     """Run the dealer daemon: listen on Cyrus's notify socket (socket: datagrams, stream: dlist
     with acknowledgements; external: no listener, the hook spools) and ship the spool to the
     broker until SIGTERM."""
+    from vault.curve.guard import client_curve
+    from vault.curve.keys import CurveError
     from vault.ingest.dealer.dealer import Dealer, DealerSettings
     from vault.ingest.dealer.shipper import ShipperBusy
 
@@ -139,11 +141,17 @@ def serve_cmd(ctx, mode, listen, spool, broker, no_ship, window, ack_timeout, or
     cfg = host_config(ctx)
     d = cfg["dealer"]
     mode = mode or d["mode"]
+    broker = "" if no_ship else (broker or d["broker"])
     try:
+        curve = (
+            client_curve(cfg, section="dealer", endpoint=broker, component="dealer", server="broker")
+            if broker
+            else None
+        )
         settings = DealerSettings(
             mode=mode,
             spool=Path(spool) if spool else cfg.path("dealer", "spool_path"),
-            broker="" if no_ship else (broker or d["broker"]),
+            broker=broker,
             listen=None
             if mode == "external"
             else (Path(listen) if listen else cfg.path("dealer", "listen_path")),
@@ -151,9 +159,10 @@ def serve_cmd(ctx, mode, listen, spool, broker, no_ship, window, ack_timeout, or
             ack_timeout=ack_timeout or d["ack_timeout_seconds"],
             origin=(origin if origin is not None else d["origin"]) or None,
             socket_owner=(socket_owner if socket_owner is not None else d["socket_owner"]) or None,
+            curve=curve,
         )
         Dealer(settings).run(ready=lambda dealer: click.echo("dealer ready", err=True))
-    except (ValueError, OSError, ShipperBusy) as e:
+    except (ValueError, OSError, ShipperBusy, CurveError) as e:
         raise click.ClickException(str(e)) from None
 
 

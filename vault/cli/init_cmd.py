@@ -48,6 +48,19 @@ def _init_vault(home, overrides) -> None:
         f"  signing key: {config.path('ledger', 'key_path')} (keep it private; "
         f"{config.path('ledger', 'key_path')}.pub verifies exports)"
     )
+    _echo_keys(
+        config,
+        "on the mail host: vaultctl keys trust collector vault <worker key>; "
+        "dealer.server_key = <broker key>; here: vaultctl keys trust dealers mx1 <its dealer key>",
+    )
+
+
+def _echo_keys(config, next_step: str) -> None:
+    from vault.curve.keys import inventory
+
+    for component, k in inventory(config.home)["keys"].items():
+        click.echo(f"  CURVE {component + ' key:':12} {k['public_key']}")
+    click.echo(f"  next:      {next_step} (README, deployment)")
 
 
 def _init_mail_host(home, overrides) -> None:
@@ -67,3 +80,8 @@ def _init_mail_host(home, overrides) -> None:
         f"  collector: listens on {config['collector']['bind']}, reads {config['collector']['imapd_conf']}"
     )
     click.echo("  next:      vaultctl cyrus-config (the lines for imapd.conf and cyrus.conf)")
+    _echo_keys(
+        config,
+        "on the vault host: vaultctl keys trust dealers mx1 <dealer key>; "
+        "collector.server_key = <collector key>; here: vaultctl keys trust collector vault <its worker key>",
+    )

@@ -26,6 +26,7 @@ def command(ctx, mailboxes, address, actor, as_json):
     as a ledger entry: messages the archive never saw are fetched and archived, messages gone
     from the server are expunged, flags, names and ACLs are brought in line. While the vault
     service runs, it reconciles with its writer."""
+    from vault.curve.keys import CurveError
     from vault.ingest.collector.client import CollectorClient, CollectorError, CollectorRefused
     from vault.ingest.reconcile import ACTOR, live_folders, reconcile
     from vault.recording import Unrecorded, write_or_serve
@@ -33,9 +34,10 @@ def command(ctx, mailboxes, address, actor, as_json):
     config = load_config(ctx)
 
     def write(vault) -> list[dict]:
-        client = CollectorClient(
-            address or config["collector"]["address"], timeout=config["collector"]["timeout_seconds"]
-        )
+        try:
+            client = CollectorClient.from_config(config, address)
+        except CurveError as e:
+            raise click.ClickException(str(e)) from None
         with client:
             targets = list(mailboxes) or live_folders(vault.catalog)
             try:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from vault.config import Config, ConfigError
+from vault.curve.guard import reload as reload_keys
 from vault.identity import ADMIN, Caller
 from vault.ingest.broker.broker import Broker
 from vault.service import ops
@@ -128,6 +129,7 @@ class Service:
                 if self.reload.is_set():
                     self.reload.clear()
                     self.reload_roles()
+                    reload_keys()  # the CURVE allow-lists of dealers and workers (vault/curve/)
                 await asyncio.sleep(0.1)
         finally:
             if web is not None:

@@ -263,10 +263,10 @@ def reconcile(service: ServiceHandle, caller: Caller, params: dict) -> list[dict
         isinstance(mailboxes, list) and all(isinstance(m, str) for m in mailboxes)
     ):
         raise BadRequest("'mailboxes' must be a list of names or ids")
-    address = _opt(params, "collector") or service.config["collector"]["address"]
+    address = _opt(params, "collector")
 
     def write(vault) -> list[dict]:
-        with CollectorClient(address, timeout=service.config["collector"]["timeout_seconds"]) as client:
+        with CollectorClient.from_config(service.config, address) as client:
             return [r.to_json() for r in run_reconcile(vault, client, mailboxes, actor=caller.actor)]
 
     return service.write(write)
