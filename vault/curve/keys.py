@@ -184,17 +184,20 @@ def inventory(home: Path | str) -> dict:
     return {"keys": components, "trusted": lists}
 
 
-HOME_KEYS = {  # [home] role -> the components a home of it runs
-    "vault": ("broker", "worker"),
+HOME_KEYS = {  # [home] role -> the components a home of it may run
+    "vault": COMPONENTS,  # all four: a one-host setup runs the dealer and collector from it too
     "mail-host": ("dealer", "collector"),
 }
 LOCAL = "local"  # the name a home's own client keys get on its own allow-lists
 
 
 def init_home_keys(home: Path | str, role: str) -> dict[str, bytes]:
-    """The key pairs a new home needs (component -> public key); on a vault home the local
-    worker is on the workers allow-list (its collector key goes on the mail host's)."""
+    """The key pairs a new home needs (component -> public key). A vault home trusts its own
+    dealer and worker ("local"), so one host runs the whole pipeline over CURVE as it is; the
+    keys of another host's dealer or worker are added with ``trust``."""
     made = {component: init_key(home, component)[0] for component in HOME_KEYS[role]}
-    if "worker" in made:
+    if "broker" in made:
+        trust(home, "dealers", LOCAL, made["dealer"])
         trust(home, "workers", LOCAL, made["worker"])
+        trust(home, "collector", LOCAL, made["worker"])
     return made
