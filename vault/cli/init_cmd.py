@@ -50,17 +50,24 @@ def _init_vault(home, overrides) -> None:
     )
     _echo_keys(
         config,
-        "on the mail host: vaultctl keys trust collector vault <worker key>; "
-        "dealer.server_key = <broker key>; here: vaultctl keys trust dealers mx1 <its dealer key>",
+        [
+            "on the mail host: vaultctl keys trust collector vault <worker key>",
+            "                  vaultctl keys server broker <broker key>",
+            "here:             vaultctl keys trust dealers mx1 <the mail host's dealer key>",
+            "                  vaultctl keys server collector <the mail host's collector key>",
+        ],
     )
 
 
-def _echo_keys(config, next_step: str) -> None:
+def _echo_keys(config, next_steps: list[str]) -> None:
+    """The CURVE public keys init made, and what to do with them (README, "CURVE keys")."""
     from vault.curve.keys import inventory
 
     for component, k in inventory(config.home)["keys"].items():
-        click.echo(f"  CURVE {component + ' key:':12} {k['public_key']}")
-    click.echo(f"  next:      {next_step} (README, deployment)")
+        click.echo(f"  CURVE {component + ' key:':15}{k['public_key']}")
+    click.echo("  CURVE, for two hosts (README, CURVE keys):")
+    for line in next_steps:
+        click.echo(f"    {line}")
 
 
 def _init_mail_host(home, overrides) -> None:
@@ -82,6 +89,10 @@ def _init_mail_host(home, overrides) -> None:
     click.echo("  next:      vaultctl cyrus-config (the lines for imapd.conf and cyrus.conf)")
     _echo_keys(
         config,
-        "on the vault host: vaultctl keys trust dealers mx1 <dealer key>; "
-        "collector.server_key = <collector key>; here: vaultctl keys trust collector vault <its worker key>",
+        [
+            "on the vault host: vaultctl keys trust dealers mx1 <dealer key>",
+            "                   vaultctl keys server collector <collector key>",
+            "here:              vaultctl keys trust collector vault <the vault's worker key>",
+            "                   vaultctl keys server broker <the vault's broker key>",
+        ],
     )

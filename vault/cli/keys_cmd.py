@@ -54,12 +54,42 @@ def show(ctx, as_json):
         click.echo(f"{component:10} {k['public_key']}  {k['fingerprint']}")
     if not found["keys"]:
         click.echo("no CURVE keys in this home (vaultctl keys init COMPONENT)")
+    for server, k in found["servers"].items():
+        if k["public_key"] != found["keys"].get(server, {}).get("public_key"):
+            click.echo(f"{server + ' at':10} {k['public_key']}  {k['fingerprint']}  (keys server)")
+    served = {"dealers": "broker", "workers": "broker", "collector": "collector"}
     for name, clients in found["trusted"].items():
+        if not clients and served[name] not in found["keys"]:
+            continue  # no server of it in this home
         click.echo(f"allow-list {name} ({ALLOW_LISTS[name]}):")
         for client, k in clients.items():
             click.echo(f"  {client:20} {k['public_key']}  {k['fingerprint']}")
         if not clients:
             click.echo("  (nobody)")
+
+
+@command.command("server")
+@click.argument("server", type=click.Choice(["broker", "collector"]))
+@click.argument("public_key")
+@click.pass_context
+def server(ctx, server, public_key):
+    """Record SERVER's PUBLIC_KEY (printed by 'keys show' on its host) for this home's clients:
+    the broker's for the dealer and workers, the collector's for workers and reconcile."""
+    from vault.curve.keys import CurveError, fingerprint, set_server_key
+
+    try:
+        path = set_server_key(home_of(ctx), server, _key_text(public_key))
+    except (CurveError, OSError) as e:
+        _fail(e)
+    click.echo(f"{server} key {fingerprint(path.read_bytes().strip())}: {path}")
+    click.echo("restart this home's clients of it (dealer, workers) to use it", err=True)
+
+
+def _key_text(argument: str) -> str:
+    """A key given as its text, or as a .pub file."""
+    if len(argument) != 40 and Path(argument).is_file():
+        return Path(argument).read_text(encoding="ascii", errors="replace")
+    return argument
 
 
 @command.command("trust")
@@ -73,11 +103,8 @@ def trust(ctx, allow_list, name, public_key):
     from vault.curve.keys import CurveError, fingerprint
     from vault.curve.keys import trust as add
 
-    text = public_key
-    if len(public_key) != 40 and Path(public_key).is_file():
-        text = Path(public_key).read_text(encoding="ascii", errors="replace")
     try:
-        path = add(home_of(ctx), allow_list, name, text)
+        path = add(home_of(ctx), allow_list, name, _key_text(public_key))
     except (CurveError, OSError) as e:
         _fail(e)
     click.echo(f"trusted {name} ({fingerprint(path.read_bytes().strip())}) on {allow_list}: {path}")

@@ -31,8 +31,8 @@ from vault.curve.keys import (
     fingerprint,
     key_pair,
     parse_public,
-    public_key,
     read_allow_list,
+    server_key,
 )
 
 log = logging.getLogger("vault.curve")
@@ -279,11 +279,12 @@ def server_curve(config, *, section: str, endpoint: str, domain: str, component:
 
 
 def server_public_key(config, section: str, server: str) -> bytes | None:
-    """``[section] server_key``, or the server's key file in this home (a one-host setup)."""
+    """``[section] server_key``, or the key ``vaultctl keys server`` recorded in this home, or
+    the home's own key of the server (a one-host setup)."""
     configured = config[section].get("server_key", "")
     if configured:
         return parse_public(configured)
-    return public_key(config.home, server)
+    return server_key(config.home, server)
 
 
 def client_curve(config, *, section: str, endpoint: str, component: str, server: str) -> ClientCurve | None:
@@ -301,7 +302,7 @@ def client_curve(config, *, section: str, endpoint: str, component: str, server:
         raise _refuse_plain(
             section,
             endpoint,
-            f"no public key for the {server}: set [{section}] server_key to the key "
+            f"no public key for the {server}: run 'vaultctl keys server {server} KEY' with the key "
             f"'vaultctl keys show' prints on the {server}'s host",
         )
     return ClientCurve(

@@ -50,7 +50,7 @@ def parse_public(text: str | bytes) -> bytes:
         valid = False
     if not valid:
         raise CurveError(
-            f"{key[:60]!r} is not a CURVE public key (40 z85 characters, as 'vaultctl keys init' prints)"
+            f"{key[:60].decode('ascii', 'replace')!r} is not a CURVE public key (40 z85 characters, as 'vaultctl keys init' prints)"
         )
     return key
 
@@ -122,6 +122,28 @@ def key_pair(home: Path | str, component: str) -> tuple[bytes, bytes]:
     return public, secret
 
 
+SERVERS = ("broker", "collector")  # the servers a home's clients connect to
+
+
+def set_server_key(home: Path | str, server: str, public: str | bytes) -> Path:
+    """Record the public key of the ``server`` this home's clients connect to (on another host):
+    ``keys/curve/servers/<server>.pub``."""
+    if server not in SERVERS:
+        raise CurveError(f"unknown server {server!r} (one of {', '.join(SERVERS)})")
+    path = key_dir(home) / "servers" / f"{server}.pub"
+    _write(path, parse_public(public), 0o644)
+    return path
+
+
+def server_key(home: Path | str, server: str) -> bytes | None:
+    """The server's public key as this home knows it: recorded by :func:`set_server_key`, else
+    the home's own key of that component (one host running both ends), else None."""
+    try:
+        return parse_public((key_dir(home) / "servers" / f"{server}.pub").read_bytes())
+    except FileNotFoundError:
+        return public_key(home, server)
+
+
 def allow_list_dir(home: Path | str, name: str) -> Path:
     return key_dir(home) / "trusted" / _list(name)
 
@@ -174,6 +196,11 @@ def inventory(home: Path | str) -> dict:
         public = public_key(home, component)
         if public is not None:
             components[component] = {"public_key": public.decode(), "fingerprint": fingerprint(public)}
+    servers = {}
+    for server in SERVERS:
+        known = server_key(home, server)
+        if known is not None:
+            servers[server] = {"public_key": known.decode(), "fingerprint": fingerprint(known)}
     lists = {
         name: {
             client: {"public_key": key.decode(), "fingerprint": fingerprint(key)}
@@ -181,7 +208,7 @@ def inventory(home: Path | str) -> dict:
         }
         for name in ALLOW_LISTS
     }
-    return {"keys": components, "trusted": lists}
+    return {"keys": components, "servers": servers, "trusted": lists}
 
 
 HOME_KEYS = {  # [home] role -> the components a home of it may run

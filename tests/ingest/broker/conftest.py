@@ -39,7 +39,25 @@ class Served:
     home: Path
     addresses: dict[str, str]
     proc: subprocess.Popen
+    log_path: Path
     workers: list[subprocess.Popen] = field(default_factory=list)
+
+    def log(self) -> str:
+        """What ``vaultctl serve`` logged so far."""
+        return self.log_path.read_text(errors="replace")
+
+    def wait_log(self, text: str, seconds: float = 30, count: int = 1) -> None:
+        deadline = time.monotonic() + seconds
+        while self.log().count(text) < count:
+            assert self.proc.poll() is None, self.log()
+            assert time.monotonic() < deadline, f"{text!r} not logged:\n{self.log()}"
+            time.sleep(0.05)
+
+    def reload(self) -> None:
+        """SIGHUP the service; wait until it has read the workers allow-list again."""
+        before = self.log().count("allow-list workers reloaded")
+        self.proc.send_signal(signal.SIGHUP)
+        self.wait_log("allow-list workers reloaded", count=before + 1)
 
     @property
     def config(self) -> Config:
@@ -135,15 +153,15 @@ def served(tmp_path):
     ):
         done = vaultctl(home, *args, timeout=300)
         assert done.returncode == 0, done.stderr
-    proc = subprocess.Popen(
-        vaultctl_argv("serve", home=home), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    served = Served(home, addresses, proc)
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(vaultctl_argv("serve", home=home), stdout=out, stderr=subprocess.STDOUT)
+    served = Served(home, addresses, proc, log)
     deadline = time.monotonic() + 60
     while not (home / DEFAULTS["service"]["socket_path"]).exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            raise AssertionError(f"vaultctl serve did not start: {proc.communicate()}")
+            raise AssertionError(f"vaultctl serve did not start: {served.log()}")
         time.sleep(0.1)
     yield served
     for p in [*served.workers, proc]:

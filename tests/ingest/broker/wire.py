@@ -49,12 +49,19 @@ class FakeDealer:
         """Send one event (by default under its true id, the SHA-256 of its bytes) and wait for
         its ACK; the id it was sent as."""
         eid = event_id or hashlib.sha256(raw).hexdigest()
+        if not self.offer(raw, event_id=eid, timeout=timeout):
+            raise AssertionError(f"no ACK for {eid[:12]} within {timeout} s")
+        return eid
+
+    def offer(self, raw: bytes, *, event_id: str | None = None, timeout: float = 10.0) -> bool:
+        """Send one event; whether it was acked within ``timeout``."""
+        eid = event_id or hashlib.sha256(raw).hexdigest()
         self.sock.send_multipart([p.EVENT, eid.encode(), raw, b"fake-dealer"])
         while self.sock.poll(int(timeout * 1000)):
             frames = self.sock.recv_multipart()
             if frames == [p.ACK, eid.encode()]:
-                return eid
-        raise AssertionError(f"no ACK for {eid[:12]} within {timeout} s")
+                return True
+        return False
 
     def close(self) -> None:
         self.sock.close(0)
