@@ -9,6 +9,8 @@ import click
 
 from vault.cli.common import home_of, print_json
 
+# a z85 key may begin with '-': taken as the argument it is, not an unknown option
+KEY_ARGUMENT = {"ignore_unknown_options": True}
 RELOAD_HINT = "the server reads it on SIGHUP: kill -HUP the vault service (dealers, workers) or the collector"
 
 
@@ -68,7 +70,7 @@ def show(ctx, as_json):
             click.echo("  (nobody)")
 
 
-@command.command("server")
+@command.command("server", context_settings=KEY_ARGUMENT)
 @click.argument("server", type=click.Choice(["broker", "collector"]))
 @click.argument("public_key")
 @click.pass_context
@@ -92,7 +94,7 @@ def _key_text(argument: str) -> str:
     return argument
 
 
-@command.command("trust")
+@command.command("trust", context_settings=KEY_ARGUMENT)
 @click.argument("allow_list", metavar="LIST", type=click.Choice(["dealers", "workers", "collector"]))
 @click.argument("name")
 @click.argument("public_key")

@@ -337,9 +337,11 @@ def _why(event: int, value: int, server: bool) -> str:
             zmq.PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_HELLO,
             zmq.PROTOCOL_ERROR_ZMTP_MALFORMED_COMMAND_INITIATE,
         ):
-            return "a CURVE handshake that does not decrypt (the wrong server key?)"
+            return "a CURVE handshake that does not decrypt (the wrong server key)"
         return f"a ZMTP protocol error ({value:#x})"
-    return "a handshake that failed (no detail: the wrong server key?)"
+    if server:
+        return "a client that broke off the handshake (without CURVE, or with the wrong server key)"
+    return "the handshake broke off (the wrong server key, or not a CURVE server)"
 
 
 def _monitor(sock: zmq.Socket, what: str, *, server: bool) -> None:

@@ -34,7 +34,7 @@ def test_keyless_and_unlisted_dealers_submit_nothing(served: Served):
             assert not dealer.offer(event, timeout=2.0)
         assert served.job(hashlib.sha256(event).hexdigest()) is None
     served.wait_log("refused a client on dealers")
-    assert "a client without CURVE" in served.log()
+    assert "without CURVE" in served.log()
     served.wait_log(f"refused 127.0.0.1 on dealers: key {fingerprint(unlisted.public)}")
     with FakeDealer(served.addresses["dealer"], insider(served.home)) as dealer:
         assert dealer.offer(login("the real dealer"))  # and the listed dealer is heard
