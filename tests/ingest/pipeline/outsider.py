@@ -18,7 +18,7 @@ WAIT_MS = 3000
 
 
 def _socket(kind: int, address: str, server_key: str, public: str | None, secret: str | None) -> zmq.Socket:
-    sock = zmq.Context.instance().socket(kind)
+    sock: zmq.Socket = zmq.Context.instance().socket(kind)
     sock.setsockopt(zmq.LINGER, 0)
     if public and secret:
         sock.setsockopt(zmq.CURVE_SERVERKEY, server_key.encode())
