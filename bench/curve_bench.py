@@ -158,9 +158,10 @@ def main() -> None:
             ),
         ):
             plain = statistics.median(results[link][False]) * 1e6
-            curve = statistics.median(results[link][True]) * 1e6
+            curved = statistics.median(results[link][True]) * 1e6
             print(
-                f"  {what}: plain {plain:.1f} us, CURVE {curve:.1f} us ({curve / plain:.2f}x, +{curve - plain:.1f} us)"
+                f"  {what}: plain {plain:.1f} us, CURVE {curved:.1f} us "
+                f"({curved / plain:.2f}x, +{curved - plain:.1f} us)"
             )
     finally:
         shutil.rmtree(home, ignore_errors=True)
