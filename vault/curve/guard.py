@@ -38,24 +38,38 @@ from vault.curve.keys import (
 log = logging.getLogger("vault.curve")
 
 LOG_EVERY = 60.0  # seconds: the same refusal is logged once per this, with a count
+MAX_KINDS = 10000  # refusals remembered for that (then forgotten)
+BUDGET = 60  # refusal lines per LOG_EVERY at most
 
 
 class _Limiter:
-    """Once per key per LOG_EVERY seconds, with how many were left out since."""
+    """The same refusal once per LOG_EVERY seconds, with how many were left out since; and
+    at most BUDGET lines of any refusal per LOG_EVERY (a flood of fresh keys is one line a
+    second, not one a connection)."""
 
     def __init__(self) -> None:
         self._last: dict[tuple, tuple[float, int]] = {}
+        self._window, self._spent, self._dropped = float("-inf"), 0, 0
         self._lock = threading.Lock()
 
     def due(self, key: tuple) -> int | None:
         now = time.monotonic()
         with self._lock:
+            if len(self._last) > MAX_KINDS:
+                self._last.clear()
             last, skipped = self._last.get(key, (float("-inf"), 0))
             if now - last < LOG_EVERY:
                 self._last[key] = (last, skipped + 1)
                 return None
+            if now - self._window >= LOG_EVERY:
+                self._window, self._spent = now, 0
+            if self._spent >= BUDGET:
+                self._dropped += 1
+                return None
+            self._spent += 1
             self._last[key] = (now, 0)
-            return skipped
+            dropped, self._dropped = self._dropped, 0
+            return skipped + dropped
 
 
 _limit = _Limiter()
@@ -64,7 +78,7 @@ _limit = _Limiter()
 def _say(key: tuple, message: str, *args) -> None:
     skipped = _limit.due(key)
     if skipped is not None:
-        log.warning(message + (f" ({skipped} more since the last report)" if skipped else ""), *args)
+        log.warning(message + (f" ({skipped} more refusals left out since)" if skipped else ""), *args)
 
 
 class _Authenticator(ThreadAuthenticator):
