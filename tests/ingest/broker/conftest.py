@@ -18,6 +18,7 @@ from vault.archive import Vault
 from vault.config import DEFAULTS, Config
 from vault.ingest.broker.jobs import Job, JobStore
 from vault.testing.cli import vaultctl, vaultctl_argv
+from vault.testing.logwatch import LogWatch
 from vault.testing.net import free_port
 
 MESSAGES = 30
@@ -44,20 +45,14 @@ class Served:
 
     def log(self) -> str:
         """What ``vaultctl serve`` logged so far."""
-        return self.log_path.read_text(errors="replace")
+        return LogWatch(self.proc, self.log_path).text()
 
     def wait_log(self, text: str, seconds: float = 30, count: int = 1) -> None:
-        deadline = time.monotonic() + seconds
-        while self.log().count(text) < count:
-            assert self.proc.poll() is None, self.log()
-            assert time.monotonic() < deadline, f"{text!r} not logged:\n{self.log()}"
-            time.sleep(0.05)
+        LogWatch(self.proc, self.log_path).wait(text, seconds, count)
 
     def reload(self) -> None:
         """SIGHUP the service; wait until it has read the workers allow-list again."""
-        before = self.log().count("allow-list workers reloaded")
-        self.proc.send_signal(signal.SIGHUP)
-        self.wait_log("allow-list workers reloaded", count=before + 1)
+        LogWatch(self.proc, self.log_path).reload("allow-list workers reloaded")
 
     @property
     def config(self) -> Config:

@@ -19,6 +19,15 @@ def fake_worker(served: Served, curve) -> FakeWorker:
     return FakeWorker(served.addresses["control"], served.addresses["worker"], curve=curve)
 
 
+def answer_next(served: Served, worker: FakeWorker) -> str:
+    """READY, take the next job, answer it as a real worker would; until it is DONE."""
+    worker.ready()
+    job_id, event = worker.take()
+    worker.done(job_id, [Forger(job_id, event, "", "").login()])
+    served.wait_job(job_id, DONE)
+    return job_id
+
+
 def untaken(worker: FakeWorker, seconds: float = 2.0) -> bool:
     """No TAKE reaches the worker within ``seconds``."""
     return not worker.control.poll(int(seconds * 1000))
@@ -74,11 +83,7 @@ def test_worker_keys_rotate_on_sighup(served: Served):
         assert done.returncode == 0, done.stderr
         served.reload()
         joined = fake_worker(served, new)
-        joined.ready()
-        job_id, event = joined.take()
-        assert job_id == first
-        joined.done(job_id, [Forger(job_id, event, "", "").login()])
-        served.wait_job(job_id, DONE)
+        assert answer_next(served, joined) == first
 
         # the old key (init's worker) out: refused from the next connection on
         assert served.vaultctl("keys", "revoke", "workers", "local").returncode == 0
@@ -88,11 +93,7 @@ def test_worker_keys_rotate_on_sighup(served: Served):
         second = dealer.send(login("rotation-2"))
         assert untaken(old)
         old.close()
-        joined.ready()
-        taken, event = joined.take()
-        assert taken == second
-        joined.done(second, [Forger(second, event, "", "").login()])
-        served.wait_job(second, DONE)
+        assert answer_next(served, joined) == second
 
         # and the new one revoked while connected: what it sends is ignored
         assert served.vaultctl("keys", "revoke", "workers", "worker2").returncode == 0

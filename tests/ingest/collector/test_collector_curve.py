@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from vault.curve.guard import ClientCurve
 from vault.curve.keys import fingerprint, public_key
 from vault.ingest.collector.client import CollectorClient, CollectorError
 from vault.testing.cli import vaultctl, vaultctl_argv
+from vault.testing.logwatch import LogWatch
 from vault.testing.net import free_port
 
 pytestmark = pytest.mark.cyrus
@@ -41,23 +41,18 @@ class Running:
         env = {**os.environ, "VAULT_COLLECTOR_PASSWORD": cyrus.admin_password}
         with log.open("wb") as out:
             self.proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
-        self.wait_log("collector listening")
+        self.watch = LogWatch(self.proc, log)
+        self.watch.wait("collector listening")
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+        return self.watch.text()
 
-    def wait_log(self, text: str, seconds: float = 30, count: int = 1) -> None:
-        deadline = time.monotonic() + seconds
-        while self.log().count(text) < count:
-            assert self.proc.poll() is None, self.log()
-            assert time.monotonic() < deadline, f"{text!r} not logged:\n{self.log()}"
-            time.sleep(0.05)
+    def wait_log(self, text: str) -> None:
+        self.watch.wait(text)
 
     def reload(self) -> None:
         """SIGHUP, and wait until the allow-list is read again."""
-        before = self.log().count("allow-list collector reloaded")
-        self.proc.send_signal(signal.SIGHUP)
-        self.wait_log("allow-list collector reloaded", count=before + 1)
+        self.watch.reload("allow-list collector reloaded")
 
     def client(self, curve: ClientCurve | None, timeout: float = 3.0) -> CollectorClient:
         return CollectorClient(self.address, timeout=timeout, curve=curve)
