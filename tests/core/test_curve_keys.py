@@ -143,3 +143,27 @@ def test_plain_on_loopback_when_the_config_says_so(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_a_dealer_without_the_brokers_key_spools_and_ships_nothing(tmp_path):
+    """Cyrus needs the dealer before the vault host exists: it runs, spools, says why it does
+    not ship, and never ships in plain."""
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "vaultctl.py"), "--home", str(tmp_path / "bare"), "dealer", "serve"]
+        + ["--mode", "external", "--spool", str(tmp_path / "spool"), "--broker", "tcp://192.0.2.1:5570"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    lines: list[str] = []
+    try:
+        while not any("dealer ready" in line for line in lines):
+            line = proc.stderr.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    said = "".join(lines)
+    assert "not shipping, only spooling" in said and "vaultctl keys init dealer" in said, said
+    assert "shipping to" not in said

@@ -142,12 +142,16 @@ def serve_cmd(ctx, mode, listen, spool, broker, no_ship, window, ack_timeout, or
     d = cfg["dealer"]
     mode = mode or d["mode"]
     broker = "" if no_ship else (broker or d["broker"])
+    curve = None
+    if broker:
+        try:
+            curve = client_curve(cfg, section="dealer", endpoint=broker, component="dealer", server="broker")
+        except CurveError as e:
+            # Cyrus needs the dealer up (stream mode) before the broker's key is known: spool,
+            # durably, and ship nothing until the keys are there and the dealer restarted
+            logging.getLogger("vault.ingest.dealer").error("not shipping, only spooling: %s", e)
+            broker = ""
     try:
-        curve = (
-            client_curve(cfg, section="dealer", endpoint=broker, component="dealer", server="broker")
-            if broker
-            else None
-        )
         settings = DealerSettings(
             mode=mode,
             spool=Path(spool) if spool else cfg.path("dealer", "spool_path"),
@@ -162,7 +166,7 @@ def serve_cmd(ctx, mode, listen, spool, broker, no_ship, window, ack_timeout, or
             curve=curve,
         )
         Dealer(settings).run(ready=lambda dealer: click.echo("dealer ready", err=True))
-    except (ValueError, OSError, ShipperBusy, CurveError) as e:
+    except (ValueError, OSError, ShipperBusy) as e:
         raise click.ClickException(str(e)) from None
 
 
