@@ -24,14 +24,20 @@ def _fail(e: Exception):
 
 
 @command.command("init")
-@click.argument("component", type=click.Choice(["broker", "collector", "dealer", "worker"]))
+@click.argument("component", type=click.Choice(["broker", "collector", "dealer", "worker"]), required=False)
 def init(component):
     """Make COMPONENT's key pair in this home (kept if it has one) and print its public key:
-    give it to the other side of its link."""
-    from vault.curve.keys import CurveError, fingerprint, init_key
+    give it to the other side of its link. Without COMPONENT: every pair this home's role
+    needs, as 'vaultctl init' makes them (for a home made before CURVE)."""
+    from vault.cli.common import host_config
+    from vault.curve.keys import CurveError, fingerprint, init_home_keys, init_key
 
     ctx = click.get_current_context()
     try:
+        if component is None:
+            for name, public in init_home_keys(home_of(ctx), host_config(ctx).role).items():
+                click.echo(f"{name:10} {public.decode()}  {fingerprint(public)}")
+            return
         public, created = init_key(home_of(ctx), component)
     except (CurveError, OSError) as e:
         _fail(e)

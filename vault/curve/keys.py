@@ -109,7 +109,8 @@ def key_pair(home: Path | str, component: str) -> tuple[bytes, bytes]:
         public = parse_public((d / f"{component}.pub").read_bytes())
     except FileNotFoundError:
         raise CurveError(
-            f"no CURVE key for the {component} in {d}: run 'vaultctl keys init {component}' (--home {home})"
+            f"no CURVE key for the {component} in {d}: run 'vaultctl --home {home} keys init "
+            f"{component}' (or 'keys init' alone: every key this home needs)"
         ) from None
     except PermissionError:
         raise CurveError(
