@@ -167,3 +167,15 @@ def test_a_dealer_without_the_brokers_key_spools_and_ships_nothing(tmp_path):
     said = "".join(lines)
     assert "not shipping, only spooling" in said and "keys init dealer" in said, said
     assert "shipping to" not in said
+
+
+def test_keys_init_alone_gives_an_older_home_what_init_would(tmp_path):
+    home = tmp_path / "mail"
+    assert vaultctl(home, "init", "--mail-host").exit_code == 0
+    for name in ("dealer", "collector"):
+        for suffix in (".key", ".pub"):
+            (home / "keys" / "curve" / f"{name}{suffix}").unlink()
+    done = vaultctl(home, "keys", "init")
+    assert done.exit_code == 0, done.output
+    assert [line.split()[0] for line in done.output.splitlines()] == ["dealer", "collector"]
+    assert set(json.loads(vaultctl(home, "keys", "show", "--json").output)["keys"]) == {"dealer", "collector"}
