@@ -1,7 +1,8 @@
 """Key pairs and allow-lists, as files under the home.
 
-``keys/curve/<component>.key`` holds a component's secret key (z85, 0600) and
-``keys/curve/<component>.pub`` its public key (z85). A server's allow-list is a directory,
+``keys/curve/<component>.key`` holds a component's secret key (z85) and
+``keys/curve/<component>.pub`` its public key (z85); like everything in the home, they are
+the owner's alone (files 0600, directories 0700). A server's allow-list is a directory,
 ``keys/curve/trusted/<list>/<name>.pub``, one public key per client: ``dealers`` (who may
 submit events to the broker's dealer port), ``workers`` (who may take jobs on its control and
 work ports), ``collector`` (who may ask the collector for mail).
@@ -67,8 +68,20 @@ def _list(name: str) -> str:
     return name
 
 
+def _mkdirs(directory: Path) -> None:
+    """``directory`` and the parents it lacks, each 0700 whatever the umask (the home's rule)."""
+    missing = []
+    while not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    for d in reversed(missing):
+        d.mkdir(mode=0o700, exist_ok=True)
+        d.chmod(0o700)
+
+
 def _write(path: Path, data: bytes, mode: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """``data`` in ``path`` with ``mode`` from its first byte, replaced atomically."""
+    _mkdirs(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
@@ -89,7 +102,7 @@ def init_key(home: Path | str, component: str) -> tuple[bytes, bool]:
         return parse_public(pub.read_bytes()), False
     public, secret = zmq.curve_keypair()
     _write(sec, secret, 0o600)  # the secret first: a .pub alone never names a usable pair
-    _write(pub, public, 0o644)
+    _write(pub, public, 0o600)
     return public, True
 
 
@@ -132,7 +145,7 @@ def set_server_key(home: Path | str, server: str, public: str | bytes) -> Path:
     if server not in SERVERS:
         raise CurveError(f"unknown server {server!r} (one of {', '.join(SERVERS)})")
     path = key_dir(home) / "servers" / f"{server}.pub"
-    _write(path, parse_public(public), 0o644)
+    _write(path, parse_public(public), 0o600)
     return path
 
 
@@ -156,7 +169,7 @@ def trust(home: Path | str, allow_list: str, name: str, public: str | bytes) -> 
         raise CurveError(f"{name!r}: a client name is letters, digits, '.', '_' and '-' (at most 64)")
     key = parse_public(public)
     path = allow_list_dir(home, allow_list) / f"{name}.pub"
-    _write(path, key, 0o644)
+    _write(path, key, 0o600)
     return path
 
 
