@@ -124,7 +124,7 @@ def test_plain_on_loopback_when_the_config_says_so(tmp_path):
         deadline = time.monotonic() + 30
         while True:
             try:
-                plain.folder("a" * 24)
+                plain.fetch("a" * 24, 1)
             except MailboxUnknown as e:  # the collector answered, in plain
                 assert "NOMAILBOX" in str(e)
                 break
@@ -137,7 +137,7 @@ def test_plain_on_loopback_when_the_config_says_so(tmp_path):
             address, timeout=2, curve=ClientCurve(public, secret, public, "CURVE to plain")
         )
         with pytest.raises(CollectorError):  # CURVE to a plain server: no answer either way
-            curved.folder("a" * 24)
+            curved.fetch("a" * 24, 1)
         curved.close()
         plain.close()
     finally:
