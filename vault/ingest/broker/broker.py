@@ -12,6 +12,10 @@ The dealer router takes events only (vault/ingest/broker/validate.py: an adminis
 ``vnd.vault.*`` request, or an id that is not its event's hash, is stored as a dead letter
 no worker sees). A worker answers only the job it was given and still holds, from its own
 control socket (never its heartbeat socket); its result is checked by the committer.
+
+Every router runs CURVE (vault/curve/): the dealer port lets in the keys on the ``dealers``
+allow-list, the control and work ports those on ``workers``; a message from a key revoked
+since its connection opened is dropped.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 (requests and answers: vault/ingest/collector/frames.py).
 
 Messages, flags and UIDs come from the spool files (no IMAP session, so no side effects);
-names are resolved to ids and metadata read over IMAP as the admin.
+names are resolved to ids and metadata read over IMAP as the admin. Only clients whose CURVE
+key is on the home's ``collector`` allow-list get an answer (vault/curve/).
 """
 
 from __future__ import annotations
