@@ -143,7 +143,20 @@ def test_a_delivery_crosses_hosts_encrypted_and_outsiders_get_nothing(two_hosts:
     hosts = two_hosts
     capture = tmp_path / "veth.pcap"
     tcpdump = subprocess.Popen(
-        ["tcpdump", "-i", hosts.vault_host.port, "-U", "-s", "0", "-w", str(capture), "tcp"],
+        # --immediate-mode: each packet written as it comes (else the last second's may still
+        # sit in the kernel's ring buffer when tcpdump is stopped, and never be written)
+        [
+            "tcpdump",
+            "-i",
+            hosts.vault_host.port,
+            "--immediate-mode",
+            "-U",
+            "-s",
+            "0",
+            "-w",
+            str(capture),
+            "tcp",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
