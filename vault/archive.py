@@ -22,7 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vault.config import CONFIG_NAME, DEFAULTS, Config, render, write_new
+from vault.config import CONFIG_NAME, DEFAULTS, VAULT, Config, render, write_new
+from vault.curve.keys import init_home_keys
 from vault.store import keys
 from vault.store.backends.base import StoreFull
 from vault.store.cas import ContentStore
@@ -251,6 +252,7 @@ class Vault:
         write_new(home / CONFIG_NAME, text)
         config = Config.load(home)
         keys.install(config, key_doc)
+        init_home_keys(home, VAULT)  # CURVE for live ingest's links (vault/curve/)
         cls.open(config, writer=True).close()
         return config
 

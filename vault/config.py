@@ -108,6 +108,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "hook_fsync": True,  # the external hook fsyncs each event (dd conv=fsync)
         "hook_path": "notify-hook",  # external mode: the program notify_external runs (install-hook)
         "notifyd_socket": "/run/cyrus/socket/notify",  # external mode: notifyd's socket (Debian's)
+        # vault/curve/: the broker's CURVE public key ("": keys/curve/broker.pub in this home);
+        # plain ZeroMQ only with allow_plaintext = true and a loopback or ipc broker
+        "server_key": "",
+        "allow_plaintext": False,
     },
     # vault/ingest/broker/: the one process that writes the vault live
     "broker": {
@@ -124,6 +128,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "commit_delay_ms": 5.0,  # gather results this long before committing
         "index_commit_ms": 300.0,  # new mail is searchable within this (index commits cost CPU)
         "keep_done_hours": 24.0,  # DONE jobs are forgotten after this (the ledger keeps them)
+        # vault/curve/: workers' copy of the broker's public key ("": keys/curve/broker.pub);
+        # allow_plaintext: no CURVE on the broker's ports (loopback or ipc endpoints only)
+        "server_key": "",
+        "allow_plaintext": False,
     },
     # vault/ingest/worker/
     "worker": {
@@ -146,6 +154,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "imap_password": "",
         "imap_password_file": "",
         "timeout_seconds": 30.0,  # client: answer within this, else retry later
+        # vault/curve/: clients' copy of the collector's public key ("": keys/curve/collector.pub);
+        # allow_plaintext: no CURVE on this link (loopback or ipc endpoints only)
+        "server_key": "",
+        "allow_plaintext": False,
     },
     # vault/trace/ (maillog parser, hop store, tracer)
     "maillog": {

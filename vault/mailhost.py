@@ -17,6 +17,7 @@ import copy
 from pathlib import Path
 
 from vault.config import CONFIG_NAME, DEFAULTS, MAIL_HOST, MAIL_HOST_SECTIONS, Config, render, write_new
+from vault.curve.keys import init_home_keys
 
 HEADER = """\
 # vault mail-host configuration (vaultctl init --mail-host): the dealer and the collector only.
@@ -61,4 +62,5 @@ def init_mail_host(home: Path | str, overrides: dict[str, dict] | None = None) -
     config = Config.from_text(home, text)  # refuses a bad override before anything is written
     home.mkdir(parents=True, exist_ok=True)
     write_new(file, text)
+    init_home_keys(home, MAIL_HOST)  # the dealer's and the collector's CURVE keys (vault/curve/)
     return config

@@ -32,7 +32,16 @@ def home(tmp_path):
 
 
 def test_init_writes_only_the_dealer_and_collector_config(home):
-    assert sorted(p.name for p in home.iterdir()) == ["config.toml"]
+    assert sorted(p.name for p in home.iterdir()) == ["config.toml", "keys"]
+    # CURVE key pairs of the dealer and the collector, the secrets the owner's alone
+    curve = home / "keys" / "curve"
+    assert sorted(p.name for p in curve.iterdir()) == [
+        "collector.key",
+        "collector.pub",
+        "dealer.key",
+        "dealer.pub",
+    ]
+    assert {oct((curve / f"{c}.key").stat().st_mode & 0o777) for c in ("collector", "dealer")} == {"0o600"}
     text = (home / "config.toml").read_text()
     assert 'role = "mail-host"' in text
     assert "[dealer]" in text and "[collector]" in text
@@ -70,7 +79,7 @@ def test_vault_commands_refuse_a_mail_host_home(home, args):
     assert done.exit_code == 1
     assert done.output.count("\n") == 1, done.output
     assert "is a mail-host home" in done.output and f"'vaultctl {args[0]}' needs a vault home" in done.output
-    assert sorted(p.name for p in home.iterdir()) == ["config.toml"]
+    assert sorted(p.name for p in home.iterdir()) == ["config.toml", "keys"]  # what init made
 
 
 def test_status_shows_the_dealer_spool(home):
@@ -92,6 +101,11 @@ def test_the_collector_serves_from_a_mail_host_home(home, tmp_path):
     conf.write_text(f"partition-default: {tmp_path / 'spool'}\n")
     (tmp_path / "spool").mkdir()
     port = free_port()
+    # asked from this home as a worker would be: its key on the collector's allow-list
+    worker = vaultctl(home, "keys", "init", "worker")
+    assert worker.exit_code == 0, worker.output
+    public = worker.output.strip().splitlines()[-1]
+    assert vaultctl(home, "keys", "trust", "collector", "checker", public).exit_code == 0
     server = subprocess.Popen(
         [sys.executable, str(REPO / "vaultctl.py"), "--home", str(home), "collector"]
         + ["--bind", f"tcp://127.0.0.1:{port}", "--imapd-conf", str(conf)],

@@ -52,18 +52,24 @@ def _with_common(f):
 @click.pass_context
 def command(ctx, bind, imapd_conf, imap_port, imap_admin, as_json):
     """Answer workers and reconciliation from the Cyrus spool (run on the Cyrus host, as
-    root or as user cyrus). Stops on SIGTERM or SIGINT."""
+    root or as user cyrus), over CURVE to the clients on the collector allow-list (SIGHUP
+    re-reads it). Stops on SIGTERM or SIGINT."""
     if ctx.invoked_subcommand is not None:
         return
+    from vault.curve.guard import reload as reload_keys
+    from vault.curve.keys import CurveError
     from vault.ingest.collector.server import CollectorServer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s collector %(message)s")
     config, collector = _collector(ctx, imapd_conf, imap_port, imap_admin)
     try:
-        server = CollectorServer(collector, bind or config["collector"]["bind"])
+        server = CollectorServer.from_config(collector, config, bind)
+    except CurveError as e:
+        raise click.ClickException(str(e)) from None
     except Exception as e:  # zmq.ZMQError: address in use, bad endpoint
         raise click.ClickException(f"cannot listen on {bind or config['collector']['bind']}: {e}") from e
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    signal.signal(signal.SIGHUP, lambda *_: reload_keys())  # the allow-list (vaultctl keys trust)
     ready = {"collector": "listening", "address": server.address}
     emit(as_json, ready, f"collector listening on {server.address}", err=True)
     try:
@@ -85,12 +91,15 @@ def ask(ctx, request, mailbox, uid, address, as_json):
     """Ask a running collector (a check from the vault host): FOLDER, ENUMERATE or FETCH."""
     import sys
 
+    from vault.curve.keys import CurveError
     from vault.ingest.collector.client import CollectorClient, CollectorError, CollectorRefused
 
     config = host_config(ctx)
-    with CollectorClient(
-        address or config["collector"]["address"], timeout=config["collector"]["timeout_seconds"]
-    ) as client:
+    try:
+        client = CollectorClient.from_config(config, address)
+    except CurveError as e:
+        raise click.ClickException(str(e)) from None
+    with client:
         try:
             if request == "fetch":
                 if uid is None:

@@ -133,6 +133,8 @@ def serve_cmd(
     """Run the dealer daemon: listen on Cyrus's notify socket (socket: datagrams, stream: dlist
     with acknowledgements; external: no listener, the hook spools) and ship the spool to the
     broker until SIGTERM."""
+    from vault.curve.guard import client_curve
+    from vault.curve.keys import CurveError
     from vault.ingest.dealer.dealer import Dealer, DealerSettings
     from vault.ingest.dealer.shipper import ShipperBusy
 
@@ -144,11 +146,21 @@ def serve_cmd(
     cfg = host_config(ctx)
     d = cfg["dealer"]
     mode = mode or d["mode"]
+    broker = "" if no_ship else (broker or d["broker"])
+    curve = None
+    if broker:
+        try:
+            curve = client_curve(cfg, section="dealer", endpoint=broker, component="dealer", server="broker")
+        except CurveError as e:
+            # Cyrus needs the dealer up (stream mode) before the broker's key is known: spool,
+            # durably, and ship nothing until the keys are there and the dealer restarted
+            logging.getLogger("vault.ingest.dealer").error("not shipping, only spooling: %s", e)
+            broker = ""
     try:
         settings = DealerSettings(
             mode=mode,
             spool=Path(spool) if spool else cfg.path("dealer", "spool_path"),
-            broker="" if no_ship else (broker or d["broker"]),
+            broker=broker,
             listen=None
             if mode == "external"
             else (Path(listen) if listen else cfg.path("dealer", "listen_path")),
@@ -156,6 +168,7 @@ def serve_cmd(
             ack_timeout=ack_timeout or d["ack_timeout_seconds"],
             origin=(origin if origin is not None else d["origin"]) or None,
             socket_owner=(socket_owner if socket_owner is not None else d["socket_owner"]) or None,
+            curve=curve,
         )
         ready = {"dealer": "ready", "mode": mode, "spool": str(settings.spool), "broker": settings.broker}
         Dealer(settings).run(ready=lambda dealer: emit(as_json, ready, "dealer ready", err=True))

@@ -56,7 +56,11 @@ def _init_vault(home, overrides, as_json: bool) -> None:
     except VaultExists as e:
         raise click.ClickException(str(e)) from None
     key = config.path("ledger", "key_path")
-    found = {"home": str(config.home), "config": str(config.home / "config.toml"), "signing_key": str(key)}
+    found: dict = {
+        "home": str(config.home),
+        "config": str(config.home / "config.toml"),
+        "signing_key": str(key),
+    }
     text = [
         f"vault created in {config.home}",
         f"  config:  {config.home / 'config.toml'}",
@@ -76,7 +80,27 @@ def _init_vault(home, overrides, as_json: bool) -> None:
             f"  store key: {config.path('store', 'key_path')} (AES-256-GCM, {how}); BACK IT UP "
             "('vaultctl key export'): without it the store cannot be read"
         )
-    emit(as_json, {**found, "verifier_key": f"{key}.pub"}, text)
+    found["curve"], lines = _keys(
+        config,
+        [
+            "on the mail host: vaultctl keys trust collector vault <worker key>",
+            "                  vaultctl keys server broker <broker key>",
+            "here:             vaultctl keys trust dealers mx1 <the mail host's dealer key>",
+            "                  vaultctl keys server collector <the mail host's collector key>",
+        ],
+    )
+    emit(as_json, {**found, "verifier_key": f"{key}.pub"}, text + lines)
+
+
+def _keys(config, next_steps: list[str]) -> tuple[dict, list[str]]:
+    """The CURVE public keys init made, and what to do with them (README, "CURVE keys")."""
+    from vault.curve.keys import inventory
+
+    made = {component: k["public_key"] for component, k in inventory(config.home)["keys"].items()}
+    lines = [f"  CURVE {component + ' key:':15}{public}" for component, public in made.items()]
+    lines.append("  CURVE, for two hosts (README, CURVE keys):")
+    lines += [f"    {line}" for line in next_steps]
+    return made, lines
 
 
 def _init_mail_host(home, overrides, as_json: bool) -> None:
@@ -101,4 +125,13 @@ def _init_mail_host(home, overrides, as_json: bool) -> None:
         f"  collector: listens on {c['bind']}, reads {c['imapd_conf']}",
         "  next:      vaultctl cyrus-config (the lines for imapd.conf and cyrus.conf)",
     ]
-    emit(as_json, found, text)
+    found["curve"], lines = _keys(
+        config,
+        [
+            "on the vault host: vaultctl keys trust dealers mx1 <dealer key>",
+            "                   vaultctl keys server collector <collector key>",
+            "here:              vaultctl keys trust collector vault <the vault's worker key>",
+            "                   vaultctl keys server broker <the vault's broker key>",
+        ],
+    )
+    emit(as_json, found, text + lines)

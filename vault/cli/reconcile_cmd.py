@@ -34,6 +34,7 @@ def command(ctx, mailboxes, address, actor, as_json, everything, full):
     from the server are expunged, flags, names and ACLs are brought in line. While the vault
     service runs, it reconciles with its writer. Mailboxes whose HIGHESTMODSEQ is as at
     their last reconciliation are not enumerated again (--full does)."""
+    from vault.curve.keys import CurveError
     from vault.ingest.collector.client import CollectorClient, CollectorError, CollectorRefused
     from vault.ingest.reconcile import ACTOR, reconcile, targets_of
     from vault.recording import Unrecorded, write_or_serve
@@ -43,9 +44,10 @@ def command(ctx, mailboxes, address, actor, as_json, everything, full):
         raise click.UsageError("--all and --mailbox exclude each other")
 
     def write(vault) -> list[dict]:
-        client = CollectorClient(
-            address or config["collector"]["address"], timeout=config["collector"]["timeout_seconds"]
-        )
+        try:
+            client = CollectorClient.from_config(config, address)
+        except CurveError as e:
+            raise click.ClickException(str(e)) from None
         with client:
             try:
                 targets = targets_of(vault.catalog, client, list(mailboxes), everything=everything)

@@ -31,16 +31,17 @@ def command(ctx, once, as_json):
     import threading
 
     from vault.archive import VaultBusy
+    from vault.curve.keys import CurveError
     from vault.service.daemon import Service
 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *a: stop.set())
     service = Service(config)
-    signal.signal(signal.SIGHUP, lambda *a: service.reload.set())  # re-read [roles]
+    signal.signal(signal.SIGHUP, lambda *a: service.reload.set())  # re-read [roles], the CURVE allow-lists
     try:
         service.run(stop, ready=lambda: _ready(service, as_json))
-    except VaultBusy as e:
+    except (VaultBusy, CurveError) as e:
         raise click.ClickException(str(e)) from None
     except OSError as e:  # a port or the socket path in use
         raise click.ClickException(f"cannot start the vault service: {e}") from None

@@ -47,9 +47,13 @@ def command(ctx, processes, as_json):
 def _run(config) -> None:
     import signal
 
+    from vault.curve.keys import CurveError
     from vault.ingest.worker.worker import Worker
 
-    worker = Worker(config)
+    try:
+        worker = Worker(config)
+    except CurveError as e:
+        raise click.ClickException(str(e)) from None
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *a: worker.stop())
     worker.run()

@@ -50,8 +50,7 @@ def _save(path: Path, state: dict) -> None:
 def _client(config):
     from vault.ingest.collector.client import CollectorClient
 
-    c = config["collector"]
-    return CollectorClient(c["address"], timeout=c["timeout_seconds"])
+    return CollectorClient.from_config(config)
 
 
 def reach_cyrus(vault, matter: str, custodians, *, placing: bool) -> list[str]:

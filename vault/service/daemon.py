@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from vault.config import Config, ConfigError
+from vault.curve.guard import reload as reload_keys
 from vault.identity import ADMIN, Caller
 from vault.ingest.broker.broker import Broker
 from vault.service import ops
@@ -123,9 +124,8 @@ class Service:
 
         if SyncState.of(self).first_sync is not None:
             return
-        c = self.config["collector"]
         try:
-            with CollectorClient(c["address"], timeout=c["timeout_seconds"]) as client:
+            with CollectorClient.from_config(self.config) as client:
                 count = len(client.mailboxes())
             log.info("first sync: %d mailbox(es) on the server", count)
             reports = ops.reconcile(self, SCHEDULER, {"all": True})
@@ -140,11 +140,10 @@ class Service:
         is committed, so a service killed half-way reconciles it again at its next start."""
         from vault.ingest.collector.client import CollectorClient
 
-        c = self.config["collector"]
         wait, warned = SYNC_LOG_SECONDS, False
         while not stop.wait(wait):
             try:
-                with CollectorClient(c["address"], timeout=c["timeout_seconds"]) as client:
+                with CollectorClient.from_config(self.config) as client:
                     batch = client.sync_log()
                     if not batch.get("configured"):
                         wait = SYNC_LOG_IDLE_SECONDS
@@ -203,6 +202,7 @@ class Service:
                 if self.reload.is_set():
                     self.reload.clear()
                     self.reload_roles()
+                    reload_keys()  # the CURVE allow-lists of dealers and workers (vault/curve/)
                 await asyncio.sleep(0.1)
         finally:
             if web is not None:

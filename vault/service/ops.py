@@ -276,14 +276,14 @@ def reconcile(service: ServiceHandle, caller: Caller, params: dict) -> list[dict
         isinstance(mailboxes, list) and all(isinstance(m, str) for m in mailboxes)
     ):
         raise BadRequest("'mailboxes' must be a list of names or ids")
-    address = _opt(params, "collector") or service.config["collector"]["address"]
+    address = _opt(params, "collector")
     everything, full = params.get("all") is True, params.get("full") is True
     users = params.get("users") or None
     if users is not None and not (isinstance(users, list) and all(isinstance(u, str) for u in users)):
         raise BadRequest("'users' must be a list of logins")
 
     def write(vault) -> list[dict]:
-        with CollectorClient(address, timeout=service.config["collector"]["timeout_seconds"]) as client:
+        with CollectorClient.from_config(service.config, address) as client:
             reports = run_reconcile(
                 vault, client, mailboxes, actor=caller.actor, everything=everything, full=full, users=users
             )

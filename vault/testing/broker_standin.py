@@ -12,6 +12,7 @@ import time
 
 import zmq
 
+from vault.curve.guard import ServerCurve, recv_allowed, secure
 from vault.testing.net import free_port
 
 
@@ -21,7 +22,8 @@ class StandInBroker:
 
     __test__ = False  # not a test class, whatever its users call it
 
-    def __init__(self, port: int | None = None, acking=True):
+    def __init__(self, port: int | None = None, acking=True, curve: ServerCurve | None = None):
+        self.curve = curve  # the broker's CURVE (vault/curve/guard.py); None: plain
         self.port = port or free_port()
         self.address = f"tcp://127.0.0.1:{self.port}"
         self.acking = acking
@@ -51,13 +53,15 @@ class StandInBroker:
         ctx: zmq.Context = zmq.Context.instance()
         sock = ctx.socket(zmq.ROUTER)
         sock.setsockopt(zmq.LINGER, 0)
-        sock.bind(self.address)
+        secure(sock, self.curve).bind(self.address)
         self._ready.set()
         try:
             while not self._stop.is_set():
                 if not sock.poll(20):
                     continue
-                frames = sock.recv_multipart()
+                frames = recv_allowed(sock, self.curve)
+                if frames is None:
+                    continue
                 peer, body = frames[0], frames[1:]
                 if len(body) != 4 or body[0] != b"EVENT":
                     self.problems.append(f"bad message {body[:2]!r}")

@@ -18,6 +18,7 @@ from vault.archive import Vault
 from vault.config import DEFAULTS, Config
 from vault.ingest.broker.jobs import Job, JobStore
 from vault.testing.cli import vaultctl, vaultctl_argv
+from vault.testing.logwatch import LogWatch
 from vault.testing.net import free_port
 
 MESSAGES = 30
@@ -39,7 +40,19 @@ class Served:
     home: Path
     addresses: dict[str, str]
     proc: subprocess.Popen
+    log_path: Path
     workers: list[subprocess.Popen] = field(default_factory=list)
+
+    def log(self) -> str:
+        """What ``vaultctl serve`` logged so far."""
+        return LogWatch(self.proc, self.log_path).text()
+
+    def wait_log(self, text: str, seconds: float = 30, count: int = 1) -> None:
+        LogWatch(self.proc, self.log_path).wait(text, seconds, count)
+
+    def reload(self) -> None:
+        """SIGHUP the service; wait until it has read the workers allow-list again."""
+        LogWatch(self.proc, self.log_path).reload("allow-list workers reloaded")
 
     @property
     def config(self) -> Config:
@@ -135,15 +148,15 @@ def served(tmp_path):
     ):
         done = vaultctl(home, *args, timeout=300)
         assert done.returncode == 0, done.stderr
-    proc = subprocess.Popen(
-        vaultctl_argv("serve", home=home), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-    )
-    served = Served(home, addresses, proc)
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(vaultctl_argv("serve", home=home), stdout=out, stderr=subprocess.STDOUT)
+    served = Served(home, addresses, proc, log)
     deadline = time.monotonic() + 60
     while not (home / DEFAULTS["service"]["socket_path"]).exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            raise AssertionError(f"vaultctl serve did not start: {proc.communicate()}")
+            raise AssertionError(f"vaultctl serve did not start: {served.log()}")
         time.sleep(0.1)
     yield served
     for p in [*served.workers, proc]:

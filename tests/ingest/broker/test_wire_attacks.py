@@ -17,7 +17,7 @@ import uuid
 import pytest
 
 from tests.ingest.broker.conftest import CUSTODIAN, FOLDER, MATTER, MESSAGES, Served
-from tests.ingest.broker.wire import FakeDealer, FakeWorker
+from tests.ingest.broker.wire import FakeDealer, FakeWorker, insider
 from vault.ingest.broker.jobs import BUSY, DONE, FAILED
 
 
@@ -61,7 +61,7 @@ def test_a_fake_dealer_cannot_release_a_hold_or_ask_for_a_sweep(served: Served, 
     served.start_worker()  # a real worker waits for jobs: none of these reaches it
     [hold] = served.json("hold", "list")
     released = {**hold, "released_at": "2020-01-01T00:00:00.000000Z", "released_by": "general-counsel"}
-    with FakeDealer(served.addresses["dealer"]) as dealer:
+    with FakeDealer(served.addresses["dealer"], insider(served.home)) as dealer:
         requests = {
             "release": dealer.send(audit_event("hold.released", released)),
             "sweep": dealer.send(audit_event("retention.sweep_requested", {"as_of": "2099-01-01T00:00:00Z"})),
@@ -157,9 +157,11 @@ def test_a_fake_worker_cannot_forge_entries_and_loses_no_job(served: Served, tmp
     size = len(served.entries())
     [item, *_] = served.items()
     [appended] = [e for e in served.entries("message.appended") if e.item == item]
-    worker = FakeWorker(served.addresses["control"], served.addresses["worker"])
+    worker = FakeWorker(
+        served.addresses["control"], served.addresses["worker"], curve=insider(served.home, "worker")
+    )
     spoiled: dict[str, str] = {}
-    with FakeDealer(served.addresses["dealer"]) as dealer:
+    with FakeDealer(served.addresses["dealer"], insider(served.home)) as dealer:
         worker.ready(len(FORGERIES))
         for n, (what, (forge, why)) in enumerate(FORGERIES.items()):
             sent = dealer.send(login(f"session-{n}"))
@@ -178,7 +180,9 @@ def test_a_fake_worker_cannot_forge_entries_and_loses_no_job(served: Served, tmp
         valid = [Forger(job_id, event, item, "").login()]
         impostor = worker.impostor(served.addresses["control"])
         worker.done(job_id, valid, sock=impostor)
-        other = FakeWorker(served.addresses["control"], served.addresses["worker"])
+        other = FakeWorker(
+            served.addresses["control"], served.addresses["worker"], curve=insider(served.home, "worker")
+        )
         other.done(job_id, valid)
         time.sleep(1.0)
         held = served.job(job_id)
@@ -220,7 +224,9 @@ def test_a_fake_worker_cannot_forge_entries_and_loses_no_job(served: Served, tmp
 def test_one_forged_result_spoils_only_its_own_job(served: Served):
     """Two jobs of different mailboxes out at once: the valid answer is committed, the forged
     one refused, whether or not the committer took them in one batch."""
-    worker = FakeWorker(served.addresses["control"], served.addresses["worker"])
+    worker = FakeWorker(
+        served.addresses["control"], served.addresses["worker"], curve=insider(served.home, "worker")
+    )
     subscribe = json.dumps(
         {
             "event": "MailboxSubscribe",
@@ -230,7 +236,7 @@ def test_one_forged_result_spoils_only_its_own_job(served: Served):
             "vnd.cmu.sessionId": "s-sub",
         }
     ).encode()
-    with FakeDealer(served.addresses["dealer"]) as dealer:
+    with FakeDealer(served.addresses["dealer"], insider(served.home)) as dealer:
         worker.ready(2)
         ids = {dealer.send(login("s-login")), dealer.send(subscribe)}
         jobs = dict(worker.take() for _ in range(2))
@@ -252,9 +258,11 @@ def test_one_forged_result_spoils_only_its_own_job(served: Served):
 
 @pytest.mark.parametrize("name", ["vnd.vault.Audit", "vnd.vault.Reconcile", "vnd.vault.Anything"])
 def test_no_worker_ever_sees_an_administrative_event(served: Served, name):
-    worker = FakeWorker(served.addresses["control"], served.addresses["worker"])
+    worker = FakeWorker(
+        served.addresses["control"], served.addresses["worker"], curve=insider(served.home, "worker")
+    )
     worker.ready()
-    with FakeDealer(served.addresses["dealer"]) as dealer:
+    with FakeDealer(served.addresses["dealer"], insider(served.home)) as dealer:
         eid = dealer.send(json.dumps({"event": name, "kind": "hold.released", "nonce": name}).encode())
     assert name in (served.wait_job(eid, FAILED, seconds=10).reason or "")
     assert not worker.control.poll(1500)

@@ -1,36 +1,67 @@
 """Hand-written peers of the broker, speaking its wire protocols (vault/ingest/protocol.py)
 as anyone who reaches its ports could: a dealer on the dealer router, a worker on the
-control and worker routers. No vault code drives them: each frame is written here."""
+control and worker routers. No vault code drives them: each frame is written here.
+
+Each takes a ``curve`` (vault/curve/guard.py ClientCurve): :func:`insider` for a peer holding a
+key the broker trusts (the tests of what the broker validates), :func:`stranger` for a key it
+does not know; None for a peer with no CURVE at all."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import uuid
+from pathlib import Path
 
 import zmq
 
+from vault.curve.guard import ClientCurve, secure
+from vault.curve.keys import key_pair, public_key
 from vault.ingest import protocol as p
+
+
+def insider(home: Path, component: str = "dealer") -> ClientCurve:
+    """The key pair of this home's dealer or worker (on the broker's allow-list), the home's
+    broker key: a peer whose key is legitimate, whatever it then sends."""
+    public, secret = key_pair(home, component)
+    server = public_key(home, "broker")
+    assert server is not None, f"no broker key in {home}"
+    return ClientCurve(public, secret, server, f"insider {component}")
+
+
+def stranger(home: Path) -> ClientCurve:
+    """A fresh key pair nobody trusted, with the broker's right public key."""
+    public, secret = zmq.curve_keypair()
+    server = public_key(home, "broker")
+    assert server is not None, f"no broker key in {home}"
+    return ClientCurve(public, secret, server, "stranger")
 
 
 class FakeDealer:
     """``[EVENT, id, raw, origin]`` in, ``[ACK, id]`` back."""
 
-    def __init__(self, address: str):
+    def __init__(self, address: str, curve: ClientCurve | None = None):
         self.sock: zmq.Socket = zmq.Context.instance().socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.connect(address)
+        secure(self.sock, curve).connect(address)
 
     def send(self, raw: bytes, *, event_id: str | None = None, timeout: float = 10.0) -> str:
         """Send one event (by default under its true id, the SHA-256 of its bytes) and wait for
         its ACK; the id it was sent as."""
         eid = event_id or hashlib.sha256(raw).hexdigest()
+        if not self.offer(raw, event_id=eid, timeout=timeout):
+            raise AssertionError(f"no ACK for {eid[:12]} within {timeout} s")
+        return eid
+
+    def offer(self, raw: bytes, *, event_id: str | None = None, timeout: float = 10.0) -> bool:
+        """Send one event; whether it was acked within ``timeout``."""
+        eid = event_id or hashlib.sha256(raw).hexdigest()
         self.sock.send_multipart([p.EVENT, eid.encode(), raw, b"fake-dealer"])
         while self.sock.poll(int(timeout * 1000)):
             frames = self.sock.recv_multipart()
             if frames == [p.ACK, eid.encode()]:
-                return eid
-        raise AssertionError(f"no ACK for {eid[:12]} within {timeout} s")
+                return True
+        return False
 
     def close(self) -> None:
         self.sock.close(0)
@@ -45,17 +76,17 @@ class FakeDealer:
 class FakeWorker:
     """READY for credits; takes a job (TAKE, then GET -> JOB) and answers whatever it likes."""
 
-    def __init__(self, control: str, work: str, name: str | None = None):
+    def __init__(self, control: str, work: str, name: str | None = None, curve: ClientCurve | None = None):
         self.name = (name or f"fake-{uuid.uuid4().hex[:8]}").encode()
+        self.curve = curve
         self.control = self._connect(control, self.name)
         self.work = self._connect(work, self.name)
 
-    @staticmethod
-    def _connect(address: str, identity: bytes) -> zmq.Socket:
+    def _connect(self, address: str, identity: bytes) -> zmq.Socket:
         sock: zmq.Socket = zmq.Context.instance().socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.ROUTING_ID, identity)
-        sock.connect(address)
+        secure(sock, self.curve).connect(address)
         return sock
 
     def ready(self, credits: int = 1) -> None:

@@ -170,6 +170,13 @@ def test_unreachable_collector_is_a_retryable_error():
 def test_vaultctl_collector_serves_and_stops(cyrus_server, tmp_path):
     port = free_port()
     env = {**os.environ, "VAULT_COLLECTOR_PASSWORD": cyrus_server.admin_password}
+    # no config.toml, but keys: the collector's, and a worker's it lets in
+    home = tmp_path / "none"
+    assert vaultctl(home, "keys", "init", "collector", timeout=60).returncode == 0
+    worker = vaultctl(home, "keys", "init", "worker", timeout=60)
+    assert worker.returncode == 0, worker.stderr
+    trusted = vaultctl(home, "keys", "trust", "collector", "vault", worker.stdout.strip(), timeout=60)
+    assert trusted.returncode == 0, trusted.stderr
     proc = subprocess.Popen(
         vaultctl_argv(
             "collector",

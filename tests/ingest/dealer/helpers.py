@@ -17,6 +17,9 @@ import time
 from pathlib import Path
 
 from tests.data import data_file
+from vault.config import Config
+from vault.curve.guard import ClientCurve, client_curve, server_curve
+from vault.curve.keys import init_key, key_dir, trust
 from vault.testing.broker_standin import StandInBroker
 from vault.testing.cli import vaultctl_argv
 
@@ -65,8 +68,53 @@ def sha(raw: bytes) -> str:
 
 
 # ---------------------------------------------------------------------------- broker side
-# The broker's dealer router as the spec describes it (shared with bench/ingest_bench.py).
-TestBroker = StandInBroker
+# One broker key and one dealer key for these tests, the dealer on the broker's allow-list: a
+# DealerProcess's home gets the dealer's key pair and the broker's public key.
+_KEYS: list[Path] = []
+
+
+def keys_home() -> Path:
+    if not _KEYS:
+        home = Path(tempfile.mkdtemp(prefix="dealer-keys-"))
+        init_key(home, "broker")
+        trust(home, "dealers", "test-dealer", init_key(home, "dealer")[0])
+        _KEYS.append(home)
+    return _KEYS[0]
+
+
+def provision(home: Path) -> None:
+    """The dealer's CURVE key pair and the test broker's public key, in ``home``."""
+    source, target = key_dir(keys_home()), key_dir(home)
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("dealer.key", "dealer.pub", "broker.pub"):
+        shutil.copy2(source / name, target / name)
+
+
+def dealer_curve() -> ClientCurve | None:
+    """The test dealer's CURVE to a TestBroker."""
+    return client_curve(
+        Config.defaults(keys_home()),
+        section="dealer",
+        endpoint="tcp://127.0.0.1",
+        component="dealer",
+        server="broker",
+    )
+
+
+class TestBroker(StandInBroker):
+    """The broker's dealer router as the spec describes it (shared with bench/ingest_bench.py),
+    over CURVE with the test keys."""
+
+    def __init__(self, port: int | None = None, acking=True):
+        home = keys_home()
+        curve = server_curve(
+            Config.defaults(home),
+            section="broker",
+            endpoint="tcp://127.0.0.1",
+            domain="dealers",
+            component="broker",
+        )
+        super().__init__(port, acking, curve=curve)
 
 
 # ---------------------------------------------------------------------------- dealer daemon
@@ -76,6 +124,7 @@ class DealerProcess:
     def __init__(self, *args: str, home: Path | None = None):
         self._own_home = home is None
         self.home = home or Path(tempfile.mkdtemp(prefix="dealer-home-"))
+        provision(self.home)
         self.argv = vaultctl_argv("dealer", "serve", *args, home=self.home)
         self.lines: list[str] = []
         self.proc: subprocess.Popen[str] | None = None

@@ -18,6 +18,7 @@ from tests.ingest.dealer.helpers import (
     TestBroker,
     as_user,
     datagram,
+    dealer_curve,
     dlist_frames,
     event_lines,
     wait_for,
@@ -66,6 +67,7 @@ def dealer(mode, short_dir, broker="", **kw):
             spool=Path(short_dir, "spool"),
             broker=broker,
             listen=Path(short_dir, "n.sock"),
+            curve=dealer_curve() if broker else None,
             **kw,
         )
     )

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from tests.ingest.dealer.helpers import DealerProcess, TestBroker, event_lines, sha, wait_for
+from tests.ingest.dealer.helpers import DealerProcess, TestBroker, dealer_curve, event_lines, sha, wait_for
 from vault.ingest.dealer.shipper import Shipper, ShipperBusy
 from vault.ingest.dealer.spool import EventSpool
 
@@ -19,6 +19,7 @@ def spool(tmp_path):
 
 def shipping(spool, broker, **kw):
     kw.setdefault("scan_interval", 0.02)
+    kw.setdefault("curve", dealer_curve())
     shipper = Shipper(spool, broker.address if isinstance(broker, TestBroker) else broker, origin="mx1", **kw)
     shipper.start()
     return shipper

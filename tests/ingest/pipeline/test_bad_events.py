@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from tests.ingest.broker.wire import FakeDealer
+from tests.ingest.broker.wire import FakeDealer, insider
 
 pytestmark = pytest.mark.cyrus
 
@@ -32,7 +32,7 @@ def test_bad_events_are_kept_with_their_reason(pipeline_factory):
             }
         ).encode(),
     }
-    with FakeDealer(pipeline.addresses["dealer"]) as dealer:
+    with FakeDealer(pipeline.addresses["dealer"], insider(pipeline.home)) as dealer:
         ids = {what: dealer.send(raw) for what, raw in bad.items()}
     msgid = f"<{uuid.uuid4().hex}@example.org>"
     pipeline.cyrus.lmtp_deliver(

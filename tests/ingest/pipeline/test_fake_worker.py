@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from tests.ingest.broker.wire import FakeWorker
+from tests.ingest.broker.wire import FakeWorker, insider
 from vault.config import Config
 from vault.ingest.broker.jobs import FAILED, JobStore
 
@@ -20,7 +20,9 @@ pytestmark = pytest.mark.cyrus
 
 def test_a_fake_worker_forges_nothing_and_loses_nothing(pipeline_factory):
     pipeline = pipeline_factory(workers=0)
-    fake = FakeWorker(pipeline.addresses["control"], pipeline.addresses["worker"])
+    fake = FakeWorker(
+        pipeline.addresses["control"], pipeline.addresses["worker"], curve=insider(pipeline.home, "worker")
+    )
     fake.ready(20)
     msgid = f"<{uuid.uuid4().hex}@example.org>"
     pipeline.cyrus.lmtp_deliver(

@@ -15,6 +15,7 @@ import pytest
 
 from tests.ingest.pipeline.test_first_sync import wait_first_sync
 from tests.ingest.pipeline.test_nothing_lost import appended_by_message_id, message
+from vault.config import Config
 from vault.ingest.collector.client import CollectorClient
 
 pytestmark = pytest.mark.cyrus
@@ -88,7 +89,7 @@ def test_what_the_events_missed_is_archived_from_the_sync_log(pipeline_factory):
     pipeline.components["broker"].kill()
     for m in ids["carl"]:
         pipeline.cyrus.lmtp_deliver("alice@vault.test", message(m))
-    with CollectorClient(pipeline.addresses["collector"], timeout=10) as collector:
+    with CollectorClient.from_config(Config.load(pipeline.home)) as collector:  # the workers' CURVE key
         taken = collector.sync_log()  # log renamed to log-run; never acknowledged
     assert taken["token"] and "user/alice" in taken["mailboxes"], taken
     run = pipeline.cyrus.base / "lib" / "sync" / "vault" / "log-run"

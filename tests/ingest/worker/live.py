@@ -37,8 +37,8 @@ class LiveArchive:
     def __init__(self, home: Path, cyrus, directory=None):
         self.home = Path(home)
         self.cyrus = cyrus
-        self.collector_server, self.collector = start_collector(cyrus)
         Vault.init(self.home)
+        self.collector_server, self.collector = start_collector(cyrus, self.home)
         config_file = self.home / "config.toml"
         default = f'address = "{DEFAULTS["collector"]["address"]}"'
         text = config_file.read_text()

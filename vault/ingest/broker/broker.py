@@ -12,6 +12,10 @@ The dealer router takes events only (vault/ingest/broker/validate.py: an adminis
 ``vnd.vault.*`` request, or an id that is not its event's hash, is stored as a dead letter
 no worker sees). A worker answers only the job it was given and still holds, from its own
 control socket (never its heartbeat socket); its result is checked by the committer.
+
+Every router runs CURVE (vault/curve/): the dealer port lets in the keys on the ``dealers``
+allow-list, the control and work ports those on ``workers``; a message from a key revoked
+since its connection opened is dropped.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from dataclasses import dataclass, field
 
 import zmq
 
+from vault.curve.guard import ServerCurve, recv_allowed, secure, server_curve
 from vault.ingest import protocol as p
 from vault.ingest.broker.committer import COMMITTED, REJECTED, UNCOMMITTED, Committer
 from vault.ingest.broker.jobs import BUSY, Job, JobStore
@@ -83,6 +88,16 @@ class Broker:
         # an idle worker's job older than this was never received (3 heartbeats: no race)
         self.lost_take_after = 3 * float(config["worker"]["heartbeat_interval_seconds"])
         self.context = context or zmq.Context.instance()
+        # CURVE on each router (vault/curve/): dealers' keys on the dealer port, workers' on the
+        # control and work ports; refused here, before anything opens, when it can be neither
+        self.curves: dict[str, ServerCurve | None] = {
+            bind: server_curve(config, section="broker", endpoint=bind, domain=domain, component="broker")
+            for bind, domain in (
+                (self.dealer_bind, "dealers"),
+                (self.control_bind, "workers"),
+                (self.worker_bind, "workers"),
+            )
+        }
         self.jobs = JobStore.from_config(config)
         self.committer = Committer(
             config,
@@ -98,6 +113,7 @@ class Broker:
         self.stats = BrokerStats()
         self._stop = threading.Event()
         self._sockets: list[zmq.Socket] = []
+        self._curve_of: dict[int, ServerCurve | None] = {}  # id(socket) -> its CURVE
         # Whether a job may have become dispatchable since the last look (new, released,
         # postponed, failed or committed jobs, time passing): a READY alone changes nothing
         # unless the last look found more jobs than there were credits (``_starved``).
@@ -131,10 +147,11 @@ class Broker:
     def _socket(self, kind: int, bind: str) -> zmq.Socket:
         sock = self.context.socket(kind)
         sock.setsockopt(zmq.LINGER, 0)
+        self._curve_of[id(sock)] = self.curves.get(bind)
         if kind == zmq.ROUTER:
             # a message to a peer that is not connected (yet) raises instead of vanishing
             sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        sock.bind(bind)
+        secure(sock, self.curves.get(bind)).bind(bind)
         self._sockets.append(sock)
         return sock
 
@@ -184,6 +201,11 @@ class Broker:
                 sock.close(0)
             self.jobs.close()
 
+    def _recv(self, sock: zmq.Socket) -> list[bytes]:
+        """The next message (zmq.Again: none); an empty list from a client whose key was
+        revoked since it connected (vault/curve/guard.py)."""
+        return recv_allowed(sock, self._curve_of[id(sock)], zmq.NOBLOCK) or []
+
     @staticmethod
     def _send(sock: zmq.Socket, frames: list[bytes]) -> bool:
         try:
@@ -199,9 +221,11 @@ class Broker:
         batch, peers, claims = [], [], []  # claims: the ids the senders gave
         for _ in range(DRAIN):
             try:
-                frames = self.dealers.recv_multipart(zmq.NOBLOCK)
+                frames = self._recv(self.dealers)
             except zmq.Again:
                 break
+            if not frames:
+                continue  # a revoked client's
             peer, body = frames[0], frames[1:]
             if len(body) != 4 or body[0] != p.EVENT:
                 log.warning("dealer %r sent a malformed message (%d frames): ignored", peer, len(body))
@@ -259,9 +283,11 @@ class Broker:
     def _on_control(self) -> None:
         for _ in range(DRAIN):
             try:
-                frames = self.control.recv_multipart(zmq.NOBLOCK)
+                frames = self._recv(self.control)
             except zmq.Again:
                 return
+            if not frames:
+                continue  # a revoked client's
             identity, body = frames[0], frames[1:]
             if not body:
                 continue
@@ -354,9 +380,11 @@ class Broker:
     def _on_work(self) -> None:
         for _ in range(DRAIN):
             try:
-                frames = self.work.recv_multipart(zmq.NOBLOCK)
+                frames = self._recv(self.work)
             except zmq.Again:
                 return
+            if not frames:
+                continue  # a revoked client's
             identity, body = frames[0], frames[1:]
             if len(body) != 2 or body[0] != p.GET or identity.endswith(p.HEARTBEAT_SUFFIX):
                 continue

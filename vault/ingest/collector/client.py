@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import zmq
 
+from vault.curve.guard import ClientCurve, client_curve, secure
 from vault.ingest.collector.frames import (
     BAD,
     ENUMERATE,
@@ -49,16 +50,31 @@ class FetchedMessage:
 class CollectorClient:
     """REQ client; a timed-out socket is thrown away (REQ cannot send twice in a row)."""
 
-    def __init__(self, address: str, timeout: float = 30.0, context: zmq.Context | None = None):
+    def __init__(
+        self,
+        address: str,
+        timeout: float = 30.0,
+        context: zmq.Context | None = None,
+        *,
+        curve: ClientCurve | None = None,
+    ):
         self.address = address
+        self.curve = curve  # None: plain, where the config allows it (vault/curve/guard.py)
         self.timeout_ms = int(timeout * 1000)
         self._context = context or zmq.Context.instance()
         self._socket: zmq.Socket | None = None
 
     @classmethod
-    def from_config(cls, config) -> CollectorClient:
+    def from_config(cls, config, address: str | None = None) -> CollectorClient:
+        """The client of ``address`` (default ``[collector] address``) with CURVE: this home's
+        worker key, the collector's public key (``[collector] server_key`` or the home's
+        copy). CurveError when the link can be neither CURVE nor plain."""
         c = config["collector"]
-        return cls(c["address"], timeout=c["timeout_seconds"])
+        address = address or c["address"]
+        curve = client_curve(
+            config, section="collector", endpoint=address, component="worker", server="collector"
+        )
+        return cls(address, timeout=c["timeout_seconds"], curve=curve)
 
     def close(self) -> None:
         if self._socket is not None:
@@ -75,7 +91,7 @@ class CollectorClient:
         if self._socket is None:
             self._socket = self._context.socket(zmq.REQ)
             self._socket.setsockopt(zmq.LINGER, 0)
-            self._socket.connect(self.address)
+            secure(self._socket, self.curve).connect(self.address)
         sock = self._socket
         sock.send_multipart(frames)
         if not sock.poll(self.timeout_ms, zmq.POLLIN):

@@ -2,7 +2,8 @@
 (requests and answers: vault/ingest/collector/frames.py).
 
 Messages, flags and UIDs come from the spool files (no IMAP session, so no side effects);
-names are resolved to ids and metadata read over IMAP as the admin.
+names are resolved to ids and metadata read over IMAP as the admin. Only clients whose CURVE
+key is on the home's ``collector`` allow-list get an answer (vault/curve/).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import zmq
 
+from vault.curve.guard import ServerCurve, recv_allowed, secure, server_curve
 from vault.ingest.collector.frames import (
     BAD,
     ENUMERATE,
@@ -251,17 +253,35 @@ class CollectorServer:
 
     POLL_MS = 200
 
-    def __init__(self, collector: Collector, bind: str, context: zmq.Context | None = None):
+    def __init__(
+        self,
+        collector: Collector,
+        bind: str,
+        context: zmq.Context | None = None,
+        *,
+        curve: ServerCurve | None = None,
+    ):
         self.collector = collector
         self.bind = bind
+        self.curve = curve  # None: plain, where the config allows it (vault/curve/guard.py)
         self._context = context or zmq.Context.instance()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._socket = self._context.socket(zmq.ROUTER)
         self._socket.setsockopt(zmq.LINGER, 0)
-        self._socket.bind(bind)
+        secure(self._socket, curve).bind(bind)
         # with tcp://host:0 (or *), the port actually bound
         self.address = self._socket.getsockopt_string(zmq.LAST_ENDPOINT)
+
+    @classmethod
+    def from_config(cls, collector: Collector, config, bind: str | None = None) -> CollectorServer:
+        """On ``bind`` (default ``[collector] bind``) with CURVE: the home's collector key, its
+        ``collector`` allow-list (CurveError where neither CURVE nor plain may serve)."""
+        bind = bind or config["collector"]["bind"]
+        curve = server_curve(
+            config, section="collector", endpoint=bind, domain="collector", component="collector"
+        )
+        return cls(collector, bind, curve=curve)
 
     def serve_forever(self) -> None:
         sock = self._socket
@@ -269,7 +289,9 @@ class CollectorServer:
             while not self._stop.is_set():
                 if not sock.poll(self.POLL_MS, zmq.POLLIN):
                     continue
-                frames = sock.recv_multipart()
+                frames = recv_allowed(sock, self.curve)
+                if frames is None:
+                    continue  # a client revoked since it connected: nothing for it
                 # REQ peers: [identity, b"", request...]
                 try:
                     split = frames.index(b"", 1)

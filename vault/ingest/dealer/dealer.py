@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from vault.curve.guard import ClientCurve
 from vault.ingest.dealer.hook_log import LOG_NAME as HOOK_LOG
 from vault.ingest.dealer.journal import Journal
 from vault.ingest.dealer.listeners import DatagramListener, JournaledSpool, SpoolWriter, StreamListener
@@ -98,6 +99,7 @@ class DealerSettings:
     # seconds an event shipped from memory may wait for the broker's ack before it is written
     # to the spool anyway (listeners.JournaledSpool)
     ship_grace: float = 0.5
+    curve: ClientCurve | None = None  # CURVE to the broker (vault/curve/); None: plain
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -127,7 +129,12 @@ class Dealer:
         sys.setswitchinterval(0.0002)
         if s.broker:
             self.shipper = Shipper(
-                self.spool, s.broker, origin=s.origin, window=s.window, ack_timeout=s.ack_timeout
+                self.spool,
+                s.broker,
+                origin=s.origin,
+                window=s.window,
+                ack_timeout=s.ack_timeout,
+                curve=s.curve,
             )
             self.shipper.start()
         try:

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 import zmq
 
+from vault.curve.guard import ClientCurve, secure
 from vault.ingest.dealer.hook_log import HookLog
 from vault.ingest.dealer.spool import EventSpool, event_id
 
@@ -79,9 +80,11 @@ class Shipper:
         ack_timeout: float = 5.0,
         scan_interval: float = 0.2,
         context: zmq.Context | None = None,
+        curve: ClientCurve | None = None,
     ):
         self.spool = spool
         self.broker = broker
+        self.curve = curve  # None: plain, where the config allows it (vault/curve/guard.py)
         self.origin = (origin or socket.gethostname()).encode()
         self.window = window
         self.ack_timeout = ack_timeout
@@ -166,7 +169,7 @@ class Shipper:
         # Queue nothing for a broker that is not connected: unsent events stay in the spool.
         sock.setsockopt(zmq.IMMEDIATE, 1)
         sock.setsockopt(zmq.SNDHWM, max(2 * self.window, 100))
-        sock.connect(self.broker)
+        secure(sock, self.curve).connect(self.broker)
         poller = zmq.Poller()
         poller.register(sock, zmq.POLLIN)
         poller.register(self._wake_r, zmq.POLLIN)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import zmq
 
+from vault.curve.guard import client_curve, secure
 from vault.entries import EntrySpec
 from vault.ingest import protocol as p
 from vault.ingest.collector.client import CollectorClient
@@ -62,6 +63,13 @@ class Worker:
         self.flush_max = int(section["flush_max_jobs"])
         self.job_wait = float(section["job_wait_seconds"])
         self.context = context or zmq.Context.instance()
+        broker = config["broker"]
+        self.curves = {  # vault/curve/: the worker's key, the broker's public key
+            address: client_curve(
+                config, section="broker", endpoint=address, component="worker", server="broker"
+            )
+            for address in (broker["control_address"], broker["worker_address"])
+        }
         self.store = ContentStore.from_config(config)
         self.catalog = Catalog.from_config(config)
         self.collector = CollectorClient.from_config(config)
@@ -79,7 +87,7 @@ class Worker:
         sock = self.context.socket(zmq.DEALER)
         sock.setsockopt(zmq.LINGER, 2000)
         sock.setsockopt(zmq.ROUTING_ID, identity)
-        sock.connect(address)
+        secure(sock, self.curves.get(address)).connect(address)
         return sock
 
     # ------------------------------------------------------------ the loop
