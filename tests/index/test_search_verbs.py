@@ -80,7 +80,7 @@ def test_is_flagged_is_judged_per_copy_as_at_the_search_time(vault):
     assert subjects(now_flagged) == ["note 0 money", "note 1 monday"]
     # john's copy of message 0 is not flagged: only jane's is reported
     (money,) = [h for h in now_flagged["hits"] if h["subject"] == "note 0 money"]
-    assert money["folders"] == ["user/jane/INBOX"] and len(money["item_ids"]) == 1
+    assert money["folders"] == ["user/jane"] and len(money["item_ids"]) == 1  # Cyrus's name of the INBOX
     assert search(home, "is:flagged", "--at", t1)["total"] == 0
     assert subjects(search(home, "is:seen")) == ["note 2 monitor"]
     assert subjects(search(home, "custodian:jane -is:flagged")) == [
@@ -90,7 +90,7 @@ def test_is_flagged_is_judged_per_copy_as_at_the_search_time(vault):
     ]
     assert subjects(search(home, "is:flagged OR is:seen", "--at", t1)) == ["note 2 monitor"]
     assert subjects(search(home, "money -is:flagged")) == ["note 0 money"]  # john's copy
-    assert search(home, "money -is:flagged")["hits"][0]["folders"] == ["user/john/INBOX"]
+    assert search(home, "money -is:flagged")["hits"][0]["folders"] == ["user/john"]
     assert search(home, "is:deleted")["total"] == 0
     assert "is:spam is not known" in search(home, "is:spam", code=1)["error"]
 

@@ -79,7 +79,7 @@ def test_erasure_dry_run_request_self_approval_refused_then_another_admin_approv
     assert (
         unconfirmed.code == 1 and "stdin is not a terminal" in unconfirmed.err and "--yes" in unconfirmed.err
     )
-    assert unconfirmed.err.count("user/jane/INBOX") == 5  # what it would cover, listed first
+    assert unconfirmed.err.count("  user/jane  ") == 5  # what it would cover, listed first
     assert _size(home) == before  # nothing recorded
     asked = vaultctl_run(home, "erase", "--custodian", "jane", "--reason", "GDPR art. 17 ticket 123", "--yes")
     assert asked.code == 0, asked

@@ -53,6 +53,6 @@ def test_a_hold_on_cyrus_3_6_says_the_server_refused_noexpire_until(archive):
     assert noexpire_until(server, "user/alice") == before
     assert json.loads((archive.home / "cyrus-holds.json").read_text()) == {}
 
-    other = archive.vaultctl("hold", "create", "m-2", "--custodian", "nobody", "--reason", "audit")
+    other = archive.vaultctl("hold", "create", "m-2", "--custodian", "nobody", "--reason", "audit", "--force")
     assert other.returncode == 0, other.stderr
-    assert other.stdout.strip() == "hold 'm-2' placed on nobody"
+    assert other.stdout.startswith("hold 'm-2' placed on nobody") and "Cyrus" not in other.stdout

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from vault.cli.common import home_of, print_json
+from vault.cli.common import emit, home_of, json_option, print_json
 
 # a z85 key may begin with '-': taken as the argument it is, not an unknown option
 KEY_ARGUMENT = {"ignore_unknown_options": True}
@@ -25,7 +25,8 @@ def _fail(e: Exception):
 
 @command.command("init")
 @click.argument("component", type=click.Choice(["broker", "collector", "dealer", "worker"]), required=False)
-def init(component):
+@json_option
+def init(component, as_json):
     """Make COMPONENT's key pair in this home (kept if it has one) and print its public key:
     give it to the other side of its link. Without COMPONENT: every pair this home's role
     needs, as 'vaultctl init' makes them (for a home made before CURVE)."""
@@ -35,12 +36,16 @@ def init(component):
     ctx = click.get_current_context()
     try:
         if component is None:
-            for name, public in init_home_keys(home_of(ctx), host_config(ctx).role).items():
-                click.echo(f"{name:10} {public.decode()}  {fingerprint(public)}")
+            made = init_home_keys(home_of(ctx), host_config(ctx).role)
+            lines = [f"{name:10} {public.decode()}  {fingerprint(public)}" for name, public in made.items()]
+            emit(as_json, {name: public.decode() for name, public in made.items()}, lines)
             return
         public, created = init_key(home_of(ctx), component)
     except (CurveError, OSError) as e:
         _fail(e)
+    if as_json:
+        emit(True, {"component": component, "public_key": public.decode(), "created": created}, "")
+        return
     click.echo(
         f"{component} key {'created' if created else 'exists'} ({fingerprint(public)}); public key:", err=True
     )
@@ -79,8 +84,9 @@ def show(ctx, as_json):
 @command.command("server", context_settings=KEY_ARGUMENT)
 @click.argument("server", type=click.Choice(["broker", "collector"]))
 @click.argument("public_key")
+@json_option
 @click.pass_context
-def server(ctx, server, public_key):
+def server(ctx, server, public_key, as_json):
     """Record SERVER's PUBLIC_KEY (printed by 'keys show' on its host) for this home's clients:
     the broker's for the dealer and workers, the collector's for workers and reconcile."""
     from vault.curve.keys import CurveError, fingerprint, set_server_key
@@ -89,7 +95,8 @@ def server(ctx, server, public_key):
         path = set_server_key(home_of(ctx), server, _key_text(public_key))
     except (CurveError, OSError) as e:
         _fail(e)
-    click.echo(f"{server} key {fingerprint(path.read_bytes().strip())}: {path}")
+    done = {"server": server, "fingerprint": fingerprint(path.read_bytes().strip()), "path": str(path)}
+    emit(as_json, done, f"{server} key {done['fingerprint']}: {path}")
     click.echo("restart this home's clients of it (dealer, workers) to use it", err=True)
 
 
@@ -104,8 +111,9 @@ def _key_text(argument: str) -> str:
 @click.argument("allow_list", metavar="LIST", type=click.Choice(["dealers", "workers", "collector"]))
 @click.argument("name")
 @click.argument("public_key")
+@json_option
 @click.pass_context
-def trust(ctx, allow_list, name, public_key):
+def trust(ctx, allow_list, name, public_key, as_json):
     """Let client NAME with PUBLIC_KEY (the text 'keys init' printed, or a .pub file) in on
     this home's LIST: dealers or workers (the broker) or collector."""
     from vault.curve.keys import CurveError, fingerprint
@@ -115,15 +123,21 @@ def trust(ctx, allow_list, name, public_key):
         path = add(home_of(ctx), allow_list, name, _key_text(public_key))
     except (CurveError, OSError) as e:
         _fail(e)
-    click.echo(f"trusted {name} ({fingerprint(path.read_bytes().strip())}) on {allow_list}: {path}")
+    done = {"trusted": name, "list": allow_list, "fingerprint": fingerprint(path.read_bytes().strip())}
+    emit(
+        as_json,
+        {**done, "path": str(path)},
+        f"trusted {name} ({done['fingerprint']}) on {allow_list}: {path}",
+    )
     click.echo(RELOAD_HINT, err=True)
 
 
 @command.command("revoke")
 @click.argument("allow_list", metavar="LIST", type=click.Choice(["dealers", "workers", "collector"]))
 @click.argument("name")
+@json_option
 @click.pass_context
-def revoke(ctx, allow_list, name):
+def revoke(ctx, allow_list, name, as_json):
     """Remove client NAME from this home's LIST; after the server's SIGHUP it gets nothing
     more, connected or not."""
     from vault.curve.keys import CurveError
@@ -133,5 +147,6 @@ def revoke(ctx, allow_list, name):
         path = remove(home_of(ctx), allow_list, name)
     except (CurveError, OSError) as e:
         _fail(e)
-    click.echo(f"revoked {name} on {allow_list} ({path} removed)")
+    done = {"revoked": name, "list": allow_list, "removed": str(path)}
+    emit(as_json, done, f"revoked {name} on {allow_list} ({path} removed)")
     click.echo(RELOAD_HINT, err=True)

@@ -261,8 +261,11 @@ def search_and_export(
     )
     # audit first: the export is made aside (a private directory beside it) and appears at
     # ``path`` only once its export.made entry is committed; unrecorded, it is deleted unseen
-    path.parent.mkdir(parents=True, exist_ok=True)
-    aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.unrecorded-", dir=path.parent))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.unrecorded-", dir=path.parent))
+    except OSError as e:
+        raise ExportError(f"{path}: cannot create the export directory: {e.strerror or e}") from None
     try:
         report = write_export(vault, records, aside, fmt, query=query, actor=actor, production=production)
         report.path = str(path)
