@@ -11,7 +11,7 @@ import json
 import pytest
 
 from tests.ingest.broker.conftest import CUSTODIAN, FOLDER, Served
-from tests.ingest.broker.wire import FakeDealer, FakeWorker
+from tests.ingest.broker.wire import FakeDealer, FakeWorker, insider
 from vault.archive import Vault
 from vault.ingest.broker.jobs import DONE
 
@@ -63,9 +63,11 @@ def test_one_event_shipped_twice_in_other_bytes_archives_its_message_once(served
     event = new_message_event(mailbox_id, uidvalidity, uid)
     # the same notification, as a re-spool after a crash or another transport could render it
     shipped = [json.dumps(event).encode(), json.dumps(event, indent=1, sort_keys=True).encode()]
-    worker = FakeWorker(served.addresses["control"], served.addresses["worker"])
+    worker = FakeWorker(
+        served.addresses["control"], served.addresses["worker"], curve=insider(served.home, "worker")
+    )
     worker.ready(2)
-    with FakeDealer(served.addresses["dealer"]) as dealer:
+    with FakeDealer(served.addresses["dealer"], insider(served.home)) as dealer:
         ids = [dealer.send(raw) for raw in shipped]
     assert ids[0] != ids[1]  # two jobs: the job id alone cannot tell they are one message
     jobs = dict(worker.take() for _ in range(2))  # new messages commute: both out at once

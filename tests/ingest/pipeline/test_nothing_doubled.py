@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.ingest.broker.wire import FakeWorker
+from tests.ingest.broker.wire import FakeWorker, insider
 from vault.archive import Vault
 from vault.config import Config
 from vault.entries import Kind
@@ -55,7 +55,9 @@ def test_a_reconciliation_of_a_delivery_a_worker_holds_archives_it_once(pipeline
     pipeline.wait_settled(seconds=120)
     assert len(appended_entries(pipeline.home)) == 1
     pipeline.components["worker0"].stop()
-    holder = FakeWorker(pipeline.addresses["control"], pipeline.addresses["worker"])
+    holder = FakeWorker(
+        pipeline.addresses["control"], pipeline.addresses["worker"], curve=insider(pipeline.home, "worker")
+    )
     holder.ready()
 
     pipeline.cyrus.lmtp_deliver("alice@vault.test", message(2))
