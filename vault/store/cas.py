@@ -416,13 +416,13 @@ class ContentStore:
             except (PackFormatError, StoreError) as e:
                 problems.append(Problem(f"pack index {pack}", f"unreadable: {e} (repair: verify --repair)"))
                 continue
+            for m in members:  # listed, even when the pack is gone (check() names those blobs)
+                listed.setdefault(m.blob, []).append((pack, m.offset, m.length))
             if pack not in packs:
                 problems.append(
                     Problem(f"pack index {pack}", f"its pack is missing ({len(members)} blob(s))")
                 )
                 continue
-            for m in members:
-                listed.setdefault(m.blob, []).append((pack, m.offset, m.length))
             problems += self._match(pack, members, read_data)
         for pack in sorted(packs - indexes):
             problems.append(
