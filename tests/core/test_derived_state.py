@@ -28,20 +28,18 @@ from vault.testing.cli import vaultctl, vaultctl_process, vaultctl_run
 
 MAILBOX = "user/jane/INBOX"
 QUERY = "body:the"
+# small packs (several of them) and a dictionary trained early (frames that need it)
+SMALL_PACKS = {
+    "store.pack_size": 65536,
+    "compression.dictionary_samples": 60,
+    "compression.dictionary_size": 16384,
+}
 
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory, spamassassin_dir):
     root = tmp_path_factory.mktemp("derived")
-    # small packs (several of them) and a dictionary trained early (frames that need it)
-    home = init_vault(
-        root / "vault",
-        **{
-            "store.pack_size": 65536,
-            "compression.dictionary_samples": 60,
-            "compression.dictionary_size": 16384,
-        },
-    )
+    home = init_vault(root / "vault", **SMALL_PACKS)
     files = message_files(spamassassin_dir / "easy-ham-1")[:150]
     box = make_maildir(root / "Maildir", files)
     assert vaultctl_run(home, "import", str(box), "--mailbox", MAILBOX).code == 0
@@ -304,15 +302,7 @@ def test_through_the_service_damage_is_refused_too(vault, tmp_path):
 def test_an_unencrypted_store_rebuilds_lost_pack_indexes_from_its_frames(tmp_path, spamassassin_dir):
     """Without encryption a pack has no sealed index: its members are read from its zstd
     frames alone (and the dictionary their frames need found in whichever pack holds it)."""
-    home = init_vault(
-        tmp_path / "vault",
-        **{
-            "store.encryption": "none",
-            "store.pack_size": 65536,
-            "compression.dictionary_samples": 60,
-            "compression.dictionary_size": 16384,
-        },
-    )
+    home = init_vault(tmp_path / "vault", **SMALL_PACKS, **{"store.encryption": "none"})
     files = message_files(spamassassin_dir / "easy-ham-1")[:120]
     box = make_maildir(tmp_path / "Maildir", files)
     assert vaultctl_run(home, "import", str(box), "--mailbox", MAILBOX).code == 0

@@ -15,26 +15,13 @@ from collections.abc import Callable
 from typing import Any
 
 from vault.index.copies import describe_copies
-from vault.index.query import And, Is, Node, Not, Or, bind
+from vault.index.query import Is, Node, bind, clauses
 from vault.model import custodian_of
 
 
 def flag_clauses(node: Node) -> list[Is]:
     """The is: clauses of a query, each once, in order."""
-    found: list[Is] = []
-
-    def walk(n: Node) -> None:
-        if isinstance(n, Is):
-            if n not in found:
-                found.append(n)
-        elif isinstance(n, Not):
-            walk(n.node)
-        elif isinstance(n, (And, Or)):
-            for c in n.nodes:
-                walk(c)
-
-    walk(node)
-    return found
+    return clauses(node, lambda n: isinstance(n, Is))
 
 
 def search(

@@ -24,6 +24,7 @@ makes a Tantivy query of what is left.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
@@ -362,10 +363,17 @@ def received_clauses(node: Node) -> list[When]:
 def copy_clauses(node: Node) -> list:
     """The clauses about an archived copy rather than its content (in:, custodian:, the
     received date), each once, in order."""
+    return clauses(
+        node, lambda n: isinstance(n, Where) or (isinstance(n, When) and n.basis == dates.RECEIVED)
+    )
+
+
+def clauses(node: Node, wanted: Callable[[Node], bool]) -> list:
+    """The clauses of a query that ``wanted`` picks, each once, in order."""
     found: list = []
 
     def walk(n: Node) -> None:
-        if isinstance(n, Where) or (isinstance(n, When) and n.basis == dates.RECEIVED):
+        if wanted(n):
             if n not in found:
                 found.append(n)
         elif isinstance(n, Not):
