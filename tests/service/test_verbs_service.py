@@ -9,6 +9,7 @@ import json
 import mailbox
 
 from tests.core.helpers import write_maildir
+from tests.restore.test_verbs import corrupt_one_blob
 from tests.service import test_service as running
 from tests.service.test_service import OTHER, audit_entries, mail, vaultctl
 
@@ -76,14 +77,7 @@ def test_search_pages_through_the_service(service, tmp_path):
 def test_a_restore_through_the_service_skips_a_corrupt_blob_and_exits_3(service, tmp_path):
     home, _, _ = service
     _import(home, tmp_path, "box", "user/jane", {f"{n}:2,": mail(n, "jane", f"memo {n}") for n in range(4)})
-    pack = max(
-        (p for p in (home / "blobs").rglob("*") if p.is_file() and "packs" in p.parts),
-        key=lambda p: p.stat().st_size,
-    )
-    data = bytearray(pack.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    pack.chmod(0o600)
-    pack.write_bytes(bytes(data))
+    corrupt_one_blob(home)
     done = vaultctl(
         home, "restore", "--mailbox", "user/jane", "--to", f"maildir:{tmp_path / 'out'}", "--json"
     )

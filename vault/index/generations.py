@@ -18,6 +18,8 @@ import re
 import shutil
 from pathlib import Path
 
+from vault.store.ledger import fsync_path
+
 POINTER = "current"
 _GENERATION = re.compile(r"^g(\d+)$")
 
@@ -29,14 +31,6 @@ def _generations(path: Path) -> dict[int, Path]:
         if m and child.is_dir():
             found[int(m.group(1))] = child
     return found
-
-
-def _sync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def live(path: Path) -> Path | None:
@@ -66,13 +60,13 @@ def swap(path: Path, gen: Path) -> None:
     every other generation and anything of an index from before generations."""
     for child in gen.iterdir():  # the generation is durable before it goes live
         if child.is_file():
-            _sync(child)
-    _sync(gen)
+            fsync_path(child)
+    fsync_path(gen)
     tmp = path / f"{POINTER}.tmp"
     tmp.write_text(gen.name + "\n")
-    _sync(tmp)
+    fsync_path(tmp)
     os.replace(tmp, path / POINTER)
-    _sync(path)
+    fsync_path(path)
     sweep(path)
 
 

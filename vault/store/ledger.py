@@ -168,7 +168,8 @@ class _CompactRange:
         return r
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """Make ``path`` (a file, or a directory's entries) durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -216,7 +217,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_path(path.parent)
 
 
 class Ledger:
@@ -616,9 +617,9 @@ class Ledger:
                 os.fsync(f.fileno())
             # a file's fsync covers its length; only a new file's name needs its directory's
             if new_segment:
-                _fsync_dir(self.path / "segments")
+                fsync_path(self.path / "segments")
             if new_leaves_file:
-                _fsync_dir(self.path)
+                fsync_path(self.path)
             for leaf in new_leaves:
                 tree.push(leaf)
             if self._leaves is not None:
