@@ -20,6 +20,7 @@ import pytest
 
 from tests.web.site import MATTER, PASSWORDS, SCRIPT_MARK, Client, csrf_of, html_with_attachment
 from vault.testing.cli import vaultctl_argv
+from vault.testing.cyrus_server import ADMIN
 from vault.testing.serve import edit_config
 
 pytestmark = [pytest.mark.slapd, pytest.mark.cyrus]
@@ -354,6 +355,33 @@ def test_a_user_restores_a_whole_folder_as_it_was(pages_site):
         assert len(data[0].split()) >= 2 and len(seen) >= 2
     finally:
         imap.logout()
+
+
+def test_a_restore_the_mail_server_stops_is_audited_before_it_starts(pages_site):
+    """Audit first: the restore is recorded with what is about to leave before the first
+    APPEND, then again with what reached the mailbox when the server stops it (no right to
+    insert: Cyrus 3.6 with notifications on aborts on SETQUOTA, so no quota)."""
+    before = len([e for e in pages_site.audit() if e["kind"] == "restore.done"])
+    admin = pages_site.cyrus.imap(ADMIN)
+    folder = '"user/wdora/Restored"'
+    try:
+        admin.create(folder)  # an earlier test may have made it
+        typ, data = admin.setacl(folder, "wdora", "lrs")  # may read it, may not add to it
+        assert typ == "OK", data
+        dora = pages_site.client()
+        assert dora.login("wdora") == 303
+        token = dora.csrf("/mail")
+        status, _, body = dora.post(
+            "/mail/restore",
+            {"csrf": token, "mailbox": "user/wdora/Sent", "at": "", "password": PASSWORDS["wdora"]},
+        )
+    finally:
+        admin.setacl(folder, "wdora", "lrswipkxtecdan")
+        admin.logout()
+    assert status == 400 and b"stopped the restore after 0 messages" in body, body
+    restores = [e for e in pages_site.audit() if e["kind"] == "restore.done"][before:]
+    assert [(e["data"]["restored"], "error" in e["data"]) for e in restores] == [(2, False), (0, True)]
+    assert restores[0]["seq"] < restores[1]["seq"] and PASSWORDS["wdora"] not in json.dumps(restores)
 
 
 def test_the_hit_list_pages(pages_site):

@@ -253,6 +253,19 @@ def restore_live(service: ServiceHandle, caller: Caller, params: dict) -> dict:
         restored: list[str] = []
         purged = purged_of(snap)
         size, failure = 0, ""
+        data = {
+            "mailbox": name,
+            "at": snap.at,
+            "target": f"{server.scheme}://{user}@{netloc}/{folder}",
+            "folder": folder,
+            "restored": len(snap.items) - len(purged),  # planned: what is about to leave
+            "purged": len(purged),
+            "uid": uid,
+            "via": "web",
+        }
+        # audit first, as every restore: recorded before the first APPEND, so a restore that
+        # cannot be recorded puts nothing into the mailbox
+        _audit(service, caller, Kind.RESTORE_DONE, snap.mailbox_id, data)
         try:
             for m in messages_of(vault, snap):
                 try:
@@ -266,22 +279,16 @@ def restore_live(service: ServiceHandle, caller: Caller, params: dict) -> dict:
                 size += len(m.data)
         finally:
             target.close()
-    data = {
-        "mailbox": name,
-        "at": snap.at,
-        "target": f"{server.scheme}://{user}@{netloc}/{folder}",
-        "folder": folder,
-        "restored": len(restored),
-        "purged": len(purged),
-        "uid": uid,
-        "via": "web",
-    }
-    if failure:
-        data["error"] = failure
-    _audit(service, caller, Kind.RESTORE_DONE, snap.mailbox_id, data)  # what reached the mailbox
-    if failure:
+    if failure:  # and what did reach it, when the server stopped short
+        _audit(
+            service,
+            caller,
+            Kind.RESTORE_DONE,
+            snap.mailbox_id,
+            {**data, "restored": len(restored), "error": failure},
+        )
         raise BadRequest(failure)
-    return {**data, "items": restored, "bytes": size}
+    return {**data, "restored": len(restored), "items": restored, "bytes": size}
 
 
 def _personal_folder(server, user: str, password: str, folder: str) -> str:
