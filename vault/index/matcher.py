@@ -16,10 +16,30 @@ from vault.index.query import QuerySyntaxError
 log = logging.getLogger(__name__)
 
 
+class IndexNotCurrent(ValueError):
+    """The index cannot say what a query covers: behind the ledger, or documents lost."""
+
+
 def matching_items(vault, query: str) -> set[str]:
     """Ids of every archived item (expunged included, purged not) the query finds. Raises
-    FileNotFoundError without an index, QuerySyntaxError on a bad query."""
-    index = vault.index if vault.index is not None else SearchIndex.of(vault.config)
+    FileNotFoundError without an index, QuerySyntaxError on a bad query, IndexNotCurrent
+    when a reader's index is not known current (the cheap checks of vault/derived.py): a
+    hold or an erasure never acts on fewer items than the ledger says the query finds."""
+    if vault.index is not None:  # the writer's own: caught up when the vault opened
+        return _matching(vault.index, vault, query)
+    index = SearchIndex.of(vault.config)
+    try:
+        problem = index.state_problem(vault.ledger.size)
+        if problem:
+            raise IndexNotCurrent(
+                f"{problem}: it cannot say what {query!r} covers ('vaultctl verify --repair' rebuilds it)"
+            )
+        return _matching(index, vault, query)
+    finally:
+        index.close()
+
+
+def _matching(index: SearchIndex, vault, query: str) -> set[str]:
     total = index.count(query, vault.catalog)
     return {i for h in index.search(query, vault.catalog, limit=max(total, 1)) for i in h.item_ids}
 

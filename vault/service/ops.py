@@ -529,12 +529,15 @@ def explain(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     except (TypeError, ValueError) as e:
         raise BadRequest(f"'as_of': {e}") from None
     action = f"explain the retention of {item}"
-    with _reader(service) as vault:
+
+    def decide(vault) -> dict:  # the writer's index, as the sweep's: live ingest's lag included
         row = vault.catalog.item(item)
         if row is None:
             raise LookupError(f"no item {item!r} in the archive")
         require_explain(vault, caller, row, action)
         return {"text": explain_item(vault, item, when, shown=hold_shown(caller))}
+
+    return service.write(decide)
 
 
 def rebuild(service: ServiceHandle, caller: Caller, params: dict) -> None:
