@@ -384,6 +384,23 @@ def test_a_restore_the_mail_server_stops_is_audited_before_it_starts(pages_site)
     assert restores[0]["seq"] < restores[1]["seq"] and PASSWORDS["wdora"] not in json.dumps(restores)
 
 
+def test_the_restore_forms_mail_server_logins_are_throttled(pages_site):
+    """A stolen session cannot try the user's mail password at full speed: after as many
+    refused IMAP logins as the web's own throttle allows, the form stops trying."""
+    bob = pages_site.client()
+    assert bob.login("wbob") == 303  # wbob has no login on the mail server: every try fails
+    token = bob.csrf("/mail")
+    said = []
+    for n in range(6):
+        status, _, body = bob.post(
+            "/mail/restore",
+            {"csrf": token, "mailbox": "user/wbob/INBOX", "at": "", "password": f"guess-{n}"},
+        )
+        assert status == 400
+        said.append(b"too many failed logins" in body)
+    assert said == [False] * 5 + [True]  # [web] login_attempts = 5
+
+
 def test_the_hit_list_pages(pages_site):
     rev = pages_site.client()
     assert rev.login("wrev") == 303

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
+from weakref import WeakKeyDictionary
 
 from vault.access import mail_scope
 from vault.entries import Kind
@@ -207,6 +208,20 @@ def raw_part(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     return {"filename": name, "content_type": ctype, "data": body}
 
 
+_IMAP_LOGINS: WeakKeyDictionary = WeakKeyDictionary()  # service -> its restore logins' throttle
+
+
+def _imap_throttle(service: ServiceHandle):
+    """The throttle of the restore form's IMAP logins: a stolen web session must not try
+    the user's mail password at full speed (the same limits as the web's own logins)."""
+    from vault.web.sessions import LoginThrottle
+
+    if service not in _IMAP_LOGINS:
+        web = service.config["web"]
+        _IMAP_LOGINS[service] = LoginThrottle(web["login_attempts"], web["login_window_minutes"] * 60.0)
+    return _IMAP_LOGINS[service]
+
+
 def restore_live(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     """A message (``uid``) or a whole folder as it was at ``at`` put back into the user's
     live mailbox: IMAP APPEND into ``[web] restore_folder`` on ``[web] restore_imap``, logged
@@ -242,14 +257,22 @@ def restore_live(service: ServiceHandle, caller: Caller, params: dict) -> dict:
         if server.scheme not in ("imap", "imaps") or not server.hostname:
             raise BadRequest(f"[web] restore_imap {web['restore_imap']!r}: expected imap[s]://HOST[:PORT]")
         netloc = server.hostname + (f":{server.port}" if server.port else "")
+        throttle = _imap_throttle(service)
+        if throttle.blocked(user, "imap"):
+            raise BadRequest(
+                f"too many failed logins to the mail server as {user}: wait a while, then try again"
+            )
         try:
             folder = _personal_folder(server, user, password, web["restore_folder"])
             spec = f"{server.scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{netloc}/{quote(folder)}"
             target = ImapTarget(spec)
         except (ImapTargetError, OSError, imaplib.IMAP4.error) as e:
+            if isinstance(e, imaplib.IMAP4.error):  # the server said no: a wrong password
+                throttle.failed(user, "imap")
             raise BadRequest(
                 f"the mail server refused the login as {user}: {str(e).replace(password, '***')}"
             ) from None
+        throttle.succeeded(user)
         restored: list[str] = []
         purged = purged_of(snap)
         size, failure = 0, ""
