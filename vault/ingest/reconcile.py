@@ -36,6 +36,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vault import faults
 from vault.entries import EntrySpec, Kind, message_data
 from vault.ingest.collector.client import MailboxUnknown, SpoolFileGone
 from vault.ingest.context import HandlerContext
@@ -365,6 +366,7 @@ def reconcile(
         for spec in entries:
             vault.record(spec.kind, item=spec.item, data=spec.data, time=spec.time, actor=spec.actor)
         vault.commit()
+        faults.point("reconcile.committed")  # committed, not yet remembered: enumerated again
         state.remember(report)
         if report.differences or report.problems:
             log.info(

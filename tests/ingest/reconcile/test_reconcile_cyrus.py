@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import imaplib
 import json
+import os
+import signal
 import time
 
 import pytest
@@ -13,6 +15,9 @@ import pytest
 from tests.ingest.collector.test_collector_cyrus import imap_view, uniqueid
 from tests.ingest.worker.live import LiveArchive, quiet, wait_for_event
 from tests.ingest.worker.test_handlers_cyrus import mail
+from vault.archive import Vault
+from vault.faults import ENV
+from vault.testing import cli
 
 pytestmark = pytest.mark.cyrus
 imaplib.Commands.setdefault("SETMETADATA", ("AUTH", "SELECTED"))
@@ -240,3 +245,47 @@ def test_reconcile_all_discovers_every_mailbox_and_skips_the_unchanged(archive):
     path.write_text(json.dumps(state))
     resumed = {r["mailbox_id"]: r for r in reconcile(archive, "--all")}
     assert not resumed[bob]["unchanged"] and all(r["unchanged"] for m, r in resumed.items() if m != bob)
+
+
+def entries(archive) -> list[dict]:
+    """Every ledger entry, as a reader sees it now."""
+    with archive.released():
+        vault = Vault.open(archive.config)
+        try:
+            return [e.to_json() for e in vault.ledger.entries()]
+        finally:
+            vault.close()
+
+
+def test_a_first_sync_killed_half_way_finishes_on_the_next_run_with_nothing_doubled(archive):
+    """SIGKILLed right after a mailbox's commit, before its state was remembered: the next
+    ``reconcile --all`` enumerates that mailbox again, finds it in step, and does the rest."""
+    server = archive.cyrus
+    for i in range(3):
+        server.lmtp_deliver("bob@vault.test", mail(f"bob {i}"))
+    alice = server.imap("alice")
+    alice.create("INBOX/Kept")
+    for i in range(3):
+        alice.append("INBOX/Kept", None, None, mail(f"kept {i}"))
+    alice.logout()
+    settle(archive)
+    archive.skip_hook_events()  # the vault hears of none of it
+    with archive.released():
+        killed = cli.vaultctl(
+            archive.home, "reconcile", "--all", env={**os.environ, ENV: "reconcile.committed"}, timeout=300
+        )
+    assert killed.returncode == -signal.SIGKILL, killed
+    path = archive.home / "reconcile-state.json"
+    assert not path.exists() or not json.loads(path.read_text()).get("first_sync")
+    # one mailbox was done and committed before the kill
+    assert "reconcile.difference" in [e["kind"] for e in entries(archive)]
+    second = reconcile(archive, "--all")
+    assert not any(r["problems"] for r in second), second
+    third = reconcile(archive, "--all")
+    assert all(r["unchanged"] and r["differences"] == 0 for r in third), third
+    appended = [e for e in entries(archive) if e["kind"] == "message.appended"]
+    items = [e["item"] for e in appended]
+    assert len(items) == len(set(items)), "an item appended twice"
+    folders = ("user/bob", "user/alice/Kept")
+    per_folder = {f: sum(1 for e in appended if e["data"].get("mailbox") == f) for f in folders}
+    assert per_folder == {"user/bob": 3, "user/alice/Kept": 3}, per_folder
