@@ -392,8 +392,8 @@ class Catalog:
         if read_only:
             if self._version() != VERSION:
                 self.db.close()
-                self.db = self._memory()
-                self.read_only = False
+                self.db, self.read_only = self._memory(), False
+                self._prepare()
             return
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
