@@ -164,3 +164,26 @@ def test_item_rows_read_back_as_the_ledger_recorded_them(vault):
         assert v.catalog.items_by_blob(one["blob"])[0]["item"] == one["item"]
         assert v.catalog.items_at(one["mailbox_id"], one["appended_at"])[0]["item"] == one["item"]
         assert "sha256:" + sha(v.store.get(one["blob"])) == one["blob"]
+
+
+def test_verify_names_a_changed_or_extra_row_by_its_item_id(vault):
+    """The tables hold integers for items; verify's row-by-row comparison still names each
+    row by its item id (and seq), as it did when the tables held the strings."""
+    home, _ = vault
+    db = sqlite3.connect(home / "catalog.sqlite")
+    changed, extra = [r[0] for r in db.execute("SELECT item FROM items_v ORDER BY uid LIMIT 2")]
+    db.execute("UPDATE items SET size = size + 1 WHERE uid = (SELECT min(uid) FROM items)")
+    db.execute(
+        "INSERT INTO flag_history(box, uid, seq, time, flags)"
+        " SELECT box, uid, 999999, time, flags FROM flag_history WHERE uid = (SELECT min(uid) + 1 FROM items)"
+        " LIMIT 1"
+    )
+    db.commit()
+    db.close()
+    r = vaultctl_run(home, "verify", "--json")
+    assert r.code == 1, r
+    found = {(p["where"], p["what"].split(" (")[0]) for p in json.loads(r.out)["problems"]}
+    assert (f"catalog item {changed}", "differs from what the ledger says") in found, found
+    assert (f"catalog flag_history item={extra}, seq=999999", "not in the ledger") in found, found
+    assert vaultctl_run(home, "verify", "--repair").code == 0
+    assert vaultctl_run(home, "verify").code == 0

@@ -44,6 +44,7 @@ catch-up replays the ledger into it; a reader that cannot write it replays into 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -300,16 +301,19 @@ _US = timedelta(microseconds=1)
 _TIME_COLUMNS = ("internal_date", "appended_at", "expunged_at", "purged_at", "at", "time")
 
 
+_VAULT_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+
+
+@functools.lru_cache(maxsize=4096)  # an import's entries share their times
 def _micros(text):
     """A vault time string (vault/model.py format_time) as microseconds since 1970 UTC; any
-    other value as it is (kept as TEXT, read back the same)."""
-    if isinstance(text, str) and len(text) == 27 and text[26] == "Z":
+    other value as it is (kept as TEXT, read back the same). Fixed width, every field zero
+    padded: a string of that form that parses is the one ``_time_text`` writes back."""
+    if isinstance(text, str) and _VAULT_TIME.fullmatch(text):
         try:
-            value = (datetime.fromisoformat(text[:26]) - _EPOCH) // _US
+            return (datetime.fromisoformat(text[:26]) - _EPOCH) // _US
         except ValueError:
-            return text
-        if _time_text(value) == text:
-            return value
+            pass
     return text
 
 
@@ -386,7 +390,13 @@ class Catalog:
         does one whose file is of another schema version (the ledger has it all)."""
         self.path = Path(path)
         self.read_only = read_only
-        self._ids: dict[str, dict] = {"boxes": {}, "contents": {}, "origins": {}, "flagsets": {}}
+        self._ids: dict[str, dict] = {
+            "boxes": {},
+            "contents": {},
+            "origins": {},
+            "flagsets": {},
+            "flag_lists": {},
+        }
         self.db = connect(self.path, read_only=read_only, timeout=60, isolation_level=None)
         self.db.row_factory = sqlite3.Row
         if read_only:
@@ -505,14 +515,18 @@ class Catalog:
         )
 
     def _flagset(self, flags: list[str]) -> int:
+        made = self._ids["flag_lists"].get(key := tuple(sorted(flags)))
+        if made is not None:
+            return made
         found = self._intern(
             "flagsets",
-            (json.dumps(sorted(flags)),),
+            (json.dumps(list(key)),),
             "SELECT id FROM flagsets WHERE flags=?",
             "INSERT INTO flagsets(flags) VALUES (?)",
             True,
         )
         assert found is not None
+        self._ids["flag_lists"][key] = found
         return found
 
     def _intern(self, table: str, key: tuple, find: str, make: str, create: bool) -> int | None:
