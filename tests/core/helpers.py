@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -123,3 +125,17 @@ def read_maildir(root: Path) -> dict[str, list[tuple[list[str], float]]]:
         flags = sorted(letters[c] for c in info if c in letters)
         out.setdefault(sha(p.read_bytes()), []).append((flags, p.stat().st_mtime))
     return out
+
+
+@contextlib.contextmanager
+def read_only_view(home: Path, where: Path):
+    """``home`` bind-mounted read-only at ``where`` (tests run as root)."""
+    where.mkdir(parents=True)
+    bound = subprocess.run(["mount", "--bind", str(home), str(where)])
+    assert bound.returncode == 0, "bind mounts need root: run the tests as root"
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(where)], check=True)
+        yield where
+    finally:
+        if subprocess.run(["umount", str(where)]).returncode != 0:
+            subprocess.run(["umount", "-l", str(where)], check=True)

@@ -104,8 +104,10 @@ def _live_index(home):
 def test_deleted_catalog_rows_are_caught_refused_and_repaired(vault, tmp_path):
     home, messages, _ = vault
     db = sqlite3.connect(home / "catalog.sqlite")
-    gone = [r[0] for r in db.execute("SELECT item FROM items ORDER BY uid LIMIT 5 OFFSET 40")]
-    db.execute(f"DELETE FROM items WHERE item IN ({','.join('?' * 5)})", gone)
+    gone = [r[0] for r in db.execute("SELECT item FROM items_v ORDER BY uid LIMIT 5 OFFSET 40")]
+    db.execute(
+        "DELETE FROM items WHERE (box, uid) IN (SELECT box, uid FROM items ORDER BY uid LIMIT 5 OFFSET 40)"
+    )
     db.commit()
     db.close()
 
@@ -278,7 +280,7 @@ def test_through_the_service_damage_is_refused_too(vault, tmp_path):
 
     home, messages, found = vault
     db = sqlite3.connect(home / "catalog.sqlite")
-    db.execute("DELETE FROM items WHERE rowid IN (SELECT rowid FROM items LIMIT 5)")
+    db.execute("DELETE FROM items WHERE (box, uid) IN (SELECT box, uid FROM items LIMIT 5)")
     db.commit()
     db.close()
     out = tmp_path / "out"

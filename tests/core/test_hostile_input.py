@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.core.helpers import init_vault, make_maildir, read_maildir, sha
+from tests.core.helpers import init_vault, make_maildir, read_maildir, read_only_view, sha
 from tests.fixtures.corpus import message_files
 from vault.testing.cli import vaultctl, vaultctl_run
 from vault.testing.serve import start_service
@@ -437,20 +437,6 @@ def test_a_disk_that_fills_during_import_is_one_clear_error_and_the_next_run_com
 
 
 # ---------------------------------------------------------------- a read-only home
-
-
-@contextlib.contextmanager
-def read_only_view(home: Path, where: Path):
-    """``home`` bind-mounted read-only at ``where`` (tests run as root)."""
-    where.mkdir(parents=True)
-    bound = subprocess.run(["mount", "--bind", str(home), str(where)])
-    assert bound.returncode == 0, "bind mounts need root: run the tests as root"
-    try:
-        subprocess.run(["mount", "-o", "remount,bind,ro", str(where)], check=True)
-        yield where
-    finally:
-        if subprocess.run(["umount", str(where)]).returncode != 0:
-            subprocess.run(["umount", "-l", str(where)], check=True)
 
 
 def test_a_read_only_home_is_read_without_writing_and_audited_reads_need_the_service(

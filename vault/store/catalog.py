@@ -28,23 +28,96 @@ Names from the file system (folder names, an item's origin and source key) that 
 are strings with surrogate escapes (vault/model.py); SQLite's text is UTF-8, so such a name is
 stored as a BLOB of its bytes (``_sql``) and read back as the same string (``_named``). A BLOB
 never equals a TEXT, so the two cannot be confused, and a valid name is TEXT as it always was.
+
+The schema (version ``VERSION``, SQLite's ``user_version``) keeps what is per item small
+(docs/architecture.md 4.1): a message is keyed by ``(box, uid)``, ``box`` an integer that
+stands for one (mailboxID, UIDVALIDITY) in ``boxes`` (which also holds each mailboxID, and
+any other entry item, with a NULL UIDVALIDITY: what ``item_log`` names for a folder, a
+session, a request); ``contents`` interns each (blob, message_id) once, the blob id as its 32
+bytes; ``origins`` and ``flagsets`` intern the import source and each set of flags; item
+times are integers, microseconds since 1970 UTC (``_micros``). The public methods answer
+in the strings they always did: the item id, ``sha256:<hex>``, vault time strings. A
+flag or purge entry whose item is not an ItemId is kept in the item log only. A catalog
+file of another version is emptied when opened to write (``_prepare``) and the vault's
+catch-up replays the ledger into it; a reader that cannot write it replays into memory.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import re
 import sqlite3
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from vault.entries import CONTENT_KINDS, Kind
-from vault.model import ItemId, cyrus_folder_name, is_utf8
+from vault.model import ItemId, cyrus_folder_name, format_time, is_blob_id, is_utf8, parse_time
 from vault.store.sqlite import connect
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS folders (
+log = logging.getLogger(__name__)
+
+VERSION = 2  # the schema's (PRAGMA user_version); a file of another version is replayed
+
+# an item's id, blob id and flags as the strings they stand for (the views, and the queries)
+_ITEM_TEXT = "b.mailbox_id || ':' || b.uidvalidity || ':' || {t}.uid"
+_SUBJECT_TEXT = f"CASE WHEN {{t}}.uid IS NULL THEN b.mailbox_id ELSE {_ITEM_TEXT} END"
+_BLOB_TEXT = "CASE typeof(c.blob) WHEN 'blob' THEN 'sha256:' || lower(hex(c.blob)) ELSE c.blob END"
+_EXPR = {
+    "item": _ITEM_TEXT.format(t="i"),
+    "mailbox_id": "b.mailbox_id",
+    "uidvalidity": "b.uidvalidity",
+    "uid": "i.uid",
+    "blob": _BLOB_TEXT,
+    "size": "i.size",
+    "internal_date": "i.internal_date",
+    "appended_at": "i.appended_at",
+    "appended_seq": "i.appended_seq",
+    "expunged_at": "i.expunged_at",
+    "expunged_seq": "i.expunged_seq",
+    "purged_at": "i.purged_at",
+    "origin": "o.origin",
+    "source_key": "i.source_key",
+    "message_id": "c.message_id",
+}
+ITEM_FIELDS = tuple(_EXPR)  # what an item row holds, in this order (``SELECT *`` of the old items)
+_ITEMS = (
+    "items i JOIN boxes b ON b.id = i.box JOIN contents c ON c.id = i.content"
+    " LEFT JOIN origins o ON o.id = i.origin"
+)
+_IN_MAILBOX = "i.box IN (SELECT id FROM boxes WHERE mailbox_id=?)"
+_FLAGS_NOW = (
+    "(SELECT s.flags FROM flag_history h JOIN flagsets s ON s.id = h.flags"
+    " WHERE h.box = i.box AND h.uid = i.uid ORDER BY h.seq DESC LIMIT 1) AS flags"
+)
+_FLAGS_AT = (
+    "(SELECT s.flags FROM flag_history h JOIN flagsets s ON s.id = h.flags"
+    " WHERE h.box = i.box AND h.uid = i.uid AND h.time <= ? ORDER BY h.time DESC, h.seq DESC LIMIT 1) AS flags"
+)
+
+
+def _cols(*names: str) -> str:
+    return ", ".join(f"{_EXPR[n]} AS {n}" for n in names)
+
+
+_ITEM_COLUMNS = _cols(*ITEM_FIELDS)
+
+SCHEMA = f"""
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- one row per (mailboxID, UIDVALIDITY) an item names; and per mailboxID, or other entry item
+-- (session:<id>, a request id), with uidvalidity NULL: what item_log names
+CREATE TABLE boxes (id INTEGER PRIMARY KEY, mailbox_id TEXT NOT NULL, uidvalidity INTEGER);
+CREATE UNIQUE INDEX boxes_mailbox ON boxes(mailbox_id, uidvalidity);
+-- each (blob, message_id) items name, once: blob the 32 bytes of a sha256 id (else its text)
+CREATE TABLE contents (id INTEGER PRIMARY KEY, blob BLOB NOT NULL, message_id TEXT);
+CREATE INDEX contents_blob ON contents(blob);
+CREATE INDEX contents_message_id ON contents(message_id);
+CREATE TABLE origins (id INTEGER PRIMARY KEY, origin TEXT NOT NULL UNIQUE);
+-- a set of flags: its JSON list, sorted
+CREATE TABLE flagsets (id INTEGER PRIMARY KEY, flags TEXT NOT NULL UNIQUE);
+CREATE TABLE folders (
     mailbox_id TEXT PRIMARY KEY,
     uidvalidity INTEGER NOT NULL,
     created_at TEXT NOT NULL,
@@ -52,55 +125,48 @@ CREATE TABLE IF NOT EXISTS folders (
     acl TEXT,
     metadata TEXT
 );
-CREATE TABLE IF NOT EXISTS folder_names (
+CREATE TABLE folder_names (
     mailbox_id TEXT NOT NULL,
     name TEXT NOT NULL,
     valid_from TEXT NOT NULL,
     valid_to TEXT,
     seq INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS folder_names_name ON folder_names(name);
-CREATE INDEX IF NOT EXISTS folder_names_mailbox ON folder_names(mailbox_id);
-CREATE TABLE IF NOT EXISTS items (
-    item TEXT PRIMARY KEY,
-    mailbox_id TEXT NOT NULL,
-    uidvalidity INTEGER NOT NULL,
+CREATE INDEX folder_names_name ON folder_names(name);
+CREATE INDEX folder_names_mailbox ON folder_names(mailbox_id);
+-- item times: microseconds since 1970-01-01 UTC (a time not in the vault's form: its text)
+CREATE TABLE items (
+    box INTEGER NOT NULL,
     uid INTEGER NOT NULL,
-    blob TEXT NOT NULL,
+    content INTEGER NOT NULL,
     size INTEGER NOT NULL,
-    internal_date TEXT,
-    appended_at TEXT NOT NULL,
+    internal_date INTEGER,
+    appended_at INTEGER NOT NULL,
     appended_seq INTEGER NOT NULL,
-    expunged_at TEXT,
+    expunged_at INTEGER,
     expunged_seq INTEGER,
-    purged_at TEXT,
-    origin TEXT,
+    purged_at INTEGER,
+    origin INTEGER,
     source_key TEXT,
-    message_id TEXT
-);
-CREATE INDEX IF NOT EXISTS items_mailbox ON items(mailbox_id, appended_at);
-CREATE INDEX IF NOT EXISTS items_uid ON items(mailbox_id, uid);
-CREATE INDEX IF NOT EXISTS items_blob ON items(blob);
-CREATE INDEX IF NOT EXISTS items_message_id ON items(message_id);
-CREATE INDEX IF NOT EXISTS items_origin ON items(mailbox_id, origin, source_key);
-CREATE TABLE IF NOT EXISTS flag_history (
-    item TEXT NOT NULL,
-    time TEXT NOT NULL,
+    PRIMARY KEY (box, uid)
+) WITHOUT ROWID;
+CREATE INDEX items_content ON items(content);
+CREATE TABLE flag_history (
+    box INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
     seq INTEGER NOT NULL,
-    flags TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS flag_history_item ON flag_history(item, time, seq);
-CREATE TABLE IF NOT EXISTS item_log (
-    mailbox_id TEXT,
-    item TEXT NOT NULL,
-    seq INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS item_log_item ON item_log(item, seq);
-CREATE INDEX IF NOT EXISTS item_log_mailbox ON item_log(mailbox_id, seq);
-CREATE TABLE IF NOT EXISTS events (event TEXT PRIMARY KEY, seq INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS events_seq ON events(seq);
-CREATE TABLE IF NOT EXISTS holds (matter TEXT PRIMARY KEY, data TEXT NOT NULL, seq INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS requests (
+    time INTEGER NOT NULL,
+    flags INTEGER NOT NULL,
+    PRIMARY KEY (box, uid, seq)
+) WITHOUT ROWID;
+-- every entry with an item: (box, uid), or a box of uidvalidity NULL and uid NULL
+CREATE TABLE item_log (seq INTEGER PRIMARY KEY, box INTEGER NOT NULL, uid INTEGER);
+CREATE INDEX item_log_item ON item_log(box, uid);
+CREATE INDEX item_log_box ON item_log(box);
+CREATE TABLE events (event TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX events_seq ON events(seq);
+CREATE TABLE holds (matter TEXT PRIMARY KEY, data TEXT NOT NULL, seq INTEGER NOT NULL);
+CREATE TABLE requests (
     request TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
     actor TEXT,
@@ -113,16 +179,16 @@ CREATE TABLE IF NOT EXISTS requests (
     closed_seq INTEGER
 );
 -- how each purged item went (retention.purged): by a retention rule or by an erasure request
-CREATE TABLE IF NOT EXISTS purges (
-    item TEXT PRIMARY KEY,
-    mailbox_id TEXT NOT NULL,
+CREATE TABLE purges (
+    box INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
     how TEXT NOT NULL,
     rule TEXT,
     request TEXT,
-    at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS purges_mailbox ON purges(mailbox_id);
-CREATE TABLE IF NOT EXISTS sessions (
+    at INTEGER NOT NULL,
+    PRIMARY KEY (box, uid)
+) WITHOUT ROWID;
+CREATE TABLE sessions (
     session TEXT PRIMARY KEY,
     user TEXT,
     login_at TEXT NOT NULL,
@@ -130,21 +196,37 @@ CREATE TABLE IF NOT EXISTS sessions (
     logout_at TEXT,
     logout_seq INTEGER
 );
+-- the tables that hold numbers for strings, read as the strings (differences, dump)
+CREATE VIEW items_v AS SELECT {_ITEM_COLUMNS} FROM {_ITEMS};
+CREATE VIEW flag_history_v AS SELECT {_ITEM_TEXT.format(t="h")} AS item, h.time AS time, h.seq AS seq,
+    s.flags AS flags FROM flag_history h JOIN boxes b ON b.id = h.box JOIN flagsets s ON s.id = h.flags;
+CREATE VIEW item_log_v AS SELECT b.mailbox_id AS mailbox_id, {_SUBJECT_TEXT.format(t="l")} AS item,
+    l.seq AS seq FROM item_log l JOIN boxes b ON b.id = l.box;
+CREATE VIEW purges_v AS SELECT {_ITEM_TEXT.format(t="p")} AS item, b.mailbox_id AS mailbox_id,
+    p.how AS how, p.rule AS rule, p.request AS request, p.at AS at FROM purges p JOIN boxes b ON b.id = p.box;
 """
+_STATEMENTS = [s.strip() for s in SCHEMA.split(";\n") if s.strip()]
+# the views differences() and dump() read for the tables of that name
+_READ_AS = {
+    "items": "items_v",
+    "flag_history": "flag_history_v",
+    "item_log": "item_log_v",
+    "purges": "purges_v",
+}
 
 
 # Inserts that apply() collects and writes with executemany; any other statement flushes them first.
-_LOG_SQL = "INSERT INTO item_log(mailbox_id, item, seq) VALUES (?,?,?)"
+_LOG_SQL = "INSERT INTO item_log(seq, box, uid) VALUES (?,?,?)"
 _EVENT_SQL = "INSERT OR IGNORE INTO events(event, seq) VALUES (?,?)"
 _ITEM_SQL = (
-    "INSERT OR REPLACE INTO items(item, mailbox_id, uidvalidity, uid, blob, size,"
-    " internal_date, appended_at, appended_seq, origin, source_key, message_id)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+    "INSERT OR REPLACE INTO items(box, uid, content, size, internal_date, appended_at, appended_seq,"
+    " origin, source_key) VALUES (?,?,?,?,?,?,?,?,?)"
 )
-_FLAGS_SQL = "INSERT INTO flag_history(item, time, seq, flags) VALUES (?,?,?,?)"
+_FLAGS_SQL = "INSERT OR REPLACE INTO flag_history(box, uid, seq, time, flags) VALUES (?,?,?,?,?)"
 _BATCHED = (_LOG_SQL, _EVENT_SQL, _ITEM_SQL, _FLAGS_SQL)
 _REQUEST_KINDS = frozenset({Kind.ERASURE_REQUESTED, Kind.RELEASE_REQUESTED})
 _WITHDRAWAL_KINDS = frozenset({Kind.ERASURE_WITHDRAWN, Kind.RELEASE_WITHDRAWN})
+_CACHED = 50_000  # interned ids a catalog keeps in memory, per table, before it starts over
 
 
 RETENTION, ERASURE = "retention", "erasure"  # how a purged item went
@@ -169,7 +251,7 @@ class CatalogError(Exception):
 
 
 # the tables whose row counts are recorded (``damage``) and every table with its key (``differences``)
-COUNTED = ("folders", "folder_names", "items", "flag_history")
+COUNTED = ("folders", "folder_names", "items", "flag_history", "boxes", "contents")
 KEYS = {
     "folders": ("mailbox_id",),
     "folder_names": ("mailbox_id", "seq"),
@@ -198,6 +280,69 @@ def _key_text(cols: str, key: tuple) -> str:
     )
 
 
+def _parsed(values) -> list:
+    """A row's values, its JSON ones parsed (a catalog from before ``_json`` kept their keys in
+    the order they were recorded: the same data)."""
+    out = []
+    for v in values:
+        if isinstance(v, str) and v[:1] in "{[":
+            try:
+                v = json.loads(v)
+            except ValueError:
+                pass
+        out.append(v)
+    return out
+
+
+# ------------------------------------------------------------ values as stored
+
+_EPOCH = datetime(1970, 1, 1)  # naive: what the fixed-width UTC text parses to without its Z
+_US = timedelta(microseconds=1)
+_TIME_COLUMNS = ("internal_date", "appended_at", "expunged_at", "purged_at", "at", "time")
+
+
+_VAULT_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+
+
+@functools.lru_cache(maxsize=4096)  # an import's entries share their times
+def _micros(text):
+    """A vault time string (vault/model.py format_time) as microseconds since 1970 UTC; any
+    other value as it is (kept as TEXT, read back the same). Fixed width, every field zero
+    padded: a string of that form that parses is the one ``_time_text`` writes back."""
+    if isinstance(text, str) and _VAULT_TIME.fullmatch(text):
+        try:
+            return (datetime.fromisoformat(text[:26]) - _EPOCH) // _US
+        except ValueError:
+            pass
+    return text
+
+
+def _time_text(value):
+    """What ``_micros`` stored, back as the vault time string."""
+    if not isinstance(value, int):
+        return value
+    u = _EPOCH + timedelta(microseconds=value)
+    return f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}.{u.microsecond:06d}Z"
+
+
+def _at(when: str) -> int:
+    """A time a caller asks about, as the integers item times are stored as."""
+    value = _micros(when)
+    if isinstance(value, int):
+        return value
+    return _micros(format_time(parse_time(when)))
+
+
+def _stored_time(value):
+    """An entry's time field as stored: microseconds, or the text it was (None stays None)."""
+    return None if value is None else _micros(value if isinstance(value, str) else str(value))
+
+
+def _blob_sql(bid):
+    """A blob id as stored: the 32 bytes of ``sha256:<hex>``, any other id as its text."""
+    return bytes.fromhex(bid[7:]) if isinstance(bid, str) and is_blob_id(bid) else bid
+
+
 _NAME_COLUMNS = ("name", "origin", "source_key")
 
 
@@ -213,35 +358,56 @@ def _name(value: str | bytes | None) -> str | None:
 
 
 def _named(row) -> dict:
-    """A row as a dict, its name columns back as the strings they were recorded as."""
+    """A row as a dict, its name columns back as the strings they were recorded as and its
+    item times as vault time strings."""
     out = dict(row)
     for column in _NAME_COLUMNS:
         if isinstance(out.get(column), bytes):
             out[column] = _name(out[column])
+    for column in _TIME_COLUMNS:
+        if isinstance(out.get(column), int):
+            out[column] = _time_text(out[column])
     return out
 
 
-def _mailbox_of(item: str | None) -> str | None:
-    if item is None:
-        return None
+def _with_flags(row) -> dict:
+    out = _named(row)
+    out["flags"] = json.loads(out["flags"]) if out["flags"] else []
+    return out
+
+
+def _item_key(item: str) -> ItemId | None:
     try:
-        return ItemId.parse(item).mailbox_id
+        return ItemId.parse(item)
     except ValueError:
-        return item  # folder entries name the mailboxID itself
+        return None
 
 
 class Catalog:
     def __init__(self, path: Path | str, *, read_only: bool = False):
         """``read_only``: never write the file (a read-only home, vault/store/sqlite.py); a
-        reader that must catch up then goes on with a copy in memory (``into_memory``)."""
+        reader that must catch up then goes on with a copy in memory (``into_memory``), as
+        does one whose file is of another schema version (the ledger has it all)."""
         self.path = Path(path)
         self.read_only = read_only
+        self._ids: dict[str, dict] = {
+            "boxes": {},
+            "contents": {},
+            "origins": {},
+            "flagsets": {},
+            "flag_lists": {},
+        }
         self.db = connect(self.path, read_only=read_only, timeout=60, isolation_level=None)
         self.db.row_factory = sqlite3.Row
-        if not read_only:
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.executescript(SCHEMA)
+        if read_only:
+            if self._version() != VERSION:
+                self.db.close()
+                self.db, self.read_only = self._memory(), False
+                self._prepare()
+            return
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self._prepare()
 
     @classmethod
     def from_config(cls, config, *, read_only: bool = False) -> Catalog:
@@ -252,18 +418,152 @@ class Catalog:
         """A catalog in memory, for a reader whose home has none it can read."""
         return cls(":memory:")
 
+    @staticmethod
+    def _memory() -> sqlite3.Connection:
+        memory = sqlite3.connect(":memory:", isolation_level=None)
+        memory.row_factory = sqlite3.Row
+        return memory
+
+    def _version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    def _prepare(self) -> None:
+        """Create the schema in a new file; empty a file of another version first: it is
+        derived state, which the vault's catch-up replays from the ledger's first entry."""
+        if self._version() == VERSION:
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            old = self._version()
+            found = self.db.execute(
+                "SELECT type, name FROM sqlite_schema WHERE type IN ('table', 'view')"
+                " AND name NOT LIKE 'sqlite_%' ORDER BY type DESC"
+            ).fetchall()
+            if old != VERSION:
+                for kind, name in found:
+                    self.db.execute(f'DROP {kind.upper()} IF EXISTS "{name}"')
+                for statement in _STATEMENTS:
+                    self.db.execute(statement)
+                self.db.execute(f"PRAGMA user_version={VERSION}")
+            self.db.execute("COMMIT")
+        except BaseException:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            raise
+        if old != VERSION and found:
+            log.warning(
+                "%s: catalog of schema version %d (this vault's is %d): emptied, the ledger is replayed into it",
+                self.path,
+                old,
+                VERSION,
+            )
+            try:
+                self.db.execute("VACUUM")  # give back the old file's pages (the catalog is empty)
+            except sqlite3.OperationalError:  # another connection reads it: the next rebuild does
+                pass
+
     def into_memory(self) -> None:
         """Go on with a private copy in memory of what the file holds: a reader that cannot
         write the file (read-only, full) still catches up with the ledger, for itself alone."""
-        memory = sqlite3.connect(":memory:", isolation_level=None)
+        memory = self._memory()
         self.db.backup(memory)
         self.db.close()
-        memory.row_factory = sqlite3.Row
-        memory.executescript(SCHEMA)
         self.db, self.read_only = memory, False
+        self._prepare()
 
     def close(self) -> None:
         self.db.close()
+
+    # ------------------------------------------------------------ interned ids
+
+    def _box(self, mailbox_id: str, uidvalidity: int | None = None, *, create: bool = True) -> int | None:
+        """The integer of (mailboxID, UIDVALIDITY) (``uidvalidity`` None: the mailboxID, or
+        another entry item, alone); made when ``create``, else None when there is none."""
+        return self._intern(
+            "boxes",
+            (mailbox_id, uidvalidity),
+            "SELECT id FROM boxes WHERE mailbox_id=? AND uidvalidity IS ?",
+            "INSERT INTO boxes(mailbox_id, uidvalidity) VALUES (?,?)",
+            create,
+        )
+
+    def _made_box(self, mailbox_id: str, uidvalidity: int | None = None) -> int:
+        found = self._box(mailbox_id, uidvalidity)
+        assert found is not None
+        return found
+
+    def _content(self, blob: str, message_id: str | None) -> int:
+        found = self._intern(
+            "contents",
+            (_blob_sql(blob), message_id),
+            "SELECT id FROM contents WHERE blob=? AND message_id IS ?",
+            "INSERT INTO contents(blob, message_id) VALUES (?,?)",
+            True,
+        )
+        assert found is not None
+        return found
+
+    def _origin(self, origin: str | None) -> int | None:
+        if origin is None:
+            return None
+        return self._intern(
+            "origins",
+            (_sql(origin),),
+            "SELECT id FROM origins WHERE origin=?",
+            "INSERT INTO origins(origin) VALUES (?)",
+            True,
+        )
+
+    def _flagset(self, flags: list[str]) -> int:
+        made = self._ids["flag_lists"].get(key := tuple(sorted(flags)))
+        if made is not None:
+            return made
+        found = self._intern(
+            "flagsets",
+            (json.dumps(list(key)),),
+            "SELECT id FROM flagsets WHERE flags=?",
+            "INSERT INTO flagsets(flags) VALUES (?)",
+            True,
+        )
+        assert found is not None
+        self._ids["flag_lists"][key] = found
+        return found
+
+    def _intern(self, table: str, key: tuple, find: str, make: str, create: bool) -> int | None:
+        """The id of ``key`` in an interning table (remembered: ids never change, and an apply
+        that rolls back forgets what it made)."""
+        ids = self._ids[table]
+        found = ids.get(key)
+        if found is None:
+            row = self.db.execute(find, key).fetchone()
+            if row is not None:
+                found = row[0]
+            elif not create:
+                return None
+            else:
+                found = self.db.execute(make, key).lastrowid
+            if len(ids) >= _CACHED:
+                ids.clear()
+            ids[key] = found
+        return found
+
+    def _key(self, item: str, *, create: bool = True) -> tuple[int, int] | None:
+        """(box, uid) of an item id; None when it is none (or, not ``create``, is unknown)."""
+        parsed = _item_key(item)
+        if parsed is None:
+            return None
+        box = self._box(parsed.mailbox_id, parsed.uidvalidity, create=create)
+        return None if box is None else (box, parsed.uid)
+
+    def _subject(self, item: str) -> tuple[int, int | None]:
+        """(box, uid) of what an entry's item names: an item, else a mailboxID or other name."""
+        key = self._key(item)
+        if key is not None:
+            return key
+        return self._made_box(item), None
+
+    def _boxes_of(self, mailbox_id: str) -> list[int]:
+        return [r[0] for r in self.db.execute("SELECT id FROM boxes WHERE mailbox_id=?", (mailbox_id,))]
 
     # ------------------------------------------------------------ applying the ledger
 
@@ -300,9 +600,13 @@ class Catalog:
                 self._count_rows(before)
             self.db.execute("COMMIT")
         except BaseException:
+            for ids in self._ids.values():  # some may name rows the rollback takes back
+                ids.clear()
             if self.db.in_transaction:  # a COMMIT that failed (a full disk) has rolled back already
                 self.db.execute("ROLLBACK")
             raise
+        finally:
+            self._ids["contents"].clear()  # one per message: kept for one apply only
         return count
 
     def row_counts(self) -> dict[str, int]:
@@ -337,45 +641,34 @@ class Catalog:
 
     def differences(self, fresh: Catalog) -> list[tuple[str, str, str]]:
         """Every row that differs from ``fresh`` (a replay of the same ledger entries, in a
-        file): ``(table, key, what)`` with what in missing, extra, differs."""
+        file): ``(table, key, what)`` with what in missing, extra, differs. Tables holding
+        numbers for strings are compared as their views read (``_READ_AS``), so each row is
+        named by its item id, blob id and so on, whatever numbers either file gave them."""
         out: list[tuple[str, str, str]] = []
         self.db.execute("ATTACH DATABASE ? AS fresh", (str(fresh.path),))
         try:
             for table, key in KEYS.items():
                 cols = ", ".join(key)
-                mine = {tuple(r[: len(key)]) for r in self._except(table, key, "main", "fresh")}
-                theirs = {tuple(r[: len(key)]) for r in self._except(table, key, "fresh", "main")}
-                for k in sorted(theirs - mine, key=repr):
+                mine = self._except(table, key, "main", "fresh")
+                theirs = self._except(table, key, "fresh", "main")
+                for k in sorted(theirs.keys() - mine.keys(), key=repr):
                     out.append((table, _key_text(cols, k), "missing"))
-                for k in sorted(mine - theirs, key=repr):
+                for k in sorted(mine.keys() - theirs.keys(), key=repr):
                     out.append((table, _key_text(cols, k), "extra"))
-                for k in sorted(mine & theirs, key=repr):
-                    if self._row(table, key, k, "main") != self._row(table, key, k, "fresh"):
+                for k in sorted(mine.keys() & theirs.keys(), key=repr):
+                    if _parsed(mine[k]) != _parsed(theirs[k]):
                         out.append((table, _key_text(cols, k), "differs"))
         finally:
             self.db.execute("DETACH DATABASE fresh")
         return out
 
-    def _row(self, table: str, key: tuple[str, ...], values: tuple, db: str) -> list:
-        """One row, its JSON values parsed (a catalog from before ``_json`` kept their keys in
-        the order they were recorded: the same data)."""
-        where = " AND ".join(f"{c}=?" for c in key)
-        row = self.db.execute(f"SELECT * FROM {db}.{table} WHERE {where}", values).fetchone()
-        out = []
-        for v in row or ():
-            if isinstance(v, str) and v[:1] in "{[":
-                try:
-                    v = json.loads(v)
-                except ValueError:
-                    pass
-            out.append(v)
-        return out
-
-    def _except(self, table: str, key: tuple[str, ...], a: str, b: str):
-        cols = ", ".join(key)
-        return self.db.execute(
-            f"SELECT {cols}, * FROM (SELECT * FROM {a}.{table} EXCEPT SELECT * FROM {b}.{table})"
+    def _except(self, table: str, key: tuple[str, ...], a: str, b: str) -> dict[tuple, list]:
+        """key -> row, of the rows of ``a``'s table that ``b``'s has not."""
+        cols, source = ", ".join(key), _READ_AS.get(table, table)
+        rows = self.db.execute(
+            f"SELECT {cols}, * FROM (SELECT * FROM {a}.{source} EXCEPT SELECT * FROM {b}.{source})"
         )
+        return {tuple(r[: len(key)]): list(r[len(key) :]) for r in rows}
 
     def catch_up(self, ledger) -> int:
         """Apply whatever the ledger committed that this catalog has not seen."""
@@ -399,7 +692,7 @@ class Catalog:
         data = e.data or {}
         rows = self._rows
         if e.item is not None:
-            rows[_LOG_SQL].append((_mailbox_of(e.item), e.item, e.seq))
+            rows[_LOG_SQL].append((e.seq, *self._subject(e.item)))
         if "event" in data:
             rows[_EVENT_SQL].append((data["event"], e.seq))
         kind = e.kind
@@ -426,34 +719,33 @@ class Catalog:
             )
         elif kind in CONTENT_KINDS:
             item = ItemId.parse(e.item)
+            made = (self._made_box(item.mailbox_id, item.uidvalidity), item.uid)
             rows[_ITEM_SQL].append(
                 (
-                    e.item,
-                    item.mailbox_id,
-                    item.uidvalidity,
-                    item.uid,
-                    data["blob"],
+                    *made,
+                    self._content(data["blob"], data.get("message_id")),
                     int(data.get("size", 0)),
-                    data.get("internal_date"),
-                    e.time,
+                    _stored_time(data.get("internal_date")),
+                    _micros(e.time),
                     e.seq,
-                    _sql(data.get("origin")),
+                    self._origin(data.get("origin")),
                     _sql(data.get("key")),
-                    data.get("message_id"),
                 )
             )
-            self._record_flags(e.item, e.time, e.seq, data.get("flags") or [])
+            self._record_flags(made, e.time, e.seq, data.get("flags") or [])
         elif kind == Kind.MESSAGE_EXPUNGED:
-            self._execute(
-                "UPDATE items SET expunged_at=?, expunged_seq=? WHERE item=? AND expunged_at IS NULL",
-                (e.time, e.seq, e.item),
-            )
+            if (key := self._key(e.item)) is not None:
+                self._execute(
+                    "UPDATE items SET expunged_at=?, expunged_seq=? WHERE box=? AND uid=? AND expunged_at IS NULL",
+                    (_micros(e.time), e.seq, *key),
+                )
         elif kind in (Kind.FLAGS_SET, Kind.FLAGS_CLEARED):
-            self._flush_rows()
-            current = set(self.flags_at(e.item, None) or [])
-            change = set(data.get("flags") or [])
-            new = current | change if kind == Kind.FLAGS_SET else current - change
-            self._record_flags(e.item, e.time, e.seq, sorted(new))
+            if (key := self._key(e.item)) is not None:
+                self._flush_rows()
+                current = set(self._flags(key, None) or [])
+                change = set(data.get("flags") or [])
+                new = current | change if kind == Kind.FLAGS_SET else current - change
+                self._record_flags(key, e.time, e.seq, sorted(new))
         elif kind == Kind.HOLD_PLACED:
             self._execute(
                 "INSERT OR REPLACE INTO holds(matter, data, seq) VALUES (?,?,?)",
@@ -474,12 +766,13 @@ class Catalog:
         elif kind in _WITHDRAWAL_KINDS and e.item:
             self._close_request(e.item, "withdrawn", e)
         elif kind == Kind.RETENTION_PURGED:
-            self._execute("UPDATE items SET purged_at=? WHERE item=?", (e.time, e.item))
-            how, rule, request = purge_cause(data)
-            self._execute(
-                "INSERT OR REPLACE INTO purges(item, mailbox_id, how, rule, request, at) VALUES (?,?,?,?,?,?)",
-                (e.item, _mailbox_of(e.item), how, rule, request, e.time),
-            )
+            if (key := self._key(e.item)) is not None:
+                self._execute("UPDATE items SET purged_at=? WHERE box=? AND uid=?", (_micros(e.time), *key))
+                how, rule, request = purge_cause(data)
+                self._execute(
+                    "INSERT OR REPLACE INTO purges(box, uid, how, rule, request, at) VALUES (?,?,?,?,?,?)",
+                    (*key, how, rule, request, _micros(e.time)),
+                )
         elif kind == Kind.ERASURE and data.get("request"):
             self._close_request(data["request"], "approved", e)
         elif kind == Kind.SESSION_LOGIN and e.item:
@@ -509,8 +802,8 @@ class Catalog:
             (mailbox_id, _sql(name), time, seq),
         )
 
-    def _record_flags(self, item: str, time: str, seq: int, flags: list[str]) -> None:
-        self._rows[_FLAGS_SQL].append((item, time, seq, json.dumps(sorted(flags))))
+    def _record_flags(self, key: tuple[int, int], time: str, seq: int, flags: list[str]) -> None:
+        self._rows[_FLAGS_SQL].append((*key, seq, _micros(time), self._flagset(flags)))
 
     # ------------------------------------------------------------ folders
 
@@ -574,77 +867,88 @@ class Catalog:
         return _name(row[0]) if row else None
 
     def folders(self, include_deleted: bool = True) -> list[dict]:
+        boxes = "(SELECT id FROM boxes b WHERE b.mailbox_id=f.mailbox_id)"
         rows = self.db.execute(
             "SELECT f.mailbox_id, f.uidvalidity, f.created_at, f.deleted_at,"
             " (SELECT name FROM folder_names n WHERE n.mailbox_id=f.mailbox_id ORDER BY seq DESC LIMIT 1) AS name,"
-            " (SELECT count(*) FROM items i WHERE i.mailbox_id=f.mailbox_id AND i.expunged_at IS NULL"
+            f" (SELECT count(*) FROM items i WHERE i.box IN {boxes} AND i.expunged_at IS NULL"
             "  AND i.purged_at IS NULL) AS messages,"
-            " (SELECT count(*) FROM purges p WHERE p.mailbox_id=f.mailbox_id AND p.how='retention') AS purged,"
-            " (SELECT count(*) FROM purges p WHERE p.mailbox_id=f.mailbox_id AND p.how='erasure') AS erased"
+            f" (SELECT count(*) FROM purges p WHERE p.box IN {boxes} AND p.how='{RETENTION}') AS purged,"
+            f" (SELECT count(*) FROM purges p WHERE p.box IN {boxes} AND p.how='{ERASURE}') AS erased"
             " FROM folders f ORDER BY name"
         ).fetchall()
         return [_named(r) for r in rows if include_deleted or r["deleted_at"] is None]
 
     def next_uid(self, mailbox_id: str, uidvalidity: int | None = None) -> int:
         """One past the folder's highest UID (under ``uidvalidity``, when given)."""
-        args: tuple = (mailbox_id,)
-        sql = "SELECT max(uid) FROM items WHERE mailbox_id=?"
-        if uidvalidity is not None:
-            sql, args = sql + " AND uidvalidity=?", (mailbox_id, uidvalidity)
-        row = self.db.execute(sql, args).fetchone()
+        if uidvalidity is None:
+            row = self.db.execute(
+                f"SELECT max(uid) FROM items i WHERE {_IN_MAILBOX}", (mailbox_id,)
+            ).fetchone()
+        else:
+            box = self._box(mailbox_id, uidvalidity, create=False)
+            row = self.db.execute("SELECT max(uid) FROM items WHERE box=?", (box,)).fetchone()
         return (row[0] or 0) + 1
 
     # ------------------------------------------------------------ items
 
     def item(self, item: str) -> dict | None:
-        row = self.db.execute("SELECT * FROM items WHERE item=?", (item,)).fetchone()
+        key = self._key(item, create=False)
+        row = (
+            None
+            if key is None
+            else self.db.execute(
+                f"SELECT {_ITEM_COLUMNS}, {_FLAGS_NOW} FROM {_ITEMS} WHERE i.box=? AND i.uid=?", key
+            ).fetchone()
+        )
         if row is None:
             return None
-        out = _named(row)
-        out["flags"] = self.flags_at(item, None) or []
+        out = _with_flags(row)
         out["mailbox"] = self.folder_name(out["mailbox_id"])
         return out
 
     def live_items(self, mailbox_id: str, origin: str | None = None) -> list[dict]:
         """Items present now (not expunged) in a folder, optionally only from one source."""
-        sql = "SELECT * FROM items WHERE mailbox_id=? AND expunged_at IS NULL"
+        sql = f"SELECT {_ITEM_COLUMNS}, {_FLAGS_NOW} FROM {_ITEMS} WHERE {_IN_MAILBOX} AND i.expunged_at IS NULL"
         args: tuple = (mailbox_id,)
         if origin is not None:
-            sql += " AND origin=?"
+            sql += " AND o.origin=?"
             args += (_sql(origin),)
-        rows = [_named(r) for r in self.db.execute(sql, args)]
-        for r in rows:
-            r["flags"] = self.flags_at(r["item"], None) or []
-        return rows
+        return [_with_flags(r) for r in self.db.execute(sql, args)]
 
     def items_in(self, mailbox_id: str) -> list[dict]:
         """Every item the folder ever held (expunged and purged ones too), in archive order."""
-        rows = self.db.execute("SELECT * FROM items WHERE mailbox_id=? ORDER BY appended_seq", (mailbox_id,))
-        return [dict(r) for r in rows]
+        rows = self.db.execute(
+            f"SELECT {_ITEM_COLUMNS} FROM {_ITEMS} WHERE {_IN_MAILBOX} ORDER BY i.appended_seq", (mailbox_id,)
+        )
+        return [_named(r) for r in rows]
 
     def items_at(self, mailbox_id: str, at: str) -> list[dict]:
         """The folder as it was at ``at``: items present then, with their flags then."""
+        when = _at(at)
         rows = self.db.execute(
-            "SELECT * FROM items WHERE mailbox_id=? AND appended_at<=?"
-            " AND (expunged_at IS NULL OR expunged_at>?) ORDER BY uid",
-            (mailbox_id, at, at),
-        ).fetchall()
-        out = []
-        for r in rows:
-            d = _named(r)
-            d["flags"] = self.flags_at(d["item"], at) or []
-            out.append(d)
-        return out
+            f"SELECT {_ITEM_COLUMNS}, {_FLAGS_AT} FROM {_ITEMS} WHERE {_IN_MAILBOX} AND i.appended_at<=?"
+            " AND (i.expunged_at IS NULL OR i.expunged_at>?) ORDER BY i.uid",
+            (when, mailbox_id, when, when),
+        )
+        return [_with_flags(r) for r in rows]
 
     def flags_at(self, item: str, at: str | None) -> list[str] | None:
+        key = self._key(item, create=False)
+        return None if key is None else self._flags(key, at)
+
+    def _flags(self, key: tuple[int, int], at: str | None) -> list[str] | None:
         if at is None:
             row = self.db.execute(
-                "SELECT flags FROM flag_history WHERE item=? ORDER BY seq DESC LIMIT 1", (item,)
+                "SELECT s.flags FROM flag_history h JOIN flagsets s ON s.id = h.flags"
+                " WHERE h.box=? AND h.uid=? ORDER BY h.seq DESC LIMIT 1",
+                key,
             ).fetchone()
         else:
             row = self.db.execute(
-                "SELECT flags FROM flag_history WHERE item=? AND time<=? ORDER BY time DESC, seq DESC LIMIT 1",
-                (item, at),
+                "SELECT s.flags FROM flag_history h JOIN flagsets s ON s.id = h.flags"
+                " WHERE h.box=? AND h.uid=? AND h.time<=? ORDER BY h.time DESC, h.seq DESC LIMIT 1",
+                (*key, _at(at)),
             ).fetchone()
         return json.loads(row[0]) if row else None
 
@@ -653,19 +957,26 @@ class Catalog:
         if not mid.startswith("<"):
             mid = f"<{mid}>"
         rows = self.db.execute(
-            "SELECT item, mailbox_id, blob, appended_at, expunged_at, purged_at FROM items"
-            " WHERE message_id=? ORDER BY appended_seq",
+            f"SELECT {_cols('item', 'mailbox_id', 'blob', 'appended_at', 'expunged_at', 'purged_at')}"
+            f" FROM {_ITEMS} WHERE i.content IN (SELECT id FROM contents WHERE message_id=?)"
+            " ORDER BY i.appended_seq",
             (mid,),
         ).fetchall()
         out = []
         for r in rows:
-            d = dict(r)
+            d = _named(r)
             d["mailbox"] = self.folder_name(d["mailbox_id"])
             out.append(d)
         return out
 
     def items_by_blob(self, blob: str) -> list[dict]:
-        return [_named(r) for r in self.db.execute("SELECT * FROM items WHERE blob=?", (blob,))]
+        return [
+            _named(r)
+            for r in self.db.execute(
+                f"SELECT {_ITEM_COLUMNS} FROM {_ITEMS} WHERE i.content IN (SELECT id FROM contents WHERE blob=?)",
+                (_blob_sql(blob),),
+            )
+        ]
 
     def folder_names(self) -> list[tuple[str, str]]:
         """(mailboxID, name) for every name any folder ever had."""
@@ -681,7 +992,8 @@ class Catalog:
             out.update(
                 blob
                 for blob, purged in self.db.execute(
-                    f"SELECT blob, purged_at FROM items WHERE mailbox_id IN ({','.join('?' * len(chunk))})",
+                    f"SELECT {_BLOB_TEXT}, i.purged_at FROM items i JOIN contents c ON c.id = i.content"
+                    f" WHERE i.box IN (SELECT id FROM boxes WHERE mailbox_id IN ({','.join('?' * len(chunk))}))",
                     chunk,
                 )
                 if purged is None
@@ -692,7 +1004,10 @@ class Catalog:
         """mailboxID -> seq of the last ledger entry about the folder or one of its items (0 if
         none): what a reader derived from a folder's items holds while this is unchanged."""
         return {
-            m: self.db.execute("SELECT max(seq) FROM item_log WHERE mailbox_id=?", (m,)).fetchone()[0] or 0
+            m: self.db.execute(
+                "SELECT max(seq) FROM item_log WHERE box IN (SELECT id FROM boxes WHERE mailbox_id=?)", (m,)
+            ).fetchone()[0]
+            or 0
             for m in mailbox_ids
         }
 
@@ -701,12 +1016,23 @@ class Catalog:
         message_id, origin, source_key)."""
         wanted = list(blobs)
         out: dict[str, list[dict]] = {}
+        columns = _cols(
+            "blob",
+            "item",
+            "mailbox_id",
+            "internal_date",
+            "appended_at",
+            "expunged_at",
+            "purged_at",
+            "message_id",
+            "origin",
+            "source_key",
+        )
         for i in range(0, len(wanted), 500):
-            chunk = wanted[i : i + 500]
+            chunk = [_blob_sql(b) for b in wanted[i : i + 500]]
             for r in self.db.execute(
-                "SELECT blob, item, mailbox_id, internal_date, appended_at, expunged_at, purged_at,"
-                " message_id, origin, source_key "
-                f"FROM items WHERE blob IN ({','.join('?' * len(chunk))}) ORDER BY appended_seq",
+                f"SELECT {columns} FROM {_ITEMS} WHERE i.content IN"
+                f" (SELECT id FROM contents WHERE blob IN ({','.join('?' * len(chunk))})) ORDER BY i.appended_seq",
                 chunk,
             ):
                 out.setdefault(r[0], []).append(_named(r))
@@ -719,22 +1045,25 @@ class Catalog:
         of these folders (None: all), in archive order: what a search by received date reads.
         ``since``/``until`` (vault time strings): only those received in ``[since, until)``,
         and any whose time is not stored in that form (the caller checks those itself)."""
-        sql = "SELECT item, mailbox_id, blob, internal_date, appended_at FROM items WHERE purged_at IS NULL"
+        sql = (
+            f"SELECT {_cols('item', 'mailbox_id', 'blob', 'internal_date', 'appended_at')} FROM {_ITEMS}"
+            " WHERE i.purged_at IS NULL"
+        )
         args: list = []
         if since is not None or until is not None:
-            when = "coalesce(internal_date, appended_at)"
-            sql += f" AND (length({when}) != 27 OR substr({when}, 27) != 'Z' OR ({when} >= ? AND {when} < ?))"
-            args += [since or "", until or "~"]  # "~" sorts after every digit
+            when = "coalesce(i.internal_date, i.appended_at)"
+            sql += f" AND (typeof({when}) != 'integer' OR ({when} >= ? AND {when} < ?))"
+            args += [-(2**63) if since is None else _at(since), 2**63 - 1 if until is None else _at(until)]
         if mailbox_ids is None:
-            return [dict(r) for r in self.db.execute(sql + " ORDER BY appended_seq", args)]
+            return [_named(r) for r in self.db.execute(sql + " ORDER BY i.appended_seq", args)]
         wanted = sorted(set(mailbox_ids))
         out: list[dict] = []
         for i in range(0, len(wanted), 500):
             chunk = wanted[i : i + 500]
             out += [
-                dict(r)
+                _named(r)
                 for r in self.db.execute(
-                    sql + f" AND mailbox_id IN ({','.join('?' * len(chunk))}) ORDER BY appended_seq",
+                    sql + f" AND b.mailbox_id IN ({','.join('?' * len(chunk))}) ORDER BY i.appended_seq",
                     [*args, *chunk],
                 )
             ]
@@ -743,14 +1072,21 @@ class Catalog:
     def purges(self, items: Iterable[str]) -> dict[str, dict]:
         """item -> how it was purged (how: retention|erasure, rule, request, at), for those of
         ``items`` that were."""
-        wanted = list(items)
         out: dict[str, dict] = {}
-        for i in range(0, len(wanted), 500):
-            chunk = wanted[i : i + 500]
-            for r in self.db.execute(
-                f"SELECT * FROM purges WHERE item IN ({','.join('?' * len(chunk))})", chunk
-            ):
-                out[r["item"]] = dict(r)
+        for item in items:
+            key = self._key(item, create=False)
+            row = (
+                None
+                if key is None
+                else self.db.execute(
+                    f"SELECT {_ITEM_TEXT.format(t='p')} AS item, b.mailbox_id AS mailbox_id, p.how AS how,"
+                    " p.rule AS rule, p.request AS request, p.at AS at"
+                    " FROM purges p JOIN boxes b ON b.id = p.box WHERE p.box=? AND p.uid=?",
+                    key,
+                ).fetchone()
+            )
+            if row is not None:
+                out[item] = _named(row)
         return out
 
     def blobs_referenced(self, blobs: Iterable[str]) -> set[str]:
@@ -760,19 +1096,23 @@ class Catalog:
             b
             for b in wanted
             if self.db.execute(
-                "SELECT 1 FROM items WHERE blob=? AND purged_at IS NULL LIMIT 1", (b,)
+                "SELECT 1 FROM contents c JOIN items i ON i.content = c.id"
+                " WHERE c.blob=? AND i.purged_at IS NULL LIMIT 1",
+                (_blob_sql(b),),
             ).fetchone()
         }
 
     def purged_only_blobs(self) -> set[str]:
         """Blobs that purged items referenced and no retained item does."""
-        rows = self.db.execute(
-            "SELECT blob FROM items WHERE purged_at IS NOT NULL EXCEPT SELECT blob FROM items WHERE purged_at IS NULL"
-        )
+        blobs = f"SELECT {_BLOB_TEXT} FROM items i JOIN contents c ON c.id = i.content WHERE i.purged_at"
+        rows = self.db.execute(f"{blobs} IS NOT NULL EXCEPT {blobs} IS NULL")
         return {r[0] for r in rows}
 
     def referenced_blobs(self) -> Iterable[str]:
-        for (blob,) in self.db.execute("SELECT DISTINCT blob FROM items WHERE purged_at IS NULL"):
+        for (blob,) in self.db.execute(
+            f"SELECT DISTINCT {_BLOB_TEXT} FROM contents c"
+            " WHERE EXISTS (SELECT 1 FROM items i WHERE i.content = c.id AND i.purged_at IS NULL)"
+        ):
             yield blob
 
     def hold_data(self) -> list[dict]:
@@ -801,22 +1141,23 @@ class Catalog:
         return found[0]
 
     def all_items(self, include_purged: bool = False) -> list[dict]:
-        sql = "SELECT * FROM items" + ("" if include_purged else " WHERE purged_at IS NULL")
-        rows = [_named(r) for r in self.db.execute(sql + " ORDER BY appended_seq")]
-        for r in rows:
-            r["flags"] = self.flags_at(r["item"], None) or []
-        return rows
+        sql = f"SELECT {_ITEM_COLUMNS}, {_FLAGS_NOW} FROM {_ITEMS}" + (
+            "" if include_purged else " WHERE i.purged_at IS NULL"
+        )
+        return [_with_flags(r) for r in self.db.execute(sql + " ORDER BY i.appended_seq")]
 
     def arrivals(self, since: str) -> list[dict]:
         """Every item (expunged and purged ones too) that arrived at or after ``since`` (its
         internal date, else when it was archived), without flags: one query, for the web
-        service's SNIFF figures (vault/sniff.py)."""
+        service's SNIFF figures (vault/sniff.py). One whose time is not stored as a vault
+        time is listed too (the caller reads its time itself)."""
+        when = "coalesce(i.internal_date, i.appended_at)"
         rows = self.db.execute(
-            "SELECT mailbox_id, blob, size, internal_date, appended_at, purged_at FROM items"
-            " WHERE coalesce(internal_date, appended_at) >= ? ORDER BY appended_seq",
-            (since,),
+            f"SELECT {_cols('mailbox_id', 'blob', 'size', 'internal_date', 'appended_at', 'purged_at')}"
+            f" FROM {_ITEMS} WHERE typeof({when}) != 'integer' OR {when} >= ? ORDER BY i.appended_seq",
+            (_at(since),),
         )
-        return [dict(r) for r in rows]
+        return [_named(r) for r in rows]
 
     def session(self, session: str) -> dict | None:
         """A login session (item ``session:<id>``): user, login_at, logout_at (None: open)."""
@@ -828,7 +1169,8 @@ class Catalog:
         are not live: reconciling them against the mail server would be wrong)."""
         return (
             self.db.execute(
-                "SELECT 1 FROM item_log l JOIN events e ON e.seq = l.seq WHERE l.mailbox_id=? LIMIT 1",
+                "SELECT 1 FROM item_log l JOIN events e ON e.seq = l.seq"
+                " WHERE l.box IN (SELECT id FROM boxes WHERE mailbox_id=?) LIMIT 1",
                 (mailbox_id,),
             ).fetchone()
             is not None
@@ -842,9 +1184,15 @@ class Catalog:
 
     def log_seqs(self, *, item: str | None = None, mailbox_id: str | None = None) -> list[int]:
         if item is not None:
-            rows = self.db.execute("SELECT seq FROM item_log WHERE item=? ORDER BY seq", (item,))
+            key: tuple[int | None, int | None] | None = self._key(item, create=False)
+            if key is None:  # a mailboxID or another entry item
+                key = (self._box(item, create=False), None)
+            rows = self.db.execute("SELECT seq FROM item_log WHERE box=? AND uid IS ? ORDER BY seq", key)
         else:
-            rows = self.db.execute("SELECT seq FROM item_log WHERE mailbox_id=? ORDER BY seq", (mailbox_id,))
+            rows = self.db.execute(
+                "SELECT seq FROM item_log WHERE box IN (SELECT id FROM boxes WHERE mailbox_id=?) ORDER BY seq",
+                (mailbox_id,),
+            )
         return [r[0] for r in rows]
 
     # ------------------------------------------------------------ summary
@@ -857,12 +1205,16 @@ class Catalog:
             "items_present": q("SELECT count(*) FROM items WHERE expunged_at IS NULL AND purged_at IS NULL"),
             "items_purged_by_retention": q(f"SELECT count(*) FROM purges WHERE how='{RETENTION}'"),
             "items_erased": q(f"SELECT count(*) FROM purges WHERE how='{ERASURE}'"),
-            "blobs": q("SELECT count(DISTINCT blob) FROM items WHERE purged_at IS NULL"),
+            "blobs": q(
+                "SELECT count(DISTINCT c.blob) FROM items i JOIN contents c ON c.id = i.content"
+                " WHERE i.purged_at IS NULL"
+            ),
             "applied_seq": self.applied_seq,
         }
 
     def dump(self) -> dict:
-        """Every table's rows in a stable order: what a rebuild must reproduce."""
+        """Every table's rows in a stable order, as the strings they stand for: what a rebuild
+        must reproduce."""
         out = {}
         for table, order in (
             ("folders", "mailbox_id"),
@@ -870,10 +1222,12 @@ class Catalog:
             ("items", "item"),
             ("flag_history", "seq, item"),
             ("item_log", "seq, item"),
+            ("purges", "item"),
             ("holds", "matter"),
             ("requests", "request"),
             ("sessions", "session"),
             ("meta", "key"),
         ):
-            out[table] = [tuple(r) for r in self.db.execute(f"SELECT * FROM {table} ORDER BY {order}")]
+            source = _READ_AS.get(table, table)
+            out[table] = [tuple(r) for r in self.db.execute(f"SELECT * FROM {source} ORDER BY {order}")]
         return out

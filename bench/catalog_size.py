@@ -1,0 +1,66 @@
+"""The catalog's size: bytes per item of each table and index (SQLite's dbstat), of a home.
+
+    python bench/catalog_size.py HOME [--replay 3]
+
+Prints the file's total, then one line per b-tree (pages x page size, and per item: the
+catalog's ``items`` rows), largest first. Build a home first, e.g. with ``vaultctl import``
+of a few mailboxes; the figures count whole pages, free space in them included. With
+``--replay N``: also replays the home's ledger N times into a new catalog in a temporary
+file, in applies of 500 entries as an import commits them (the catalog's share of an
+import's time), and prints the CPU and wall seconds of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("home", type=Path)
+    parser.add_argument("--replay", type=int, default=0, metavar="N")
+    args = parser.parse_args()
+    path = args.home / "catalog.sqlite"
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    (items,) = db.execute("SELECT count(*) FROM items").fetchone()
+    rows = db.execute(
+        "SELECT name, sum(pgsize), sum(payload), count(*) FROM dbstat GROUP BY name ORDER BY 2 DESC"
+    ).fetchall()
+    total = path.stat().st_size
+    per = max(items, 1)
+    print(f"{path}: {total:,} bytes, {items:,} items, {total / per:.0f} bytes per item")
+    print(f"{'b-tree':32} {'bytes':>10} {'payload':>10} {'pages':>6} {'B/item':>7}")
+    for name, size, payload, pages in rows:
+        print(f"{name:32} {size:>10,} {payload:>10,} {pages:>6} {size / per:>7.1f}")
+    db.close()
+    for n in range(args.replay):
+        replay(args.home, n + 1)
+
+
+def replay(home: Path, n: int) -> None:
+    from vault.archive import Vault
+    from vault.config import Config
+    from vault.store.catalog import Catalog
+
+    with Vault.open(Config.load(home)) as vault:
+        entries = list(vault.ledger.entries(1))
+    with tempfile.TemporaryDirectory(prefix="catalog-bench-", dir=home) as tmp:
+        catalog = Catalog(Path(tmp) / "catalog.sqlite")
+        cpu, wall = time.process_time(), time.perf_counter()
+        for i in range(0, len(entries), 500):
+            catalog.apply(entries[i : i + 500])
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        catalog.close()
+    print(f"replay {n}: {len(entries):,} entries, {cpu:.2f} s CPU, {wall:.2f} s wall")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+"""The catalog's schema version: a catalog.sqlite of another version (the first schema, which
+kept item ids, blob ids and times as text and had no version) is derived state, replayed from
+the ledger when it is opened; a reader of a read-only home replays it in memory instead.
+Also: what the compact schema stores answers in the strings the ledger recorded."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.core.helpers import (
+    init_vault,
+    maildir_file,
+    make_maildir,
+    read_maildir,
+    read_only_view,
+    set_maildir_flags,
+    sha,
+)
+from tests.fixtures.corpus import message_files
+from vault.config import Config
+from vault.store.catalog import VERSION, Catalog
+from vault.testing.cli import vaultctl, vaultctl_run
+
+MAILBOX = "user/jane/INBOX"
+
+# the first schema's item tables (no user_version), as a catalog written before VERSION 2 has them
+OLD_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE folders (mailbox_id TEXT PRIMARY KEY, uidvalidity INTEGER NOT NULL,
+    created_at TEXT NOT NULL, deleted_at TEXT, acl TEXT, metadata TEXT);
+CREATE TABLE folder_names (mailbox_id TEXT NOT NULL, name TEXT NOT NULL, valid_from TEXT NOT NULL,
+    valid_to TEXT, seq INTEGER NOT NULL);
+CREATE TABLE items (item TEXT PRIMARY KEY, mailbox_id TEXT NOT NULL, uidvalidity INTEGER NOT NULL,
+    uid INTEGER NOT NULL, blob TEXT NOT NULL, size INTEGER NOT NULL, internal_date TEXT,
+    appended_at TEXT NOT NULL, appended_seq INTEGER NOT NULL, expunged_at TEXT, expunged_seq INTEGER,
+    purged_at TEXT, origin TEXT, source_key TEXT, message_id TEXT);
+CREATE INDEX items_blob ON items(blob);
+CREATE TABLE flag_history (item TEXT NOT NULL, time TEXT NOT NULL, seq INTEGER NOT NULL, flags TEXT NOT NULL);
+CREATE TABLE item_log (mailbox_id TEXT, item TEXT NOT NULL, seq INTEGER NOT NULL);
+"""
+
+
+@pytest.fixture
+def vault(tmp_path, spamassassin_dir):
+    """A vault of 20 messages, then 3 of them gone and one flagged, and what it answers."""
+    home = init_vault(tmp_path / "vault")
+    files = message_files(spamassassin_dir / "easy-ham-1")[:20]
+    box = make_maildir(tmp_path / "Maildir", files)
+    assert vaultctl_run(home, "import", str(box), "--mailbox", MAILBOX).code == 0
+    for n in (3, 4, 5):
+        maildir_file(box, n).unlink()
+    set_maildir_flags(box, 7, ["\\Seen", "\\Flagged"])
+    assert vaultctl_run(home, "import", str(box), "--mailbox", MAILBOX).code == 0
+    return home, _answers(home)
+
+
+def _answers(home: Path) -> dict:
+    run = lambda *args: json.loads(vaultctl(home, *args, "--json", check=True).stdout)  # noqa: E731
+    return {
+        "ls": run("ls"),
+        "log": run("log", "--mailbox", MAILBOX),
+        "status": {k: v for k, v in run("status").items() if k.startswith(("items", "blobs", "folders"))},
+    }
+
+
+def _version(path: Path) -> int:
+    db = sqlite3.connect(path)
+    try:
+        return db.execute("PRAGMA user_version").fetchone()[0]
+    finally:
+        db.close()
+
+
+def _old_catalog(home: Path) -> bytes:
+    """Put a catalog of the first schema in the home's place, claiming to be current (its
+    applied seq is the ledger's size) and holding one wrong item: what it holds must not
+    be answered from."""
+    from vault.archive import Vault
+
+    with Vault.open(Config.load(home)) as v:
+        size = v.ledger.size
+    path = home / "catalog.sqlite"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    db = sqlite3.connect(path)
+    db.executescript(OLD_SCHEMA)
+    db.execute("INSERT INTO meta VALUES ('applied_seq', ?)", (str(size),))
+    db.execute(
+        "INSERT INTO items VALUES ('x:1:1', 'x', 1, 1, 'sha256:00', 1, NULL, '2000-01-01T00:00:00.000000Z',"
+        " 1, NULL, NULL, NULL, NULL, NULL, NULL)"
+    )
+    db.commit()
+    db.close()
+    assert _version(path) == 0
+    return path.read_bytes()
+
+
+def test_an_old_schema_catalog_is_replayed_from_the_ledger_on_open(vault, tmp_path):
+    home, before = vault
+    assert _version(home / "catalog.sqlite") == VERSION
+    _old_catalog(home)
+
+    first = vaultctl(home, "ls", "--json")
+    assert first.returncode == 0, first.stderr
+    assert "emptied, the ledger is replayed into it" in first.stderr, first.stderr
+    assert _answers(home) == before
+    assert _version(home / "catalog.sqlite") == VERSION
+    r = vaultctl_run(home, "verify")
+    assert r.code == 0, r
+    out = tmp_path / "out"
+    assert vaultctl_run(home, "restore", "--mailbox", MAILBOX, "--to", f"maildir:{out}").code == 0
+    assert len(read_maildir(out)) == 17
+
+
+def test_an_old_schema_catalog_in_a_read_only_home_is_replayed_in_memory(vault, tmp_path):
+    home, before = vault
+    old = _old_catalog(home)
+    with read_only_view(home, tmp_path / "ro") as ro:
+        assert _answers(ro) == before
+        assert vaultctl(ro, "verify").returncode == 0
+    assert (home / "catalog.sqlite").read_bytes() == old  # not a byte written
+    assert _version(home / "catalog.sqlite") == 0
+
+
+def test_the_python_api_empties_an_old_schema_file(vault):
+    home, _ = vault
+    _old_catalog(home)
+    catalog = Catalog(home / "catalog.sqlite")
+    try:
+        assert catalog.applied_seq == 0 and catalog.counts()["items"] == 0
+        assert catalog.item("x:1:1") is None
+    finally:
+        catalog.close()
+    assert _version(home / "catalog.sqlite") == VERSION
+
+
+def test_item_rows_read_back_as_the_ledger_recorded_them(vault):
+    """Item ids, blob ids, times and flags come back as the strings of the ledger's entries,
+    though the catalog keeps them as numbers and bytes."""
+    from vault.archive import Vault
+
+    home, _ = vault
+    with Vault.open(Config.load(home)) as v:
+        entries = {e.item: e for e in v.ledger.entries(1) if e.kind == "message.appended"}
+        items = v.catalog.all_items(include_purged=True)
+        assert {i["item"] for i in items} == set(entries)
+        for i in items:
+            e = entries[i["item"]]
+            assert (i["blob"], i["appended_at"], i["internal_date"]) == (
+                e.data["blob"],
+                e.time,
+                e.data["internal_date"],
+            )
+            assert i["message_id"] == e.data.get("message_id")
+            assert i["source_key"] == e.data.get("key") and i["origin"] == e.data.get("origin")
+        gone = [i for i in items if i["expunged_at"] is not None]
+        assert len(gone) == 3 and all(i["expunged_at"] > i["appended_at"] for i in gone)
+        assert sorted(f for i in items for f in i["flags"] if f == "\\Flagged") == ["\\Flagged"]
+        one = items[0]
+        assert v.catalog.items_by_blob(one["blob"])[0]["item"] == one["item"]
+        assert v.catalog.items_at(one["mailbox_id"], one["appended_at"])[0]["item"] == one["item"]
+        assert "sha256:" + sha(v.store.get(one["blob"])) == one["blob"]
+
+
+def test_verify_names_a_changed_or_extra_row_by_its_item_id(vault):
+    """The tables hold integers for items; verify's row-by-row comparison still names each
+    row by its item id (and seq), as it did when the tables held the strings."""
+    home, _ = vault
+    db = sqlite3.connect(home / "catalog.sqlite")
+    changed, extra = [r[0] for r in db.execute("SELECT item FROM items_v ORDER BY uid LIMIT 2")]
+    db.execute("UPDATE items SET size = size + 1 WHERE uid = (SELECT min(uid) FROM items)")
+    db.execute(
+        "INSERT INTO flag_history(box, uid, seq, time, flags)"
+        " SELECT box, uid, 999999, time, flags FROM flag_history WHERE uid = (SELECT min(uid) + 1 FROM items)"
+        " LIMIT 1"
+    )
+    db.commit()
+    db.close()
+    r = vaultctl_run(home, "verify", "--json")
+    assert r.code == 1, r
+    found = {(p["where"], p["what"].split(" (")[0]) for p in json.loads(r.out)["problems"]}
+    assert (f"catalog item {changed}", "differs from what the ledger says") in found, found
+    assert (f"catalog flag_history item={extra}, seq=999999", "not in the ledger") in found, found
+    assert vaultctl_run(home, "verify", "--repair").code == 0
+    assert vaultctl_run(home, "verify").code == 0
