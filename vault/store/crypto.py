@@ -7,7 +7,7 @@ Two ciphers behind one interface, chosen by ``[store] encryption`` (vault/store/
 
 On-store format of an encrypted store (docs/architecture.md 4.1):
 
-- **Whole objects** (pack indexes, the ``config`` object) are one *envelope*:
+- **Whole objects** (the ``config`` check object) are one *envelope*:
   ``b"VLTE" || version (1 byte, 1) || nonce (12 random bytes) || ciphertext || tag (16)``,
   with the associated data ``b"vault-object\\0" || object key``: an object moved to another
   key does not authenticate.
@@ -19,6 +19,8 @@ On-store format of an encrypted store (docs/architecture.md 4.1):
 - **Names**: a pack is named by the keyed id ``HMAC-SHA256(id key, its plaintext frames)``,
   not by a hash anyone could compute; the same pack written twice gets the same name and the
   same bytes (its key and nonces derive from the name), so a retried write stays idempotent.
+- **Pack indexes** are no object of their own: each pack's is sealed as its last record, its
+  trailer (store/pack_indexes.py).
 
 Every read authenticates before anything is decompressed or parsed. A failure is
 ``AuthenticationFailed`` naming the object; a malformed envelope is ``EnvelopeError``.
