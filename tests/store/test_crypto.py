@@ -156,6 +156,8 @@ def test_a_flipped_byte_in_the_trailer_is_a_damaged_pack_named_and_rewritten(tmp
     assert store.rebuild_index() == [pack]
     assert not any(p == pack for p, _ in store.located()) and len(list(store.located())) > 0
     assert {p.where for p in store.check(in_it)} == {f"blob {b}" for b in in_it}
+    (damaged,) = [p for p in store.check_pack_indexes(bids) if p.where == f"pack {pack}"]
+    assert "no blob of it can be read" in damaged.what and "repair" not in damaged.what
 
 
 def test_a_damaged_trailer_is_repaired_from_the_location_index(tmp_path):

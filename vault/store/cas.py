@@ -40,6 +40,7 @@ from vault.store.sqlite import connect
 
 # how verify names the repair of an encrypted pack whose trailer is damaged
 REWRITE = "verify --repair writes its blobs again, from where the location index puts them"
+UNPLACED = "no blob of it can be read: nothing else says where its records are"
 DICT_MAX_BLOB = 256 * 1024  # larger blobs gain nothing from a dictionary
 DICT_MAGIC = b"\x37\xa4\x30\xec"  # a zstd dictionary's first bytes
 
@@ -495,7 +496,10 @@ class ContentStore:
             try:
                 members = self.pack_index(pack)
             except PackDamaged as e:  # its own trailer: a damaged pack, which a rewrite mends
-                problems.append(Problem(f"pack {pack}", f"{e} (repair: {REWRITE})"))
+                placed = self._members_by_pack({pack})
+                problems.append(
+                    Problem(f"pack {pack}", f"{e} ({f'repair: {REWRITE}' if placed else UNPLACED})")
+                )
                 continue
             except StoreError as e:
                 problems.append(Problem(f"pack index {pack}", f"unreadable: {e} (repair: verify --repair)"))
