@@ -528,8 +528,8 @@ class ContentStore:
         }
         for bid in sorted(needed):
             found = self._locate(bid)
-            if found is None:
-                continue  # check() reports it missing
+            if found is None or found[0] not in packs:
+                continue  # check() reports it missing (and where a pack index names it, its pack)
             pack, m = found
             where = listed.get(bid)
             if not where:
