@@ -35,7 +35,7 @@ from vault.store.backends import open_backend
 from vault.store.backends.base import Backend, ObjectMissing, StoreError
 from vault.store.crypto import AuthenticationFailed, Cipher, EnvelopeError, PlainCipher
 from vault.store.pack import Member, frame_spans
-from vault.store.pack_indexes import PackDamaged, pack_indexes, pack_key
+from vault.store.pack_indexes import IndexUnreadable, PackDamaged, pack_indexes, pack_key
 from vault.store.sqlite import connect
 
 # how verify names the repair of an encrypted pack whose trailer is damaged
@@ -667,14 +667,19 @@ class ContentStore:
         return skipped
 
     def _load(self) -> list[str]:
-        """Record every pack index the backend holds (uncommitted); the packs it cannot read."""
+        """Record every pack index the backend holds (uncommitted); the packs whose index is
+        damaged or gone. Anything else (the backend unreachable, the wrong key) raises: a
+        location index is never made from what could not be asked."""
         self._known = None
         skipped = []
-        for pack in sorted(self.pack_index_names()):
+        names = sorted(self.pack_index_names())
+        if names:
+            self.cipher.ready()  # the store's key, before a trailer could fail for want of it
+        for pack in names:
             try:
                 members = self.pack_index(pack)
                 size = self.pack_length(pack) if self.backend.exists(pack_key(pack)) else 0
-            except StoreError:
+            except (IndexUnreadable, ObjectMissing):
                 skipped.append(pack)
                 continue
             self._record_pack(pack, size, members)

@@ -30,7 +30,11 @@ _LENGTH = 4  # bytes of the trailer's length, at the pack's very end
 _TAIL = 64 * 1024  # bytes read from a pack's end at first: the whole trailer, mostly
 
 
-class PackDamaged(StoreError):
+class IndexUnreadable(StoreError):
+    """A pack index that is there and cannot be read: damaged, or another pack's."""
+
+
+class PackDamaged(IndexUnreadable):
     """A pack whose own index (its trailer) cannot be read: it was changed or cut."""
 
 
@@ -72,15 +76,15 @@ class IndexObjects:
         return {k.rsplit("/", 1)[-1] for k in self.backend.list("index/")}
 
     def read(self, pack: str) -> list[Member]:
-        """The members the index of ``pack`` lists; StoreError naming it when it is damaged,
-        missing or names another pack."""
+        """The members the index of ``pack`` lists; IndexUnreadable naming it when it is
+        damaged or names another pack, ObjectMissing when there is none."""
         key = index_key(pack)
         try:
             named, members = decode_pack_index(self.cipher.open_object(key, self.backend.get(key)))
         except (PackFormatError, AuthenticationFailed, EnvelopeError) as e:
-            raise StoreError(f"{self.backend.name}{key}: {e}") from None
+            raise IndexUnreadable(f"{self.backend.name}{key}: {e}") from None
         if named != pack:
-            raise StoreError(f"{self.backend.name}{key}: the pack index of {pack} names pack {named}")
+            raise IndexUnreadable(f"{self.backend.name}{key}: the pack index of {pack} names pack {named}")
         return members
 
     def objects(self, pack: str) -> list[str]:
