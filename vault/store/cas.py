@@ -660,9 +660,14 @@ class ContentStore:
         """Regenerate the local location index from the backend's pack indexes alone;
         returns the packs whose index could not be read (verify names each)."""
         self.flush()
-        self.db.execute("DELETE FROM blobs")
-        self.db.execute("DELETE FROM packs")
-        skipped = self._load()
+        try:
+            self.db.execute("DELETE FROM blobs")
+            self.db.execute("DELETE FROM packs")
+            skipped = self._load()
+        except BaseException:
+            self.db.rollback()  # the old rows stay: a later commit must not make them none
+            self._known = None
+            raise
         self.db.commit()
         return skipped
 
