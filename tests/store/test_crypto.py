@@ -90,10 +90,12 @@ def test_reads_after_reopen_rebuild_and_repack(tmp_path):
 
 
 def test_the_trailer_is_the_pack_index_and_costs_what_the_index_object_did(tmp_path):
-    """Encrypted, a store is its unencrypted twin plus 16 bytes a record and a few bytes a
-    pack (header, trailer tag and length), give or take a varint byte: no index/ objects."""
+    """Encrypted, a store is its unencrypted twin plus a 16-byte tag a record less what the
+    pack index already says of its frame (magic, dictionary id, content size: 5 to 12 bytes),
+    and 28 bytes a pack (header, trailer tag and length), give or take a varint byte: there
+    are no index/ objects."""
     files = python_email_messages()[:60]
-    sizes = {}
+    sizes, located = {}, {}
     for name, cipher in (("plain", None), ("sealed", KEY.cipher())):
         store = ContentStore(
             LocalBackend(tmp_path / name),
@@ -106,14 +108,49 @@ def test_the_trailer_is_the_pack_index_and_costs_what_the_index_object_did(tmp_p
             store.put(f.read_bytes())
         store.flush()
         stats = store.stats()
+        located[name] = {m.blob: m for _, m in store.located()}
         store.close()
         sizes[name] = sum(len(d) for d in _objects(tmp_path / name).values())
     assert not (tmp_path / "sealed" / "index").exists() and (tmp_path / "plain" / "index").is_dir()
     blobs, packs = stats["blobs"], stats["packs"]
-    assert packs > 2
-    least = 16 * blobs + (len(PACK_HEADER) + 16 + 4) * packs
+    assert packs > 2 and located["plain"].keys() == located["sealed"].keys()
+    saved = {b: m.length + 16 - located["sealed"][b].length for b, m in located["plain"].items()}
+    assert all(5 <= n <= 12 for n in saved.values()), saved
+    assert sum(n >= 9 for n in saved.values()) > blobs / 2  # most frames need the dictionary
+    least = 16 * blobs - sum(saved.values()) + (len(PACK_HEADER) + 16 + 4) * packs
     print(f"\n{blobs} blobs, {packs} packs: {sizes['plain']} bytes plain, {sizes['sealed']} encrypted")
     assert least <= sizes["sealed"] - sizes["plain"] <= least + blobs + packs
+
+
+def test_a_pack_of_the_first_format_whole_frames_still_reads(tmp_path):
+    """Packs written before records were stripped (header version 1) hold whole frames:
+    read, checked and repacked as they are."""
+    import zstandard
+
+    from vault.store.crypto import PACK_MAGIC
+    from vault.store.pack import Member
+    from vault.store.pack_indexes import Trailers, pack_key
+
+    cipher = KEY.cipher()
+    datas = [f.read_bytes() for f in python_email_messages()[:6]]
+    frames = [zstandard.ZstdCompressor(level=3).compress(d) for d in datas]
+    pack = cipher.pack_name(b"".join(frames))
+    out, members = bytearray(PACK_MAGIC + b"\x01\0\0\0"), []
+    for data, frame in zip(datas, frames):
+        record = cipher.seal_record(pack, pack_key(pack), len(out), blob_id(data), frame)
+        members.append(Member(blob_id(data), len(out), len(record), len(data), None))
+        out += record
+    backend = LocalBackend(tmp_path / "store")
+    backend.put(pack_key(pack), Trailers(backend, cipher).pack_object(pack, bytes(out), members))
+    store = _store(tmp_path, cipher)  # a new location index: made from that pack's trailer
+    assert [store.get(blob_id(d)) for d in datas] == datas
+    bids = [blob_id(d) for d in datas]
+    assert store.check(bids, read_data=True) == [] and store.check_pack_indexes(bids, read_data=True) == []
+    store.delete_blobs(bids[:2])  # the survivors go into a pack of the current format
+    assert [store.get(b) for b in bids[2:]] == datas[2:]
+    (new_pack,) = store.pack_names()
+    assert (tmp_path / "store" / pack_key(new_pack)).read_bytes()[: len(PACK_HEADER)] == PACK_HEADER
+    assert store.rebuild_index() == [] and [store.get(b) for b in bids[2:]] == datas[2:]
 
 
 def test_a_lost_location_index_is_rebuilt_from_the_trailers(tmp_path):

@@ -34,7 +34,7 @@ from vault.model import Problem, blob_id
 from vault.store.backends import open_backend
 from vault.store.backends.base import Backend, ObjectMissing, StoreError
 from vault.store.crypto import AuthenticationFailed, Cipher, EnvelopeError, PlainCipher
-from vault.store.pack import Member, frame_spans
+from vault.store.pack import Member, PackFormatError, frame_spans, restore_frame, strip_frame
 from vault.store.pack_indexes import IndexUnreadable, PackDamaged, pack_indexes, pack_key
 from vault.store.sqlite import connect
 
@@ -47,7 +47,7 @@ DICT_MAGIC = b"\x37\xa4\x30\xec"  # a zstd dictionary's first bytes
 LOCATIONS_FORMAT = 2  # PRAGMA user_version of store-index.sqlite (0: a new file, or the first format)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS packs (id INTEGER PRIMARY KEY, pack BLOB NOT NULL UNIQUE, size INTEGER NOT NULL,
-                                  members INTEGER NOT NULL);
+                                  members INTEGER NOT NULL, format INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS dictionaries (id INTEGER PRIMARY KEY, blob BLOB NOT NULL UNIQUE, seq INTEGER);
 CREATE TABLE IF NOT EXISTS blobs (blob BLOB PRIMARY KEY, pack INTEGER NOT NULL, offset INTEGER NOT NULL,
                                   length INTEGER NOT NULL, raw_size INTEGER NOT NULL, dict INTEGER) WITHOUT ROWID;
@@ -123,6 +123,7 @@ class ContentStore:
         self._samples: list[bytes] = []
         self._known: set[bytes] | None = None  # raw ids of the blobs the location index holds
         self._dict_ids: dict[str, int] = {}  # dictionary blob -> dictionaries.id
+        self._formats: dict[str, int] = {}  # pack -> the format of its records (packs.format)
         self._found_dicts: dict[int, str] = {}  # dictionaries found walking packs (index_from_pack)
         self._dicts: dict[str, zstandard.ZstdCompressionDict] = {}
         self._decompressors: dict[str | None, zstandard.ZstdDecompressor] = {
@@ -307,7 +308,7 @@ class ContentStore:
         data = self.indexes.pack_object(pack, records, members)  # with its sealed trailer, encrypted
         self.backend.put(pack_key(pack), data)
         self.indexes.write(pack, members)  # its index/ object, unencrypted
-        self._record_pack(pack, len(data), members)
+        self._record_pack(pack, len(data), members, self.cipher.record_format)
         self._buffer = bytearray()
         self._members = []
         self._pending = {}
@@ -319,24 +320,45 @@ class ContentStore:
         out = bytearray(self.cipher.header)
         members = []
         for m in self._members:
-            record = self.cipher.seal_record(
-                pack, pack_key(pack), len(out), m.blob, plain[m.offset : m.offset + m.length]
-            )
+            frame = plain[m.offset : m.offset + m.length]
+            try:  # what the pack index says of it need not be sealed twice (crypto.PACK_VERSION)
+                stripped = strip_frame(frame, self._zstd_dict_id(m.dict), m.raw_size)
+            except ValueError as e:
+                raise StoreError(f"{m.blob}: {e}") from None
+            record = self.cipher.seal_record(pack, pack_key(pack), len(out), m.blob, stripped)
             members.append(Member(m.blob, len(out), len(record), m.raw_size, m.dict))
             out += record
         return bytes(out), members
 
-    def _frame(self, pack: str, m: Member, record: bytes) -> bytes:
-        """The zstd frame in this record of a stored pack, authenticated."""
+    def _frame(self, pack: str, m: Member, record: bytes, fmt: int) -> bytes:
+        """The zstd frame in this record of a stored pack of format ``fmt`` (its header's
+        version, 0 unencrypted), authenticated, then made whole again (format 2)."""
         try:
-            return self.cipher.open_record(pack, pack_key(pack), m.offset, m.blob, record)
+            opened = self.cipher.open_record(pack, pack_key(pack), m.offset, m.blob, record)
+            return opened if fmt < 2 else restore_frame(opened, self._zstd_dict_id(m.dict), m.raw_size)
         except (AuthenticationFailed, EnvelopeError) as e:
             raise BlobCorrupt(f"{m.blob} in {e}") from None
+        except PackFormatError as e:
+            raise BlobCorrupt(f"{m.blob} in pack {pack}: {e}") from None
 
-    def _record_pack(self, pack: str, size: int, members: list[Member]) -> None:
+    def _zstd_dict_id(self, dict_blob: str | None) -> int:
+        return self._dictionary(dict_blob).dict_id() if dict_blob else 0
+
+    def _data_format(self, pack: str, data: bytes) -> int:
+        """The format of a pack read whole (its header: EnvelopeError when it is not one)."""
+        return self.cipher.check_header(pack_key(pack), data)
+
+    def _pack_format(self, pack: str) -> int:
+        if pack not in self._formats:
+            row = self.db.execute("SELECT format FROM packs WHERE pack=?", (bytes.fromhex(pack),)).fetchone()
+            self._formats[pack] = row[0] if row else self.cipher.record_format
+        return self._formats[pack]
+
+    def _record_pack(self, pack: str, size: int, members: list[Member], fmt: int) -> None:
         raw_pack = bytes.fromhex(pack)
         self.db.execute(
-            "INSERT OR IGNORE INTO packs(pack, size, members) VALUES (?,?,?)", (raw_pack, size, len(members))
+            "INSERT OR IGNORE INTO packs(pack, size, members, format) VALUES (?,?,?,?)",
+            (raw_pack, size, len(members), fmt),
         )
         (pack_id,) = self.db.execute("SELECT id FROM packs WHERE pack=?", (raw_pack,)).fetchone()
         rows = [
@@ -400,7 +422,8 @@ class ContentStore:
             if found is None:
                 raise ObjectMissing(bid, self.backend.name)
             pack, m = found
-            frame = self._frame(pack, m, self.backend.get_range(pack_key(pack), m.offset, m.length))
+            record = self.backend.get_range(pack_key(pack), m.offset, m.length)
+            frame = self._frame(pack, m, record, self._pack_format(pack))
         return self._decode(m, frame, pack)
 
     def _decode(self, m: Member, frame: bytes, pack: str) -> bytes:
@@ -439,13 +462,13 @@ class ContentStore:
             for pack, members in sorted(wanted.items()):
                 try:
                     data = self.backend.get(pack_key(pack))
-                    self.cipher.check_header(pack_key(pack), data)
+                    fmt = self._data_format(pack, data)
                 except StoreError as e:
                     problems.append(Problem(f"pack {pack}", str(e)))
                     continue
                 for m in members:
                     try:
-                        self._decode(m, self._frame(pack, m, data[m.offset : m.offset + m.length]), pack)
+                        self._decode(m, self._frame(pack, m, data[m.offset : m.offset + m.length], fmt), pack)
                     except BlobCorrupt as e:
                         problems.append(Problem(f"blob {m.blob}", f"corrupt: {e}"))
                     advance(1)
@@ -556,10 +579,14 @@ class ContentStore:
         if not read_data:
             return []
         data = self.pack_bytes(pack)
+        try:
+            fmt = self._data_format(pack, data)
+        except StoreError as e:
+            return [Problem(f"pack {pack}", str(e))]
         failed: list[BlobCorrupt] = []
         for m in members:
             try:
-                self._decode(m, self._frame(pack, m, data[m.offset : m.offset + m.length]), pack)
+                self._decode(m, self._frame(pack, m, data[m.offset : m.offset + m.length], fmt), pack)
             except BlobCorrupt as e:
                 failed.append(e)
         # an index that does not fit its pack fails on every member; some failing are damaged
@@ -648,9 +675,10 @@ class ContentStore:
             return False
         data = self.pack_bytes(pack)
         try:
+            fmt = self._data_format(pack, data)
             for m in members:
-                self._decode(m, self._frame(pack, m, data[m.offset : m.offset + m.length]), pack)
-        except BlobCorrupt:
+                self._decode(m, self._frame(pack, m, data[m.offset : m.offset + m.length], fmt), pack)
+        except StoreError:  # (BlobCorrupt, or a header that is not one)
             return False
         self._repack(pack, members, data, salt=b"\0rewritten from " + pack.encode())
         self._drop_pack(pack, members)
@@ -682,12 +710,12 @@ class ContentStore:
             self.cipher.ready()  # the store's key, before a trailer could fail for want of it
         for pack in names:
             try:
-                members = self.pack_index(pack)
+                fmt, members = self.indexes.read_with_format(pack)
                 size = self.pack_length(pack) if self.backend.exists(pack_key(pack)) else 0
             except (IndexUnreadable, ObjectMissing):
                 skipped.append(pack)
                 continue
-            self._record_pack(pack, size, members)
+            self._record_pack(pack, size, members, fmt)
         return skipped
 
     def _members_by_pack(self, packs: set[str]) -> dict[str, list[Member]]:
@@ -712,8 +740,9 @@ class ContentStore:
         """Write ``survivors`` of ``pack`` (as stored: ``data``) into a new pack, durable and
         located before anything of the old one goes (``salt``: what names it, when they are
         all of its blobs, apart from the old pack, whose name their frames alone would give)."""
+        fmt = self._data_format(pack, data)
         for m in survivors:
-            frame = self._frame(pack, m, data[m.offset : m.offset + m.length])
+            frame = self._frame(pack, m, data[m.offset : m.offset + m.length], fmt)
             self._decode(m, frame, pack)  # never copy damage
             self._members.append(Member(m.blob, len(self._buffer), len(frame), m.raw_size, m.dict))
             self._pending[m.blob] = len(self._members) - 1

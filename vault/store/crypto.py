@@ -43,7 +43,11 @@ PACK_MAGIC = b"VLTP"
 VERSION = 1
 NONCE = 12
 TAG = 16
-PACK_HEADER = PACK_MAGIC + bytes([VERSION]) + b"\0\0\0"
+# pack format 2: each record holds its zstd frame stripped of what the pack index says (its
+# magic, dictionary id and content size: store/pack.py strip_frame); 1: the whole frame
+PACK_VERSION = 2
+PACK_VERSIONS = (1, 2)
+PACK_HEADER = PACK_MAGIC + bytes([PACK_VERSION]) + b"\0\0\0"
 CIPHER_NAME = "AES-256-GCM"
 
 
@@ -87,6 +91,7 @@ class PlainCipher(_Checked):
 
     encrypted = False
     header = b""
+    record_format = 0  # what a pack's records hold: whole zstd frames, no header
     overhead = 0  # bytes a record adds to its frame
 
     def pack_name(self, plain: bytes) -> str:
@@ -108,8 +113,10 @@ class PlainCipher(_Checked):
         self.ready()
         return record
 
-    def check_header(self, pack_key: str, data: bytes) -> None:
+    def check_header(self, pack_key: str, data: bytes) -> int:
+        """0: an unencrypted pack has no header, nor a format of its records."""
         self.ready()
+        return 0
 
 
 class SealedCipher(_Checked):
@@ -117,6 +124,7 @@ class SealedCipher(_Checked):
 
     encrypted = True
     header = PACK_HEADER
+    record_format = PACK_VERSION
     overhead = TAG
 
     def __init__(self, data_key: bytes, id_key: bytes):
@@ -177,11 +185,16 @@ class SealedCipher(_Checked):
                 f"pack {pack}: authentication failed at offset {offset} (the wrong key, or the pack was changed)"
             ) from None
 
-    def check_header(self, pack_key: str, data: bytes) -> None:
-        """A whole pack read back: its header is this format's."""
+    def check_header(self, pack_key: str, data: bytes) -> int:
+        """A pack's first bytes (or all of them) read back: its header is of a format this
+        reads; which (``PACK_VERSIONS``)."""
         self.ready()
-        if data[: len(PACK_HEADER)] != PACK_HEADER:
+        head = data[: len(PACK_HEADER)]
+        if len(head) < len(PACK_HEADER) or head[:4] != PACK_MAGIC or head[5:] != b"\0\0\0":
             raise EnvelopeError(f"object {pack_key}: not an encrypted vault pack (bad header)")
+        if head[4] not in PACK_VERSIONS:
+            raise EnvelopeError(f"object {pack_key}: unsupported pack version {head[4]}")
+        return head[4]
 
 
 Cipher = PlainCipher | SealedCipher

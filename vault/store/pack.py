@@ -247,3 +247,52 @@ def frame_spans(data: bytes) -> list[tuple[int, int]]:
             raise PackFormatError(f"frame at offset {start} is cut short")
         spans.append((start, pos - start))
     return spans
+
+
+def _header_sizes(fhd: int) -> tuple[int, int, int]:
+    """(window descriptor, dictionary id, content size) byte counts a frame header descriptor
+    announces (RFC 8878 3.1.1.1.1)."""
+    single = fhd >> 5 & 1
+    return (0 if single else 1), _DICT_ID_BYTES[fhd & 3], _FCS_BYTES[fhd >> 6] or (1 if single else 0)
+
+
+def strip_frame(frame: bytes, dict_id: int, raw_size: int) -> bytes:
+    """A zstd frame without what its pack index already says: its magic, its dictionary id
+    and its content size (an encrypted pack's records, store/cas.py). The descriptor stays,
+    so ``restore_frame`` knows each field's width; ValueError when the frame's fields are not
+    ``dict_id`` and ``raw_size``, so what is stored always restores to these very bytes."""
+    if frame[:4] != ZSTD_MAGIC or len(frame) < 5:
+        raise ValueError("not a zstd frame")
+    wd, did, fcs = _header_sizes(frame[4])
+    at = 5 + wd
+    stripped = frame[4:at] + frame[at + did + fcs :]
+    try:
+        whole = restore_frame(stripped, dict_id, raw_size) if len(frame) >= at + did + fcs else b""
+    except PackFormatError:
+        whole = b""
+    if whole != frame:
+        raise ValueError(f"frame header does not hold dictionary {dict_id} and content size {raw_size}")
+    return stripped
+
+
+def restore_frame(stripped: bytes, dict_id: int, raw_size: int) -> bytes:
+    """The zstd frame ``strip_frame`` made ``stripped`` from; PackFormatError when the
+    dictionary id or the size does not fit the widths its descriptor gives (a damaged index)."""
+    if not stripped:
+        raise PackFormatError("empty frame record")
+    fhd = stripped[0]
+    wd, did, fcs = _header_sizes(fhd)
+    if len(stripped) < 1 + wd:
+        raise PackFormatError("frame record cut short in its header")
+    size = raw_size - 256 if fcs == 2 else raw_size
+    if not (0 <= dict_id < 1 << 8 * did or dict_id == 0) or not (0 <= size < 1 << 8 * fcs or fcs == 0):
+        raise PackFormatError(f"dictionary {dict_id} or size {raw_size} does not fit the frame's header")
+    if did == 0 and dict_id:
+        raise PackFormatError(f"the frame names no dictionary, its index dictionary {dict_id}")
+    return (
+        ZSTD_MAGIC
+        + stripped[: 1 + wd]
+        + dict_id.to_bytes(did, "little")
+        + (size.to_bytes(fcs, "little") if fcs else b"")
+        + stripped[1 + wd :]
+    )

@@ -87,6 +87,10 @@ class IndexObjects:
             raise IndexUnreadable(f"{self.backend.name}{key}: the pack index of {pack} names pack {named}")
         return members
 
+    def read_with_format(self, pack: str) -> tuple[int, list[Member]]:
+        """``read``, with the format of the pack's records (0: whole zstd frames)."""
+        return 0, self.read(pack)
+
     def objects(self, pack: str) -> list[str]:
         """What the backend holds for ``pack`` besides the pack itself."""
         return [index_key(pack)]
@@ -116,6 +120,10 @@ class Trailers:
     def read(self, pack: str) -> list[Member]:
         """The members the trailer of ``pack`` lists, authenticated (every record is again
         when it is read); PackDamaged when it cannot be."""
+        return self.read_with_format(pack)[1]
+
+    def read_with_format(self, pack: str) -> tuple[int, list[Member]]:
+        """``read``, with the format of the pack's records (its header's version)."""
         key = pack_key(pack)
         size = self.backend.size(key)
         head = len(self.cipher.header)
@@ -140,7 +148,13 @@ class Trailers:
         beyond = [m.blob for m in members if m.offset < head or m.offset + m.length > start]
         if beyond:
             raise PackDamaged(f"pack {pack}: its sealed index puts {beyond[0]} outside its records")
-        return members
+        try:
+            fmt = self.cipher.check_header(
+                key, tail if tail_at == 0 else self.backend.get_range(key, 0, head)
+            )
+        except EnvelopeError as e:
+            raise PackDamaged(f"pack {pack}: damaged, {e}") from None
+        return fmt, members
 
     def objects(self, pack: str) -> list[str]:
         return []
