@@ -11,8 +11,10 @@ On-store format of an encrypted store (docs/architecture.md 4.1):
   ``b"VLTE" || version (1 byte, 1) || nonce (12 random bytes) || ciphertext || tag (16)``,
   with the associated data ``b"vault-object\\0" || object key``: an object moved to another
   key does not authenticate.
-- **Packs** start with the header ``b"VLTP" || version (1 byte, 1) || 3 zero bytes`` and hold
-  one sealed record per blob: ``ciphertext || tag`` of its zstd frame, under the pack's own
+- **Packs** start with the header ``b"VLTP" || version (1 byte, 2) || 3 zero bytes`` and hold
+  one sealed record per blob: ``ciphertext || tag`` of its zstd frame (version 2: without its
+  magic, dictionary id and content size, which the pack index holds: store/pack.py
+  strip_frame; version 1, still read: the whole frame), under the pack's own
   key ``HMAC-SHA256(data key, "vault pack key\\0" || pack name)`` with the record's offset as
   its nonce (12 bytes, big-endian: unique in the pack) and ``b"vault-frame\\0" || pack key ||
   "\\0" || blob id`` as associated data: a record moved inside a pack, or to another, fails.
