@@ -11,12 +11,13 @@ dictionaries are blobs too. Reads always re-hash; writes decompress and compare 
 before it is stored.
 
 What reaches the backend goes through ``self.cipher`` (store/crypto.py): an encrypted store
-seals each frame as a record and names packs by keyed id; an unencrypted one names them by
+seals each frame as a record (without what its pack index says of it: store/pack.py
+strip_frame) and names packs by keyed id; an unencrypted one names them by
 the sha256 of their bytes. Offsets and lengths in the indexes are those of the stored
 records; the API above (blob ids, get, put) is the same.
 
-The location index (``store-index.sqlite``, derived state) holds a row of about 50 bytes a
-blob: the raw 32-byte id as the key of a WITHOUT ROWID table, its pack and dictionary as
+The location index (``store-index.sqlite``, derived state) takes about 65 bytes a blob on
+disk: the raw 32-byte id as the key of a WITHOUT ROWID table, its pack and dictionary as
 integer ids of the ``packs`` and ``dictionaries`` tables. A file of an older format (or a
 new one) is made anew from the backend's pack indexes when it is opened (``PRAGMA
 user_version`` says which format a file is).
