@@ -211,14 +211,16 @@ def check_derived(vault, progress=None) -> list[Problem]:
 
 def repair(vault) -> dict:
     """Rebuild what is derived and damaged (``vault``: opened as the writer): pack indexes
-    from their packs, the store's location index, the catalog, the search index. Says what it did."""
+    from their packs (encrypted: a pack whose sealed index is damaged, from the location
+    index), the store's location index, the catalog, the search index. Says what it did."""
     from vault.rebuild import rebuild_catalog
 
     done: dict = {}
     rewritten = vault.store.repair_pack_indexes()
     if rewritten:
         vault.store.rebuild_index()
-        done["pack_indexes"] = rewritten
+        # encrypted, a pack holds its index: one whose trailer was damaged is written again
+        done["packs_rewritten" if vault.store.indexes.in_pack else "pack_indexes"] = rewritten
     catalog_damage = vault.catalog.damage() or _catalog_problems_now(vault)
     if catalog_damage:
         rebuild_catalog(vault)

@@ -76,7 +76,7 @@ def _in_backend(home) -> set[str]:
     store = ContentStore.from_config(Config.load(home))
     try:
         store.rebuild_index()
-        return {r[0] for r in store.db.execute("SELECT blob FROM blobs")}
+        return {m.blob for _, m in store.located()}
     finally:
         store.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 
 import pytest
 import zstandard
@@ -54,9 +55,7 @@ def test_dictionary_beats_plain_zstd_and_old_frames_stay_readable(make_store, ma
     store.flush()
     plain = zstandard.ZstdCompressor(level=3)
     plain_size = sum(len(plain.compress(m)) for m in mail[300:])
-    stored = store.db.execute(
-        f"SELECT sum(length) FROM blobs WHERE blob IN ({','.join('?' * len(later))})", later
-    ).fetchone()[0]
+    stored = sum(m.length for _, m in store.located() if m.blob in set(later))
     print(f"\nwith dictionary {stored} bytes vs plain zstd {plain_size} bytes ({plain_size / stored:.2f}x)")
     assert stored < 0.85 * plain_size
     assert [store.get(i) for i in early] == mail[:50]
@@ -100,14 +99,72 @@ def test_index_rebuilds_from_the_backend_alone(make_store, mail):
     store = make_store(dictionary_samples=100, pack_size=64 * 1024)
     ids = [store.put(m) for m in mail[:200]]
     store.flush()
-    before = sorted(store.db.execute("SELECT * FROM blobs").fetchall())
+    before = sorted(store.located())
+    assert len(before) == len(set(ids)) + 1 and len({pack for pack, _ in before}) > 3
     store.db.execute("DELETE FROM blobs")
     store.db.commit()
     with pytest.raises(ObjectMissing):
         store.get(ids[0])
-    store.rebuild_index()
-    assert sorted(store.db.execute("SELECT * FROM blobs").fetchall()) == before
+    assert store.rebuild_index() == []
+    assert sorted(store.located()) == before
     assert store.get(ids[5]) == mail[5]
+
+
+FIRST_FORMAT = """
+CREATE TABLE blobs (blob TEXT PRIMARY KEY, pack TEXT NOT NULL, offset INTEGER NOT NULL,
+                    length INTEGER NOT NULL, raw_size INTEGER NOT NULL, dict TEXT);
+CREATE INDEX blobs_pack ON blobs(pack);
+CREATE TABLE packs (pack TEXT PRIMARY KEY, size INTEGER NOT NULL, members INTEGER NOT NULL);
+CREATE TABLE dictionaries (blob TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+PRAGMA user_version = 0;
+"""
+
+
+def test_a_location_index_of_the_first_format_is_made_anew_on_open(tmp_path, mail):
+    """store-index.sqlite as vaults before its compact format wrote it (sha256: text ids, a
+    pack index by pack): opened, it is rebuilt from the pack indexes, the dictionary in use
+    kept; a read-only open reads it the same way, in memory."""
+    path = tmp_path / "i.sqlite"
+    store = ContentStore(LocalBackend(tmp_path / "blobs"), path, dictionary_samples=100, pack_size=64 * 1024)
+    ids = [store.put(m) for m in mail[:200]]
+    store.close()
+    store = ContentStore(LocalBackend(tmp_path / "blobs"), path)
+    before, trained = sorted(store.located()), store.dictionary
+    assert trained is not None
+    store.db.executescript("DROP TABLE blobs; DROP TABLE packs; DROP TABLE dictionaries;" + FIRST_FORMAT)
+    store.db.executemany(
+        "INSERT INTO blobs VALUES (?,?,?,?,?,?)",
+        [(m.blob, pack, m.offset, m.length, m.raw_size, m.dict) for pack, m in before],
+    )
+    store.db.execute("INSERT INTO dictionaries VALUES (?, 0)", (trained,))
+    store.db.commit()
+    store.db.close()
+    read_only = ContentStore(LocalBackend(tmp_path / "blobs"), path, read_only=True)
+    assert sorted(read_only.located()) == before and read_only.dictionary == trained
+    read_only.db.close()
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == 0  # not written
+    again = ContentStore(LocalBackend(tmp_path / "blobs"), path)
+    assert sorted(again.located()) == before and again.dictionary == trained
+    assert again.get(ids[7]) == mail[7]
+    assert {r[1]: r[2] for r in again.db.execute("PRAGMA table_info(blobs)")}["blob"] == "BLOB"
+
+
+def test_a_lost_location_index_is_rebuilt_on_open_and_is_small(tmp_path, mail):
+    path = tmp_path / "i.sqlite"
+    store = ContentStore(LocalBackend(tmp_path / "blobs"), path, dictionary_samples=100)
+    ids = [store.put(m) for m in mail]
+    store.flush()
+    store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    per_blob = path.stat().st_size / store.stats()["blobs"]
+    print(f"\nstore-index.sqlite: {per_blob:.0f} bytes a blob")
+    assert per_blob < 160  # 430 with text ids and an index by pack (400 blobs: a page a table counts)
+    before = sorted(store.located())
+    store.close()
+    for suffix in ("", "-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    again = ContentStore(LocalBackend(tmp_path / "blobs"), path)
+    assert sorted(again.located()) == before
+    assert again.get(ids[3]) == mail[3]
 
 
 def test_check_finds_a_missing_pack(make_store, mail):

@@ -43,6 +43,8 @@ def command(ctx, read_data, repair, as_json):
             click.echo(f"repaired: {repaired['purged_blobs_deleted']} blob(s) of purged items deleted")
             for pack in repaired.get("pack_indexes", []):
                 click.echo(f"repaired: pack index of {pack} rebuilt from the pack")
+            for pack in repaired.get("packs_rewritten", []):
+                click.echo(f"repaired: pack {pack} (its sealed index damaged) written again as a new pack")
             if "catalog" in repaired:
                 click.echo(
                     f"repaired: catalog rebuilt from the ledger ({repaired['catalog']} problem(s) found)"

@@ -2,21 +2,31 @@
 
 Each blob is one self-contained zstd frame, compressed with the current trained dictionary
 when it is small enough to profit; frames are appended to a pack that is written to the
-backend as one object (``packs/<ab>/<pack>``) with a pack index object (``index/<pack>``)
-naming every member's blob id, offset, length, raw size and the dictionary blob its frame
-needs. The pack indexes alone rebuild the local location index, and every frame stays
-decodable forever because dictionaries are blobs too. Reads always re-hash; writes
-decompress and compare every frame before it is stored.
+backend as one object (``packs/<ab>/<pack>``) with a pack index (store/pack.py) naming
+every member's blob id, offset, length, raw size and the dictionary blob its frame needs:
+the object ``index/<pack>`` of an unencrypted store, the pack's own sealed trailer in an
+encrypted one (store/pack_indexes.py says which; ``self.indexes``). The pack indexes alone
+rebuild the local location index, and every frame stays decodable forever because
+dictionaries are blobs too. Reads always re-hash; writes decompress and compare every frame
+before it is stored.
 
 What reaches the backend goes through ``self.cipher`` (store/crypto.py): an encrypted store
-seals each frame as a record, each pack index as an envelope, and names packs by keyed id;
-an unencrypted one names them by the sha256 of their bytes. Offsets and lengths in the
-indexes are those of the stored records; the API above (blob ids, get, put) is the same.
+seals each frame as a record (without what its pack index says of it: store/pack.py
+strip_frame) and names packs by keyed id; an unencrypted one names them by
+the sha256 of their bytes. Offsets and lengths in the indexes are those of the stored
+records; the API above (blob ids, get, put) is the same.
+
+The location index (``store-index.sqlite``, derived state) takes about 65 bytes a blob on
+disk: the raw 32-byte id as the key of a WITHOUT ROWID table, its pack and dictionary as
+integer ids of the ``packs`` and ``dictionaries`` tables. A file of an older format (or a
+new one) is made anew from the backend's pack indexes when it is opened (``PRAGMA
+user_version`` says which format a file is).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import sqlite3
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import zstandard
@@ -25,20 +35,30 @@ from vault.model import Problem, blob_id
 from vault.store.backends import open_backend
 from vault.store.backends.base import Backend, ObjectMissing, StoreError
 from vault.store.crypto import AuthenticationFailed, Cipher, EnvelopeError, PlainCipher
-from vault.store.pack import Member, PackFormatError, decode_pack_index, encode_pack_index, frame_spans
+from vault.store.pack import Member, PackFormatError, frame_spans, restore_frame, strip_frame
+from vault.store.pack_indexes import IndexUnreadable, PackDamaged, pack_indexes, pack_key
 from vault.store.sqlite import connect
 
-TRAILER = "pack-index"  # the associated data naming an encrypted pack's sealed index record
+# how verify names the repair of an encrypted pack whose trailer is damaged
+REWRITE = "verify --repair writes its blobs again, from where the location index puts them"
+UNPLACED = "no blob of it can be read: nothing else says where its records are"
 DICT_MAX_BLOB = 256 * 1024  # larger blobs gain nothing from a dictionary
 DICT_MAGIC = b"\x37\xa4\x30\xec"  # a zstd dictionary's first bytes
 
+LOCATIONS_FORMAT = 2  # PRAGMA user_version of store-index.sqlite (0: a new file, or the first format)
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS blobs (blob TEXT PRIMARY KEY, pack TEXT NOT NULL, offset INTEGER NOT NULL,
-                                  length INTEGER NOT NULL, raw_size INTEGER NOT NULL, dict TEXT);
-CREATE INDEX IF NOT EXISTS blobs_pack ON blobs(pack);
-CREATE TABLE IF NOT EXISTS packs (pack TEXT PRIMARY KEY, size INTEGER NOT NULL, members INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS dictionaries (blob TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS packs (id INTEGER PRIMARY KEY, pack BLOB NOT NULL UNIQUE, size INTEGER NOT NULL,
+                                  members INTEGER NOT NULL, format INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS dictionaries (id INTEGER PRIMARY KEY, blob BLOB NOT NULL UNIQUE, seq INTEGER);
+CREATE TABLE IF NOT EXISTS blobs (blob BLOB PRIMARY KEY, pack INTEGER NOT NULL, offset INTEGER NOT NULL,
+                                  length INTEGER NOT NULL, raw_size INTEGER NOT NULL, dict INTEGER) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS legal_holds (pack TEXT PRIMARY KEY)
 """
+# a blob's pack and member, its dictionary by blob id (dictionaries.seq: trained here, in order)
+_LOCATE = (
+    "SELECT p.pack, b.blob, b.offset, b.length, b.raw_size, d.blob FROM blobs b JOIN packs p ON p.id = b.pack"
+    " LEFT JOIN dictionaries d ON d.id = b.dict"
+)
 
 
 class BlobCorrupt(StoreError):
@@ -49,12 +69,24 @@ class DictionaryUnknown(StoreError):
     """A frame names a zstd dictionary no pack the store knows holds."""
 
 
-def pack_key(pack: str) -> str:
-    return f"packs/{pack[:2]}/{pack}"
+def _raw(bid: str) -> bytes | None:
+    """The 32 bytes of a blob id; None for what is not one (no blob has it)."""
+    if len(bid) != 71 or not bid.startswith("sha256:"):
+        return None
+    try:
+        raw = bytes.fromhex(bid[7:])
+    except ValueError:
+        return None
+    return raw if len(raw) == 32 else None
 
 
-def index_key(pack: str) -> str:
-    return f"index/{pack}"
+def _bid(raw: bytes) -> str:
+    return "sha256:" + raw.hex()
+
+
+def _located(row) -> tuple[str, Member]:
+    pack, blob, offset, length, raw_size, dict_blob = row
+    return pack.hex(), Member(_bid(blob), offset, length, raw_size, _bid(dict_blob) if dict_blob else None)
 
 
 class ContentStore:
@@ -83,13 +115,16 @@ class ContentStore:
         self.db = connect(index_path, read_only=read_only, timeout=60)
         if not read_only:
             self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.executescript(SCHEMA)
+        # where each pack's index lives: an index/ object, or the pack's sealed trailer
+        self.indexes = pack_indexes(backend, self.cipher)
         self._plain = zstandard.ZstdCompressor(level=level)
         self._buffer = bytearray()
         self._members: list[Member] = []
         self._pending: dict[str, int] = {}  # blob -> index in _members
         self._samples: list[bytes] = []
-        self._known: set[str] | None = None
+        self._known: set[bytes] | None = None  # raw ids of the blobs the location index holds
+        self._dict_ids: dict[str, int] = {}  # dictionary blob -> dictionaries.id
+        self._formats: dict[str, int] = {}  # pack -> the format of its records (packs.format)
         self._found_dicts: dict[int, str] = {}  # dictionaries found walking packs (index_from_pack)
         self._dicts: dict[str, zstandard.ZstdCompressionDict] = {}
         self._decompressors: dict[str | None, zstandard.ZstdDecompressor] = {
@@ -97,9 +132,56 @@ class ContentStore:
         }
         self._dict_blob: str | None = None
         self._dict_compressor: zstandard.ZstdCompressor | None = None
-        row = self.db.execute("SELECT blob FROM dictionaries ORDER BY seq DESC LIMIT 1").fetchone()
+        self._open_locations(read_only)
+        row = self.db.execute(
+            "SELECT blob FROM dictionaries WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
         if row:
-            self._use_dictionary(row[0])
+            self._use_dictionary(_bid(row[0]))
+
+    def _open_locations(self, read_only: bool) -> None:
+        """The location index in this format: a file of another (or a new file) is made anew
+        from the backend's pack indexes, keeping the order dictionaries were trained in;
+        read-only, in memory (the file stays as it is)."""
+        if self._format() == LOCATIONS_FORMAT:
+            return
+        if read_only:
+            trained = self._trained_before()
+            self.db.close()
+            self.db = sqlite3.connect(":memory:")
+            self._make_anew(trained)
+            return
+        self.db.execute("BEGIN IMMEDIATE")  # one process converts it; the others wait, then see it done
+        try:
+            if self._format() != LOCATIONS_FORMAT:
+                self._make_anew(self._trained_before())
+            self.db.commit()
+        except BaseException:
+            self.db.rollback()
+            raise
+
+    def _make_anew(self, trained: list[bytes]) -> None:
+        for table in ("blobs", "packs", "dictionaries"):
+            self.db.execute(f"DROP TABLE IF EXISTS {table}")
+        for statement in SCHEMA.split(";"):  # (executescript would commit first)
+            self.db.execute(statement)
+        self.db.executemany(
+            "INSERT OR IGNORE INTO dictionaries(blob, seq) VALUES (?, ?)",
+            [(raw, seq) for seq, raw in enumerate(trained)],
+        )
+        self._load()
+        self.db.execute(f"PRAGMA user_version = {LOCATIONS_FORMAT}")
+
+    def _format(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    def _trained_before(self) -> list[bytes]:
+        """The dictionaries a first-format file says were trained, oldest first."""
+        try:
+            rows = self.db.execute("SELECT blob FROM dictionaries ORDER BY seq").fetchall()
+        except sqlite3.OperationalError:
+            return []  # a new file
+        return [raw for (bid,) in rows if isinstance(bid, str) and (raw := _raw(bid))]
 
     @classmethod
     def from_config(cls, config, *, read_only: bool = False) -> ContentStore:
@@ -163,8 +245,9 @@ class ContentStore:
             return None  # too little material: plain frames until more arrives
         bid = self._put_frame(trained.as_bytes(), dictionary=False)
         self.db.execute(
-            "INSERT OR IGNORE INTO dictionaries(blob, seq) VALUES (?, (SELECT count(*) FROM dictionaries))",
-            (bid,),
+            "INSERT INTO dictionaries(blob, seq) VALUES (?1, (SELECT coalesce(max(seq) + 1, 0) FROM dictionaries))"
+            " ON CONFLICT(blob) DO UPDATE SET seq = excluded.seq WHERE seq IS NULL",
+            (_raw(bid),),
         )
         self._dicts[bid] = trained
         self._use_dictionary(bid)
@@ -176,13 +259,16 @@ class ContentStore:
     def exists(self, bid: str) -> bool:
         if bid in self._pending:
             return True
+        raw = _raw(bid)
+        if raw is None:
+            return False
         if self._known is None:
-            # one scan instead of a query per put: imports check every message (~40 bytes a blob)
+            # one scan instead of a query per put: imports check every message (~70 bytes a blob)
             self._known = {row[0] for row in self.db.execute("SELECT blob FROM blobs")}
-        if bid in self._known:
+        if raw in self._known:
             return True
         # another process (a second worker) may have stored it since
-        return self.db.execute("SELECT 1 FROM blobs WHERE blob=?", (bid,)).fetchone() is not None
+        return self.db.execute("SELECT 1 FROM blobs WHERE blob=?", (raw,)).fetchone() is not None
 
     def put(self, data: bytes, bid: str | None = None) -> str:
         """Store these bytes (once); the blob is durable after the next ``flush``.
@@ -214,58 +300,98 @@ class ContentStore:
             self._write_pack()
         return bid
 
-    def _write_pack(self) -> None:
+    def _write_pack(self, salt: bytes = b"") -> None:
         if not self._members:
             return
         plain = bytes(self._buffer)
-        pack = self.cipher.pack_name(plain)
-        data, members = self._sealed_pack(pack, plain)
+        pack = self.cipher.pack_name(plain + salt)
+        records, members = self._sealed_pack(pack, plain)
+        data = self.indexes.pack_object(pack, records, members)  # with its sealed trailer, encrypted
         self.backend.put(pack_key(pack), data)
-        self.backend.put(
-            index_key(pack), self.cipher.seal_object(index_key(pack), encode_pack_index(pack, members))
-        )
-        self._record_pack(pack, len(data), members)
+        self.indexes.write(pack, members)  # its index/ object, unencrypted
+        self._record_pack(pack, len(data), members, self.cipher.record_format)
         self._buffer = bytearray()
         self._members = []
         self._pending = {}
 
     def _sealed_pack(self, pack: str, plain: bytes) -> tuple[bytes, list[Member]]:
-        """The pack object for these frames, and where each member's record sits in it."""
+        """The records of the pack object for these frames, and where each sits in it."""
         if not self.cipher.encrypted:
             return plain, self._members
         out = bytearray(self.cipher.header)
         members = []
         for m in self._members:
-            record = self.cipher.seal_record(
-                pack, pack_key(pack), len(out), m.blob, plain[m.offset : m.offset + m.length]
-            )
+            frame = plain[m.offset : m.offset + m.length]
+            try:  # what the pack index says of it need not be sealed twice (crypto.PACK_VERSION)
+                stripped = strip_frame(frame, self._zstd_dict_id(m.dict), m.raw_size)
+            except ValueError as e:
+                raise StoreError(f"{m.blob}: {e}") from None
+            record = self.cipher.seal_record(pack, pack_key(pack), len(out), m.blob, stripped)
             members.append(Member(m.blob, len(out), len(record), m.raw_size, m.dict))
             out += record
-        # the pack describes itself, as restic's do: its index sealed at its end, then that
-        # trailer's length, so a pack index lost with the location index is rebuilt from it
-        trailer = self.cipher.seal_record(
-            pack, pack_key(pack), len(out), TRAILER, encode_pack_index(pack, members)
-        )
-        out += trailer + len(trailer).to_bytes(4, "big")
         return bytes(out), members
 
-    def _frame(self, pack: str, m: Member, record: bytes) -> bytes:
-        """The zstd frame in this record of a stored pack, authenticated."""
+    def _frame(self, pack: str, m: Member, record: bytes, fmt: int) -> bytes:
+        """The zstd frame in this record of a stored pack of format ``fmt`` (its header's
+        version, 0 unencrypted), authenticated, then made whole again (format 2)."""
         try:
-            return self.cipher.open_record(pack, pack_key(pack), m.offset, m.blob, record)
+            opened = self.cipher.open_record(pack, pack_key(pack), m.offset, m.blob, record)
+            return opened if fmt < 2 else restore_frame(opened, self._zstd_dict_id(m.dict), m.raw_size)
         except (AuthenticationFailed, EnvelopeError) as e:
             raise BlobCorrupt(f"{m.blob} in {e}") from None
+        except PackFormatError as e:
+            raise BlobCorrupt(f"{m.blob} in pack {pack}: {e}") from None
 
-    def _record_pack(self, pack: str, size: int, members: list[Member]) -> None:
+    def _zstd_dict_id(self, dict_blob: str | None) -> int:
+        return self._dictionary(dict_blob).dict_id() if dict_blob else 0
+
+    def _data_format(self, pack: str, data: bytes) -> int:
+        """The format of a pack read whole (its header: EnvelopeError when it is not one)."""
+        return self.cipher.check_header(pack_key(pack), data)
+
+    def _pack_format(self, pack: str) -> int:
+        if pack not in self._formats:
+            row = self.db.execute("SELECT format FROM packs WHERE pack=?", (bytes.fromhex(pack),)).fetchone()
+            self._formats[pack] = row[0] if row else self.cipher.record_format
+        return self._formats[pack]
+
+    def _record_pack(self, pack: str, size: int, members: list[Member], fmt: int) -> None:
+        raw_pack = bytes.fromhex(pack)
+        self.db.execute(
+            "INSERT OR IGNORE INTO packs(pack, size, members, format) VALUES (?,?,?,?)",
+            (raw_pack, size, len(members), fmt),
+        )
+        (pack_id,) = self.db.execute("SELECT id FROM packs WHERE pack=?", (raw_pack,)).fetchone()
+        rows = [
+            (_raw(m.blob), pack_id, m.offset, m.length, m.raw_size, self._dict_id(m.dict) if m.dict else None)
+            for m in members
+        ]
         self.db.executemany(
             "INSERT OR IGNORE INTO blobs(blob, pack, offset, length, raw_size, dict) VALUES (?,?,?,?,?,?)",
-            [(m.blob, pack, m.offset, m.length, m.raw_size, m.dict) for m in members],
-        )
-        self.db.execute(
-            "INSERT OR IGNORE INTO packs(pack, size, members) VALUES (?,?,?)", (pack, size, len(members))
+            rows,
         )
         if self._known is not None:
-            self._known.update(m.blob for m in members)
+            self._known.update(r[0] for r in rows if r[0] is not None)
+
+    def _dict_id(self, bid: str) -> int:
+        if bid not in self._dict_ids:
+            raw = _raw(bid)
+            self.db.execute("INSERT OR IGNORE INTO dictionaries(blob) VALUES (?)", (raw,))
+            self._dict_ids[bid] = self.db.execute(
+                "SELECT id FROM dictionaries WHERE blob=?", (raw,)
+            ).fetchone()[0]
+        return self._dict_ids[bid]
+
+    def _locate(self, bid: str) -> tuple[str, Member] | None:
+        """The pack the location index puts ``bid`` in, and where in it."""
+        raw = _raw(bid)
+        row = None if raw is None else self.db.execute(_LOCATE + " WHERE b.blob=?", (raw,)).fetchone()
+        return None if row is None else _located(row)
+
+    def located(self) -> Iterator[tuple[str, Member]]:
+        """Every blob the location index holds: its pack, and where in it."""
+        for row in self.db.execute(_LOCATE):
+            yield _located(row)
 
     def discard(self) -> None:
         """Forget blobs put since the last flush (the work that referenced them failed)."""
@@ -276,6 +402,7 @@ class ContentStore:
         # write failed on a full disk, the dictionary trained in it): close() must not commit them
         self.db.rollback()
         self._known = None
+        self._dict_ids = {}
         if self._dict_blob is not None and not self.exists(self._dict_blob):
             self._dict_blob = self._dict_compressor = None
 
@@ -292,14 +419,12 @@ class ContentStore:
             frame = bytes(self._buffer[m.offset : m.offset + m.length])
             pack = "(unflushed)"
         else:
-            row = self.db.execute(
-                "SELECT pack, offset, length, raw_size, dict FROM blobs WHERE blob=?", (bid,)
-            ).fetchone()
-            if row is None:
+            found = self._locate(bid)
+            if found is None:
                 raise ObjectMissing(bid, self.backend.name)
-            pack = row[0]
-            m = Member(bid, row[1], row[2], row[3], row[4])
-            frame = self._frame(pack, m, self.backend.get_range(pack_key(pack), m.offset, m.length))
+            pack, m = found
+            record = self.backend.get_range(pack_key(pack), m.offset, m.length)
+            frame = self._frame(pack, m, record, self._pack_format(pack))
         return self._decode(m, frame, pack)
 
     def _decode(self, m: Member, frame: bytes, pack: str) -> bytes:
@@ -324,41 +449,31 @@ class ContentStore:
         packs = {k.rsplit("/", 1)[-1] for k in self.backend.list("packs/")}
         wanted: dict[str, list[Member]] = {}
         for bid in sorted(set(referenced)):
-            row = self.db.execute(
-                "SELECT pack, offset, length, raw_size, dict FROM blobs WHERE blob=?", (bid,)
-            ).fetchone()
-            if row is None:
+            found = self._locate(bid)
+            if found is None:
                 problems.append(Problem(f"blob {bid}", "missing: no pack holds it"))
-            elif row[0] not in packs:
+            elif found[0] not in packs:
                 problems.append(
-                    Problem(f"blob {bid}", f"missing: pack {row[0]} is not in {self.backend.name}")
+                    Problem(f"blob {bid}", f"missing: pack {found[0]} is not in {self.backend.name}")
                 )
             else:
-                wanted.setdefault(row[0], []).append(Member(bid, row[1], row[2], row[3], row[4]))
+                wanted.setdefault(found[0], []).append(found[1])
             advance(1)
         if read_data:
             for pack, members in sorted(wanted.items()):
                 try:
                     data = self.backend.get(pack_key(pack))
-                    self.cipher.check_header(pack_key(pack), data)
+                    fmt = self._data_format(pack, data)
                 except StoreError as e:
                     problems.append(Problem(f"pack {pack}", str(e)))
                     continue
                 for m in members:
                     try:
-                        self._decode(m, self._frame(pack, m, data[m.offset : m.offset + m.length]), pack)
+                        self._decode(m, self._frame(pack, m, data[m.offset : m.offset + m.length], fmt), pack)
                     except BlobCorrupt as e:
                         problems.append(Problem(f"blob {m.blob}", f"corrupt: {e}"))
                     advance(1)
         return problems
-
-    def read_pack_index(self, key: str) -> tuple[str, list[Member]]:
-        """The pack index object ``key`` (``index/<pack>``), authenticated and decoded: its
-        pack and members (offsets and lengths of the records as stored in the pack)."""
-        try:
-            return decode_pack_index(self.cipher.open_object(key, self.backend.get(key)))
-        except (PackFormatError, AuthenticationFailed, EnvelopeError) as e:
-            raise StoreError(f"{self.backend.name}{key}: {e}") from None
 
     # ------------------------------------------------------------ pack indexes
 
@@ -367,37 +482,28 @@ class ContentStore:
         return {k.rsplit("/", 1)[-1] for k in self.backend.list("packs/")}
 
     def pack_index_names(self) -> set[str]:
-        """Every pack index the backend holds (named by its pack)."""
-        return {k.rsplit("/", 1)[-1] for k in self.backend.list("index/")}
+        """Every pack whose index the backend holds: each with an ``index/`` object, or (an
+        encrypted store, whose packs hold their index) every pack."""
+        return self.indexes.names()
 
     def pack_bytes(self, pack: str) -> bytes:
-        """A pack as stored: its frames end to end."""
+        """A pack as stored: its frames (or sealed records and trailer) end to end."""
         return self.backend.get(pack_key(pack))
 
     def pack_length(self, pack: str) -> int:
-        """The length of a pack's frames end to end (what member offsets count in)."""
+        """The length of a pack as stored (what member offsets count in)."""
         return self.backend.size(pack_key(pack))
 
     def put_pack_index(self, pack: str, members: list[Member], *, replace: bool = False) -> None:
-        """Store the index object of ``pack`` listing ``members``; ``replace``: a damaged one
-        is there (backends never overwrite: it is deleted first; a crash between leaves the
-        pack without an index, which the next repair regenerates)."""
-        key = index_key(pack)
-        if replace:
-            try:
-                self.backend.delete(key)
-            except ObjectMissing:
-                pass
-        if not self.backend.put(key, self.cipher.seal_object(key, encode_pack_index(pack, members))):
-            raise StoreError(f"{self.backend.name}{key}: could not be replaced")
+        """Store the index object of ``pack`` listing ``members`` (an encrypted store writes
+        none: its packs hold their index); ``replace``: a damaged one is there."""
+        self.indexes.write(pack, members, replace=replace)
 
     def pack_index(self, pack: str) -> list[Member]:
-        """The members a pack's index object lists; PackFormatError when it is damaged or
-        names another pack."""
-        named, members = self.read_pack_index(index_key(pack))
-        if named != pack:
-            raise PackFormatError(f"the pack index of {pack} names pack {named}")
-        return members
+        """The members a pack's index lists, authenticated and decoded; StoreError naming it
+        when it is missing, damaged or names another pack (PackDamaged: an encrypted pack
+        whose trailer does not authenticate)."""
+        return self.indexes.read(pack)
 
     def check_pack_indexes(self, referenced: Iterable[str], *, read_data: bool = False) -> list[Problem]:
         """Every pack has a readable index that matches it (its members within the pack;
@@ -413,7 +519,13 @@ class ContentStore:
         for pack in sorted(indexes):
             try:
                 members = self.pack_index(pack)
-            except (PackFormatError, StoreError) as e:
+            except PackDamaged as e:  # its own trailer: a damaged pack, which a rewrite mends
+                placed = self._members_by_pack({pack})
+                problems.append(
+                    Problem(f"pack {pack}", f"{e} ({f'repair: {REWRITE}' if placed else UNPLACED})")
+                )
+                continue
+            except StoreError as e:
                 problems.append(Problem(f"pack index {pack}", f"unreadable: {e} (repair: verify --repair)"))
                 continue
             for m in members:  # listed, even when the pack is gone (check() names those blobs)
@@ -432,21 +544,27 @@ class ContentStore:
             )
         # and the dictionaries their frames need
         needed = set(referenced)
-        needed |= {r[0] for r in self.db.execute("SELECT DISTINCT dict FROM blobs WHERE dict IS NOT NULL")}
+        needed |= {
+            _bid(r[0])
+            for r in self.db.execute(
+                "SELECT blob FROM dictionaries WHERE id IN (SELECT DISTINCT dict FROM blobs)"
+            )
+        }
         for bid in sorted(needed):
-            row = self.db.execute("SELECT pack, offset, length FROM blobs WHERE blob=?", (bid,)).fetchone()
-            if row is None:
-                continue  # check() reports it missing
-            found = listed.get(bid)
-            if not found:
+            found = self._locate(bid)
+            if found is None or found[0] not in packs:
+                continue  # check() reports it missing (and where a pack index names it, its pack)
+            pack, m = found
+            where = listed.get(bid)
+            if not where:
                 problems.append(
-                    Problem(f"blob {bid}", f"no pack index lists it (the location index: pack {row[0]})")
+                    Problem(f"blob {bid}", f"no pack index lists it (the location index: pack {pack})")
                 )
-            elif tuple(row) not in found:
+            elif (pack, m.offset, m.length) not in where:
                 problems.append(
                     Problem(
                         f"blob {bid}",
-                        f"the location index puts it in pack {row[0]}, its pack index in {found[0][0]}",
+                        f"the location index puts it in pack {pack}, its pack index in {where[0][0]}",
                     )
                 )
         return problems
@@ -462,10 +580,14 @@ class ContentStore:
         if not read_data:
             return []
         data = self.pack_bytes(pack)
+        try:
+            fmt = self._data_format(pack, data)
+        except StoreError as e:
+            return [Problem(f"pack {pack}", str(e))]
         failed: list[BlobCorrupt] = []
         for m in members:
             try:
-                self._decode(m, self._frame(pack, m, data[m.offset : m.offset + m.length]), pack)
+                self._decode(m, self._frame(pack, m, data[m.offset : m.offset + m.length], fmt), pack)
             except BlobCorrupt as e:
                 failed.append(e)
         # an index that does not fit its pack fails on every member; some failing are damaged
@@ -478,8 +600,8 @@ class ContentStore:
         """A pack's members read from the pack alone: each frame's span from its headers,
         its dictionary from the id in its header, its blob id from its decoded bytes; an
         encrypted pack's from the index sealed at its end."""
-        if self.cipher.encrypted:
-            return self._index_from_trailer(pack)
+        if self.indexes.in_pack:
+            return self.pack_index(pack)
         data = self.pack_bytes(pack)
         by_id = self._dictionaries_by_id()
         members = []
@@ -500,27 +622,9 @@ class ContentStore:
                 by_id[trained.dict_id()] = members[-1].blob
         return members
 
-    def _index_from_trailer(self, pack: str) -> list[Member]:
-        """An encrypted pack's members from the index sealed at its end (``_sealed_pack``):
-        authenticated under the pack's key (each record is again when it is read)."""
-        data = self.pack_bytes(pack)
-        size = int.from_bytes(data[-4:], "big") if len(data) >= 4 else 0
-        start = len(data) - 4 - size
-        if size <= 0 or start < len(self.cipher.header):
-            raise StoreError(f"pack {pack}: no sealed index at its end")
-        try:
-            plain = self.cipher.open_record(pack, pack_key(pack), start, TRAILER, data[start:-4])
-            named, members = decode_pack_index(plain)
-        except (AuthenticationFailed, EnvelopeError, PackFormatError) as e:
-            raise StoreError(f"pack {pack}: its sealed index cannot be read ({e})") from None
-        if named != pack:
-            raise StoreError(f"pack {pack}: its sealed index names pack {named}")
-        return members
-
     def _dictionaries_by_id(self) -> dict[int, str]:
         """zstd dictionary id -> its blob, of every dictionary the store knows."""
-        known = {r[0] for r in self.db.execute("SELECT blob FROM dictionaries")}
-        known |= {r[0] for r in self.db.execute("SELECT DISTINCT dict FROM blobs WHERE dict IS NOT NULL")}
+        known = {_bid(r[0]) for r in self.db.execute("SELECT blob FROM dictionaries")}
         out = dict(self._found_dicts)
         for bid in known - set(out.values()):
             try:
@@ -530,8 +634,11 @@ class ContentStore:
         return out
 
     def repair_pack_indexes(self) -> list[str]:
-        """Write a new index for every pack whose index is missing, unreadable or does not
-        match it, read from the pack itself (``index_from_pack``); returns those packs."""
+        """Mend every pack whose index is missing, unreadable or does not match it; returns
+        those packs. An index object is written again from its pack (``index_from_pack``);
+        an encrypted pack whose trailer is damaged is written again, as a new pack with a new
+        trailer, from the blobs the location index places in it (when each of them reads
+        back: a damaged record is never copied)."""
         self.flush()
         packs, indexes = self.pack_names(), self.pack_index_names()
         todo = []
@@ -540,9 +647,11 @@ class ContentStore:
                 try:
                     if not self._match(pack, self.pack_index(pack), read_data=True):
                         continue
-                except (PackFormatError, StoreError):
+                except StoreError:
                     pass
             todo.append(pack)
+        if self.indexes.in_pack:
+            return [pack for pack in todo if self._rewrite_damaged(pack)]
         redone: list[str] = []
         while todo:  # a pack whose frames need a dictionary another pack holds waits for it
             waiting: list[str] = []
@@ -559,18 +668,112 @@ class ContentStore:
             todo = waiting
         return redone
 
-    def rebuild_index(self) -> None:
-        """Regenerate the local location index from the backend's pack indexes alone."""
+    def _rewrite_damaged(self, pack: str) -> bool:
+        """Write the blobs the location index places in ``pack`` into a new pack and delete
+        it; False (nothing done) when it places none there, or one does not read back."""
+        members = self._members_by_pack({pack}).get(pack, [])
+        if not members:
+            return False
+        data = self.pack_bytes(pack)
+        try:
+            fmt = self._data_format(pack, data)
+            for m in members:
+                self._decode(m, self._frame(pack, m, data[m.offset : m.offset + m.length], fmt), pack)
+        except StoreError:  # (BlobCorrupt, or a header that is not one)
+            return False
+        self._repack(pack, members, data, salt=b"\0rewritten from " + pack.encode())
+        self._drop_pack(pack, members)
+        return True
+
+    def rebuild_index(self) -> list[str]:
+        """Regenerate the local location index from the backend's pack indexes alone;
+        returns the packs whose index could not be read (verify names each)."""
         self.flush()
-        self.db.execute("DELETE FROM blobs")
-        self.db.execute("DELETE FROM packs")
-        self._known = None
-        for key in self.backend.list("index/"):
-            pack, members = self.read_pack_index(key)
-            self._record_pack(
-                pack, self.backend.size(pack_key(pack)) if self.backend.exists(pack_key(pack)) else 0, members
-            )
+        try:
+            self.db.execute("DELETE FROM blobs")
+            self.db.execute("DELETE FROM packs")
+            skipped = self._load()
+        except BaseException:
+            self.db.rollback()  # the old rows stay: a later commit must not make them none
+            self._known = None
+            raise
         self.db.commit()
+        return skipped
+
+    def _load(self) -> list[str]:
+        """Record every pack index the backend holds (uncommitted); the packs whose index is
+        damaged or gone. Anything else (the backend unreachable, the wrong key) raises: a
+        location index is never made from what could not be asked."""
+        self._known = None
+        skipped = []
+        names = sorted(self.pack_index_names())
+        if names:
+            self.cipher.ready()  # the store's key, before a trailer could fail for want of it
+        for pack in names:
+            try:
+                fmt, members = self.indexes.read_with_format(pack)
+                size = self.pack_length(pack) if self.backend.exists(pack_key(pack)) else 0
+            except (IndexUnreadable, ObjectMissing):
+                skipped.append(pack)
+                continue
+            self._record_pack(pack, size, members, fmt)
+        return skipped
+
+    def _members_by_pack(self, packs: set[str]) -> dict[str, list[Member]]:
+        """The blobs the location index places in each of ``packs``, in offset order (one
+        scan of it: no index by pack is kept, it would cost as much as the rows)."""
+        ids = [
+            r[0]
+            for p in sorted(packs)
+            for r in self.db.execute("SELECT id FROM packs WHERE pack=?", (bytes.fromhex(p),))
+        ]
+        out: dict[str, list[Member]] = {}
+        for chunk in range(0, len(ids), 500):
+            marks = ",".join("?" * len(ids[chunk : chunk + 500]))
+            for row in self.db.execute(_LOCATE + f" WHERE b.pack IN ({marks})", ids[chunk : chunk + 500]):
+                pack, m = _located(row)
+                out.setdefault(pack, []).append(m)
+        for members in out.values():
+            members.sort(key=lambda m: m.offset)
+        return out
+
+    def _repack(self, pack: str, survivors: list[Member], data: bytes, *, salt: bytes = b"") -> None:
+        """Write ``survivors`` of ``pack`` (as stored: ``data``) into a new pack, durable and
+        located before anything of the old one goes (``salt``: what names it, when they are
+        all of its blobs, apart from the old pack, whose name their frames alone would give)."""
+        fmt = self._data_format(pack, data)
+        for m in survivors:
+            frame = self._frame(pack, m, data[m.offset : m.offset + m.length], fmt)
+            self._decode(m, frame, pack)  # never copy damage
+            self._members.append(Member(m.blob, len(self._buffer), len(frame), m.raw_size, m.dict))
+            self._pending[m.blob] = len(self._members) - 1
+            self._buffer += frame
+            self.db.execute("DELETE FROM blobs WHERE blob=?", (_raw(m.blob),))
+        self._write_pack(salt)  # the survivors, durable, then indexed in the same commit
+        self.db.commit()
+
+    def _drop_pack(self, pack: str, members: list[Member]) -> None:
+        """Delete ``pack`` (and its index object) from the backend, then forget it here."""
+        from vault import faults
+
+        self._delete(pack_key(pack))
+        faults.point("purge.deleted-packs")
+        for key in self.indexes.objects(pack):
+            self._delete(key)
+        faults.point("purge.deleted-index")  # (encrypted, there is none: the same point, after the pack)
+        row = self.db.execute("SELECT id FROM packs WHERE pack=?", (bytes.fromhex(pack),)).fetchone()
+        if row:
+            self.db.executemany(
+                "DELETE FROM blobs WHERE blob=? AND pack=?", [(_raw(m.blob), row[0]) for m in members]
+            )
+            self.db.execute("DELETE FROM packs WHERE id=?", (row[0],))
+        self.db.commit()
+
+    def _delete(self, key: str) -> None:
+        try:
+            self.backend.delete(key)
+        except ObjectMissing:
+            pass
 
     def delete_blobs(self, bids: Iterable[str]) -> dict:
         """Remove blobs (purges only): a pack left with no live member is deleted whole, a pack
@@ -583,47 +786,22 @@ class ContentStore:
 
         self.flush()
         doomed = set(bids)
-        packs = {
-            row[0] for b in doomed for row in self.db.execute("SELECT pack FROM blobs WHERE blob=?", (b,))
-        }
+        packs = {found[0] for b in doomed if (found := self._locate(b))}
         deleted = repacked = 0
-        for pack in sorted(packs):
-            rows = self.db.execute(
-                "SELECT blob, offset, length, raw_size, dict FROM blobs WHERE pack=? ORDER BY offset", (pack,)
-            ).fetchall()
-            members = [Member(*r) for r in rows]
+        for pack, members in sorted(self._members_by_pack(packs).items()):
             survivors = [m for m in members if m.blob not in doomed]
             if survivors:
-                data = self.backend.get(pack_key(pack))
-                for m in survivors:
-                    frame = self._frame(pack, m, data[m.offset : m.offset + m.length])
-                    self._decode(m, frame, pack)  # never copy damage
-                    self._members.append(Member(m.blob, len(self._buffer), len(frame), m.raw_size, m.dict))
-                    self._pending[m.blob] = len(self._members) - 1
-                    self._buffer += frame
-                    self.db.execute("DELETE FROM blobs WHERE blob=?", (m.blob,))
-                self._write_pack()  # the survivors, durable, then indexed in the same commit
-                self.db.commit()
+                self._repack(pack, survivors, self.pack_bytes(pack))
                 repacked += 1
                 faults.point("purge.repacked")
-            for key in (pack_key(pack), index_key(pack)):
-                try:
-                    self.backend.delete(key)
-                except ObjectMissing:
-                    pass
-                faults.point(f"purge.deleted-{key.split('/')[0]}")
-            self.db.execute("DELETE FROM blobs WHERE pack=?", (pack,))
-            self.db.execute("DELETE FROM packs WHERE pack=?", (pack,))
-            self.db.commit()
+            self._drop_pack(pack, members)
             deleted += 1
         self._known = None
         return {"blobs": len(doomed), "packs_removed": deleted, "packs_rewritten": repacked}
 
     def packs_of(self, bids: Iterable[str]) -> set[str]:
         self.flush()
-        return {
-            row[0] for b in set(bids) for row in self.db.execute("SELECT pack FROM blobs WHERE blob=?", (b,))
-        }
+        return {found[0] for b in set(bids) if (found := self._locate(b))}
 
     def set_legal_holds(self, held_blobs: Iterable[str]) -> dict:
         """Storage-level legal hold on exactly the packs holding a held blob (S3 Object

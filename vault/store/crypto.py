@@ -7,18 +7,22 @@ Two ciphers behind one interface, chosen by ``[store] encryption`` (vault/store/
 
 On-store format of an encrypted store (docs/architecture.md 4.1):
 
-- **Whole objects** (pack indexes, the ``config`` object) are one *envelope*:
+- **Whole objects** (the ``config`` check object) are one *envelope*:
   ``b"VLTE" || version (1 byte, 1) || nonce (12 random bytes) || ciphertext || tag (16)``,
   with the associated data ``b"vault-object\\0" || object key``: an object moved to another
   key does not authenticate.
-- **Packs** start with the header ``b"VLTP" || version (1 byte, 1) || 3 zero bytes`` and hold
-  one sealed record per blob: ``ciphertext || tag`` of its zstd frame, under the pack's own
+- **Packs** start with the header ``b"VLTP" || version (1 byte, 2) || 3 zero bytes`` and hold
+  one sealed record per blob: ``ciphertext || tag`` of its zstd frame (version 2: without its
+  magic, dictionary id and content size, which the pack index holds: store/pack.py
+  strip_frame; version 1, still read: the whole frame), under the pack's own
   key ``HMAC-SHA256(data key, "vault pack key\\0" || pack name)`` with the record's offset as
   its nonce (12 bytes, big-endian: unique in the pack) and ``b"vault-frame\\0" || pack key ||
   "\\0" || blob id`` as associated data: a record moved inside a pack, or to another, fails.
 - **Names**: a pack is named by the keyed id ``HMAC-SHA256(id key, its plaintext frames)``,
   not by a hash anyone could compute; the same pack written twice gets the same name and the
   same bytes (its key and nonces derive from the name), so a retried write stays idempotent.
+- **Pack indexes** are no object of their own: each pack's is sealed as its last record, its
+  trailer (store/pack_indexes.py).
 
 Every read authenticates before anything is decompressed or parsed. A failure is
 ``AuthenticationFailed`` naming the object; a malformed envelope is ``EnvelopeError``.
@@ -41,7 +45,11 @@ PACK_MAGIC = b"VLTP"
 VERSION = 1
 NONCE = 12
 TAG = 16
-PACK_HEADER = PACK_MAGIC + bytes([VERSION]) + b"\0\0\0"
+# pack format 2: each record holds its zstd frame stripped of what the pack index says (its
+# magic, dictionary id and content size: store/pack.py strip_frame); 1: the whole frame
+PACK_VERSION = 2
+PACK_VERSIONS = (1, 2)
+PACK_HEADER = PACK_MAGIC + bytes([PACK_VERSION]) + b"\0\0\0"
 CIPHER_NAME = "AES-256-GCM"
 
 
@@ -85,6 +93,7 @@ class PlainCipher(_Checked):
 
     encrypted = False
     header = b""
+    record_format = 0  # what a pack's records hold: whole zstd frames, no header
     overhead = 0  # bytes a record adds to its frame
 
     def pack_name(self, plain: bytes) -> str:
@@ -106,8 +115,10 @@ class PlainCipher(_Checked):
         self.ready()
         return record
 
-    def check_header(self, pack_key: str, data: bytes) -> None:
+    def check_header(self, pack_key: str, data: bytes) -> int:
+        """0: an unencrypted pack has no header, nor a format of its records."""
         self.ready()
+        return 0
 
 
 class SealedCipher(_Checked):
@@ -115,6 +126,7 @@ class SealedCipher(_Checked):
 
     encrypted = True
     header = PACK_HEADER
+    record_format = PACK_VERSION
     overhead = TAG
 
     def __init__(self, data_key: bytes, id_key: bytes):
@@ -175,11 +187,16 @@ class SealedCipher(_Checked):
                 f"pack {pack}: authentication failed at offset {offset} (the wrong key, or the pack was changed)"
             ) from None
 
-    def check_header(self, pack_key: str, data: bytes) -> None:
-        """A whole pack read back: its header is this format's."""
+    def check_header(self, pack_key: str, data: bytes) -> int:
+        """A pack's first bytes (or all of them) read back: its header is of a format this
+        reads; which (``PACK_VERSIONS``)."""
         self.ready()
-        if data[: len(PACK_HEADER)] != PACK_HEADER:
+        head = data[: len(PACK_HEADER)]
+        if len(head) < len(PACK_HEADER) or head[:4] != PACK_MAGIC or head[5:] != b"\0\0\0":
             raise EnvelopeError(f"object {pack_key}: not an encrypted vault pack (bad header)")
+        if head[4] not in PACK_VERSIONS:
+            raise EnvelopeError(f"object {pack_key}: unsupported pack version {head[4]}")
+        return head[4]
 
 
 Cipher = PlainCipher | SealedCipher

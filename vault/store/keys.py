@@ -303,7 +303,7 @@ def _refuse_encrypted(backend: Backend) -> None:
 
 
 def _check_store(master: MasterKey, backend: Backend, where: str, read_only: bool) -> None:
-    if not backend.exists(CHECK_OBJECT) and next(iter(backend.list("index/")), None) is None:
+    if not backend.exists(CHECK_OBJECT) and next(iter(backend.list("packs/")), None) is None:
         # a store not written yet (a bucket configured after init): this key is its key
         if not read_only:
             put_check(master, backend)
