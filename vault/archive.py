@@ -18,6 +18,7 @@ import logging
 import os
 import sqlite3
 import time as _time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -228,6 +229,7 @@ class Vault:
         # the index at most this often, and when idle (flush_index)
         self.index_commit_interval = 0.0
         self._index_due = 0.0
+        self._bulk = False  # in a bulk run (see bulk): the index commits when it ends
         self.read_only = False  # the home cannot be written here (Vault.open)
         self.index_rebuilt: str | None = None  # why open() rebuilt a search index it could not use
 
@@ -353,6 +355,34 @@ class Vault:
             self._indexer.flush()
             self._index_due = _time.monotonic() + self.index_commit_interval
 
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """A run of many commits (an import): the search index is committed once, when the
+        run ends, rather than with each ledger commit (a Tantivy commit costs ~20-40 ms and
+        leaves a segment to merge), and the text of each new message is extracted for it in
+        a worker process meanwhile (vault/index/textpool.py). When the run ends the index is
+        committed (unless this writer defers index commits, ``index_commit_interval``, and
+        one is not due): a search then finds everything imported. A crash before that loses the
+        index nothing: its applied_seq stays at its last commit and the next open catches up
+        from the ledger, as after any crash. Nested runs are one run (the outermost ends it)."""
+        if self._bulk or self._indexer is None:
+            yield
+            return
+        from vault.index.textpool import TextPool
+
+        indexer = self._indexer
+        self._bulk = True
+        pool = indexer.pool = TextPool()
+        try:
+            yield
+        finally:
+            self._bulk = False
+            indexer.pool = None
+            pool.close()
+        if _time.monotonic() >= self._index_due:  # as a commit would (a deferring writer's: later)
+            with _full("the search index", indexer.path):
+                self.flush_index()
+
     def close(self) -> None:
         """Commit what is pending and close every part; a part that fails (a full disk) does
         not keep the others, the writer lock among them, open."""
@@ -423,7 +453,7 @@ class Vault:
         with _full("the catalog", self.catalog.path):  # behind: the next open catches up
             self.catalog.apply(entries)
         if self._indexer is not None:
-            due = _time.monotonic() >= self._index_due
+            due = not self._bulk and _time.monotonic() >= self._index_due
             with _full("the search index", self._indexer.path):
                 self._indexer.apply(entries, self.store.get, self.catalog, commit=due)
             if due:

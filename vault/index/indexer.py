@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import tantivy
 
@@ -36,6 +37,9 @@ from vault.index.query import And, Node, Where, parse
 from vault.index.scope import FolderKeys, Scope, count_matches
 from vault.index.words import has_cjk, index_tokens
 from vault.model import custodian_of, format_time
+
+if TYPE_CHECKING:
+    from vault.index.textpool import TextPool
 
 log = logging.getLogger(__name__)
 SEQ_FILE = "applied_seq"  # before state.json: the applied seq alone
@@ -96,6 +100,7 @@ class SearchIndex:
         self._dirty = False  # documents added or deleted since the last commit
         self._unflushed: int | None = None  # the last entry applied but not yet committed
         self._data: dict[str, bytes] = {}
+        self.pool: TextPool | None = None  # text extraction in a worker process (Vault.bulk)
         self._folder_keys = FolderKeys()
         self._view: tempfile.TemporaryDirectory | None = None  # see _read_only_view
 
@@ -227,8 +232,13 @@ class SearchIndex:
         return self._writer
 
     def offer(self, blob: str, data: bytes) -> None:
-        """Bytes the caller already holds, for an ``apply`` soon (spares a store read)."""
+        """Bytes the caller already holds, for an ``apply`` soon (spares a store read; with a
+        pool, its text is extracted meanwhile)."""
+        if blob in self._data:
+            return
         self._data[blob] = data
+        if self.pool is not None and not self.indexed(blob):
+            self.pool.submit(blob, data)
 
     def add(self, blob: str, data: bytes) -> bool:
         """Index this content unless it already is; False when it was."""
@@ -237,7 +247,9 @@ class SearchIndex:
         writer = self._writer_or_fail()
         if self.indexed(blob):
             return False
-        f = extract(data)
+        f = self.pool.take(blob) if self.pool is not None else None
+        if f is None:
+            f = extract(data)
         doc = tantivy.Document(
             blob=blob, key=index_schema.blob_key(blob), size=f.size, attachment=1 if f.has_attachment else 0
         )
@@ -297,6 +309,8 @@ class SearchIndex:
             elif entry.kind == Kind.RETENTION_PURGED and not catalog.blobs_referenced([blob]):
                 self.remove(blob)
         self._data.clear()
+        if self.pool is not None:
+            self.pool.forget()
         if last is not None and last > applied:
             if self._dirty:
                 self._unflushed = last

@@ -132,6 +132,11 @@ class Importer:
     # ------------------------------------------------------------ the run
 
     def run(self) -> ImportReport:
+        """One snapshot run; the search index is current when it returns (Vault.bulk)."""
+        with self.vault.bulk():
+            return self._run()
+
+    def _run(self) -> ImportReport:
         started = _time.monotonic()
         catalog = self.vault.catalog
         self.mailbox_id, self.uidvalidity = self._folder()
