@@ -67,15 +67,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("maildirs", nargs="+", type=Path)
     ap.add_argument("--encryption", default="keyfile")
+    ap.add_argument("--batch", type=int, help="[import] batch_messages (default: the default)")
     args = ap.parse_args()
     for owner, name in PHASES:
         _timed(owner, name)
     with tempfile.TemporaryDirectory(prefix="vault-phases-") as tmp:
-        config = Vault.init(Path(tmp) / "home", {"store": {"encryption": args.encryption}})
+        overrides: dict[str, dict] = {"store": {"encryption": args.encryption}}
+        if args.batch:
+            overrides["import"] = {"batch_messages": args.batch}
+        config = Vault.init(Path(tmp) / "home", overrides)
         started = time.perf_counter()
         with Vault.open(Config.load(config.home), writer=True) as vault:
-            for box in args.maildirs:
-                importer_module.Importer(vault, box, f"user/{box.name}").run()
+            with vault.bulk():  # as the import command: one index commit at the end
+                for box in args.maildirs:
+                    importer_module.Importer(vault, box, f"user/{box.name}").run()
             opened_until_close = time.perf_counter()
         total = time.perf_counter() - started
     print(f"{'phase':<28}{'calls':>8}{'seconds':>10}")

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vault.config import CONFIG_NAME, DEFAULTS, VAULT, Config, render, write_new
-from vault.curve.keys import init_home_keys
 from vault.store import keys
 from vault.store.backends.base import StoreFull
 from vault.store.cas import ContentStore
@@ -254,6 +253,8 @@ class Vault:
         write_new(home / CONFIG_NAME, text)
         config = Config.load(home)
         keys.install(config, key_doc)
+        from vault.curve.keys import init_home_keys  # zmq: only init pays for it
+
         init_home_keys(home, VAULT)  # CURVE for live ingest's links (vault/curve/)
         cls.open(config, writer=True).close()
         return config

@@ -30,7 +30,8 @@ from vault.model import ItemId, blob_id, cyrus_folder_name, format_time, normali
 # Messages read up front to train the compression dictionary on a vault's first import.
 DICTIONARY_SAMPLE = 2000
 PREFETCH_THREADS = 2
-PREFETCH_WINDOW = 64
+PREFETCH_WINDOW = 128
+READ_CHUNK = 16  # messages read and hashed per task
 
 _MAILBOX_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -43,6 +44,33 @@ HISTORY_UIDVALIDITY = 0
 def _read_and_hash(msg: SourceMessage) -> tuple[bytes, str]:
     data = msg.read()
     return data, blob_id(data)
+
+
+def _read_chunk(msgs: list[SourceMessage]) -> list[tuple[bytes, str] | OSError]:
+    out: list[tuple[bytes, str] | OSError] = []
+    for msg in msgs:
+        try:
+            out.append(_read_and_hash(msg))
+        except OSError as e:
+            out.append(e)
+    return out
+
+
+class _Read:
+    """One message's place in a chunk read ahead (Importer._prefetched)."""
+
+    __slots__ = ("future", "index")
+
+    def __init__(self, index: int):
+        self.future: Future | None = None
+        self.index = index
+
+    def result(self) -> tuple[bytes, str]:
+        assert self.future is not None  # submitted before it is yielded
+        got = self.future.result()[self.index]
+        if isinstance(got, OSError):
+            raise got
+        return got
 
 
 def new_mailbox_id() -> str:
@@ -123,6 +151,7 @@ class Importer:
         self.time = format_time(clock())
         self.progress = progress or (lambda n=1, **kw: None)
         self.batch = vault.config["import"]["batch_messages"]
+        self.batch_bytes = vault.config["import"]["batch_bytes"]
         self.origin = f"{self.source.kind}:{Path(self.source.path).resolve()}"
         self.report = ImportReport(str(source_path), self.source.kind, mailbox, notes=notes)
 
@@ -151,6 +180,7 @@ class Importer:
             self.next_uid = catalog.next_uid(self.mailbox_id)
             renumbered = self._renumbered(live)
         seen: set[str] = set()
+        committed_bytes = 0
         for found, payload in self._prefetched(self._scan_with_dictionary(), live):
             if isinstance(found, SourceProblem):
                 self.report.problems.append(found)
@@ -171,8 +201,12 @@ class Importer:
             else:
                 self._compare_flags(existing, found)
             self.progress(1)
-            if self.vault.pending >= self.batch:
+            if (
+                self.vault.pending >= self.batch
+                or self.report.bytes_read - committed_bytes >= self.batch_bytes
+            ):
                 self.vault.commit()
+                committed_bytes = self.report.bytes_read
         for key, row in [*live.items(), *renumbered]:
             if key not in seen:
                 self._record(Kind.MESSAGE_EXPUNGED, row["item"], None)
@@ -262,21 +296,39 @@ class Importer:
         yield from scan
 
     def _prefetched(self, found_iter, live: dict):
-        """(found, future of (bytes, blob id) or None): new messages are read and hashed a
-        little ahead on two threads (file reads and SHA-256 release the GIL), in order."""
+        """(found, its _Read or None): new messages are read and hashed a little ahead on two
+        threads (file reads and SHA-256 release the GIL), READ_CHUNK to a task, in order."""
         window: deque = deque()
+        chunk: list[SourceMessage] = []
+        waiting: list[_Read] = []
         with ThreadPoolExecutor(max_workers=PREFETCH_THREADS) as pool:
+
+            def submit() -> None:
+                future = pool.submit(_read_chunk, chunk[:])
+                for slot in waiting:
+                    slot.future = future
+                chunk.clear()
+                waiting.clear()
+
             for found in found_iter:
-                future = None
+                slot = None
                 if isinstance(found, SourceMessage) and found.key not in live:
-                    future = pool.submit(_read_and_hash, found)
-                window.append((found, future))
+                    slot = _Read(len(chunk))
+                    chunk.append(found)
+                    waiting.append(slot)
+                    if len(chunk) >= READ_CHUNK:
+                        submit()
+                window.append((found, slot))
                 if len(window) > PREFETCH_WINDOW:
+                    if window[0][1] is not None and window[0][1].future is None:
+                        submit()
                     yield window.popleft()
+            if chunk:
+                submit()
             while window:
                 yield window.popleft()
 
-    def _append(self, msg: SourceMessage, payload: Future | None = None) -> None:
+    def _append(self, msg: SourceMessage, payload: _Read | None = None) -> None:
         try:
             data, bid = payload.result() if payload is not None else _read_and_hash(msg)
         except OSError as e:
