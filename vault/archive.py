@@ -373,13 +373,19 @@ class Vault:
 
         indexer = self._indexer
         self._bulk = True
-        pool = indexer.pool = TextPool()
+        try:
+            pool: TextPool | None = TextPool()
+        except OSError as e:  # no second process here: the text is extracted inline
+            log.warning("text extraction stays in this process: %s", e)
+            pool = None
+        indexer.pool = pool
         try:
             yield
         finally:
             self._bulk = False
             indexer.pool = None
-            pool.close()
+            if pool is not None:
+                pool.close()
         if _time.monotonic() >= self._index_due:  # as a commit would (a deferring writer's: later)
             with _full("the search index", indexer.path):
                 self.flush_index()

@@ -96,12 +96,14 @@ class TextPool:
             self._wanted.clear()
             self._results.clear()
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
     def close(self) -> None:
         self._chunk = []
         self._outbox.put(None)
-        self._sender.join()
-        self._receiver.join()
-        self._recv_conn.close()
+        self._sender.join()  # its input closed, the worker answers what it has and exits
         if self._proc is not None:
             try:
                 self._proc.wait(timeout=10)
@@ -109,6 +111,8 @@ class TextPool:
                 self._proc.kill()
                 self._proc.wait()
             self._proc = None
+        self._receiver.join()  # the worker's output ended with it
+        self._recv_conn.close()
 
     def _send(self) -> None:
         if self._chunk:
