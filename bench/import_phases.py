@@ -33,6 +33,7 @@ CALLS: dict[str, int] = defaultdict(int)
 PHASES = [
     (importer_module.Importer, "run"),
     (importer_module.Importer, "_append"),
+    (importer_module._Read, "result"),
     (Vault, "commit"),
     (Vault, "flush_index"),
     (cas.ContentStore, "put"),
@@ -68,7 +69,10 @@ def main() -> None:
     ap.add_argument("maildirs", nargs="+", type=Path)
     ap.add_argument("--encryption", default="keyfile")
     ap.add_argument("--batch", type=int, help="[import] batch_messages (default: the default)")
+    ap.add_argument("--switch", type=float, help="sys.setswitchinterval (seconds)")
     args = ap.parse_args()
+    if args.switch:
+        sys.setswitchinterval(args.switch)
     for owner, name in PHASES:
         _timed(owner, name)
     with tempfile.TemporaryDirectory(prefix="vault-phases-") as tmp:

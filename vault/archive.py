@@ -139,6 +139,12 @@ def _full(what: str, path):
         raise DiskFull(full_disk_message(full, f"{what} ({path})")) from e
 
 
+# A bulk run (Vault.bulk) commits the search index when this many documents wait (and when it
+# ends): a few large Tantivy commits, and a crash makes the next open re-read (catch up) at
+# most this many messages from the store
+BULK_INDEX_DOCS = 1000
+
+
 class VaultExists(Exception):
     pass
 
@@ -358,9 +364,9 @@ class Vault:
 
     @contextmanager
     def bulk(self) -> Iterator[None]:
-        """A run of many commits (an import): the search index is committed once, when the
-        run ends, rather than with each ledger commit (a Tantivy commit costs ~20-40 ms and
-        leaves a segment to merge), and the text of each new message is extracted for it in
+        """A run of many commits (an import): the search index is committed when the run ends
+        and every BULK_INDEX_DOCS documents, rather than with each ledger commit (a Tantivy
+        commit costs ~20-40 ms and leaves a segment to merge), and the text of each new message is extracted for it in
         a worker process meanwhile (vault/index/textpool.py). When the run ends the index is
         committed (unless this writer defers index commits, ``index_commit_interval``, and
         one is not due): a search then finds everything imported. A crash before that loses the
@@ -463,6 +469,8 @@ class Vault:
             due = not self._bulk and _time.monotonic() >= self._index_due
             with _full("the search index", self._indexer.path):
                 self._indexer.apply(entries, self.store.get, self.catalog, commit=due)
+                if self._bulk and self._indexer.uncommitted >= BULK_INDEX_DOCS:
+                    self._indexer.flush()  # what a crash would make the next open redo: bounded
             if due:
                 self._index_due = _time.monotonic() + self.index_commit_interval
         if self.witnesses:

@@ -269,6 +269,11 @@ class SearchIndex:
         self._dirty = True
         return True
 
+    @property
+    def uncommitted(self) -> int:
+        """Documents added since the last commit."""
+        return len(self._pending)
+
     def remove(self, blob: str) -> None:
         self._writer_or_fail().delete_documents_by_term("blob", blob)
         self._pending.discard(blob)

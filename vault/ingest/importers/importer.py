@@ -56,6 +56,31 @@ def _read_chunk(msgs: list[SourceMessage]) -> list[tuple[bytes, str] | OSError]:
     return out
 
 
+class _ChunkReader:
+    """Messages to read ahead, handed to the pool READ_CHUNK to a task."""
+
+    def __init__(self, pool: ThreadPoolExecutor):
+        self.pool = pool
+        self.chunk: list[SourceMessage] = []
+        self.slots: list[_Read] = []
+
+    def add(self, msg: SourceMessage) -> _Read:
+        slot = _Read(len(self.chunk))
+        self.chunk.append(msg)
+        self.slots.append(slot)
+        if len(self.chunk) >= READ_CHUNK:
+            self.submit()
+        return slot
+
+    def submit(self) -> None:
+        if not self.chunk:
+            return
+        future = self.pool.submit(_read_chunk, self.chunk)
+        for slot in self.slots:
+            slot.future = future
+        self.chunk, self.slots = [], []
+
+
 class _Read:
     """One message's place in a chunk read ahead (Importer._prefetched)."""
 
@@ -181,7 +206,7 @@ class Importer:
             renumbered = self._renumbered(live)
         seen: set[str] = set()
         committed_bytes = 0
-        for found, payload in self._prefetched(self._scan_with_dictionary(), live):
+        for found, payload in self._prefetched(self.source.scan(), live):
             if isinstance(found, SourceProblem):
                 self.report.problems.append(found)
                 if found.key:
@@ -276,55 +301,43 @@ class Importer:
         self._record(Kind.FOLDER_CREATED, mailbox_id, {"name": self.mailbox, "uidvalidity": uidvalidity})
         return mailbox_id, uidvalidity
 
-    def _scan_with_dictionary(self):
-        """The source's scan; on a vault with no dictionary yet, the first messages are
-        read up front so one can be trained before anything is compressed."""
-        scan = iter(self.source.scan())
-        if self.vault.store.dictionary:
-            yield from scan
-            return
-        head = list(itertools.islice(scan, DICTIONARY_SAMPLE))
-        samples = []
-        for found in head:
-            if isinstance(found, SourceMessage):
-                try:
-                    samples.append(found.read())
-                except OSError:
-                    pass  # reported when the message itself is processed
-        self.vault.store.ensure_dictionary(samples)
-        yield from head
-        yield from scan
-
     def _prefetched(self, found_iter, live: dict):
         """(found, its _Read or None): new messages are read and hashed a little ahead on two
-        threads (file reads and SHA-256 release the GIL), READ_CHUNK to a task, in order."""
+        threads (file reads and SHA-256 release the GIL), READ_CHUNK to a task, in order. On a
+        vault with no dictionary yet the first DICTIONARY_SAMPLE messages are read first, so
+        one can be trained from them before anything is compressed."""
+        found_iter = iter(found_iter)
         window: deque = deque()
-        chunk: list[SourceMessage] = []
-        waiting: list[_Read] = []
         with ThreadPoolExecutor(max_workers=PREFETCH_THREADS) as pool:
-
-            def submit() -> None:
-                future = pool.submit(_read_chunk, chunk[:])
-                for slot in waiting:
-                    slot.future = future
-                chunk.clear()
-                waiting.clear()
-
+            reader = _ChunkReader(pool)
+            if not self.vault.store.dictionary:
+                head = [
+                    (found, reader.add(found) if isinstance(found, SourceMessage) else None)
+                    for found in itertools.islice(found_iter, DICTIONARY_SAMPLE)
+                ]
+                reader.submit()
+                samples = []
+                for _, slot in head:
+                    try:
+                        if slot is not None:
+                            samples.append(slot.result()[0])
+                    except OSError:
+                        pass  # reported when the message itself is processed
+                self.vault.store.ensure_dictionary(samples)
+                window.extend(
+                    (found, slot if slot is not None and found.key not in live else None)
+                    for found, slot in head
+                )
             for found in found_iter:
                 slot = None
                 if isinstance(found, SourceMessage) and found.key not in live:
-                    slot = _Read(len(chunk))
-                    chunk.append(found)
-                    waiting.append(slot)
-                    if len(chunk) >= READ_CHUNK:
-                        submit()
+                    slot = reader.add(found)
                 window.append((found, slot))
                 if len(window) > PREFETCH_WINDOW:
                     if window[0][1] is not None and window[0][1].future is None:
-                        submit()
+                        reader.submit()
                     yield window.popleft()
-            if chunk:
-                submit()
+            reader.submit()
             while window:
                 yield window.popleft()
 
