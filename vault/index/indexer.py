@@ -100,7 +100,8 @@ class SearchIndex:
         self._dirty = False  # documents added or deleted since the last commit
         self._unflushed: int | None = None  # the last entry applied but not yet committed
         self._data: dict[str, bytes] = {}
-        self.pool: TextPool | None = None  # text extraction in a worker process (Vault.bulk)
+        self._pool: TextPool | None = None  # text extraction in a worker process (Vault.bulk)
+        self._added: set[str] = set()  # while a pool is set: blobs added, committed since too
         self._folder_keys = FolderKeys()
         self._view: tempfile.TemporaryDirectory | None = None  # see _read_only_view
 
@@ -220,8 +221,20 @@ class SearchIndex:
         hits = searcher.search(tantivy.Query.all_query(), searcher.num_docs).hits
         return [int(k) for k in searcher.fast_field_values("key", [a for _, a in hits]) if k is not None]
 
+    @property
+    def pool(self) -> TextPool | None:
+        return self._pool
+
+    @pool.setter
+    def pool(self, pool: TextPool | None) -> None:
+        """A bulk run's text pool (set), or its end (None). While one is set, the blobs this
+        writer added stay known as indexed after each commit (an import's copies of content it
+        indexed a batch ago cost no query then)."""
+        self._pool = pool
+        self._added.clear()
+
     def indexed(self, blob: str) -> bool:
-        if blob in self._pending:
+        if blob in self._pending or blob in self._added:
             return True
         query = tantivy.Query.term_query(self.schema, "blob", blob)
         return count_matches(self.index.searcher(), query) > 0
@@ -237,8 +250,8 @@ class SearchIndex:
         if blob in self._data:
             return
         self._data[blob] = data
-        if self.pool is not None and not self.indexed(blob):
-            self.pool.submit(blob, data)
+        if self._pool is not None and not self.indexed(blob):
+            self._pool.submit(blob, data)
 
     def add(self, blob: str, data: bytes) -> bool:
         """Index this content unless it already is; False when it was."""
@@ -247,7 +260,7 @@ class SearchIndex:
         writer = self._writer_or_fail()
         if self.indexed(blob):
             return False
-        f = self.pool.take(blob) if self.pool is not None else None
+        f = self._pool.take(blob) if self._pool is not None else None
         if f is None:
             f = extract(data)
         doc = tantivy.Document(
@@ -277,11 +290,14 @@ class SearchIndex:
     def remove(self, blob: str) -> None:
         self._writer_or_fail().delete_documents_by_term("blob", blob)
         self._pending.discard(blob)
+        self._added.discard(blob)
         self._dirty = True
 
     def commit(self, applied_seq: int | None = None) -> None:
         self._writer_or_fail().commit()
         self.index.reload()
+        if self._pool is not None:
+            self._added |= self._pending
         self._pending.clear()
         self._dirty = False
         if applied_seq is not None:
@@ -314,8 +330,8 @@ class SearchIndex:
             elif entry.kind == Kind.RETENTION_PURGED and not catalog.blobs_referenced([blob]):
                 self.remove(blob)
         self._data.clear()
-        if self.pool is not None:
-            self.pool.forget()
+        if self._pool is not None:
+            self._pool.forget()
         if last is not None and last > applied:
             if self._dirty:
                 self._unflushed = last
@@ -338,6 +354,7 @@ class SearchIndex:
 
     def clear(self) -> None:
         self._writer_or_fail().delete_all_documents()
+        self._added.clear()
         self._dirty = True
         self.commit(0)
 
