@@ -250,7 +250,9 @@ class SearchIndex:
         if blob in self._data:
             return
         self._data[blob] = data
-        if self._pool is not None and not self.indexed(blob):
+        if self._pool is not None and blob not in self._pending and blob not in self._added:
+            # content indexed before this run is extracted for nothing, on the other core;
+            # apply's own indexed() check then drops it (a query here would cost every message)
             self._pool.submit(blob, data)
 
     def add(self, blob: str, data: bytes) -> bool:
