@@ -37,6 +37,7 @@ PHASES = [
     (Vault, "commit"),
     (Vault, "flush_index"),
     (cas.ContentStore, "put"),
+    (cas.ContentStore, "exists"),
     (cas.ContentStore, "flush"),
     (ledger.Ledger, "append"),
     (ledger.Ledger, "commit"),
