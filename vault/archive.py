@@ -18,12 +18,12 @@ import logging
 import os
 import sqlite3
 import time as _time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vault.config import CONFIG_NAME, DEFAULTS, VAULT, Config, render, write_new
-from vault.curve.keys import init_home_keys
 from vault.store import keys
 from vault.store.backends.base import StoreFull
 from vault.store.cas import ContentStore
@@ -139,6 +139,12 @@ def _full(what: str, path):
         raise DiskFull(full_disk_message(full, f"{what} ({path})")) from e
 
 
+# A bulk run (Vault.bulk) commits the search index when this many documents wait (and when it
+# ends): a few large Tantivy commits, and a crash makes the next open re-read (catch up) at
+# most this many messages from the store
+BULK_INDEX_DOCS = 1000
+
+
 class VaultExists(Exception):
     pass
 
@@ -228,6 +234,7 @@ class Vault:
         # the index at most this often, and when idle (flush_index)
         self.index_commit_interval = 0.0
         self._index_due = 0.0
+        self._bulk = False  # in a bulk run (see bulk): the index commits when it ends
         self.read_only = False  # the home cannot be written here (Vault.open)
         self.index_rebuilt: str | None = None  # why open() rebuilt a search index it could not use
 
@@ -252,6 +259,8 @@ class Vault:
         write_new(home / CONFIG_NAME, text)
         config = Config.load(home)
         keys.install(config, key_doc)
+        from vault.curve.keys import init_home_keys  # zmq: only init pays for it
+
         init_home_keys(home, VAULT)  # CURVE for live ingest's links (vault/curve/)
         cls.open(config, writer=True).close()
         return config
@@ -353,6 +362,40 @@ class Vault:
             self._indexer.flush()
             self._index_due = _time.monotonic() + self.index_commit_interval
 
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """A run of many commits (an import): the search index is committed when the run ends
+        and every BULK_INDEX_DOCS documents, rather than with each ledger commit (a Tantivy
+        commit costs ~20-40 ms and leaves a segment to merge), and the text of each new message is extracted for it in
+        a worker process meanwhile (vault/index/textpool.py). When the run ends the index is
+        committed (unless this writer defers index commits, ``index_commit_interval``, and
+        one is not due): a search then finds everything imported. A crash before that loses the
+        index nothing: its applied_seq stays at its last commit and the next open catches up
+        from the ledger, as after any crash. Nested runs are one run (the outermost ends it)."""
+        if self._bulk or self._indexer is None:
+            yield
+            return
+        from vault.index.textpool import TextPool
+
+        indexer = self._indexer
+        self._bulk = True
+        try:
+            pool: TextPool | None = TextPool()
+        except OSError as e:  # no second process here: the text is extracted inline
+            log.warning("text extraction stays in this process: %s", e)
+            pool = None
+        indexer.pool = pool
+        try:
+            yield
+        finally:
+            self._bulk = False
+            indexer.pool = None
+            if pool is not None:
+                pool.close()
+        if _time.monotonic() >= self._index_due:  # as a commit would (a deferring writer's: later)
+            with _full("the search index", indexer.path):
+                self.flush_index()
+
     def close(self) -> None:
         """Commit what is pending and close every part; a part that fails (a full disk) does
         not keep the others, the writer lock among them, open."""
@@ -423,9 +466,11 @@ class Vault:
         with _full("the catalog", self.catalog.path):  # behind: the next open catches up
             self.catalog.apply(entries)
         if self._indexer is not None:
-            due = _time.monotonic() >= self._index_due
+            due = not self._bulk and _time.monotonic() >= self._index_due
             with _full("the search index", self._indexer.path):
                 self._indexer.apply(entries, self.store.get, self.catalog, commit=due)
+                if self._bulk and self._indexer.uncommitted >= BULK_INDEX_DOCS:
+                    self._indexer.flush()  # what a crash would make the next open redo: bounded
             if due:
                 self._index_due = _time.monotonic() + self.index_commit_interval
         if self.witnesses:

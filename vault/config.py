@@ -93,7 +93,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     # vault/ingest/importers/
     "import": {
-        "batch_messages": 500,  # messages per ledger commit
+        # messages per ledger commit, or fewer when they hold batch_bytes: a commit costs
+        # ~5 fsyncs and a catalog transaction; a killed run redoes at most one batch
+        "batch_messages": 2000,
+        "batch_bytes": 64 * 1024 * 1024,
     },
     # vault/ingest/dealer/: runs on the Cyrus host
     "dealer": {

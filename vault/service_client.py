@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from vault.config import Config
-from vault.unixhttp import UnixHTTPConnection
 
 
 class ServiceUnavailable(Exception):
@@ -59,6 +58,8 @@ class ServiceClient:
     def _request(self, op: str, params: dict, timeout: float | None):
         if not self.path.exists():
             raise ServiceUnavailable(f"no vault service socket at {self.path}")
+        from vault.unixhttp import UnixHTTPConnection  # http.client: only when there is a service
+
         conn = UnixHTTPConnection(
             self.path, timeout if timeout is not None else self.timeout, "vault-service"
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -112,3 +113,64 @@ def test_random_bytes_never_raise(data):
 @given(st.text(max_size=400))
 def test_random_headers_never_raise(text):
     extract(f"Subject: {text}\r\nFrom: {text}\r\nDate: {text}\r\n\r\n{text}".encode("utf-8", "surrogatepass"))
+
+
+def _same_as_full_parse(data: bytes) -> None:
+    fast, full = extract(data), extract(data, fast=False)
+    assert fast == full, data[:300]
+
+
+def test_fast_path_reads_every_corpus_message_as_the_full_parse(spamassassin_dir, edge_cases_dir):
+    files = message_files(spamassassin_dir) + message_files(edge_cases_dir)
+    assert len(files) >= 3000
+    for path in files:
+        _same_as_full_parse(path.read_bytes())
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\r\n",
+        b"\n\nbody only",
+        b"Subject: no body",
+        b"Subject: no blank line\nthis line is no header\n\nbody\n",
+        b"Subject: bare\rCR\n\nbody\n",
+        b"Subject: x\r\n continued\r\n\tagain\r\n\r\nbody\r\n",
+        b"From someone Mon Jan  1 00:00:00 2001\nSubject: envelope\n\nbody\n",
+        b" leading continuation\nSubject: x\n\nbody\n",
+        b"Subject: x\nContent-Type: message/rfc822\n\nSubject: inner\n\ninner body\n",
+        b"Subject: x\nContent-Type: multipart/mixed; boundary=b\n\n--b\n\nnot closed",
+        b"Content-Type: text/plain; name*0*=utf-8''a%C3%A4; name*1=.txt\n\nbody",
+        b'Content-Disposition: inline; FILENAME="x.txt"\nContent-Transfer-Encoding: base64\n\nYWJj\n',
+        b"Subject: \xff\xfe raw\nContent-Type: text/html; charset=latin-1\n\n<p>caf\xe9</p>",
+    ],
+)
+def test_fast_path_edge_cases_read_as_the_full_parse(data):
+    _same_as_full_parse(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                b"Subject: s",
+                b"X",
+                b" cont",
+                b"",
+                b"\r",
+                b"From a",
+                b"Content-Type: text/html",
+                b"Content-Type: multipart/mixed; boundary=q",
+                b"--q",
+                b"--q--",
+                b"body \xe9",
+            ]
+        ),
+        max_size=12,
+    ),
+    st.sampled_from([b"\n", b"\r\n"]),
+)
+def test_fast_path_random_shapes_read_as_the_full_parse(lines, end):
+    _same_as_full_parse(end.join(lines))

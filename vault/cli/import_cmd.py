@@ -138,20 +138,21 @@ def _run(ctx, targets, kind, follow_symlinks, actor, as_json, reports, failed):
             caller.require("import")
         except PermissionError as e:
             refuse_here(vault, e)
-        for source, box in targets:
-            try:
-                importer = Importer(
-                    vault,
-                    source,
-                    box,
-                    kind=kind,
-                    follow_symlinks=follow_symlinks,
-                    actor=caller.actor,
-                    on_behalf_of=caller.on_behalf_of,
-                )
-                with progress(f"importing {source}", importer.count(), enabled=not as_json) as advance:
-                    importer.progress = advance
-                    reports.append(importer.run())
-            except SourceError as e:
-                failed.append(str(e))
-                click.echo(f"error: {e}", err=True)
+        with vault.bulk():  # the search index commits once, after the last source
+            for source, box in targets:
+                try:
+                    importer = Importer(
+                        vault,
+                        source,
+                        box,
+                        kind=kind,
+                        follow_symlinks=follow_symlinks,
+                        actor=caller.actor,
+                        on_behalf_of=caller.on_behalf_of,
+                    )
+                    with progress(f"importing {source}", importer.count(), enabled=not as_json) as advance:
+                        importer.progress = advance
+                        reports.append(importer.run())
+                except SourceError as e:
+                    failed.append(str(e))
+                    click.echo(f"error: {e}", err=True)

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import tantivy
 
@@ -36,6 +37,9 @@ from vault.index.query import And, Node, Where, parse
 from vault.index.scope import FolderKeys, Scope, count_matches
 from vault.index.words import has_cjk, index_tokens
 from vault.model import custodian_of, format_time
+
+if TYPE_CHECKING:
+    from vault.index.textpool import TextPool
 
 log = logging.getLogger(__name__)
 SEQ_FILE = "applied_seq"  # before state.json: the applied seq alone
@@ -96,6 +100,8 @@ class SearchIndex:
         self._dirty = False  # documents added or deleted since the last commit
         self._unflushed: int | None = None  # the last entry applied but not yet committed
         self._data: dict[str, bytes] = {}
+        self._pool: TextPool | None = None  # text extraction in a worker process (Vault.bulk)
+        self._added: set[str] = set()  # while a pool is set: blobs added, committed since too
         self._folder_keys = FolderKeys()
         self._view: tempfile.TemporaryDirectory | None = None  # see _read_only_view
 
@@ -215,8 +221,20 @@ class SearchIndex:
         hits = searcher.search(tantivy.Query.all_query(), searcher.num_docs).hits
         return [int(k) for k in searcher.fast_field_values("key", [a for _, a in hits]) if k is not None]
 
+    @property
+    def pool(self) -> TextPool | None:
+        return self._pool
+
+    @pool.setter
+    def pool(self, pool: TextPool | None) -> None:
+        """A bulk run's text pool (set), or its end (None). While one is set, the blobs this
+        writer added stay known as indexed after each commit (an import's copies of content it
+        indexed a batch ago cost no query then)."""
+        self._pool = pool
+        self._added.clear()
+
     def indexed(self, blob: str) -> bool:
-        if blob in self._pending:
+        if blob in self._pending or blob in self._added:
             return True
         query = tantivy.Query.term_query(self.schema, "blob", blob)
         return count_matches(self.index.searcher(), query) > 0
@@ -227,8 +245,15 @@ class SearchIndex:
         return self._writer
 
     def offer(self, blob: str, data: bytes) -> None:
-        """Bytes the caller already holds, for an ``apply`` soon (spares a store read)."""
+        """Bytes the caller already holds, for an ``apply`` soon (spares a store read; with a
+        pool, its text is extracted meanwhile)."""
+        if blob in self._data:
+            return
         self._data[blob] = data
+        if self._pool is not None and blob not in self._pending and blob not in self._added:
+            # content indexed before this run is extracted for nothing, on the other core;
+            # apply's own indexed() check then drops it (a query here would cost every message)
+            self._pool.submit(blob, data)
 
     def add(self, blob: str, data: bytes) -> bool:
         """Index this content unless it already is; False when it was."""
@@ -237,7 +262,9 @@ class SearchIndex:
         writer = self._writer_or_fail()
         if self.indexed(blob):
             return False
-        f = extract(data)
+        f = self._pool.take(blob) if self._pool is not None else None
+        if f is None:
+            f = extract(data)
         doc = tantivy.Document(
             blob=blob, key=index_schema.blob_key(blob), size=f.size, attachment=1 if f.has_attachment else 0
         )
@@ -257,14 +284,22 @@ class SearchIndex:
         self._dirty = True
         return True
 
+    @property
+    def uncommitted(self) -> int:
+        """Documents added since the last commit."""
+        return len(self._pending)
+
     def remove(self, blob: str) -> None:
         self._writer_or_fail().delete_documents_by_term("blob", blob)
         self._pending.discard(blob)
+        self._added.discard(blob)
         self._dirty = True
 
     def commit(self, applied_seq: int | None = None) -> None:
         self._writer_or_fail().commit()
         self.index.reload()
+        if self._pool is not None:
+            self._added |= self._pending
         self._pending.clear()
         self._dirty = False
         if applied_seq is not None:
@@ -297,6 +332,8 @@ class SearchIndex:
             elif entry.kind == Kind.RETENTION_PURGED and not catalog.blobs_referenced([blob]):
                 self.remove(blob)
         self._data.clear()
+        if self._pool is not None:
+            self._pool.forget()
         if last is not None and last > applied:
             if self._dirty:
                 self._unflushed = last
@@ -319,6 +356,7 @@ class SearchIndex:
 
     def clear(self) -> None:
         self._writer_or_fail().delete_all_documents()
+        self._added.clear()
         self._dirty = True
         self.commit(0)
 

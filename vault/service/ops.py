@@ -139,20 +139,21 @@ def import_sources(service: ServiceHandle, caller: Caller, params: dict) -> dict
 
     def write(vault) -> dict:
         reports, failed = [], []
-        for source, mailbox in targets:
-            try:
-                importer = Importer(
-                    vault,
-                    source,
-                    mailbox,
-                    kind=kind,
-                    follow_symlinks=follow,
-                    actor=caller.actor,
-                    on_behalf_of=caller.on_behalf_of,
-                )
-                reports.append(importer.run().to_json())
-            except SourceError as e:
-                failed.append(str(e))
+        with vault.bulk():  # as the import command: the index commits after the last source
+            for source, mailbox in targets:
+                try:
+                    importer = Importer(
+                        vault,
+                        source,
+                        mailbox,
+                        kind=kind,
+                        follow_symlinks=follow,
+                        actor=caller.actor,
+                        on_behalf_of=caller.on_behalf_of,
+                    )
+                    reports.append(importer.run().to_json())
+                except SourceError as e:
+                    failed.append(str(e))
         return {"imports": reports, "errors": failed}
 
     return service.write(write)

@@ -30,7 +30,8 @@ from vault.model import ItemId, blob_id, cyrus_folder_name, format_time, normali
 # Messages read up front to train the compression dictionary on a vault's first import.
 DICTIONARY_SAMPLE = 2000
 PREFETCH_THREADS = 2
-PREFETCH_WINDOW = 64
+PREFETCH_WINDOW = 128
+READ_CHUNK = 16  # messages read and hashed per task
 
 _MAILBOX_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -43,6 +44,58 @@ HISTORY_UIDVALIDITY = 0
 def _read_and_hash(msg: SourceMessage) -> tuple[bytes, str]:
     data = msg.read()
     return data, blob_id(data)
+
+
+def _read_chunk(msgs: list[SourceMessage]) -> list[tuple[bytes, str] | OSError]:
+    out: list[tuple[bytes, str] | OSError] = []
+    for msg in msgs:
+        try:
+            out.append(_read_and_hash(msg))
+        except OSError as e:
+            out.append(e)
+    return out
+
+
+class _ChunkReader:
+    """Messages to read ahead, handed to the pool READ_CHUNK to a task."""
+
+    def __init__(self, pool: ThreadPoolExecutor):
+        self.pool = pool
+        self.chunk: list[SourceMessage] = []
+        self.slots: list[_Read] = []
+
+    def add(self, msg: SourceMessage) -> _Read:
+        slot = _Read(len(self.chunk))
+        self.chunk.append(msg)
+        self.slots.append(slot)
+        if len(self.chunk) >= READ_CHUNK:
+            self.submit()
+        return slot
+
+    def submit(self) -> None:
+        if not self.chunk:
+            return
+        future = self.pool.submit(_read_chunk, self.chunk)
+        for slot in self.slots:
+            slot.future = future
+        self.chunk, self.slots = [], []
+
+
+class _Read:
+    """One message's place in a chunk read ahead (Importer._prefetched)."""
+
+    __slots__ = ("future", "index")
+
+    def __init__(self, index: int):
+        self.future: Future | None = None
+        self.index = index
+
+    def result(self) -> tuple[bytes, str]:
+        assert self.future is not None  # submitted before it is yielded
+        got = self.future.result()[self.index]
+        if isinstance(got, OSError):
+            raise got
+        return got
 
 
 def new_mailbox_id() -> str:
@@ -123,6 +176,7 @@ class Importer:
         self.time = format_time(clock())
         self.progress = progress or (lambda n=1, **kw: None)
         self.batch = vault.config["import"]["batch_messages"]
+        self.batch_bytes = vault.config["import"]["batch_bytes"]
         self.origin = f"{self.source.kind}:{Path(self.source.path).resolve()}"
         self.report = ImportReport(str(source_path), self.source.kind, mailbox, notes=notes)
 
@@ -132,6 +186,11 @@ class Importer:
     # ------------------------------------------------------------ the run
 
     def run(self) -> ImportReport:
+        """One snapshot run; the search index is current when it returns (Vault.bulk)."""
+        with self.vault.bulk():
+            return self._run()
+
+    def _run(self) -> ImportReport:
         started = _time.monotonic()
         catalog = self.vault.catalog
         self.mailbox_id, self.uidvalidity = self._folder()
@@ -146,7 +205,8 @@ class Importer:
             self.next_uid = catalog.next_uid(self.mailbox_id)
             renumbered = self._renumbered(live)
         seen: set[str] = set()
-        for found, payload in self._prefetched(self._scan_with_dictionary(), live):
+        committed_bytes = 0
+        for found, payload in self._prefetched(self.source.scan(), live):
             if isinstance(found, SourceProblem):
                 self.report.problems.append(found)
                 if found.key:
@@ -166,8 +226,12 @@ class Importer:
             else:
                 self._compare_flags(existing, found)
             self.progress(1)
-            if self.vault.pending >= self.batch:
+            if (
+                self.vault.pending >= self.batch
+                or self.report.bytes_read - committed_bytes >= self.batch_bytes
+            ):
                 self.vault.commit()
+                committed_bytes = self.report.bytes_read
         for key, row in [*live.items(), *renumbered]:
             if key not in seen:
                 self._record(Kind.MESSAGE_EXPUNGED, row["item"], None)
@@ -237,41 +301,47 @@ class Importer:
         self._record(Kind.FOLDER_CREATED, mailbox_id, {"name": self.mailbox, "uidvalidity": uidvalidity})
         return mailbox_id, uidvalidity
 
-    def _scan_with_dictionary(self):
-        """The source's scan; on a vault with no dictionary yet, the first messages are
-        read up front so one can be trained before anything is compressed."""
-        scan = iter(self.source.scan())
-        if self.vault.store.dictionary:
-            yield from scan
-            return
-        head = list(itertools.islice(scan, DICTIONARY_SAMPLE))
-        samples = []
-        for found in head:
-            if isinstance(found, SourceMessage):
-                try:
-                    samples.append(found.read())
-                except OSError:
-                    pass  # reported when the message itself is processed
-        self.vault.store.ensure_dictionary(samples)
-        yield from head
-        yield from scan
-
     def _prefetched(self, found_iter, live: dict):
-        """(found, future of (bytes, blob id) or None): new messages are read and hashed a
-        little ahead on two threads (file reads and SHA-256 release the GIL), in order."""
+        """(found, its _Read or None): new messages are read and hashed a little ahead on two
+        threads (file reads and SHA-256 release the GIL), READ_CHUNK to a task, in order. On a
+        vault with no dictionary yet the first DICTIONARY_SAMPLE messages are read first, so
+        one can be trained from them before anything is compressed."""
+        found_iter = iter(found_iter)
         window: deque = deque()
         with ThreadPoolExecutor(max_workers=PREFETCH_THREADS) as pool:
+            reader = _ChunkReader(pool)
+            if not self.vault.store.dictionary:
+                head = [
+                    (found, reader.add(found) if isinstance(found, SourceMessage) else None)
+                    for found in itertools.islice(found_iter, DICTIONARY_SAMPLE)
+                ]
+                reader.submit()
+                samples = []
+                for _, slot in head:
+                    try:
+                        if slot is not None:
+                            samples.append(slot.result()[0])
+                    except OSError:
+                        pass  # reported when the message itself is processed
+                self.vault.store.ensure_dictionary(samples)
+                window.extend(
+                    (found, slot if slot is not None and found.key not in live else None)
+                    for found, slot in head
+                )
             for found in found_iter:
-                future = None
+                slot = None
                 if isinstance(found, SourceMessage) and found.key not in live:
-                    future = pool.submit(_read_and_hash, found)
-                window.append((found, future))
+                    slot = reader.add(found)
+                window.append((found, slot))
                 if len(window) > PREFETCH_WINDOW:
+                    if window[0][1] is not None and window[0][1].future is None:
+                        reader.submit()
                     yield window.popleft()
+            reader.submit()
             while window:
                 yield window.popleft()
 
-    def _append(self, msg: SourceMessage, payload: Future | None = None) -> None:
+    def _append(self, msg: SourceMessage, payload: _Read | None = None) -> None:
         try:
             data, bid = payload.result() if payload is not None else _read_and_hash(msg)
         except OSError as e:

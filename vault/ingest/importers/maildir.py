@@ -34,6 +34,7 @@ class MaildirSource(Source):
         super().__init__(tree)
         if not is_maildir(tree):
             raise SourceError(f"{tree.root}: not a Maildir (no cur/ or new/)")
+        self._listed: tuple[list[Found], list[SourceProblem]] | None = None  # count's, for scan
 
     def _found(self) -> tuple[list[Found], list[SourceProblem]]:
         """The entries of cur/ and new/ (hidden names left out), and what could not be listed."""
@@ -60,10 +61,13 @@ class MaildirSource(Source):
         return files, problems
 
     def count(self) -> int:
-        return sum(f.kind == "file" for f in self._found()[0])
+        """The files to read; the scan that follows reads this listing (one stat a file)."""
+        self._listed = self._found()
+        return sum(f.kind == "file" for f in self._listed[0])
 
     def scan(self) -> Iterator[SourceMessage | SourceProblem]:
-        files, problems = self._found()
+        files, problems = self._listed or self._found()
+        self._listed = None
         yield from problems
         for f in files:
             flags = maildir_flags(f.name) if f.rel[0] == "cur" else []

@@ -1,0 +1,78 @@
+"""An import is one bulk run (Vault.bulk): the search index commits every BULK_INDEX_DOCS
+documents and when the run ends, text extracted in a worker process. When vaultctl import
+returns, a search finds every message of every source, and the index is not behind."""
+
+from __future__ import annotations
+
+import json
+
+from tests.core.helpers import init_vault, write_maildir
+from vault.archive import BULK_INDEX_DOCS
+from vault.config import Config
+from vault.index.indexer import SearchIndex
+from vault.store.ledger import Ledger
+from vault.testing.cli import vaultctl_run
+
+
+def mail(n: int, subject: str) -> bytes:
+    return (
+        f"From: sender{n}@example.org\r\nTo: jane@example.org\r\nSubject: {subject}\r\n"
+        f"Message-ID: <m{n}@example.org>\r\nDate: Mon, {n % 28 + 1} Feb 2026 10:00:00 +0000\r\n\r\n"
+        f"body {n} word{n}\r\n"
+    ).encode()
+
+
+def test_a_search_right_after_an_import_finds_every_source(tmp_path):
+    per_box = BULK_INDEX_DOCS // 2 + 7  # three boxes: index commits mid-run and at its end
+    shared = mail(99999, "shared")  # the same content in every box: one document
+    boxes = [
+        write_maildir(
+            tmp_path / f"box{b}",
+            {
+                **{f"{n}.test:2,S": mail(b * per_box + n, f"box{b}") for n in range(per_box)},
+                "shared.test:2,S": shared,
+            },
+        )
+        for b in range(3)
+    ]
+    home = init_vault(tmp_path / "vault")
+    r = vaultctl_run(home, "import", *map(str, boxes), "--mailbox", "user/{name}/INBOX")
+    assert r.code == 0, r
+
+    for b in range(3):
+        found = json.loads(vaultctl_run(home, "search", f"subject:box{b}", "--json").out)
+        assert found["total"] == per_box
+    last = json.loads(vaultctl_run(home, "search", f"word{3 * per_box - 1}", "--json").out)
+    assert last["total"] == 1  # the very last message imported
+    both = json.loads(vaultctl_run(home, "search", "subject:shared", "--json").out)
+    assert both["total"] == 1 and len(both["hits"][0]["folders"]) == 3
+
+    config = Config.load(home)
+    index = SearchIndex.open(config.path("index"))
+    ledger = Ledger.from_config(config)
+    try:
+        assert index.state_problem(ledger.size) is None  # committed up to the last entry
+        assert len(index) == 3 * per_box + 1
+    finally:
+        index.close()
+        ledger.close()
+
+
+def test_the_index_is_current_when_importer_run_returns(tmp_path):
+    from vault.archive import Vault
+    from vault.ingest.importers.importer import Importer
+
+    box = write_maildir(tmp_path / "box", {f"{n}.test:2,S": mail(n, "run") for n in range(30)})
+    home = init_vault(tmp_path / "vault")
+    config = Config.load(home)
+    vault = Vault.open(config, writer=True)
+    try:
+        assert Importer(vault, box, "user/jane").run().appended == 30
+        reader = SearchIndex.open(config.path("index"))  # another handle: sees commits only
+        try:
+            assert len(reader) == 30
+            assert reader.state_problem(vault.ledger.size) is None
+        finally:
+            reader.close()
+    finally:
+        vault.close()
