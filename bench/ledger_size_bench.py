@@ -29,7 +29,9 @@ from vault.testing.cli import vaultctl_argv  # noqa: E402
 
 
 def _run(home: Path, *args: str) -> None:
-    subprocess.run(vaultctl_argv(*args, home=home), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        vaultctl_argv(*args, home=home), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 def _sizes(ledger: Path) -> dict[str, int]:
