@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -44,6 +45,11 @@ def _sizes(ledger: Path) -> dict[str, int]:
     return out
 
 
+def _child_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("mailboxes", nargs="+", type=Path)
@@ -51,18 +57,24 @@ def main() -> None:
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="ledger-bench-"))
     try:
-        times = []
+        times, cpus = [], []
         for n in range(args.rounds):
             home = work / f"h{n}"
             _run(home, "init", "--encryption", "none")
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), _child_cpu()
             _run(home, "import", *map(str, args.mailboxes), "--mailbox", "user/{name}/INBOX")
             times.append(time.perf_counter() - start)
+            cpus.append(_child_cpu() - cpu)
         ledger = home / "ledger"
         entries = os.path.getsize(ledger / "leaves") // 32
         sizes = _sizes(ledger)
         total = sum(sizes.values())
         print(f"import: median {statistics.median(times):.2f} s of {[round(t, 2) for t in times]}")
+        print(
+            f"import CPU (user+sys): median {statistics.median(cpus):.2f} s of {[round(t, 2) for t in cpus]}"
+        )
+        packs = [p for p in (home / "blobs" / "packs").rglob("*") if p.is_file()]
+        print(f"blob store: {len(packs)} packs, {sum(p.stat().st_size for p in packs)} bytes")
         print(f"ledger: {entries} entries, {total} bytes, {total / entries:.1f} bytes/entry")
         for name, size in sizes.items():
             print(f"  {name:24} {size:>10} bytes {size / entries:8.1f} /entry")

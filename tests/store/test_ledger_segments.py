@@ -224,3 +224,21 @@ def test_a_changed_format_2_line_is_caught_on_read(tmp_path):
     problems = open_ledger(tmp_path, writable=False).verify()
     assert problems[0].where.startswith("ledger entry 15 (") and "leaf hash" in problems[0].what
     assert len([p for p in problems if "leaf hash" in p.what]) == 1  # one report for the run after it
+
+
+def test_a_reader_never_reads_past_its_checkpoint_into_a_line_being_written(tmp_path):
+    led = open_ledger(tmp_path)
+    made = fill(led, 30)
+    led.close()
+    reader = open_ledger(tmp_path, writable=False)
+    seg = _segments(tmp_path)[-1]
+    with open(seg, "ab") as f:  # a writer's next line, half written
+        f.write(b'{"actor":null,"data":{"bl')
+    assert reader.get(30).to_json() == made[29]
+    assert reader.get(3).to_json() == made[2]
+    assert [e.to_json() for e in reader.entries(25)] == made[24:]
+    # the next writer cuts it, and its entries follow on
+    led = open_ledger(tmp_path)
+    assert led.recovered() and seg.read_bytes().endswith(b"}\n")
+    made += fill(led, 2, 30)
+    assert [e.to_json() for e in led.entries()] == made and led.verify() == []

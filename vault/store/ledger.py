@@ -1,7 +1,9 @@
 """The ledger: append-only, hash-chained, Merkle-checkpointed history of every change (docs/architecture.md 3).
 
 Layout under the ledger directory:
-  segments/<first seq>.jsonl   one entry per line: the canonical entry object plus "hash"
+  segments/<first seq>.jsonl   the current segment: a header, one entry per line without its
+                               prev and hash (format 2; format 1 lines carry both: segment.py)
+  segments/<first seq>.jsonl.zst  a sealed segment: zstd frames of entry lines, and an index
   leaves                       32-byte RFC 9162 leaf hash per entry, for proofs and fast opens
   checkpoints/<size>.note      C2SP signed checkpoint for each committed size
   sealed.json                  segments sealed into the blob store: file, range, blob id
@@ -25,10 +27,14 @@ falls back to the full rebuild and recovery, which write a fresh ``tree.json``. 
 rebuild nothing at open: the leaf hashes are read, and checked against the checkpoint, when a
 proof first needs them.
 ``verify`` never uses the cache: it re-derives every hash from the segments.
+
+Stored entries are not trusted alone: every read compares an entry's leaf hash with the one
+in ``leaves`` (which verify checks against the signed checkpoints).
 """
 
 from __future__ import annotations
 
+import bisect
 import fcntl
 import hashlib
 import json
@@ -371,7 +377,10 @@ class Ledger:
         self._decoded: tuple[str, list[Entry]] | None = None  # a v2 segment's or frame's entries
         self._sealed_data: tuple[Path, bytes, fmt.SealedIndex] | None = None
         self._written: tuple[Path | None, list[bytes], list[str]] | None = None  # _remember
-        self._segment_v2: Path | None = None  # the current segment, known to be in format v2
+        self._segment_v2: Path | None = None
+        self._listed: tuple[list[int], list[Path]] | None = (
+            None  # _segment_for  # the current segment, known to be in format v2
+        )
         self.last_prev = ZERO  # the prev of the last committed entry (tree.json, for resuming)
         self._started: tuple[Path, float | None] | None = None  # segment -> its first entry's time
         self._leaves: list[bytes] | None = None  # read (and checked) when first needed
@@ -488,19 +497,19 @@ class Ledger:
         list is put into the store and listed; the plain file it was made from is removed."""
         directory = self.path / "segments"
         listed = {s["file"] for s in self._sealed}
-        for seg in self._segments():
-            if not fmt.is_sealed(seg):
-                continue
-            plain = directory / (seg.name[: -len(fmt.SEALED_SUFFIX)] + fmt.PLAIN_SUFFIX)
-            if seg.name not in listed:
+        names = set(os.listdir(directory))
+        for name in sorted(n for n in names if n.endswith(fmt.SEALED_SUFFIX) and not n.startswith(".")):
+            seg = directory / name
+            if name not in listed:
                 last = None
                 for _, entry in scan_segment(seg):
                     last = entry.seq
-                self._record_seal(seg, last or fmt.first_seq(seg.name))
-                self._recovered.append(f"finished sealing {seg.name}")
-            if plain.exists():
-                plain.unlink()
-                self._recovered.append(f"removed {plain.name}, sealed as {seg.name}")
+                self._record_seal(seg, last or fmt.first_seq(name))
+                self._recovered.append(f"finished sealing {name}")
+            plain = name[: -len(fmt.SEALED_SUFFIX)] + fmt.PLAIN_SUFFIX
+            if plain in names:
+                (directory / plain).unlink()
+                self._recovered.append(f"removed {plain}, sealed as {name}")
 
     def _read_leaves(self) -> list[bytes]:
         raw = b""
@@ -656,10 +665,16 @@ class Ledger:
     # ------------------------------------------------------------ reading
 
     def _segment_for(self, seq: int) -> Path:
-        candidates = [s for s in self._segments() if fmt.first_seq(s.name) <= seq]
-        if not candidates:
+        """The segment that holds entry ``seq``. The listing is kept: every segment but the
+        last is final (sealed), so only a seq in or past the last one lists again."""
+        cached = self._listed
+        if cached is None or not cached[0] or seq >= cached[0][-1]:
+            segments = self._segments()
+            cached = self._listed = ([fmt.first_seq(s.name) for s in segments], segments)
+        i = bisect.bisect_right(cached[0], seq) - 1
+        if i < 0:
             raise LedgerError(f"no segment holds entry {seq}")
-        return candidates[-1]
+        return cached[1][i]
 
     def _lines(self, seg: Path) -> list[bytes]:
         if self._cache is None or self._cache[0] != seg or seg == self.segment:
@@ -704,9 +719,9 @@ class Ledger:
             if self._decoded is None or self._decoded[0] != key or len(self._decoded[1]) <= seq - first:
                 decoded = []  # committed entries only: they never change
                 for _, e in scan_segment(seg):
-                    if e.seq > self.size:
-                        break
                     decoded.append(e)
+                    if e.seq >= self.size:
+                        break  # never decode past it: a writer may be writing the next line
                 self._decoded = (key, decoded)
             base, decoded = first, self._decoded[1]
         if not 0 <= seq - base < len(decoded):
@@ -723,7 +738,8 @@ class Ledger:
                 entry = self._entry_in(seg, seq)
                 break
             except FileNotFoundError:
-                continue  # a writer sealed it between the listing and the read: list again
+                self._listed = None  # a writer sealed it between the listing and the read
+                continue
         else:
             raise LedgerError(f"entry {seq}: its segment keeps disappearing")
         self._check_leaf(entry, self.leaf_slice_unchecked(seq - 1, seq), seq - 1)
@@ -771,7 +787,8 @@ class Ledger:
                     if seq > end:
                         return
             except FileNotFoundError:
-                missing += 1  # sealed meanwhile: list again (a sealed file holds the same entries)
+                self._listed = None  # sealed meanwhile: list again (the sealed file holds them)
+                missing += 1
                 if missing < 3:
                     continue
                 raise LedgerError(f"entry {seq}: its segment keeps disappearing") from None

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import os
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,10 +89,6 @@ def is_sealed(path: Path) -> bool:
 
 def header_line(first: int, prev: str) -> bytes:
     return json.dumps({HEADER_KEY: 2, "first": first, "prev": prev}, separators=(",", ":")).encode() + b"\n"
-
-
-def entry_line(fields_without_prev: bytes) -> bytes:
-    return fields_without_prev + b"\n"
 
 
 def parse_header(line: bytes) -> tuple[int, str] | None:
@@ -232,25 +228,6 @@ def frame_lines(data: bytes, frame: Frame, name: str = "segment", number: int = 
             f"{name} frame {number + 1}: holds {len(lines) - 1} lines, its index says {frame.count}"
         )
     return lines[:-1]
-
-
-def read_at(path: Path, offset: int, length: int) -> bytes:
-    with open(path, "rb") as f:
-        f.seek(offset)
-        return f.read(length)
-
-
-class SealedFile:
-    """A sealed segment read piecewise: the index once, then one frame per read."""
-
-    def __init__(self, path: Path, reader: Callable[[Path], bytes] | None = None):
-        self.path = path
-        data = (reader or Path.read_bytes)(path)
-        self.data = data
-        self.index = decode_index(data, path.name)
-
-    def lines(self, number: int) -> list[bytes]:
-        return frame_lines(self.data, self.index.frames[number], self.path.name, number)
 
 
 def iter_sealed(data: bytes, name: str) -> Iterator[tuple[Frame, int, list[bytes]]]:
