@@ -242,3 +242,17 @@ def test_a_reader_never_reads_past_its_checkpoint_into_a_line_being_written(tmp_
     assert led.recovered() and seg.read_bytes().endswith(b"}\n")
     made += fill(led, 2, 30)
     assert [e.to_json() for e in led.entries()] == made and led.verify() == []
+
+
+def test_every_byte_of_a_format_2_line_counts_even_a_json_equivalent_one(tmp_path):
+    led = open_ledger(tmp_path)
+    led.append("folder.created", item="box", data={"name": "user/j\udce9"})  # a non-UTF-8 name
+    led.commit()
+    led.close()
+    seg = _segments(tmp_path)[0]
+    raw = seg.read_bytes()
+    assert b"\\udce9" in raw
+    seg.write_bytes(raw.replace(b"\\udce9", b"\\udcE9"))  # the same string to json.loads
+    problems = open_ledger(tmp_path, writable=False).verify()
+    assert [p.where for p in problems][:1] == [f"ledger entry 1 ({seg.name} line 2)"], problems
+    assert "canonical" in problems[0].what

@@ -265,10 +265,15 @@ class Damaged(LedgerError):
 
 
 def _v2_entry(line: bytes, prev: str, where: str) -> Entry:
+    """A format 2 line -> Entry; the line must be exactly what the writer writes for it (its
+    canonical bytes without prev), so every byte of it counts, a JSON-equivalent one too."""
     try:
-        return entry_from_fields(fmt.decode_fields(line), prev)
-    except fmt.SegmentError as e:
+        entry = entry_from_fields(fmt.decode_fields(line), prev)
+        if stored_fields(entry) != line:
+            raise fmt.SegmentError("entry line is not in canonical form")
+    except (fmt.SegmentError, LedgerError) as e:
         raise Damaged(where, str(e)) from None
+    return entry
 
 
 def _scan_sealed(data: bytes, name: str, start: int = 0) -> Iterator[tuple[str, Entry]]:
@@ -592,8 +597,10 @@ class Ledger:
             if entry is None:
                 raise LedgerError("empty frame")
             return entry, len(data)
+        with open(seg, "rb") as f:
+            v1 = not fmt.has_header(f.read(len(fmt.HEADER_PREFIX)))
         line, size = _last_line(seg)
-        if b'"hash":' in line:
+        if v1:
             return decode_line(line), size
         if not isinstance(prev, str) or len(prev) != 64:
             raise LedgerError("no prev to resume from")
@@ -644,7 +651,7 @@ class Ledger:
                 continue  # sealed only once committed: nothing of it to cut
             data = seg.read_bytes()
             lines = data.split(b"\n")
-            keep = committed - first + 1 + (1 if lines and fmt.HEADER_KEY.encode() in lines[0][:40] else 0)
+            keep = committed - first + 1 + (1 if lines and fmt.has_header(lines[0]) else 0)
             cut = sum(len(line) + 1 for line in lines[:keep])
             if cut < len(data):
                 with open(seg, "r+b") as f:
@@ -707,7 +714,7 @@ class Ledger:
             base, decoded = index.frames[number].first, self._decoded[1]
         else:
             lines = self._lines(seg)
-            if not (lines and fmt.HEADER_KEY.encode() in lines[0][:40]):  # v1: a line is an entry
+            if not (lines and fmt.has_header(lines[0])):  # format 1: a line is an entry
                 index_ = seq - first
                 if index_ >= len(lines) or not lines[index_]:
                     raise LedgerError(f"entry {seq} missing from {seg.name}")
@@ -935,12 +942,12 @@ class Ledger:
 
     def _appendable(self, seg: Path) -> bool:
         """A plain segment in the current format (v2, a header line), which commits extend."""
-        if getattr(self, "_segment_v2", None) == seg:
+        if self._segment_v2 == seg:
             return True
         if fmt.is_sealed(seg) or not seg.exists():
             return False
         with open(seg, "rb") as f:
-            ok = fmt.HEADER_KEY.encode() in f.readline()[:40]
+            ok = fmt.has_header(f.readline())
         if ok:
             self._segment_v2 = seg
         return ok

@@ -12,8 +12,9 @@ this module only stores and reads them back. Every format is named by its file:
 - **sealed** ``<first>.jsonl.zst`` (a sealed segment): independent zstd frames (content
   checksums on) of v2 entry lines, at most ``FRAME_ENTRIES`` a frame, then one zstd skippable
   frame holding the index, JSON ``{"ledger_segment":"sealed","version":1,"first":F,"count":C,
-  "frames":[[offset,length,entries,prev],...]}`` followed by its length (4 bytes LE) and
-  ``VLZ1``. The whole file is a valid zstd stream (``zstd -dc`` prints the entry lines); a
+  "frames":[[offset,length,entries,prev,sha256],...]}`` (prev: the chain hash before the
+  frame's first entry; sha256: of the frame's bytes, as a zstd checksum covers only what it
+  decompresses to) followed by its length (4 bytes LE) and ``VLZ1``. The whole file is a valid zstd stream (``zstd -dc`` prints the entry lines); a
   read of entry N decompresses the one frame that holds it.
 
 A decoded entry is checked by the caller against its stored leaf hash (the ledger's
@@ -23,6 +24,7 @@ trusted on its own. Every error is a ``SegmentError`` naming the file and the pl
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import struct
@@ -37,6 +39,7 @@ LEVEL = 9  # zstd level of sealed frames (measured: 19 saves 7 bytes an entry, a
 SEALED_SUFFIX = ".jsonl.zst"
 PLAIN_SUFFIX = ".jsonl"
 HEADER_KEY = "ledger_segment"
+HEADER_PREFIX = b'{"ledger_segment":'  # every format 1 line and format 2 entry line starts {"actor":
 MAGIC = b"VLZ1"
 SKIPPABLE = 0x184D2A5B  # a zstd skippable frame's magic number (0x184D2A50..5F)
 FIELDS_V2 = {"seq", "time", "kind", "item", "actor", "data"}
@@ -53,6 +56,7 @@ class Frame:
     first: int
     count: int
     prev: str
+    sha256: str  # of the frame's compressed bytes
 
 
 def first_seq(name: str) -> int:
@@ -91,10 +95,15 @@ def header_line(first: int, prev: str) -> bytes:
     return json.dumps({HEADER_KEY: 2, "first": first, "prev": prev}, separators=(",", ":")).encode() + b"\n"
 
 
+def has_header(first_line: bytes) -> bool:
+    """Whether a plain segment's first line is a format 2 header (else: format 1)."""
+    return first_line.startswith(HEADER_PREFIX)
+
+
 def parse_header(line: bytes) -> tuple[int, str] | None:
     """(first, prev) of a v2 header line; None when the line is no header (a v1 segment).
     SegmentError for a header that is damaged."""
-    if HEADER_KEY.encode() not in line[:40]:
+    if not has_header(line):
         return None
     try:
         obj = json.loads(line)
@@ -142,7 +151,7 @@ def encode_sealed(first: int, lines: list[bytes], prevs: list[str]) -> bytes:
     for i in range(0, len(lines), FRAME_ENTRIES):
         chunk = lines[i : i + FRAME_ENTRIES]
         data = cctx.compress(b"".join(chunk))
-        frames.append([len(out), len(data), len(chunk), prevs[i]])
+        frames.append([len(out), len(data), len(chunk), prevs[i], hashlib.sha256(data).hexdigest()])
         out += data
     index = json.dumps(
         {HEADER_KEY: "sealed", "version": 1, "first": first, "count": len(lines), "frames": frames},
@@ -190,17 +199,16 @@ def decode_index(data: bytes, name: str = "segment") -> SealedIndex:
             raise TypeError("index field types")
         frames, seq, end = [], first, 0
         for f in raw:
-            offset, length, entries, prev = f
+            offset, length, entries, prev, digest = f
             if not (
                 all(isinstance(x, int) for x in (offset, length, entries))
-                and isinstance(prev, str)
-                and len(prev) == 64
+                and all(isinstance(x, str) and len(x) == 64 for x in (prev, digest))
             ):
                 raise TypeError("frame field types")
             if offset != end or length <= 0 or entries <= 0 or entries > FRAME_ENTRIES:
                 raise ValueError("frames overlap, leave gaps or are too big")
             bytes.fromhex(prev)
-            frames.append(Frame(offset, length, seq, entries, prev))
+            frames.append(Frame(offset, length, seq, entries, prev, digest))
             seq += entries
             end = offset + length
         if end != start - 8 or seq != first + count:
@@ -219,6 +227,8 @@ def frame_lines(data: bytes, frame: Frame, name: str = "segment", number: int = 
     try:
         if len(raw) != frame.length:
             raise zstandard.ZstdError("frame cut short")
+        if hashlib.sha256(raw).hexdigest() != frame.sha256:
+            raise zstandard.ZstdError("frame's bytes differ from its index's sha256")
         plain = _DCTX.decompress(raw)
     except zstandard.ZstdError as e:
         raise SegmentError(f"{name} frame {number + 1} (offset {frame.offset}): {e}") from None
