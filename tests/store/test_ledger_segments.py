@@ -256,3 +256,44 @@ def test_every_byte_of_a_format_2_line_counts_even_a_json_equivalent_one(tmp_pat
     problems = open_ledger(tmp_path, writable=False).verify()
     assert [p.where for p in problems][:1] == [f"ledger entry 1 ({seg.name} line 2)"], problems
     assert "canonical" in problems[0].what
+
+
+def test_readers_in_another_process_read_on_while_a_writer_seals(tmp_path):
+    """A writer process commits and seals (every 4 KiB) while this one reads: a reader whose
+    plain segment is sealed under it lists again, and never sees a torn line."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    led = open_ledger(tmp_path)
+    fill(led, 5)
+    led.close()
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {os.getcwd()!r})
+        from vault.store.ledger import Ledger
+        led = Ledger.open({str(tmp_path / "ledger")!r}, key_path={str(tmp_path / "key")!r},
+                          origin="test.example/ledger", segment_max_bytes=4096, segment_max_age_hours=10**6)
+        for i in range(600):
+            led.append("message.appended", item=f"box:1:{{i}}", data={{"n": i}})
+            if i % 3 == 2:
+                led.commit()
+        led.commit()
+    """)
+    writer = subprocess.Popen([sys.executable, "-c", script])
+    reads = 0
+    try:
+        while writer.poll() is None or reads == 0:
+            reader = open_ledger(tmp_path, writable=False)
+            seen = list(reader.entries())
+            assert [e.seq for e in seen] == list(range(1, reader.size + 1))
+            for seq in range(1, reader.size + 1, 7):
+                assert reader.get(seq).hash == seen[seq - 1].hash
+            reads += 1
+    finally:
+        writer.wait(60)
+    assert writer.returncode == 0
+    final = open_ledger(tmp_path, writable=False)
+    assert final.size == 605 and final.verify() == []
+    assert sum(p.name.endswith(".jsonl.zst") for p in _segments(tmp_path)) > 5

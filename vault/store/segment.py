@@ -1,25 +1,26 @@
 """How ledger entries are stored in segment files: three formats, one entry model.
 
-An entry's canonical form and chain hash are defined in ``ledger`` (docs/architecture.md 3.2);
-this module only stores and reads them back. Every format is named by its file:
+An entry's canonical form and chain hash are defined in ``ledger`` (docs/architecture.md 3.2,
+3.5); this module only stores and reads them back. The file's name and first line say which:
 
-- **v1** ``<first>.jsonl`` (ledgers before format 2; read, never written): one line per
+- **format 1** ``<first>.jsonl`` (ledgers before format 2; read, never written): one line per
   entry, the canonical object with ``"hash"`` added.
-- **v2** ``<first>.jsonl`` whose first line is the header ``{"ledger_segment":2,"first":F,
-  "prev":P}`` (the active segment): then one line per entry, its canonical fields without
-  ``prev`` (the hash of the entry before it; P for the first) and without ``hash``. Both are
-  re-derived on read, along the chain from the header: storing them added 146 bytes an entry.
-- **sealed** ``<first>.jsonl.zst`` (a sealed segment): independent zstd frames (content
-  checksums on) of v2 entry lines, at most ``FRAME_ENTRIES`` a frame, then one zstd skippable
-  frame holding the index, JSON ``{"ledger_segment":"sealed","version":1,"first":F,"count":C,
-  "frames":[[offset,length,entries,prev,sha256],...]}`` (prev: the chain hash before the
-  frame's first entry; sha256: of the frame's bytes, as a zstd checksum covers only what it
-  decompresses to) followed by its length (4 bytes LE) and ``VLZ1``. The whole file is a valid zstd stream (``zstd -dc`` prints the entry lines); a
-  read of entry N decompresses the one frame that holds it.
+- **format 2** ``<first>.jsonl`` whose first line is the header ``{"ledger_segment":2,
+  "first":F,"prev":P}`` (the current segment): then one line per entry, exactly its canonical
+  bytes without ``prev`` (the hash of the entry before it; P for the first), and no ``hash``.
+  Both are re-derived on read, along the chain from the header: storing them took 146 bytes
+  an entry.
+- **sealed** ``<first>.jsonl.zst``: independent zstd frames (content checksums on) of format 2
+  entry lines, at most ``FRAME_ENTRIES`` a frame, then one zstd skippable frame holding the
+  index, JSON ``{"ledger_segment":"sealed","version":1,"first":F,"count":C,"frames":[[offset,
+  length,entries,prev,sha256],...]}`` (prev: the chain hash before the frame's first entry;
+  sha256: of the frame's bytes, as a zstd checksum covers only what they decompress to),
+  then the index's length (4 bytes LE) and ``VLZ1``. The file is a valid zstd stream
+  (``zstd -dc`` prints the entry lines); a read of entry N decompresses one frame.
 
-A decoded entry is checked by the caller against its stored leaf hash (the ledger's
-``leaves``, which verify checks against the signed checkpoints): nothing stored here is
-trusted on its own. Every error is a ``SegmentError`` naming the file and the place in it.
+The caller checks each decoded entry against its stored leaf hash (the ledger's ``leaves``,
+which verify checks against the signed checkpoints): nothing stored here is trusted alone.
+Every error here is a ``SegmentError`` naming the file and the place in it.
 """
 
 from __future__ import annotations
