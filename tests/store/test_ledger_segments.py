@@ -219,6 +219,10 @@ def test_a_changed_format_2_line_is_caught_on_read(tmp_path):
     seg.write_bytes(seg.read_bytes().replace(b'"n":14', b'"n":41'))
     with pytest.raises(LedgerError, match="entry 15 does not match its stored leaf hash"):
         open_ledger(tmp_path, writable=False).get(15)
+    # an entry read by seq chains through the lines before it: each of them counts too
+    with pytest.raises(LedgerError, match="entry 16 does not match its stored leaf hash"):
+        open_ledger(tmp_path, writable=False).get(16)
+    assert open_ledger(tmp_path, writable=False).get(14).data["n"] == 13
     with pytest.raises(LedgerError, match="entry 15"):
         list(open_ledger(tmp_path, writable=False).entries())
     problems = open_ledger(tmp_path, writable=False).verify()

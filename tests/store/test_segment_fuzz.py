@@ -9,6 +9,7 @@ from vault.store import segment as fmt
 from vault.store.ledger import (
     ZERO,
     Entry,
+    Ledger,
     LedgerError,
     canonical,
     chain_hash,
@@ -87,3 +88,20 @@ def test_a_sealed_segment_round_trips(datas, first):
     back = sealed_entries(blob, f"{first:012d}.jsonl.zst")
     assert [e.canonical() for e in back] == [e.canonical() for e in entries]
     assert [e.hash for e in back] == [e.hash for e in entries]
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.lists(_data, min_size=1, max_size=40), st.integers(1, 4))
+def test_any_entry_reads_back_by_seq_from_plain_and_sealed_segments(tmp_path_factory, datas, per_commit):
+    base = tmp_path_factory.mktemp("bySeq")
+    led = Ledger.open(base / "ledger", key_path=base / "key", origin="t/l", segment_max_bytes=600)
+    made = []
+    for i, data in enumerate(datas):
+        made.append(led.append("k", item=f"i{i}", data=data).to_json())
+        if i % per_commit == 0:
+            led.commit()
+    led.commit()
+    led.close()
+    reader = Ledger.open(base / "ledger", key_path=base / "key", origin="t/l", writable=False)
+    assert [reader.get(seq).to_json() for seq in range(len(made), 0, -1)] == made[::-1]
+    assert [e.to_json() for e in reader.entries()] == made

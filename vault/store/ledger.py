@@ -299,6 +299,21 @@ def _scan_sealed(data: bytes, name: str, start: int = 0) -> Iterator[tuple[str, 
                 yield where, entry
 
 
+def _chain_prevs(lines: list[bytes], prev: str) -> list[str]:
+    """The prev of each format 2 line from the first's, without parsing any: a line is the
+    entry's canonical bytes without prev, whose top-level ``,"seq":`` is its last (only the
+    time string follows), so the canonical bytes are spliced back together and hashed. A line
+    that is not what was written changes every prev after it, so the entry read (decoded and
+    checked in full) fails its leaf check."""
+    prevs = []
+    for line in lines:
+        prevs.append(prev)
+        at = line.rfind(b',"seq":')
+        canon = line[:at] + b',"prev":"' + prev.encode() + b'"' + line[at:] if at >= 0 else line
+        prev = chain_hash(prev, canon)
+    return prevs
+
+
 def sealed_entries(data: bytes, name: str = "000000000001.jsonl.zst") -> list[Entry]:
     """Every entry of a sealed segment's bytes (a sealed blob), decoded and chained;
     ``Damaged`` when they cannot be read. ``name`` gives the first seq, as the file's does."""
@@ -379,7 +394,7 @@ class Ledger:
         self._recovered: list[str] = []
         self._pending: list[Entry] = []
         self._cache: tuple[Path, list[bytes]] | None = None  # a v1 segment's lines
-        self._decoded: tuple[str, list[Entry]] | None = None  # a v2 segment's or frame's entries
+        self._frame: tuple[str, list[bytes], list[str]] | None = None  # a sealed frame's lines, prevs
         self._sealed_data: tuple[Path, bytes, fmt.SealedIndex] | None = None
         self._written: tuple[Path | None, list[bytes], list[str]] | None = None  # _remember
         self._segment_v2: Path | None = None
@@ -704,14 +719,16 @@ class Ledger:
         if fmt.is_sealed(seg):
             data, index = self._sealed_file(seg)
             number = index.frame_for(seq)
+            frame = index.frames[number]
             key = f"{seg.name}#{number}"
-            if self._decoded is None or self._decoded[0] != key:
-                frame = index.frames[number]
-                self._decoded = (
-                    key,
-                    [e for _, e in _scan_sealed(data, seg.name, frame.first)][: frame.count],
-                )
-            base, decoded = index.frames[number].first, self._decoded[1]
+            if self._frame is None or self._frame[0] != key:
+                try:
+                    lines = fmt.frame_lines(data, frame, seg.name, number)
+                except fmt.SegmentError as e:
+                    raise Damaged(f"{seg.name} frame {number + 1}", str(e)) from None
+                self._frame = (key, lines, _chain_prevs(lines, frame.prev))
+            _, lines, prevs = self._frame
+            i, where = seq - frame.first, f"{seg.name} frame {number + 1} entry {seq - frame.first + 1}"
         else:
             lines = self._lines(seg)
             if not (lines and fmt.has_header(lines[0])):  # format 1: a line is an entry
@@ -722,20 +739,20 @@ class Ledger:
                 if entry.seq != seq:
                     raise LedgerError(f"entry {seq}: {seg.name} line {index_ + 1} holds entry {entry.seq}")
                 return entry
-            key = seg.name
-            if self._decoded is None or self._decoded[0] != key or len(self._decoded[1]) <= seq - first:
-                decoded = []  # committed entries only: they never change
-                for _, e in scan_segment(seg):
-                    decoded.append(e)
-                    if e.seq >= self.size:
-                        break  # never decode past it: a writer may be writing the next line
-                self._decoded = (key, decoded)
-            base, decoded = first, self._decoded[1]
-        if not 0 <= seq - base < len(decoded):
+            try:
+                head = fmt.parse_header(lines[0])
+            except fmt.SegmentError as e:
+                raise Damaged(f"{seg.name} line 1", str(e)) from None
+            assert head is not None
+            # never past entry seq: a writer may be writing the line after the last committed
+            lines = lines[1 : seq - first + 2]
+            prevs = _chain_prevs(lines, head[1])
+            i, where = seq - first, f"{seg.name} line {seq - first + 2}"
+        if not 0 <= i < len(lines) or not lines[i]:
             raise LedgerError(f"entry {seq} missing from {seg.name}")
-        entry = decoded[seq - base]
+        entry = _v2_entry(lines[i], prevs[i], where)
         if entry.seq != seq:
-            raise LedgerError(f"entry {seq}: {seg.name} holds entry {entry.seq} in its place")
+            raise LedgerError(f"entry {seq}: {where} holds entry {entry.seq}")
         return entry
 
     def _read_entry(self, seq: int) -> Entry:
@@ -1019,7 +1036,7 @@ class Ledger:
         self._written = None
         if seg != target:
             seg.unlink()
-        self._cache = self._decoded = None
+        self._cache = self._frame = None
         return target
 
     def _record_seal(self, sealed: Path, last: int, data: bytes | None = None) -> None:
