@@ -530,6 +530,9 @@ class Ledger:
             if plain in names:
                 (directory / plain).unlink()
                 self._recovered.append(f"removed {plain}, sealed as {name}")
+        for name in names:
+            if name.endswith(fmt.SEALED_SUFFIX + ".tmp"):  # a sealed file never renamed into place
+                (directory / name).unlink()
 
     def _read_leaves(self) -> list[bytes]:
         raw = b""
