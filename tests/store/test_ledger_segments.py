@@ -301,3 +301,72 @@ def test_readers_in_another_process_read_on_while_a_writer_seals(tmp_path):
     final = open_ledger(tmp_path, writable=False)
     assert final.size == 605 and final.verify() == []
     assert sum(p.name.endswith(".jsonl.zst") for p in _segments(tmp_path)) > 5
+
+
+@pytest.mark.parametrize("point", ["writing the sealed file", "before sealed.json", "before the unlink"])
+def test_a_writer_killed_while_sealing_loses_nothing(tmp_path, point):
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    store = tmp_path / "store"
+    store.mkdir()
+    script = textwrap.dedent(f"""
+        import os, signal, sys
+        from pathlib import Path
+        sys.path.insert(0, {os.getcwd()!r})
+        from vault.store import ledger as mod
+        point = {point!r}
+        def die():
+            os.kill(os.getpid(), signal.SIGKILL)
+        real_write, real_unlink = mod._atomic_write, Path.unlink
+        def atomic_write(path, data):
+            if point == "writing the sealed file" and path.name.endswith(".zst"):
+                tmp = path.with_name(path.name + ".tmp")
+                tmp.write_bytes(data[: len(data) // 2])
+                die()
+            if point == "before sealed.json" and path.name == "sealed.json":
+                die()
+            real_write(path, data)
+        def unlink(self, *a, **k):
+            if point == "before the unlink" and self.name.endswith(".jsonl"):
+                die()
+            real_unlink(self, *a, **k)
+        mod._atomic_write, Path.unlink = atomic_write, unlink
+        def seal(data):
+            import hashlib
+            name = hashlib.sha256(data).hexdigest()
+            (Path({str(store)!r}) / name).write_bytes(data)
+            return "sha256:" + name
+        led = mod.Ledger.open({str(tmp_path / "ledger")!r}, key_path={str(tmp_path / "key")!r},
+                              origin="test.example/ledger", segment_max_bytes=8192, seal=seal)
+        for i in range(100):
+            led.append("message.appended", item=f"box:1:{{i}}", data={{"n": i}})
+            if i % 10 == 9:
+                led.commit()
+    """)
+    run = subprocess.run([sys.executable, "-c", script])
+    assert run.returncode == -9, "the writer was not killed where the test meant"
+    reader = open_ledger(tmp_path, writable=False)
+    committed = [e.to_json() for e in reader.entries()]
+    assert committed and reader.verify() == []
+
+    def seal(data: bytes) -> str:
+        (store / blob_id(data).split(":")[1]).write_bytes(data)
+        return blob_id(data)
+
+    led = open_ledger(tmp_path, segment_max_bytes=8192, seal=seal)
+    assert [e.to_json() for e in led.entries()] == committed  # nothing lost
+    made = committed + fill(led, 30, 1000, per_commit=10)
+    led.close()
+    names = [p.name for p in _segments(tmp_path)]
+    assert not any(n.endswith(".tmp") for n in names)
+    firsts = [fmt.first_seq(n) for n in names]
+    assert len(firsts) == len(set(firsts)), names  # no plain file beside its sealed one
+    sealed = json.loads((tmp_path / "ledger" / "sealed.json").read_text())
+    assert sorted(s["file"] for s in sealed) == [n for n in names if n.endswith(".zst")]
+    assert all((store / s["blob"].split(":")[1]).exists() for s in sealed)
+    reader = open_ledger(tmp_path, writable=False)
+    assert [e.to_json() for e in reader.entries()] == made
+    assert reader.verify(blob_exists=lambda b: (store / b.split(":")[1]).exists()) == []
