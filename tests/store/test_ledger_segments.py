@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from vault.model import blob_id
 from vault.store import segment as fmt
-from vault.store.ledger import Ledger, LedgerError, sealed_entries
+from vault.store.ledger import Ledger, LedgerError, sealed_entries, stored_fields
 
 
 def open_ledger(tmp_path, **kw):
@@ -370,3 +370,18 @@ def test_a_writer_killed_while_sealing_loses_nothing(tmp_path, point):
     reader = open_ledger(tmp_path, writable=False)
     assert [e.to_json() for e in reader.entries()] == made
     assert reader.verify(blob_exists=lambda b: (store / b.split(":")[1]).exists()) == []
+
+
+def test_a_sealed_file_rewritten_with_the_same_entries_is_not_its_blob(sealed_ledger, monkeypatch):
+    tmp_path, made, store = sealed_ledger
+    first = _segments(tmp_path)[0]
+    entries = sealed_entries(first.read_bytes(), first.name)
+    monkeypatch.setattr(fmt, "LEVEL", 1)
+    first.write_bytes(
+        fmt.encode_sealed(1, [stored_fields(e) + b"\n" for e in entries], [e.prev for e in entries])
+    )
+    reader = open_ledger(tmp_path, writable=False)
+    assert [e.to_json() for e in reader.entries()] == made  # the same entries, other bytes
+    problems = reader.verify(blob_exists=store.__contains__)
+    assert [p.where for p in problems] == [f"sealed segment {first.name}"], problems
+    assert "differs from its copy in the store" in problems[0].what
