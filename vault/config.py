@@ -68,7 +68,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "path": "ledger",
         "origin": "vault.local/ledger",  # C2SP checkpoint origin line
         "key_path": "keys/ledger.ed25519",
-        "segment_max_bytes": 64 * 1024 * 1024,
+        "segment_max_bytes": 256 * 1024,
         "segment_max_age_hours": 24,
     },
     # vault/witness/: each signed checkpoint also recorded where the home cannot rewrite it

@@ -139,3 +139,30 @@ def read_only_view(home: Path, where: Path):
     finally:
         if subprocess.run(["umount", str(where)]).returncode != 0:
             subprocess.run(["umount", "-l", str(where)], check=True)
+
+
+def ledger_lines(ledger: Path) -> list[bytes]:
+    """The stored lines of every segment of a ledger directory, in order, sealed segments'
+    decompressed (a format 2 segment's header line included): what the ledger keeps as text."""
+    from vault.store import segment as fmt
+
+    out: list[bytes] = []
+    for name in fmt.segment_names(ledger / "segments"):
+        path = ledger / "segments" / name
+        if fmt.is_sealed(path):
+            out += [line for _, _, frame in fmt.iter_sealed(path.read_bytes(), name) for line in frame]
+        else:
+            out += path.read_bytes().splitlines()
+    return out
+
+
+def ledger_entries(ledger: Path) -> list[dict]:
+    """Every entry stored in a ledger directory's segments (any format), as its JSON object."""
+    from vault.store import segment as fmt
+    from vault.store.ledger import scan_segment
+
+    return [
+        e.to_json()
+        for name in fmt.segment_names(ledger / "segments")
+        for _, e in scan_segment(ledger / "segments" / name)
+    ]

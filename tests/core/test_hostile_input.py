@@ -16,7 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.core.helpers import init_vault, make_maildir, read_maildir, read_only_view, sha
+from tests.core.helpers import (
+    init_vault,
+    ledger_entries,
+    ledger_lines,
+    make_maildir,
+    read_maildir,
+    read_only_view,
+    sha,
+)
 from tests.fixtures.corpus import message_files
 from vault.testing.cli import vaultctl, vaultctl_run
 from vault.testing.serve import start_service
@@ -129,7 +137,7 @@ def test_non_utf8_names_are_archived_and_restored_with_their_bytes(tmp_path, spa
     (folder,) = json.loads(vaultctl(home, "ls", "--json", check=True).stdout)
     assert os.fsencode(folder["name"]) == mailbox
     # the ledger stays UTF-8 text, the names in it as escapes that read back as the same bytes
-    segment = b"".join(p.read_bytes() for p in sorted((home / "ledger" / "segments").iterdir()))
+    segment = b"\n".join(ledger_lines(home / "ledger"))
     segment.decode("utf-8")
     assert b"\\udce9" in segment and b"\\udcff\\udcfe" in segment
     log = json.loads(vaultctl(home, "log", "--mailbox", fs(mailbox), "--json", check=True).stdout)
@@ -197,9 +205,7 @@ def test_an_eml_tree_with_non_utf8_names_is_archived(tmp_path, spamassassin_dir)
 def _appended_blobs(home) -> set[str]:
     log = json.loads(vaultctl(home, "audit", "--json", check=True).stdout)  # imports are audited
     assert log
-    entries = []
-    for seg in sorted((home / "ledger" / "segments").iterdir()):
-        entries += [json.loads(line) for line in seg.read_bytes().splitlines()]
+    entries = ledger_entries(home / "ledger")
     return {e["data"]["blob"].split(":")[1] for e in entries if e["kind"] == "message.appended"}
 
 
@@ -418,11 +424,7 @@ def test_a_disk_that_fills_during_import_is_one_clear_error_and_the_next_run_com
         report = json.loads(second.stdout)
         assert report["appended"] + report["unchanged"] == 1200 and report["expunged"] == 0
         ledger = disk / "ledger" if part == "ledger" else home / "ledger"
-        entries = [
-            json.loads(x)
-            for seg in sorted((ledger / "segments").iterdir())
-            for x in seg.read_bytes().splitlines()
-        ]
+        entries = ledger_entries(ledger)
         appended = [e["data"]["key"] for e in entries if e["kind"] == "message.appended"]
         assert len(appended) == len(set(appended)) == 1200  # nothing twice, nothing missing
         assert vaultctl(home, "verify", "--read-data").returncode == 0

@@ -14,23 +14,16 @@ from vault.testing.cli import vaultctl_run
 
 
 def _segment_files(home):
-    """Ledger segment files: the files under ledger/ whose lines are entries."""
-    out = []
-    for p in sorted((home / "ledger").rglob("*")):
-        if not p.is_file():
-            continue
-        try:
-            first = json.loads(p.read_bytes().split(b"\n", 1)[0])
-        except (ValueError, UnicodeDecodeError):
-            continue
-        if isinstance(first, dict) and "seq" in json.dumps(first):
-            out.append(p)
-    return out
+    """Plain ledger segment files: one line per entry, after a header line in format 2."""
+    return sorted((home / "ledger" / "segments").glob("*.jsonl"))
 
 
 def _lines(home):
+    """The last plain segment, its header (a list of at most one line) and its entry lines."""
     seg = _segment_files(home)[-1]
-    return seg, seg.read_bytes().splitlines(keepends=True)
+    lines = seg.read_bytes().splitlines(keepends=True)
+    head = lines[:1] if b'"ledger_segment"' in lines[0] else []
+    return seg, head, lines[len(head) :]
 
 
 def _pack_files(home):
@@ -67,33 +60,33 @@ def _fails(home, *args) -> str:
 
 
 def test_flip_a_byte_in_an_entry(copy):
-    seg, lines = _lines(copy)
+    seg, head, lines = _lines(copy)
     line = bytearray(lines[10])
     i = line.index(b"sha256:") + 10
     line[i] = ord("0") if line[i] != ord("0") else ord("1")
     lines[10] = bytes(line)
-    seg.write_bytes(b"".join(lines))
+    seg.write_bytes(b"".join(head + lines))
     err = _fails(copy)
     assert "entry 11" in err  # the first bad entry, by sequence number
 
 
 def test_delete_an_entry(copy):
-    seg, lines = _lines(copy)
+    seg, head, lines = _lines(copy)
     del lines[20]
-    seg.write_bytes(b"".join(lines))
+    seg.write_bytes(b"".join(head + lines))
     assert "entry 21" in _fails(copy)
 
 
 def test_swap_two_entries(copy):
-    seg, lines = _lines(copy)
+    seg, head, lines = _lines(copy)
     lines[5], lines[6] = lines[6], lines[5]
-    seg.write_bytes(b"".join(lines))
+    seg.write_bytes(b"".join(head + lines))
     assert "entry 6" in _fails(copy)
 
 
 def test_truncate_the_tail(copy):
-    seg, lines = _lines(copy)
-    seg.write_bytes(b"".join(lines[:-3]))
+    seg, head, lines = _lines(copy)
+    seg.write_bytes(b"".join(head + lines[:-3]))
     assert "truncated" in _fails(copy).lower()
 
 

@@ -150,7 +150,7 @@ def first_item(home: Path) -> str:
     seg = sorted((home / "ledger" / "segments").glob("*.jsonl"))[0]
     for line in seg.read_text().splitlines():
         entry = json.loads(line)
-        if entry["kind"] == "message.appended":
+        if entry.get("kind") == "message.appended":  # (not the header line)
             return entry["item"]
     raise AssertionError("no message")
 

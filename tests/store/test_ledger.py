@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vault.store.checkpoint import CheckpointError, verify_checkpoint_note
-from vault.store.ledger import Ledger, LedgerError, decode_line
+from vault.store.ledger import Ledger, LedgerError, decode_line, sealed_entries
 
 
 def open_ledger(tmp_path, **kw):
@@ -157,7 +157,7 @@ def test_a_segment_seals_by_the_age_of_its_first_entry(tmp_path):
     led.commit()
     assert len(led.sealed_blobs()) == 1, "a segment whose first entry is 2 h old outlived a 1 h limit"
     first_segment = sealed[led.sealed_blobs()[0]]
-    assert [decode_line(line).seq for line in first_segment.splitlines()] == [1, 2, 3]
+    assert [e.seq for e in sealed_entries(first_segment)] == [1, 2, 3]
     # the next commit starts a young segment, which stays open however often it is appended to
     for i in range(3, 6):
         led.append("message.appended", item=f"box:1:{i}", time=_stamp(0))
@@ -178,7 +178,7 @@ def test_age_is_read_from_the_segment_after_a_reopen(tmp_path):
     led.append("message.appended", item="box:1:2", time=_stamp(0))
     led.commit()
     assert len(led.sealed_blobs()) == 1
-    assert [decode_line(line).seq for line in sealed[led.sealed_blobs()[0]].splitlines()] == [1, 2]
+    assert [e.seq for e in sealed_entries(sealed[led.sealed_blobs()[0]])] == [1, 2]
 
 
 def test_a_sealed_segment_is_never_appended_to_after_a_reopen(tmp_path):
@@ -192,7 +192,7 @@ def test_a_sealed_segment_is_never_appended_to_after_a_reopen(tmp_path):
         led.append("message.appended", item=f"box:1:{i}", time=_stamp(0))
         led.commit()
     segments = sorted((tmp_path / "ledger" / "segments").iterdir())
-    assert [p.name for p in segments] == ["000000000001.jsonl", "000000000002.jsonl"]
+    assert [p.name for p in segments] == ["000000000001.jsonl.zst", "000000000002.jsonl"]
     # what was sealed is still exactly the file, and sealed once
     assert list(sealed.values()) == [segments[0].read_bytes()]
     assert len(led.sealed_blobs()) == 1
@@ -296,7 +296,7 @@ def test_an_edited_last_entry_is_not_resumed_from(tmp_path):
     lines = seg.read_bytes().splitlines(keepends=True)
     lines[-1] = lines[-1].replace(b'"n":4', b'"n":5')
     seg.write_bytes(b"".join(lines))  # same length: only the entry's content tells
-    with pytest.raises(LedgerError, match="entry hash"):
+    with pytest.raises(LedgerError, match="entry 5 does not match its stored leaf hash"):
         open_ledger(tmp_path)
     problems = open_ledger(tmp_path, writable=False).verify()
     assert any("entry 5" in p.where for p in problems)

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.core.helpers import ledger_lines
 from tests.data import data_file
 from vault.testing.cli import vaultctl_argv
 from vault.testing.serve import edit_config, start_service
@@ -399,7 +400,7 @@ def test_api_users_are_kept_0600_and_never_in_the_ledger(site):
     listed = json.loads(ok(vaultctl(home, "api-user", "list", "--json")))
     assert [u["name"] for u in listed] == ["roundcube"] and "secret" not in listed[0]
     assert client.password not in users.read_text()  # hashed
-    ledger = b"".join(p.read_bytes() for p in (home / "ledger" / "segments").glob("*.jsonl"))
+    ledger = b"\n".join(ledger_lines(home / "ledger"))
     assert client.secret.encode() not in ledger and client.password.encode() not in ledger
     # a second user added while the service runs is served at once; removed, refused
     extra = json.loads(ok(vaultctl(home, "api-user", "add", "other", "--json")))

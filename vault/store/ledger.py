@@ -1,7 +1,9 @@
 """The ledger: append-only, hash-chained, Merkle-checkpointed history of every change (docs/architecture.md 3).
 
 Layout under the ledger directory:
-  segments/<first seq>.jsonl   one entry per line: the canonical entry object plus "hash"
+  segments/<first seq>.jsonl   the current segment: a header, one entry per line without its
+                               prev and hash (format 2; format 1 lines carry both: segment.py)
+  segments/<first seq>.jsonl.zst  a sealed segment: zstd frames of entry lines, and an index
   leaves                       32-byte RFC 9162 leaf hash per entry, for proofs and fast opens
   checkpoints/<size>.note      C2SP signed checkpoint for each committed size
   sealed.json                  segments sealed into the blob store: file, range, blob id
@@ -25,10 +27,14 @@ falls back to the full rebuild and recovery, which write a fresh ``tree.json``. 
 rebuild nothing at open: the leaf hashes are read, and checked against the checkpoint, when a
 proof first needs them.
 ``verify`` never uses the cache: it re-derives every hash from the segments.
+
+Stored entries are not trusted alone: every read compares an entry's leaf hash with the one
+in ``leaves`` (which verify checks against the signed checkpoints).
 """
 
 from __future__ import annotations
 
+import bisect
 import fcntl
 import hashlib
 import json
@@ -38,8 +44,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from vault.model import Problem, format_time, json_bytes, now, parse_time
+from vault.model import Problem, blob_id, format_time, json_bytes, now, parse_time
 from vault.store import merkle
+from vault.store import segment as fmt
 from vault.store.checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -50,6 +57,7 @@ from vault.store.checkpoint import (
 )
 
 ZERO = "0" * 64
+MEMORY_MAX = 8 << 20  # bytes of the current segment's lines a writer keeps for sealing it
 STATE_FILE = "tree.json"
 
 
@@ -131,6 +139,34 @@ def decode_line(line: bytes) -> Entry:
     if computed != stored:
         raise LedgerError("entry hash does not match its content")
     return entry
+
+
+def entry_from_fields(fields: dict, prev: str) -> Entry:
+    """An entry stored without prev and hash (segment formats v2 and sealed), its hash derived."""
+    entry = Entry(
+        seq=fields["seq"],
+        time=fields["time"],
+        kind=fields["kind"],
+        item=fields["item"],
+        actor=fields["actor"],
+        data=fields["data"],
+        prev=prev,
+        hash="",
+    )
+    object.__setattr__(entry, "hash", chain_hash(prev, entry.canonical()))
+    return entry
+
+
+def stored_fields(entry: Entry) -> bytes:
+    """The entry's canonical bytes without its prev: a v2 line (prev is re-derived on read).
+    The top-level prev is the last ``"prev":"`` with real quotes (only seq and time, scalars,
+    follow it; a quote inside a string is escaped)."""
+    canon = entry.canonical()
+    key = b',"prev":"' + entry.prev.encode() + b'"'
+    at = canon.rfind(key)
+    if at < 0 or canon[at + len(key) : at + len(key) + 7] != b',"seq":':
+        raise LedgerError(f"entry {entry.seq}: no top-level prev in its canonical form")
+    return canon[:at] + canon[at + len(key) :]
 
 
 class _CompactRange:
@@ -220,6 +256,120 @@ def _atomic_write(path: Path, data: bytes) -> None:
     fsync_path(path.parent)
 
 
+class Damaged(LedgerError):
+    """A segment that cannot be read from ``where`` on (``file line N``, ``file frame N``)."""
+
+    def __init__(self, where: str, message: str):
+        super().__init__(f"{where}: {message}")
+        self.where, self.message = where, message
+
+
+def _v2_entry(line: bytes, prev: str, where: str) -> Entry:
+    """A format 2 line -> Entry; the line must be exactly what the writer writes for it (its
+    canonical bytes without prev), so every byte of it counts, a JSON-equivalent one too."""
+    try:
+        entry = entry_from_fields(fmt.decode_fields(line), prev)
+        if stored_fields(entry) != line:
+            raise fmt.SegmentError("entry line is not in canonical form")
+    except (fmt.SegmentError, LedgerError) as e:
+        raise Damaged(where, str(e)) from None
+    return entry
+
+
+def _scan_sealed(data: bytes, name: str, start: int = 0) -> Iterator[tuple[str, Entry]]:
+    try:
+        index = fmt.decode_index(data, name)
+    except fmt.SegmentError as e:
+        raise Damaged(name, str(e)) from None
+    if index.first != fmt.first_seq(name):
+        raise Damaged(name, f"index says it starts at entry {index.first}")
+    for number, frame in enumerate(index.frames):
+        if frame.first + frame.count <= start:
+            continue
+        try:
+            lines = fmt.frame_lines(data, frame, name, number)
+        except fmt.SegmentError as e:
+            raise Damaged(f"{name} frame {number + 1}", str(e)) from None
+        prev = frame.prev
+        for j, line in enumerate(lines):
+            where = f"{name} frame {number + 1} entry {j + 1}"
+            entry = _v2_entry(line, prev, where)
+            prev = entry.hash
+            if entry.seq >= start:
+                yield where, entry
+
+
+def _chain_prevs(lines: list[bytes], prev: str) -> list[str]:
+    """The prev of each format 2 line from the first's, without parsing any: a line is the
+    entry's canonical bytes without prev, whose top-level ``,"seq":`` is its last (only the
+    time string follows), so the canonical bytes are spliced back together and hashed. A line
+    that is not what was written changes every prev after it, so the entry read (decoded and
+    checked in full) fails its leaf check."""
+    prevs = []
+    for line in lines:
+        prevs.append(prev)
+        at = line.rfind(b',"seq":')
+        canon = line[:at] + b',"prev":"' + prev.encode() + b'"' + line[at:] if at >= 0 else line
+        prev = chain_hash(prev, canon)
+    return prevs
+
+
+def sealed_entries(data: bytes, name: str = "000000000001.jsonl.zst") -> list[Entry]:
+    """Every entry of a sealed segment's bytes (a sealed blob), decoded and chained;
+    ``Damaged`` when they cannot be read. ``name`` gives the first seq, as the file's does."""
+    return [e for _, e in _scan_sealed(data, name)]
+
+
+def scan_segment(path: Path, start: int = 0) -> Iterator[tuple[str, Entry]]:
+    """(where, entry) for each entry stored in a segment file of any format, in file order,
+    from entry ``start`` on (earlier ones of a plain v2 segment are decoded for the chain);
+    ``Damaged`` where it cannot be read. FileNotFoundError (before anything is yielded) when
+    the file is gone: a writer sealed it meanwhile, and the sealed file holds the entries."""
+    data = path.read_bytes()
+    name = path.name
+    if fmt.is_sealed(path):
+        yield from _scan_sealed(data, name, start)
+        return
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    try:
+        head = fmt.parse_header(lines[0]) if lines else None
+    except fmt.SegmentError as e:
+        raise Damaged(f"{name} line 1", str(e)) from None
+    if head is not None and head[0] != fmt.first_seq(name):
+        raise Damaged(f"{name} line 1", f"header says the segment starts at entry {head[0]}")
+    prev = head[1] if head else ZERO
+    for i, line in enumerate(lines[1:] if head else lines, start=2 if head else 1):
+        where = f"{name} line {i}"
+        if head is None:
+            try:
+                entry = decode_line(line)
+            except LedgerError as e:
+                raise Damaged(where, str(e)) from None
+        else:
+            entry = _v2_entry(line, prev, where)
+            prev = entry.hash
+        if entry.seq >= start:
+            yield where, entry
+
+
+def _leaf_problems(mismatched: list[tuple[int, str]]) -> list[Problem]:
+    """One problem per run of consecutive entries whose stored leaf hash differs: an entry
+    changed in a segment that stores no prev changes every entry chained after it too."""
+    out: list[Problem] = []
+    i = 0
+    while i < len(mismatched):
+        j = i
+        while j + 1 < len(mismatched) and mismatched[j + 1][0] == mismatched[j][0] + 1:
+            j += 1
+        seq, where = mismatched[i]
+        more = f" (and for the {j - i} entries after it, chained through it)" if j > i else ""
+        out.append(Problem(where, "stored leaf hash differs from the entry" + more))
+        i = j + 1
+    return out
+
+
 class Ledger:
     def __init__(
         self,
@@ -243,7 +393,15 @@ class Ledger:
         self._lock_fd: int | None = None
         self._recovered: list[str] = []
         self._pending: list[Entry] = []
-        self._cache: tuple[Path, list[bytes]] | None = None
+        self._cache: tuple[Path, list[bytes]] | None = None  # a v1 segment's lines
+        self._frame: tuple[str, list[bytes], list[str]] | None = None  # a sealed frame's lines, prevs
+        self._sealed_data: tuple[Path, bytes, fmt.SealedIndex] | None = None
+        self._written: tuple[Path | None, list[bytes], list[str]] | None = None  # _remember
+        self._segment_v2: Path | None = None
+        self._listed: tuple[list[int], list[Path]] | None = (
+            None  # _segment_for  # the current segment, known to be in format v2
+        )
+        self.last_prev = ZERO  # the prev of the last committed entry (tree.json, for resuming)
         self._started: tuple[Path, float | None] | None = None  # segment -> its first entry's time
         self._leaves: list[bytes] | None = None  # read (and checked) when first needed
         self.range: _CompactRange | None = None  # writers only
@@ -259,7 +417,7 @@ class Ledger:
         key_path: Path,
         origin: str,
         writable: bool = True,
-        segment_max_bytes: int = 64 << 20,
+        segment_max_bytes: int = 256 << 10,
         segment_max_age_hours: float = 24,
         seal: Callable[[bytes], str] | None = None,
     ) -> Ledger:
@@ -309,7 +467,7 @@ class Ledger:
         self._lock_fd = fd
 
     def _segments(self) -> list[Path]:
-        return _listing(self.path / "segments", ".jsonl")
+        return [self.path / "segments" / n for n in fmt.segment_names(self.path / "segments")]
 
     def _checkpoint_files(self) -> list[Path]:
         return _listing(self.path / "checkpoints", ".note")
@@ -339,15 +497,42 @@ class Ledger:
                 self._rebuild_range()
                 self._recover(leaves_bytes, committed, segments)
                 if committed:  # only a writer needs the chain's tip; readers must open damaged ledgers
-                    self.last_hash = self._read_entry(committed).hash
+                    last = self._read_entry(committed)
+                    self.last_hash, self.last_prev = last.hash, last.prev
                 self._save_state()
         self._sealed = (
             json.loads((self.path / "sealed.json").read_text())
             if (self.path / "sealed.json").exists()
             else []
         )
-        if self.segment is not None and any(s["file"] == self.segment.name for s in self._sealed):
+        if self.writable:
+            self._finish_seals()
+        if self.segment is not None and (
+            fmt.is_sealed(self.segment) or any(s["file"] == self.segment.name for s in self._sealed)
+        ):
             self.segment = None  # sealed is final: the next commit starts a new segment
+
+    def _finish_seals(self) -> None:
+        """Finish what a writer that died while sealing left: a sealed file sealed.json does not
+        list is put into the store and listed; the plain file it was made from is removed."""
+        directory = self.path / "segments"
+        listed = {s["file"] for s in self._sealed}
+        names = set(os.listdir(directory))
+        for name in sorted(n for n in names if n.endswith(fmt.SEALED_SUFFIX) and not n.startswith(".")):
+            seg = directory / name
+            if name not in listed:
+                last = None
+                for _, entry in scan_segment(seg):
+                    last = entry.seq
+                self._record_seal(seg, last or fmt.first_seq(name))
+                self._recovered.append(f"finished sealing {name}")
+            plain = name[: -len(fmt.SEALED_SUFFIX)] + fmt.PLAIN_SUFFIX
+            if plain in names:
+                (directory / plain).unlink()
+                self._recovered.append(f"removed {plain}, sealed as {name}")
+        for name in names:
+            if name.endswith(fmt.SEALED_SUFFIX + ".tmp"):  # a sealed file never renamed into place
+                (directory / name).unlink()
 
     def _read_leaves(self) -> list[bytes]:
         raw = b""
@@ -395,12 +580,11 @@ class Ledger:
         if tree is None or tree.root().hex() != self._checkpoint.root:
             return False
         try:
-            line, seg_bytes = _last_line(segments[-1])
-            entry = decode_line(line)
+            entry, seg_bytes = self._last_entry(segments[-1], state.get("prev"))
             with open(self.path / "leaves", "rb") as f:
                 f.seek((committed - 1) * 32)
                 last_leaf = f.read(32)
-        except (OSError, LedgerError):
+        except (OSError, LedgerError, fmt.SegmentError, KeyError, TypeError):
             return False
         if (
             seg_bytes != length
@@ -410,9 +594,35 @@ class Ledger:
         ):
             return False
         self.range = tree
-        self.last_hash = entry.hash
+        self.last_hash, self.last_prev = entry.hash, entry.prev
         self.resumed = True
         return True
+
+    @staticmethod
+    def _last_entry(seg: Path, prev: str | None) -> tuple[Entry, int]:
+        """A segment's last entry and the file's length, reading as little as its format lets:
+        a plain v2 segment's last line takes ``prev`` (tree.json's) for the prev it does not store."""
+        if fmt.is_sealed(seg):
+            data = seg.read_bytes()
+            index = fmt.decode_index(data, seg.name)
+            frame = index.frames[-1]
+            lines = fmt.frame_lines(data, frame, seg.name, len(index.frames) - 1)
+            entry = None
+            chain = frame.prev
+            for line in lines:
+                entry = entry_from_fields(fmt.decode_fields(line), chain)
+                chain = entry.hash
+            if entry is None:
+                raise LedgerError("empty frame")
+            return entry, len(data)
+        with open(seg, "rb") as f:
+            v1 = not fmt.has_header(f.read(len(fmt.HEADER_PREFIX)))
+        line, size = _last_line(seg)
+        if v1:
+            return decode_line(line), size
+        if not isinstance(prev, str) or len(prev) != 64:
+            raise LedgerError("no prev to resume from")
+        return entry_from_fields(fmt.decode_fields(line), prev), size
 
     def _writer_range(self) -> _CompactRange:
         """The compact range a writable ledger builds (or resumes) when it opens."""
@@ -431,6 +641,7 @@ class Ledger:
             state = {
                 "size": self.size,
                 "last": self.last_hash,
+                "prev": self.last_prev,
                 "segment": segment.name,
                 "length": segment.stat().st_size,
                 "range": [h.hex() for _, h in tree.stack],
@@ -449,14 +660,17 @@ class Ledger:
                 os.fsync(f.fileno())
             self._recovered.append(f"dropped {leaves_bytes // 32 - committed} unsigned leaf hashes")
         for seg in segments:
-            first = int(seg.stem)
+            first = fmt.first_seq(seg.name)
             if first > committed:
                 seg.unlink()
                 self._recovered.append(f"removed unsigned segment {seg.name}")
                 continue
+            if fmt.is_sealed(seg):
+                continue  # sealed only once committed: nothing of it to cut
             data = seg.read_bytes()
             lines = data.split(b"\n")
-            cut = sum(len(line) + 1 for line in lines[: committed - first + 1])
+            keep = committed - first + 1 + (1 if lines and fmt.has_header(lines[0]) else 0)
+            cut = sum(len(line) + 1 for line in lines[:keep])
             if cut < len(data):
                 with open(seg, "r+b") as f:
                     f.truncate(cut)
@@ -476,26 +690,101 @@ class Ledger:
     # ------------------------------------------------------------ reading
 
     def _segment_for(self, seq: int) -> Path:
-        candidates = [s for s in self._segments() if int(s.stem) <= seq]
-        if not candidates:
+        """The segment that holds entry ``seq``. The listing is kept: every segment but the
+        last is final (sealed), so only a seq in or past the last one lists again."""
+        cached = self._listed
+        if cached is None or not cached[0] or seq >= cached[0][-1]:
+            segments = self._segments()
+            cached = self._listed = ([fmt.first_seq(s.name) for s in segments], segments)
+        i = bisect.bisect_right(cached[0], seq) - 1
+        if i < 0:
             raise LedgerError(f"no segment holds entry {seq}")
-        return candidates[-1]
+        return cached[1][i]
 
     def _lines(self, seg: Path) -> list[bytes]:
         if self._cache is None or self._cache[0] != seg or seg == self.segment:
             self._cache = (seg, seg.read_bytes().split(b"\n"))
         return self._cache[1]
 
-    def _read_entry(self, seq: int) -> Entry:
-        seg = self._segment_for(seq)
-        lines = self._lines(seg)
-        index = seq - int(seg.stem)
-        if index >= len(lines) or not lines[index]:
+    def _sealed_file(self, seg: Path) -> tuple[bytes, fmt.SealedIndex]:
+        if self._sealed_data is None or self._sealed_data[0] != seg:
+            data = seg.read_bytes()
+            try:
+                index = fmt.decode_index(data, seg.name)
+            except fmt.SegmentError as e:
+                raise Damaged(seg.name, str(e)) from None
+            self._sealed_data = (seg, data, index)
+        return self._sealed_data[1], self._sealed_data[2]
+
+    def _entry_in(self, seg: Path, seq: int) -> Entry:
+        """Entry ``seq`` from the segment that holds it (FileNotFoundError: sealed meanwhile)."""
+        first = fmt.first_seq(seg.name)
+        if fmt.is_sealed(seg):
+            data, index = self._sealed_file(seg)
+            number = index.frame_for(seq)
+            frame = index.frames[number]
+            key = f"{seg.name}#{number}"
+            if self._frame is None or self._frame[0] != key:
+                try:
+                    lines = fmt.frame_lines(data, frame, seg.name, number)
+                except fmt.SegmentError as e:
+                    raise Damaged(f"{seg.name} frame {number + 1}", str(e)) from None
+                self._frame = (key, lines, _chain_prevs(lines, frame.prev))
+            _, lines, prevs = self._frame
+            i, where = seq - frame.first, f"{seg.name} frame {number + 1} entry {seq - frame.first + 1}"
+        else:
+            lines = self._lines(seg)
+            if not (lines and fmt.has_header(lines[0])):  # format 1: a line is an entry
+                index_ = seq - first
+                if index_ >= len(lines) or not lines[index_]:
+                    raise LedgerError(f"entry {seq} missing from {seg.name}")
+                entry = decode_line(lines[index_])
+                if entry.seq != seq:
+                    raise LedgerError(f"entry {seq}: {seg.name} line {index_ + 1} holds entry {entry.seq}")
+                return entry
+            try:
+                head = fmt.parse_header(lines[0])
+            except fmt.SegmentError as e:
+                raise Damaged(f"{seg.name} line 1", str(e)) from None
+            assert head is not None
+            # never past entry seq: a writer may be writing the line after the last committed
+            lines = lines[1 : seq - first + 2]
+            prevs = _chain_prevs(lines, head[1])
+            i, where = seq - first, f"{seg.name} line {seq - first + 2}"
+        if not 0 <= i < len(lines) or not lines[i]:
             raise LedgerError(f"entry {seq} missing from {seg.name}")
-        entry = decode_line(lines[index])
+        entry = _v2_entry(lines[i], prevs[i], where)
         if entry.seq != seq:
-            raise LedgerError(f"entry {seq}: {seg.name} line {index + 1} holds entry {entry.seq}")
+            raise LedgerError(f"entry {seq}: {where} holds entry {entry.seq}")
         return entry
+
+    def _read_entry(self, seq: int) -> Entry:
+        for _ in range(3):
+            seg = self._segment_for(seq)
+            try:
+                entry = self._entry_in(seg, seq)
+                break
+            except FileNotFoundError:
+                self._listed = None  # a writer sealed it between the listing and the read
+                continue
+        else:
+            raise LedgerError(f"entry {seq}: its segment keeps disappearing")
+        self._check_leaf(entry, self.leaf_slice_unchecked(seq - 1, seq), seq - 1)
+        return entry
+
+    def _check_leaf(self, entry: Entry, leaves: list[bytes], offset: int = 0) -> None:
+        """Nothing stored in a segment is trusted alone: the entry must be the one whose leaf
+        hash is stored (and verify checks the stored leaves against the signed checkpoints)."""
+        i = entry.seq - 1 - offset
+        if not 0 <= i < len(leaves) or merkle.leaf_hash(entry.canonical()) != leaves[i]:
+            raise LedgerError(f"entry {entry.seq} does not match its stored leaf hash: run 'vaultctl verify'")
+
+    def leaf_slice_unchecked(self, start: int, end: int) -> list[bytes]:
+        """The stored leaf hashes of entries start+1..end (fewer when ``leaves`` is short)."""
+        with open(self.path / "leaves", "rb") as f:
+            f.seek(start * 32)
+            raw = f.read((end - start) * 32)
+        return [raw[i : i + 32] for i in range(0, len(raw) - 31, 32)]
 
     def get(self, seq: int) -> Entry:
         if not 1 <= seq <= self.size:
@@ -504,25 +793,34 @@ class Ledger:
 
     def entries(self, start: int = 1, end: int | None = None) -> Iterator[Entry]:
         end = self.size if end is None else min(end, self.size)
-        segments = self._segments()
-        for n, seg in enumerate(segments):
-            first = int(seg.stem)
-            nxt = int(segments[n + 1].stem) if n + 1 < len(segments) else None
-            if nxt is not None and nxt <= start:
-                continue
-            if first > end:
-                break
-            with open(seg, "rb") as f:
-                for i, line in enumerate(f):
-                    seq = first + i
-                    if seq < start:
-                        continue
+        seq, start = max(start, 1), max(start, 1)
+        block = 4096  # leaf hashes read at a time
+        leaves: list[bytes] = []
+        leaves_from = seq - 1
+        missing = 0
+        while seq <= end:
+            seg = self._segment_for(seq)
+            before = seq
+            try:
+                for where, entry in scan_segment(seg, seq):
+                    if entry.seq != seq:
+                        raise LedgerError(f"entry {seq}: {where} holds entry {entry.seq}")
+                    if not leaves_from <= seq - 1 < leaves_from + len(leaves):
+                        leaves_from = seq - 1
+                        leaves = self.leaf_slice_unchecked(leaves_from, min(end, leaves_from + block))
+                    self._check_leaf(entry, leaves, leaves_from)
+                    yield entry
+                    seq += 1
                     if seq > end:
                         return
-                    entry = decode_line(line.rstrip(b"\n"))
-                    if entry.seq != seq:
-                        raise LedgerError(f"entry {seq}: {seg.name} line {i + 1} holds entry {entry.seq}")
-                    yield entry
+            except FileNotFoundError:
+                self._listed = None  # sealed meanwhile: list again (the sealed file holds them)
+                missing += 1
+                if missing < 3:
+                    continue
+                raise LedgerError(f"entry {seq}: its segment keeps disappearing") from None
+            if seq == before:
+                raise LedgerError(f"entry {seq} missing from {seg.name}")
 
     def checkpoint(self) -> Checkpoint | None:
         return self._checkpoint
@@ -596,11 +894,19 @@ class Ledger:
         if not self._pending:
             return None
         tree = self._writer_range()
+        if self.segment is not None and not self._appendable(self.segment):
+            self._seal_segment(self.segment)  # an older format's segment is sealed, never appended to
+            self.segment = None
+        head = b""
         if self.segment is None:
-            self.segment = self.path / "segments" / f"{self._pending[0].seq:012d}.jsonl"
-        # a line is the canonical entry with its hash appended (the line itself need not be
-        # canonical: readers re-derive the canonical form and the hash from the fields)
-        lines = b"".join(e.canonical()[:-1] + b',"hash":"' + e.hash.encode() + b'"}\n' for e in self._pending)
+            first = self._pending[0].seq
+            self.segment = self.path / "segments" / f"{first:012d}{fmt.PLAIN_SUFFIX}"
+            head = fmt.header_line(first, self._pending[0].prev)
+            self._segment_v2 = self.segment
+        # a line is the entry's canonical form without prev; readers re-derive prev along the
+        # chain from the header, and the hash (segment.py)
+        stored = [stored_fields(e) + b"\n" for e in self._pending]
+        lines = head + b"".join(stored)
         size = self.size + len(self._pending)
         note = self.path / "checkpoints" / f"{size:012d}.note"
         try:
@@ -631,14 +937,40 @@ class Ledger:
                 self._cut_unsigned(note)
             raise
         self.size = size
-        self.last_hash = self._pending[-1].hash
+        self.last_hash, self.last_prev = self._pending[-1].hash, self._pending[-1].prev
+        self._remember(head != b"", stored)
         self._pending = []
         self._checkpoint = checkpoint
         self._cache = None
         segment = self.segment
-        self._maybe_seal()
-        self._save_state(segment)
+        self._save_state(self._maybe_seal() or segment)
         return checkpoint
+
+    def _remember(self, new_segment: bool, stored: list[bytes]) -> None:
+        """Keep the current segment's lines and prevs in memory (up to ``MEMORY_MAX`` bytes), so
+        sealing it need not read and re-derive them: this writer wrote and hashed them."""
+        if new_segment:
+            self._written = (self.segment, [], [])
+        if self._written is None or self._written[0] != self.segment:
+            self._written = None
+            return
+        _, lines, prevs = self._written
+        lines.extend(stored)
+        prevs.extend(e.prev for e in self._pending)
+        if sum(map(len, lines)) > MEMORY_MAX:
+            self._written = None  # a big segment is read back when it is sealed
+
+    def _appendable(self, seg: Path) -> bool:
+        """A plain segment in the current format (v2, a header line), which commits extend."""
+        if self._segment_v2 == seg:
+            return True
+        if fmt.is_sealed(seg) or not seg.exists():
+            return False
+        with open(seg, "rb") as f:
+            ok = fmt.has_header(f.readline())
+        if ok:
+            self._segment_v2 = seg
+        return ok
 
     def _cut_unsigned(self, note: Path) -> None:
         """Undo a commit that failed before its checkpoint (ENOSPC): cut what it wrote, as the
@@ -659,24 +991,63 @@ class Ledger:
             try:
                 with open(seg, "rb") as f:
                     first = json.loads(f.readline())
+                    if fmt.HEADER_KEY in first:
+                        first = json.loads(f.readline())
                 started = parse_time(first["time"]).timestamp()
             except (OSError, ValueError, KeyError, TypeError, AttributeError):
                 started = None  # verify names a damaged line; sealing then waits for the size limit
             self._started = (seg, started)
         return self._started[1]
 
-    def _maybe_seal(self) -> None:
+    def _maybe_seal(self) -> Path | None:
+        """Seal the current segment when it is big or old enough; the sealed file, or None."""
         seg = self.segment
         if seg is None or not seg.exists():
-            return
+            return None
         started = self._segment_started(seg)
         old = started is not None and _time.time() - started >= self.segment_max_age
         if seg.stat().st_size < self.segment_max_bytes and not old:
-            return
-        blob = self.seal(seg.read_bytes()) if self.seal else None
-        self._sealed.append({"file": seg.name, "first": int(seg.stem), "last": self.size, "blob": blob})
-        _atomic_write(self.path / "sealed.json", json.dumps(self._sealed, indent=1).encode())
+            return None
+        sealed = self._seal_segment(seg)
         self.segment = None  # the next commit starts a new segment
+        return sealed
+
+    def _seal_segment(self, seg: Path) -> Path:
+        """Compress a plain segment (every entry of it committed) into a sealed one, put that
+        into the blob store, list it in sealed.json and remove the plain file. Order: the
+        sealed file is durable before the plain one goes; a crash in between leaves both
+        (readers take the sealed one) or an unlisted sealed file (``_finish_seals``)."""
+        first = fmt.first_seq(seg.name)
+        if self._written is not None and self._written[0] == seg:
+            _, lines, prevs = self._written  # this writer wrote them all (and hashed them)
+        else:
+            entries = [e for _, e in scan_segment(seg)]
+            leaves = self.leaf_slice_unchecked(first - 1, first - 1 + len(entries))
+            for entry in entries:  # what is sealed is what the checkpoints sign
+                self._check_leaf(entry, leaves, first - 1)
+            lines, prevs = [stored_fields(e) + b"\n" for e in entries], [e.prev for e in entries]
+        last = first + len(lines) - 1
+        if not lines or last != self.size:
+            raise LedgerError(f"{seg.name}: cannot seal entries {first}..{last} of {self.size}")
+        data = fmt.encode_sealed(first, lines, prevs)
+        target = seg.with_name(f"{first:012d}{fmt.SEALED_SUFFIX}")
+        back = [line + b"\n" for _, _, frame in fmt.iter_sealed(data, target.name) for line in frame]
+        if back != lines:  # cannot happen: a codec bug must not lose history
+            raise LedgerError(f"{seg.name}: the sealed form does not read back the same entries")
+        _atomic_write(target, data)
+        self._record_seal(target, last, data)
+        self._written = None
+        if seg != target:
+            seg.unlink()
+        self._cache = self._frame = None
+        return target
+
+    def _record_seal(self, sealed: Path, last: int, data: bytes | None = None) -> None:
+        blob = self.seal(sealed.read_bytes() if data is None else data) if self.seal else None
+        self._sealed.append(
+            {"file": sealed.name, "first": fmt.first_seq(sealed.name), "last": last, "blob": blob}
+        )
+        _atomic_write(self.path / "sealed.json", json.dumps(self._sealed, indent=1).encode())
 
     # ------------------------------------------------------------ verification
 
@@ -689,47 +1060,54 @@ class Ledger:
         expected = 1
         broken = False
         stored_leaves = (self.path / "leaves").read_bytes() if (self.path / "leaves").exists() else b""
-        for seg in self._segments():
-            first = int(seg.stem)
-            if not broken and first != expected:
+        mismatched: list[tuple[int, str]] = []  # (seq, where) of entries whose stored leaf differs
+        segments = self._segments()
+        gone = 0
+        while segments and not broken:
+            seg = segments.pop(0)
+            first = fmt.first_seq(seg.name)
+            if first != expected:
                 problems.append(
                     Problem(
                         f"ledger entry {expected}", f"segment {seg.name} starts at {first}: entries missing"
                     )
                 )
                 broken = True
-            for i, line in enumerate(seg.read_bytes().split(b"\n")):
-                if not line:
-                    continue
-                if broken:
-                    break
-                where = f"ledger entry {expected} ({seg.name} line {i + 1})"
-                try:
-                    entry = decode_line(line)
-                except LedgerError as e:
-                    problems.append(Problem(where, str(e)))
-                    broken = True
-                    break
-                if entry.seq != expected:
-                    problems.append(
-                        Problem(
-                            where,
-                            f"found entry {entry.seq} where {expected} belongs: entries deleted, swapped or inserted",
+                break
+            try:
+                for place, entry in scan_segment(seg):
+                    where = f"ledger entry {expected} ({place})"
+                    if entry.seq != expected:
+                        problems.append(
+                            Problem(
+                                where,
+                                f"found entry {entry.seq} where {expected} belongs: entries deleted, swapped or inserted",
+                            )
                         )
-                    )
+                        broken = True
+                        break
+                    if entry.prev != prev:
+                        problems.append(Problem(where, "does not chain to the entry before it"))
+                        broken = True
+                        break
+                    leaf = merkle.leaf_hash(entry.canonical())
+                    if stored_leaves[(expected - 1) * 32 : expected * 32] != leaf:
+                        mismatched.append((expected, where))
+                    recomputed.append(leaf)
+                    prev = entry.hash
+                    expected += 1
+                    advance(1)
+            except Damaged as e:
+                problems.append(Problem(f"ledger entry {expected} ({e.where})", e.message))
+                broken = True
+            except FileNotFoundError:  # a writer sealed it meanwhile: read the sealed file
+                gone += 1
+                if expected != first or gone > 3:
+                    problems.append(Problem(f"ledger segment {seg.name}", "disappeared while being read"))
                     broken = True
                     break
-                if entry.prev != prev:
-                    problems.append(Problem(where, "does not chain to the entry before it"))
-                    broken = True
-                    break
-                leaf = merkle.leaf_hash(entry.canonical())
-                if stored_leaves[(expected - 1) * 32 : expected * 32] != leaf:
-                    problems.append(Problem(where, "stored leaf hash differs from the entry"))
-                recomputed.append(leaf)
-                prev = entry.hash
-                expected += 1
-                advance(1)
+                segments = [s for s in self._segments() if fmt.first_seq(s.name) >= first]
+        problems += _leaf_problems(mismatched)
         present = len(recomputed)
         notes = self._checkpoint_files()
         if not notes and present:
@@ -776,6 +1154,18 @@ class Ledger:
                     f"holds {len(stored_leaves) // 32} leaf hashes for {present} entries",
                 )
             )
+        for s in self._sealed:  # the store's copy is the file, byte for byte
+            local = self.path / "segments" / str(s.get("file"))
+            try:
+                same = not s.get("blob") or blob_id(local.read_bytes()) == s["blob"]
+            except OSError:
+                continue  # a missing segment is reported above, by the entries it lacks
+            if not same:
+                problems.append(
+                    Problem(
+                        f"sealed segment {s['file']}", f"differs from its copy in the store, blob {s['blob']}"
+                    )
+                )
         if blob_exists is not None:
             for s in self._sealed:
                 if s.get("blob") and not blob_exists(s["blob"]):
