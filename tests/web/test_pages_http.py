@@ -337,14 +337,20 @@ def test_a_user_restores_a_deleted_message_into_cyrus_over_http(pages_site):
     assert status == 403
 
 
-def test_a_user_restores_a_whole_folder_as_it_was(pages_site):
-    dora = pages_site.client()
+def restore_sent(site) -> tuple[int, bytes]:
+    """wdora restores her whole Sent folder as it is now, through the form."""
+    dora = site.client()
     assert dora.login("wdora") == 303
     token = dora.csrf("/mail")
     status, _, body = dora.post(
         "/mail/restore",
         {"csrf": token, "mailbox": "user/wdora/Sent", "at": "", "password": PASSWORDS["wdora"]},
     )
+    return status, body
+
+
+def test_a_user_restores_a_whole_folder_as_it_was(pages_site):
+    status, body = restore_sent(pages_site)
     assert status == 200 and b'id="restored">2 messages of user/wdora/Sent' in body, body
     imap = pages_site.cyrus.imap("wdora")
     try:
@@ -368,13 +374,7 @@ def test_a_restore_the_mail_server_stops_is_audited_before_it_starts(pages_site)
         admin.create(folder)  # an earlier test may have made it
         typ, data = admin.setacl(folder, "wdora", "lrs")  # may read it, may not add to it
         assert typ == "OK", data
-        dora = pages_site.client()
-        assert dora.login("wdora") == 303
-        token = dora.csrf("/mail")
-        status, _, body = dora.post(
-            "/mail/restore",
-            {"csrf": token, "mailbox": "user/wdora/Sent", "at": "", "password": PASSWORDS["wdora"]},
-        )
+        status, body = restore_sent(pages_site)
     finally:
         admin.setacl(folder, "wdora", "lrswipkxtecdan")
         admin.logout()
