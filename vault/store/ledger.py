@@ -113,30 +113,20 @@ def decode_line(line: bytes) -> Entry:
     try:
         obj = json.loads(line)
         stored = obj.pop("hash")
-        entry = Entry(
-            seq=obj["seq"],
-            time=obj["time"],
-            kind=obj["kind"],
-            item=obj["item"],
-            actor=obj["actor"],
-            data=obj["data"],
-            prev=obj["prev"],
-            hash=stored,
-        )
+        if set(obj) != {"seq", "time", "kind", "item", "actor", "data", "prev"}:
+            raise KeyError("unexpected fields")
         if not (
-            isinstance(entry.seq, int)
-            and isinstance(entry.prev, str)
-            and len(entry.prev) == 64
-            and isinstance(entry.data, dict)
+            isinstance(obj["seq"], int)
+            and isinstance(obj["prev"], str)
+            and len(obj["prev"]) == 64
+            and isinstance(obj["data"], dict)
             and isinstance(stored, str)
         ):
             raise TypeError("field types")
-        if set(obj) != {"seq", "time", "kind", "item", "actor", "data", "prev"}:
-            raise KeyError("unexpected fields")
-        computed = chain_hash(entry.prev, entry.canonical())
+        entry = entry_from_fields(obj, obj["prev"])
     except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError) as e:
         raise LedgerError(f"unreadable entry line ({type(e).__name__}: {e})") from None
-    if computed != stored:
+    if entry.hash != stored:
         raise LedgerError("entry hash does not match its content")
     return entry
 
