@@ -34,8 +34,9 @@ def _listening(address: str) -> bool:
 
 
 class Component:
-    def __init__(self, name: str, argv: list[str], log_path: Path, env: dict):
+    def __init__(self, name: str, argv: list[str], log_path: Path, env: dict, cpus: set[int] | None = None):
         self.name = name
+        self.cpus = cpus
         self.argv = argv
         self.log_path = log_path
         self.env = env
@@ -44,7 +45,13 @@ class Component:
     def start(self) -> Component:
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            self.argv, cwd=REPO, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=self.env
+            self.argv,
+            cwd=REPO,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if (cpus := self.cpus) else None,
         )
         log.close()
         return self
@@ -82,10 +89,23 @@ class Component:
 
 class Pipeline:
     """``Pipeline(home, cyrus, spool_dir, workers=2).start()``; ``spool_dir`` must be
-    writable by the user Cyrus runs as (the dealer's socket lives beside Cyrus's)."""
+    writable by the user Cyrus runs as (the dealer's socket lives beside Cyrus's).
 
-    def __init__(self, home: Path, cyrus, spool_dir: Path, *, workers: int = 2, mode: str | None = None):
+    ``cpus``: pin components to CPUs, by name ("dealer", "collector", "broker" = the vault
+    service, "worker0", ...) or role ("worker" for every worker); unnamed ones run anywhere."""
+
+    def __init__(
+        self,
+        home: Path,
+        cyrus,
+        spool_dir: Path,
+        *,
+        workers: int = 2,
+        mode: str | None = None,
+        cpus: dict[str, set[int]] | None = None,
+    ):
         self.home = Path(home)
+        self.cpus = dict(cpus or {})
         self.cyrus = cyrus
         self.spool_dir = Path(spool_dir)
         self.mode = mode or cyrus.mode
@@ -136,7 +156,8 @@ class Pipeline:
 
     def _component(self, name: str, *args: str) -> Component:
         argv = vaultctl_argv(*args, home=self.home)
-        component = Component(name, argv, self.logs / f"{name}.log", self.env)
+        pin = self.cpus.get(name, self.cpus.get(name.rstrip("0123456789")))
+        component = Component(name, argv, self.logs / f"{name}.log", self.env, cpus=pin)
         self.components[name] = component
         return component
 
