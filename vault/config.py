@@ -106,6 +106,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "origin": "",  # sent with each event; empty: this host's name
         "socket_owner": "cyrus",  # the user Cyrus runs as: owns the socket and the hook's spool
         "hook_fsync": True,  # the external hook fsyncs each event (dd conv=fsync)
+        # stream and socket modes: fdatasync the journal before an event is answered/taken;
+        # false: written, not synced (a dealer crash loses nothing; a power loss may lose the
+        # last moments' events, which Cyrus's sync log brings back: README, "Live ingest")
+        "sync": True,
         "hook_path": "notify-hook",  # external mode: the program notify_external runs (install-hook)
         "notifyd_socket": "/run/cyrus/socket/notify",  # external mode: notifyd's socket (Debian's)
         # vault/curve/: the broker's CURVE public key ("": keys/curve/broker.pub in this home);
