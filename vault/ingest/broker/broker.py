@@ -104,6 +104,7 @@ class Broker:
             f"inproc://committer-{uuid.uuid4().hex}",
             batch_max=int(section["commit_batch"]),
             batch_delay=float(section["commit_delay_ms"]) / 1000,
+            prompt_delay=float(section["commit_prompt_ms"]) / 1000,
             index_interval=float(section["index_commit_ms"]) / 1000,
             context=self.context,
         )
@@ -364,7 +365,7 @@ class Broker:
             # BUSY until committed; no longer this worker's to lose (kept in memory: a broker
             # restart requeues every BUSY job anyway, and the committer skips what it has)
             self._committing[job_id] = worker.name.decode(errors="replace")
-            self.committer.submit(job_id, job.raw, entries)
+            self.committer.submit(job_id, job.raw, entries, prompt=self.jobs.waited_on(job_id))
         elif verb == p.FAILED:
             reason = payload.decode("utf-8", "replace")
             log.warning("job %s failed: %s", job_id[:12], reason)

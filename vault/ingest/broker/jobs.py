@@ -207,6 +207,17 @@ class JobStore:
             jobs.append(job)
         return jobs
 
+    def waited_on(self, job_id: str) -> bool:
+        """Whether a PENDING job of the same mailbox cannot run before this one is DONE (it or
+        this one does not commute): the committer then commits this one promptly."""
+        row = self.db.execute(
+            "SELECT 1 FROM jobs j JOIN jobs k ON k.mailbox=j.mailbox AND k.seq>j.seq AND k.state='PENDING' "
+            f"WHERE j.id=? AND (j.event IS NULL OR j.event NOT IN {_COMMUTING_SQL} "
+            f"OR k.event IS NULL OR k.event NOT IN {_COMMUTING_SQL}) LIMIT 1",
+            (job_id,),
+        ).fetchone()
+        return row is not None
+
     def take(self, job_id: str, worker: str) -> bool:
         return self.take_many([(job_id, worker)]) == [job_id]
 
