@@ -30,11 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from vault.ingest.protocol import COMMUTING
+
 PENDING, BUSY, DONE, FAILED = "PENDING", "BUSY", "DONE", "FAILED"
 STATES = (PENDING, BUSY, DONE, FAILED)
 NO_MAILBOX = "-"
-# events that only add an item of their own: they may overtake each other within a mailbox
-COMMUTING = ("MessageNew", "MessageAppend", "MailboxModseq")  # Modseq: recorded by the change it follows
+# COMMUTING (vault/ingest/protocol.py): events that may overtake each other within a mailbox
 _COMMUTING_SQL = "(" + ",".join(f"'{e}'" for e in COMMUTING) + ")"
 # events whose handler records nothing, whatever they hold (Cyrus emits a MailboxModseq after
 # every change, and the change's own event says what it was): DONE as they are stored, so they
