@@ -22,6 +22,8 @@ vault process from /proc, all threads; ``cyrus`` = its processes with the childr
 counted from the first timed delivery until every event arrived (and the pipeline settled): on
 a 2-core host every ms of ours is taken from Cyrus.
 
+``--no-sync`` runs the dealer with ``[dealer] sync = false`` (README: what it trades).
+
 ``--pin`` measures the deployment issue 17 asks about on a 2-core host: Cyrus (cyrmaster started
 pinned, so every process it forks), the dealer and the collector on core 0 -- the mail host --
 and the vault service (broker, committer) and the workers on core 1; the ``none`` baseline is
@@ -140,9 +142,10 @@ def message(msgid: str) -> bytes:
 class Run:
     """One fresh Cyrus in ``mode`` with the dealer attached (unless ``none``)."""
 
-    def __init__(self, mode: str, work: Path, archive: bool, pin: bool = False):
+    def __init__(self, mode: str, work: Path, archive: bool, pin: bool = False, sync: bool = True):
         self.mode = mode
         self.pin = pin
+        self.sync = sync
         self.base = new_base_dir("bench")
         self.base.chmod(0o755)
         self.spool = self.base / "spool"
@@ -191,9 +194,11 @@ class Run:
                 workers=2,
                 mode=cyrus_mode,
                 cpus=PIPELINE_PINS if self.pin else None,
+                settings={"dealer": {"sync": self.sync}},
             ).start()
             return self
         args = ["--mode", cyrus_mode, "--spool", str(self.spool), "--socket-owner", "cyrus"]
+        args.append("--sync" if self.sync else "--no-sync")
         if self.mode.endswith("-noship"):
             args.append("--no-ship")
         else:
@@ -283,9 +288,11 @@ class Run:
             time.sleep(0.05)
 
 
-def rate_run(mode: str, work: Path, messages: int, warmup: int, archive: bool, pin: bool = False) -> dict:
+def rate_run(
+    mode: str, work: Path, messages: int, warmup: int, archive: bool, pin: bool = False, sync: bool = True
+) -> dict:
     tag = uuid.uuid4().hex[:10]
-    with Run(mode, work, archive, pin) as run:
+    with Run(mode, work, archive, pin, sync) as run:
         run.deliver([f"<w{tag}-{i}@bench>" for i in range(warmup)])
         timed = [f"<t{tag}-{i}@bench>" for i in range(messages)]
         cpu_before = run.cpu()
@@ -314,9 +321,11 @@ def _event_time(event: dict) -> float:
     return datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00")).timestamp()
 
 
-def lag_run(mode: str, work: Path, rate: float, seconds: float, archive: bool, pin: bool = False) -> dict:
+def lag_run(
+    mode: str, work: Path, rate: float, seconds: float, archive: bool, pin: bool = False, sync: bool = True
+) -> dict:
     tag = uuid.uuid4().hex[:10]
-    with Run(mode, work, archive, pin) as run:
+    with Run(mode, work, archive, pin, sync) as run:
         msgids = [f"<l{tag}-{i}@bench>" for i in range(int(rate * seconds))]
         took = run.deliver(msgids, rate=rate)
         got = run.wait_events(msgids)
@@ -338,6 +347,8 @@ def lag_run(mode: str, work: Path, rate: float, seconds: float, archive: bool, p
 def report_rates(args, modes: list[str], results: list[dict]) -> None:
     if args.pin:
         print("\npinned: Cyrus, dealer, collector -> core 0; vault service, workers -> core 1")
+    if not args.sync:
+        print("dealer: [dealer] sync = false (journal written, not fdatasynced)")
     print(
         f"\nONE LMTP connection, {args.messages} transactions after {args.warmup} warm-up, fresh Cyrus per run, "
         f"{args.rounds} paired rounds"
@@ -410,6 +421,12 @@ def main(argv=None) -> int:
         action="store_true",
         help="Cyrus, dealer, collector on core 0; vault service and workers on core 1 (issue 17)",
     )
+    ap.add_argument(
+        "--no-sync",
+        dest="sync",
+        action="store_false",
+        help="the dealer writes its journal without fdatasync ([dealer] sync = false; README)",
+    )
     args = ap.parse_args(argv)
     modes = [m for m in args.modes.split(",") if m]
     unknown = set(modes) - set(MODES)
@@ -421,7 +438,7 @@ def main(argv=None) -> int:
         for r in range(args.rounds if modes else 0):
             order = modes[r % len(modes) :] + modes[: r % len(modes)]
             for mode in order:
-                res = rate_run(mode, work, args.messages, args.warmup, args.archive, args.pin)
+                res = rate_run(mode, work, args.messages, args.warmup, args.archive, args.pin, args.sync)
                 res["round"] = r
                 results.append(res)
                 print(
@@ -430,7 +447,9 @@ def main(argv=None) -> int:
                     flush=True,
                 )
         for mode in [m for m in args.lag_modes.split(",") if m]:
-            lags.append(lag_run(mode, work, args.lag_rate, args.lag_seconds, args.archive, args.pin))
+            lags.append(
+                lag_run(mode, work, args.lag_rate, args.lag_seconds, args.archive, args.pin, args.sync)
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

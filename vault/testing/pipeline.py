@@ -92,7 +92,8 @@ class Pipeline:
     writable by the user Cyrus runs as (the dealer's socket lives beside Cyrus's).
 
     ``cpus``: pin components to CPUs, by name ("dealer", "collector", "broker" = the vault
-    service, "worker0", ...) or role ("worker" for every worker); unnamed ones run anywhere."""
+    service, "worker0", ...) or role ("worker" for every worker); unnamed ones run anywhere.
+    ``settings``: config values over the defaults, by section (``{"dealer": {"sync": False}}``)."""
 
     def __init__(
         self,
@@ -103,9 +104,11 @@ class Pipeline:
         workers: int = 2,
         mode: str | None = None,
         cpus: dict[str, set[int]] | None = None,
+        settings: dict[str, dict] | None = None,
     ):
         self.home = Path(home)
         self.cpus = dict(cpus or {})
+        self.settings = settings or {}
         self.cyrus = cyrus
         self.spool_dir = Path(spool_dir)
         self.mode = mode or cyrus.mode
@@ -122,6 +125,8 @@ class Pipeline:
 
     def _write_config(self) -> None:
         values = copy.deepcopy(DEFAULTS)
+        for section, changes in self.settings.items():
+            values[section].update(changes)
         a = self.addresses
         values["broker"].update(
             dealer_bind=a["dealer"],
