@@ -10,6 +10,7 @@ SIGKILLed and restarted on its own, which is what the nothing-lost tests do.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import signal
 import socket
@@ -252,6 +253,18 @@ class Pipeline:
         """Nothing waiting in the spool, nothing PENDING or BUSY at the broker."""
         counts = self.job_counts()
         return self.spooled() == 0 and not counts.get("PENDING") and not counts.get("BUSY")
+
+    def wait_first_sync(self, seconds: float = 120) -> None:
+        """Until the vault service's first sync (``reconcile --all`` at its first start) has
+        completed: what it archives meanwhile races the live events (a message the sync got
+        to first is recorded as reconciled, and its event's append is dropped)."""
+        path = self.home / "reconcile-state.json"
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if path.exists() and json.loads(path.read_text()).get("first_sync"):
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"no first sync within {seconds} s:\n{self.components['broker'].log()[-3000:]}")
 
     def wait_settled(self, seconds: float = 120, quiet: float = 1.0) -> None:
         """Until settled and still settled ``quiet`` seconds later (events may trickle in)."""
