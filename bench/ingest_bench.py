@@ -22,10 +22,18 @@ vault process from /proc, all threads; ``cyrus`` = its processes with the childr
 counted from the first timed delivery until every event arrived (and the pipeline settled): on
 a 2-core host every ms of ours is taken from Cyrus.
 
+``--no-sync`` runs the dealer with ``[dealer] sync = false`` (README: what it trades).
+
+``--pin`` measures the deployment issue 17 asks about on a 2-core host: Cyrus (cyrmaster started
+pinned, so every process it forks), the dealer and the collector on core 0 -- the mail host --
+and the vault service (broker, committer) and the workers on core 1; the ``none`` baseline is
+Cyrus alone on core 0. The bench's own LMTP client stays unpinned. Its report adds the CPU
+groups (mail host = dealer + collector, vault = every vault process) and the targets.
+
 Lag: deliveries paced at ``--lag-rate``/s for ``--lag-seconds`` per mode; for each MessageNew,
 the time from Cyrus's event timestamp to its arrival at the broker (p50/p95).
 
-    python bench/ingest_bench.py [--rounds 5] [--messages 500] [--modes none,external,socket,stream]
+    python bench/ingest_bench.py [--rounds 5] [--messages 500] [--modes none,external,socket,stream] [--pin]
 
 Targets (issue 3, item 8): rate with vault / without >= 0.9 in socket mode, >= 0.85 in stream
 mode; event-to-archived lag p95 <= 1 s at 100 deliveries/s. By default the dealer ships to the
@@ -72,6 +80,17 @@ MODES = (
 CYRUS_MODE = {mode: mode.split("-")[0] for mode in MODES}
 NO_DEALER = ("none", "external-cat")
 NO_EVENTS_COUNTED = NO_DEALER + ("external-noship", "socket-noship", "stream-noship")
+# --pin: the mail host's core and the vault side's (issue 17)
+MAIL_HOST_CPUS = {0}
+VAULT_CPUS = {1}
+PIPELINE_PINS = {
+    "dealer": MAIL_HOST_CPUS,
+    "collector": MAIL_HOST_CPUS,
+    "broker": VAULT_CPUS,
+    "worker": VAULT_CPUS,
+}
+MAIL_HOST = ("dealer", "collector")
+RATE_TARGETS = {"socket": 0.9, "stream": 0.85}
 
 
 def archived_times(pipeline: Pipeline) -> dict[str, tuple[float, dict]]:
@@ -123,8 +142,10 @@ def message(msgid: str) -> bytes:
 class Run:
     """One fresh Cyrus in ``mode`` with the dealer attached (unless ``none``)."""
 
-    def __init__(self, mode: str, work: Path, archive: bool):
+    def __init__(self, mode: str, work: Path, archive: bool, pin: bool = False, sync: bool = True):
         self.mode = mode
+        self.pin = pin
+        self.sync = sync
         self.base = new_base_dir("bench")
         self.base.chmod(0o755)
         self.spool = self.base / "spool"
@@ -152,7 +173,11 @@ class Run:
                 cwd=REPO,
             )
         self.cyrus = CyrusServer(
-            self.base / "cyrus", mode=CYRUS_MODE[mode], notify_target=target, users=("alice",)
+            self.base / "cyrus",
+            mode=CYRUS_MODE[mode],
+            notify_target=target,
+            users=("alice",),
+            cpus=MAIL_HOST_CPUS if pin else None,
         )
 
     def __enter__(self):
@@ -162,9 +187,18 @@ class Run:
         cyrus_mode = CYRUS_MODE[self.mode]
         if self.archive:  # the whole vault: dealer, broker, 2 workers, collector, committer
             home = self.work / f"vault-{uuid.uuid4().hex[:8]}"
-            self.pipeline = Pipeline(home, self.cyrus, self.spool, workers=2, mode=cyrus_mode).start()
+            self.pipeline = Pipeline(
+                home,
+                self.cyrus,
+                self.spool,
+                workers=2,
+                mode=cyrus_mode,
+                cpus=PIPELINE_PINS if self.pin else None,
+                settings={"dealer": {"sync": self.sync}},
+            ).start()
             return self
         args = ["--mode", cyrus_mode, "--spool", str(self.spool), "--socket-owner", "cyrus"]
+        args.append("--sync" if self.sync else "--no-sync")
         if self.mode.endswith("-noship"):
             args.append("--no-ship")
         else:
@@ -179,6 +213,7 @@ class Run:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=(lambda: os.sched_setaffinity(0, MAIL_HOST_CPUS)) if self.pin else None,
         )
         assert dealer.stderr is not None
         for line in dealer.stderr:
@@ -253,9 +288,11 @@ class Run:
             time.sleep(0.05)
 
 
-def rate_run(mode: str, work: Path, messages: int, warmup: int, archive: bool) -> dict:
+def rate_run(
+    mode: str, work: Path, messages: int, warmup: int, archive: bool, pin: bool = False, sync: bool = True
+) -> dict:
     tag = uuid.uuid4().hex[:10]
-    with Run(mode, work, archive) as run:
+    with Run(mode, work, archive, pin, sync) as run:
         run.deliver([f"<w{tag}-{i}@bench>" for i in range(warmup)])
         timed = [f"<t{tag}-{i}@bench>" for i in range(messages)]
         cpu_before = run.cpu()
@@ -284,9 +321,11 @@ def _event_time(event: dict) -> float:
     return datetime.fromisoformat(event["timestamp"].replace("Z", "+00:00")).timestamp()
 
 
-def lag_run(mode: str, work: Path, rate: float, seconds: float, archive: bool) -> dict:
+def lag_run(
+    mode: str, work: Path, rate: float, seconds: float, archive: bool, pin: bool = False, sync: bool = True
+) -> dict:
     tag = uuid.uuid4().hex[:10]
-    with Run(mode, work, archive) as run:
+    with Run(mode, work, archive, pin, sync) as run:
         msgids = [f"<l{tag}-{i}@bench>" for i in range(int(rate * seconds))]
         took = run.deliver(msgids, rate=rate)
         got = run.wait_events(msgids)
@@ -306,6 +345,10 @@ def lag_run(mode: str, work: Path, rate: float, seconds: float, archive: bool) -
 
 
 def report_rates(args, modes: list[str], results: list[dict]) -> None:
+    if args.pin:
+        print("\npinned: Cyrus, dealer, collector -> core 0; vault service, workers -> core 1")
+    if not args.sync:
+        print("dealer: [dealer] sync = false (journal written, not fdatasynced)")
     print(
         f"\nONE LMTP connection, {args.messages} transactions after {args.warmup} warm-up, fresh Cyrus per run, "
         f"{args.rounds} paired rounds"
@@ -331,6 +374,28 @@ def report_rates(args, modes: list[str], results: list[dict]) -> None:
         names = sorted({n for row in rows for n in row}, key=lambda n: (n != "cyrus", n))
         cells = [f"{n} {statistics.median(row.get(n, 0.0) for row in rows):.2f}" for n in names]
         print(f"{mode:16} " + "  ".join(cells))
+    print("\nCPU groups, ms per delivered message (median): mail host = dealer+collector, vault = all ours")
+    print(f"{'mode':16} {'cyrus':>7} {'mail host':>9} {'vault':>7} {'vault/cyrus':>11}  target ratio")
+    for mode in modes:
+        rows = [res["cpu_ms"] for res in results if res["mode"] == mode and "cpu_ms" in res]
+        if not rows:
+            continue
+        cyrus = statistics.median(row.get("cyrus", 0.0) for row in rows)
+        host = statistics.median(sum(row.get(n, 0.0) for n in MAIL_HOST) for row in rows)
+        ours = statistics.median(sum(v for n, v in row.items() if n != "cyrus") for row in rows)
+        ratios = [
+            res["rate"] / base[res["round"]]
+            for res in results
+            if res["mode"] == mode and res["round"] in base
+        ]
+        target = RATE_TARGETS.get(CYRUS_MODE[mode])
+        verdict = ""
+        if target is not None and ratios and mode == CYRUS_MODE[mode]:
+            got = statistics.median(ratios)
+            verdict = f"{got:.2f} {'>=' if got >= target else '<'} {target}"
+        print(
+            f"{mode:16} {cyrus:7.2f} {host:9.2f} {ours:7.2f} {ours / cyrus if cyrus else float('nan'):11.2f}  {verdict}"
+        )
 
 
 def main(argv=None) -> int:
@@ -351,6 +416,17 @@ def main(argv=None) -> int:
         action="store_false",
         help="ship to a stand-in broker that acks on receipt instead of the whole vault",
     )
+    ap.add_argument(
+        "--pin",
+        action="store_true",
+        help="Cyrus, dealer, collector on core 0; vault service and workers on core 1 (issue 17)",
+    )
+    ap.add_argument(
+        "--no-sync",
+        dest="sync",
+        action="store_false",
+        help="the dealer writes its journal without fdatasync ([dealer] sync = false; README)",
+    )
     args = ap.parse_args(argv)
     modes = [m for m in args.modes.split(",") if m]
     unknown = set(modes) - set(MODES)
@@ -362,7 +438,7 @@ def main(argv=None) -> int:
         for r in range(args.rounds if modes else 0):
             order = modes[r % len(modes) :] + modes[: r % len(modes)]
             for mode in order:
-                res = rate_run(mode, work, args.messages, args.warmup, args.archive)
+                res = rate_run(mode, work, args.messages, args.warmup, args.archive, args.pin, args.sync)
                 res["round"] = r
                 results.append(res)
                 print(
@@ -371,7 +447,9 @@ def main(argv=None) -> int:
                     flush=True,
                 )
         for mode in [m for m in args.lag_modes.split(",") if m]:
-            lags.append(lag_run(mode, work, args.lag_rate, args.lag_seconds, args.archive))
+            lags.append(
+                lag_run(mode, work, args.lag_rate, args.lag_seconds, args.archive, args.pin, args.sync)
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -109,6 +109,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "origin": "",  # sent with each event; empty: this host's name
         "socket_owner": "cyrus",  # the user Cyrus runs as: owns the socket and the hook's spool
         "hook_fsync": True,  # the external hook fsyncs each event (dd conv=fsync)
+        # stream and socket modes: fdatasync the journal before an event is answered/taken;
+        # false: written, not synced (a dealer crash loses nothing; a power loss may lose the
+        # last moments' events, which Cyrus's sync log brings back: README, "Live ingest")
+        "sync": True,
         "hook_path": "notify-hook",  # external mode: the program notify_external runs (install-hook)
         "notifyd_socket": "/run/cyrus/socket/notify",  # external mode: notifyd's socket (Debian's)
         # vault/curve/: the broker's CURVE public key ("": keys/curve/broker.pub in this home);
@@ -124,12 +128,16 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "worker_address": "tcp://127.0.0.1:5571",  # where workers reach worker_bind
         "control_address": "tcp://127.0.0.1:5572",  # where workers reach control_bind
         "jobs_path": "broker-jobs.sqlite",  # the durable job queue
+        # events arriving within this are stored (one synced transaction) and acked together
+        "event_gather_ms": 0.0,  # 0: each burst at once
         "worker_timeout_seconds": 10.0,  # a worker silent this long is dropped, its jobs requeued
         "postpone_seconds": 5.0,  # a postponed job is due again after this
         "max_postpones": 100,  # then it goes to the dead-letter list (FAILED)
         "commit_batch": 500,  # jobs per ledger commit at most
-        "commit_delay_ms": 5.0,  # gather results this long before committing
-        "index_commit_ms": 300.0,  # new mail is searchable within this (index commits cost CPU)
+        # gather results this long before committing (a commit costs ~2 ms CPU however small)...
+        "commit_delay_ms": 5.0,
+        "commit_prompt_ms": 5.0,  # ...or this long, once a result is one another job waits for
+        "index_commit_ms": 300.0,  # new mail is searchable within this (a commit: ~10 ms CPU)
         "keep_done_hours": 24.0,  # DONE jobs are forgotten after this (the ledger keeps them)
         # vault/curve/: workers' copy of the broker's public key ("": keys/curve/broker.pub);
         # allow_plaintext: no CURVE on the broker's ports (loopback or ipc endpoints only)
@@ -139,7 +147,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     # vault/ingest/worker/
     "worker": {
         "heartbeat_interval_seconds": 1.0,
-        "flush_delay_ms": 5.0,  # wait this long for more jobs before flushing blobs and reporting
+        # wait this long for more jobs before flushing blobs and reporting (a pack costs ~1.2 ms
+        # CPU however few blobs it holds); a job later ones of its mailbox wait for: at once
+        "flush_delay_ms": 5.0,
         "flush_max_jobs": 200,  # flush at least every this many jobs
         "job_wait_seconds": 10.0,  # a payload not received within this: ask for another job
     },

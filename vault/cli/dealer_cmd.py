@@ -124,11 +124,28 @@ def install_hook_cmd(ctx, spool, output, owner, fsync, as_json):
 @click.option("--ack-timeout", type=float, help="Seconds before an unacked event is sent again.")
 @click.option("--origin", help="Origin sent with each event (default: host name).")
 @click.option("--socket-owner", help="User Cyrus runs as, who must reach the socket ('' for none).")
+@click.option(
+    "--sync/--no-sync",
+    default=None,
+    help="fdatasync the journal before answering Cyrus (default: [dealer] sync; README: Live ingest).",
+)
 @click.option("-v", "--verbose", is_flag=True)
 @json_option
 @click.pass_context
 def serve_cmd(
-    ctx, mode, listen, spool, broker, no_ship, window, ack_timeout, origin, socket_owner, verbose, as_json
+    ctx,
+    mode,
+    listen,
+    spool,
+    broker,
+    no_ship,
+    window,
+    ack_timeout,
+    origin,
+    socket_owner,
+    sync,
+    verbose,
+    as_json,
 ):
     """Run the dealer daemon: listen on Cyrus's notify socket (socket: datagrams, stream: dlist
     with acknowledgements; external: no listener, the hook spools) and ship the spool to the
@@ -168,6 +185,7 @@ def serve_cmd(
             ack_timeout=ack_timeout or d["ack_timeout_seconds"],
             origin=(origin if origin is not None else d["origin"]) or None,
             socket_owner=(socket_owner if socket_owner is not None else d["socket_owner"]) or None,
+            sync=d["sync"] if sync is None else sync,
             curve=curve,
         )
         ready = {"dealer": "ready", "mode": mode, "spool": str(settings.spool), "broker": settings.broker}

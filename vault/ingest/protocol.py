@@ -41,6 +41,11 @@ READY, HEARTBEAT, DONE, FAILED, POSTPONE, TAKE = (
 GET, JOB, GONE = b"GET", b"JOB", b"GONE"
 HEARTBEAT_SUFFIX = b"/hb"
 
+# events that only add an item of their own: consecutive ones of a mailbox run side by side
+# (the broker's order, jobs.py); anything else waits for what came before it in its mailbox,
+# and what comes after waits for it (so a worker reports it without a batching delay)
+COMMUTING = ("MessageNew", "MessageAppend", "MailboxModseq")  # Modseq: recorded by the change it follows
+
 
 class ProtocolError(ValueError):
     pass

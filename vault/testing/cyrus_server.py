@@ -106,7 +106,9 @@ class CyrusServer:
         notify_target: str | os.PathLike | None = None,
         users=("alice", "bob"),
         servername: str = "vault.test",
+        cpus: set[int] | None = None,
     ):
+        """``cpus``: pin cyrmaster (and so every process it forks) to these CPUs."""
         if mode not in MODES:
             raise ValueError(f"unknown Cyrus notifier mode {mode!r} (one of {', '.join(MODES)})")
         self.base = Path(base).absolute()
@@ -127,6 +129,7 @@ class CyrusServer:
         self.notify_target = self._default_target(notify_target)
         self.imap_port = 0
         self.lmtp_port = 0
+        self.cpus = set(cpus) if cpus else None
 
     # ---------------------------------------------------------------- set-up
     @staticmethod
@@ -359,6 +362,8 @@ class CyrusServer:
             ],
             capture_output=True,
             text=True,
+            # the affinity is inherited across cyrmaster's daemonising fork and every service it forks
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if (cpus := self.cpus) else None,
         )
         if done.returncode != 0:
             self._fail(f"cyrmaster exited {done.returncode}: {(done.stdout + done.stderr).strip()}")

@@ -145,3 +145,25 @@ def test_what_the_broker_skips_records_nothing_in_the_handlers():
     assert samples
     for ev in samples:
         assert handle(ev, None) == []
+
+
+def test_a_job_is_waited_on_when_a_later_one_of_its_mailbox_cannot_run_before_it(tmp_path):
+    # the committer commits such a job's result promptly, the others in bigger batches
+    jobs = JobStore(tmp_path / "jobs.sqlite")
+    new1, new2, flags, new3 = (event("m", 1), event("m", 2), event("m", 3, "FlagsSet"), event("m", 4))
+    elsewhere = event("n", 1, "FlagsSet")
+    jobs.add_many([new1, new2, elsewhere])
+    jobs.take_many([(new1[0], "w1"), (new2[0], "w2"), (elsewhere[0], "w1")])
+    # new messages commute, and another mailbox's jobs wait for nothing of this one
+    assert not jobs.waited_on(new1[0]) and not jobs.waited_on(elsewhere[0])
+    jobs.add_many([flags, new3])
+    assert jobs.waited_on(new1[0]) and jobs.waited_on(new2[0])  # the flags change waits for both
+    assert [j.id for j in jobs.dispatchable(10)] == []
+    jobs.done([new1[0], new2[0]])
+    assert [j.id for j in jobs.dispatchable(10)] == [flags[0]]
+    jobs.take(flags[0], "w1")
+    assert jobs.waited_on(flags[0])  # the new message after it waits for it
+    jobs.done([flags[0]])
+    jobs.take(new3[0], "w1")
+    assert not jobs.waited_on(new3[0])  # the last of its mailbox
+    assert not jobs.waited_on("no such job")

@@ -252,11 +252,13 @@ def test_cli_daemon_socket_reachable_by_user_cyrus(short_dir):
     assert not os.path.exists(sock)  # removed on SIGTERM
 
 
-def test_every_acked_event_survives_a_sigkill_right_after_its_ack(short_dir):
+@pytest.mark.parametrize("sync", ["--sync", "--no-sync"])
+def test_every_acked_event_survives_a_sigkill_right_after_its_ack(short_dir, sync):
+    # --no-sync ([dealer] sync = false) trades only a power loss: a dead dealer loses nothing
     sock, spool = os.path.join(short_dir, "n.sock"), os.path.join(short_dir, "spool")
     sent = [json.dumps({"event": "MessageNew", "n": i}).encode() for i in range(400)]
     proc = DealerProcess(
-        "--mode", "stream", "--listen", sock, "--spool", spool, "--no-ship", "--socket-owner", ""
+        "--mode", "stream", "--listen", sock, "--spool", spool, "--no-ship", "--socket-owner", "", sync
     )
     proc.start()
     try:

@@ -6,7 +6,6 @@ and skips their messages on HIGHESTMODSEQ."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 import pytest
@@ -19,14 +18,7 @@ USERS = ("alice", "bob", "carol")
 
 
 def wait_first_sync(pipeline, seconds: float = 120) -> None:
-    """Until the vault service's first sync (at its first start) has completed."""
-    path = pipeline.home / "reconcile-state.json"
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if path.exists() and json.loads(path.read_text()).get("first_sync"):
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"no first sync within {seconds} s:\n{pipeline.components['broker'].log()[-3000:]}")
+    pipeline.wait_first_sync(seconds)
 
 
 def test_the_first_start_copies_a_server_that_already_holds_mail(pipeline_factory):

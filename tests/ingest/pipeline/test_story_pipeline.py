@@ -16,6 +16,7 @@ pytestmark = pytest.mark.cyrus
 
 def test_story_through_the_pipeline(tmp_path, pipeline_factory):
     pipeline = pipeline_factory(workers=2)
+    pipeline.wait_first_sync()  # the story's changelog is the live events', not the first sync's
     story = tell(pipeline.cyrus)
     pipeline.wait_settled()
     assert pipeline.job_counts().get("FAILED", 0) == 0, pipeline.vaultctl("retry", "--list").stdout

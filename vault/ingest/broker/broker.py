@@ -85,6 +85,11 @@ class Broker:
         self.postpone_delay = float(section["postpone_seconds"])
         self.max_postpones = int(section["max_postpones"])
         self.keep_done = float(section["keep_done_hours"]) * 3600
+        # events are stored (one synchronous=FULL transaction: an fsync on the disk the mail
+        # server may share) and acked in groups gathered this long
+        self.event_gather = float(section["event_gather_ms"]) / 1000
+        self._arriving: list[tuple[bytes, str, tuple[str, bytes, str]]] = []  # (peer, claim, event)
+        self._arriving_since = 0.0
         # an idle worker's job older than this was never received (3 heartbeats: no race)
         self.lost_take_after = 3 * float(config["worker"]["heartbeat_interval_seconds"])
         self.context = context or zmq.Context.instance()
@@ -104,6 +109,7 @@ class Broker:
             f"inproc://committer-{uuid.uuid4().hex}",
             batch_max=int(section["commit_batch"]),
             batch_delay=float(section["commit_delay_ms"]) / 1000,
+            prompt_delay=float(section["commit_prompt_ms"]) / 1000,
             index_interval=float(section["index_commit_ms"]) / 1000,
             context=self.context,
         )
@@ -181,11 +187,16 @@ class Broker:
                 self.control_bind,
             )
             while not self._stop.is_set():
-                events = dict(poller.poll(100))
+                timeout = 100
+                if self._arriving:
+                    due = self._arriving_since + self.event_gather - time.monotonic()
+                    timeout = max(0, min(timeout, int(due * 1000) + 1))
+                events = dict(poller.poll(timeout))
                 if self.report in events:
                     self._on_reports()
                 if self.dealers in events:
                     self._on_dealers()
+                self._store_events()
                 if self.control in events:
                     self._on_control()
                 if self.work in events:
@@ -218,7 +229,9 @@ class Broker:
     # ------------------------------------------------------------ dealers
 
     def _on_dealers(self) -> None:
-        batch, peers, claims = [], [], []  # claims: the ids the senders gave
+        """Take what the dealers sent; :meth:`_store_events` stores and acks it."""
+        if not self._arriving:
+            self._arriving_since = time.monotonic()
         for _ in range(DRAIN):
             try:
                 frames = self._recv(self.dealers)
@@ -238,11 +251,20 @@ class Broker:
             # the job's id is its bytes' hash, whatever the sender says (a made-up id would
             # shadow the real event that has it: the dedup key is the id)
             true_id = hashlib.sha256(body[2]).hexdigest()
-            claims.append(eid)
-            batch.append((true_id, body[2], origin))
-            peers.append(peer)
-        if not batch:
+            self._arriving.append((peer, eid, (true_id, body[2], origin)))
+
+    def _store_events(self) -> None:
+        """Once the first of them waited ``event_gather`` (or many came): store the events
+        that arrived, in one transaction, durable before any of their acks leaves. (Events
+        not stored when the broker stops are not acked: their dealers send them again.)"""
+        if not self._arriving:
             return
+        if len(self._arriving) < DRAIN and time.monotonic() - self._arriving_since < self.event_gather:
+            return
+        arriving, self._arriving = self._arriving, []
+        peers = [peer for peer, _, _ in arriving]
+        claims = [claim for _, claim, _ in arriving]  # the ids the senders gave
+        batch = [event for _, _, event in arriving]
         refused: dict[int, str] = {}  # position in the batch -> why
 
         def refuse(n: int, name: str | None) -> str | None:
@@ -364,7 +386,7 @@ class Broker:
             # BUSY until committed; no longer this worker's to lose (kept in memory: a broker
             # restart requeues every BUSY job anyway, and the committer skips what it has)
             self._committing[job_id] = worker.name.decode(errors="replace")
-            self.committer.submit(job_id, job.raw, entries)
+            self.committer.submit(job_id, job.raw, entries, prompt=self.jobs.waited_on(job_id))
         elif verb == p.FAILED:
             reason = payload.decode("utf-8", "replace")
             log.warning("job %s failed: %s", job_id[:12], reason)

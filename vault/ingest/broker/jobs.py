@@ -30,11 +30,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from vault.ingest.protocol import COMMUTING
+
 PENDING, BUSY, DONE, FAILED = "PENDING", "BUSY", "DONE", "FAILED"
 STATES = (PENDING, BUSY, DONE, FAILED)
 NO_MAILBOX = "-"
-# events that only add an item of their own: they may overtake each other within a mailbox
-COMMUTING = ("MessageNew", "MessageAppend", "MailboxModseq")  # Modseq: recorded by the change it follows
+# COMMUTING (vault/ingest/protocol.py): events that may overtake each other within a mailbox
 _COMMUTING_SQL = "(" + ",".join(f"'{e}'" for e in COMMUTING) + ")"
 # events whose handler records nothing, whatever they hold (Cyrus emits a MailboxModseq after
 # every change, and the change's own event says what it was): DONE as they are stored, so they
@@ -206,6 +207,17 @@ class JobStore:
                 barrier.add(job.mailbox)
             jobs.append(job)
         return jobs
+
+    def waited_on(self, job_id: str) -> bool:
+        """Whether a PENDING job of the same mailbox cannot run before this one is DONE (it or
+        this one does not commute): the committer then commits this one promptly."""
+        row = self.db.execute(
+            "SELECT 1 FROM jobs j JOIN jobs k ON k.mailbox=j.mailbox AND k.seq>j.seq AND k.state='PENDING' "
+            f"WHERE j.id=? AND (j.event IS NULL OR j.event NOT IN {_COMMUTING_SQL} "
+            f"OR k.event IS NULL OR k.event NOT IN {_COMMUTING_SQL}) LIMIT 1",
+            (job_id,),
+        ).fetchone()
+        return row is not None
 
     def take(self, job_id: str, worker: str) -> bool:
         return self.take_many([(job_id, worker)]) == [job_id]

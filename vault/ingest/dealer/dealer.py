@@ -99,6 +99,8 @@ class DealerSettings:
     # seconds an event shipped from memory may wait for the broker's ack before it is written
     # to the spool anyway (listeners.JournaledSpool)
     ship_grace: float = 0.5
+    # fdatasync the journal before an event is answered ([dealer] sync; journal.Journal)
+    sync: bool = True
     curve: ClientCurve | None = None  # CURVE to the broker (vault/curve/); None: plain
 
     def __post_init__(self):
@@ -162,7 +164,11 @@ class Dealer:
             # shipping straight from memory: most events never need a spool file (listeners.py)
             ship = self.shipper.offer if self.shipper is not None else None
             self.journaled = journaled = JournaledSpool(
-                self.spool, Journal(self.spool.root / JOURNAL_NAME), on_written, ship=ship, grace=s.ship_grace
+                self.spool,
+                Journal(self.spool.root / JOURNAL_NAME, sync=s.sync),
+                on_written,
+                ship=ship,
+                grace=s.ship_grace,
             )
             if self.shipper is not None:
                 self.shipper.on_acked = journaled.acked

@@ -48,9 +48,14 @@ def _crc(seq: int, payload: bytes) -> int:
 
 
 class Journal:
-    def __init__(self, path: str | os.PathLike, size: int = DEFAULT_SIZE):
+    """``sync=False`` (``[dealer] sync = false``): :meth:`append` writes without fdatasync.
+    The records are in the page cache when it returns, so a dealer that dies still recovers
+    them; an OS crash or power loss before the kernel writes them back loses them."""
+
+    def __init__(self, path: str | os.PathLike, size: int = DEFAULT_SIZE, sync: bool = True):
         self.path = Path(path)
         self.size = size
+        self.sync = sync
         self._lock = threading.Lock()
         if not self.path.exists() or self.path.stat().st_size != size:
             self._create()
@@ -101,7 +106,7 @@ class Journal:
 
     # ------------------------------------------------------------------ writing
     def append(self, payloads: list[bytes]) -> list[tuple[int, int]]:
-        """Make ``payloads`` durable; returns each one's (seq, position after it), which
+        """Make ``payloads`` durable (with ``sync``; else written); returns each one's (seq, position after it), which
         :meth:`checkpoint` takes once the record has been spooled durably elsewhere."""
         records: list[bytes] = []
         marks: list[tuple[int, int]] = []
@@ -125,7 +130,8 @@ class Journal:
                 marks.append((seq, pos))
             if records:
                 os.pwrite(self.fd, b"".join(records), start)
-            os.fdatasync(self.fd)
+            if self.sync:
+                os.fdatasync(self.fd)
             self.seq, self.pos, self.wrapped = seq, pos, wrapped
         return marks
 

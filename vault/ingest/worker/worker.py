@@ -78,6 +78,7 @@ class Worker:
         self._stop = threading.Event()
         self._unflushed: list[tuple[str, list[EntrySpec]]] = []
         self._oldest_unflushed = 0.0
+        self._flush_now = False  # a job the next of its mailbox waits for is unflushed
         self._idle = True
 
     def stop(self) -> None:
@@ -112,7 +113,7 @@ class Worker:
                     frames = self.control.recv_multipart()
                     if len(frames) == 2 and frames[0] == p.TAKE:
                         self._take(frames[1])
-                        if len(self._unflushed) < self.flush_max:
+                        if len(self._unflushed) < self.flush_max and not self._flush_now:
                             continue  # more may be coming: one flush for all of them
                 if self._unflushed:
                     self._flush()
@@ -179,10 +180,15 @@ class Worker:
         if not self._unflushed:
             self._oldest_unflushed = time.monotonic()
         self._unflushed.append((job_id, entries))
+        if event.get("event") not in p.COMMUTING:
+            # the next job of its mailbox waits for this one's commit (protocol.COMMUTING): no
+            # batching delay (new messages, which commute, are what fills a pack)
+            self._flush_now = True
 
     def _flush(self) -> None:
         """Make the blobs durable, then report the jobs that reference them."""
         done = self._unflushed
+        self._flush_now = False
         self._idle = False  # holding these jobs until their DONE leaves
         try:
             self.store.flush()
