@@ -176,3 +176,42 @@ def test_check_finds_a_missing_pack(make_store, mail):
     store.backend.delete(victim)
     problems = store.check(ids)
     assert problems and all("missing" in p.what for p in problems)
+
+
+def test_frames_compressed_ahead_on_other_threads_are_stored_as_put_makes_them(make_store, mail):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from vault.model import blob_id
+
+    store = make_store(dictionary_samples=100)
+    assert store.compress_ahead(mail[0], blob_id(mail[0])) is None  # no dictionary yet: put decides
+    store.ensure_dictionary(mail[:200])
+    first = store.put(mail[0])
+    assert store.compress_ahead(mail[0], first) is None  # stored already
+    todo = mail[200:]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        ahead = list(pool.map(lambda m: store.compress_ahead(m, blob_id(m)), todo))
+    assert all(a is not None and a.dict_blob == store.dictionary for a in ahead)
+    ids = [store.put(m, blob_id(m), ahead=a) for m, a in zip(todo, ahead)]
+    # a frame of other bytes is never taken for these
+    wrong = store.put(mail[1], blob_id(mail[1]), ahead=ahead[0])
+    store.flush()
+    assert [store.get(i) for i in ids] == todo and store.get(wrong) == mail[1]
+    reopened = make_store(dictionary_samples=100)  # (a new location index, from the packs)
+    assert reopened.get(ids[-1]) == todo[-1]
+
+
+def test_a_blob_another_process_stored_is_not_stored_again(tmp_path, mail):
+    backend = LocalBackend(tmp_path / "blobs")
+    mine = ContentStore(backend, tmp_path / "index.sqlite")
+    theirs = ContentStore(backend, tmp_path / "index.sqlite")
+    mine.put(mail[0])
+    mine.flush()  # the set of stored blobs is read, and no other writer seen yet
+    bid = theirs.put(mail[1])
+    theirs.flush()
+    mine.put(mail[2])
+    mine.flush()  # sees the other commit
+    assert mine.exists(bid)
+    assert mine.put(mail[1]) == bid
+    mine.flush()
+    assert mine.stats()["blobs"] == 3
