@@ -26,9 +26,7 @@ user_version`` says which format a file is).
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import zstandard
@@ -65,17 +63,6 @@ _LOCATE = (
 
 class BlobCorrupt(StoreError):
     pass
-
-
-@dataclass(frozen=True)
-class Compressed:
-    """A blob's frame made ahead of ``put`` (``ContentStore.compress_ahead``), already checked
-    to decompress to the blob's bytes; ``dict_blob``: the dictionary it was made with."""
-
-    blob: str
-    raw_size: int
-    frame: bytes
-    dict_blob: str | None
 
 
 class DictionaryUnknown(StoreError):
@@ -151,7 +138,6 @@ class ContentStore:
         }
         self._dict_blob: str | None = None
         self._dict_compressor: zstandard.ZstdCompressor | None = None
-        self._local = threading.local()  # codecs of each thread that compresses ahead
         self._open_locations(read_only)
         row = self.db.execute(
             "SELECT blob FROM dictionaries WHERE seq IS NOT NULL ORDER BY seq DESC LIMIT 1"
@@ -304,72 +290,29 @@ class ContentStore:
         if self._known is not None and self._alone and self._data_version() != self._seen_version:
             self._alone = False
 
-    def compress_ahead(self, data: bytes, bid: str) -> Compressed | None:
-        """The frame ``put`` would store for these bytes (``bid``: their blob id), compressed
-        and round-trip checked here, on the caller's thread (zstd leaves the GIL: an importer's
-        readers do it while the writer's thread records); None when the blob looks stored
-        already, or before a dictionary a small blob would wait for. Safe on any thread: it
-        reads what the writer's thread changes, and uses codecs of the calling thread's own."""
-        known = self._known
-        if bid in self._pending or (known is not None and _raw(bid) in known):
-            return None
-        dict_blob = self._dict_blob if len(data) <= DICT_MAX_BLOB else None
-        if dict_blob is None and len(data) <= DICT_MAX_BLOB:
-            return None  # a dictionary may be trained before it is put
-        compressor, decompressor = self._thread_codecs(dict_blob)
-        frame = compressor.compress(data)
-        if decompressor.decompress(frame) != data:
-            raise StoreError(f"{bid}: compressed frame does not decompress to the original bytes")
-        return Compressed(bid, len(data), frame, dict_blob)
-
-    def _thread_codecs(
-        self, dict_blob: str | None
-    ) -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]:
-        """This thread's compressor and decompressor for frames with ``dict_blob`` (codecs are
-        not to be shared between threads; a dictionary's own copy for each, made from its bytes)."""
-        codecs = getattr(self._local, "codecs", None)
-        if codecs is None:
-            codecs = self._local.codecs = {}
-        if dict_blob not in codecs:
-            if dict_blob is None:
-                codecs[None] = (zstandard.ZstdCompressor(level=self.level), zstandard.ZstdDecompressor())
-            else:
-                own = zstandard.ZstdCompressionDict(self._dicts[dict_blob].as_bytes())
-                codecs[dict_blob] = (
-                    zstandard.ZstdCompressor(level=self.dictionary_level, dict_data=own),
-                    zstandard.ZstdDecompressor(dict_data=own),
-                )
-        return codecs[dict_blob]
-
-    def put(self, data: bytes, bid: str | None = None, *, ahead: Compressed | None = None) -> str:
+    def put(self, data: bytes, bid: str | None = None) -> str:
         """Store these bytes (once); the blob is durable after the next ``flush``.
-        ``bid``: the caller's blob_id(data), when it already computed it; ``ahead``: its
-        frame from ``compress_ahead`` (used when it was made as this put would make it)."""
+        ``bid``: the caller's blob_id(data), when it already computed it."""
         bid = bid or blob_id(data)
         if self.exists(bid):
             return bid
-        self._put_frame(data, dictionary=True, bid=bid, ahead=ahead)
+        self._put_frame(data, dictionary=True, bid=bid)
         if self._dict_blob is None and len(data) <= DICT_MAX_BLOB:
             self._samples.append(data)
             if len(self._samples) >= self.dictionary_samples:
                 self._train(self._samples)
         return bid
 
-    def _put_frame(
-        self, data: bytes, *, dictionary: bool, bid: str | None = None, ahead: Compressed | None = None
-    ) -> str:
+    def _put_frame(self, data: bytes, *, dictionary: bool, bid: str | None = None) -> str:
         bid = bid or blob_id(data)
         compressor, dict_blob = self._plain, None
         if dictionary and self._dict_compressor is not None and len(data) <= DICT_MAX_BLOB:
             compressor, dict_blob = self._dict_compressor, self._dict_blob
-        if ahead is not None and (ahead.blob, ahead.raw_size, ahead.dict_blob) == (bid, len(data), dict_blob):
-            frame = ahead.frame  # made and checked by compress_ahead
-        else:
-            frame = compressor.compress(data)
-            # Round-trip check before anything is stored (restic 0.16.0-0.16.3 lost data to a
-            # compressor bug only such a check would have caught).
-            if self._decompressor(dict_blob).decompress(frame) != data:
-                raise StoreError(f"{bid}: compressed frame does not decompress to the original bytes")
+        frame = compressor.compress(data)
+        # Round-trip check before anything is stored (restic 0.16.0-0.16.3 lost data to a
+        # compressor bug only such a check would have caught).
+        if self._decompressor(dict_blob).decompress(frame) != data:
+            raise StoreError(f"{bid}: compressed frame does not decompress to the original bytes")
         self._pending[bid] = len(self._members)
         self._members.append(Member(bid, len(self._buffer), len(frame), len(data), dict_blob))
         self._buffer += frame

@@ -27,7 +27,6 @@ from vault.ingest.importers import open_source
 from vault.ingest.importers.base import SourceMessage, SourceProblem, looks_like_mail
 from vault.mailformat import message_id_of
 from vault.model import ItemId, blob_id, cyrus_folder_name, format_time, normalise_flags, now
-from vault.store.cas import Compressed, ContentStore
 
 # Messages read up front to train the compression dictionary on a vault's first import.
 DICTIONARY_SAMPLE = 2000
@@ -43,40 +42,26 @@ _MAILBOX_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 HISTORY_UIDVALIDITY = 0
 
 
-# a message read ahead: its bytes, their blob id, and its frame when compressed ahead
-Read = tuple[bytes, str, "Compressed | None"]
-
-
-def _read_and_hash(msg: SourceMessage) -> Read:
+def _read_and_hash(msg: SourceMessage) -> tuple[bytes, str]:
     data = msg.read()
-    return data, blob_id(data), None
+    return data, blob_id(data)
 
 
-def _read_chunk(msgs: list[SourceMessage], store: ContentStore | None) -> list[Read | OSError]:
-    out: list[Read | OSError] = []
+def _read_chunk(msgs: list[SourceMessage]) -> list[tuple[bytes, str] | OSError]:
+    out: list[tuple[bytes, str] | OSError] = []
     for msg in msgs:
         try:
-            data = msg.read()
+            out.append(_read_and_hash(msg))
         except OSError as e:
             out.append(e)
-            continue
-        bid = blob_id(data)
-        out.append((data, bid, store.compress_ahead(data, bid) if store is not None else None))
     return out
 
 
-def _compress_chunk(got: list[Read | OSError], store: ContentStore) -> list[Read | OSError]:
-    """Messages read before there was a dictionary, compressed ahead now that there is one."""
-    return [g if isinstance(g, OSError) else (g[0], g[1], store.compress_ahead(g[0], g[1])) for g in got]
-
-
 class _ChunkReader:
-    """Messages to read ahead, handed to the pool READ_CHUNK to a task (with ``store``, each
-    new blob compressed there as well: ContentStore.compress_ahead)."""
+    """Messages to read ahead, handed to the pool READ_CHUNK to a task."""
 
-    def __init__(self, pool: ThreadPoolExecutor, store: ContentStore | None):
+    def __init__(self, pool: ThreadPoolExecutor):
         self.pool = pool
-        self.store = store
         self.chunk: list[SourceMessage] = []
         self.slots: list[_Read] = []
 
@@ -91,22 +76,10 @@ class _ChunkReader:
     def submit(self) -> None:
         if not self.chunk:
             return
-        future = self.pool.submit(_read_chunk, self.chunk, self.store)
+        future = self.pool.submit(_read_chunk, self.chunk)
         for slot in self.slots:
             slot.future = future
         self.chunk, self.slots = [], []
-
-    def compress(self, slots: list[_Read]) -> None:
-        """Compress ahead what these slots read (before a dictionary was trained)."""
-        assert self.store is not None
-        chunks: dict[int, list[_Read]] = {}
-        for slot in slots:
-            chunks.setdefault(id(slot.future), []).append(slot)
-        for same in chunks.values():
-            assert same[0].future is not None
-            future = self.pool.submit(_compress_chunk, same[0].future.result(), self.store)
-            for slot in same:
-                slot.future = future
 
 
 class _Read:
@@ -118,7 +91,7 @@ class _Read:
         self.future: Future | None = None
         self.index = index
 
-    def result(self) -> Read:
+    def result(self) -> tuple[bytes, str]:
         assert self.future is not None  # submitted before it is yielded
         got = self.future.result()[self.index]
         if isinstance(got, OSError):
@@ -344,11 +317,9 @@ class Importer:
         one can be trained from them before anything is compressed."""
         found_iter = iter(found_iter)
         window: deque = deque()
-        store = self.vault.store
         with ThreadPoolExecutor(max_workers=PREFETCH_THREADS) as pool:
-            reader = _ChunkReader(pool, store)
-            if not store.dictionary:
-                reader.store = None  # read only: what to compress with is not known yet
+            reader = _ChunkReader(pool)
+            if not self.vault.store.dictionary:
                 head = [
                     (found, reader.add(found) if isinstance(found, SourceMessage) else None)
                     for found in itertools.islice(found_iter, DICTIONARY_SAMPLE)
@@ -361,13 +332,11 @@ class Importer:
                             samples.append(slot.result()[0])
                     except OSError:
                         pass  # reported when the message itself is processed
-                store.ensure_dictionary(samples)
-                reader.store = store
+                self.vault.store.ensure_dictionary(samples)
                 window.extend(
                     (found, slot if slot is not None and found.key not in live else None)
                     for found, slot in head
                 )
-                reader.compress([slot for _, slot in window if slot is not None])
             for found in found_iter:
                 slot = None
                 if isinstance(found, SourceMessage) and found.key not in live:
@@ -383,7 +352,7 @@ class Importer:
 
     def _append(self, msg: SourceMessage, payload: _Read | None = None) -> None:
         try:
-            data, bid, ahead = payload.result() if payload is not None else _read_and_hash(msg)
+            data, bid = payload.result() if payload is not None else _read_and_hash(msg)
         except OSError as e:
             self.report.problems.append(
                 SourceProblem(msg.path, f"cannot read: {e.strerror or e}", unreadable=True)
@@ -398,7 +367,7 @@ class Importer:
         if self.already is not None and self.already.take(bid, message_id, internal_date):
             self.report.already_archived += 1
             return
-        blob = self.vault.store.put(data, bid=bid, ahead=ahead)
+        blob = self.vault.store.put(data, bid=bid)
         self.vault.offer_content(blob, data)
         if msg.uid is not None and self.source.kind == "cyrus" and not self.live_folder:
             uid = msg.uid
