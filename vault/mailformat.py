@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime
 
@@ -28,7 +29,12 @@ def maildir_flags(name: str) -> list[str]:
     _, sep, info = name.partition(":2,")
     if not sep:
         return []
-    return normalise_flags(MAILDIR_LETTERS[c] for c in info if c in MAILDIR_LETTERS)
+    return list(_info_flags(info))
+
+
+@functools.lru_cache(maxsize=256)  # a Maildir's files share a few infos
+def _info_flags(info: str) -> tuple[str, ...]:
+    return tuple(normalise_flags(MAILDIR_LETTERS[c] for c in info if c in MAILDIR_LETTERS))
 
 
 def maildir_info(flags) -> str:
@@ -116,5 +122,17 @@ def message_id_of(data: bytes) -> str | None:
     end = data.find(b"\n\n")
     if end < 0:
         end = data.find(b"\n\r\n")
-    match = _MESSAGE_ID.search(data, 0, end if end >= 0 else len(data))
-    return match.group(1).decode("ascii", "replace") if match else None
+    if end < 0:
+        end = len(data)
+    # the first line the pattern matches, found as its search would (a case-insensitive
+    # search is slow): each line that starts with the name in any case, tried in order
+    lower = data[:end].lower()
+    at = 0 if lower.startswith(b"message-id:") else lower.find(b"\nmessage-id:") + 1
+    while at >= 0:
+        if at > 0 or lower.startswith(b"message-id:"):
+            match = _MESSAGE_ID.match(data, at, end)
+            if match:
+                return match.group(1).decode("ascii", "replace")
+        found = lower.find(b"\nmessage-id:", at)
+        at = found + 1 if found >= 0 else -1
+    return None

@@ -122,14 +122,16 @@ def is_utf8(name: str) -> bool:
 SYSTEM_FLAGS = ("\\Answered", "\\Deleted", "\\Draft", "\\Flagged", "\\Seen")
 
 
+_CANON_FLAGS = {f.lower(): f for f in SYSTEM_FLAGS}
+
+
 def normalise_flags(flags) -> list[str]:
     """A sorted, de-duplicated flag list; system flags in their canonical case."""
-    canon = {f.lower(): f for f in SYSTEM_FLAGS}
     out = set()
     for flag in flags:
         if not flag:
             continue
-        out.add(canon.get(flag.lower(), flag) if flag.startswith("\\") else flag)
+        out.add(_CANON_FLAGS.get(flag.lower(), flag) if flag.startswith("\\") else flag)
     out.discard("\\Recent")
     return sorted(out)
 

@@ -505,3 +505,29 @@ def test_a_read_only_home_is_read_without_writing_and_audited_reads_need_the_ser
     kinds = [e["kind"] for e in json.loads(vaultctl(home, "audit", "--json", check=True).stdout)]
     assert {"restore.done", "search.run", "export.made"} <= set(kinds)
     assert vaultctl(home, "verify", "--read-data").returncode == 0
+
+
+def test_a_directory_swapped_for_a_link_between_reads_is_not_followed(tmp_path):
+    """Reads keep the directories they opened: a link put in a directory's place after its
+    first file was read leads nowhere, the next file is read from the directory the scan saw."""
+    from vault.ingest.importers import open_source
+    from vault.ingest.importers.base import SourceMessage
+
+    box = tmp_path / "Maildir"
+    for sub in ("cur", "new"):
+        (box / sub).mkdir(parents=True)
+    for name in ("1.x:2,", "2.x:2,"):
+        (box / "cur" / name).write_bytes(b"Subject: " + name.encode() + b"\n\nhello\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "2.x:2,").write_bytes(b"Subject: secret\n\nroot only\n")
+    source = open_source(box)
+    first, second = source.scan()
+    assert isinstance(first, SourceMessage) and isinstance(second, SourceMessage)
+    assert first.read().startswith(b"Subject: 1.x")
+    os.rename(box / "cur", tmp_path / "moved")
+    os.symlink(elsewhere, box / "cur")
+    assert second.read().startswith(b"Subject: 2.x")
+    source.tree.close()  # a read after close opens the path again, and refuses the link
+    with pytest.raises(OSError, match="symbolic link"):
+        second.read()

@@ -176,3 +176,19 @@ def test_check_finds_a_missing_pack(make_store, mail):
     store.backend.delete(victim)
     problems = store.check(ids)
     assert problems and all("missing" in p.what for p in problems)
+
+
+def test_a_blob_another_process_stored_is_not_stored_again(tmp_path, mail):
+    backend = LocalBackend(tmp_path / "blobs")
+    mine = ContentStore(backend, tmp_path / "index.sqlite")
+    theirs = ContentStore(backend, tmp_path / "index.sqlite")
+    mine.put(mail[0])
+    mine.flush()  # the set of stored blobs is read, and no other writer seen yet
+    bid = theirs.put(mail[1])
+    theirs.flush()
+    mine.put(mail[2])
+    mine.flush()  # sees the other commit
+    assert mine.exists(bid)
+    assert mine.put(mail[1]) == bid
+    mine.flush()
+    assert mine.stats()["blobs"] == 3

@@ -257,11 +257,17 @@ class SearchIndex:
 
     def add(self, blob: str, data: bytes) -> bool:
         """Index this content unless it already is; False when it was."""
+        self._writer_or_fail()
+        if self.indexed(blob):
+            return False
+        self._add_new(blob, data)
+        return True
+
+    def _add_new(self, blob: str, data: bytes) -> None:
+        """Index content that is not indexed (the caller asked ``indexed``)."""
         from vault.index.text import extract  # the email package: only writers pay for it
 
         writer = self._writer_or_fail()
-        if self.indexed(blob):
-            return False
         f = self._pool.take(blob) if self._pool is not None else None
         if f is None:
             f = extract(data)
@@ -282,7 +288,6 @@ class SearchIndex:
         writer.add_document(doc)
         self._pending.add(blob)
         self._dirty = True
-        return True
 
     @property
     def uncommitted(self) -> int:
@@ -327,7 +332,7 @@ class SearchIndex:
                 # since: it is not searchable, and its blob may be gone
                 if not self.indexed(blob) and catalog.blobs_referenced([blob]):
                     content = self._data.pop(blob, None)
-                    self.add(blob, content if content is not None else read_blob(blob))
+                    self._add_new(blob, content if content is not None else read_blob(blob))
                     added += 1
             elif entry.kind == Kind.RETENTION_PURGED and not catalog.blobs_referenced([blob]):
                 self.remove(blob)

@@ -104,9 +104,12 @@ class TextPool:
         self._chunk = []
         self._outbox.put(None)
         self._sender.join()  # its input closed, the worker answers what it has and exits
+        # its output ends as it exits: waited for on the pipe (Popen.wait with a timeout polls,
+        # sleeping up to 50 ms past the exit)
+        self._receiver.join(timeout=10)
         if self._proc is not None:
             try:
-                self._proc.wait(timeout=10)
+                self._proc.wait(timeout=0 if self._receiver.is_alive() else 10)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()

@@ -123,6 +123,12 @@ class ContentStore:
         self._pending: dict[str, int] = {}  # blob -> index in _members
         self._samples: list[bytes] = []
         self._known: set[bytes] | None = None  # raw ids of the blobs the location index holds
+        # no other connection has committed to the location index since _known was read (at
+        # _seen_version): a blob not in _known is in no pack. Checked after each commit, so a
+        # blob another process stores meanwhile may be stored here again (the race a query
+        # at put time has too, until the flush): a second copy, never a blob missing
+        self._alone = False
+        self._seen_version = 0
         self._dict_ids: dict[str, int] = {}  # dictionary blob -> dictionaries.id
         self._formats: dict[str, int] = {}  # pack -> the format of its records (packs.format)
         self._found_dicts: dict[int, str] = {}  # dictionaries found walking packs (index_from_pack)
@@ -264,11 +270,25 @@ class ContentStore:
             return False
         if self._known is None:
             # one scan instead of a query per put: imports check every message (~70 bytes a blob)
+            self._seen_version = self._data_version()  # first: a commit after it is noticed
             self._known = {row[0] for row in self.db.execute("SELECT blob FROM blobs")}
+            self._alone = True
         if raw in self._known:
             return True
-        # another process (a second worker) may have stored it since
+        if self._alone:  # no other process committed to the file since the set was read
+            return False
+        # another process (a live-ingest worker) stores blobs too: it may have stored this one
         return self.db.execute("SELECT 1 FROM blobs WHERE blob=?", (raw,)).fetchone() is not None
+
+    def _data_version(self) -> int:
+        """SQLite's count of commits by other connections to the location index."""
+        return self.db.execute("PRAGMA data_version").fetchone()[0]
+
+    def _check_alone(self) -> None:
+        """After a commit: whether another process committed since the known set was read
+        (then exists() asks the file for what the set lacks, for the rest of this store's life)."""
+        if self._known is not None and self._alone and self._data_version() != self._seen_version:
+            self._alone = False
 
     def put(self, data: bytes, bid: str | None = None) -> str:
         """Store these bytes (once); the blob is durable after the next ``flush``.
@@ -410,6 +430,7 @@ class ContentStore:
         """Make every blob put so far durable in the backend."""
         self._write_pack()
         self.db.commit()
+        self._check_alone()
 
     # ------------------------------------------------------------ reading
 

@@ -10,6 +10,7 @@ unreadable file, can never make a message look deleted.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import secrets
 import time as _time
@@ -187,8 +188,11 @@ class Importer:
 
     def run(self) -> ImportReport:
         """One snapshot run; the search index is current when it returns (Vault.bulk)."""
-        with self.vault.bulk():
-            return self._run()
+        try:
+            with self.vault.bulk():
+                return self._run()
+        finally:
+            self.source.tree.close()  # the directories kept open for reading its files
 
     def _run(self) -> ImportReport:
         started = _time.monotonic()
@@ -206,32 +210,37 @@ class Importer:
             renumbered = self._renumbered(live)
         seen: set[str] = set()
         committed_bytes = 0
-        for found, payload in self._prefetched(self.source.scan(), live):
-            if isinstance(found, SourceProblem):
-                self.report.problems.append(found)
-                if found.key:
-                    seen.add(found.key)
-                continue
-            if found.key in seen:
-                self.report.problems.append(
-                    SourceProblem(found.path, f"same message key {found.key!r} seen twice; kept the first")
-                )
-                continue
-            seen.add(found.key)
-            if found.warning:
-                self.report.problems.append(SourceProblem(found.path, found.warning))
-            existing = live.get(found.key)
-            if existing is None:
-                self._append(found, payload)
-            else:
-                self._compare_flags(existing, found)
-            self.progress(1)
-            if (
-                self.vault.pending >= self.batch
-                or self.report.bytes_read - committed_bytes >= self.batch_bytes
-            ):
-                self.vault.commit()
-                committed_bytes = self.report.bytes_read
+        # closed when the loop ends, however: no read is under way once _run returns (run closes
+        # the directories the reads use)
+        with contextlib.closing(self._prefetched(self.source.scan(), live)) as messages:
+            for found, payload in messages:
+                if isinstance(found, SourceProblem):
+                    self.report.problems.append(found)
+                    if found.key:
+                        seen.add(found.key)
+                    continue
+                if found.key in seen:
+                    self.report.problems.append(
+                        SourceProblem(
+                            found.path, f"same message key {found.key!r} seen twice; kept the first"
+                        )
+                    )
+                    continue
+                seen.add(found.key)
+                if found.warning:
+                    self.report.problems.append(SourceProblem(found.path, found.warning))
+                existing = live.get(found.key)
+                if existing is None:
+                    self._append(found, payload)
+                else:
+                    self._compare_flags(existing, found)
+                self.progress(1)
+                if (
+                    self.vault.pending >= self.batch
+                    or self.report.bytes_read - committed_bytes >= self.batch_bytes
+                ):
+                    self.vault.commit()
+                    committed_bytes = self.report.bytes_read
         for key, row in [*live.items(), *renumbered]:
             if key not in seen:
                 self._record(Kind.MESSAGE_EXPUNGED, row["item"], None)

@@ -8,6 +8,9 @@ are read; anything else is skipped and reported (``Found.reason``), never opened
 - Every file is opened from the source's root one component at a time (``openat`` with
   ``O_NOFOLLOW``), so a link swapped in after the scan, for a directory or a file, is refused
   as well; a FIFO or device swapped in is opened non-blocking and refused by its ``fstat``.
+  The directories on the way are opened so once and kept open until ``close`` (the files of a
+  Maildir are read from one descriptor of its ``cur/``): a directory renamed after it was
+  opened is still the directory the scan saw, never what a link put in its place leads to.
 - ``follow_symlinks``: a link whose target, fully resolved, lies inside the source tree is read
   as that target (a directory target is walked, once); a link leading outside it, or nowhere,
   is still skipped.
@@ -22,6 +25,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -100,6 +104,19 @@ class SourceTree:
         self.is_dir = stat.S_ISDIR(st.st_mode)
         if not (self.is_dir or stat.S_ISREG(st.st_mode)):
             raise SourceError(f"{root}: {what_is(st.st_mode)}, not a mailbox")
+        self._dirs: dict[Rel, int] = {}  # directories opened on the way to a file, kept (close)
+        self._dirs_lock = threading.Lock()  # files are read on several threads (the importer's)
+
+    def close(self) -> None:
+        """Close the directories kept open for reading; a later read opens them again."""
+        with self._dirs_lock:
+            fds, self._dirs = list(self._dirs.values()), {}
+        for fd in fds:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        if getattr(self, "_dirs", None):
+            self.close()
 
     def path(self, rel: Rel) -> Path:
         """Where ``rel`` is, for people."""
@@ -123,36 +140,58 @@ class SourceTree:
             raise
         return fd
 
-    def open(self, rel: Rel = ()) -> BinaryIO:
-        """A regular file of the source (``()``: the source itself, when it is a file), opened
-        without following a link anywhere under the root; NotRead for anything else."""
+    def _kept_dir(self, parts: Rel) -> int:
+        """A directory of the source, opened as _open_dir does, once (kept until close)."""
+        fd = self._dirs.get(parts)
+        if fd is None:
+            with self._dirs_lock:
+                fd = self._dirs.get(parts)
+                if fd is None:
+                    fd = self._dirs[parts] = self._open_dir(parts)
+        return fd
+
+    def _open_fd(self, rel: Rel) -> tuple[int, os.stat_result]:
+        """A descriptor of a regular file of the source and its fstat (NotRead otherwise)."""
         try:
             if not rel:
                 fd = os.open(self._root, _FILE_FLAGS)
             else:
-                parent = self._open_dir(rel[:-1])
-                try:
-                    mode = os.stat(rel[-1], dir_fd=parent, follow_symlinks=False).st_mode
-                    if not stat.S_ISREG(mode):  # a FIFO or device is never opened
-                        raise NotRead(f"{what_is(mode)}, not a message: skipped")
-                    fd = os.open(rel[-1], _FILE_FLAGS, dir_fd=parent)
-                finally:
-                    os.close(parent)
+                parent = self._kept_dir(rel[:-1])
+                mode = os.stat(rel[-1], dir_fd=parent, follow_symlinks=False).st_mode
+                if not stat.S_ISREG(mode):  # a FIFO or device is never opened
+                    raise NotRead(f"{what_is(mode)}, not a message: skipped")
+                fd = os.open(rel[-1], _FILE_FLAGS, dir_fd=parent)
         except OSError as e:
             if e.errno in (errno.ELOOP, errno.ENOTDIR):  # O_NOFOLLOW met a link
                 raise NotRead(f"a symbolic link on the way: not followed ({FOLLOW_HINT})") from None
             raise
-        f = os.fdopen(fd, "rb")
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):  # swapped in after the check above
-            f.close()
-            raise NotRead(f"{what_is(mode)}, not a message: skipped")
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):  # swapped in after the check above
+                raise NotRead(f"{what_is(st.st_mode)}, not a message: skipped")
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd, st
+
+    def open(self, rel: Rel = ()) -> BinaryIO:
+        """A regular file of the source (``()``: the source itself, when it is a file), opened
+        without following a link anywhere under the root; NotRead for anything else."""
+        fd, _ = self._open_fd(rel)
         os.set_blocking(fd, True)
-        return f
+        return os.fdopen(fd, "rb")
 
     def read(self, rel: Rel = ()) -> bytes:
-        with self.open(rel) as f:
-            return f.read()
+        """The bytes of a regular file of the source (as ``open``, in a few system calls: a
+        regular file's reads do not heed O_NONBLOCK)."""
+        fd, st = self._open_fd(rel)
+        try:
+            chunks = [os.read(fd, st.st_size + 1)]
+            while chunks[-1]:  # until end of file (it may have grown since the fstat)
+                chunks.append(os.read(fd, max(st.st_size, 1 << 16)))
+        finally:
+            os.close(fd)
+        return b"".join(chunks) if len(chunks) > 2 else chunks[0]
 
     def stat(self, rel: Rel) -> os.stat_result:
         """The stat of a regular file of the source, not following links (NotRead otherwise)."""

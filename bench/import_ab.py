@@ -1,0 +1,87 @@
+"""Same-load A/B of ``vaultctl import``: checkouts of vault against each other and borg.
+
+Each round runs every contender once on the same Maildir tree, into a fresh home (or borg
+repository), the order alternating between rounds; prints the median wall and CPU seconds
+(user + system of the command and its children) of each:
+
+    .venv/bin/python bench/import_ab.py TREE [--rounds 3] [--checkout NAME=DIR ...] [--no-borg]
+
+TREE holds the Maildirs (e.g. the dedup tree of bench/import_bench.py: user0..user7). A
+checkout is a directory holding ``vaultctl.py``; by default this one (``this``). Each runs
+with this interpreter, its own directory first on ``PYTHONPATH``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run(argv: list[str], *, cwd: Path | None = None, env: dict | None = None) -> tuple[float, float]:
+    """(wall, cpu) seconds of one command, its children included."""
+    before = os.times()
+    started = time.perf_counter()
+    subprocess.run(argv, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wall = time.perf_counter() - started
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    return wall, cpu
+
+
+def vault(checkout: Path, boxes: list[str], home: Path) -> tuple[float, float]:
+    env = dict(os.environ, PYTHONPATH=str(checkout))
+    cli = [sys.executable, str(checkout / "vaultctl.py"), "--home", str(home)]
+    subprocess.run(cli + ["init"], env=env, check=True, stdout=subprocess.DEVNULL)
+    return _run(cli + ["import", *boxes, "--mailbox", "user/{name}"], env=env)
+
+
+def borg(tree: Path, repo: Path) -> tuple[float, float]:
+    env = dict(
+        os.environ, BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK="yes", BORG_RELOCATED_REPO_ACCESS_IS_OK="yes"
+    )
+    subprocess.run(
+        ["borg", "init", "--encryption=none", str(repo)], env=env, check=True, stdout=subprocess.DEVNULL
+    )
+    return _run(["borg", "create", "--compression", "zstd,3", f"{repo}::bench", "."], cwd=tree, env=env)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("tree", type=Path)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--checkout", action="append", default=[], metavar="NAME=DIR")
+    ap.add_argument("--no-borg", action="store_true")
+    args = ap.parse_args()
+    checkouts = dict(c.split("=", 1) for c in args.checkout) or {"this": str(REPO)}
+    boxes = sorted(str(p) for p in args.tree.iterdir() if (p / "cur").is_dir())
+    names = [*checkouts, *([] if args.no_borg else ["borg"])]
+    wall: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}
+    with tempfile.TemporaryDirectory(prefix="vault-ab-") as tmp:
+        for rnd in range(args.rounds):
+            for name in names if rnd % 2 == 0 else reversed(names):
+                place = Path(tmp) / f"{name}-{rnd}"
+                if name == "borg":
+                    w, c = borg(args.tree, place)
+                else:
+                    w, c = vault(Path(checkouts[name]).resolve(), boxes, place)
+                shutil.rmtree(place)
+                wall[name].append(w)
+                cpu[name].append(c)
+                print(f"round {rnd} {name:<12} wall {w:6.2f} s  cpu {c:6.2f} s", flush=True)
+    print(f"{'':<12}{'wall (median)':>15}{'cpu (median)':>15}")
+    for name in names:
+        print(f"{name:<12}{statistics.median(wall[name]):>13.2f} s{statistics.median(cpu[name]):>13.2f} s")
+
+
+if __name__ == "__main__":
+    main()
