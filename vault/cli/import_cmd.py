@@ -129,8 +129,7 @@ def command(ctx, sources, mailbox, kind, follow_symlinks, actor, as_json):
 
 
 def _run(ctx, targets, kind, follow_symlinks, actor, as_json, reports, failed):
-    from vault.ingest.importers.base import SourceError
-    from vault.ingest.importers.importer import Importer
+    from vault.ingest.importers.importer import import_sources
 
     with open_vault(ctx, writer=True) as vault:
         caller = direct_caller(vault, actor, "import")
@@ -138,21 +137,15 @@ def _run(ctx, targets, kind, follow_symlinks, actor, as_json, reports, failed):
             caller.require("import")
         except PermissionError as e:
             refuse_here(vault, e)
-        with vault.bulk():  # the search index commits once, after the last source
-            for source, box in targets:
-                try:
-                    importer = Importer(
-                        vault,
-                        source,
-                        box,
-                        kind=kind,
-                        follow_symlinks=follow_symlinks,
-                        actor=caller.actor,
-                        on_behalf_of=caller.on_behalf_of,
-                    )
-                    with progress(f"importing {source}", importer.count(), enabled=not as_json) as advance:
-                        importer.progress = advance
-                        reports.append(importer.run())
-                except SourceError as e:
-                    failed.append(str(e))
-                    click.echo(f"error: {e}", err=True)
+        done, errors = import_sources(
+            vault,
+            caller,
+            targets,
+            kind=kind,
+            follow_symlinks=follow_symlinks,
+            progress=lambda source, total: progress(f"importing {source}", total, enabled=not as_json),
+        )
+    reports += done
+    failed += errors
+    for why in errors:
+        click.echo(f"error: {why}", err=True)

@@ -125,8 +125,7 @@ def audit(service: ServiceHandle, caller: Caller, params: dict) -> dict:
 def import_sources(service: ServiceHandle, caller: Caller, params: dict) -> dict:
     """Snapshot runs of sources on this host into their folders (admins: the service reads
     them as its own user)."""
-    from vault.ingest.importers.base import SourceError
-    from vault.ingest.importers.importer import Importer
+    from vault.ingest.importers.importer import import_sources as import_all
 
     caller.require("import")
     targets = params.get("targets")
@@ -138,23 +137,10 @@ def import_sources(service: ServiceHandle, caller: Caller, params: dict) -> dict
     follow = params.get("follow_symlinks") is True
 
     def write(vault) -> dict:
-        reports, failed = [], []
-        with vault.bulk():  # as the import command: the index commits after the last source
-            for source, mailbox in targets:
-                try:
-                    importer = Importer(
-                        vault,
-                        source,
-                        mailbox,
-                        kind=kind,
-                        follow_symlinks=follow,
-                        actor=caller.actor,
-                        on_behalf_of=caller.on_behalf_of,
-                    )
-                    reports.append(importer.run().to_json())
-                except SourceError as e:
-                    failed.append(str(e))
-        return {"imports": reports, "errors": failed}
+        reports, failed = import_all(
+            vault, caller, [(s, m) for s, m in targets], kind=kind, follow_symlinks=follow
+        )
+        return {"imports": [r.to_json() for r in reports], "errors": failed}
 
     return service.write(write)
 

@@ -431,3 +431,47 @@ class _Archived:
                 self.taken.add(item)
                 return True
         return False
+
+
+# a progress display for one source: called with the source and its message count, it gives a
+# context manager whose value is the importer's ``progress`` callback
+Progress = Callable[[str, int], contextlib.AbstractContextManager[Callable[..., None]]]
+
+
+def import_sources(
+    vault: Vault,
+    caller,
+    targets: list[tuple[str, str]],
+    *,
+    kind: str | None = None,
+    follow_symlinks: bool = False,
+    progress: Progress | None = None,
+) -> tuple[list[ImportReport], list[str]]:
+    """Import each ``(source, mailbox)`` as ``caller`` (whose roles the caller checked) in one
+    bulk run of ``vault`` (the writer): the search index commits after the last source. The
+    reports, and why each source that could not be opened was not."""
+    from vault.ingest.importers.base import SourceError
+
+    reports: list[ImportReport] = []
+    failed: list[str] = []
+    with vault.bulk():
+        for source, mailbox in targets:
+            try:
+                importer = Importer(
+                    vault,
+                    source,
+                    mailbox,
+                    kind=kind,
+                    follow_symlinks=follow_symlinks,
+                    actor=caller.actor,
+                    on_behalf_of=caller.on_behalf_of,
+                )
+                if progress is None:
+                    reports.append(importer.run())
+                    continue
+                with progress(source, importer.count()) as advance:
+                    importer.progress = advance
+                    reports.append(importer.run())
+            except SourceError as e:
+                failed.append(str(e))
+    return reports, failed
