@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from tests.core.helpers import init_vault, write_maildir
+from tests.index.test_indexer import mail as indexer_mail
 from vault.archive import BULK_INDEX_DOCS
 from vault.config import Config
 from vault.index.indexer import SearchIndex
@@ -15,11 +16,7 @@ from vault.testing.cli import vaultctl_run
 
 
 def mail(n: int, subject: str) -> bytes:
-    return (
-        f"From: sender{n}@example.org\r\nTo: jane@example.org\r\nSubject: {subject}\r\n"
-        f"Message-ID: <m{n}@example.org>\r\nDate: Mon, {n % 28 + 1} Feb 2026 10:00:00 +0000\r\n\r\n"
-        f"body {n} word{n}\r\n"
-    ).encode()
+    return indexer_mail(n, subject, f"word{n}")
 
 
 def test_a_search_right_after_an_import_finds_every_source(tmp_path):

@@ -34,11 +34,12 @@ def vaultctl(home: Path, *args: str) -> None:
     assert r.code == 0, r
 
 
-def mail(n: int, subject: str) -> bytes:
+def mail(n: int, subject: str, word: str | None = None) -> bytes:
+    """Message ``n``, its body ``body n WORD`` (the subject, unless ``word`` is given)."""
     return (
         f"From: sender{n}@example.org\r\nTo: jane@example.org\r\nSubject: {subject}\r\n"
         f"Message-ID: <m{n}@example.org>\r\nDate: Mon, {n % 28 + 1} Feb 2026 10:00:00 +0000\r\n\r\n"
-        f"body {n} {subject}\r\n"
+        f"body {n} {subject if word is None else word}\r\n"
     ).encode()
 
 

@@ -170,8 +170,10 @@ def test_a_lost_location_index_is_rebuilt_from_the_trailers(tmp_path):
     assert again.check_pack_indexes(bids, read_data=True) == []
 
 
-@pytest.mark.parametrize("where", ["trailer", "length"])
-def test_a_flipped_byte_in_the_trailer_is_a_damaged_pack_named_and_rewritten(tmp_path, where):
+def _flipped_trailer(tmp_path, at: int):
+    """An encrypted store of 30 messages in 4 KiB packs, the byte at ``at`` (from the end) of
+    its first pack flipped: (store, blob ids, that pack, the blobs in it, its file, the
+    messages)."""
     files = python_email_messages()[:30]
     store = _store(tmp_path, KEY.cipher())
     store.pack_size = 4096
@@ -181,9 +183,14 @@ def test_a_flipped_byte_in_the_trailer_is_a_damaged_pack_named_and_rewritten(tmp
     pack = key.rsplit("/", 1)[-1]
     path = tmp_path / "store" / key
     data = bytearray(path.read_bytes())
-    data[-10 if where == "trailer" else -1] ^= 0x01
+    data[at] ^= 0x01
     path.write_bytes(bytes(data))
-    in_it = {m.blob for p, m in store.located() if p == pack}
+    return store, bids, pack, {m.blob for p, m in store.located() if p == pack}, path, files
+
+
+@pytest.mark.parametrize("where", ["trailer", "length"])
+def test_a_flipped_byte_in_the_trailer_is_a_damaged_pack_named_and_rewritten(tmp_path, where):
+    store, bids, pack, in_it, _, _ = _flipped_trailer(tmp_path, -10 if where == "trailer" else -1)
     problems = store.check_pack_indexes(bids)
     damaged = [p for p in problems if p.where == f"pack {pack}"]
     assert len(damaged) == 1 and "damaged" in damaged[0].what and "verify --repair" in damaged[0].what
@@ -198,18 +205,7 @@ def test_a_flipped_byte_in_the_trailer_is_a_damaged_pack_named_and_rewritten(tmp
 
 
 def test_a_damaged_trailer_is_repaired_from_the_location_index(tmp_path):
-    files = python_email_messages()[:30]
-    store = _store(tmp_path, KEY.cipher())
-    store.pack_size = 4096
-    bids = [store.put(f.read_bytes()) for f in files]
-    store.flush()
-    key = next(store.backend.list("packs/"))
-    pack = key.rsplit("/", 1)[-1]
-    path = tmp_path / "store" / key
-    data = bytearray(path.read_bytes())
-    data[-10] ^= 0x01
-    path.write_bytes(bytes(data))
-    in_it = {m.blob for p, m in store.located() if p == pack}
+    store, bids, pack, in_it, path, files = _flipped_trailer(tmp_path, -10)
     assert store.repair_pack_indexes() == [pack]
     assert not path.exists() and pack not in store.pack_names()
     assert store.check_pack_indexes(bids, read_data=True) == []
