@@ -45,6 +45,10 @@ HEARTBEAT_SUFFIX = b"/hb"
 # (the broker's order, jobs.py); anything else waits for what came before it in its mailbox,
 # and what comes after waits for it (so a worker reports it without a batching delay)
 COMMUTING = ("MessageNew", "MessageAppend", "MailboxModseq")  # Modseq: recorded by the change it follows
+# events that bring a message in: a later non-commuting event of the mailbox (an expunge, a
+# flag change, a move) may name that message, so it waits for them even while they are
+# postponed (they wait on the collector or the store, never on a later event: no deadlock)
+ADDS_MESSAGE = ("MessageNew", "MessageAppend")
 
 
 class ProtocolError(ValueError):

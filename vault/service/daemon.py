@@ -171,10 +171,16 @@ class Service:
                 wait = SYNC_LOG_IDLE_SECONDS if "no answer" in str(e) else SYNC_LOG_SECONDS
 
     def _events_quiet(self, stop: threading.Event) -> None:
+        """Until no event has come for a while and every job due is committed (or for at most
+        SYNC_LOG_WAIT_SECONDS): a reconciliation must not record what an event on its way
+        records next (an expunge before the flag change that came first)."""
+        from vault.ingest.broker.jobs import unsettled
+
+        jobs = self.config.path("broker", "jobs_path")
         deadline = time.monotonic() + SYNC_LOG_WAIT_SECONDS
         while time.monotonic() < deadline and not stop.is_set():
             last = self.broker.last_event_at if self.broker is not None else None
-            if last is None or time.time() - last >= SYNC_LOG_QUIET_SECONDS:
+            if (last is None or time.time() - last >= SYNC_LOG_QUIET_SECONDS) and not unsettled(jobs):
                 return
             stop.wait(0.2)
 

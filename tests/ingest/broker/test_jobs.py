@@ -77,6 +77,23 @@ def test_postponed_job_does_not_block_its_mailbox(tmp_path):
     assert [j.id for j in jobs.dispatchable(10, now=stored(jobs, logout[0]).updated + 61)] == [logout[0]]
 
 
+def test_a_postponed_new_message_is_never_overtaken_by_a_change_of_its_mailbox(tmp_path):
+    """Its expunge must not be recorded before it arrives (seen in the story test: a MessageNew
+    postponed once, the MessageExpunge of the same UID committed first). New messages still
+    pass it; it goes to FAILED after its postponements, and then the rest goes on."""
+    jobs = JobStore(tmp_path / "jobs.sqlite")
+    new1, expunge, new2 = event("m", 1), event("m", 2, "MessageExpunge"), event("m", 3)
+    jobs.add_many([new1, expunge, new2])
+    assert jobs.take(new1[0], "w")
+    assert jobs.postpone(new1[0], "collector: no answer", delay=60, max_postpones=2)
+    assert [j.id for j in jobs.dispatchable(10)] == []  # new2 waits behind the expunge
+    later = stored(jobs, new1[0]).updated + 61
+    assert [j.id for j in jobs.dispatchable(10, now=later)] == [new1[0]]
+    assert jobs.take(new1[0], "w")
+    assert not jobs.postpone(new1[0], "collector: no answer", delay=60, max_postpones=2)  # FAILED
+    assert [j.id for j in jobs.dispatchable(10)] == [expunge[0]]
+
+
 def test_postponed_too_often_fails_and_retry_brings_it_back(tmp_path):
     jobs = JobStore(tmp_path / "jobs.sqlite")
     job = event("m", 1)

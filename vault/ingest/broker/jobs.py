@@ -30,13 +30,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from vault.ingest.protocol import COMMUTING
+from vault.ingest.protocol import ADDS_MESSAGE, COMMUTING
 
 PENDING, BUSY, DONE, FAILED = "PENDING", "BUSY", "DONE", "FAILED"
 STATES = (PENDING, BUSY, DONE, FAILED)
 NO_MAILBOX = "-"
 # COMMUTING (vault/ingest/protocol.py): events that may overtake each other within a mailbox
 _COMMUTING_SQL = "(" + ",".join(f"'{e}'" for e in COMMUTING) + ")"
+_ADDS_MESSAGE_SQL = "(" + ",".join(f"'{e}'" for e in ADDS_MESSAGE) + ")"
 # events whose handler records nothing, whatever they hold (Cyrus emits a MailboxModseq after
 # every change, and the change's own event says what it was): DONE as they are stored, so they
 # cost no dispatch, no worker and no commit (vault/ingest/handlers/mailboxes.py: modseq)
@@ -123,6 +124,22 @@ def describe(raw: bytes) -> tuple[str, str | None]:
     return NO_MAILBOX, name
 
 
+def unsettled(path: Path | str, now: float | None = None) -> int:
+    """How many jobs are still at work or due (BUSY: with a worker or the committer; PENDING
+    and due), read on a connection of its own: from any thread, beside the broker's."""
+    db = sqlite3.connect(str(path), timeout=60)
+    try:
+        (n,) = db.execute(
+            "SELECT count(*) FROM jobs WHERE state='BUSY' OR (state='PENDING' AND not_before<=?)",
+            (time.time() if now is None else now,),
+        ).fetchone()
+        return int(n)
+    except sqlite3.OperationalError:  # no queue yet
+        return 0
+    finally:
+        db.close()
+
+
 class JobStore:
     def __init__(self, path: Path | str):
         self.path = Path(path)
@@ -191,10 +208,11 @@ class JobStore:
             f" (j.event IN {_COMMUTING_SQL} AND NOT EXISTS (SELECT 1 FROM jobs k WHERE k.mailbox=j.mailbox"
             "   AND k.seq<j.seq AND (k.state='BUSY' OR (k.state='PENDING' AND k.not_before<=:now))"
             f"   AND (k.event IS NULL OR k.event NOT IN {_COMMUTING_SQL})))"
-            # anything else: nothing BUSY in its mailbox, nothing due before it
+            # anything else: nothing BUSY in its mailbox, nothing due before it, no message
+            # before it still to come in (postponed or not: this may be its expunge)
             " OR (NOT EXISTS (SELECT 1 FROM jobs b WHERE b.mailbox=j.mailbox AND b.state='BUSY')"
             "  AND NOT EXISTS (SELECT 1 FROM jobs k WHERE k.mailbox=j.mailbox AND k.state='PENDING'"
-            "                  AND k.seq<j.seq AND k.not_before<=:now))"
+            f"                  AND k.seq<j.seq AND (k.not_before<=:now OR k.event IN {_ADDS_MESSAGE_SQL})))"
             ") ORDER BY seq LIMIT :limit",
             {"now": now, "limit": limit},
         ).fetchall()
