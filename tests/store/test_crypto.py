@@ -297,6 +297,8 @@ _SEALED = SealedCipher(KEY.data_key, KEY.id_key).seal_object("index/x", os.urand
 def test_envelope_decoder_mangled(pos, xor, cut, extra):
     flipped = bytearray(_SEALED)
     flipped[pos] ^= xor
-    for bad in (bytes(flipped), _SEALED[:cut] + extra if (cut, extra) != (len(_SEALED), b"") else b""):
+    for bad in (bytes(flipped), _SEALED[:cut] + extra):
+        if bad == _SEALED:  # cut, then the same bytes put back (os.urandom made them): not mangled
+            continue
         with pytest.raises((EnvelopeError, AuthenticationFailed)):
             KEY.cipher().open_object("index/x", bad)
