@@ -21,9 +21,9 @@ store as a problem, from the ledger itself (``vault/verify.py``).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from vault.durable import write_file
 from vault.entries import EntrySpec, Kind
 from vault.store.catalog import ERASURE, RETENTION
 
@@ -37,18 +37,7 @@ def _intent(vault) -> Path:
 
 
 def _begin(vault) -> None:
-    path = _intent(vault)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, b"a purge is recorded or about to be; its content is deleted after\n")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_file(_intent(vault), b"a purge is recorded or about to be; its content is deleted after\n")
 
 
 def leftovers(vault) -> set[str]:

@@ -18,6 +18,8 @@ from pathlib import Path
 import zmq
 from zmq.utils import z85
 
+from vault.durable import write_file
+
 KEY_DIR = Path("keys") / "curve"
 COMPONENTS = ("broker", "collector", "dealer", "worker")
 ALLOW_LISTS = {
@@ -82,15 +84,7 @@ def _mkdirs(directory: Path) -> None:
 def _write(path: Path, data: bytes, mode: int) -> None:
     """``data`` in ``path`` with ``mode`` from its first byte, replaced atomically."""
     _mkdirs(path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        os.write(fd, data + b"\n")
-        os.fchmod(fd, mode)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+    write_file(path, data + b"\n", mode=mode)
 
 
 def init_key(home: Path | str, component: str) -> tuple[bytes, bool]:

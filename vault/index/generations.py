@@ -13,12 +13,11 @@ read as it is, and its first rebuild replaces it the same way.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
 
-from vault.store.ledger import fsync_path
+from vault.durable import sync_path, write_file
 
 POINTER = "current"
 _GENERATION = re.compile(r"^g(\d+)$")
@@ -60,13 +59,9 @@ def swap(path: Path, gen: Path) -> None:
     every other generation and anything of an index from before generations."""
     for child in gen.iterdir():  # the generation is durable before it goes live
         if child.is_file():
-            fsync_path(child)
-    fsync_path(gen)
-    tmp = path / f"{POINTER}.tmp"
-    tmp.write_text(gen.name + "\n")
-    fsync_path(tmp)
-    os.replace(tmp, path / POINTER)
-    fsync_path(path)
+            sync_path(child)
+    sync_path(gen)
+    write_file(path / POINTER, (gen.name + "\n").encode(), mode=0o644)
     sweep(path)
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
+
+from vault.durable import write_file
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +43,7 @@ def _load(path: Path) -> dict:
 
 
 def _save(path: Path, state: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(state, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+    write_file(path, json.dumps(state, sort_keys=True).encode())
 
 
 def _client(config):

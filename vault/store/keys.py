@@ -38,6 +38,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from vault.durable import write_file
 from vault.model import Refused
 from vault.store.backends.base import Backend, ObjectMissing, StoreError
 from vault.store.crypto import (
@@ -200,27 +201,10 @@ def load(config) -> MasterKey:
 def write_document(path: Path, doc: dict, *, replace: bool = False) -> None:
     """The key file, 0600 from its first byte; ``replace``: atomically over the old one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(json.dumps(doc, indent=1) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(tmp, 0o600)
     try:
-        if replace:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)  # never over an existing key
+        write_file(path, (json.dumps(doc, indent=1) + "\n").encode(), exclusive=not replace)
     except FileExistsError:
         raise KeyRefused(f"{path} exists: refusing to overwrite a store key") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # ------------------------------------------------------------ the store's check object

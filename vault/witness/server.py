@@ -38,6 +38,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from vault.durable import write_file
 from vault.store.checkpoint import (
     COSIGNATURE_V1,
     CheckpointError,
@@ -151,18 +152,7 @@ class Witness:
         return Latest(size, root, note)
 
     def _record(self, origin: str, note: bytes) -> None:
-        path = self._state_file(origin)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            f.write(note)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_file(self._state_file(origin), note)
 
     def _keep_refused(self, body: bytes, status: int) -> None:
         (self.dir / "refused" / f"{time.time_ns()}-{status}.req").write_bytes(body)
