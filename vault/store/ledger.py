@@ -8,7 +8,8 @@ Layout under the ledger directory:
                                entries that sealed segments hold whole, then one RFC 9162 leaf
                                hash per entry of the rest, the tail (store/leaf_files.py)
   checkpoints/<size>.note      C2SP signed checkpoint for each committed size
-  sealed.json                  segments sealed into the blob store: file, range, blob id
+  sealed.json                  sealed segments: file, range, and the blob id of the store's copy
+                               (null where the store shares the ledger's disk: archive._sealer)
   tree.json                    the tree's compact range after the last commit (a cache, below)
   lock                         the single writer's lock
 
@@ -1298,7 +1299,8 @@ class Ledger:
                         break
                     leaf = merkle.leaf_hash(entry.canonical())
                     i = expected - 1
-                    if i >= files.tail_start and stored_leaves[(i - files.tail_start) * 32 :][:32] != leaf:
+                    at = (i - files.tail_start) * 32
+                    if i >= files.tail_start and stored_leaves[at : at + 32] != leaf:
                         mismatched.append((expected, where))
                     recomputed.append(leaf)
                     if i % BLOCK == 0:
