@@ -628,9 +628,7 @@ class Ledger:
             if tail is not None:
                 return out + tail
             k = lo // BLOCK
-            if (
-                k >= self._files.blocks
-            ):  # cannot happen: the tail starts at a stored block's end at the latest
+            if k >= self._files.blocks:  # cannot happen: the tail starts at the last block's end
                 raise LedgerError(f"no stored leaf hash of entry {lo + 1}: run 'vaultctl verify'")
             end = min(hi, (k + 1) * BLOCK)
             out += self._block(k)[lo - k * BLOCK : end - k * BLOCK]
@@ -1260,11 +1258,17 @@ class Ledger:
         expected = 1
         broken = False
         files = LeafFiles(self.path)
-        try:
-            stored_leaves = files.tail.read_bytes() if files.tail.exists() else b""
-            roots = files.roots()
-        except OSError as e:
-            return [Problem(f"{self.path}", f"the leaf hashes cannot be read: {e}")]
+        for _ in range(3):
+            try:
+                stored_leaves = files.tail.read_bytes() if files.tail.exists() else b""
+                roots = files.roots()
+                break
+            except FileNotFoundError:  # a writer moved leaves into blocks meanwhile
+                files.refresh()
+            except OSError as e:
+                return [Problem(f"{self.path}", f"the leaf hashes cannot be read: {e}")]
+        else:
+            return [Problem(f"{self.path}", "the leaf hash files keep disappearing")]
         mismatched: list[tuple[int, str]] = []  # (seq, where) of entries whose stored leaf differs
         blocks_differ: list[tuple[int, str]] = []  # (block, where its first entry is) likewise
         block_where = ""
