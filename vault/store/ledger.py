@@ -19,16 +19,16 @@ ledger after a crash cuts whatever follows the last checkpoint (the caller redoe
 uncommitted work); readers simply ignore it.
 
 A writer needs the tree's compact range (the O(log n) roots of its perfect subtrees) to
-extend the tree, and the chain's tip. Rebuilding the range hashes every leaf (0.26 s at 100k
-entries) and recovery reads the whole current segment (0.2 s for 60 MB), so each commit
+extend the tree, and the chain's tip. Rebuilding the range hashes the stored block roots
+and the tail's leaves (every leaf, 0.26 s at 100k entries, before blocks) and recovery reads the whole current segment (0.2 s for 60 MB), so each commit
 also leaves the range in ``tree.json`` with the size, the last entry's hash and the
 segment's length. A writer resumes from it, reading only the segment's last line, when it
 yields the root the signed checkpoint signs (so it cannot be forged short of a SHA-256
 collision), sizes and lengths all agree (no unsigned tail to cut), and that last line is
 the entry, whose leaf hash is the last stored one; anything else (missing, stale, damaged)
 falls back to the full rebuild and recovery, which write a fresh ``tree.json``. Readers
-rebuild nothing at open: the leaf hashes are read, and checked against the checkpoint, when a
-proof first needs them.
+rebuild nothing at open: the block roots and tail leaf hashes are read, and checked against
+the checkpoint, when a proof first needs them.
 ``verify`` never uses the cache: it re-derives every hash from the segments.
 
 Stored entries are not trusted alone: every read compares an entry's leaf hash with the one
