@@ -13,7 +13,6 @@ Target: the ledger directory at most 120 bytes per entry on the dedup tree (8 ma
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import shutil
 import statistics
@@ -26,6 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from vault.store.leaf_files import LeafFiles  # noqa: E402
 from vault.testing.cli import vaultctl_argv  # noqa: E402
 
 
@@ -66,7 +66,7 @@ def main() -> None:
             times.append(time.perf_counter() - start)
             cpus.append(_child_cpu() - cpu)
         ledger = home / "ledger"
-        entries = os.path.getsize(ledger / "leaves") // 32
+        entries = LeafFiles(ledger).count()
         sizes = _sizes(ledger)
         total = sum(sizes.values())
         print(f"import: median {statistics.median(times):.2f} s of {[round(t, 2) for t in times]}")

@@ -198,8 +198,13 @@ def _open_catalog(config: Config, ledger: Ledger, writer: bool, read_only: bool,
     return catalog
 
 
-def _sealer(store: ContentStore):
-    """Sealed ledger segments go into the blob store, durably, before they count as sealed."""
+def _sealer(store: ContentStore, ledger_path: Path):
+    """Sealed ledger segments go into the blob store, durably, before they count as sealed,
+    where that store is somewhere else (a bucket, another disk). A local store on the ledger's
+    own file system gets no copy: it would be a second copy on the same disk, ~75 bytes a mail
+    message; the sealed file under ``ledger/segments`` is the one copy (docs/architecture.md 3.5)."""
+    if store.backend.on_the_disk_of(ledger_path):
+        return None
 
     def seal(segment: bytes) -> str:
         bid = store.put(segment)
@@ -284,7 +289,7 @@ class Vault:
             )
         store = ContentStore.from_config(config, read_only=read_only)
         try:
-            ledger = Ledger.from_config(config, writable=writer, seal=_sealer(store))
+            ledger = Ledger.from_config(config, writable=writer, seal=_sealer(store, config.path("ledger")))
         except LedgerError as e:
             store.close()
             if "locked" in str(e):

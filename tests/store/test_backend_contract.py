@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from vault.store.backends.base import BackendUnavailable, ObjectMissing
@@ -59,6 +61,15 @@ def test_missing_and_delete(backend):
 
 
 @pytest.mark.s3
+def test_only_a_local_directory_shares_a_disk_with_a_home(backend, tmp_path):
+    """What decides whether sealed ledger segments are copied into the store (archive._sealer):
+    a copy on the ledger's own file system is no second copy; one off this host always is."""
+    local = isinstance(backend, LocalBackend)
+    assert backend.on_the_disk_of(tmp_path / "home" / "ledger") is local  # not made yet: its parent's
+    assert backend.on_the_disk_of(tmp_path) is local
+    assert backend.on_the_disk_of(Path("/proc/self")) is False  # another file system
+
+
 def test_dead_endpoint_is_reported_as_unavailable():
     dead = S3Backend(
         bucket="b", endpoint_url=f"http://127.0.0.1:{free_port()}", access_key_id="x", secret_access_key="y"

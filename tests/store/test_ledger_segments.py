@@ -303,8 +303,11 @@ def test_readers_in_another_process_read_on_while_a_writer_seals(tmp_path):
     assert sum(p.name.endswith(".jsonl.zst") for p in _segments(tmp_path)) > 5
 
 
+@pytest.mark.parametrize("copy", [True, False], ids=["copied-to-store", "one-copy"])
 @pytest.mark.parametrize("point", ["writing the sealed file", "before sealed.json", "before the unlink"])
-def test_a_writer_killed_while_sealing_loses_nothing(tmp_path, point):
+def test_a_writer_killed_while_sealing_loses_nothing(tmp_path, point, copy):
+    """``copy``: the store is elsewhere and gets each sealed segment (an S3 bucket), or it
+    is on the ledger's disk and the sealed file is the one copy (archive._sealer)."""
     import os
     import subprocess
     import sys
@@ -340,7 +343,8 @@ def test_a_writer_killed_while_sealing_loses_nothing(tmp_path, point):
             (Path({str(store)!r}) / name).write_bytes(data)
             return "sha256:" + name
         led = mod.Ledger.open({str(tmp_path / "ledger")!r}, key_path={str(tmp_path / "key")!r},
-                              origin="test.example/ledger", segment_max_bytes=8192, seal=seal)
+                              origin="test.example/ledger", segment_max_bytes=8192,
+                              seal=seal if {copy!r} else None)
         for i in range(100):
             led.append("message.appended", item=f"box:1:{{i}}", data={{"n": i}})
             if i % 10 == 9:
@@ -356,7 +360,7 @@ def test_a_writer_killed_while_sealing_loses_nothing(tmp_path, point):
         (store / blob_id(data).split(":")[1]).write_bytes(data)
         return blob_id(data)
 
-    led = open_ledger(tmp_path, segment_max_bytes=8192, seal=seal)
+    led = open_ledger(tmp_path, segment_max_bytes=8192, seal=seal if copy else None)
     assert [e.to_json() for e in led.entries()] == committed  # nothing lost
     made = committed + fill(led, 30, 1000, per_commit=10)
     led.close()
@@ -366,7 +370,10 @@ def test_a_writer_killed_while_sealing_loses_nothing(tmp_path, point):
     assert len(firsts) == len(set(firsts)), names  # no plain file beside its sealed one
     sealed = json.loads((tmp_path / "ledger" / "sealed.json").read_text())
     assert sorted(s["file"] for s in sealed) == [n for n in names if n.endswith(".zst")]
-    assert all((store / s["blob"].split(":")[1]).exists() for s in sealed)
+    if copy:
+        assert all((store / s["blob"].split(":")[1]).exists() for s in sealed)
+    else:
+        assert all(s["blob"] is None for s in sealed) and not any(store.iterdir())
     reader = open_ledger(tmp_path, writable=False)
     assert [e.to_json() for e in reader.entries()] == made
     assert reader.verify(blob_exists=lambda b: (store / b.split(":")[1]).exists()) == []

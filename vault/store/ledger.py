@@ -4,9 +4,12 @@ Layout under the ledger directory:
   segments/<first seq>.jsonl   the current segment: a header, one entry per line without its
                                prev and hash (format 2; format 1 lines carry both: segment.py)
   segments/<first seq>.jsonl.zst  a sealed segment: zstd frames of entry lines, and an index
-  leaves                       32-byte RFC 9162 leaf hash per entry, for proofs and fast opens
+  blocks, leaves[.<first>]     the tree's leaf hashes: one 32-byte root per aligned block of 256
+                               entries that sealed segments hold whole, then one RFC 9162 leaf
+                               hash per entry of the rest, the tail (store/leaf_files.py)
   checkpoints/<size>.note      C2SP signed checkpoint for each committed size
-  sealed.json                  segments sealed into the blob store: file, range, blob id
+  sealed.json                  sealed segments: file, range, and the blob id of the store's copy
+                               (null where the store shares the ledger's disk: archive._sealer)
   tree.json                    the tree's compact range after the last commit (a cache, below)
   lock                         the single writer's lock
 
@@ -16,20 +19,23 @@ ledger after a crash cuts whatever follows the last checkpoint (the caller redoe
 uncommitted work); readers simply ignore it.
 
 A writer needs the tree's compact range (the O(log n) roots of its perfect subtrees) to
-extend the tree, and the chain's tip. Rebuilding the range hashes every leaf (0.26 s at 100k
-entries) and recovery reads the whole current segment (0.2 s for 60 MB), so each commit
+extend the tree, and the chain's tip. Rebuilding the range hashes the stored block roots
+and the tail's leaves (every leaf, 0.26 s at 100k entries, before blocks) and recovery reads the whole current segment (0.2 s for 60 MB), so each commit
 also leaves the range in ``tree.json`` with the size, the last entry's hash and the
 segment's length. A writer resumes from it, reading only the segment's last line, when it
 yields the root the signed checkpoint signs (so it cannot be forged short of a SHA-256
 collision), sizes and lengths all agree (no unsigned tail to cut), and that last line is
 the entry, whose leaf hash is the last stored one; anything else (missing, stale, damaged)
 falls back to the full rebuild and recovery, which write a fresh ``tree.json``. Readers
-rebuild nothing at open: the leaf hashes are read, and checked against the checkpoint, when a
-proof first needs them.
+rebuild nothing at open: the block roots and tail leaf hashes are read, and checked against
+the checkpoint, when a proof first needs them.
 ``verify`` never uses the cache: it re-derives every hash from the segments.
 
 Stored entries are not trusted alone: every read compares an entry's leaf hash with the one
-in ``leaves`` (which verify checks against the signed checkpoints).
+in the tail, or, in a stored block, the root of the block's recomputed leaf hashes with the
+block's stored root (verify checks both against the entries and the signed checkpoints).
+Proofs take a block's root where the tree's node is the whole block, and recompute a block's
+leaves only where a proof needs a node inside it.
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ from vault.store.checkpoint import (
     verifier_key,
     verify_checkpoint_note,
 )
+from vault.store.leaf_files import BLOCK, BLOCK_HEIGHT, LeafFiles
 
 ZERO = "0" * 64
 MEMORY_MAX = 8 << 20  # bytes of the current segment's lines a writer keeps for sealing it
@@ -169,6 +176,16 @@ class _CompactRange:
     def push(self, leaf: bytes) -> None:
         self.stack.append((0, leaf))
         self.size += 1
+        while len(self.stack) > 1 and self.stack[-1][0] == self.stack[-2][0]:
+            (h, right), (_, left) = self.stack.pop(), self.stack.pop()
+            self.stack.append((h + 1, merkle.node_hash(left, right)))
+
+    def push_node(self, height: int, node: bytes) -> None:
+        """Append a complete subtree of 2**height leaves (the range's size a multiple of it)."""
+        if self.size % (1 << height):
+            raise LedgerError(f"a node of height {height} cannot follow {self.size} leaves")
+        self.stack.append((height, node))
+        self.size += 1 << height
         while len(self.stack) > 1 and self.stack[-1][0] == self.stack[-2][0]:
             (h, right), (_, left) = self.stack.pop(), self.stack.pop()
             self.stack.append((h + 1, merkle.node_hash(left, right)))
@@ -298,10 +315,15 @@ def _chain_prevs(lines: list[bytes], prev: str) -> list[str]:
     prevs = []
     for line in lines:
         prevs.append(prev)
-        at = line.rfind(b',"seq":')
-        canon = line[:at] + b',"prev":"' + prev.encode() + b'"' + line[at:] if at >= 0 else line
-        prev = chain_hash(prev, canon)
+        prev = chain_hash(prev, _spliced(line, prev))
     return prevs
+
+
+def _spliced(line: bytes, prev: str) -> bytes:
+    """A format 2 line with its prev put back: the entry's canonical bytes, if the line is
+    what the writer wrote (a line that is not fails the check it is used for)."""
+    at = line.rfind(b',"seq":')
+    return line[:at] + b',"prev":"' + prev.encode() + b'"' + line[at:] if at >= 0 else line
 
 
 def sealed_entries(data: bytes, name: str = "000000000001.jsonl.zst") -> list[Entry]:
@@ -360,6 +382,27 @@ def _leaf_problems(mismatched: list[tuple[int, str]]) -> list[Problem]:
     return out
 
 
+def _block_problems(differ: list[tuple[int, str]]) -> list[Problem]:
+    """One problem per run of consecutive blocks whose stored root differs from their entries'."""
+    out: list[Problem] = []
+    i = 0
+    while i < len(differ):
+        j = i
+        while j + 1 < len(differ) and differ[j + 1][0] == differ[j][0] + 1:
+            j += 1
+        k, where = differ[i]
+        more = f" (and of the {j - i} blocks after it)" if j > i else ""
+        first = k * BLOCK + 1
+        out.append(
+            Problem(
+                where,
+                f"stored root of the block of entries {first}..{first + BLOCK - 1} differs from them" + more,
+            )
+        )
+        i = j + 1
+    return out
+
+
 class Ledger:
     def __init__(
         self,
@@ -393,7 +436,9 @@ class Ledger:
         )
         self.last_prev = ZERO  # the prev of the last committed entry (tree.json, for resuming)
         self._started: tuple[Path, float | None] | None = None  # segment -> its first entry's time
-        self._leaves: list[bytes] | None = None  # read (and checked) when first needed
+        self._files = LeafFiles(path)  # block roots and the tail's leaf hashes
+        self._blocks: dict[int, list[bytes]] = {}  # recent stored blocks' leaf hashes, checked
+        self._checked = -1  # the size whose stored tree was last checked against its checkpoint
         self.range: _CompactRange | None = None  # writers only
         self.resumed = False  # a writer took its compact range from tree.json
 
@@ -471,11 +516,11 @@ class Ledger:
             except CheckpointError as e:
                 raise LedgerError(f"{notes[-1]}: {e}") from None
         committed = self._checkpoint.size if self._checkpoint else 0
-        leaves_file = self.path / "leaves"
-        leaves_bytes = leaves_file.stat().st_size if leaves_file.exists() else 0
-        if leaves_bytes < committed * 32:
+        files = self._files = LeafFiles(self.path)
+        held = files.count()
+        if held < committed:
             raise LedgerError(
-                f"{leaves_file} holds {leaves_bytes // 32} leaf hashes, the checkpoint "
+                f"{files.tail} holds {held} leaf hashes, the checkpoint "
                 f"signs {committed}: run 'vaultctl verify'"
             )
         self.size = committed
@@ -483,9 +528,10 @@ class Ledger:
         segments = self._segments()
         self.segment: Path | None = segments[-1] if segments else None
         if self.writable:
-            if not self._resume(committed, segments, leaves_bytes):
+            self._recovered += files.leftovers()
+            if not self._resume(committed, segments, held):
                 self._rebuild_range()
-                self._recover(leaves_bytes, committed, segments)
+                self._recover(held, committed, segments)
                 if committed:  # only a writer needs the chain's tip; readers must open damaged ledgers
                     last = self._read_entry(committed)
                     self.last_hash, self.last_prev = last.hash, last.prev
@@ -501,6 +547,8 @@ class Ledger:
             fmt.is_sealed(self.segment) or any(s["file"] == self.segment.name for s in self._sealed)
         ):
             self.segment = None  # sealed is final: the next commit starts a new segment
+        if self.writable:  # an older ledger's leaves become blocks; an interrupted move is finished
+            self._compact_leaves(fmt.first_seq(self.segment.name) - 1 if self.segment else self.size)
 
     def _finish_seals(self) -> None:
         """Finish what a writer that died while sealing left: a sealed file sealed.json does not
@@ -524,36 +572,132 @@ class Ledger:
             if name.endswith(fmt.SEALED_SUFFIX + ".tmp"):  # a sealed file never renamed into place
                 (directory / name).unlink()
 
-    def _read_leaves(self) -> list[bytes]:
-        raw = b""
-        if self.size:
-            with open(self.path / "leaves", "rb") as f:
-                raw = f.read(self.size * 32)
-        if len(raw) < self.size * 32:
-            raise LedgerError("leaf hashes do not match the signed checkpoint: run 'vaultctl verify'")
-        return [raw[i : i + 32] for i in range(0, self.size * 32, 32)]
-
-    def _rebuild_range(self) -> None:
-        """The compact range from every leaf hash, checked against the signed checkpoint."""
-        leaves = self._read_leaves()
+    def _stored_range(self, roots: list[bytes] | None = None) -> _CompactRange:
+        """The compact range of the committed tree from the stored block roots (or ``roots``)
+        and the tail's leaf hashes after them; LedgerError when they are not all there."""
         tree = _CompactRange()
+        for root in (self._files.roots() if roots is None else roots)[: self.size // BLOCK]:
+            tree.push_node(BLOCK_HEIGHT, root)
+        leaves = self._leaves_of(tree.size, self.size)  # a reader behind the writer: from a block
+        if len(leaves) != self.size - tree.size:
+            raise LedgerError("leaf hashes do not match the signed checkpoint: run 'vaultctl verify'")
         for leaf in leaves:
             tree.push(leaf)
+        return tree
+
+    def _rebuild_range(self) -> None:
+        """The compact range from the stored hashes, checked against the signed checkpoint."""
+        tree = self._stored_range()
         if self._checkpoint and tree.root().hex() != self._checkpoint.root:
             raise LedgerError("leaf hashes do not match the signed checkpoint: run 'vaultctl verify'")
-        self.range, self._leaves = tree, leaves
+        self.range, self._checked = tree, self.size
+
+    def _check_tree(self) -> None:
+        """That the stored block roots and tail leaves give the signed root (once a size)."""
+        if self._checked != self.size:
+            if self._checkpoint and self._stored_range().root().hex() != self._checkpoint.root:
+                raise LedgerError("leaf hashes do not match the signed checkpoint: run 'vaultctl verify'")
+            self._checked = self.size
 
     @property
     def leaves(self) -> list[bytes]:
-        """Every committed entry's leaf hash, checked against the signed checkpoint once read."""
-        if self._leaves is None or len(self._leaves) != self.size:
-            leaves = self._read_leaves()
-            if self._checkpoint and merkle.root(leaves).hex() != self._checkpoint.root:
-                raise LedgerError("leaf hashes do not match the signed checkpoint: run 'vaultctl verify'")
-            self._leaves = leaves
-        return self._leaves
+        """Every committed entry's leaf hash (a stored block's recomputed from its entries),
+        checked against the signed checkpoint. Proofs need no such list (``_mth``)."""
+        self._check_tree()
+        return self.leaf_slice(0, self.size)
 
-    def _resume(self, committed: int, segments: list[Path], leaves_bytes: int) -> bool:
+    def _tail(self, lo: int, hi: int) -> list[bytes] | None:
+        """The tail's leaf hashes of entries lo+1..hi (fewer when it is short), or None when
+        entry lo+1 is in a stored block (listing the files again if a writer moved them)."""
+        files = self._files
+        for _ in range(3):
+            if lo < files.tail_start:
+                return None
+            try:
+                return files.tail_leaves(lo, hi)
+            except FileNotFoundError:
+                files.refresh()
+        raise LedgerError("the ledger's leaf hash file keeps disappearing")
+
+    def _leaves_of(self, lo: int, hi: int) -> list[bytes]:
+        """The leaf hashes of entries lo+1..hi: the tail's, or a stored block's recomputed from
+        its entries and checked against its root (fewer when the tail is short)."""
+        out: list[bytes] = []
+        while lo < hi:
+            tail = self._tail(lo, hi)
+            if tail is not None:
+                return out + tail
+            k = lo // BLOCK
+            if k >= self._files.blocks:  # cannot happen: the tail starts at the last block's end
+                raise LedgerError(f"no stored leaf hash of entry {lo + 1}: run 'vaultctl verify'")
+            end = min(hi, (k + 1) * BLOCK)
+            out += self._block(k)[lo - k * BLOCK : end - k * BLOCK]
+            lo = end
+        return out
+
+    def _block(self, k: int) -> list[bytes]:
+        """The leaf hashes of stored block ``k``, recomputed from its segments' lines (spliced
+        and hashed, not parsed) and checked against the block's stored root."""
+        got = self._blocks.get(k)
+        if got is None:
+            first, got = k * BLOCK + 1, []
+            while len(got) < BLOCK:
+                got += self._stored_leaves(first + len(got), first + BLOCK - 1)
+            self._check_block(k, got)
+        return got
+
+    def _check_block(self, k: int, leaves: list[bytes]) -> None:
+        if merkle.root(leaves) != self._files.root(k):
+            first = k * BLOCK + 1
+            raise LedgerError(
+                f"entries {first}..{first + BLOCK - 1} do not match their stored block root: run 'vaultctl verify'"
+            )
+        if len(self._blocks) >= 64:
+            self._blocks.pop(next(iter(self._blocks)))
+        self._blocks[k] = leaves
+
+    def _mth(self, lo: int, hi: int) -> bytes:
+        """The Merkle root of leaves lo..hi-1: the tail's leaf hashes, the stored roots of the
+        whole blocks it spans (an aligned run of whole blocks: its root is theirs), or a
+        block's leaves recomputed; else split as RFC 9162 defines it."""
+        if hi - lo <= 1 or lo >= self._files.tail_start:
+            leaves = self._leaves_of(lo, hi)
+            if len(leaves) != hi - lo:
+                raise LedgerError("leaf hashes do not match the signed checkpoint: run 'vaultctl verify'")
+            return merkle.root(leaves)
+        if lo % BLOCK == 0 and hi % BLOCK == 0 and hi <= self._files.blocks * BLOCK:
+            return merkle.root(self._files.roots()[lo // BLOCK : hi // BLOCK])
+        if lo // BLOCK == (hi - 1) // BLOCK:
+            return merkle.root(self._leaves_of(lo, hi))
+        k = 1 << ((hi - lo - 1).bit_length() - 1)  # the largest power of two below hi - lo
+        return merkle.node_hash(self._mth(lo, lo + k), self._mth(lo + k, hi))
+
+    def _compact_leaves(self, sealed_upto: int) -> None:
+        """Keep a root, not 256 leaf hashes, for each aligned block that the segments sealed up
+        to entry ``sealed_upto`` hold whole (store/leaf_files.py); the last committed entry's
+        leaf hash stays in the tail (a resuming writer reads it). The new roots must give the
+        signed root with the rest of the tail, or nothing changes (verify names what differs).
+        Moving them is optional: one a crash or a full disk interrupts, the next writer finishes."""
+        files = self._files
+        target = min((self.size - 1) // BLOCK, sealed_upto // BLOCK) if self.size else 0
+        if target <= files.blocks and files.tail_start >= files.blocks * BLOCK:
+            return
+        try:
+            roots = []
+            if target > files.blocks:
+                leaves = self._tail(files.blocks * BLOCK, target * BLOCK)
+                if leaves is None or len(leaves) != (target - files.blocks) * BLOCK:
+                    return
+                roots = [merkle.root(leaves[i : i + BLOCK]) for i in range(0, len(leaves), BLOCK)]
+            if self._checkpoint is None or (
+                self._stored_range(files.roots() + roots).root().hex() != self._checkpoint.root
+            ):
+                return
+            files.compact(roots, self.size)
+        except (OSError, LedgerError):
+            files.refresh()  # what was done holds; the rest waits for the next writer
+
+    def _resume(self, committed: int, segments: list[Path], held: int) -> bool:
         """Take the compact range and the chain's tip from tree.json when every check holds
         (see the module's docstring); False leaves everything to the full rebuild."""
         if not committed or self._checkpoint is None or not segments:
@@ -564,23 +708,21 @@ class Ledger:
             size, last, segment, length = state["size"], state["last"], state["segment"], state["length"]
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             return False
-        if size != committed or leaves_bytes != committed * 32 or segments[-1].name != segment:
+        if size != committed or held != committed or segments[-1].name != segment:
             return False
         tree = _CompactRange.resume(size, hashes)
         if tree is None or tree.root().hex() != self._checkpoint.root:
             return False
         try:
             entry, seg_bytes = self._last_entry(segments[-1], state.get("prev"))
-            with open(self.path / "leaves", "rb") as f:
-                f.seek((committed - 1) * 32)
-                last_leaf = f.read(32)
+            last_leaf = self._tail(committed - 1, committed)
         except (OSError, LedgerError, fmt.SegmentError, KeyError, TypeError):
             return False
         if (
             seg_bytes != length
             or entry.seq != committed
             or entry.hash != last
-            or merkle.leaf_hash(entry.canonical()) != last_leaf
+            or [merkle.leaf_hash(entry.canonical())] != last_leaf
         ):
             return False
         self.range = tree
@@ -642,13 +784,11 @@ class Ledger:
         except OSError:
             pass
 
-    def _recover(self, leaves_bytes: int, committed: int, segments: list[Path]) -> None:
+    def _recover(self, held: int, committed: int, segments: list[Path]) -> None:
         """Cut everything after the last signed checkpoint."""
-        if leaves_bytes > committed * 32:
-            with open(self.path / "leaves", "r+b") as f:
-                f.truncate(committed * 32)
-                os.fsync(f.fileno())
-            self._recovered.append(f"dropped {leaves_bytes // 32 - committed} unsigned leaf hashes")
+        if held > committed:
+            dropped = self._files.truncate(committed)
+            self._recovered.append(f"dropped {dropped} unsigned leaf hashes")
         for seg in segments:
             first = fmt.first_seq(seg.name)
             if first > committed:
@@ -706,21 +846,63 @@ class Ledger:
             self._sealed_data = (seg, data, index)
         return self._sealed_data[1], self._sealed_data[2]
 
+    def _sealed_frame(self, seg: Path, seq: int) -> tuple[fmt.Frame, int, list[bytes], list[str]]:
+        """The frame of a sealed segment that holds entry ``seq``: it, its number, its lines and
+        their prevs (the last one decoded is kept)."""
+        data, index = self._sealed_file(seg)
+        number = index.frame_for(seq)
+        frame = index.frames[number]
+        key = f"{seg.name}#{number}"
+        if self._frame is None or self._frame[0] != key:
+            try:
+                lines = fmt.frame_lines(data, frame, seg.name, number)
+            except fmt.SegmentError as e:
+                raise Damaged(f"{seg.name} frame {number + 1}", str(e)) from None
+            self._frame = (key, lines, _chain_prevs(lines, frame.prev))
+        _, lines, prevs = self._frame
+        return frame, number, lines, prevs
+
+    def _stored_leaves(self, seq: int, last: int) -> list[bytes]:
+        """The leaf hashes of entries seq..last as one segment (one frame of it) stores them,
+        at least one: a line's canonical bytes are spliced back together and hashed."""
+        for _ in range(3):
+            seg = self._segment_for(seq)
+            try:
+                if fmt.is_sealed(seg):
+                    frame, _, lines, prevs = self._sealed_frame(seg, seq)
+                    lo, hi = seq - frame.first, min(frame.count, last - frame.first + 1)
+                    out = [merkle.leaf_hash(_spliced(lines[j], prevs[j])) for j in range(lo, hi)]
+                else:
+                    lines = self._lines(seg)
+                    first = fmt.first_seq(seg.name)
+                    if lines and fmt.has_header(lines[0]):  # never past last (a line may be being written)
+                        head = fmt.parse_header(lines[0])
+                        assert head is not None
+                        kept = lines[1 : last - first + 2]
+                        prevs = _chain_prevs(kept, head[1])
+                        out = [
+                            merkle.leaf_hash(_spliced(kept[j], prevs[j]))
+                            for j in range(seq - first, len(kept))
+                        ]
+                    else:  # format 1: the hash is stored in the line, so it is decoded
+                        kept = [x for x in lines[seq - first : last - first + 1] if x]
+                        out = [merkle.leaf_hash(decode_line(x).canonical()) for x in kept]
+                break
+            except FileNotFoundError:
+                self._listed = None  # a writer sealed it between the listing and the read
+            except fmt.SegmentError as e:
+                raise LedgerError(f"{seg.name}: {e}") from None
+        else:
+            raise LedgerError(f"entry {seq}: its segment keeps disappearing")
+        if not out:
+            raise LedgerError(f"entry {seq} missing from {seg.name}")
+        return out
+
     def _entry_in(self, seg: Path, seq: int) -> Entry:
         """Entry ``seq`` from the segment that holds it (FileNotFoundError: sealed meanwhile)."""
         first = fmt.first_seq(seg.name)
         if fmt.is_sealed(seg):
-            data, index = self._sealed_file(seg)
-            number = index.frame_for(seq)
-            frame = index.frames[number]
-            key = f"{seg.name}#{number}"
-            if self._frame is None or self._frame[0] != key:
-                try:
-                    lines = fmt.frame_lines(data, frame, seg.name, number)
-                except fmt.SegmentError as e:
-                    raise Damaged(f"{seg.name} frame {number + 1}", str(e)) from None
-                self._frame = (key, lines, _chain_prevs(lines, frame.prev))
-            _, lines, prevs = self._frame
+            frame, number, lines, prevs = self._sealed_frame(seg, seq)
             i, where = seq - frame.first, f"{seg.name} frame {number + 1} entry {seq - frame.first + 1}"
         else:
             lines = self._lines(seg)
@@ -749,6 +931,12 @@ class Ledger:
         return entry
 
     def _read_entry(self, seq: int) -> Entry:
+        entry = self._read_stored(seq)
+        self._check_leaf(entry, self._leaves_of(seq - 1, seq), seq - 1)
+        return entry
+
+    def _read_stored(self, seq: int) -> Entry:
+        """Entry ``seq`` as its segment stores it, not yet checked against a leaf hash."""
         for _ in range(3):
             seg = self._segment_for(seq)
             try:
@@ -759,7 +947,6 @@ class Ledger:
                 continue
         else:
             raise LedgerError(f"entry {seq}: its segment keeps disappearing")
-        self._check_leaf(entry, self.leaf_slice_unchecked(seq - 1, seq), seq - 1)
         return entry
 
     def _check_leaf(self, entry: Entry, leaves: list[bytes], offset: int = 0) -> None:
@@ -769,13 +956,6 @@ class Ledger:
         if not 0 <= i < len(leaves) or merkle.leaf_hash(entry.canonical()) != leaves[i]:
             raise LedgerError(f"entry {entry.seq} does not match its stored leaf hash: run 'vaultctl verify'")
 
-    def leaf_slice_unchecked(self, start: int, end: int) -> list[bytes]:
-        """The stored leaf hashes of entries start+1..end (fewer when ``leaves`` is short)."""
-        with open(self.path / "leaves", "rb") as f:
-            f.seek(start * 32)
-            raw = f.read((end - start) * 32)
-        return [raw[i : i + 32] for i in range(0, len(raw) - 31, 32)]
-
     def get(self, seq: int) -> Entry:
         if not 1 <= seq <= self.size:
             raise LedgerError(f"no committed entry {seq} (ledger size {self.size})")
@@ -783,10 +963,33 @@ class Ledger:
 
     def entries(self, start: int = 1, end: int | None = None) -> Iterator[Entry]:
         end = self.size if end is None else min(end, self.size)
-        seq, start = max(start, 1), max(start, 1)
+        seq = max(start, 1)
+        blocked = self._files.tail_start  # entries before it are in stored blocks
+        if seq <= end and seq - 1 < blocked:  # each block read whole and checked before it is yielded
+            lo = (seq - 1) // BLOCK * BLOCK
+            hi = min(blocked, -(-end // BLOCK) * BLOCK)
+            held: list[Entry] = []
+            for entry in self._scan(lo + 1, hi):
+                held.append(entry)
+                if len(held) == BLOCK:
+                    self._check_block(
+                        (held[0].seq - 1) // BLOCK, [merkle.leaf_hash(e.canonical()) for e in held]
+                    )
+                    yield from (e for e in held if seq <= e.seq <= end)
+                    held = []
+            seq = max(seq, hi + 1)
         block = 4096  # leaf hashes read at a time
         leaves: list[bytes] = []
         leaves_from = seq - 1
+        for entry in self._scan(seq, end):
+            if not leaves_from <= entry.seq - 1 < leaves_from + len(leaves):
+                leaves_from = entry.seq - 1
+                leaves = self._leaves_of(leaves_from, min(end, leaves_from + block))
+            self._check_leaf(entry, leaves, leaves_from)
+            yield entry
+
+    def _scan(self, seq: int, end: int) -> Iterator[Entry]:
+        """Entries seq..end as the segments store them, in order, not yet checked."""
         missing = 0
         while seq <= end:
             seg = self._segment_for(seq)
@@ -795,10 +998,6 @@ class Ledger:
                 for where, entry in scan_segment(seg, seq):
                     if entry.seq != seq:
                         raise LedgerError(f"entry {seq}: {where} holds entry {entry.seq}")
-                    if not leaves_from <= seq - 1 < leaves_from + len(leaves):
-                        leaves_from = seq - 1
-                        leaves = self.leaf_slice_unchecked(leaves_from, min(end, leaves_from + block))
-                    self._check_leaf(entry, leaves, leaves_from)
                     yield entry
                     seq += 1
                     if seq > end:
@@ -824,40 +1023,57 @@ class Ledger:
 
     def inclusion_proof(self, seq: int, tree_size: int | None = None) -> list[str]:
         size = self.size if tree_size is None else tree_size
-        return [h.hex() for h in merkle.inclusion_proof(self.leaves, seq - 1, size)]
+        if not 1 <= seq <= size <= self.size:
+            raise ValueError(f"leaf {seq - 1} is not in a tree of size {size}")
+        self._check_tree()
+        return [h.hex() for h in merkle.inclusion_proof_from(self._mth, seq - 1, size)]
 
     def leaf_slice(self, start: int, end: int) -> list[bytes]:
         """The stored leaf hashes of entries start+1..end, as stored (not checked here: a
         proof built from them is checked against the signed root by whoever verifies it)."""
         if not 0 <= start <= end <= self.size:
             raise LedgerError(f"no leaves {start}..{end} in a ledger of {self.size}")
-        with open(self.path / "leaves", "rb") as f:
-            f.seek(start * 32)
-            raw = f.read((end - start) * 32)
-        if len(raw) != (end - start) * 32:
+        leaves = self._leaves_of(start, end)
+        if len(leaves) != end - start:
             raise LedgerError("leaf hashes do not match the signed checkpoint: run 'vaultctl verify'")
-        return [raw[i : i + 32] for i in range(0, len(raw), 32)]
+        return leaves
 
     def compact_nodes(self) -> list[bytes]:
         """The roots of the perfect subtrees of the committed tree, biggest first (a writer
-        holds them; a reader computes them from every leaf)."""
+        holds them; a reader computes them from the stored hashes)."""
         if self.range is not None and self.range.size == self.size:
             return [h for _, h in self.range.stack]
-        return merkle.compact_nodes(self.leaves)
+        self._check_tree()
+        return [h for _, h in self._stored_range().stack]
 
     def roots_at(self, sizes) -> dict[int, bytes]:
         """The Merkle root of the first s entries for each committed size s, in one pass."""
         want = sorted({s for s in sizes if 0 <= s <= self.size})
         out: dict[int, bytes] = {}
-        tree, leaves = _CompactRange(), self.leaves if want and want[-1] else []
+        tree, files = _CompactRange(), self._files
+        if want and want[-1]:
+            self._check_tree()
         for s in want:
             while tree.size < s:
-                tree.push(leaves[tree.size])
+                i = tree.size
+                k = i // BLOCK
+                if i % BLOCK == 0 and i + BLOCK <= s and k < files.blocks:
+                    tree.push_node(BLOCK_HEIGHT, files.root(k))
+                    continue
+                stop = min(s, (k + 1) * BLOCK)
+                leaves = self._leaves_of(i, stop)
+                if len(leaves) != stop - i:
+                    raise LedgerError("leaf hashes do not match the signed checkpoint: run 'vaultctl verify'")
+                for leaf in leaves:
+                    tree.push(leaf)
             out[s] = tree.root()
         return out
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[str]:
-        return [h.hex() for h in merkle.consistency_proof(self.leaves, old_size, new_size)]
+        if not 0 < old_size <= new_size <= self.size:
+            raise ValueError(f"no consistency proof from {old_size} to {new_size}")
+        self._check_tree()
+        return [h.hex() for h in merkle.consistency_proof_from(self._mth, old_size, new_size)]
 
     # ------------------------------------------------------------ writing
 
@@ -906,27 +1122,19 @@ class Ledger:
                 f.flush()
                 os.fsync(f.fileno())
             new_leaves = [merkle.leaf_hash(e.canonical()) for e in self._pending]
-            new_leaves_file = not (self.path / "leaves").exists()
-            with open(self.path / "leaves", "ab") as f:
-                f.write(b"".join(new_leaves))
-                f.flush()
-                os.fsync(f.fileno())
+            self._files.append(new_leaves)
             # a file's fsync covers its length; only a new file's name needs its directory's
             if new_segment:
                 fsync_path(self.path / "segments")
-            if new_leaves_file:
-                fsync_path(self.path)
             for leaf in new_leaves:
                 tree.push(leaf)
-            if self._leaves is not None:
-                self._leaves.extend(new_leaves)
             checkpoint = sign(self.origin, size, tree.root(), self.key, self.key_name)
             _atomic_write(note, checkpoint.note)
         except BaseException:
             if not note.exists():  # not committed: nothing of it stays (a full disk is no crash)
                 self._cut_unsigned(note)
             raise
-        self.size = size
+        self.size = self._checked = size
         self.last_hash, self.last_prev = self._pending[-1].hash, self._pending[-1].prev
         self._remember(head != b"", stored)
         self._pending = []
@@ -967,8 +1175,7 @@ class Ledger:
         next writer's recovery would, so readers and verify see the ledger as it was. Cutting
         frees space, so it works on a full disk; if it fails anyway, recovery does it later."""
         try:
-            leaves = self.path / "leaves"
-            self._recover(leaves.stat().st_size if leaves.exists() else 0, self.size, self._segments())
+            self._recover(self._files.count(), self.size, self._segments())
             note.with_name(note.name + ".tmp").unlink(missing_ok=True)
             self._rebuild_range()
         except (OSError, LedgerError):
@@ -1012,7 +1219,7 @@ class Ledger:
             _, lines, prevs = self._written  # this writer wrote them all (and hashed them)
         else:
             entries = [e for _, e in scan_segment(seg)]
-            leaves = self.leaf_slice_unchecked(first - 1, first - 1 + len(entries))
+            leaves = self._leaves_of(first - 1, first - 1 + len(entries))
             for entry in entries:  # what is sealed is what the checkpoints sign
                 self._check_leaf(entry, leaves, first - 1)
             lines, prevs = [stored_fields(e) + b"\n" for e in entries], [e.prev for e in entries]
@@ -1030,6 +1237,7 @@ class Ledger:
         if seg != target:
             seg.unlink()
         self._cache = self._frame = None
+        self._compact_leaves(last)
         return target
 
     def _record_seal(self, sealed: Path, last: int, data: bytes | None = None) -> None:
@@ -1049,8 +1257,21 @@ class Ledger:
         prev = ZERO
         expected = 1
         broken = False
-        stored_leaves = (self.path / "leaves").read_bytes() if (self.path / "leaves").exists() else b""
+        files = LeafFiles(self.path)
+        for _ in range(3):
+            try:
+                stored_leaves = files.tail.read_bytes() if files.tail.exists() else b""
+                roots = files.roots()
+                break
+            except FileNotFoundError:  # a writer moved leaves into blocks meanwhile
+                files.refresh()
+            except OSError as e:
+                return [Problem(f"{self.path}", f"the leaf hashes cannot be read: {e}")]
+        else:
+            return [Problem(f"{self.path}", "the leaf hash files keep disappearing")]
         mismatched: list[tuple[int, str]] = []  # (seq, where) of entries whose stored leaf differs
+        blocks_differ: list[tuple[int, str]] = []  # (block, where its first entry is) likewise
+        block_where = ""
         segments = self._segments()
         gone = 0
         while segments and not broken:
@@ -1081,9 +1302,20 @@ class Ledger:
                         broken = True
                         break
                     leaf = merkle.leaf_hash(entry.canonical())
-                    if stored_leaves[(expected - 1) * 32 : expected * 32] != leaf:
+                    i = expected - 1
+                    at = (i - files.tail_start) * 32
+                    if i >= files.tail_start and stored_leaves[at : at + 32] != leaf:
                         mismatched.append((expected, where))
                     recomputed.append(leaf)
+                    if i % BLOCK == 0:
+                        block_where = where
+                    k = i // BLOCK
+                    if (
+                        i % BLOCK == BLOCK - 1
+                        and k < len(roots)
+                        and merkle.root(recomputed[-BLOCK:]) != roots[k]
+                    ):
+                        blocks_differ.append((k, block_where))
                     prev = entry.hash
                     expected += 1
                     advance(1)
@@ -1097,7 +1329,7 @@ class Ledger:
                     broken = True
                     break
                 segments = [s for s in self._segments() if fmt.first_seq(s.name) >= first]
-        problems += _leaf_problems(mismatched)
+        problems += _leaf_problems(mismatched) + _block_problems(blocks_differ)
         present = len(recomputed)
         notes = self._checkpoint_files()
         if not notes and present:
@@ -1137,11 +1369,19 @@ class Ledger:
                     f"{present - latest} entries after the last signed checkpoint are not signed",
                 )
             )
-        if not broken and len(stored_leaves) != present * 32:
+        if not broken and len(stored_leaves) != (present - files.tail_start) * 32:
             problems.append(
                 Problem(
-                    f"{self.path / 'leaves'}",
-                    f"holds {len(stored_leaves) // 32} leaf hashes for {present} entries",
+                    f"{files.tail}",
+                    f"holds {len(stored_leaves) // 32} leaf hashes for the {present - files.tail_start} "
+                    f"entries from {files.tail_start + 1} on",
+                )
+            )
+        if not broken and len(roots) * BLOCK > present:
+            problems.append(
+                Problem(
+                    f"{self.path / 'blocks'}",
+                    f"holds {len(roots)} block roots, of {len(roots) * BLOCK} entries: only {present} present",
                 )
             )
         for s in self._sealed:  # the store's copy is the file, byte for byte

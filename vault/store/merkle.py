@@ -42,14 +42,22 @@ def inclusion_proof(leaves: list[bytes], index: int, size: int | None = None) ->
     size = len(leaves) if size is None else size
     if not 0 <= index < size <= len(leaves):
         raise ValueError(f"leaf {index} is not in a tree of size {size}")
+    return inclusion_proof_from(lambda lo, hi: root(leaves[lo:hi]), index, size)
+
+
+def inclusion_proof_from(mth, index: int, size: int) -> list[bytes]:
+    """RFC 9162 section 2.1.3.1, with ``mth(lo, hi)`` the root of leaves lo..hi-1 (every range
+    asked for is a node of the tree: lo is a multiple of the power of two at or above its size)."""
+    if not 0 <= index < size:
+        raise ValueError(f"leaf {index} is not in a tree of size {size}")
 
     def path(m: int, lo: int, n: int) -> list[bytes]:
         if n == 1:
             return []
         k = _split(n)
         if m < k:
-            return path(m, lo, k) + [root(leaves[lo + k : lo + n])]
-        return path(m - k, lo + k, n - k) + [root(leaves[lo : lo + k])]
+            return path(m, lo, k) + [mth(lo + k, lo + n)]
+        return path(m - k, lo + k, n - k) + [mth(lo, lo + k)]
 
     return path(index, 0, size)
 
@@ -80,11 +88,13 @@ def consistency_proof(leaves: list[bytes], old: int, new: int | None = None) -> 
     new = len(leaves) if new is None else new
     if not 0 < old <= new <= len(leaves):
         raise ValueError(f"no consistency proof from {old} to {new}")
-    return _consistency(old, new, lambda lo, hi: root(leaves[lo:hi]))
+    return consistency_proof_from(lambda lo, hi: root(leaves[lo:hi]), old, new)
 
 
-def _consistency(old: int, new: int, mth) -> list[bytes]:
+def consistency_proof_from(mth, old: int, new: int) -> list[bytes]:
     """RFC 9162 section 2.1.4.1, with ``mth(lo, hi)`` the root of leaves lo..hi-1."""
+    if not 0 < old <= new:
+        raise ValueError(f"no consistency proof from {old} to {new}")
 
     def subproof(m: int, lo: int, n: int, complete: bool) -> list[bytes]:
         if m == n:
@@ -142,7 +152,7 @@ def consistency_proof_extending(old_nodes: list[bytes], old: int, tail: list[byt
             return root(tail[lo - old : hi - old])
         raise ValueError(f"nodes {lo}..{hi} are not available")  # cannot happen (see above)
 
-    return _consistency(old, new, mth)
+    return consistency_proof_from(mth, old, new)
 
 
 def verify_consistency(old: int, new: int, proof: list[bytes], old_root: bytes, new_root: bytes) -> bool:

@@ -18,8 +18,9 @@ An entry's canonical form and chain hash are defined in ``ledger`` (docs/archite
   then the index's length (4 bytes LE) and ``VLZ1``. The file is a valid zstd stream
   (``zstd -dc`` prints the entry lines); a read of entry N decompresses one frame.
 
-The caller checks each decoded entry against its stored leaf hash (the ledger's ``leaves``,
-which verify checks against the signed checkpoints): nothing stored here is trusted alone.
+The caller checks each decoded entry against its stored leaf hash (the ledger's tail, or its
+stored block's root: store/leaf_files.py; verify checks them against the signed checkpoints):
+nothing stored here is trusted alone.
 Every error here is a ``SegmentError`` naming the file and the place in it.
 """
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterator
+from pathlib import Path
 
 
 class StoreError(Exception):
@@ -53,4 +54,10 @@ class Backend(abc.ABC):
 
     def set_legal_hold(self, key: str, on: bool) -> bool:
         """Put or lift a storage-level legal hold; False where the backend has none."""
+        return False
+
+    def on_the_disk_of(self, path: Path) -> bool:
+        """Whether what is stored here lives on the file system that holds ``path``: a copy
+        kept here of a file there is no second copy (the ledger's sealed segments are not
+        copied then: archive._sealer). False for any backend off this host."""
         return False

@@ -25,6 +25,15 @@ class LocalBackend(Backend):
         except OSError as e:
             raise _fail(e, self.root) from None
 
+    def on_the_disk_of(self, path: Path) -> bool:
+        path = Path(path).absolute()
+        while not path.exists() and path != path.parent:
+            path = path.parent  # the ledger directory of a home being made
+        try:
+            return os.stat(self.root).st_dev == os.stat(path).st_dev
+        except OSError:
+            return False
+
     def _path(self, key: str) -> Path:
         if not key or key.startswith("/") or ".." in key.split("/"):
             raise StoreError(f"bad object key {key!r}")
