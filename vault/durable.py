@@ -21,13 +21,21 @@ def sync_path(path: Path | str) -> None:
         os.close(fd)
 
 
-def write_file(path: Path | str, data: bytes, *, mode: int = 0o600, exclusive: bool = False) -> None:
+def write_file(
+    path: Path | str,
+    data: bytes,
+    *,
+    mode: int = 0o600,
+    exclusive: bool = False,
+    temporary: Path | None = None,
+) -> None:
     """``data`` in ``path``, with ``mode`` from its first byte whatever the umask, durable
     when this returns. It replaces an existing file atomically; with ``exclusive`` it never
-    does (FileExistsError, the file left as it was). The temporary beside it is removed
-    whatever happens."""
+    does (FileExistsError, the file left as it was). The temporary beside it (``temporary``
+    when a recovery sweeps temporaries by name; else a hidden per-process name) is removed
+    whatever happens, unless the process dies first."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = temporary or path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
     try:
         try:

@@ -14,7 +14,8 @@ import textwrap
 import pytest
 
 from tests.store.test_ledger_segments import fill, open_ledger
-from vault.store import merkle
+from vault import faults
+from vault.store import leaf_files, merkle
 from vault.store import segment as fmt
 from vault.store.leaf_files import BLOCK
 from vault.store.ledger import LedgerError, sealed_entries, stored_fields
@@ -235,37 +236,12 @@ def test_a_reader_opened_before_leaves_move_to_blocks_reads_on(tmp_path):
     assert reader.inclusion_proof(3) == [h.hex() for h in merkle.inclusion_proof(_all_leaves(made), 2, 250)]
 
 
-@pytest.mark.parametrize("point", ["after the block roots", "after the new tail", "before the block roots"])
+@pytest.mark.parametrize("point", [leaf_files.ROOTS_WRITTEN, leaf_files.TAIL_WRITTEN, leaf_files.MOVING])
 def test_a_writer_killed_while_moving_leaves_to_blocks_loses_nothing(tmp_path, point):
     script = textwrap.dedent(f"""
-        import os, signal, sys
+        import sys
         sys.path.insert(0, {os.getcwd()!r})
-        from vault.store import leaf_files as mod
         from vault.store.ledger import Ledger
-        point = {point!r}
-        real_fsync, real_replace = mod._fsync, mod.os.replace
-        def die():
-            os.kill(os.getpid(), signal.SIGKILL)
-        real_compact = mod.LeafFiles.compact
-        def compact(self, roots, size):
-            if point == "before the block roots" and roots:
-                die()
-            real_compact(self, roots, size)
-        def replace(src, dst):
-            if point == "after the block roots" and str(dst).rsplit("/", 1)[-1].startswith("leaves."):
-                die()
-            real_replace(src, dst)
-        class Os:
-            def __getattr__(self, name):
-                return replace if name == "replace" else getattr(os, name)
-        mod.os = Os()
-        mod.LeafFiles.compact = compact
-        real_unlink = mod.Path.unlink
-        def unlink(self, *a, **k):
-            if point == "after the new tail" and self.name == "leaves":
-                die()
-            real_unlink(self, *a, **k)
-        mod.Path.unlink = unlink
         led = Ledger.open({str(tmp_path / "ledger")!r}, key_path={str(tmp_path / "key")!r},
                           origin="test.example/ledger", segment_max_bytes=16384, segment_max_age_hours=1e6)
         for i in range(700):
@@ -273,7 +249,7 @@ def test_a_writer_killed_while_moving_leaves_to_blocks_loses_nothing(tmp_path, p
             if i % 50 == 49:
                 led.commit()
     """)
-    run = subprocess.run([sys.executable, "-c", script])
+    run = subprocess.run([sys.executable, "-c", script], env={**os.environ, faults.ENV: point})
     assert run.returncode == -9, "the writer was not killed where the test meant"
     reader = open_ledger(tmp_path, writable=False)
     committed = [e.to_json() for e in reader.entries()]

@@ -25,18 +25,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from vault import faults
+from vault.durable import sync_path, write_file
+
 BLOCK = 256  # entries in a block: a complete aligned block is a node of height 8
 BLOCK_HEIGHT = 8
 BLOCKS_FILE = "blocks"
 TAIL = "leaves"
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+# named crash points (vault/faults.py) of a move of leaves into blocks, in order
+MOVING, ROOTS_WRITTEN, TAIL_WRITTEN = "leaves.moving", "leaves.roots-written", "leaves.tail-written"
 
 
 def _tails(directory: Path) -> dict[int, Path]:
@@ -118,7 +115,7 @@ class LeafFiles:
             f.flush()
             os.fsync(f.fileno())
         if new:  # a file's fsync covers its length; only a new file's name needs its directory's
-            _fsync(self.directory)
+            sync_path(self.directory)
 
     def truncate(self, count: int) -> int:
         """Drop the leaf hashes of entries past ``count`` (unsigned ones); how many were dropped."""
@@ -136,6 +133,7 @@ class LeafFiles:
         their roots, from the tail's leaves, which hold entries up to ``size``. Also finishes
         a compaction a crash interrupted (the tail starting before the last block's end)."""
         if new_roots:
+            faults.point(MOVING)
             path = self.directory / BLOCKS_FILE
             new = not path.exists()
             with open(path, "r+b" if not new else "wb") as f:
@@ -145,21 +143,17 @@ class LeafFiles:
                 f.flush()
                 os.fsync(f.fileno())
             if new:
-                _fsync(self.directory)
+                sync_path(self.directory)
             self._roots = self._roots[: self.blocks]
             self.blocks += len(new_roots)
+            faults.point(ROOTS_WRITTEN)
         start = self.blocks * BLOCK
         if start <= self.tail_start:
             return
         kept = self.tail_leaves(start, size)
         target = self.directory / f"{TAIL}.{start:012d}"
-        tmp = target.with_name(target.name + ".tmp")
-        with open(tmp, "wb") as f:
-            f.write(b"".join(kept))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-        _fsync(self.directory)
+        write_file(target, b"".join(kept), temporary=target.with_name(target.name + ".tmp"))
+        faults.point(TAIL_WRITTEN)
         old = self.tail
         self.tail_start, self.tail = start, target
         old.unlink(missing_ok=True)

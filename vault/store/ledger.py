@@ -50,6 +50,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from vault.durable import sync_path, write_file
 from vault.model import Problem, blob_id, format_time, json_bytes, now, parse_time
 from vault.store import merkle
 from vault.store import segment as fmt
@@ -211,15 +212,6 @@ class _CompactRange:
         return r
 
 
-def fsync_path(path: Path) -> None:
-    """Make ``path`` (a file, or a directory's entries) durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _last_line(path: Path) -> tuple[bytes, int]:
     """The file's last line (without its newline) and the file's length; b"" when the file
     is empty or does not end with a newline."""
@@ -254,13 +246,8 @@ def _listing(directory: Path, suffix: str) -> list[Path]:
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_path(path.parent)
+    """``path`` replaced whole; its temporary is ``<name>.tmp``, the name recovery sweeps."""
+    write_file(path, data, temporary=path.with_name(path.name + ".tmp"))
 
 
 class Damaged(LedgerError):
@@ -1125,7 +1112,7 @@ class Ledger:
             self._files.append(new_leaves)
             # a file's fsync covers its length; only a new file's name needs its directory's
             if new_segment:
-                fsync_path(self.path / "segments")
+                sync_path(self.path / "segments")
             for leaf in new_leaves:
                 tree.push(leaf)
             checkpoint = sign(self.origin, size, tree.root(), self.key, self.key_name)

@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from vault.durable import write_file
 from vault.store.backends.base import Backend, ObjectMissing, StoreError, StoreFull
 
 
@@ -43,28 +44,17 @@ class LocalBackend(Backend):
         path = self._path(key)
         if path.exists():
             return False
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            try:
-                os.link(tmp, path)  # unlike rename, link never replaces an existing object
-                written = True
-            except FileExistsError:
-                written = False
-            os.unlink(tmp)
-            fd = os.open(path.parent, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            return written
         except OSError as e:
-            tmp.unlink(missing_ok=True)
             raise _fail(e, path) from None
+        try:
+            write_file(path, data, exclusive=True)  # an object is never replaced
+        except FileExistsError:
+            return False
+        except OSError as e:
+            raise _fail(e, path) from None
+        return True
 
     def get(self, key: str) -> bytes:
         path = self._path(key)
