@@ -39,7 +39,8 @@ times are integers, microseconds since 1970 UTC (``_micros``). An item's row hol
 it was appended with; ``flag_history`` only what changed them after (a trigger keeps the
 append flags of an item a second append replaces there), and the views read the two as the
 one history they are. ``item_log`` is keyed by (box, uid, seq), uid 0 for an entry about a
-box alone (``_NO_UID``: its box is the one of UIDVALIDITY NULL). The public methods answer
+box alone (``_NO_UID``: its box is the one of UIDVALIDITY NULL), and holds no row for an
+item's append: its ``items`` row names it (``appended_seq``). The public methods answer
 in the strings they always did: the item id, ``sha256:<hex>``, vault time strings. A
 flag or purge entry whose item is not an ItemId is kept in the item log only. A catalog
 file of another version is emptied when opened to write (``_prepare``) and the vault's
@@ -91,6 +92,7 @@ _ITEMS = (
     "items i JOIN boxes b ON b.id = i.box JOIN contents c ON c.id = i.content"
     " LEFT JOIN origins o ON o.id = i.origin"
 )
+_BOXES_OF = "(SELECT id FROM boxes WHERE mailbox_id=?1)"  # a folder's boxes (the parameter: its mailboxID)
 _IN_MAILBOX = "i.box IN (SELECT id FROM boxes WHERE mailbox_id=?)"
 # an item's flags now: the last change after its append, else the flags it was appended with
 _FLAGS_NOW = (
@@ -174,18 +176,21 @@ CREATE TABLE flag_history (
     flags INTEGER NOT NULL,
     PRIMARY KEY (box, uid, seq)
 ) WITHOUT ROWID;
-CREATE TRIGGER items_reappended AFTER UPDATE OF appended_seq ON items
-    WHEN OLD.appended_seq IS NOT NEW.appended_seq BEGIN
-    INSERT OR REPLACE INTO flag_history(box, uid, seq, time, flags)
-        VALUES (OLD.box, OLD.uid, OLD.appended_seq, OLD.appended_at, OLD.flags);
-END;
--- every entry with an item: (box, uid), or a box of uidvalidity NULL and uid 0 (_NO_UID)
+-- every entry with an item but the one of each item's row (items.appended_seq): (box, uid),
+-- or a box of uidvalidity NULL and uid 0 (_NO_UID)
 CREATE TABLE item_log (
     box INTEGER NOT NULL,
     uid INTEGER NOT NULL,
     seq INTEGER NOT NULL,
     PRIMARY KEY (box, uid, seq)
 ) WITHOUT ROWID;
+-- a second append of an item replaces its row: the first one's flags and entry stay
+CREATE TRIGGER items_reappended AFTER UPDATE OF appended_seq ON items
+    WHEN OLD.appended_seq IS NOT NEW.appended_seq BEGIN
+    INSERT OR REPLACE INTO flag_history(box, uid, seq, time, flags)
+        VALUES (OLD.box, OLD.uid, OLD.appended_seq, OLD.appended_at, OLD.flags);
+    INSERT OR REPLACE INTO item_log(box, uid, seq) VALUES (OLD.box, OLD.uid, OLD.appended_seq);
+END;
 CREATE TABLE events (event TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX events_seq ON events(seq);
 CREATE TABLE holds (matter TEXT PRIMARY KEY, data TEXT NOT NULL, seq INTEGER NOT NULL) WITHOUT ROWID;
@@ -226,7 +231,8 @@ CREATE VIEW flag_history_v AS SELECT {_ITEM_TEXT.format(t="h")} AS item, h.time 
     UNION ALL SELECT {_ITEM_TEXT.format(t="i")}, i.appended_at, i.appended_seq, s.flags
     FROM items i JOIN boxes b ON b.id = i.box JOIN flagsets s ON s.id = i.flags;
 CREATE VIEW item_log_v AS SELECT b.mailbox_id AS mailbox_id, {_SUBJECT_TEXT.format(t="l")} AS item,
-    l.seq AS seq FROM item_log l JOIN boxes b ON b.id = l.box;
+    l.seq AS seq FROM item_log l JOIN boxes b ON b.id = l.box
+    UNION ALL SELECT b.mailbox_id, {_ITEM_TEXT.format(t="i")}, i.appended_seq FROM items i JOIN boxes b ON b.id = i.box;
 CREATE VIEW purges_v AS SELECT {_ITEM_TEXT.format(t="p")} AS item, b.mailbox_id AS mailbox_id,
     p.how AS how, p.rule AS rule, p.request AS request, p.at AS at FROM purges p JOIN boxes b ON b.id = p.box;
 """
@@ -735,11 +741,11 @@ class Catalog:
 
         data = e.data or {}
         rows = self._rows
-        if e.item is not None:
+        kind = e.kind
+        if e.item is not None and kind not in CONTENT_KINDS:  # an item's append: its items row
             rows[_LOG_SQL].append((e.seq, *self._subject(e.item)))
         if "event" in data:
             rows[_EVENT_SQL].append((data["event"], e.seq))
-        kind = e.kind
         if kind == Kind.FOLDER_CREATED:
             self._execute(
                 "INSERT OR IGNORE INTO folders(mailbox_id, uidvalidity, created_at) VALUES (?,?,?)",
@@ -1054,7 +1060,9 @@ class Catalog:
         none): what a reader derived from a folder's items holds while this is unchanged."""
         return {
             m: self.db.execute(
-                "SELECT max(seq) FROM item_log WHERE box IN (SELECT id FROM boxes WHERE mailbox_id=?)", (m,)
+                f"SELECT max(s) FROM (SELECT max(seq) AS s FROM item_log WHERE box IN {_BOXES_OF}"
+                f" UNION ALL SELECT max(appended_seq) FROM items WHERE box IN {_BOXES_OF})",
+                (m,),
             ).fetchone()[0]
             or 0
             for m in mailbox_ids
@@ -1218,8 +1226,9 @@ class Catalog:
         are not live: reconciling them against the mail server would be wrong)."""
         return (
             self.db.execute(
-                "SELECT 1 FROM item_log l JOIN events e ON e.seq = l.seq"
-                " WHERE l.box IN (SELECT id FROM boxes WHERE mailbox_id=?) LIMIT 1",
+                f"SELECT 1 FROM item_log l JOIN events e ON e.seq = l.seq WHERE l.box IN {_BOXES_OF}"
+                f" UNION ALL SELECT 1 FROM items i JOIN events e ON e.seq = i.appended_seq"
+                f" WHERE i.box IN {_BOXES_OF} LIMIT 1",
                 (mailbox_id,),
             ).fetchone()
             is not None
@@ -1236,10 +1245,15 @@ class Catalog:
             key: tuple[int | None, int] | None = self._key(item, create=False)
             if key is None:  # a mailboxID or another entry item
                 key = (self._box(item, create=False), _NO_UID)
-            rows = self.db.execute("SELECT seq FROM item_log WHERE box=? AND uid=? ORDER BY seq", key)
+            rows = self.db.execute(
+                "SELECT seq FROM item_log WHERE box=?1 AND uid=?2"
+                " UNION ALL SELECT appended_seq FROM items WHERE box=?1 AND uid=?2 ORDER BY 1",
+                key,
+            )
         else:
             rows = self.db.execute(
-                "SELECT seq FROM item_log WHERE box IN (SELECT id FROM boxes WHERE mailbox_id=?) ORDER BY seq",
+                f"SELECT seq FROM item_log WHERE box IN {_BOXES_OF}"
+                f" UNION ALL SELECT appended_seq FROM items WHERE box IN {_BOXES_OF} ORDER BY 1",
                 (mailbox_id,),
             )
         return [r[0] for r in rows]
