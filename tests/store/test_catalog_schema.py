@@ -252,3 +252,28 @@ def test_flags_through_appends_changes_and_a_second_append(tmp_path):
         assert catalog.folder_versions(["mbox"]) == {"mbox": 7}
     finally:
         catalog.close()
+
+
+def test_blob_ids_sharing_the_index_prefix_stay_apart(tmp_path):
+    """The blob index keeps 8 bytes of each id: two ids alike in those are still two blobs."""
+    one, two = ("sha256:" + "5a" * 8 + tail * 24 for tail in ("01", "02"))
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    try:
+        catalog.apply(
+            _entries(
+                (_t(1), "folder.created", "mbox", {"name": "user/a/INBOX", "uidvalidity": 7}),
+                (_t(2), "message.appended", "mbox:7:1", {"blob": one, "size": 1, "message_id": "<a@x>"}),
+                (_t(3), "message.appended", "mbox:7:2", {"blob": two, "size": 2, "message_id": "<a@x>"}),
+                (_t(4), "retention.purged", "mbox:7:1", {"how": "retention", "rule": "r"}),
+            )
+        )
+        assert [i["item"] for i in catalog.items_by_blob(one)] == ["mbox:7:1"]
+        assert [i["item"] for i in catalog.items_by_blob(two)] == ["mbox:7:2"]
+        assert {b: [i["item"] for i in v] for b, v in catalog.items_of_blobs([two]).items()} == {
+            two: ["mbox:7:2"]
+        }
+        assert catalog.blobs_referenced([one, two]) == {two}
+        assert [i["item"] for i in catalog.items_by_message_id("a@x")] == ["mbox:7:1", "mbox:7:2"]
+        assert catalog.items_by_message_id("<b@x>") == []
+    finally:
+        catalog.close()
