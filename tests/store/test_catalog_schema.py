@@ -277,3 +277,56 @@ def test_blob_ids_sharing_the_index_prefix_stay_apart(tmp_path):
         assert catalog.items_by_message_id("<b@x>") == []
     finally:
         catalog.close()
+
+
+def _vacuum_into(path: Path, copy: Path) -> None:
+    db = sqlite3.connect(path)
+    try:
+        db.execute("VACUUM INTO ?", (str(copy),))
+    finally:
+        db.close()
+
+
+def _unused(path: Path) -> int:
+    db = sqlite3.connect(path)
+    try:
+        return db.execute(
+            "SELECT sum(unused) + (SELECT freelist_count FROM pragma_freelist_count()) FROM dbstat"
+        ).fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_an_import_that_doubles_the_catalog_leaves_it_compact(tmp_path, spamassassin_dir):
+    """Its b-trees written full (a VACUUM): the same bytes a compacted copy has."""
+    home = init_vault(tmp_path / "vault")
+    files = message_files(spamassassin_dir / "easy-ham-1")[:200]
+    boxes = [str(make_maildir(tmp_path / f"box{n}", files)) for n in range(8)]
+    assert vaultctl_run(home, "import", *boxes, "--mailbox", "user/{name}/INBOX").code == 0
+    path = home / "catalog.sqlite"
+    copy = tmp_path / "copy.sqlite"
+    _vacuum_into(path, copy)
+    assert path.stat().st_size == copy.stat().st_size
+    assert _unused(path) == _unused(copy)
+
+
+def test_compact_rewrites_only_a_catalog_that_at_least_doubled(tmp_path):
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    try:
+        start = catalog.page_count()
+        folders = [
+            (_t(0), "folder.created", f"m{n}", {"name": f"user/{n}/INBOX", "uidvalidity": 1})
+            for n in range(4)
+        ]
+        appends = [
+            (_t(1), "message.appended", f"m{n % 4}:1:{n // 4 + 1}", {"blob": f"sha256:{n:064x}", "size": n})
+            for n in range(2000)
+        ]
+        catalog.apply(_entries(*folders, *appends))
+        assert catalog.compact(catalog.page_count()) is False  # not doubled since
+        grown, unused = catalog.page_count(), _unused(catalog.path)
+        assert catalog.compact(start) is True
+        assert catalog.page_count() < grown and _unused(catalog.path) < unused
+        assert len(catalog.all_items()) == 2000
+    finally:
+        catalog.close()
