@@ -555,6 +555,8 @@ class Catalog:
             return False
         try:
             self.db.execute("VACUUM")
+            # the WAL now holds every page: give its file back (a service's writer stays open)
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.OperationalError as e:
             log.warning("%s: not compacted after the import: %s", self.path, e)
             return False
