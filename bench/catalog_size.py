@@ -2,9 +2,11 @@
 
     python bench/catalog_size.py HOME [--replay 3]
 
-Prints the file's total, then one line per b-tree (pages x page size, and per item: the
-catalog's ``items`` rows), largest first. Build a home first, e.g. with ``vaultctl import``
-of a few mailboxes; the figures count whole pages, free space in them included. With
+Prints the file's total (and its free pages), then one line per b-tree, largest first: its
+bytes (pages x page size), how many of them are payload (the rows' records), overhead (page
+and cell headers, cell pointers) and unused (free space inside its pages), and bytes per item
+(the catalog's ``items`` rows). Build a home first, e.g. with ``vaultctl import`` of a few
+mailboxes. With
 ``--replay N``: also replays the home's ledger N times into a new catalog in a temporary
 file, in applies of 500 entries as an import commits them (the catalog's share of an
 import's time), and prints the CPU and wall seconds of each.
@@ -32,14 +34,33 @@ def main() -> None:
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     (items,) = db.execute("SELECT count(*) FROM items").fetchone()
     rows = db.execute(
-        "SELECT name, sum(pgsize), sum(payload), count(*) FROM dbstat GROUP BY name ORDER BY 2 DESC"
+        "SELECT name, sum(pgsize), sum(payload), sum(unused), count(*) FROM dbstat GROUP BY name ORDER BY 2 DESC"
     ).fetchall()
+    (page_size,) = db.execute("PRAGMA page_size").fetchone()
+    (free,) = db.execute("PRAGMA freelist_count").fetchone()
     total = path.stat().st_size
     per = max(items, 1)
-    print(f"{path}: {total:,} bytes, {items:,} items, {total / per:.0f} bytes per item")
-    print(f"{'b-tree':32} {'bytes':>10} {'payload':>10} {'pages':>6} {'B/item':>7}")
-    for name, size, payload, pages in rows:
-        print(f"{name:32} {size:>10,} {payload:>10,} {pages:>6} {size / per:>7.1f}")
+    print(
+        f"{path}: {total:,} bytes, {items:,} items, {total / per:.0f} bytes per item;"
+        f" page size {page_size:,}, {free:,} free pages ({free * page_size / per:.1f} B/item)"
+    )
+    print(
+        f"{'b-tree':32} {'bytes':>10} {'payload':>10} {'overhead':>9} {'unused':>9} {'pages':>6} {'B/item':>7}"
+    )
+    sums = [0, 0, 0, 0, 0]
+    for name, size, payload, unused, pages in rows:
+        overhead = size - payload - unused
+        print(
+            f"{name:32} {size:>10,} {payload:>10,} {overhead:>9,} {unused:>9,} {pages:>6} {size / per:>7.1f}"
+        )
+        sums = [a + b for a, b in zip(sums, (size, payload, overhead, unused, pages))]
+    size, payload, overhead, unused, pages = sums
+    print(
+        f"{'(all)':32} {size:>10,} {payload:>10,} {overhead:>9,} {unused:>9,} {pages:>6} {size / per:>7.1f}"
+    )
+    print(
+        f"{'per item':32} {size / per:>10.1f} {payload / per:>10.1f} {overhead / per:>9.1f} {unused / per:>9.1f}"
+    )
     db.close()
     for n in range(args.replay):
         replay(args.home, n + 1)

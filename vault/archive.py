@@ -376,12 +376,14 @@ class Vault:
         committed (unless this writer defers index commits, ``index_commit_interval``, and
         one is not due): a search then finds everything imported. A crash before that loses the
         index nothing: its applied_seq stays at its last commit and the next open catches up
-        from the ledger, as after any crash. Nested runs are one run (the outermost ends it)."""
+        from the ledger, as after any crash. Nested runs are one run (the outermost ends it).
+        A run that at least doubled the catalog compacts it (``Catalog.compact``)."""
         if self._bulk or self._indexer is None:
             yield
             return
         from vault.index.textpool import TextPool
 
+        catalog_pages = self.catalog.page_count()
         indexer = self._indexer
         self._bulk = True
         try:
@@ -400,6 +402,8 @@ class Vault:
         if _time.monotonic() >= self._index_due:  # as a commit would (a deferring writer's: later)
             with _full("the search index", indexer.path):
                 self.flush_index()
+        if not self._pending:  # a run that ended in an exception leaves its entries to close()
+            self.catalog.compact(catalog_pages)
 
     def close(self) -> None:
         """Commit what is pending and close every part; a part that fails (a full disk) does

@@ -27,6 +27,7 @@ def rebuild_catalog(vault: Vault) -> None:
     fresh = Catalog(fresh_path)
     try:
         fresh.catch_up(vault.ledger)
+        fresh.compact(0)  # written by the replay alone: its b-trees full
         fresh.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         fresh.close()

@@ -131,9 +131,13 @@ def test_deleted_catalog_rows_are_caught_refused_and_repaired(vault, tmp_path):
     db.close()
 
     problems = verify_fails(home)
-    assert sorted(p["where"] for p in problems if "missing" in p["what"]) == sorted(
+    missing = [p["where"] for p in problems if "missing" in p["what"]]
+    assert sorted(w for w in missing if w.startswith("catalog item ")) == sorted(
         f"catalog item {i}" for i in gone
     )
+    # an item's row holds the flags it was appended with: the first of its flag history
+    history = {w.split("item=")[1].split(",")[0] for w in missing if w.startswith("catalog flag_history ")}
+    assert history == set(gone)
     out = tmp_path / "out"
     clear_error(
         vaultctl_run(home, "restore", "--mailbox", MAILBOX, "--to", f"maildir:{out}"),

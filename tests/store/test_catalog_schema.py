@@ -173,9 +173,9 @@ def test_verify_names_a_changed_or_extra_row_by_its_item_id(vault):
     db = sqlite3.connect(home / "catalog.sqlite")
     changed, extra = [r[0] for r in db.execute("SELECT item FROM items_v ORDER BY uid LIMIT 2")]
     db.execute("UPDATE items SET size = size + 1 WHERE uid = (SELECT min(uid) FROM items)")
-    db.execute(
+    db.execute(  # a flag change the ledger never made (an item's append flags are in items)
         "INSERT INTO flag_history(box, uid, seq, time, flags)"
-        " SELECT box, uid, 999999, time, flags FROM flag_history WHERE uid = (SELECT min(uid) + 1 FROM items)"
+        " SELECT box, uid, 999999, appended_at, flags FROM items WHERE uid = (SELECT min(uid) + 1 FROM items)"
         " LIMIT 1"
     )
     db.commit()
@@ -187,3 +187,150 @@ def test_verify_names_a_changed_or_extra_row_by_its_item_id(vault):
     assert (f"catalog flag_history item={extra}, seq=999999", "not in the ledger") in found, found
     assert vaultctl_run(home, "verify", "--repair").code == 0
     assert vaultctl_run(home, "verify").code == 0
+
+
+def _entries(*specs: tuple[str, str, str, dict]) -> list:
+    """Ledger entries (seq from 1) of (time, kind, item, data): what Catalog.apply reads."""
+    from vault.store.ledger import Entry
+
+    return [
+        Entry(seq=n, time=t, kind=k, item=i, actor="test", data=d, prev="", hash="")
+        for n, (t, k, i, d) in enumerate(specs, 1)
+    ]
+
+
+def _t(second: int) -> str:
+    return f"2024-01-01T00:00:{second:02d}.000000Z"
+
+
+def test_flags_through_appends_changes_and_a_second_append(tmp_path):
+    """An item's flags now and at each time: its append's, the changes after, flags given
+    before it was appended, and a second append of the same item (which replaces the row but
+    not the history), a change stamped earlier than the append it follows included."""
+    item, blob = "mbox:7:1", "sha256:" + "ab" * 32
+    appended = {"blob": blob, "size": 3, "internal_date": _t(0)}
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    try:
+        catalog.apply(
+            _entries(
+                (_t(1), "folder.created", "mbox", {"name": "user/a/INBOX", "uidvalidity": 7}),
+                (_t(2), "flags.set", item, {"flags": ["$early"]}),  # before any append
+                (_t(3), "message.appended", item, {**appended, "flags": ["\\Seen"]}),
+                (_t(5), "flags.set", item, {"flags": ["\\Flagged"]}),
+                (_t(7), "message.appended", item, {**appended, "flags": ["\\Draft"]}),
+                (_t(6), "flags.cleared", item, {"flags": ["\\Draft"]}),  # stamped before the append
+                (_t(9), "message.expunged", item, {}),
+            )
+        )
+        assert catalog.flags_at(item, None) == []
+        assert (catalog.item(item) or {}).get("flags") == []
+        expected = {
+            0: None,
+            2: ["$early"],
+            3: ["\\Seen"],
+            4: ["\\Seen"],
+            5: ["\\Flagged", "\\Seen"],
+            6: [],  # the change stamped 6 (seq 6) is the latest at 6
+            7: ["\\Draft"],  # at 7 the second append (time 7) is later than the change (time 6)
+            10: ["\\Draft"],
+        }
+        assert {s: catalog.flags_at(item, _t(s)) for s in expected} == expected
+        at = {s: [i["flags"] for i in catalog.items_at("mbox", _t(s))] for s in (2, 3, 5, 6, 7, 8, 9)}
+        # the second append replaced the row: the folder holds it from 7 (as it always has)
+        assert at == {2: [], 3: [], 5: [], 6: [], 7: [["\\Draft"]], 8: [["\\Draft"]], 9: []}
+        history = catalog.dump()["flag_history"]
+        assert [(seq, json.loads(flags)) for _, _, seq, flags in history] == [
+            (2, ["$early"]),
+            (3, ["\\Seen"]),
+            (4, ["\\Flagged", "\\Seen"]),
+            (5, ["\\Draft"]),
+            (6, []),
+        ]
+        assert catalog.log_seqs(item=item) == [2, 3, 4, 5, 6, 7]
+        assert catalog.log_seqs(item="mbox") == [1]
+        assert catalog.log_seqs(mailbox_id="mbox") == [1, 2, 3, 4, 5, 6, 7]
+        assert catalog.folder_versions(["mbox"]) == {"mbox": 7}
+    finally:
+        catalog.close()
+
+
+def test_blob_ids_sharing_the_index_prefix_stay_apart(tmp_path):
+    """The blob index keeps 8 bytes of each id: two ids alike in those are still two blobs."""
+    one, two = ("sha256:" + "5a" * 8 + tail * 24 for tail in ("01", "02"))
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    try:
+        catalog.apply(
+            _entries(
+                (_t(1), "folder.created", "mbox", {"name": "user/a/INBOX", "uidvalidity": 7}),
+                (_t(2), "message.appended", "mbox:7:1", {"blob": one, "size": 1, "message_id": "<a@x>"}),
+                (_t(3), "message.appended", "mbox:7:2", {"blob": two, "size": 2, "message_id": "<a@x>"}),
+                (_t(4), "retention.purged", "mbox:7:1", {"how": "retention", "rule": "r"}),
+            )
+        )
+        assert [i["item"] for i in catalog.items_by_blob(one)] == ["mbox:7:1"]
+        assert [i["item"] for i in catalog.items_by_blob(two)] == ["mbox:7:2"]
+        assert {b: [i["item"] for i in v] for b, v in catalog.items_of_blobs([two]).items()} == {
+            two: ["mbox:7:2"]
+        }
+        assert catalog.blobs_referenced([one, two]) == {two}
+        assert [i["item"] for i in catalog.items_by_message_id("a@x")] == ["mbox:7:1", "mbox:7:2"]
+        assert catalog.items_by_message_id("<b@x>") == []
+    finally:
+        catalog.close()
+
+
+def _vacuum_into(path: Path, copy: Path) -> None:
+    db = sqlite3.connect(path)
+    try:
+        db.execute("VACUUM INTO ?", (str(copy),))
+    finally:
+        db.close()
+
+
+def _unused(path: Path) -> int:
+    db = sqlite3.connect(path)
+    try:
+        return db.execute(
+            "SELECT sum(unused) + (SELECT freelist_count FROM pragma_freelist_count()) FROM dbstat"
+        ).fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_an_import_that_doubles_the_catalog_leaves_it_compact(tmp_path, spamassassin_dir):
+    """Its b-trees written full (a VACUUM): the same bytes a compacted copy has; so has the
+    catalog a rebuild writes."""
+    home = init_vault(tmp_path / "vault")
+    files = message_files(spamassassin_dir / "easy-ham-1")[:200]
+    boxes = [str(make_maildir(tmp_path / f"box{n}", files)) for n in range(8)]
+    assert vaultctl_run(home, "import", *boxes, "--mailbox", "user/{name}/INBOX").code == 0
+    path = home / "catalog.sqlite"
+    copy = tmp_path / "copy.sqlite"
+    _vacuum_into(path, copy)
+    assert path.stat().st_size == copy.stat().st_size
+    assert _unused(path) == _unused(copy)
+    assert vaultctl_run(home, "rebuild").code == 0  # a replay of the whole ledger: compacted too
+    assert path.stat().st_size == copy.stat().st_size
+    assert _unused(path) == _unused(copy)
+
+
+def test_compact_rewrites_only_a_catalog_that_at_least_doubled(tmp_path):
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    try:
+        start = catalog.page_count()
+        folders = [
+            (_t(0), "folder.created", f"m{n}", {"name": f"user/{n}/INBOX", "uidvalidity": 1})
+            for n in range(4)
+        ]
+        appends = [
+            (_t(1), "message.appended", f"m{n % 4}:1:{n // 4 + 1}", {"blob": f"sha256:{n:064x}", "size": n})
+            for n in range(2000)
+        ]
+        catalog.apply(_entries(*folders, *appends))
+        assert catalog.compact(catalog.page_count()) is False  # not doubled since
+        grown, unused = catalog.page_count(), _unused(catalog.path)
+        assert catalog.compact(start) is True
+        assert catalog.page_count() < grown and _unused(catalog.path) < unused
+        assert len(catalog.all_items()) == 2000
+    finally:
+        catalog.close()

@@ -35,7 +35,12 @@ stands for one (mailboxID, UIDVALIDITY) in ``boxes`` (which also holds each mail
 any other entry item, with a NULL UIDVALIDITY: what ``item_log`` names for a folder, a
 session, a request); ``contents`` interns each (blob, message_id) once, the blob id as its 32
 bytes; ``origins`` and ``flagsets`` intern the import source and each set of flags; item
-times are integers, microseconds since 1970 UTC (``_micros``). The public methods answer
+times are integers, microseconds since 1970 UTC (``_micros``). An item's row holds the flags
+it was appended with; ``flag_history`` only what changed them after (a trigger keeps the
+append flags of an item a second append replaces there), and the views read the two as the
+one history they are. ``item_log`` is keyed by (box, uid, seq), uid 0 for an entry about a
+box alone (``_NO_UID``: its box is the one of UIDVALIDITY NULL), and holds no row for an
+item's append: its ``items`` row names it (``appended_seq``). The public methods answer
 in the strings they always did: the item id, ``sha256:<hex>``, vault time strings. A
 flag or purge entry whose item is not an ItemId is kept in the item log only. A catalog
 file of another version is emptied when opened to write (``_prepare``) and the vault's
@@ -45,6 +50,7 @@ catch-up replays the ledger into it; a reader that cannot write it replays into 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import re
@@ -59,11 +65,11 @@ from vault.store.sqlite import connect
 
 log = logging.getLogger(__name__)
 
-VERSION = 2  # the schema's (PRAGMA user_version); a file of another version is replayed
+VERSION = 3  # the schema's (PRAGMA user_version); a file of another version is replayed
 
 # an item's id, blob id and flags as the strings they stand for (the views, and the queries)
 _ITEM_TEXT = "b.mailbox_id || ':' || b.uidvalidity || ':' || {t}.uid"
-_SUBJECT_TEXT = f"CASE WHEN {{t}}.uid IS NULL THEN b.mailbox_id ELSE {_ITEM_TEXT} END"
+_SUBJECT_TEXT = f"CASE WHEN b.uidvalidity IS NULL THEN b.mailbox_id ELSE {_ITEM_TEXT} END"
 _BLOB_TEXT = "CASE typeof(c.blob) WHEN 'blob' THEN 'sha256:' || lower(hex(c.blob)) ELSE c.blob END"
 _EXPR = {
     "item": _ITEM_TEXT.format(t="i"),
@@ -87,15 +93,27 @@ _ITEMS = (
     "items i JOIN boxes b ON b.id = i.box JOIN contents c ON c.id = i.content"
     " LEFT JOIN origins o ON o.id = i.origin"
 )
+# a contents row of one blob id (?1, as _blob_sql stores it), and of one message_id (?1, its
+# _mid ?2): the index's short key first, then the whole value
+_BLOB_IS = "substr({t}blob, 1, 8) = substr(?1, 1, 8) AND {t}blob = ?1"
+_MID_IS = "mid = ?2 AND message_id = ?1"
+_BOXES_OF = "(SELECT id FROM boxes WHERE mailbox_id=?1)"  # a folder's boxes (the parameter: its mailboxID)
 _IN_MAILBOX = "i.box IN (SELECT id FROM boxes WHERE mailbox_id=?)"
+# an item's flags now: the last change after its append, else the flags it was appended with
 _FLAGS_NOW = (
-    "(SELECT s.flags FROM flag_history h JOIN flagsets s ON s.id = h.flags"
-    " WHERE h.box = i.box AND h.uid = i.uid ORDER BY h.seq DESC LIMIT 1) AS flags"
+    "(SELECT s.flags FROM flagsets s WHERE s.id = coalesce((SELECT h.flags FROM flag_history h"
+    " WHERE h.box = i.box AND h.uid = i.uid AND h.seq > i.appended_seq ORDER BY h.seq DESC LIMIT 1),"
+    " i.flags)) AS flags"
 )
+# its flags at a time (two parameters, the time twice): the latest row of its history then,
+# the append counted as one (ties in time: the later seq)
 _FLAGS_AT = (
-    "(SELECT s.flags FROM flag_history h JOIN flagsets s ON s.id = h.flags"
-    " WHERE h.box = i.box AND h.uid = i.uid AND h.time <= ? ORDER BY h.time DESC, h.seq DESC LIMIT 1) AS flags"
+    "(SELECT s.flags FROM (SELECT h.time AS t, h.seq AS q, h.flags AS f FROM flag_history h"
+    " WHERE h.box = i.box AND h.uid = i.uid AND h.time <= ?"
+    " UNION ALL SELECT i.appended_at, i.appended_seq, i.flags WHERE i.appended_at <= ?) u"
+    " JOIN flagsets s ON s.id = u.f ORDER BY u.t DESC, u.q DESC LIMIT 1) AS flags"
 )
+_NO_UID = 0  # item_log's uid for an entry about a box alone (a folder, a session, a request)
 
 
 def _cols(*names: str) -> str:
@@ -105,15 +123,17 @@ def _cols(*names: str) -> str:
 _ITEM_COLUMNS = _cols(*ITEM_FIELDS)
 
 SCHEMA = f"""
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 -- one row per (mailboxID, UIDVALIDITY) an item names; and per mailboxID, or other entry item
 -- (session:<id>, a request id), with uidvalidity NULL: what item_log names
 CREATE TABLE boxes (id INTEGER PRIMARY KEY, mailbox_id TEXT NOT NULL, uidvalidity INTEGER);
 CREATE UNIQUE INDEX boxes_mailbox ON boxes(mailbox_id, uidvalidity);
 -- each (blob, message_id) items name, once: blob the 32 bytes of a sha256 id (else its text)
-CREATE TABLE contents (id INTEGER PRIMARY KEY, blob BLOB NOT NULL, message_id TEXT);
-CREATE INDEX contents_blob ON contents(blob);
-CREATE INDEX contents_message_id ON contents(message_id);
+-- (mid: 48 bits of the message_id's BLAKE2b, _mid; each index keeps a short key, a query
+-- compares the whole value too: _BLOB_IS, _MID_IS)
+CREATE TABLE contents (id INTEGER PRIMARY KEY, blob BLOB NOT NULL, message_id TEXT, mid INTEGER);
+CREATE INDEX contents_blob ON contents(substr(blob, 1, 8));
+CREATE INDEX contents_mid ON contents(mid);
 CREATE TABLE origins (id INTEGER PRIMARY KEY, origin TEXT NOT NULL UNIQUE);
 -- a set of flags: its JSON list, sorted
 CREATE TABLE flagsets (id INTEGER PRIMARY KEY, flags TEXT NOT NULL UNIQUE);
@@ -124,7 +144,7 @@ CREATE TABLE folders (
     deleted_at TEXT,
     acl TEXT,
     metadata TEXT
-);
+) WITHOUT ROWID;
 CREATE TABLE folder_names (
     mailbox_id TEXT NOT NULL,
     name TEXT NOT NULL,
@@ -134,7 +154,8 @@ CREATE TABLE folder_names (
 );
 CREATE INDEX folder_names_name ON folder_names(name);
 CREATE INDEX folder_names_mailbox ON folder_names(mailbox_id);
--- item times: microseconds since 1970-01-01 UTC (a time not in the vault's form: its text)
+-- item times: microseconds since 1970-01-01 UTC (a time not in the vault's form: its text);
+-- flags: the flagset it was appended with (its first row of flag history, kept here)
 CREATE TABLE items (
     box INTEGER NOT NULL,
     uid INTEGER NOT NULL,
@@ -143,6 +164,7 @@ CREATE TABLE items (
     internal_date INTEGER,
     appended_at INTEGER NOT NULL,
     appended_seq INTEGER NOT NULL,
+    flags INTEGER NOT NULL,
     expunged_at INTEGER,
     expunged_seq INTEGER,
     purged_at INTEGER,
@@ -151,6 +173,8 @@ CREATE TABLE items (
     PRIMARY KEY (box, uid)
 ) WITHOUT ROWID;
 CREATE INDEX items_content ON items(content);
+-- the flags an item took after its append (and any an entry gave it before, or an item a
+-- later append replaced had: the trigger keeps its append's flags here)
 CREATE TABLE flag_history (
     box INTEGER NOT NULL,
     uid INTEGER NOT NULL,
@@ -159,13 +183,24 @@ CREATE TABLE flag_history (
     flags INTEGER NOT NULL,
     PRIMARY KEY (box, uid, seq)
 ) WITHOUT ROWID;
--- every entry with an item: (box, uid), or a box of uidvalidity NULL and uid NULL
-CREATE TABLE item_log (seq INTEGER PRIMARY KEY, box INTEGER NOT NULL, uid INTEGER);
-CREATE INDEX item_log_item ON item_log(box, uid);
-CREATE INDEX item_log_box ON item_log(box);
+-- every entry with an item but the one of each item's row (items.appended_seq): (box, uid),
+-- or a box of uidvalidity NULL and uid 0 (_NO_UID)
+CREATE TABLE item_log (
+    box INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    PRIMARY KEY (box, uid, seq)
+) WITHOUT ROWID;
+-- a second append of an item replaces its row: the first one's flags and entry stay
+CREATE TRIGGER items_reappended AFTER UPDATE OF appended_seq ON items
+    WHEN OLD.appended_seq IS NOT NEW.appended_seq BEGIN
+    INSERT OR REPLACE INTO flag_history(box, uid, seq, time, flags)
+        VALUES (OLD.box, OLD.uid, OLD.appended_seq, OLD.appended_at, OLD.flags);
+    INSERT OR REPLACE INTO item_log(box, uid, seq) VALUES (OLD.box, OLD.uid, OLD.appended_seq);
+END;
 CREATE TABLE events (event TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX events_seq ON events(seq);
-CREATE TABLE holds (matter TEXT PRIMARY KEY, data TEXT NOT NULL, seq INTEGER NOT NULL);
+CREATE TABLE holds (matter TEXT PRIMARY KEY, data TEXT NOT NULL, seq INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE requests (
     request TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -177,7 +212,7 @@ CREATE TABLE requests (
     closed_by TEXT,
     closed_at TEXT,
     closed_seq INTEGER
-);
+) WITHOUT ROWID;
 -- how each purged item went (retention.purged): by a retention rule or by an erasure request
 CREATE TABLE purges (
     box INTEGER NOT NULL,
@@ -195,17 +230,34 @@ CREATE TABLE sessions (
     login_seq INTEGER NOT NULL,
     logout_at TEXT,
     logout_seq INTEGER
-);
+) WITHOUT ROWID;
 -- the tables that hold numbers for strings, read as the strings (differences, dump)
 CREATE VIEW items_v AS SELECT {_ITEM_COLUMNS} FROM {_ITEMS};
 CREATE VIEW flag_history_v AS SELECT {_ITEM_TEXT.format(t="h")} AS item, h.time AS time, h.seq AS seq,
-    s.flags AS flags FROM flag_history h JOIN boxes b ON b.id = h.box JOIN flagsets s ON s.id = h.flags;
+    s.flags AS flags FROM flag_history h JOIN boxes b ON b.id = h.box JOIN flagsets s ON s.id = h.flags
+    UNION ALL SELECT {_ITEM_TEXT.format(t="i")}, i.appended_at, i.appended_seq, s.flags
+    FROM items i JOIN boxes b ON b.id = i.box JOIN flagsets s ON s.id = i.flags;
 CREATE VIEW item_log_v AS SELECT b.mailbox_id AS mailbox_id, {_SUBJECT_TEXT.format(t="l")} AS item,
-    l.seq AS seq FROM item_log l JOIN boxes b ON b.id = l.box;
+    l.seq AS seq FROM item_log l JOIN boxes b ON b.id = l.box
+    UNION ALL SELECT b.mailbox_id, {_ITEM_TEXT.format(t="i")}, i.appended_seq FROM items i JOIN boxes b ON b.id = i.box;
 CREATE VIEW purges_v AS SELECT {_ITEM_TEXT.format(t="p")} AS item, b.mailbox_id AS mailbox_id,
     p.how AS how, p.rule AS rule, p.request AS request, p.at AS at FROM purges p JOIN boxes b ON b.id = p.box;
 """
-_STATEMENTS = [s.strip() for s in SCHEMA.split(";\n") if s.strip()]
+
+
+def _statements(script: str) -> list[str]:
+    """A script's statements, one each (a trigger's body holds semicolons of its own)."""
+    out, pending = [], ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            out.append(pending.strip())
+            pending = ""
+    assert not pending.strip(), pending
+    return out
+
+
+_STATEMENTS = _statements(SCHEMA)
 # the views differences() and dump() read for the tables of that name
 _READ_AS = {
     "items": "items_v",
@@ -216,11 +268,15 @@ _READ_AS = {
 
 
 # Inserts that apply() collects and writes with executemany; any other statement flushes them first.
-_LOG_SQL = "INSERT INTO item_log(seq, box, uid) VALUES (?,?,?)"
+_LOG_SQL = "INSERT INTO item_log(seq, box, uid) VALUES (?,?,?)"  # uid _NO_UID for a box alone
 _EVENT_SQL = "INSERT OR IGNORE INTO events(event, seq) VALUES (?,?)"
-_ITEM_SQL = (
-    "INSERT OR REPLACE INTO items(box, uid, content, size, internal_date, appended_at, appended_seq,"
-    " origin, source_key) VALUES (?,?,?,?,?,?,?,?,?)"
+_ITEM_SQL = (  # a second append of one item replaces the row (the trigger keeps its flags)
+    "INSERT INTO items(box, uid, content, size, internal_date, appended_at, appended_seq, flags,"
+    " origin, source_key) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(box, uid) DO UPDATE SET"
+    " content=excluded.content, size=excluded.size, internal_date=excluded.internal_date,"
+    " appended_at=excluded.appended_at, appended_seq=excluded.appended_seq, flags=excluded.flags,"
+    " expunged_at=NULL, expunged_seq=NULL, purged_at=NULL, origin=excluded.origin,"
+    " source_key=excluded.source_key"
 )
 _FLAGS_SQL = "INSERT OR REPLACE INTO flag_history(box, uid, seq, time, flags) VALUES (?,?,?,?,?)"
 _BATCHED = (_LOG_SQL, _EVENT_SQL, _ITEM_SQL, _FLAGS_SQL)
@@ -343,6 +399,15 @@ def _stored_time(value):
 def _blob_sql(bid):
     """A blob id as stored: the 32 bytes of ``sha256:<hex>``, any other id as its text."""
     return bytes.fromhex(bid[7:]) if isinstance(bid, str) and is_blob_id(bid) else bid
+
+
+def _mid(message_id: str | None) -> int | None:
+    """``contents.mid`` of a message_id: the first 48 bits of its BLAKE2b, signed (6 bytes
+    in SQLite's record, where the index on the text took ~50 a row)."""
+    if message_id is None:
+        return None
+    digest = hashlib.blake2b(message_id.encode("utf-8", "surrogateescape"), digest_size=6).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 _NAME_COLUMNS = ("name", "origin", "source_key")
@@ -476,6 +541,27 @@ class Catalog:
     def close(self) -> None:
         self.db.close()
 
+    def page_count(self) -> int:
+        return self.db.execute("PRAGMA page_count").fetchone()[0]
+
+    def compact(self, pages_before: int) -> bool:
+        """After a bulk run (an import) that at least doubled the file since it had
+        ``pages_before`` pages: ``VACUUM``, rewriting every b-tree full. Rows inserted out of
+        key order (several folders' items at once, random blob ids) leave pages a third
+        empty; the rewrite costs at most about twice what the run wrote, so a run that adds
+        a little to a large catalog never pays for it. Whether it did; a failure (a full
+        disk, a busy file) leaves the catalog as it was, which is as good."""
+        if self.read_only or self.page_count() < 2 * max(pages_before, 1):
+            return False
+        try:
+            self.db.execute("VACUUM")
+            # the WAL now holds every page: give its file back (a service's writer stays open)
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.OperationalError as e:
+            log.warning("%s: not compacted after the import: %s", self.path, e)
+            return False
+        return True
+
     # ------------------------------------------------------------ interned ids
 
     def _box(self, mailbox_id: str, uidvalidity: int | None = None, *, create: bool = True) -> int | None:
@@ -495,13 +581,22 @@ class Catalog:
         return found
 
     def _content(self, blob: str, message_id: str | None) -> int:
-        found = self._intern(
-            "contents",
-            (_blob_sql(blob), message_id),
-            "SELECT id FROM contents WHERE blob=? AND message_id IS ?",
-            "INSERT INTO contents(blob, message_id) VALUES (?,?)",
-            True,
-        )
+        key = (_blob_sql(blob), message_id)
+        ids = self._ids["contents"]
+        found = ids.get(key)
+        if found is None:
+            row = self.db.execute(
+                f"SELECT id FROM contents WHERE {_BLOB_IS.format(t='')} AND message_id IS ?2", key
+            ).fetchone()
+            if row is not None:
+                found = row[0]
+            else:
+                found = self.db.execute(
+                    "INSERT INTO contents(blob, message_id, mid) VALUES (?,?,?)", (*key, _mid(message_id))
+                ).lastrowid
+            if len(ids) >= _CACHED:
+                ids.clear()
+            ids[key] = found
         assert found is not None
         return found
 
@@ -557,12 +652,13 @@ class Catalog:
         box = self._box(parsed.mailbox_id, parsed.uidvalidity, create=create)
         return None if box is None else (box, parsed.uid)
 
-    def _subject(self, item: str) -> tuple[int, int | None]:
-        """(box, uid) of what an entry's item names: an item, else a mailboxID or other name."""
+    def _subject(self, item: str) -> tuple[int, int]:
+        """(box, uid) of what an entry's item names: an item, else a mailboxID or other name
+        (its box of UIDVALIDITY NULL, and ``_NO_UID``)."""
         key = self._key(item)
         if key is not None:
             return key
-        return self._made_box(item), None
+        return self._made_box(item), _NO_UID
 
     def _boxes_of(self, mailbox_id: str) -> list[int]:
         return [r[0] for r in self.db.execute("SELECT id FROM boxes WHERE mailbox_id=?", (mailbox_id,))]
@@ -691,11 +787,11 @@ class Catalog:
 
         data = e.data or {}
         rows = self._rows
-        if e.item is not None:
+        kind = e.kind
+        if e.item is not None and kind not in CONTENT_KINDS:  # an item's append: its items row
             rows[_LOG_SQL].append((e.seq, *self._subject(e.item)))
         if "event" in data:
             rows[_EVENT_SQL].append((data["event"], e.seq))
-        kind = e.kind
         if kind == Kind.FOLDER_CREATED:
             self._execute(
                 "INSERT OR IGNORE INTO folders(mailbox_id, uidvalidity, created_at) VALUES (?,?,?)",
@@ -728,11 +824,11 @@ class Catalog:
                     _stored_time(data.get("internal_date")),
                     _micros(e.time),
                     e.seq,
+                    self._flagset(data.get("flags") or []),
                     self._origin(data.get("origin")),
                     _sql(data.get("key")),
                 )
             )
-            self._record_flags(made, e.time, e.seq, data.get("flags") or [])
         elif kind == Kind.MESSAGE_EXPUNGED:
             if (key := self._key(e.item)) is not None:
                 self._execute(
@@ -929,7 +1025,7 @@ class Catalog:
         rows = self.db.execute(
             f"SELECT {_ITEM_COLUMNS}, {_FLAGS_AT} FROM {_ITEMS} WHERE {_IN_MAILBOX} AND i.appended_at<=?"
             " AND (i.expunged_at IS NULL OR i.expunged_at>?) ORDER BY i.uid",
-            (when, mailbox_id, when, when),
+            (when, when, mailbox_id, when, when),
         )
         return [_with_flags(r) for r in rows]
 
@@ -938,16 +1034,21 @@ class Catalog:
         return None if key is None else self._flags(key, at)
 
     def _flags(self, key: tuple[int, int], at: str | None) -> list[str] | None:
+        """The item's last flags (at ``at``): its flag history and its append (which an
+        item that was never appended, only flagged, has not)."""
         if at is None:
             row = self.db.execute(
-                "SELECT s.flags FROM flag_history h JOIN flagsets s ON s.id = h.flags"
-                " WHERE h.box=? AND h.uid=? ORDER BY h.seq DESC LIMIT 1",
+                "SELECT s.flags FROM (SELECT seq AS q, flags AS f FROM flag_history WHERE box=?1 AND uid=?2"
+                " UNION ALL SELECT appended_seq, flags FROM items WHERE box=?1 AND uid=?2) u"
+                " JOIN flagsets s ON s.id = u.f ORDER BY u.q DESC LIMIT 1",
                 key,
             ).fetchone()
         else:
             row = self.db.execute(
-                "SELECT s.flags FROM flag_history h JOIN flagsets s ON s.id = h.flags"
-                " WHERE h.box=? AND h.uid=? AND h.time<=? ORDER BY h.time DESC, h.seq DESC LIMIT 1",
+                "SELECT s.flags FROM (SELECT time AS t, seq AS q, flags AS f FROM flag_history"
+                " WHERE box=?1 AND uid=?2 AND time<=?3 UNION ALL SELECT appended_at, appended_seq, flags"
+                " FROM items WHERE box=?1 AND uid=?2 AND appended_at<=?3) u"
+                " JOIN flagsets s ON s.id = u.f ORDER BY u.t DESC, u.q DESC LIMIT 1",
                 (*key, _at(at)),
             ).fetchone()
         return json.loads(row[0]) if row else None
@@ -958,9 +1059,9 @@ class Catalog:
             mid = f"<{mid}>"
         rows = self.db.execute(
             f"SELECT {_cols('item', 'mailbox_id', 'blob', 'appended_at', 'expunged_at', 'purged_at')}"
-            f" FROM {_ITEMS} WHERE i.content IN (SELECT id FROM contents WHERE message_id=?)"
+            f" FROM {_ITEMS} WHERE i.content IN (SELECT id FROM contents WHERE {_MID_IS})"
             " ORDER BY i.appended_seq",
-            (mid,),
+            (mid, _mid(mid)),
         ).fetchall()
         out = []
         for r in rows:
@@ -973,7 +1074,8 @@ class Catalog:
         return [
             _named(r)
             for r in self.db.execute(
-                f"SELECT {_ITEM_COLUMNS} FROM {_ITEMS} WHERE i.content IN (SELECT id FROM contents WHERE blob=?)",
+                f"SELECT {_ITEM_COLUMNS} FROM {_ITEMS} WHERE i.content IN"
+                f" (SELECT id FROM contents WHERE {_BLOB_IS.format(t='')})",
                 (_blob_sql(blob),),
             )
         ]
@@ -1005,7 +1107,9 @@ class Catalog:
         none): what a reader derived from a folder's items holds while this is unchanged."""
         return {
             m: self.db.execute(
-                "SELECT max(seq) FROM item_log WHERE box IN (SELECT id FROM boxes WHERE mailbox_id=?)", (m,)
+                f"SELECT max(s) FROM (SELECT max(seq) AS s FROM item_log WHERE box IN {_BOXES_OF}"
+                f" UNION ALL SELECT max(appended_seq) FROM items WHERE box IN {_BOXES_OF})",
+                (m,),
             ).fetchone()[0]
             or 0
             for m in mailbox_ids
@@ -1030,9 +1134,12 @@ class Catalog:
         )
         for i in range(0, len(wanted), 500):
             chunk = [_blob_sql(b) for b in wanted[i : i + 500]]
+            numbered = range(1, len(chunk) + 1)
+            prefixes = ",".join(f"substr(?{n}, 1, 8)" for n in numbered)
             for r in self.db.execute(
-                f"SELECT {columns} FROM {_ITEMS} WHERE i.content IN"
-                f" (SELECT id FROM contents WHERE blob IN ({','.join('?' * len(chunk))})) ORDER BY i.appended_seq",
+                f"SELECT {columns} FROM {_ITEMS} WHERE i.content IN (SELECT id FROM contents"
+                f" WHERE substr(blob, 1, 8) IN ({prefixes}) AND blob IN ({','.join(f'?{n}' for n in numbered)}))"
+                " ORDER BY i.appended_seq",
                 chunk,
             ):
                 out.setdefault(r[0], []).append(_named(r))
@@ -1097,7 +1204,7 @@ class Catalog:
             for b in wanted
             if self.db.execute(
                 "SELECT 1 FROM contents c JOIN items i ON i.content = c.id"
-                " WHERE c.blob=? AND i.purged_at IS NULL LIMIT 1",
+                f" WHERE {_BLOB_IS.format(t='c.')} AND i.purged_at IS NULL LIMIT 1",
                 (_blob_sql(b),),
             ).fetchone()
         }
@@ -1169,8 +1276,9 @@ class Catalog:
         are not live: reconciling them against the mail server would be wrong)."""
         return (
             self.db.execute(
-                "SELECT 1 FROM item_log l JOIN events e ON e.seq = l.seq"
-                " WHERE l.box IN (SELECT id FROM boxes WHERE mailbox_id=?) LIMIT 1",
+                f"SELECT 1 FROM item_log l JOIN events e ON e.seq = l.seq WHERE l.box IN {_BOXES_OF}"
+                f" UNION ALL SELECT 1 FROM items i JOIN events e ON e.seq = i.appended_seq"
+                f" WHERE i.box IN {_BOXES_OF} LIMIT 1",
                 (mailbox_id,),
             ).fetchone()
             is not None
@@ -1184,13 +1292,18 @@ class Catalog:
 
     def log_seqs(self, *, item: str | None = None, mailbox_id: str | None = None) -> list[int]:
         if item is not None:
-            key: tuple[int | None, int | None] | None = self._key(item, create=False)
+            key: tuple[int | None, int] | None = self._key(item, create=False)
             if key is None:  # a mailboxID or another entry item
-                key = (self._box(item, create=False), None)
-            rows = self.db.execute("SELECT seq FROM item_log WHERE box=? AND uid IS ? ORDER BY seq", key)
+                key = (self._box(item, create=False), _NO_UID)
+            rows = self.db.execute(
+                "SELECT seq FROM item_log WHERE box=?1 AND uid=?2"
+                " UNION ALL SELECT appended_seq FROM items WHERE box=?1 AND uid=?2 ORDER BY 1",
+                key,
+            )
         else:
             rows = self.db.execute(
-                "SELECT seq FROM item_log WHERE box IN (SELECT id FROM boxes WHERE mailbox_id=?) ORDER BY seq",
+                f"SELECT seq FROM item_log WHERE box IN {_BOXES_OF}"
+                f" UNION ALL SELECT appended_seq FROM items WHERE box IN {_BOXES_OF} ORDER BY 1",
                 (mailbox_id,),
             )
         return [r[0] for r in rows]
