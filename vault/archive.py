@@ -366,8 +366,9 @@ class Vault:
     def bulk(self) -> Iterator[None]:
         """A run of many commits (an import): the search index is committed when the run ends
         and every BULK_INDEX_DOCS documents, rather than with each ledger commit (a Tantivy
-        commit costs ~20-40 ms and leaves a segment to merge), and the text of each new message is extracted for it in
-        a worker process meanwhile (vault/index/textpool.py). When the run ends the index is
+        commit costs ~20-40 ms and leaves a segment to merge), and the text of each new message is
+        extracted for it, and each new blob's frame compressed for the store (``store.ahead``),
+        in a worker process meanwhile (vault/index/textpool.py). When the run ends the index is
         committed (unless this writer defers index commits, ``index_commit_interval``, and
         one is not due): a search then finds everything imported. A crash before that loses the
         index nothing: its applied_seq stays at its last commit and the next open catches up
@@ -381,17 +382,21 @@ class Vault:
         self._bulk = True
         try:
             pool: TextPool | None = TextPool()
-        except OSError as e:  # no second process here: the text is extracted inline
-            log.warning("text extraction stays in this process: %s", e)
+        except OSError as e:  # no second process here: text and frames are made inline
+            log.warning("text extraction and compression stay in this process: %s", e)
             pool = None
         indexer.pool = pool
+        self.store.ahead = pool
         try:
             yield
         finally:
             self._bulk = False
             indexer.pool = None
-            if pool is not None:
-                pool.close()
+            try:
+                self.store.ahead = None  # the frames back are taken before the worker goes
+            finally:
+                if pool is not None:
+                    pool.close()
         if _time.monotonic() >= self._index_due:  # as a commit would (a deferring writer's: later)
             with _full("the search index", indexer.path):
                 self.flush_index()

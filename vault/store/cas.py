@@ -28,6 +28,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Protocol
 
 import zstandard
 
@@ -59,6 +60,15 @@ _LOCATE = (
     "SELECT p.pack, b.blob, b.offset, b.length, b.raw_size, d.blob FROM blobs b JOIN packs p ON p.id = b.pack"
     " LEFT JOIN dictionaries d ON d.id = b.dict"
 )
+
+
+class Ahead(Protocol):
+    """Compresses frames elsewhere while the writer goes on (a bulk run: vault/index/textpool.py)."""
+
+    def compressor(self, name: str, level: int, dictionary: bytes | None) -> None: ...
+    def compress(self, blob: str, data: bytes, compressor: str) -> None: ...
+    def frame(self, blob: str, wait: bool = False) -> bytes | None: ...  # None: make it here
+    def forget_frames(self) -> None: ...
 
 
 class BlobCorrupt(StoreError):
@@ -121,6 +131,12 @@ class ContentStore:
         self._buffer = bytearray()
         self._members: list[Member] = []
         self._pending: dict[str, int] = {}  # blob -> index in _members
+        # a bulk run's blobs put while their frames are made elsewhere (``ahead``), in put order:
+        # blob -> (its bytes, the dictionary its frame is made with); into the pack at flush
+        self._ahead: dict[str, tuple[bytes, str | None]] = {}
+        self._ahead_bytes = 0
+        self._ahead_maker: Ahead | None = None
+        self._told: set[str] = set()  # the compressors the ahead maker was given
         self._samples: list[bytes] = []
         self._known: set[bytes] | None = None  # raw ids of the blobs the location index holds
         # no other connection has committed to the location index since _known was read (at
@@ -263,7 +279,7 @@ class ContentStore:
     # ------------------------------------------------------------ writing
 
     def exists(self, bid: str) -> bool:
-        if bid in self._pending:
+        if bid in self._pending or bid in self._ahead:
             return True
         raw = _raw(bid)
         if raw is None:
@@ -296,21 +312,70 @@ class ContentStore:
         bid = bid or blob_id(data)
         if self.exists(bid):
             return bid
-        self._put_frame(data, dictionary=True, bid=bid)
+        if self._ahead_maker is not None:
+            self._put_ahead(self._ahead_maker, data, bid)
+        else:
+            self._put_frame(data, dictionary=True, bid=bid)
         if self._dict_blob is None and len(data) <= DICT_MAX_BLOB:
             self._samples.append(data)
             if len(self._samples) >= self.dictionary_samples:
                 self._train(self._samples)
         return bid
 
+    @property
+    def ahead(self) -> Ahead | None:
+        return self._ahead_maker
+
+    @ahead.setter
+    def ahead(self, maker: Ahead | None) -> None:
+        """While set (a bulk run), each blob put is compressed by ``maker`` (another process)
+        meanwhile; a frame not back when the pack is written is compressed here. Unset, what
+        it was making goes into the pack first (taking the frames that are back)."""
+        if self._ahead_maker is not None and maker is not self._ahead_maker:
+            self._settle(wait=False)
+        self._ahead_maker, self._told = maker, set()
+
+    def _put_ahead(self, maker: Ahead, data: bytes, bid: str) -> None:
+        dict_blob = self._dict_for(data, dictionary=True)
+        name = dict_blob or "plain"
+        if name not in self._told:
+            dictionary = self._dictionary(dict_blob).as_bytes() if dict_blob else None
+            maker.compressor(name, self.dictionary_level if dict_blob else self.level, dictionary)
+            self._told.add(name)
+        self._ahead[bid] = (data, dict_blob)
+        self._ahead_bytes += len(data)
+        maker.compress(bid, data, name)
+        if self._ahead_bytes >= self.pack_size:  # what waits in memory stays a pack's worth
+            self._settle(wait=False)
+
+    def _settle(self, *, wait: bool) -> None:
+        """The blobs put ahead into the pack, in put order: the frames made elsewhere (those
+        back, or with ``wait`` all that will come), the others compressed here. A flush waits:
+        the commit it is part of then waits for the worker's text of the same messages, which
+        comes after their frames (vault/index/textpool.py), so waiting costs no more."""
+        ahead, self._ahead, self._ahead_bytes = self._ahead, {}, 0
+        maker = self._ahead_maker
+        for bid, (data, dict_blob) in ahead.items():
+            frame = maker.frame(bid, wait) if maker is not None else None
+            self._add_frame(bid, data, dict_blob, frame)
+
+    def _dict_for(self, data: bytes, *, dictionary: bool) -> str | None:
+        """The dictionary a new frame of ``data`` is compressed with (None: a plain frame)."""
+        if dictionary and self._dict_compressor is not None and len(data) <= DICT_MAX_BLOB:
+            return self._dict_blob
+        return None
+
     def _put_frame(self, data: bytes, *, dictionary: bool, bid: str | None = None) -> str:
         bid = bid or blob_id(data)
-        compressor, dict_blob = self._plain, None
-        if dictionary and self._dict_compressor is not None and len(data) <= DICT_MAX_BLOB:
-            compressor, dict_blob = self._dict_compressor, self._dict_blob
-        frame = compressor.compress(data)
+        self._add_frame(bid, data, self._dict_for(data, dictionary=dictionary))
+        return bid
+
+    def _add_frame(self, bid: str, data: bytes, dict_blob: str | None, frame: bytes | None = None) -> None:
+        """Append this blob's frame (``frame``, made elsewhere, or compressed here) to the pack."""
+        if frame is None:
+            frame = self._compressor(dict_blob).compress(data)
         # Round-trip check before anything is stored (restic 0.16.0-0.16.3 lost data to a
-        # compressor bug only such a check would have caught).
+        # compressor bug only such a check would have caught), wherever the frame was made.
         if self._decompressor(dict_blob).decompress(frame) != data:
             raise StoreError(f"{bid}: compressed frame does not decompress to the original bytes")
         self._pending[bid] = len(self._members)
@@ -318,7 +383,13 @@ class ContentStore:
         self._buffer += frame
         if len(self._buffer) >= self.pack_size:
             self._write_pack()
-        return bid
+
+    def _compressor(self, dict_blob: str | None) -> zstandard.ZstdCompressor:
+        if dict_blob is None:
+            return self._plain
+        if dict_blob == self._dict_blob and self._dict_compressor is not None:
+            return self._dict_compressor
+        return zstandard.ZstdCompressor(level=self.dictionary_level, dict_data=self._dictionary(dict_blob))
 
     def _write_pack(self, salt: bytes = b"") -> None:
         if not self._members:
@@ -415,6 +486,9 @@ class ContentStore:
 
     def discard(self) -> None:
         """Forget blobs put since the last flush (the work that referenced them failed)."""
+        self._ahead, self._ahead_bytes = {}, 0
+        if self._ahead_maker is not None:
+            self._ahead_maker.forget_frames()
         self._buffer = bytearray()
         self._members = []
         self._pending = {}
@@ -428,6 +502,7 @@ class ContentStore:
 
     def flush(self) -> None:
         """Make every blob put so far durable in the backend."""
+        self._settle(wait=True)
         self._write_pack()
         self.db.commit()
         self._check_alone()
@@ -435,6 +510,8 @@ class ContentStore:
     # ------------------------------------------------------------ reading
 
     def get(self, bid: str) -> bytes:
+        if bid in self._ahead:
+            return self._ahead[bid][0]
         if bid in self._pending:
             m = self._members[self._pending[bid]]
             frame = bytes(self._buffer[m.offset : m.offset + m.length])
