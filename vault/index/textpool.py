@@ -244,41 +244,56 @@ class TextPool:
 
 
 def serve(read_fd: int, write_fd: int) -> None:
-    """The worker: chunks in, answers out (a chunk's frames, then its Fields), until its input ends."""
+    """The worker: chunks in, answers out, until its input ends. Frames go first: every chunk
+    that came is compressed and answered before the next chunk's text is extracted (the
+    writer's commit waits for frames; the text it needs later)."""
     incoming = Connection(read_fd, writable=False)
     outgoing = Connection(write_fd, readable=False)
-    compressors: dict[str, object] = {}
-    while True:
-        try:
-            chunk = incoming.recv()
-        except EOFError:
-            break
-        frames: list[tuple[str, bytes | None]] = []
-        texts: list[tuple[str, bytes]] = []
-        for entry in chunk:
-            if entry[0] == "compressor":
-                _, name, level, dictionary = entry
-                compressors[name] = _compressor(level, dictionary)
-                continue
-            _, blob, data, text, name = entry
-            if name is not None:
-                try:
-                    frames.append((blob, compressors[name].compress(data)))  # type: ignore[attr-defined]
-                except Exception:  # the writer compresses what is not answered with a frame
-                    frames.append((blob, None))
-            if text:
-                texts.append((blob, data))
-        if frames:
-            outgoing.send(("frames", frames))
-        answers: list[tuple[str, Fields | None]] = []
-        for blob, data in texts:
+    compressors: dict[str, zstandard.ZstdCompressor] = {}
+    texts: collections.deque[list[tuple[str, bytes]]] = collections.deque()
+    ended = False
+    while not ended or texts:
+        while not ended and (not texts or incoming.poll()):  # waits only with nothing to do
             try:
-                answers.append((blob, extract(data)))
-            except Exception:  # extract never raises; if it did, the writer's own call reports it
-                answers.append((blob, None))
-        if answers:
-            outgoing.send(("fields", answers))
+                chunk = incoming.recv()
+            except EOFError:
+                ended = True
+                break
+            frames, wanted = _frames(chunk, compressors)
+            if frames:
+                outgoing.send(("frames", frames))
+            if wanted:
+                texts.append(wanted)
+        if texts:
+            outgoing.send(("fields", [(blob, _fields(data)) for blob, data in texts.popleft()]))
     outgoing.close()
+
+
+def _frames(chunk: list, compressors: dict) -> tuple[list[tuple[str, bytes | None]], list[tuple[str, bytes]]]:
+    """A chunk's frames (made now), and its messages whose text is wanted (for later)."""
+    frames: list[tuple[str, bytes | None]] = []
+    texts: list[tuple[str, bytes]] = []
+    for entry in chunk:
+        if entry[0] == "compressor":
+            _, name, level, dictionary = entry
+            compressors[name] = _compressor(level, dictionary)
+            continue
+        _, blob, data, text, name = entry
+        if name is not None:
+            try:
+                frames.append((blob, compressors[name].compress(data)))
+            except Exception:  # the writer compresses what is not answered with a frame
+                frames.append((blob, None))
+        if text:
+            texts.append((blob, data))
+    return frames, texts
+
+
+def _fields(data: bytes) -> Fields | None:
+    try:
+        return extract(data)
+    except Exception:  # extract never raises; if it did, the writer's own call reports it
+        return None
 
 
 def _compressor(level: int, dictionary: bytes | None) -> zstandard.ZstdCompressor:
