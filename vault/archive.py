@@ -475,7 +475,7 @@ class Vault:
             with _full("the search index", self._indexer.path):
                 self._indexer.apply(entries, self.store.get, self.catalog, commit=due)
                 if self._bulk and self._indexer.uncommitted >= BULK_INDEX_DOCS:
-                    self._indexer.flush()  # what a crash would make the next open redo: bounded
+                    self._indexer.flush(wait=False)  # what a crash would make the next open redo: bounded
             if due:
                 self._index_due = _time.monotonic() + self.index_commit_interval
         if self.witnesses:

@@ -31,6 +31,7 @@ import select
 import struct
 import subprocess
 import sys
+from collections.abc import Container
 from multiprocessing.connection import Connection
 from pathlib import Path
 
@@ -148,11 +149,17 @@ class TextPool:
         self._wanted.discard(blob)
         return self._results.pop(blob, None)
 
-    def forget(self) -> None:
-        """Drop what was offered and not taken (the batch was committed without it)."""
+    def pending(self, blob: str) -> bool:
+        """Whether this message's text is still to come from the worker (offered, not back)."""
+        self._drain()
+        return self._alive and blob in self._wanted and blob not in self._results
+
+    def forget(self, keep: Container[str] = ()) -> None:
+        """Drop what was offered and not taken (the batch was committed without it), but
+        for the messages in ``keep``."""
         self._send()
-        self._wanted.clear()
-        self._results.clear()
+        self._wanted = {blob for blob in self._wanted if blob in keep}
+        self._results = {blob: f for blob, f in self._results.items() if blob in keep}
 
     @property
     def pid(self) -> int | None:
