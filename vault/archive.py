@@ -139,12 +139,6 @@ def _full(what: str, path):
         raise DiskFull(full_disk_message(full, f"{what} ({path})")) from e
 
 
-# A bulk run (Vault.bulk) commits the search index when this many documents wait (and when it
-# ends): a few large Tantivy commits, and a crash makes the next open re-read (catch up) at
-# most this many messages from the store
-BULK_INDEX_DOCS = 1000
-
-
 class VaultExists(Exception):
     pass
 
@@ -365,7 +359,7 @@ class Vault:
     @contextmanager
     def bulk(self) -> Iterator[None]:
         """A run of many commits (an import): the search index is committed when the run ends
-        and every BULK_INDEX_DOCS documents, rather than with each ledger commit (a Tantivy
+        and every ``[import] index_commit_docs`` documents, rather than with each ledger commit (a Tantivy
         commit costs ~20-40 ms and leaves a segment to merge), and the text of each new message is
         extracted for it, and each new blob's frame compressed for the store (``store.ahead``),
         in a worker process meanwhile (vault/index/textpool.py). When the run ends the index is
@@ -474,7 +468,7 @@ class Vault:
             due = not self._bulk and _time.monotonic() >= self._index_due
             with _full("the search index", self._indexer.path):
                 self._indexer.apply(entries, self.store.get, self.catalog, commit=due)
-                if self._bulk and self._indexer.uncommitted >= BULK_INDEX_DOCS:
+                if self._bulk and self._indexer.uncommitted >= self.config["import"]["index_commit_docs"]:
                     self._indexer.flush(wait=False)  # what a crash would make the next open redo: bounded
             if due:
                 self._index_due = _time.monotonic() + self.index_commit_interval

@@ -1,5 +1,5 @@
-"""An import is one bulk run (Vault.bulk): the search index commits every BULK_INDEX_DOCS
-documents and when the run ends, text extracted in a worker process. When vaultctl import
+"""An import is one bulk run (Vault.bulk): the search index commits every [import]
+index_commit_docs documents and when the run ends, text extracted in a worker process. When vaultctl import
 returns, a search finds every message of every source, and the index is not behind."""
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ import json
 
 from tests.core.helpers import init_vault, write_maildir
 from tests.index.test_indexer import mail as indexer_mail
-from vault.archive import BULK_INDEX_DOCS
 from vault.config import Config
 from vault.index.indexer import SearchIndex
 from vault.store.ledger import Ledger
@@ -20,7 +19,8 @@ def mail(n: int, subject: str) -> bytes:
 
 
 def test_a_search_right_after_an_import_finds_every_source(tmp_path):
-    per_box = BULK_INDEX_DOCS // 2 + 7  # three boxes: index commits mid-run and at its end
+    commit_docs = 40
+    per_box = commit_docs // 2 + 7  # three boxes: index commits mid-run and at its end
     shared = mail(99999, "shared")  # the same content in every box: one document
     boxes = [
         write_maildir(
@@ -32,7 +32,7 @@ def test_a_search_right_after_an_import_finds_every_source(tmp_path):
         )
         for b in range(3)
     ]
-    home = init_vault(tmp_path / "vault")
+    home = init_vault(tmp_path / "vault", **{"import.index_commit_docs": commit_docs})
     r = vaultctl_run(home, "import", *map(str, boxes), "--mailbox", "user/{name}/INBOX")
     assert r.code == 0, r
 
