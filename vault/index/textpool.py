@@ -225,7 +225,8 @@ class TextPool:
     def _drain(self) -> None:
         """Take in the answers that came (without waiting)."""
         try:
-            while self._alive and self._recv_conn.poll():
+            # select, not Connection.poll: that builds a selector each call (~40 us)
+            while self._alive and select.select([self._child_out], [], [], 0)[0]:
                 self._receive()
         except OSError:
             self._alive = False
