@@ -31,8 +31,8 @@ from vault.model import ItemId, blob_id, cyrus_folder_name, format_time, normali
 # Messages read up front to train the compression dictionary on a vault's first import.
 DICTIONARY_SAMPLE = 2000
 PREFETCH_THREADS = 2
-PREFETCH_WINDOW = 128
-READ_CHUNK = 16  # messages read and hashed per task
+PREFETCH_WINDOW = 512  # messages read ahead of the writer at most (the readers wait for the GIL)
+READ_CHUNK = 32  # messages read and hashed per task
 
 _MAILBOX_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
