@@ -97,13 +97,16 @@ def test_a_store_compressing_ahead_stores_the_same_frames(tmp_path, mail):
     pool = TextPool()
     try:
         ahead.ahead = pool
+        assert here.ensure_dictionary(mail[:150]) is not None
+        assert ahead.ensure_dictionary(mail[:150], background=True) is None  # trained meanwhile
+        assert ahead.training
         for store in (here, ahead):
-            store.ensure_dictionary(mail[:150])
             ids = [store.put(m) for m in mail + mail[:20]]  # twenty put twice: stored once
             store.flush()
         ahead.ahead = None
     finally:
         pool.close()
+    assert not ahead.training and ahead.dictionary == here.dictionary
     assert all(ahead.get(i) == m for i, m in zip(ids, mail))
     assert _frames(ahead) == _frames(here)
     assert ahead.stats()["blobs"] == len(mail) + 1  # + the dictionary

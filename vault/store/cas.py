@@ -26,6 +26,7 @@ user_version`` says which format a file is).
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
@@ -137,6 +138,10 @@ class ContentStore:
         self._ahead_bytes = 0
         self._ahead_maker: Ahead | None = None
         self._told: set[str] = set()  # the compressors the ahead maker was given
+        # a dictionary trained on a thread (ensure_dictionary(background=True)), and the blobs
+        # put meanwhile that wait for it (in _ahead, not yet asked for)
+        self._training: tuple[threading.Thread, list] | None = None
+        self._waiting_dict: list[str] = []
         self._samples: list[bytes] = []
         self._known: set[bytes] | None = None  # raw ids of the blobs the location index holds
         # no other connection has committed to the location index since _known was read (at
@@ -247,24 +252,46 @@ class ContentStore:
         """Blob id of the dictionary new frames are compressed with; None until one is trained."""
         return self._dict_blob
 
-    def ensure_dictionary(self, samples: Iterable[bytes]) -> str | None:
-        """Train a dictionary from ``samples`` unless one exists or they are too few."""
-        if self._dict_blob is not None:
+    @property
+    def training(self) -> bool:
+        """A dictionary is being trained meanwhile (``ensure_dictionary(background=True)``)."""
+        return self._training is not None
+
+    def ensure_dictionary(self, samples: Iterable[bytes], *, background: bool = False) -> str | None:
+        """Train a dictionary from ``samples`` unless one exists (or is being trained) or they
+        are too few. ``background`` (while compressing ahead): on a thread of its own (zstd
+        leaves the GIL), returning None at once; the blobs put meanwhile wait for it, in
+        memory, and are compressed with it (``_finish_training``: at the next put after it is
+        done, or at the flush, which waits for it)."""
+        if self._dict_blob is not None or self._training is not None:
             return self._dict_blob
         usable = [s for s in samples if 0 < len(s) <= DICT_MAX_BLOB]
         if len(usable) < self.dictionary_samples:
             return None
-        return self._train(usable)
+        if not background or self._ahead_maker is None:
+            return self._train(usable)
+        outcome: list[zstandard.ZstdCompressionDict | None] = []
+        thread = threading.Thread(
+            target=lambda: outcome.append(self._trained(usable)), name="train-dictionary", daemon=True
+        )
+        self._training = (thread, outcome)
+        thread.start()
+        return None
 
-    def _train(self, samples: list[bytes]) -> str | None:
+    def _trained(self, samples: list[bytes]) -> zstandard.ZstdCompressionDict | None:
         try:
             # fixed COVER parameters: as good as zstd's parameter search on mail, 5x faster
             # [*samples]: the stub wants a list of any ByteString, a list[bytes] is not one
-            trained = zstandard.train_dictionary(
-                self.dictionary_size, [*samples], level=self.level, k=1024, d=8
-            )
+            return zstandard.train_dictionary(self.dictionary_size, [*samples], level=self.level, k=1024, d=8)
         except zstandard.ZstdError:
             return None  # too little material: plain frames until more arrives
+
+    def _train(self, samples: list[bytes]) -> str | None:
+        trained = self._trained(samples)
+        return None if trained is None else self._adopt(trained)
+
+    def _adopt(self, trained: zstandard.ZstdCompressionDict) -> str:
+        """Store a trained dictionary (a blob too) and compress new frames with it."""
         bid = self._put_frame(trained.as_bytes(), dictionary=False)
         self.db.execute(
             "INSERT INTO dictionaries(blob, seq) VALUES (?1, (SELECT coalesce(max(seq) + 1, 0) FROM dictionaries))"
@@ -275,6 +302,29 @@ class ContentStore:
         self._use_dictionary(bid)
         self._samples = []
         return bid
+
+    def _finish_training(self, *, wait: bool) -> None:
+        """The dictionary trained meanwhile, once done (``wait``: waiting for it): adopted, and
+        the blobs that waited for it handed to the ahead maker (or, without one, left to
+        ``_settle``) with it."""
+        if self._training is None:
+            return
+        thread, outcome = self._training
+        if thread.is_alive() and not wait:
+            return
+        thread.join()
+        self._training = None
+        trained = outcome[0] if outcome else None
+        if trained is not None:
+            self._adopt(trained)
+        waited, self._waiting_dict = self._waiting_dict, []
+        for bid in waited:
+            if bid in self._ahead:
+                data, _ = self._ahead[bid]
+                dict_blob = self._dict_for(data, dictionary=True)
+                self._ahead[bid] = (data, dict_blob)
+                if self._ahead_maker is not None:
+                    self._ask(self._ahead_maker, bid, data, dict_blob)
 
     # ------------------------------------------------------------ writing
 
@@ -316,7 +366,7 @@ class ContentStore:
             self._put_ahead(self._ahead_maker, data, bid)
         else:
             self._put_frame(data, dictionary=True, bid=bid)
-        if self._dict_blob is None and len(data) <= DICT_MAX_BLOB:
+        if self._dict_blob is None and self._training is None and len(data) <= DICT_MAX_BLOB:
             self._samples.append(data)
             if len(self._samples) >= self.dictionary_samples:
                 self._train(self._samples)
@@ -336,23 +386,31 @@ class ContentStore:
         self._ahead_maker, self._told = maker, set()
 
     def _put_ahead(self, maker: Ahead, data: bytes, bid: str) -> None:
+        self._finish_training(wait=False)
         dict_blob = self._dict_for(data, dictionary=True)
+        self._ahead[bid] = (data, dict_blob)
+        self._ahead_bytes += len(data)
+        if self._training is not None and len(data) <= DICT_MAX_BLOB:
+            self._waiting_dict.append(bid)  # compressed with the dictionary being trained
+        else:
+            self._ask(maker, bid, data, dict_blob)
+        if self._ahead_bytes >= self.pack_size:  # what waits in memory stays a pack's worth
+            self._settle(wait=False)
+
+    def _ask(self, maker: Ahead, bid: str, data: bytes, dict_blob: str | None) -> None:
         name = dict_blob or "plain"
         if name not in self._told:
             dictionary = self._dictionary(dict_blob).as_bytes() if dict_blob else None
             maker.compressor(name, self.dictionary_level if dict_blob else self.level, dictionary)
             self._told.add(name)
-        self._ahead[bid] = (data, dict_blob)
-        self._ahead_bytes += len(data)
         maker.compress(bid, data, name)
-        if self._ahead_bytes >= self.pack_size:  # what waits in memory stays a pack's worth
-            self._settle(wait=False)
 
     def _settle(self, *, wait: bool) -> None:
         """The blobs put ahead into the pack, in put order: the frames made elsewhere (those
         back, or with ``wait`` all that will come), the others compressed here. A flush waits:
         the commit it is part of then waits for the worker's text of the same messages, which
         comes after their frames (vault/index/textpool.py), so waiting costs no more."""
+        self._finish_training(wait=True)
         ahead, self._ahead, self._ahead_bytes = self._ahead, {}, 0
         maker = self._ahead_maker
         for bid, (data, dict_blob) in ahead.items():
@@ -486,7 +544,7 @@ class ContentStore:
 
     def discard(self) -> None:
         """Forget blobs put since the last flush (the work that referenced them failed)."""
-        self._ahead, self._ahead_bytes = {}, 0
+        self._ahead, self._ahead_bytes, self._waiting_dict = {}, 0, []
         if self._ahead_maker is not None:
             self._ahead_maker.forget_frames()
         self._buffer = bytearray()
