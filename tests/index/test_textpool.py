@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ import zstandard
 
 from tests.fixtures.corpus import message_files
 from vault.index.text import extract
-from vault.index.textpool import TextPool
+from vault.index.textpool import CHUNK_MESSAGES, TextPool
 from vault.store.backends.base import StoreError
 from vault.store.backends.local import LocalBackend
 from vault.store.cas import ContentStore
@@ -81,13 +82,16 @@ def test_the_worker_compresses_as_the_writer_would(mail):
     pool = TextPool()
     try:
         pool.compressor("plain", 3, None)
-        for n, data in enumerate(mail[:40]):
+        asked = mail[: 3 * CHUNK_MESSAGES]  # two chunks go to the worker; the third is not sent yet
+        for n, data in enumerate(asked):
             pool.compress(f"blob{n}", data, "plain")
         plain = zstandard.ZstdCompressor(level=3)
-        for n, data in enumerate(mail[:40]):
-            assert pool.frame(f"blob{n}", wait=True) == plain.compress(data)
-            assert pool.frame(f"blob{n}", wait=True) is None  # taken
-        assert pool.frame("never asked", wait=True) is None
+        soon = time.monotonic() + 60
+        for n, data in enumerate(asked[: 2 * CHUNK_MESSAGES]):
+            assert pool.frame(f"blob{n}", soon) == plain.compress(data)
+            assert pool.frame(f"blob{n}", soon) is None  # taken
+        assert pool.frame(f"blob{len(asked) - 1}", soon) is None  # not sent: withdrawn, made here
+        assert pool.frame("never asked", soon) is None
     finally:
         pool.close()
 
@@ -155,7 +159,7 @@ class _WrongFrames:
     def compress(self, blob: str, data: bytes, compressor: str) -> None:
         pass
 
-    def frame(self, blob: str, wait: bool = False) -> bytes | None:
+    def frame(self, blob: str, until: float | None = None) -> bytes | None:
         return zstandard.ZstdCompressor().compress(b"Subject: not this one\n\n")
 
     def forget_frames(self) -> None:

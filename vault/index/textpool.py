@@ -14,8 +14,9 @@ standard library), fed chunks over a pipe: compressors to make (a level, a dicti
 and messages ``(blob, bytes, text wanted, compressor or None)``; it answers each chunk's frames
 first, then its Fields. Nothing depends on it: a message it has not answered for (not sent,
 still in flight when it died, or one whose extraction raised there) is extracted in the
-writer, as without a pool, and a frame not back when the store writes its pack is compressed
-there (the store never waits for one); the result is the same either way (the same function
+writer, as without a pool, and a frame not back when the store writes its pack (after a
+short wait at a flush, ``AHEAD_PATIENCE``; none for one not sent yet) is compressed there;
+the result is the same either way (the same function
 on the same bytes, and every frame is decompressed and compared by the writer before it is
 stored, wherever it was made).
 """
@@ -31,6 +32,7 @@ import select
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Container
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -107,14 +109,22 @@ class TextPool:
         self._frames_wanted.add(blob)
         self._add(blob, data)[4] = compressor
 
-    def frame(self, blob: str, wait: bool = False) -> bytes | None:
-        """The frame made for ``blob``: if it is back, or (``wait``) once it is; None: none
-        (not asked for, not back, the worker gone or its compression failed: compress it here)."""
-        if wait and blob in self._in_chunk:
-            self._send()
+    def frame(self, blob: str, until: float | None = None) -> bytes | None:
+        """The frame made for ``blob`` if it is back, or comes before ``until`` (a
+        time.monotonic(); None: no waiting). None: none (not asked for, not back, still in the
+        chunk not sent, which then goes without it, the worker gone or its compression
+        failed): the caller compresses it."""
+        message = self._in_chunk.get(blob)
+        if message is not None and message[4] is not None:  # not sent: sooner made there
+            message[4] = None
+            self._frames_wanted.discard(blob)
+            return None
         self._drain()
-        while wait and blob in self._frames_wanted and blob not in self._frames and self._alive:
-            self._wait()
+        while until is not None and blob in self._frames_wanted and blob not in self._frames and self._alive:
+            left = until - time.monotonic()
+            if left <= 0:
+                break
+            self._wait(left)
         self._frames_wanted.discard(blob)
         return self._frames.pop(blob, None)
 
@@ -211,12 +221,14 @@ class TextPool:
             self._unsent.clear()
             self._alive = False
 
-    def _wait(self) -> None:
-        """Wait until an answer comes (and take it in), writing what is on its way meanwhile."""
-        if not self._unsent:
+    def _wait(self, timeout: float | None = None) -> None:
+        """Wait until an answer comes (and take it in), writing what is on its way meanwhile;
+        ``timeout``: for that long at most."""
+        if not self._unsent and timeout is None:
             self._receive()
             return
-        readable, writable, _ = select.select([self._child_out], [self._child_in], [])
+        writing = [self._child_in] if self._unsent else []
+        readable, writable, _ = select.select([self._child_out], writing, [], timeout)
         if writable:
             self._pump()
         if readable:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
@@ -46,6 +47,8 @@ REWRITE = "verify --repair writes its blobs again, from where the location index
 UNPLACED = "no blob of it can be read: nothing else says where its records are"
 DICT_MAX_BLOB = 256 * 1024  # larger blobs gain nothing from a dictionary
 DICT_MAGIC = b"\x37\xa4\x30\xec"  # a zstd dictionary's first bytes
+# seconds a flush waits for frames made ahead before it compresses the rest itself
+AHEAD_PATIENCE = 0.05
 
 LOCATIONS_FORMAT = 2  # PRAGMA user_version of store-index.sqlite (0: a new file, or the first format)
 SCHEMA = """
@@ -68,7 +71,7 @@ class Ahead(Protocol):
 
     def compressor(self, name: str, level: int, dictionary: bytes | None) -> None: ...
     def compress(self, blob: str, data: bytes, compressor: str) -> None: ...
-    def frame(self, blob: str, wait: bool = False) -> bytes | None: ...  # None: make it here
+    def frame(self, blob: str, until: float | None = None) -> bytes | None: ...  # None: make it here
     def forget_frames(self) -> None: ...
 
 
@@ -406,15 +409,16 @@ class ContentStore:
         maker.compress(bid, data, name)
 
     def _settle(self, *, wait: bool) -> None:
-        """The blobs put ahead into the pack, in put order: the frames made elsewhere (those
-        back, or with ``wait`` all that will come), the others compressed here. A flush waits:
-        the commit it is part of then waits for the worker's text of the same messages, which
-        comes after their frames (vault/index/textpool.py), so waiting costs no more."""
+        """The blobs put ahead into the pack, in put order: the frames made elsewhere that are
+        back (with ``wait``, a flush's: or come within AHEAD_PATIENCE; the worker answers
+        frames before text, so they come soon unless it is starved of CPU), the others
+        compressed here."""
         self._finish_training(wait=True)
         ahead, self._ahead, self._ahead_bytes = self._ahead, {}, 0
         maker = self._ahead_maker
+        until = time.monotonic() + AHEAD_PATIENCE if wait else None
         for bid, (data, dict_blob) in ahead.items():
-            frame = maker.frame(bid, wait) if maker is not None else None
+            frame = maker.frame(bid, until) if maker is not None else None
             self._add_frame(bid, data, dict_blob, frame)
 
     def _dict_for(self, data: bytes, *, dictionary: bool) -> str | None:
