@@ -5,8 +5,11 @@ prints, when it exits, its wall seconds, the CPU seconds of its main thread (the
 2-core machine the import's critical path), of the whole process, of its child processes
 (the text worker) and of each Python thread pool, summed by thread name:
 
-    .venv/bin/python bench/import_threads.py --home HOME import /var/tmp/trees/dedup/user* \\
-        --mailbox 'user/{name}'
+    .venv/bin/python bench/import_threads.py [--checkout DIR] --home HOME import \\
+        /var/tmp/trees/dedup/user* --mailbox 'user/{name}'
+
+``--checkout DIR``: run the vaultctl.py of another checkout (e.g. main, to compare), its
+directory first on the path.
 
 CPU time is what to compare under load (other processes stretch wall time, not CPU time).
 """
@@ -56,8 +59,12 @@ def _report() -> None:
 def main() -> None:
     threading.Thread.run = _counted_run  # type: ignore[method-assign]
     atexit.register(_report)
-    sys.argv = [str(REPO / "vaultctl.py"), *sys.argv[1:]]
-    sys.path.insert(0, str(REPO))
+    args = sys.argv[1:]
+    checkout = REPO
+    if args[:1] == ["--checkout"]:
+        checkout, args = Path(args[1]).resolve(), args[2:]
+    sys.argv = [str(checkout / "vaultctl.py"), *args]
+    sys.path.insert(0, str(checkout))
     runpy.run_path(sys.argv[0], run_name="__main__")
 
 
