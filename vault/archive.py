@@ -139,12 +139,6 @@ def _full(what: str, path):
         raise DiskFull(full_disk_message(full, f"{what} ({path})")) from e
 
 
-# A bulk run (Vault.bulk) commits the search index when this many documents wait (and when it
-# ends): a few large Tantivy commits, and a crash makes the next open re-read (catch up) at
-# most this many messages from the store
-BULK_INDEX_DOCS = 1000
-
-
 class VaultExists(Exception):
     pass
 
@@ -370,9 +364,10 @@ class Vault:
     @contextmanager
     def bulk(self) -> Iterator[None]:
         """A run of many commits (an import): the search index is committed when the run ends
-        and every BULK_INDEX_DOCS documents, rather than with each ledger commit (a Tantivy
-        commit costs ~20-40 ms and leaves a segment to merge), and the text of each new message is extracted for it in
-        a worker process meanwhile (vault/index/textpool.py). When the run ends the index is
+        and every ``[import] index_commit_docs`` documents, rather than with each ledger commit (a Tantivy
+        commit costs ~20-40 ms and leaves a segment to merge), and the text of each new message is
+        extracted for it, and each new blob's frame compressed for the store (``store.ahead``),
+        in a worker process meanwhile (vault/index/textpool.py). When the run ends the index is
         committed (unless this writer defers index commits, ``index_commit_interval``, and
         one is not due): a search then finds everything imported. A crash before that loses the
         index nothing: its applied_seq stays at its last commit and the next open catches up
@@ -388,17 +383,21 @@ class Vault:
         self._bulk = True
         try:
             pool: TextPool | None = TextPool()
-        except OSError as e:  # no second process here: the text is extracted inline
-            log.warning("text extraction stays in this process: %s", e)
+        except OSError as e:  # no second process here: text and frames are made inline
+            log.warning("text extraction and compression stay in this process: %s", e)
             pool = None
         indexer.pool = pool
+        self.store.ahead = pool
         try:
             yield
         finally:
             self._bulk = False
             indexer.pool = None
-            if pool is not None:
-                pool.close()
+            try:
+                self.store.ahead = None  # the frames back are taken before the worker goes
+            finally:
+                if pool is not None:
+                    pool.close()
         if _time.monotonic() >= self._index_due:  # as a commit would (a deferring writer's: later)
             with _full("the search index", indexer.path):
                 self.flush_index()
@@ -478,8 +477,8 @@ class Vault:
             due = not self._bulk and _time.monotonic() >= self._index_due
             with _full("the search index", self._indexer.path):
                 self._indexer.apply(entries, self.store.get, self.catalog, commit=due)
-                if self._bulk and self._indexer.uncommitted >= BULK_INDEX_DOCS:
-                    self._indexer.flush()  # what a crash would make the next open redo: bounded
+                if self._bulk and self._indexer.uncommitted >= self.config["import"]["index_commit_docs"]:
+                    self._indexer.flush(wait=False)  # what a crash would make the next open redo: bounded
             if due:
                 self._index_due = _time.monotonic() + self.index_commit_interval
         if self.witnesses:

@@ -97,6 +97,10 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # ~5 fsyncs and a catalog transaction; a killed run redoes at most one batch
         "batch_messages": 2000,
         "batch_bytes": 64 * 1024 * 1024,
+        # search-index documents per Tantivy commit in a bulk run (an import; and when it ends):
+        # a commit holds the writer ~0.1-0.2 s and leaves a segment to merge; a crash makes the
+        # next open index at most this many messages again, read back from the store
+        "index_commit_docs": 10000,
     },
     # vault/ingest/dealer/: runs on the Cyrus host
     "dealer": {

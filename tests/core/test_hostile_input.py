@@ -389,7 +389,7 @@ def test_a_disk_that_fills_during_import_is_one_clear_error_and_the_next_run_com
     box = make_maildir(tmp_path / "Maildir", files)
     disk = tmp_path / "small"
     with tmpfs(disk, size):
-        settings: dict = {"import.batch_messages": 200}
+        settings: dict = {"import.batch_messages": 200, "import.index_commit_docs": 200}
         home = disk / "vault" if part == "home" else tmp_path / "vault"
         if part != "home":
             key = {

@@ -102,6 +102,9 @@ class SearchIndex:
         self._data: dict[str, bytes] = {}
         self._pool: TextPool | None = None  # text extraction in a worker process (Vault.bulk)
         self._added: set[str] = set()  # while a pool is set: blobs added, committed since too
+        # while a pool is set: content applied whose text the worker has not sent yet, added
+        # when it has (blob -> the seq of its entry, its bytes); see apply
+        self._waiting: dict[str, tuple[int, bytes]] = {}
         self._folder_keys = FolderKeys()
         self._view: tempfile.TemporaryDirectory | None = None  # see _read_only_view
 
@@ -229,12 +232,15 @@ class SearchIndex:
     def pool(self, pool: TextPool | None) -> None:
         """A bulk run's text pool (set), or its end (None). While one is set, the blobs this
         writer added stay known as indexed after each commit (an import's copies of content it
-        indexed a batch ago cost no query then)."""
+        indexed a batch ago cost no query then). Unset, the documents still waiting for
+        their text are added first (the worker's, or extracted here)."""
+        if pool is not self._pool:
+            self._add_waiting(wait=True)
         self._pool = pool
         self._added.clear()
 
     def indexed(self, blob: str) -> bool:
-        if blob in self._pending or blob in self._added:
+        if blob in self._pending or blob in self._added or blob in self._waiting:
             return True
         query = tantivy.Query.term_query(self.schema, "blob", blob)
         return count_matches(self.index.searcher(), query) > 0
@@ -291,10 +297,19 @@ class SearchIndex:
 
     @property
     def uncommitted(self) -> int:
-        """Documents added since the last commit."""
-        return len(self._pending)
+        """Documents added since the last commit (or waiting to be)."""
+        return len(self._pending) + len(self._waiting)
+
+    def _add_waiting(self, *, wait: bool) -> None:
+        """Add the documents that waited for their text: those whose text is back (``wait``:
+        all, waiting for the worker; what it cannot give is extracted here)."""
+        for blob, (_, data) in list(self._waiting.items()):
+            if wait or self._pool is None or not self._pool.pending(blob):
+                del self._waiting[blob]
+                self._add_new(blob, data)
 
     def remove(self, blob: str) -> None:
+        self._waiting.pop(blob, None)
         self._writer_or_fail().delete_documents_by_term("blob", blob)
         self._pending.discard(blob)
         self._added.discard(blob)
@@ -319,6 +334,7 @@ class SearchIndex:
         open). Returns the number of documents added."""
         added, last = 0, None
         applied = self.applied_seq
+        self._add_waiting(wait=False)
         for entry in entries:
             last = entry.seq
             if entry.seq <= applied:
@@ -332,13 +348,21 @@ class SearchIndex:
                 # since: it is not searchable, and its blob may be gone
                 if not self.indexed(blob) and catalog.blobs_referenced([blob]):
                     content = self._data.pop(blob, None)
-                    self._add_new(blob, content if content is not None else read_blob(blob))
+                    if content is None:
+                        content = read_blob(blob)
+                    if self._pool is not None and self._pool.pending(blob):
+                        # its text is on the way: added by a later apply or flush, so the
+                        # writer goes on meanwhile (the run's last flush waits for it)
+                        self._waiting[blob] = (entry.seq, content)
+                        self._dirty = True
+                    else:
+                        self._add_new(blob, content)
                     added += 1
             elif entry.kind == Kind.RETENTION_PURGED and not catalog.blobs_referenced([blob]):
                 self.remove(blob)
         self._data.clear()
         if self._pool is not None:
-            self._pool.forget()
+            self._pool.forget(keep=self._waiting)
         if last is not None and last > applied:
             if self._dirty:
                 self._unflushed = last
@@ -348,9 +372,16 @@ class SearchIndex:
                 self._set_applied_seq(last)
         return added
 
-    def flush(self) -> None:
-        """Commit what :meth:`apply` left uncommitted."""
+    def flush(self, *, wait: bool = True) -> None:
+        """Commit what :meth:`apply` left uncommitted. ``wait=False``: without the documents
+        still waiting for their text, ``applied_seq`` then staying before the first of them
+        (a crash meanwhile makes the next open apply them again); they stay for the next flush."""
+        self._add_waiting(wait=wait)
         if self._dirty and self._unflushed is not None:
+            if self._waiting:
+                self.commit(min(seq for seq, _ in self._waiting.values()) - 1)
+                self._dirty = True  # what waits is still to commit
+                return
             self.commit(self._unflushed)
         self._unflushed = None
 
@@ -362,6 +393,7 @@ class SearchIndex:
     def clear(self) -> None:
         self._writer_or_fail().delete_all_documents()
         self._added.clear()
+        self._waiting.clear()
         self._dirty = True
         self.commit(0)
 

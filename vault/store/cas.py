@@ -26,8 +26,11 @@ user_version`` says which format a file is).
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Protocol
 
 import zstandard
 
@@ -44,6 +47,8 @@ REWRITE = "verify --repair writes its blobs again, from where the location index
 UNPLACED = "no blob of it can be read: nothing else says where its records are"
 DICT_MAX_BLOB = 256 * 1024  # larger blobs gain nothing from a dictionary
 DICT_MAGIC = b"\x37\xa4\x30\xec"  # a zstd dictionary's first bytes
+# seconds a flush waits for frames made ahead before it compresses the rest itself
+AHEAD_PATIENCE = 0.05
 
 LOCATIONS_FORMAT = 2  # PRAGMA user_version of store-index.sqlite (0: a new file, or the first format)
 SCHEMA = """
@@ -59,6 +64,15 @@ _LOCATE = (
     "SELECT p.pack, b.blob, b.offset, b.length, b.raw_size, d.blob FROM blobs b JOIN packs p ON p.id = b.pack"
     " LEFT JOIN dictionaries d ON d.id = b.dict"
 )
+
+
+class Ahead(Protocol):
+    """Compresses frames elsewhere while the writer goes on (a bulk run: vault/index/textpool.py)."""
+
+    def compressor(self, name: str, level: int, dictionary: bytes | None) -> None: ...
+    def compress(self, blob: str, data: bytes, compressor: str) -> None: ...
+    def frame(self, blob: str, until: float | None = None) -> bytes | None: ...  # None: make it here
+    def forget_frames(self) -> None: ...
 
 
 class BlobCorrupt(StoreError):
@@ -121,6 +135,16 @@ class ContentStore:
         self._buffer = bytearray()
         self._members: list[Member] = []
         self._pending: dict[str, int] = {}  # blob -> index in _members
+        # a bulk run's blobs put while their frames are made elsewhere (``ahead``), in put order:
+        # blob -> (its bytes, the dictionary its frame is made with); into the pack at flush
+        self._ahead: dict[str, tuple[bytes, str | None]] = {}
+        self._ahead_bytes = 0
+        self._ahead_maker: Ahead | None = None
+        self._told: set[str] = set()  # the compressors the ahead maker was given
+        # a dictionary trained on a thread (ensure_dictionary(background=True)), and the blobs
+        # put meanwhile that wait for it (in _ahead, not yet asked for)
+        self._training: tuple[threading.Thread, list] | None = None
+        self._waiting_dict: list[str] = []
         self._samples: list[bytes] = []
         self._known: set[bytes] | None = None  # raw ids of the blobs the location index holds
         # no other connection has committed to the location index since _known was read (at
@@ -231,24 +255,46 @@ class ContentStore:
         """Blob id of the dictionary new frames are compressed with; None until one is trained."""
         return self._dict_blob
 
-    def ensure_dictionary(self, samples: Iterable[bytes]) -> str | None:
-        """Train a dictionary from ``samples`` unless one exists or they are too few."""
-        if self._dict_blob is not None:
+    @property
+    def training(self) -> bool:
+        """A dictionary is being trained meanwhile (``ensure_dictionary(background=True)``)."""
+        return self._training is not None
+
+    def ensure_dictionary(self, samples: Iterable[bytes], *, background: bool = False) -> str | None:
+        """Train a dictionary from ``samples`` unless one exists (or is being trained) or they
+        are too few. ``background`` (while compressing ahead): on a thread of its own (zstd
+        leaves the GIL), returning None at once; the blobs put meanwhile wait for it, in
+        memory, and are compressed with it (``_finish_training``: at the next put after it is
+        done, or at the flush, which waits for it)."""
+        if self._dict_blob is not None or self._training is not None:
             return self._dict_blob
         usable = [s for s in samples if 0 < len(s) <= DICT_MAX_BLOB]
         if len(usable) < self.dictionary_samples:
             return None
-        return self._train(usable)
+        if not background or self._ahead_maker is None:
+            return self._train(usable)
+        outcome: list[zstandard.ZstdCompressionDict | None] = []
+        thread = threading.Thread(
+            target=lambda: outcome.append(self._trained(usable)), name="train-dictionary", daemon=True
+        )
+        self._training = (thread, outcome)
+        thread.start()
+        return None
 
-    def _train(self, samples: list[bytes]) -> str | None:
+    def _trained(self, samples: list[bytes]) -> zstandard.ZstdCompressionDict | None:
         try:
             # fixed COVER parameters: as good as zstd's parameter search on mail, 5x faster
             # [*samples]: the stub wants a list of any ByteString, a list[bytes] is not one
-            trained = zstandard.train_dictionary(
-                self.dictionary_size, [*samples], level=self.level, k=1024, d=8
-            )
+            return zstandard.train_dictionary(self.dictionary_size, [*samples], level=self.level, k=1024, d=8)
         except zstandard.ZstdError:
             return None  # too little material: plain frames until more arrives
+
+    def _train(self, samples: list[bytes]) -> str | None:
+        trained = self._trained(samples)
+        return None if trained is None else self._adopt(trained)
+
+    def _adopt(self, trained: zstandard.ZstdCompressionDict) -> str:
+        """Store a trained dictionary (a blob too) and compress new frames with it."""
         bid = self._put_frame(trained.as_bytes(), dictionary=False)
         self.db.execute(
             "INSERT INTO dictionaries(blob, seq) VALUES (?1, (SELECT coalesce(max(seq) + 1, 0) FROM dictionaries))"
@@ -260,10 +306,33 @@ class ContentStore:
         self._samples = []
         return bid
 
+    def _finish_training(self, *, wait: bool) -> None:
+        """The dictionary trained meanwhile, once done (``wait``: waiting for it): adopted, and
+        the blobs that waited for it handed to the ahead maker (or, without one, left to
+        ``_settle``) with it."""
+        if self._training is None:
+            return
+        thread, outcome = self._training
+        if thread.is_alive() and not wait:
+            return
+        thread.join()
+        self._training = None
+        trained = outcome[0] if outcome else None
+        if trained is not None:
+            self._adopt(trained)
+        waited, self._waiting_dict = self._waiting_dict, []
+        for bid in waited:
+            if bid in self._ahead:
+                data, _ = self._ahead[bid]
+                dict_blob = self._dict_for(data, dictionary=True)
+                self._ahead[bid] = (data, dict_blob)
+                if self._ahead_maker is not None:
+                    self._ask(self._ahead_maker, bid, data, dict_blob)
+
     # ------------------------------------------------------------ writing
 
     def exists(self, bid: str) -> bool:
-        if bid in self._pending:
+        if bid in self._pending or bid in self._ahead:
             return True
         raw = _raw(bid)
         if raw is None:
@@ -296,21 +365,79 @@ class ContentStore:
         bid = bid or blob_id(data)
         if self.exists(bid):
             return bid
-        self._put_frame(data, dictionary=True, bid=bid)
-        if self._dict_blob is None and len(data) <= DICT_MAX_BLOB:
+        if self._ahead_maker is not None:
+            self._put_ahead(self._ahead_maker, data, bid)
+        else:
+            self._put_frame(data, dictionary=True, bid=bid)
+        if self._dict_blob is None and self._training is None and len(data) <= DICT_MAX_BLOB:
             self._samples.append(data)
             if len(self._samples) >= self.dictionary_samples:
                 self._train(self._samples)
         return bid
 
+    @property
+    def ahead(self) -> Ahead | None:
+        return self._ahead_maker
+
+    @ahead.setter
+    def ahead(self, maker: Ahead | None) -> None:
+        """While set (a bulk run), each blob put is compressed by ``maker`` (another process)
+        meanwhile; a frame not back when the pack is written is compressed here. Unset, what
+        it was making goes into the pack first (taking the frames that are back)."""
+        if self._ahead_maker is not None and maker is not self._ahead_maker:
+            self._settle(wait=False)
+        self._ahead_maker, self._told = maker, set()
+
+    def _put_ahead(self, maker: Ahead, data: bytes, bid: str) -> None:
+        self._finish_training(wait=False)
+        dict_blob = self._dict_for(data, dictionary=True)
+        self._ahead[bid] = (data, dict_blob)
+        self._ahead_bytes += len(data)
+        if self._training is not None and len(data) <= DICT_MAX_BLOB:
+            self._waiting_dict.append(bid)  # compressed with the dictionary being trained
+        else:
+            self._ask(maker, bid, data, dict_blob)
+        if self._ahead_bytes >= self.pack_size:  # what waits in memory stays a pack's worth
+            self._settle(wait=False)
+
+    def _ask(self, maker: Ahead, bid: str, data: bytes, dict_blob: str | None) -> None:
+        name = dict_blob or "plain"
+        if name not in self._told:
+            dictionary = self._dictionary(dict_blob).as_bytes() if dict_blob else None
+            maker.compressor(name, self.dictionary_level if dict_blob else self.level, dictionary)
+            self._told.add(name)
+        maker.compress(bid, data, name)
+
+    def _settle(self, *, wait: bool) -> None:
+        """The blobs put ahead into the pack, in put order: the frames made elsewhere that are
+        back (with ``wait``, a flush's: or come within AHEAD_PATIENCE; the worker answers
+        frames before text, so they come soon unless it is starved of CPU), the others
+        compressed here."""
+        self._finish_training(wait=True)
+        ahead, self._ahead, self._ahead_bytes = self._ahead, {}, 0
+        maker = self._ahead_maker
+        until = time.monotonic() + AHEAD_PATIENCE if wait else None
+        for bid, (data, dict_blob) in ahead.items():
+            frame = maker.frame(bid, until) if maker is not None else None
+            self._add_frame(bid, data, dict_blob, frame)
+
+    def _dict_for(self, data: bytes, *, dictionary: bool) -> str | None:
+        """The dictionary a new frame of ``data`` is compressed with (None: a plain frame)."""
+        if dictionary and self._dict_compressor is not None and len(data) <= DICT_MAX_BLOB:
+            return self._dict_blob
+        return None
+
     def _put_frame(self, data: bytes, *, dictionary: bool, bid: str | None = None) -> str:
         bid = bid or blob_id(data)
-        compressor, dict_blob = self._plain, None
-        if dictionary and self._dict_compressor is not None and len(data) <= DICT_MAX_BLOB:
-            compressor, dict_blob = self._dict_compressor, self._dict_blob
-        frame = compressor.compress(data)
+        self._add_frame(bid, data, self._dict_for(data, dictionary=dictionary))
+        return bid
+
+    def _add_frame(self, bid: str, data: bytes, dict_blob: str | None, frame: bytes | None = None) -> None:
+        """Append this blob's frame (``frame``, made elsewhere, or compressed here) to the pack."""
+        if frame is None:
+            frame = self._compressor(dict_blob).compress(data)
         # Round-trip check before anything is stored (restic 0.16.0-0.16.3 lost data to a
-        # compressor bug only such a check would have caught).
+        # compressor bug only such a check would have caught), wherever the frame was made.
         if self._decompressor(dict_blob).decompress(frame) != data:
             raise StoreError(f"{bid}: compressed frame does not decompress to the original bytes")
         self._pending[bid] = len(self._members)
@@ -318,7 +445,13 @@ class ContentStore:
         self._buffer += frame
         if len(self._buffer) >= self.pack_size:
             self._write_pack()
-        return bid
+
+    def _compressor(self, dict_blob: str | None) -> zstandard.ZstdCompressor:
+        if dict_blob is None:
+            return self._plain
+        if dict_blob == self._dict_blob and self._dict_compressor is not None:
+            return self._dict_compressor
+        return zstandard.ZstdCompressor(level=self.dictionary_level, dict_data=self._dictionary(dict_blob))
 
     def _write_pack(self, salt: bytes = b"") -> None:
         if not self._members:
@@ -415,6 +548,9 @@ class ContentStore:
 
     def discard(self) -> None:
         """Forget blobs put since the last flush (the work that referenced them failed)."""
+        self._ahead, self._ahead_bytes, self._waiting_dict = {}, 0, []
+        if self._ahead_maker is not None:
+            self._ahead_maker.forget_frames()
         self._buffer = bytearray()
         self._members = []
         self._pending = {}
@@ -428,6 +564,7 @@ class ContentStore:
 
     def flush(self) -> None:
         """Make every blob put so far durable in the backend."""
+        self._settle(wait=True)
         self._write_pack()
         self.db.commit()
         self._check_alone()
@@ -435,6 +572,8 @@ class ContentStore:
     # ------------------------------------------------------------ reading
 
     def get(self, bid: str) -> bytes:
+        if bid in self._ahead:
+            return self._ahead[bid][0]
         if bid in self._pending:
             m = self._members[self._pending[bid]]
             frame = bytes(self._buffer[m.offset : m.offset + m.length])

@@ -96,6 +96,7 @@ def looks_like_mail(head: bytes) -> bool:
     """A header-like first line and no NUL bytes near the start."""
     if b"\x00" in head[:4096]:
         return False
-    first = head.split(b"\n", 1)[0]
+    end = head.find(b"\n", 0, 4096)  # (split would copy the whole message)
+    first = head[:end] if end >= 0 else head[:4096]
     name, colon, _ = first.partition(b":")
     return (bool(colon) and 0 < len(name) < 80 and b" " not in name.strip()) or first.startswith(b"From ")

@@ -31,8 +31,8 @@ from vault.model import ItemId, blob_id, cyrus_folder_name, format_time, normali
 # Messages read up front to train the compression dictionary on a vault's first import.
 DICTIONARY_SAMPLE = 2000
 PREFETCH_THREADS = 2
-PREFETCH_WINDOW = 128
-READ_CHUNK = 16  # messages read and hashed per task
+PREFETCH_WINDOW = 512  # messages read ahead of the writer at most (the readers wait for the GIL)
+READ_CHUNK = 32  # messages read and hashed per task
 
 _MAILBOX_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -314,12 +314,13 @@ class Importer:
         """(found, its _Read or None): new messages are read and hashed a little ahead on two
         threads (file reads and SHA-256 release the GIL), READ_CHUNK to a task, in order. On a
         vault with no dictionary yet the first DICTIONARY_SAMPLE messages are read first, so
-        one can be trained from them before anything is compressed."""
+        one can be trained from them before anything is compressed (in a bulk run, on a
+        thread while the writer goes on: ContentStore.ensure_dictionary)."""
         found_iter = iter(found_iter)
         window: deque = deque()
         with ThreadPoolExecutor(max_workers=PREFETCH_THREADS) as pool:
             reader = _ChunkReader(pool)
-            if not self.vault.store.dictionary:
+            if not self.vault.store.dictionary and not self.vault.store.training:
                 head = [
                     (found, reader.add(found) if isinstance(found, SourceMessage) else None)
                     for found in itertools.islice(found_iter, DICTIONARY_SAMPLE)
@@ -332,7 +333,8 @@ class Importer:
                             samples.append(slot.result()[0])
                     except OSError:
                         pass  # reported when the message itself is processed
-                self.vault.store.ensure_dictionary(samples)
+                # trained meanwhile when the store compresses ahead: the writer goes on
+                self.vault.store.ensure_dictionary(samples, background=True)
                 window.extend(
                     (found, slot if slot is not None and found.key not in live else None)
                     for found, slot in head
