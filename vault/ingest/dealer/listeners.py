@@ -12,7 +12,9 @@ those the broker has not acked within a grace period become spool files, in the 
   the loop keeps draining the socket while the disk works.
 
 Bytes that are not an event (garbage, truncated datagrams, frames cut off) go to the spool's
-quarantine with the reason; a stream peer is told ``NO "<reason>"``.
+quarantine with the reason; a stream peer is told ``NO "<reason>"``. Events the vault records
+nothing for (``spool.DROPPED_EVENTS``: Cyrus's MailboxModseq, one per delivery) are counted and
+dropped on arrival; a stream peer is answered ``OK NIL`` at once, without waiting for a commit.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from pathlib import Path
 
 from vault.ingest.cyrus.notify import OK_REPLY, DlistFrameParser, WireError, decode_datagram
 from vault.ingest.dealer.journal import Journal, JournalError, JournalFull
-from vault.ingest.dealer.spool import EventSpool, EventSpoolError, normalise
+from vault.ingest.dealer.spool import EventSpool, EventSpoolError, dropped, normalise
 
 log = logging.getLogger(__name__)
 
@@ -363,6 +365,7 @@ class DatagramListener:
         self.writer = writer
         self.owner = owner
         self.received = 0
+        self.dropped = 0  # events of spool.DROPPED_EVENTS, not spooled
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._paused = False
@@ -401,6 +404,9 @@ class DatagramListener:
                 notification = decode_datagram(data)
             except WireError as e:
                 self.writer.submit_bad(data, f"datagram on {self.path}: {e}")
+                continue
+            if dropped(notification.message):
+                self.dropped += 1
                 continue
             self.writer.submit(notification.message)
             if self.writer.backlog > WRITER_HIGH_WATER and not self._paused:
@@ -463,10 +469,12 @@ class StreamListener:
         self.commit = commit  # returns once the events are durable
         self.owner = owner
         self.received = 0
+        self.dropped = 0  # events of spool.DROPPED_EVENTS: answered at once, not spooled
         self._sock: socket.socket | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._conns: dict[int, _Connection] = {}
-        self._batch: list[tuple[_Connection, bytes]] = []
+        # (connection, event or None: answer in turn, commit nothing)
+        self._batch: list[tuple[_Connection, bytes | None]] = []
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -516,9 +524,16 @@ class StreamListener:
             return  # refused already; waiting for the peer to go
         for notification in c.parser.feed(data):
             self.received += 1
+            message: bytes | None = notification.message
+            if dropped(notification.message):
+                self.dropped += 1
+                if not any(waiting is c for waiting, _ in self._batch):
+                    self._send(c, OK_REPLY)  # nothing of this peer's before it: no need to wait
+                    continue
+                message = None  # answered in its turn, after the peer's earlier frames
             if not self._batch:
                 _started(self._loop, self.path).call_soon(self._commit)
-            self._batch.append((c, notification.message))
+            self._batch.append((c, message))
         if c.parser.error is not None:
             reason = f"dlist frame on {self.path}: {c.parser.error}"
             self._quarantine(c.parser.pending, reason)
@@ -527,16 +542,16 @@ class StreamListener:
 
     def _commit(self) -> None:
         batch, self._batch = self._batch, []
+        reply = OK_REPLY
+        messages = [message for _, message in batch if message is not None]
         try:
-            self.commit([message for _, message in batch])
+            if messages:
+                self.commit(messages)
         except OSError as e:
             log.error("%s", e)
             reply = _reason_text(f"vault dealer could not spool the event: {e}")
-            for c, _ in batch:
-                self._send(c, reply)
-            return
-        for c, _ in batch:
-            self._send(c, OK_REPLY)
+        for c, message in batch:
+            self._send(c, OK_REPLY if message is None else reply)
 
     def _send(self, c: _Connection, reply: bytes) -> None:
         if c.closed:
