@@ -31,7 +31,13 @@ from typing import BinaryIO
 from vault.curve.guard import ClientCurve
 from vault.ingest.dealer.hook_log import LOG_NAME as HOOK_LOG
 from vault.ingest.dealer.journal import Journal
-from vault.ingest.dealer.listeners import DatagramListener, JournaledSpool, SpoolWriter, StreamListener
+from vault.ingest.dealer.listeners import (
+    SOCKET_GATHER,
+    DatagramListener,
+    JournaledSpool,
+    SpoolWriter,
+    StreamListener,
+)
 from vault.ingest.dealer.shipper import Shipper
 from vault.ingest.dealer.spool import EventSpool, normalise
 
@@ -177,7 +183,7 @@ class Dealer:
                 log.info("recovered %d event(s) from the journal", recovered)
             journaled.start()
             if s.mode == "socket":
-                self.writer = SpoolWriter(self.spool, journaled.commit)
+                self.writer = SpoolWriter(self.spool, journaled.commit, gather=SOCKET_GATHER)
                 self.listener = DatagramListener(s.listen, self.writer, owner=s.socket_owner)
             elif s.mode == "stream":
                 self.listener = StreamListener(s.listen, self.spool, journaled.commit, owner=s.socket_owner)
