@@ -26,6 +26,7 @@ from tests.ingest.dealer.helpers import (
 )
 from vault.ingest.cyrus.notify import Notification, encode_dlist_notify
 from vault.ingest.dealer.dealer import Dealer, DealerSettings
+from vault.ingest.dealer.listeners import SpoolWriter
 from vault.ingest.dealer.spool import EventSpool, dropped
 from vault.testing.net import free_port
 
@@ -231,6 +232,18 @@ def test_datagrams_spooled_truncated_ones_quarantined(short_dir):
     assert d.listener.dropped == len(EVENTS) - len(KEPT_EVENTS) > 0
     reasons = {q.reason.split(": ", 1)[1] for q in d.spool.quarantined()}
     assert any("truncated" in r for r in reasons) and len(reasons) == 2
+
+
+def test_the_datagram_writer_commits_what_arrived_within_its_gather_time_at_once(tmp_path):
+    batches: list[list[bytes]] = []
+    writer = SpoolWriter(EventSpool(tmp_path), batches.append, gather=0.3)
+    first = writer.submit(b"1")
+    time.sleep(0.05)  # Cyrus's pace: one by one
+    rest = [writer.submit(str(n).encode()) for n in range(2, 6)]
+    for future in [first, *rest]:
+        future.result(10)
+    writer.close()
+    assert batches == [[b"1", b"2", b"3", b"4", b"5"]]
 
 
 def test_datagram_burst(short_dir):
