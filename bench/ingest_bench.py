@@ -35,6 +35,10 @@ the time from Cyrus's event timestamp to its arrival at the broker (p50/p95).
 
     python bench/ingest_bench.py [--rounds 5] [--messages 500] [--modes none,external,socket,stream] [--pin]
 
+``--b-tree PATH`` (A/B against another checkout, e.g. /work/main): each mode but ``none`` also
+runs as ``MODE@B``, in the same rounds, with every vault process started from PATH's vaultctl.py
+and Cyrus given PATH's ``event_groups``/``event_extra_params`` (its cyrus_config.py).
+
 Targets (issue 3, item 8): rate with vault / without >= 0.9 in socket mode, >= 0.85 in stream
 mode; event-to-archived lag p95 <= 1 s at 100 deliveries/s. By default the dealer ships to the
 whole vault (vault/testing/pipeline.py: broker, 2 workers, collector, committer on a fresh vault)
@@ -288,6 +292,37 @@ class Run:
             time.sleep(0.05)
 
 
+class OtherTree:
+    """While entered: vault processes from ``tree``'s vaultctl.py, Cyrus with its event lines."""
+
+    def __init__(self, tree: Path):
+        import runpy
+
+        import vault.ingest.dealer.cyrus_config as ours
+        import vault.testing.cli as cli
+
+        self.cli, self.ours = cli, ours
+        theirs = runpy.run_path(str(tree / "vault" / "ingest" / "dealer" / "cyrus_config.py"))
+        self.swap = {
+            (cli, "VAULTCTL"): tree / "vaultctl.py",
+            (ours, "EVENT_GROUPS"): theirs["EVENT_GROUPS"],
+            (ours, "EVENT_EXTRA_PARAMS"): theirs["EVENT_EXTRA_PARAMS"],
+        }
+
+    def __enter__(self):
+        self.saved = {key: getattr(*key) for key in self.swap}
+        for (module, name), value in self.swap.items():
+            setattr(module, name, value)
+
+    def __exit__(self, *exc):
+        for (module, name), value in self.saved.items():
+            setattr(module, name, value)
+
+
+def base_mode(mode: str) -> str:
+    return mode.split("@")[0]
+
+
 def rate_run(
     mode: str, work: Path, messages: int, warmup: int, archive: bool, pin: bool = False, sync: bool = True
 ) -> dict:
@@ -388,9 +423,9 @@ def report_rates(args, modes: list[str], results: list[dict]) -> None:
             for res in results
             if res["mode"] == mode and res["round"] in base
         ]
-        target = RATE_TARGETS.get(CYRUS_MODE[mode])
+        target = RATE_TARGETS.get(CYRUS_MODE[base_mode(mode)])
         verdict = ""
-        if target is not None and ratios and mode == CYRUS_MODE[mode]:
+        if target is not None and ratios and base_mode(mode) == CYRUS_MODE[base_mode(mode)]:
             got = statistics.median(ratios)
             verdict = f"{got:.2f} {'>=' if got >= target else '<'} {target}"
         print(
@@ -427,18 +462,35 @@ def main(argv=None) -> int:
         action="store_false",
         help="the dealer writes its journal without fdatasync ([dealer] sync = false; README)",
     )
+    ap.add_argument("--b-tree", type=Path, help="A/B: each mode also as MODE@B from this checkout")
     args = ap.parse_args(argv)
     modes = [m for m in args.modes.split(",") if m]
     unknown = set(modes) - set(MODES)
     if unknown:
         ap.error(f"unknown modes {sorted(unknown)}; known: {', '.join(MODES)}")
+    other = OtherTree(args.b_tree.absolute()) if args.b_tree else None
+    if other is not None:
+        modes += [f"{m}@B" for m in modes if m != "none"]
     work = Path(new_base_dir("bench-work"))
     results, lags = [], []
     try:
         for r in range(args.rounds if modes else 0):
             order = modes[r % len(modes) :] + modes[: r % len(modes)]
             for mode in order:
-                res = rate_run(mode, work, args.messages, args.warmup, args.archive, args.pin, args.sync)
+                if mode.endswith("@B") and other is not None:
+                    with other:
+                        res = rate_run(
+                            base_mode(mode),
+                            work,
+                            args.messages,
+                            args.warmup,
+                            args.archive,
+                            args.pin,
+                            args.sync,
+                        )
+                    res["mode"] = mode
+                else:
+                    res = rate_run(mode, work, args.messages, args.warmup, args.archive, args.pin, args.sync)
                 res["round"] = r
                 results.append(res)
                 print(

@@ -78,6 +78,15 @@ def test_external_hook_sees_every_kind_of_change(cyrus_server):
     new = [e for e in mine(events, "MessageNew", inbox_id) if e["vnd.cmu.sessionId"] == sid]
     assert len(new) == 1 and new[0]["vnd.cmu.midset"] == [delivered_msgid]
     assert "\\Flagged" in mine(events, "FlagsSet", folder_id)[0]["flagNames"]
+    # the extra parameters vault asks for (cyrus_config.EVENT_EXTRA_PARAMS: what the handlers
+    # read), and none of those it no longer asks for
+    assert {"timestamp", "service", "vnd.cmu.emailid", "vnd.cmu.sessionId", "vnd.cmu.mailboxACL"} <= new[
+        0
+    ].keys()
+    unread = {"bodyStructure", "vnd.cmu.envelope", "messageSize", "messages", "modseq", "uidnext"}
+    unread |= {"vnd.cmu.unseenMessages", "vnd.cmu.threadid"}
+    assert not unread & {key for e in events for key in e}
+    assert all("clientIP" in e for e in events if e["event"] == "Login")
     # the id survives the rename; the new name is in the URI
     assert uniqueid(server, f"user.alice.{folder}-renamed") == folder_id
     assert f"/user/alice/{folder}-renamed" in mine(events, "MailboxRename", folder_id)[0]["uri"]

@@ -58,6 +58,11 @@ def dlist_frames() -> list[bytes]:
     return frames
 
 
+def frame_message(frame: bytes) -> bytes:
+    """The event JSON inside one of dlist_frames()."""
+    return frame[frame.index(b"}\r\n") + 3 :].rsplit(b" FILEPATH", 1)[0]
+
+
 def datagram(json_bytes: bytes) -> bytes:
     """Spelled out from the README's example, not from our encoder."""
     return b"external\x00EVENT\x00\x00\x00\x000\x00" + json_bytes + b"\x00"

@@ -1,5 +1,5 @@
 """Each dealer mode against a real Cyrus 3.6: every delivery's event reaches the broker and leaves
-the spool; an event past the ~21 KB datagram limit is lost by Cyrus in the datagram modes and
+the spool (MailboxModseq never: the dealer drops it); an event past the ~21 KB datagram limit is lost by Cyrus in the datagram modes and
 arrives whole in stream mode."""
 
 import json
@@ -91,6 +91,13 @@ def test_mode_end_to_end(mode, cyrus_factory, reachable_dir):
                 what="the spool to empty once everything is acked",
             )
             assert broker.problems == [] and spool_files(spool, "bad") == []
+            # one per delivery from Cyrus, answered and dropped by the dealer (spool.DROPPED_EVENTS)
+            assert events(broker, "MailboxModseq") == []
+            # every answer read whole by Cyrus (the stream listener closes once it has answered):
+            # notify_dlist logs "error sending" for a reply it could not read, "response" for a NO
+            assert [
+                line for line in server.log_lines() if "error sending" in line or "response" in line
+            ] == []
 
             # One event far past the datagram limit: \Deleted on BULK messages with long ids.
             bulk = [f"<{tag}-bulk-{i}-{'m' * 60}@example.org>" for i in range(BULK)]

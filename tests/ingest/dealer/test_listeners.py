@@ -21,15 +21,20 @@ from tests.ingest.dealer.helpers import (
     dealer_curve,
     dlist_frames,
     event_lines,
+    frame_message,
     wait_for,
 )
 from vault.ingest.cyrus.notify import Notification, encode_dlist_notify
 from vault.ingest.dealer.dealer import Dealer, DealerSettings
-from vault.ingest.dealer.spool import EventSpool
+from vault.ingest.dealer.listeners import SpoolWriter
+from vault.ingest.dealer.spool import EventSpool, dropped
 from vault.testing.net import free_port
 
 EVENTS = event_lines()
 FRAMES = dlist_frames()
+# what the dealer keeps: MailboxModseq is answered and dropped (spool.DROPPED_EVENTS)
+KEPT_EVENTS = [e for e in EVENTS if not dropped(e)]
+KEPT_FRAMES = [f for f in FRAMES if not dropped(frame_message(f))]
 
 
 @pytest.fixture
@@ -103,16 +108,13 @@ def stored(spool: EventSpool) -> list[bytes]:
 
 
 # ---------------------------------------------------------------------------- stream
-def test_stream_acks_each_real_frame_and_spools_it(short_dir):
+def test_stream_acks_each_real_frame_and_spools_all_but_the_dropped(short_dir):
     with dealer("stream", short_dir) as d:
         for frame in FRAMES:
             assert notify(str(d.settings.listen), frame) == b"OK NIL\r\n"
         assert notify(str(d.settings.listen), FRAMES[1], chunk=7) == b"OK NIL\r\n"
-    messages = [json.loads(r)["event"] for r in stored(d.spool)]
-    assert messages == [
-        json.loads(f[f.index(b"}\r\n") + 3 :].rsplit(b" FILEPATH", 1)[0])["event"]
-        for f in FRAMES + [FRAMES[1]]
-    ]
+    assert stored(d.spool) == [frame_message(f) for f in KEPT_FRAMES + [FRAMES[1]]]
+    assert d.listener.dropped == len(FRAMES) - len(KEPT_FRAMES) > 0
 
 
 def test_stream_carries_events_far_beyond_the_datagram_limit(short_dir):
@@ -140,7 +142,7 @@ def test_stream_garbage_is_refused_quarantined_and_the_listener_lives_on(short_d
             s.connect(path)
             s.sendall(FRAMES[0][:200])
         wait_for(lambda: len(d.spool.quarantined()) == 2, what="both quarantined")
-        assert notify(path, FRAMES[0]) == b"OK NIL\r\n"
+        assert notify(path, KEPT_FRAMES[0]) == b"OK NIL\r\n"
     reasons = sorted(q.reason for q in d.spool.quarantined())
     assert "middle of a frame" in " ".join(reasons) and "NOTIFY expected" in " ".join(reasons)
     assert {(d.spool.bad / q.name).read_bytes() for q in d.spool.quarantined()} == {
@@ -166,7 +168,7 @@ def test_a_dead_broker_never_delays_the_ack(short_dir):
     nobody = f"tcp://127.0.0.1:{free_port()}"
     with dealer("stream", short_dir, broker=nobody, ack_timeout=0.1) as d:
         for i in range(100):
-            assert notify(str(d.settings.listen), FRAMES[i % len(FRAMES)]) == b"OK NIL\r\n"
+            assert notify(str(d.settings.listen), KEPT_FRAMES[i % len(KEPT_FRAMES)]) == b"OK NIL\r\n"
     assert len(d.spool.pending()) == 100
 
 
@@ -174,20 +176,22 @@ def test_stream_events_reach_the_broker_and_leave_the_spool(short_dir):
     with TestBroker() as broker, dealer("stream", short_dir, broker=broker.address) as d:
         for frame in FRAMES:
             assert notify(str(d.settings.listen), frame) == b"OK NIL\r\n"
-        wait_for(lambda: len(broker.received) == len(FRAMES) and d.spool.pending() == [], what="shipping")
-    assert [json.loads(r)["event"] for r in broker.raws()] == [
-        json.loads(f[f.index(b"}\r\n") + 3 :].rsplit(b" FILEPATH", 1)[0])["event"] for f in FRAMES
-    ]
+        wait_for(
+            lambda: len(broker.received) == len(KEPT_FRAMES) and d.spool.pending() == [], what="shipping"
+        )
+    assert broker.raws() == [frame_message(f) for f in KEPT_FRAMES]
 
 
 def test_events_acked_in_time_never_become_spool_files(short_dir):
     with TestBroker() as broker, dealer("stream", short_dir, broker=broker.address, ship_grace=10.0) as d:
         for frame in FRAMES:
             assert notify(str(d.settings.listen), frame) == b"OK NIL\r\n"
-        wait_for(lambda: len(broker.received) == len(FRAMES) and d.shipper.in_flight == 0, what="shipping")
+        wait_for(
+            lambda: len(broker.received) == len(KEPT_FRAMES) and d.shipper.in_flight == 0, what="shipping"
+        )
         wait_for(lambda: d.journaled.journal.checkpoint_seq == d.journaled.journal.seq, what="the checkpoint")
         assert d.journaled.files_written == 0 and d.spool.pending() == []
-    assert d.spool.pending() == [] and len(set(broker.ids())) == len(FRAMES)
+    assert d.spool.pending() == [] and len(set(broker.ids())) == len(KEPT_FRAMES)
 
 
 def test_events_not_acked_in_time_are_spooled_then_removed_once_acked(short_dir):
@@ -198,7 +202,7 @@ def test_events_not_acked_in_time_are_spooled_then_removed_once_acked(short_dir)
     ):
         for frame in FRAMES:
             assert notify(str(d.settings.listen), frame) == b"OK NIL\r\n"
-        wait_for(lambda: len(d.spool.pending()) == len(FRAMES), what="the unacked events to be spooled")
+        wait_for(lambda: len(d.spool.pending()) == len(KEPT_FRAMES), what="the unacked events to be spooled")
         assert [json.loads(r)["event"] for r in stored(d.spool)] == [
             json.loads(r)["event"] for r in broker.raws()
         ]
@@ -207,7 +211,7 @@ def test_events_not_acked_in_time_are_spooled_then_removed_once_acked(short_dir)
         wait_for(
             lambda: d.spool.pending() == [] and d.shipper.in_flight == 0, what="late acks to clear the spool"
         )
-    assert d.spool.pending() == [] and len(set(broker.ids())) == len(FRAMES)  # resent, never lost
+    assert d.spool.pending() == [] and len(set(broker.ids())) == len(KEPT_FRAMES)  # resent, never lost
 
 
 # ---------------------------------------------------------------------------- datagram
@@ -219,14 +223,27 @@ def test_datagrams_spooled_truncated_ones_quarantined(short_dir):
         send_datagram(path, datagram(EVENTS[0])[:-20])  # what Cyrus does past ~21 KB
         send_datagram(path, b"\xff\xfe")
         wait_for(
-            lambda: len(d.spool.pending()) == len(EVENTS) and len(d.spool.quarantined()) == 2,
+            lambda: len(d.spool.pending()) == len(KEPT_EVENTS) and len(d.spool.quarantined()) == 2,
             what="all datagrams handled",
         )
         send_datagram(path, datagram(EVENTS[1]))
-        wait_for(lambda: len(d.spool.pending()) == len(EVENTS) + 1, what="the listener to carry on")
-    assert stored(d.spool) == EVENTS + [EVENTS[1]]
+        wait_for(lambda: len(d.spool.pending()) == len(KEPT_EVENTS) + 1, what="the listener to carry on")
+    assert stored(d.spool) == KEPT_EVENTS + [EVENTS[1]]
+    assert d.listener.dropped == len(EVENTS) - len(KEPT_EVENTS) > 0
     reasons = {q.reason.split(": ", 1)[1] for q in d.spool.quarantined()}
     assert any("truncated" in r for r in reasons) and len(reasons) == 2
+
+
+def test_the_datagram_writer_commits_what_arrived_within_its_gather_time_at_once(tmp_path):
+    batches: list[list[bytes]] = []
+    writer = SpoolWriter(EventSpool(tmp_path), batches.append, gather=0.3)
+    first = writer.submit(b"1")
+    time.sleep(0.05)  # Cyrus's pace: one by one
+    rest = [writer.submit(str(n).encode()) for n in range(2, 6)]
+    for future in [first, *rest]:
+        future.result(10)
+    writer.close()
+    assert batches == [[b"1", b"2", b"3", b"4", b"5"]]
 
 
 def test_datagram_burst(short_dir):

@@ -36,12 +36,28 @@ from vault.ingest.cyrus.spool import CyrusSpoolError, read_imapd_conf
 from vault.ingest.cyrus.sync_log import CHANNEL
 from vault.ingest.dealer.dealer import MODES
 
+# `mailbox` brings MailboxCreate/Delete/Rename, and with them a MailboxModseq at every mailbox
+# commit (no setting turns that one off alone); the dealer drops those (spool.DROPPED_EVENTS).
 EVENT_GROUPS = "message quota flags access mailbox subscription"
-# Everything 3.6.1 can add (messageContent is accepted but never emitted for LMTP or APPEND).
+# What the handlers and the broker read, and nothing else: every parameter is built, JSON-encoded
+# and sent by Cyrus for each event, and parsed, journalled and shipped by us
+# (bench/cyrus_events_bench.py measures it). Who reads each:
+#   clientAddress      Login/Logout: clientIP, clientPort (handlers/sessions.py)
+#   diskUsed           QuotaChange (handlers/mailboxes.py: QUOTA_FIELDS)
+#   flagNames          MessageNew/MessageAppend: the flags a message arrives with
+#   service            message.appended's data, sessions
+#   timestamp          every entry's time (handlers/event.py: Event.time)
+#   vnd.cmu.midset     the Message-ID when the message has none of its own to read
+#   vnd.cmu.sessionId  every entry's session; Login/Logout pairing
+#   vnd.cmu.mailboxACL, vnd.cmu.mbtype  folder.acl, folder.created (3.6 fills both anyway)
+#   vnd.cmu.emailid    message.appended's data
+# Not asked for (3.6 can add them; nothing reads them): bodyStructure and vnd.cmu.envelope
+# (cache items copied into every MessageNew: ~400 of its 968 bytes), messageSize, messages,
+# modseq, uidnext, vnd.cmu.unseenMessages, vnd.cmu.threadid, messageContent (accepted but
+# never emitted for LMTP or APPEND).
 EVENT_EXTRA_PARAMS = (
-    "bodyStructure clientAddress diskUsed flagNames messageSize messages modseq service "
-    "timestamp uidnext vnd.cmu.midset vnd.cmu.unseenMessages vnd.cmu.envelope "
-    "vnd.cmu.sessionId vnd.cmu.mailboxACL vnd.cmu.mbtype vnd.cmu.emailid vnd.cmu.threadid"
+    "clientAddress diskUsed flagNames service timestamp vnd.cmu.midset vnd.cmu.sessionId "
+    "vnd.cmu.mailboxACL vnd.cmu.mbtype vnd.cmu.emailid"
 )
 # Where Cyrus's tools look for imapd.conf without -C.
 DEFAULT_IMAPD_CONF = "/etc/imapd.conf"

@@ -31,7 +31,13 @@ from typing import BinaryIO
 from vault.curve.guard import ClientCurve
 from vault.ingest.dealer.hook_log import LOG_NAME as HOOK_LOG
 from vault.ingest.dealer.journal import Journal
-from vault.ingest.dealer.listeners import DatagramListener, JournaledSpool, SpoolWriter, StreamListener
+from vault.ingest.dealer.listeners import (
+    SOCKET_GATHER,
+    DatagramListener,
+    JournaledSpool,
+    SpoolWriter,
+    StreamListener,
+)
 from vault.ingest.dealer.shipper import Shipper
 from vault.ingest.dealer.spool import EventSpool, normalise
 
@@ -39,6 +45,10 @@ log = logging.getLogger(__name__)
 
 MODES = ("external", "socket", "stream")
 JOURNAL_NAME = "journal"  # the listeners' write-ahead journal, inside the spool directory
+# The shipper's wait for more events after a wake (Shipper.gather): at Cyrus's pace, events one
+# by one cost a wake of the shipper and of ZeroMQ's I/O thread each way per event; gathered,
+# per burst. Lag it adds: at most this (the lag target is 1 s).
+SHIP_GATHER = 0.01
 
 HOOK_TEMPLATE = """\
 #!/bin/sh
@@ -137,6 +147,7 @@ class Dealer:
                 window=s.window,
                 ack_timeout=s.ack_timeout,
                 curve=s.curve,
+                gather=SHIP_GATHER,
             )
             self.shipper.start()
         try:
@@ -177,7 +188,7 @@ class Dealer:
                 log.info("recovered %d event(s) from the journal", recovered)
             journaled.start()
             if s.mode == "socket":
-                self.writer = SpoolWriter(self.spool, journaled.commit)
+                self.writer = SpoolWriter(self.spool, journaled.commit, gather=SOCKET_GATHER)
                 self.listener = DatagramListener(s.listen, self.writer, owner=s.socket_owner)
             elif s.mode == "stream":
                 self.listener = StreamListener(s.listen, self.spool, journaled.commit, owner=s.socket_owner)

@@ -8,7 +8,8 @@ appending stdin (the event's JSON plus the newline notifyd adds; Cyrus's JSON ne
 newline) to ``SPOOL/hook.log``, with ``conv=fsync``.
 
 :meth:`HookLog.collect`, run by the shipper, renames ``hook.log`` to ``hook-<time_ns>.log`` (the
-next hook run creates a fresh one), spools every complete line of the rotated logs durably, and
+next hook run creates a fresh one), spools every complete line of the rotated logs durably (but
+the events the vault records nothing for: spool.DROPPED_EVENTS), and
 deletes a rotated log once it is fully spooled and untouched for ``grace`` seconds: a hook that
 opened the log just before the rename may still be appending to it. A partial last line that
 stays partial that long is quarantined. After a restart, rotated logs still present are read
@@ -20,7 +21,7 @@ from __future__ import annotations
 import os
 import time
 
-from vault.ingest.dealer.spool import EventSpool
+from vault.ingest.dealer.spool import EventSpool, dropped
 
 LOG_NAME = "hook.log"
 ROTATED_PREFIX = "hook-"
@@ -63,7 +64,8 @@ class HookLog:
                     break
                 data = carry + chunk
                 end = data.rfind(b"\n") + 1
-                lines = [line for line in data[:end].split(b"\n") if line.strip()]
+                # events the vault records nothing for are dropped here (spool.DROPPED_EVENTS)
+                lines = [line for line in data[:end].split(b"\n") if line.strip() and not dropped(line)]
                 if lines:
                     spooled += self.spool.write_many(lines)
                 done += end

@@ -81,8 +81,12 @@ class Shipper:
         scan_interval: float = 0.2,
         context: zmq.Context | None = None,
         curve: ClientCurve | None = None,
+        gather: float = 0.0,
     ):
         self.spool = spool
+        # after a wake, wait this long for more before sending: the events of a burst leave
+        # together, and their acks come back together (one thread wake each, not per event)
+        self.gather = gather
         self.broker = broker
         self.curve = curve  # None: plain, where the config allows it (vault/curve/guard.py)
         self.origin = (origin or socket.gethostname()).encode()
@@ -192,6 +196,8 @@ class Shipper:
                     if polled is sock:
                         self._drain_replies(sock)
                     else:
+                        if self.gather:  # pokes meanwhile cost the poker a write, us no wake
+                            self._stop.wait(self.gather)
                         self._drain_wake()
         finally:
             sock.close(0)

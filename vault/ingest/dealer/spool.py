@@ -39,6 +39,23 @@ class EventSpoolError(OSError):
     """The spool cannot be used (missing, unwritable, disk full); the message names the path."""
 
 
+# Events the vault records nothing for, which the dealer answers and drops: no journal write,
+# no fsync, no spool file, nothing shipped. Cyrus 3.6 emits a MailboxModseq at every mailbox
+# commit (one per delivery, besides its MessageNew), and no setting turns it off alone: it comes
+# with the ``mailbox`` group, i.e. MailboxCreate, MailboxDelete, MailboxRename (imap/mboxevent.c:
+# MAILBOX_EVENTS). Its handler records nothing (the broker's jobs.NOTHING_TO_RECORD, of which
+# this is a part, kept so by tests/ingest/dealer/test_dropped_events.py).
+DROPPED_EVENTS = ("MailboxModseq",)
+# Cyrus writes its JSON compact with "event" first (mboxevent.c: json_formatter); anything
+# spelt otherwise is kept, which is always safe.
+_DROPPED_PREFIXES = tuple(b'{"event":"' + name.encode() + b'"' for name in DROPPED_EVENTS)
+
+
+def dropped(raw: bytes) -> bool:
+    """True for the bytes of an event in ``DROPPED_EVENTS``, as Cyrus writes them."""
+    return raw.startswith(_DROPPED_PREFIXES)
+
+
 def normalise(raw: bytes) -> bytes:
     """The event bytes as the spool keeps them: without the transport's trailing NUL/newline."""
     return raw.rstrip(b"\r\n\0")
