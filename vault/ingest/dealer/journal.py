@@ -28,6 +28,8 @@ import threading
 import zlib
 from pathlib import Path
 
+from vault.durable import write_file
+
 RECORD = struct.Struct("<4sIQI")  # magic, payload length, seq, crc32(seq + payload)
 RECORD_MAGIC = b"VJR1"
 CHECKPOINT = struct.Struct("<8sQQI")  # magic, seq, pos, crc32
@@ -73,22 +75,9 @@ class Journal:
 
     def _create(self) -> None:
         # Written zeros, not fallocate: overwriting unwritten extents would change metadata.
-        tmp = self.path.with_name(self.path.name + ".new")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
-        try:
-            chunk = b"\0" * (1 << 20)
-            for offset in range(0, self.size, len(chunk)):
-                os.pwrite(fd, chunk[: self.size - offset], offset)
-            os.pwrite(fd, self._checkpoint_block(0, DATA_START), 0)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(tmp, self.path)
-        dfd = os.open(self.path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        head = self._checkpoint_block(0, DATA_START)
+        data = head + bytes(self.size - len(head))
+        write_file(self.path, data, mode=0o640, temporary=self.path.with_name(self.path.name + ".new"))
 
     @staticmethod
     def _checkpoint_block(seq: int, pos: int) -> bytes:

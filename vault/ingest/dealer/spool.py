@@ -27,6 +27,8 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
+from vault.durable import sync_path
+
 REASON_SUFFIX = ".reason"
 # A tmp/ file untouched this long belongs to a writer that died (a live one needs milliseconds).
 STALE_SECONDS = 300.0
@@ -72,14 +74,6 @@ class Quarantined:
     reason: str
     size: int
     time_ns: int
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _fsync_close(fd: int) -> None:
@@ -171,7 +165,7 @@ class EventSpool:
             for name in names:
                 os.rename(self.tmp / name, self.new / name)
             if durable:
-                _fsync_dir(self.new)
+                sync_path(self.new)
         except OSError as e:
             for fd in fds:
                 os.close(fd)
@@ -190,7 +184,7 @@ class EventSpool:
                 except FileNotFoundError:
                     continue
                 _fsync_close(fd)
-            _fsync_dir(self.new)
+            sync_path(self.new)
         except OSError as e:
             raise EventSpoolError(f"cannot sync spool {self.root}: {e}") from e
 
@@ -204,7 +198,7 @@ class EventSpool:
                     os.write(fd, data)
                 finally:
                     _fsync_close(fd)
-            _fsync_dir(self.bad)
+            sync_path(self.bad)
         except OSError as e:
             raise EventSpoolError(f"cannot quarantine in {self.bad}: {e}") from e
         return name
@@ -251,7 +245,7 @@ class EventSpool:
             except FileNotFoundError:
                 continue  # its writer finished after all
         if promoted:
-            _fsync_dir(self.new)
+            sync_path(self.new)
         return promoted, quarantined
 
     # ------------------------------------------------------------------ inspection
