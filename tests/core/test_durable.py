@@ -27,10 +27,10 @@ def test_a_file_is_private_from_its_first_byte_whatever_the_umask(tmp_path):
 
 def test_it_replaces_atomically_and_keeps_the_mode_asked_for(tmp_path):
     target = tmp_path / "current"
-    write_file(target, b"g1\n", mode=0o644)
-    write_file(target, b"g2\n", mode=0o644)
+    write_file(target, b"g1\n", mode=0o640)
+    write_file(target, b"g2\n", mode=0o640)
     assert target.read_bytes() == b"g2\n"
-    assert _mode(target) == 0o644
+    assert _mode(target) == 0o640
     assert os.listdir(tmp_path) == ["current"]
 
 

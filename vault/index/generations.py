@@ -61,7 +61,7 @@ def swap(path: Path, gen: Path) -> None:
         if child.is_file():
             sync_path(child)
     sync_path(gen)
-    write_file(path / POINTER, (gen.name + "\n").encode(), mode=0o644)
+    write_file(path / POINTER, (gen.name + "\n").encode())
     sweep(path)
 
 
