@@ -166,15 +166,14 @@ class Broker:
         recovered = self.jobs.recover()
         if recovered:
             log.info("%d job(s) were BUSY when the broker stopped: back to PENDING", recovered)
-        report = self.context.socket(zmq.PAIR)
+        report = self.report = self.context.socket(zmq.PAIR)
         report.bind(self.committer.report_address)
         self._sockets.append(report)
-        self.committer.start()
         try:
+            self.committer.start()  # (VaultBusy: raised as it is, after the clean-up below)
             self.dealers = self._socket(zmq.ROUTER, self.dealer_bind)
             self.control = self._socket(zmq.ROUTER, self.control_bind)
             self.work = self._socket(zmq.ROUTER, self.worker_bind)
-            self.report = report
             poller = zmq.Poller()
             for sock in (self.dealers, self.control, self.work, self.report):
                 poller.register(sock, zmq.POLLIN)
