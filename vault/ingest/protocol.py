@@ -16,9 +16,10 @@ Control router (worker DEALER, routing id = the worker's name)::
                                   checked against the job's event before anything is recorded
     W->B [FAILED, job_id, reason] the event cannot be processed: dead-letter list
     W->B [POSTPONE, job_id, reason]  try again later
-    B->W [TAKE, job_id]
+    B->W [TAKE, job_id, raw]      the job and its event's bytes (no second round trip)
 
-Worker router (worker DEALER, same routing id)::
+Worker router (worker DEALER, same routing id), for a worker that has a job's id only (a
+TAKE of two frames, from a broker before the payload rode with it)::
 
     W->B [GET, job_id]            B->W [JOB, job_id, raw] | [GONE, job_id] (no longer yours)
 """

@@ -2,8 +2,8 @@
 
 Three ZeroMQ ROUTER sockets (frames in vault/ingest/protocol.py): the dealer router persists
 each event as a job before it acks (a SIGKILLed broker loses nothing the dealer let go of);
-the control router hears workers' READY, heartbeats and job outcomes and sends TAKE; the
-worker router hands out job payloads. Jobs of one mailbox go out one at a time, in arrival
+the control router hears workers' READY, heartbeats and job outcomes and sends TAKE with
+the job's payload; the worker router hands a payload out again to a worker that asks (GET). Jobs of one mailbox go out one at a time, in arrival
 order (JobStore.dispatchable). A worker silent for ``worker_timeout`` is dropped and its
 jobs go back to PENDING. Results go to the committer thread; jobs become DONE only once
 their entries are committed.
@@ -429,11 +429,12 @@ class Broker:
         jobs = self.jobs.dispatchable(limit)
         self._starved = len(jobs) >= limit
         assignments = list(zip((j.id for j in jobs), _round_robin(ready)))
+        raw = {j.id: j.raw for j in jobs}
         taken = set(self.jobs.take_many([(jid, w.name.decode()) for jid, w in assignments]))
         for job_id, worker in assignments:
             if job_id not in taken:
                 continue
-            if not self._send(self.control, [worker.name, p.TAKE, job_id.encode()]):
+            if not self._send(self.control, [worker.name, p.TAKE, job_id.encode(), raw[job_id]]):
                 self.jobs.release([job_id], "worker unreachable")
                 worker.credits = 0
                 self._dispatch_due = True  # for another worker
