@@ -115,6 +115,8 @@ class Broker:
         )
         self.workers: dict[bytes, WorkerState] = {}
         self.lost: dict[str, float] = {}  # workers dropped for silence and not back: name -> when
+        # when an event last arrived (as it comes, not once its gathered batch is stored: the
+        # sync log's follower waits for the events on their way, service/daemon.py)
         self.last_event_at: float | None = None
         self.stats = BrokerStats()
         self._stop = threading.Event()
@@ -251,6 +253,7 @@ class Broker:
             # shadow the real event that has it: the dedup key is the id)
             true_id = hashlib.sha256(body[2]).hexdigest()
             self._arriving.append((peer, eid, (true_id, body[2], origin)))
+            self.last_event_at = time.time()
 
     def _store_events(self) -> None:
         """Once the first of them waited ``event_gather`` (or many came): store the events
@@ -281,7 +284,6 @@ class Broker:
                 self.stats.refused += 1
             elif fresh:
                 self.stats.events += 1
-                self.last_event_at = time.time()
             else:
                 self.stats.duplicates += 1
         if self.jobs.added_pending:
