@@ -151,6 +151,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         # CPU however few blobs it holds); a job later ones of its mailbox wait for: at once
         "flush_delay_ms": 100.0,
         "flush_max_jobs": 200,  # flush at least every this many jobs
+        # jobs the broker may hand a worker ahead (READY credits): one dispatch (a query and a
+        # transaction of the job store) for several jobs when they come in batches
+        "prefetch_jobs": 4,
         "job_wait_seconds": 10.0,  # a payload not received within this: ask for another job
     },
     # vault/ingest/collector/: the server runs on the Cyrus host; workers and reconcile

@@ -327,17 +327,19 @@ class Broker:
                     self._dispatch_due = True
             elif verb == p.HEARTBEAT:
                 if len(body) > 1 and body[1] == b"1":
-                    self._idle_worker(worker, known)
+                    slots = body[2] if len(body) > 2 and body[2].isdigit() else b"1"
+                    self._idle_worker(worker, known, max(1, min(p.MAX_SLOTS, int(slots))))
             elif verb in (p.DONE, p.FAILED, p.POSTPONE) and len(body) >= 3:
                 self._on_outcome(worker, verb, body[1].decode("ascii", "replace"), body[2])
             else:
                 log.warning("worker %r sent %r: ignored", identity, verb[:20])
 
-    def _idle_worker(self, worker: WorkerState, known: bool) -> None:
-        """A worker says it holds nothing. If we think it holds jobs it took a while ago, the
-        TAKE was lost (say, sent while it reconnected to a restarted broker): requeue them."""
+    def _idle_worker(self, worker: WorkerState, known: bool, slots: int = 1) -> None:
+        """A worker says it holds nothing (and takes ``slots`` jobs ahead). If we think it
+        holds jobs it took a while ago, the TAKE was lost (say, sent while it reconnected to a
+        restarted broker): requeue them."""
         if not known:
-            worker.credits = max(worker.credits, 1)  # we restarted while it waited
+            worker.credits = max(worker.credits, slots)  # we restarted while it waited
             self._dispatch_due = True
         if not worker.taken:
             return  # nothing of ours it could hold
@@ -354,7 +356,7 @@ class Broker:
                 len(lost),
             )
             worker.taken.difference_update(lost)
-            worker.credits = max(worker.credits, 1)
+            worker.credits = max(worker.credits, slots)
             self.stats.released += len(lost)
             self._dispatch_due = True
 

@@ -62,6 +62,7 @@ class Worker:
         self.flush_delay = float(section["flush_delay_ms"]) / 1000
         self.flush_max = int(section["flush_max_jobs"])
         self.job_wait = float(section["job_wait_seconds"])
+        self.prefetch = max(1, min(p.MAX_SLOTS, int(section["prefetch_jobs"])))
         self.context = context or zmq.Context.instance()
         broker = config["broker"]
         self.curves = {  # vault/curve/: the worker's key, the broker's public key
@@ -100,7 +101,8 @@ class Worker:
         heartbeat = threading.Thread(target=self._heartbeats, name="heartbeat", daemon=True)
         heartbeat.start()
         try:
-            self.control.send_multipart([p.READY])
+            for _ in range(self.prefetch):
+                self.control.send_multipart([p.READY])
             if ready is not None:
                 ready.set()
             while not self._stop.is_set():
@@ -133,7 +135,7 @@ class Worker:
         try:
             while not self._stop.wait(self.heartbeat_interval):
                 idle = self._idle and not self._unflushed
-                sock.send_multipart([p.HEARTBEAT, b"1" if idle else b"0"])
+                sock.send_multipart([p.HEARTBEAT, b"1" if idle else b"0", str(self.prefetch).encode()])
         finally:
             sock.close(0)
 
