@@ -129,7 +129,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "control_address": "tcp://127.0.0.1:5572",  # where workers reach control_bind
         "jobs_path": "broker-jobs.sqlite",  # the durable job queue
         # events arriving within this are stored (one synced transaction) and acked together
-        "event_gather_ms": 50.0,  # 0: each burst at once
+        "event_gather_ms": 10.0,  # 0: each burst at once
         "worker_timeout_seconds": 10.0,  # a worker silent this long is dropped, its jobs requeued
         "postpone_seconds": 5.0,  # a postponed job is due again after this
         "max_postpones": 100,  # then it goes to the dead-letter list (FAILED)
