@@ -133,15 +133,15 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "control_address": "tcp://127.0.0.1:5572",  # where workers reach control_bind
         "jobs_path": "broker-jobs.sqlite",  # the durable job queue
         # events arriving within this are stored (one synced transaction) and acked together
-        "event_gather_ms": 0.0,  # 0: each burst at once
+        "event_gather_ms": 10.0,  # 0: each burst at once
         "worker_timeout_seconds": 10.0,  # a worker silent this long is dropped, its jobs requeued
         "postpone_seconds": 5.0,  # a postponed job is due again after this
         "max_postpones": 100,  # then it goes to the dead-letter list (FAILED)
         "commit_batch": 500,  # jobs per ledger commit at most
         # gather results this long before committing (a commit costs ~2 ms CPU however small)...
-        "commit_delay_ms": 5.0,
+        "commit_delay_ms": 150.0,
         "commit_prompt_ms": 5.0,  # ...or this long, once a result is one another job waits for
-        "index_commit_ms": 300.0,  # new mail is searchable within this (a commit: ~10 ms CPU)
+        "index_commit_ms": 1000.0,  # searchable within this, or at a search (a commit: ~10 ms CPU)
         "keep_done_hours": 24.0,  # DONE jobs are forgotten after this (the ledger keeps them)
         # vault/curve/: workers' copy of the broker's public key ("": keys/curve/broker.pub);
         # allow_plaintext: no CURVE on the broker's ports (loopback or ipc endpoints only)
@@ -153,8 +153,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "heartbeat_interval_seconds": 1.0,
         # wait this long for more jobs before flushing blobs and reporting (a pack costs ~1.2 ms
         # CPU however few blobs it holds); a job later ones of its mailbox wait for: at once
-        "flush_delay_ms": 5.0,
+        "flush_delay_ms": 100.0,
         "flush_max_jobs": 200,  # flush at least every this many jobs
+        # jobs the broker may hand a worker ahead (READY credits): one dispatch (a query and a
+        # transaction of the job store) for several jobs when they come in batches
+        "prefetch_jobs": 4,
         "job_wait_seconds": 10.0,  # a payload not received within this: ask for another job
     },
     # vault/ingest/collector/: the server runs on the Cyrus host; workers and reconcile

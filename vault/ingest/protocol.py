@@ -8,17 +8,20 @@ Dealer router (dealer DEALER -> broker ROUTER): Cyrus's event notifications, not
 
 Control router (worker DEALER, routing id = the worker's name)::
 
-    W->B [READY]                  one more job welcome
-    W->B [HEARTBEAT, idle]        liveness, from the worker's heartbeat socket ("<name>/hb"),
+    W->B [READY]                  one more job welcome (a worker starts with [worker]
+                                  prefetch_jobs of them: that many TAKEs may queue at it)
+    W->B [HEARTBEAT, idle, slots] liveness, from the worker's heartbeat socket ("<name>/hb"),
                                   which sends nothing else; idle "1"/"0" lets a restarted
-                                  broker re-learn who waits
+                                  broker re-learn who waits, and for how many jobs (slots,
+                                  its prefetch_jobs; absent: 1)
     W->B [DONE, job_id, result]   result: JSON {"entries": [...]}; blobs already flushed;
                                   checked against the job's event before anything is recorded
     W->B [FAILED, job_id, reason] the event cannot be processed: dead-letter list
     W->B [POSTPONE, job_id, reason]  try again later
-    B->W [TAKE, job_id]
+    B->W [TAKE, job_id, raw]      the job and its event's bytes (no second round trip)
 
-Worker router (worker DEALER, same routing id)::
+Worker router (worker DEALER, same routing id), for a worker that has a job's id only (a
+TAKE of two frames, from a broker before the payload rode with it)::
 
     W->B [GET, job_id]            B->W [JOB, job_id, raw] | [GONE, job_id] (no longer yours)
 """
@@ -40,6 +43,7 @@ READY, HEARTBEAT, DONE, FAILED, POSTPONE, TAKE = (
 )
 GET, JOB, GONE = b"GET", b"JOB", b"GONE"
 HEARTBEAT_SUFFIX = b"/hb"
+MAX_SLOTS = 64  # credits an idle worker's heartbeat may claim at most
 
 # events that only add an item of their own: consecutive ones of a mailbox run side by side
 # (the broker's order, jobs.py); anything else waits for what came before it in its mailbox,

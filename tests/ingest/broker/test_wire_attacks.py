@@ -18,6 +18,7 @@ import pytest
 
 from tests.ingest.broker.conftest import CUSTODIAN, FOLDER, MATTER, MESSAGES, Served
 from tests.ingest.broker.wire import FakeDealer, FakeWorker, insider
+from vault.ingest import protocol as p
 from vault.ingest.broker.jobs import BUSY, DONE, FAILED
 
 
@@ -176,7 +177,7 @@ def test_a_fake_worker_cannot_forge_entries_and_loses_no_job(served: Served, tmp
         # an outcome from "our" heartbeat socket, or for a job it was not given, is nobody's
         worker.ready()
         late = dealer.send(login("session-late"))
-        job_id, event = worker.take()
+        job_id, event = worker.take(fetch=True)  # the worker router hands out the TAKE's bytes again
         valid = [Forger(job_id, event, item, "").login()]
         impostor = worker.impostor(served.addresses["control"])
         worker.done(job_id, valid, sock=impostor)
@@ -184,6 +185,8 @@ def test_a_fake_worker_cannot_forge_entries_and_loses_no_job(served: Served, tmp
             served.addresses["control"], served.addresses["worker"], curve=insider(served.home, "worker")
         )
         other.done(job_id, valid)
+        other.work.send_multipart([p.GET, job_id.encode()])  # ...and to its holder only
+        assert other.work.poll(10_000) and other.work.recv_multipart() == [p.GONE, job_id.encode()]
         time.sleep(1.0)
         held = served.job(job_id)
         assert held is not None and held.state == BUSY and served.entries("session.login") == []

@@ -74,7 +74,8 @@ class FakeDealer:
 
 
 class FakeWorker:
-    """READY for credits; takes a job (TAKE, then GET -> JOB) and answers whatever it likes."""
+    """READY for credits; takes a job (a TAKE with its payload; or ``fetch``: GET -> JOB on
+    the worker router) and answers whatever it likes."""
 
     def __init__(self, control: str, work: str, name: str | None = None, curve: ClientCurve | None = None):
         self.name = (name or f"fake-{uuid.uuid4().hex[:8]}").encode()
@@ -93,15 +94,17 @@ class FakeWorker:
         for _ in range(credits):
             self.control.send_multipart([p.READY])
 
-    def take(self, timeout: float = 20.0) -> tuple[str, dict]:
-        """The next job the broker gives us: its id and its event."""
+    def take(self, timeout: float = 20.0, *, fetch: bool = False) -> tuple[str, dict]:
+        """The next job the broker gives us: its id and its event (``fetch``: the event as the
+        worker router hands it out again, which must be the TAKE's)."""
         assert self.control.poll(int(timeout * 1000)), f"no TAKE within {timeout} s"
-        verb, job_id = self.control.recv_multipart()
+        verb, job_id, raw = self.control.recv_multipart()
         assert verb == p.TAKE
-        self.work.send_multipart([p.GET, job_id])
-        assert self.work.poll(int(timeout * 1000)), "no JOB"
-        verb, got, raw = self.work.recv_multipart()
-        assert (verb, got) == (p.JOB, job_id)
+        if fetch:
+            self.work.send_multipart([p.GET, job_id])
+            assert self.work.poll(int(timeout * 1000)), "no JOB"
+            verb, got, again = self.work.recv_multipart()
+            assert (verb, got, again) == (p.JOB, job_id, raw)
         return job_id.decode(), json.loads(raw)
 
     def done(self, job_id: str, entries: list[dict], *, sock: zmq.Socket | None = None) -> None:

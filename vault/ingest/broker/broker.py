@@ -2,8 +2,8 @@
 
 Three ZeroMQ ROUTER sockets (frames in vault/ingest/protocol.py): the dealer router persists
 each event as a job before it acks (a SIGKILLed broker loses nothing the dealer let go of);
-the control router hears workers' READY, heartbeats and job outcomes and sends TAKE; the
-worker router hands out job payloads. Jobs of one mailbox go out one at a time, in arrival
+the control router hears workers' READY, heartbeats and job outcomes and sends TAKE with
+the job's payload; the worker router hands a payload out again to a worker that asks (GET). Jobs of one mailbox go out one at a time, in arrival
 order (JobStore.dispatchable). A worker silent for ``worker_timeout`` is dropped and its
 jobs go back to PENDING. Results go to the committer thread; jobs become DONE only once
 their entries are committed.
@@ -115,6 +115,8 @@ class Broker:
         )
         self.workers: dict[bytes, WorkerState] = {}
         self.lost: dict[str, float] = {}  # workers dropped for silence and not back: name -> when
+        # when an event last arrived (as it comes, not once its gathered batch is stored: the
+        # sync log's follower waits for the events on their way, service/daemon.py)
         self.last_event_at: float | None = None
         self.stats = BrokerStats()
         self._stop = threading.Event()
@@ -166,15 +168,14 @@ class Broker:
         recovered = self.jobs.recover()
         if recovered:
             log.info("%d job(s) were BUSY when the broker stopped: back to PENDING", recovered)
-        report = self.context.socket(zmq.PAIR)
+        report = self.report = self.context.socket(zmq.PAIR)
         report.bind(self.committer.report_address)
         self._sockets.append(report)
-        self.committer.start()
         try:
+            self.committer.start()  # (VaultBusy: raised as it is, after the clean-up below)
             self.dealers = self._socket(zmq.ROUTER, self.dealer_bind)
             self.control = self._socket(zmq.ROUTER, self.control_bind)
             self.work = self._socket(zmq.ROUTER, self.worker_bind)
-            self.report = report
             poller = zmq.Poller()
             for sock in (self.dealers, self.control, self.work, self.report):
                 poller.register(sock, zmq.POLLIN)
@@ -252,6 +253,7 @@ class Broker:
             # shadow the real event that has it: the dedup key is the id)
             true_id = hashlib.sha256(body[2]).hexdigest()
             self._arriving.append((peer, eid, (true_id, body[2], origin)))
+            self.last_event_at = time.time()
 
     def _store_events(self) -> None:
         """Once the first of them waited ``event_gather`` (or many came): store the events
@@ -282,7 +284,6 @@ class Broker:
                 self.stats.refused += 1
             elif fresh:
                 self.stats.events += 1
-                self.last_event_at = time.time()
             else:
                 self.stats.duplicates += 1
         if self.jobs.added_pending:
@@ -326,17 +327,19 @@ class Broker:
                     self._dispatch_due = True
             elif verb == p.HEARTBEAT:
                 if len(body) > 1 and body[1] == b"1":
-                    self._idle_worker(worker, known)
+                    slots = body[2] if len(body) > 2 and body[2].isdigit() else b"1"
+                    self._idle_worker(worker, known, max(1, min(p.MAX_SLOTS, int(slots))))
             elif verb in (p.DONE, p.FAILED, p.POSTPONE) and len(body) >= 3:
                 self._on_outcome(worker, verb, body[1].decode("ascii", "replace"), body[2])
             else:
                 log.warning("worker %r sent %r: ignored", identity, verb[:20])
 
-    def _idle_worker(self, worker: WorkerState, known: bool) -> None:
-        """A worker says it holds nothing. If we think it holds jobs it took a while ago, the
-        TAKE was lost (say, sent while it reconnected to a restarted broker): requeue them."""
+    def _idle_worker(self, worker: WorkerState, known: bool, slots: int = 1) -> None:
+        """A worker says it holds nothing (and takes ``slots`` jobs ahead). If we think it
+        holds jobs it took a while ago, the TAKE was lost (say, sent while it reconnected to a
+        restarted broker): requeue them."""
         if not known:
-            worker.credits = max(worker.credits, 1)  # we restarted while it waited
+            worker.credits = max(worker.credits, slots)  # we restarted while it waited
             self._dispatch_due = True
         if not worker.taken:
             return  # nothing of ours it could hold
@@ -353,7 +356,7 @@ class Broker:
                 len(lost),
             )
             worker.taken.difference_update(lost)
-            worker.credits = max(worker.credits, 1)
+            worker.credits = max(worker.credits, slots)
             self.stats.released += len(lost)
             self._dispatch_due = True
 
@@ -430,11 +433,12 @@ class Broker:
         jobs = self.jobs.dispatchable(limit)
         self._starved = len(jobs) >= limit
         assignments = list(zip((j.id for j in jobs), _round_robin(ready)))
+        raw = {j.id: j.raw for j in jobs}
         taken = set(self.jobs.take_many([(jid, w.name.decode()) for jid, w in assignments]))
         for job_id, worker in assignments:
             if job_id not in taken:
                 continue
-            if not self._send(self.control, [worker.name, p.TAKE, job_id.encode()]):
+            if not self._send(self.control, [worker.name, p.TAKE, job_id.encode(), raw[job_id]]):
                 self.jobs.release([job_id], "worker unreachable")
                 worker.credits = 0
                 self._dispatch_due = True  # for another worker

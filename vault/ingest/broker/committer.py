@@ -111,6 +111,9 @@ class Committer:
         self.index_interval = index_interval  # search-index commits at most this often (seconds)
         self._context = context or zmq.Context.instance()
         self._queue: queue.Queue = queue.Queue()
+        # set for what must not wait out batch_delay (a prompt result, a call, stop, a full
+        # batch): while a batch gathers, the thread sleeps on this, not on every result
+        self._wake = threading.Event()
         self._stop = threading.Event()
         self._opened = threading.Event()
         self._open_error: Exception | None = None
@@ -135,6 +138,8 @@ class Committer:
         another job waits for this one's commit (jobs.JobStore.waited_on), so its batch is
         committed within ``prompt_delay`` rather than ``batch_delay``."""
         self._queue.put((job_id, raw, entries, prompt))
+        if prompt or self._queue.qsize() >= self.batch_max:
+            self._wake.set()
 
     def call(self, fn: Callable[[Vault], Any]) -> Any:
         """Run ``fn(vault)`` with the vault's writer, on the committer's thread, and return what it
@@ -144,12 +149,14 @@ class Committer:
             raise RuntimeError("the vault's writer is not running")
         work = _Call(fn)
         self._queue.put(work)
+        self._wake.set()
         return work.future.result()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Commit what was submitted, then close the vault."""
         self._stop.set()
         self._queue.put(None)
+        self._wake.set()
         self._thread.join(timeout)
 
     # ------------------------------------------------------------ the thread
@@ -211,20 +218,28 @@ class Committer:
                 self._flush_index()
         if first is None:
             return None
+        self._wake.clear()  # (what set it is queued, or is this first item)
         batch = [first]
         deadline = time.monotonic() + (self.prompt_delay if self._prompt(first) else self.batch_delay)
-        while len(batch) < self.batch_max:
-            try:
-                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            if item is None:
-                self._queue.put(None)  # stop after this batch
-                break
-            batch.append(item)
-            if self._prompt(item):
-                deadline = min(deadline, time.monotonic() + self.prompt_delay)
-        return batch
+        while True:
+            while len(batch) < self.batch_max:  # what has come meanwhile
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._queue.put(None)  # stop after this batch
+                    return batch
+                batch.append(item)
+                if self._prompt(item):
+                    deadline = min(deadline, time.monotonic() + self.prompt_delay)
+            left = deadline - time.monotonic()
+            if len(batch) >= self.batch_max or left <= 0:
+                return batch
+            # (a wake set between the wait and the clear is for an item already queued: the
+            # drain above takes it)
+            self._wake.wait(left)
+            self._wake.clear()
 
     @staticmethod
     def _prompt(item) -> bool:

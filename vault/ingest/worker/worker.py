@@ -62,6 +62,7 @@ class Worker:
         self.flush_delay = float(section["flush_delay_ms"]) / 1000
         self.flush_max = int(section["flush_max_jobs"])
         self.job_wait = float(section["job_wait_seconds"])
+        self.prefetch = max(1, min(p.MAX_SLOTS, int(section["prefetch_jobs"])))
         self.context = context or zmq.Context.instance()
         broker = config["broker"]
         self.curves = {  # vault/curve/: the worker's key, the broker's public key
@@ -100,7 +101,8 @@ class Worker:
         heartbeat = threading.Thread(target=self._heartbeats, name="heartbeat", daemon=True)
         heartbeat.start()
         try:
-            self.control.send_multipart([p.READY])
+            for _ in range(self.prefetch):
+                self.control.send_multipart([p.READY])
             if ready is not None:
                 ready.set()
             while not self._stop.is_set():
@@ -111,8 +113,8 @@ class Worker:
                     )
                 if self.control.poll(timeout):
                     frames = self.control.recv_multipart()
-                    if len(frames) == 2 and frames[0] == p.TAKE:
-                        self._take(frames[1])
+                    if len(frames) in (2, 3) and frames[0] == p.TAKE:
+                        self._take(frames[1], frames[2] if len(frames) == 3 else None)
                         if len(self._unflushed) < self.flush_max and not self._flush_now:
                             continue  # more may be coming: one flush for all of them
                 if self._unflushed:
@@ -133,23 +135,32 @@ class Worker:
         try:
             while not self._stop.wait(self.heartbeat_interval):
                 idle = self._idle and not self._unflushed
-                sock.send_multipart([p.HEARTBEAT, b"1" if idle else b"0"])
+                sock.send_multipart([p.HEARTBEAT, b"1" if idle else b"0", str(self.prefetch).encode()])
         finally:
             sock.close(0)
 
-    def _take(self, job_id: bytes) -> None:
+    def _take(self, job_id: bytes, raw: bytes | None) -> None:
+        """Process a job: its payload came with the TAKE, or (a TAKE of two frames) is
+        fetched from the worker router."""
         self._idle = False
         try:
-            self.work.send_multipart([p.GET, job_id])
-            if not self.work.poll(int(self.job_wait * 1000)):
-                log.warning("job %s: no payload from the broker within %.0f s", job_id[:12], self.job_wait)
-                return
-            frames = self.work.recv_multipart()
-            if len(frames) == 3 and frames[0] == p.JOB and frames[1] == job_id:
-                self._process(job_id.decode(), frames[2])
+            if raw is None:
+                raw = self._fetch(job_id)
+            if raw is not None:
+                self._process(job_id.decode(), raw)
         finally:
             self._idle = True
             self.control.send_multipart([p.READY])
+
+    def _fetch(self, job_id: bytes) -> bytes | None:
+        self.work.send_multipart([p.GET, job_id])
+        if not self.work.poll(int(self.job_wait * 1000)):
+            log.warning("job %s: no payload from the broker within %.0f s", job_id[:12], self.job_wait)
+            return None
+        frames = self.work.recv_multipart()
+        if len(frames) == 3 and frames[0] == p.JOB and frames[1] == job_id:
+            return frames[2]
+        return None
 
     # ------------------------------------------------------------ one job
 
