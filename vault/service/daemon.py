@@ -145,6 +145,7 @@ class Service:
             try:
                 with CollectorClient.from_config(self.config) as client:
                     batch = client.sync_log()
+                    read_at = time.time()
                     if not batch.get("configured"):
                         wait = SYNC_LOG_IDLE_SECONDS
                         continue
@@ -152,7 +153,7 @@ class Service:
                     if batch.get("token") is None:
                         continue
                     if batch["mailboxes"] or batch["users"]:
-                        self._events_quiet(stop)
+                        self._events_quiet(stop, read_at)
                         params = {"mailboxes": batch["mailboxes"], "users": batch["users"]}
                         reports = ops.reconcile(self, SYNC_LOG, params)
                         changed = [r for r in reports if r["differences"]]
@@ -170,17 +171,21 @@ class Service:
                     warned = True
                 wait = SYNC_LOG_IDLE_SECONDS if "no answer" in str(e) else SYNC_LOG_SECONDS
 
-    def _events_quiet(self, stop: threading.Event) -> None:
-        """Until no event has come for a while and every job due is committed (or for at most
-        SYNC_LOG_WAIT_SECONDS): a reconciliation must not record what an event on its way
-        records next (an expunge before the flag change that came first)."""
+    def _events_quiet(self, stop: threading.Event, read_at: float) -> None:
+        """Until no event has come for a while, neither since the batch was read at
+        ``read_at``, and every job due is committed (or for at most SYNC_LOG_WAIT_SECONDS): a
+        reconciliation must not record what an event on its way records next (an expunge
+        before the flag change that came first). Cyrus logs a change as it emits its event, so
+        the event may still be in the dealer when its log line is read: quiet is counted from
+        the later of the last event and the read, never from an event before the change."""
         from vault.ingest.broker.jobs import unsettled
 
         jobs = self.config.path("broker", "jobs_path")
         deadline = time.monotonic() + SYNC_LOG_WAIT_SECONDS
         while time.monotonic() < deadline and not stop.is_set():
             last = self.broker.last_event_at if self.broker is not None else None
-            if (last is None or time.time() - last >= SYNC_LOG_QUIET_SECONDS) and not unsettled(jobs):
+            since = max(last or 0.0, read_at)
+            if time.time() - since >= SYNC_LOG_QUIET_SECONDS and not unsettled(jobs):
                 return
             stop.wait(0.2)
 

@@ -108,3 +108,50 @@ def test_what_the_events_missed_is_archived_from_the_sync_log(pipeline_factory):
     every = [m for group in ids.values() for m in group]
     assert {m: len(found.get(m, [])) for m in every} == {m: 1 for m in every}
     assert {m: items for m, items in found.items() if len(items) > 1} == {}
+
+
+def test_an_event_still_in_the_dealer_is_recorded_before_the_log_reconciles(pipeline_factory):
+    """Cyrus logs a change as it emits its event: the follower may read the log line while
+    the event is still in the dealer. Held there (SIGSTOP; socket mode, so Cyrus does not wait) for less than the follower's quiet
+    time after the change, the flag change must still come first in the ledger, and the
+    expunge be the event's, not a reconciliation's."""
+    import signal
+
+    from tests.policy.helpers import ledger_entries
+    from vault.entries import Kind
+
+    pipeline = pipeline_factory(workers=1, mode="socket", users=("alice",))  # datagrams wait in the kernel
+    wait_first_sync(pipeline)
+    mid = f"<{uuid.uuid4().hex[:8]}-held@example.org>"
+    pipeline.cyrus.lmtp_deliver("alice@vault.test", message(mid))
+    wait_for("the delivery", lambda: archived_once(pipeline, [mid]), pipeline)
+    pipeline.wait_settled()
+    time.sleep(2.5)  # the last event is older than the follower's quiet time
+    (item,) = appended_by_message_id(pipeline.home)[mid]
+
+    dealer = pipeline.components["dealer"].proc
+    assert dealer is not None
+    dealer.send_signal(signal.SIGSTOP)  # the events wait in the dealer; the sync log does not
+    try:
+        alice = pipeline.cyrus.imap("alice")
+        alice.select("INBOX")
+        alice.uid("STORE", "1:*", "+FLAGS", r"(\Deleted)")
+        alice.expunge()
+        alice.logout()
+        time.sleep(1.2)  # the follower reads the log every second
+    finally:
+        dealer.send_signal(signal.SIGCONT)
+
+    def expunged() -> list:
+        return [e for e in ledger_entries(pipeline.home, Kind.MESSAGE_EXPUNGED) if e.item == item]
+
+    wait_for("the expunge", lambda: bool(expunged()), pipeline)
+    pipeline.wait_settled()
+    time.sleep(3)  # and whatever the follower does after
+    changes = [
+        (e.kind, e.actor)
+        for e in ledger_entries(pipeline.home, Kind.FLAGS_SET, Kind.MESSAGE_EXPUNGED)
+        if e.item == item
+    ]
+    assert [k for k, _ in changes] == [Kind.FLAGS_SET, Kind.MESSAGE_EXPUNGED], changes
+    assert all(actor != "vault-synclog" for _, actor in changes), changes
