@@ -35,8 +35,10 @@ from vault.ingest.cyrus.notify import OK_REPLY, DlistFrameParser, decode_datagra
 from vault.ingest.dealer.cyrus_config import EVENT_EXTRA_PARAMS, EVENT_GROUPS  # noqa: E402
 from vault.testing.cyrus_server import CyrusServer, new_base_dir  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ingest_bench import cpu_seconds, message  # noqa: E402  (the same CPU count and message)
+
 MAIL_HOST_CPUS = {0}
-_TICK = os.sysconf("SC_CLK_TCK")
 FULL_EXTRA_PARAMS = (
     "bodyStructure clientAddress diskUsed flagNames messageSize messages modseq service "
     "timestamp uidnext vnd.cmu.midset vnd.cmu.unseenMessages vnd.cmu.envelope "
@@ -71,26 +73,6 @@ class VariantCyrus(CyrusServer):
                 line = f"event_extra_params: {self.params}"
             out.append(line)
         return "\n".join(out) + "\n"
-
-
-def cpu_seconds(pid: int, children: bool = False) -> float:
-    """User + system CPU of a process (with ``children``, also its reaped children); 0 when gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if children else 0)
-    return ticks / _TICK
-
-
-def message(msgid: str) -> bytes:
-    """The message bench/ingest_bench.py delivers."""
-    return (
-        f"From: Dave <dave@example.org>\r\nTo: alice@vault.test\r\nSubject: bench {msgid}\r\n"
-        f"Message-ID: {msgid}\r\nDate: Sun, 22 Nov 2026 12:00:00 +0000\r\n\r\n"
-        + "A line of body text for the benchmark.\r\n"
-        * 8
-    ).encode()
 
 
 # ---------------------------------------------------------------- the sink (its own process)

@@ -353,32 +353,33 @@ def scan_segment(path: Path, start: int = 0) -> Iterator[tuple[str, Entry]]:
             yield where, entry
 
 
+def _runs(numbered: list[tuple[int, str]]) -> Iterator[tuple[tuple[int, str], int]]:
+    """Each run of consecutive numbers in ``numbered`` (sorted): its first pair, and how many
+    follow it in the run."""
+    i = 0
+    while i < len(numbered):
+        j = i
+        while j + 1 < len(numbered) and numbered[j + 1][0] == numbered[j][0] + 1:
+            j += 1
+        yield numbered[i], j - i
+        i = j + 1
+
+
 def _leaf_problems(mismatched: list[tuple[int, str]]) -> list[Problem]:
     """One problem per run of consecutive entries whose stored leaf hash differs: an entry
     changed in a segment that stores no prev changes every entry chained after it too."""
     out: list[Problem] = []
-    i = 0
-    while i < len(mismatched):
-        j = i
-        while j + 1 < len(mismatched) and mismatched[j + 1][0] == mismatched[j][0] + 1:
-            j += 1
-        seq, where = mismatched[i]
-        more = f" (and for the {j - i} entries after it, chained through it)" if j > i else ""
+    for (_, where), after in _runs(mismatched):
+        more = f" (and for the {after} entries after it, chained through it)" if after else ""
         out.append(Problem(where, "stored leaf hash differs from the entry" + more))
-        i = j + 1
     return out
 
 
 def _block_problems(differ: list[tuple[int, str]]) -> list[Problem]:
     """One problem per run of consecutive blocks whose stored root differs from their entries'."""
     out: list[Problem] = []
-    i = 0
-    while i < len(differ):
-        j = i
-        while j + 1 < len(differ) and differ[j + 1][0] == differ[j][0] + 1:
-            j += 1
-        k, where = differ[i]
-        more = f" (and of the {j - i} blocks after it)" if j > i else ""
+    for (k, where), after in _runs(differ):
+        more = f" (and of the {after} blocks after it)" if after else ""
         first = k * BLOCK + 1
         out.append(
             Problem(
@@ -386,7 +387,6 @@ def _block_problems(differ: list[tuple[int, str]]) -> list[Problem]:
                 f"stored root of the block of entries {first}..{first + BLOCK - 1} differs from them" + more,
             )
         )
-        i = j + 1
     return out
 
 
