@@ -16,6 +16,16 @@ from vault.store.ledger import Ledger
 from vault.testing.cli import vaultctl_run
 
 
+def committed(config: Config, ledger_size: int) -> tuple[int, str | None]:
+    """What another handle on the index sees (commits only): its documents, and what it finds
+    wrong against a ledger of ``ledger_size`` entries (None: current)."""
+    reader = SearchIndex.open(config.path("index"))
+    try:
+        return len(reader), reader.state_problem(ledger_size)
+    finally:
+        reader.close()
+
+
 def mail(n: int, subject: str) -> bytes:
     return indexer_mail(n, subject, f"word{n}")
 
@@ -47,13 +57,10 @@ def test_a_search_right_after_an_import_finds_every_source(tmp_path):
     assert both["total"] == 1 and len(both["hits"][0]["folders"]) == 3
 
     config = Config.load(home)
-    index = SearchIndex.open(config.path("index"))
     ledger = Ledger.from_config(config)
     try:
-        assert index.state_problem(ledger.size) is None  # committed up to the last entry
-        assert len(index) == 3 * per_box + 1
+        assert committed(config, ledger.size) == (3 * per_box + 1, None)  # up to the last entry
     finally:
-        index.close()
         ledger.close()
 
 
@@ -67,12 +74,7 @@ def test_the_index_is_current_when_importer_run_returns(tmp_path):
     vault = Vault.open(config, writer=True)
     try:
         assert Importer(vault, box, "user/jane").run().appended == 30
-        reader = SearchIndex.open(config.path("index"))  # another handle: sees commits only
-        try:
-            assert len(reader) == 30
-            assert reader.state_problem(vault.ledger.size) is None
-        finally:
-            reader.close()
+        assert committed(config, vault.ledger.size) == (30, None)
     finally:
         vault.close()
 
@@ -125,11 +127,6 @@ def test_text_still_on_its_way_is_indexed_later_and_a_crash_redoes_it(tmp_path):
                     reader.close()
             finally:
                 os.kill(pid, signal.SIGCONT)
-        reader = SearchIndex.open(config.path("index"))
-        try:
-            assert len(reader) == 12
-            assert reader.state_problem(vault.ledger.size) is None
-        finally:
-            reader.close()
+        assert committed(config, vault.ledger.size) == (12, None)
     finally:
         vault.close()
