@@ -1,7 +1,7 @@
 """What a vault home costs per message, by component, after one import (issue 17 item 6).
 
-Imports every Maildir of TREE (default /var/tmp/trees/dedup: the dedup tree
-bench/import_bench.py builds) into a fresh home and prints each component's apparent bytes (du -b)
+Imports every Maildir of TREE (default: the dedup tree bench/import_bench.py builds, made afresh
+from the cached corpus in a temporary directory) into a fresh home and prints each component's apparent bytes (du -b)
 in total and per message, as import_bench.py prints them, and the ledger directory by file.
 Sizes are deterministic; load does not matter.
 
@@ -20,18 +20,18 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from import_bench import components, run_vault  # noqa: E402
+from import_bench import build_trees, components, run_vault  # noqa: E402
 from ledger_size_bench import _sizes  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("tree", nargs="?", type=Path, default=Path("/var/tmp/trees/dedup"))
+    ap.add_argument("tree", nargs="?", type=Path, help="Maildirs to import (default: the dedup tree)")
     ap.add_argument("--encryption", default="keyfile")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="home-size-"))
     try:
-        tree = args.tree
+        tree = args.tree or build_trees(None, work / "trees")["dedup"][0]
         boxes = sorted(p for p in tree.iterdir() if (p / "cur").is_dir())
         messages = sum(1 for b in boxes for d in ("cur", "new") for f in (b / d).iterdir() if f.is_file())
         home = work / "home"
