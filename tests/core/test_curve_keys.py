@@ -17,6 +17,7 @@ from click.testing import CliRunner
 
 from vault.config import Config
 from vault.curve.guard import ClientCurve, local_endpoint
+from vault.curve.keys import fingerprint, parse_public
 from vault.ingest.collector.client import CollectorClient, CollectorError, MailboxUnknown
 from vault.testing.net import free_port
 from vaultctl import cli
@@ -179,3 +180,40 @@ def test_keys_init_alone_gives_an_older_home_what_init_would(tmp_path):
     assert done.exit_code == 0, done.output
     assert [line.split()[0] for line in done.output.splitlines()] == ["dealer", "collector"]
     assert set(json.loads(vaultctl(home, "keys", "show", "--json").output)["keys"]) == {"dealer", "collector"}
+
+
+def test_a_client_offering_the_wrong_server_key_says_which(tmp_path, caplog):
+    """A vault home that was never given the collector's key offers its own: the client's log
+    names the fingerprint it offered, so a wrong or missing ``keys server`` shows at once."""
+    mail, home = tmp_path / "mail", tmp_path / "vault"
+    address = f"tcp://127.0.0.1:{free_port()}"
+    assert vaultctl(home, "init", "--set", "collector.timeout_seconds=2").exit_code == 0
+    worker = (home / "keys/curve/worker.pub").read_text().strip()
+    proc = _collector(mail, tmp_path, address)
+    try:
+        assert vaultctl(mail, "keys", "trust", "collector", "vault", worker).exit_code == 0
+        own = (home / "keys/curve/collector.pub").read_text().strip()
+        theirs = (mail / "keys/curve/collector.pub").read_text().strip()
+        assert own != theirs
+        with caplog.at_level("WARNING", logger="vault.curve"):
+            wrong = CollectorClient.from_config(Config.load(home), address)
+            with pytest.raises(CollectorError):
+                wrong.fetch("a" * 24, 1)
+            wrong.close()
+            deadline = time.monotonic() + 10
+            while "not connected to" not in caplog.text and time.monotonic() < deadline:
+                time.sleep(0.1)
+        assert f"(key {fingerprint(parse_public(own))})" in caplog.text, caplog.text
+        assert vaultctl(home, "keys", "server", "collector", theirs).exit_code == 0
+        with CollectorClient.from_config(Config.load(home), address) as right:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    right.fetch("a" * 24, 1)
+                except MailboxUnknown:  # answered: the handshake held
+                    break
+                except CollectorError:  # not listening yet
+                    assert time.monotonic() < deadline
+    finally:
+        proc.terminate()
+        proc.wait(10)

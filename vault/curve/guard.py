@@ -319,9 +319,9 @@ def client_curve(config, *, section: str, endpoint: str, component: str, server:
             f"no public key for the {server}: run 'vaultctl keys server {server} KEY' with the key "
             f"'vaultctl keys show' prints on the {server}'s host",
         )
-    return ClientCurve(
-        public, secret, server_key, f"the {server} at {endpoint} as {component} {fingerprint(public)}"
-    )
+    # both fingerprints: a failed handshake's log says which server key this client offered
+    label = f"the {server} at {endpoint} (key {fingerprint(server_key)}) as {component} {fingerprint(public)}"
+    return ClientCurve(public, secret, server_key, label)
 
 
 def secure(sock: zmq.Socket, curve: ServerCurve | ClientCurve | None) -> zmq.Socket:
