@@ -38,7 +38,7 @@ CALLS: dict[str, int] = defaultdict(int)
 PHASES = [
     (importer_module.Importer, "run"),
     (importer_module.Importer, "_append"),
-    (importer_module._Read, "result"),
+    (importer_module._Ahead, "result"),
     (Vault, "commit"),
     (Vault, "flush_index"),
     (cas.ContentStore, "put"),

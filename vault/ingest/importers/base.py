@@ -28,6 +28,7 @@ class SourceMessage:
     internal_date: datetime
     uid: int | None = None
     loader: Callable[[], bytes] | None = field(default=None, repr=False)
+    rel: tuple[str, ...] | None = None  # a file's message: the file under the source (readahead.py)
     warning: str | None = None  # archived, but something about it is worth reporting
 
     def read(self) -> bytes:
@@ -89,6 +90,7 @@ def file_message(
         uid=uid,
         loader=functools.partial(tree.read, found.read_as),
         warning=None if when else OUT_OF_RANGE,
+        rel=found.read_as,
     )
 
 

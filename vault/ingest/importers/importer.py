@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import logging
 import secrets
 import time as _time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -24,14 +24,13 @@ from pathlib import Path
 from vault.archive import Vault
 from vault.entries import Kind, message_data
 from vault.ingest.importers import open_source
-from vault.ingest.importers.base import SourceMessage, SourceProblem, looks_like_mail
-from vault.mailformat import message_id_of
-from vault.model import ItemId, blob_id, cyrus_folder_name, format_time, normalise_flags, now
+from vault.ingest.importers.base import SourceMessage, SourceProblem
+from vault.ingest.importers.readahead import Read, ReadAhead, read_of
+from vault.model import ItemId, cyrus_folder_name, format_time, normalise_flags, now
 
 # Messages read up front to train the compression dictionary on a vault's first import.
 DICTIONARY_SAMPLE = 2000
-PREFETCH_THREADS = 2
-PREFETCH_WINDOW = 512  # messages read ahead of the writer at most (the readers wait for the GIL)
+PREFETCH_WINDOW = 512  # messages asked for ahead of the writer at most
 READ_CHUNK = 32  # messages read and hashed per task
 
 _MAILBOX_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -41,32 +40,21 @@ _MAILBOX_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 # identity of their own in the same folder, and no UID Cyrus gives next can name one of them.
 HISTORY_UIDVALIDITY = 0
 
-
-def _read_and_hash(msg: SourceMessage) -> tuple[bytes, str]:
-    data = msg.read()
-    return data, blob_id(data)
+log = logging.getLogger(__name__)
 
 
-def _read_chunk(msgs: list[SourceMessage]) -> list[tuple[bytes, str] | OSError]:
-    out: list[tuple[bytes, str] | OSError] = []
-    for msg in msgs:
-        try:
-            out.append(_read_and_hash(msg))
-        except OSError as e:
-            out.append(e)
-    return out
+class _Chunks:
+    """Messages to read ahead, handed to the read-ahead process READ_CHUNK to a request."""
 
-
-class _ChunkReader:
-    """Messages to read ahead, handed to the pool READ_CHUNK to a task."""
-
-    def __init__(self, pool: ThreadPoolExecutor):
-        self.pool = pool
+    def __init__(self, readahead: ReadAhead, tree: int):
+        self.readahead = readahead
+        self.tree = tree
         self.chunk: list[SourceMessage] = []
-        self.slots: list[_Read] = []
+        self.slots: list[_Ahead] = []
+        self.answers: dict[int, list[Read | OSError | None]] = {}  # the chunks being taken
 
-    def add(self, msg: SourceMessage) -> _Read:
-        slot = _Read(len(self.chunk))
+    def add(self, msg: SourceMessage) -> _Ahead:
+        slot = _Ahead(self, len(self.chunk))
         self.chunk.append(msg)
         self.slots.append(slot)
         if len(self.chunk) >= READ_CHUNK:
@@ -76,27 +64,66 @@ class _ChunkReader:
     def submit(self) -> None:
         if not self.chunk:
             return
-        future = self.pool.submit(_read_chunk, self.chunk)
+        ticket = self.readahead.submit(self.tree, [msg.rel for msg in self.chunk if msg.rel is not None])
         for slot in self.slots:
-            slot.future = future
+            slot.ticket = ticket
         self.chunk, self.slots = [], []
 
+    def answer(self, ticket: int) -> list[Read | OSError | None]:
+        answers = self.answers.get(ticket)
+        if answers is None:
+            # taken in order: the chunks before this one are done with
+            self.answers = {ticket: self.readahead.answer(ticket)}
+            answers = self.answers[ticket]
+        return answers
 
-class _Read:
+
+class _Ahead:
     """One message's place in a chunk read ahead (Importer._prefetched)."""
 
-    __slots__ = ("future", "index")
+    __slots__ = ("chunks", "got", "index", "ticket")
 
-    def __init__(self, index: int):
-        self.future: Future | None = None
+    def __init__(self, chunks: _Chunks, index: int):
+        self.chunks = chunks
         self.index = index
+        self.ticket = 0
+        self.got: Read | OSError | None = None
 
-    def result(self) -> tuple[bytes, str]:
-        assert self.future is not None  # submitted before it is yielded
-        got = self.future.result()[self.index]
-        if isinstance(got, OSError):
-            raise got
-        return got
+    def result(self, msg: SourceMessage) -> Read:
+        if self.got is None:
+            if not self.ticket:  # still in the chunk being gathered
+                self.chunks.submit()
+            got = self.chunks.answer(self.ticket)[self.index]
+            self.got = got if got is not None else _Done(msg).got  # the process is gone: read here
+        if isinstance(self.got, OSError):
+            raise self.got
+        return self.got
+
+
+class _Done:
+    """A message read in the writer up front (a dictionary sample), or its read's error."""
+
+    __slots__ = ("got",)
+
+    def __init__(self, msg: SourceMessage):
+        try:
+            self.got: Read | OSError = read_of(msg.read())
+        except OSError as e:
+            self.got = e
+
+    def result(self, msg: SourceMessage) -> Read:
+        if isinstance(self.got, OSError):
+            raise self.got
+        return self.got
+
+
+def start_readahead() -> ReadAhead | None:
+    """The read-ahead process of a run; None where none can start (the writer reads)."""
+    try:
+        return ReadAhead()
+    except OSError as e:
+        log.warning("messages are read in this process: %s", e)
+        return None
 
 
 def new_mailbox_id() -> str:
@@ -161,8 +188,10 @@ class Importer:
         on_behalf_of: str | None = None,
         clock: Callable[[], datetime] = now,
         progress: Callable[..., None] | None = None,
+        readahead: ReadAhead | None = None,
     ):
         self.vault = vault
+        self.readahead = readahead  # the run's read-ahead process (none given: run starts one)
         self.source = open_source(source_path, kind, follow_symlinks=follow_symlinks)
         notes = []
         cyrus = cyrus_folder_name(mailbox)
@@ -188,11 +217,17 @@ class Importer:
 
     def run(self) -> ImportReport:
         """One snapshot run; the search index is current when it returns (Vault.bulk)."""
+        own = self.readahead is None
+        if own:
+            self.readahead = start_readahead()
         try:
             with self.vault.bulk():
                 return self._run()
         finally:
             self.source.tree.close()  # the directories kept open for reading its files
+            if own and self.readahead is not None:
+                self.readahead.close()
+                self.readahead = None
 
     def _run(self) -> ImportReport:
         started = _time.monotonic()
@@ -311,66 +346,81 @@ class Importer:
         return mailbox_id, uidvalidity
 
     def _prefetched(self, found_iter, live: dict):
-        """(found, its _Read or None): new messages are read and hashed a little ahead on two
-        threads (file reads and SHA-256 release the GIL), READ_CHUNK to a task, in order. On a
-        vault with no dictionary yet the first DICTIONARY_SAMPLE messages are read first, so
-        one can be trained from them before anything is compressed (in a bulk run, on a
-        thread while the writer goes on: ContentStore.ensure_dictionary)."""
+        """(found, its read slot or None): new messages of a file source are read and hashed a
+        little ahead, in order, by the read-ahead process (readahead.py), READ_CHUNK to a
+        request; the others (an mbox's, or all when there is no such process) are read by the
+        writer as it takes them. On a vault with no dictionary yet the first DICTIONARY_SAMPLE
+        messages are read first, so one can be trained from them before anything is compressed
+        (in a bulk run, on a thread while the writer goes on: ContentStore.ensure_dictionary)."""
         found_iter = iter(found_iter)
         window: deque = deque()
-        with ThreadPoolExecutor(max_workers=PREFETCH_THREADS) as pool:
-            reader = _ChunkReader(pool)
+        readahead = self.readahead
+        tree = readahead.tree(self.source.tree) if readahead is not None and readahead.alive else 0
+        chunks = _Chunks(readahead, tree) if readahead is not None and tree else None
+
+        def slot_of(found, *, now: bool = False) -> _Ahead | _Done | None:
+            if not isinstance(found, SourceMessage) or found.key in live:
+                return None
+            if chunks is not None and found.rel is not None:
+                return chunks.add(found)
+            return _Done(found) if now else None
+
+        try:
             if not self.vault.store.dictionary and not self.vault.store.training:
                 head = [
-                    (found, reader.add(found) if isinstance(found, SourceMessage) else None)
+                    (found, slot_of(found, now=True))
                     for found in itertools.islice(found_iter, DICTIONARY_SAMPLE)
                 ]
-                reader.submit()
+                if chunks is not None:
+                    chunks.submit()
                 samples = []
-                for _, slot in head:
+                for found, slot in head:
                     try:
-                        if slot is not None:
-                            samples.append(slot.result()[0])
+                        got = slot.result(found) if slot is not None else None
                     except OSError:
-                        pass  # reported when the message itself is processed
+                        continue  # reported when the message itself is processed
+                    if got is not None and got.data is not None:
+                        samples.append(got.data)
                 # trained meanwhile when the store compresses ahead: the writer goes on
                 self.vault.store.ensure_dictionary(samples, background=True)
-                window.extend(
-                    (found, slot if slot is not None and found.key not in live else None)
-                    for found, slot in head
-                )
+                window.extend(head)
             for found in found_iter:
-                slot = None
-                if isinstance(found, SourceMessage) and found.key not in live:
-                    slot = reader.add(found)
+                slot = slot_of(found)
                 window.append((found, slot))
                 if len(window) > PREFETCH_WINDOW:
-                    if window[0][1] is not None and window[0][1].future is None:
-                        reader.submit()
                     yield window.popleft()
-            reader.submit()
+            if chunks is not None:
+                chunks.submit()
             while window:
                 yield window.popleft()
+        finally:
+            if readahead is not None and tree:
+                readahead.release(tree)
 
-    def _append(self, msg: SourceMessage, payload: _Read | None = None) -> None:
+    def _append(self, msg: SourceMessage, payload: _Ahead | _Done | None = None) -> None:
         try:
-            data, bid = payload.result() if payload is not None else _read_and_hash(msg)
+            got = payload.result(msg) if payload is not None else read_of(msg.read())
+            if got.data is None and not self.vault.store.exists(got.bid):
+                # a copy of content this run read before, and did not store (found archived)
+                got = read_of(msg.read())
         except OSError as e:
             self.report.problems.append(
                 SourceProblem(msg.path, f"cannot read: {e.strerror or e}", unreadable=True)
             )
             return
-        if not looks_like_mail(data):
+        if not got.mail_like:
             self.report.problems.append(
                 SourceProblem(msg.path, "does not look like a mail message (binary?): archived as it is")
             )
         internal_date = format_time(msg.internal_date)
-        message_id = message_id_of(data)
-        if self.already is not None and self.already.take(bid, message_id, internal_date):
+        message_id = got.message_id
+        if self.already is not None and self.already.take(got.bid, message_id, internal_date):
             self.report.already_archived += 1
             return
-        blob = self.vault.store.put(data, bid=bid)
-        self.vault.offer_content(blob, data)
+        blob = got.bid
+        if got.data is not None:
+            blob = self.vault.store.put(got.data, bid=got.bid)
+            self.vault.offer_content(blob, got.data)
         if msg.uid is not None and self.source.kind == "cyrus" and not self.live_folder:
             uid = msg.uid
             self.next_uid = max(self.next_uid, uid + 1)
@@ -383,7 +433,7 @@ class Importer:
             str(item),
             message_data(
                 blob=blob,
-                size=len(data),
+                size=got.size,
                 internal_date=internal_date,
                 flags=normalise_flags(msg.flags),
                 mailbox=self.mailbox,
@@ -393,7 +443,7 @@ class Importer:
             ),
         )
         self.report.appended += 1
-        self.report.bytes_read += len(data)
+        self.report.bytes_read += got.size
 
     def _compare_flags(self, existing: dict, msg: SourceMessage) -> None:
         old = set(existing["flags"])
@@ -456,7 +506,10 @@ def import_sources(
 
     reports: list[ImportReport] = []
     failed: list[str] = []
-    with vault.bulk():
+    readahead = start_readahead()
+    with vault.bulk(), contextlib.ExitStack() as stack:
+        if readahead is not None:
+            stack.callback(readahead.close)
         for source, mailbox in targets:
             try:
                 importer = Importer(
@@ -467,6 +520,7 @@ def import_sources(
                     follow_symlinks=follow_symlinks,
                     actor=caller.actor,
                     on_behalf_of=caller.on_behalf_of,
+                    readahead=readahead,
                 )
                 if progress is None:
                     reports.append(importer.run())
