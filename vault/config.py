@@ -59,7 +59,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
     "compression": {
         "level": 3,  # plain frames (large blobs, everything before a dictionary exists)
-        "dictionary_level": 6,  # small frames with the dictionary: cheap at a few KiB each
+        "dictionary_level": 5,  # small frames with the dictionary: cheap at a few KiB each
         "dictionary_size": 262144,
         "dictionary_samples": 1000,  # messages needed before a dictionary is trained
     },

@@ -111,7 +111,7 @@ class ContentStore:
         *,
         pack_size: int = 16 << 20,
         level: int = 3,
-        dictionary_level: int = 6,
+        dictionary_level: int = 5,
         dictionary_size: int = 262144,
         dictionary_samples: int = 1000,
         read_only: bool = False,

@@ -107,6 +107,10 @@ class ReadAhead:
     def alive(self) -> bool:
         return self._alive
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
     def tree(self, tree: SourceTree) -> int:
         """A name for this source's tree in the worker's requests."""
         self._trees += 1
