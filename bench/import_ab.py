@@ -8,7 +8,8 @@ repository), the order alternating between rounds; prints the median wall and CP
 
 TREE holds the Maildirs (e.g. the dedup tree of bench/import_bench.py: user0..user7). A
 checkout is a directory holding ``vaultctl.py``; by default this one (``this``). Each runs
-with this interpreter, its own directory first on ``PYTHONPATH``.
+with this interpreter, its own directory first on ``PYTHONPATH``, its modules byte-compiled
+first (as an installed package's are).
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from vault.testing.cli import byte_compile  # noqa: E402
 
 
 def _run(argv: list[str], *, cwd: Path | None = None, env: dict | None = None) -> tuple[float, float]:
@@ -66,6 +70,8 @@ def main() -> None:
     names = [*checkouts, *([] if args.no_borg else ["borg"])]
     wall: dict[str, list[float]] = {n: [] for n in names}
     cpu: dict[str, list[float]] = {n: [] for n in names}
+    for checkout in checkouts.values():
+        byte_compile(checkout)  # as installed: each start reads bytecode
     with tempfile.TemporaryDirectory(prefix="vault-ab-") as tmp:
         for rnd in range(args.rounds):
             for name in names if rnd % 2 == 0 else reversed(names):

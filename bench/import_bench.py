@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from vault.testing import corpus as corpora  # noqa: E402
-from vault.testing.cli import vaultctl_argv  # noqa: E402
+from vault.testing.cli import byte_compile, vaultctl_argv  # noqa: E402
 
 
 def du(path: Path) -> tuple[int, int]:
@@ -245,6 +245,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="paired runs per tool and tree")
     ap.add_argument("--encryption", action="store_true", help="vault encrypted vs not (dedup tree)")
     args = ap.parse_args()
+    byte_compile()  # vault as installed (pip and Debian byte-compile; borg's are)
     if args.encryption:
         with tempfile.TemporaryDirectory(prefix="vault-bench-") as tmp:
             encryption_bench(build_trees(args.corpus, Path(tmp)), Path(tmp), args.rounds)

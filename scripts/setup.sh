@@ -54,6 +54,9 @@ extras=""
 case "$want" in test|bench) extras="[test]" ;; esac
 .venv/bin/pip install -q --upgrade pip >/dev/null
 .venv/bin/pip install -q -e ".${extras}"
+# bytecode, as an installed package has it (an editable install compiles nothing, and with
+# PYTHONDONTWRITEBYTECODE every start of vaultctl would compile every module again)
+.venv/bin/python -m compileall -q vault vaultctl.py >/dev/null
 echo "setup: ready ($(.venv/bin/python --version), vaultctl at .venv/bin/vaultctl)"
 
 if [ "$want" = units ]; then

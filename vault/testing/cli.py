@@ -35,6 +35,16 @@ def vaultctl_argv(*args: StrPath, home: StrPath | None = None) -> list[str]:
     return argv + [str(a) for a in args]
 
 
+def byte_compile(repo: StrPath = REPO) -> None:
+    """Compile a checkout's modules to bytecode, as installing a package does (pip, Debian):
+    a benchmark then measures vault, not the compiler (an editable install, or a checkout run
+    with PYTHONDONTWRITEBYTECODE, would otherwise compile every module at every start)."""
+    targets = [str(Path(repo) / "vault"), str(Path(repo) / "vaultctl.py")]
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", *targets], check=True, stdout=subprocess.DEVNULL
+    )
+
+
 class VaultctlFailed(subprocess.CalledProcessError):
     """A ``check=True`` run that exited non-zero; its message carries vaultctl's stderr."""
 
