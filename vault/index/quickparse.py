@@ -15,14 +15,16 @@ It reads only the shapes it reads exactly as the full parse does; ``read`` answe
 any other (then parse in full): a header block with a line that is not a field (no colon, a
 "From " line after the first, a continuation first, a bare CR), a message/* part or one that
 defaults to it (multipart/digest), a multipart with no boundary, a boundary with a line break
-in it, a multipart transfer encoding other than 7bit/8bit/binary, no delimiter or no close
-delimiter: everything the full parse would note as a defect of the message's structure.
+in it, a multipart transfer encoding other than 7bit/8bit/binary, a close delimiter before any
+other or none at all: all the defects of a message's structure the full parse notes but one, a
+missing close delimiter (the last part runs to the end of its multipart), read here as there.
 tests/index/test_text.py compares what extract reads from both.
 """
 
 from __future__ import annotations
 
 import re
+from email import errors
 from email.message import Message
 from email.policy import Compat32
 
@@ -43,12 +45,16 @@ READ = frozenset(
 )
 # A field (a name of the characters email.feedparser.headerRE allows, a colon, then its value
 # with the lines folded into it); _WANTED: one of READ's (ASCII case-insensitive).
+# _ODD_LINE: a line that is neither a field nor a continuation. Both look for a line's start as
+# the "\n" before it (the header block is searched with one put in front): "^" with re.M is
+# tried at every character, a literal at the few places the engine's scan for it stops.
 _WANTED = re.compile(
-    r"^(" + "|".join(re.escape(n) for n in sorted(READ)) + r"):([^\n]*(?:\n[ \t][^\n]*)*)",
-    re.M | re.I | re.A,
+    r"\n(" + "|".join(re.escape(n) for n in sorted(READ)) + r"):([^\n]*(?:\n[ \t][^\n]*)*)",
+    re.I | re.A,
 )
-_ODD_LINE = re.compile(r"^(?![\041-\071\073-\176]+:|[ \t])", re.M)
+_ODD_LINE = re.compile(r"\n(?![\041-\071\073-\176]+:|[ \t])")
 _LINE_END = re.compile(r"\r\n|\r|\n")
+_EMPTY_LINE = re.compile(r"\n\r?\n")
 
 
 class Part(Message):
@@ -108,11 +114,10 @@ def _head_and_body(text: str) -> tuple[str, str]:
     """The header block (its lines with their ends) and what follows its empty line."""
     if text[:1] == "\n" or text[:2] == "\r\n":
         return "", text[1:] if text[:1] == "\n" else text[2:]
-    ends = [i for i in (text.find("\n\n"), text.find("\n\r\n")) if i >= 0]
-    if not ends:
+    found = _EMPTY_LINE.search(text)
+    if found is None:
         return text, ""
-    i = min(ends) + 1
-    return text[:i], text[i + (1 if text[i : i + 1] == "\n" else 2) :]
+    return text[: found.start() + 1], text[found.end() :]
 
 
 def _fields(head: str, policy: Compat32) -> Part:
@@ -120,7 +125,8 @@ def _fields(head: str, policy: Compat32) -> Part:
         raise _Unread
     if head.startswith("From "):  # the envelope line (the parser's unixfrom): not a field
         head = head.partition("\n")[2]
-    if head and (head[0] in " \t" or _ODD_LINE.search(head.rstrip("\n"))):
+    head = "\n" + head
+    if len(head) > 1 and (head[1] in " \t" or _ODD_LINE.search(head.rstrip("\n"))):
         raise _Unread
     msg = Part(policy)
     for name, value in _WANTED.findall(head):  # as email.policy.Compat32.header_source_parse stores it
@@ -146,9 +152,10 @@ def _parts(msg: Part, body: str, policy: Compat32) -> None:
         while (following := _boundary_at(body, end, delimiter)) is not None:  # doubled delimiters
             end = following[0]
         line = _next_boundary(body, end, delimiter)
-        if line is None:
-            raise _Unread  # no close delimiter
-        msg.attach(_message(body[end : line[0]], policy, a_part=True))
+        msg.attach(_message(body[end : line[0] if line else len(body)], policy, a_part=True))
+        if line is None:  # the last part runs to the end
+            msg.defects.append(errors.CloseBoundaryNotFoundDefect())
+            return
         if line[2]:
             return  # what follows the close delimiter is the epilogue
 
