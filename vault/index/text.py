@@ -6,11 +6,11 @@ words (and raw 8-bit, tried as UTF-8 then Latin-1); bodies from their transfer e
 charset (anything Python's codecs know: ISO-2022-JP, Shift_JIS, UTF-7 ...; an unknown charset
 is read as UTF-8, else Latin-1); HTML is reduced to its text.
 
-A message that is not multipart (most mail) is read on a fast path: its header block alone goes
-through the stdlib parser and the rest is taken as the body, as the full parse would take it,
-without the full parse's line-by-line walk; a message the fast path cannot read exactly as the
-full parse would (a header block with a non-header line or a bare CR, a multipart or message/*
-type) is parsed in full. Both give the same Fields (tests/index/test_text.py compares them).
+A message is read on a fast path (vault.index.quickparse: the fields read here and the parts'
+bodies, split as the stdlib parser splits them, without its line-by-line walk); one of a shape
+the fast path does not read exactly as the full parse would (a header block with a non-header
+line, a message/* part, a multipart with a missing delimiter ...) is parsed in full. Both give
+the same Fields (tests/index/test_text.py compares them).
 """
 
 from __future__ import annotations
@@ -27,41 +27,25 @@ from datetime import UTC, datetime
 from email.message import Message
 from email.policy import Compat32
 
+from vault.index import quickparse
+
 MAX_BODY_CHARS = 1 << 20  # text indexed per message; the rest is rarely what anyone searches
 # script/style with their content, comments, then any tag. As in a browser, a quoted attribute
 # value (after "=") may hold ">", a quote anywhere else is just a character, and a "<" not
-# followed by a letter (or ! / ?) is text. Atomic and possessive: no backtracking, whatever the
-# markup; a value longer than 2000 characters is scanned as plain characters.
+# followed by a letter (or ! / ?) is text. Possessive: no backtracking, whatever the markup; a
+# value longer than 2000 characters is scanned as plain characters. A tag's inside is the loop
+# "plain run, then a quoted value or a lone quote or =, then a plain run ..." unrolled, and only
+# script/style ignore case (the letters a case-blind [A-Za-z] also takes, K, İ, ı and ſ, are
+# listed): a third cheaper than one alternation per step under re.I, the same matches.
 _TAG = re.compile(
-    r"<(script|style)\b.*?</\1\s*>|<!--.*?-->"
-    r"|</?[A-Za-z!?](?>[^>\"'=]++|=\s*\"[^\"]{0,2000}\"|=\s*'[^']{0,2000}'|[^>])*+>",
-    re.S | re.I,
+    r"<(?i:(script|style))\b.*?(?i:</\1)\s*>|<!--.*?-->"
+    r"|</?[A-Za-z\u0130\u0131\u017f\u212a!?][^>\"'=]*+"
+    r"(?:(?:=\s*\"[^\"]{0,2000}\"|=\s*'[^']{0,2000}'|[\"'=])[^>\"'=]*+)*+>",
+    re.S,
 )
-_SPACE = re.compile(r"\s+")
 _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([qQbB])\?([^?\s]*)\?=")
 _QP_ESCAPE = re.compile(rb"=([0-9A-Fa-f]{2})")
-# The fast path's header block: up to the first empty line (LF or CRLF); each field a name of
-# the characters email.feedparser.headerRE allows, a colon, then its value with the lines
-# folded into it. A line of any other shape (a "From " line after the first, a line with no
-# colon, one that starts with a colon, a bare CR) sends the message to the full parse.
-_FIELD = re.compile(r"^([\041-\071\073-\176]+):([^\n]*(?:\n[ \t][^\n]*)*)", re.M)
-_ODD_LINE = re.compile(r"^(?![\041-\071\073-\176]+:|[ \t])", re.M)
-# the fields extract reads (of a part or of the message): the fast path keeps these alone
-_READ = frozenset(
-    (
-        "from",
-        "to",
-        "cc",
-        "bcc",
-        "subject",
-        "message-id",
-        "date",
-        "content-type",
-        "content-disposition",
-        "content-transfer-encoding",
-    )
-)
 DATE_RANGE = (datetime(1678, 1, 1, tzinfo=UTC), datetime(2262, 1, 1, tzinfo=UTC))
 
 
@@ -110,7 +94,7 @@ def decode_header(value) -> str:
         return ""
     text = _unsurrogate(str(value))
     if "=?" not in text:
-        return _SPACE.sub(" ", text).strip()
+        return " ".join(text.split())  # runs of white space as one space (str.split's is re's \s)
     out, last, after_word = [], 0, False
     for m in _ENCODED_WORD.finditer(text):
         between = text[last : m.start()]
@@ -119,7 +103,7 @@ def decode_header(value) -> str:
         out.append(_decode_word(m))
         last, after_word = m.end(), True
     out.append(text[last:])
-    return _SPACE.sub(" ", "".join(out)).strip()
+    return " ".join("".join(out).split())
 
 
 def _decode_word(m: re.Match) -> str:
@@ -245,47 +229,12 @@ def header_fields(msg: Message, fields: Fields) -> Fields:
     return fields
 
 
-def _head_and_body(data: bytes) -> tuple[bytes, bytes]:
-    """The header block (its lines with their ends) and what follows its empty line."""
-    if data[:1] == b"\n" or data[:2] == b"\r\n":
-        return b"", data[1:] if data[:1] == b"\n" else data[2:]
-    ends = [i for i in (data.find(b"\n\n"), data.find(b"\n\r\n")) if i >= 0]
-    if not ends:
-        return data, b""
-    i = min(ends) + 1
-    return data[:i], data[i + (1 if data[i : i + 1] == b"\n" else 2) :]
-
-
-def _single_part(data: bytes) -> Message | None:
-    """``data`` as ``parse`` would read it, for what ``extract`` reads, when it is a single-part
-    message with a plain header block (most mail): the fields ``extract`` reads and the body,
-    without the full parse's line-by-line walk of every header. None otherwise (parse it)."""
-    head, body = _head_and_body(data)
-    text = head.decode("ascii", "surrogateescape")  # as BytesParser decodes
-    if text.startswith("From "):  # the envelope line (the parser's unixfrom): not a field
-        text = text.partition("\n")[2]
-    if (
-        text[:1] in (" ", "\t")
-        or _ODD_LINE.search(text.rstrip("\n"))
-        or text.count("\r") != text.count("\r\n")
-    ):
-        return None
-    msg = Message(policy=POLICY)
-    for name, value in _FIELD.findall(text):
-        if name.lower() in _READ:  # as email.policy.Compat32.header_source_parse stores it
-            msg.set_raw(name, value.lstrip(" \t").rstrip("\r\n"))
-    if msg.get_content_maintype() in ("multipart", "message"):
-        return None
-    msg.set_payload(body.decode("ascii", "surrogateescape"))
-    return msg
-
-
 def extract(data: bytes, *, fast: bool = True) -> Fields:
     """The Fields of a message (``fast=False``: always the full parse; the same result)."""
     fields = Fields(size=len(data))
     problems = fields.problems
     try:
-        msg = (_single_part(data) if fast else None) or parse(data)
+        msg = (quickparse.read(data, POLICY) if fast else None) or parse(data)
     except Exception as e:  # the parser is lenient; this is for the truly broken
         problems.append(f"unparseable: {e}")
         fields.body = charset_decode(data[:MAX_BODY_CHARS], None)
