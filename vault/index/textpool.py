@@ -24,14 +24,10 @@ stored, wherever it was made).
 from __future__ import annotations
 
 import collections
-import contextlib
-import fcntl
 import os
 import pickle
 import select
 import struct
-import subprocess
-import sys
 import time
 from collections.abc import Container
 from multiprocessing.connection import Connection
@@ -40,42 +36,23 @@ from pathlib import Path
 import zstandard
 
 from vault.index.text import Fields, extract
+from vault.piped_child import PipedChild
 
 CHUNK_MESSAGES = 16  # messages a chunk; one chunk also goes as soon as it holds CHUNK_BYTES
 CHUNK_BYTES = 1 << 20
-PIPE_BYTES = 1 << 20  # the worker's input pipe: chunks the writer need not wait to hand over
-_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
-_PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the directory that holds vault/
 _ZSTANDARD_ROOT = Path(zstandard.__file__).resolve().parents[1]  # the directory that holds zstandard/
 
 
 class TextPool:
     def __init__(self) -> None:
-        to_child, self._child_in = os.pipe()
-        self._child_out, from_child = os.pipe()
-        code = (
-            f"import sys; sys.path[:0] = [{str(_PACKAGE_ROOT)!r}, {str(_ZSTANDARD_ROOT)!r}]; "
-            f"from vault.index.textpool import serve; serve({to_child}, {from_child})"
-        )
-        try:
-            self._proc: subprocess.Popen | None = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", code],
-                pass_fds=(to_child, from_child),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-            )
-        finally:
-            os.close(to_child)
-            os.close(from_child)
+        self._child = PipedChild("vault.index.textpool", "serve", (_ZSTANDARD_ROOT,))
+        self._child_in, self._child_out = self._child.to_child, self._child.from_child
         self._recv_conn = Connection(self._child_out, writable=False)
         # Only the writer's thread talks to the worker: it writes chunks without blocking (what
         # the pipe cannot take yet goes on the next chance, _pump), reads answers when it wants
         # one and drains what came when it looks for frames. A thread of its own would wait for
         # the interpreter lock up to a switch interval (5 ms) each time, the writer running
         # Python non-stop: the worker would starve.
-        for fd in (self._child_in, self._child_out):  # room for a few chunks, and answers (Linux)
-            with contextlib.suppress(OSError):
-                fcntl.fcntl(fd, _F_SETPIPE_SZ, PIPE_BYTES)
         os.set_blocking(self._child_in, False)
         self._unsent: collections.deque[memoryview] = collections.deque()  # chunks on their way
         self._wanted: set[str] = set()  # offered and not yet taken or forgotten
@@ -173,7 +150,7 @@ class TextPool:
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
+        return self._child.pid
 
     def close(self) -> None:
         self._chunk, self._in_chunk = [], {}
@@ -186,13 +163,7 @@ class TextPool:
         # which is waiting for the exit (Popen.wait with a timeout polls, sleeping up to 50 ms past it)
         while self._alive:
             self._receive()
-        if self._proc is not None:
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-            self._proc = None
+        self._child.reap()
         self._recv_conn.close()
 
     def _send(self) -> None:

@@ -24,25 +24,19 @@ from __future__ import annotations
 import collections
 import contextlib
 import errno as errnos
-import fcntl
 import os
 import pickle
 import struct
-import subprocess
-import sys
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import NamedTuple
 
 from vault.ingest.importers.base import looks_like_mail
 from vault.ingest.importers.tree import Rel, SourceError, SourceTree
 from vault.mailformat import message_id_of
 from vault.model import blob_id
+from vault.piped_child import PipedChild
 
-PIPE_BYTES = 1 << 20  # each way; what is answered ahead waits here
 REQUEST_BUDGET = 48 << 10  # request bytes unanswered at most: less than any pipe holds (64 KiB)
-_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
-_PACKAGE_ROOT = Path(__file__).resolve().parents[3]  # the directory that holds vault/
 
 
 class Read(NamedTuple):
@@ -70,29 +64,9 @@ class ReadAhead:
     of its files, ``answer`` gives that chunk's reads (None for each: read them yourself)."""
 
     def __init__(self) -> None:
-        to_child, self._to_child = os.pipe()
-        from_child, to_parent = os.pipe()
-        code = (
-            f"import sys; sys.path[:0] = [{str(_PACKAGE_ROOT)!r}]; "
-            f"from vault.ingest.importers.readahead import serve; serve({to_child}, {to_parent})"
-        )
-        try:
-            for fd in (self._to_child, from_child):  # Linux: room for answers read ahead
-                with contextlib.suppress(OSError):
-                    fcntl.fcntl(fd, _F_SETPIPE_SZ, PIPE_BYTES)
-            self._proc: subprocess.Popen | None = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", code],
-                pass_fds=(to_child, to_parent),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-            )
-        except BaseException:
-            os.close(self._to_child)
-            os.close(from_child)
-            raise
-        finally:
-            os.close(to_child)
-            os.close(to_parent)
+        self._child = PipedChild("vault.ingest.importers.readahead", "serve")
+        self._to_child = self._child.to_child
+        from_child = self._child.from_child
         self._from_child = Connection(from_child, writable=False)
         self._alive = True
         self._trees = 0
@@ -109,7 +83,7 @@ class ReadAhead:
 
     @property
     def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
+        return self._child.pid
 
     def tree(self, tree: SourceTree) -> int:
         """A name for this source's tree in the worker's requests."""
@@ -144,13 +118,7 @@ class ReadAhead:
             os.close(self._to_child)
         while self._alive:  # read to the end: a worker blocked writing an answer exits too
             self._receive()
-        if self._proc is not None:
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-            self._proc = None
+        self._child.reap()
         self._from_child.close()
 
     # ------------------------------------------------------------ the pipe
