@@ -48,38 +48,66 @@ READ = frozenset(
 # _ODD_LINE: a line that is neither a field nor a continuation. Both look for a line's start as
 # the "\n" before it (the header block is searched with one put in front): "^" with re.M is
 # tried at every character, a literal at the few places the engine's scan for it stops.
+# A look at a line's first letter skips most lines (Received, X-...) before the names are tried.
 _WANTED = re.compile(
-    r"\n(" + "|".join(re.escape(n) for n in sorted(READ)) + r"):([^\n]*(?:\n[ \t][^\n]*)*)",
+    r"\n(?=[" + "".join(sorted({n[0] for n in READ} | {n[0].upper() for n in READ})) + r"])"
+    r"(" + "|".join(re.escape(n) for n in sorted(READ)) + r"):([^\n]*+(?:\n[ \t][^\n]*+)*+)",
     re.I | re.A,
 )
-_ODD_LINE = re.compile(r"\n(?![\041-\071\073-\176]+:|[ \t])")
+_ODD_LINE = re.compile(r"\n(?![\041-\071\073-\176]++:|[ \t])")
 _LINE_END = re.compile(r"\r\n|\r|\n")
 _EMPTY_LINE = re.compile(r"\n\r?\n")
 
 
 class Part(Message):
-    """A ``Message`` whose fields are looked up by name in a dict."""
+    """A ``Message`` whose fields are looked up by name in a dict, each value fetched through
+    the policy once, as it is read (the stdlib fetches it on every look-up). Its fields do
+    not change once read: its content type and parameters are answered from caches shared by
+    all Parts, keyed by the field's value (the stdlib parses them on every call; most parts
+    carry one of a few dozen Content-Types)."""
 
     def __init__(self, policy: Compat32) -> None:
         super().__init__(policy=policy)
-        self._named: dict[str, list[tuple[str, str]]] = {}
-
-    def add_field(self, name: str, value: str) -> None:
-        self.set_raw(name, value)
-        self._named.setdefault(name.lower(), []).append((name, value))
+        self._named: dict[str, list[tuple[str, object]]] = {}  # lower-case name: (raw, fetched)
 
     def get(self, name, failobj=None):
         found = self._named.get(name.lower())
-        if found is None:
-            return failobj
-        return self.policy.header_fetch_parse(*found[0])
+        return failobj if found is None else found[0][1]
 
     def get_all(self, name, failobj=None):
         found = self._named.get(name.lower())
-        if found is None:
+        return failobj if found is None else [fetched for _, fetched in found]
+
+    def get_content_type(self) -> str:
+        found = self._named.get("content-type")
+        key = (self.policy, self.get_default_type(), found[0][0] if found else None)
+        known = _CONTENT_TYPES.get(key)
+        if known is None:
+            known = _remember(_CONTENT_TYPES, key, Message.get_content_type(self))
+        return known
+
+    def get_param(self, param, failobj=None, header="content-type", unquote=True):
+        found = self._named.get(header.lower())
+        if found is None:  # as Message.get_param: no such field
             return failobj
-        fetch = self.policy.header_fetch_parse
-        return [fetch(k, v) for k, v in found]
+        key = (self.policy, param.lower(), header.lower(), unquote, found[0][0])
+        known = _PARAMS.get(key, _NOT_KNOWN)
+        if known is _NOT_KNOWN:
+            known = _remember(_PARAMS, key, Message.get_param(self, param, _ABSENT, header, unquote))
+        return failobj if known is _ABSENT else known
+
+
+_CACHED = 4096  # entries a cache holds; then it starts again
+_CONTENT_TYPES: dict[tuple, str] = {}
+_PARAMS: dict[tuple, object] = {}
+_NOT_KNOWN, _ABSENT = object(), object()
+
+
+def _remember(cache: dict, key: tuple, value):
+    if len(cache) >= _CACHED:
+        cache.clear()
+    cache[key] = value
+    return value
 
 
 class _Unread(Exception):
@@ -121,7 +149,7 @@ def _head_and_body(text: str) -> tuple[str, str]:
 
 
 def _fields(head: str, policy: Compat32) -> Part:
-    if head.count("\r") != head.count("\r\n"):  # a bare CR ends a line for the parser
+    if "\r" in head and head.count("\r") != head.count("\r\n"):  # a bare CR ends a line for the parser
         raise _Unread
     if head.startswith("From "):  # the envelope line (the parser's unixfrom): not a field
         head = head.partition("\n")[2]
@@ -129,8 +157,11 @@ def _fields(head: str, policy: Compat32) -> Part:
     if len(head) > 1 and (head[1] in " \t" or _ODD_LINE.search(head.rstrip("\n"))):
         raise _Unread
     msg = Part(policy)
-    for name, value in _WANTED.findall(head):  # as email.policy.Compat32.header_source_parse stores it
-        msg.add_field(name, value.lstrip(" \t").rstrip("\r\n"))
+    named, fetch = msg._named, policy.header_fetch_parse
+    for name, value in _WANTED.findall(head):
+        value = value.lstrip(" \t").rstrip("\r\n")  # as email.policy.Compat32.header_source_parse
+        msg.set_raw(name, value)
+        named.setdefault(name.lower(), []).append((value, fetch(name, value)))
     return msg
 
 

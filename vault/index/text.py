@@ -206,7 +206,10 @@ def filename_of(part: Message) -> str | None:
 def _may_name(part: Message) -> bool:
     """Whether a part's headers could give it a file name at all (the parameter parse that
     ``filename_of`` does costs more than this look)."""
-    return any("name" in str(part.get(h) or "").lower() for h in ("content-disposition", "content-type"))
+    return (
+        "name" in str(part.get("content-disposition") or "").lower()
+        or "name" in str(part.get("content-type") or "").lower()
+    )
 
 
 def parse(data: bytes) -> Message:
