@@ -9,7 +9,7 @@ next ones: the frames are ready when the batch's commit writes its pack, the Fie
 indexes them. A message put and offered together travels to the worker once.
 
 The worker is this module run in a fresh interpreter (``python -I -S``, the vault package's
-own directory and zstandard's on its path: it imports only text.py, zstandard and the
+own directory and zstandard's on its path: it imports only text.py, quickparse.py, zstandard and the
 standard library), fed chunks over a pipe: compressors to make (a level, a dictionary's bytes)
 and messages ``(blob, bytes, text wanted, compressor or None)``; it answers each chunk's frames
 first, then its Fields. Nothing depends on it: a message it has not answered for (not sent,
