@@ -26,12 +26,13 @@ from vault.entries import Kind, message_data
 from vault.ingest.importers import open_source
 from vault.ingest.importers.base import SourceMessage, SourceProblem
 from vault.ingest.importers.readahead import Read, ReadAhead, read_of
+from vault.ingest.importers.tree import Rel
 from vault.model import ItemId, cyrus_folder_name, format_time, normalise_flags, now
 
 # Messages read up front to train the compression dictionary on a vault's first import.
 DICTIONARY_SAMPLE = 2000
 PREFETCH_WINDOW = 512  # messages asked for ahead of the writer at most
-READ_CHUNK = 32  # messages read and hashed per task
+READ_CHUNK = 32  # messages read and hashed per request
 
 _MAILBOX_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -49,25 +50,26 @@ class _Chunks:
     def __init__(self, readahead: ReadAhead, tree: int):
         self.readahead = readahead
         self.tree = tree
-        self.chunk: list[SourceMessage] = []
+        self.rels: list[Rel] = []  # the files of the chunk being gathered, one per slot
         self.slots: list[_Ahead] = []
         self.answers: dict[int, list[Read | OSError | None]] = {}  # the chunks being taken
 
-    def add(self, msg: SourceMessage) -> _Ahead:
-        slot = _Ahead(self, len(self.chunk))
-        self.chunk.append(msg)
+    def add(self, rel: Rel) -> _Ahead:
+        """The slot of a message stored as this file: its answer's place in the chunk."""
+        slot = _Ahead(self, len(self.rels))
+        self.rels.append(rel)
         self.slots.append(slot)
-        if len(self.chunk) >= READ_CHUNK:
+        if len(self.rels) >= READ_CHUNK:
             self.submit()
         return slot
 
     def submit(self) -> None:
-        if not self.chunk:
+        if not self.rels:
             return
-        ticket = self.readahead.submit(self.tree, [msg.rel for msg in self.chunk if msg.rel is not None])
+        ticket = self.readahead.submit(self.tree, self.rels)
         for slot in self.slots:
             slot.ticket = ticket
-        self.chunk, self.slots = [], []
+        self.rels, self.slots = [], []
 
     def answer(self, ticket: int) -> list[Read | OSError | None]:
         answers = self.answers.get(ticket)
@@ -362,7 +364,7 @@ class Importer:
             if not isinstance(found, SourceMessage) or found.key in live:
                 return None
             if chunks is not None and found.rel is not None:
-                return chunks.add(found)
+                return chunks.add(found.rel)
             return _Done(found) if now else None
 
         try:
