@@ -34,6 +34,7 @@ from typing import Protocol
 
 import zstandard
 
+from vault import faults
 from vault.model import Problem, blob_id
 from vault.store.backends import open_backend
 from vault.store.backends.base import Backend, ObjectMissing, StoreError
@@ -44,6 +45,8 @@ from vault.store.sqlite import connect
 
 # how verify names the repair of an encrypted pack whose trailer is damaged
 REWRITE = "verify --repair writes its blobs again, from where the location index puts them"
+# the named crash point (vault/faults.py) between a pack reaching the backend and its index
+PACK_WRITTEN = "store.pack-written"
 UNPLACED = "no blob of it can be read: nothing else says where its records are"
 DICT_MAX_BLOB = 256 * 1024  # larger blobs gain nothing from a dictionary
 DICT_MAGIC = b"\x37\xa4\x30\xec"  # a zstd dictionary's first bytes
@@ -461,6 +464,7 @@ class ContentStore:
         records, members = self._sealed_pack(pack, plain)
         data = self.indexes.pack_object(pack, records, members)  # with its sealed trailer, encrypted
         self.backend.put(pack_key(pack), data)
+        faults.point(PACK_WRITTEN)  # a pack the location index does not place: check_pack_indexes
         self.indexes.write(pack, members)  # its index/ object, unencrypted
         self._record_pack(pack, len(data), members, self.cipher.record_format)
         self._buffer = bytearray()
@@ -696,12 +700,6 @@ class ContentStore:
                 )
                 continue
             problems += self._match(pack, members, read_data)
-        for pack in sorted(packs - indexes):
-            problems.append(
-                Problem(
-                    f"pack {pack}", "has no pack index (repair: verify --repair rebuilds it from the pack)"
-                )
-            )
         # and the dictionaries their frames need
         needed = set(referenced)
         needed |= {
@@ -710,6 +708,7 @@ class ContentStore:
                 "SELECT blob FROM dictionaries WHERE id IN (SELECT DISTINCT dict FROM blobs)"
             )
         }
+        problems += self._unindexed(packs - indexes, needed)
         for bid in sorted(needed):
             found = self._locate(bid)
             if found is None or found[0] not in packs:
@@ -792,6 +791,22 @@ class ContentStore:
             except StoreError:
                 continue  # lost with its pack's index: found again in the pack walked
         return out
+
+    def _unindexed(self, packs: set[str], needed: set[str]) -> list[Problem]:
+        """The packs without a pack index that are damage. A writer killed after a pack reached
+        the backend and before its index did (PACK_WRITTEN) leaves one the location index
+        places nothing in: its blobs were never recorded, the work that put them is written
+        again, so it is a leftover, not a loss -- unless some needed blob is placed nowhere
+        (a location index rolled back or rebuilt): then it may be where that blob is."""
+        if not packs:
+            return []
+        placed = self._members_by_pack(packs)
+        unplaced_needed = any(self._locate(bid) is None for bid in needed)
+        return [
+            Problem(f"pack {pack}", "has no pack index (repair: verify --repair rebuilds it from the pack)")
+            for pack in sorted(packs)
+            if pack in placed or unplaced_needed
+        ]
 
     def repair_pack_indexes(self) -> list[str]:
         """Mend every pack whose index is missing, unreadable or does not match it; returns
@@ -914,8 +929,6 @@ class ContentStore:
 
     def _drop_pack(self, pack: str, members: list[Member]) -> None:
         """Delete ``pack`` (and its index object) from the backend, then forget it here."""
-        from vault import faults
-
         self._delete(pack_key(pack))
         faults.point("purge.deleted-packs")
         for key in self.indexes.objects(pack):
@@ -942,8 +955,6 @@ class ContentStore:
         objects are deleted from the backend; only then does the index forget the dead blobs.
         So a crash leaves the dead blobs listed here (and the caller, vault/purge.py, deletes
         them again), never content in the backend that no index lists. Returns counts."""
-        from vault import faults
-
         self.flush()
         doomed = set(bids)
         packs = {found[0] for b in doomed if (found := self._locate(b))}
