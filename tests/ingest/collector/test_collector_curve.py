@@ -6,6 +6,7 @@ and SIGHUP is refused, even on a connection it opened before."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -75,10 +76,14 @@ def collector_home(tmp_path, cyrus_server):
     home = tmp_path / "vault"
     _ok(home, "init")
     alice = cyrus_server.imap("alice")
-    assert alice.append("INBOX", None, None, message("curve secret"))[0] == "OK"
+    status, said = alice.append("INBOX", None, None, message("curve secret"))
     alice.logout()
+    assert status == "OK", said
+    # its own UID (UIDPLUS): the server is shared, other tests deliver to alice too
+    appended = re.search(rb"APPENDUID \d+ (\d+)", said[0])
+    assert appended, said
     running = Running(home, cyrus_server, tmp_path / "collector.log")
-    yield running, uniqueid(cyrus_server, "user/alice")
+    yield running, uniqueid(cyrus_server, "user/alice"), int(appended.group(1))
     running.stop()
 
 
@@ -90,13 +95,13 @@ def stranger(home: Path) -> ClientCurve:
 
 
 def test_only_listed_keys_read_mail_and_refusals_are_logged(collector_home):
-    running, inbox = collector_home
-    asked = vaultctl(running.home, "collector", "ask", "fetch", inbox, "1", "--address", running.address)
+    running, inbox, uid = collector_home
+    asked = vaultctl(running.home, "collector", "ask", "fetch", inbox, str(uid), "--address", running.address)
     assert asked.returncode == 0 and "curve secret" in asked.stdout, asked.stderr
 
     for curve in (None, stranger(running.home)):
         with running.client(curve) as client, pytest.raises(CollectorError, match="no answer"):
-            client.fetch(inbox, 1)
+            client.fetch(inbox, uid)
     running.wait_log("refused a client on collector")
     assert "without CURVE" in running.log()
     unlisted = stranger(running.home)
@@ -111,27 +116,27 @@ def test_only_listed_keys_read_mail_and_refusals_are_logged(collector_home):
         (running.home / "keys/curve/collector.pub").read_bytes()
     )
     refused = vaultctl(
-        other, "collector", "ask", "fetch", inbox, "1", "--address", running.address, timeout=120
+        other, "collector", "ask", "fetch", inbox, str(uid), "--address", running.address, timeout=120
     )
     assert refused.returncode != 0 and "curve secret" not in refused.stdout
     assert "no answer" in refused.stderr
 
 
 def test_rotation_without_a_restart(collector_home):
-    running, inbox = collector_home
+    running, inbox, uid = collector_home
     new = stranger(running.home)
     with running.client(new) as client, pytest.raises(CollectorError):
-        client.fetch(inbox, 1)
+        client.fetch(inbox, uid)
 
     _ok(running.home, "keys", "trust", "collector", "vault2", new.public.decode())
     running.reload()
     kept = running.client(new, timeout=20)
-    assert b"curve secret" in kept.fetch(inbox, 1)  # the new key, same process
+    assert b"curve secret" in kept.fetch(inbox, uid)  # the new key, same process
 
     _ok(running.home, "keys", "revoke", "collector", "local")  # the old key: init's worker
     running.reload()
     asked = vaultctl(
-        running.home, "collector", "ask", "fetch", inbox, "1", "--address", running.address, timeout=120
+        running.home, "collector", "ask", "fetch", inbox, str(uid), "--address", running.address, timeout=120
     )
     assert asked.returncode != 0 and "curve secret" not in asked.stdout
 
@@ -139,7 +144,7 @@ def test_rotation_without_a_restart(collector_home):
     running.reload()
     kept.timeout_ms = 3000
     with pytest.raises(CollectorError, match="no answer"):  # its connection predates the revocation
-        kept.fetch(inbox, 1)
+        kept.fetch(inbox, uid)
     running.wait_log("no longer allowed")
     kept.close()
     assert running.proc.poll() is None
