@@ -154,8 +154,24 @@ class Pipeline:
             timeout_seconds=10.0,
         )
         Vault.init(self.home)  # keys, ledger, catalog; then our ports and paths
-        (self.home / CONFIG_NAME).write_text(render(values), encoding="utf-8")
+        self._values = values
+        self._save_config()
         self.logs.mkdir(exist_ok=True)
+
+    def configure(self, section: str, **changes) -> None:
+        """Change config values of the running pipeline's home (read by each command)."""
+        self._values[section].update(changes)
+        self._save_config()
+
+    def _save_config(self) -> None:
+        # only what differs from the defaults: a checkout that knows fewer keys (bench
+        # --b-tree) reads the same config, with its own defaults for the rest
+        changed = {
+            section: {key: value for key, value in table.items() if value != DEFAULTS[section].get(key, ())}
+            for section, table in self._values.items()
+        }
+        text = render({section: table for section, table in changed.items() if table})
+        (self.home / CONFIG_NAME).write_text(text, encoding="utf-8")
 
     def vaultctl(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         return vaultctl(self.home, *args, timeout=timeout, cwd=REPO)

@@ -72,8 +72,7 @@ def test_story_through_the_pipeline(tmp_path, pipeline_factory):
     # releasing it takes two admins: root asks through vaultctl (the service records it); ann's
     # approval through the engine in a process of her own is refused while the service holds
     # the vault (nothing travels behind its back), and recorded with the home to herself
-    config = pipeline.home / "config.toml"
-    config.write_text(config.read_text().replace('admins = ["root"]', 'admins = ["root", "ann"]'))
+    pipeline.configure("roles", admins=["root", "ann"])
     asked = pipeline.vaultctl("hold", "release", "matter-1", "--reason", "settled", "--json")
     assert asked.returncode == 0 and json.loads(asked.stdout)["how"] == "recorded", asked.stderr
     pipeline.wait_settled()
