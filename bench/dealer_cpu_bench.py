@@ -31,11 +31,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vault.config import Config  # noqa: E402
-from vault.curve.guard import server_curve  # noqa: E402
-from vault.curve.keys import init_key, trust  # noqa: E402
 from vault.ingest.cyrus.notify import Notification, encode_dlist_notify  # noqa: E402
-from vault.testing.broker_standin import StandInBroker  # noqa: E402
+from vault.testing.broker_standin import StandInBroker, curve_home  # noqa: E402
 from vault.testing.cli import vaultctl_argv  # noqa: E402
 
 MAIL_HOST_CPUS = {0}
@@ -80,22 +77,9 @@ def thread_cpu(pid: int) -> dict[str, float]:
     return out
 
 
-def keys(home: Path) -> None:
-    """Broker and dealer key pairs in one home, the dealer on the broker's allow-list."""
-    init_key(home, "broker")
-    trust(home, "dealers", "bench-dealer", init_key(home, "dealer")[0])
-
-
 def run(mode: str, tree: Path, flags: list[str], deliveries: int, rate: float, pin: bool, full: bool) -> dict:
     work = Path(tempfile.mkdtemp(prefix="dcpu-", dir="/tmp"))
-    keys(work)
-    curve = server_curve(
-        Config.defaults(work),
-        section="broker",
-        endpoint="tcp://127.0.0.1",
-        domain="dealers",
-        component="broker",
-    )
+    curve = curve_home(work)
     modseq, new = samples(full)
     listen = work / "d.sock"
     with StandInBroker(curve=curve) as broker:

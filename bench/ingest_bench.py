@@ -10,6 +10,10 @@ ONE LMTP connection, ``--warmup`` transactions then ``--messages`` timed ones. M
                    (like notifier-rates.txt's ext_sh)
     <mode>-noship  external, socket or stream with the dealer spooling but not shipping: the
                    listener's share of the cost, without the shipper and the broker on this host
+    socket-null, stream-null  reference, no vault: Cyrus set up as for socket or stream, its
+                   notifications taken by vault/testing/null_receiver.py, which drops each
+                   (socket) or answers it at once (stream): what notifying costs Cyrus whoever
+                   listens, the ceiling of the rate any listener can reach
     socket         our daemon on notifysocket (datagrams), no notifyd
     stream         our daemon on ``notifysocket: dlist:`` (acked after fsync), no notifyd
 
@@ -65,7 +69,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from vault.config import DEFAULTS  # noqa: E402
-from vault.testing.broker_standin import StandInBroker  # noqa: E402
+from vault.testing.broker_standin import StandInBroker, curve_home  # noqa: E402
 from vault.testing.cli import vaultctl, vaultctl_argv  # noqa: E402
 from vault.testing.cyrus_server import CyrusServer, new_base_dir  # noqa: E402
 from vault.testing.pipeline import Pipeline  # noqa: E402
@@ -80,9 +84,12 @@ MODES = (
     "external-noship",
     "socket-noship",
     "stream-noship",
+    "socket-null",
+    "stream-null",
 )
 CYRUS_MODE = {mode: mode.split("-")[0] for mode in MODES}
-NO_DEALER = ("none", "external-cat")
+NULL_RECEIVER = ("socket-null", "stream-null")
+NO_DEALER = ("none", "external-cat", *NULL_RECEIVER)
 NO_EVENTS_COUNTED = NO_DEALER + ("external-noship", "socket-noship", "stream-noship")
 # --pin: the mail host's core and the vault side's (issue 17)
 MAIL_HOST_CPUS = {0}
@@ -93,7 +100,7 @@ PIPELINE_PINS = {
     "broker": VAULT_CPUS,
     "worker": VAULT_CPUS,
 }
-MAIL_HOST = ("dealer", "collector")
+MAIL_HOST = ("dealer", "collector", "receiver")
 RATE_TARGETS = {"socket": 0.9, "stream": 0.85}
 
 
@@ -158,6 +165,7 @@ class Run:
         self.pipeline: Pipeline | None = None
         self.archive = archive and mode not in NO_DEALER and not mode.endswith("-noship")
         self.dealer: subprocess.Popen[str] | None = None
+        self.receiver: subprocess.Popen[str] | None = None
         target = None
         if CYRUS_MODE[mode] == "external" and mode != "external-cat":
             target = self.base / "notify-hook"
@@ -186,6 +194,19 @@ class Run:
 
     def __enter__(self):
         self.cyrus.start()
+        if self.mode in NULL_RECEIVER:
+            self.receiver = self._started(
+                [
+                    sys.executable,
+                    "-m",
+                    "vault.testing.null_receiver",
+                    CYRUS_MODE[self.mode],
+                    str(self.cyrus.notify_target),
+                    "--owner",
+                    "cyrus",
+                ],
+                "null receiver ready",
+            )
         if self.mode in NO_DEALER:
             return self
         cyrus_mode = CYRUS_MODE[self.mode]
@@ -206,12 +227,19 @@ class Run:
         if self.mode.endswith("-noship"):
             args.append("--no-ship")
         else:
-            self.broker = StandInBroker().__enter__()
+            # over CURVE, as to the real broker: the dealer's home holds the keys
+            self.broker = StandInBroker(curve=curve_home(self.base)).__enter__()
             args += ["--broker", self.broker.address]
         if cyrus_mode != "external":
             args += ["--listen", str(self.cyrus.notify_target)]
-        self.dealer = dealer = subprocess.Popen(
-            vaultctl_argv("dealer", "serve", *args),
+        argv = vaultctl_argv("dealer", "serve", *args, home=self.base)
+        self.dealer = self._started(argv, "dealer ready")
+        return self
+
+    def _started(self, argv: list[str], ready: str) -> subprocess.Popen[str]:
+        """A mail-host process (on the mail host's core with --pin), once it says ``ready``."""
+        proc = subprocess.Popen(
+            argv,
             cwd=REPO,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -219,18 +247,17 @@ class Run:
             text=True,
             preexec_fn=(lambda: os.sched_setaffinity(0, MAIL_HOST_CPUS)) if self.pin else None,
         )
-        assert dealer.stderr is not None
-        for line in dealer.stderr:
-            if "dealer ready" in line:
-                break
-        else:
-            raise RuntimeError(f"dealer did not start in {self.mode} mode")
-        return self
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            if ready in line:
+                return proc
+        raise RuntimeError(f"{argv[0]} did not start in {self.mode} mode")
 
     def __exit__(self, *exc):
-        if self.dealer is not None:
-            self.dealer.terminate()
-            self.dealer.wait(10)
+        for proc in (self.dealer, self.receiver):
+            if proc is not None:
+                proc.terminate()
+                proc.wait(10)
         if self.broker is not None:
             self.broker.close()
         if self.pipeline is not None:
@@ -249,6 +276,8 @@ class Run:
                     out[name] = cpu_seconds(component.proc.pid)
         if self.dealer is not None:
             out["dealer"] = cpu_seconds(self.dealer.pid)
+        if self.receiver is not None:
+            out["receiver"] = cpu_seconds(self.receiver.pid)
         out["cyrus"] = sum(cpu_seconds(pid, children=True) for pid in self.cyrus._our_processes())
         return out
 
@@ -409,7 +438,9 @@ def report_rates(args, modes: list[str], results: list[dict]) -> None:
         names = sorted({n for row in rows for n in row}, key=lambda n: (n != "cyrus", n))
         cells = [f"{n} {statistics.median(row.get(n, 0.0) for row in rows):.2f}" for n in names]
         print(f"{mode:16} " + "  ".join(cells))
-    print("\nCPU groups, ms per delivered message (median): mail host = dealer+collector, vault = all ours")
+    print(
+        "\nCPU groups, ms per delivered message (median): mail host = dealer+collector (or the null receiver), vault = all ours"
+    )
     print(f"{'mode':16} {'cyrus':>7} {'mail host':>9} {'vault':>7} {'vault/cyrus':>11}  target ratio")
     for mode in modes:
         rows = [res["cpu_ms"] for res in results if res["mode"] == mode and "cpu_ms" in res]
@@ -428,6 +459,8 @@ def report_rates(args, modes: list[str], results: list[dict]) -> None:
         if target is not None and ratios and base_mode(mode) == CYRUS_MODE[base_mode(mode)]:
             got = statistics.median(ratios)
             verdict = f"{got:.2f} {'>=' if got >= target else '<'} {target}"
+        elif base_mode(mode) in NULL_RECEIVER and ratios:
+            verdict = f"{statistics.median(ratios):.2f} ceiling (target {target})"
         print(
             f"{mode:16} {cyrus:7.2f} {host:9.2f} {ours:7.2f} {ours / cyrus if cyrus else float('nan'):11.2f}  {verdict}"
         )

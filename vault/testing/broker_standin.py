@@ -9,11 +9,31 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from pathlib import Path
 
 import zmq
 
-from vault.curve.guard import ServerCurve, recv_allowed, secure
+from vault.curve.guard import ServerCurve, recv_allowed, secure, server_curve
 from vault.testing.net import free_port
+
+
+def curve_home(home: Path) -> ServerCurve:
+    """Key pairs of a broker and of one dealer in ``home``, the dealer on the broker's
+    allow-list: the CURVE of a stand-in that ``vaultctl --home HOME dealer serve`` ships to."""
+    from vault.config import Config
+    from vault.curve.keys import init_key, trust
+
+    init_key(home, "broker")
+    trust(home, "dealers", "bench-dealer", init_key(home, "dealer")[0])
+    curve = server_curve(
+        Config.defaults(home),
+        section="broker",
+        endpoint="tcp://127.0.0.1",
+        domain="dealers",
+        component="broker",
+    )
+    assert curve is not None  # keys made: CURVE, never plain
+    return curve
 
 
 class StandInBroker:
