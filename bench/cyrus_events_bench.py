@@ -5,8 +5,8 @@ trivial sink in place of the dealer (no vault at all).
 Each run: a fresh Cyrus in ``socket`` (datagrams) or ``stream`` (dlist, answered ``OK NIL`` at
 once) mode with one variant's imapd.conf lines, ONE LMTP connection, ``--warmup`` deliveries,
 then ``--messages`` timed ones. Rounds rotate the order and ratios are paired within a round
-(the machine is noisy). The sink (a process of its own, on Cyrus's core with ``--pin``) counts
-and sizes what arrives by event name. Variants:
+(the machine is noisy). The sink (vault/testing/null_receiver.py, a process of its own, on
+Cyrus's core with ``--pin``) counts and sizes what arrives by event name. Variants:
 
     none      no events at all (the baseline)
     shipped   what vault/ingest/dealer/cyrus_config.py asks for now
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from vault.ingest.cyrus.notify import OK_REPLY, DlistFrameParser, decode_datagram  # noqa: E402
 from vault.ingest.dealer.cyrus_config import EVENT_EXTRA_PARAMS, EVENT_GROUPS  # noqa: E402
 from vault.testing.cyrus_server import CyrusServer, new_base_dir  # noqa: E402
 
@@ -75,70 +73,6 @@ class VariantCyrus(CyrusServer):
         return "\n".join(out) + "\n"
 
 
-# ---------------------------------------------------------------- the sink (its own process)
-def _event_name(raw: bytes) -> str:
-    head = raw[:80]
-    start = head.find(b'"event":"')
-    if start < 0:
-        return "?"
-    start += 9
-    return head[start : head.find(b'"', start)].decode()
-
-
-def sink(mode: str, path: str, report: str) -> None:
-    """Receive until SIGTERM; then write ``name count bytes`` lines to ``report``."""
-    import signal
-
-    counts: dict[str, list[int]] = {}
-    stop = False
-
-    def on_term(*_):
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, on_term)
-
-    def seen(raw: bytes) -> None:
-        row = counts.setdefault(_event_name(raw), [0, 0])
-        row[0] += 1
-        row[1] += len(raw.rstrip(b"\r\n\0"))
-
-    Path(path).unlink(missing_ok=True)
-    if mode == "socket":
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        sock.bind(path)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
-    else:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(path)
-        sock.listen(1024)
-    os.chmod(path, 0o666)
-    sock.settimeout(0.2)
-    print("sink ready", flush=True)
-    while not stop:
-        try:
-            if mode == "socket":
-                seen(decode_datagram(sock.recv(256 * 1024)).message)
-                continue
-            conn, _ = sock.accept()
-        except (TimeoutError, InterruptedError):
-            continue
-        conn.settimeout(5)
-        parser = DlistFrameParser()
-        with conn:
-            while True:
-                data = conn.recv(256 * 1024)
-                if not data:
-                    break
-                frames = list(parser.feed(data))
-                for note in frames:
-                    seen(note.message)
-                    conn.sendall(OK_REPLY)
-    with open(report, "w") as f:
-        for name, (n, size) in sorted(counts.items()):
-            f.write(f"{name} {n} {size}\n")
-
-
 # ---------------------------------------------------------------- one run
 def run(mode: str, variant: str, messages: int, warmup: int, pin: bool) -> dict:
     lines = variant_lines(variant)
@@ -154,13 +88,22 @@ def run(mode: str, variant: str, messages: int, warmup: int, pin: bool) -> dict:
     try:
         if lines is not None:
             proc = subprocess.Popen(
-                [sys.executable, __file__, "--sink", mode, str(cyrus.notify_target), str(report)],
-                stdout=subprocess.PIPE,
+                [
+                    sys.executable,
+                    "-m",
+                    "vault.testing.null_receiver",
+                    mode,
+                    str(cyrus.notify_target),
+                    "--report",
+                    str(report),
+                ],
+                cwd=REPO,
+                stderr=subprocess.PIPE,
                 text=True,
                 preexec_fn=(lambda: os.sched_setaffinity(0, MAIL_HOST_CPUS)) if pin else None,
             )
-            assert proc.stdout is not None
-            proc.stdout.readline()
+            assert proc.stderr is not None
+            proc.stderr.readline()  # "null receiver ready"
         cyrus.start()
         tag = uuid.uuid4().hex[:8]
         with cyrus.lmtp(timeout=120) as lmtp:
@@ -217,11 +160,7 @@ def main(argv=None) -> int:
     ap.add_argument("--variants", default="none,full,shipped", help="comma-separated; see above")
     ap.add_argument("--variant", action="append", default=[], help="one more variant 'groups/params'")
     ap.add_argument("--pin", action="store_true", help="Cyrus and the sink on core 0")
-    ap.add_argument("--sink", nargs=3, metavar=("MODE", "PATH", "REPORT"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.sink:
-        sink(*args.sink)
-        return 0
     variants = [v for v in args.variants.split(",") if v] + args.variant
     modes = [m for m in args.modes.split(",") if m]
     cells = [("-", "none")] if "none" in variants else []
