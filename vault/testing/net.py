@@ -3,17 +3,37 @@
 from __future__ import annotations
 
 import os
+import random
 import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+_handed_out: set[int] = set()
+
+
+def ephemeral_range() -> tuple[int, int]:
+    """The kernel's range of local ports for outgoing connections (and for binding port 0)."""
+    try:
+        low, high = (int(v) for v in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
 
 def free_port() -> int:
-    """A loopback TCP port that was free a moment ago (the caller binds it soon after)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback TCP port that was free a moment ago (the caller binds it soon after), never
+    one this process handed out before. It lies below the kernel's ephemeral range: a port the
+    kernel picked for us (bind to 0) is one it may give the next outgoing connection, and a
+    server then started on it fails with EADDRINUSE (seen in CI: the vault service's API)."""
+    low = ephemeral_range()[0]
+    floor = 10000 if low > 12000 else 1024
+    for _ in range(1000):
+        port = random.randrange(floor, low)
+        if port not in _handed_out and port_free(port):
+            _handed_out.add(port)
+            return port
+    raise RuntimeError(f"no free loopback port in {floor}-{low - 1}")
 
 
 def port_free(port: int) -> bool:
