@@ -1,10 +1,15 @@
 """Same-load A/B of ``vaultctl import``: checkouts of vault against each other and borg.
 
 Each round runs every contender once on the same Maildir tree, into a fresh home (or borg
-repository), the order alternating between rounds; prints the median wall and CPU seconds
-(user + system of the command and its children) of each:
+repository), the order rotating between rounds (round r starts with the r-th contender, so
+each holds each place equally often; alternating forward and back made the middle one of
+three slow in every reversed round); prints the median wall and CPU seconds (user + system
+of the command and its children) of each, and its median wall in each place. Before each
+run the tree's page cache is settled, untimed (``--cache``, vault/testing/page_cache.py: borg
+drops what it read from the cache, so otherwise whatever follows borg reads from the disk):
 
     .venv/bin/python bench/import_ab.py TREE [--rounds 3] [--checkout NAME=DIR ...] [--no-borg]
+        [--cache warm|cold]
 
 TREE holds the Maildirs (e.g. the dedup tree of bench/import_bench.py: user0..user7). A
 checkout is a directory holding ``vaultctl.py``; by default this one (``this``). Each runs
@@ -27,6 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from vault.testing import page_cache  # noqa: E402
 from vault.testing.cli import byte_compile  # noqa: E402
 
 
@@ -64,18 +70,24 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--checkout", action="append", default=[], metavar="NAME=DIR")
     ap.add_argument("--no-borg", action="store_true")
+    ap.add_argument(
+        "--cache", choices=page_cache.MODES, default="warm", help="the tree's page cache at each start"
+    )
     args = ap.parse_args()
     checkouts = dict(c.split("=", 1) for c in args.checkout) or {"this": str(REPO)}
     boxes = sorted(str(p) for p in args.tree.iterdir() if (p / "cur").is_dir())
     names = [*checkouts, *([] if args.no_borg else ["borg"])]
     wall: dict[str, list[float]] = {n: [] for n in names}
     cpu: dict[str, list[float]] = {n: [] for n in names}
+    placed: dict[tuple[str, int], list[float]] = {}
     for checkout in checkouts.values():
         byte_compile(checkout)  # as installed: each start reads bytecode
     with tempfile.TemporaryDirectory(prefix="vault-ab-") as tmp:
         for rnd in range(args.rounds):
-            for name in names if rnd % 2 == 0 else reversed(names):
+            order = names[rnd % len(names) :] + names[: rnd % len(names)]
+            for position, name in enumerate(order):
                 place = Path(tmp) / f"{name}-{rnd}"
+                page_cache.settle(args.tree, args.cache)
                 if name == "borg":
                     w, c = borg(args.tree, place)
                 else:
@@ -83,10 +95,18 @@ def main() -> None:
                 shutil.rmtree(place)
                 wall[name].append(w)
                 cpu[name].append(c)
+                placed.setdefault((name, position), []).append(w)
                 print(f"round {rnd} {name:<12} wall {w:6.2f} s  cpu {c:6.2f} s", flush=True)
-    print(f"{'':<12}{'wall (median)':>15}{'cpu (median)':>15}")
+    places = "".join(f"{f'place {i + 1}':>10}" for i in range(len(names)))
+    print(f"{'':<12}{'wall (median)':>15}{'cpu (median)':>15}{places}")
     for name in names:
-        print(f"{name:<12}{statistics.median(wall[name]):>13.2f} s{statistics.median(cpu[name]):>13.2f} s")
+        by_place = "".join(
+            f"{statistics.median(placed[name, i]):>8.2f} s" if (name, i) in placed else f"{'-':>10}"
+            for i in range(len(names))
+        )
+        print(
+            f"{name:<12}{statistics.median(wall[name]):>13.2f} s{statistics.median(cpu[name]):>13.2f} s{by_place}"
+        )
 
 
 if __name__ == "__main__":

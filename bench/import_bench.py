@@ -2,10 +2,12 @@
 
 Two trees are built from the SpamAssassin corpus: *unique* (each message once) and *dedup*
 (8 mailboxes, each a seeded random half of the corpus). Each tool backs up each tree into
-a fresh repository, in this one process run, alternating tools; we print seconds,
-messages/s, repository bytes apparent (du -sb) and allocated (du -s), and vault/borg ratios.
+a fresh repository, in this one process run, the tools' order rotating between rounds, the
+tree's page cache settled before each run (``--cache``, vault/testing/page_cache.py: borg drops
+what it read from the cache); we print seconds, messages/s, repository bytes apparent (du -sb)
+and allocated (du -s), and vault/borg ratios.
 
-    .venv/bin/python bench/import_bench.py [--corpus DIR|PATH.tar.gz] [--rounds N]
+    .venv/bin/python bench/import_bench.py [--corpus DIR|PATH.tar.gz] [--rounds N] [--cache warm|cold]
     .venv/bin/python bench/import_bench.py --encryption [--rounds N]
 
 ``--encryption`` compares vault with the store encrypted (keyfile) and not (none) on the dedup
@@ -39,6 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from vault.testing import corpus as corpora  # noqa: E402
+from vault.testing import page_cache  # noqa: E402
 from vault.testing.cli import byte_compile, vaultctl_argv  # noqa: E402
 
 
@@ -244,6 +247,12 @@ def main() -> None:
     )
     ap.add_argument("--rounds", type=int, default=3, help="paired runs per tool and tree")
     ap.add_argument("--encryption", action="store_true", help="vault encrypted vs not (dedup tree)")
+    ap.add_argument(
+        "--cache",
+        choices=page_cache.MODES,
+        default="warm",
+        help="the tree's page cache at each start (untimed)",
+    )
     args = ap.parse_args()
     byte_compile()  # vault as installed (pip and Debian byte-compile; borg's are)
     if args.encryption:
@@ -266,9 +275,11 @@ def main() -> None:
             sizes: dict[str, tuple[int, int]] = {}
             parts: dict[str, tuple[int, int]] = {}
             for rnd in range(args.rounds):
-                order = list(TOOLS) if rnd % 2 == 0 else list(reversed(TOOLS))
+                tools = list(TOOLS)
+                order = tools[rnd % len(tools) :] + tools[: rnd % len(tools)]
                 for tool in order:
                     repo = work / f"repo-{name}-{tool}-{rnd}"
+                    page_cache.settle(tree, args.cache)
                     times[tool].append(TOOLS[tool](tree, repo))
                     sizes[tool] = measured_size(tool, repo)
                     if tool == "vault":
