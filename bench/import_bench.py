@@ -83,7 +83,7 @@ def run_vault(tree: Path, repo: Path, encryption: str = "keyfile") -> float:
     boxes = sorted(str(p) for p in tree.iterdir() if (p / "cur").is_dir())
     started = time.perf_counter()
     subprocess.run(
-        cmd + ["import", *boxes, "--mailbox", "user/{name}/INBOX"],
+        cmd + ["import", *boxes, "--mailbox", "user/{name}"],
         env=env,
         check=True,
         stdout=subprocess.DEVNULL,
@@ -205,9 +205,7 @@ def encryption_bench(trees: dict[str, tuple[Path, int]], work: Path, rounds: int
                     sizes[mode] = du(repo / "blobs")
                 elif phase == "restore":
                     spent = sum(
-                        _timed(
-                            repo, "restore", "--mailbox", f"user/{box}/INBOX", "--to", f"maildir:{out / box}"
-                        )
+                        _timed(repo, "restore", "--mailbox", f"user/{box}", "--to", f"maildir:{out / box}")
                         for box in boxes
                     )
                     restored = sum(

@@ -115,7 +115,7 @@ def vault_import(box: Path, work: Path) -> tuple[float, int]:
     home = work / "vault"
     vaultctl(home, "init")
     start = time.perf_counter()
-    vaultctl(home, "import", str(box), "--mailbox", "user/bench/INBOX")
+    vaultctl(home, "import", str(box), "--mailbox", "user/bench")
     return time.perf_counter() - start, du(home / "index")
 
 

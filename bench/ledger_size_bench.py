@@ -62,7 +62,7 @@ def main() -> None:
             home = work / f"h{n}"
             _run(home, "init", "--encryption", "none")
             start, cpu = time.perf_counter(), _child_cpu()
-            _run(home, "import", *map(str, args.mailboxes), "--mailbox", "user/{name}/INBOX")
+            _run(home, "import", *map(str, args.mailboxes), "--mailbox", "user/{name}")
             times.append(time.perf_counter() - start)
             cpus.append(_child_cpu() - cpu)
         ledger = home / "ledger"
