@@ -20,11 +20,17 @@ from vault.testing.net import free_port
 def curve_home(home: Path) -> ServerCurve:
     """Key pairs of a broker and of one dealer in ``home``, the dealer on the broker's
     allow-list: the CURVE of a stand-in that ``vaultctl --home HOME dealer serve`` ships to."""
-    from vault.config import Config
     from vault.curve.keys import init_key, trust
 
     init_key(home, "broker")
     trust(home, "dealers", "bench-dealer", init_key(home, "dealer")[0])
+    return broker_curve(home)
+
+
+def broker_curve(home: Path) -> ServerCurve:
+    """The CURVE of a broker listening on loopback with the keys in ``home``."""
+    from vault.config import Config
+
     curve = server_curve(
         Config.defaults(home),
         section="broker",

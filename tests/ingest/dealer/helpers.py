@@ -18,9 +18,9 @@ from pathlib import Path
 
 from tests.data import data_file
 from vault.config import Config
-from vault.curve.guard import ClientCurve, client_curve, server_curve
+from vault.curve.guard import ClientCurve, client_curve
 from vault.curve.keys import init_key, key_dir, trust
-from vault.testing.broker_standin import StandInBroker
+from vault.testing.broker_standin import StandInBroker, broker_curve
 from vault.testing.cli import vaultctl_argv
 
 REPO = Path(__file__).resolve().parents[3]
@@ -111,15 +111,7 @@ class TestBroker(StandInBroker):
     over CURVE with the test keys."""
 
     def __init__(self, port: int | None = None, acking=True):
-        home = keys_home()
-        curve = server_curve(
-            Config.defaults(home),
-            section="broker",
-            endpoint="tcp://127.0.0.1",
-            domain="dealers",
-            component="broker",
-        )
-        super().__init__(port, acking, curve=curve)
+        super().__init__(port, acking, curve=broker_curve(keys_home()))
 
 
 # ---------------------------------------------------------------------------- dealer daemon
