@@ -87,7 +87,7 @@ def build_sources(data: Path) -> dict[str, Path]:
         body, when = split_from_line(f.read_bytes())
         (emls / (f.stem + ".eml")).write_bytes(body)
         os.utime(emls / (f.stem + ".eml"), (when.timestamp(), when.timestamp()))
-    return {"user/alice/INBOX": maildir, "user/alice/Junk": mbox, "user/bob/INBOX": emls}
+    return {"user/alice": maildir, "user/alice/Junk": mbox, "user/bob": emls}
 
 
 def digests(folder: Path) -> list[str]:
@@ -99,7 +99,7 @@ def main() -> None:
     data = fetch_corpus()
     step("building three mailboxes from the corpus: a Maildir, an mbox, a directory of .eml")
     sources = build_sources(data)
-    inbox = sources["user/alice/INBOX"]
+    inbox = sources["user/alice"]
     before = digests(inbox)
     if HOME.exists():
         shutil.rmtree(HOME)
@@ -121,15 +121,15 @@ def main() -> None:
         f.unlink()
     for f in rng.sample(sorted(set(files) - set(gone)), 100):
         f.rename(f.with_name(f.name + "S"))
-    vaultctl("import", str(inbox), "--mailbox", "user/alice/INBOX")
+    vaultctl("import", str(inbox), "--mailbox", "user/alice")
     step("nothing changed since: a third run adds nothing")
-    vaultctl("import", str(inbox), "--mailbox", "user/alice/INBOX")
+    vaultctl("import", str(inbox), "--mailbox", "user/alice")
 
-    step(f"restoring user/alice/INBOX as it was at {t1}")
+    step(f"restoring user/alice (alice's INBOX) as it was at {t1}")
     restored = WORK / "restored-inbox"
     if restored.exists():
         shutil.rmtree(restored)
-    vaultctl("restore", "--mailbox", "user/alice/INBOX", "--at", t1, "--to", f"maildir:{restored}")
+    vaultctl("restore", "--mailbox", "user/alice", "--at", t1, "--to", f"maildir:{restored}")
     same = digests(restored) == before
     print(
         f"restored {len(digests(restored))} messages; byte-identical to the mailbox before the "
