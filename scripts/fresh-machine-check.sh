@@ -10,9 +10,9 @@
 #    cached as a tarball in $CACHE, so reruns skip the download; every run unpacks it afresh).
 # 2. What a real install has and minbase lacks, and nothing more: the apt sources the Debian
 #    installer writes (main, security, updates), a hostname in /etc/hostname and /etc/hosts
-#    (127.0.1.1 FQDN NAME), proc, sys, a private /dev (null, zero, random, tty, pts, shm: not
-#    the host's, whose /dev/log the tests would otherwise share with the host), tmpfs /tmp and
-#    /run, /etc/resolv.conf copied. The chroot runs in its own UTS namespace with the kernel
+#    (127.0.1.1 FQDN NAME), the root a mount point of its own, proc, sys, a private /dev (null,
+#    zero, random, tty, pts, shm: not the host's, whose /dev/log the tests would otherwise share
+#    with the host), tmpfs /tmp and /run, /etc/resolv.conf copied. The chroot runs in its own UTS namespace with the kernel
 #    hostname set from /etc/hostname, as a booting machine does. Package scripts may not start
 #    daemons (policy-rc.d, as on the developers' and CI machines): a chroot has no init to own
 #    them, and a system Cyrus or Postfix would take ports 143/25 of the host's network.
@@ -107,6 +107,9 @@ trap 'rc=$?; cleanup; exit $rc' EXIT
 trap 'exit 130' INT TERM HUP
 
 mount_root() {  # what a booted machine has mounted
+  # / itself a mount point, as on a booted machine: 'ip netns exec' (the two-host test) runs
+  # 'mount --make-rslave /' in its new mount namespace, which fails on a mere directory
+  mount --bind "$root" "$root"
   mount -t proc proc "$root/proc"
   mount -t sysfs -o ro sysfs "$root/sys"
   mount -t tmpfs -o mode=755,nosuid,size=10m dev "$root/dev"
