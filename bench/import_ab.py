@@ -2,9 +2,9 @@
 
 Each round runs every contender once on the same Maildir tree, into a fresh home (or borg
 repository), the order rotating between rounds (round r starts with the r-th contender, so
-each holds each place equally often; alternating forward and back made the middle one of
-three slow in every reversed round); prints the median wall and CPU seconds (user + system
-of the command and its children) of each, and its median wall in each place. Before each
+each holds each place equally often); prints the median wall and CPU seconds (user + system
+of the command and its children) of each, and its median wall in each place (a place effect
+left would show there). Before each
 run the tree's page cache is settled, untimed (``--cache``, vault/testing/page_cache.py: borg
 drops what it read from the cache, so otherwise whatever follows borg reads from the disk):
 
