@@ -12,8 +12,8 @@
 #    installer writes (main, security, updates), a hostname in /etc/hostname and /etc/hosts
 #    (127.0.1.1 FQDN NAME), the root a mount point of its own, proc, sys, a private /dev (null,
 #    zero, random, tty, pts, shm: not the host's, whose /dev/log the tests would otherwise share
-#    with the host), tmpfs /tmp and /run, /etc/resolv.conf copied. The chroot runs in its own UTS namespace with the kernel
-#    hostname set from /etc/hostname, as a booting machine does. Package scripts may not start
+#    with the host), tmpfs /tmp and /run, /etc/resolv.conf copied. The chroot runs in its own
+#    UTS namespace with the kernel hostname set from /etc/hostname, as a booting machine does. Package scripts may not start
 #    daemons (policy-rc.d, as on the developers' and CI machines): a chroot has no init to own
 #    them, and a system Cyrus or Postfix would take ports 143/25 of the host's network.
 #    This host's local CAs (/usr/local/share/ca-certificates/*.crt) are copied in: its https
